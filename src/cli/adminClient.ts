@@ -1,0 +1,75 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { WardenError, type ErrorCode } from '../errors/index.js';
+import type { LoadedConfig } from '../config/index.js';
+
+export interface AdminClientOptions {
+  /** Admin API base URL; default from <data-dir>/server.json (written by `warden up`) or the config. */
+  url?: string;
+  /** Admin token; default WARDEN_ADMIN_TOKEN. */
+  token?: string;
+  /** CA bundle; default <data-dir>/bundle.pem. */
+  caFile?: string;
+}
+
+/** Talks to a running control plane's admin API, like the console does (no back door). */
+export class AdminClient {
+  private readonly agent: Agent;
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+    ca: string | undefined,
+  ) {
+    this.agent = new Agent({ connect: { ca, minVersion: 'TLSv1.2' } });
+  }
+
+  static fromConfig(config: LoadedConfig, options: AdminClientOptions = {}): AdminClient {
+    const token = options.token ?? process.env.WARDEN_ADMIN_TOKEN;
+    if (!token) throw new WardenError('WARDEN_AUTHN_ADMIN_REQUIRED', 'set WARDEN_ADMIN_TOKEN (printed by the first `warden up`) or pass --token');
+    let url = options.url ?? process.env.WARDEN_ADMIN_URL;
+    const serverFile = join(config.dataDir, 'server.json');
+    if (!url && existsSync(serverFile)) {
+      try {
+        url = (JSON.parse(readFileSync(serverFile, 'utf8')) as { adminUrl?: string }).adminUrl;
+      } catch {
+        /* fall back to config */
+      }
+    }
+    url ??= `https://${config.server.host}:${config.server.port}`;
+    const caFile = options.caFile ?? process.env.WARDEN_CA_FILE ?? join(config.dataDir, 'bundle.pem');
+    const ca = existsSync(caFile) ? readFileSync(caFile, 'utf8') : undefined;
+    return new AdminClient(url.replace(/\/$/, ''), token, ca);
+  }
+
+  async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    let res;
+    try {
+      res = await request(this.baseUrl + path, {
+        method,
+        dispatcher: this.agent,
+        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      });
+    } catch (cause) {
+      throw new WardenError('WARDEN_UNAVAILABLE', `cannot reach the admin API at ${this.baseUrl} (is \`warden up\` running?)`, { cause });
+    }
+    const text = await res.body.text();
+    let json: unknown = undefined;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* non-JSON error body */
+    }
+    if (res.statusCode >= 400) {
+      const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new WardenError((e?.code as ErrorCode) ?? 'WARDEN_INTERNAL', e?.message ?? `admin API answered ${res.statusCode}`, { status: res.statusCode });
+    }
+    return json as T;
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}

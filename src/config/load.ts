@@ -1,0 +1,136 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { WardenError } from '../errors/index.js';
+import { configSchema, type WardenConfig } from './schema.js';
+
+export interface LoadedConfig extends WardenConfig {
+  /** Absolute path of the data directory (embedded state, keys, logs). */
+  dataDir: string;
+  /** The file the configuration came from, if any. */
+  configPath: string | null;
+}
+
+export interface LoadConfigOptions {
+  /** Explicit config file (--config); otherwise WARDEN_CONFIG, otherwise ./warden.yaml when present. */
+  configPath?: string;
+  /** --data-dir; otherwise WARDEN_DATA_DIR, otherwise .warden */
+  dataDir?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Values that win over file and environment (CLI flags). */
+  overrides?: Record<string, unknown>;
+}
+
+/** camelCase → UPPER_SNAKE, so gateway.maxBodyBytes ↔ WARDEN_GATEWAY_MAX_BODY_BYTES. */
+export function envNameFor(path: readonly string[]): string {
+  return 'WARDEN_' + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function formatIssues(error: z.ZodError, source: string): string {
+  return error.issues
+    .map((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((k) => `${[...issue.path, k].join('.')}: unknown key`).join('; ');
+      }
+      const path = issue.path.length ? issue.path.join('.') : '(root)';
+      return `${path}: ${issue.message}`;
+    })
+    .join('; ')
+    .concat(` (in ${source})`);
+}
+
+function coerceEnvValue(raw: string, example: unknown, name: string): unknown {
+  if (typeof example === 'number') {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) throw new WardenError('WARDEN_CONFIG_INVALID', `${name}: expected a number`);
+    return n;
+  }
+  if (typeof example === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new WardenError('WARDEN_CONFIG_INVALID', `${name}: expected true or false`);
+  }
+  if (Array.isArray(example) || isPlainObject(example)) {
+    try {
+      return JSON.parse(raw);
+    } catch {
+      throw new WardenError('WARDEN_CONFIG_INVALID', `${name}: expected JSON`);
+    }
+  }
+  return raw;
+}
+
+/** Applies WARDEN_* variables for every key the schema knows (found by walking the defaults). */
+function applyEnv(target: Record<string, unknown>, defaults: Record<string, unknown>, env: NodeJS.ProcessEnv, path: string[] = []): void {
+  for (const [key, example] of Object.entries(defaults)) {
+    const here = [...path, key];
+    const name = envNameFor(here);
+    const raw = env[name];
+    if (raw !== undefined) {
+      target[key] = coerceEnvValue(raw, example, name);
+      continue;
+    }
+    if (isPlainObject(example)) {
+      const child = isPlainObject(target[key]) ? (target[key] as Record<string, unknown>) : {};
+      applyEnv(child, example, env, here);
+      if (Object.keys(child).length > 0) target[key] = child;
+    }
+  }
+}
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    if (!isPlainObject(node[part])) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new WardenError('WARDEN_CONFIG_UNREADABLE', `cannot read ${path}`, { cause });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { maxAliasCount: 100 });
+  } catch (cause) {
+    throw new WardenError('WARDEN_CONFIG_UNREADABLE', `${path} is not valid YAML: ${(cause as Error).message.split('\n')[0]}`, { cause });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (!isPlainObject(doc)) throw new WardenError('WARDEN_CONFIG_INVALID', `${path}: the top level must be a mapping`);
+  return doc;
+}
+
+/** Loads warden.yaml, applies WARDEN_* variables and CLI overrides, validates, fills defaults. */
+export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const explicit = options.configPath ?? env.WARDEN_CONFIG;
+  const implicit = resolve(cwd, 'warden.yaml');
+  const configPath = explicit ? resolve(cwd, explicit) : existsSync(implicit) ? implicit : null;
+
+  const raw = configPath ? readConfigFile(configPath) : {};
+  const defaults = configSchema.parse({}) as unknown as Record<string, unknown>;
+  applyEnv(raw, defaults, env);
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value !== undefined) setPath(raw, key, value);
+  }
+
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw new WardenError('WARDEN_CONFIG_INVALID', formatIssues(result.error, configPath ?? 'environment'));
+  }
+  const dataDir = resolve(cwd, options.dataDir ?? env.WARDEN_DATA_DIR ?? '.warden');
+  return { ...result.data, dataDir, configPath };
+}

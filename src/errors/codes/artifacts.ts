@@ -1,0 +1,2 @@
+export const artifactCodes = {
+} as const;

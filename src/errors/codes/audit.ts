@@ -1,0 +1,2 @@
+export const auditCodes = {
+} as const;

@@ -1,0 +1,3 @@
+export const authzCodes = {
+  WARDEN_AUTHZ_DENIED: { status: 403, description: 'The request is not allowed by policy.' },
+} as const;

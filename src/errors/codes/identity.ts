@@ -1,0 +1,2 @@
+export const identityCodes = {
+} as const;

@@ -1,0 +1,2 @@
+export const respondCodes = {
+} as const;

@@ -1,0 +1,2 @@
+export const scanCodes = {
+} as const;

@@ -1,0 +1,2 @@
+export { WardenError, isWardenError, toWardenError } from './WardenError.js';
+export { errorCodes, type ErrorCode, type ErrorCodeInfo } from './codes.js';

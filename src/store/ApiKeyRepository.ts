@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { WardenError } from '../errors/index.js';
+import { hmacSha256Hex, randomToken } from '../crypto/index.js';
+import type { Queryable } from './Database.js';
+
+export interface ApiKeyRecord {
+  id: string;
+  prefix: string;
+  name: string;
+  principal: string;
+  scopes: string[];
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+}
+
+/** What a PEP needs to verify a key without the database: never the key itself. */
+export interface ApiKeyVerifier extends ApiKeyRecord {
+  hash: string;
+}
+
+export interface CreateApiKeyInput {
+  name: string;
+  /** Cedar principal the key acts as, e.g. ApiKey::"demo" or User::"alice". */
+  principal?: string;
+  scopes?: string[];
+  /** Lifetime in seconds; undefined = no expiry. */
+  ttlSeconds?: number;
+  now?: Date;
+}
+
+interface Row {
+  id: string;
+  prefix: string;
+  hash: string;
+  name: string;
+  principal: string;
+  scopes: string[];
+  created_at: Date;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+}
+
+/** Keys look like `wdn_<prefix>_<secret>`: the prefix finds the record, the HMAC proves the secret. */
+export const API_KEY_PATTERN = /^wdn_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
+
+export function parseApiKey(key: string): { prefix: string } | null {
+  const m = API_KEY_PATTERN.exec(key);
+  return m ? { prefix: m[1]! } : null;
+}
+
+export function hashApiKey(serverSecret: Uint8Array, key: string): string {
+  return hmacSha256Hex(serverSecret, key);
+}
+
+function toRecord(r: Row): ApiKeyVerifier {
+  return {
+    id: r.id,
+    prefix: r.prefix,
+    hash: r.hash,
+    name: r.name,
+    principal: r.principal,
+    scopes: r.scopes,
+    createdAt: new Date(r.created_at),
+    expiresAt: r.expires_at ? new Date(r.expires_at) : null,
+    revokedAt: r.revoked_at ? new Date(r.revoked_at) : null,
+    lastUsedAt: r.last_used_at ? new Date(r.last_used_at) : null,
+  };
+}
+
+export function publicRecord(v: ApiKeyVerifier): ApiKeyRecord {
+  const { hash: _hash, ...rest } = v;
+  return rest;
+}
+
+const NAME_PATTERN = /^[A-Za-z0-9._:@-]{1,64}$/;
+
+export class ApiKeyRepository {
+  constructor(
+    private readonly db: Queryable,
+    private readonly serverSecret: Uint8Array,
+  ) {}
+
+  /** Creates a key. The plaintext is returned once and only its HMAC is stored. */
+  async create(input: CreateApiKeyInput): Promise<{ record: ApiKeyRecord; key: string }> {
+    if (!NAME_PATTERN.test(input.name)) {
+      throw new WardenError('WARDEN_INPUT_INVALID', 'key name must be 1-64 characters of A-Z a-z 0-9 . _ : @ -');
+    }
+    if (input.ttlSeconds !== undefined && (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds <= 0)) {
+      throw new WardenError('WARDEN_INPUT_INVALID', 'ttl must be a positive number of seconds');
+    }
+    const now = input.now ?? new Date();
+    const prefix = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);
+    const key = `wdn_${prefix}_${randomToken(32)}`;
+    const id = `key_${randomBytes(8).toString('hex')}`;
+    const principal = input.principal ?? `ApiKey::"${input.name}"`;
+    const expiresAt = input.ttlSeconds ? new Date(now.getTime() + input.ttlSeconds * 1000) : null;
+    try {
+      const r = await this.db.query<Row>(
+        `INSERT INTO api_keys (id, prefix, hash, name, principal, scopes, created_at, expires_at)
+         VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8) RETURNING *`,
+        [id, prefix, hashApiKey(this.serverSecret, key), input.name, principal, JSON.stringify(input.scopes ?? []), now, expiresAt],
+      );
+      return { record: publicRecord(toRecord(r.rows[0]!)), key };
+    } catch (cause) {
+      throw new WardenError('WARDEN_CONFLICT', 'could not create key', { cause });
+    }
+  }
+
+  async list(): Promise<ApiKeyRecord[]> {
+    const r = await this.db.query<Row>('SELECT * FROM api_keys ORDER BY created_at, id');
+    return r.rows.map((row) => publicRecord(toRecord(row)));
+  }
+
+  /** Everything a PEP snapshot needs (hashes included); never leaves the control plane unauthenticated. */
+  async listVerifiers(): Promise<ApiKeyVerifier[]> {
+    const r = await this.db.query<Row>('SELECT * FROM api_keys ORDER BY created_at, id');
+    return r.rows.map(toRecord);
+  }
+
+  async find(idOrPrefixOrName: string): Promise<ApiKeyRecord | null> {
+    const r = await this.db.query<Row>('SELECT * FROM api_keys WHERE id = $1 OR prefix = $1 OR name = $1 ORDER BY created_at DESC LIMIT 1', [idOrPrefixOrName]);
+    return r.rows[0] ? publicRecord(toRecord(r.rows[0])) : null;
+  }
+
+  /** Revokes a key by id, prefix or name. Idempotent: revoking twice keeps the first time. */
+  async revoke(idOrPrefixOrName: string, now = new Date()): Promise<ApiKeyRecord> {
+    const r = await this.db.query<Row>(
+      `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2)
+       WHERE id = $1 OR prefix = $1 OR name = $1 RETURNING *`,
+      [idOrPrefixOrName, now],
+    );
+    if (r.rows.length === 0) throw new WardenError('WARDEN_NOT_FOUND', `no API key ${JSON.stringify(idOrPrefixOrName)}`);
+    return publicRecord(toRecord(r.rows[0]!));
+  }
+}

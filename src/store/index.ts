@@ -1,0 +1,16 @@
+export type { Database, Queryable, QueryResult } from './Database.js';
+export { openStore, type OpenStoreOptions } from './open.js';
+export { migrate, splitStatements } from './migrate.js';
+export { allMigrations, type Migration } from './migrations/index.js';
+export {
+  ApiKeyRepository,
+  parseApiKey,
+  hashApiKey,
+  publicRecord,
+  API_KEY_PATTERN,
+  type ApiKeyRecord,
+  type ApiKeyVerifier,
+  type CreateApiKeyInput,
+} from './ApiKeyRepository.js';
+export { AdminTokenRepository, ADMIN_TOKEN_PATTERN } from './AdminTokenRepository.js';
+export { SettingsRepository } from './SettingsRepository.js';

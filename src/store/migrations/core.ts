@@ -1,0 +1,33 @@
+import type { Migration } from './Migration.js';
+
+export const coreMigrations: Migration[] = [
+  {
+    id: 'core/0001_settings_and_api_keys',
+    sql: `
+      CREATE TABLE settings (
+        key text PRIMARY KEY,
+        value jsonb NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE api_keys (
+        id text PRIMARY KEY,
+        prefix text NOT NULL UNIQUE,
+        hash text NOT NULL,
+        name text NOT NULL,
+        principal text NOT NULL,
+        scopes jsonb NOT NULL DEFAULT '[]'::jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz,
+        revoked_at timestamptz,
+        last_used_at timestamptz
+      );
+      CREATE TABLE admin_tokens (
+        id text PRIMARY KEY,
+        hash text NOT NULL,
+        name text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        revoked_at timestamptz
+      );
+    `,
+  },
+];

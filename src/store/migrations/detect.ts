@@ -1,0 +1,3 @@
+import type { Migration } from './Migration.js';
+
+export const detectMigrations: Migration[] = [];
