@@ -10,5 +10,23 @@ export const auditSection = z
     queueLimit: z.number().int().min(1).max(10_000_000).default(65_536),
     /** fsync after every batch (durable) or never (fast, may lose the tail on power loss). */
     fsync: z.enum(['batch', 'none']).default('batch'),
+    /** Checkpoint origin line (C2SP tlog-checkpoint); also the signed-note key name. No spaces or '+'. */
+    origin: z
+      .string()
+      .regex(/^[A-Za-z0-9._/:-]{1,128}$/, 'origin must be 1-128 characters of A-Z a-z 0-9 . _ / : -')
+      .default('warden.local/audit'),
+    /** Publish a signed checkpoint at least this often while new records arrive (ms). */
+    checkpointIntervalMs: z.number().int().min(100).max(3_600_000).default(1000),
+    /** Roll to a new segment file after this many bytes (embedded mode). */
+    segmentMaxBytes: z.number().int().min(4096).max(1_073_741_824).default(67_108_864),
+    /** Largest canonical JSON record accepted (bytes); larger records are rejected, never truncated. */
+    maxRecordBytes: z.number().int().min(512).max(1_048_576).default(65_536),
+    /**
+     * Fraction (0..1] of *allowed* decision records kept. Denies, admin actions and events are
+     * never sampled; the number of records skipped is itself logged as an `audit.sampled` event.
+     */
+    sampleAllowedRate: z.number().gt(0).max(1).default(1),
+    /** Restrict sampling to these actions (e.g. ["inference"]); empty = every allowed decision. */
+    sampleActions: z.array(z.string().min(1).max(128)).max(64).default([]),
   })
   .prefault({});
