@@ -14,7 +14,7 @@ export function rootFromInclusionProof(index: number, size: number, leaf: Uint8A
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return null;
   let fn = index;
   let sn = size - 1;
-  let r = Buffer.from(leaf);
+  let r: Buffer = Buffer.from(leaf);
   for (const p of proof) {
     if (p.length !== HASH_SIZE || sn === 0) return null;
     if (lsb(fn) || fn === sn) {
@@ -59,8 +59,8 @@ export function verifyConsistencyProof(
     fn = half(fn);
     sn = half(sn);
   }
-  let fr = Buffer.from(path[0]!);
-  let sr = Buffer.from(path[0]!);
+  let fr: Buffer = Buffer.from(path[0]!);
+  let sr: Buffer = Buffer.from(path[0]!);
   for (const c of path.slice(1)) {
     if (sn === 0) return false;
     if (lsb(fn) || fn === sn) {
