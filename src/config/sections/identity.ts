@@ -1,3 +1,80 @@
 import { z } from 'zod';
 
-export const identitySection = z.strictObject({}).prefault({});
+const segmentationRule = z.strictObject({
+  /** Caller SPIFFE ID, or a prefix ending in /* */
+  from: z.string().min(1),
+  /** Callee SPIFFE ID (this service), or a prefix ending in /* ; default: any. */
+  to: z.string().min(1).default('*'),
+  /** Path patterns (exact, or prefix ending in *); default: all paths. */
+  paths: z.array(z.string().min(1)).default(['*']),
+  /** HTTP methods; default: all. */
+  methods: z.array(z.string().min(1)).default(['*']),
+  /** Allow this rule to cross an env/tenant boundary (denied otherwise even when matched). */
+  crossBoundary: z.boolean().default(false),
+});
+
+const outboundRoute = z.strictObject({
+  /** Workloads call http://127.0.0.1:<outboundPort>/<name>/… */
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+  /** https://host:port of the remote sidecar. */
+  url: z.url(),
+  /** SPIFFE ID the remote must present (otherwise the call fails). */
+  spiffeId: z.string().min(1),
+});
+
+export const identitySection = z
+  .strictObject({
+    /** Default X.509-SVID lifetime (seconds). */
+    svidTtlSeconds: z.number().int().min(60).max(30 * 86400).default(3600),
+    /** Longest X.509-SVID lifetime an admin may request. */
+    maxSvidTtlSeconds: z.number().int().min(60).max(365 * 86400).default(86400),
+    /** Default JWT-SVID lifetime (seconds). */
+    jwtSvidTtlSeconds: z.number().int().min(10).max(86400).default(300),
+    /** JWT-SVID signing algorithm. */
+    jwtAlgorithm: z.enum(['ES256', 'EdDSA']).default('ES256'),
+    /** Root CA lifetime (days); a new root is prepared when a third is left. */
+    rootTtlDays: z.number().int().min(1).max(3650).default(365),
+    /** Online intermediate lifetime (days); re-issued at half-life. */
+    intermediateTtlDays: z.number().int().min(1).max(365).default(30),
+    /** Tolerated clock difference when checking notBefore/notAfter and JWT times. */
+    clockSkewSeconds: z.number().int().min(0).max(600).default(30),
+    /** Default one-time join token lifetime (seconds). */
+    joinTokenTtlSeconds: z.number().int().min(10).max(30 * 86400).default(600),
+    /** Kubernetes projected service-account token attestation. */
+    k8s: z
+      .strictObject({
+        /** Expected `iss` of the service-account tokens; empty disables the attestor. */
+        issuer: z.string().default(''),
+        /** JWKS URL of the issuer (https), or… */
+        jwksUrl: z.string().default(''),
+        /** …a local JWKS file. */
+        jwksFile: z.string().default(''),
+        /** Expected `aud`. */
+        audience: z.string().default('warden'),
+      })
+      .prefault({}),
+    /** Sidecar PEP (`warden gateway --mode sidecar`). */
+    sidecar: z
+      .strictObject({
+        host: z.string().default('127.0.0.1'),
+        /** Inbound mTLS port. */
+        port: z.number().int().min(0).max(65535).default(15443),
+        /** Local plain-HTTP port the workload sends outbound calls to. */
+        outboundPort: z.number().int().min(0).max(65535).default(15001),
+        /** The local workload, e.g. http://127.0.0.1:9000 */
+        upstreamUrl: z.string().default('http://127.0.0.1:9000'),
+        /** Directory written by `warden agent` (svid.pem, svid.key, bundle.pem). */
+        svidDir: z.string().default(''),
+        /** Environment name put into the segmentation context. */
+        environment: z.string().default(''),
+        /** Segmentation allow-list (default deny). */
+        allow: z.array(segmentationRule).default([]),
+        outbound: z.array(outboundRoute).default([]),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export type IdentityConfig = z.infer<typeof identitySection>;
+export type SegmentationRule = z.infer<typeof segmentationRule>;
+export type OutboundRoute = z.infer<typeof outboundRoute>;

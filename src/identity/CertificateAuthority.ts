@@ -1,0 +1,38 @@
+import type { X509Svid, JwtSvid, SpiffeBundle, ServerCertificate, CaGenerationInfo } from './types.js';
+import type { RevocationList } from './RevocationList.js';
+
+/**
+ * The trust domain's certificate authority: an offline-style root and an online intermediate
+ * per generation, kept under <dataDir>/ca/. Rotation keeps old roots in the bundle until
+ * they expire, so workloads holding the old bundle keep verifying during the overlap.
+ */
+export interface CertificateAuthority {
+  readonly trustDomain: string;
+  /** spiffe://<trustDomain> */
+  readonly trustDomainId: string;
+  /** All roots that are still valid (PEM), also written to <dataDir>/bundle.pem (0644). */
+  bundlePem(): string;
+  /** Certificate of the issuing intermediate (PEM). */
+  intermediatePem(): string;
+  /** SPIFFE bundle (JWKS with x509-svid and jwt-svid keys), see the SPIFFE Trust Domain and Bundle spec. */
+  jwks(): SpiffeBundle;
+  /** A TLS server certificate for Warden's own listeners (key generated here, never persisted by the CA). */
+  issueServerCertificate(o: { dnsNames: string[]; ipAddresses: string[]; ttlSeconds?: number; spiffeId?: string }): Promise<ServerCertificate>;
+  /** Issues an X.509-SVID for the public key in a PKCS#10 CSR (PEM or DER); the private key never leaves the workload. */
+  issueX509SvidFromCsr(csr: string | Uint8Array, o: { spiffeId: string; ttlSeconds?: number; dnsNames?: string[] }): Promise<X509Svid>;
+  /** Signs a JWT-SVID (ES256 by default) with `sub` = SPIFFE ID. */
+  issueJwtSvid(o: { spiffeId: string; audience: string | string[]; ttlSeconds?: number; now?: Date }): Promise<JwtSvid>;
+  /** Revocation list shared by the control plane, PEPs and agents. */
+  readonly revocations: RevocationList;
+  /** Revokes every SVID of a SPIFFE ID, or one certificate by serial. */
+  revoke(target: { spiffeId?: string; serial?: string; reason?: string; by?: string }): Promise<void>;
+  /** DER CRL signed by the active intermediate, for third-party verifiers. */
+  crl(): Promise<{ der: Uint8Array; pem: string }>;
+  /** Prepares a new root (published in the bundle) and activates it for issuance unless `prepareOnly`. */
+  rotate(o?: { prepareOnly?: boolean }): Promise<CaGenerationInfo[]>;
+  generations(): CaGenerationInfo[];
+  /** Increases when the bundle changes (SPIFFE `spiffe_sequence`). */
+  readonly sequence: number;
+  /** Flushes pending issuance records. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,567 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { CryptoKey, CryptoKeyPair, EcKeyAlgorithm } from './webcryptoTypes.js';
+import { join } from 'node:path';
+import { webcrypto, createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import { SignJWT, exportJWK, calculateJwkThumbprint } from 'jose';
+import { WardenError } from '../errors/index.js';
+import { writeFileAtomic, ensurePrivateDir } from '../crypto/index.js';
+import type { Database } from '../store/index.js';
+import { x509, ECDSA_SHA256, EC_P256, randomSerialHex, toPem, normalizeSerial } from './x509.js';
+import { FileKeyProvider, publicKeyOf, type KeyAlgorithm, type KeyProvider } from './KeyProvider.js';
+import { parseSpiffeId, assertTrustDomain } from './SpiffeId.js';
+import { RevocationList } from './RevocationList.js';
+import { IssuedSvidRepository } from './IssuedSvidRepository.js';
+import type { CertificateAuthority } from './CertificateAuthority.js';
+import type { X509Svid, JwtSvid, SpiffeBundle, SpiffeJwk, ServerCertificate, CaGenerationInfo } from './types.js';
+
+export interface AuthorityOptions {
+  dataDir: string;
+  trustDomain: string;
+  db?: Database;
+  keyProvider?: KeyProvider;
+  svidTtlSeconds?: number;
+  maxSvidTtlSeconds?: number;
+  jwtSvidTtlSeconds?: number;
+  jwtAlgorithm?: KeyAlgorithm;
+  rootTtlDays?: number;
+  intermediateTtlDays?: number;
+  /** notBefore is backdated by this much so peers with slightly slow clocks accept new SVIDs. */
+  clockSkewSeconds?: number;
+}
+
+interface StateFile {
+  version: 1;
+  trustDomain: string;
+  sequence: number;
+  generations: { id: string; status: 'prepared' | 'active' | 'retired'; createdAt: string; intermediate: number }[];
+}
+
+interface Generation {
+  id: string;
+  status: 'prepared' | 'active' | 'retired';
+  createdAt: string;
+  intermediateNo: number;
+  root: x509.X509Certificate;
+  rootKeys: CryptoKeyPair;
+  intermediate: x509.X509Certificate;
+  intermediateKeys: CryptoKeyPair;
+  jwtKey: CryptoKey;
+  jwtPublicJwk: SpiffeJwk;
+  jwtKid: string;
+}
+
+const DAY = 86_400_000;
+/** Largest CSR accepted: a P-256 CSR is ~400 bytes; anything near this is not a workload CSR. */
+const MAX_CSR_BYTES = 16 * 1024;
+const LEAF_SUBJECT = 'O=Warden, OU=SPIFFE';
+
+/**
+ * File-backed CA (keys through a KeyProvider, certificates and state under <dataDir>/ca/).
+ * Certificates are built with @peculiar/x509; everything signs through WebCrypto.
+ */
+export class FileCertificateAuthority implements CertificateAuthority {
+  readonly trustDomain: string;
+  readonly trustDomainId: string;
+  readonly revocations: RevocationList;
+  readonly issued: IssuedSvidRepository | null;
+  private gens: Generation[] = [];
+  private seq = 0;
+  private bundleCache = '';
+  private jwksCache: SpiffeBundle | null = null;
+  private readonly caDir: string;
+  private readonly keys: KeyProvider;
+  private readonly svidTtl: number;
+  private readonly maxSvidTtl: number;
+  private readonly jwtTtl: number;
+  private readonly jwtAlg: KeyAlgorithm;
+  private readonly rootTtlMs: number;
+  private readonly intermediateTtlMs: number;
+  private readonly skewMs: number;
+  private leafTemplate: { aki: x509.Extension; basic: x509.Extension; ku: x509.Extension; eku: x509.Extension } | null = null;
+  private rolling: Promise<void> | null = null;
+
+  private constructor(private readonly options: AuthorityOptions) {
+    this.trustDomain = assertTrustDomain(options.trustDomain);
+    this.trustDomainId = `spiffe://${this.trustDomain}`;
+    this.caDir = join(options.dataDir, 'ca');
+    this.keys = options.keyProvider ?? new FileKeyProvider(join(this.caDir, 'keys'));
+    this.revocations = new RevocationList(options.db);
+    this.issued = options.db ? new IssuedSvidRepository(options.db) : null;
+    this.svidTtl = options.svidTtlSeconds ?? 3600;
+    this.maxSvidTtl = options.maxSvidTtlSeconds ?? 86_400;
+    this.jwtTtl = options.jwtSvidTtlSeconds ?? 300;
+    this.jwtAlg = options.jwtAlgorithm ?? 'ES256';
+    this.rootTtlMs = (options.rootTtlDays ?? 365) * DAY;
+    this.intermediateTtlMs = (options.intermediateTtlDays ?? 30) * DAY;
+    this.skewMs = (options.clockSkewSeconds ?? 30) * 1000;
+  }
+
+  static async open(options: AuthorityOptions): Promise<FileCertificateAuthority> {
+    const ca = new FileCertificateAuthority(options);
+    ensurePrivateDir(ca.caDir);
+    await ca.loadState();
+    await ca.revocations.load();
+    return ca;
+  }
+
+  get sequence(): number {
+    return this.seq;
+  }
+
+  private statePath(): string {
+    return join(this.caDir, 'authority.json');
+  }
+
+  private async loadState(): Promise<void> {
+    let state: StateFile | null = null;
+    if (existsSync(this.statePath())) {
+      try {
+        state = JSON.parse(readFileSync(this.statePath(), 'utf8')) as StateFile;
+      } catch (cause) {
+        throw new WardenError('WARDEN_IDENTITY_CA_STATE_INVALID', `cannot read ${this.statePath()}`, { cause });
+      }
+      if (state.trustDomain !== this.trustDomain) {
+        throw new WardenError(
+          'WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH',
+          `the CA in ${this.caDir} is for trust domain ${state.trustDomain}, not ${this.trustDomain}`,
+        );
+      }
+      this.seq = state.sequence;
+      for (const g of state.generations) this.gens.push(await this.loadGeneration(g.id, g.status, g.createdAt, g.intermediate));
+    }
+    if (!this.active()) {
+      const g = await this.createGeneration('active');
+      this.gens.push(g);
+      this.persist();
+    }
+    await this.maintain();
+  }
+
+  private active(): Generation | undefined {
+    return this.gens.find((g) => g.status === 'active');
+  }
+
+  private certPath(gen: string, what: 'root' | 'intermediate'): string {
+    return join(this.caDir, `${gen}-${what}.pem`);
+  }
+
+  private async loadGeneration(id: string, status: Generation['status'], createdAt: string, intermediateNo: number): Promise<Generation> {
+    try {
+      const root = new x509.X509Certificate(readFileSync(this.certPath(id, 'root'), 'utf8'));
+      const intermediate = new x509.X509Certificate(readFileSync(this.certPath(id, 'intermediate'), 'utf8'));
+      const rootKeys = await this.keys.loadOrCreate(`${id}-root`, 'ES256');
+      const intermediateKeys = await this.keys.loadOrCreate(`${id}-intermediate-${intermediateNo}`, 'ES256');
+      return { id, status, createdAt, intermediateNo, root, rootKeys, intermediate, intermediateKeys, ...(await this.jwtKeyOf(id)) };
+    } catch (cause) {
+      if (cause instanceof WardenError) throw cause;
+      throw new WardenError('WARDEN_IDENTITY_CA_STATE_INVALID', `CA generation ${id} is incomplete in ${this.caDir}`, { cause });
+    }
+  }
+
+  private async jwtKeyOf(gen: string): Promise<{ jwtKey: CryptoKey; jwtPublicJwk: SpiffeJwk; jwtKid: string }> {
+    const pair = await this.keys.loadOrCreate(`${gen}-jwt-${this.jwtAlg.toLowerCase()}`, this.jwtAlg);
+    const jwk = await exportJWK(pair.publicKey);
+    const kid = await calculateJwkThumbprint(jwk);
+    return {
+      jwtKey: pair.privateKey,
+      jwtKid: kid,
+      jwtPublicJwk: { kty: jwk.kty!, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, use: 'jwt-svid', alg: this.jwtAlg },
+    };
+  }
+
+  private async createGeneration(status: Generation['status']): Promise<Generation> {
+    const id = `g${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36).padStart(2, '0')}`;
+    const rootKeys = await this.keys.loadOrCreate(`${id}-root`, 'ES256');
+    const now = Date.now();
+    const root = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: randomSerialHex(),
+      name: `O=Warden, OU=${this.trustDomain}, CN=Warden Root CA ${id}`,
+      notBefore: new Date(now - this.skewMs),
+      notAfter: new Date(now + this.rootTtlMs),
+      signingAlgorithm: ECDSA_SHA256,
+      keys: rootKeys,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 1, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: this.trustDomainId }], false),
+        await x509.SubjectKeyIdentifierExtension.create(rootKeys.publicKey),
+      ],
+    });
+    writeFileAtomic(this.certPath(id, 'root'), toPem(root), 0o644);
+    const { intermediate, intermediateKeys } = await this.issueIntermediate(id, 1, root, rootKeys);
+    return { id, status, createdAt: new Date(now).toISOString(), intermediateNo: 1, root, rootKeys, intermediate, intermediateKeys, ...(await this.jwtKeyOf(id)) };
+  }
+
+  private async issueIntermediate(id: string, no: number, root: x509.X509Certificate, rootKeys: CryptoKeyPair) {
+    const intermediateKeys = await this.keys.loadOrCreate(`${id}-intermediate-${no}`, 'ES256');
+    const now = Date.now();
+    const notAfter = Math.min(now + this.intermediateTtlMs, root.notAfter.getTime());
+    const intermediate = await x509.X509CertificateGenerator.create({
+      serialNumber: randomSerialHex(),
+      subject: `O=Warden, OU=${this.trustDomain}, CN=Warden Intermediate CA ${id}-${no}`,
+      issuer: root.subject,
+      notBefore: new Date(now - this.skewMs),
+      notAfter: new Date(notAfter),
+      signingAlgorithm: ECDSA_SHA256,
+      publicKey: intermediateKeys.publicKey,
+      signingKey: rootKeys.privateKey,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: this.trustDomainId }], false),
+        await x509.SubjectKeyIdentifierExtension.create(intermediateKeys.publicKey),
+        await x509.AuthorityKeyIdentifierExtension.create(rootKeys.publicKey),
+      ],
+    });
+    writeFileAtomic(this.certPath(id, 'intermediate'), toPem(intermediate), 0o644);
+    return { intermediate, intermediateKeys };
+  }
+
+  private persist(): void {
+    const state: StateFile = {
+      version: 1,
+      trustDomain: this.trustDomain,
+      sequence: this.seq,
+      generations: this.gens.map((g) => ({ id: g.id, status: g.status, createdAt: g.createdAt, intermediate: g.intermediateNo })),
+    };
+    writeFileAtomic(this.statePath(), JSON.stringify(state, null, 2) + '\n', 0o600);
+  }
+
+  /**
+   * Keeps the CA healthy: re-issues the intermediate at half-life, prepares and activates a new
+   * root when a third of the active root's life is left, drops expired roots. Cheap when nothing is due.
+   */
+  private async maintain(now = Date.now()): Promise<void> {
+    let changed = false;
+    const before = this.gens.length;
+    this.gens = this.gens.filter((g) => g.root.notAfter.getTime() > now);
+    if (this.gens.length !== before) changed = true;
+    let active = this.active();
+    if (!active) {
+      this.gens.push(await this.createGeneration('active'));
+      active = this.active()!;
+      changed = true;
+    }
+    const rootLeft = active.root.notAfter.getTime() - now;
+    const rootLife = active.root.notAfter.getTime() - active.root.notBefore.getTime();
+    if (rootLeft < rootLife / 3) {
+      await this.rotateNow(false);
+      return;
+    }
+    const iLife = active.intermediate.notAfter.getTime() - active.intermediate.notBefore.getTime();
+    if (active.intermediate.notAfter.getTime() - now < iLife / 2 && active.intermediate.notAfter.getTime() < active.root.notAfter.getTime()) {
+      const no = active.intermediateNo + 1;
+      const { intermediate, intermediateKeys } = await this.issueIntermediate(active.id, no, active.root, active.rootKeys);
+      Object.assign(active, { intermediate, intermediateKeys, intermediateNo: no });
+      changed = true;
+    }
+    this.leafTemplate = null;
+    this.refreshCaches(changed);
+  }
+
+  private refreshCaches(changed: boolean): void {
+    if (changed) {
+      this.seq++;
+      this.persist();
+    }
+    const pem = this.gens.map((g) => toPem(g.root)).join('');
+    if (pem !== this.bundleCache || !existsSync(join(this.options.dataDir, 'bundle.pem'))) {
+      this.bundleCache = pem;
+      writeFileAtomic(join(this.options.dataDir, 'bundle.pem'), pem, 0o644);
+    }
+    this.jwksCache = null;
+    this.nextMaintenance = Math.min(
+      ...this.gens.map((g) => g.root.notAfter.getTime()),
+      this.activeOrThrow().intermediate.notAfter.getTime() - (this.activeOrThrow().intermediate.notAfter.getTime() - this.activeOrThrow().intermediate.notBefore.getTime()) / 2,
+      this.activeOrThrow().root.notAfter.getTime() - (this.activeOrThrow().root.notAfter.getTime() - this.activeOrThrow().root.notBefore.getTime()) / 3,
+    );
+  }
+
+  private nextMaintenance = 0;
+
+  private activeOrThrow(): Generation {
+    const a = this.active();
+    if (!a) throw new WardenError('WARDEN_IDENTITY_CA_STATE_INVALID', 'no active CA generation');
+    return a;
+  }
+
+  /** Hot-path guard: a number comparison unless maintenance is due. */
+  private async ready(): Promise<Generation> {
+    if (Date.now() >= this.nextMaintenance) {
+      this.rolling ??= this.maintain().finally(() => (this.rolling = null));
+      await this.rolling;
+    }
+    return this.activeOrThrow();
+  }
+
+  private async rotateNow(prepareOnly: boolean): Promise<void> {
+    let prepared = this.gens.find((g) => g.status === 'prepared');
+    if (!prepared) {
+      prepared = await this.createGeneration('prepared');
+      this.gens.push(prepared);
+    }
+    if (!prepareOnly) {
+      for (const g of this.gens) if (g.status === 'active') g.status = 'retired';
+      prepared.status = 'active';
+    }
+    this.leafTemplate = null;
+    this.refreshCaches(true);
+  }
+
+  async rotate(o: { prepareOnly?: boolean } = {}): Promise<CaGenerationInfo[]> {
+    await this.rotateNow(o.prepareOnly === true);
+    return this.generations();
+  }
+
+  generations(): CaGenerationInfo[] {
+    return this.gens.map((g) => ({
+      id: g.id,
+      status: g.status,
+      rootNotAfter: g.root.notAfter.toISOString(),
+      intermediateNotAfter: g.intermediate.notAfter.toISOString(),
+      rootSubject: g.root.subject,
+      jwtKeyId: g.jwtKid,
+    }));
+  }
+
+  bundlePem(): string {
+    return this.bundleCache;
+  }
+
+  intermediatePem(): string {
+    return toPem(this.activeOrThrow().intermediate);
+  }
+
+  jwks(): SpiffeBundle {
+    if (!this.jwksCache) {
+      const keys: SpiffeJwk[] = [];
+      for (const g of this.gens) {
+        const spki = g.root.publicKey;
+        const jwk = spkiToJwk(spki);
+        keys.push({ ...jwk, use: 'x509-svid', x5c: [Buffer.from(g.root.rawData).toString('base64')] });
+      }
+      for (const g of this.gens) keys.push(g.jwtPublicJwk);
+      // refresh hint: a quarter of the shortest SVID TTL, so relying parties see rotations in time.
+      this.jwksCache = { keys, spiffe_sequence: this.seq, spiffe_refresh_hint: Math.max(60, Math.floor(this.svidTtl / 4)) };
+    }
+    return this.jwksCache;
+  }
+
+  private clampTtl(ttlSeconds: number | undefined, fallback: number, max: number): number {
+    const ttl = ttlSeconds ?? fallback;
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > max) {
+      throw new WardenError('WARDEN_IDENTITY_TTL_INVALID', `ttl must be an integer between 1 and ${max} seconds`);
+    }
+    return ttl;
+  }
+
+  private async template(g: Generation) {
+    if (!this.leafTemplate) {
+      const ski = g.intermediate.getExtension(x509.SubjectKeyIdentifierExtension);
+      this.leafTemplate = {
+        aki: ski ? new x509.AuthorityKeyIdentifierExtension(ski.keyId) : await x509.AuthorityKeyIdentifierExtension.create(g.intermediateKeys.publicKey),
+        basic: new x509.BasicConstraintsExtension(false, undefined, true),
+        ku: new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        eku: new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
+      };
+    }
+    return this.leafTemplate;
+  }
+
+  private async signLeaf(
+    g: Generation,
+    publicKey: x509.PublicKey | CryptoKey,
+    names: x509.JsonGeneralName[],
+    ttlSeconds: number,
+    kind: 'x509' | 'server',
+    spiffeId: string,
+  ): Promise<{ cert: x509.X509Certificate; serial: string }> {
+    const t = await this.template(g);
+    const now = Date.now();
+    // Never outlive the issuer: a leaf valid past its intermediate would fail path validation.
+    const notAfter = Math.min(now + ttlSeconds * 1000, g.intermediate.notAfter.getTime());
+    const serial = randomSerialHex();
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: serial,
+      subject: LEAF_SUBJECT,
+      issuer: g.intermediate.subject,
+      notBefore: new Date(now - this.skewMs),
+      notAfter: new Date(notAfter),
+      signingAlgorithm: ECDSA_SHA256,
+      publicKey,
+      signingKey: g.intermediateKeys.privateKey,
+      extensions: [t.basic, t.ku, t.eku, new x509.SubjectAlternativeNameExtension(names, false), await x509.SubjectKeyIdentifierExtension.create(publicKey), t.aki],
+    });
+    await this.issued?.record({ serial: normalizeSerial(serial), spiffeId, kind, notBefore: cert.notBefore, notAfter: cert.notAfter });
+    return { cert, serial: normalizeSerial(serial) };
+  }
+
+  async issueX509SvidFromCsr(csr: string | Uint8Array, o: { spiffeId: string; ttlSeconds?: number; dnsNames?: string[] }): Promise<X509Svid> {
+    const id = parseSpiffeId(o.spiffeId);
+    if (id.trustDomain !== this.trustDomain) {
+      throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${o.spiffeId} is not in trust domain ${this.trustDomain}`);
+    }
+    const ttl = this.clampTtl(o.ttlSeconds, this.svidTtl, this.maxSvidTtl);
+    const publicKey = await verifyCsr(csr);
+    const names: x509.JsonGeneralName[] = [{ type: 'url', value: id.id }];
+    for (const dns of o.dnsNames ?? []) {
+      if (!/^[A-Za-z0-9*.-]{1,253}$/.test(dns)) throw new WardenError('WARDEN_INPUT_INVALID', 'invalid DNS name');
+      names.push({ type: 'dns', value: dns });
+    }
+    const g = await this.ready();
+    const { cert, serial } = await this.signLeaf(g, publicKey, names, ttl, 'x509', id.id);
+    const certPem = toPem(cert);
+    return {
+      spiffeId: id.id,
+      serial,
+      certPem,
+      chainPem: certPem + toPem(g.intermediate),
+      bundlePem: this.bundleCache,
+      notBefore: cert.notBefore,
+      notAfter: cert.notAfter,
+    };
+  }
+
+  async issueServerCertificate(o: { dnsNames: string[]; ipAddresses: string[]; ttlSeconds?: number; spiffeId?: string }): Promise<ServerCertificate> {
+    const g = await this.ready();
+    const keys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const spiffeId = parseSpiffeId(o.spiffeId ?? `${this.trustDomainId}/warden/server`).id;
+    const names: x509.JsonGeneralName[] = [{ type: 'url', value: spiffeId }];
+    for (const dns of o.dnsNames) if (isIP(dns) === 0) names.push({ type: 'dns', value: dns });
+    for (const ip of [...o.ipAddresses, ...o.dnsNames.filter((d) => isIP(d) !== 0)]) {
+      if (isIP(ip) === 0) throw new WardenError('WARDEN_INPUT_INVALID', `not an IP address: ${ip}`);
+      names.push({ type: 'ip', value: ip });
+    }
+    // Server certificates live as long as the intermediate allows by default: listeners restart rarely.
+    const ttl = this.clampTtl(o.ttlSeconds, 7 * 86_400, 365 * 86_400);
+    const { cert } = await this.signLeaf(g, keys.publicKey, dedupeNames(names), ttl, 'server', spiffeId);
+    const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+    const certPem = toPem(cert);
+    return {
+      certPem,
+      keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') + '\n',
+      chainPem: certPem + toPem(g.intermediate),
+      notAfter: cert.notAfter,
+    };
+  }
+
+  async issueJwtSvid(o: { spiffeId: string; audience: string | string[]; ttlSeconds?: number; now?: Date }): Promise<JwtSvid> {
+    const id = parseSpiffeId(o.spiffeId);
+    if (id.trustDomain !== this.trustDomain) {
+      throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${o.spiffeId} is not in trust domain ${this.trustDomain}`);
+    }
+    const audience = (Array.isArray(o.audience) ? o.audience : [o.audience]).filter((a) => typeof a === 'string' && a.length > 0);
+    if (audience.length === 0) throw new WardenError('WARDEN_IDENTITY_AUDIENCE_REQUIRED', 'a JWT-SVID needs at least one audience (aud)');
+    if (audience.some((a) => a.length > 512)) throw new WardenError('WARDEN_INPUT_INVALID', 'audience too long');
+    const ttl = this.clampTtl(o.ttlSeconds, this.jwtTtl, 86_400);
+    const g = await this.ready();
+    const now = Math.floor((o.now ?? new Date()).getTime() / 1000);
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: this.jwtAlg, kid: g.jwtKid, typ: 'JWT' })
+      .setSubject(id.id)
+      .setAudience(audience.length === 1 ? audience[0]! : audience)
+      .setIssuedAt(now)
+      .setExpirationTime(now + ttl)
+      .sign(g.jwtKey);
+    return { spiffeId: id.id, token, audience, expiresAt: new Date((now + ttl) * 1000) };
+  }
+
+  async revoke(target: { spiffeId?: string; serial?: string; reason?: string; by?: string }): Promise<void> {
+    if (!target.spiffeId === !target.serial) throw new WardenError('WARDEN_USAGE', 'give exactly one of spiffeId or serial');
+    if (target.spiffeId) {
+      const id = parseSpiffeId(target.spiffeId);
+      if (id.trustDomain !== this.trustDomain) throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${id.id} is not in trust domain ${this.trustDomain}`);
+      await this.revocations.add({ kind: 'spiffe_id', value: id.id, reason: target.reason, by: target.by });
+      return;
+    }
+    const serial = normalizeSerial(target.serial!);
+    if (!/^[0-9a-f]{1,40}$/i.test(target.serial!.replace(/:/g, ''))) throw new WardenError('WARDEN_INPUT_INVALID', 'serial must be hex');
+    const known = this.issued ? await this.issued.find(serial) : null;
+    if (this.issued && !known) throw new WardenError('WARDEN_IDENTITY_REVOCATION_NOT_FOUND', `no certificate with serial ${serial} was issued by this CA`);
+    await this.revocations.add({ kind: 'serial', value: serial, reason: target.reason, by: target.by, expiresAt: known?.notAfter ?? null });
+  }
+
+  async crl(): Promise<{ der: Uint8Array; pem: string }> {
+    const g = await this.ready();
+    const now = new Date();
+    const entries = new Map<string, Date>();
+    const idRevocations: string[] = [];
+    for (const e of this.revocations.entries()) {
+      if (e.kind === 'serial') entries.set(e.value, new Date(e.revokedAt));
+      else idRevocations.push(e.value);
+    }
+    if (this.issued) {
+      for (const s of await this.issued.activeSerialsOf(idRevocations, now)) if (!entries.has(s.serial)) entries.set(s.serial, now);
+    }
+    const crl = await x509.X509CrlGenerator.create({
+      issuer: g.intermediate.subject,
+      thisUpdate: new Date(now.getTime() - this.skewMs),
+      // Verifiers re-fetch well before the next SVID rotation.
+      nextUpdate: new Date(now.getTime() + Math.max(300, this.svidTtl / 2) * 1000),
+      signingAlgorithm: ECDSA_SHA256,
+      signingKey: g.intermediateKeys.privateKey,
+      entries: [...entries].map(([serialNumber, revocationDate]) => ({ serialNumber: padSerial(serialNumber), revocationDate })),
+      extensions: [new x509.AuthorityKeyIdentifierExtension(g.intermediate.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId)],
+    });
+    return { der: new Uint8Array(crl.rawData), pem: crl.toString('pem') + '\n' };
+  }
+
+  async close(): Promise<void> {
+    await this.issued?.flush();
+  }
+}
+
+/** Verifies a CSR's self-signature and key type; returns its public key. */
+export async function verifyCsr(csr: string | Uint8Array): Promise<x509.PublicKey> {
+  const size = typeof csr === 'string' ? csr.length : csr.byteLength;
+  if (size === 0 || size > MAX_CSR_BYTES) throw new WardenError('WARDEN_IDENTITY_CSR_INVALID', `CSR must be 1..${MAX_CSR_BYTES} bytes`);
+  let req: x509.Pkcs10CertificateRequest;
+  try {
+    req = new x509.Pkcs10CertificateRequest(typeof csr === 'string' ? csr.trim() : csr);
+  } catch (cause) {
+    throw new WardenError('WARDEN_IDENTITY_CSR_INVALID', 'CSR is not a PKCS#10 request', { cause });
+  }
+  const alg = req.publicKey.algorithm as EcKeyAlgorithm;
+  if (alg.name !== 'ECDSA' || (alg.namedCurve !== 'P-256' && alg.namedCurve !== 'P-384')) {
+    throw new WardenError('WARDEN_IDENTITY_CSR_INVALID', 'CSR key must be ECDSA P-256 or P-384');
+  }
+  let ok = false;
+  try {
+    ok = await req.verify();
+  } catch (cause) {
+    throw new WardenError('WARDEN_IDENTITY_CSR_INVALID', 'CSR signature could not be checked', { cause });
+  }
+  if (!ok) throw new WardenError('WARDEN_IDENTITY_CSR_INVALID', 'CSR signature does not match its public key (tampered?)');
+  return req.publicKey;
+}
+
+function dedupeNames(names: x509.JsonGeneralName[]): x509.JsonGeneralName[] {
+  const seen = new Set<string>();
+  return names.filter((n) => {
+    const k = `${n.type}:${n.value}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** Even-length hex for the CRL generator (it parses the serial as raw bytes). */
+function padSerial(s: string): string {
+  const h = s.length % 2 ? '0' + s : s;
+  return parseInt(h.slice(0, 2), 16) >= 0x80 ? '00' + h : h;
+}
+
+function spkiToJwk(pk: x509.PublicKey): { kty: string; crv: string; x: string; y: string } {
+  // Uncompressed P-256 point at the end of the SPKI: 0x04 || X(32) || Y(32).
+  const raw = Buffer.from(pk.rawData);
+  const point = raw.subarray(raw.length - 65);
+  if (point[0] !== 0x04) throw new WardenError('WARDEN_IDENTITY_CA_KEY_INVALID', 'unexpected root key encoding');
+  return { kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url') };
+}
+
+export function sha256Fingerprint(der: Uint8Array): string {
+  return createHash('sha256').update(der).digest('hex');
+}
+
+void publicKeyOf;

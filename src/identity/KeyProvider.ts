@@ -1,0 +1,70 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { CryptoKey, CryptoKeyPair, EcKeyGenParams, Algorithm } from './webcryptoTypes.js';
+import { join } from 'node:path';
+import { webcrypto } from 'node:crypto';
+import { PemConverter } from '@peculiar/x509';
+import { writeFileAtomic, ensurePrivateDir } from '../crypto/index.js';
+import { WardenError } from '../errors/index.js';
+
+export type KeyAlgorithm = 'ES256' | 'EdDSA';
+
+export const keyAlgorithms: Record<KeyAlgorithm, EcKeyGenParams | Algorithm> = {
+  ES256: { name: 'ECDSA', namedCurve: 'P-256' } as EcKeyGenParams,
+  EdDSA: { name: 'Ed25519' },
+};
+
+/**
+ * Where CA keys live. SPIRE-style plugin seam: the file provider is the default; a PKCS#11
+ * provider implements the same two calls without ever exporting the private key.
+ */
+export interface KeyProvider {
+  readonly kind: string;
+  /** Returns the key pair named `name`, creating it on first use. */
+  loadOrCreate(name: string, algorithm: KeyAlgorithm): Promise<CryptoKeyPair>;
+  /** Whether a key with this name exists. */
+  has(name: string): boolean;
+}
+
+/** PKCS#8 PEM files, mode 0600, in a 0700 directory; written atomically. */
+export class FileKeyProvider implements KeyProvider {
+  readonly kind = 'file';
+  constructor(private readonly dir: string) {
+    ensurePrivateDir(dir);
+  }
+
+  has(name: string): boolean {
+    return existsSync(this.pathOf(name));
+  }
+
+  private pathOf(name: string): string {
+    if (!/^[a-z0-9-]+$/.test(name)) throw new WardenError('WARDEN_INPUT_INVALID', `bad key name ${name}`);
+    return join(this.dir, `${name}.key`);
+  }
+
+  async loadOrCreate(name: string, algorithm: KeyAlgorithm): Promise<CryptoKeyPair> {
+    const path = this.pathOf(name);
+    const alg = keyAlgorithms[algorithm];
+    if (existsSync(path)) {
+      let privateKey: CryptoKey;
+      try {
+        const der = PemConverter.decodeFirst(readFileSync(path, 'utf8'));
+        privateKey = await webcrypto.subtle.importKey('pkcs8', der, alg, true, ['sign']);
+      } catch (cause) {
+        throw new WardenError('WARDEN_IDENTITY_CA_KEY_INVALID', `cannot load CA key ${path}`, { cause });
+      }
+      return { privateKey, publicKey: await publicKeyOf(privateKey) };
+    }
+    const pair = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', pair.privateKey);
+    writeFileAtomic(path, PemConverter.encode(pkcs8, 'PRIVATE KEY'), 0o600);
+    return pair;
+  }
+}
+
+/** Derives the public key from an extractable private key (via JWK, dropping the private part). */
+export async function publicKeyOf(privateKey: CryptoKey): Promise<CryptoKey> {
+  const jwk = await webcrypto.subtle.exportKey('jwk', privateKey);
+  delete jwk.d;
+  jwk.key_ops = ['verify'];
+  return webcrypto.subtle.importKey('jwk', jwk, privateKey.algorithm, true, ['verify']);
+}

@@ -1,0 +1,158 @@
+import { EventEmitter } from 'node:events';
+import type { Queryable } from '../store/index.js';
+import { WardenError } from '../errors/index.js';
+import { normalizeSerial } from './x509.js';
+import { parseSpiffeId } from './SpiffeId.js';
+
+export interface RevocationEntry {
+  kind: 'spiffe_id' | 'serial';
+  /** SPIFFE ID, or certificate serial (lowercase hex, no leading zeros). */
+  value: string;
+  reason: string | null;
+  revokedBy: string | null;
+  revokedAt: string;
+  /** When the entry may be forgotten (a serial's certificate expiry); null = never. */
+  expiresAt: string | null;
+}
+
+export interface RevocationSnapshot {
+  version: number;
+  entries: RevocationEntry[];
+}
+
+interface Row {
+  kind: 'spiffe_id' | 'serial';
+  value: string;
+  reason: string | null;
+  revoked_by: string | null;
+  revoked_at: Date;
+  expires_at: Date | null;
+}
+
+/**
+ * Revoked SPIFFE IDs and serials: two Sets for O(1) checks on every TLS handshake and request,
+ * backed by the database on the control plane (or fed from the revocation stream on PEPs and
+ * agents). Emits 'change' (RevocationEntry[]) whenever something is added.
+ */
+export class RevocationList extends EventEmitter {
+  private readonly serials = new Set<string>();
+  private readonly ids = new Set<string>();
+  private readonly byKey = new Map<string, RevocationEntry>();
+  private _version = 0;
+
+  constructor(private readonly db?: Queryable) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  get version(): number {
+    return this._version;
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** Loads the persisted list (control plane). */
+  async load(): Promise<void> {
+    if (!this.db) return;
+    const r = await this.db.query<Row>('SELECT * FROM identity_revocations ORDER BY revoked_at, kind, value');
+    this.replace(r.rows.map(fromRow), this._version + 1);
+  }
+
+  isRevoked(spiffeId: string | undefined, serial: string | undefined): boolean {
+    return (spiffeId !== undefined && this.ids.has(spiffeId)) || (serial !== undefined && this.serials.has(normalizeSerial(serial)));
+  }
+
+  hasSpiffeId(spiffeId: string): boolean {
+    return this.ids.has(spiffeId);
+  }
+
+  hasSerial(serial: string): boolean {
+    return this.serials.has(normalizeSerial(serial));
+  }
+
+  entries(): RevocationEntry[] {
+    return [...this.byKey.values()];
+  }
+
+  snapshot(): RevocationSnapshot {
+    return { version: this._version, entries: this.entries() };
+  }
+
+  /** Persists (when DB-backed) and applies a revocation. Idempotent: re-revoking keeps the first record. */
+  async add(input: { kind: 'spiffe_id' | 'serial'; value: string; reason?: string; by?: string; expiresAt?: Date | null }): Promise<RevocationEntry> {
+    const value = input.kind === 'serial' ? normalizeSerial(input.value) : parseSpiffeId(input.value).id;
+    if (input.kind === 'serial' && !/^[0-9a-f]{1,40}$/.test(value)) throw new WardenError('WARDEN_INPUT_INVALID', 'serial must be hex (at most 20 bytes)');
+    const reason = input.reason ? input.reason.slice(0, 256) : null;
+    let entry: RevocationEntry;
+    if (this.db) {
+      const r = await this.db.query<Row>(
+        `INSERT INTO identity_revocations (kind, value, reason, revoked_by, expires_at) VALUES ($1,$2,$3,$4,$5)
+         ON CONFLICT (kind, value) DO UPDATE SET kind = EXCLUDED.kind RETURNING *`,
+        [input.kind, value, reason, input.by ?? null, input.expiresAt ?? null],
+      );
+      entry = fromRow(r.rows[0]!);
+    } else {
+      entry = this.byKey.get(`${input.kind}:${value}`) ?? {
+        kind: input.kind,
+        value,
+        reason,
+        revokedBy: input.by ?? null,
+        revokedAt: new Date().toISOString(),
+        expiresAt: input.expiresAt ? input.expiresAt.toISOString() : null,
+      };
+    }
+    this.apply([entry], this._version + 1);
+    return entry;
+  }
+
+  /** Applies entries received from the control plane (PEP / agent side). */
+  apply(entries: RevocationEntry[], version: number): void {
+    const added: RevocationEntry[] = [];
+    for (const e of entries) {
+      const key = `${e.kind}:${e.value}`;
+      if (this.byKey.has(key)) continue;
+      this.byKey.set(key, e);
+      (e.kind === 'serial' ? this.serials : this.ids).add(e.kind === 'serial' ? normalizeSerial(e.value) : e.value);
+      added.push(e);
+    }
+    this._version = Math.max(this._version + (added.length ? 1 : 0), version);
+    if (added.length) this.emit('change', added);
+  }
+
+  /** Replaces the whole list with a snapshot (used on (re)connect of a stream). */
+  replace(entries: RevocationEntry[], version: number): void {
+    this.serials.clear();
+    this.ids.clear();
+    this.byKey.clear();
+    this._version = version - 1;
+    this.apply(entries, version);
+    this._version = version;
+  }
+
+  /** Drops serial entries whose certificate has expired anyway (keeps the list and CRL small). */
+  async prune(now = new Date()): Promise<number> {
+    let removed = 0;
+    for (const [key, e] of this.byKey) {
+      if (e.expiresAt && new Date(e.expiresAt) < now) {
+        this.byKey.delete(key);
+        (e.kind === 'serial' ? this.serials : this.ids).delete(e.value);
+        removed++;
+      }
+    }
+    if (this.db) await this.db.query('DELETE FROM identity_revocations WHERE expires_at IS NOT NULL AND expires_at < $1', [now]);
+    return removed;
+  }
+}
+
+function fromRow(r: Row): RevocationEntry {
+  return {
+    kind: r.kind,
+    value: r.value,
+    reason: r.reason,
+    revokedBy: r.revoked_by,
+    revokedAt: new Date(r.revoked_at).toISOString(),
+    expiresAt: r.expires_at ? new Date(r.expires_at).toISOString() : null,
+  };
+}
