@@ -1,5 +1,93 @@
 import type { Command } from 'commander';
+import { WardenError } from '../../errors/index.js';
+import type { ApiKeyRecord } from '../../store/index.js';
+import { AdminClient } from '../adminClient.js';
+import { configFor } from '../context.js';
+import { formatTable, parseFormat, printJson, printText } from '../output.js';
+
+/** Parses 30s, 15m, 12h, 90d into seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new WardenError('WARDEN_USAGE', `duration ${JSON.stringify(text)} must look like 30s, 15m, 12h or 90d`);
+  const n = Number(m[1]);
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  if (n <= 0) throw new WardenError('WARDEN_USAGE', 'duration must be positive');
+  return n * unit;
+}
+
+function status(k: ApiKeyRecord, now = Date.now()): string {
+  if (k.revokedAt) return 'revoked';
+  if (k.expiresAt && new Date(k.expiresAt).getTime() <= now) return 'expired';
+  return 'active';
+}
+
+function withClient(cmd: Command): AdminClient {
+  const o = cmd.optsWithGlobals() as { server?: string; token?: string };
+  return AdminClient.fromConfig(configFor(cmd), { url: o.server, token: o.token });
+}
 
 export function registerKeysCommands(program: Command): void {
-  void program;
+  const keys = program
+    .command('keys')
+    .description('manage API keys (through the running control plane)')
+    .option('--server <url>', 'admin API URL (default from <data-dir>/server.json)')
+    .option('--token <token>', 'admin token (default $WARDEN_ADMIN_TOKEN)');
+
+  keys
+    .command('create')
+    .description('create an API key; the key is printed once and stored only as a hash')
+    .requiredOption('--name <name>', 'key name (unique label, e.g. team-a-batch)')
+    .option('--model <model...>', 'models the key may invoke (scopes model:<name>; "*" for all)')
+    .option('--principal <entity>', 'Cedar principal the key acts as (default ApiKey::"<name>")')
+    .option('--ttl <duration>', 'lifetime such as 30d or 12h (default: no expiry)')
+    .option('--format <format>', 'text|json', 'text')
+    .action(async (opts: { name: string; model?: string[]; principal?: string; ttl?: string; format: string }, cmd: Command) => {
+      const format = parseFormat(opts.format);
+      const ttlSeconds = opts.ttl ? parseDuration(opts.ttl) : undefined;
+      const client = withClient(cmd);
+      try {
+        const r = await client.call<{ key: string; record: ApiKeyRecord }>('POST', '/api/v1/keys', {
+          name: opts.name,
+          principal: opts.principal,
+          scopes: (opts.model ?? []).map((m) => `model:${m}`),
+          ttlSeconds,
+        });
+        if (format === 'json') printJson(r);
+        else printText(`created ${r.record.id} (${r.record.name})${r.record.expiresAt ? `, expires ${r.record.expiresAt}` : ''}\nkey (shown once): ${r.key}`);
+      } finally {
+        await client.close();
+      }
+    });
+
+  keys
+    .command('list')
+    .description('list API keys (never the keys themselves)')
+    .option('--format <format>', 'text|json', 'text')
+    .action(async (opts: { format: string }, cmd: Command) => {
+      const format = parseFormat(opts.format);
+      const client = withClient(cmd);
+      try {
+        const r = await client.call<{ keys: ApiKeyRecord[] }>('GET', '/api/v1/keys');
+        if (format === 'json') printJson(r);
+        else printText(formatTable(['ID', 'NAME', 'PREFIX', 'PRINCIPAL', 'SCOPES', 'STATUS', 'EXPIRES'], r.keys.map((k) => [k.id, k.name, k.prefix, k.principal, k.scopes.join(',') || '-', status(k), k.expiresAt ? String(k.expiresAt) : null])));
+      } finally {
+        await client.close();
+      }
+    });
+
+  keys
+    .command('revoke <key>')
+    .description('revoke an API key by id, prefix or name; gateways reject it on the next request')
+    .option('--format <format>', 'text|json', 'text')
+    .action(async (key: string, opts: { format: string }, cmd: Command) => {
+      const format = parseFormat(opts.format);
+      const client = withClient(cmd);
+      try {
+        const r = await client.call<{ record: ApiKeyRecord }>('POST', `/api/v1/keys/${encodeURIComponent(key)}/revoke`);
+        if (format === 'json') printJson(r);
+        else printText(`revoked ${r.record.id} (${r.record.name})`);
+      } finally {
+        await client.close();
+      }
+    });
 }

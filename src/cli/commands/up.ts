@@ -1,5 +1,64 @@
 import type { Command } from 'commander';
+import { WardenError } from '../../errors/index.js';
+import { createLogger } from '../../observe/index.js';
+import { startWarden } from '../../server/index.js';
+import { configFor } from '../context.js';
+
+function parsePort(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new WardenError('WARDEN_USAGE', `${flag} must be a port number 0-65535 (0 = pick a free port)`);
+  return n;
+}
 
 export function registerUpCommand(program: Command): void {
-  void program;
+  program
+    .command('up')
+    .description('run the control plane and the gateway in one process on embedded storage')
+    .option('--demo', 'also start a demo model server (iris classifier over OIP v2, echo LLM over OpenAI API) and a demo API key')
+    .option('--ready-json', 'print one JSON line with URLs and first-start credentials once every listener accepts requests')
+    .option('--port-gateway <port>', 'gateway port (default 8443; 0 = free port)')
+    .option('--port-admin <port>', 'admin API port (default 7443; 0 = free port)')
+    .option('--insecure-dev', 'serve the gateway over plain HTTP (development only)')
+    .action(async (opts: { demo?: boolean; readyJson?: boolean; portGateway?: string; portAdmin?: string; insecureDev?: boolean }, cmd: Command) => {
+      const config = configFor(cmd, {
+        'gateway.port': opts.portGateway !== undefined ? parsePort(opts.portGateway, '--port-gateway') : undefined,
+        'server.port': opts.portAdmin !== undefined ? parsePort(opts.portAdmin, '--port-admin') : undefined,
+        'gateway.insecureDev': opts.insecureDev ? true : undefined,
+      });
+      const logger = createLogger({ level: config.log.level });
+      const warden = await startWarden({ config, logger, demo: opts.demo === true });
+      const { ready } = warden;
+      if (opts.readyJson) {
+        process.stdout.write(JSON.stringify(ready) + '\n');
+      } else {
+        const lines = [
+          'Warden is up.',
+          `  gateway    ${ready.gatewayUrl}`,
+          `  admin API  ${ready.adminUrl}`,
+          `  CA bundle  ${ready.caBundle}`,
+        ];
+        if (ready.adminToken) lines.push('', `  admin token (shown once, store it now): ${ready.adminToken}`);
+        if (ready.demoKey) lines.push(`  demo API key (shown once, store it now):  ${ready.demoKey}`);
+        if (warden.demo) lines.push('', `  demo models: iris (OIP v2), echo (OpenAI chat). Try:`, `    curl --cacert ${ready.caBundle} -H "Authorization: Bearer $WARDEN_DEMO_KEY" ${ready.gatewayUrl}/v2/models/iris/infer -d '{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}'`);
+        lines.push('', 'Press Ctrl-C to stop.');
+        process.stdout.write(lines.join('\n') + '\n');
+      }
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string): void => {
+          if (stopping) return;
+          stopping = true;
+          logger.info({ signal }, 'shutting down: draining requests and flushing the audit log');
+          warden
+            .close()
+            .catch((err) => logger.error({ err }, 'shutdown error'))
+            .finally(() => {
+              logger.flush();
+              resolve();
+            });
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+    });
 }

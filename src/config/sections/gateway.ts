@@ -17,6 +17,8 @@ export const gatewaySection = z
     maxBodyBytes: z.number().int().min(1).max(64 * 1024 * 1024).default(1024 * 1024),
     /** Serve plain HTTP instead of TLS (development only). */
     insecureDev: z.boolean().default(false),
+    /** Region this gateway runs in; passed to policies as context.region (data residency). */
+    region: z.string().min(1).max(64).default('local'),
     upstreams: z.array(upstreamSchema).default([]),
   })
   .prefault({});

@@ -6,4 +6,5 @@ export const gatewayCodes = {
   WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE: { status: 502, description: 'The model server could not be reached.' },
   WARDEN_GATEWAY_UPSTREAM_TIMEOUT: { status: 504, description: 'The model server did not answer in time.' },
   WARDEN_GATEWAY_SNAPSHOT_STALE: { status: 503, description: 'The gateway has no current policy snapshot and fails closed.' },
+  WARDEN_GATEWAY_CLIENT_CLOSED: { status: 499, description: 'The client closed the connection before the answer was complete; the upstream request was aborted.' },
 } as const;

@@ -1,0 +1,146 @@
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createSecureServer, type Http2SecureServer } from 'node:http2';
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { WardenError, toWardenError } from '../errors/index.js';
+import type { AuditLog } from '../audit/index.js';
+import type { Logger } from '../observe/index.js';
+import type { RequestContext, GatewayRequest, GatewayResponse } from './RequestContext.js';
+import type { SnapshotHolder } from './PepSnapshot.js';
+import { UpstreamPool } from './UpstreamPool.js';
+import { runPipeline, type PipelineOptions } from './pipeline.js';
+import type { UpstreamConfig } from '../config/index.js';
+
+export interface GatewayTls {
+  certPem: string;
+  keyPem: string;
+  /** CA bundle used to verify client certificates (mTLS), when requested. */
+  caPem?: string;
+}
+
+export interface GatewayOptions {
+  host: string;
+  port: number;
+  /** Plain HTTP (development only); otherwise TLS 1.2+ with HTTP/2 and HTTP/1.1. */
+  tls: GatewayTls | null;
+  upstreams: readonly UpstreamConfig[];
+  snapshots: SnapshotHolder;
+  audit: AuditLog;
+  logger: Logger;
+  serverSecret: Uint8Array;
+  maxBodyBytes: number;
+  maxJsonDepth?: number;
+  region?: string;
+  auditBackpressureDepth?: number;
+}
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  /** Requests being handled now. */
+  inFlight(): number;
+  /** Stops accepting, waits for in-flight requests up to graceMs, then closes connections. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export function sendError(ctx: Pick<RequestContext, 'res' | 'requestId'>, err: WardenError, overheadMs: string): void {
+  const body = JSON.stringify({ error: { code: err.code, message: err.message, requestId: ctx.requestId } });
+  if (ctx.res.headersSent) {
+    ctx.res.destroy();
+    return;
+  }
+  ctx.res.writeHead(err.status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-warden-request-id': ctx.requestId,
+    'x-warden-overhead-ms': overheadMs,
+    ...(err.status === 401 ? { 'www-authenticate': 'Bearer realm="warden"' } : {}),
+  });
+  ctx.res.end(body);
+}
+
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const upstreams = new UpstreamPool(options.upstreams);
+  const pipeline: PipelineOptions = {
+    upstreams,
+    audit: options.audit,
+    serverSecret: options.serverSecret,
+    receive: { maxBodyBytes: options.maxBodyBytes, maxJsonDepth: options.maxJsonDepth ?? 64 },
+    authorize: { region: options.region ?? 'local' },
+    auditBackpressureDepth: options.auditBackpressureDepth ?? 60_000,
+    logger: options.logger,
+    snapshots: options.snapshots,
+  };
+  let inFlight = 0;
+  let draining = false;
+  const sockets = new Set<Socket>();
+
+  const handler = (req: GatewayRequest, res: GatewayResponse): void => {
+    const requestId = randomUUID();
+    if (draining) {
+      sendError({ res, requestId }, new WardenError('WARDEN_UNAVAILABLE', 'the gateway is shutting down'), '0');
+      return;
+    }
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (path === '/healthz' || path === '/readyz') {
+      const snap = options.snapshots.current();
+      const ready = path === '/healthz' || (snap !== null && snap.expiresAt > Date.now());
+      const body = JSON.stringify({ status: ready ? 'ok' : 'not-ready', snapshotVersion: snap?.version ?? null });
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json', 'x-warden-request-id': requestId });
+      res.end(body);
+      return;
+    }
+    inFlight++;
+    runPipeline(req, res, requestId, path, pipeline)
+      .catch((err) => options.logger.error({ err: toWardenError(err).code, requestId }, 'pipeline failure'))
+      .finally(() => {
+        inFlight--;
+      });
+  };
+
+  let server: HttpServer | Http2SecureServer;
+  if (options.tls) {
+    server = createSecureServer(
+      {
+        cert: options.tls.certPem,
+        key: options.tls.keyPem,
+        ca: options.tls.caPem,
+        allowHTTP1: true,
+        minVersion: 'TLSv1.2',
+        requestCert: false,
+      },
+      handler,
+    );
+  } else {
+    server = createHttpServer({ keepAliveTimeout: 65_000 }, handler);
+  }
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  };
+  server.on(options.tls ? 'secureConnection' : 'connection', track);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
+    port,
+    inFlight: () => inFlight,
+    async close(graceMs = 10_000): Promise<void> {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const deadline = Date.now() + graceMs;
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const s of sockets) s.destroy();
+      await closed;
+      await upstreams.close();
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import type { ApiKeyVerifier } from '../store/index.js';
+import type { Authorizer } from '../policy/index.js';
+
+/**
+ * Everything a PEP needs to decide a request, held in memory and swapped atomically:
+ * no database call on the request path. Built by the control plane, pushed to PEPs.
+ */
+export interface PepSnapshot {
+  /** Monotonic version; PEPs report it. */
+  version: number;
+  issuedAt: number;
+  /** After this (epoch ms) without a fresh snapshot the PEP fails closed. */
+  expiresAt: number;
+  /** API key verifiers by key prefix (hashes only, never keys). */
+  apiKeys: ReadonlyMap<string, ApiKeyVerifier>;
+  authorizer: Authorizer;
+}
+
+export type SnapshotListener = (snapshot: PepSnapshot) => void;
+
+/** Holds the current snapshot; `current()` is what the hot path reads. */
+export class SnapshotHolder {
+  private snapshot: PepSnapshot | null = null;
+  private readonly listeners = new Set<SnapshotListener>();
+
+  current(): PepSnapshot | null {
+    return this.snapshot;
+  }
+
+  /** Swaps in a newer snapshot; older or equal versions are ignored. */
+  update(next: PepSnapshot): boolean {
+    if (this.snapshot && next.version <= this.snapshot.version) return false;
+    this.snapshot = next;
+    for (const l of this.listeners) l(next);
+    return true;
+  }
+
+  onUpdate(listener: SnapshotListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

@@ -1,0 +1,40 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Decision, EntityRef } from '../policy/index.js';
+import type { PepSnapshot } from './PepSnapshot.js';
+import type { RouteMatch } from './protocols/routes.js';
+
+export type GatewayRequest = IncomingMessage | Http2ServerRequest;
+export type GatewayResponse = ServerResponse | Http2ServerResponse;
+
+/** Who the request is from, once authenticated. `id` is an identifier, never a credential. */
+export interface Principal {
+  entity: EntityRef;
+  /** Key id, SPIFFE ID or JWT subject, for the audit record. */
+  id: string;
+  method: 'api-key' | 'jwt' | 'mtls' | 'jwt-svid';
+  parents: EntityRef[];
+}
+
+/** One request as it flows through the pipeline stages (DESIGN.md order). */
+export interface RequestContext {
+  readonly requestId: string;
+  readonly startNs: bigint;
+  readonly req: GatewayRequest;
+  readonly res: GatewayResponse;
+  readonly method: string;
+  readonly path: string;
+  readonly sourceIp: string;
+  snapshot: PepSnapshot;
+  route: RouteMatch | null;
+  body: Buffer | null;
+  json: Record<string, unknown> | null;
+  principal: Principal | null;
+  decision: Decision | null;
+  /** Nanoseconds spent waiting for the upstream (excluded from Warden's overhead). */
+  upstreamNs: bigint;
+  status: number;
+  errorCode: string | null;
+  /** Set when the response has been fully handled by a stage (e.g. streamed). */
+  responded: boolean;
+}

@@ -1,0 +1,4 @@
+export { startGateway, type GatewayOptions, type GatewayTls, type RunningGateway } from './GatewayServer.js';
+export { SnapshotHolder, type PepSnapshot, type SnapshotListener } from './PepSnapshot.js';
+export { matchRoute, type RouteMatch, type RouteKind } from './protocols/routes.js';
+export type { RequestContext, Principal } from './RequestContext.js';

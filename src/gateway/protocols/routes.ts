@@ -1,0 +1,46 @@
+/** Which protocol operation a request is, and which model it addresses. */
+export type RouteKind =
+  | 'openai.chat'
+  | 'openai.completions'
+  | 'openai.embeddings'
+  | 'openai.models'
+  | 'oip.infer'
+  | 'oip.model.metadata'
+  | 'oip.model.ready'
+  | 'oip.server';
+
+export interface RouteMatch {
+  kind: RouteKind;
+  /** Model named in the path (OIP) or, for OpenAI routes, filled from the body. */
+  model: string | null;
+  version: string | null;
+  /** Whether the route carries a JSON body. */
+  hasBody: boolean;
+  method: 'GET' | 'POST';
+}
+
+const OIP_MODEL = /^\/v2\/models\/([A-Za-z0-9._-]{1,128})(?:\/versions\/([A-Za-z0-9._-]{1,64}))?(\/infer|\/ready)?$/;
+
+/** Matches a path to a route; null when no route exists. Method mismatches return the route so a 405 can be given. */
+export function matchRoute(path: string): RouteMatch | null {
+  switch (path) {
+    case '/v1/chat/completions':
+      return { kind: 'openai.chat', model: null, version: null, hasBody: true, method: 'POST' };
+    case '/v1/completions':
+      return { kind: 'openai.completions', model: null, version: null, hasBody: true, method: 'POST' };
+    case '/v1/embeddings':
+      return { kind: 'openai.embeddings', model: null, version: null, hasBody: true, method: 'POST' };
+    case '/v1/models':
+      return { kind: 'openai.models', model: null, version: null, hasBody: false, method: 'GET' };
+    case '/v2':
+    case '/v2/health/live':
+    case '/v2/health/ready':
+      return { kind: 'oip.server', model: null, version: null, hasBody: false, method: 'GET' };
+  }
+  const m = OIP_MODEL.exec(path);
+  if (!m) return null;
+  const suffix = m[3];
+  if (suffix === '/infer') return { kind: 'oip.infer', model: m[1]!, version: m[2] ?? null, hasBody: true, method: 'POST' };
+  if (suffix === '/ready') return { kind: 'oip.model.ready', model: m[1]!, version: m[2] ?? null, hasBody: false, method: 'GET' };
+  return { kind: 'oip.model.metadata', model: m[1]!, version: m[2] ?? null, hasBody: false, method: 'GET' };
+}

@@ -1,0 +1,47 @@
+import type { AuditLog, AuditRecord } from '../../audit/index.js';
+import type { RequestContext } from '../RequestContext.js';
+
+const ACTION_BY_ROUTE: Record<string, string> = {
+  'openai.chat': 'invoke',
+  'openai.completions': 'invoke',
+  'openai.embeddings': 'invoke',
+  'oip.infer': 'invoke',
+  'openai.models': 'listModels',
+  'oip.model.metadata': 'readModelMetadata',
+  'oip.model.ready': 'readModelMetadata',
+  'oip.server': 'health',
+};
+
+export function auditRecordFor(ctx: RequestContext, overheadMs: number): AuditRecord {
+  const denied = ctx.errorCode !== null && ctx.status >= 400 && ctx.status < 500 && ctx.status !== 499;
+  const route = ctx.route;
+  return {
+    ts: new Date().toISOString(),
+    kind: 'decision',
+    requestId: ctx.requestId,
+    principal: ctx.principal ? `${ctx.principal.entity.type}::${JSON.stringify(ctx.principal.entity.id)}` : undefined,
+    action: route ? (ACTION_BY_ROUTE[route.kind] ?? route.kind) : `${ctx.method} ${ctx.path.slice(0, 200)}`,
+    resource: route?.model ? `Model::${JSON.stringify(route.model)}` : undefined,
+    decision: denied || ctx.decision?.decision === 'deny' ? 'deny' : 'allow',
+    code: ctx.errorCode ?? undefined,
+    policies: ctx.decision?.determining,
+    policyErrors: ctx.decision?.errors.length ? ctx.decision.errors.map((e) => `${e.policyId}: ${e.message}`) : undefined,
+    sourceIp: ctx.sourceIp,
+    model: route?.model ?? undefined,
+    modelVersion: route?.version ?? undefined,
+    status: ctx.status,
+    latencyMs: Number(process.hrtime.bigint() - ctx.startNs) / 1e6,
+    overheadMs,
+    details: ctx.principal ? { authn: ctx.principal.method, principalId: ctx.principal.id } : undefined,
+  };
+}
+
+/**
+ * Stage: one record per request. Appends leave the request path through the log's bounded
+ * queue; when the queue is nearly full we wait for it (backpressure) instead of dropping.
+ */
+export async function audit(ctx: RequestContext, log: AuditLog, overheadMs: number, backpressureDepth: number): Promise<void> {
+  const pending = log.append(auditRecordFor(ctx, overheadMs));
+  if (log.queueDepth >= backpressureDepth) await pending;
+  else pending.catch(() => undefined);
+}

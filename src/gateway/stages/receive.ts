@@ -1,0 +1,77 @@
+import { WardenError } from '../../errors/index.js';
+import type { RequestContext } from '../RequestContext.js';
+import { matchRoute } from '../protocols/routes.js';
+
+export interface ReceiveOptions {
+  maxBodyBytes: number;
+  /** Deepest JSON nesting accepted (guards the parser and later stages). */
+  maxJsonDepth: number;
+}
+
+function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > limit) return true;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return false;
+}
+
+function readBody(ctx: RequestContext, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const req = ctx.req;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        reject(new WardenError('WARDEN_GATEWAY_BODY_TOO_LARGE', `request body exceeds ${limit} bytes`));
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.once('error', reject);
+  });
+}
+
+/** Stage 1: route the path, enforce method and size limits, read and parse the JSON body. */
+export async function receive(ctx: RequestContext, options: ReceiveOptions): Promise<void> {
+  const route = matchRoute(ctx.path);
+  if (!route) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', `no route for ${ctx.path}`);
+  if (route.method !== ctx.method) throw new WardenError('WARDEN_GATEWAY_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; use ${route.method}`);
+  ctx.route = route;
+  if (!route.hasBody) return;
+
+  const declared = Number(ctx.req.headers['content-length'] ?? NaN);
+  if (declared > options.maxBodyBytes) throw new WardenError('WARDEN_GATEWAY_BODY_TOO_LARGE', `request body exceeds ${options.maxBodyBytes} bytes`);
+  const body = await readBody(ctx, options.maxBodyBytes);
+  ctx.body = body;
+  const text = body.toString('utf8');
+  if (jsonDepthExceeds(text, options.maxJsonDepth)) throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `JSON nesting deeper than ${options.maxJsonDepth}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new WardenError('WARDEN_GATEWAY_BAD_JSON', 'request body is not valid JSON');
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new WardenError('WARDEN_GATEWAY_BAD_JSON', 'request body must be a JSON object');
+  ctx.json = json as Record<string, unknown>;
+  if (route.model === null) {
+    const model = ctx.json.model;
+    if (typeof model !== 'string' || model.length === 0 || model.length > 128) {
+      throw new WardenError('WARDEN_INPUT_INVALID', 'field "model" is required and must be a non-empty string of at most 128 characters');
+    }
+    route.model = model;
+  }
+}

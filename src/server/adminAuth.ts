@@ -1,0 +1,35 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { WardenError } from '../errors/index.js';
+import { AdminTokenRepository } from '../store/index.js';
+import type { ControlPlaneContext } from './ControlPlaneContext.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Id of the admin token that authenticated this request. */
+    adminId?: string;
+  }
+  interface FastifyContextConfig {
+    /** Route does its own authentication (agents, PEPs, health). */
+    public?: boolean;
+  }
+}
+
+function bearer(request: FastifyRequest): string | null {
+  const h = request.headers.authorization;
+  if (typeof h !== 'string') return null;
+  const m = /^Bearer\s+(\S+)$/i.exec(h);
+  return m ? m[1]! : null;
+}
+
+/** Every admin route requires an admin token unless it declares `config: { public: true }`. */
+export function installAdminAuth(app: FastifyInstance, ctx: ControlPlaneContext): void {
+  const tokens = new AdminTokenRepository(ctx.db, ctx.serverSecret);
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config?.public) return;
+    const token = bearer(request);
+    if (!token) throw new WardenError('WARDEN_AUTHN_ADMIN_REQUIRED', 'send the admin token as "Authorization: Bearer <token>"');
+    const id = await tokens.verify(token);
+    if (!id) throw new WardenError('WARDEN_AUTHN_ADMIN_REQUIRED', 'the admin token is not valid');
+    request.adminId = id;
+  });
+}

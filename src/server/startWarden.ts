@@ -1,0 +1,162 @@
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import type { Server as TlsServer } from 'node:tls';
+import type { LoadedConfig, UpstreamConfig } from '../config/index.js';
+import { ensurePrivateDir, writeFileAtomic } from '../crypto/index.js';
+import { openStore, ApiKeyRepository, AdminTokenRepository, type Database } from '../store/index.js';
+import { openAuditLog, type AuditLog } from '../audit/index.js';
+import { loadOrCreateAuthority, type CertificateAuthority } from '../identity/index.js';
+import { startGateway, type RunningGateway } from '../gateway/index.js';
+import { startDemoModelServer, type DemoModelServer } from '../demo/index.js';
+import type { Logger } from '../observe/index.js';
+import { startControlPlane, type RunningControlPlane } from './ControlPlane.js';
+import { loadServerSecret } from './serverSecret.js';
+
+export interface StartWardenOptions {
+  config: LoadedConfig;
+  logger: Logger;
+  /** Start the demo model server and create a demo API key on first start. */
+  demo: boolean;
+}
+
+/** What `--ready-json` prints (DESIGN.md contract). Secrets only on first start, otherwise null. */
+export interface ReadyInfo {
+  gatewayUrl: string;
+  adminUrl: string;
+  caBundle: string;
+  adminToken: string | null;
+  demoKey: string | null;
+}
+
+export interface RunningWarden {
+  ready: ReadyInfo;
+  controlPlane: RunningControlPlane;
+  gateway: RunningGateway;
+  ca: CertificateAuthority;
+  db: Database;
+  audit: AuditLog;
+  demo: DemoModelServer | null;
+  /** Graceful shutdown: drain in-flight requests, flush the audit log, close the store. */
+  close(): Promise<void>;
+}
+
+/** Listener certificates are short-lived and renewed at half-life without a restart. */
+const LISTENER_CERT_TTL_SECONDS = 7 * 24 * 3600;
+
+async function issueListenerTls(ca: CertificateAuthority, hostnames: string[]) {
+  const ipAddresses = hostnames.filter((h) => /^[0-9.]+$/.test(h) || h.includes(':'));
+  const dnsNames = hostnames.filter((h) => !ipAddresses.includes(h));
+  const cert = await ca.issueServerCertificate({ dnsNames, ipAddresses, ttlSeconds: LISTENER_CERT_TTL_SECONDS });
+  return { certPem: cert.chainPem, keyPem: cert.keyPem, caPem: ca.bundlePem() };
+}
+
+/** `warden up`: control plane + gateway (+ demo model server) in one process on one store. */
+export async function startWarden(options: StartWardenOptions): Promise<RunningWarden> {
+  const { config, logger } = options;
+  ensurePrivateDir(config.dataDir);
+  const db = await openStore({ databaseUrl: config.database.url || undefined, dataDir: config.dataDir, poolSize: config.database.poolSize });
+  const cleanup: (() => Promise<void>)[] = [() => db.close()];
+  const fail = async (err: unknown): Promise<never> => {
+    for (const c of cleanup.reverse()) await c().catch(() => undefined);
+    throw err;
+  };
+  try {
+    const serverSecret = loadServerSecret(config.dataDir);
+    const audit = await openAuditLog({ dataDir: config.dataDir, audit: config.audit });
+    cleanup.push(() => audit.close());
+    const ca = await loadOrCreateAuthority({ dataDir: config.dataDir, trustDomain: config.server.trustDomain, db });
+    cleanup.push(() => ca.close());
+
+    const adminTokens = new AdminTokenRepository(db, serverSecret);
+    let adminToken: string | null = null;
+    if ((await adminTokens.count()) === 0) adminToken = (await adminTokens.create('initial')).token;
+
+    let demoKey: string | null = null;
+    let demo: DemoModelServer | null = null;
+    const upstreams: UpstreamConfig[] = [...config.gateway.upstreams];
+    if (options.demo) {
+      const keys = new ApiKeyRepository(db, serverSecret);
+      if (!(await keys.find('demo'))) {
+        demoKey = (await keys.create({ name: 'demo', principal: 'ApiKey::"demo"', scopes: ['model:iris', 'model:echo'] })).key;
+      }
+      demo = await startDemoModelServer();
+      cleanup.push(() => demo!.close());
+      upstreams.push({ name: 'demo', url: demo.url, models: ['iris', 'echo'], timeoutMs: 30_000 });
+    }
+
+    const tls = config.gateway.insecureDev ? null : await issueListenerTls(ca, config.server.hostnames);
+    let gateway: RunningGateway | null = null;
+    const controlPlane = await startControlPlane({
+      config,
+      db,
+      audit,
+      logger,
+      serverSecret,
+      tls: tls ?? (await issueListenerTls(ca, config.server.hostnames)),
+      status: () => ({ gateway: gateway ? { url: gateway.url, inFlight: gateway.inFlight() } : null }),
+    });
+    cleanup.push(() => controlPlane.close());
+    gateway = await startGateway({
+      host: config.gateway.host,
+      port: config.gateway.port,
+      tls,
+      upstreams,
+      snapshots: controlPlane.snapshots,
+      audit,
+      logger,
+      serverSecret,
+      maxBodyBytes: config.gateway.maxBodyBytes,
+      region: config.gateway.region,
+    });
+    const runningGateway = gateway;
+    cleanup.push(() => runningGateway.close(config.server.shutdownGraceSeconds * 1000));
+
+    const renew = setInterval(
+      () => {
+        void (async () => {
+          const fresh = await issueListenerTls(ca, config.server.hostnames);
+          (controlPlane.app.server as unknown as TlsServer).setSecureContext({ cert: fresh.certPem, key: fresh.keyPem, ca: fresh.caPem });
+          logger.info('listener certificates renewed');
+        })().catch((err) => logger.error({ err }, 'listener certificate renewal failed'));
+      },
+      (LISTENER_CERT_TTL_SECONDS * 1000) / 2,
+    );
+    renew.unref();
+
+    const ready: ReadyInfo = {
+      gatewayUrl: gateway.url,
+      adminUrl: controlPlane.url,
+      caBundle: join(config.dataDir, 'bundle.pem'),
+      adminToken,
+      demoKey,
+    };
+    const serverFile = join(config.dataDir, 'server.json');
+    writeFileAtomic(serverFile, JSON.stringify({ pid: process.pid, gatewayUrl: ready.gatewayUrl, adminUrl: ready.adminUrl, caBundle: ready.caBundle }, null, 2) + '\n', 0o600);
+
+    let closing: Promise<void> | null = null;
+    return {
+      ready,
+      controlPlane,
+      gateway,
+      ca,
+      db,
+      audit,
+      demo,
+      close: () =>
+        (closing ??= (async () => {
+          clearInterval(renew);
+          // Order: stop taking requests and drain them, then the control plane, then flush the log.
+          await runningGateway.close(config.server.shutdownGraceSeconds * 1000);
+          await controlPlane.close();
+          if (demo) await demo.close();
+          await audit.close();
+          await ca.close();
+          await db.close();
+          rmSync(serverFile, { force: true });
+        })()),
+    };
+  } catch (err) {
+    return fail(err);
+  }
+}
+
