@@ -1,3 +1,5 @@
+import type { CedarEntityJson } from './cedar/EntityStore.js';
+
 /** A Cedar entity reference, e.g. { type: 'User', id: 'alice' } → User::"alice". */
 export interface EntityRef {
   type: string;
@@ -14,6 +16,11 @@ export interface AuthzRequest {
   principalParents?: EntityRef[];
   /** Parents of the resource (e.g. the Model of a ModelVersion). */
   resourceParents?: EntityRef[];
+  /**
+   * Request-scoped entities in Cedar JSON (e.g. the principal's attributes); they replace
+   * entities of the policy set with the same uid. Slower path: the set's hierarchy is rebuilt.
+   */
+  entities?: CedarEntityJson[];
 }
 
 export interface Decision {

@@ -1,2 +1,15 @@
 export { type Authorizer, type AuthzRequest, type Decision, type EntityRef, entityToString } from './Authorizer.js';
 export { ScopeAuthorizer } from './ScopeAuthorizer.js';
+export {
+  CompiledPolicySet,
+  compilePolicySet,
+  policySetDigest,
+  type CompileOptions,
+  type PolicyInfo,
+  type EvaluatorStats,
+} from './CompiledPolicySet.js';
+export { ReferenceAuthorizer, REQUEST_ERROR_ID } from './ReferenceAuthorizer.js';
+export { parsePolicySet, describeCedarErrors, MAX_POLICIES, MAX_POLICY_TEXT_BYTES, type ParsedPolicy } from './parsePolicySet.js';
+export { loadSchema, validatePolicies, type LoadedSchema } from './schema.js';
+export { requestEntitiesJson } from './requestEntities.js';
+export type { CedarEntityJson, EntityUidJson } from './cedar/EntityStore.js';

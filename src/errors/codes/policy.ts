@@ -1,2 +1,17 @@
 export const policyCodes = {
+  WARDEN_POLICY_PARSE_FAILED: { status: 400, description: 'The Cedar policy text could not be parsed.' },
+  WARDEN_POLICY_SCHEMA_INVALID: { status: 400, description: 'The Cedar schema could not be parsed.' },
+  WARDEN_POLICY_VALIDATION_FAILED: { status: 400, description: 'The policies do not validate against the Cedar schema.' },
+  WARDEN_POLICY_ENTITIES_INVALID: { status: 400, description: 'The entity data given with the policy set is malformed.' },
+  WARDEN_POLICY_UNSUPPORTED: { status: 400, description: 'The policy set uses a Cedar feature Warden does not accept (e.g. templates).' },
+  WARDEN_POLICY_TOO_LARGE: { status: 413, description: 'The policy set exceeds the size or count limit.' },
+  WARDEN_POLICY_REQUEST_INVALID: { status: 400, description: 'The authorization request (principal, action, resource or context) is malformed.' },
+  WARDEN_POLICY_NONE: { status: 404, description: 'No policy set has been published yet.' },
+  WARDEN_POLICY_VERSION_NOT_FOUND: { status: 404, description: 'The requested policy set version does not exist.' },
+  WARDEN_POLICY_BUNDLE_INVALID: { status: 400, description: 'The policy bundle is malformed.' },
+  WARDEN_POLICY_BUNDLE_SIGNATURE_INVALID: { status: 400, description: 'The policy bundle signature does not verify with the trusted key.' },
+  WARDEN_POLICY_BUNDLE_STALE: { status: 409, description: 'The policy bundle is older than the one already installed (possible replay).' },
+  WARDEN_POLICY_TEST_INVALID: { status: 400, description: 'The policy test file is malformed.' },
+  WARDEN_POLICY_IAM_INVALID: { status: 400, description: 'The IAM policy document is malformed.' },
+  WARDEN_POLICY_AUDIT_INVALID: { status: 400, description: 'The audit file given to the analyzer is malformed.' },
 } as const;

@@ -1,0 +1,53 @@
+import { WardenError } from '../errors/index.js';
+import { cedarWasm, type SchemaJson } from './cedarWasm.js';
+import { describeCedarErrors, type ParsedPolicy } from './parsePolicySet.js';
+import type { CedarEntityJson } from './cedar/EntityStore.js';
+
+export interface LoadedSchema {
+  text: string;
+  json: SchemaJson<string>;
+  /** Action entities with their `memberOf` groups: the action hierarchy `action in …` uses. */
+  actionEntities: CedarEntityJson[];
+}
+
+/** Parses a schema in Cedar (`.cedarschema`) or JSON form with the reference parser. */
+export function loadSchema(text: string): LoadedSchema {
+  let input: string | SchemaJson<string> = text;
+  if (text.trimStart().startsWith('{')) {
+    try {
+      input = JSON.parse(text) as SchemaJson<string>;
+    } catch (cause) {
+      throw new WardenError('WARDEN_POLICY_SCHEMA_INVALID', `schema is not valid JSON: ${(cause as Error).message}`);
+    }
+  }
+  const r = cedarWasm.schemaToJson(input);
+  if (r.type === 'failure') throw new WardenError('WARDEN_POLICY_SCHEMA_INVALID', `Cedar schema error: ${describeCedarErrors(r.errors, text)}`);
+  return { text, json: r.json, actionEntities: actionEntitiesOf(r.json) };
+}
+
+function actionEntitiesOf(schema: SchemaJson<string>): CedarEntityJson[] {
+  const out: CedarEntityJson[] = [];
+  for (const [ns, def] of Object.entries(schema)) {
+    const actionType = ns ? `${ns}::Action` : 'Action';
+    for (const [name, action] of Object.entries(def.actions ?? {})) {
+      out.push({
+        uid: { type: actionType, id: name },
+        attrs: {},
+        parents: (action.memberOf ?? []).map((m) => ({ type: m.type ? (m.type.includes('::') || !ns ? m.type : `${ns}::${m.type}`) : actionType, id: m.id })),
+      });
+    }
+  }
+  return out;
+}
+
+/** Strict validation of every policy against the schema (the Cedar validator). */
+export function validatePolicies(schema: LoadedSchema, policies: readonly ParsedPolicy[]): void {
+  const staticPolicies = Object.fromEntries(policies.map((p) => [p.id, p.text]));
+  const r = cedarWasm.validate({ schema: schema.json, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
+  if (r.type === 'failure') throw new WardenError('WARDEN_POLICY_VALIDATION_FAILED', `validation failed: ${describeCedarErrors(r.errors)}`);
+  if (r.validationErrors.length > 0) {
+    const shown = r.validationErrors.slice(0, 5).map((e) => `${e.policyId}: ${e.error.message}`);
+    if (r.validationErrors.length > 5) shown.push(`… and ${r.validationErrors.length - 5} more`);
+    throw new WardenError('WARDEN_POLICY_VALIDATION_FAILED', `policies do not match the schema: ${shown.join('; ')}`);
+  }
+}
