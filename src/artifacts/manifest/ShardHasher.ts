@@ -1,0 +1,141 @@
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { open } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { WardenError } from '../../errors/index.js';
+
+export interface ShardTask {
+  path: string;
+  start: number;
+  end: number;
+}
+
+const READ_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/*
+ * The worker is plain JavaScript passed with `eval: true` so the same code runs from the
+ * TypeScript sources (tsx) and from dist/ without a separate build step for the worker file.
+ * It streams each byte range through a 4 MiB buffer: memory is constant whatever the file size.
+ */
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { openSync, readSync, closeSync } = require('node:fs');
+const { createHash } = require('node:crypto');
+const buf = Buffer.allocUnsafe(${READ_BUFFER_BYTES});
+parentPort.on('message', (task) => {
+  let fd;
+  try {
+    fd = openSync(task.path, 'r');
+    const hash = createHash('sha256');
+    let pos = task.start;
+    while (pos < task.end) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, task.end - pos), pos);
+      if (n === 0) throw new Error('file shrank while hashing');
+      hash.update(n === buf.length ? buf : buf.subarray(0, n));
+      pos += n;
+    }
+    parentPort.postMessage({ id: task.id, digest: hash.digest('hex') });
+  } catch (err) {
+    parentPort.postMessage({ id: task.id, error: String(err && err.message || err) });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+});
+`;
+
+interface Pending {
+  resolve(digest: string): void;
+  reject(err: Error): void;
+  task: ShardTask;
+}
+
+/**
+ * A small pool of worker threads hashing byte ranges of files in parallel. SHA-256 is
+ * sequential within one stream, so a big file only uses several cores when cut into shards.
+ */
+export class ShardHasher {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: { id: number; task: ShardTask }[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private readonly busy = new Map<Worker, number>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(readonly size: number = availableParallelism()) {}
+
+  private spawn(): Worker {
+    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    worker.unref();
+    worker.on('message', (msg: { id: number; digest?: string; error?: string }) => {
+      const p = this.pending.get(msg.id);
+      this.pending.delete(msg.id);
+      this.busy.delete(worker);
+      if (p) {
+        if (msg.digest) p.resolve(msg.digest);
+        else p.reject(new WardenError('WARDEN_ARTIFACT_HASH_FAILED', `cannot hash ${p.task.path}: ${msg.error ?? 'unknown error'}`));
+      }
+      this.idle.push(worker);
+      this.pump();
+    });
+    worker.on('error', (err) => {
+      const id = this.busy.get(worker);
+      const p = id === undefined ? undefined : this.pending.get(id);
+      if (id !== undefined) this.pending.delete(id);
+      p?.reject(new WardenError('WARDEN_ARTIFACT_HASH_FAILED', `hash worker failed on ${p.task.path}`, { cause: err }));
+    });
+    this.workers.push(worker);
+    return worker;
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let worker = this.idle.pop();
+      if (!worker && this.workers.length < this.size) worker = this.spawn();
+      if (!worker) return;
+      const next = this.queue.shift()!;
+      this.busy.set(worker, next.id);
+      worker.ref();
+      worker.postMessage({ id: next.id, ...next.task });
+    }
+    for (const w of this.idle) w.unref();
+  }
+
+  hash(task: ShardTask): Promise<string> {
+    if (this.closed) return Promise.reject(new WardenError('WARDEN_ARTIFACT_HASH_FAILED', 'hasher is closed'));
+    const id = this.nextId++;
+    return new Promise<string>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, task });
+      this.queue.push({ id, task });
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.workers.length = 0;
+    this.idle.length = 0;
+  }
+}
+
+/** Hashes a byte range on the calling thread (small files: a worker round trip would cost more than the hash). */
+export async function hashRange(task: ShardTask): Promise<string> {
+  const fh = await open(task.path, 'r').catch((cause: unknown) => {
+    throw new WardenError('WARDEN_ARTIFACT_HASH_FAILED', `cannot open ${task.path}`, { cause });
+  });
+  try {
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(Math.min(READ_BUFFER_BYTES, Math.max(1, task.end - task.start)));
+    let pos = task.start;
+    while (pos < task.end) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, task.end - pos), pos);
+      if (bytesRead === 0) throw new WardenError('WARDEN_ARTIFACT_HASH_FAILED', `${task.path} shrank while hashing`);
+      hash.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+    return hash.digest('hex');
+  } finally {
+    await fh.close();
+  }
+}
