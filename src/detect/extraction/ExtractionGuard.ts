@@ -1,0 +1,155 @@
+import type { FeatureProfile } from '../profile/FeatureProfile.js';
+import type { DetectorEvent } from '../types.js';
+import { PradaDetector } from './PradaDetector.js';
+
+export interface ExtractionOptions {
+  delta: number;
+  minQueries: number;
+  window: number;
+  oodAlarmCount: number;
+  oodWindow: number;
+  budgetQueries: number;
+  budgetWindowSeconds: number;
+  regionBins: number;
+  regionWindow: number;
+  regionNewRate: number;
+  maxPrincipals: number;
+}
+
+export type ExtractionSignal = 'prada' | 'ood-rate' | 'new-region';
+
+export interface ExtractionStatus {
+  /** The principal is flagged as extracting (latched until reset). */
+  alarmed: boolean;
+  overBudget: boolean;
+}
+
+const MAX_CELLS = 65_536;
+
+class PrincipalState {
+  readonly prada: PradaDetector;
+  readonly oodRing: Uint8Array;
+  oodNext = 0;
+  oodCount = 0;
+  readonly cells = new Set<number>();
+  readonly newRing: Uint8Array;
+  newNext = 0;
+  newCount = 0;
+  queries = 0;
+  budgetStart = 0;
+  budgetUsed = 0;
+  alarmed = false;
+  constructor(options: ExtractionOptions, scale: ArrayLike<number> | undefined) {
+    this.prada = new PradaDetector({ delta: options.delta, minQueries: options.minQueries, window: options.window }, scale);
+    this.oodRing = new Uint8Array(options.oodWindow);
+    this.newRing = new Uint8Array(options.regionWindow);
+  }
+}
+
+/**
+ * Model-extraction signals per principal for one model: PRADA on predicted classes, the rate of
+ * out-of-distribution queries, the rate of queries into never-visited regions of feature space,
+ * and a query budget. The first signal to fire raises one alarm (`detector.alarm`) and latches.
+ */
+export class ExtractionGuard {
+  private readonly principals = new Map<string, PrincipalState>();
+
+  constructor(
+    readonly model: string,
+    private readonly options: ExtractionOptions,
+    private readonly profile: FeatureProfile | undefined,
+    private readonly emit: (event: DetectorEvent) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private state(principal: string): PrincipalState {
+    let s = this.principals.get(principal);
+    if (s) {
+      // Map order doubles as an LRU list.
+      this.principals.delete(principal);
+      this.principals.set(principal, s);
+      return s;
+    }
+    if (this.principals.size >= this.options.maxPrincipals) {
+      const oldest = this.principals.keys().next().value;
+      if (oldest !== undefined) this.principals.delete(oldest);
+    }
+    s = new PrincipalState(this.options, this.profile?.std);
+    this.principals.set(principal, s);
+    return s;
+  }
+
+  private cellOf(x: ArrayLike<number>): number {
+    const p = this.profile;
+    const bins = this.options.regionBins;
+    let cell = 0;
+    for (let j = 0; j < x.length; j++) {
+      // Bins 1..bins span the training range; 0 and bins+1 hold values outside it.
+      let b: number;
+      if (p && j < p.min.length) {
+        const lo = p.min[j]!;
+        const width = (p.max[j]! - lo) / bins || 1;
+        b = x[j]! < lo ? 0 : Math.min(bins + 1, 1 + Math.floor((x[j]! - lo) / width));
+      } else {
+        b = Math.min(bins + 1, Math.max(0, Math.floor(x[j]!)));
+      }
+      cell = (cell * (bins + 2) + b) % 2147483647;
+    }
+    return cell;
+  }
+
+  /** Before the upstream call: budget, OOD rate and new-region rate for one input row. */
+  observeQuery(principal: string, x: ArrayLike<number>, ood: boolean): ExtractionStatus {
+    const s = this.state(principal);
+    const o = this.options;
+    const t = this.now();
+    if (t - s.budgetStart >= o.budgetWindowSeconds * 1000) {
+      s.budgetStart = t;
+      s.budgetUsed = 0;
+    }
+    s.budgetUsed++;
+    s.queries++;
+
+    s.oodCount += (ood ? 1 : 0) - s.oodRing[s.oodNext]!;
+    s.oodRing[s.oodNext] = ood ? 1 : 0;
+    s.oodNext = (s.oodNext + 1) % s.oodRing.length;
+
+    const cell = this.cellOf(x);
+    const isNew = !s.cells.has(cell);
+    if (isNew && s.cells.size < MAX_CELLS) s.cells.add(cell);
+    s.newCount += (isNew ? 1 : 0) - s.newRing[s.newNext]!;
+    s.newRing[s.newNext] = isNew ? 1 : 0;
+    s.newNext = (s.newNext + 1) % s.newRing.length;
+
+    if (!s.alarmed) {
+      if (s.oodCount >= o.oodAlarmCount) this.raise(principal, s, 'ood-rate', { oodQueries: s.oodCount, window: o.oodWindow });
+      else if (s.queries >= o.regionWindow && s.newCount / o.regionWindow >= o.regionNewRate) {
+        this.raise(principal, s, 'new-region', { newRegionRate: s.newCount / o.regionWindow, window: o.regionWindow });
+      }
+    }
+    return { alarmed: s.alarmed, overBudget: o.budgetQueries > 0 && s.budgetUsed > o.budgetQueries };
+  }
+
+  /** After the upstream answered: PRADA needs the predicted class. */
+  observePrediction(principal: string, x: ArrayLike<number>, label: number): ExtractionStatus {
+    const s = this.state(principal);
+    const r = s.prada.observe(x, label);
+    if (r.alarm && !s.alarmed) this.raise(principal, s, 'prada', { w: r.w ?? 1, delta: this.options.delta });
+    return { alarmed: s.alarmed, overBudget: this.options.budgetQueries > 0 && s.budgetUsed > this.options.budgetQueries };
+  }
+
+  status(principal: string): ExtractionStatus & { queries: number } {
+    const s = this.principals.get(principal);
+    return { alarmed: s?.alarmed ?? false, overBudget: false, queries: s?.queries ?? 0 };
+  }
+
+  /** Clears a principal's alarm and history (an operator decided it was benign). */
+  reset(principal: string): void {
+    this.principals.delete(principal);
+  }
+
+  private raise(principal: string, s: PrincipalState, signal: ExtractionSignal, details: Record<string, number>): void {
+    s.alarmed = true;
+    this.emit({ type: 'detector.alarm', detector: 'extraction', principal, model: this.model, details: { signal, queries: s.queries, ...details } });
+  }
+}
