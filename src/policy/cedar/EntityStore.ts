@@ -71,6 +71,8 @@ export class EntityStore {
     };
     for (const [key, r] of raw) {
       const ancestors = ancestorsOf(key);
+      // Cedar rejects hierarchies with cycles (the whole request fails), so do we.
+      if (ancestors.has(key)) throw new CedarEvalError(`entity hierarchy has a cycle containing ${r.uid.toString()}`);
       for (const a of ancestors) store.hasDescendants.add(a);
       store.byKey.set(key, { ...r, ancestors });
     }
@@ -127,6 +129,7 @@ export class RequestEntities {
     const parentKeys = new Set(base?.parents ?? []);
     const ancestors = new Set(base?.ancestors ?? []);
     for (const p of parents) {
+      if (p.key === uid.key || store.ancestors(p.key).has(uid.key)) throw new CedarEvalError(`entity hierarchy has a cycle containing ${uid.toString()}`);
       parentKeys.add(p.key);
       ancestors.add(p.key);
       for (const a of store.ancestors(p.key)) ancestors.add(a);
