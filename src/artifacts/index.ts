@@ -1,1 +1,2 @@
 export * from './manifest/index.js';
+export * from './attestation/index.js';
