@@ -1,4 +1,13 @@
 export { type AuditRecord, canonicalJson } from './AuditRecord.js';
-export { type AuditLog } from './AuditLog.js';
-export { JsonlAuditLog } from './JsonlAuditLog.js';
+export { type AuditLog, type InclusionProofView, type ConsistencyProofView } from './AuditLog.js';
 export { openAuditLog, type OpenAuditLogOptions } from './openAuditLog.js';
+export { MerkleAuditLog, type MerkleAuditLogOptions } from './MerkleAuditLog.js';
+export { type AuditQuery, type AuditEntry, parseAuditQuery, matchesQuery, MAX_QUERY_LIMIT } from './AuditQuery.js';
+export { verifyAuditLog, toCheckpointView, type AuditVerifyReport, type AuditVerifyError, type CheckpointView, type VerifyAuditLogOptions } from './verifyAuditLog.js';
+export { queryAuditLog } from './queryAuditLog.js';
+export { openAuditReader, rebuildTree, readAuditRecords, type OfflineAuditLog } from './openAuditReader.js';
+export { validateRecord, serializeRecord, REDACTED } from './prepareEntry.js';
+export * from './merkle/index.js';
+export * from './checkpoint/index.js';
+export * from './storage/index.js';
+export * from './sinks/index.js';

@@ -1,19 +1,57 @@
-import { join } from 'node:path';
 import type { WardenConfig } from '../config/index.js';
+import type { Database } from '../store/index.js';
 import type { AuditLog } from './AuditLog.js';
-import { JsonlAuditLog } from './JsonlAuditLog.js';
+import { loadOrCreateCheckpointSigner } from './checkpoint/index.js';
+import { MerkleAuditLog } from './MerkleAuditLog.js';
+import { DbAuditStore, FileAuditStore, type AuditStore } from './storage/index.js';
 
 export interface OpenAuditLogOptions {
   dataDir: string;
   audit: WardenConfig['audit'];
+  /**
+   * Server mode: the control plane's database. Entries go to the `audit_entries` table when
+   * it is PostgreSQL (or when `storage: 'database'`); embedded PGlite keeps segment files.
+   */
+  db?: Database;
+  storage?: 'files' | 'database';
+  /** Ed25519 checkpoint key (PKCS#8 PEM); default <dataDir>/keys/audit-checkpoint.key (0600, created on first use). */
+  signingKeyPath?: string;
+  /** Checkpoint origin; default audit.origin. */
+  origin?: string;
+  /** Clock (tests). */
+  now?: () => Date;
 }
 
 /** The control plane and PEPs open their audit log through this one function. */
 export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditLog> {
-  return JsonlAuditLog.open(join(options.dataDir, 'audit', 'audit.jsonl'), {
-    batchSize: options.audit.batchSize,
-    flushIntervalMs: options.audit.flushIntervalMs,
-    queueLimit: options.audit.queueLimit,
-    fsync: options.audit.fsync === 'batch',
-  });
+  const cfg = options.audit;
+  const origin = options.origin ?? cfg.origin;
+  const signer = loadOrCreateCheckpointSigner({ dataDir: options.dataDir, origin, keyPath: options.signingKeyPath });
+  const useDb = options.storage ? options.storage === 'database' : options.db?.kind === 'postgres';
+  const store: AuditStore = useDb
+    ? new DbAuditStore(requireDb(options.db))
+    : await FileAuditStore.open(options.dataDir, { fsync: cfg.fsync === 'batch', segmentMaxBytes: cfg.segmentMaxBytes });
+  try {
+    return await MerkleAuditLog.open({
+      store,
+      signer,
+      origin,
+      batchSize: cfg.batchSize,
+      flushIntervalMs: cfg.flushIntervalMs,
+      queueLimit: cfg.queueLimit,
+      checkpointIntervalMs: cfg.checkpointIntervalMs,
+      maxRecordBytes: cfg.maxRecordBytes,
+      sampleAllowedRate: cfg.sampleAllowedRate,
+      sampleActions: cfg.sampleActions,
+      now: options.now,
+    });
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function requireDb(db: Database | undefined): Database {
+  if (!db) throw new Error('openAuditLog: storage "database" needs options.db');
+  return db;
 }

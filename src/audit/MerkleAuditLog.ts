@@ -1,0 +1,286 @@
+import { WardenError } from '../errors/index.js';
+import type { AuditLog, ConsistencyProofView, InclusionProofView } from './AuditLog.js';
+import type { AuditRecord } from './AuditRecord.js';
+import type { AuditEntry, AuditQuery } from './AuditQuery.js';
+import { MerkleTree, leafHash, verifyConsistencyProof } from './merkle/index.js';
+import { openCheckpoint, parseVerifierKey, signCheckpoint, type NoteSigner, type SignedCheckpoint } from './checkpoint/index.js';
+import type { AuditStore, PreparedEntry } from './storage/index.js';
+import { prepareEntry, validateRecord } from './prepareEntry.js';
+import { queryAuditLog } from './queryAuditLog.js';
+import { toCheckpointView, verifyAuditLog, type AuditVerifyReport, type CheckpointView } from './verifyAuditLog.js';
+import { AllowedSampler } from './AllowedSampler.js';
+
+export interface MerkleAuditLogOptions {
+  store: AuditStore;
+  signer: NoteSigner;
+  origin: string;
+  batchSize: number;
+  flushIntervalMs: number;
+  queueLimit: number;
+  checkpointIntervalMs: number;
+  maxRecordBytes: number;
+  sampleAllowedRate: number;
+  sampleActions: readonly string[];
+  now?: () => Date;
+}
+
+interface Pending {
+  record: AuditRecord;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** Upper bound on one group commit, so a huge backlog is written in bounded chunks. */
+const MAX_GROUP_COMMIT = 16_384;
+
+/**
+ * The tamper-evident audit log: records queue in memory (bounded, with backpressure), are
+ * written in group commits, hashed into an RFC 9162 Merkle tree, and the tree head is
+ * signed as a C2SP checkpoint periodically, on demand and on close. A record's promise
+ * resolves only once its batch is durable.
+ */
+export class MerkleAuditLog implements AuditLog {
+  private readonly tree = new MerkleTree();
+  private queue: Pending[] = [];
+  private spaceWaiters: (() => void)[] = [];
+  private draining: Promise<void> | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private checkpointTimer: NodeJS.Timeout | null = null;
+  /** Serialises every storage write (batches and checkpoints). */
+  private writes: Promise<unknown> = Promise.resolve();
+  private latest: SignedCheckpoint | null = null;
+  private closing = false;
+  private closed = false;
+  private readonly sampler: AllowedSampler;
+  private readonly now: () => Date;
+
+  private constructor(private readonly options: MerkleAuditLogOptions) {
+    this.sampler = new AllowedSampler(options.sampleAllowedRate, options.sampleActions);
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Rebuilds the tree from storage and refuses to write on top of a log that no longer
+   * matches its own hashes or its latest signed checkpoint (WARDEN_AUDIT_TAMPERED):
+   * appending would otherwise get tampered entries covered by fresh signatures.
+   */
+  static async open(options: MerkleAuditLogOptions): Promise<MerkleAuditLog> {
+    const log = new MerkleAuditLog(options);
+    const { store } = options;
+    for await (const raw of store.entries()) {
+      const p = raw.position;
+      if (raw.malformed || raw.index !== p || raw.storedHash === null) {
+        throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${p} is damaged, missing or out of order; run \`warden audit verify\``);
+      }
+      const h = leafHash(raw.entry);
+      if (!h.equals(raw.storedHash)) throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${p} does not match its hash; run \`warden audit verify\``);
+      log.tree.append(h);
+    }
+    const notes = await store.checkpointNotes();
+    if (notes.length > 0) {
+      const verifier = parseVerifierKey(options.signer.verifierKey);
+      let cp: SignedCheckpoint;
+      try {
+        cp = openCheckpoint(notes[notes.length - 1]!, [verifier], options.origin);
+      } catch (cause) {
+        throw new WardenError('WARDEN_AUDIT_TAMPERED', 'the latest audit checkpoint does not verify with this log key and origin', { cause });
+      }
+      if (cp.size > log.tree.size || !log.tree.root(cp.size).equals(cp.rootHash)) {
+        throw new WardenError('WARDEN_AUDIT_TAMPERED', `the stored log does not match checkpoint size ${cp.size}; run \`warden audit verify\``);
+      }
+      log.latest = cp;
+    } else if (log.tree.size > 0) {
+      throw new WardenError('WARDEN_AUDIT_TAMPERED', 'the audit log has entries but its checkpoints are gone; run `warden audit verify`');
+    }
+    // A checkpoint exists from the first open on, so deleting all of them is detectable.
+    if (!log.latest || log.latest.size !== log.tree.size) await log.publishCheckpoint();
+    return log;
+  }
+
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  get size(): number {
+    return this.tree.size;
+  }
+
+  get sampledOut(): number {
+    return this.sampler.totalSkipped;
+  }
+
+  get verifierKey(): string {
+    return this.options.signer.verifierKey;
+  }
+
+  async append(record: AuditRecord): Promise<void> {
+    if (this.closing) throw new WardenError('WARDEN_AUDIT_CLOSED', 'the audit log is closed');
+    validateRecord(record);
+    if (this.sampler.skip(record)) return;
+    while (this.queue.length >= this.options.queueLimit) {
+      await new Promise<void>((r) => this.spaceWaiters.push(r));
+      if (this.closed) throw new WardenError('WARDEN_AUDIT_CLOSED', 'the audit log is closed');
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ record, resolve, reject });
+      if (this.queue.length >= this.options.batchSize) void this.drain();
+      else this.flushTimer ??= setTimeout(() => void this.drain(), this.options.flushIntervalMs);
+    });
+  }
+
+  async flush(): Promise<void> {
+    while (this.queue.length > 0 || this.draining) await this.drain();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closing = true;
+    try {
+      await this.flush();
+      await this.publishCheckpoint();
+    } finally {
+      this.closed = true;
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
+      this.flushTimer = this.checkpointTimer = null;
+      for (const w of this.spaceWaiters.splice(0)) w();
+      await this.writes.catch(() => undefined);
+      await this.options.store.close();
+    }
+  }
+
+  latestCheckpoint(): CheckpointView | null {
+    return this.latest ? toCheckpointView(this.latest) : null;
+  }
+
+  async publishCheckpoint(): Promise<CheckpointView> {
+    if (this.closed) throw new WardenError('WARDEN_AUDIT_CLOSED', 'the audit log is closed');
+    await this.flush();
+    const cp = await this.serial(async () => {
+      const size = this.tree.size;
+      if (this.latest && this.latest.size === size) return this.latest;
+      const root = this.tree.root(size);
+      // Never sign a head that does not extend the previous one (RFC 9162 consistency).
+      if (this.latest && !verifyConsistencyProof(this.latest.size, size, this.latest.rootHash, root, this.tree.consistencyProof(this.latest.size, size))) {
+        throw new WardenError('WARDEN_AUDIT_CHECKPOINT_INCONSISTENT', 'the new tree head is not consistent with the previous checkpoint');
+      }
+      const signed = signCheckpoint({ origin: this.options.origin, size, rootHash: root }, this.options.signer);
+      await this.options.store.appendCheckpoint(signed);
+      this.latest = signed;
+      return signed;
+    });
+    return toCheckpointView(cp);
+  }
+
+  async prove(index: number, options: { withRecord?: boolean } = {}): Promise<InclusionProofView> {
+    if (!Number.isSafeInteger(index) || index < 0) throw new WardenError('WARDEN_INPUT_INVALID', 'index must be a non-negative integer');
+    if (index >= this.tree.size) await this.flush();
+    if (index >= this.tree.size) throw new WardenError('WARDEN_AUDIT_INDEX_OUT_OF_RANGE', `index ${index} is not below the log size ${this.tree.size}`);
+    if (!this.latest || index >= this.latest.size) await this.publishCheckpoint();
+    const cp = this.latest!;
+    const view: InclusionProofView = {
+      index,
+      size: cp.size,
+      leafHash: this.tree.leafHash(index).toString('hex'),
+      rootHash: cp.rootHash.toString('hex'),
+      proof: this.tree.inclusionProof(index, cp.size).map((h) => h.toString('hex')),
+      checkpoint: toCheckpointView(cp),
+    };
+    if (options.withRecord) {
+      for await (const raw of this.options.store.entries(index)) {
+        if (raw.index === index) view.record = JSON.parse(raw.entry.toString('utf8')) as AuditRecord;
+        break;
+      }
+    }
+    return view;
+  }
+
+  async proveConsistency(first: number, second?: number): Promise<ConsistencyProofView> {
+    const to = second ?? this.latest?.size ?? this.tree.size;
+    if (!Number.isSafeInteger(first) || first < 0 || !Number.isSafeInteger(to) || first > to || to > this.tree.size) {
+      throw new WardenError('WARDEN_AUDIT_INDEX_OUT_OF_RANGE', `sizes must satisfy 0 <= first <= second <= ${this.tree.size}`);
+    }
+    return {
+      first,
+      second: to,
+      firstRoot: this.tree.root(first).toString('hex'),
+      secondRoot: this.tree.root(to).toString('hex'),
+      proof: this.tree.consistencyProof(first, to).map((h) => h.toString('hex')),
+    };
+  }
+
+  async query(filter: AuditQuery): Promise<AuditEntry[]> {
+    return queryAuditLog(this.options.store, filter);
+  }
+
+  async verify(): Promise<AuditVerifyReport> {
+    await this.flush();
+    return verifyAuditLog(this.options.store, { verifiers: [parseVerifierKey(this.verifierKey)], origin: this.options.origin });
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(fn, fn);
+    this.writes = run.catch(() => undefined);
+    return run;
+  }
+
+  private drain(): Promise<void> {
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+    if (this.draining) return this.draining;
+    this.draining = (async () => {
+      try {
+        while (this.queue.length > 0) {
+          const batch = this.queue.length <= MAX_GROUP_COMMIT ? this.queue : this.queue.slice(0, MAX_GROUP_COMMIT);
+          this.queue = batch === this.queue ? [] : this.queue.slice(MAX_GROUP_COMMIT);
+          for (const w of this.spaceWaiters.splice(0)) w();
+          await this.serial(() => this.writeBatch(batch));
+        }
+      } finally {
+        this.draining = null;
+      }
+    })();
+    return this.draining;
+  }
+
+  private async writeBatch(batch: Pending[]): Promise<void> {
+    const sampled = this.sampler.takeReport(this.now(), this.options.checkpointIntervalMs);
+    const prepared: PreparedEntry[] = [];
+    const accepted: Pending[] = [];
+    let index = this.tree.size;
+    if (sampled) prepared.push(prepareEntry(sampled, index++, this.options.maxRecordBytes));
+    for (const p of batch) {
+      try {
+        prepared.push(prepareEntry(p.record, index, this.options.maxRecordBytes));
+        accepted.push(p);
+        index++;
+      } catch (err) {
+        p.reject(err);
+      }
+    }
+    try {
+      await this.options.store.appendEntries(prepared);
+    } catch (err) {
+      if (sampled) this.sampler.restore(sampled);
+      for (const p of accepted) p.reject(err);
+      return;
+    }
+    for (const e of prepared) this.tree.append(e.leafHash);
+    for (const p of accepted) p.resolve();
+    this.scheduleCheckpoint();
+  }
+
+  private scheduleCheckpoint(): void {
+    if (this.checkpointTimer || this.closing) return;
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = null;
+      if (this.closing) return;
+      this.publishCheckpoint().catch(() => {
+        /* retried on the next batch; verify reports the gap */
+      });
+    }, this.options.checkpointIntervalMs);
+    this.checkpointTimer.unref();
+  }
+}

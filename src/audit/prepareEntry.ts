@@ -1,0 +1,66 @@
+import { WardenError } from '../errors/index.js';
+import { canonicalJson, type AuditRecord } from './AuditRecord.js';
+import { leafHash } from './merkle/index.js';
+import type { PreparedEntry } from './storage/index.js';
+
+const KINDS = new Set(['decision', 'admin', 'event']);
+const MAX_FIELD = 1024;
+
+/**
+ * Credentials that must never reach an audit record even if a caller passes one by
+ * mistake: Warden API keys and admin tokens, JWTs, bearer values and PEM private keys.
+ */
+const SECRET_PATTERN =
+  /wd[nt]_[A-Za-z0-9_]{8,}_[A-Za-z0-9_-]{20,}|eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*|[Bb]earer [A-Za-z0-9._~+/-]{8,}=*|-----BEGIN [A-Z ]*PRIVATE KEY-----[^"]*/g;
+
+export const REDACTED = '[REDACTED]';
+
+/** Cheap checks done on the request path so a bad record fails its caller, not a whole batch. */
+export function validateRecord(record: AuditRecord): void {
+  if (!record || typeof record !== 'object') throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', 'an audit record must be an object');
+  if (typeof record.ts !== 'string' || Number.isNaN(Date.parse(record.ts))) throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', 'ts must be an ISO-8601 time');
+  if (!KINDS.has(record.kind)) throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', 'kind must be decision, admin or event');
+  if (typeof record.action !== 'string' || record.action.length === 0 || record.action.length > MAX_FIELD) {
+    throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', 'action must be a non-empty string');
+  }
+  if (record.decision !== undefined && record.decision !== 'allow' && record.decision !== 'deny') {
+    throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', 'decision must be allow or deny');
+  }
+  if (record.kind === 'decision' && record.decision === undefined) throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', 'a decision record needs decision');
+  for (const key of ['principal', 'resource', 'requestId', 'sourceIp', 'model', 'modelVersion'] as const) {
+    const v = record[key];
+    if (v !== undefined && (typeof v !== 'string' || v.length > MAX_FIELD)) throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', `${key} must be a string of at most ${MAX_FIELD} characters`);
+  }
+}
+
+/** Canonical JSON with any credential-looking value replaced; exactly the bytes that get hashed. */
+export function serializeRecord(record: AuditRecord, maxBytes: number): Buffer {
+  let json: string;
+  try {
+    json = canonicalJson(record);
+  } catch (cause) {
+    throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', 'the audit record cannot be serialised as JSON', { cause });
+  }
+  SECRET_PATTERN.lastIndex = 0;
+  if (SECRET_PATTERN.test(json)) {
+    SECRET_PATTERN.lastIndex = 0;
+    json = json.replace(SECRET_PATTERN, REDACTED);
+  }
+  const bytes = Buffer.from(json, 'utf8');
+  if (bytes.length > maxBytes) throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', `the audit record is ${bytes.length} bytes (limit ${maxBytes})`);
+  return bytes;
+}
+
+export function prepareEntry(record: AuditRecord, index: number, maxBytes: number): PreparedEntry {
+  const entry = serializeRecord(record, maxBytes);
+  return {
+    index,
+    leafHash: leafHash(entry),
+    entry,
+    ts: new Date(record.ts).toISOString(),
+    kind: record.kind,
+    principal: record.principal ?? null,
+    action: record.action,
+    decision: record.decision ?? null,
+  };
+}

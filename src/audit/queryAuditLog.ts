@@ -1,0 +1,23 @@
+import type { AuditRecord } from './AuditRecord.js';
+import { matchesQuery, MAX_QUERY_LIMIT, type AuditEntry, type AuditQuery } from './AuditQuery.js';
+import { DbAuditReader, type AuditReader } from './storage/index.js';
+
+/** Most recent `limit` entries matching `q`, newest first. Damaged entries are skipped (verify reports them). */
+export async function queryAuditLog(reader: AuditReader, q: AuditQuery): Promise<AuditEntry[]> {
+  const limit = Math.min(q.limit ?? 100, MAX_QUERY_LIMIT);
+  if (reader instanceof DbAuditReader) return reader.query(q, limit);
+  const ring: AuditEntry[] = [];
+  for await (const raw of reader.entries()) {
+    if (raw.malformed || raw.index === null || raw.storedHash === null) continue;
+    let record: AuditRecord;
+    try {
+      record = JSON.parse(raw.entry.toString('utf8')) as AuditRecord;
+    } catch {
+      continue;
+    }
+    if (!matchesQuery(record, q)) continue;
+    ring.push({ index: raw.index, leafHash: raw.storedHash.toString('hex'), record });
+    if (ring.length > limit) ring.shift();
+  }
+  return ring.reverse();
+}

@@ -1,0 +1,5 @@
+export type { AuditSink } from './AuditSink.js';
+export { JsonLinesSink, formatJsonLine } from './JsonLinesSink.js';
+export { SyslogSink, parseSyslogUrl, type SyslogSinkOptions } from './SyslogSink.js';
+export { formatSyslogMessage, frameOctetCounted, DEFAULT_SD_ID, type SyslogFormatOptions } from './formatSyslog.js';
+export { OtlpHttpSink, toOtlpLogsRequest, type OtlpHttpSinkOptions } from './OtlpHttpSink.js';

@@ -1,0 +1,46 @@
+import type { SignedCheckpoint } from '../checkpoint/index.js';
+
+/** One entry as read back from storage, before any check. */
+export interface RawEntry {
+  /** 0-based position in storage order (what the index should be). */
+  position: number;
+  /** Index the entry claims, or null when the line could not be parsed. */
+  index: number | null;
+  /** Stored leaf hash, or null when unparsable. */
+  storedHash: Buffer | null;
+  /** The canonical JSON bytes that were hashed (or the whole damaged line). */
+  entry: Buffer;
+  /** Set when the stored form is damaged (not a well-formed entry line/row). */
+  malformed?: string;
+}
+
+/** An entry ready to store: the log assigned its index and hashed it. */
+export interface PreparedEntry {
+  index: number;
+  leafHash: Buffer;
+  /** Canonical JSON of the record, exactly the bytes that were hashed. */
+  entry: Buffer;
+  /** Indexed columns for server-mode queries. */
+  ts: string;
+  kind: string;
+  principal: string | null;
+  action: string;
+  decision: string | null;
+}
+
+/** Read side shared by the live log and the offline CLI (`audit verify|prove|tail|query|export`). */
+export interface AuditReader {
+  /** Every stored entry in storage order, from position `from`. */
+  entries(from?: number): AsyncIterable<RawEntry>;
+  /** Every checkpoint note in publication order. */
+  checkpointNotes(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** Write side (one writer per log). */
+export interface AuditStore extends AuditReader {
+  /** Appends a batch; resolves once durable (per the fsync policy). On failure nothing of the batch is kept. */
+  appendEntries(batch: readonly PreparedEntry[]): Promise<void>;
+  appendCheckpoint(cp: SignedCheckpoint): Promise<void>;
+  readonly kind: 'files' | 'database';
+}

@@ -1,0 +1,135 @@
+import { WardenError } from '../../errors/index.js';
+import type { Database, Queryable } from '../../store/index.js';
+import type { SignedCheckpoint } from '../checkpoint/index.js';
+import type { AuditRecord } from '../AuditRecord.js';
+import type { AuditEntry, AuditQuery } from '../AuditQuery.js';
+import type { AuditReader, AuditStore, PreparedEntry, RawEntry } from './AuditStore.js';
+
+/** Arbitrary constant: serialises audit writers that share one PostgreSQL. */
+const AUDIT_LOCK_ID = 0x41554454;
+const PAGE = 5000;
+
+interface EntryRow {
+  idx: string | number;
+  leaf_hash: string;
+  entry: string;
+}
+
+/** Server mode: reads `audit_entries` / `audit_checkpoints` (read-only; safe next to a running server). */
+export class DbAuditReader implements AuditReader {
+  constructor(protected readonly db: Queryable) {}
+
+  async *entries(from = 0): AsyncIterable<RawEntry> {
+    let position = from;
+    let after = -1;
+    if (from > 0) {
+      // Positions are row ranks; find the idx of the row at rank `from`.
+      const r = await this.db.query<{ idx: string | number }>('SELECT idx FROM audit_entries ORDER BY idx OFFSET $1 LIMIT 1', [from - 1]);
+      if (!r.rows[0]) return;
+      after = Number(r.rows[0].idx);
+    }
+    for (;;) {
+      const r = await this.db.query<EntryRow>('SELECT idx, leaf_hash, entry FROM audit_entries WHERE idx > $1 ORDER BY idx LIMIT $2', [after, PAGE]);
+      for (const row of r.rows) {
+        const hashOk = /^[0-9a-f]{64}$/.test(row.leaf_hash);
+        yield {
+          position,
+          index: Number(row.idx),
+          storedHash: hashOk ? Buffer.from(row.leaf_hash, 'hex') : null,
+          entry: Buffer.from(row.entry, 'utf8'),
+          ...(hashOk ? {} : { malformed: 'leaf hash column is not 64 hex characters' }),
+        };
+        position++;
+        after = Number(row.idx);
+      }
+      if (r.rows.length < PAGE) return;
+    }
+  }
+
+  /** Indexed query over the table's columns; newest first. */
+  async query(q: AuditQuery, limit: number): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, v: unknown): void => {
+      params.push(v);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (q.principal !== undefined) add('principal = ?', q.principal);
+    if (q.decision !== undefined) add('decision = ?', q.decision);
+    if (q.kind !== undefined) add('kind = ?', q.kind);
+    if (q.action !== undefined) add('action = ?', q.action);
+    if (q.since) add('ts >= ?', q.since);
+    if (q.until) add('ts < ?', q.until);
+    params.push(limit);
+    const r = await this.db.query<EntryRow>(
+      `SELECT idx, leaf_hash, entry FROM audit_entries ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY idx DESC LIMIT $${params.length}`,
+      params,
+    );
+    const out: AuditEntry[] = [];
+    for (const row of r.rows) {
+      try {
+        out.push({ index: Number(row.idx), leafHash: row.leaf_hash, record: JSON.parse(row.entry) as AuditRecord });
+      } catch {
+        /* damaged row: verify reports it */
+      }
+    }
+    return out;
+  }
+
+  async checkpointNotes(): Promise<string[]> {
+    const r = await this.db.query<{ note: string }>('SELECT note FROM audit_checkpoints ORDER BY seq');
+    return r.rows.map((x) => x.note);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Server-mode writer. Durability is PostgreSQL's commit; one transaction per batch. */
+export class DbAuditStore extends DbAuditReader implements AuditStore {
+  readonly kind = 'database' as const;
+
+  constructor(private readonly database: Database) {
+    super(database);
+  }
+
+  async appendEntries(batch: readonly PreparedEntry[]): Promise<void> {
+    if (batch.length === 0) return;
+    try {
+      await this.database.transaction(async (tx) => {
+        if (this.database.kind === 'postgres') await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_ID]);
+        const r = await tx.query<{ next: string | number }>('SELECT COALESCE(MAX(idx) + 1, 0) AS next FROM audit_entries');
+        const next = Number(r.rows[0]?.next ?? 0);
+        if (next !== batch[0]!.index) {
+          throw new WardenError('WARDEN_CONFLICT', `audit table holds ${next} entries but this writer expected ${batch[0]!.index} (a second writer?)`);
+        }
+        const cols = [[], [], [], [], [], [], [], []] as unknown[][];
+        for (const e of batch) {
+          cols[0]!.push(e.index);
+          cols[1]!.push(e.leafHash.toString('hex'));
+          cols[2]!.push(e.entry.toString('utf8'));
+          cols[3]!.push(e.ts);
+          cols[4]!.push(e.kind);
+          cols[5]!.push(e.principal);
+          cols[6]!.push(e.action);
+          cols[7]!.push(e.decision);
+        }
+        await tx.query(
+          `INSERT INTO audit_entries (idx, leaf_hash, entry, ts, kind, principal, action, decision)
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])`,
+          cols,
+        );
+      });
+    } catch (cause) {
+      if (cause instanceof WardenError) throw cause;
+      throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'cannot write audit entries to the database', { cause });
+    }
+  }
+
+  async appendCheckpoint(cp: SignedCheckpoint): Promise<void> {
+    try {
+      await this.database.query('INSERT INTO audit_checkpoints (size, note) VALUES ($1, $2)', [cp.size, cp.note]);
+    } catch (cause) {
+      throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'cannot write an audit checkpoint to the database', { cause });
+    }
+  }
+}

@@ -1,0 +1,151 @@
+import type { ErrorCode } from '../errors/index.js';
+import { WardenError } from '../errors/index.js';
+import { MerkleTree, leafHash, verifyConsistencyProof } from './merkle/index.js';
+import { openCheckpoint, type NoteVerifier, type SignedCheckpoint } from './checkpoint/index.js';
+import type { AuditReader } from './storage/index.js';
+
+export interface AuditVerifyError {
+  code: ErrorCode;
+  message: string;
+  /** First entry index the problem affects (when it can be named). */
+  index?: number;
+  /** Position of the checkpoint in publication order (checkpoint problems). */
+  checkpoint?: number;
+}
+
+export interface CheckpointView {
+  origin: string;
+  size: number;
+  /** Hex SHA-256 root (the note itself carries base64). */
+  rootHash: string;
+  note: string;
+}
+
+/** `warden audit verify --format json` and GET /audit/verify (DESIGN.md contract + details). */
+export interface AuditVerifyReport {
+  ok: boolean;
+  size: number;
+  rootHash: string;
+  /** Latest checkpoint that verified, or null. */
+  checkpoint: CheckpointView | null;
+  errors: AuditVerifyError[];
+  /** Smallest index named by any error, or null. */
+  firstBadIndex: number | null;
+  checkpoints: number;
+  /** Entries appended after the latest valid checkpoint (covered by the next one). */
+  uncheckpointed: number;
+}
+
+export interface VerifyAuditLogOptions {
+  verifiers: readonly NoteVerifier[];
+  /** Expected checkpoint origin (default: whatever the first valid checkpoint says). */
+  origin?: string;
+  /** Keep at most this many errors in the report (all are counted in ok/firstBadIndex). */
+  maxErrors?: number;
+}
+
+export function toCheckpointView(cp: SignedCheckpoint): CheckpointView {
+  return { origin: cp.origin, size: cp.size, rootHash: cp.rootHash.toString('hex'), note: cp.note };
+}
+
+/**
+ * Recomputes the whole tree from the stored entries (never trusting stored hashes), then
+ * checks every checkpoint: signature, origin, that its root is the recomputed root at its
+ * size, and an RFC 9162 consistency proof from the previous checkpoint.
+ */
+export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLogOptions): Promise<AuditVerifyReport> {
+  const maxErrors = options.maxErrors ?? 50;
+  const errors: AuditVerifyError[] = [];
+  let firstBadIndex: number | null = null;
+  const report = (e: AuditVerifyError): void => {
+    if (e.index !== undefined && (firstBadIndex === null || e.index < firstBadIndex)) firstBadIndex = e.index;
+    if (errors.length < maxErrors) errors.push(e);
+  };
+
+  const tree = new MerkleTree();
+  let entryErrorReported = false;
+  for await (const raw of reader.entries()) {
+    const p = raw.position;
+    const recomputed = leafHash(raw.entry);
+    tree.append(recomputed);
+    // After the first structural error every later position is shifted: report it once.
+    if (entryErrorReported) continue;
+    if (raw.malformed || raw.index === null || raw.storedHash === null) {
+      report({ code: 'WARDEN_AUDIT_ENTRY_MALFORMED', index: p, message: `entry ${p} is damaged: ${raw.malformed ?? 'unparsable'}` });
+      entryErrorReported = true;
+    } else if (raw.index !== p) {
+      const message =
+        raw.index > p
+          ? `entry ${p} is missing: found index ${raw.index} at position ${p} (deleted records)`
+          : `entry at position ${p} claims index ${raw.index}: records were reordered or duplicated`;
+      report({ code: 'WARDEN_AUDIT_ENTRY_MISSING', index: p, message });
+      entryErrorReported = true;
+    } else if (!recomputed.equals(raw.storedHash)) {
+      report({ code: 'WARDEN_AUDIT_ENTRY_MODIFIED', index: p, message: `entry ${p} does not match its leaf hash (modified)` });
+      entryErrorReported = true;
+    } else {
+      try {
+        JSON.parse(raw.entry.toString('utf8'));
+      } catch {
+        report({ code: 'WARDEN_AUDIT_ENTRY_MALFORMED', index: p, message: `entry ${p} is not valid JSON` });
+        entryErrorReported = true;
+      }
+    }
+  }
+
+  const notes = await reader.checkpointNotes();
+  let origin = options.origin;
+  let prev: SignedCheckpoint | null = null;
+  let latest: SignedCheckpoint | null = null;
+  for (let k = 0; k < notes.length; k++) {
+    let cp: SignedCheckpoint;
+    try {
+      cp = openCheckpoint(notes[k]!, options.verifiers, origin);
+    } catch (err) {
+      const e = err instanceof WardenError ? err : new WardenError('WARDEN_AUDIT_CHECKPOINT_INVALID', String(err));
+      report({ code: 'WARDEN_AUDIT_CHECKPOINT_INVALID', checkpoint: k, message: `checkpoint ${k}: ${e.message}` });
+      continue;
+    }
+    origin ??= cp.origin;
+    if (prev && cp.size < prev.size) {
+      report({ code: 'WARDEN_AUDIT_CHECKPOINT_INCONSISTENT', checkpoint: k, message: `checkpoint ${k} (size ${cp.size}) is smaller than checkpoint ${k - 1} (size ${prev.size})` });
+      continue;
+    }
+    if (cp.size > tree.size) {
+      report({
+        code: 'WARDEN_AUDIT_TRUNCATED',
+        index: tree.size,
+        checkpoint: k,
+        message: `checkpoint ${k} signed ${cp.size} entries but only ${tree.size} are stored: entries from ${tree.size} were removed`,
+      });
+      continue;
+    }
+    const root = tree.root(cp.size);
+    if (!root.equals(cp.rootHash)) {
+      const from = prev ? prev.size : 0;
+      const index = firstBadIndex !== null && firstBadIndex < cp.size ? firstBadIndex : from;
+      report({ code: 'WARDEN_AUDIT_ROOT_MISMATCH', index, checkpoint: k, message: `checkpoint ${k} root differs from the recomputed root at size ${cp.size}: entries in [${from}, ${cp.size}) were changed` });
+      continue;
+    }
+    if (prev && !verifyConsistencyProof(prev.size, cp.size, prev.rootHash, cp.rootHash, tree.consistencyProof(prev.size, cp.size))) {
+      report({ code: 'WARDEN_AUDIT_CHECKPOINT_INCONSISTENT', checkpoint: k, message: `checkpoint ${k} is not consistent with checkpoint ${k - 1}` });
+      continue;
+    }
+    prev = cp;
+    latest = cp;
+  }
+  if (tree.size > 0 && notes.length === 0) {
+    report({ code: 'WARDEN_AUDIT_NO_CHECKPOINT', index: 0, message: 'the log has entries but no signed checkpoint (checkpoints were deleted)' });
+  }
+
+  return {
+    ok: firstBadIndex === null && errors.length === 0,
+    size: tree.size,
+    rootHash: tree.root().toString('hex'),
+    checkpoint: latest ? toCheckpointView(latest) : null,
+    errors,
+    firstBadIndex,
+    checkpoints: notes.length,
+    uncheckpointed: tree.size - (latest?.size ?? 0),
+  };
+}
