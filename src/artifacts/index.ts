@@ -1,2 +1,3 @@
 export * from './manifest/index.js';
 export * from './attestation/index.js';
+export * from './vault/index.js';

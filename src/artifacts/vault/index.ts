@@ -1,0 +1,1 @@
+export { ArtifactVault, type StoredBlob, type ArtifactVaultOptions } from './ArtifactVault.js';

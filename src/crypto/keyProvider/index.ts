@@ -1,0 +1,2 @@
+export type { KeyProvider, WrappedDataKey } from './KeyProvider.js';
+export { FileKeyProvider } from './FileKeyProvider.js';
