@@ -1,5 +1,8 @@
 import type { X509Svid, JwtSvid, SpiffeBundle, ServerCertificate, CaGenerationInfo } from './types.js';
 import type { RevocationList } from './RevocationList.js';
+import type { IssuedSvidRecord } from './IssuedSvidRepository.js';
+
+export type IssuedSvidRecordWithTime = IssuedSvidRecord & { issuedAt: Date };
 
 /**
  * The trust domain's certificate authority: an offline-style root and an online intermediate
@@ -31,6 +34,8 @@ export interface CertificateAuthority {
   /** Prepares a new root (published in the bundle) and activates it for issuance unless `prepareOnly`. */
   rotate(o?: { prepareOnly?: boolean }): Promise<CaGenerationInfo[]>;
   generations(): CaGenerationInfo[];
+  /** Issued certificates with their validity (empty without a database). */
+  listIssued(o?: { spiffeId?: string; includeExpired?: boolean; limit?: number }): Promise<IssuedSvidRecordWithTime[]>;
   /** Increases when the bundle changes (SPIFFE `spiffe_sequence`). */
   readonly sequence: number;
   /** Flushes pending issuance records. */

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import type { CryptoKey, CryptoKeyPair, EcKeyAlgorithm } from './webcryptoTypes.js';
+import type { CryptoKey, CryptoKeyPair } from './webcryptoTypes.js';
 import { join } from 'node:path';
 import { webcrypto, createHash } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -8,7 +8,8 @@ import { WardenError } from '../errors/index.js';
 import { writeFileAtomic, ensurePrivateDir } from '../crypto/index.js';
 import type { Database } from '../store/index.js';
 import { x509, ECDSA_SHA256, EC_P256, randomSerialHex, toPem, normalizeSerial } from './x509.js';
-import { FileKeyProvider, publicKeyOf, type KeyAlgorithm, type KeyProvider } from './KeyProvider.js';
+import { parseAndVerifyCsr, leafSigner, signLeafCertificate, type LeafSigner, type LeafName } from './fastLeaf.js';
+import { FileKeyProvider, type KeyAlgorithm, type KeyProvider } from './KeyProvider.js';
 import { parseSpiffeId, assertTrustDomain } from './SpiffeId.js';
 import { RevocationList } from './RevocationList.js';
 import { IssuedSvidRepository } from './IssuedSvidRepository.js';
@@ -78,7 +79,8 @@ export class FileCertificateAuthority implements CertificateAuthority {
   private readonly rootTtlMs: number;
   private readonly intermediateTtlMs: number;
   private readonly skewMs: number;
-  private leafTemplate: { aki: x509.Extension; basic: x509.Extension; ku: x509.Extension; eku: x509.Extension } | null = null;
+  private leafTemplate: LeafSigner | null = null;
+  private intermediatePemText: { gen: Generation; no: number; pem: string } | null = null;
   private rolling: Promise<void> | null = null;
 
   private constructor(private readonly options: AuthorityOptions) {
@@ -325,12 +327,23 @@ export class FileCertificateAuthority implements CertificateAuthority {
     }));
   }
 
+  async listIssued(o: { spiffeId?: string; includeExpired?: boolean; limit?: number } = {}) {
+    return this.issued ? this.issued.list(o) : [];
+  }
+
   bundlePem(): string {
     return this.bundleCache;
   }
 
   intermediatePem(): string {
-    return toPem(this.activeOrThrow().intermediate);
+    return this.intermediatePemCache(this.activeOrThrow());
+  }
+
+  private intermediatePemCache(g: Generation): string {
+    if (this.intermediatePemText?.gen !== g || this.intermediatePemText.no !== g.intermediateNo) {
+      this.intermediatePemText = { gen: g, no: g.intermediateNo, pem: toPem(g.intermediate) };
+    }
+    return this.intermediatePemText.pem;
   }
 
   jwks(): SpiffeBundle {
@@ -356,45 +369,21 @@ export class FileCertificateAuthority implements CertificateAuthority {
     return ttl;
   }
 
-  private async template(g: Generation) {
-    if (!this.leafTemplate) {
-      const ski = g.intermediate.getExtension(x509.SubjectKeyIdentifierExtension);
-      this.leafTemplate = {
-        aki: ski ? new x509.AuthorityKeyIdentifierExtension(ski.keyId) : await x509.AuthorityKeyIdentifierExtension.create(g.intermediateKeys.publicKey),
-        basic: new x509.BasicConstraintsExtension(false, undefined, true),
-        ku: new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        eku: new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
-      };
-    }
+  private signer(g: Generation): LeafSigner {
+    this.leafTemplate ??= leafSigner(new Uint8Array(g.intermediate.rawData), g.intermediateKeys.privateKey);
     return this.leafTemplate;
   }
 
-  private async signLeaf(
-    g: Generation,
-    publicKey: x509.PublicKey | CryptoKey,
-    names: x509.JsonGeneralName[],
-    ttlSeconds: number,
-    kind: 'x509' | 'server',
-    spiffeId: string,
-  ): Promise<{ cert: x509.X509Certificate; serial: string }> {
-    const t = await this.template(g);
-    const now = Date.now();
+  private async signLeaf(g: Generation, spki: Buffer, names: LeafName[], ttlSeconds: number, kind: 'x509' | 'server', spiffeId: string): Promise<{ certPem: string; serial: string; notBefore: Date; notAfter: Date }> {
+    // Whole seconds: certificates carry no milliseconds and callers compare these dates.
+    const now = Math.floor(Date.now() / 1000) * 1000;
     // Never outlive the issuer: a leaf valid past its intermediate would fail path validation.
-    const notAfter = Math.min(now + ttlSeconds * 1000, g.intermediate.notAfter.getTime());
+    const notAfter = new Date(Math.min(now + ttlSeconds * 1000, g.intermediate.notAfter.getTime()));
+    const notBefore = new Date(now - this.skewMs);
     const serial = randomSerialHex();
-    const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serial,
-      subject: LEAF_SUBJECT,
-      issuer: g.intermediate.subject,
-      notBefore: new Date(now - this.skewMs),
-      notAfter: new Date(notAfter),
-      signingAlgorithm: ECDSA_SHA256,
-      publicKey,
-      signingKey: g.intermediateKeys.privateKey,
-      extensions: [t.basic, t.ku, t.eku, new x509.SubjectAlternativeNameExtension(names, false), await x509.SubjectKeyIdentifierExtension.create(publicKey), t.aki],
-    });
-    await this.issued?.record({ serial: normalizeSerial(serial), spiffeId, kind, notBefore: cert.notBefore, notAfter: cert.notAfter });
-    return { cert, serial: normalizeSerial(serial) };
+    const der = signLeafCertificate(this.signer(g), { serialHex: serial, spki, notBefore, notAfter, names });
+    await this.issued?.record({ serial: normalizeSerial(serial), spiffeId, kind, notBefore, notAfter });
+    return { certPem: derToPem(der, 'CERTIFICATE'), serial: normalizeSerial(serial), notBefore, notAfter };
   }
 
   async issueX509SvidFromCsr(csr: string | Uint8Array, o: { spiffeId: string; ttlSeconds?: number; dnsNames?: string[] }): Promise<X509Svid> {
@@ -403,23 +392,22 @@ export class FileCertificateAuthority implements CertificateAuthority {
       throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${o.spiffeId} is not in trust domain ${this.trustDomain}`);
     }
     const ttl = this.clampTtl(o.ttlSeconds, this.svidTtl, this.maxSvidTtl);
-    const publicKey = await verifyCsr(csr);
-    const names: x509.JsonGeneralName[] = [{ type: 'url', value: id.id }];
+    const { spki } = parseAndVerifyCsr(checkCsrSize(csr));
+    const names: LeafName[] = [{ type: 'uri', value: id.id }];
     for (const dns of o.dnsNames ?? []) {
       if (!/^[A-Za-z0-9*.-]{1,253}$/.test(dns)) throw new WardenError('WARDEN_INPUT_INVALID', 'invalid DNS name');
       names.push({ type: 'dns', value: dns });
     }
     const g = await this.ready();
-    const { cert, serial } = await this.signLeaf(g, publicKey, names, ttl, 'x509', id.id);
-    const certPem = toPem(cert);
+    const leaf = await this.signLeaf(g, spki, names, ttl, 'x509', id.id);
     return {
       spiffeId: id.id,
-      serial,
-      certPem,
-      chainPem: certPem + toPem(g.intermediate),
+      serial: leaf.serial,
+      certPem: leaf.certPem,
+      chainPem: leaf.certPem + this.intermediatePemCache(g),
       bundlePem: this.bundleCache,
-      notBefore: cert.notBefore,
-      notAfter: cert.notAfter,
+      notBefore: leaf.notBefore,
+      notAfter: leaf.notAfter,
     };
   }
 
@@ -427,22 +415,30 @@ export class FileCertificateAuthority implements CertificateAuthority {
     const g = await this.ready();
     const keys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
     const spiffeId = parseSpiffeId(o.spiffeId ?? `${this.trustDomainId}/warden/server`).id;
-    const names: x509.JsonGeneralName[] = [{ type: 'url', value: spiffeId }];
-    for (const dns of o.dnsNames) if (isIP(dns) === 0) names.push({ type: 'dns', value: dns });
+    const names: LeafName[] = [{ type: 'uri', value: spiffeId }];
+    const seen = new Set<string>();
+    for (const dns of o.dnsNames) {
+      if (isIP(dns) !== 0 || seen.has(dns)) continue;
+      if (!/^[A-Za-z0-9*.-]{1,253}$/.test(dns)) throw new WardenError('WARDEN_INPUT_INVALID', `invalid DNS name ${JSON.stringify(dns.slice(0, 64))}`);
+      seen.add(dns);
+      names.push({ type: 'dns', value: dns });
+    }
     for (const ip of [...o.ipAddresses, ...o.dnsNames.filter((d) => isIP(d) !== 0)]) {
       if (isIP(ip) === 0) throw new WardenError('WARDEN_INPUT_INVALID', `not an IP address: ${ip}`);
-      names.push({ type: 'ip', value: ip });
+      if (seen.has(ip)) continue;
+      seen.add(ip);
+      names.push({ type: 'ip', value: ipBytes(ip) });
     }
     // Server certificates live as long as the intermediate allows by default: listeners restart rarely.
     const ttl = this.clampTtl(o.ttlSeconds, 7 * 86_400, 365 * 86_400);
-    const { cert } = await this.signLeaf(g, keys.publicKey, dedupeNames(names), ttl, 'server', spiffeId);
+    const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey));
+    const leaf = await this.signLeaf(g, spki, names, ttl, 'server', spiffeId);
     const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-    const certPem = toPem(cert);
     return {
-      certPem,
-      keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') + '\n',
-      chainPem: certPem + toPem(g.intermediate),
-      notAfter: cert.notAfter,
+      certPem: leaf.certPem,
+      keyPem: derToPem(new Uint8Array(pkcs8), 'PRIVATE KEY'),
+      chainPem: leaf.certPem + this.intermediatePemCache(g),
+      notAfter: leaf.notAfter,
     };
   }
 
@@ -512,38 +508,27 @@ export class FileCertificateAuthority implements CertificateAuthority {
   }
 }
 
-/** Verifies a CSR's self-signature and key type; returns its public key. */
-export async function verifyCsr(csr: string | Uint8Array): Promise<x509.PublicKey> {
+function checkCsrSize(csr: string | Uint8Array): string | Uint8Array {
   const size = typeof csr === 'string' ? csr.length : csr.byteLength;
   if (size === 0 || size > MAX_CSR_BYTES) throw new WardenError('WARDEN_IDENTITY_CSR_INVALID', `CSR must be 1..${MAX_CSR_BYTES} bytes`);
-  let req: x509.Pkcs10CertificateRequest;
-  try {
-    req = new x509.Pkcs10CertificateRequest(typeof csr === 'string' ? csr.trim() : csr);
-  } catch (cause) {
-    throw new WardenError('WARDEN_IDENTITY_CSR_INVALID', 'CSR is not a PKCS#10 request', { cause });
-  }
-  const alg = req.publicKey.algorithm as EcKeyAlgorithm;
-  if (alg.name !== 'ECDSA' || (alg.namedCurve !== 'P-256' && alg.namedCurve !== 'P-384')) {
-    throw new WardenError('WARDEN_IDENTITY_CSR_INVALID', 'CSR key must be ECDSA P-256 or P-384');
-  }
-  let ok = false;
-  try {
-    ok = await req.verify();
-  } catch (cause) {
-    throw new WardenError('WARDEN_IDENTITY_CSR_INVALID', 'CSR signature could not be checked', { cause });
-  }
-  if (!ok) throw new WardenError('WARDEN_IDENTITY_CSR_INVALID', 'CSR signature does not match its public key (tampered?)');
-  return req.publicKey;
+  return csr;
 }
 
-function dedupeNames(names: x509.JsonGeneralName[]): x509.JsonGeneralName[] {
-  const seen = new Set<string>();
-  return names.filter((n) => {
-    const k = `${n.type}:${n.value}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
+function ipBytes(ip: string): Buffer {
+  if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
+  // Expand IPv6 (with ::) to 16 bytes.
+  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  return out;
+}
+
+export function derToPem(der: Uint8Array, label: string): string {
+  const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
 /** Even-length hex for the CRL generator (it parses the serial as raw bytes). */
@@ -564,4 +549,3 @@ export function sha256Fingerprint(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('hex');
 }
 
-void publicKeyOf;

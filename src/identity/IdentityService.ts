@@ -1,0 +1,97 @@
+import type { Database } from '../store/index.js';
+import type { WardenConfig } from '../config/index.js';
+import { WardenError } from '../errors/index.js';
+import type { CertificateAuthority } from './CertificateAuthority.js';
+import { RegistrationEntryRepository } from './RegistrationEntryRepository.js';
+import { JoinTokenRepository } from './JoinTokenRepository.js';
+import { KubernetesTokenAttestor } from './KubernetesTokenAttestor.js';
+import { verifyPeerSvid, type PeerCertificateInput, type VerifiedSvid } from './verifyPeerSvid.js';
+import type { X509Svid, JwtSvid } from './types.js';
+import type { JSONWebKeySet } from 'jose';
+
+export type IdentityConfig = WardenConfig['identity'];
+
+export interface AttestRequest {
+  csr: string;
+  joinToken?: string;
+  k8sToken?: string;
+  /** With k8s attestation: which of several matching entries to use. */
+  spiffeId?: string;
+}
+
+/**
+ * The server side of identity: attestation (join token, Kubernetes SA token) → registration
+ * entries → X.509-SVID; renewal authenticated by the current SVID; JWT-SVIDs for SVID holders.
+ */
+export class IdentityService {
+  readonly entries: RegistrationEntryRepository;
+  readonly tokens: JoinTokenRepository;
+  private readonly k8s: KubernetesTokenAttestor | null;
+
+  constructor(
+    readonly ca: CertificateAuthority,
+    readonly db: Database,
+    readonly config: IdentityConfig,
+    options: { k8sJwks?: JSONWebKeySet } = {},
+  ) {
+    this.entries = new RegistrationEntryRepository(db, ca.trustDomain);
+    this.tokens = new JoinTokenRepository(db, ca.trustDomain);
+    const k = config.k8s;
+    this.k8s = k.issuer
+      ? new KubernetesTokenAttestor({
+          issuer: k.issuer,
+          audience: k.audience,
+          jwksUrl: k.jwksUrl || undefined,
+          jwksFile: k.jwksFile || undefined,
+          jwks: options.k8sJwks,
+          clockSkewSeconds: config.clockSkewSeconds,
+        })
+      : null;
+  }
+
+  private assertNotRevoked(spiffeId: string): void {
+    if (this.ca.revocations.hasSpiffeId(spiffeId)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${spiffeId} is revoked`);
+  }
+
+  async attest(req: AttestRequest): Promise<X509Svid & { attestedBy: string }> {
+    if (typeof req.csr !== 'string') throw new WardenError('WARDEN_IDENTITY_CSR_INVALID', 'csr (PEM) is required');
+    if (req.joinToken !== undefined && req.k8sToken !== undefined) throw new WardenError('WARDEN_INPUT_INVALID', 'give one of joinToken or k8sToken');
+    if (req.joinToken !== undefined) {
+      // Validate the CSR before burning the token, so a client bug does not waste it.
+      const { parseAndVerifyCsr } = await import('./fastLeaf.js');
+      parseAndVerifyCsr(req.csr);
+      const t = await this.tokens.consume(req.joinToken);
+      this.assertNotRevoked(t.spiffeId);
+      return { ...(await this.ca.issueX509SvidFromCsr(req.csr, { spiffeId: t.spiffeId })), attestedBy: `join_token:${t.id}` };
+    }
+    if (req.k8sToken !== undefined) {
+      if (!this.k8s) throw new WardenError('WARDEN_IDENTITY_ATTESTOR_DISABLED', 'Kubernetes attestation is not configured (identity.k8s.issuer)');
+      const selectors = await this.k8s.attest(req.k8sToken);
+      const matches = await this.entries.match(selectors);
+      const chosen = req.spiffeId ? matches.filter((m) => m.spiffeId === req.spiffeId) : matches;
+      const ids = [...new Set(chosen.map((m) => m.spiffeId))];
+      if (ids.length === 0) throw new WardenError('WARDEN_IDENTITY_ATTESTATION_FAILED', `no registration entry matches ${selectors.join(', ')}`);
+      if (ids.length > 1) throw new WardenError('WARDEN_IDENTITY_ATTESTATION_FAILED', `several SPIFFE IDs match (${ids.length}); pass spiffeId to choose`);
+      const entry = chosen[0]!;
+      this.assertNotRevoked(entry.spiffeId);
+      return { ...(await this.ca.issueX509SvidFromCsr(req.csr, { spiffeId: entry.spiffeId, ttlSeconds: entry.ttlSeconds ?? undefined })), attestedBy: `entry:${entry.id}` };
+    }
+    throw new WardenError('WARDEN_INPUT_INVALID', 'attestation needs joinToken or k8sToken');
+  }
+
+  /** Verifies a caller's SVID (chain, SPIFFE shape, revocation) against this CA. */
+  verifyPeer(peer: PeerCertificateInput | null | undefined): VerifiedSvid {
+    return verifyPeerSvid(peer, this.ca.bundlePem(), this.ca.revocations, this.ca.trustDomain, { clockSkewSeconds: this.config.clockSkewSeconds });
+  }
+
+  /** Re-issues an SVID for the SPIFFE ID the caller already proves over mTLS (new key via CSR). */
+  async renew(peer: PeerCertificateInput | null | undefined, csr: string, ttlSeconds?: number): Promise<X509Svid> {
+    const who = this.verifyPeer(peer);
+    return this.ca.issueX509SvidFromCsr(csr, { spiffeId: who.spiffeId, ttlSeconds });
+  }
+
+  async jwtSvid(peer: PeerCertificateInput | null | undefined, audience: string | string[], ttlSeconds?: number): Promise<JwtSvid> {
+    const who = this.verifyPeer(peer);
+    return this.ca.issueJwtSvid({ spiffeId: who.spiffeId, audience, ttlSeconds });
+  }
+}

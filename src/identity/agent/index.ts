@@ -1,0 +1,3 @@
+export { WorkloadAgent, type WorkloadAgentOptions, type SvidMaterial, type SvidSource } from './WorkloadAgent.js';
+export { serveWorkloadApi } from './serveWorkloadApi.js';
+export { FileSvidSource } from './FileSvidSource.js';

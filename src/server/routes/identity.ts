@@ -1,0 +1,201 @@
+import type { TLSSocket } from 'node:tls';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { WardenError } from '../../errors/index.js';
+import { getAuthority, getIdentityService, type RevocationEntry, type VerifiedSvid } from '../../identity/index.js';
+import type { ControlPlaneContext } from '../ControlPlaneContext.js';
+
+const SMALL_BODY = 32 * 1024;
+const pub = { public: true } as const;
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new WardenError('WARDEN_INPUT_INVALID', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return r.data;
+}
+
+function peerOf(request: FastifyRequest) {
+  const socket = request.raw.socket as TLSSocket;
+  return typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(true) : null;
+}
+
+const csrBody = z.strictObject({ csr: z.string().min(1).max(16_384), ttlSeconds: z.number().int().positive().optional() });
+const attestBody = z.strictObject({
+  csr: z.string().min(1).max(16_384),
+  joinToken: z.string().max(128).optional(),
+  k8sToken: z.string().max(16_384).optional(),
+  spiffeId: z.string().max(2048).optional(),
+});
+const jwtBody = z.strictObject({ audience: z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).min(1).max(16)]), ttlSeconds: z.number().int().positive().optional() });
+const entryBody = z.strictObject({ spiffeId: z.string().max(2048), selectors: z.array(z.string()).min(1).max(32), ttlSeconds: z.number().int().optional() });
+const tokenBody = z.strictObject({ spiffeId: z.string().max(2048), ttlSeconds: z.number().int().optional() });
+const issueBody = z.strictObject({ csr: z.string().min(1).max(16_384), spiffeId: z.string().max(2048), ttlSeconds: z.number().int().optional(), dnsNames: z.array(z.string().max(253)).max(16).optional() });
+const adminJwtBody = z.strictObject({ spiffeId: z.string().max(2048), audience: z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).min(1).max(16)]), ttlSeconds: z.number().int().optional() });
+const revokeBody = z.strictObject({ spiffeId: z.string().max(2048).optional(), serial: z.string().max(64).optional(), reason: z.string().max(256).optional() });
+const rotateBody = z.strictObject({ prepareOnly: z.boolean().optional() });
+
+function svidResponse(s: { spiffeId: string; serial: string; certPem: string; chainPem: string; bundlePem: string; notBefore: Date; notAfter: Date }) {
+  return { spiffeId: s.spiffeId, serial: s.serial, certPem: s.certPem, chainPem: s.chainPem, bundlePem: s.bundlePem, notBefore: s.notBefore.toISOString(), notAfter: s.notAfter.toISOString() };
+}
+
+/**
+ * Identity routes, mounted under /api/v1. Routes marked public authenticate callers themselves:
+ * attest (join token / Kubernetes SA token), renew, jwt and the revocation feed (the caller's
+ * X.509-SVID over mTLS), bundle/CRL (public by nature). Everything else needs an admin token.
+ */
+export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneContext): Promise<void> {
+  const ca = await getAuthority(ctx);
+  const identity = await getIdentityService(ctx);
+  const adminOf = (request: FastifyRequest): string => (request as FastifyRequest & { adminId?: string }).adminId ?? 'admin';
+  const audit = (request: FastifyRequest, action: string, details: Record<string, unknown>, resource?: string) =>
+    ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminOf(request), action, resource, decision: 'allow', details }).catch((err: unknown) => {
+      ctx.logger.error({ err, action }, 'audit append failed');
+    });
+
+  // ---- workload-facing (public, self-authenticated) ----
+  app.post('/identity/attest', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
+    const body = parse(attestBody, request.body);
+    const svid = await identity.attest(body);
+    ctx.logger.info({ spiffeId: svid.spiffeId, serial: svid.serial, attestedBy: svid.attestedBy.split(':')[0] }, 'workload attested');
+    return { ...svidResponse(svid), attestedBy: svid.attestedBy };
+  });
+
+  app.post('/identity/renew', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
+    const body = parse(csrBody, request.body);
+    return svidResponse(await identity.renew(peerOf(request), body.csr, body.ttlSeconds));
+  });
+
+  app.post('/identity/jwt', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
+    const body = parse(jwtBody, request.body);
+    const jwt = await identity.jwtSvid(peerOf(request), body.audience, body.ttlSeconds);
+    return { spiffeId: jwt.spiffeId, token: jwt.token, audience: jwt.audience, expiresAt: jwt.expiresAt.toISOString() };
+  });
+
+  app.get('/identity/bundle', { config: pub }, async (_request, reply) => {
+    reply.type('application/x-pem-file');
+    return ca.bundlePem();
+  });
+
+  app.get('/identity/bundle.json', { config: pub }, async (_request, reply) => {
+    reply.type('application/json');
+    return ca.jwks();
+  });
+
+  app.get('/identity/crl', { config: pub }, async (request, reply) => {
+    const crl = await ca.crl();
+    if ((request.query as { format?: string }).format === 'pem') {
+      reply.type('application/x-pem-file');
+      return crl.pem;
+    }
+    reply.type('application/pkix-crl');
+    return Buffer.from(crl.der);
+  });
+
+  app.get('/identity/revocations', { config: pub }, async (request) => {
+    identity.verifyPeer(peerOf(request));
+    return ca.revocations.snapshot();
+  });
+
+  // Server-sent events: a full snapshot on connect, then each change as it happens.
+  app.get('/identity/revocations/stream', { config: pub }, async (request, reply) => {
+    const who: VerifiedSvid = identity.verifyPeer(peerOf(request));
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    send('snapshot', ca.revocations.snapshot());
+    const onChange = (added: RevocationEntry[]) => {
+      send('revoked', { version: ca.revocations.version, entries: added });
+      // A subscriber whose own identity was just revoked loses the feed too.
+      if (ca.revocations.isRevoked(who.spiffeId, who.serial)) res.end();
+    };
+    ca.revocations.on('change', onChange);
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    heartbeat.unref();
+    const stop = () => {
+      clearInterval(heartbeat);
+      ca.revocations.off('change', onChange);
+    };
+    res.on('close', stop);
+    request.raw.on('close', stop);
+  });
+
+  // ---- admin ----
+  app.get('/identity/entries', async () => ({ entries: await identity.entries.list() }));
+
+  app.post('/identity/entries', { bodyLimit: SMALL_BODY }, async (request, reply) => {
+    const body = parse(entryBody, request.body);
+    const entry = await identity.entries.create({ ...body, by: adminOf(request) });
+    await audit(request, 'identity.entry.create', { entryId: entry.id, selectors: entry.selectors }, entry.spiffeId);
+    reply.code(201);
+    return entry;
+  });
+
+  app.delete('/identity/entries/:id', async (request) => {
+    const entry = await identity.entries.delete((request.params as { id: string }).id);
+    await audit(request, 'identity.entry.delete', { entryId: entry.id }, entry.spiffeId);
+    return entry;
+  });
+
+  app.post('/identity/tokens', { bodyLimit: SMALL_BODY }, async (request, reply) => {
+    const body = parse(tokenBody, request.body);
+    const { token, record } = await identity.tokens.create({ spiffeId: body.spiffeId, ttlSeconds: body.ttlSeconds ?? identity.config.joinTokenTtlSeconds, by: adminOf(request) });
+    // The token itself is returned once and never audited or logged.
+    await audit(request, 'identity.token.create', { tokenId: record.id, expiresAt: record.expiresAt }, record.spiffeId);
+    reply.code(201);
+    return { token, ...record };
+  });
+
+  app.post('/identity/issue', { bodyLimit: SMALL_BODY }, async (request) => {
+    const body = parse(issueBody, request.body);
+    if (ca.revocations.hasSpiffeId(body.spiffeId)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${body.spiffeId} is revoked`);
+    const svid = await ca.issueX509SvidFromCsr(body.csr, { spiffeId: body.spiffeId, ttlSeconds: body.ttlSeconds, dnsNames: body.dnsNames });
+    await audit(request, 'identity.svid.issue', { serial: svid.serial, notAfter: svid.notAfter.toISOString() }, svid.spiffeId);
+    return svidResponse(svid);
+  });
+
+  app.post('/identity/jwt-svids', { bodyLimit: SMALL_BODY }, async (request) => {
+    const body = parse(adminJwtBody, request.body);
+    if (ca.revocations.hasSpiffeId(body.spiffeId)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${body.spiffeId} is revoked`);
+    const jwt = await ca.issueJwtSvid(body);
+    await audit(request, 'identity.jwt.issue', { audience: jwt.audience, expiresAt: jwt.expiresAt.toISOString() }, jwt.spiffeId);
+    return { spiffeId: jwt.spiffeId, token: jwt.token, audience: jwt.audience, expiresAt: jwt.expiresAt.toISOString() };
+  });
+
+  app.get('/identity/svids', async (request) => {
+    const q = request.query as { spiffeId?: string; includeExpired?: string; limit?: string };
+    const rows = await ca.listIssued({ spiffeId: q.spiffeId, includeExpired: q.includeExpired === 'true', limit: q.limit ? Number(q.limit) : undefined });
+    return {
+      svids: rows.map((r) => ({
+        serial: r.serial,
+        spiffeId: r.spiffeId,
+        kind: r.kind,
+        notBefore: r.notBefore.toISOString(),
+        notAfter: r.notAfter.toISOString(),
+        issuedAt: r.issuedAt.toISOString(),
+        revoked: ca.revocations.isRevoked(r.spiffeId, r.serial),
+      })),
+    };
+  });
+
+  app.post('/identity/revoke', { bodyLimit: SMALL_BODY }, async (request) => {
+    const body = parse(revokeBody, request.body);
+    await ca.revoke({ ...body, by: adminOf(request) });
+    ctx.events.emit('snapshot:changed');
+    await audit(request, 'identity.revoke', { serial: body.serial, reason: body.reason }, body.spiffeId);
+    return { revoked: body.spiffeId ? { spiffeId: body.spiffeId } : { serial: body.serial }, version: ca.revocations.version };
+  });
+
+  app.get('/identity/ca', async () => ({ trustDomain: ca.trustDomain, sequence: ca.sequence, generations: ca.generations() }));
+
+  app.post('/identity/ca/rotate', { bodyLimit: SMALL_BODY }, async (request) => {
+    const body = parse(rotateBody, request.body);
+    const generations = await ca.rotate(body);
+    ctx.events.emit('snapshot:changed');
+    await audit(request, 'identity.ca.rotate', { prepareOnly: body.prepareOnly === true });
+    return { trustDomain: ca.trustDomain, sequence: ca.sequence, generations };
+  });
+}

@@ -1,0 +1,113 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { startControlPlane, tempDir, ADMIN_TOKEN } from './helpers/controlPlane.js';
+import { WorkloadAgent, serveWorkloadApi, verifyPeerSvid, verifyJwtSvid } from '../../src/identity/index.js';
+import { Agent } from 'undici';
+
+async function admin<T>(url: string, bundle: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
+  const dispatcher = new Agent({ connect: { ca: bundle } });
+  const res = await request(url + '/api/v1' + path, {
+    method: body === undefined ? 'GET' : 'POST',
+    dispatcher,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await res.body.json()) as T;
+  await dispatcher.close();
+  return { status: res.statusCode, json };
+}
+
+test('agent attests with a join token, writes files, serves the socket API and renews at half-life', async (t) => {
+  const cp = await startControlPlane({ identity: { svidTtlSeconds: 60 } });
+  t.after(() => cp.close());
+  const bundle = cp.ca.bundlePem();
+  const { json: tok } = await admin<{ token: string }>(cp.url, bundle, '/identity/tokens', { spiffeId: 'spiffe://warden.local/ns/ml/worker/0' });
+  assert.match(tok.token, /^wjt_/);
+  assert.ok(!JSON.stringify(cp.audit.records).includes(tok.token), 'join token never audited');
+
+  const out = tempDir();
+  t.after(() => rmSync(out, { recursive: true, force: true }));
+  const agent = new WorkloadAgent({ serverUrl: cp.url, bundlePem: bundle, joinToken: tok.token, outDir: out, random: () => 0.5, followRevocations: false });
+  t.after(() => agent.stop());
+  const svid = await agent.start();
+  assert.equal(svid.spiffeId, 'spiffe://warden.local/ns/ml/worker/0');
+  assert.equal(statSync(join(out, 'svid.key')).mode & 0o777, 0o600);
+  assert.equal(readFileSync(join(out, 'bundle.pem'), 'utf8'), bundle);
+  const verified = verifyPeerSvid(readFileSync(join(out, 'svid.pem'), 'utf8'), bundle, cp.ca.revocations, 'warden.local');
+  assert.equal(verified.spiffeId, svid.spiffeId);
+
+  // Reused join token is refused.
+  const again = new WorkloadAgent({ serverUrl: cp.url, bundlePem: bundle, joinToken: tok.token, followRevocations: false });
+  await assert.rejects(again.start(), { code: 'WARDEN_IDENTITY_JOIN_TOKEN_USED' });
+  await again.stop();
+
+  // Socket API.
+  const sock = join(out, 'agent.sock');
+  const api = await serveWorkloadApi(agent, sock);
+  t.after(() => api.close());
+  assert.equal(statSync(sock).mode & 0o777, 0o600);
+  const res = await request('http://localhost/v1/svid', { dispatcher: new Agent({ connect: { socketPath: sock } }) });
+  const body = (await res.body.json()) as { spiffeId: string; keyPem: string };
+  assert.equal(body.spiffeId, svid.spiffeId);
+  assert.match(body.keyPem, /BEGIN PRIVATE KEY/);
+  const jwtRes = await request('http://localhost/v1/jwt?audience=model-server', { dispatcher: new Agent({ connect: { socketPath: sock } }) });
+  const jwt = (await jwtRes.body.json()) as { token: string };
+  const vj = await verifyJwtSvid(jwt.token, cp.ca.jwks(), { audience: 'model-server', trustDomain: 'warden.local' });
+  assert.equal(vj.spiffeId, svid.spiffeId);
+
+  // Renews: manual rotate gives a new serial and key, files replaced.
+  const first = svid.serial;
+  const rotated = await agent.rotate();
+  assert.notEqual(rotated.serial, first);
+  assert.notEqual(readFileSync(join(out, 'svid.key'), 'utf8'), svid.keyPem);
+});
+
+test('agent keeps its SVID through a control-plane outage and renews after it returns; restarts resume from files', async (t) => {
+  const cp = await startControlPlane({ identity: { svidTtlSeconds: 60 } });
+  t.after(() => cp.close());
+  const bundle = cp.ca.bundlePem();
+  const { json: tok } = await admin<{ token: string }>(cp.url, bundle, '/identity/tokens', { spiffeId: 'spiffe://warden.local/svc/a' });
+  const out = tempDir();
+  t.after(() => rmSync(out, { recursive: true, force: true }));
+  const agent = new WorkloadAgent({ serverUrl: cp.url, bundlePem: bundle, joinToken: tok.token, outDir: out, retry: { minMs: 50, maxMs: 200 }, followRevocations: false });
+  await agent.start();
+  await cp.stopListener();
+  await assert.rejects(agent.rotate(), { code: 'WARDEN_UNAVAILABLE' });
+  assert.ok(agent.current(), 'still serving the last SVID');
+  await cp.restartListener();
+  const after = await agent.rotate();
+  assert.ok(after.notAfter.getTime() > Date.now());
+  await agent.stop();
+
+  // A restarted agent (no token) resumes from the stored SVID by renewing over mTLS.
+  const restarted = new WorkloadAgent({ serverUrl: cp.url, bundlePem: bundle, outDir: out, followRevocations: false });
+  const resumed = await restarted.start();
+  assert.equal(resumed.spiffeId, 'spiffe://warden.local/svc/a');
+  assert.notEqual(resumed.serial, after.serial);
+  await restarted.stop();
+  assert.ok(existsSync(join(out, 'svid.pem')));
+});
+
+test('agent drops its SVID and files when its identity is revoked', async (t) => {
+  const cp = await startControlPlane();
+  t.after(() => cp.close());
+  const bundle = cp.ca.bundlePem();
+  const { json: tok } = await admin<{ token: string }>(cp.url, bundle, '/identity/tokens', { spiffeId: 'spiffe://warden.local/svc/bad' });
+  const out = tempDir();
+  t.after(() => rmSync(out, { recursive: true, force: true }));
+  const agent = new WorkloadAgent({ serverUrl: cp.url, bundlePem: bundle, joinToken: tok.token, outDir: out });
+  t.after(() => agent.stop());
+  await agent.start();
+  const revoked = new Promise((r) => agent.once('revoked', r));
+  const { status } = await admin(cp.url, bundle, '/identity/revoke', { spiffeId: 'spiffe://warden.local/svc/bad', reason: 'compromised' });
+  assert.equal(status, 200);
+  await revoked;
+  assert.equal(agent.current(), null);
+  assert.ok(!existsSync(join(out, 'svid.key')));
+  await assert.rejects(agent.rotate(), (e: { code: string }) => e.code === 'WARDEN_IDENTITY_AGENT_NOT_READY');
+  const adminRec = cp.audit.records.find((r) => r.action === 'identity.revoke');
+  assert.equal(adminRec?.resource, 'spiffe://warden.local/svc/bad');
+});
