@@ -1,0 +1,175 @@
+import { Readable } from 'node:stream';
+import { createGunzip, createInflate } from 'node:zlib';
+import { DETECT_BYTES, detectFormat, type DetectedFormat } from '../detectFormat.js';
+import { readerFromIterable, readerFromSource, type ByteReader } from '../io/ByteReader.js';
+import { BufferSource, type RandomSource } from '../io/RandomSource.js';
+import { scanPickleStream, sniffPickle } from '../pickle/scanPickle.js';
+import type { ScanContext } from '../ScanContext.js';
+import { scanGguf } from './scanGguf.js';
+import { scanH5 } from './scanH5.js';
+import { scanJson } from './scanJson.js';
+import { scanNpy } from './scanNpy.js';
+import { scanOnnx } from './scanOnnx.js';
+import { scanSafetensors } from './scanSafetensors.js';
+import { probeProtobuf, scanSavedModel } from './scanSavedModel.js';
+import { scanTar } from './scanTar.js';
+import { scanZip } from './scanZip.js';
+
+export interface ScanDispatch {
+  /** Scans random-access bytes; returns the detected format. */
+  scanSource(src: RandomSource, name: string, ctx: ScanContext): Promise<string>;
+  /** Scans bytes that can only be read front to back (inflated members); `size` when known. */
+  scanStream(r: ByteReader, name: string, ctx: ScanContext, size: number | undefined): Promise<string>;
+}
+
+/** Extensions that only ever hold pickles: content that fails to parse is still reported. */
+const pickleExtensions = /\.(pkl|pickle|joblib|pt|pth|ckpt|dill)$/i;
+
+function baseName(name: string): string {
+  return name.slice(Math.max(name.lastIndexOf('/'), name.lastIndexOf('\\')) + 1);
+}
+
+async function scanAsPickle(r: ByteReader, ctx: ScanContext): Promise<string> {
+  const res = await scanPickleStream(r, ctx);
+  return res.legacyTorch ? 'pytorch-legacy' : 'pickle';
+}
+
+const unsupportedCompression: Partial<Record<DetectedFormat, string>> = { bzip2: 'bzip2', xz: 'xz/lzma', lz4: 'lz4' };
+
+export const dispatch: ScanDispatch = {
+  async scanSource(src, name, ctx) {
+    const head = await src.read(0, DETECT_BYTES);
+    const fmt = detectFormat(head, src.size);
+    switch (fmt) {
+      case 'zip':
+        return scanZip(src, ctx, dispatch);
+      case 'tar':
+        return scanTar(src, ctx, dispatch);
+      case 'safetensors':
+        await scanSafetensors(src, ctx);
+        return 'safetensors';
+      case 'gguf':
+        await scanGguf(src, ctx);
+        return 'gguf';
+      case 'hdf5':
+        await scanH5(src, ctx);
+        return 'hdf5';
+      case 'json':
+        return scanJson(src, ctx);
+      case 'protobuf?': {
+        const base = baseName(name);
+        if (base === 'keras_metadata.pb') {
+          await scanH5(src, ctx); // same JSON-in-binary search: Keras layer configs are stored as JSON strings
+          return 'keras-metadata';
+        }
+        const kind = await probeProtobuf(src);
+        if (kind === 'onnx') {
+          await scanOnnx(src, ctx);
+          return 'onnx';
+        }
+        if (kind === 'tf-savedmodel' || base === 'saved_model.pb') {
+          await scanSavedModel(src, ctx);
+          return 'tf-savedmodel';
+        }
+        return dispatch.scanStream(readerFromSource(src), name, ctx, src.size);
+      }
+      default:
+        return dispatch.scanStream(readerFromSource(src), name, ctx, src.size);
+    }
+  },
+
+  async scanStream(r, name, ctx, size) {
+    await r.ensure(DETECT_BYTES);
+    const head = r.buf.subarray(r.pos, r.pos + DETECT_BYTES);
+    const fmt = detectFormat(head, size ?? Number.MAX_SAFE_INTEGER);
+    if (fmt === 'pickle') return scanAsPickle(r, ctx);
+    if (fmt === 'numpy') {
+      await scanNpy(r, ctx, size);
+      return 'numpy';
+    }
+    if (fmt === 'gzip' || fmt === 'zlib') {
+      if (ctx.depth >= ctx.limits.maxDepth) {
+        ctx.add('archive/too-deep', 'high', `compressed data nested deeper than ${ctx.limits.maxDepth} levels is not scanned`);
+        return fmt;
+      }
+      if (fmt === 'zlib' && head.subarray(0, 3).toString('latin1') === 'ZF0') {
+        // joblib < 0.10 "ZF0x" + 5-byte length header before the zlib stream.
+        await r.skip(5);
+      }
+      return scanCompressed(r, fmt, name, ctx);
+    }
+    const unsupported = unsupportedCompression[fmt];
+    if (unsupported) {
+      ctx.add('archive/unsupported-compression', 'medium', `${unsupported}-compressed data (e.g. joblib compress=) cannot be decompressed here; contents not scanned`);
+      return fmt;
+    }
+    if (fmt === 'pickle?' || fmt === 'protobuf?') {
+      if (await sniffPickle(head, ctx)) return scanAsPickle(r, ctx);
+      if (pickleExtensions.test(name)) return scanAsPickle(r, ctx);
+      if (ctx.depth === 0) ctx.add('format/unknown', 'info', 'format not recognised from its content; not scanned');
+      return 'unknown';
+    }
+    if (fmt === 'unknown') {
+      if (ctx.depth === 0) ctx.add('format/unknown', 'info', 'empty or unrecognised file; not scanned');
+      return 'unknown';
+    }
+    // Random-access formats inside a stream: buffer when small enough.
+    const bytes = await readAll(r, ctx.limits.maxBufferedBytes);
+    if (bytes === null) {
+      ctx.add('scan/limit', 'medium', `compressed ${fmt} member larger than ${ctx.limits.maxBufferedBytes} bytes needs random access; not scanned`);
+      return fmt;
+    }
+    return dispatch.scanSource(new BufferSource(bytes), name, ctx);
+  },
+};
+
+async function readAll(r: ByteReader, max: number): Promise<Buffer | null> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    if (!(await r.ensure(1))) break;
+    const chunk = Buffer.from(r.buf.subarray(r.pos));
+    total += chunk.length;
+    if (total > max) return null;
+    parts.push(chunk);
+    r.pos = r.buf.length;
+  }
+  return Buffer.concat(parts, total);
+}
+
+/** gzip / zlib streams (compressed joblib, .pkl.gz): inflated through a byte budget. */
+async function scanCompressed(r: ByteReader, fmt: 'gzip' | 'zlib', name: string, ctx: ScanContext): Promise<string> {
+  const child = ctx.child(`(${fmt})`);
+  const budget = ctx.budget;
+  const limit = ctx.limits.maxInflatedBytes;
+  const input = Readable.from(
+    (async function* () {
+      while (await r.ensure(1)) {
+        const chunk = r.buf.subarray(r.pos);
+        r.pos = r.buf.length;
+        yield chunk;
+      }
+    })(),
+  );
+  const inflater = fmt === 'gzip' ? createGunzip() : createInflate();
+  const counted = (async function* () {
+    for await (const chunk of input.pipe(inflater) as AsyncIterable<Buffer>) {
+      budget.inflatedBytes += chunk.length;
+      if (budget.inflatedBytes > limit) throw new BudgetExceeded();
+      yield chunk;
+    }
+  })();
+  try {
+    const inner = await dispatch.scanStream(readerFromIterable(counted), name.replace(/\.(gz|z)$/i, ''), child, undefined);
+    return `${fmt}+${inner}`;
+  } catch (err) {
+    if (err instanceof BudgetExceeded) child.add('archive/zip-bomb', 'high', `decompressed data exceeds the ${limit}-byte budget; scanning stopped`);
+    else child.add('archive/malformed', 'medium', `${fmt} stream: ${(err as Error).message}`);
+    return fmt;
+  } finally {
+    input.destroy();
+    inflater.destroy();
+  }
+}
+
+class BudgetExceeded extends Error {}

@@ -1,0 +1,132 @@
+import { Readable } from 'node:stream';
+import yauzl from 'yauzl';
+import { unsafeEntryName } from '../archivePaths.js';
+import { readerFromIterable } from '../io/ByteReader.js';
+import { SliceSource, type RandomSource } from '../io/RandomSource.js';
+import type { ScanContext } from '../ScanContext.js';
+import type { ScanDispatch } from './dispatch.js';
+
+/** Lets yauzl read any RandomSource (a file, a stored entry inside a parent zip, a buffer). */
+class SourceReader extends yauzl.RandomAccessReader {
+  constructor(private readonly src: RandomSource) {
+    super();
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    const src = this.src;
+    return Readable.from(
+      (async function* () {
+        for (let pos = start; pos < end; ) {
+          const chunk = await src.read(pos, Math.min(1 << 20, end - pos));
+          if (chunk.length === 0) throw new Error('unexpected end of zip data');
+          pos += chunk.length;
+          yield chunk;
+        }
+      })(),
+      { objectMode: false },
+    );
+  }
+}
+
+const STORED = 0;
+const DEFLATED = 8;
+
+/**
+ * Zip containers: PyTorch (`<root>/data.pkl` + raw storages), Keras v3 (`config.json`), NumPy
+ * `.npz`, or any zip. Every member is checked for traversal and bomb ratios; stored members are
+ * scanned in place by offset (tensor storages of a PyTorch zip are not read at all),
+ * deflated members are streamed through the inflater with a shared byte budget.
+ */
+export async function scanZip(src: RandomSource, ctx: ScanContext, dispatch: ScanDispatch): Promise<string> {
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await yauzl.fromRandomAccessReaderPromise(new SourceReader(src), src.size, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: false });
+  } catch (err) {
+    ctx.add('archive/malformed', 'medium', `unreadable zip: ${(err as Error).message}`);
+    return 'zip';
+  }
+  const entries: { entry: yauzl.Entry; name: string }[] = [];
+  try {
+    for await (const entry of zip.eachEntry()) {
+      if (entries.length >= ctx.limits.maxEntries) {
+        ctx.add('archive/too-many-entries', 'high', `more than ${ctx.limits.maxEntries} entries; the rest was not scanned`);
+        break;
+      }
+      const raw = entry.fileName as unknown as Buffer;
+      const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, raw, entry.extraFields, false);
+      entries.push({ entry, name });
+    }
+  } catch (err) {
+    ctx.add('archive/malformed', 'medium', `zip central directory: ${(err as Error).message}`);
+  }
+  const torchRoots = new Set(entries.filter((e) => /(^|\/)data\.pkl$/.test(e.name)).map((e) => e.name.slice(0, e.name.length - 'data.pkl'.length)));
+  const names = new Set(entries.map((e) => e.name));
+  const format = torchRoots.size
+    ? 'pytorch-zip'
+    : names.has('config.json') && (names.has('metadata.json') || names.has('model.weights.h5'))
+      ? 'keras'
+      : entries.length && entries.every((e) => e.name.endsWith('.npy') || e.name.endsWith('/'))
+        ? 'npz'
+        : 'zip';
+
+  const seen = new Set<string>();
+  try {
+    for (const { entry, name } of entries) {
+      const child = ctx.child(name);
+      const unsafe = unsafeEntryName(name);
+      if (unsafe) child.add('archive/path-traversal', 'high', `member name ${JSON.stringify(name.slice(0, 200))} ${unsafe}`);
+      if (seen.has(name)) child.add('archive/duplicate-entry', 'high', 'member name appears twice: loaders and scanners may read different copies');
+      seen.add(name);
+      if (name.endsWith('/')) continue;
+      if ([...torchRoots].some((root) => name.startsWith(root + 'data/')) ) continue; // raw tensor storage
+      if (entry.isEncrypted()) {
+        child.add('archive/encrypted-entry', 'medium', 'encrypted member cannot be scanned');
+        continue;
+      }
+      const { compressedSize, uncompressedSize, compressionMethod } = entry;
+      if (compressionMethod !== STORED && compressionMethod !== DEFLATED) {
+        child.add('archive/unsupported-compression', 'medium', `compression method ${compressionMethod} is not supported; member not scanned`);
+        continue;
+      }
+      if (child.depth > ctx.limits.maxDepth) {
+        child.add('archive/too-deep', 'high', `archives nested deeper than ${ctx.limits.maxDepth} levels are not scanned`);
+        continue;
+      }
+      if (compressionMethod === DEFLATED && uncompressedSize > 1 << 20 && uncompressedSize / Math.max(1, compressedSize) > ctx.limits.maxCompressionRatio) {
+        child.add('archive/zip-bomb', 'high', `compression ratio ${Math.round(uncompressedSize / Math.max(1, compressedSize))}:1 exceeds ${ctx.limits.maxCompressionRatio}:1; member not inflated`);
+        continue;
+      }
+      let dataStart: number;
+      try {
+        ({ fileDataStart: dataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true }));
+      } catch (err) {
+        child.add('archive/malformed', 'medium', `local header: ${(err as Error).message}`);
+        continue;
+      }
+      if (dataStart + compressedSize > src.size) {
+        child.add('archive/malformed', 'medium', 'member data runs past the end of the archive');
+        continue;
+      }
+      if (compressionMethod === STORED) {
+        await dispatch.scanSource(new SliceSource(src, dataStart, uncompressedSize), name, child);
+        continue;
+      }
+      if (ctx.budget.inflatedBytes + uncompressedSize > ctx.limits.maxInflatedBytes) {
+        child.add('scan/limit', 'medium', `inflating this member would exceed the ${ctx.limits.maxInflatedBytes}-byte budget; not scanned`);
+        continue;
+      }
+      ctx.budget.inflatedBytes += uncompressedSize;
+      const stream = await zip.openReadStreamLowLevelPromise(dataStart, compressedSize, 0, compressedSize, true, uncompressedSize);
+      try {
+        await dispatch.scanStream(readerFromIterable(stream), name, child, uncompressedSize);
+      } catch (err) {
+        child.add('archive/malformed', 'medium', `member data: ${(err as Error).message}`);
+      } finally {
+        stream.destroy();
+      }
+    }
+  } finally {
+    zip.close();
+  }
+  return format;
+}

@@ -1,0 +1,613 @@
+import { readerFromSource, type ByteReader } from '../io/ByteReader.js';
+import { BufferSource } from '../io/RandomSource.js';
+import { ScanContext } from '../ScanContext.js';
+import type { Severity } from '../types.js';
+import { classifyGlobal } from './classifyGlobal.js';
+import { Op, isOpcode } from './opcodes.js';
+import { decodeLong, decodePyStringRepr, decodeRawUnicodeEscape, parsePyInt } from './pyLiterals.js';
+import {
+  CallResult, GlobalRef, LONG_VALUE, MAX_TRACKED_ITEMS, Opaque, PickleBytes, PickleDict, UNKNOWN, dictGet, type PickleValue,
+} from './values.js';
+
+/** Strings longer than this are not materialised; module/attribute names are far shorter. */
+const MAX_STRING = 4096;
+/** Protocol-0 text arguments (lines) longer than this are malformed for our purposes. */
+const MAX_LINE = 1 << 20;
+/** First pickle of a legacy (non-zip) torch.save file is this LONG. */
+const TORCH_LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+const TORCH_LEGACY_PICKLES = 5;
+
+export interface PickleStreamOptions {
+  /** Scan exactly one pickle (zip `data.pkl`, npy object data); bytes after STOP are still reported. */
+  single?: boolean;
+  /** Bytes after the last pickle are expected (legacy torch storages) and not reported. */
+  trailingExpected?: boolean;
+}
+
+export interface PickleStreamResult {
+  pickles: number;
+  /** Legacy torch.save layout (magic-number pickle first). */
+  legacyTorch: boolean;
+  /** Value returned by the last complete pickle. */
+  lastValue: PickleValue | undefined;
+  /** False when the stream was malformed or truncated. */
+  complete: boolean;
+}
+
+class Malformed extends Error {
+  constructor(
+    message: string,
+    readonly offset: number,
+    readonly truncated = false,
+  ) {
+    super(message);
+  }
+}
+
+interface Tally {
+  rule: string;
+  severity: Severity;
+  message: string;
+  offset: number;
+  count: number;
+}
+
+/**
+ * Simulates the pickle VM over the opcode stream (no execution) and reports every callable the
+ * stream would import or call. Findings are deduplicated per callable with a count so a model
+ * with 10,000 tensors yields one line per distinct global.
+ */
+export async function scanPickleStream(r: ByteReader, ctx: ScanContext, options: PickleStreamOptions = {}): Promise<PickleStreamResult> {
+  const tallies = new Map<string, Tally>();
+  const note = (rule: string, severity: Severity, message: string, offset: number, key = rule + '|' + message): void => {
+    const t = tallies.get(key);
+    if (t) t.count++;
+    else tallies.set(key, { rule, severity, message, offset, count: 1 });
+  };
+  const result: PickleStreamResult = { pickles: 0, legacyTorch: false, lastValue: undefined, complete: true };
+  try {
+    for (;;) {
+      const start = r.offset;
+      const vm = new PickleVm(r, ctx, note);
+      try {
+        result.lastValue = await vm.run();
+      } catch (err) {
+        if (!(err instanceof Malformed)) throw err;
+        result.complete = false;
+        ctx.add(
+          err.truncated ? 'pickle/truncated' : 'pickle/malformed',
+          'medium',
+          `${err.truncated ? 'truncated' : 'malformed'} pickle: ${err.message} (a loader runs every opcode before this point)`,
+          err.offset,
+        );
+        return result;
+      }
+      result.pickles++;
+      if (result.pickles === 1 && result.lastValue === TORCH_LEGACY_MAGIC && !options.single) result.legacyTorch = true;
+      if (result.legacyTorch && result.pickles === TORCH_LEGACY_PICKLES) return result;
+      if (await r.atEnd()) return result;
+      if (result.legacyTorch) continue;
+      if (options.trailingExpected) return result;
+      const next = r.buf[r.pos]!;
+      const looksLikePickle = next === Op.PROTO || (isOpcode[next] && next !== Op.STOP);
+      if (options.single || !looksLikePickle) {
+        ctx.add('pickle/trailing-data', 'medium', `data after the STOP opcode of the pickle at byte ${start}; loaders ignore it but polyglot files hide payloads there`, r.offset);
+        return result;
+      }
+      if (result.pickles >= ctx.limits.maxPicklesPerStream) {
+        ctx.add('scan/limit', 'medium', `more than ${ctx.limits.maxPicklesPerStream} pickles in one stream; the rest was not scanned`, r.offset);
+        return result;
+      }
+      ctx.add('pickle/multiple-pickles', 'medium', 'another pickle follows the STOP opcode; a loader that calls load() again runs it too (it is scanned below)', r.offset);
+    }
+  } finally {
+    for (const t of tallies.values()) {
+      ctx.add(t.rule, t.severity, t.count > 1 ? `${t.message} (${t.count} times)` : t.message, t.offset);
+    }
+  }
+}
+
+type Note = (rule: string, severity: Severity, message: string, offset: number, key?: string) => void;
+
+class PickleVm {
+  private stack: PickleValue[] = [];
+  private readonly metastack: PickleValue[][] = [];
+  private readonly memo = new Map<number, PickleValue>();
+  private memoWarned = false;
+  /** Opcodes executed so far (used by the sniffer). */
+  ops = 0;
+
+  constructor(
+    private readonly r: ByteReader,
+    private readonly ctx: ScanContext,
+    private readonly note: Note,
+  ) {}
+
+  private pop(at: number): PickleValue {
+    if (this.stack.length === 0) throw new Malformed('stack underflow', at);
+    return this.stack.pop()!;
+  }
+
+  private top(at: number): PickleValue {
+    if (this.stack.length === 0) throw new Malformed('stack underflow', at);
+    return this.stack[this.stack.length - 1]!;
+  }
+
+  private popMark(at: number): PickleValue[] {
+    const items = this.stack;
+    const prev = this.metastack.pop();
+    if (prev === undefined) throw new Malformed('MARK expected but not found', at);
+    this.stack = prev;
+    return items;
+  }
+
+  private memoPut(index: number, value: PickleValue): void {
+    if (this.memo.size >= this.ctx.limits.maxPickleMemo && !this.memo.has(index)) {
+      if (!this.memoWarned) {
+        this.memoWarned = true;
+        this.ctx.add('scan/limit', 'medium', `pickle memo exceeds ${this.ctx.limits.maxPickleMemo} entries; later memo values are not tracked`, this.r.offset);
+      }
+      return;
+    }
+    this.memo.set(index, value);
+  }
+
+  private memoGet(index: number, at: number): PickleValue {
+    const v = this.memo.get(index);
+    if (v === undefined) {
+      if (this.memoWarned) return UNKNOWN;
+      throw new Malformed(`memo key ${index} not found`, at);
+    }
+    return v;
+  }
+
+  private async need(n: number, at: number): Promise<void> {
+    if (!(await this.r.ensure(n))) throw new Malformed('unexpected end of data', at, true);
+  }
+
+  private async line(at: number): Promise<string> {
+    const r = this.r;
+    let scanned = 0;
+    for (;;) {
+      const nl = r.buf.indexOf(0x0a, r.pos + scanned);
+      if (nl !== -1) {
+        const s = r.buf.toString('latin1', r.pos, nl);
+        r.pos = nl + 1;
+        return s;
+      }
+      scanned = r.buf.length - r.pos;
+      if (scanned > MAX_LINE) throw new Malformed('text argument longer than 1 MiB', at);
+      if (!(await r.ensure(scanned + 1))) throw new Malformed('unexpected end of data in a text argument', at, true);
+    }
+  }
+
+  /** Reads a length-prefixed payload: short ones become values, long ones are skipped by offset. */
+  private async payload(len: number, at: number, kind: 'str' | 'bytes'): Promise<PickleValue> {
+    if (len > MAX_STRING) {
+      if (!(await this.r.skip(len))) throw new Malformed(`payload of ${len} bytes runs past the end`, at, true);
+      return LONG_VALUE;
+    }
+    await this.need(len, at);
+    const r = this.r;
+    const v = kind === 'str' ? r.buf.toString('utf8', r.pos, r.pos + len) : new PickleBytes(r.buf.toString('latin1', r.pos, r.pos + len));
+    r.pos += len;
+    return v;
+  }
+
+  private importGlobal(module: string, name: string, at: number, via: string): GlobalRef {
+    const v = classifyGlobal(module, name);
+    if (v.severity !== null) this.note(v.rule, v.severity, `${via} imports ${module}.${name}: ${v.reason}`, at, `${v.rule}|${module}.${name}`);
+    return new GlobalRef(module, name);
+  }
+
+  private checkCallee(callee: PickleValue, at: number, opcode: string): void {
+    if (callee instanceof GlobalRef) return;
+    const what = callee instanceof CallResult ? 'the result of another call' : callee instanceof Opaque ? callee.what : typeof callee;
+    this.note('pickle/dynamic-call', 'high', `${opcode} calls a callable that is not a plain import (${what}); statically unknown code runs on load`, at, `dyn|${opcode}`);
+  }
+
+  private push(v: PickleValue): void {
+    this.stack.push(v);
+  }
+
+  private static tracked(items: PickleValue[]): PickleValue[] {
+    return items.length > MAX_TRACKED_ITEMS ? items.slice(0, MAX_TRACKED_ITEMS) : items;
+  }
+
+  async run(): Promise<PickleValue> {
+    const r = this.r;
+    for (;;) {
+      if (r.pos + 9 > r.buf.length) await r.ensure(9);
+      if (r.pos >= r.buf.length) throw new Malformed('stream ended before STOP', r.offset, true);
+      const at = r.offset;
+      const op = r.buf[r.pos++]!;
+      this.ops++;
+      switch (op) {
+        case Op.PROTO: {
+          await this.need(1, at);
+          const proto = r.buf[r.pos++]!;
+          if (proto > 5) throw new Malformed(`unsupported protocol ${proto}`, at);
+          break;
+        }
+        case Op.FRAME: {
+          await this.need(8, at);
+          r.pos += 8; // frames are transparent to the VM
+          break;
+        }
+        case Op.STOP:
+          return this.stack.length ? this.stack[this.stack.length - 1]! : null;
+        case Op.MARK:
+          this.metastack.push(this.stack);
+          this.stack = [];
+          break;
+        case Op.POP:
+          if (this.stack.length) this.stack.pop();
+          else this.popMark(at);
+          break;
+        case Op.POP_MARK:
+          this.popMark(at);
+          break;
+        case Op.DUP:
+          this.push(this.top(at));
+          break;
+        case Op.NONE:
+          this.push(null);
+          break;
+        case Op.NEWTRUE:
+          this.push(true);
+          break;
+        case Op.NEWFALSE:
+          this.push(false);
+          break;
+        case Op.INT: {
+          const v = parsePyInt(await this.line(at));
+          if (v === null) throw new Malformed('bad INT argument', at);
+          this.push(v);
+          break;
+        }
+        case Op.LONG: {
+          const v = parsePyInt(await this.line(at));
+          if (v === null) throw new Malformed('bad LONG argument', at);
+          this.push(v);
+          break;
+        }
+        case Op.FLOAT: {
+          const s = await this.line(at);
+          const v = Number(s);
+          if (s.trim() === '' || (Number.isNaN(v) && !/nan/i.test(s))) throw new Malformed('bad FLOAT argument', at);
+          this.push(v);
+          break;
+        }
+        case Op.BININT:
+          await this.need(4, at);
+          this.push(r.buf.readInt32LE(r.pos));
+          r.pos += 4;
+          break;
+        case Op.BININT1:
+          await this.need(1, at);
+          this.push(r.buf[r.pos++]!);
+          break;
+        case Op.BININT2:
+          await this.need(2, at);
+          this.push(r.buf.readUInt16LE(r.pos));
+          r.pos += 2;
+          break;
+        case Op.BINFLOAT:
+          await this.need(8, at);
+          this.push(r.buf.readDoubleBE(r.pos));
+          r.pos += 8;
+          break;
+        case Op.LONG1:
+        case Op.LONG4: {
+          const w = op === Op.LONG1 ? 1 : 4;
+          await this.need(w, at);
+          const n = w === 1 ? r.buf[r.pos]! : r.buf.readInt32LE(r.pos);
+          r.pos += w;
+          if (n < 0) throw new Malformed('negative LONG length', at);
+          if (n > 1024) {
+            if (!(await r.skip(n))) throw new Malformed('LONG runs past the end', at, true);
+            this.push(UNKNOWN);
+          } else {
+            await this.need(n, at);
+            this.push(decodeLong(r.buf.subarray(r.pos, r.pos + n)));
+            r.pos += n;
+          }
+          break;
+        }
+        case Op.STRING: {
+          const s = decodePyStringRepr(await this.line(at));
+          if (s === null) throw new Malformed('STRING argument is not a quoted string', at);
+          this.push(s.length > MAX_STRING ? LONG_VALUE : s);
+          break;
+        }
+        case Op.UNICODE: {
+          const s = await this.line(at);
+          this.push(s.length > MAX_STRING ? LONG_VALUE : decodeRawUnicodeEscape(s));
+          break;
+        }
+        case Op.SHORT_BINSTRING:
+        case Op.SHORT_BINBYTES:
+        case Op.SHORT_BINUNICODE: {
+          await this.need(1, at);
+          const n = r.buf[r.pos++]!;
+          // Python 3 decodes py2 str (SHORT_BINSTRING) to str with the default ASCII encoding.
+          this.push(await this.payload(n, at, op === Op.SHORT_BINBYTES ? 'bytes' : 'str'));
+          break;
+        }
+        case Op.BINSTRING:
+        case Op.BINBYTES:
+        case Op.BINUNICODE: {
+          await this.need(4, at);
+          const n = op === Op.BINSTRING ? r.buf.readInt32LE(r.pos) : r.buf.readUInt32LE(r.pos);
+          r.pos += 4;
+          if (n < 0) throw new Malformed('negative length', at);
+          this.push(await this.payload(n, at, op === Op.BINBYTES ? 'bytes' : 'str'));
+          break;
+        }
+        case Op.BINUNICODE8:
+        case Op.BINBYTES8:
+        case Op.BYTEARRAY8: {
+          await this.need(8, at);
+          const n = Number(r.buf.readBigUInt64LE(r.pos));
+          r.pos += 8;
+          if (!Number.isSafeInteger(n)) throw new Malformed('length exceeds 2^53', at);
+          this.push(await this.payload(n, at, op === Op.BINUNICODE8 ? 'str' : 'bytes'));
+          break;
+        }
+        case Op.NEXT_BUFFER:
+          // Out-of-band buffers come from the caller, not the file: a model file never needs them.
+          this.note('pickle/out-of-band-buffer', 'medium', 'NEXT_BUFFER expects out-of-band data supplied by the loader', at);
+          this.push(UNKNOWN);
+          break;
+        case Op.READONLY_BUFFER:
+          this.top(at);
+          break;
+        case Op.EMPTY_TUPLE:
+          this.push([]);
+          break;
+        case Op.TUPLE1:
+          this.push([this.pop(at)]);
+          break;
+        case Op.TUPLE2: {
+          const b = this.pop(at);
+          const a = this.pop(at);
+          this.push([a, b]);
+          break;
+        }
+        case Op.TUPLE3: {
+          const c = this.pop(at);
+          const b = this.pop(at);
+          const a = this.pop(at);
+          this.push([a, b, c]);
+          break;
+        }
+        case Op.TUPLE:
+        case Op.LIST:
+          this.push(PickleVm.tracked(this.popMark(at)));
+          break;
+        case Op.EMPTY_LIST:
+          this.push([]);
+          break;
+        case Op.EMPTY_DICT:
+          this.push(new PickleDict());
+          break;
+        case Op.EMPTY_SET:
+          this.push(new Opaque('set'));
+          break;
+        case Op.FROZENSET:
+          this.popMark(at);
+          this.push(new Opaque('frozenset'));
+          break;
+        case Op.DICT: {
+          const items = this.popMark(at);
+          if (items.length % 2) throw new Malformed('odd number of items for DICT', at);
+          const d = new PickleDict();
+          for (let i = 0; i < items.length && d.items.length < MAX_TRACKED_ITEMS; i += 2) d.items.push([items[i]!, items[i + 1]!]);
+          this.push(d);
+          break;
+        }
+        case Op.APPEND: {
+          const v = this.pop(at);
+          const list = this.top(at);
+          if (Array.isArray(list) && list.length < MAX_TRACKED_ITEMS) list.push(v);
+          break;
+        }
+        case Op.APPENDS: {
+          const items = this.popMark(at);
+          const list = this.top(at);
+          if (Array.isArray(list)) for (const v of items) if (list.length < MAX_TRACKED_ITEMS) list.push(v);
+          break;
+        }
+        case Op.ADDITEMS:
+          this.popMark(at);
+          this.top(at);
+          break;
+        case Op.SETITEM: {
+          const v = this.pop(at);
+          const k = this.pop(at);
+          const d = this.top(at);
+          if (d instanceof PickleDict && d.items.length < MAX_TRACKED_ITEMS) d.items.push([k, v]);
+          break;
+        }
+        case Op.SETITEMS: {
+          const items = this.popMark(at);
+          if (items.length % 2) throw new Malformed('odd number of items for SETITEMS', at);
+          const d = this.top(at);
+          if (d instanceof PickleDict) for (let i = 0; i < items.length && d.items.length < MAX_TRACKED_ITEMS; i += 2) d.items.push([items[i]!, items[i + 1]!]);
+          break;
+        }
+        case Op.PUT: {
+          const idx = parsePyInt(await this.line(at));
+          if (typeof idx !== 'number' || idx < 0) throw new Malformed('bad PUT argument', at);
+          this.memoPut(idx, this.top(at));
+          break;
+        }
+        case Op.BINPUT:
+          await this.need(1, at);
+          this.memoPut(r.buf[r.pos++]!, this.top(at));
+          break;
+        case Op.LONG_BINPUT:
+          await this.need(4, at);
+          this.memoPut(r.buf.readUInt32LE(r.pos), this.top(at));
+          r.pos += 4;
+          break;
+        case Op.MEMOIZE:
+          this.memoPut(this.memo.size, this.top(at));
+          break;
+        case Op.GET: {
+          const idx = parsePyInt(await this.line(at));
+          if (typeof idx !== 'number') throw new Malformed('bad GET argument', at);
+          this.push(this.memoGet(idx, at));
+          break;
+        }
+        case Op.BINGET:
+          await this.need(1, at);
+          this.push(this.memoGet(r.buf[r.pos++]!, at));
+          break;
+        case Op.LONG_BINGET:
+          await this.need(4, at);
+          this.push(this.memoGet(r.buf.readUInt32LE(r.pos), at));
+          r.pos += 4;
+          break;
+        case Op.GLOBAL: {
+          const module = await this.line(at);
+          const name = await this.line(at);
+          this.push(this.importGlobal(module, name, at, 'GLOBAL'));
+          break;
+        }
+        case Op.STACK_GLOBAL: {
+          const name = this.pop(at);
+          const module = this.pop(at);
+          if (typeof module === 'string' && typeof name === 'string') {
+            this.push(this.importGlobal(module, name, at, 'STACK_GLOBAL'));
+          } else {
+            this.note('pickle/unresolved-global', 'high', 'STACK_GLOBAL with a module or name that is not a literal string: the import cannot be known statically', at);
+            this.push(UNKNOWN);
+          }
+          break;
+        }
+        case Op.INST: {
+          const module = await this.line(at);
+          const name = await this.line(at);
+          const ref = this.importGlobal(module, name, at, 'INST');
+          this.push(new CallResult(ref, PickleVm.tracked(this.popMark(at))));
+          break;
+        }
+        case Op.OBJ: {
+          const items = this.popMark(at);
+          const cls = items.length ? items[0]! : UNKNOWN;
+          if (!items.length) throw new Malformed('OBJ without a class', at);
+          this.checkCallee(cls, at, 'OBJ');
+          this.push(new CallResult(cls, PickleVm.tracked(items.slice(1))));
+          break;
+        }
+        case Op.EXT1:
+        case Op.EXT2:
+        case Op.EXT4: {
+          const w = op === Op.EXT1 ? 1 : op === Op.EXT2 ? 2 : 4;
+          await this.need(w, at);
+          const code = w === 1 ? r.buf[r.pos]! : w === 2 ? r.buf.readUInt16LE(r.pos) : r.buf.readInt32LE(r.pos);
+          r.pos += w;
+          this.note('pickle/extension-code', 'high', `EXT${w} imports the callable registered under extension code ${code} (copyreg): it cannot be resolved from the file`, at, `ext|${code}`);
+          this.push(UNKNOWN);
+          break;
+        }
+        case Op.REDUCE: {
+          const args = this.pop(at);
+          const callee = this.pop(at);
+          this.checkCallee(callee, at, 'REDUCE');
+          this.push(new CallResult(callee, args));
+          break;
+        }
+        case Op.NEWOBJ: {
+          const args = this.pop(at);
+          const cls = this.pop(at);
+          this.checkCallee(cls, at, 'NEWOBJ');
+          this.push(new CallResult(cls, args));
+          break;
+        }
+        case Op.NEWOBJ_EX: {
+          this.pop(at); // kwargs
+          const args = this.pop(at);
+          const cls = this.pop(at);
+          this.checkCallee(cls, at, 'NEWOBJ_EX');
+          this.push(new CallResult(cls, args));
+          break;
+        }
+        case Op.BUILD: {
+          const state = this.pop(at);
+          const inst = this.top(at);
+          if (inst instanceof GlobalRef) {
+            this.note('pickle/build-on-global', 'high', `BUILD sets attributes on the imported object ${inst.module}.${inst.name} itself (monkey-patching on load)`, at);
+          } else if (inst instanceof CallResult) {
+            inst.state = state;
+            if (inst.callee instanceof GlobalRef && inst.callee.module === 'joblib.numpy_pickle' && inst.callee.name === 'NumpyArrayWrapper') {
+              await this.skipJoblibArray(inst, at);
+            }
+          }
+          break;
+        }
+        case Op.PERSID: {
+          const id = await this.line(at);
+          this.push(new CallResult(new Opaque('persistent_load'), id.length > MAX_STRING ? LONG_VALUE : id));
+          break;
+        }
+        case Op.BINPERSID: {
+          const id = this.pop(at);
+          this.push(new CallResult(new Opaque('persistent_load'), id));
+          break;
+        }
+        default:
+          throw new Malformed(`invalid opcode 0x${op.toString(16).padStart(2, '0')}`, at);
+      }
+    }
+  }
+
+  /**
+   * joblib writes numpy array bytes straight into the stream right after the wrapper's BUILD;
+   * skip them by the size the wrapper declares, or scan them as a pickle for object arrays.
+   */
+  private async skipJoblibArray(wrapper: CallResult, at: number): Promise<void> {
+    const state = wrapper.state;
+    const shape = dictGet(state, 'shape');
+    const dtype = dictGet(state, 'dtype');
+    const descr = dtype instanceof CallResult && Array.isArray(dtype.args) ? dtype.args[0] : undefined;
+    const m = typeof descr === 'string' ? /^[<>|=]?([a-zA-Z])(\d*)$/.exec(descr) : null;
+    if (!Array.isArray(shape) || !m || !shape.every((d) => typeof d === 'number' && d >= 0)) {
+      throw new Malformed('joblib array wrapper without a readable shape and dtype', at);
+    }
+    const kind = m[1]!;
+    if (kind === 'O') {
+      const nested = await new PickleVm(this.r, this.ctx, this.note).run();
+      void nested;
+      return;
+    }
+    let count = 1;
+    for (const d of shape as number[]) count *= d;
+    const width = Number(m[2] || '1') * (kind === 'U' ? 4 : 1);
+    const align = dictGet(state, 'numpy_array_alignment_bytes');
+    if (align !== undefined && align !== null) {
+      await this.need(1, at);
+      const pad = this.r.buf[this.r.pos++]!;
+      if (!(await this.r.skip(pad))) throw new Malformed('joblib padding runs past the end', at, true);
+    }
+    const bytes = count * width;
+    if (!Number.isSafeInteger(bytes) || !(await this.r.skip(bytes))) throw new Malformed('joblib array data runs past the end', at, true);
+  }
+}
+
+/**
+ * Decides whether bytes without a PROTO header are a (protocol 0/1) pickle: the prefix must
+ * run as a pickle without a structural error, either to STOP or for several opcodes until the
+ * prefix ends. Random bytes and text fail within a few opcodes.
+ */
+export async function sniffPickle(prefix: Buffer, ctx: ScanContext): Promise<boolean> {
+  const quiet = new ScanContext(ctx.limits, []);
+  const vm = new PickleVm(readerFromSource(new BufferSource(prefix)), quiet, () => undefined);
+  try {
+    await vm.run();
+    return vm.ops >= 2;
+  } catch (err) {
+    return err instanceof Malformed && err.truncated && vm.ops >= 4;
+  }
+}

@@ -1,0 +1,106 @@
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { WardenError } from '../errors/index.js';
+import { dispatch } from './formats/dispatch.js';
+import { FileSource } from './io/RandomSource.js';
+import { ScanContext } from './ScanContext.js';
+import { severityRank } from './severity.js';
+import { defaultScanLimits, severities, type FileReport, type Finding, type ScanLimits, type ScanOptions, type ScanReport, type Severity } from './types.js';
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Scans one file; parsing reads by offset while the digest streams the whole file alongside. */
+export async function scanFile(path: string, options: ScanOptions = {}, displayPath = path): Promise<FileReport> {
+  const limits: ScanLimits = { ...defaultScanLimits, ...options.limits };
+  const findings: Finding[] = [];
+  const ctx = new ScanContext(limits, findings);
+  let src: FileSource;
+  try {
+    src = await FileSource.open(path);
+  } catch (err) {
+    throw new WardenError('WARDEN_SCAN_READ_FAILED', `cannot read ${displayPath}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+  }
+  try {
+    const digest = options.hash === false ? Promise.resolve(null) : sha256File(path);
+    const format = await dispatch.scanSource(src, path, ctx);
+    const sha256 = await digest;
+    findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
+    return { path: displayPath, format, sha256, findings };
+  } catch (err) {
+    if (err instanceof WardenError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
+      throw new WardenError('WARDEN_SCAN_READ_FAILED', `cannot read ${displayPath}: ${code}`, { cause: err });
+    }
+    throw err;
+  } finally {
+    await src.close();
+  }
+}
+
+/** Files under `path` (a file, or a directory walked recursively; symlinked directories are not followed). */
+async function listFiles(path: string): Promise<string[]> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch {
+    throw new WardenError('WARDEN_SCAN_PATH_NOT_FOUND', `no such file or directory: ${path}`);
+  }
+  if (st.isFile()) return [path];
+  if (!st.isDirectory()) throw new WardenError('WARDEN_SCAN_PATH_NOT_FOUND', `not a regular file or directory: ${path}`);
+  const out: string[] = [];
+  const seen = new Set<string>([await realpath(path)]);
+  const walk = async (dir: string): Promise<void> => {
+    const names = (await readdir(dir)).sort();
+    for (const name of names) {
+      const full = join(dir, name);
+      const l = await lstat(full);
+      if (l.isDirectory()) await walk(full);
+      else if (l.isFile()) out.push(full);
+      else if (l.isSymbolicLink()) {
+        const target = await stat(full).catch(() => null);
+        const real = await realpath(full).catch(() => null);
+        if (target?.isFile() && real && !seen.has(real)) out.push(full);
+      }
+    }
+  };
+  await walk(path);
+  return out;
+}
+
+export function summarize(files: FileReport[]): ScanReport['summary'] {
+  const bySeverity = Object.fromEntries(severities.map((s) => [s, 0])) as Record<Severity, number>;
+  let findings = 0;
+  for (const f of files) {
+    for (const x of f.findings) {
+      bySeverity[x.severity]++;
+      findings++;
+    }
+  }
+  return { files: files.length, findings, bySeverity };
+}
+
+/**
+ * Scans files and directories. Every path is checked before any scanning starts, so a typo
+ * fails fast with `WARDEN_SCAN_PATH_NOT_FOUND` instead of after a long scan.
+ */
+export async function scanPaths(paths: string[], options: ScanOptions = {}): Promise<ScanReport> {
+  if (paths.length === 0) throw new WardenError('WARDEN_SCAN_NO_PATHS', 'give at least one file or directory to scan');
+  const lists = [];
+  for (const p of paths) lists.push(await listFiles(p));
+  const files: FileReport[] = [];
+  for (const list of lists) for (const f of list) files.push(await scanFile(f, options));
+  return { files, summary: summarize(files) };
+}
+
+/** Highest severity in a report, or null when there are no findings. */
+export function worstSeverity(report: ScanReport): Severity | null {
+  for (const s of severities) if (report.summary.bySeverity[s] > 0) return s;
+  return null;
+}

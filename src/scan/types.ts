@@ -1,0 +1,69 @@
+/** Severities, most to least serious. `--fail-on` compares against this order. */
+export const severities = ['critical', 'high', 'medium', 'low', 'info'] as const;
+export type Severity = (typeof severities)[number];
+
+export interface Finding {
+  /** Stable rule id, e.g. `pickle/dangerous-global`. */
+  rule: string;
+  severity: Severity;
+  message: string;
+  /** Where inside the file: nested archive entries joined by `!`, then `@byteOffset` when known. */
+  location: string;
+}
+
+export interface FileReport {
+  path: string;
+  /** Detected from content (magic bytes / structure), not from the extension. */
+  format: string;
+  /** Hex SHA-256 of the whole file, computed while streaming; null with `hash: false`. */
+  sha256: string | null;
+  findings: Finding[];
+}
+
+export interface ScanSummary {
+  files: number;
+  findings: number;
+  bySeverity: Record<Severity, number>;
+}
+
+export interface ScanReport {
+  files: FileReport[];
+  summary: ScanSummary;
+}
+
+/** Bounds that keep a hostile file from exhausting memory, disk or time. */
+export interface ScanLimits {
+  /** Archive nesting depth (zip in zip...). */
+  maxDepth: number;
+  /** Entries per archive. */
+  maxEntries: number;
+  /** Declared uncompressed size / compressed size above which an entry is treated as a bomb. */
+  maxCompressionRatio: number;
+  /** Total bytes inflated while scanning one top-level file. */
+  maxInflatedBytes: number;
+  /** Largest compressed entry buffered in memory when its format needs random access. */
+  maxBufferedBytes: number;
+  /** Largest JSON document parsed (safetensors header, Keras config...). */
+  maxJsonBytes: number;
+  /** Memo entries tracked per pickle. */
+  maxPickleMemo: number;
+  /** Pickles scanned back to back in one stream. */
+  maxPicklesPerStream: number;
+}
+
+export interface ScanOptions {
+  /** Compute the SHA-256 of each file (default true). */
+  hash?: boolean;
+  limits?: Partial<ScanLimits>;
+}
+
+export const defaultScanLimits: ScanLimits = {
+  maxDepth: 5,
+  maxEntries: 100_000,
+  maxCompressionRatio: 200,
+  maxInflatedBytes: 8 * 1024 ** 3,
+  maxBufferedBytes: 256 * 1024 ** 2,
+  maxJsonBytes: 100_000_000,
+  maxPickleMemo: 5_000_000,
+  maxPicklesPerStream: 64,
+};
