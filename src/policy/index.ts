@@ -13,3 +13,5 @@ export { parsePolicySet, describeCedarErrors, MAX_POLICIES, MAX_POLICY_TEXT_BYTE
 export { loadSchema, validatePolicies, type LoadedSchema } from './schema.js';
 export { requestEntitiesJson } from './requestEntities.js';
 export type { CedarEntityJson, EntityUidJson } from './cedar/EntityStore.js';
+export { CachingAuthorizer, type CachingAuthorizerOptions } from './CachingAuthorizer.js';
+export { buildRequestContext, parseEntityRef, type RequestContextInput } from './requestContext.js';

@@ -135,7 +135,8 @@ export function valueFromJson(json: unknown, where: string): Value {
     throw new UnsupportedConstruct(`${where}: extension value ${x.fn}`);
   }
   const attrs = new Map<string, Value>();
-  for (const k of keys) attrs.set(k, valueFromJson(json[k], `${where}.${k}`));
+  // `undefined` means absent, as in JSON (keeps cache keys built with JSON.stringify exact).
+  for (const k of keys) if (json[k] !== undefined) attrs.set(k, valueFromJson(json[k], `${where}.${k}`));
   return new CedarRecord(attrs);
 }
 

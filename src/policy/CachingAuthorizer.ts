@@ -1,0 +1,75 @@
+import type { Authorizer, AuthzRequest, Decision } from './Authorizer.js';
+
+export interface CachingAuthorizerOptions {
+  /** Bound on cached decisions (least recently used are evicted). */
+  maxEntries?: number;
+}
+
+/**
+ * A bounded LRU of decisions keyed on the full request (principal, action, resource,
+ * context, parents, request entities). `swap` installs a new policy set atomically and drops
+ * every cached decision, so a bundle change is visible on the very next request.
+ * Contexts that change per request (e.g. `time` in seconds) make every request a miss:
+ * put coarse values in the context when caching matters.
+ */
+export class CachingAuthorizer implements Authorizer {
+  private inner: Authorizer;
+  private readonly cache = new Map<string, Decision>();
+  private readonly maxEntries: number;
+  readonly stats = { hits: 0, misses: 0, evictions: 0 };
+
+  constructor(inner: Authorizer, options: CachingAuthorizerOptions = {}) {
+    this.inner = inner;
+    this.maxEntries = Math.max(1, options.maxEntries ?? 10_000);
+  }
+
+  get version(): string {
+    return this.inner.version;
+  }
+
+  get current(): Authorizer {
+    return this.inner;
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  swap(next: Authorizer): void {
+    this.inner = next;
+    this.cache.clear();
+  }
+
+  authorize(request: AuthzRequest): Decision {
+    const key = cacheKey(request);
+    const hit = this.cache.get(key);
+    if (hit !== undefined) {
+      this.stats.hits++;
+      // Refresh recency: Map iteration order is insertion order.
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      return hit;
+    }
+    this.stats.misses++;
+    const decision = freeze(this.inner.authorize(request));
+    if (this.cache.size >= this.maxEntries) {
+      const oldest = this.cache.keys().next().value as string;
+      this.cache.delete(oldest);
+      this.stats.evictions++;
+    }
+    this.cache.set(key, decision);
+    return decision;
+  }
+}
+
+function cacheKey(r: AuthzRequest): string {
+  return JSON.stringify([r.principal.type, r.principal.id, r.action.type, r.action.id, r.resource.type, r.resource.id, r.context, r.principalParents, r.resourceParents, r.entities]);
+}
+
+/** Cached decisions are shared between requests, so nobody may modify one. */
+function freeze(d: Decision): Decision {
+  Object.freeze(d.determining);
+  for (const e of d.errors) Object.freeze(e);
+  Object.freeze(d.errors);
+  return Object.freeze(d);
+}

@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CachingAuthorizer, compilePolicySet, type AuthzRequest } from '../../src/policy/index.js';
+
+const r = (model: string, region = 'eu'): AuthzRequest => ({
+  principal: { type: 'ApiKey', id: 'demo' },
+  action: { type: 'Action', id: 'invoke' },
+  resource: { type: 'Model', id: model },
+  context: { region },
+});
+
+test('caches decisions per full request and keeps them immutable', () => {
+  const set = compilePolicySet('@id("eu") permit(principal, action, resource == Model::"iris") when { context.region == "eu" };');
+  const c = new CachingAuthorizer(set, { maxEntries: 10 });
+  const a = c.authorize(r('iris'));
+  assert.equal(a.decision, 'allow');
+  assert.equal(c.authorize(r('iris')), a);
+  assert.deepEqual(c.stats, { hits: 1, misses: 1, evictions: 0 });
+  // A different context is a different key.
+  assert.equal(c.authorize(r('iris', 'us')).decision, 'deny');
+  assert.throws(() => (a.determining as string[]).push('x'));
+  assert.equal(c.version, set.version);
+});
+
+test('swap installs a new policy set and drops cached decisions at once', () => {
+  const c = new CachingAuthorizer(compilePolicySet('permit(principal, action, resource);'));
+  assert.equal(c.authorize(r('iris')).decision, 'allow');
+  const next = compilePolicySet('forbid(principal, action, resource);');
+  c.swap(next);
+  assert.equal(c.size, 0);
+  assert.equal(c.authorize(r('iris')).decision, 'deny');
+  assert.equal(c.version, next.version);
+});
+
+test('the cache is bounded (least recently used evicted)', () => {
+  const c = new CachingAuthorizer(compilePolicySet('permit(principal, action, resource);'), { maxEntries: 3 });
+  for (const m of ['a', 'b', 'c']) c.authorize(r(m));
+  c.authorize(r('a')); // a is now most recent
+  c.authorize(r('d')); // evicts b
+  assert.equal(c.size, 3);
+  assert.equal(c.stats.evictions, 1);
+  const misses = c.stats.misses;
+  c.authorize(r('a'));
+  assert.equal(c.stats.misses, misses);
+  c.authorize(r('b'));
+  assert.equal(c.stats.misses, misses + 1);
+});
