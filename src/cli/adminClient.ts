@@ -53,7 +53,8 @@ export class AdminClient {
         body: body !== undefined ? JSON.stringify(body) : undefined,
       });
     } catch (cause) {
-      throw new WardenError('WARDEN_UNAVAILABLE', `cannot reach the admin API at ${this.baseUrl} (is \`warden up\` running?)`, { cause });
+      const reason = (cause as { code?: string }).code ?? (cause as Error).message;
+      throw new WardenError('WARDEN_UNAVAILABLE', `cannot reach the admin API at ${this.baseUrl}: ${reason} (is \`warden up\` running?)`, { cause });
     }
     const text = await res.body.text();
     let json: unknown = undefined;

@@ -22,7 +22,7 @@ export function buildProgram(): Command {
     .option('--config <file>', 'warden.yaml to load (default ./warden.yaml when present)')
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: () => undefined });
 
   registerUpCommand(program);
   registerServerCommand(program);

@@ -62,7 +62,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
   };
   try {
     const serverSecret = loadServerSecret(config.dataDir);
-    const audit = await openAuditLog({ dataDir: config.dataDir, audit: config.audit });
+    const audit = await openAuditLog({ dataDir: config.dataDir, audit: config.audit, db });
     cleanup.push(() => audit.close());
     const ca = await loadOrCreateAuthority({ dataDir: config.dataDir, trustDomain: config.server.trustDomain, db });
     cleanup.push(() => ca.close());
@@ -93,7 +93,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       logger,
       serverSecret,
       tls: tls ?? (await issueListenerTls(ca, config.server.hostnames)),
-      status: () => ({ gateway: gateway ? { url: gateway.url, inFlight: gateway.inFlight() } : null }),
+      status: () => ({ gateway: gateway ? { url: gateway.url, inFlight: gateway.inFlight() } : null, demoUpstream: demo?.url ?? null }),
     });
     cleanup.push(() => controlPlane.close());
     gateway = await startGateway({

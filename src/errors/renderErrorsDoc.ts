@@ -1,0 +1,29 @@
+import { errorCodes } from './codes.js';
+
+/** Markdown reference of every error code, grouped by area (the second word of the code). */
+export function renderErrorsDoc(): string {
+  const byArea = new Map<string, [string, { status: number; description: string }][]>();
+  for (const [code, info] of Object.entries(errorCodes) as [string, { status: number; description: string }][]) {
+    const area = code.split('_')[1] ?? 'CORE';
+    const isCore = code.split('_').length === 2;
+    const key = isCore ? 'GENERAL' : area;
+    byArea.set(key, [...(byArea.get(key) ?? []), [code, info]]);
+  }
+  const lines = [
+    '# Error codes',
+    '',
+    'Every failure Warden reports carries a stable code `WARDEN_<AREA>_<REASON>`: in HTTP error bodies',
+    '(`{ "error": { "code", "message", "requestId" } }`), on the CLI (one `CODE: message` line on stderr, exit 2)',
+    'and in audit records. Messages never contain credentials. This file is generated from',
+    '`src/errors/codes/*.ts` by `npm run docs:errors`; a test fails when it is out of date.',
+    '',
+  ];
+  for (const area of [...byArea.keys()].sort((a, b) => (a === 'GENERAL' ? -1 : b === 'GENERAL' ? 1 : a.localeCompare(b)))) {
+    lines.push(`## ${area}`, '', '| code | HTTP | meaning |', '| --- | --- | --- |');
+    for (const [code, info] of byArea.get(area)!.sort(([a], [b]) => a.localeCompare(b))) {
+      lines.push(`| \`${code}\` | ${info.status} | ${info.description.replace(/\|/g, '\\|')} |`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}

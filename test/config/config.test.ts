@@ -1,0 +1,108 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, envNameFor } from '../../src/config/index.js';
+import { WardenError } from '../../src/errors/index.js';
+
+function withDir(fn: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-config-'));
+  try {
+    fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function expectConfigError(fn: () => unknown, code: string, messagePart: string): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof WardenError);
+    assert.equal(err.code, code);
+    assert.match(err.message, new RegExp(messagePart.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    return true;
+  });
+}
+
+test('defaults apply with no file and no environment', () => {
+  withDir((dir) => {
+    const c = loadConfig({ cwd: dir, env: {} });
+    assert.equal(c.gateway.port, 8443);
+    assert.equal(c.server.port, 7443);
+    assert.equal(c.database.url, '');
+    assert.equal(c.dataDir, join(dir, '.warden'));
+    assert.equal(c.configPath, null);
+  });
+});
+
+test('warden.yaml in the working directory is loaded and validated', () => {
+  withDir((dir) => {
+    writeFileSync(join(dir, 'warden.yaml'), 'gateway:\n  port: 9443\n  upstreams:\n    - name: llm\n      url: http://127.0.0.1:9000\n      models: [llama]\n');
+    const c = loadConfig({ cwd: dir, env: {} });
+    assert.equal(c.gateway.port, 9443);
+    assert.equal(c.gateway.upstreams[0]!.models[0], 'llama');
+    assert.equal(c.gateway.upstreams[0]!.timeoutMs, 60_000);
+    assert.equal(c.configPath, join(dir, 'warden.yaml'));
+  });
+});
+
+test('unknown keys are rejected with the full path of the key', () => {
+  withDir((dir) => {
+    writeFileSync(join(dir, 'warden.yaml'), 'gateway:\n  prot: 9443\n');
+    expectConfigError(() => loadConfig({ cwd: dir, env: {} }), 'WARDEN_CONFIG_INVALID', 'gateway.prot: unknown key');
+    writeFileSync(join(dir, 'warden.yaml'), 'gateway:\n  upstreams:\n    - name: a\n      url: http://x\n      colour: red\n');
+    expectConfigError(() => loadConfig({ cwd: dir, env: {} }), 'WARDEN_CONFIG_INVALID', 'gateway.upstreams.0.colour: unknown key');
+    writeFileSync(join(dir, 'warden.yaml'), 'gatewy: {}\n');
+    expectConfigError(() => loadConfig({ cwd: dir, env: {} }), 'WARDEN_CONFIG_INVALID', 'gatewy: unknown key');
+  });
+});
+
+test('wrong types name the key; bad YAML is a clear error', () => {
+  withDir((dir) => {
+    writeFileSync(join(dir, 'warden.yaml'), 'gateway:\n  port: "high"\n');
+    expectConfigError(() => loadConfig({ cwd: dir, env: {} }), 'WARDEN_CONFIG_INVALID', 'gateway.port');
+    writeFileSync(join(dir, 'warden.yaml'), 'gateway: [\n');
+    expectConfigError(() => loadConfig({ cwd: dir, env: {} }), 'WARDEN_CONFIG_UNREADABLE', 'not valid YAML');
+    expectConfigError(() => loadConfig({ cwd: dir, env: {}, configPath: 'missing.yaml' }), 'WARDEN_CONFIG_UNREADABLE', 'cannot read');
+  });
+});
+
+test('every key can be set through WARDEN_* variables, and they win over the file', () => {
+  withDir((dir) => {
+    writeFileSync(join(dir, 'warden.yaml'), 'gateway:\n  port: 9443\n');
+    const c = loadConfig({
+      cwd: dir,
+      env: {
+        WARDEN_GATEWAY_PORT: '10443',
+        WARDEN_GATEWAY_MAX_BODY_BYTES: '2048',
+        WARDEN_GATEWAY_INSECURE_DEV: 'true',
+        WARDEN_DATABASE_URL: 'postgres://u:p@127.0.0.1/db',
+        WARDEN_SERVER_HOSTNAMES: '["a.example","127.0.0.1"]',
+        WARDEN_DATA_DIR: 'state',
+      },
+    });
+    assert.equal(c.gateway.port, 10443);
+    assert.equal(c.gateway.maxBodyBytes, 2048);
+    assert.equal(c.gateway.insecureDev, true);
+    assert.equal(c.database.url, 'postgres://u:p@127.0.0.1/db');
+    assert.deepEqual(c.server.hostnames, ['a.example', '127.0.0.1']);
+    assert.equal(c.dataDir, join(dir, 'state'));
+  });
+  assert.equal(envNameFor(['gateway', 'maxBodyBytes']), 'WARDEN_GATEWAY_MAX_BODY_BYTES');
+});
+
+test('invalid environment values are rejected with the variable name', () => {
+  withDir((dir) => {
+    expectConfigError(() => loadConfig({ cwd: dir, env: { WARDEN_GATEWAY_PORT: 'eighty' } }), 'WARDEN_CONFIG_INVALID', 'WARDEN_GATEWAY_PORT');
+    expectConfigError(() => loadConfig({ cwd: dir, env: { WARDEN_GATEWAY_INSECURE_DEV: 'maybe' } }), 'WARDEN_CONFIG_INVALID', 'WARDEN_GATEWAY_INSECURE_DEV');
+    expectConfigError(() => loadConfig({ cwd: dir, env: { WARDEN_GATEWAY_PORT: '70000' } }), 'WARDEN_CONFIG_INVALID', 'gateway.port');
+  });
+});
+
+test('CLI overrides win over file and environment', () => {
+  withDir((dir) => {
+    const c = loadConfig({ cwd: dir, env: { WARDEN_GATEWAY_PORT: '10443' }, overrides: { 'gateway.port': 0, 'server.port': undefined } });
+    assert.equal(c.gateway.port, 0);
+    assert.equal(c.server.port, 7443);
+  });
+});

@@ -1,0 +1,1 @@
+export { readAuditRecords } from '../../src/audit/index.js';

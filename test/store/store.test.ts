@@ -1,0 +1,167 @@
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  openStore,
+  migrate,
+  splitStatements,
+  ApiKeyRepository,
+  AdminTokenRepository,
+  SettingsRepository,
+  hashApiKey,
+  type Database,
+} from '../../src/store/index.js';
+import { WardenError } from '../../src/errors/index.js';
+import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
+import { requireOrSkip } from '../helpers/ci.js';
+
+const secret = randomBytes(32);
+
+/** The same suite runs against every backend: one SQL dialect, same behaviour. */
+function storeSuite(name: string, open: () => Promise<{ db: Database; cleanup(): Promise<void> } | null>): void {
+  const slug = name.split(' ')[0]!.toLowerCase();
+  describe(`store on ${name}`, () => {
+    let db: Database | null = null;
+    let cleanup: (() => Promise<void>) | null = null;
+
+    before(async () => {
+      const r = await open();
+      if (r) {
+        db = r.db;
+        cleanup = r.cleanup;
+      }
+    });
+    after(async () => {
+      await db?.close();
+      await cleanup?.();
+    });
+
+    const needDb = (t: Parameters<Parameters<typeof test>[1]>[0]): Database | null => {
+      if (!requireOrSkip(t, db !== null, `${name} database`)) return null;
+      return db;
+    };
+
+    test('migrations are recorded and re-running applies nothing', async (t) => {
+      const d = needDb(t);
+      if (!d) return;
+      const ids = (await d.query<{ id: string }>('SELECT id FROM warden_migrations ORDER BY id')).rows.map((r) => r.id);
+      assert.ok(ids.includes('core/0001_settings_and_api_keys'));
+      assert.deepEqual(await migrate(d), []);
+    });
+
+    test('a failing migration leaves nothing of itself behind', async (t) => {
+      const d = needDb(t);
+      if (!d) return;
+      await assert.rejects(
+        migrate(d, [{ id: 'test/0001_broken', sql: 'CREATE TABLE half_done (id int); SELECT * FROM no_such_table' }]),
+        (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_STORE_MIGRATION_FAILED' && /test\/0001_broken/.test(e.message),
+      );
+      const exists = await d.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done'");
+      assert.equal(exists.rowCount, 0);
+      const recorded = await d.query("SELECT 1 FROM warden_migrations WHERE id = 'test/0001_broken'");
+      assert.equal(recorded.rowCount, 0);
+    });
+
+    test('duplicate migration ids are refused', async (t) => {
+      const d = needDb(t);
+      if (!d) return;
+      await assert.rejects(migrate(d, [{ id: 'x/1', sql: 'SELECT 1' }, { id: 'x/1', sql: 'SELECT 1' }]), /duplicate migration id/);
+    });
+
+    test('API keys: shown once, stored only as HMAC, listed without hashes', async (t) => {
+      const d = needDb(t);
+      if (!d) return;
+      const repo = new ApiKeyRepository(d, secret);
+      const { key, record } = await repo.create({ name: `team-${slug}`, scopes: ['model:iris'] });
+      assert.match(key, /^wdn_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
+      const raw = await d.query<Record<string, unknown>>('SELECT * FROM api_keys WHERE id = $1', [record.id]);
+      const row = raw.rows[0]!;
+      assert.equal(row.hash, hashApiKey(secret, key));
+      assert.ok(!JSON.stringify(row).includes(key.split('_')[2]!), 'the secret part of the key is not stored');
+      const listed = await repo.list();
+      assert.ok(listed.some((k) => k.id === record.id));
+      assert.ok(listed.every((k) => !('hash' in k)), 'list() never returns hashes');
+      assert.deepEqual(listed.find((k) => k.id === record.id)!.scopes, ['model:iris']);
+    });
+
+    test('API keys: revoke by name is idempotent and unknown keys give WARDEN_NOT_FOUND', async (t) => {
+      const d = needDb(t);
+      if (!d) return;
+      const repo = new ApiKeyRepository(d, secret);
+      const { record } = await repo.create({ name: `rev-${slug}` });
+      const first = await repo.revoke(record.name);
+      assert.ok(first.revokedAt);
+      const second = await repo.revoke(record.id);
+      assert.equal(second.revokedAt!.getTime(), first.revokedAt!.getTime());
+      await assert.rejects(repo.revoke('nope'), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_NOT_FOUND');
+    });
+
+    test('API keys: bad names and TTLs are input errors', async (t) => {
+      const d = needDb(t);
+      if (!d) return;
+      const repo = new ApiKeyRepository(d, secret);
+      await assert.rejects(repo.create({ name: 'has space' }), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_INPUT_INVALID');
+      await assert.rejects(repo.create({ name: 'ok', ttlSeconds: -5 }), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_INPUT_INVALID');
+      const { record } = await repo.create({ name: `ttl-${slug}`, ttlSeconds: 60, now: new Date('2030-01-01T00:00:00Z') });
+      assert.equal(record.expiresAt!.toISOString(), '2030-01-01T00:01:00.000Z');
+    });
+
+    test('admin tokens verify only with the right secret and format', async (t) => {
+      const d = needDb(t);
+      if (!d) return;
+      const repo = new AdminTokenRepository(d, secret);
+      const { id, token } = await repo.create('test');
+      assert.equal(await repo.verify(token), id);
+      assert.equal(await repo.verify(token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A')), null);
+      assert.equal(await repo.verify('garbage'), null);
+      assert.equal(await new AdminTokenRepository(d, randomBytes(32)).verify(token), null);
+    });
+
+    test('transactions commit all or nothing', async (t) => {
+      const d = needDb(t);
+      if (!d) return;
+      const settings = new SettingsRepository(d);
+      await settings.set('tx-test', { n: 1 });
+      await assert.rejects(
+        d.transaction(async (tx) => {
+          await new SettingsRepository(tx).set('tx-test', { n: 2 });
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.deepEqual(await settings.get('tx-test'), { n: 1 });
+      await d.transaction(async (tx) => new SettingsRepository(tx).set('tx-test', { n: 3 }));
+      assert.deepEqual(await settings.get('tx-test'), { n: 3 });
+    });
+  });
+}
+
+storeSuite('PGlite (embedded, on disk)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-store-'));
+  const db = await openStore({ dataDir: dir });
+  assert.equal(statSync(join(dir, 'db')).mode & 0o777, 0o700);
+  return { db, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+});
+
+storeSuite('PostgreSQL (server)', async () => {
+  if (!(await postgresAvailable())) return null;
+  const tdb = await createTestDatabase();
+  const db = await openStore({ databaseUrl: tdb.url });
+  return { db, cleanup: () => tdb.drop() };
+});
+
+test('an unreachable PostgreSQL is a clear WARDEN_STORE_UNAVAILABLE without the password', async () => {
+  await assert.rejects(openStore({ databaseUrl: 'postgres://warden:s3cret-pw@127.0.0.1:1/none' }), (e: unknown) => {
+    assert.ok(e instanceof WardenError);
+    assert.equal(e.code, 'WARDEN_STORE_UNAVAILABLE');
+    assert.ok(!e.message.includes('s3cret-pw'));
+    return true;
+  });
+});
+
+test('migration scripts split on top-level semicolons only', () => {
+  assert.deepEqual(splitStatements('CREATE TABLE a (x int);\n  ;SELECT 1; DO $$ BEGIN PERFORM 1; END $$;'), ['CREATE TABLE a (x int)', 'SELECT 1', 'DO $$ BEGIN PERFORM 1; END $$']);
+});
