@@ -1,6 +1,6 @@
 import type { LoadedConfig } from '../config/index.js';
 import type { AuditRecord } from './AuditRecord.js';
-import { openStore, type Database } from '../store/index.js';
+import type { Database } from '../store/index.js';
 import { MerkleTree, leafHash } from './merkle/index.js';
 import { readVerifierKeys, type NoteVerifier } from './checkpoint/index.js';
 import { DbAuditReader, FileAuditReader, fileAuditLayout, type AuditReader } from './storage/index.js';
@@ -23,6 +23,8 @@ export async function openAuditReader(config: LoadedConfig, options: { verifierK
   let db: Database | null = null;
   let reader: AuditReader;
   if (config.database.url) {
+    // Loaded on demand: the embedded CLI path should not pay for the database drivers.
+    const { openStore } = await import('../store/index.js');
     db = await openStore({ databaseUrl: config.database.url, migrate: false, poolSize: 2 });
     reader = new DbAuditReader(db);
   } else {

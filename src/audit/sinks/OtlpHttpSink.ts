@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import { WardenError } from '../../errors/index.js';
 import type { AuditEntry } from '../AuditQuery.js';
 import { canonicalJson } from '../AuditRecord.js';
@@ -62,17 +62,20 @@ export function toOtlpLogsRequest(entries: readonly AuditEntry[], serviceName = 
 /** OTLP/HTTP logs exporter (JSON encoding), as accepted by the OpenTelemetry Collector. */
 export class OtlpHttpSink implements AuditSink {
   readonly name = 'otlp-http';
-  private readonly agent: Agent;
+  private agent: Agent | null = null;
 
   constructor(private readonly options: OtlpHttpSinkOptions) {
     if (!/^https?:\/\//.test(options.url)) throw new WardenError('WARDEN_INPUT_INVALID', 'OTLP endpoint must be an http(s) URL');
-    this.agent = new Agent({ connect: { ca: options.ca, minVersion: 'TLSv1.2' }, headersTimeout: options.timeoutMs ?? 10_000, bodyTimeout: options.timeoutMs ?? 10_000 });
   }
 
   async send(entries: readonly AuditEntry[]): Promise<void> {
     if (entries.length === 0) return;
     let status: number;
     try {
+      // undici is loaded on first use so processes that never export do not pay for it.
+      const { Agent, request } = await import('undici');
+      const t = this.options.timeoutMs ?? 10_000;
+      this.agent ??= new Agent({ connect: { ca: this.options.ca, minVersion: 'TLSv1.2' }, headersTimeout: t, bodyTimeout: t });
       const res = await request(this.options.url, {
         method: 'POST',
         dispatcher: this.agent,
@@ -88,6 +91,6 @@ export class OtlpHttpSink implements AuditSink {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.agent?.close();
   }
 }
