@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../audit/index.js';
 import { WardenError } from '../errors/index.js';
 import type { Authorizer, AuthzRequest, Decision } from './Authorizer.js';
 import { compilePolicy, type CompiledPolicy, type ScopeKey } from './cedar/compilePolicy.js';
@@ -250,10 +251,10 @@ function idsInOrder(ps: CompiledPolicy[]): string[] {
   return sortByIndex(ps).map((p) => p.id);
 }
 
-/** Content hash of everything that determines decisions. */
+/** Content hash of everything that determines decisions (canonical JSON: stable across jsonb round trips). */
 export function policySetDigest(text: string, schemaText: string | undefined, entities: readonly CedarEntityJson[] | undefined): string {
   return createHash('sha256')
-    .update(JSON.stringify([text, schemaText ?? null, entities ?? []]))
+    .update(canonicalJson([text, schemaText ?? null, entities ?? []]))
     .digest('hex');
 }
 

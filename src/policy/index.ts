@@ -15,3 +15,15 @@ export { requestEntitiesJson } from './requestEntities.js';
 export type { CedarEntityJson, EntityUidJson } from './cedar/EntityStore.js';
 export { CachingAuthorizer, type CachingAuthorizerOptions } from './CachingAuthorizer.js';
 export { buildRequestContext, parseEntityRef, type RequestContextInput } from './requestContext.js';
+export { PolicyBundleHolder, type InstallResult } from './PolicyBundleHolder.js';
+export { PolicyRepository, type PolicyVersion, type PolicyVersionSummary, type PublishInput } from './PolicyRepository.js';
+export {
+  signBundle,
+  verifyBundle,
+  loadOrCreateBundleKey,
+  bundleKeyPath,
+  keyIdOf,
+  type PolicyBundle,
+  type BundleKey,
+  type VerifyBundleOptions,
+} from './bundle.js';
