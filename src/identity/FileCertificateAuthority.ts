@@ -8,6 +8,7 @@ import { WardenError } from '../errors/index.js';
 import { writeFileAtomic, ensurePrivateDir } from '../crypto/index.js';
 import type { Database } from '../store/index.js';
 import { x509, ECDSA_SHA256, EC_P256, randomSerialHex, toPem, normalizeSerial } from './x509.js';
+import { signCrl } from './signCrl.js';
 import { parseAndVerifyCsr, leafSigner, signLeafCertificate, type LeafSigner, type LeafName } from './fastLeaf.js';
 import { FileKeyProvider, type KeyAlgorithm, type KeyProvider } from './KeyProvider.js';
 import { parseSpiffeId, assertTrustDomain } from './SpiffeId.js';
@@ -490,17 +491,14 @@ export class FileCertificateAuthority implements CertificateAuthority {
     if (this.issued) {
       for (const s of await this.issued.activeSerialsOf(idRevocations, now)) if (!entries.has(s.serial)) entries.set(s.serial, now);
     }
-    const crl = await x509.X509CrlGenerator.create({
-      issuer: g.intermediate.subject,
+    const der = signCrl(this.signer(g), {
       thisUpdate: new Date(now.getTime() - this.skewMs),
       // Verifiers re-fetch well before the next SVID rotation.
       nextUpdate: new Date(now.getTime() + Math.max(300, this.svidTtl / 2) * 1000),
-      signingAlgorithm: ECDSA_SHA256,
-      signingKey: g.intermediateKeys.privateKey,
-      entries: [...entries].map(([serialNumber, revocationDate]) => ({ serialNumber: padSerial(serialNumber), revocationDate })),
-      extensions: [new x509.AuthorityKeyIdentifierExtension(g.intermediate.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId)],
+      crlNumber: Math.floor(now.getTime() / 1000),
+      entries: [...entries].map(([serialHex, revokedAt]) => ({ serialHex, revokedAt })),
     });
-    return { der: new Uint8Array(crl.rawData), pem: crl.toString('pem') + '\n' };
+    return { der: new Uint8Array(der), pem: derToPem(der, 'X509 CRL') };
   }
 
   async close(): Promise<void> {
@@ -529,12 +527,6 @@ function ipBytes(ip: string): Buffer {
 export function derToPem(der: Uint8Array, label: string): string {
   const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
-}
-
-/** Even-length hex for the CRL generator (it parses the serial as raw bytes). */
-function padSerial(s: string): string {
-  const h = s.length % 2 ? '0' + s : s;
-  return parseInt(h.slice(0, 2), 16) >= 0x80 ? '00' + h : h;
 }
 
 function spkiToJwk(pk: x509.PublicKey): { kty: string; crv: string; x: string; y: string } {

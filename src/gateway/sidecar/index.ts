@@ -1,0 +1,2 @@
+export { startSidecar, type SidecarOptions, type Sidecar, type OutboundRoute } from './startSidecar.js';
+export { AllowListAuthorizer, type AllowRule } from './AllowListAuthorizer.js';

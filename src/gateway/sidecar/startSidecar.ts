@@ -1,0 +1,267 @@
+import { createServer as createHttpsServer, request as httpsRequest, Agent as HttpsAgent, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpServer, request as httpRequest, Agent as HttpAgent, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { WardenError, isWardenError, type ErrorCode } from '../../errors/index.js';
+import type { Authorizer } from '../../policy/index.js';
+import type { AuditLog } from '../../audit/index.js';
+import { verifyPeerSvid, TrustBundle, type RevocationList, type SvidSource, type SvidMaterial, type VerifiedSvid } from '../../identity/index.js';
+
+export interface OutboundRoute {
+  /** Workload calls http://<outbound>/<name>/<path>. */
+  name: string;
+  /** https://host:port of the remote sidecar. */
+  url: string;
+  /** SPIFFE ID the remote must present. */
+  spiffeId: string;
+}
+
+export interface SidecarOptions {
+  trustDomain: string;
+  /** This service's SVID (a WorkloadAgent in-process, or FileSvidSource over the agent's files). */
+  identity: SvidSource;
+  /** Revocation list kept current by a RevocationFeed (or the control plane's own list). */
+  revocations: RevocationList;
+  /** Segmentation: Action::"connect", Service::"<caller>" → Service::"<this service>". */
+  authorizer: Authorizer;
+  /** Inbound mTLS listener (default 127.0.0.1:0). */
+  host?: string;
+  port?: number;
+  /** Local workload, e.g. http://127.0.0.1:9000. */
+  upstreamUrl: string;
+  /** Plain-HTTP listener for the workload's outbound calls (loopback only); omitted = none. */
+  outboundPort?: number;
+  outbound?: OutboundRoute[];
+  /** Environment put into the segmentation context. */
+  environment?: string;
+  clockSkewSeconds?: number;
+  maxHeaderBytes?: number;
+  requestTimeoutMs?: number;
+  audit?: AuditLog;
+}
+
+export interface Sidecar {
+  /** https://host:port of the inbound mTLS listener. */
+  url: string;
+  /** http://127.0.0.1:port of the outbound listener, if enabled. */
+  outboundUrl: string | null;
+  /** Connections closed because their peer was revoked. */
+  readonly stats: { accepted: number; rejectedHandshakes: number; revokedClosed: number; denied: number; forwarded: number };
+  close(): Promise<void>;
+}
+
+const PEER_HEADER = 'x-warden-peer-spiffe-id';
+
+function sendError(res: ServerResponse, err: WardenError, requestId: string, closeConnection = false): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(err.status, {
+    'content-type': 'application/json',
+    'x-warden-request-id': requestId,
+    ...(closeConnection ? { connection: 'close' } : {}),
+  });
+  res.end(JSON.stringify({ error: { code: err.code, message: err.message, requestId } }));
+}
+
+/**
+ * The sidecar PEP: inbound mTLS (peer SVID verified against the bundle, SPIFFE rules and the
+ * revocation list), segmentation per request, then forwarding to the local workload; outbound,
+ * the workload's plain calls leave with its SVID and the remote's SPIFFE ID is pinned. A
+ * revocation closes the revoked peer's open connections at once and is rechecked per request.
+ */
+export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
+  const first = options.identity.current();
+  if (!first) throw new WardenError('WARDEN_IDENTITY_AGENT_NOT_READY', 'the sidecar needs an SVID before it can listen');
+  let me: SvidMaterial = first;
+  let bundle = new TrustBundle(me.bundlePem);
+  const upstream = new URL(options.upstreamUrl);
+  const upstreamAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
+  const stats = { accepted: 0, rejectedHandshakes: 0, revokedClosed: 0, denied: 0, forwarded: 0 };
+  const peers = new Map<TLSSocket, VerifiedSvid>();
+  const skew = options.clockSkewSeconds ?? 30;
+
+  const server: HttpsServer = createHttpsServer({
+    key: me.keyPem,
+    cert: me.chainPem,
+    ca: me.bundlePem,
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
+    maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
+    requestTimeout: options.requestTimeoutMs ?? 60_000,
+  });
+  server.keepAliveTimeout = 30_000;
+
+  server.on('secureConnection', (socket: TLSSocket) => {
+    try {
+      const peer = verifyPeerSvid(socket.getPeerCertificate(true), bundle, options.revocations, options.trustDomain, { clockSkewSeconds: skew });
+      peers.set(socket, peer);
+      stats.accepted++;
+      socket.once('close', () => peers.delete(socket));
+    } catch {
+      stats.rejectedHandshakes++;
+      socket.destroy();
+    }
+  });
+  server.on('tlsClientError', () => {
+    stats.rejectedHandshakes++;
+  });
+
+  const onRevoked = () => {
+    for (const [socket, peer] of peers) {
+      if (options.revocations.isRevoked(peer.spiffeId, peer.serial)) {
+        stats.revokedClosed++;
+        peers.delete(socket);
+        socket.destroy();
+      }
+    }
+  };
+  options.revocations.on('change', onRevoked);
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const requestId = randomUUID();
+    const socket = req.socket as TLSSocket;
+    const peer = peers.get(socket);
+    if (!peer) return sendError(res, new WardenError('WARDEN_IDENTITY_SVID_MISSING'), requestId, true);
+    if (options.revocations.isRevoked(peer.spiffeId, peer.serial)) {
+      stats.revokedClosed++;
+      sendError(res, new WardenError('WARDEN_IDENTITY_REVOKED', `${peer.spiffeId} is revoked`), requestId, true);
+      socket.destroy();
+      return;
+    }
+    if (Date.now() > peer.notAfter.getTime() + skew * 1000) {
+      return sendError(res, new WardenError('WARDEN_IDENTITY_SVID_EXPIRED'), requestId, true);
+    }
+    const path = (req.url ?? '/').split('?')[0]!;
+    const decision = options.authorizer.authorize({
+      principal: { type: 'Service', id: peer.spiffeId },
+      action: { type: 'Action', id: 'connect' },
+      resource: { type: 'Service', id: me.spiffeId },
+      context: { path, method: req.method ?? 'GET', environment: options.environment ?? '' },
+    });
+    if (decision.decision !== 'allow') {
+      stats.denied++;
+      void options.audit?.append({
+        ts: new Date().toISOString(),
+        kind: 'decision',
+        requestId,
+        principal: peer.spiffeId,
+        action: 'connect',
+        resource: me.spiffeId,
+        decision: 'deny',
+        code: 'WARDEN_IDENTITY_SEGMENTATION_DENIED',
+        details: { path, method: req.method },
+      });
+      return sendError(res, new WardenError('WARDEN_IDENTITY_SEGMENTATION_DENIED', `${peer.spiffeId} may not ${req.method} ${path} on ${me.spiffeId}`), requestId);
+    }
+    const headers: Record<string, string | string[] | undefined> = { ...req.headers };
+    for (const h of Object.keys(headers)) if (h.startsWith('x-warden-')) delete headers[h];
+    headers[PEER_HEADER] = peer.spiffeId;
+    headers['x-warden-request-id'] = requestId;
+    const up = httpRequest(
+      { host: upstream.hostname, port: upstream.port || 80, method: req.method, path: req.url, headers, agent: upstreamAgent },
+      (upRes) => {
+        stats.forwarded++;
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
+    up.on('error', () => sendError(res, new WardenError('WARDEN_IDENTITY_UPSTREAM_FAILED', 'the local workload did not answer'), requestId));
+    req.pipe(up);
+  });
+
+  // Outbound: workload → http://127.0.0.1:<port>/<route>/<path> → mTLS with our SVID, peer pinned.
+  let outboundAgent = makeOutboundAgent(me);
+  const routes = new Map((options.outbound ?? []).map((r) => [r.name, r]));
+  let outbound: HttpServer | null = null;
+  if (options.outboundPort !== undefined) {
+    outbound = createHttpServer((req, res) => {
+      const requestId = randomUUID();
+      const m = /^\/([A-Za-z0-9._-]{1,64})(\/.*)?$/.exec(req.url ?? '/');
+      const route = m ? routes.get(m[1]!) : undefined;
+      if (!route) return sendError(res, new WardenError('WARDEN_NOT_FOUND', 'no outbound route with that name'), requestId);
+      const target = new URL(route.url);
+      const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: target.host };
+      for (const h of Object.keys(headers)) if (h.startsWith('x-warden-')) delete headers[h];
+      const out = httpsRequest(
+        {
+          host: target.hostname,
+          port: target.port || 443,
+          method: req.method,
+          path: m![2] ?? '/',
+          headers,
+          agent: outboundAgent,
+          // Identity is the SPIFFE ID, not the host name: pin the expected peer.
+          checkServerIdentity: (_host, cert) => {
+            try {
+              const who = verifyPeerSvid(cert as Parameters<typeof verifyPeerSvid>[0], bundle, options.revocations, options.trustDomain, { clockSkewSeconds: skew });
+              if (who.spiffeId !== route.spiffeId) return new WardenError('WARDEN_IDENTITY_PEER_MISMATCH', `expected ${route.spiffeId}, got ${who.spiffeId}`);
+              return undefined;
+            } catch (err) {
+              return err as Error;
+            }
+          },
+        },
+        (outRes) => {
+          res.writeHead(outRes.statusCode ?? 502, outRes.headers);
+          outRes.pipe(res);
+        },
+      );
+      out.on('error', (err) => {
+        const code: ErrorCode = isWardenError(err) ? err.code : 'WARDEN_IDENTITY_UPSTREAM_FAILED';
+        sendError(res, new WardenError(code, isWardenError(err) ? err.message : `cannot reach ${route.name}`, { status: 502 }), requestId);
+      });
+      req.pipe(out);
+    });
+  }
+
+  function makeOutboundAgent(s: SvidMaterial): HttpsAgent {
+    return new HttpsAgent({ keepAlive: true, key: s.keyPem, cert: s.chainPem, ca: s.bundlePem, minVersion: 'TLSv1.2', maxSockets: 256 });
+  }
+
+  const onRotated = (s: SvidMaterial) => {
+    me = s;
+    bundle = new TrustBundle(s.bundlePem);
+    server.setSecureContext({ key: s.keyPem, cert: s.chainPem, ca: s.bundlePem, minVersion: 'TLSv1.2' });
+    const old = outboundAgent;
+    outboundAgent = makeOutboundAgent(s);
+    setTimeout(() => old.destroy(), 30_000).unref();
+  };
+  options.identity.on('rotated', onRotated);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  if (outbound) {
+    await new Promise<void>((resolve, reject) => {
+      outbound!.once('error', reject);
+      // Loopback only: anything on this port leaves with the workload's identity.
+      outbound!.listen(options.outboundPort, '127.0.0.1', () => resolve());
+    });
+  }
+  const addr = server.address() as AddressInfo;
+  return {
+    url: `https://${addr.address}:${addr.port}`,
+    outboundUrl: outbound ? `http://127.0.0.1:${(outbound.address() as AddressInfo).port}` : null,
+    stats,
+    async close() {
+      options.revocations.off('change', onRevoked);
+      options.identity.off('rotated', onRotated);
+      for (const s of peers.keys()) s.destroy();
+      const closed = Promise.all([
+        new Promise<void>((r) => server.close(() => r())),
+        outbound ? new Promise<void>((r) => outbound!.close(() => r())) : Promise.resolve(),
+      ]);
+      server.closeAllConnections();
+      outbound?.closeAllConnections();
+      await closed;
+      upstreamAgent.destroy();
+      outboundAgent.destroy();
+    },
+  };
+}
+
