@@ -57,6 +57,19 @@ function fitGaussian(rows: readonly (readonly number[])[], d: number, label?: st
   return { ...(label === undefined ? {} : { label }), count: n, mean, inverseCovariance: pseudoInverse(cov).to2DArray() };
 }
 
+function fitGaussians(rows: readonly (readonly number[])[], d: number, labels: readonly (string | number)[] | undefined): Gaussian[] {
+  if (!labels) return [fitGaussian(rows, d)];
+  const byLabel = new Map<string | number, (readonly number[])[]>();
+  rows.forEach((r, i) => {
+    const l = labels[i]!;
+    let list = byLabel.get(l);
+    if (!list) byLabel.set(l, (list = []));
+    list.push(r);
+  });
+  const gaussians = [...byLabel].filter(([, rs]) => rs.length >= 2).map(([l, rs]) => fitGaussian(rs, d, l));
+  return gaussians.length > 0 ? gaussians : [fitGaussian(rows, d)];
+}
+
 /** Distance of x to the nearest profile Gaussian (Mahalanobis). Allocation-free. */
 export function mahalanobis(gaussians: FeatureProfile['gaussians'], x: ArrayLike<number>): number {
   let best = Infinity;
@@ -96,21 +109,24 @@ export function fitProfile(rows: readonly (readonly number[])[], options: FitPro
   const mean = columns.map((c) => c.reduce((s, v) => s + v, 0) / n);
   const std = columns.map((c, j) => Math.sqrt(c.reduce((s, v) => s + (v - mean[j]!) ** 2, 0) / Math.max(1, n - 1)));
 
-  let gaussians: Gaussian[];
-  if (options.labels) {
-    const byLabel = new Map<string | number, number[][]>();
+  const gaussians = fitGaussians(rows, d, options.labels);
+  // The threshold is calibrated on out-of-fold distances: in-sample distances are optimistic
+  // (the Gaussians were fitted to those very rows), which would flag normal unseen inputs.
+  const folds = Math.min(5, n);
+  const distances = new Float64Array(n);
+  for (let f = 0; f < folds; f++) {
+    const fitRows: (readonly number[])[] = [];
+    const fitLabels: (string | number)[] = [];
     rows.forEach((r, i) => {
-      const l = options.labels![i]!;
-      let list = byLabel.get(l);
-      if (!list) byLabel.set(l, (list = []));
-      list.push([...r]);
+      if (i % folds !== f) {
+        fitRows.push(r);
+        if (options.labels) fitLabels.push(options.labels[i]!);
+      }
     });
-    gaussians = [...byLabel].filter(([, rs]) => rs.length >= 2).map(([l, rs]) => fitGaussian(rs, d, l));
-    if (gaussians.length === 0) gaussians = [fitGaussian(rows, d)];
-  } else {
-    gaussians = [fitGaussian(rows, d)];
+    const g = fitRows.length >= 2 ? fitGaussians(fitRows, d, options.labels ? fitLabels : undefined) : gaussians;
+    for (let i = f; i < n; i += folds) distances[i] = mahalanobis(g, rows[i]!);
   }
-  const distances = Float64Array.from(rows, (r) => mahalanobis(gaussians, r)).sort();
+  distances.sort();
 
   const bins = columns.map((c) => {
     const edges: number[] = [];

@@ -1,0 +1,313 @@
+import type { Registry } from 'prom-client';
+import type { DetectConfig } from '../config/sections/detect.js';
+import type { DetectorEvent, DetectorDeps, Verdict, DetectorAction } from './types.js';
+import type { FeatureProfile } from './profile/FeatureProfile.js';
+import { loadProfile } from './profile/profileFiles.js';
+import { OodDetector } from './ood/OodDetector.js';
+import { DriftMonitor, type DriftReport } from './drift/DriftMonitor.js';
+import { PerformanceMonitor, type AccuracyReport } from './performance/PerformanceMonitor.js';
+import { ExtractionGuard } from './extraction/ExtractionGuard.js';
+import { hardenOutput, type OipResponse } from './hardening/hardenOutput.js';
+import { scoreInjection } from './injection/scoreInjection.js';
+import { ExternalInjectionClassifier } from './injection/ExternalInjectionClassifier.js';
+import { findSensitive, type FindOptions } from './pii/findSensitive.js';
+import { redactText, applyRedactions, type RedactionResult } from './pii/redactText.js';
+import { StreamRedactor } from './pii/StreamRedactor.js';
+import { DetectorMetrics } from './metrics/DetectorMetrics.js';
+
+/** A chat message as OpenAI-compatible APIs send it: string content or an array of parts. */
+export interface ChatMessage {
+  role: string;
+  content?: unknown;
+  [key: string]: unknown;
+}
+
+export interface CreateDetectorsDeps extends DetectorDeps {
+  /** prom-client registry for the detector metrics (default: prom-client's global registry). */
+  registry?: Registry;
+  /** Profiles given directly (e.g. fitted at demo start-up), in addition to config paths. */
+  profiles?: Record<string, FeatureProfile>;
+  now?: () => number;
+}
+
+export interface GuardedCompletion {
+  text: string;
+  verdicts: Verdict[];
+}
+
+export interface Detectors {
+  /** Injection, PII and secrets on the scanned roles of a chat request. Synchronous. */
+  inspectChat(messages: readonly ChatMessage[], route: string): Verdict[];
+  /** The external classifier (if configured) on the same messages; awaited after inspectChat. */
+  inspectChatExternal(messages: readonly ChatMessage[], route: string): Promise<Verdict[]>;
+  /** Returns a copy of the messages with PII/secrets redacted in the scanned roles. */
+  redactChat(messages: readonly ChatMessage[]): { messages: ChatMessage[]; kinds: string[] };
+  /** Range/OOD, extraction signals and budget for an OIP v2 request, before the upstream call. */
+  inspectInference(principal: string, model: string, inputs: readonly (readonly number[])[]): Verdict[];
+  /** After the upstream answered: PRADA on the predicted labels. */
+  observePrediction(principal: string, model: string, inputs: readonly (readonly number[])[], labels: readonly number[]): Verdict[];
+  hardenOutput<T extends OipResponse>(model: string, response: T): T;
+  /** For a non-streamed completion: redacts/blocks/logs according to the completion actions. */
+  guardCompletion(text: string): GuardedCompletion;
+  redactText(text: string): RedactionResult;
+  createStreamRedactor(): StreamRedactor;
+  recordFeedback(model: string, predicted: string | number, actual: string | number): AccuracyReport;
+  driftReport(model: string): DriftReport | undefined;
+  setProfile(model: string, profile: FeatureProfile): void;
+  resetPrincipal(principal: string, model?: string): void;
+  close(): Promise<void>;
+}
+
+const NONE: Verdict[] = [];
+const MAX_CHAT_MESSAGES = 1024;
+
+/** Text of a message: string content, or the text parts of an array (images etc. are skipped). */
+export function messageText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    let out = '';
+    for (const part of content) {
+      if (typeof part === 'string') out += (out ? '\n' : '') + part;
+      else if (part && typeof part === 'object' && typeof (part as { text?: unknown }).text === 'string') out += (out ? '\n' : '') + (part as { text: string }).text;
+    }
+    return out;
+  }
+  return '';
+}
+
+function mergeVerdict(list: Verdict[], v: Verdict): void {
+  const same = list.find((x) => x.detector === v.detector);
+  if (!same) {
+    list.push(v);
+    return;
+  }
+  if ((v.score ?? 0) > (same.score ?? 0)) same.score = v.score;
+  if (v.kinds) same.kinds = [...new Set([...(same.kinds ?? []), ...v.kinds])];
+}
+
+/** Builds the gateway's detectors from `config.detect`. */
+export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps): Detectors {
+  const metrics = new DetectorMetrics(deps.registry);
+  const emit = (e: DetectorEvent): void => {
+    metrics.alarms.inc({ detector: e.detector });
+    deps.emit(e);
+  };
+  const count = (verdicts: Verdict[]): Verdict[] => {
+    for (const v of verdicts) metrics.verdicts.inc({ detector: v.detector, action: v.action });
+    return verdicts;
+  };
+
+  const profiles = new Map<string, FeatureProfile>();
+  for (const [model, path] of Object.entries(config.profiles)) profiles.set(model, loadProfile(path));
+  for (const [model, p] of Object.entries(deps.profiles ?? {})) profiles.set(model, p);
+
+  const ood = new Map<string, OodDetector>();
+  const drift = new Map<string, DriftMonitor>();
+  const driftAlarmed = new Set<string>();
+  const extraction = new Map<string, ExtractionGuard>();
+  const attach = (model: string, p: FeatureProfile): void => {
+    profiles.set(model, p);
+    ood.set(model, new OodDetector(p, config.ood));
+    drift.set(model, new DriftMonitor(p, config.drift));
+    extraction.delete(model);
+  };
+  for (const [model, p] of profiles) attach(model, p);
+
+  const guardFor = (model: string): ExtractionGuard => {
+    let g = extraction.get(model);
+    if (!g) extraction.set(model, (g = new ExtractionGuard(model, config.extraction, profiles.get(model), emit, deps.now)));
+    return g;
+  };
+
+  const performance = new PerformanceMonitor(config.performance, emit, (model, acc) => metrics.accuracy.set({ model }, acc));
+
+  const findOptions = (category: 'pii' | 'secret'): FindOptions => ({
+    pii: category === 'pii',
+    secrets: category === 'secret',
+    kinds: category === 'pii' ? config.pii.kinds : undefined,
+    entropyBitsPerChar: config.secrets.entropyBitsPerChar,
+    minTokenLength: config.secrets.minTokenLength,
+  });
+  const allFindOptions: FindOptions = {
+    pii: config.pii.enabled,
+    secrets: config.secrets.enabled,
+    entropyBitsPerChar: config.secrets.entropyBitsPerChar,
+    minTokenLength: config.secrets.minTokenLength,
+  };
+  const piiKinds = config.pii.kinds.length > 0 ? new Set(config.pii.kinds) : undefined;
+  const keepFinding = (f: { category: string; kind: string }): boolean => f.category === 'secret' || !piiKinds || piiKinds.has(f.kind);
+  const scannedRoles = new Set<string>(config.injection.roles);
+  const external = config.injection.externalUrl
+    ? new ExternalInjectionClassifier({ url: config.injection.externalUrl, timeoutMs: config.injection.externalTimeoutMs })
+    : undefined;
+
+  const routeSettings = (route: string): { enabled: boolean; threshold: number; action: DetectorAction } => {
+    const r = config.injection.routes[route];
+    return {
+      enabled: config.injection.enabled && (r?.enabled ?? true),
+      threshold: r?.threshold ?? config.injection.threshold,
+      action: r?.action ?? config.injection.action,
+    };
+  };
+
+  const inspectChat = (messages: readonly ChatMessage[], route: string): Verdict[] => {
+    if (!config.enabled) return NONE;
+    let out: Verdict[] | undefined;
+    const inj = routeSettings(route);
+    const n = Math.min(messages.length, MAX_CHAT_MESSAGES);
+    for (let i = 0; i < n; i++) {
+      const m = messages[i]!;
+      if (!m || !scannedRoles.has(m.role)) continue;
+      const text = messageText(m.content);
+      if (!text) continue;
+      if (inj.enabled) {
+        const s = scoreInjection(text, config.injection.maxScanChars);
+        if (s.score >= inj.threshold) mergeVerdict((out ??= []), { detector: 'injection', action: inj.action, score: s.score, kinds: s.kinds, source: m.role });
+      }
+      if (config.pii.enabled || config.secrets.enabled) {
+        const findings = findSensitive(text, allFindOptions);
+        for (const f of findings) {
+          if (!keepFinding(f)) continue;
+          if (f.category === 'pii') mergeVerdict((out ??= []), { detector: 'pii', action: config.pii.promptAction, kinds: [f.kind], source: m.role });
+          else mergeVerdict((out ??= []), { detector: 'secrets', action: config.secrets.promptAction, kinds: [f.kind], source: m.role });
+        }
+      }
+    }
+    return out ? count(out) : NONE;
+  };
+
+  const inspectChatExternal = async (messages: readonly ChatMessage[], route: string): Promise<Verdict[]> => {
+    if (!external || !config.enabled) return NONE;
+    const inj = routeSettings(route);
+    if (!inj.enabled) return NONE;
+    const out: Verdict[] = [];
+    for (const m of messages.slice(0, MAX_CHAT_MESSAGES)) {
+      if (!m || !scannedRoles.has(m.role)) continue;
+      const text = messageText(m.content);
+      if (!text) continue;
+      try {
+        const score = await external.score(text.slice(0, config.injection.maxScanChars));
+        if (score >= config.injection.externalThreshold) mergeVerdict(out, { detector: 'injection-external', action: inj.action, score, source: m.role });
+      } catch (err) {
+        if (!config.injection.externalFailOpen) mergeVerdict(out, { detector: 'injection-external', action: 'block', kinds: ['classifier_unavailable'], source: m.role });
+        else mergeVerdict(out, { detector: 'injection-external', action: 'log', kinds: ['classifier_unavailable'], source: m.role });
+        void err;
+      }
+    }
+    return count(out);
+  };
+
+  const redactChat = (messages: readonly ChatMessage[]): { messages: ChatMessage[]; kinds: string[] } => {
+    const kinds = new Set<string>();
+    const redactOne = (text: string): string => {
+      const findings = findSensitive(text, allFindOptions).filter((f) =>
+        keepFinding(f) && (f.category === 'pii' ? config.pii.promptAction === 'redact' : config.secrets.promptAction === 'redact'),
+      );
+      for (const f of findings) kinds.add(f.kind);
+      return findings.length ? applyRedactions(text, findings) : text;
+    };
+    const out = messages.map((m) => {
+      if (!m || !scannedRoles.has(m.role)) return m;
+      if (typeof m.content === 'string') return { ...m, content: redactOne(m.content) };
+      if (Array.isArray(m.content)) {
+        return {
+          ...m,
+          content: m.content.map((p: unknown) =>
+            p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? { ...(p as object), text: redactOne((p as { text: string }).text) } : p,
+          ),
+        };
+      }
+      return m;
+    });
+    return { messages: out, kinds: [...kinds] };
+  };
+
+  const inspectInference = (principal: string, model: string, inputs: readonly (readonly number[])[]): Verdict[] => {
+    if (!config.enabled) return NONE;
+    let out: Verdict[] | undefined;
+    const detector = config.ood.enabled ? ood.get(model) : undefined;
+    const monitor = config.drift.enabled ? drift.get(model) : undefined;
+    const guard = config.extraction.enabled ? guardFor(model) : undefined;
+    for (const row of inputs) {
+      let isOod = false;
+      if (detector) {
+        const c = detector.check(row);
+        isOod = c.ood;
+        if (c.rangeViolations > 0) mergeVerdict((out ??= []), { detector: 'range', action: config.ood.action, score: c.rangeViolations });
+        if (c.score > 1) mergeVerdict((out ??= []), { detector: 'ood', action: config.ood.action, score: c.score });
+      }
+      if (monitor) {
+        const report = monitor.add(row);
+        if (report) publishDrift(model, report);
+      }
+      if (guard) {
+        const st = guard.observeQuery(principal, row, isOod);
+        if (st.alarmed) mergeVerdict((out ??= []), { detector: 'extraction', action: config.extraction.action });
+        if (st.overBudget) mergeVerdict((out ??= []), { detector: 'budget', action: 'block' });
+      }
+    }
+    return out ? count(out) : NONE;
+  };
+
+  const publishDrift = (model: string, report: DriftReport): void => {
+    for (const f of report.features) {
+      metrics.driftPsi.set({ model, feature: f.feature }, f.psi);
+      metrics.driftKs.set({ model, feature: f.feature }, f.ks);
+    }
+    if (report.drifted.length > 0 && !driftAlarmed.has(model)) {
+      driftAlarmed.add(model);
+      const worst = report.features.reduce((a, b) => (b.psi > a.psi ? b : a));
+      emit({
+        type: 'detector.alarm',
+        detector: 'drift',
+        model,
+        details: { features: report.drifted.join(','), samples: report.samples, maxPsi: worst.psi, maxPsiFeature: worst.feature, psiAlarm: config.drift.psiAlarm, ksAlarm: config.drift.ksAlarm },
+      });
+    } else if (report.drifted.length === 0) {
+      driftAlarmed.delete(model);
+    }
+  };
+
+  const observePrediction = (principal: string, model: string, inputs: readonly (readonly number[])[], labels: readonly number[]): Verdict[] => {
+    if (!config.enabled || !config.extraction.enabled) return NONE;
+    const guard = guardFor(model);
+    let alarmed = false;
+    const n = Math.min(inputs.length, labels.length);
+    for (let i = 0; i < n; i++) alarmed = guard.observePrediction(principal, inputs[i]!, labels[i]!).alarmed || alarmed;
+    return alarmed ? count([{ detector: 'extraction', action: config.extraction.action }]) : NONE;
+  };
+
+  const guardCompletion = (text: string): GuardedCompletion => {
+    if (!config.enabled) return { text, verdicts: NONE };
+    const findings = findSensitive(text, allFindOptions).filter(keepFinding);
+    if (findings.length === 0) return { text, verdicts: NONE };
+    const verdicts: Verdict[] = [];
+    const toRedact = findings.filter((f) => (f.category === 'pii' ? config.pii.completionAction : config.secrets.completionAction) === 'redact');
+    for (const f of findings) {
+      const action = f.category === 'pii' ? config.pii.completionAction : config.secrets.completionAction;
+      mergeVerdict(verdicts, { detector: f.category === 'pii' ? 'pii' : 'secrets', action, kinds: [f.kind], source: 'completion' });
+    }
+    return { text: toRedact.length ? applyRedactions(text, toRedact) : text, verdicts: count(verdicts) };
+  };
+
+  return {
+    inspectChat,
+    inspectChatExternal,
+    redactChat,
+    inspectInference,
+    observePrediction,
+    hardenOutput: (model, response) => hardenOutput(response, config.hardening[model]),
+    guardCompletion,
+    redactText: (text) => redactText(text, allFindOptions),
+    createStreamRedactor: () => new StreamRedactor(allFindOptions),
+    recordFeedback: (model, predicted, actual) => performance.record(model, predicted, actual),
+    driftReport: (model) => drift.get(model)?.report,
+    setProfile: attach,
+    resetPrincipal: (principal, model) => {
+      for (const [m, g] of extraction) if (model === undefined || m === model) g.reset(principal);
+    },
+    close: async () => {
+      await external?.close();
+    },
+  };
+}

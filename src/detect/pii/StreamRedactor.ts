@@ -1,0 +1,105 @@
+import { findSensitive, type FindOptions } from './findSensitive.js';
+import { applyRedactions, redactionMarker } from './redactText.js';
+
+export interface StreamRedactorOptions extends FindOptions {
+  /**
+   * Characters always held back: longer than any recognizer whose value may contain spaces
+   * (card numbers, IBANs, phone numbers), so such a value is complete before it is released.
+   */
+  holdBack?: number;
+  /** Largest buffered text; beyond it a still-open value is redacted as a whole and released. */
+  maxBuffer?: number;
+}
+
+const KEY_BEGIN = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY/g;
+
+/**
+ * Redacts a text stream (SSE completion deltas) whose sensitive values may be split across
+ * chunks. It releases text only up to a cut that no value can straddle: at least `holdBack`
+ * characters from the end, never inside a non-space run (tokens, emails, JWTs), never inside an
+ * unterminated private-key block. Hand-written: this is the product's own streaming logic.
+ */
+export class StreamRedactor {
+  private buffer = '';
+  private readonly found = new Set<string>();
+  private readonly holdBack: number;
+  private readonly maxBuffer: number;
+  private swallowing: 'private_key' | 'high_entropy_token' | undefined;
+
+  constructor(private readonly options: StreamRedactorOptions = {}) {
+    this.holdBack = options.holdBack ?? 64;
+    this.maxBuffer = options.maxBuffer ?? 65_536;
+  }
+
+  /** Kinds redacted so far in this stream. */
+  get kinds(): string[] {
+    return [...this.found];
+  }
+
+  push(text: string): string {
+    if (this.swallowing) {
+      text = this.skipSwallowed(text);
+      if (this.swallowing) return '';
+    }
+    this.buffer += text;
+    if (this.buffer.length <= this.holdBack) return '';
+    const findings = findSensitive(this.buffer, this.options);
+    let cut = this.buffer.length - this.holdBack;
+    // Not inside a run of non-space characters (the run may continue in the next chunk).
+    while (cut > 0 && !/\s/.test(this.buffer[cut - 1]!)) cut--;
+    // Not inside a private-key block whose END line has not arrived.
+    KEY_BEGIN.lastIndex = 0;
+    let m: RegExpExecArray | null;
+    while ((m = KEY_BEGIN.exec(this.buffer)) !== null) {
+      const closed = findings.some((f) => f.kind === 'private_key' && f.start === m!.index);
+      if (!closed && m.index < cut) cut = m.index;
+    }
+    // Not inside a finding.
+    for (const f of findings) if (f.start < cut && f.end > cut) cut = f.start;
+    if (cut <= 0) {
+      if (this.buffer.length > this.maxBuffer) return this.forceRelease();
+      return '';
+    }
+    for (const f of findings) if (f.end <= cut) this.found.add(f.kind);
+    const out = applyRedactions(this.buffer, findings, 0, cut);
+    this.buffer = this.buffer.slice(cut);
+    return out;
+  }
+
+  /** End of stream: releases the rest, redacted. */
+  flush(): string {
+    const rest = this.buffer;
+    this.buffer = '';
+    if (!rest) return '';
+    const findings = findSensitive(rest, this.options);
+    for (const f of findings) this.found.add(f.kind);
+    KEY_BEGIN.lastIndex = 0;
+    const open = KEY_BEGIN.exec(rest);
+    if (open && !findings.some((f) => f.kind === 'private_key')) {
+      // A truncated key block is still key material.
+      this.found.add('private_key');
+      return applyRedactions(rest.slice(0, open.index), findings.filter((f) => f.end <= open.index)) + redactionMarker('private_key');
+    }
+    return applyRedactions(rest, findings);
+  }
+
+  /** Over the limit with no safe cut: the oversized run is treated as a secret and swallowed to its end. */
+  private forceRelease(): string {
+    KEY_BEGIN.lastIndex = 0;
+    const open = KEY_BEGIN.exec(this.buffer);
+    const kind = open && open.index === 0 ? 'private_key' : 'high_entropy_token';
+    this.found.add(kind);
+    this.swallowing = kind;
+    this.buffer = '';
+    return redactionMarker(kind);
+  }
+
+  /** Drops text of a swallowed run; returns what follows its end. */
+  private skipSwallowed(text: string): string {
+    const end = this.swallowing === 'private_key' ? /-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/.exec(text) : /\s/.exec(text);
+    if (!end) return '';
+    const skip = end.index + (this.swallowing === 'private_key' ? end[0].length : 0);
+    this.swallowing = undefined;
+    return text.slice(skip);
+  }
+}
