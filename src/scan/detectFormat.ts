@@ -26,7 +26,7 @@ export function detectFormat(head: Buffer, size: number): DetectedFormat {
   if (b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
   // 8-byte little-endian header length, then the JSON header's '{'.
   if (b.length >= 9 && b[8] === 0x7b && b.readUInt32LE(4) === 0 && b.readUInt32LE(0) + 8 <= size) return 'safetensors';
-  if (b.length >= 9 && b[8] === 0x7b && b.readUInt32LE(4) < 0x100 && b[0] !== Op.PROTO) return 'safetensors';
+  if (b.length >= 9 && b[8] === 0x7b && b.readUInt32LE(4) < 0x10000 && b[0] !== Op.PROTO) return 'safetensors';
   if (b.length >= 2 && b[0] === Op.PROTO && b[1]! <= 5) return 'pickle';
   // joblib's zlib-compressed files: "ZF0x" header, or a bare zlib stream (0x78 + valid FCHECK).
   if (b.length >= 2 && b[0] === 0x78 && ((b[0] << 8) | b[1]!) % 31 === 0) return 'zlib';

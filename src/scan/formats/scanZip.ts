@@ -116,7 +116,10 @@ export async function scanZip(src: RandomSource, ctx: ScanContext, dispatch: Sca
         continue;
       }
       ctx.budget.inflatedBytes += uncompressedSize;
-      const stream = await zip.openReadStreamLowLevelPromise(dataStart, compressedSize, 0, compressedSize, true, uncompressedSize);
+      // yauzl 3.4's openReadStreamLowLevelPromise forwards to openReadStream (a bug), so wrap the callback API.
+      const stream = await new Promise<Readable>((resolve, reject) =>
+        zip.openReadStreamLowLevel(dataStart, compressedSize, 0, compressedSize, true, uncompressedSize, (err, s) => (err ? reject(err) : resolve(s))),
+      );
       try {
         await dispatch.scanStream(readerFromIterable(stream), name, child, uncompressedSize);
       } catch (err) {
