@@ -1,0 +1,159 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { Agent, request } from 'undici';
+import { startControlPlane, tempDir, ADMIN_TOKEN } from './helpers/controlPlane.js';
+import { StaticSvidSource, issueMaterial, startEchoWorkload, mtlsClient, call } from './helpers/workloads.js';
+import { mintLeaf, loadIntermediate } from './helpers/fixtures.js';
+import { startSidecar, AllowListAuthorizer } from '../../src/gateway/sidecar/index.js';
+import { IdentityClient, RevocationFeed, RevocationList, loadOrCreateAuthority } from '../../src/identity/index.js';
+
+const MODEL = 'spiffe://warden.local/env/prod/svc/model';
+const API = 'spiffe://warden.local/env/prod/svc/api';
+const BATCH = 'spiffe://warden.local/env/prod/svc/batch';
+const DEV_API = 'spiffe://warden.local/env/dev/svc/api';
+
+test('AllowListAuthorizer: default deny, path/method rules, env and tenant isolation', () => {
+  const authz = new AllowListAuthorizer([
+    { from: 'spiffe://warden.local/*', to: MODEL, paths: ['/v1/*'], methods: ['POST'] },
+    { from: 'spiffe://warden.local/env/prod/svc/ops', to: '*', paths: ['/metrics'], methods: ['GET'], crossBoundary: true },
+  ]);
+  const ask = (from: string, to: string, method: string, path: string, environment = '') =>
+    authz.authorize({ principal: { type: 'Service', id: from }, action: { type: 'Action', id: 'connect' }, resource: { type: 'Service', id: to }, context: { path, method, environment } }).decision;
+  assert.equal(ask(API, MODEL, 'POST', '/v1/chat'), 'allow');
+  assert.equal(ask(API, MODEL, 'GET', '/v1/chat'), 'deny');
+  assert.equal(ask(API, MODEL, 'POST', '/admin'), 'deny');
+  assert.equal(ask(DEV_API, MODEL, 'POST', '/v1/chat'), 'deny', 'dev may not call prod even when a rule matches');
+  assert.equal(ask('spiffe://warden.local/svc/x', 'spiffe://warden.local/svc/y', 'POST', '/v1/x', 'prod'), 'deny', 'no env on the caller, callee in prod');
+  assert.equal(ask('spiffe://warden.local/env/prod/svc/ops', 'spiffe://warden.local/env/dev/svc/db', 'GET', '/metrics'), 'allow', 'explicit cross-boundary rule');
+  assert.equal(ask('spiffe://warden.local/env/prod/tenant/a/svc/x', 'spiffe://warden.local/env/prod/tenant/b/svc/y', 'POST', '/v1/x'), 'deny', 'tenants isolated');
+  assert.equal(ask('spiffe://warden.local/env/prod/tenant/a/svc/x', 'spiffe://warden.local/env/prod/tenant/a/svc/y', 'POST', '/v1/x'), 'deny', 'rule is only for MODEL');
+  assert.equal(authz.authorize({ principal: { type: 'Service', id: API }, action: { type: 'Action', id: 'invoke' }, resource: { type: 'Service', id: MODEL }, context: { path: '/v1/x', method: 'POST' } }).decision, 'deny');
+  assert.equal(new AllowListAuthorizer([]).authorize({ principal: { type: 'Service', id: API }, action: { type: 'Action', id: 'connect' }, resource: { type: 'Service', id: MODEL }, context: {} }).decision, 'deny');
+});
+
+test('sidecar: mTLS in, segmentation, forwarding, revocation closes open keep-alive connections, outbound with pinned peer', async (t) => {
+  const cp = await startControlPlane();
+  t.after(() => cp.close());
+  const ca = cp.ca;
+  const echo = await startEchoWorkload();
+  t.after(() => echo.server.close());
+
+  const modelId = new StaticSvidSource(await issueMaterial(ca, MODEL));
+  // The sidecar's revocation list is fed from the control plane stream, authenticated by its SVID.
+  const feedClient = new IdentityClient(cp.url, { bundlePem: ca.bundlePem(), chainPem: modelId.svid.chainPem, keyPem: modelId.svid.keyPem });
+  const revocations = new RevocationList();
+  const feed = new RevocationFeed(feedClient, revocations);
+  const connected = new Promise((r) => feed.once('connected', r));
+  feed.start();
+  t.after(() => {
+    feed.stop();
+    return feedClient.close();
+  });
+  await connected;
+
+  const sidecar = await startSidecar({
+    trustDomain: 'warden.local',
+    identity: modelId,
+    revocations,
+    authorizer: new AllowListAuthorizer([{ from: 'spiffe://warden.local/env/prod/*', to: MODEL, paths: ['/v1/*'], methods: ['POST', 'GET'] }]),
+    upstreamUrl: echo.url,
+    environment: 'prod',
+  });
+  t.after(() => sidecar.close());
+
+  const api = await issueMaterial(ca, API);
+  const apiAgent = mtlsClient(api);
+  t.after(() => apiAgent.close());
+  const ok = await call(apiAgent, sidecar.url + '/v1/chat', 'POST', '{"x":1}');
+  assert.equal(ok.status, 200);
+  assert.equal(ok.json.peer, API, 'workload learns the verified caller; a spoofed header is replaced');
+  assert.equal(ok.json.body, '{"x":1}');
+  const denied = await call(apiAgent, sidecar.url + '/admin/reset', 'POST');
+  assert.equal(denied.status, 403);
+  assert.equal((denied.json.error as { code: string }).code, 'WARDEN_IDENTITY_SEGMENTATION_DENIED');
+  assert.equal((await call(apiAgent, sidecar.url + '/v1/chat', 'DELETE')).status, 403);
+
+  const dev = mtlsClient(await issueMaterial(ca, DEV_API));
+  t.after(() => dev.close());
+  assert.equal((await call(dev, sidecar.url + '/v1/chat', 'POST')).status, 403, 'dev → prod denied');
+
+  // No client certificate, a self-signed one, and a foreign CA's: the handshake fails.
+  const anon = new Agent({ connect: { ca: ca.bundlePem(), servername: 'localhost', checkServerIdentity: () => undefined } });
+  t.after(() => anon.close());
+  await assert.rejects(request(sidecar.url + '/v1/chat', { dispatcher: anon }).then((r) => r.body.text()));
+  const otherDir = tempDir();
+  t.after(() => rmSync(otherDir, { recursive: true, force: true }));
+  const foreignCa = await loadOrCreateAuthority({ dataDir: otherDir, trustDomain: 'warden.local' });
+  const foreign = await issueMaterial(foreignCa, API);
+  const foreignAgent = mtlsClient({ ...foreign, bundlePem: ca.bundlePem() });
+  t.after(() => foreignAgent.close());
+  await assert.rejects(request(sidecar.url + '/v1/chat', { dispatcher: foreignAgent }).then((r) => r.body.text()));
+  // A leaf from the right CA that breaks the SPIFFE rules (two URI SANs) is cut after the handshake.
+  const twoSans = await mintLeaf(await loadIntermediate(cp.dataDir), { uris: [API, BATCH] });
+  const twoAgent = mtlsClient({ ...twoSans, bundlePem: ca.bundlePem() });
+  t.after(() => twoAgent.close());
+  await assert.rejects(request(sidecar.url + '/v1/chat', { dispatcher: twoAgent }).then((r) => r.body.text()));
+  const rejectedBefore = sidecar.stats.rejectedHandshakes;
+  assert.ok(rejectedBefore >= 2);
+
+  // Revocation: the API's keep-alive connection is open; revoke through the admin API.
+  const keepAlive = await call(apiAgent, sidecar.url + '/v1/ping', 'GET');
+  assert.equal(keepAlive.status, 200);
+  const admin = new Agent({ connect: { ca: ca.bundlePem() } });
+  t.after(() => admin.close());
+  const started = performance.now();
+  const rev = await request(cp.url + '/api/v1/identity/revoke', {
+    method: 'POST',
+    dispatcher: admin,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ spiffeId: API, reason: 'test' }),
+  });
+  assert.equal(rev.statusCode, 200);
+  await rev.body.text();
+  while (!revocations.hasSpiffeId(API) && performance.now() - started < 2000) await new Promise((r) => setTimeout(r, 5));
+  const propagationMs = performance.now() - started;
+  assert.ok(revocations.hasSpiffeId(API), 'revocation reached the sidecar');
+  assert.ok(propagationMs < 2000, `propagated in ${propagationMs} ms`);
+  assert.ok(sidecar.stats.revokedClosed >= 1, 'the open connection was closed');
+  await assert.rejects(call(apiAgent, sidecar.url + '/v1/chat', 'POST'), 'a new connection is refused too');
+  // Others are unaffected.
+  const batch = mtlsClient(await issueMaterial(ca, BATCH));
+  t.after(() => batch.close());
+  assert.equal((await call(batch, sidecar.url + '/v1/chat', 'POST')).status, 200);
+  assert.ok(cp.ctx.events.listenerCount('snapshot:changed') >= 0);
+
+  // Outbound: the batch workload calls the model through its own sidecar (plain HTTP on loopback).
+  const batchId = new StaticSvidSource(await issueMaterial(ca, BATCH));
+  const out = await startSidecar({
+    trustDomain: 'warden.local',
+    identity: batchId,
+    revocations,
+    authorizer: new AllowListAuthorizer([]),
+    upstreamUrl: echo.url,
+    outboundPort: 0,
+    outbound: [
+      { name: 'model', url: sidecar.url.replace('127.0.0.1', 'localhost'), spiffeId: MODEL },
+      { name: 'wrong', url: sidecar.url, spiffeId: 'spiffe://warden.local/env/prod/svc/other' },
+    ],
+  });
+  t.after(() => out.close());
+  const viaOut = await request(out.outboundUrl + '/model/v1/generate', { method: 'POST', body: 'hi' });
+  assert.equal(viaOut.statusCode, 200);
+  const echoed = (await viaOut.body.json()) as { peer: string; path: string };
+  assert.equal(echoed.peer, BATCH, 'outbound call presented the workload SVID');
+  assert.equal(echoed.path, '/v1/generate');
+  const mismatch = await request(out.outboundUrl + '/wrong/v1/generate', { method: 'POST', body: 'hi' });
+  assert.equal(mismatch.statusCode, 502);
+  assert.equal(((await mismatch.body.json()) as { error: { code: string } }).error.code, 'WARDEN_IDENTITY_PEER_MISMATCH');
+  const unknown = await request(out.outboundUrl + '/nope/x');
+  assert.equal(unknown.statusCode, 404);
+  await unknown.body.text();
+
+  // SVID rotation of the model sidecar: new connections see the new certificate.
+  const next = await issueMaterial(ca, MODEL);
+  modelId.set(next);
+  const fresh = mtlsClient(await issueMaterial(ca, 'spiffe://warden.local/env/prod/svc/fresh'));
+  t.after(() => fresh.close());
+  assert.equal((await call(fresh, sidecar.url + '/v1/chat', 'POST')).status, 200);
+});
