@@ -64,7 +64,7 @@ export class AttestationVerifier {
     const parsed = parseAttestation(input);
     const now = this.policy.now?.() ?? new Date();
     let certSigner: { key: KeyObject; signer: AttestationSigner } | undefined;
-    if (parsed.certificateDer) certSigner = this.checkCertificate(parsed.certificateDer, now);
+    if (parsed.certificateDer) certSigner = this.checkCertificate(parsed.certificateDer, parsed.intermediatesDer ?? [], now);
 
     const payload = Buffer.from(parsed.envelope.payload, 'base64');
     let revoked: AttestationSigner | undefined;
@@ -116,19 +116,36 @@ export class AttestationVerifier {
     }
   }
 
-  private checkCertificate(der: Buffer, now: Date): { key: KeyObject; signer: AttestationSigner } {
+  private checkCertificate(der: Buffer, intermediatesDer: Buffer[], now: Date): { key: KeyObject; signer: AttestationSigner } {
     let cert: X509Certificate;
+    let intermediates: X509Certificate[];
     try {
       cert = new X509Certificate(der);
+      intermediates = intermediatesDer.map((d) => new X509Certificate(d));
     } catch (cause) {
       throw new WardenError('WARDEN_ATTESTATION_INVALID', 'the signer certificate cannot be parsed', { cause });
     }
-    const issuer = this.cas.find((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
-    if (!issuer) throw new WardenError('WARDEN_ATTESTATION_SIGNER_UNTRUSTED', 'the signer certificate is not issued by a trusted CA');
-    for (const c of [cert, issuer]) {
-      if (now < new Date(c.validFrom) || now > new Date(c.validTo)) {
-        throw new WardenError('WARDEN_ATTESTATION_SIGNER_UNTRUSTED', 'the signer certificate or its CA is outside its validity period');
+    const inValidity = (c: X509Certificate) => now >= new Date(c.validFrom) && now <= new Date(c.validTo);
+    // Path building: leaf → intermediates carried in the bundle → a trusted CA certificate.
+    const path: X509Certificate[] = [];
+    let current = cert;
+    let anchored = false;
+    for (let depth = 0; depth < 5 && !anchored; depth++) {
+      if (!inValidity(current)) throw new WardenError('WARDEN_ATTESTATION_SIGNER_UNTRUSTED', 'the signer certificate or an issuing CA is outside its validity period');
+      const anchor = this.cas.find((ca) => current.checkIssued(ca) && current.verify(ca.publicKey));
+      if (anchor) {
+        if (!inValidity(anchor)) throw new WardenError('WARDEN_ATTESTATION_SIGNER_UNTRUSTED', 'the trusted CA is outside its validity period');
+        anchored = true;
+        break;
       }
+      const next = intermediates.find((c) => c.ca && !path.includes(c) && current.checkIssued(c) && current.verify(c.publicKey));
+      if (!next) break;
+      path.push(next);
+      current = next;
+    }
+    if (!anchored) throw new WardenError('WARDEN_ATTESTATION_SIGNER_UNTRUSTED', 'the signer certificate is not issued by a trusted CA');
+    if (path.some((c) => this.policy.isRevoked?.({ serial: c.serialNumber.toLowerCase().replace(/^0+(?=.)/, '') }))) {
+      throw new WardenError('WARDEN_ATTESTATION_SIGNER_REVOKED', 'an issuing certificate of the signer is revoked');
     }
     if (cert.ca) throw new WardenError('WARDEN_ATTESTATION_SIGNER_UNTRUSTED', 'a CA certificate cannot sign artifacts');
     const spiffeId = spiffeIdOf(cert);
@@ -138,7 +155,7 @@ export class AttestationVerifier {
       throw new WardenError('WARDEN_ATTESTATION_SIGNER_UNTRUSTED', `${spiffeId} may not sign artifacts`);
     }
     const key = cert.publicKey;
-    return { key, signer: { kind: 'certificate', keyId: keyIdOf(key), spiffeId, serial: cert.serialNumber.toLowerCase() } };
+    return { key, signer: { kind: 'certificate', keyId: keyIdOf(key), spiffeId, serial: cert.serialNumber.toLowerCase().replace(/^0+(?=.)/, '') } };
   }
 }
 

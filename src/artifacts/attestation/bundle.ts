@@ -1,4 +1,4 @@
-import { bundleFromJSON, bundleToJSON, toDSSEBundle, type SerializedBundle } from '@sigstore/bundle';
+import { bundleFromJSON, bundleToJSON, toDSSEBundle, BUNDLE_V02_MEDIA_TYPE, type SerializedBundle } from '@sigstore/bundle';
 import { WardenError } from '../../errors/index.js';
 import { signDsse, IN_TOTO_PAYLOAD_TYPE, type DsseEnvelope } from './dsse.js';
 import type { ArtifactSigner } from './signers.js';
@@ -23,6 +23,17 @@ export function signStatement(statement: unknown, signer: ArtifactSigner): Attes
   });
   // toDSSEBundle puts the key hint only in the signature; keep the keyid there for certificate bundles too.
   bundle.content.dsseEnvelope.signatures[0]!.keyid = signer.keyId;
+  if (signer.certificateDer && signer.intermediatesDer?.length) {
+    // v0.3 bundles hold a single certificate; a leaf with intermediates needs the v0.2 chain form.
+    return bundleToJSON({
+      ...bundle,
+      mediaType: BUNDLE_V02_MEDIA_TYPE,
+      verificationMaterial: {
+        ...bundle.verificationMaterial,
+        content: { $case: 'x509CertificateChain', x509CertificateChain: { certificates: [signer.certificateDer, ...signer.intermediatesDer].map((rawBytes) => ({ rawBytes })) } },
+      },
+    });
+  }
   return bundleToJSON(bundle);
 }
 
@@ -30,6 +41,8 @@ export interface ParsedAttestation {
   envelope: DsseEnvelope;
   /** DER of the signer certificate when the bundle carries one. */
   certificateDer?: Buffer;
+  /** DER of intermediates that followed the leaf in an x509CertificateChain. */
+  intermediatesDer?: Buffer[];
   /** Public-key hint of a bundle without certificate. */
   keyHint?: string;
 }
@@ -73,7 +86,9 @@ export function parseAttestation(input: unknown): ParsedAttestation {
     const vm = bundle.verificationMaterial.content;
     if (vm.$case === 'publicKey') return { envelope, keyHint: vm.publicKey.hint };
     if (vm.$case === 'certificate') return { envelope, certificateDer: vm.certificate.rawBytes };
-    return { envelope, certificateDer: vm.x509CertificateChain.certificates[0]!.rawBytes };
+    const [leaf, ...rest] = vm.x509CertificateChain.certificates;
+    if (!leaf || rest.length > 8) throw new WardenError('WARDEN_ATTESTATION_INVALID', 'the certificate chain must hold 1-9 certificates');
+    return { envelope, certificateDer: leaf.rawBytes, intermediatesDer: rest.map((c) => c.rawBytes) };
   }
   return { envelope: checkEnvelope(input) };
 }

@@ -13,6 +13,8 @@ export interface ArtifactSigner {
   readonly publicKey: KeyObject;
   /** DER of the X.509-SVID when this is a workload key; undefined for a Warden signing key. */
   readonly certificateDer?: Buffer;
+  /** DER of CA intermediates between the SVID and the trust bundle (SVID chains are leaf → intermediate → root). */
+  readonly intermediatesDer?: Buffer[];
   /** SPIFFE ID from the certificate, if any. */
   readonly spiffeId?: string;
   sign(data: Buffer): Buffer;
@@ -44,14 +46,19 @@ export function signerFromPrivateKey(privateKeyPem: string | Buffer, certificate
   checkKeyType(key);
   const publicKey = createPublicKey(key);
   let certificateDer: Buffer | undefined;
+  let intermediatesDer: Buffer[] | undefined;
   let spiffeId: string | undefined;
   if (certificatePem !== undefined) {
-    let cert: X509Certificate;
+    let chain: X509Certificate[];
     try {
-      cert = new X509Certificate(certificatePem);
+      const blocks = certificatePem.toString().match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+      chain = blocks.map((b) => new X509Certificate(b));
     } catch (cause) {
       throw new WardenError('WARDEN_ARTIFACT_SIGNING_KEY_INVALID', 'the certificate is not a readable PEM X.509 certificate', { cause });
     }
+    const cert = chain[0];
+    if (!cert) throw new WardenError('WARDEN_ARTIFACT_SIGNING_KEY_INVALID', 'no PEM certificate found');
+    if (chain.length > 1) intermediatesDer = chain.slice(1).map((c) => c.raw);
     if (!cert.publicKey.equals(publicKey)) throw new WardenError('WARDEN_ARTIFACT_SIGNING_KEY_INVALID', 'the certificate does not match the private key');
     spiffeId = spiffeIdOf(cert);
     certificateDer = cert.raw;
@@ -60,6 +67,7 @@ export function signerFromPrivateKey(privateKeyPem: string | Buffer, certificate
     keyId: keyIdOf(publicKey),
     publicKey,
     ...(certificateDer ? { certificateDer } : {}),
+    ...(intermediatesDer ? { intermediatesDer } : {}),
     ...(spiffeId ? { spiffeId } : {}),
     sign: (data) => signWith(key, data),
   };
