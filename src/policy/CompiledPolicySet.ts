@@ -8,6 +8,7 @@ import { EntityStore, RequestEntities, type CedarEntityJson, type StoredEntity }
 import { CedarEvalError, NeedsReferenceEvaluator, UnsupportedConstruct } from './cedar/errors.js';
 import { CedarRecord, EntityUid, valueFromJson } from './cedar/values.js';
 import { parsePolicySet, type ParsedPolicy } from './parsePolicySet.js';
+import type { PolicyJson } from './cedarWasm.js';
 import { ReferenceAuthorizer, REQUEST_ERROR_ID } from './ReferenceAuthorizer.js';
 import { requestEntitiesJson } from './requestEntities.js';
 import { loadSchema, validatePolicies, type LoadedSchema } from './schema.js';
@@ -29,6 +30,8 @@ export interface PolicyInfo {
   effect: 'permit' | 'forbid';
   text: string;
   annotations: Record<string, string>;
+  /** Cedar's JSON form (scopes and conditions), as cedar-wasm produced it. */
+  json: PolicyJson;
 }
 
 /** Counters the metrics exporter reads (plain fields: no work on the hot path). */
@@ -107,7 +110,7 @@ export class CompiledPolicySet implements Authorizer {
     this.version = options.version;
     this.parsed = parsed;
     this.schema = options.schema;
-    this.policies = parsed.map((p) => ({ id: p.id, index: p.index, effect: p.json.effect, text: p.text, annotations: { ...(p.json.annotations ?? {}) } }));
+    this.policies = parsed.map((p) => ({ id: p.id, index: p.index, effect: p.json.effect, text: p.text, annotations: { ...(p.json.annotations ?? {}) }, json: p.json }));
     this.entitiesJson = [...(options.entities ?? []), ...(options.schema?.actionEntities ?? []).filter((a) => !hasUid(options.entities ?? [], a))];
     try {
       this.store = EntityStore.fromJson(this.entitiesJson);

@@ -6,8 +6,8 @@ export const policySection = z
     cacheSize: z.number().int().min(0).max(10_000_000).default(10_000),
     /** Accept policy sets that use constructs the compiled evaluator hands to cedar-wasm (slower). */
     allowFallback: z.boolean().default(true),
-    /** Resource types whose unconditional permits the analyzer reports. */
-    sensitiveResourceTypes: z.array(z.string().min(1).max(128)).max(100).default(['Model', 'ModelVersion', 'Dataset', 'Feature']),
+    /** Resource types whose unconditional permits the analyzer reports (entities classified confidential/restricted are always sensitive). */
+    sensitiveResourceTypes: z.array(z.string().min(1).max(128)).max(100).default(['Dataset', 'Feature']),
     /** Actions the analyzer treats as sensitive when granted on every resource. */
     sensitiveActions: z.array(z.string().min(1).max(128)).max(1000).default(['writeDataset', 'registerModel', 'deployModel', 'admin']),
     /** The analyzer reports permits not used by any allowed request in this many days. */

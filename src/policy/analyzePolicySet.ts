@@ -1,0 +1,217 @@
+import type { EntityRef } from './Authorizer.js';
+import type { CompiledPolicySet, PolicyInfo } from './CompiledPolicySet.js';
+import { compilePolicySet } from './CompiledPolicySet.js';
+import { parseEntityRef } from './requestContext.js';
+
+export type Severity = 'critical' | 'high' | 'medium' | 'low' | 'info';
+
+export interface AnalyzerFinding {
+  rule: 'wildcard-scope' | 'wildcard-resource' | 'wildcard-principal' | 'wildcard-action' | 'unconditional-sensitive' | 'unused-grant' | 'fallback' | 'erroring-policy';
+  severity: Severity;
+  policyId?: string;
+  message: string;
+}
+
+/** The fields of an audit record the analyzer reads (see src/audit AuditRecord). */
+export interface ObservedDecision {
+  ts: string;
+  kind: string;
+  principal?: string;
+  action: string;
+  resource?: string;
+  model?: string;
+  decision?: 'allow' | 'deny';
+  policies?: string[];
+  policyErrors?: string[];
+}
+
+export interface AnalyzeOptions {
+  sensitiveResourceTypes?: readonly string[];
+  sensitiveActions?: readonly string[];
+  /** Decision records; enables the unused-grant rule and the observed policy. */
+  audit?: readonly ObservedDecision[];
+  /** Window for unused grants, in days. */
+  days?: number;
+  now?: Date;
+}
+
+export interface AnalysisReport {
+  version: string;
+  policies: number;
+  findings: AnalyzerFinding[];
+  summary: { findings: number; bySeverity: Record<Severity, number> };
+  /** Allowed requests per permit policy within the window (only with audit records). */
+  usage?: Record<string, number>;
+  /** Least-privilege policy set that allows exactly the observed allowed traffic. */
+  observedPolicy?: { text: string; allowedRequests: number; skippedRecords: number; window: { since: string; until: string } };
+}
+
+const SEVERITY_ORDER: Severity[] = ['critical', 'high', 'medium', 'low', 'info'];
+const SENSITIVE_CLASSES = new Set(['confidential', 'restricted']);
+
+type Constraint = { op: string; entity?: { type: string; id: string }; entities?: { type: string; id: string }[]; entity_type?: string; in?: { entity?: { type: string; id: string } } };
+
+function uidOf(x: unknown): EntityRef | undefined {
+  const u = x as { type?: string; id?: string; __entity?: EntityRef } | undefined;
+  if (!u) return undefined;
+  if (u.__entity) return u.__entity;
+  return typeof u.type === 'string' && typeof u.id === 'string' ? { type: u.type, id: u.id } : undefined;
+}
+
+function describe(e: EntityRef): string {
+  return `${e.type}::${JSON.stringify(e.id)}`;
+}
+
+/**
+ * The IAM Access Analyzer job for Cedar: static findings on scopes and conditions, plus, with
+ * audit records, grants nobody used and a minimal policy set derived from observed traffic.
+ */
+export function analyzePolicySet(set: CompiledPolicySet, options: AnalyzeOptions = {}): AnalysisReport {
+  const sensitiveTypes = new Set(options.sensitiveResourceTypes ?? ['Dataset', 'Feature']);
+  const sensitiveActions = new Set(options.sensitiveActions ?? ['writeDataset', 'registerModel', 'deployModel', 'admin']);
+  const findings: AnalyzerFinding[] = [];
+  const classification = new Map<string, string>();
+  for (const e of set.entitiesJson) {
+    const uid = uidOf(e.uid);
+    const c = (e.attrs as { classification?: unknown } | undefined)?.classification;
+    if (uid && typeof c === 'string') classification.set(describe(uid), c);
+  }
+  const isSensitiveEntity = (e: EntityRef): boolean => sensitiveTypes.has(e.type) || SENSITIVE_CLASSES.has(classification.get(describe(e)) ?? '');
+  const actionIsSensitive = (c: Constraint): boolean => {
+    if (c.op === 'All') return true;
+    const ids = c.entities ? c.entities.map((e) => e.id) : c.entity ? [c.entity.id] : [];
+    return ids.some((id) => sensitiveActions.has(id) || [...sensitiveActions].some((s) => id.startsWith(`${s}::`)));
+  };
+
+  if (set.fallback) findings.push({ rule: 'fallback', severity: 'info', message: `evaluated by cedar-wasm (slower): ${set.fallbackReasons.join('; ')}` });
+
+  for (const policy of set.policies) {
+    const json = policy.json;
+    if (json.effect !== 'permit') continue;
+    const p = json.principal as Constraint;
+    const a = json.action as Constraint;
+    const r = json.resource as Constraint;
+    const conditional = json.conditions.length > 0;
+    const where = conditional ? ' (narrowed only by its conditions)' : '';
+    if (p.op === 'All' && a.op === 'All' && r.op === 'All') {
+      findings.push({
+        rule: 'wildcard-scope',
+        severity: conditional ? 'high' : 'critical',
+        policyId: policy.id,
+        message: `permits every principal every action on every resource${where}`,
+      });
+      continue;
+    }
+    if (r.op === 'All') {
+      findings.push({
+        rule: 'wildcard-resource',
+        severity: actionIsSensitive(a) || !conditional ? 'high' : 'medium',
+        policyId: policy.id,
+        message: `grants ${actionList(a)} on every resource${where}; scope it to the resources that need it`,
+      });
+    }
+    if (p.op === 'All') {
+      findings.push({ rule: 'wildcard-principal', severity: conditional ? 'medium' : 'high', policyId: policy.id, message: `applies to every principal${where}` });
+    }
+    if (a.op === 'All' && r.op !== 'All') {
+      findings.push({ rule: 'wildcard-action', severity: 'medium', policyId: policy.id, message: `allows every action${where}; list the actions needed` });
+    }
+    if (!conditional && r.op !== 'All') {
+      const target = r.entity ?? r.in?.entity;
+      const sensitive = target ? isSensitiveEntity(target) : r.entity_type !== undefined && sensitiveTypes.has(r.entity_type);
+      if (sensitive) {
+        findings.push({
+          rule: 'unconditional-sensitive',
+          severity: 'medium',
+          policyId: policy.id,
+          message: `permits access to sensitive ${target ? describe(target) : r.entity_type} without any condition (add e.g. context.mfa, region or classification checks)`,
+        });
+      }
+    }
+  }
+
+  const report: AnalysisReport = { version: set.version, policies: set.policies.length, findings, summary: { findings: 0, bySeverity: { critical: 0, high: 0, medium: 0, low: 0, info: 0 } } };
+
+  if (options.audit) {
+    const now = options.now ?? new Date();
+    const days = options.days ?? 90;
+    const since = new Date(now.getTime() - days * 86_400_000);
+    const inWindow = options.audit.filter((r) => r.kind === 'decision' && Date.parse(r.ts) >= since.getTime() && Date.parse(r.ts) <= now.getTime());
+    const usage: Record<string, number> = {};
+    for (const p of set.policies) if (p.effect === 'permit') usage[p.id] = 0;
+    for (const r of inWindow) {
+      if (r.decision !== 'allow') continue;
+      for (const id of r.policies ?? []) if (id in usage) usage[id]!++;
+    }
+    for (const [id, n] of Object.entries(usage)) {
+      if (n === 0) findings.push({ rule: 'unused-grant', severity: 'low', policyId: id, message: `not used by any allowed request in the last ${days} days; remove it if nobody needs it` });
+    }
+    const erroring = new Map<string, number>();
+    for (const r of inWindow) for (const id of r.policyErrors ?? []) erroring.set(id, (erroring.get(id) ?? 0) + 1);
+    for (const [id, n] of erroring) {
+      if (set.policy(id)) findings.push({ rule: 'erroring-policy', severity: 'medium', policyId: id, message: `raised evaluation errors on ${n} request(s) in the window; an erroring forbid does not apply` });
+    }
+    report.usage = usage;
+    report.observedPolicy = { ...observedPolicy(inWindow), window: { since: since.toISOString(), until: now.toISOString() } };
+  }
+
+  findings.sort((x, y) => SEVERITY_ORDER.indexOf(x.severity) - SEVERITY_ORDER.indexOf(y.severity));
+  report.summary.findings = findings.length;
+  for (const f of findings) report.summary.bySeverity[f.severity]++;
+  return report;
+}
+
+function actionList(a: Constraint): string {
+  if (a.op === 'All') return 'every action';
+  const ids = a.entities ? a.entities.map((e) => e.id) : a.entity ? [a.entity.id] : [];
+  return ids.join(', ');
+}
+
+function tryRef(text: string | undefined, defaultType: string): EntityRef | undefined {
+  if (!text) return undefined;
+  try {
+    return parseEntityRef(text);
+  } catch {
+    return /^[A-Za-z0-9_.:@/+-]{1,256}$/.test(text) && defaultType ? { type: defaultType, id: text } : undefined;
+  }
+}
+
+/** One permit per (principal, action) listing exactly the resources it was allowed on. */
+export function observedPolicy(records: readonly ObservedDecision[]): { text: string; allowedRequests: number; skippedRecords: number } {
+  const grants = new Map<string, { principal: EntityRef; action: EntityRef; resources: Map<string, EntityRef>; count: number }>();
+  let allowed = 0;
+  let skipped = 0;
+  for (const r of records) {
+    if (r.kind !== 'decision' || r.decision !== 'allow') continue;
+    const principal = tryRef(r.principal, '');
+    const action = tryRef(r.action, 'Action');
+    const resource = tryRef(r.resource, '') ?? (r.model ? { type: 'Model', id: r.model } : undefined);
+    if (!principal || !action || !resource) {
+      skipped++;
+      continue;
+    }
+    allowed++;
+    const key = `${describe(principal)} ${describe(action)}`;
+    let g = grants.get(key);
+    if (!g) grants.set(key, (g = { principal, action, resources: new Map(), count: 0 }));
+    g.resources.set(describe(resource), resource);
+    g.count++;
+  }
+  const blocks: string[] = [];
+  let n = 0;
+  for (const g of [...grants.values()].sort((a, b) => (describe(a.principal) + describe(a.action)).localeCompare(describe(b.principal) + describe(b.action)))) {
+    n++;
+    const resources = [...g.resources.values()].sort((a, b) => describe(a).localeCompare(describe(b)));
+    const head = `// ${g.count} allowed request(s) observed\n@id("observed-${n}")\npermit(\n  principal == ${describe(g.principal)},\n  action == ${describe(g.action)},\n`;
+    blocks.push(
+      resources.length === 1
+        ? `${head}  resource == ${describe(resources[0]!)}\n);`
+        : `${head}  resource\n) when { [${resources.map(describe).join(', ')}].contains(resource) };`,
+    );
+  }
+  const text = blocks.join('\n\n') + (blocks.length ? '\n' : '');
+  if (text) compilePolicySet(text); // what we generate must parse
+  return { text, allowedRequests: allowed, skippedRecords: skipped };
+}
+
+export type { PolicyInfo };

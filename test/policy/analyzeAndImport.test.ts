@@ -1,0 +1,118 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { analyzePolicySet, compilePolicySet, importIamPolicy, runPolicyTests, type ObservedDecision } from '../../src/policy/index.js';
+import { WardenError } from '../../src/errors/index.js';
+
+const schemaText = readFileSync('examples/policies/schema.cedarschema', 'utf8');
+
+test('import-iam: the Resource "*" SageMaker grant is translated and flagged as over-broad', () => {
+  const r = importIamPolicy(JSON.parse(readFileSync('examples/policies/sagemaker-iam.json', 'utf8')));
+  const set = compilePolicySet(r.cedar, { schemaText });
+  assert.deepEqual(set.policies.map((p) => p.id), ['iam-MLPlatformAll', 'iam-ReadTrainingData', 'iam-OfficeOnlyInvoke', 'iam-NoDeletes']);
+  // The tag condition has no Warden equivalent: the statement is left out, never widened.
+  assert.deepEqual(r.untranslated.map((u) => u.statement), ['TagBased']);
+  assert.match(r.untranslated[0]!.reason, /aws:ResourceTag\/team/);
+  const report = analyzePolicySet(set);
+  const broad = report.findings.find((f) => f.rule === 'wildcard-resource' && f.policyId === 'iam-MLPlatformAll');
+  assert.ok(broad, JSON.stringify(report.findings));
+  assert.equal(broad.severity, 'high');
+  assert.match(broad.message, /invoke/);
+  // The translation means the same thing: conditions survive.
+  const ctx = { region: 'eu-west-1', classification: 'internal', mfa: true, sourceIp: { __extn: { fn: 'ip', arg: '10.2.3.4' } }, time: 0 };
+  const invoke = (model: string, context = ctx) =>
+    set.authorize({ principal: { type: 'User', id: 'x' }, action: { type: 'Action', id: 'invoke' }, resource: { type: 'Model', id: model }, context });
+  assert.deepEqual(invoke('fraud-detector').determining, ['iam-MLPlatformAll', 'iam-OfficeOnlyInvoke']);
+  const write = set.authorize({ principal: { type: 'User', id: 'x' }, action: { type: 'Action', id: 'writeDataset' }, resource: { type: 'Dataset', id: 'claims-training' }, context: ctx });
+  assert.deepEqual(write, { decision: 'deny', determining: ['iam-NoDeletes'], errors: [] });
+});
+
+test('import-iam: conditions, principals and what cannot be translated', () => {
+  const r = importIamPolicy(
+    {
+      Statement: [
+        { Sid: 'a', Effect: 'Allow', Action: 'sagemaker:*Endpoint', Resource: 'arn:aws:sagemaker:eu-west-1:1:endpoint/iris', Condition: { StringLike: { 'aws:RequestedRegion': 'eu-*' } } },
+        { Sid: 'b', Effect: 'Allow', NotAction: 's3:*', Resource: '*' },
+        { Sid: 'c', Effect: 'Deny', Action: 'iam:PassRole', Resource: '*' },
+        { Sid: 'd', Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::bucket/prefix-*' },
+        { Sid: 'e', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123:role/ml-team' }, Action: 'bedrock:InvokeModel', Resource: ['arn:aws:bedrock:us-east-1::foundation-model/claude', 'arn:aws:bedrock:us-east-1::foundation-model/llama'] },
+      ],
+    },
+    { principal: { type: 'User', id: 'alice' } },
+  );
+  assert.match(r.cedar, /principal == User::"alice",\n  action in \[Action::"deployModel", Action::"invoke"\]|principal == User::"alice",\n  action in \[Action::"invoke", Action::"deployModel"\]/);
+  assert.match(r.cedar, /context.region like "eu-\*"/);
+  assert.match(r.cedar, /principal == Group::"ml-team"/);
+  assert.match(r.cedar, /\[Model::"claude", Model::"llama"\].contains\(resource\)/);
+  assert.deepEqual(r.untranslated.map((u) => u.statement), ['b', 'c', 'd']);
+  assert.match(r.untranslated[1]!.reason, /Deny is NOT enforced/);
+  assert.ok(r.notes.some((n) => /expanded/.test(n)));
+  assert.throws(() => importIamPolicy({ Version: '2012-10-17' }), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_POLICY_IAM_INVALID');
+});
+
+test('analyze: wildcard scopes, unconditional access to sensitive resources, unused grants, observed policy', () => {
+  const set = compilePolicySet(
+    `@id("everything") permit(principal, action, resource);
+     @id("claims") permit(principal == User::"bob", action == Action::"readDataset", resource == Dataset::"claims");
+     @id("fraud") permit(principal in Group::"analysts", action == Action::"invoke", resource == Model::"fraud");
+     @id("demo") permit(principal == ApiKey::"demo", action == Action::"invoke", resource == Model::"iris");
+     @id("guarded") permit(principal == ApiKey::"demo", action == Action::"invoke", resource) when { context.mfa };`,
+    { entities: [{ uid: { type: 'Model', id: 'fraud' }, attrs: { classification: 'confidential' }, parents: [] }] },
+  );
+  const now = new Date('2026-06-01T00:00:00Z');
+  const day = (d: number): string => new Date(now.getTime() - d * 86_400_000).toISOString();
+  const audit: ObservedDecision[] = [
+    { ts: day(1), kind: 'decision', principal: 'ApiKey::"demo"', action: 'invoke', resource: 'Model::"iris"', decision: 'allow', policies: ['demo', 'everything'] },
+    { ts: day(2), kind: 'decision', principal: 'ApiKey::"demo"', action: 'Action::"invoke"', resource: 'Model::"echo"', decision: 'allow', policies: ['everything'] },
+    { ts: day(3), kind: 'decision', principal: 'User::"bob"', action: 'readDataset', resource: 'Dataset::"claims"', decision: 'deny', policies: [] },
+    { ts: day(200), kind: 'decision', principal: 'User::"bob"', action: 'readDataset', resource: 'Dataset::"claims"', decision: 'allow', policies: ['claims'] },
+    { ts: day(1), kind: 'admin', action: 'policy.publish' },
+  ];
+  const report = analyzePolicySet(set, { audit, days: 30, now });
+  const rules = report.findings.map((f) => `${f.severity}:${f.rule}:${f.policyId ?? ''}`);
+  assert.ok(rules.includes('critical:wildcard-scope:everything'), rules.join(' '));
+  assert.ok(rules.includes('medium:unconditional-sensitive:claims'));
+  assert.ok(rules.includes('medium:unconditional-sensitive:fraud'));
+  assert.ok(!rules.some((r) => r.endsWith('unconditional-sensitive:demo')), 'an unclassified model is not sensitive by default');
+  assert.ok(rules.includes('medium:wildcard-resource:guarded'));
+  // Used 200 days ago only: unused within a 30-day window.
+  assert.ok(rules.includes('low:unused-grant:claims'));
+  assert.ok(!rules.includes('low:unused-grant:demo'));
+  assert.equal(report.usage!.everything, 2);
+  assert.equal(report.summary.bySeverity.critical, 1);
+  assert.equal(report.findings[0]!.severity, 'critical');
+  // The observed policy allows exactly the observed traffic.
+  const observed = compilePolicySet(report.observedPolicy!.text);
+  assert.equal(report.observedPolicy!.allowedRequests, 2);
+  const invoke = (model: string) => observed.authorize({ principal: { type: 'ApiKey', id: 'demo' }, action: { type: 'Action', id: 'invoke' }, resource: { type: 'Model', id: model }, context: {} }).decision;
+  assert.equal(invoke('iris'), 'allow');
+  assert.equal(invoke('echo'), 'allow');
+  assert.equal(invoke('llama'), 'deny');
+  assert.equal(analyzePolicySet(compilePolicySet('')).findings.length, 0);
+});
+
+test('policy tests: YAML cases pass, fail with a reason, and malformed files get a code', () => {
+  const ok = runPolicyTests('examples/policies/residency.test.yaml');
+  assert.equal(ok.failed, 0);
+  assert.equal(ok.passed, 6);
+  const dir = mkdtempSync(join(tmpdir(), 'warden-policy-'));
+  try {
+    writeFileSync(join(dir, 'p.cedar'), '@id("p") permit(principal == User::"a", action, resource);');
+    writeFileSync(
+      join(dir, 't.yaml'),
+      'policies: p.cedar\ntests:\n  - { name: wrong, principal: User::"a", action: invoke, resource: Model::"m", expect: deny }\n  - { name: right, principal: User::"a", action: invoke, resource: Model::"m", expect: allow, determining: [p] }\n',
+    );
+    const r = runPolicyTests(join(dir, 't.yaml'));
+    assert.equal(r.failed, 1);
+    assert.equal(r.results[0]!.ok, false);
+    assert.match(r.results[0]!.message!, /expected deny, got allow/);
+    writeFileSync(join(dir, 'bad.yaml'), 'policies: p.cedar\ntests:\n  - { name: x, principal: User::"a", action: invoke, resource: Model::"m", expect: maybe }\n');
+    assert.throws(() => runPolicyTests(join(dir, 'bad.yaml')), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_POLICY_TEST_INVALID' && /expect/.test(e.message));
+    writeFileSync(join(dir, 'missing.yaml'), 'policies: nope.cedar\ntests:\n  - { name: x, principal: User::"a", action: invoke, resource: Model::"m", expect: deny }\n');
+    assert.throws(() => runPolicyTests(join(dir, 'missing.yaml')), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_POLICY_TEST_INVALID');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
