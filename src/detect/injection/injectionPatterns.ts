@@ -32,12 +32,12 @@ export const injectionPatterns: InjectionPattern[] = [
   {
     kind: 'instruction_override',
     weight: 0.75,
-    pattern: /\b(?:do not|don't|never|stop) (?:follow|obey|comply with|adhere to|listen to) (?:your|the|any|those|these) (?:rules|guidelines|instructions|policies|restrictions|programming|safety)/,
+    pattern: /\b(?:do not|don't|never|stop) (?:follow|obey|comply with|adhere to|listen to|following|obeying|listening to) (?:your|the|any|those|these) (?:rules|guidelines|instructions|policies|restrictions|programming|safety)|\b(?:forget|ignore|disregard|drop|abandon) (?:all |about )?your (?:rules|instructions|guidelines|programming|restrictions|policies)\b/,
   },
   {
     kind: 'instruction_override',
     weight: 0.7,
-    pattern: /\b(?:bypass|disable|turn off|deactivate|circumvent|remove) (?:all |any |your |the )*(?:safety|content|ethical|moderation)? ?(?:filters?|guardrails?|restrictions|safeguards|censorship|safety (?:measures|protocols|settings))/,
+    pattern: /\b(?:bypass|disable|turn off|deactivate|circumvent|remove|ignore) (?:all |any |of |the )*(?:your |its )?(?:safety|content|ethical|moderation) (?:filters?|guardrails?|restrictions|safeguards|censorship|policies|measures|protocols|settings)|\b(?:bypass|disable|turn off|deactivate|circumvent|remove) (?:all |any |of )*your (?:filters?|guardrails?|restrictions|safeguards|censorship)/,
   },
   {
     kind: 'role_play',
@@ -52,7 +52,7 @@ export const injectionPatterns: InjectionPattern[] = [
   {
     kind: 'role_play',
     weight: 0.6,
-    pattern: /\bpretend (?:that )?(?:you (?:are|have|were)|to be) (?:an? )?(?:no|not|without|free of|unrestricted|unfiltered|jailbroken|evil|an ai without)\b|\b(?:do anything now|developer mode (?:enabled|on|activated)|jailbreak mode|god mode (?:enabled|on))\b/,
+    pattern: /\bpretend (?:that )?(?:you (?:are|have|were)|to be) (?:an? )?(?:no|not|without|free of|unrestricted|unfiltered|jailbroken|evil|an ai without)\b|\b(?:developer mode (?:enabled|on|activated)|jailbreak mode|god mode (?:enabled|on))\b|\b(?:who|that) (?:has|have) no (?:rules|restrictions|limits|limitations|filters|guidelines|ethics)\b/,
   },
   {
     kind: 'role_play',
@@ -62,17 +62,17 @@ export const injectionPatterns: InjectionPattern[] = [
   {
     kind: 'system_prompt_leak',
     weight: 0.75,
-    pattern: /\b(?:reveal|show|print|repeat|output|display|leak|dump|expose|disclose|recite|share|give|tell|return|write|spell out|translate)(?: me| us)?(?: back)?(?: all| exactly| verbatim| word for word)? (?:your|the|its|this|these)(?: full| entire| complete| exact| original| hidden| secret| initial| confidential| internal)* (?:system (?:prompt|message|instructions?)|initial (?:prompt|instructions)|hidden (?:prompt|instructions)|pre-?prompt|developer (?:message|prompt|instructions)|instructions you were given|prompt you were given)/,
+    pattern: /\b(?:reveal|show|print|repeat|output|display|leak|dump|expose|disclose|recite|share|give|tell|return|write|spell out|translate)(?: me| us)?(?: back)?(?: all| exactly| verbatim| word for word)? (?:your|the|its|this|these)(?: full| entire| complete| exact)* (?:(?:original|hidden|secret|initial|confidential|internal|system|developer)(?: |-))+(?:prompt|message|instructions?|rules)|\b(?:reveal|show|print|repeat|output|display|leak|dump|disclose|recite|share|give|tell|return|spell out)(?: me| us)? (?:your|the) (?:pre-?prompt|instructions you were given|prompt you were given)/,
   },
   {
     kind: 'system_prompt_leak',
     weight: 0.7,
-    pattern: /\b(?:repeat|print|output|copy|echo) (?:all |everything |the (?:text|words|content|lines) )?(?:above|before this|written above|preceding)\b|\bwhat (?:were|are) (?:your|the) (?:initial|original|system|hidden|secret|first) (?:instructions|prompt|rules)\b|\bwhat (?:was|is) (?:written|said) (?:at the (?:beginning|start|top)|before) (?:of )?(?:this|the) (?:conversation|chat|prompt)\b/,
+    pattern: /\b(?:repeat|print|output|copy|echo) (?:all |everything |the (?:text|words|content|lines) )?(?:above|before this|written above|preceding)\b|\bwhat (?:were|are) your (?:initial|original|system|hidden|secret|first) (?:instructions|prompt|rules)\b|\bwhat (?:was|is) (?:written|said) (?:at the (?:beginning|start|top)|before) (?:of )?(?:this|the) (?:conversation|chat|prompt)\b/,
   },
   {
     kind: 'delimiter',
     weight: 0.6,
-    pattern: /<\|(?:im_start|im_end|system|user|assistant|endoftext|begin_of_text|start_header_id|end_header_id|eot_id)\|>|\[\/?inst\]|<<\/?sys>>|<\/?(?:system|sys|instructions?)>|(?:^|\n| )#{2,} ?(?:system|new instructions?|instruction|admin)\b|\b(?:end of|ignore) (?:the )?(?:user )?(?:input|prompt|document|context|data)\b ?[\]\-=#:*>]|(?:-{3,}|={3,}|\*{3,}) ?(?:end|system|begin|new)\b/,
+    pattern: /<\|(?:im_start|im_end|system|user|assistant|endoftext|begin_of_text|start_header_id|end_header_id|eot_id)\|>|\[\/?inst\]|<<\/?sys>>|<\/(?:user|human|context|document|input|data)>\s*<(?:system|assistant|instructions?|admin)>|(?:^|\n| )#{2,} ?(?:system|new instructions?|instruction|admin)\b|\b(?:end of|ignore) (?:the )?(?:user )?(?:input|prompt|document|context|data)\b ?[\]\-=#:*>]|(?:-{3,}|={3,}|\*{3,}) ?(?:end|system|begin|new)\b/,
   },
   {
     kind: 'delimiter',
@@ -93,5 +93,6 @@ export const injectionPatterns: InjectionPattern[] = [
 
 /** Trigger words that raise a score a little but never reach the threshold alone. */
 export const weakSignals: InjectionPattern[] = [
-  { kind: 'trigger_word', weight: 0.15, pattern: /\b(?:jailbreak|jailbroken|dan mode|prompt injection|system prompt|unfiltered|uncensored)\b/ },
+  { kind: 'trigger_word', weight: 0.15, pattern: /\b(?:jailbreak|jailbroken|dan mode|do anything now|prompt injection|system prompt|unfiltered|uncensored)\b/ },
+  { kind: 'markup_role_tag', weight: 0.35, pattern: /<\/?(?:system|sys|instructions?)>/ },
 ];
