@@ -52,6 +52,15 @@ export interface Sidecar {
 }
 
 const PEER_HEADER = 'x-warden-peer-spiffe-id';
+/** RFC 9110 §7.6.1 hop-by-hop headers: they describe one connection and must not be forwarded. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate'];
+
+function forwardable(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  const out = { ...headers };
+  const listed = typeof out.connection === 'string' ? out.connection.split(',').map((h) => h.trim().toLowerCase()) : [];
+  for (const h of [...HOP_BY_HOP, ...listed]) delete out[h];
+  return out;
+}
 
 function sendError(res: ServerResponse, err: WardenError, requestId: string, closeConnection = false): void {
   if (res.headersSent) {
@@ -157,7 +166,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       });
       return sendError(res, new WardenError('WARDEN_IDENTITY_SEGMENTATION_DENIED', `${peer.spiffeId} may not ${req.method} ${path} on ${me.spiffeId}`), requestId);
     }
-    const headers: Record<string, string | string[] | undefined> = { ...req.headers };
+    const headers = forwardable(req.headers);
     for (const h of Object.keys(headers)) if (h.startsWith('x-warden-')) delete headers[h];
     headers[PEER_HEADER] = peer.spiffeId;
     headers['x-warden-request-id'] = requestId;
@@ -165,7 +174,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       { host: upstream.hostname, port: upstream.port || 80, method: req.method, path: req.url, headers, agent: upstreamAgent },
       (upRes) => {
         stats.forwarded++;
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        res.writeHead(upRes.statusCode ?? 502, forwardable(upRes.headers));
         upRes.pipe(res);
       },
     );
@@ -184,7 +193,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       const route = m ? routes.get(m[1]!) : undefined;
       if (!route) return sendError(res, new WardenError('WARDEN_NOT_FOUND', 'no outbound route with that name'), requestId);
       const target = new URL(route.url);
-      const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: target.host };
+      const headers: Record<string, string | string[] | undefined> = { ...forwardable(req.headers), host: target.host };
       for (const h of Object.keys(headers)) if (h.startsWith('x-warden-')) delete headers[h];
       const out = httpsRequest(
         {
@@ -206,7 +215,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
           },
         },
         (outRes) => {
-          res.writeHead(outRes.statusCode ?? 502, outRes.headers);
+          res.writeHead(outRes.statusCode ?? 502, forwardable(outRes.headers));
           outRes.pipe(res);
         },
       );
