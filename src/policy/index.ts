@@ -30,3 +30,4 @@ export {
 export { analyzePolicySet, observedPolicy, type AnalyzerFinding, type AnalysisReport, type AnalyzeOptions, type ObservedDecision, type Severity } from './analyzePolicySet.js';
 export { importIamPolicy, type IamImportResult } from './importIamPolicy.js';
 export { runPolicyTests, type PolicyTestReport, type PolicyTestResult } from './runPolicyTests.js';
+export { explainDecision, parseAuthzRequest, type Explanation, type AuthzRequestInput } from './explainDecision.js';

@@ -1,0 +1,155 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { WardenError } from '../../errors/index.js';
+import {
+  MAX_POLICY_TEXT_BYTES,
+  PolicyRepository,
+  analyzePolicySet,
+  compilePolicySet,
+  explainDecision,
+  parseAuthzRequest,
+  type CedarEntityJson,
+  type CompiledPolicySet,
+  type PolicyVersion,
+} from '../../policy/index.js';
+import type { ControlPlaneContext } from '../ControlPlaneContext.js';
+
+const BODY_LIMIT = MAX_POLICY_TEXT_BYTES + 2 * 1024 * 1024;
+const entitiesSchema = z.array(z.record(z.string(), z.unknown())).max(100_000);
+const putBody = z.strictObject({
+  policies: z.string().max(MAX_POLICY_TEXT_BYTES),
+  /** Omitted: keep the current version's schema. null: no schema. */
+  schema: z.string().max(1024 * 1024).nullable().optional(),
+  entities: entitiesSchema.optional(),
+  comment: z.string().max(500).optional(),
+});
+const checkBody = putBody.omit({ comment: true });
+const explainBody = z.strictObject({
+  principal: z.unknown(),
+  action: z.unknown(),
+  resource: z.unknown(),
+  context: z.record(z.string(), z.unknown()).optional(),
+  principalParents: z.array(z.unknown()).max(256).optional(),
+  resourceParents: z.array(z.unknown()).max(256).optional(),
+  /** Explain against this text instead of the published set (what-if). */
+  policies: z.string().max(MAX_POLICY_TEXT_BYTES).optional(),
+  schema: z.string().max(1024 * 1024).optional(),
+  entities: entitiesSchema.optional(),
+});
+const rollbackBody = z.strictObject({ version: z.number().int().positive() });
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new WardenError('WARDEN_INPUT_INVALID', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return r.data;
+}
+
+function summary(v: PolicyVersion, set: CompiledPolicySet) {
+  return {
+    version: v.version,
+    digest: v.digest,
+    author: v.author,
+    comment: v.comment,
+    rolledBackFrom: v.rolledBackFrom,
+    createdAt: v.createdAt.toISOString(),
+    policyCount: set.policies.length,
+    policyIds: set.policies.map((p) => p.id),
+    fallback: set.fallback,
+    fallbackReasons: set.fallbackReasons,
+  };
+}
+
+/**
+ * Policy administration, mounted under /api/v1 behind admin authentication:
+ * GET/PUT /policies, POST /policies/check, POST /policies/explain, GET /policies/versions[/:v],
+ * POST /policies/rollback, GET /policies/analyze?days=N.
+ */
+export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContext): Promise<void> {
+  const repo = new PolicyRepository(ctx.db);
+  const adminOf = (request: FastifyRequest): string => (request as FastifyRequest & { adminId?: string }).adminId ?? 'admin';
+  const audit = (request: FastifyRequest, action: string, details: Record<string, unknown>) =>
+    ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminOf(request), action, resource: 'policy-set', decision: 'allow', details }).catch((err: unknown) => {
+      ctx.logger.error({ err, action }, 'audit append failed');
+    });
+  const compileVersion = (v: PolicyVersion): CompiledPolicySet =>
+    compilePolicySet(v.policies, { schemaText: v.schema ?? undefined, entities: v.entities, version: String(v.version) });
+  const requireCurrent = async (): Promise<PolicyVersion> => {
+    const v = await repo.current();
+    if (!v) throw new WardenError('WARDEN_POLICY_NONE', 'no policy set has been published yet (warden policy push FILE)');
+    return v;
+  };
+  const validate = async (body: z.infer<typeof checkBody>) => {
+    const schema = body.schema === undefined ? ((await repo.current())?.schema ?? null) : body.schema;
+    const entities = (body.entities ?? []) as unknown as CedarEntityJson[];
+    const set = compilePolicySet(body.policies, { schemaText: schema ?? undefined, entities });
+    if (set.fallback && !ctx.config.policy.allowFallback) {
+      throw new WardenError('WARDEN_POLICY_UNSUPPORTED', `the set needs the cedar-wasm fallback, which policy.allowFallback forbids: ${set.fallbackReasons.join('; ')}`);
+    }
+    return { set, schema, entities };
+  };
+
+  app.get('/policies', async () => {
+    const v = await requireCurrent();
+    return { ...summary(v, compileVersion(v)), policies: v.policies, schema: v.schema, entities: v.entities };
+  });
+
+  app.put('/policies', { bodyLimit: BODY_LIMIT }, async (request) => {
+    const body = parse(putBody, request.body);
+    const { set, schema, entities } = await validate(body);
+    const version = await repo.publish({ policies: body.policies, schema, entities, comment: body.comment }, adminOf(request));
+    ctx.events.emit('snapshot:changed');
+    await audit(request, 'policy.publish', { version, policyCount: set.policies.length, fallback: set.fallback, comment: body.comment });
+    ctx.logger.info({ version, policies: set.policies.length, fallback: set.fallback }, 'policy set published');
+    return summary(await repo.get(version), set);
+  });
+
+  app.post('/policies/check', { bodyLimit: BODY_LIMIT }, async (request) => {
+    const { set } = await validate(parse(checkBody, request.body));
+    return { ok: true, version: set.version, policyCount: set.policies.length, policyIds: set.policies.map((p) => p.id), fallback: set.fallback, fallbackReasons: set.fallbackReasons };
+  });
+
+  app.post('/policies/explain', { bodyLimit: BODY_LIMIT }, async (request) => {
+    const body = parse(explainBody, request.body);
+    const set =
+      body.policies !== undefined
+        ? compilePolicySet(body.policies, { schemaText: body.schema, entities: body.entities as unknown as CedarEntityJson[] | undefined })
+        : compileVersion(await requireCurrent());
+    return explainDecision(set, parseAuthzRequest(body));
+  });
+
+  app.get('/policies/versions', async () => ({ versions: (await repo.list()).map((v) => ({ ...v, createdAt: v.createdAt.toISOString() })) }));
+
+  app.get<{ Params: { version: string } }>('/policies/versions/:version', async (request) => {
+    const v = await repo.get(Number(request.params.version));
+    return { ...summary(v, compileVersion(v)), policies: v.policies, schema: v.schema, entities: v.entities };
+  });
+
+  app.post('/policies/rollback', async (request) => {
+    const { version: target } = parse(rollbackBody, request.body);
+    const old = await repo.get(target);
+    const set = compileVersion(old); // still valid with today's engine?
+    const version = await repo.rollback(target, adminOf(request));
+    ctx.events.emit('snapshot:changed');
+    await audit(request, 'policy.rollback', { version, rolledBackTo: target });
+    ctx.logger.info({ version, rolledBackTo: target }, 'policy set rolled back');
+    return summary(await repo.get(version), set);
+  });
+
+  app.get<{ Querystring: { days?: string } }>('/policies/analyze', async (request) => {
+    const days = request.query.days === undefined ? ctx.config.policy.unusedGrantDays : Number(request.query.days);
+    if (!Number.isInteger(days) || days < 1 || days > 3650) throw new WardenError('WARDEN_INPUT_INVALID', 'days must be an integer from 1 to 3650');
+    const v = await requireCurrent();
+    const now = new Date();
+    const entries = await ctx.audit.query({ kind: 'decision', since: new Date(now.getTime() - days * 86_400_000), limit: 10_000 });
+    return analyzePolicySet(compileVersion(v), {
+      audit: entries.map((e) => e.record),
+      days,
+      now,
+      sensitiveResourceTypes: ctx.config.policy.sensitiveResourceTypes,
+      sensitiveActions: ctx.config.policy.sensitiveActions,
+    });
+  });
+}
