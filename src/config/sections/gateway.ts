@@ -7,6 +7,40 @@ const upstreamSchema = z.strictObject({
   /** Model names routed to this upstream; "*" matches any. */
   models: z.array(z.string().min(1)).default(['*']),
   timeoutMs: z.number().int().min(1).max(600_000).default(60_000),
+  /** Data classification of what this upstream serves; passed to policies as context.classification. */
+  classification: z.enum(['public', 'internal', 'confidential', 'restricted']).default('internal'),
+});
+
+const jwtIssuerSchema = z.strictObject({
+  /** Expected `iss` claim; tokens are dispatched to an issuer by their (unverified) `iss`. */
+  issuer: z.string().min(1),
+  /** Accepted `aud` values (any one must match). */
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  jwksUri: z.url(),
+  clockSkewSeconds: z.number().int().min(0).max(300).default(30),
+  /** How long fetched keys stay usable while the JWKS endpoint is down; after that, fail closed. */
+  jwksCacheMaxAgeSeconds: z.number().int().min(60).max(7 * 86400).default(3600),
+  /** Background refresh interval of the JWKS. */
+  jwksRefreshSeconds: z.number().int().min(10).max(86400).default(300),
+  /** Lowest interval between fetches triggered by an unknown `kid` (no refetch storm). */
+  jwksMinRefetchSeconds: z.number().int().min(1).max(3600).default(30),
+  allowedAlgorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])).min(1).default(['RS256', 'ES256']),
+  /** Cedar entity type of the subject: `User::"<sub>"`. */
+  principalType: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('User'),
+  groupsClaim: z.string().min(1).default('groups'),
+  tenantClaim: z.string().min(1).default('tenant'),
+});
+
+const rateLimitRuleSchema = z.strictObject({
+  /** Which requests the rule applies to; an omitted field matches anything, "*" means "per value". */
+  match: z
+    .strictObject({ principal: z.string().min(1).optional(), key: z.string().min(1).optional(), tenant: z.string().min(1).optional(), model: z.string().min(1).optional() })
+    .prefault({}),
+  requestsPerMinute: z.number().positive().max(1e9).optional(),
+  tokensPerMinute: z.number().positive().max(1e12).optional(),
+  concurrent: z.number().int().positive().max(1e6).optional(),
+  /** Bucket size; defaults to one minute's worth divided by 6 (10 s of traffic), at least 1. */
+  burst: z.number().positive().max(1e12).optional(),
 });
 
 export const gatewaySection = z
@@ -20,7 +54,44 @@ export const gatewaySection = z
     /** Region this gateway runs in; passed to policies as context.region (data residency). */
     region: z.string().min(1).max(64).default('local'),
     upstreams: z.array(upstreamSchema).default([]),
+    /** Bearer-token and workload authentication (API keys are always on). */
+    authn: z
+      .strictObject({
+        jwtIssuers: z.array(jwtIssuerSchema).default([]),
+        /** Accept Warden JWT-SVIDs whose `aud` contains this value (null: JWT-SVIDs not accepted). */
+        jwtSvidAudience: z.string().min(1).nullable().default(null),
+        /** Accept X.509-SVID client certificates (mTLS) as credentials. */
+        mtls: z.boolean().default(false),
+      })
+      .prefault({}),
+    rateLimit: z
+      .strictObject({
+        backend: z.enum(['memory', 'redis']).default('memory'),
+        redisUrl: z.string().min(1).default('redis://127.0.0.1:6379'),
+        redisKeyPrefix: z.string().min(1).max(64).default('warden:rl:'),
+        /** When Redis is unreachable: refuse (503) or use this replica's memory limiter. */
+        onStoreDown: z.enum(['fail-closed', 'memory']).default('fail-closed'),
+        /** Per-call budget for Redis, in ms; slower answers count as "store down". */
+        redisTimeoutMs: z.number().int().min(1).max(10_000).default(50),
+        /** Most buckets kept in memory (least recently used are evicted). */
+        maxKeys: z.number().int().min(100).max(10_000_000).default(100_000),
+        rules: z.array(rateLimitRuleSchema).default([]),
+      })
+      .prefault({}),
+    /** Schema and size limits on request bodies (400 WARDEN_GATEWAY_INVALID_REQUEST). */
+    validation: z
+      .strictObject({
+        maxJsonDepth: z.number().int().min(2).max(1000).default(64),
+        maxMessages: z.number().int().min(1).max(100_000).default(1024),
+        maxTokensCeiling: z.number().int().min(1).max(10_000_000).default(131_072),
+        maxStringLength: z.number().int().min(1).max(64 * 1024 * 1024).default(1_048_576),
+        maxInputElements: z.number().int().min(1).max(1e9).default(1_000_000),
+        maxInputs: z.number().int().min(1).max(10_000).default(64),
+      })
+      .prefault({}),
   })
   .prefault({});
 
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+export type JwtIssuerConfig = z.infer<typeof jwtIssuerSchema>;
+export type RateLimitRuleConfig = z.infer<typeof rateLimitRuleSchema>;

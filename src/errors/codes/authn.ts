@@ -7,4 +7,11 @@ export const authnCodes = {
   WARDEN_AUTHN_TOKEN_INVALID: { status: 401, description: 'The bearer token is not valid.' },
   WARDEN_AUTHN_TOKEN_EXPIRED: { status: 401, description: 'The bearer token has expired.' },
   WARDEN_AUTHN_ADMIN_REQUIRED: { status: 401, description: 'The admin API needs a valid admin token.' },
+  WARDEN_AUTHN_TOKEN_AUDIENCE: { status: 401, description: 'The bearer token was issued for another audience.' },
+  WARDEN_AUTHN_TOKEN_ISSUER: { status: 401, description: 'The bearer token comes from an issuer this gateway does not trust.' },
+  WARDEN_AUTHN_TOKEN_NOT_YET_VALID: { status: 401, description: 'The bearer token is not valid yet (check clocks).' },
+  WARDEN_AUTHN_UNKNOWN_KID: { status: 401, description: 'The bearer token is signed with a key the issuer does not publish.' },
+  WARDEN_AUTHN_BAD_SIGNATURE: { status: 401, description: 'The bearer token signature does not verify.' },
+  WARDEN_AUTHN_ALGORITHM_NOT_ALLOWED: { status: 401, description: 'The bearer token uses a signing algorithm that is not allowed.' },
+  WARDEN_AUTHN_JWKS_UNAVAILABLE: { status: 503, description: "The issuer's JWKS cannot be fetched and no cached keys are usable; failing closed." },
 } as const;

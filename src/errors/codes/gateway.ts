@@ -7,4 +7,8 @@ export const gatewayCodes = {
   WARDEN_GATEWAY_UPSTREAM_TIMEOUT: { status: 504, description: 'The model server did not answer in time.' },
   WARDEN_GATEWAY_SNAPSHOT_STALE: { status: 503, description: 'The gateway has no current policy snapshot and fails closed.' },
   WARDEN_GATEWAY_CLIENT_CLOSED: { status: 499, description: 'The client closed the connection before the answer was complete; the upstream request was aborted.' },
+  WARDEN_GATEWAY_RATE_LIMITED: { status: 429, description: 'A rate limit or quota was exceeded; retry after the time in the retry-after header.' },
+  WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE: { status: 503, description: 'The shared rate-limit store is unreachable and the gateway fails closed.' },
+  WARDEN_GATEWAY_CONCURRENCY_LIMITED: { status: 429, description: 'Too many requests are in flight for this principal, key, tenant or model.' },
+  WARDEN_GATEWAY_INVALID_REQUEST: { status: 400, description: 'The request body does not match the protocol schema or exceeds an input limit; the message names the field.' },
 } as const;

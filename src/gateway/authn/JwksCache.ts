@@ -1,0 +1,116 @@
+import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput, type CryptoKey } from 'jose';
+import { WardenError } from '../../errors/index.js';
+
+export interface JwksCacheOptions {
+  jwksUri: string;
+  /** How long keys from the last successful fetch stay usable when the endpoint is down. */
+  maxAgeSeconds: number;
+  /** After this age a request triggers a background refresh (never awaited by the request). */
+  refreshSeconds: number;
+  /** Lowest interval between fetches caused by unknown `kid`s. */
+  minRefetchSeconds: number;
+  fetchTimeoutMs?: number;
+  /** Largest JWKS document accepted, in bytes. */
+  maxBytes?: number;
+  now?: () => number;
+}
+
+type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
+
+/**
+ * Keys of one issuer's JWKS, selected per token by jose's local key set.
+ *
+ * Written here rather than using jose's `createRemoteJWKSet` because that one refetches on
+ * expiry and fails when the endpoint is down; a PEP must keep verifying with the keys it has
+ * until `maxAgeSeconds`, refresh in the background, and then fail closed.
+ */
+export class JwksCache {
+  private local: ReturnType<typeof createLocalJWKSet> | null = null;
+  private fetchedAt = -Infinity;
+  private lastAttemptAt = -Infinity;
+  private inflight: Promise<void> | null = null;
+  private lastError: unknown = null;
+  private readonly now: () => number;
+  readonly resolve: KeyResolver;
+
+  constructor(private readonly o: JwksCacheOptions) {
+    const url = new URL(o.jwksUri);
+    // Keys fetched over plain HTTP could be swapped by anyone on the path; only loopback may skip TLS.
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
+      throw new WardenError('WARDEN_CONFIG_INVALID', `jwksUri must use https (got ${url.protocol}//${url.hostname})`);
+    }
+    this.now = o.now ?? Date.now;
+    this.resolve = (header, token) => this.getKey(header, token);
+  }
+
+  /** Epoch ms of the last successful fetch (or -Infinity). */
+  get lastFetchedAt(): number {
+    return this.fetchedAt;
+  }
+
+  private async getKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+    const now = this.now();
+    if (now - this.fetchedAt > this.o.maxAgeSeconds * 1000) {
+      // No usable keys: this request has to wait for a fetch, and fails closed if it fails.
+      await this.refresh();
+      if (this.now() - this.fetchedAt > this.o.maxAgeSeconds * 1000) {
+        throw new WardenError('WARDEN_AUTHN_JWKS_UNAVAILABLE', 'the issuer JWKS cannot be fetched and cached keys are too old', { cause: this.lastError });
+      }
+    } else if (now - this.fetchedAt > this.o.refreshSeconds * 1000 && !this.inflight) {
+      void this.refresh();
+    }
+    try {
+      return await this.local!(header, token);
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+    }
+    // Unknown kid: maybe the issuer rotated. Refetch, but at most once per minRefetchSeconds.
+    if (this.now() - this.lastAttemptAt >= this.o.minRefetchSeconds * 1000 || this.inflight) {
+      const before = this.fetchedAt;
+      await this.refresh();
+      if (this.fetchedAt === before) throw new WardenError('WARDEN_AUTHN_JWKS_UNAVAILABLE', 'the token key is not cached and the issuer JWKS cannot be fetched', { cause: this.lastError });
+      try {
+        return await this.local!(header, token);
+      } catch (err) {
+        if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+      }
+    }
+    throw new WardenError('WARDEN_AUTHN_UNKNOWN_KID', 'the token is signed with a key the issuer does not publish');
+  }
+
+  /** Fetches the JWKS now; concurrent callers share one fetch. Never throws. */
+  refresh(): Promise<void> {
+    this.inflight ??= this.fetchOnce().finally(() => {
+      this.inflight = null;
+    });
+    return this.inflight;
+  }
+
+  private async fetchOnce(): Promise<void> {
+    this.lastAttemptAt = this.now();
+    try {
+      const res = await fetch(this.o.jwksUri, {
+        headers: { accept: 'application/jwk-set+json, application/json' },
+        signal: AbortSignal.timeout(this.o.fetchTimeoutMs ?? 5000),
+        redirect: 'error',
+      });
+      if (res.status !== 200) throw new Error(`JWKS endpoint answered ${res.status}`);
+      const max = this.o.maxBytes ?? 512 * 1024;
+      const declared = Number(res.headers.get('content-length') ?? NaN);
+      if (declared > max) throw new Error('JWKS document too large');
+      const text = await res.text();
+      if (text.length > max) throw new Error('JWKS document too large');
+      const doc = JSON.parse(text) as unknown;
+      if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as JSONWebKeySet).keys)) throw new Error('JWKS document has no "keys" array');
+      // Private members would be a publisher mistake; never hold them.
+      const keys = (doc as JSONWebKeySet).keys.filter((k) => typeof k === 'object' && k !== null && !('d' in k) && k.kty !== 'oct');
+      this.local = createLocalJWKSet({ keys });
+      this.fetchedAt = this.now();
+      this.lastError = null;
+    } catch (err) {
+      this.lastError = err;
+    }
+  }
+}

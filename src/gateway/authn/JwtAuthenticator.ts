@@ -1,0 +1,126 @@
+import { jwtVerify, decodeJwt, type JWTVerifyOptions } from 'jose';
+import { WardenError } from '../../errors/index.js';
+import type { Principal } from '../RequestContext.js';
+import { JwksCache } from './JwksCache.js';
+import { mapJoseError } from './mapJoseError.js';
+import { claimsToParents } from './claimsToParents.js';
+
+export interface JwtIssuerOptions {
+  issuer: string;
+  audience: string | string[];
+  jwksUri: string;
+  clockSkewSeconds?: number;
+  jwksCacheMaxAgeSeconds?: number;
+  jwksRefreshSeconds?: number;
+  jwksMinRefetchSeconds?: number;
+  allowedAlgorithms?: string[];
+  /** Cedar type of the subject entity (default `User`). */
+  principalType?: string;
+  groupsClaim?: string;
+  tenantClaim?: string;
+}
+
+export interface JwtAuthenticatorOptions {
+  issuers: JwtIssuerOptions[];
+  /** Injected clock (epoch ms) for tests; also used as jose's current date. */
+  now?: () => number;
+  fetchTimeoutMs?: number;
+}
+
+/** Longest bearer token accepted: bounds base64 decoding and signature work. */
+export const MAX_TOKEN_LENGTH = 16 * 1024;
+
+interface Issuer {
+  jwks: JwksCache;
+  verify: JWTVerifyOptions;
+  principalType: string;
+  groupsClaim: string;
+  tenantClaim: string;
+}
+
+/**
+ * OIDC/OAuth bearer tokens (JWT) verified with jose against each trusted issuer's JWKS.
+ * With several issuers, the unverified `iss` picks the issuer whose keys and rules apply;
+ * the signature check then proves it.
+ */
+export class JwtAuthenticator {
+  private readonly byIssuer = new Map<string, Issuer>();
+  private readonly only: Issuer | null;
+  private readonly now: (() => number) | undefined;
+
+  constructor(options: JwtAuthenticatorOptions) {
+    if (options.issuers.length === 0) throw new WardenError('WARDEN_CONFIG_INVALID', 'JwtAuthenticator needs at least one issuer');
+    this.now = options.now;
+    for (const o of options.issuers) {
+      if (this.byIssuer.has(o.issuer)) throw new WardenError('WARDEN_CONFIG_INVALID', `issuer ${o.issuer} is configured twice`);
+      const algorithms = o.allowedAlgorithms ?? ['RS256', 'ES256'];
+      if (algorithms.some((a) => a === 'none' || a.startsWith('HS'))) {
+        throw new WardenError('WARDEN_CONFIG_INVALID', 'JWT issuers must use asymmetric algorithms (no "none" or HMAC)');
+      }
+      this.byIssuer.set(o.issuer, {
+        jwks: new JwksCache({
+          jwksUri: o.jwksUri,
+          maxAgeSeconds: o.jwksCacheMaxAgeSeconds ?? 3600,
+          refreshSeconds: o.jwksRefreshSeconds ?? 300,
+          minRefetchSeconds: o.jwksMinRefetchSeconds ?? 30,
+          fetchTimeoutMs: options.fetchTimeoutMs,
+          now: options.now,
+        }),
+        verify: {
+          issuer: o.issuer,
+          audience: o.audience,
+          algorithms,
+          clockTolerance: o.clockSkewSeconds ?? 30,
+          requiredClaims: ['sub', 'exp'],
+        },
+        principalType: o.principalType ?? 'User',
+        groupsClaim: o.groupsClaim ?? 'groups',
+        tenantClaim: o.tenantClaim ?? 'tenant',
+      });
+    }
+    this.only = this.byIssuer.size === 1 ? this.byIssuer.values().next().value! : null;
+  }
+
+  /** Whether `iss` names a configured issuer (for dispatch between authenticators). */
+  trusts(iss: string): boolean {
+    return this.byIssuer.has(iss);
+  }
+
+  /** Fetches every issuer's JWKS (call at startup so the first request does not wait). */
+  async warm(): Promise<void> {
+    await Promise.all([...this.byIssuer.values()].map((i) => i.jwks.refresh()));
+  }
+
+  /** Verifies a bearer JWT; one await. Throws WardenError WARDEN_AUTHN_* on any failure. */
+  async authenticate(token: string, iss?: string): Promise<Principal> {
+    if (token.length > MAX_TOKEN_LENGTH) throw new WardenError('WARDEN_AUTHN_TOKEN_INVALID', 'the bearer token is too long');
+    let issuer = this.only;
+    if (!issuer) {
+      if (iss === undefined) {
+        try {
+          const claim = decodeJwt(token).iss;
+          iss = typeof claim === 'string' ? claim : undefined;
+        } catch (err) {
+          throw mapJoseError(err);
+        }
+      }
+      issuer = iss === undefined ? null : (this.byIssuer.get(iss) ?? null);
+      if (!issuer) throw new WardenError('WARDEN_AUTHN_TOKEN_ISSUER', 'the bearer token comes from an untrusted issuer');
+    }
+    let payload;
+    try {
+      const options = this.now ? { ...issuer.verify, currentDate: new Date(this.now()) } : issuer.verify;
+      ({ payload } = await jwtVerify(token, issuer.jwks.resolve, options));
+    } catch (err) {
+      throw mapJoseError(err);
+    }
+    const sub = payload.sub!;
+    if (sub.length === 0 || sub.length > 256) throw new WardenError('WARDEN_AUTHN_TOKEN_INVALID', 'the bearer token subject is empty or too long');
+    return {
+      entity: { type: issuer.principalType, id: sub },
+      id: sub,
+      method: 'jwt',
+      parents: claimsToParents(payload, issuer.groupsClaim, issuer.tenantClaim),
+    };
+  }
+}

@@ -1,0 +1,68 @@
+import { jwtVerify, createLocalJWKSet, type JWTVerifyOptions } from 'jose';
+import { WardenError } from '../../errors/index.js';
+import { parseSpiffeId, type SpiffeBundle } from '../../identity/index.js';
+import type { Principal } from '../RequestContext.js';
+import { mapJoseError } from './mapJoseError.js';
+import { MAX_TOKEN_LENGTH } from './JwtAuthenticator.js';
+
+export interface JwtSvidAuthenticatorOptions {
+  trustDomain: string;
+  /** The `aud` this gateway requires (SPIFFE JWT-SVID §3: audience is mandatory). */
+  audience: string;
+  /** Current SPIFFE bundle (e.g. `() => ca.jwks()`); re-read when its sequence changes. */
+  bundle: () => SpiffeBundle;
+  isRevoked: (spiffeId: string) => boolean;
+  clockSkewSeconds?: number;
+  algorithms?: string[];
+  now?: () => number;
+}
+
+/** Warden JWT-SVIDs (`sub` = SPIFFE ID) verified against the in-process SPIFFE bundle. */
+export class JwtSvidAuthenticator {
+  private keys: ReturnType<typeof createLocalJWKSet> | null = null;
+  private keysFor: SpiffeBundle | null = null;
+  private keysSequence = -1;
+  private readonly verify: JWTVerifyOptions;
+
+  constructor(private readonly o: JwtSvidAuthenticatorOptions) {
+    this.verify = {
+      audience: o.audience,
+      algorithms: o.algorithms ?? ['ES256'],
+      clockTolerance: o.clockSkewSeconds ?? 30,
+      requiredClaims: ['sub', 'aud', 'exp'],
+    };
+  }
+
+  private keySet(): ReturnType<typeof createLocalJWKSet> {
+    const bundle = this.o.bundle();
+    if (bundle !== this.keysFor || bundle.spiffe_sequence !== this.keysSequence || !this.keys) {
+      const keys = bundle.keys.filter((k) => k.use === 'jwt-svid').map(({ use: _use, ...k }) => k);
+      this.keys = createLocalJWKSet({ keys });
+      this.keysFor = bundle;
+      this.keysSequence = bundle.spiffe_sequence;
+    }
+    return this.keys;
+  }
+
+  /** Verifies a JWT-SVID; one await. Principal `Service::"spiffe://…"`. */
+  async authenticate(token: string): Promise<Principal> {
+    if (token.length > MAX_TOKEN_LENGTH) throw new WardenError('WARDEN_AUTHN_TOKEN_INVALID', 'the JWT-SVID is too long');
+    let payload;
+    try {
+      const options = this.o.now ? { ...this.verify, currentDate: new Date(this.o.now()) } : this.verify;
+      ({ payload } = await jwtVerify(token, this.keySet(), options));
+    } catch (err) {
+      throw mapJoseError(err, 'JWT-SVID');
+    }
+    let spiffeId: string;
+    let trustDomain: string;
+    try {
+      ({ id: spiffeId, trustDomain } = parseSpiffeId(payload.sub!));
+    } catch (cause) {
+      throw new WardenError('WARDEN_AUTHN_TOKEN_INVALID', 'the JWT-SVID subject is not a SPIFFE ID', { cause });
+    }
+    if (trustDomain !== this.o.trustDomain) throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${spiffeId} is not in trust domain ${this.o.trustDomain}`);
+    if (this.o.isRevoked(spiffeId)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${spiffeId} has been revoked`);
+    return { entity: { type: 'Service', id: spiffeId }, id: spiffeId, method: 'jwt-svid', parents: [] };
+  }
+}

@@ -1,0 +1,61 @@
+import type { TLSSocket } from 'node:tls';
+import { WardenError } from '../../errors/index.js';
+import { verifyPeerSvid, TrustBundle, type RevocationList } from '../../identity/index.js';
+import type { Principal } from '../RequestContext.js';
+
+export interface MtlsAuthenticatorOptions {
+  trustDomain: string;
+  /** Current trust bundle (PEM roots); parsed again only when it changes. */
+  bundlePem: () => string;
+  revocations: RevocationList | null;
+  clockSkewSeconds?: number;
+  now?: () => number;
+}
+
+interface Verified {
+  principal: Principal;
+  serial: string;
+  notAfter: number;
+  bundle: TrustBundle;
+}
+
+/**
+ * X.509-SVID client certificates (mTLS). The chain is verified once per TLS connection with
+ * `verifyPeerSvid` (SPIFFE X.509-SVID rules); later requests on the same keep-alive connection
+ * re-check only expiry, revocation and bundle changes, which are O(1).
+ */
+export class MtlsAuthenticator {
+  private readonly perSocket = new WeakMap<TLSSocket, Verified>();
+  private bundle: TrustBundle | null = null;
+
+  constructor(private readonly o: MtlsAuthenticatorOptions) {}
+
+  private currentBundle(): TrustBundle {
+    const pem = this.o.bundlePem();
+    if (this.bundle?.pem !== pem) this.bundle = new TrustBundle(pem);
+    return this.bundle;
+  }
+
+  /**
+   * The principal of the client certificate on `socket`, or null when none was presented
+   * (another credential may then apply). A presented but invalid certificate throws.
+   */
+  authenticate(socket: TLSSocket): Principal | null {
+    const now = this.o.now?.() ?? Date.now();
+    const bundle = this.currentBundle();
+    const cached = this.perSocket.get(socket);
+    if (cached && cached.bundle === bundle) {
+      const skew = (this.o.clockSkewSeconds ?? 30) * 1000;
+      if (cached.notAfter + skew < now) throw new WardenError('WARDEN_IDENTITY_SVID_EXPIRED', `the SVID of ${cached.principal.id} expired during the connection`);
+      if (this.o.revocations?.isRevoked(cached.principal.id, cached.serial)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${cached.principal.id} has been revoked`);
+      return cached.principal;
+    }
+    if (typeof socket.getPeerCertificate !== 'function') return null;
+    const peer = socket.getPeerCertificate(true);
+    if (!peer || !peer.raw) return null;
+    const v = verifyPeerSvid(peer, bundle, this.o.revocations, this.o.trustDomain, { now: new Date(now), clockSkewSeconds: this.o.clockSkewSeconds ?? 30 });
+    const principal: Principal = { entity: { type: 'Service', id: v.spiffeId }, id: v.spiffeId, method: 'mtls', parents: [] };
+    this.perSocket.set(socket, { principal, serial: v.serial, notAfter: v.notAfter.getTime(), bundle });
+    return principal;
+  }
+}

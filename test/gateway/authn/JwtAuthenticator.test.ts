@@ -1,0 +1,161 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { JwtAuthenticator, type JwtIssuerOptions } from '../../../src/gateway/authn/index.js';
+import { TestIssuer, makeKey, type TestKey } from './helpers.js';
+
+let idp: TestIssuer;
+let idp2: TestIssuer;
+let k1: TestKey;
+let k2: TestKey;
+let other: TestKey;
+let now = Date.UTC(2026, 0, 1);
+const clock = (): number => now;
+const sec = (): number => Math.floor(now / 1000);
+
+function issuerConfig(t: TestIssuer, extra: Partial<JwtIssuerOptions> = {}): JwtIssuerOptions {
+  return { issuer: t.issuer, audience: 'warden-gateway', jwksUri: t.url, clockSkewSeconds: 30, jwksCacheMaxAgeSeconds: 600, jwksRefreshSeconds: 120, jwksMinRefetchSeconds: 10, allowedAlgorithms: ['ES256', 'RS256'], ...extra };
+}
+
+before(async () => {
+  idp = await new TestIssuer('https://idp.example.test/').start();
+  idp2 = await new TestIssuer('https://login.other.test').start();
+  k1 = await makeKey('k1');
+  k2 = await makeKey('k2', 'RS256');
+  other = await makeKey('k1'); // same kid as k1, different key material
+  idp.keys = [k1];
+  idp2.keys = [await makeKey('o1')];
+});
+after(async () => {
+  await idp.stop();
+  await idp2.stop();
+});
+
+test('valid token → User principal with Group and Tenant parents from the claims', async () => {
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp)], now: clock });
+  const token = await idp.sign(k1, { sub: 'alice', nowSeconds: sec(), claims: { groups: ['ml-eng', 'admins', 42], tenant: 'acme' } });
+  const p = await auth.authenticate(token);
+  assert.deepEqual(p, {
+    entity: { type: 'User', id: 'alice' },
+    id: 'alice',
+    method: 'jwt',
+    parents: [{ type: 'Group', id: 'ml-eng' }, { type: 'Group', id: 'admins' }, { type: 'Tenant', id: 'acme' }],
+  });
+  // Nested claim paths (Keycloak style) and custom principal type.
+  const auth2 = new JwtAuthenticator({ issuers: [issuerConfig(idp, { groupsClaim: 'realm_access.roles', tenantClaim: 'org', principalType: 'Person' })], now: clock });
+  const p2 = await auth2.authenticate(await idp.sign(k1, { sub: 'bob', nowSeconds: sec(), claims: { realm_access: { roles: ['r1'] }, org: 'o' } }));
+  assert.deepEqual(p2.entity, { type: 'Person', id: 'bob' });
+  assert.deepEqual(p2.parents, [{ type: 'Group', id: 'r1' }, { type: 'Tenant', id: 'o' }]);
+});
+
+test('expired, not yet valid, wrong audience, wrong issuer, missing sub: distinct codes', async () => {
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp)], now: clock });
+  await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec() - 400, expIn: 300 })), { code: 'WARDEN_AUTHN_TOKEN_EXPIRED', status: 401 });
+  // Within the clock skew an expired-by-20s token is still accepted.
+  await auth.authenticate(await idp.sign(k1, { nowSeconds: sec() - 320, expIn: 300 }));
+  await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), claims: { nbf: sec() + 120 } })), { code: 'WARDEN_AUTHN_TOKEN_NOT_YET_VALID' });
+  await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), aud: 'someone-else' })), { code: 'WARDEN_AUTHN_TOKEN_AUDIENCE' });
+  await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), iss: 'https://evil.test/' })), { code: 'WARDEN_AUTHN_TOKEN_ISSUER' });
+  await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), sub: null })), { code: 'WARDEN_AUTHN_TOKEN_INVALID', message: /"sub" is missing/ });
+  await assert.rejects(auth.authenticate('not-a.jwt.at-all'), { code: 'WARDEN_AUTHN_TOKEN_INVALID' });
+  await assert.rejects(auth.authenticate('only-one-part'), { code: 'WARDEN_AUTHN_TOKEN_INVALID' });
+  await assert.rejects(auth.authenticate('x'.repeat(20_000)), { code: 'WARDEN_AUTHN_TOKEN_INVALID' });
+});
+
+test('bad signature and disallowed algorithms are refused; error messages never contain the token', async () => {
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp, { allowedAlgorithms: ['ES256'] })], now: clock });
+  const forged = await idp.sign(other, { nowSeconds: sec() });
+  const err = (await auth.authenticate(forged).then(() => assert.fail("forged token accepted"), (e: unknown) => e)) as Error & { code: string };
+  assert.equal(err.code, 'WARDEN_AUTHN_BAD_SIGNATURE');
+  assert.ok(!err.message.includes(forged.split('.')[2]!));
+  // Payload swapped under a valid signature.
+  const good = await idp.sign(k1, { nowSeconds: sec(), sub: 'alice' });
+  const evilPayload = Buffer.from(JSON.stringify({ sub: 'root', iss: idp.issuer, aud: 'warden-gateway', exp: sec() + 60 })).toString('base64url');
+  const parts = good.split('.');
+  await assert.rejects(auth.authenticate(`${parts[0]}.${evilPayload}.${parts[2]}`), { code: 'WARDEN_AUTHN_BAD_SIGNATURE' });
+  // RS256 is published by the IdP but not allowed for this issuer.
+  idp.keys = [k1, k2];
+  await assert.rejects(auth.authenticate(await idp.sign(k2, { nowSeconds: sec() })), { code: 'WARDEN_AUTHN_ALGORITHM_NOT_ALLOWED' });
+  idp.keys = [k1];
+  // alg "none" never verifies.
+  const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${parts[1]}.`;
+  await assert.rejects(auth.authenticate(none), { code: 'WARDEN_AUTHN_ALGORITHM_NOT_ALLOWED' });
+});
+
+test('unknown kid: one rate-limited refetch, no refetch storm; rotation picks up the new key', async () => {
+  now += 1_000_000;
+  idp.keys = [k1];
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp)], now: clock });
+  await auth.warm();
+  // Just fetched: an unknown kid right now does not refetch.
+  const early = await idp.sign(await makeKey('early'), { nowSeconds: sec() });
+  const hitsWarm = idp.hits;
+  await assert.rejects(auth.authenticate(early), { code: 'WARDEN_AUTHN_UNKNOWN_KID' });
+  assert.equal(idp.hits, hitsWarm);
+  now += 11_000;
+  const hits0 = idp.hits;
+  const stranger = await makeKey('nobody');
+  const tokens = await Promise.all(Array.from({ length: 25 }, () => idp.sign(stranger, { nowSeconds: sec() })));
+  const results = await Promise.allSettled(tokens.map((t) => auth.authenticate(t)));
+  assert.ok(results.every((r) => r.status === 'rejected' && (r.reason as { code: string }).code === 'WARDEN_AUTHN_UNKNOWN_KID'));
+  assert.equal(idp.hits - hits0, 1, '25 unknown-kid tokens cause exactly one JWKS fetch');
+  // The IdP rotates to k3; within the refetch interval the new kid is still unknown (no fetch) …
+  const k3 = await makeKey('k3');
+  idp.keys = [k1, k3];
+  const rotated = await idp.sign(k3, { nowSeconds: sec() });
+  await assert.rejects(auth.authenticate(rotated), { code: 'WARDEN_AUTHN_UNKNOWN_KID' });
+  assert.equal(idp.hits - hits0, 1);
+  // … after it, one fetch finds k3, and old k1 tokens keep working during the overlap.
+  now += 11_000;
+  assert.equal((await auth.authenticate(rotated)).id, 'alice');
+  assert.equal(idp.hits - hits0, 2);
+  await auth.authenticate(await idp.sign(k1, { nowSeconds: sec() }));
+  // k1 removed by the IdP: after the next background refresh its tokens are refused.
+  idp.keys = [k3];
+  now += 121_000;
+  await auth.authenticate(await idp.sign(k3, { nowSeconds: sec() })); // triggers the background refresh
+  await new Promise((r) => setTimeout(r, 50));
+  now += 11_000;
+  await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec() })), { code: 'WARDEN_AUTHN_UNKNOWN_KID' });
+});
+
+test('JWKS endpoint down: cached keys work until max age, then fail closed; recovery when it is back', async () => {
+  now += 10_000_000;
+  idp.keys = [k1];
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp, { jwksCacheMaxAgeSeconds: 600, jwksRefreshSeconds: 60 })], now: clock });
+  await auth.warm();
+  idp.down = true;
+  const hits0 = idp.hits;
+  now += 300_000; // past the refresh interval: a background refresh fails, the request still passes
+  assert.equal((await auth.authenticate(await idp.sign(k1, { nowSeconds: sec() }))).id, 'alice');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(idp.hits > hits0, 'a background refresh was attempted');
+  now += 290_000; // 590 s after the last good fetch: still within max age
+  await auth.authenticate(await idp.sign(k1, { nowSeconds: sec() }));
+  now += 20_000; // 610 s: cached keys are too old → fail closed even for a well-signed token
+  await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec() })), { code: 'WARDEN_AUTHN_JWKS_UNAVAILABLE', status: 503 });
+  idp.down = false;
+  assert.equal((await auth.authenticate(await idp.sign(k1, { nowSeconds: sec() }))).id, 'alice');
+});
+
+test('JWKS never reachable: first request fails closed', async () => {
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp, { jwksUri: 'http://127.0.0.1:1/jwks.json' })], now: clock, fetchTimeoutMs: 500 });
+  await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec() })), { code: 'WARDEN_AUTHN_JWKS_UNAVAILABLE' });
+});
+
+test('several issuers are dispatched by iss; each keeps its own audience and keys', async () => {
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp), issuerConfig(idp2, { audience: ['api://warden', 'other'], tenantClaim: 'tid' })], now: clock });
+  assert.equal((await auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), sub: 'a' }))).id, 'a');
+  const p = await auth.authenticate(await idp2.sign(idp2.keys[0]!, { nowSeconds: sec(), sub: 'b', aud: 'api://warden', claims: { tid: 't-9' } }));
+  assert.deepEqual(p.parents, [{ type: 'Tenant', id: 't-9' }]);
+  // A key of issuer 1 cannot sign for issuer 2.
+  await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), iss: idp2.issuer, aud: 'api://warden' })), { code: 'WARDEN_AUTHN_UNKNOWN_KID' });
+  await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), iss: 'https://unknown.test' })), { code: 'WARDEN_AUTHN_TOKEN_ISSUER' });
+  await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), iss: null })), { code: 'WARDEN_AUTHN_TOKEN_ISSUER' });
+});
+
+test('unsafe configuration is refused', () => {
+  assert.throws(() => new JwtAuthenticator({ issuers: [{ ...issuerConfig(idp), jwksUri: 'http://idp.example.test/jwks' }] }), { code: 'WARDEN_CONFIG_INVALID' });
+  assert.throws(() => new JwtAuthenticator({ issuers: [{ ...issuerConfig(idp), allowedAlgorithms: ['HS256'] }] }), { code: 'WARDEN_CONFIG_INVALID' });
+  assert.throws(() => new JwtAuthenticator({ issuers: [issuerConfig(idp), issuerConfig(idp)] }), { code: 'WARDEN_CONFIG_INVALID' });
+  assert.throws(() => new JwtAuthenticator({ issuers: [] }), { code: 'WARDEN_CONFIG_INVALID' });
+});
