@@ -4,3 +4,4 @@ export * from './vault/index.js';
 export * from './registry/index.js';
 export * from './lineage/index.js';
 export * from './admission/index.js';
+export * from './service/index.js';

@@ -62,13 +62,19 @@ async function model(name: string, content: string): Promise<Manifest> {
   return createManifest(d, { kind: 'model' });
 }
 
-const cleanScan = { files: [{ path: 'weights.bin', format: 'safetensors', sha256: 'x', findings: [] }], summary: { files: 1, findings: 0 } };
+/** A scanner report covering every file of the manifest (what src/scan produces for the model directory). */
+function scanOf(m: Manifest, findings: { rule: string; severity: 'critical' | 'high' | 'medium' | 'low' | 'info'; message: string; location: string }[] = []) {
+  return {
+    files: m.subject.map((s, i) => ({ path: `model/${s.name}`, format: 'unknown', sha256: s.digest.sha256, findings: i === 0 ? findings : [] })),
+    summary: { files: m.subject.length, findings: findings.length },
+  };
+}
 
 /** Registers a signed, scanned model version (what `warden artifact add --sign --scan` sends). */
 async function addSigned(reg: ArtifactRegistry, name: string, version: string, content: string, extra: unknown[] = []) {
   const m = await model(name, content);
   const digest = m.predicate.warden.rootDigest;
-  const attestations = [signStatement(m, wardenKey), signStatement(scanStatement(versionSubject(name, version, digest), cleanScan), wardenKey), ...extra];
+  const attestations = [signStatement(m, wardenKey), signStatement(scanStatement(versionSubject(name, version, digest), scanOf(m)), wardenKey), ...extra];
   return (await reg.register({ kind: 'model', name, version, manifest: m, attestations })).version;
 }
 
@@ -80,12 +86,17 @@ test('promotion requires a signed manifest, a passing scan and an approval by a 
   await assert.rejects(reg.promote('m1', '1', 'approved'), { code: 'WARDEN_ARTIFACT_SIGNATURE_REQUIRED' });
   await reg.attach('m1', '1', signStatement(m, wardenKey));
   await assert.rejects(reg.promote('m1', '1', 'approved'), { code: 'WARDEN_ARTIFACT_SCAN_REQUIRED' });
-  const dirty = { files: [{ path: 'weights.bin', format: 'pickle', findings: [{ rule: 'pickle-exec', severity: 'critical', message: 'os.system', location: 'op 12' }] }] };
-  await reg.attach('m1', '1', signStatement(scanStatement(versionSubject('m1', '1', v.digest), dirty as never), wardenKey));
+  // A clean scan of only some files does not count.
+  const partial = scanOf(m);
+  partial.files = partial.files.slice(1);
+  await reg.attach('m1', '1', signStatement(scanStatement(versionSubject('m1', '1', v.digest), partial), wardenKey));
+  await assert.rejects(reg.promote('m1', '1', 'approved'), { code: 'WARDEN_ARTIFACT_SCAN_REQUIRED', message: /does not cover config.json/ });
+  const dirty = scanOf(m, [{ rule: 'pickle-exec', severity: 'critical', message: 'os.system', location: 'op 12' }]);
+  await reg.attach('m1', '1', signStatement(scanStatement(versionSubject('m1', '1', v.digest), dirty), wardenKey));
   await assert.rejects(reg.promote('m1', '1', 'approved'), { code: 'WARDEN_ARTIFACT_SCAN_REQUIRED', message: /pickle-exec/ });
 
   const clean = registry();
-  await clean.register({ kind: 'model', name: 'm1b', version: '1', manifest: m, attestations: [signStatement(m, wardenKey), signStatement(scanStatement(versionSubject('m1b', '1', v.digest), cleanScan), wardenKey)] });
+  await clean.register({ kind: 'model', name: 'm1b', version: '1', manifest: m, attestations: [signStatement(m, wardenKey), signStatement(scanStatement(versionSubject('m1b', '1', v.digest), scanOf(m)), wardenKey)] });
   await assert.rejects(clean.promote('m1b', '1', 'approved'), { code: 'WARDEN_ARTIFACT_APPROVAL_REQUIRED' });
   await assert.rejects(clean.promote('m1b', '1', 'serving'), { code: 'WARDEN_ARTIFACT_STAGE_INVALID' });
   await assert.rejects(clean.approve('m1b', '1', 'User::"mallory"'), { code: 'WARDEN_ARTIFACT_APPROVER_DENIED' });
@@ -94,7 +105,7 @@ test('promotion requires a signed manifest, a passing scan and an approval by a 
   assert.equal((await clean.promote('m1b', '1', 'serving')).version.stage, 'serving');
   // If policy later stops allowing alice, the recorded approval no longer counts for new promotions.
   const strict = registry({}, ['User::"bob"']);
-  await strict.register({ kind: 'model', name: 'm1c', version: '1', manifest: m, attestations: [signStatement(m, wardenKey), signStatement(scanStatement(versionSubject('m1c', '1', v.digest), cleanScan), wardenKey)] });
+  await strict.register({ kind: 'model', name: 'm1c', version: '1', manifest: m, attestations: [signStatement(m, wardenKey), signStatement(scanStatement(versionSubject('m1c', '1', v.digest), scanOf(m)), wardenKey)] });
   await clean.approve('m1c', '1', 'User::"alice"');
   await assert.rejects(strict.promote('m1c', '1', 'approved'), { code: 'WARDEN_ARTIFACT_APPROVAL_REQUIRED' });
 });
@@ -157,7 +168,7 @@ test('blast radius of a poisoned dataset lists the right model versions and depl
   });
   await reg.register({
     kind: 'model', name: 'sentiment', version: '1', manifest: sm,
-    attestations: [signStatement(sm, wardenKey), signStatement(scanStatement(versionSubject('sentiment', '1', sm.predicate.warden.rootDigest), cleanScan), wardenKey), signStatement(prov, job)],
+    attestations: [signStatement(sm, wardenKey), signStatement(scanStatement(versionSubject('sentiment', '1', sm.predicate.warden.rootDigest), scanOf(sm)), wardenKey), signStatement(prov, job)],
   });
   await reg.approve('sentiment', '1', 'User::"alice"');
   await reg.promote('sentiment', '1', 'approved');

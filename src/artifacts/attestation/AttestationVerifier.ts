@@ -33,6 +33,11 @@ export interface VerifiedAttestation<P = unknown> {
   signer: AttestationSigner;
 }
 
+/** What the registry needs from a verifier (the trust policy may be rebuilt between calls). */
+export interface AttestationVerifying {
+  verify<P = unknown>(input: unknown): VerifiedAttestation<P>;
+}
+
 function splitPemCertificates(pem: string): X509Certificate[] {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   return blocks.map((b) => new X509Certificate(b));
@@ -44,7 +49,7 @@ function splitPemCertificates(pem: string): X509Certificate[] {
  * X.509-SVID that chains to a trusted CA, is within validity and is not revoked. (Sigstore's own
  * certificate path needs Fulcio timestamps and SCTs, which private SPIFFE CAs do not produce.)
  */
-export class AttestationVerifier {
+export class AttestationVerifier implements AttestationVerifying {
   private readonly keys = new Map<string, KeyObject>();
   private readonly cas: X509Certificate[];
 

@@ -10,5 +10,5 @@ export {
   type SigningAlgorithm,
 } from './signers.js';
 export { signStatement, parseAttestation, type AttestationBundle, type ParsedAttestation } from './bundle.js';
-export { AttestationVerifier, type TrustPolicy, type RevocationCheck, type AttestationSigner, type VerifiedAttestation } from './AttestationVerifier.js';
+export { AttestationVerifier, type AttestationVerifying, type TrustPolicy, type RevocationCheck, type AttestationSigner, type VerifiedAttestation } from './AttestationVerifier.js';
 export * from './statements.js';

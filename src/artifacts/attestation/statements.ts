@@ -1,7 +1,8 @@
 import { IN_TOTO_STATEMENT_V1, type InTotoStatement, type InTotoSubject } from '../manifest/index.js';
 
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
-export const WARDEN_SCAN_PREDICATE = 'https://warden.dev/attestations/scan/v1';
+/** Same predicate type and shape as the scanner's own `toAttestationPredicate` (src/scan). */
+export const WARDEN_SCAN_PREDICATE = 'https://warden.dev/attestations/model-scan/v1';
 export const WARDEN_APPROVAL_PREDICATE = 'https://warden.dev/attestations/approval/v1';
 export const WARDEN_TRAINING_BUILD_TYPE = 'https://warden.dev/training/v1';
 
@@ -75,11 +76,19 @@ export interface ScanReportLike {
 export interface ScanPredicate {
   scanner: { name: string; version?: string };
   scannedAt: string;
-  report: ScanReportLike;
+  files: ScanReportLike['files'];
+  summary?: ScanReportLike['summary'];
 }
 
+/** A scan report bound to a version: the version subject first, then one subject per scanned file with a digest. */
 export function scanStatement(subject: InTotoSubject[], report: ScanReportLike, scannedAt = new Date().toISOString()): InTotoStatement<ScanPredicate> {
-  return { _type: IN_TOTO_STATEMENT_V1, subject, predicateType: WARDEN_SCAN_PREDICATE, predicate: { scanner: { name: 'warden-scan' }, scannedAt, report } };
+  const fileSubjects = report.files.filter((f) => typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256)).map((f) => ({ name: f.path, digest: { sha256: f.sha256! } }));
+  return {
+    _type: IN_TOTO_STATEMENT_V1,
+    subject: [...subject, ...fileSubjects],
+    predicateType: WARDEN_SCAN_PREDICATE,
+    predicate: { scanner: { name: 'warden-scan' }, scannedAt, files: report.files, ...(report.summary ? { summary: report.summary } : {}) },
+  };
 }
 
 export interface ApprovalPredicate {
@@ -102,6 +111,6 @@ export function versionSubject(name: string, version: string, rootDigest: string
 
 const SEVERITY_RANK = { info: 0, low: 1, medium: 2, high: 3, critical: 4 } as const;
 
-export function findingsAtOrAbove(report: ScanReportLike, threshold: ScanFinding['severity']): ScanFinding[] {
+export function findingsAtOrAbove(report: Pick<ScanReportLike, 'files'>, threshold: ScanFinding['severity']): ScanFinding[] {
   return report.files.flatMap((f) => f.findings).filter((x) => (SEVERITY_RANK[x.severity] ?? 4) >= SEVERITY_RANK[threshold]);
 }

@@ -12,7 +12,7 @@ import {
   SLSA_PROVENANCE_V1,
   WARDEN_SCAN_PREDICATE,
   WARDEN_APPROVAL_PREDICATE,
-  type AttestationVerifier,
+  type AttestationVerifying,
   type ArtifactSigner,
   type ApprovalPredicate,
   type ScanPredicate,
@@ -53,7 +53,7 @@ export interface PromotionPolicy {
 
 export interface ArtifactRegistryDeps {
   /** Verifies attestations against the current trust policy and revocation list. */
-  verifier: AttestationVerifier;
+  verifier: AttestationVerifying;
   /** deployModel decisions for approvers (Cedar engine, or ApproverListAuthorizer). */
   authorizer: Authorizer;
   /** The Warden signing key: the control plane signs approval attestations with it. */
@@ -310,10 +310,24 @@ export class ArtifactRegistry {
     if (policy.requireScan) {
       const scans = atts.filter((a) => a.statement.predicateType === WARDEN_SCAN_PREDICATE) as VerifiedAttestation<ScanPredicate>[];
       if (scans.length === 0) throw new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `${v.id} has no signed scan report`);
+      // Scans that missed files are ignored; any complete scan with a blocking finding blocks, since
+      // every scan is bound to the same bytes and a later clean scan does not make a finding go away.
+      const manifest = await this.getManifest(v.name, v.version);
+      let coverageError: WardenError | undefined;
+      let covering = 0;
       for (const s of scans) {
-        const bad = findingsAtOrAbove(s.statement.predicate.report, policy.failOn);
+        const files = Array.isArray(s.statement.predicate?.files) ? s.statement.predicate.files : [];
+        try {
+          checkScanCoverage(v.id, manifest, files);
+        } catch (err) {
+          coverageError = err as WardenError;
+          continue;
+        }
+        covering++;
+        const bad = findingsAtOrAbove({ files }, policy.failOn);
         if (bad.length > 0) throw new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `${v.id} scan has ${bad.length} finding(s) at or above ${policy.failOn} (first: ${bad[0]!.rule})`);
       }
+      if (covering === 0) throw coverageError ?? new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `${v.id} has no complete scan`);
     }
     if (policy.requireApproval) {
       const approvals = atts.filter((a) => a.statement.predicateType === WARDEN_APPROVAL_PREDICATE) as VerifiedAttestation<ApprovalPredicate>[];
@@ -438,14 +452,21 @@ export class ArtifactRegistry {
       deployments,
     };
   }
-
-  /** Rows the admission table is built from. */
-  async modelVersionsForAdmission(): Promise<{ name: string; version: string; digest: string; stage: Stage; revoked: boolean }[]> {
-    const r = await this.db.query<{ name: string; version: string; digest: string; stage: Stage; revoked_at: string | null }>(
-      `SELECT v.name, v.version, v.digest, v.stage, v.revoked_at FROM artifact_versions v JOIN artifacts a ON a.name = v.name WHERE a.kind = 'model'`,
-    );
-    return r.rows.map((x) => ({ name: x.name, version: x.version, digest: x.digest, stage: x.stage, revoked: x.revoked_at !== null }));
-  }
 }
 
 export type { ManifestPredicate };
+
+/**
+ * A scan counts only if it covered every file of the version: each manifest path must be the
+ * (suffix of a) scanned path, and where both sides have a whole-file SHA-256 they must agree.
+ */
+function checkScanCoverage(id: string, manifest: Manifest, files: ScanPredicate['files']): void {
+  for (const f of manifest.subject) {
+    const scanned = files.find((x) => typeof x.path === 'string' && (x.path === f.name || x.path.endsWith(`/${f.name}`)));
+    if (!scanned) throw new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `the scan of ${id} does not cover ${f.name}`);
+    if (f.digest.sha256 && scanned.sha256 && scanned.sha256 !== f.digest.sha256) {
+      throw new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `the scan of ${id} saw other bytes for ${f.name}`);
+    }
+    if (!Array.isArray(scanned.findings)) throw new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `the scan of ${id} has no findings list for ${f.name}`);
+  }
+}

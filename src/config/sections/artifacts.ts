@@ -49,6 +49,8 @@ export const artifactsSection = z
         caFiles: z.array(z.string().min(1)).default([]),
         /** When non-empty, only SPIFFE IDs starting with one of these prefixes may sign. */
         allowedSpiffeIds: z.array(z.string().startsWith('spiffe://')).default([]),
+        /** Signing key ids (SHA-256 of the SPKI, hex) no longer trusted; SVIDs are revoked through identity. */
+        revokedKeyIds: z.array(z.string().regex(/^[0-9a-f]{64}$/)).default([]),
       })
       .prefault({}),
     encryption: z

@@ -1,0 +1,1 @@
+export { createArtifactServices, type ArtifactServices, type ArtifactServiceDeps } from './createArtifactServices.js';
