@@ -131,3 +131,11 @@ describe('pickle VM simulation', () => {
     assert.deepEqual(r.rules, ['pickle/malformed']);
   });
 });
+
+describe('pickle sniffing without a PROTO header', () => {
+  it('treats a protocol-0 import followed by garbage as a pickle, whatever the extension', async () => {
+    const r = await scanBytes(Buffer.from("cos\nsystem\n(S'id'\ntR\xff\xfe garbage", 'latin1'), 'model.bin');
+    assert.equal(r.format, 'pickle');
+    assert.deepEqual(r.rules.sort(), ['pickle/dangerous-global', 'pickle/malformed']);
+  });
+});

@@ -7,10 +7,9 @@ const markers: [RegExp, string][] = [
   [/__(class|mro|subclasses|globals|builtins|base|bases|init|import|getattribute|dict|code|func_globals|reduce|reduce_ex)__/, 'dunder attribute walk'],
   [/\\x5f\\x5f|\\u005f\\u005f|\\137\\137/i, 'escaped double underscore'],
   [/\|\s*attr\s*\(/, 'attr filter (attribute access by name)'],
-  [/\b(os|subprocess|sys|builtins|importlib)\s*\.\s*\w+/, 'Python module access'],
-  [/\b(popen|system|eval|exec|__import__|import_module|check_output)\s*\(/, 'code or command execution call'],
-  [/\b(lipsum|cycler|joiner|self\._TemplateReference__context|request\.application|url_for|get_flashed_messages)\b/, 'Jinja global whose __globals__ reach os'],
-  [/\bconfig\.(items|from_object|__class__)/, 'framework config object access'],
+  [/\b(os|subprocess|builtins|importlib|posix)\s*\.\s*(system|popen|spawn\w*|exec\w*|remove|unlink|rmdir|environ|getenv|import_module|run|call|check_output|Popen|eval)\b/, 'Python module access'],
+  [/\b(popen|eval|exec|__import__|import_module|check_output)\s*\(/, 'code or command execution call'],
+  [/\b(self\._TemplateReference__context|request\.application)\b/, 'Jinja internals whose globals reach os'],
 ];
 
 /** Returns the reason the template looks like code execution, or null when it looks like a template. */

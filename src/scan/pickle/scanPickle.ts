@@ -114,8 +114,9 @@ class PickleVm {
   private readonly metastack: PickleValue[][] = [];
   private readonly memo = new Map<number, PickleValue>();
   private memoWarned = false;
-  /** Opcodes executed so far (used by the sniffer). */
+  /** Opcodes executed so far, and imports among them (used by the sniffer). */
   ops = 0;
+  imports = 0;
 
   constructor(
     private readonly r: ByteReader,
@@ -195,6 +196,7 @@ class PickleVm {
   }
 
   private importGlobal(module: string, name: string, at: number, via: string): GlobalRef {
+    this.imports++;
     const v = classifyGlobal(module, name);
     if (v.severity !== null) this.note(v.rule, v.severity, `${via} imports ${module}.${name}: ${v.reason}`, at, `${v.rule}|${module}.${name}`);
     return new GlobalRef(module, name);
@@ -598,8 +600,8 @@ class PickleVm {
 
 /**
  * Decides whether bytes without a PROTO header are a (protocol 0/1) pickle: the prefix must
- * run as a pickle without a structural error, either to STOP or for several opcodes until the
- * prefix ends. Random bytes and text fail within a few opcodes.
+ * run as a pickle to STOP, or for several opcodes until the prefix ends, or import something
+ * before it breaks. Random bytes and text fail within a few opcodes.
  */
 export async function sniffPickle(prefix: Buffer, ctx: ScanContext): Promise<boolean> {
   const quiet = new ScanContext(ctx.limits, []);
@@ -608,6 +610,9 @@ export async function sniffPickle(prefix: Buffer, ctx: ScanContext): Promise<boo
     await vm.run();
     return vm.ops >= 2;
   } catch (err) {
-    return err instanceof Malformed && err.truncated && vm.ops >= 4;
+    if (!(err instanceof Malformed)) throw err;
+    // A loader runs every opcode before an error, so an import followed by garbage is still a
+    // pickle that executes code (torch.load on a non-zip file unpickles exactly like this).
+    return (err.truncated && vm.ops >= 4) || (vm.imports > 0 && vm.ops >= 2);
   }
 }

@@ -49,7 +49,7 @@ function u64(n: number | bigint): Buffer {
 }
 
 /** GGUF v2/v3 with metadata and F32 tensors (data included, aligned to 32). */
-export function gguf(kv: [string, GgufValue][], tensors: { name: string; dims: number[] }[], options: { version?: number; tensorCountOverride?: bigint; kvCountOverride?: bigint } = {}): Buffer {
+export function gguf(kv: [string, GgufValue][], tensors: { name: string; dims: number[] }[], options: { version?: number; tensorCountOverride?: bigint; kvCountOverride?: bigint; omitData?: boolean } = {}): Buffer {
   const parts: Buffer[] = [Buffer.from('GGUF'), u32(options.version ?? 3), u64(options.tensorCountOverride ?? BigInt(tensors.length)), u64(options.kvCountOverride ?? BigInt(kv.length))];
   for (const [key, value] of kv) {
     parts.push(ggufString(key));
@@ -71,6 +71,7 @@ export function gguf(kv: [string, GgufValue][], tensors: { name: string; dims: n
   }
   let head = Buffer.concat(parts);
   head = Buffer.concat([head, Buffer.alloc((32 - (head.length % 32)) % 32)]);
+  if (options.omitData) return head;
   return Buffer.concat([head, Buffer.alloc(offset, 0x11)]);
 }
 
