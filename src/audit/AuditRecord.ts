@@ -28,20 +28,54 @@ export interface AuditRecord {
   details?: Record<string, unknown>;
 }
 
-/** Deterministic JSON: object keys sorted at every level, so hashes are reproducible. */
+/**
+ * Deterministic JSON: object keys sorted at every level, so hashes are reproducible.
+ * Same output as JSON.stringify over a key-sorted copy (undefined/function members
+ * dropped, toJSON honoured), written directly because the copy doubled the append cost.
+ */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
+  return write(value, true) ?? 'null';
 }
 
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === 'object' && !(value instanceof Date)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[k];
-      if (v !== undefined) out[k] = sortKeys(v);
-    }
-    return out;
+/** Characters JSON.stringify escapes: quote, backslash, controls and (lone) surrogates. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+function write(value: unknown, top: boolean): string | undefined {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      // Most values need no escaping; skip the JSON.stringify call for them.
+      return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : '"' + value + '"';
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      throw new TypeError('Do not know how to serialize a BigInt');
+    case 'object':
+      break;
+    default:
+      return top ? undefined : undefined; // undefined, function, symbol
   }
-  return value;
+  const obj = value as { toJSON?: () => unknown };
+  if (typeof obj.toJSON === 'function') return write(obj.toJSON(), top);
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      out += write(value[i], false) ?? 'null';
+    }
+    return out + ']';
+  }
+  const keys = Object.keys(value).sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = write((value as Record<string, unknown>)[k], false);
+    if (v === undefined) continue;
+    if (!first) out += ',';
+    first = false;
+    out += (NEEDS_ESCAPE.test(k) ? JSON.stringify(k) : '"' + k + '"') + ':' + v;
+  }
+  return out + '}';
 }

@@ -67,14 +67,16 @@ export class MerkleAuditLog implements AuditLog {
   static async open(options: MerkleAuditLogOptions): Promise<MerkleAuditLog> {
     const log = new MerkleAuditLog(options);
     const { store } = options;
-    for await (const raw of store.entries()) {
-      const p = raw.position;
-      if (raw.malformed || raw.index !== p || raw.storedHash === null) {
-        throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${p} is damaged, missing or out of order; run \`warden audit verify\``);
+    for await (const batch of store.batches()) {
+      for (const raw of batch) {
+        const p = raw.position;
+        if (raw.malformed || raw.index !== p || raw.storedHash === null) {
+          throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${p} is damaged, missing or out of order; run \`warden audit verify\``);
+        }
+        const h = leafHash(raw.entry);
+        if (!h.equals(raw.storedHash)) throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${p} does not match its hash; run \`warden audit verify\``);
+        log.tree.append(h);
       }
-      const h = leafHash(raw.entry);
-      if (!h.equals(raw.storedHash)) throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${p} does not match its hash; run \`warden audit verify\``);
-      log.tree.append(h);
     }
     const notes = await store.checkpointNotes();
     if (notes.length > 0) {

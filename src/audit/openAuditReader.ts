@@ -44,7 +44,7 @@ export async function openAuditReader(config: LoadedConfig, options: { verifierK
 /** Recomputes the tree from stored entries (leaf hashes from the entry bytes, never from storage). */
 export async function rebuildTree(reader: AuditReader): Promise<MerkleTree> {
   const tree = new MerkleTree();
-  for await (const raw of reader.entries()) tree.append(leafHash(raw.entry));
+  for await (const batch of reader.batches()) for (const raw of batch) tree.append(leafHash(raw.entry));
   return tree;
 }
 

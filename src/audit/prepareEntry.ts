@@ -33,8 +33,8 @@ export function validateRecord(record: AuditRecord): void {
   }
 }
 
-/** Canonical JSON with any credential-looking value replaced; exactly the bytes that get hashed. */
-export function serializeRecord(record: AuditRecord, maxBytes: number): Buffer {
+/** Canonical JSON with any credential-looking value replaced; exactly what gets hashed. */
+export function serializeRecord(record: AuditRecord, maxBytes: number): string {
   let json: string;
   try {
     json = canonicalJson(record);
@@ -46,18 +46,21 @@ export function serializeRecord(record: AuditRecord, maxBytes: number): Buffer {
     SECRET_PATTERN.lastIndex = 0;
     json = json.replace(SECRET_PATTERN, REDACTED);
   }
-  const bytes = Buffer.from(json, 'utf8');
-  if (bytes.length > maxBytes) throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', `the audit record is ${bytes.length} bytes (limit ${maxBytes})`);
-  return bytes;
+  // UTF-8 is at most 3 bytes per UTF-16 unit: count exactly only when it could matter.
+  if (json.length * 3 > maxBytes) {
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > maxBytes) throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', `the audit record is ${bytes} bytes (limit ${maxBytes})`);
+  }
+  return json;
 }
 
 export function prepareEntry(record: AuditRecord, index: number, maxBytes: number): PreparedEntry {
-  const entry = serializeRecord(record, maxBytes);
+  const json = serializeRecord(record, maxBytes);
   return {
     index,
-    leafHash: leafHash(entry),
-    entry,
-    ts: new Date(record.ts).toISOString(),
+    leafHash: leafHash(json),
+    json,
+    ts: record.ts,
     kind: record.kind,
     principal: record.principal ?? null,
     action: record.action,

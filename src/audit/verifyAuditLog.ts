@@ -64,30 +64,26 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
 
   const tree = new MerkleTree();
   let entryErrorReported = false;
-  for await (const raw of reader.entries()) {
-    const p = raw.position;
-    const recomputed = leafHash(raw.entry);
-    tree.append(recomputed);
-    // After the first structural error every later position is shifted: report it once.
-    if (entryErrorReported) continue;
-    if (raw.malformed || raw.index === null || raw.storedHash === null) {
-      report({ code: 'WARDEN_AUDIT_ENTRY_MALFORMED', index: p, message: `entry ${p} is damaged: ${raw.malformed ?? 'unparsable'}` });
-      entryErrorReported = true;
-    } else if (raw.index !== p) {
-      const message =
-        raw.index > p
-          ? `entry ${p} is missing: found index ${raw.index} at position ${p} (deleted records)`
-          : `entry at position ${p} claims index ${raw.index}: records were reordered or duplicated`;
-      report({ code: 'WARDEN_AUDIT_ENTRY_MISSING', index: p, message });
-      entryErrorReported = true;
-    } else if (!recomputed.equals(raw.storedHash)) {
-      report({ code: 'WARDEN_AUDIT_ENTRY_MODIFIED', index: p, message: `entry ${p} does not match its leaf hash (modified)` });
-      entryErrorReported = true;
-    } else {
-      try {
-        JSON.parse(raw.entry.toString('utf8'));
-      } catch {
-        report({ code: 'WARDEN_AUDIT_ENTRY_MALFORMED', index: p, message: `entry ${p} is not valid JSON` });
+  for await (const batch of reader.batches()) {
+    for (const raw of batch) {
+      const p = raw.position;
+      const recomputed = leafHash(raw.entry);
+      tree.append(recomputed);
+      // After the first structural error every later position is shifted: report it once.
+      if (entryErrorReported) continue;
+      if (raw.malformed || raw.index === null || raw.storedHash === null) {
+        report({ code: 'WARDEN_AUDIT_ENTRY_MALFORMED', index: p, message: `entry ${p} is damaged: ${raw.malformed ?? 'unparsable'}` });
+        entryErrorReported = true;
+      } else if (raw.index !== p) {
+        const message =
+          raw.index > p
+            ? `entry ${p} is missing: found index ${raw.index} at position ${p} (deleted records)`
+            : `entry at position ${p} claims index ${raw.index}: records were reordered or duplicated`;
+        report({ code: 'WARDEN_AUDIT_ENTRY_MISSING', index: p, message });
+        entryErrorReported = true;
+      } else if (!recomputed.equals(raw.storedHash)) {
+        // The stored hash was computed from the JSON we wrote, so a match also vouches for the JSON.
+        report({ code: 'WARDEN_AUDIT_ENTRY_MODIFIED', index: p, message: `entry ${p} does not match its leaf hash (modified)` });
         entryErrorReported = true;
       }
     }

@@ -20,6 +20,10 @@ export class DbAuditReader implements AuditReader {
   constructor(protected readonly db: Queryable) {}
 
   async *entries(from = 0): AsyncIterable<RawEntry> {
+    for await (const batch of this.batches(from)) yield* batch;
+  }
+
+  async *batches(from = 0): AsyncIterable<RawEntry[]> {
     let position = from;
     let after = -1;
     if (from > 0) {
@@ -30,18 +34,20 @@ export class DbAuditReader implements AuditReader {
     }
     for (;;) {
       const r = await this.db.query<EntryRow>('SELECT idx, leaf_hash, entry FROM audit_entries WHERE idx > $1 ORDER BY idx LIMIT $2', [after, PAGE]);
+      const out: RawEntry[] = [];
       for (const row of r.rows) {
         const hashOk = /^[0-9a-f]{64}$/.test(row.leaf_hash);
-        yield {
+        out.push({
           position,
           index: Number(row.idx),
           storedHash: hashOk ? Buffer.from(row.leaf_hash, 'hex') : null,
           entry: Buffer.from(row.entry, 'utf8'),
           ...(hashOk ? {} : { malformed: 'leaf hash column is not 64 hex characters' }),
-        };
+        });
         position++;
         after = Number(row.idx);
       }
+      if (out.length) yield out;
       if (r.rows.length < PAGE) return;
     }
   }
@@ -106,7 +112,7 @@ export class DbAuditStore extends DbAuditReader implements AuditStore {
         for (const e of batch) {
           cols[0]!.push(e.index);
           cols[1]!.push(e.leafHash.toString('hex'));
-          cols[2]!.push(e.entry.toString('utf8'));
+          cols[2]!.push(e.json);
           cols[3]!.push(e.ts);
           cols[4]!.push(e.kind);
           cols[5]!.push(e.principal);

@@ -5,7 +5,7 @@ import { WardenError } from '../../errors/index.js';
 import type { SignedCheckpoint } from '../checkpoint/index.js';
 import type { AuditReader, AuditStore, PreparedEntry, RawEntry } from './AuditStore.js';
 import { formatEntryLine, parseEntryLine } from './parseEntryLine.js';
-import { readLines } from './readLines.js';
+import { readLineChunks } from './readLines.js';
 
 const SEGMENT_PATTERN = /^(\d{20})\.log$/;
 
@@ -95,13 +95,17 @@ export class FileAuditReader implements AuditReader {
   constructor(protected readonly layout: FileAuditLayout) {}
 
   async *entries(from = 0): AsyncIterable<RawEntry> {
+    for await (const batch of this.batches(from)) yield* batch;
+  }
+
+  async *batches(from = 0): AsyncIterable<RawEntry[]> {
     const segments = listSegments(this.layout);
     let position = 0;
     for (let s = 0; s < segments.length; s++) {
       const path = segments[s]!;
       const last = s === segments.length - 1;
       // Skip whole segments before `from` (segment names are their first index).
-      if (!last && position === segmentFirstIndex(segments[s]!)) {
+      if (!last && position === segmentFirstIndex(path)) {
         const next = segmentFirstIndex(segments[s + 1]!);
         if (next <= from && next > position) {
           position = next;
@@ -109,13 +113,17 @@ export class FileAuditReader implements AuditReader {
         }
       }
       let tail: Buffer | null = null;
-      for await (const line of readLines(path, (t) => (tail = t))) {
-        if (position >= from) yield parseEntryLine(Buffer.from(line), position);
-        position++;
+      for await (const lines of readLineChunks(path, (t) => (tail = t))) {
+        const out: RawEntry[] = [];
+        for (const line of lines) {
+          if (position >= from) out.push(parseEntryLine(line, position));
+          position++;
+        }
+        if (out.length) yield out;
       }
       // A torn last line in the newest segment is a write in progress (or a crash before ack).
       if (tail && !last) {
-        if (position >= from) yield { position, index: null, storedHash: null, entry: tail, malformed: 'segment ends without newline' };
+        if (position >= from) yield [{ position, index: null, storedHash: null, entry: tail, malformed: 'segment ends without newline' }];
         position++;
       }
     }
@@ -182,7 +190,9 @@ export class FileAuditStore extends FileAuditReader implements AuditStore {
   async appendEntries(batch: readonly PreparedEntry[]): Promise<void> {
     if (batch.length === 0) return;
     if (!this.segment) throw new WardenError('WARDEN_AUDIT_CLOSED', 'audit store is closed');
-    const data = Buffer.concat(batch.map((e) => formatEntryLine(e.index, e.leafHash, e.entry)));
+    let text = '';
+    for (const e of batch) text += formatEntryLine(e.index, e.leafHash, e.json);
+    const data = Buffer.from(text, 'utf8');
     if (this.segmentBytes > 0 && this.segmentBytes + data.length > this.options.segmentMaxBytes) await this.roll(batch[0]!.index);
     const fh = this.segment;
     const before = this.segmentBytes;

@@ -2,30 +2,32 @@ import { HASH_SIZE } from '../merkle/index.js';
 import type { RawEntry } from './AuditStore.js';
 
 const TAB = 0x09;
-const HEX = /^[0-9a-f]{64}$/;
 
 /**
  * Segment line format: `<index>\t<leaf hash hex>\t<canonical JSON>` (no newline). The JSON is
  * kept byte for byte as hashed, so verify needs no re-serialisation to recompute the leaf.
  */
-export function formatEntryLine(index: number, leafHash: Buffer, entry: Buffer): Buffer {
-  const head = Buffer.from(`${index}\t${leafHash.toString('hex')}\t`, 'latin1');
-  return Buffer.concat([head, entry, NEWLINE]);
+export function formatEntryLine(index: number, leafHash: Buffer, json: string): string {
+  return `${index}\t${leafHash.toString('hex')}\t${json}\n`;
 }
 
-const NEWLINE = Buffer.from('\n');
-
+/** Parses one line (a view; the entry stays a view into it). Verify-hot: no regex, no string copies of the JSON. */
 export function parseEntryLine(line: Buffer, position: number): RawEntry {
   const t1 = line.indexOf(TAB);
-  const t2 = t1 < 0 ? -1 : line.indexOf(TAB, t1 + 1);
-  if (t1 <= 0 || t2 !== t1 + 1 + HASH_SIZE * 2) {
+  const t2 = t1 < 0 ? -1 : t1 + 1 + HASH_SIZE * 2;
+  if (t1 <= 0 || t1 > 16 || t2 >= line.length || line[t2] !== TAB) {
     return { position, index: null, storedHash: null, entry: line, malformed: 'not <index> TAB <hash> TAB <json>' };
   }
-  const indexText = line.toString('latin1', 0, t1);
-  const hashText = line.toString('latin1', t1 + 1, t2);
-  const entry = line.subarray(t2 + 1);
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(indexText) || !HEX.test(hashText) || entry.length === 0 || entry[0] !== 0x7b) {
-    return { position, index: null, storedHash: null, entry, malformed: 'bad index, hash or JSON' };
+  let index = 0;
+  for (let i = 0; i < t1; i++) {
+    const d = line[i]! - 0x30;
+    if (d < 0 || d > 9 || (i === 0 && d === 0 && t1 > 1)) return { position, index: null, storedHash: null, entry: line, malformed: 'bad index' };
+    index = index * 10 + d;
   }
-  return { position, index: Number(indexText), storedHash: Buffer.from(hashText, 'hex'), entry };
+  const storedHash = Buffer.from(line.toString('latin1', t1 + 1, t2), 'hex');
+  const entry = line.subarray(t2 + 1);
+  if (storedHash.length !== HASH_SIZE || entry.length === 0 || entry[0] !== 0x7b) {
+    return { position, index: null, storedHash: null, entry, malformed: 'bad hash or JSON' };
+  }
+  return { position, index, storedHash, entry };
 }
