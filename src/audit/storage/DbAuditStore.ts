@@ -113,7 +113,7 @@ export class DbAuditStore extends DbAuditReader implements AuditStore {
           cols[0]!.push(e.index);
           cols[1]!.push(e.leafHash.toString('hex'));
           cols[2]!.push(e.json);
-          cols[3]!.push(e.ts);
+          cols[3]!.push(new Date(e.ts).toISOString());
           cols[4]!.push(e.kind);
           cols[5]!.push(e.principal);
           cols[6]!.push(e.action);

@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openAuditLog, type AuditVerifyReport } from '../../src/audit/index.js';
+import { openStore } from '../../src/store/index.js';
+import { requireOrSkip } from '../helpers/ci.js';
+import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
+import { auditConfig, sampleRecord, tempDir } from './helpers/fixtures.js';
+import { runCli } from './helpers/cli.js';
+
+test('server mode on a real PostgreSQL: appends, CLI verify/query read the table, a deleted row is named', async (t) => {
+  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+  const tdb = await createTestDatabase();
+  t.after(() => tdb.drop());
+  const dir = tempDir(t);
+  const db = await openStore({ databaseUrl: tdb.url, poolSize: 4 });
+  const log = await openAuditLog({ dataDir: dir, audit: auditConfig(), db });
+  await Promise.all(Array.from({ length: 300 }, (_, i) => log.append(sampleRecord(i))));
+  await log.close();
+  const rows = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_entries');
+  assert.equal(rows.rows[0]!.n, 300, 'entries are in the table, not in segment files');
+
+  const prev = process.env.WARDEN_DATABASE_URL;
+  process.env.WARDEN_DATABASE_URL = tdb.url;
+  t.after(() => {
+    if (prev === undefined) delete process.env.WARDEN_DATABASE_URL;
+    else process.env.WARDEN_DATABASE_URL = prev;
+  });
+  const ok = await runCli(['--data-dir', dir, 'audit', 'verify', '--format', 'json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal((JSON.parse(ok.stdout) as AuditVerifyReport).size, 300);
+  const q = await runCli(['--data-dir', dir, 'audit', 'query', '--decision', 'deny', '--since', sampleRecord(280).ts, '--format', 'json']);
+  assert.deepEqual((JSON.parse(q.stdout) as { entries: { index: number }[] }).entries.map((e) => e.index), [295, 290, 285, 280]);
+
+  await db.query('DELETE FROM audit_entries WHERE idx = 120');
+  await db.close();
+  const bad = await runCli(['--data-dir', dir, 'audit', 'verify', '--format', 'json']);
+  assert.equal(bad.code, 1);
+  const report = JSON.parse(bad.stdout) as AuditVerifyReport;
+  assert.equal(report.firstBadIndex, 120);
+  assert.equal(report.errors[0]!.code, 'WARDEN_AUDIT_ENTRY_MISSING');
+});
