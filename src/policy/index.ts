@@ -31,3 +31,4 @@ export { analyzePolicySet, observedPolicy, type AnalyzerFinding, type AnalysisRe
 export { importIamPolicy, type IamImportResult } from './importIamPolicy.js';
 export { runPolicyTests, type PolicyTestReport, type PolicyTestResult } from './runPolicyTests.js';
 export { explainDecision, parseAuthzRequest, type Explanation, type AuthzRequestInput } from './explainDecision.js';
+export { readAuditJsonl } from './readAuditJsonl.js';
