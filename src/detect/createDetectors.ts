@@ -261,7 +261,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
         type: 'detector.alarm',
         detector: 'drift',
         model,
-        details: { features: report.drifted.join(','), samples: report.samples, maxPsi: worst.psi, maxPsiFeature: worst.feature, psiAlarm: config.drift.psiAlarm, ksAlarm: config.drift.ksAlarm },
+        details: { features: report.drifted.join(','), samples: report.samples, maxPsi: worst.psi, maxPsiFeature: worst.feature, psiAlarm: config.drift.psiAlarm, ksPValue: config.drift.ksPValue },
       });
     } else if (report.drifted.length === 0) {
       driftAlarmed.delete(model);

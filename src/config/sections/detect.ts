@@ -69,8 +69,11 @@ const extractionSection = z
     enabled: z.boolean().default(true),
     /** What a raised alarm does to the principal's later queries. */
     action: guardAction.default('block'),
-    /** PRADA: alarm when Shapiro–Wilk W of the minimum-distance set drops below delta (calibrated for iris, see docs/detect.md). */
-    delta: z.number().min(0).max(1).default(0.9),
+    /**
+     * PRADA: alarm when Shapiro–Wilk W of the minimum-distance set drops below delta. The paper's
+     * 0.95 suits image models; 0.75 is below the lowest W of 200 simulated benign iris users (docs/detect.md).
+     */
+    delta: z.number().min(0).max(1).default(0.75),
     /** PRADA: distances collected before the normality test runs. */
     minQueries: z.number().int().min(3).max(5000).default(40),
     /** PRADA: most recent distances kept per principal and model. */
@@ -81,10 +84,11 @@ const extractionSection = z
     /** Query budget per principal and model; 0 disables. */
     budgetQueries: z.number().int().min(0).default(10_000),
     budgetWindowSeconds: z.number().int().min(1).default(86_400),
-    /** Rate-of-new-region: grid cells per feature, and the share of new cells in the last `regionWindow` queries that alarms. */
-    regionBins: z.number().int().min(2).max(64).default(5),
-    regionWindow: z.number().int().min(10).max(10_000).default(50),
-    regionNewRate: z.number().min(0).max(1).default(0.6),
+    /**
+     * Feature-space coverage (rate of new regions): alarm when a principal has visited more grid
+     * cells than coverageFactor × the cells the training data occupies (grid from the profile).
+     */
+    coverageFactor: z.number().min(0.1).max(1000).default(1.5),
     /** Principals tracked at once; the least recently seen are forgotten beyond this. */
     maxPrincipals: z.number().int().min(1).max(1_000_000).default(10_000),
   })
@@ -106,8 +110,9 @@ const driftSection = z
     window: z.number().int().min(20).max(100_000).default(500),
     /** Inputs between two recomputations of PSI/KS. */
     every: z.number().int().min(1).default(50),
+    /** A feature drifts when its PSI is above psiAlarm and its KS p-value below ksPValue (both: robust on small windows). */
     psiAlarm: z.number().min(0).default(0.25),
-    ksAlarm: z.number().min(0).max(1).default(0.3),
+    ksPValue: z.number().min(0).max(1).default(0.01),
   })
   .prefault({});
 

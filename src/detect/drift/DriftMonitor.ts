@@ -6,7 +6,7 @@ export interface DriftOptions {
   window: number;
   every: number;
   psiAlarm: number;
-  ksAlarm: number;
+  ksPValue: number;
 }
 
 export interface FeatureDrift {
@@ -72,12 +72,13 @@ export class DriftMonitor {
       const bins = this.profile.bins[j]!;
       const counts = new Float64Array(bins.shares.length);
       for (let i = 0; i < n; i++) counts[binIndex(bins.edges, values[i]!)]!++;
-      for (let b = 0; b < counts.length; b++) counts[b]! /= n;
+      // Laplace smoothing: an empty bin in a small window is sampling noise, not infinite drift.
+      for (let b = 0; b < counts.length; b++) counts[b] = (counts[b]! + 0.5) / (n + 0.5 * counts.length);
       const psi = populationStabilityIndex(bins.shares, counts);
       const ks = ksTwoSampleSorted(values, this.refs[j]!);
       const name = this.profile.features[j]!;
       features.push({ feature: name, psi, ks: ks.d, ksP: ks.p });
-      if (psi > this.options.psiAlarm || ks.d > this.options.ksAlarm) drifted.push(name);
+      if (psi > this.options.psiAlarm && ks.p < this.options.ksPValue) drifted.push(name);
     }
     return { samples: n, features, drifted };
   }

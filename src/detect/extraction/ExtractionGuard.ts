@@ -1,6 +1,7 @@
 import type { FeatureProfile } from '../profile/FeatureProfile.js';
 import type { DetectorEvent } from '../types.js';
 import { PradaDetector } from './PradaDetector.js';
+import { gridCell } from '../profile/fitProfile.js';
 
 export interface ExtractionOptions {
   delta: number;
@@ -10,9 +11,7 @@ export interface ExtractionOptions {
   oodWindow: number;
   budgetQueries: number;
   budgetWindowSeconds: number;
-  regionBins: number;
-  regionWindow: number;
-  regionNewRate: number;
+  coverageFactor: number;
   maxPrincipals: number;
 }
 
@@ -32,9 +31,6 @@ class PrincipalState {
   oodNext = 0;
   oodCount = 0;
   readonly cells = new Set<number>();
-  readonly newRing: Uint8Array;
-  newNext = 0;
-  newCount = 0;
   queries = 0;
   budgetStart = 0;
   budgetUsed = 0;
@@ -42,14 +38,13 @@ class PrincipalState {
   constructor(options: ExtractionOptions, scale: ArrayLike<number> | undefined) {
     this.prada = new PradaDetector({ delta: options.delta, minQueries: options.minQueries, window: options.window }, scale);
     this.oodRing = new Uint8Array(options.oodWindow);
-    this.newRing = new Uint8Array(options.regionWindow);
   }
 }
 
 /**
  * Model-extraction signals per principal for one model: PRADA on predicted classes, the rate of
- * out-of-distribution queries, the rate of queries into never-visited regions of feature space,
- * and a query budget. The first signal to fire raises one alarm (`detector.alarm`) and latches.
+ * out-of-distribution queries, feature-space coverage (new regions visited, as in Kesarwani et
+ * al.'s extraction monitor, against the cells the training data occupies), and a query budget. The first signal to fire raises one alarm (`detector.alarm`) and latches.
  */
 export class ExtractionGuard {
   private readonly principals = new Map<string, PrincipalState>();
@@ -79,25 +74,6 @@ export class ExtractionGuard {
     return s;
   }
 
-  private cellOf(x: ArrayLike<number>): number {
-    const p = this.profile;
-    const bins = this.options.regionBins;
-    let cell = 0;
-    for (let j = 0; j < x.length; j++) {
-      // Bins 1..bins span the training range; 0 and bins+1 hold values outside it.
-      let b: number;
-      if (p && j < p.min.length) {
-        const lo = p.min[j]!;
-        const width = (p.max[j]! - lo) / bins || 1;
-        b = x[j]! < lo ? 0 : Math.min(bins + 1, 1 + Math.floor((x[j]! - lo) / width));
-      } else {
-        b = Math.min(bins + 1, Math.max(0, Math.floor(x[j]!)));
-      }
-      cell = (cell * (bins + 2) + b) % 2147483647;
-    }
-    return cell;
-  }
-
   /** Before the upstream call: budget, OOD rate and new-region rate for one input row. */
   observeQuery(principal: string, x: ArrayLike<number>, ood: boolean): ExtractionStatus {
     const s = this.state(principal);
@@ -114,17 +90,13 @@ export class ExtractionGuard {
     s.oodRing[s.oodNext] = ood ? 1 : 0;
     s.oodNext = (s.oodNext + 1) % s.oodRing.length;
 
-    const cell = this.cellOf(x);
-    const isNew = !s.cells.has(cell);
-    if (isNew && s.cells.size < MAX_CELLS) s.cells.add(cell);
-    s.newCount += (isNew ? 1 : 0) - s.newRing[s.newNext]!;
-    s.newRing[s.newNext] = isNew ? 1 : 0;
-    s.newNext = (s.newNext + 1) % s.newRing.length;
+    const p = this.profile;
+    if (p && s.cells.size < MAX_CELLS) s.cells.add(gridCell(p.min, p.max, p.coverage.bins, x));
 
     if (!s.alarmed) {
       if (s.oodCount >= o.oodAlarmCount) this.raise(principal, s, 'ood-rate', { oodQueries: s.oodCount, window: o.oodWindow });
-      else if (s.queries >= o.regionWindow && s.newCount / o.regionWindow >= o.regionNewRate) {
-        this.raise(principal, s, 'new-region', { newRegionRate: s.newCount / o.regionWindow, window: o.regionWindow });
+      else if (p && s.cells.size > o.coverageFactor * p.coverage.occupiedCells) {
+        this.raise(principal, s, 'new-region', { cells: s.cells.size, trainingCells: p.coverage.occupiedCells, coverageFactor: o.coverageFactor });
       }
     }
     return { alarmed: s.alarmed, overBudget: o.budgetQueries > 0 && s.budgetUsed > o.budgetQueries };

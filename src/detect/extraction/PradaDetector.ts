@@ -84,6 +84,8 @@ export class PradaDetector {
       if (s < min) min = s;
     }
     const dmin = Math.sqrt(min);
+    // A repeat of an earlier query teaches an attacker nothing; caching clients repeat queries.
+    if (dmin === 0) return this.result(this.lastW !== undefined && this.lastW < this.options.delta);
     this.distances[this.next] = dmin;
     this.next = (this.next + 1) % this.options.window;
     if (this.count < this.options.window) this.count++;

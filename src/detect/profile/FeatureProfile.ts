@@ -35,6 +35,8 @@ export const featureProfileSchema = z
     mahalanobisThreshold: finite,
     calibrationQuantile: z.number().min(0.5).max(1),
     bins: z.array(binsSchema),
+    /** Equal-width grid over the training range: cells per feature and how many cells the training rows occupy. */
+    coverage: z.strictObject({ bins: z.number().int().min(2).max(64), occupiedCells: z.number().int().min(1) }),
     /** Sorted sample per feature (at most 1000 values) for the Kolmogorov–Smirnov test. */
     reference: z.array(z.array(finite)),
   })

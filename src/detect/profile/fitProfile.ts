@@ -12,6 +12,21 @@ export interface FitProfileOptions {
   bins?: number;
   /** Largest reference sample kept per feature for KS. */
   referenceSize?: number;
+  /** Equal-width cells per feature for the coverage (new-region) signal. */
+  coverageBins?: number;
+}
+
+/** Grid cell of x: bins 1..bins span [min, max]; 0 and bins + 1 hold values outside. */
+export function gridCell(min: readonly number[], max: readonly number[], bins: number, x: ArrayLike<number>): number {
+  let cell = 0;
+  for (let j = 0; j < x.length; j++) {
+    const lo = min[j]!;
+    const width = (max[j]! - lo) / bins || 1;
+    const v = x[j]!;
+    const b = v < lo ? 0 : v > max[j]! ? bins + 1 : Math.min(bins, 1 + Math.floor((v - lo) / width));
+    cell = (cell * (bins + 2) + b) % 2147483647;
+  }
+  return cell;
 }
 
 const MAX_FEATURES = 4096;
@@ -147,6 +162,12 @@ export function fitProfile(rows: readonly (readonly number[])[], options: FitPro
     return Array.from({ length: refSize }, (_, k) => c[Math.floor((k * (c.length - 1)) / (refSize - 1))]!);
   });
 
+  const coverageBins = options.coverageBins ?? 5;
+  const mins = columns.map((c) => c[0]!);
+  const maxs = columns.map((c) => c[n - 1]!);
+  const occupied = new Set<number>();
+  for (const r of rows) occupied.add(gridCell(mins, maxs, coverageBins, r));
+
   return featureProfileSchema.parse({
     version: 1,
     features: names,
@@ -159,6 +180,7 @@ export function fitProfile(rows: readonly (readonly number[])[], options: FitPro
     mahalanobisThreshold: quantileSorted(distances, quantile),
     calibrationQuantile: quantile,
     bins,
+    coverage: { bins: coverageBins, occupiedCells: occupied.size },
     reference,
   });
 }

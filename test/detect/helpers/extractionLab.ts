@@ -144,6 +144,15 @@ export interface AttackProgress {
 export interface AttackRun {
   name: string;
   progress: AttackProgress[];
+  /** Set when the gateway refused a query: the attack ends there with what it had learned. */
+  refusedAt?: number;
+}
+
+/** Thrown by a gated oracle when the gateway refuses the request. */
+export class RefusedError extends Error {
+  constructor(readonly query: number) {
+    super('WARDEN_GUARD_EXTRACTION');
+  }
 }
 
 /** Publicly known feature ranges of iris (cm): what an attacker without the data would assume. */
@@ -200,10 +209,24 @@ export async function papernotAttack(
     for (let i = 0; i < batch.length; i += 8) {
       if (options.shouldStop?.()) return out;
       const chunk = batch.slice(i, i + 8);
-      const res = await oracle(chunk);
-      x.push(...chunk);
-      y.push(...res.labels);
-      soft.push(...res.probabilities);
+      for (const row of chunk) {
+        let res;
+        try {
+          res = await oracle([row]);
+        } catch (e) {
+          if (!(e instanceof RefusedError)) throw e;
+          out.refusedAt = e.query;
+          if (x.length > 0) {
+            const informative = soft.every((p) => p.every((v) => v > 0 && v < 1));
+            const sub = new Set(y).size > 1 ? trainSoftmax(x, informative ? soft : y, k, { epochs: 300 }) : undefined;
+            out.progress.push(progress(x.length, sub ? (r) => sub.predict(r) : () => y[0]!, ev));
+          }
+          return out;
+        }
+        x.push(row);
+        y.push(res.labels[0]!);
+        soft.push(res.probabilities[0]!);
+      }
     }
     // With informative probabilities the substitute distils them; hardened outputs leave labels only.
     const informative = soft.every((p) => p.every((v) => v > 0 && v < 1));
@@ -248,7 +271,15 @@ export async function tramerAttack(
   const out: AttackRun = { name: 'tramer-equation-solving', progress: [] };
   for (const r of points) {
     if (options.shouldStop?.()) break;
-    const res = await oracle([r]);
+    let res;
+    try {
+      res = await oracle([r]);
+    } catch (e) {
+      if (!(e instanceof RefusedError)) throw e;
+      out.refusedAt = e.query;
+      if (x.length > 0) out.progress.push(progress(x.length, solveOrRetrain(x, probs, labels, k), ev));
+      return out;
+    }
     x.push(r);
     probs.push(res.probabilities[0]!);
     labels.push(res.labels[0]!);
@@ -316,4 +347,57 @@ function solveLinear(A: number[][], b: number[]): number[] {
     }
   }
   return M.map((row, i) => row[n]! / (row[i]! || 1e-12));
+}
+
+/** What the gateway does around an OIP v2 call, in-process: the detector calls in pipeline order. */
+export interface DetectorPipeline {
+  inspectInference(principal: string, model: string, inputs: readonly (readonly number[])[]): { action: string }[];
+  observePrediction(principal: string, model: string, inputs: readonly (readonly number[])[], labels: readonly number[]): { action: string }[];
+  hardenOutput<T extends { outputs: { name: string; shape: number[]; datatype: string; data: unknown[] }[] }>(model: string, response: T): T;
+}
+
+export interface GatedOracle {
+  oracle: Oracle;
+  /** Query number (1-based) whose request was the first refused, if any. */
+  blockedAt(): number | undefined;
+  queries(): number;
+}
+
+/**
+ * An oracle that goes through the detectors like a gateway request: guard input → model →
+ * observe prediction → harden output. A blocking verdict refuses the request (the attacker
+ * learns nothing from it) and every later one.
+ */
+export function gatedOracle(detectors: DetectorPipeline, principal: string, victim: SoftmaxModel, model = 'iris'): GatedOracle {
+  let sent = 0;
+  let blocked: number | undefined;
+  const oracle: Oracle = (rows) => {
+    const probabilities: number[][] = [];
+    const labels: number[] = [];
+    for (const row of rows) {
+      sent++;
+      if (blocked !== undefined) throw new RefusedError(sent);
+      if (detectors.inspectInference(principal, model, [row]).some((v) => v.action === 'block')) {
+        blocked = sent;
+        throw new RefusedError(sent);
+      }
+      const p = victim.predictProba(row);
+      const label = p.indexOf(Math.max(...p));
+      if (detectors.observePrediction(principal, model, [row], [label]).some((v) => v.action === 'block')) {
+        blocked = sent;
+        throw new RefusedError(sent);
+      }
+      const hardened = detectors.hardenOutput(model, {
+        model_name: model,
+        outputs: [
+          { name: 'probabilities', shape: [1, p.length], datatype: 'FP32', data: p },
+          { name: 'label', shape: [1], datatype: 'INT64', data: [label] },
+        ],
+      });
+      probabilities.push(hardened.outputs[0]!.data as number[]);
+      labels.push(label);
+    }
+    return { probabilities, labels };
+  };
+  return { oracle, blockedAt: () => blocked, queries: () => sent };
 }
