@@ -9,6 +9,7 @@ import { prepareEntry, validateRecord } from './prepareEntry.js';
 import { queryAuditLog } from './queryAuditLog.js';
 import { toCheckpointView, verifyAuditLog, type AuditVerifyReport, type CheckpointView } from './verifyAuditLog.js';
 import { AllowedSampler } from './AllowedSampler.js';
+import type { AuditForwarder } from './sinks/index.js';
 
 export interface MerkleAuditLogOptions {
   store: AuditStore;
@@ -21,6 +22,8 @@ export interface MerkleAuditLogOptions {
   maxRecordBytes: number;
   sampleAllowedRate: number;
   sampleActions: readonly string[];
+  /** Live SIEM forwarding of durable entries (closed with the log). */
+  forwarder?: AuditForwarder;
   now?: () => Date;
 }
 
@@ -53,6 +56,8 @@ export class MerkleAuditLog implements AuditLog {
   private closed = false;
   private readonly sampler: AllowedSampler;
   private readonly now: () => Date;
+  /** Entries each forward destination had to drop, to be recorded with the next batch. */
+  private forwardDrops = new Map<string, number>();
 
   private constructor(private readonly options: MerkleAuditLogOptions) {
     this.sampler = new AllowedSampler(options.sampleAllowedRate, options.sampleActions);
@@ -111,6 +116,16 @@ export class MerkleAuditLog implements AuditLog {
     return this.sampler.totalSkipped;
   }
 
+  /** Live forwarding state per destination (for status and metrics). */
+  get forwardStatus(): AuditForwarder['status'] {
+    return this.options.forwarder?.status ?? [];
+  }
+
+  /** Called by the forwarder; the count is written as an `audit.forward.dropped` event. */
+  noteForwardDropped(sink: string, dropped: number): void {
+    this.forwardDrops.set(sink, (this.forwardDrops.get(sink) ?? 0) + dropped);
+  }
+
   get verifierKey(): string {
     return this.options.signer.verifierKey;
   }
@@ -147,6 +162,7 @@ export class MerkleAuditLog implements AuditLog {
       this.flushTimer = this.checkpointTimer = null;
       for (const w of this.spaceWaiters.splice(0)) w();
       await this.writes.catch(() => undefined);
+      await this.options.forwarder?.close();
       await this.options.store.close();
     }
   }
@@ -253,6 +269,13 @@ export class MerkleAuditLog implements AuditLog {
     const accepted: Pending[] = [];
     let index = this.tree.size;
     if (sampled) prepared.push(prepareEntry(sampled, index++, this.options.maxRecordBytes));
+    const drops = this.forwardDrops;
+    if (drops.size > 0) {
+      this.forwardDrops = new Map();
+      for (const [sink, dropped] of drops) {
+        prepared.push(prepareEntry({ ts: this.now().toISOString(), kind: 'event', action: 'audit.forward.dropped', resource: `AuditSink::"${sink}"`, details: { dropped } }, index++, this.options.maxRecordBytes));
+      }
+    }
     for (const p of batch) {
       try {
         prepared.push(prepareEntry(p.record, index, this.options.maxRecordBytes));
@@ -266,11 +289,14 @@ export class MerkleAuditLog implements AuditLog {
       await this.options.store.appendEntries(prepared);
     } catch (err) {
       if (sampled) this.sampler.restore(sampled);
+      for (const [sink, n] of drops) this.noteForwardDropped(sink, n);
       for (const p of accepted) p.reject(err);
       return;
     }
     for (const e of prepared) this.tree.append(e.leafHash);
     for (const p of accepted) p.resolve();
+    // Forward what is now durable (redacted form, as stored); parsing only when forwarding is on.
+    this.options.forwarder?.enqueue(prepared.map((e) => ({ index: e.index, leafHash: e.leafHash.toString('hex'), record: JSON.parse(e.json) as AuditRecord })));
     this.scheduleCheckpoint();
   }
 

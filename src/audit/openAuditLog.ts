@@ -4,6 +4,7 @@ import type { AuditLog } from './AuditLog.js';
 import { loadOrCreateCheckpointSigner } from './checkpoint/index.js';
 import { MerkleAuditLog } from './MerkleAuditLog.js';
 import { DbAuditStore, FileAuditStore, type AuditStore } from './storage/index.js';
+import { createForwardSinks, AuditForwarder } from './sinks/index.js';
 
 export interface OpenAuditLogOptions {
   dataDir: string;
@@ -31,8 +32,11 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
   const store: AuditStore = useDb
     ? new DbAuditStore(requireDb(options.db))
     : await FileAuditStore.open(options.dataDir, { fsync: cfg.fsync === 'batch', segmentMaxBytes: cfg.segmentMaxBytes });
+  const sinks = cfg.forward.length ? await createForwardSinks(cfg.forward) : [];
+  let log: MerkleAuditLog | null = null;
+  const forwarder = sinks.length ? new AuditForwarder(sinks, { maxQueue: cfg.forwardQueueLimit, onDropped: (sink, n) => log?.noteForwardDropped(sink, n) }) : undefined;
   try {
-    return await MerkleAuditLog.open({
+    log = await MerkleAuditLog.open({
       store,
       signer,
       origin,
@@ -43,9 +47,12 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
       maxRecordBytes: cfg.maxRecordBytes,
       sampleAllowedRate: cfg.sampleAllowedRate,
       sampleActions: cfg.sampleActions,
+      forwarder,
       now: options.now,
     });
+    return log;
   } catch (err) {
+    await forwarder?.close(0).catch(() => undefined);
     await store.close().catch(() => undefined);
     throw err;
   }

@@ -1,5 +1,24 @@
 import { z } from 'zod';
 
+/** Live SIEM forwarding destinations (the log stays the record of truth; see docs/audit.md). */
+const forwardTarget = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('jsonl'), path: z.string().min(1) }),
+  z.strictObject({
+    type: z.literal('syslog'),
+    /** tcp://host:port or tls://host:port */
+    url: z.string().regex(/^(tcp|tls):\/\//, 'syslog url must start with tcp:// or tls://'),
+    /** CA bundle (PEM file) for tls:// */
+    caFile: z.string().min(1).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('otlp'),
+    /** OTLP/HTTP logs endpoint, e.g. http://127.0.0.1:4318/v1/logs */
+    url: z.string().regex(/^https?:\/\//, 'otlp url must be http(s)://'),
+    headers: z.record(z.string(), z.string()).optional(),
+    caFile: z.string().min(1).optional(),
+  }),
+]);
+
 export const auditSection = z
   .strictObject({
     /** Flush the queue when this many records are waiting. */
@@ -28,5 +47,9 @@ export const auditSection = z
     sampleAllowedRate: z.number().gt(0).max(1).default(1),
     /** Restrict sampling to these actions (e.g. ["inference"]); empty = every allowed decision. */
     sampleActions: z.array(z.string().min(1).max(128)).max(64).default([]),
+    /** Forward every durable entry to these SIEM destinations as it is written. */
+    forward: z.array(forwardTarget).max(8).default([]),
+    /** Entries buffered per forward destination while it is unreachable (oldest dropped beyond, and counted). */
+    forwardQueueLimit: z.number().int().min(100).max(10_000_000).default(100_000),
   })
   .prefault({});
