@@ -1,1 +1,2 @@
 export { createArtifactServices, type ArtifactServices, type ArtifactServiceDeps } from './createArtifactServices.js';
+export { createLocalVerifier } from './localVerifier.js';
