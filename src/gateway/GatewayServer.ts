@@ -67,7 +67,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     audit: options.audit,
     serverSecret: options.serverSecret,
     receive: { maxBodyBytes: options.maxBodyBytes, maxJsonDepth: options.maxJsonDepth ?? 64 },
-    authorize: { region: options.region ?? 'local' },
+    authorize: { region: options.region ?? 'local', classificationOf: (model) => upstreams.forModel(model)?.classification ?? 'internal' },
     auditBackpressureDepth: options.auditBackpressureDepth ?? 60_000,
     logger: options.logger,
     snapshots: options.snapshots,

@@ -14,6 +14,8 @@ export interface PepSnapshot {
   /** API key verifiers by key prefix (hashes only, never keys). */
   apiKeys: ReadonlyMap<string, ApiKeyVerifier>;
   authorizer: Authorizer;
+  /** Published policy-set version the authorizer was compiled from (0 = none published). */
+  policyVersion: number;
 }
 
 export type SnapshotListener = (snapshot: PepSnapshot) => void;

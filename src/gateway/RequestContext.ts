@@ -14,6 +14,8 @@ export interface Principal {
   id: string;
   method: 'api-key' | 'jwt' | 'mtls' | 'jwt-svid';
   parents: EntityRef[];
+  /** Whether the credential proves multi-factor authentication (JWT amr/acr). */
+  mfa?: boolean;
 }
 
 /** One request as it flows through the pipeline stages (DESIGN.md order). */

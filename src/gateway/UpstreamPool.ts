@@ -9,6 +9,8 @@ export interface Upstream {
   pool: Pool;
   timeoutMs: number;
   models: readonly string[];
+  /** Data classification of what this upstream serves (context.classification). */
+  classification: string;
 }
 
 /** Keep-alive connection pools to model servers, and the model → upstream routing table. */
@@ -27,6 +29,7 @@ export class UpstreamPool {
         pool: new Pool(url.origin, { connections, keepAliveTimeout: 60_000, pipelining: 1, headersTimeout: c.timeoutMs, bodyTimeout: c.timeoutMs }),
         timeoutMs: c.timeoutMs,
         models: c.models,
+        classification: c.classification,
       };
     });
     for (const u of this.upstreams) {

@@ -80,7 +80,10 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
       rebuilding = null;
     }
   };
-  events.on('snapshot:changed', () => void rebuild());
+  let latestRebuild: Promise<void> = Promise.resolve();
+  events.on('snapshot:changed', () => {
+    latestRebuild = rebuild();
+  });
   await rebuild();
   const refresh = setInterval(() => void rebuild(), Math.floor(SNAPSHOT_TTL_MS / 3));
   refresh.unref();
@@ -109,6 +112,8 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
     void reply.code(404).send(errorBody(new WardenError('WARDEN_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id));
   });
   app.addHook('onSend', async (request, reply) => {
+    // A change is answered only once the local PEP snapshot includes it ("enforced at once").
+    if (request.method !== 'GET') await latestRebuild;
     reply.header('x-warden-request-id', request.id);
     reply.header('cache-control', 'no-store');
   });

@@ -11,6 +11,7 @@ import { startDemoModelServer, type DemoModelServer } from '../demo/index.js';
 import type { Logger } from '../observe/index.js';
 import { startControlPlane, type RunningControlPlane } from './ControlPlane.js';
 import { loadServerSecret } from './serverSecret.js';
+import { publishDemoPolicy } from './demoPolicy.js';
 
 export interface StartWardenOptions {
   config: LoadedConfig;
@@ -77,11 +78,12 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     if (options.demo) {
       const keys = new ApiKeyRepository(db, serverSecret);
       if (!(await keys.find('demo'))) {
-        demoKey = (await keys.create({ name: 'demo', principal: 'ApiKey::"demo"', scopes: ['model:iris', 'model:echo'] })).key;
+        demoKey = (await keys.create({ name: 'demo', principal: 'ApiKey::"demo"' })).key;
       }
+      await publishDemoPolicy(db);
       demo = await startDemoModelServer();
       cleanup.push(() => demo!.close());
-      upstreams.push({ name: 'demo', url: demo.url, models: ['iris', 'echo'], timeoutMs: 30_000 });
+      upstreams.push({ name: 'demo', url: demo.url, models: ['iris', 'echo'], timeoutMs: 30_000, classification: 'internal' });
     }
 
     const tls = config.gateway.insecureDev ? null : await issueListenerTls(ca, config.server.hostnames);

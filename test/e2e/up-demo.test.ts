@@ -158,6 +158,9 @@ test('every gateway request has one audit record, and no key material is anywher
   assert.ok(denied.some((r) => r.code === 'WARDEN_AUTHN_KEY_REVOKED'));
   assert.ok(denied.some((r) => r.code === 'WARDEN_AUTHN_KEY_EXPIRED'));
   assert.ok(records.some((r) => r.kind === 'admin' && r.action === 'keys.revoke'));
+  const allowedIris = decisions.find((r) => r.decision === 'allow' && r.model === 'iris' && r.principal === 'ApiKey::"demo"');
+  assert.deepEqual(allowedIris?.policies, ['demo-invoke-iris'], 'the audit record explains which Cedar policy allowed the call');
+  assert.ok(decisions.some((r) => r.decision === 'allow' && r.policies?.some((p) => p.startsWith('key-scope:'))));
   const auditDir = join(dataDir, 'audit');
   const everything = readdirSync(auditDir, { recursive: true })
     .map((f) => join(auditDir, String(f)))

@@ -39,8 +39,10 @@ const rateLimitRuleSchema = z.strictObject({
   requestsPerMinute: z.number().positive().max(1e9).optional(),
   tokensPerMinute: z.number().positive().max(1e12).optional(),
   concurrent: z.number().int().positive().max(1e6).optional(),
-  /** Bucket size; defaults to one minute's worth divided by 6 (10 s of traffic), at least 1. */
+  /** Request-bucket size; default 10 s of traffic (requestsPerMinute / 6), at least 1. */
   burst: z.number().positive().max(1e12).optional(),
+  /** Token-bucket size; default 10 s of traffic (tokensPerMinute / 6). */
+  tokensBurst: z.number().positive().max(1e12).optional(),
 });
 
 export const gatewaySection = z

@@ -1,32 +1,43 @@
 import { WardenError } from '../../errors/index.js';
-import type { AuthzRequest } from '../../policy/index.js';
+import { buildRequestContext, type AuthzRequest } from '../../policy/index.js';
 import type { RequestContext } from '../RequestContext.js';
 
 export interface AuthorizeOptions {
+  /** Region this gateway runs in (context.region, for data-residency policies). */
   region: string;
+  /** Classification of the data a model serves (from its upstream's config). */
+  classificationOf(model: string): string;
 }
 
-/** Builds the Cedar request for a model invocation. */
+const CLASSIFICATION_RANK: Record<string, number> = { public: 0, internal: 1, confidential: 2, restricted: 3 };
+
+/** A client may raise the classification of its request (x-warden-data-classification) but never lower it below the model's. */
+function effectiveClassification(declared: unknown, configured: string): string {
+  if (typeof declared !== 'string' || !(declared in CLASSIFICATION_RANK)) return configured;
+  return CLASSIFICATION_RANK[declared]! > (CLASSIFICATION_RANK[configured] ?? 1) ? declared : configured;
+}
+
+/** Builds the Cedar request for invoking a model (DESIGN.md: model, version, tenant, region, classification in context). */
 export function invokeRequest(ctx: RequestContext, model: string, options: AuthorizeOptions): AuthzRequest {
   const principal = ctx.principal!;
-  const headers = ctx.req.headers;
+  const classification = effectiveClassification(ctx.req.headers['x-warden-data-classification'], options.classificationOf(model));
+  const version = ctx.route?.version;
   return {
     principal: principal.entity,
     principalParents: principal.parents,
     action: { type: 'Action', id: 'invoke' },
-    resource: { type: 'Model', id: model },
-    context: {
+    resource: version ? { type: 'ModelVersion', id: `${model}@${version}` } : { type: 'Model', id: model },
+    resourceParents: version ? [{ type: 'Model', id: model }] : undefined,
+    context: buildRequestContext({
       region: options.region,
-      classification: typeof headers['x-warden-classification'] === 'string' ? headers['x-warden-classification'] : 'internal',
-      mfa: false,
+      classification,
+      mfa: principal.mfa === true,
       sourceIp: ctx.sourceIp,
-      time: Math.floor(Date.now() / 1000),
-      route: ctx.route?.kind ?? 'unknown',
-    },
+    }),
   };
 }
 
-/** Stage 3: every request that names a model is authorized; default deny. */
+/** Stage 3: every request that names a model is authorized by the Cedar policy set; default deny. */
 export function authorize(ctx: RequestContext, options: AuthorizeOptions): void {
   const model = ctx.route?.model;
   if (!model) return;

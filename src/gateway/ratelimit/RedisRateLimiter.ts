@@ -1,0 +1,159 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { WardenError } from '../../errors/index.js';
+import { MemoryRateLimiter } from './MemoryRateLimiter.js';
+import type { BucketTake, RateLimit, RateLimitResult, RateLimiter } from './RateLimiter.js';
+
+/**
+ * All-or-nothing token buckets over KEYS, with the clock of the Redis server (`TIME`) so that
+ * every replica refills from the same time base. ARGV[1] = '1' forces (usage corrections);
+ * then per key: rate (tokens/ms), burst, cost. Returns { allowed, retryAfterMs, remaining }.
+ * Denials write nothing; buckets expire once they would be full again.
+ */
+export const TOKEN_BUCKET_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local force = ARGV[1] == '1'
+local n = #KEYS
+local tokens = {}
+local retry = 0
+for i = 1, n do
+  local rate = tonumber(ARGV[3 * i - 1])
+  local burst = tonumber(ARGV[3 * i])
+  local cost = tonumber(ARGV[3 * i + 1])
+  local b = redis.call('HMGET', KEYS[i], 't', 'ts')
+  local tk = tonumber(b[1])
+  local ts = tonumber(b[2])
+  if tk == nil or ts == nil then
+    tk = burst
+  elseif now > ts then
+    tk = math.min(burst, tk + (now - ts) * rate)
+  end
+  tokens[i] = tk
+  local need = math.min(cost, burst)
+  if (not force) and tk < need then
+    local w = math.ceil((need - tk) / rate)
+    if w < 1 then w = 1 end
+    if w > retry then retry = w end
+  end
+end
+if retry > 0 then return {0, retry, 0} end
+local remaining = -1
+for i = 1, n do
+  local rate = tonumber(ARGV[3 * i - 1])
+  local burst = tonumber(ARGV[3 * i])
+  local tk = math.min(burst, tokens[i] - tonumber(ARGV[3 * i + 1]))
+  redis.call('HSET', KEYS[i], 't', tostring(tk), 'ts', now)
+  redis.call('PEXPIRE', KEYS[i], math.ceil((burst - tk) / rate) + 1000)
+  local r = math.floor(tk)
+  if r < 0 then r = 0 end
+  if remaining < 0 or r < remaining then remaining = r end
+end
+return {1, 0, remaining}
+`;
+
+type BucketScript = (numKeys: number, ...args: (string | number)[]) => Promise<[number, number, number]>;
+
+export interface RedisRateLimiterOptions {
+  /** redis:// URL or an existing client (not closed by `close()` then). */
+  redis: string | Redis;
+  keyPrefix?: string;
+  /** Budget per call; a slower Redis counts as down. */
+  timeoutMs?: number;
+  /** When Redis is unreachable: refuse with 503 (default) or use a per-replica memory limiter. */
+  onStoreDown?: 'fail-closed' | 'memory';
+  maxKeys?: number;
+  /** Called once per outage (e.g. to log/alert); never on the hot path when healthy. */
+  onStoreError?: (err: unknown) => void;
+}
+
+/** Token buckets shared by all gateway replicas through Redis: one EVALSHA per call. */
+export class RedisRateLimiter implements RateLimiter {
+  private readonly redis: Redis & { wardenTokenBucket: BucketScript };
+  private readonly ownsClient: boolean;
+  private readonly prefix: string;
+  private readonly fallback: MemoryRateLimiter | null;
+  private healthy = true;
+
+  constructor(private readonly o: RedisRateLimiterOptions) {
+    this.prefix = o.keyPrefix ?? 'warden:rl:';
+    this.ownsClient = typeof o.redis === 'string';
+    const options: RedisOptions = {
+      // Fail fast instead of queueing while disconnected: the request path must not hang.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: o.timeoutMs ?? 50,
+      retryStrategy: (times) => Math.min(times * 100, 2000),
+    };
+    const client = typeof o.redis === 'string' ? new Redis(o.redis, options) : o.redis;
+    if (this.ownsClient) client.on('error', () => {}); // reported per call through onStoreError
+    // defineCommand sends EVALSHA and falls back to EVAL only when the script is not cached yet.
+    client.defineCommand('wardenTokenBucket', { lua: TOKEN_BUCKET_LUA });
+    this.redis = client as Redis & { wardenTokenBucket: BucketScript };
+    this.fallback = o.onStoreDown === 'memory' ? new MemoryRateLimiter({ maxKeys: o.maxKeys }) : null;
+  }
+
+  /**
+   * Resolves once the client is connected and answers (call at startup: until then every
+   * call counts as "store down"); rejects after `timeoutMs`.
+   */
+  async ready(timeoutMs = 5000): Promise<void> {
+    if (this.redis.status !== 'ready') {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.redis.off('ready', onReady);
+          reject(new WardenError('WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE', `Redis not reachable within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const onReady = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        this.redis.once('ready', onReady);
+      });
+    }
+    await this.redis.ping();
+  }
+
+  take(key: string, cost: number, limit: RateLimit): Promise<RateLimitResult> {
+    return this.run([{ key, cost, limit }], false);
+  }
+
+  takeMany(takes: readonly BucketTake[]): Promise<RateLimitResult> {
+    return this.run(takes, false);
+  }
+
+  async adjust(key: string, cost: number, limit: RateLimit): Promise<void> {
+    await this.run([{ key, cost, limit }], true);
+  }
+
+  private async run(takes: readonly BucketTake[], force: boolean): Promise<RateLimitResult> {
+    const args: (string | number)[] = new Array(takes.length * 4 + 1);
+    for (let i = 0; i < takes.length; i++) {
+      const t = takes[i]!;
+      args[i] = this.prefix + t.key;
+    }
+    let a = takes.length;
+    args[a++] = force ? '1' : '0';
+    for (let i = 0; i < takes.length; i++) {
+      const t = takes[i]!;
+      args[a++] = t.limit.ratePerMinute / 60_000;
+      args[a++] = t.limit.burst;
+      args[a++] = t.cost;
+    }
+    try {
+      const [allowed, retryAfterMs, remaining] = await this.redis.wardenTokenBucket(takes.length, ...args);
+      this.healthy = true;
+      return { allowed: allowed === 1, retryAfterMs, remaining };
+    } catch (err) {
+      if (this.healthy) {
+        this.healthy = false;
+        this.o.onStoreError?.(err);
+      }
+      if (this.fallback) return force ? (this.fallback.adjust(takes[0]!.key, takes[0]!.cost, takes[0]!.limit), { allowed: true, retryAfterMs: 0, remaining: 0 }) : this.fallback.takeMany(takes);
+      throw new WardenError('WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE', 'the rate-limit store is unreachable; failing closed', { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) this.redis.disconnect();
+  }
+}

@@ -1,0 +1,7 @@
+export type { RateLimiter, RateLimit, RateLimitResult, BucketTake } from './RateLimiter.js';
+export { MemoryRateLimiter } from './MemoryRateLimiter.js';
+export { RedisRateLimiter, TOKEN_BUCKET_LUA, type RedisRateLimiterOptions } from './RedisRateLimiter.js';
+export { ConcurrencyLimiter } from './ConcurrencyLimiter.js';
+export { RateLimitPolicy, RateLimitGrant, type RateLimitRule, type RateLimitSubject, type TokenUsage } from './RateLimitPolicy.js';
+export { RateLimitedError } from './RateLimitedError.js';
+export { estimatePromptTokens } from './estimatePromptTokens.js';

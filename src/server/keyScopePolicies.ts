@@ -1,0 +1,39 @@
+import type { ApiKeyVerifier } from '../store/index.js';
+
+const MODEL_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** Cedar string literal: only \\ and " need escaping for the characters key names and models allow. */
+function cedarString(s: string): string {
+  if (/[\u0000-\u001f]/.test(s)) throw new Error('control character in Cedar string');
+  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+function cedarEntity(text: string): string | null {
+  const m = /^((?:[A-Za-z_][A-Za-z0-9_]*::)*[A-Za-z_][A-Za-z0-9_]*)::"((?:[^"\\]|\\.)*)"$/.exec(text);
+  if (!m) return null;
+  return `${m[1]}::${cedarString(JSON.parse(`"${m[2]}"`) as string)}`;
+}
+
+/**
+ * `warden keys create --model X` is a shorthand for a Cedar permit: the scopes of every active
+ * key become generated policies (ids `key-scope:<key id>:<model>`) evaluated with the published
+ * set, so forbids written by users still override them and decisions explain which grant applied.
+ */
+export function keyScopePolicies(keys: readonly ApiKeyVerifier[], now = Date.now()): string {
+  const out: string[] = [];
+  for (const k of keys) {
+    if (k.revokedAt || (k.expiresAt && k.expiresAt.getTime() <= now)) continue;
+    const principal = cedarEntity(k.principal);
+    if (!principal) continue;
+    for (const scope of k.scopes) {
+      if (!scope.startsWith('model:')) continue;
+      const model = scope.slice('model:'.length);
+      let resource: string;
+      if (model === '*') resource = 'resource is Model';
+      else if (MODEL_NAME.test(model)) resource = `resource == Model::${cedarString(model)}`;
+      else continue;
+      out.push(`@id(${cedarString(`key-scope:${k.id}:${model === "*" ? "any-model" : model}`)})\npermit(principal == ${principal}, action == Action::"invoke", ${resource});`);
+    }
+  }
+  return out.join('\n');
+}
