@@ -88,7 +88,7 @@ export function registerAuditCommands(program: Command): void {
       if (report.ok) {
         printText(
           `ok: ${report.size} entries, root ${report.rootHash}\n` +
-            `latest checkpoint: size ${report.checkpoint?.size ?? '-'} of ${report.checkpoints}` +
+            `latest checkpoint: size ${report.checkpoint?.size ?? '-'} (${report.checkpoints} checkpoints)` +
             (report.uncheckpointed ? ` (${report.uncheckpointed} newer entries await the next checkpoint)` : ''),
         );
       } else {
