@@ -71,9 +71,15 @@ export const recognizers: Recognizer[] = [
     pattern: /\b(?:password|passwd|pwd|secret|api_?key|access_?token|auth_?token|client_?secret)\b["']?\s*[:=]\s*["']?[^\s"',;]{8,200}/gi,
   },
   {
+    kind: 'iban',
+    category: 'pii',
+    pattern: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b/g,
+    validate: (m) => isValidIBAN(m[0].replace(/ /g, '')),
+  },
+  {
     kind: 'credit_card',
     category: 'pii',
-    pattern: /(?<![\d-])(?:\d[ -]?){11,18}\d(?![\d-])/g,
+    pattern: /(?<![\w-])(?:\d[ -]?){11,18}\d(?![\w-])/g,
     validate: (m) => {
       const digits = m[0].replace(/[ -]/g, '');
       // Separators, when used, must be consistent (4-4-4-4, 4-6-5): rejects dates, phone numbers.
@@ -81,12 +87,6 @@ export const recognizers: Recognizer[] = [
       if (seps && new Set(seps).size > 1) return false;
       return digits.length >= 12 && digits.length <= 19 && plausibleCardPrefix(digits) && luhnValid(digits);
     },
-  },
-  {
-    kind: 'iban',
-    category: 'pii',
-    pattern: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b/g,
-    validate: (m) => isValidIBAN(m[0].replace(/ /g, '')),
   },
   {
     kind: 'us_ssn',

@@ -20,6 +20,9 @@ const LEET: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '
 const LEET_WORD = /\b(?=[a-z0-9@$]*[a-z])(?=[a-z0-9@$]*[013457@$])[a-z0-9@$]{3,}\b/g;
 // Letters spaced out to dodge word patterns: "i g n o r e" or "i.g.n.o.r.e".
 const SPACED = /\b(?:[a-z][ ._*\-]){3,}[a-z]\b/g;
+// Cheap pre-checks so the rewriting passes run only on text that can need them.
+const SPACED_HINT = /\b[a-z][ ._*\-][a-z][ ._*\-][a-z][ ._*\-][a-z]\b/;
+const LEET_HINT = /[a-z][013457@$]|[013457@$][a-z]/;
 
 /**
  * Canonical form used for pattern matching only (never shown or logged): attackers hide
@@ -28,24 +31,26 @@ const SPACED = /\b(?:[a-z][ ._*\-]){3,}[a-z]\b/g;
 export function normalizeText(input: string): NormalizedText {
   let text = input;
   let tags = 0;
-  if (/[\u{e0000}-\u{e007f}]/u.test(text)) {
-    text = text.replace(TAGS, (c) => {
-      tags++;
-      const cp = c.codePointAt(0)! - 0xe0000;
-      return cp >= 0x20 && cp < 0x7f ? String.fromCharCode(cp) : '';
-    });
-  }
   let invisible = 0;
-  text = text.replace(INVISIBLE, () => {
-    invisible++;
-    return '';
-  });
   // ASCII-only text (the common case) skips the Unicode passes.
   // eslint-disable-next-line no-control-regex
-  if (/[^\x00-\x7f]/.test(text)) text = removeConfusables(text.normalize('NFKC').replace(I_LIKE, 'i'));
+  if (/[^\x00-\x7f]/.test(text)) {
+    if (/[\u{e0000}-\u{e007f}]/u.test(text)) {
+      text = text.replace(TAGS, (c) => {
+        tags++;
+        const cp = c.codePointAt(0)! - 0xe0000;
+        return cp >= 0x20 && cp < 0x7f ? String.fromCharCode(cp) : '';
+      });
+    }
+    text = text.replace(INVISIBLE, () => {
+      invisible++;
+      return '';
+    });
+    text = removeConfusables(text.normalize('NFKC').replace(I_LIKE, 'i'));
+  }
   text = text.toLowerCase();
-  text = text.replace(SPACED, (m) => m.replace(/[ ._*\-]/g, ''));
-  text = text.replace(LEET_WORD, (m) => (/^\d+$/.test(m.replace(/[@$]/g, '')) ? m : m.replace(/[013457@$]/g, (c) => LEET[c]!)));
-  text = text.replace(/\s+/g, ' ');
+  if (SPACED_HINT.test(text)) text = text.replace(SPACED, (m) => m.replace(/[ ._*\-]/g, ''));
+  if (LEET_HINT.test(text)) text = text.replace(LEET_WORD, (m) => (/^\d+$/.test(m.replace(/[@$]/g, '')) ? m : m.replace(/[013457@$]/g, (c) => LEET[c]!)));
+  if (/\s\s|[\t\n\r\f\v]/.test(text)) text = text.replace(/\s+/g, ' ');
   return { text, invisible, tags };
 }
