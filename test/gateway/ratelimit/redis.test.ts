@@ -1,0 +1,150 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { requireOrSkip } from '../../helpers/ci.js';
+import { RedisRateLimiter, RateLimitPolicy, RateLimitedError, TOKEN_BUCKET_LUA } from '../../../src/gateway/ratelimit/index.js';
+import { createHash } from 'node:crypto';
+
+const url = process.env.WARDEN_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+let available = false;
+let admin: Redis;
+const prefix = `warden:test:${randomUUID()}:`;
+
+before(async () => {
+  admin = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
+  admin.on('error', () => {});
+  try {
+    await admin.connect();
+    await admin.ping();
+    available = true;
+  } catch {
+    available = false;
+  }
+});
+after(async () => {
+  if (available) {
+    const keys = await admin.keys(`${prefix}*`);
+    if (keys.length) await admin.del(...keys);
+  }
+  admin.disconnect();
+});
+
+test('Redis token bucket: burst, retry-after, remaining; EVALSHA; keys expire once full again', async (t) => {
+  if (!requireOrSkip(t, available, 'Redis')) return;
+  const rl = new RedisRateLimiter({ redis: url, keyPrefix: prefix, timeoutMs: 1000 });
+  try {
+    await rl.ready();
+    const limit = { ratePerMinute: 60, burst: 3 };
+    assert.deepEqual(await rl.take('a', 1, limit), { allowed: true, retryAfterMs: 0, remaining: 2 });
+    await rl.take('a', 1, limit);
+    await rl.take('a', 1, limit);
+    const denied = await rl.take('a', 1, limit);
+    assert.equal(denied.allowed, false);
+    assert.ok(denied.retryAfterMs > 900 && denied.retryAfterMs <= 1000, String(denied.retryAfterMs));
+    const sha = createHash('sha1').update(TOKEN_BUCKET_LUA).digest('hex');
+    assert.deepEqual(await admin.script('EXISTS', sha), [1]);
+    const pttl = await admin.pttl(`${prefix}a`);
+    assert.ok(pttl > 2000 && pttl <= 4000, `TTL ≈ time to refill (3 s) + 1 s, got ${pttl}`);
+    // All-or-nothing across buckets.
+    const big = { key: 'b', cost: 1, limit: { ratePerMinute: 60, burst: 10 } };
+    const empty = { key: 'a', cost: 1, limit };
+    assert.equal((await rl.takeMany([big, empty])).allowed, false);
+    assert.equal((await rl.take('b', 10, big.limit)).allowed, true, 'nothing was taken from b by the denied call');
+    // Corrections: debt then refund.
+    await rl.adjust('c', 50, { ratePerMinute: 60, burst: 10 });
+    assert.equal((await rl.take('c', 1, { ratePerMinute: 60, burst: 10 })).allowed, false);
+    await rl.adjust('c', -100, { ratePerMinute: 60, burst: 10 });
+    assert.equal((await rl.take('c', 10, { ratePerMinute: 60, burst: 10 })).allowed, true);
+  } finally {
+    await rl.close();
+  }
+});
+
+test('Redis down: fail closed with WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE (default) or per-replica memory fallback', async () => {
+  const errors: unknown[] = [];
+  const closed = new RedisRateLimiter({ redis: 'redis://127.0.0.1:1', timeoutMs: 200, onStoreError: (e) => errors.push(e) });
+  const fallback = new RedisRateLimiter({ redis: 'redis://127.0.0.1:1', timeoutMs: 200, onStoreDown: 'memory' });
+  try {
+    const limit = { ratePerMinute: 60, burst: 1 };
+    await assert.rejects(closed.take('k', 1, limit), { code: 'WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE', status: 503 });
+    await assert.rejects(closed.take('k', 1, limit), { code: 'WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE' });
+    assert.equal(errors.length, 1, 'the outage is reported once, not per request');
+    assert.equal((await fallback.take('k', 1, limit)).allowed, true);
+    assert.equal((await fallback.take('k', 1, limit)).allowed, false, 'the memory fallback still limits');
+    // Through the policy: a fail-closed store error propagates and leaks no concurrency slot.
+    const policy = new RateLimitPolicy([{ match: { principal: '*' }, requestsPerMinute: 60, concurrent: 1 }], { limiter: closed });
+    const subject = { principal: 'User::"a"', key: null, tenant: null, model: 'm', estimatedTokens: 0 };
+    await assert.rejects(Promise.resolve(policy.check(subject)), { code: 'WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE' });
+    await assert.rejects(Promise.resolve(policy.check(subject)), { code: 'WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE' });
+  } finally {
+    await closed.close();
+    await fallback.close();
+  }
+});
+
+test('policy over Redis: 429 with retry-after seconds', async (t) => {
+  if (!requireOrSkip(t, available, 'Redis')) return;
+  const rl = new RedisRateLimiter({ redis: url, keyPrefix: prefix, timeoutMs: 1000 });
+  try {
+    await rl.ready();
+    const policy = new RateLimitPolicy([{ match: { tenant: '*' }, requestsPerMinute: 6, burst: 2 }], { limiter: rl });
+    const s = { principal: 'User::"a"', key: null, tenant: `t-${randomUUID()}`, model: 'm', estimatedTokens: 0 };
+    (await policy.check(s)).release();
+    (await policy.check(s)).release();
+    const err = await Promise.resolve(policy.check(s)).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof RateLimitedError);
+    assert.equal(err.status, 429);
+    assert.ok(err.retryAfterSeconds === 10 || err.retryAfterSeconds === 9, String(err.retryAfterSeconds));
+  } finally {
+    await rl.close();
+  }
+});
+
+test('3 replicas (separate processes and clients) sharing Redis: allowed count within ±2% of rate × time + burst', async (t) => {
+  if (!requireOrSkip(t, available, 'Redis')) return;
+  const specs = [
+    // Burst 300 (0.3 s of traffic): a scheduler stall on a busy CI machine shorter than that loses no tokens.
+    { key: `acc-fast-${randomUUID()}`, ratePerMinute: 60_000, burst: 300 },
+    { key: `acc-600-${randomUUID()}`, ratePerMinute: 600, burst: 10 },
+  ];
+  const fixture = join(import.meta.dirname, 'replica.fixture.ts');
+  const children = Array.from({ length: 3 }, () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, url, JSON.stringify(specs.map((s) => ({ ...s, key: prefix + s.key }))), '4'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    const ready = new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (c: Buffer) => {
+        out += c;
+        if (out.startsWith('ready\n')) resolve();
+      });
+      child.on('exit', (code) => reject(new Error(`replica exited ${code} before ready: ${err}`)));
+    });
+    const done = new Promise<{ allowed: number; denied: number; first: number; last: number }[]>((resolve, reject) =>
+      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.slice('ready\n'.length)) as never) : reject(new Error(`replica exited ${code}: ${err}`)))),
+    );
+    return { child, ready, done };
+  });
+  await Promise.all(children.map((c) => c.ready));
+  // All three start at the same instant and run for 3 s.
+  const startAt = Date.now() + 100;
+  for (const c of children) c.child.stdin.end(`${startAt} ${startAt + 3000}\n`);
+  const runs = children.map((c) => c.done);
+  const results = await Promise.all(runs);
+  specs.forEach((spec, i) => {
+    const per = results.map((r) => r[i]!);
+    const allowed = per.reduce((n, r) => n + r.allowed, 0);
+    const denied = per.reduce((n, r) => n + r.denied, 0);
+    const windowMs = Math.max(...per.map((r) => r.last)) - Math.min(...per.map((r) => r.first));
+    const expected = spec.burst + (spec.ratePerMinute / 60_000) * windowMs;
+    // ±2%, but never below 1.5 requests: a count is an integer and the window edges are measured client-side.
+    const tolerance = Math.max(1.5, expected * 0.02);
+    t.diagnostic(`${spec.ratePerMinute}/min: allowed ${allowed} (${per.map((r) => r.allowed).join('+')}), denied ${denied}, expected ${expected.toFixed(1)} ± ${tolerance.toFixed(1)} over ${windowMs} ms`);
+    assert.ok(per.every((r) => r.allowed > 0), 'every replica got a share');
+    assert.ok(denied > allowed, 'offered load exceeded the limit');
+    assert.ok(Math.abs(allowed - expected) <= tolerance, `allowed ${allowed}, expected ${expected.toFixed(1)} ± ${tolerance.toFixed(1)}`);
+  });
+});
