@@ -12,6 +12,32 @@ class SourceReader extends yauzl.RandomAccessReader {
     super();
   }
 
+  private window: Buffer = Buffer.alloc(0);
+  private windowStart = 0;
+
+  /**
+   * Metadata reads (central directory records, local headers) come in small sequential pieces;
+   * serve them from a 64 KiB window instead of one stream and one read call each.
+   */
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
+    const inWindow = position >= this.windowStart && position + length <= this.windowStart + this.window.length;
+    const done = (): void => {
+      const at = position - this.windowStart;
+      if (at + length > this.window.length) return callback(new Error('unexpected end of zip data'));
+      this.window.copy(buffer, offset, at, at + length);
+      callback(null);
+    };
+    if (inWindow) return done();
+    this.src.read(position, Math.max(length, 64 * 1024)).then(
+      (chunk) => {
+        this.window = chunk;
+        this.windowStart = position;
+        done();
+      },
+      (err: Error) => callback(err),
+    );
+  }
+
   override _readStreamForRange(start: number, end: number): Readable {
     const src = this.src;
     return Readable.from(
@@ -125,6 +151,7 @@ export async function scanZip(src: RandomSource, ctx: ScanContext, dispatch: Sca
       } catch (err) {
         child.add('archive/malformed', 'medium', `member data: ${(err as Error).message}`);
       } finally {
+        stream.on('error', () => undefined); // late errors after we stopped reading are moot
         stream.destroy();
       }
     }

@@ -103,19 +103,28 @@ export class ByteReader {
   }
 }
 
-/** Reads a random-access source front to back in windows; skips are seeks. */
-export function readerFromSource(source: RandomSource, start = 0, windowBytes = 1 << 20): ByteReader {
+const MIN_WINDOW = 64 * 1024;
+
+/**
+ * Reads a random-access source front to back; skips are seeks. The window starts small after a
+ * seek and doubles while reading stays sequential (like kernel readahead), so skipping a 1 MiB
+ * tensor does not read the next one in full.
+ */
+export function readerFromSource(source: RandomSource, start = 0, maxWindow = 1 << 20): ByteReader {
   let cursor = start;
+  let window = Math.min(MIN_WINDOW, maxWindow);
   return new ByteReader({
     async next() {
       if (cursor >= source.size) return null;
-      const chunk = await source.read(cursor, windowBytes);
+      const chunk = await source.read(cursor, window);
       cursor += chunk.length;
+      window = Math.min(window * 2, maxWindow);
       return chunk.length ? chunk : null;
     },
     skip(n: number) {
       const skipped = Math.max(0, Math.min(n, source.size - cursor));
       cursor += skipped;
+      window = Math.min(MIN_WINDOW, maxWindow);
       return Promise.resolve(skipped);
     },
   });

@@ -166,6 +166,16 @@ class PickleVm {
     if (!(await this.r.ensure(n))) throw new Malformed('unexpected end of data', at, true);
   }
 
+  /** The next text line when it is already buffered (the common case), else null. */
+  private lineFast(): string | null {
+    const r = this.r;
+    const nl = r.buf.indexOf(0x0a, r.pos);
+    if (nl === -1 || nl - r.pos > MAX_LINE) return null;
+    const s = r.buf.toString('latin1', r.pos, nl);
+    r.pos = nl + 1;
+    return s;
+  }
+
   private async line(at: number): Promise<string> {
     const r = this.r;
     let scanned = 0;
@@ -183,12 +193,22 @@ class PickleVm {
   }
 
   /** Reads a length-prefixed payload: short ones become values, long ones are skipped by offset. */
-  private async payload(len: number, at: number, kind: 'str' | 'bytes'): Promise<PickleValue> {
+  private payload(len: number, at: number, kind: 'str' | 'bytes'): PickleValue | Promise<PickleValue> {
+    const r = this.r;
+    if (len <= MAX_STRING && r.pos + len <= r.buf.length) return this.payloadInBuffer(len, kind);
+    return this.payloadSlow(len, at, kind);
+  }
+
+  private async payloadSlow(len: number, at: number, kind: 'str' | 'bytes'): Promise<PickleValue> {
     if (len > MAX_STRING) {
       if (!(await this.r.skip(len))) throw new Malformed(`payload of ${len} bytes runs past the end`, at, true);
       return LONG_VALUE;
     }
     await this.need(len, at);
+    return this.payloadInBuffer(len, kind);
+  }
+
+  private payloadInBuffer(len: number, kind: 'str' | 'bytes'): PickleValue {
     const r = this.r;
     const v = kind === 'str' ? r.buf.toString('utf8', r.pos, r.pos + len) : new PickleBytes(r.buf.toString('latin1', r.pos, r.pos + len));
     r.pos += len;
@@ -226,13 +246,13 @@ class PickleVm {
       this.ops++;
       switch (op) {
         case Op.PROTO: {
-          await this.need(1, at);
+          if (r.pos + 1 > r.buf.length) await this.need(1, at);
           const proto = r.buf[r.pos++]!;
           if (proto > 5) throw new Malformed(`unsupported protocol ${proto}`, at);
           break;
         }
         case Op.FRAME: {
-          await this.need(8, at);
+          if (r.pos + 8 > r.buf.length) await this.need(8, at);
           r.pos += 8; // frames are transparent to the VM
           break;
         }
@@ -262,47 +282,47 @@ class PickleVm {
           this.push(false);
           break;
         case Op.INT: {
-          const v = parsePyInt(await this.line(at));
+          const v = parsePyInt((this.lineFast() ?? (await this.line(at))));
           if (v === null) throw new Malformed('bad INT argument', at);
           this.push(v);
           break;
         }
         case Op.LONG: {
-          const v = parsePyInt(await this.line(at));
+          const v = parsePyInt((this.lineFast() ?? (await this.line(at))));
           if (v === null) throw new Malformed('bad LONG argument', at);
           this.push(v);
           break;
         }
         case Op.FLOAT: {
-          const s = await this.line(at);
+          const s = (this.lineFast() ?? (await this.line(at)));
           const v = Number(s);
           if (s.trim() === '' || (Number.isNaN(v) && !/nan/i.test(s))) throw new Malformed('bad FLOAT argument', at);
           this.push(v);
           break;
         }
         case Op.BININT:
-          await this.need(4, at);
+          if (r.pos + 4 > r.buf.length) await this.need(4, at);
           this.push(r.buf.readInt32LE(r.pos));
           r.pos += 4;
           break;
         case Op.BININT1:
-          await this.need(1, at);
+          if (r.pos + 1 > r.buf.length) await this.need(1, at);
           this.push(r.buf[r.pos++]!);
           break;
         case Op.BININT2:
-          await this.need(2, at);
+          if (r.pos + 2 > r.buf.length) await this.need(2, at);
           this.push(r.buf.readUInt16LE(r.pos));
           r.pos += 2;
           break;
         case Op.BINFLOAT:
-          await this.need(8, at);
+          if (r.pos + 8 > r.buf.length) await this.need(8, at);
           this.push(r.buf.readDoubleBE(r.pos));
           r.pos += 8;
           break;
         case Op.LONG1:
         case Op.LONG4: {
           const w = op === Op.LONG1 ? 1 : 4;
-          await this.need(w, at);
+          if (r.pos + w > r.buf.length) await this.need(w, at);
           const n = w === 1 ? r.buf[r.pos]! : r.buf.readInt32LE(r.pos);
           r.pos += w;
           if (n < 0) throw new Malformed('negative LONG length', at);
@@ -310,50 +330,59 @@ class PickleVm {
             if (!(await r.skip(n))) throw new Malformed('LONG runs past the end', at, true);
             this.push(UNKNOWN);
           } else {
-            await this.need(n, at);
+            if (r.pos + n > r.buf.length) await this.need(n, at);
             this.push(decodeLong(r.buf.subarray(r.pos, r.pos + n)));
             r.pos += n;
           }
           break;
         }
         case Op.STRING: {
-          const s = decodePyStringRepr(await this.line(at));
+          const s = decodePyStringRepr((this.lineFast() ?? (await this.line(at))));
           if (s === null) throw new Malformed('STRING argument is not a quoted string', at);
           this.push(s.length > MAX_STRING ? LONG_VALUE : s);
           break;
         }
         case Op.UNICODE: {
-          const s = await this.line(at);
+          const s = (this.lineFast() ?? (await this.line(at)));
           this.push(s.length > MAX_STRING ? LONG_VALUE : decodeRawUnicodeEscape(s));
           break;
         }
         case Op.SHORT_BINSTRING:
         case Op.SHORT_BINBYTES:
         case Op.SHORT_BINUNICODE: {
-          await this.need(1, at);
+          if (r.pos + 1 > r.buf.length) await this.need(1, at);
           const n = r.buf[r.pos++]!;
           // Python 3 decodes py2 str (SHORT_BINSTRING) to str with the default ASCII encoding.
-          this.push(await this.payload(n, at, op === Op.SHORT_BINBYTES ? 'bytes' : 'str'));
+          {
+            const v = this.payload(n, at, op === Op.SHORT_BINBYTES ? 'bytes' : 'str');
+            this.push(v instanceof Promise ? await v : v);
+          }
           break;
         }
         case Op.BINSTRING:
         case Op.BINBYTES:
         case Op.BINUNICODE: {
-          await this.need(4, at);
+          if (r.pos + 4 > r.buf.length) await this.need(4, at);
           const n = op === Op.BINSTRING ? r.buf.readInt32LE(r.pos) : r.buf.readUInt32LE(r.pos);
           r.pos += 4;
           if (n < 0) throw new Malformed('negative length', at);
-          this.push(await this.payload(n, at, op === Op.BINBYTES ? 'bytes' : 'str'));
+          {
+            const v = this.payload(n, at, op === Op.BINBYTES ? 'bytes' : 'str');
+            this.push(v instanceof Promise ? await v : v);
+          }
           break;
         }
         case Op.BINUNICODE8:
         case Op.BINBYTES8:
         case Op.BYTEARRAY8: {
-          await this.need(8, at);
+          if (r.pos + 8 > r.buf.length) await this.need(8, at);
           const n = Number(r.buf.readBigUInt64LE(r.pos));
           r.pos += 8;
           if (!Number.isSafeInteger(n)) throw new Malformed('length exceeds 2^53', at);
-          this.push(await this.payload(n, at, op === Op.BINUNICODE8 ? 'str' : 'bytes'));
+          {
+            const v = this.payload(n, at, op === Op.BINUNICODE8 ? 'str' : 'bytes');
+            this.push(v instanceof Promise ? await v : v);
+          }
           break;
         }
         case Op.NEXT_BUFFER:
@@ -439,17 +468,17 @@ class PickleVm {
           break;
         }
         case Op.PUT: {
-          const idx = parsePyInt(await this.line(at));
+          const idx = parsePyInt((this.lineFast() ?? (await this.line(at))));
           if (typeof idx !== 'number' || idx < 0) throw new Malformed('bad PUT argument', at);
           this.memoPut(idx, this.top(at));
           break;
         }
         case Op.BINPUT:
-          await this.need(1, at);
+          if (r.pos + 1 > r.buf.length) await this.need(1, at);
           this.memoPut(r.buf[r.pos++]!, this.top(at));
           break;
         case Op.LONG_BINPUT:
-          await this.need(4, at);
+          if (r.pos + 4 > r.buf.length) await this.need(4, at);
           this.memoPut(r.buf.readUInt32LE(r.pos), this.top(at));
           r.pos += 4;
           break;
@@ -457,23 +486,23 @@ class PickleVm {
           this.memoPut(this.memo.size, this.top(at));
           break;
         case Op.GET: {
-          const idx = parsePyInt(await this.line(at));
+          const idx = parsePyInt((this.lineFast() ?? (await this.line(at))));
           if (typeof idx !== 'number') throw new Malformed('bad GET argument', at);
           this.push(this.memoGet(idx, at));
           break;
         }
         case Op.BINGET:
-          await this.need(1, at);
+          if (r.pos + 1 > r.buf.length) await this.need(1, at);
           this.push(this.memoGet(r.buf[r.pos++]!, at));
           break;
         case Op.LONG_BINGET:
-          await this.need(4, at);
+          if (r.pos + 4 > r.buf.length) await this.need(4, at);
           this.push(this.memoGet(r.buf.readUInt32LE(r.pos), at));
           r.pos += 4;
           break;
         case Op.GLOBAL: {
-          const module = await this.line(at);
-          const name = await this.line(at);
+          const module = (this.lineFast() ?? (await this.line(at)));
+          const name = (this.lineFast() ?? (await this.line(at)));
           this.push(this.importGlobal(module, name, at, 'GLOBAL'));
           break;
         }
@@ -489,8 +518,8 @@ class PickleVm {
           break;
         }
         case Op.INST: {
-          const module = await this.line(at);
-          const name = await this.line(at);
+          const module = (this.lineFast() ?? (await this.line(at)));
+          const name = (this.lineFast() ?? (await this.line(at)));
           const ref = this.importGlobal(module, name, at, 'INST');
           this.push(new CallResult(ref, PickleVm.tracked(this.popMark(at))));
           break;
@@ -507,7 +536,7 @@ class PickleVm {
         case Op.EXT2:
         case Op.EXT4: {
           const w = op === Op.EXT1 ? 1 : op === Op.EXT2 ? 2 : 4;
-          await this.need(w, at);
+          if (r.pos + w > r.buf.length) await this.need(w, at);
           const code = w === 1 ? r.buf[r.pos]! : w === 2 ? r.buf.readUInt16LE(r.pos) : r.buf.readInt32LE(r.pos);
           r.pos += w;
           this.note('pickle/extension-code', 'high', `EXT${w} imports the callable registered under extension code ${code} (copyreg): it cannot be resolved from the file`, at, `ext|${code}`);
@@ -550,7 +579,7 @@ class PickleVm {
           break;
         }
         case Op.PERSID: {
-          const id = await this.line(at);
+          const id = (this.lineFast() ?? (await this.line(at)));
           this.push(new CallResult(new Opaque('persistent_load'), id.length > MAX_STRING ? LONG_VALUE : id));
           break;
         }
@@ -589,7 +618,7 @@ class PickleVm {
     const width = Number(m[2] || '1') * (kind === 'U' ? 4 : 1);
     const align = dictGet(state, 'numpy_array_alignment_bytes');
     if (align !== undefined && align !== null) {
-      await this.need(1, at);
+      if (this.r.pos + 1 > this.r.buf.length) await this.need(1, at);
       const pad = this.r.buf[this.r.pos++]!;
       if (!(await this.r.skip(pad))) throw new Malformed('joblib padding runs past the end', at, true);
     }
