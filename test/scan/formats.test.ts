@@ -6,7 +6,7 @@ import { escapesModelDir } from '../../src/scan/formats/scanOnnx.js';
 import { detectFormat } from '../../src/scan/index.js';
 import { P, scanBytes } from './helpers/scanBytes.js';
 import { gguf, onnxModel, safetensors, savedModel } from './helpers/writers.js';
-import { tarArchive, zipArchive } from './helpers/archives.js';
+import { tarArchive, withLocalName, zipArchive } from './helpers/archives.js';
 
 const evilPickle = P.cat(P.proto(2), P.global('os', 'system'), P.binunicode('id'), P.op(0x85, 'R', '.'));
 const t = (name: string, dtype: string, shape: number[], width: number) => ({ name, dtype, shape, bytes: shape.reduce((a, d) => a * d, 1) * width });
@@ -152,6 +152,10 @@ describe('archives', () => {
     const zip = zipArchive([{ name: 'a.pkl', data: evilPickle, deflate: true, lieUncompressedSize: 5 }]);
     const r = await scanBytes(zip);
     assert.ok(r.rules.includes('archive/malformed'), JSON.stringify(r));
+  });
+  it('reports members whose local header names another file than the central directory', async () => {
+    const zip = withLocalName(zipArchive([{ name: 'archive/data.pkl', data: P.cat(P.proto(2), P.op('}', '.')) }]), 'archive/evil.pkl');
+    assert.deepEqual((await scanBytes(zip)).rules, ['archive/header-mismatch']);
   });
   it('walks tar members, traversal and symlink targets included', async () => {
     const tar = tarArchive([{ name: '../evil.pkl', data: evilPickle }, { name: 'link', data: Buffer.alloc(0), type: '2', linkname: '/etc/passwd' }]);

@@ -124,7 +124,13 @@ export async function scanZip(src: RandomSource, ctx: ScanContext, dispatch: Sca
       }
       let dataStart: number;
       try {
-        ({ fileDataStart: dataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true }));
+        const local = await zip.readLocalFileHeaderPromise(entry);
+        dataStart = local.fileDataStart;
+        // Extractors that walk local headers and loaders that use the central directory would
+        // see different names: a classic way to show a scanner one file and a loader another.
+        if (!local.fileName.equals(entry.fileName as unknown as Buffer) || local.compressionMethod !== compressionMethod) {
+          child.add('archive/header-mismatch', 'high', 'local header disagrees with the central directory (name or compression method)');
+        }
       } catch (err) {
         child.add('archive/malformed', 'medium', `local header: ${(err as Error).message}`);
         continue;

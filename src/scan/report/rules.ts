@@ -32,6 +32,7 @@ export const ruleDescriptions: Record<string, string> = {
   'onnx/invalid': 'Malformed ONNX protobuf.',
   'archive/path-traversal': 'Archive member name escapes the extraction directory.',
   'archive/duplicate-entry': 'Archive has two members with the same name.',
+  'archive/header-mismatch': 'Zip local header and central directory disagree about a member.',
   'archive/zip-bomb': 'Archive member decompresses far beyond its size.',
   'archive/too-deep': 'Archives nested beyond the depth limit.',
   'archive/too-many-entries': 'Archive has more members than the limit.',

@@ -84,3 +84,12 @@ export function tarArchive(members: TarMember[]): Buffer {
   parts.push(Buffer.alloc(1024));
   return Buffer.concat(parts);
 }
+
+/** Rewrites the name in the first local header only (central directory keeps the original). */
+export function withLocalName(zip: Buffer, name: string): Buffer {
+  const out = Buffer.from(zip);
+  const len = out.readUInt16LE(26);
+  if (Buffer.byteLength(name) !== len) throw new Error('same-length name required');
+  out.write(name, 30, len, 'utf8');
+  return out;
+}
