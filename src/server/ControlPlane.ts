@@ -10,7 +10,7 @@ import { SnapshotHolder } from '../gateway/index.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
 import { installAdminAuth } from './adminAuth.js';
 import { buildSnapshot, SNAPSHOT_TTL_MS } from './snapshotBuilder.js';
-import { registerRoutes } from './routes/index.js';
+import { registerRoutes, metricsRoutes } from './routes/index.js';
 
 export interface ControlPlaneTls {
   certPem: string;
@@ -125,6 +125,9 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
     reply.code(ready ? 200 : 503);
     return { status: ready ? 'ok' : 'not-ready', snapshotVersion: snap?.version ?? null };
   });
+
+  // Prometheus scrapes /metrics without the admin token (guarded by observe.metricsToken when set).
+  await app.register(async (root) => metricsRoutes(root, ctx));
 
   await app.register(
     async (api) => {

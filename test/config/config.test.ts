@@ -106,3 +106,9 @@ test('CLI overrides win over file and environment', () => {
     assert.equal(c.server.port, 7443);
   });
 });
+
+test('examples/warden.yaml (linked from the README) is valid', () => {
+  const c = loadConfig({ configPath: new URL('../../examples/warden.yaml', import.meta.url).pathname, env: {} });
+  assert.equal(c.gateway.region, 'eu-west-1');
+  assert.equal(c.gateway.upstreams.length, 2);
+});
