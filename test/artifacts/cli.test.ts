@@ -45,7 +45,8 @@ before(async () => {
   Object.assign(process.env, env);
   db = await openStore({});
   const config = loadConfig({ dataDir: join(dir, 'data'), env: { ...process.env } });
-  const audit: AuditLog = { append: async (r) => void records.push(r), queueDepth: 0, flush: async () => {}, close: async () => {} };
+  // Only append is used by the routes; the rest of the AuditLog surface is not needed here.
+  const audit = { append: async (r: AuditRecord) => void records.push(r), queueDepth: 0, flush: async () => {}, close: async () => {} } as unknown as AuditLog;
   const events = new EventEmitter();
   events.on('snapshot:changed', () => snapshotEvents++);
   const ctx: ControlPlaneContext = { config, db, audit, logger: pino({ level: 'silent' }), serverSecret: new Uint8Array(32), events };

@@ -11,6 +11,8 @@ import type { Queryable } from '../../store/index.js';
  */
 export interface ModelAdmission {
   serving: { version: string; digest: string } | null;
+  /** The frozen allow result for the serving version, shared by every request (no per-request allocation). */
+  admitted?: AdmissionResult;
   /** version → revoked? (every registered version). */
   revokedVersions: ReadonlySet<string>;
   revokedDigests: ReadonlySet<string>;
@@ -60,8 +62,16 @@ export function admissionTableFromRows(rows: readonly AdmissionRow[], options: A
       m.serving = { version: r.version, digest: r.digest };
     }
   }
+  for (const m of models.values() as Iterable<ModelAdmission>) withAdmitted(m);
   return { builtAt: new Date().toISOString(), enforceAll: options.enforce ?? false, enforced: new Set(options.models ?? []), models };
 }
+
+function withAdmitted(m: ModelAdmission): ModelAdmission {
+  if (m.serving) m.admitted = Object.freeze({ ok: true as const, version: m.serving.version, digest: m.serving.digest });
+  return m;
+}
+
+const ADMITTED_UNREGISTERED: AdmissionResult = Object.freeze({ ok: true as const, version: null, digest: null });
 
 /** Reads every model version once and builds the table the gateway consults. */
 export async function buildAdmissionTable(db: Queryable, options: AdmissionOptions = {}): Promise<AdmissionTable> {
@@ -85,21 +95,21 @@ export function admitModel(table: AdmissionTable, model: string, version: string
   const m = table.models.get(model);
   if (!m) {
     if (table.enforceAll || table.enforced.has(model)) return { ok: false, code: 'WARDEN_ADMISSION_UNREGISTERED', message: `model ${model} is not registered` };
-    return { ok: true, version: null, digest: null };
+    return ADMITTED_UNREGISTERED;
   }
   if (version !== undefined && m.revokedVersions.has(version)) return { ok: false, code: 'WARDEN_ADMISSION_REVOKED', message: `model ${model} version ${version} is revoked` };
   if (!m.serving) return { ok: false, code: 'WARDEN_ADMISSION_NOT_SERVING', message: `model ${model} has no serving version` };
   if (version !== undefined && version !== m.serving.version) {
     return { ok: false, code: 'WARDEN_ADMISSION_VERSION_NOT_SERVING', message: `model ${model} version ${version} is not the serving version` };
   }
-  if (reportedDigest !== undefined) {
+  if (reportedDigest !== undefined && reportedDigest !== m.serving.digest) {
     const d = normalizeDigest(reportedDigest);
     if (d !== m.serving.digest) {
       if (m.revokedDigests.has(d)) return { ok: false, code: 'WARDEN_ADMISSION_REVOKED', message: `model ${model} upstream serves a revoked version` };
       return { ok: false, code: 'WARDEN_ADMISSION_DIGEST_MISMATCH', message: `model ${model} upstream digest does not match the approved digest of version ${m.serving.version}` };
     }
   }
-  return { ok: true, version: m.serving.version, digest: m.serving.digest };
+  return m.admitted ?? { ok: true, version: m.serving.version, digest: m.serving.digest };
 }
 
 /** JSON form for the PEP snapshot. */
@@ -112,12 +122,12 @@ export interface AdmissionTableJson {
 
 export function admissionTableToJson(t: AdmissionTable): AdmissionTableJson {
   const models: AdmissionTableJson['models'] = {};
-  for (const [name, m] of t.models) models[name] = { serving: m.serving, revokedVersions: [...m.revokedVersions], revokedDigests: [...m.revokedDigests] };
+  for (const [name, m] of t.models) models[name] = { serving: m.serving ? { version: m.serving.version, digest: m.serving.digest } : null, revokedVersions: [...m.revokedVersions], revokedDigests: [...m.revokedDigests] };
   return { builtAt: t.builtAt, enforceAll: t.enforceAll, enforced: [...t.enforced], models };
 }
 
 export function admissionTableFromJson(j: AdmissionTableJson): AdmissionTable {
   const models = new Map<string, ModelAdmission>();
-  for (const [name, m] of Object.entries(j.models)) models.set(name, { serving: m.serving, revokedVersions: new Set(m.revokedVersions), revokedDigests: new Set(m.revokedDigests) });
+  for (const [name, m] of Object.entries(j.models)) models.set(name, withAdmitted({ serving: m.serving, revokedVersions: new Set(m.revokedVersions), revokedDigests: new Set(m.revokedDigests) }));
   return { builtAt: j.builtAt, enforceAll: j.enforceAll, enforced: new Set(j.enforced), models };
 }

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import { WardenError } from '../../errors/index.js';
-import { MerkleAccumulator, type MerkleSummary } from './merkle.js';
+import { MerkleAccumulator, merkleLeafHash, type MerkleSummary } from './merkle.js';
 
 export type MerkleUnit = 'record' | 'chunk';
 
@@ -31,16 +31,21 @@ export async function datasetMerkle(path: string, options: DatasetMerkleOptions)
       if (options.unit === 'record') {
         while (pos < chunk.length) {
           const nl = chunk.indexOf(10, pos);
-          current ??= startLeaf();
           if (nl === -1) {
+            current ??= startLeaf();
             current.update(chunk.subarray(pos));
             currentBytes += chunk.length - pos;
             break;
           }
-          current.update(chunk.subarray(pos, nl));
-          acc.addLeafHash(current.digest());
-          current = undefined;
-          currentBytes = 0;
+          if (current) {
+            // A record that started in an earlier read buffer.
+            current.update(chunk.subarray(pos, nl));
+            acc.addLeafHash(current.digest());
+            current = undefined;
+            currentBytes = 0;
+          } else {
+            acc.addLeafHash(merkleLeafHash(chunk.subarray(pos, nl)));
+          }
           pos = nl + 1;
         }
       } else {
