@@ -1,1 +1,12 @@
 export { createLogger, redactUrl, type Logger, type LoggerOptions } from './logger.js';
+export {
+  createGatewayMetrics,
+  createControlPlaneMetrics,
+  recordRequest,
+  processMetricsRegistry,
+  type GatewayMetrics,
+  type ControlPlaneMetrics,
+  type RequestObservation,
+} from './metrics.js';
+export { metricsHandler, bearerMatches, type MetricsHandlerOptions } from './metricsHandler.js';
+export { createGatewayObserver, observeSnapshots, type GatewayObserver, type GatewayObserverOptions, type ObservedRequest, type DecisionEvent } from './gatewayObserver.js';

@@ -1,3 +1,26 @@
 import { z } from 'zod';
 
-export const observeSection = z.strictObject({}).prefault({});
+const tracingSection = z
+  .strictObject({
+    /** OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces. Empty = tracing off (zero cost). */
+    endpoint: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
+    serviceName: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).default('warden'),
+    /** Fraction of new traces sampled (parent decisions are honoured). */
+    sampleRatio: z.number().min(0).max(1).default(1),
+    /** Extra headers for the exporter (e.g. an auth token); never logged. */
+    headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string().max(4096)).default({}),
+    timeoutMs: z.number().int().min(100).max(60_000).default(5000),
+  })
+  .prefault({});
+
+export const observeSection = z
+  .strictObject({
+    /** Serve Prometheus /metrics on the admin API and the gateway. */
+    metricsEnabled: z.boolean().default(true),
+    /** Bearer token required on /metrics; empty = no token (bind to loopback or firewall it). */
+    metricsToken: z.string().max(256).default(''),
+    /** Process metrics (CPU, memory, event loop lag) from prom-client. */
+    processMetrics: z.boolean().default(true),
+    tracing: tracingSection,
+  })
+  .prefault({});

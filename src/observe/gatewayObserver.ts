@@ -1,0 +1,82 @@
+import type { Registry } from 'prom-client';
+import { createGatewayMetrics, recordRequest, type GatewayMetrics, type RequestObservation } from './metrics.js';
+
+/** The fields of the gateway's RequestContext the observer reads (structural: observe does not import gateway/). */
+export interface ObservedRequest {
+  readonly route: { kind: string; model: string | null } | null;
+  readonly status: number;
+  readonly errorCode: string | null;
+  readonly decision: { decision: 'allow' | 'deny' } | null;
+  readonly upstreamNs: bigint;
+  readonly principal: { entity: { type: string; id: string }; id: string } | null;
+  readonly sourceIp: string;
+}
+
+/** What alert rules receive per request on the control plane's event bus ('gateway.decision'). */
+export interface DecisionEvent {
+  principal: string | null;
+  principalId: string | null;
+  decision: 'allow' | 'deny';
+  code: string | null;
+  sourceIp: string;
+  model: string | null;
+}
+
+export interface GatewayObserverOptions {
+  registry: Registry;
+  /** The gateway's upstreams: their models are the only model label values (any other name, chosen by the client, is "other"). */
+  upstreams: readonly { name: string; models: readonly string[] }[];
+  /** Receives one decision event per authenticated or denied request (alert rules). */
+  emitDecision?: (ev: DecisionEvent) => void;
+}
+
+export type GatewayObserver = (ctx: ObservedRequest, overheadMs: number) => void;
+
+/**
+ * Called by the pipeline once per request after the audit stage: records metrics with bounded
+ * labels and hands the decision to alert rules. One small event object per request; no I/O.
+ */
+export function createGatewayObserver(options: GatewayObserverOptions): { observe: GatewayObserver; metrics: GatewayMetrics } {
+  const metrics = createGatewayMetrics(options.registry);
+  const upstreamOf = new Map<string, string>();
+  for (const u of options.upstreams) {
+    for (const m of u.models) upstreamOf.set(m, u.name);
+    metrics.upstreamUp.labels(u.name).set(1);
+  }
+  const obs: RequestObservation = { route: '', model: '', decision: 'allow', code: '', overheadMs: 0, upstreamMs: 0 };
+  const observe: GatewayObserver = (ctx, overheadMs) => {
+    const model = ctx.route?.model ?? null;
+    const denied = ctx.decision?.decision === 'deny' || (ctx.errorCode !== null && ctx.status >= 400 && ctx.status < 500);
+    // Reused observation object: recordRequest reads it synchronously.
+    obs.route = ctx.route?.kind ?? 'unmatched';
+    const upstream = model === null ? undefined : upstreamOf.get(model);
+    obs.model = model === null ? '' : upstream !== undefined ? model : 'other';
+    obs.decision = denied ? 'deny' : ctx.errorCode !== null ? 'error' : 'allow';
+    obs.code = ctx.errorCode ?? '';
+    obs.overheadMs = overheadMs;
+    obs.upstreamMs = Number(ctx.upstreamNs) / 1e6;
+    recordRequest(metrics, obs);
+    if (upstream !== undefined) {
+      if (ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE' || ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT') metrics.upstreamUp.labels(upstream).set(0);
+      else if (ctx.upstreamNs > 0n) metrics.upstreamUp.labels(upstream).set(1);
+    }
+    if (options.emitDecision && (ctx.principal || denied)) {
+      options.emitDecision({
+        principal: ctx.principal ? `${ctx.principal.entity.type}::${JSON.stringify(ctx.principal.entity.id)}` : null,
+        principalId: ctx.principal?.id ?? null,
+        decision: denied ? 'deny' : 'allow',
+        code: ctx.errorCode,
+        sourceIp: ctx.sourceIp,
+        model,
+      });
+    }
+  };
+  return { observe, metrics };
+}
+
+/** Keeps warden_pep_snapshot_version{pep} current for a PEP's snapshot holder. */
+export function observeSnapshots(holder: { current(): { version: number } | null; onUpdate(l: (s: { version: number }) => void): () => void }, metrics: GatewayMetrics, pep: string): () => void {
+  const cur = holder.current();
+  if (cur) metrics.snapshotVersion.labels(pep).set(cur.version);
+  return holder.onUpdate((s) => metrics.snapshotVersion.labels(pep).set(s.version));
+}

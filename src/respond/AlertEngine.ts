@@ -1,0 +1,185 @@
+import type { Registry } from 'prom-client';
+import type { WardenConfig } from '../config/index.js';
+import { toWardenError } from '../errors/index.js';
+import type { Logger } from '../observe/index.js';
+import type { ControlPlaneMetrics } from '../observe/metrics.js';
+import type { IncidentRecorder } from './IncidentRecorder.js';
+import type { IncidentRepository } from './IncidentRepository.js';
+import type { RunbookEngine, RunReport } from './RunbookEngine.js';
+import type { RunbookLibrary } from './RunbookLibrary.js';
+import type { Alarm, GatewayDecisionEvent, IncidentTarget } from './types.js';
+
+export type AlertRuleConfig = WardenConfig['respond']['alerts'][number];
+
+export interface AlertEngineDeps {
+  rules: AlertRuleConfig[];
+  incidents: IncidentRepository;
+  recorder: IncidentRecorder;
+  runbooks: RunbookLibrary;
+  engine: RunbookEngine;
+  logger: Logger;
+  metrics?: ControlPlaneMetrics;
+  /** Source of metric rules' values. */
+  registry?: Registry;
+  maxTrackedPrincipals: number;
+  now?: () => number;
+}
+
+export interface FiredAlert {
+  rule: string;
+  incidentId: string;
+  /** True when an open incident of the same rule and subject absorbed the alert. */
+  deduplicated: boolean;
+  run?: RunReport;
+}
+
+interface AddressHistory {
+  firstSeen: number;
+  addresses: Set<string>;
+}
+
+const MAX_ADDRESSES = 64;
+
+/** Keeps at most `max` entries, dropping the oldest inserted (Map keeps insertion order). */
+function boundedSet<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  if (!map.has(key) && map.size >= max) map.delete(map.keys().next().value as K);
+  map.set(key, value);
+}
+
+/**
+ * Evaluates alert rules over detector alarms, gateway decisions and metrics. When a rule fires
+ * it opens an incident (deduplicated per rule and subject within the cooldown), records the
+ * alert on the timeline and in the audit log, and runs the bound runbook right away: containment
+ * does not wait for a person.
+ */
+export class AlertEngine {
+  private readonly denies = new Map<string, Map<string, number[]>>();
+  private readonly addresses = new Map<string, Map<string, AddressHistory>>();
+  private readonly inflight = new Map<string, Promise<FiredAlert>>();
+  private readonly metricFiring = new Set<string>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: AlertEngineDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  private enabled() {
+    return this.deps.rules.filter((r) => r.enabled);
+  }
+
+  /** A detector alarm (detect module, leak reports, scanners). Resolves once bound runbooks ran. */
+  async onAlarm(alarm: Alarm): Promise<FiredAlert[]> {
+    const receivedAt = alarm.receivedAt ?? this.now();
+    const out: FiredAlert[] = [];
+    for (const rule of this.enabled()) {
+      if (!('detector' in rule.when) || rule.when.detector !== alarm.detector) continue;
+      const target: IncidentTarget = {};
+      for (const [k, v] of Object.entries(alarm.details)) if (typeof v === 'string' && v.length <= 2048) target[k] = v;
+      if (alarm.principal) target.principal = alarm.principal;
+      if (alarm.model) target.model = alarm.model;
+      const subject = target.key ?? target.spiffeId ?? target.dataset ?? alarm.principal ?? alarm.model ?? alarm.detector;
+      out.push(await this.fire(rule, subject, target, { detector: alarm.detector, ...alarm.details }, receivedAt, alarm.details.drill === true));
+    }
+    return out;
+  }
+
+  /** One gateway decision (the 'gateway.decision' event). Cheap: maps and arrays, no I/O unless a rule fires. */
+  onDecision(ev: GatewayDecisionEvent): void {
+    const now = this.now();
+    for (const rule of this.enabled()) {
+      const w = rule.when;
+      if ('denies' in w && ev.decision === 'deny' && ev.principal) {
+        let perRule = this.denies.get(rule.name);
+        if (!perRule) this.denies.set(rule.name, (perRule = new Map()));
+        let times = perRule.get(ev.principal);
+        if (!times) boundedSet(perRule, ev.principal, (times = []), this.deps.maxTrackedPrincipals);
+        times.push(now);
+        const from = now - w.withinSeconds * 1000;
+        while (times.length && times[0]! < from) times.shift();
+        if (times.length > w.denies) times.splice(0, times.length - w.denies);
+        if (times.length >= w.denies) {
+          times.length = 0;
+          this.background(this.fire(rule, ev.principal, { principal: ev.principal }, { denies: w.denies, withinSeconds: w.withinSeconds, lastCode: ev.code ?? '' }, now, false));
+        }
+      } else if ('newSourceAddress' in w && ev.principalId && ev.decision === 'allow') {
+        let perRule = this.addresses.get(rule.name);
+        if (!perRule) this.addresses.set(rule.name, (perRule = new Map()));
+        const h = perRule.get(ev.principalId);
+        if (!h) {
+          boundedSet(perRule, ev.principalId, { firstSeen: now, addresses: new Set([ev.sourceIp]) }, this.deps.maxTrackedPrincipals);
+          continue;
+        }
+        if (h.addresses.has(ev.sourceIp)) continue;
+        if (now - h.firstSeen <= w.newSourceAddress.learnSeconds * 1000 || h.addresses.size >= MAX_ADDRESSES) {
+          if (h.addresses.size < MAX_ADDRESSES) h.addresses.add(ev.sourceIp);
+          continue;
+        }
+        h.addresses.add(ev.sourceIp);
+        const target: IncidentTarget = { principalId: ev.principalId, sourceIp: ev.sourceIp };
+        if (ev.principal) target.principal = ev.principal;
+        if (ev.principalId.startsWith('spiffe://')) target.spiffeId = ev.principalId;
+        else target.key = ev.principalId;
+        this.background(this.fire(rule, ev.principalId, target, { sourceIp: ev.sourceIp, knownAddresses: h.addresses.size - 1 }, now, false));
+      }
+    }
+  }
+
+  /** Metric rules: fire when a series crosses its threshold (once per crossing). */
+  async evaluateMetrics(): Promise<FiredAlert[]> {
+    if (!this.deps.registry) return [];
+    const fired: FiredAlert[] = [];
+    const metrics = await this.deps.registry.getMetricsAsJSON();
+    for (const rule of this.enabled()) {
+      const w = rule.when;
+      if (!('metric' in w)) continue;
+      const m = metrics.find((x) => x.name === w.metric);
+      for (const v of m?.values ?? []) {
+        const labels = v.labels as Record<string, string | number>;
+        if (!Object.entries(w.labels).every(([k, want]) => String(labels[k]) === want)) continue;
+        const key = `${rule.name}|${JSON.stringify(labels)}`;
+        const crossed = (w.above !== undefined && v.value > w.above) || (w.below !== undefined && v.value < w.below);
+        if (!crossed) {
+          this.metricFiring.delete(key);
+          continue;
+        }
+        if (this.metricFiring.has(key)) continue;
+        this.metricFiring.add(key);
+        const target: IncidentTarget = Object.fromEntries(Object.entries(labels).map(([k, x]) => [k, String(x)]));
+        const subject = `${w.metric}${JSON.stringify(target)}`.slice(0, 500);
+        fired.push(await this.fire(rule, subject, target, { metric: w.metric, value: v.value, ...(w.above !== undefined ? { above: w.above } : {}), ...(w.below !== undefined ? { below: w.below } : {}) }, this.now(), false));
+      }
+    }
+    return fired;
+  }
+
+  private background(p: Promise<FiredAlert>): void {
+    p.catch((err: unknown) => this.deps.logger.error({ err: toWardenError(err).code }, 'alert handling failed'));
+  }
+
+  private fire(rule: AlertRuleConfig, subject: string, target: IncidentTarget, evidence: Record<string, unknown>, detectedAt: number, drill: boolean): Promise<FiredAlert> {
+    // Concurrent alarms for the same rule and subject share one incident.
+    const key = `${rule.name}\u0000${subject}`;
+    const running = this.inflight.get(key);
+    if (running) return running.then((r) => ({ ...r, deduplicated: true, run: undefined }));
+    const p = this.fireOnce(rule, subject, target, evidence, detectedAt, drill).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private async fireOnce(rule: AlertRuleConfig, subject: string, target: IncidentTarget, evidence: Record<string, unknown>, detectedAt: number, drill: boolean): Promise<FiredAlert> {
+    const actor = `Rule::${JSON.stringify(rule.name)}`;
+    this.deps.metrics?.alertsFired.labels(rule.name).inc();
+    const recent = rule.cooldownSeconds > 0 ? await this.deps.incidents.findRecent(rule.name, subject, new Date(this.now() - rule.cooldownSeconds * 1000)) : null;
+    if (recent) {
+      await this.deps.recorder.record(recent.id, 'alert', actor, 'incident.alert', `${rule.name} fired again for ${subject}`, { rule: rule.name, ...evidence });
+      return { rule: rule.name, incidentId: recent.id, deduplicated: true };
+    }
+    const incident = await this.deps.incidents.open({ title: `${rule.name}: ${subject}`.slice(0, 200), severity: rule.severity, rule: rule.name, subject, target, openedBy: actor, drill, at: new Date(detectedAt) });
+    this.deps.metrics?.incidentsOpened.labels(rule.name, rule.severity).inc();
+    await this.deps.recorder.record(incident.id, 'alert', actor, 'incident.open', `${rule.name} fired for ${subject}`, { rule: rule.name, severity: rule.severity, target, detectedAt: new Date(detectedAt).toISOString(), ...evidence });
+    if (!rule.runbook) return { rule: rule.name, incidentId: incident.id, deduplicated: false };
+    const run = await this.deps.engine.run({ runbook: this.deps.runbooks.get(rule.runbook), target, incidentId: incident.id, actor });
+    if (run.ok) this.deps.metrics?.containSeconds.labels(rule.name).observe((this.now() - detectedAt) / 1000);
+    return { rule: rule.name, incidentId: incident.id, deduplicated: false, run };
+  }
+}

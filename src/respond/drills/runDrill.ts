@@ -1,0 +1,319 @@
+import { randomBytes } from 'node:crypto';
+import { Agent, request } from 'undici';
+import { WardenError, toWardenError } from '../../errors/index.js';
+import { createWorkloadKey } from '../../identity/index.js';
+import type { FiredAlert } from '../AlertEngine.js';
+import type { IncidentWithTimeline } from '../types.js';
+import { Attacker, type Attempt } from './Attacker.js';
+import type { DrillAdminApi, DrillCheck, DrillReport, DrillScenario, ProbeStats } from './types.js';
+
+export interface DrillOptions {
+  admin: DrillAdminApi;
+  /** Admin API base URL (for the workload's mTLS calls) and the CA bundle PEM of the Warden under test. */
+  adminUrl: string;
+  caPem: string;
+  trustDomain: string;
+  /** Model the attacker calls through the gateway (default: echo, from `warden up --demo`). */
+  model?: string;
+  /** How long the attacker keeps trying after the first rejection (default 1000 ms). */
+  afterMs?: number;
+  /** Give up waiting for containment after this long (default 10 s). */
+  timeoutMs?: number;
+  /** Leave the drill incident open instead of closing it. */
+  keepOpen?: boolean;
+  /** poisoned-dataset: the dataset (NAME[@VERSION]) in the artifact registry to declare poisoned. */
+  dataset?: string;
+}
+
+const LEAKED_KEY_BUDGET_MS = 2000;
+
+interface HttpAnswer {
+  status: number;
+  code: string | null;
+  json: unknown;
+}
+
+async function send(agent: Agent, url: string, method: 'GET' | 'POST', headers: Record<string, string>, body?: unknown): Promise<HttpAnswer> {
+  const res = await request(url, { method, dispatcher: agent, headers: body !== undefined ? { ...headers, 'content-type': 'application/json' } : headers, body: body !== undefined ? JSON.stringify(body) : undefined });
+  const text = await res.body.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.statusCode, code: (json as { error?: { code?: string } } | undefined)?.error?.code ?? null, json };
+}
+
+function stats(attempts: Attempt[]): ProbeStats {
+  return { sent: attempts.length, succeeded: attempts.filter((a) => a.ok).length };
+}
+
+const round = (ms: number) => Math.round(ms * 10) / 10;
+
+class DrillRun {
+  readonly checks: DrillCheck[] = [];
+  readonly report: DrillReport;
+  constructor(scenario: DrillScenario, detection: DrillReport['detection'], budget: number | null) {
+    this.report = { scenario, ok: false, incidentId: null, detection, timeToDetectMs: null, timeToContainMs: null, containBudgetMs: budget, leaksAfterContainment: 0, before: { sent: 0, succeeded: 0 }, after: { sent: 0, succeeded: 0 }, checks: this.checks, timeline: [] };
+  }
+  check(name: string, ok: boolean, detail: string): boolean {
+    this.checks.push({ name, ok, detail });
+    return ok;
+  }
+}
+
+/**
+ * Runs one drill against a running Warden, as an attacker and a detector would: real requests
+ * through the gateway (or the control plane's workload API), a real signal to the control
+ * plane, then measures when the compromised credential stops working and whether any request
+ * sent after that still got through.
+ */
+export async function runDrill(scenario: DrillScenario, options: DrillOptions): Promise<DrillReport> {
+  switch (scenario) {
+    case 'leaked-key':
+      return leakedKeyDrill(options);
+    case 'extraction':
+      return extractionDrill(options);
+    case 'compromised-worker':
+      return compromisedWorkerDrill(options);
+    case 'poisoned-dataset':
+      return poisonedDatasetDrill(options);
+    default:
+      throw new WardenError('WARDEN_RESPOND_DRILL_UNKNOWN', `no drill ${JSON.stringify(scenario)}`);
+  }
+}
+
+async function gatewayUrlOf(admin: DrillAdminApi): Promise<string> {
+  const status = await admin.call<{ gateway?: { url?: string } | null }>('GET', '/api/v1/status');
+  if (!status.gateway?.url) throw new WardenError('WARDEN_RESPOND_DRILL_FAILED', 'the control plane reports no gateway (drills need `warden up`)');
+  return status.gateway.url;
+}
+
+function chatBody(model: string) {
+  return { model, messages: [{ role: 'user', content: 'drill: what is the capital of France?' }] };
+}
+
+/** Shared tail: waits for the first rejection, keeps attacking for a while, reads the incident. */
+async function contain(run: DrillRun, attacker: Attacker, options: DrillOptions, t0: number, detectMs: number, incidentId: string | null): Promise<void> {
+  const r = run.report;
+  const rejected = await attacker.waitFor(() => attacker.firstRejection(t0) !== null, options.timeoutMs ?? 10_000);
+  const first = attacker.firstRejection(t0);
+  if (rejected && first) {
+    r.timeToContainMs = round(Math.max(0, first.doneAt - t0 - detectMs));
+    await attacker.waitFor(() => false, options.afterMs ?? 1000);
+  }
+  await attacker.stop();
+  const firstAt = first?.doneAt ?? Number.POSITIVE_INFINITY;
+  const before = attacker.attempts.filter((a) => a.sentAt < t0);
+  const after = attacker.attempts.filter((a) => a.sentAt >= firstAt);
+  r.before = stats(before);
+  r.after = stats(after);
+  r.leaksAfterContainment = r.after.succeeded;
+  run.check('attacker got through before containment', r.before.succeeded > 0, `${r.before.succeeded}/${r.before.sent} attacker requests succeeded before the signal`);
+  run.check('rejected after containment', rejected, rejected ? `first rejection ${first!.status} ${first!.code}` : `still accepted after ${options.timeoutMs ?? 10_000} ms`);
+  run.check('nothing got through after containment', rejected && r.leaksAfterContainment === 0, `${r.leaksAfterContainment} of ${r.after.sent} requests sent after the first rejection succeeded`);
+  if (r.containBudgetMs !== null && r.timeToContainMs !== null) run.check(`contained within ${r.containBudgetMs} ms`, r.timeToContainMs <= r.containBudgetMs, `${r.timeToContainMs} ms`);
+  if (incidentId) await readIncident(run, options, incidentId);
+}
+
+async function readIncident(run: DrillRun, options: DrillOptions, incidentId: string): Promise<IncidentWithTimeline> {
+  const { incident } = await options.admin.call<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${incidentId}`);
+  run.report.timeline = incident.timeline.map((e) => ({ at: e.at, kind: e.kind, actor: e.actor, summary: e.summary }));
+  run.check('incident contained', incident.state === 'contained', `incident ${incident.id} is ${incident.state}`);
+  const applied = incident.timeline.filter((e) => e.kind === 'action' && /^[a-z-]+: /.test(e.summary) && e.details.changed === true);
+  run.check('timeline records the containment steps', applied.length > 0, applied.map((e) => e.summary).join('; ') || 'no applied step on the timeline');
+  const audit = await options.admin.call<{ records?: { record?: { action?: string; resource?: string } }[]; entries?: { record?: { action?: string; resource?: string } }[] }>('GET', `/api/v1/audit/records?limit=1000&kind=event`).catch(() => null);
+  if (audit) {
+    const rows = (audit.records ?? audit.entries ?? []).map((x) => x.record ?? (x as { action?: string; resource?: string }));
+    const mine = rows.filter((x) => x.resource === `Incident::${JSON.stringify(incidentId)}`);
+    const actions = new Set(mine.map((x) => x.action));
+    run.check('audit log records each step', actions.has('incident.open') && actions.has('runbook.step.applied') && actions.has('incident.contained'), [...actions].sort().join(', ') || 'no audit records for the incident');
+  }
+  if (!options.keepOpen && incident.state !== 'closed') {
+    await options.admin.call('POST', `/api/v1/incidents/${incidentId}/transition`, { to: 'closed', note: 'drill finished' });
+  }
+  return incident;
+}
+
+function finish(run: DrillRun): DrillReport {
+  run.report.ok = run.checks.length > 0 && run.checks.every((c) => c.ok);
+  return run.report;
+}
+
+function failed(run: DrillRun, err: unknown): DrillReport {
+  const e = toWardenError(err, 'WARDEN_RESPOND_DRILL_FAILED');
+  run.report.error = { code: e.code, message: e.message };
+  run.report.ok = false;
+  return run.report;
+}
+
+async function attackerForKey(options: DrillOptions, principal: string | undefined, scenario: string) {
+  const gatewayUrl = await gatewayUrlOf(options.admin);
+  const model = options.model ?? 'echo';
+  const name = `drill-${scenario}-${randomBytes(4).toString('hex')}`;
+  const created = await options.admin.call<{ key: string; record: { id: string; principal: string } }>('POST', '/api/v1/keys', { name, principal, scopes: [`model:${model}`], ttlSeconds: 3600 });
+  const agent = new Agent({ connect: { ca: options.caPem }, keepAliveTimeout: 10_000 });
+  const headers = { authorization: `Bearer ${created.key}` };
+  const path = model === 'iris' ? `/v2/models/iris/infer` : '/v1/chat/completions';
+  const body = model === 'iris' ? { inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] } : chatBody(model);
+  const attacker = new Attacker(async () => {
+    const a = await send(agent, gatewayUrl + path, 'POST', headers, body);
+    return { status: a.status, code: a.code };
+  });
+  return { key: created.key, record: created.record, attacker, agent };
+}
+
+async function leakedKeyDrill(options: DrillOptions): Promise<DrillReport> {
+  const run = new DrillRun('leaked-key', 'report', LEAKED_KEY_BUDGET_MS);
+  let agent: Agent | null = null;
+  try {
+    const a = await attackerForKey(options, undefined, 'leak');
+    agent = a.agent;
+    a.attacker.start();
+    if (!(await a.attacker.waitFor(() => a.attacker.attempts.some((x) => x.ok), 5000))) {
+      await a.attacker.stop();
+      run.check('the drill key works before the leak', false, `first answer: ${a.attacker.attempts[0]?.status} ${a.attacker.attempts[0]?.code}`);
+      return finish(run);
+    }
+    await a.attacker.waitFor(() => false, 200);
+    // The leak is found (e.g. by secret scanning) and reported to Warden.
+    const t0 = performance.now();
+    const res = await options.admin.call<{ receivedAt: string; fired: FiredAlert[] }>('POST', '/api/v1/respond/leaks?drill=true', [{ token: a.key, type: 'warden_api_key', source: 'drill' }]);
+    const fired = res.fired.find((f) => !f.deduplicated) ?? res.fired[0];
+    if (!fired) {
+      await a.attacker.stop();
+      run.check('leak report opens an incident', false, 'no alert rule fired for leaked-credential (is the leaked-api-key rule disabled?)');
+      return finish(run);
+    }
+    run.report.incidentId = fired.incidentId;
+    const { incident } = await options.admin.call<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${fired.incidentId}`);
+    const opened = incident.timeline.find((e) => e.kind === 'state');
+    run.report.timeToDetectMs = opened ? round(Math.max(0, Date.parse(opened.at) - Date.parse(res.receivedAt))) : null;
+    run.check('leak report opens an incident', true, `${fired.rule} → ${fired.incidentId}`);
+    await contain(run, a.attacker, options, t0, run.report.timeToDetectMs ?? 0, fired.incidentId);
+    return finish(run);
+  } catch (err) {
+    return failed(run, err);
+  } finally {
+    await agent?.close();
+  }
+}
+
+async function extractionDrill(options: DrillOptions): Promise<DrillReport> {
+  const principal = `User::"drill-extractor-${randomBytes(4).toString('hex')}"`;
+  const run = new DrillRun('extraction', 'pep', null);
+  let agent: Agent | null = null;
+  try {
+    const a = await attackerForKey({ ...options, model: options.model ?? 'iris' }, principal, 'extract');
+    agent = a.agent;
+    a.attacker.start();
+    await a.attacker.waitFor(() => a.attacker.attempts.filter((x) => x.ok).length >= 20, 5000);
+    const t0 = performance.now();
+    // If the gateway's extraction guard is wired it raises the alarm itself; give it a moment.
+    let incidentId = await waitForIncident(options.admin, 'extraction-attack', principal, 1500);
+    if (!incidentId) {
+      run.report.detection = 'simulated-detector';
+      const res = await options.admin.call<{ fired: FiredAlert[] }>('POST', '/api/v1/respond/alarms', { detector: 'extraction', principal, model: options.model ?? 'iris', details: { signal: 'drill', drill: true } });
+      incidentId = res.fired.find((f) => f.rule === 'extraction-attack')?.incidentId ?? null;
+    }
+    if (!run.check('extraction alarm opens an incident', incidentId !== null, incidentId ?? 'no incident (is the extraction-attack rule disabled?)')) {
+      await a.attacker.stop();
+      return finish(run);
+    }
+    run.report.incidentId = incidentId;
+    const { incident } = await options.admin.call<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${incidentId}`);
+    const alert = incident.timeline.find((e) => e.kind === 'alert');
+    run.report.timeToDetectMs = alert ? round(Math.max(0, Date.parse(alert.at) - Date.parse(incident.openedAt))) : null;
+    await contain(run, a.attacker, options, t0, run.report.timeToDetectMs ?? 0, incidentId);
+    return finish(run);
+  } catch (err) {
+    return failed(run, err);
+  } finally {
+    await agent?.close();
+  }
+}
+
+async function waitForIncident(admin: DrillAdminApi, rule: string, subject: string, timeoutMs: number): Promise<string | null> {
+  const end = Date.now() + timeoutMs;
+  do {
+    const { incidents } = await admin.call<{ incidents: { id: string; rule: string | null; subject: string | null }[] }>('GET', '/api/v1/incidents?limit=50');
+    const hit = incidents.find((i) => i.rule === rule && i.subject === subject);
+    if (hit) return hit.id;
+    await new Promise((r) => setTimeout(r, 100));
+  } while (Date.now() < end);
+  return null;
+}
+
+async function compromisedWorkerDrill(options: DrillOptions): Promise<DrillReport> {
+  const run = new DrillRun('compromised-worker', 'simulated-detector', null);
+  const spiffeId = `spiffe://${options.trustDomain}/drill/worker-${randomBytes(4).toString('hex')}`;
+  let agent: Agent | null = null;
+  try {
+    const key = createWorkloadKey();
+    const svid = await options.admin.call<{ serial: string; chainPem: string }>('POST', '/api/v1/identity/svids', { csr: key.csrPem, spiffeId, ttlSeconds: 600 });
+    // The worker (or whoever stole its key) talks to the control plane's workload API over mTLS.
+    agent = new Agent({ connect: { ca: options.caPem, cert: svid.chainPem, key: key.keyPem }, keepAliveTimeout: 10_000 });
+    const worker = agent;
+    const attacker = new Attacker(async () => {
+      const a = await send(worker, `${options.adminUrl}/api/v1/identity/jwt`, 'POST', {}, { audience: 'drill' });
+      return { status: a.status, code: a.code };
+    });
+    attacker.start();
+    if (!(await attacker.waitFor(() => attacker.attempts.some((x) => x.ok), 5000))) {
+      await attacker.stop();
+      run.check('the worker SVID works before the compromise', false, `first answer: ${attacker.attempts[0]?.status} ${attacker.attempts[0]?.code}`);
+      return finish(run);
+    }
+    await attacker.waitFor(() => false, 200);
+    const t0 = performance.now();
+    // An EDR-style detector flags the worker as compromised (the drill plays that detector).
+    const res = await options.admin.call<{ fired: FiredAlert[] }>('POST', '/api/v1/respond/alarms', { detector: 'compromised-workload', details: { spiffeId, signal: 'drill', drill: true } });
+    const fired = res.fired.find((f) => f.rule === 'compromised-workload');
+    if (!run.check('compromise alarm opens an incident', !!fired, fired?.incidentId ?? 'no incident (is the compromised-workload rule disabled?)')) {
+      await attacker.stop();
+      return finish(run);
+    }
+    run.report.incidentId = fired!.incidentId;
+    const { incident } = await options.admin.call<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${fired!.incidentId}`);
+    const alert = incident.timeline.find((e) => e.kind === 'alert');
+    run.report.timeToDetectMs = alert ? round(Math.max(0, Date.parse(alert.at) - Date.parse(incident.openedAt))) : null;
+    // Renewal is the other door a stolen SVID would use; the CRL is what third-party PEPs read.
+    await contain(run, attacker, { ...options, keepOpen: true }, t0, run.report.timeToDetectMs ?? 0, null);
+    const renew = await send(worker, `${options.adminUrl}/api/v1/identity/renew`, 'POST', {}, { csr: createWorkloadKey().csrPem });
+    run.check('renewal refused', renew.status >= 400, `${renew.status} ${renew.code}`);
+    const crl = await request(`${options.adminUrl}/api/v1/identity/crl?format=pem`, { dispatcher: worker });
+    const crlPem = await crl.body.text();
+    run.check('CRL lists the serial', crlPem.includes('BEGIN X509 CRL') && (await crlHasSerial(crlPem, svid.serial)), `serial ${svid.serial}`);
+    await readIncident(run, options, fired!.incidentId);
+    return finish(run);
+  } catch (err) {
+    return failed(run, err);
+  } finally {
+    await agent?.close();
+  }
+}
+
+async function crlHasSerial(crlPem: string, serialHex: string): Promise<boolean> {
+  const { X509Crl } = await import('@peculiar/x509');
+  const crl = new X509Crl(crlPem);
+  const want = serialHex.toLowerCase().replace(/^0+/, '');
+  return crl.entries.some((e) => e.serialNumber.toLowerCase().replace(/^0+/, '') === want);
+}
+
+async function poisonedDatasetDrill(options: DrillOptions): Promise<DrillReport> {
+  const run = new DrillRun('poisoned-dataset', 'simulated-detector', null);
+  try {
+    const dataset = options.dataset;
+    if (!dataset) throw new WardenError('WARDEN_USAGE', 'the poisoned-dataset drill needs --dataset NAME[@VERSION] of a dataset in the artifact registry');
+    const res = await options.admin.call<{ fired: FiredAlert[] }>('POST', '/api/v1/respond/alarms', { detector: 'dataset-poisoned', details: { dataset, signal: 'drill', drill: true } });
+    const fired = res.fired.find((f) => f.rule === 'poisoned-dataset');
+    if (!run.check('poisoning alarm opens an incident', !!fired, fired?.incidentId ?? 'no incident (is the poisoned-dataset rule disabled?)')) return finish(run);
+    run.report.incidentId = fired!.incidentId;
+    run.check('runbook completed', fired!.run?.ok === true, fired!.run?.error?.message ?? 'all steps applied');
+    await readIncident(run, options, fired!.incidentId);
+    return finish(run);
+  } catch (err) {
+    return failed(run, err);
+  }
+}

@@ -1,0 +1,129 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { WardenError } from '../../errors/index.js';
+import { getResponder, matchLeakReport, parseRunbook, INCIDENT_STATES, type ModelRegistryPort, type Alarm } from '../../respond/index.js';
+import type { ControlPlaneContext } from '../ControlPlaneContext.js';
+
+const SMALL_BODY = 64 * 1024;
+const FIELD = /^[A-Za-z0-9_]{1,64}$/;
+const target = z.record(z.string().regex(FIELD), z.string().min(1).max(2048)).refine((t) => Object.keys(t).length <= 32, 'at most 32 target fields').default({});
+const severity = z.enum(['critical', 'high', 'medium', 'low']);
+
+const openBody = z.strictObject({
+  title: z.string().min(1).max(200),
+  severity: severity.default('high'),
+  target,
+  /** Run this runbook right away against the new incident. */
+  runbook: z.string().max(64).optional(),
+  dryRun: z.boolean().default(false),
+  drill: z.boolean().default(false),
+});
+const transitionBody = z.strictObject({ to: z.enum(INCIDENT_STATES), note: z.string().max(500).optional() });
+const noteBody = z.strictObject({ text: z.string().min(1).max(2000) });
+const runBody = z
+  .strictObject({
+    runbook: z.string().max(64).optional(),
+    /** An ad-hoc runbook (YAML); admin-authored like a file in respond.runbookDirs. */
+    yaml: z.string().max(64 * 1024).optional(),
+    target,
+    incidentId: z.string().max(64).optional(),
+    dryRun: z.boolean().default(false),
+  })
+  .refine((b) => (b.runbook ? 1 : 0) + (b.yaml ? 1 : 0) === 1, 'give exactly one of runbook or yaml');
+const alarmBody = z.strictObject({
+  detector: z.string().regex(/^[a-z0-9-]{1,64}$/),
+  principal: z.string().max(300).optional(),
+  model: z.string().max(128).optional(),
+  details: z.record(z.string().regex(FIELD), z.union([z.string().max(2048), z.number(), z.boolean()])).refine((d) => Object.keys(d).length <= 32, 'at most 32 details').default({}),
+});
+const listQuery = z.strictObject({ state: z.enum(INCIDENT_STATES).optional(), limit: z.coerce.number().int().min(1).max(1000).optional() });
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new WardenError('WARDEN_INPUT_INVALID', `${i.path.join('.') || 'body'}: ${i.message}`);
+  }
+  return r.data;
+}
+
+const adminOf = (request: FastifyRequest): string => `Admin::${JSON.stringify(request.adminId ?? 'unknown')}`;
+
+/**
+ * Incident response admin API (under /api/v1, admin token required): incidents and their
+ * timelines, runbooks (run or dry-run), detector alarms and leaked-credential reports.
+ */
+export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneContext, options: { models?: ModelRegistryPort } = {}): Promise<void> {
+  const r = await getResponder(ctx, options);
+  app.addHook('onClose', async () => r.close());
+
+  app.get('/incidents', async (request) => {
+    const q = parse(listQuery, request.query);
+    return { incidents: await r.incidents.list(q) };
+  });
+
+  app.get<{ Params: { id: string } }>('/incidents/:id', async (request) => ({ incident: await r.incidents.show(request.params.id) }));
+
+  app.post('/incidents', { bodyLimit: SMALL_BODY }, async (request, reply) => {
+    const body = parse(openBody, request.body);
+    const actor = adminOf(request);
+    const runbook = body.runbook ? r.runbooks.get(body.runbook) : null;
+    const incident = await r.incidents.open({ title: body.title, severity: body.severity, target: body.target, openedBy: actor, drill: body.drill });
+    await r.recorder.appendAudit(incident.id, actor, 'incident.open', { title: body.title, severity: body.severity, target: body.target });
+    const run = runbook ? await r.engine.run({ runbook, target: body.target, incidentId: incident.id, actor, dryRun: body.dryRun }) : undefined;
+    reply.code(201);
+    return { incident: await r.incidents.show(incident.id), run };
+  });
+
+  app.post<{ Params: { id: string } }>('/incidents/:id/transition', { bodyLimit: SMALL_BODY }, async (request) => {
+    const body = parse(transitionBody, request.body);
+    const actor = adminOf(request);
+    const before = await r.incidents.get(request.params.id);
+    const incident = await r.incidents.transition(before.id, body.to, actor, body.note);
+    if (before.state !== incident.state) await r.recorder.appendAudit(incident.id, actor, `incident.${incident.state}`, { from: before.state, to: incident.state, note: body.note });
+    return { incident };
+  });
+
+  app.post<{ Params: { id: string } }>('/incidents/:id/notes', { bodyLimit: SMALL_BODY }, async (request) => {
+    const body = parse(noteBody, request.body);
+    await r.recorder.record(request.params.id, 'note', adminOf(request), 'incident.note', body.text.slice(0, 500), {});
+    return { incident: await r.incidents.show(request.params.id) };
+  });
+
+  app.get('/runbooks', async () => ({ runbooks: r.runbooks.list(), actions: r.actions.list() }));
+
+  app.post('/runbooks/run', { bodyLimit: 128 * 1024 }, async (request) => {
+    const body = parse(runBody, request.body);
+    const actor = adminOf(request);
+    const runbook = body.yaml ? parseRunbook(body.yaml, 'runbook') : r.runbooks.get(body.runbook!);
+    let incidentId = body.incidentId ?? null;
+    if (incidentId) await r.incidents.get(incidentId);
+    else if (!body.dryRun) {
+      // A hand-run runbook still gets an incident, so every step lands on a timeline.
+      const inc = await r.incidents.open({ title: `runbook ${runbook.name} run by hand`, severity: 'high', target: body.target, openedBy: actor });
+      await r.recorder.appendAudit(inc.id, actor, 'incident.open', { runbook: runbook.name, target: body.target });
+      incidentId = inc.id;
+    }
+    const run = await r.engine.run({ runbook, target: body.target, incidentId, actor, dryRun: body.dryRun });
+    return { run, incident: incidentId ? await r.incidents.show(incidentId) : null };
+  });
+
+  /** Detector alarms pushed by PEPs, detectors and scanners; answered once bound runbooks ran. */
+  app.post('/respond/alarms', { bodyLimit: SMALL_BODY }, async (request) => {
+    const body = parse(alarmBody, request.body);
+    const alarm: Alarm = { type: 'detector.alarm', detector: body.detector, principal: body.principal, model: body.model, details: body.details, receivedAt: Date.now() };
+    await r.recorder.appendAudit(null, adminOf(request), 'detector.alarm.received', { detector: body.detector, principal: body.principal, model: body.model });
+    return { fired: await r.alerts.onAlarm(alarm) };
+  });
+
+  /** Leaked-credential reports (secret scanning). The token is never stored, logged or echoed. */
+  app.post('/respond/leaks', { bodyLimit: SMALL_BODY }, async (request) => {
+    const receivedAt = Date.now();
+    const drill = (request.query as { drill?: string }).drill === 'true';
+    const { matches, alarms } = await matchLeakReport(ctx.db, ctx.serverSecret, request.body, receivedAt, drill);
+    await r.recorder.appendAudit(null, adminOf(request), 'leak.report', { reported: matches.length, matched: alarms.length, keyIds: matches.filter((m) => m.match).map((m) => m.keyId) });
+    const fired = [];
+    for (const a of alarms) fired.push(...(await r.alerts.onAlarm(a)));
+    return { receivedAt: new Date(receivedAt).toISOString(), matches, fired };
+  });
+}
