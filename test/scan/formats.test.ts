@@ -192,3 +192,19 @@ describe('NumPy', () => {
     assert.deepEqual(r.rules.sort(), ['numpy/object-dtype', 'pickle/dangerous-global']);
   });
 });
+
+describe('Keras HDF5', () => {
+  const h5 = (json: string, pad = 100): Buffer => Buffer.concat([Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'), Buffer.alloc(pad), Buffer.from('model_config\0' + json), Buffer.alloc(64)]);
+  const lambda = JSON.stringify({ class_name: 'Sequential', config: { layers: [{ class_name: 'Lambda', config: {} }] } });
+  it('finds a Lambda layer across read-window edges and inside compressed archives', async () => {
+    for (const pad of [0, 65_536 - 20, 65_536 + 3, 200_000]) {
+      const r = await scanBytes(h5(lambda, pad));
+      assert.deepEqual(r.rules, ['keras/lambda-layer'], `pad ${pad}`);
+    }
+    const zipped = await scanBytes(zipArchive([{ name: 'model.h5', data: h5(lambda, 300_000), deflate: true }]));
+    assert.deepEqual(zipped.rules, ['keras/lambda-layer']);
+  });
+  it('stays quiet on a config without Lambda or unsafe modules', async () => {
+    assert.deepEqual((await scanBytes(h5(JSON.stringify({ class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', module: 'keras.layers' }] } })))).findings, []);
+  });
+});

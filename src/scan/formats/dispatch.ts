@@ -52,14 +52,14 @@ export const dispatch: ScanDispatch = {
         await scanGguf(src, ctx);
         return 'gguf';
       case 'hdf5':
-        await scanH5(src, ctx);
+        await scanH5(readerFromSource(src), ctx);
         return 'hdf5';
       case 'json':
         return scanJson(src, ctx);
       case 'protobuf?': {
         const base = baseName(name);
         if (base === 'keras_metadata.pb') {
-          await scanH5(src, ctx); // same JSON-in-binary search: Keras layer configs are stored as JSON strings
+          await scanH5(readerFromSource(src), ctx); // same search: Keras layer configs are stored as JSON strings
           return 'keras-metadata';
         }
         const kind = await probeProtobuf(src);
@@ -86,6 +86,10 @@ export const dispatch: ScanDispatch = {
     if (fmt === 'numpy') {
       await scanNpy(r, ctx, size);
       return 'numpy';
+    }
+    if (fmt === 'hdf5') {
+      await scanH5(r, ctx);
+      return 'hdf5';
     }
     if (fmt === 'gzip' || fmt === 'zlib') {
       if (ctx.depth >= ctx.limits.maxDepth) {
