@@ -1,0 +1,129 @@
+import { arr, choices, fail, isObject, nonEmptyStr, obj, str, typeName, type ValidationLimits } from './checks.js';
+
+/** Tensor data types of the Open Inference Protocol v2 (KServe/Triton "Tensor Data Types"). */
+export const OIP_DATATYPES = choices(['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES']);
+
+const MAX_RANK = 32;
+const MAX_NAME = 256;
+
+/** [min, max] for integer types, max |x| for float types. */
+const RANGES: Record<string, readonly [number, number]> = {
+  UINT8: [0, 255],
+  UINT16: [0, 65_535],
+  UINT32: [0, 4_294_967_295],
+  UINT64: [0, 2 ** 64 - 1],
+  INT8: [-128, 127],
+  INT16: [-32_768, 32_767],
+  INT32: [-2_147_483_648, 2_147_483_647],
+  INT64: [-(2 ** 63), 2 ** 63 - 1],
+  FP16: [-65_504, 65_504],
+  FP32: [-3.4028234663852886e38, 3.4028234663852886e38],
+  FP64: [-Number.MAX_VALUE, Number.MAX_VALUE],
+};
+
+interface TensorCheck {
+  datatype: string;
+  min: number;
+  max: number;
+  isInt: boolean;
+  count: number;
+  expected: number;
+  maxString: number;
+}
+
+/** Checks one element; returns an error message or null. */
+function element(v: unknown, t: TensorCheck): string | null {
+  switch (t.datatype) {
+    case 'BOOL':
+      return typeof v === 'boolean' ? null : `expected a boolean, got ${typeName(v)}`;
+    case 'BYTES':
+      return str(v, t.maxString);
+    default:
+      if (typeof v !== 'number' || !Number.isFinite(v)) return `expected a finite number, got ${typeof v === 'number' ? String(v) : typeName(v)}`;
+      if (t.isInt && !Number.isInteger(v)) return `expected an integer for ${t.datatype}`;
+      if (v < t.min || v > t.max) return `out of range for ${t.datatype}`;
+      return null;
+  }
+}
+
+/** Walks flat or nested (row-major) data, counting elements; fails at the first bad one. */
+function walk(data: unknown[], t: TensorCheck, i: number, depth: number): void {
+  for (let j = 0; j < data.length; j++) {
+    const v: unknown = data[j];
+    if (Array.isArray(v)) {
+      if (depth >= MAX_RANK) fail(`inputs[${i}].data`, `nested deeper than ${MAX_RANK}`);
+      walk(v, t, i, depth + 1);
+      continue;
+    }
+    if (++t.count > t.expected) fail(`inputs[${i}].data`, `has more elements than shape allows (${t.expected})`);
+    const e = element(v, t);
+    // The flat index locates the element for the client without echoing its value.
+    if (e) fail(`inputs[${i}].data[${t.count - 1}]`, e);
+  }
+}
+
+/** Body of POST /v2/models/{model}[/versions/{v}]/infer (OIP v2 inference request, JSON form). */
+export function validateOipInfer(body: Record<string, unknown>, limits: ValidationLimits): void {
+  if (body.id != null) {
+    const e = str(body.id, MAX_NAME);
+    if (e) fail('id', e);
+  }
+  if (body.parameters != null && obj(body.parameters)) fail('parameters', `expected an object, got ${typeName(body.parameters)}`);
+  const inputs = body.inputs;
+  if (inputs === undefined || inputs === null) fail('inputs', 'is required');
+  const ae = arr(inputs, limits.maxInputs);
+  if (ae) fail('inputs', ae);
+  const list = inputs as unknown[];
+  if (list.length === 0) fail('inputs', 'must contain at least one tensor');
+  let total = 0;
+  for (let i = 0; i < list.length; i++) {
+    const input: unknown = list[i];
+    if (!isObject(input)) fail(`inputs[${i}]`, `expected an object, got ${typeName(input)}`);
+    const ne = nonEmptyStr(input.name, MAX_NAME);
+    if (ne) fail(`inputs[${i}].name`, ne);
+    for (let k = 0; k < i; k++) if ((list[k] as Record<string, unknown>).name === input.name) fail(`inputs[${i}].name`, 'duplicate input name');
+    const datatype = input.datatype;
+    if (typeof datatype !== 'string' || !OIP_DATATYPES.set.has(datatype)) fail(`inputs[${i}].datatype`, `expected one of ${OIP_DATATYPES.listed}`);
+    const shape = input.shape;
+    if (!Array.isArray(shape)) fail(`inputs[${i}].shape`, `expected an array, got ${typeName(shape)}`);
+    if (shape.length > MAX_RANK) fail(`inputs[${i}].shape`, `rank above ${MAX_RANK}`);
+    let expected = 1;
+    for (let d = 0; d < shape.length; d++) {
+      const dim: unknown = shape[d];
+      if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 0) fail(`inputs[${i}].shape[${d}]`, 'expected a non-negative integer');
+      expected *= dim;
+      // Checked per dimension so a huge shape cannot overflow before being refused.
+      if (expected > limits.maxInputElements) fail(`inputs[${i}].shape`, `describes more than ${limits.maxInputElements} elements`);
+    }
+    total += expected;
+    if (total > limits.maxInputElements) fail('inputs', `more than ${limits.maxInputElements} elements in total`);
+    if (input.parameters != null && obj(input.parameters)) fail(`inputs[${i}].parameters`, `expected an object, got ${typeName(input.parameters)}`);
+    const data = input.data;
+    if (!Array.isArray(data)) fail(`inputs[${i}].data`, data === undefined ? 'is required (the binary tensor extension is not supported)' : `expected an array, got ${typeName(data)}`);
+    const range = RANGES[datatype];
+    const t: TensorCheck = {
+      datatype,
+      min: range ? range[0] : 0,
+      max: range ? range[1] : 0,
+      isInt: datatype.includes('INT'),
+      count: 0,
+      expected,
+      maxString: limits.maxStringLength,
+    };
+    walk(data, t, i, 1);
+    if (t.count !== expected) fail(`inputs[${i}].data`, `has ${t.count} elements but shape [${shape.join(', ')}] needs ${expected}`);
+  }
+  const outputs = body.outputs;
+  if (outputs != null) {
+    const oe = arr(outputs, limits.maxInputs);
+    if (oe) fail('outputs', oe);
+    const outs = outputs as unknown[];
+    for (let i = 0; i < outs.length; i++) {
+      const o: unknown = outs[i];
+      if (!isObject(o)) fail(`outputs[${i}]`, `expected an object, got ${typeName(o)}`);
+      const e = nonEmptyStr(o.name, MAX_NAME);
+      if (e) fail(`outputs[${i}].name`, e);
+      if (o.parameters != null && obj(o.parameters)) fail(`outputs[${i}].parameters`, `expected an object, got ${typeName(o.parameters)}`);
+    }
+  }
+}
