@@ -78,6 +78,7 @@ describe('scan corpus (real files written by python3 stdlib and TypeScript write
     expect('template_ssti.gguf', 'gguf/chat-template-code');
     expect('safetensors_header_too_long.safetensors', 'safetensors/invalid-header', 'exceeds');
     expect('joblib_inline_array_then_payload.joblib', 'pickle/dangerous-global', 'os.system');
+    expect('joblib_object_array.joblib', 'pickle/dangerous-global', 'system');
     const nested = byName.get('nested_zip_twice.zip')!;
     assert.ok(nested.findings.some((x) => x.location.startsWith('level1.zip!models/inner.pt!archive/data.pkl@')), JSON.stringify(nested.findings));
   });
@@ -95,6 +96,8 @@ describe('scan corpus (real files written by python3 stdlib and TypeScript write
     assert.equal(fmt(benign, 'saved_model.pb'), 'tf-savedmodel');
     assert.equal(fmt(benign, 'state_zlib.joblib'), 'zlib+pickle');
     assert.equal(fmt(benign, 'llama.gguf'), 'gguf');
+    assert.equal(fmt(benign, 'legacy_torch.tar'), 'pytorch-legacy-tar');
+    assert.equal(fmt(benign, 'joblib_inline_array.joblib'), 'pickle');
   });
 
   it('hashes every file with SHA-256', (t) => {

@@ -370,3 +370,32 @@ w(BEN, 'model.h5', b'\x89HDF\r\n\x1a\n' + b'\0' * 200 + b'model_config\0' + json
 w(BEN, 'joblib_inline_array.joblib', joblib_file(False))
 w(BEN, 'state_gzip.pkl.gz', gzip.compress(pickle.dumps({'a': [1, 2, 3]}, protocol=4), mtime=0))
 w(BEN, 'state_zlib.joblib', zlib.compress(pickle.dumps({'a': [1, 2, 3]}, protocol=4)))
+
+# legacy torch tar (torch < 0.4 layout) with real storages/tensors records
+tar_ok = io.BytesIO()
+with tarfile.open(fileobj=tar_ok, mode='w', format=tarfile.PAX_FORMAT) as t:
+    def add_ok(name, data):
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    add_ok('sys_info', pickle.dumps({'protocol_version': 1001, 'little_endian': True}, protocol=2))
+    st = io.BytesIO()
+    pickle.dump(2, st, protocol=2)
+    TorchPickler(st, protocol=2).dump(('0', 'cpu', FloatStorage))
+    st.write(struct.pack('<q', 3) + struct.pack('<3f', 1, 2, 3))
+    TorchPickler(st, protocol=2).dump(('1', 'cpu', LongStorage))
+    st.write(struct.pack('<q', 2) + struct.pack('<2q', 7, 8))
+    pickle.dump([], st, protocol=2)
+    add_ok('storages', st.getvalue())
+    te = io.BytesIO()
+    pickle.dump(1, te, protocol=2)
+    pickle.dump(('t0', '0', 'x'), te, protocol=2)
+    te.write(struct.pack('<i', 1) + b'\0' * 4 + struct.pack('<q', 3) + struct.pack('<q', 1) + struct.pack('<q', 0))
+    add_ok('tensors', te.getvalue())
+    add_ok('pickle', pickle.dumps(collections.OrderedDict([('w', 't0')]), protocol=2))
+w(BEN, 'legacy_torch.tar', tar_ok.getvalue())
+# joblib object array: the nested pickle after the wrapper is scanned
+w(MAL, 'joblib_object_array.joblib', (lambda: (
+    b'\x80\x04' + su('joblib.numpy_pickle') + su('NumpyArrayWrapper') + b'\x93)\x81'
+    + b'}(' + su('shape') + b'K\x01\x85' + su('dtype') + su('numpy') + su('dtype') + b'\x93' + su('O8') + b'\x89\x88\x87R' + su('order') + su('C') + b'ub'
+    + dumps_reduce(os.system, ('id',), 2) + b'.'))())
