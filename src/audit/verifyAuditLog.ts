@@ -62,6 +62,9 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
     if (errors.length < maxErrors) errors.push(e);
   };
 
+  // Checkpoints first: each one read now covers entries already on storage, so a writer
+  // appending during the verify cannot make a fresh checkpoint look like a truncation.
+  const notes = await reader.checkpointNotes();
   const tree = new MerkleTree();
   let entryErrorReported = false;
   for await (const batch of reader.batches()) {
@@ -89,7 +92,6 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
     }
   }
 
-  const notes = await reader.checkpointNotes();
   let origin = options.origin;
   let prev: SignedCheckpoint | null = null;
   let latest: SignedCheckpoint | null = null;

@@ -232,3 +232,24 @@ test('server mode stores entries and checkpoints in the database and verifies th
   assert.equal(report.firstBadIndex, 15);
   assert.equal(report.errors[0]!.code, 'WARDEN_AUDIT_ENTRY_MODIFIED');
 });
+
+test('offline verify while the writer appends never reports a false truncation', async (t) => {
+  const dir = tempDir(t);
+  const log = await openAuditLog({ dataDir: dir, audit: auditConfig({ checkpointIntervalMs: 100, batchSize: 64, flushIntervalMs: 2 }) });
+  await Promise.all(Array.from({ length: 3000 }, (_, i) => log.append(sampleRecord(i))));
+  let stop = false;
+  const writer = (async () => {
+    for (let i = 3000; !stop; i++) {
+      await log.append(sampleRecord(i));
+      if (i % 3 === 0) await log.publishCheckpoint();
+    }
+  })();
+  const { verifyAuditLog, readVerifierKeys } = await import('../../src/audit/index.js');
+  for (let k = 0; k < 5; k++) {
+    const report = await verifyAuditLog(new FileAuditReader(fileAuditLayout(dir)), { verifiers: readVerifierKeys({ dataDir: dir }) });
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+  }
+  stop = true;
+  await writer;
+  await log.close();
+});

@@ -105,9 +105,11 @@ export function registerAuditCommands(program: Command): void {
       const format = parseFormat(opts.format);
       const index = parseIndex(opts.index, '--index');
       const view = await withLog(cmd, async (log) => {
+        // Notes before entries: a checkpoint read first only covers entries already stored.
+        const notes = await log.reader.checkpointNotes();
         const tree = await rebuildTree(log.reader);
         let latest: SignedCheckpoint | null = null;
-        for (const note of (await log.reader.checkpointNotes()).reverse()) {
+        for (const note of notes.reverse()) {
           try {
             latest = openCheckpoint(note, log.verifiers, log.origin);
             break;

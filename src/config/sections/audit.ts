@@ -34,8 +34,12 @@ export const auditSection = z
       .string()
       .regex(/^[A-Za-z0-9._/:-]{1,128}$/, 'origin must be 1-128 characters of A-Z a-z 0-9 . _ / : -')
       .default('warden.local/audit'),
-    /** Publish a signed checkpoint at least this often while new records arrive (ms). */
-    checkpointIntervalMs: z.number().int().min(100).max(3_600_000).default(1000),
+    /**
+     * Publish a signed checkpoint at least this often while new records arrive (ms). Shorter
+     * narrows the window in which only per-entry hashes protect the newest records; each
+     * checkpoint costs ~200 bytes and one signature check in every verify.
+     */
+    checkpointIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
     /** Roll to a new segment file after this many bytes (embedded mode). */
     segmentMaxBytes: z.number().int().min(4096).max(1_073_741_824).default(67_108_864),
     /** Largest canonical JSON record accepted (bytes); larger records are rejected, never truncated. */
