@@ -17,6 +17,8 @@ export interface CertificateAuthority {
   bundlePem(): string;
   /** Certificate of the issuing intermediate (PEM). */
   intermediatePem(): string;
+  /** Intermediates of every generation still in the bundle (PEM), to complete peer chains. */
+  intermediatesPem(): string;
   /** SPIFFE bundle (JWKS with x509-svid and jwt-svid keys), see the SPIFFE Trust Domain and Bundle spec. */
   jwks(): SpiffeBundle;
   /** A TLS server certificate for Warden's own listeners (key generated here, never persisted by the CA). */

@@ -336,6 +336,14 @@ export class FileCertificateAuthority implements CertificateAuthority {
     return this.bundleCache;
   }
 
+  intermediatesPem(): string {
+    return this.gens.map((g) => this.intermediatePemFor(g)).join('');
+  }
+
+  private intermediatePemFor(g: Generation): string {
+    return g === this.active() ? this.intermediatePemCache(g) : toPem(g.intermediate);
+  }
+
   intermediatePem(): string {
     return this.intermediatePemCache(this.activeOrThrow());
   }

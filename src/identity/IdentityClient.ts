@@ -24,7 +24,7 @@ export class IdentityClient {
   constructor(
     readonly serverUrl: string,
     private creds: ClientCredentials,
-    private readonly timeoutMs = 10_000,
+    private readonly timeoutMs = 30_000,
   ) {
     this.agent = this.makeAgent();
   }
@@ -75,12 +75,12 @@ export class IdentityClient {
     return json as T;
   }
 
-  attest(body: { csr: string; joinToken?: string; k8sToken?: string; spiffeId?: string }): Promise<SvidResponse> {
+  attest(body: { csr: string; joinToken?: string; k8sToken?: string; spiffeId?: string; ttlSeconds?: number }): Promise<SvidResponse> {
     return this.call('POST', '/api/v1/identity/attest', body);
   }
 
-  renew(csr: string): Promise<SvidResponse> {
-    return this.call('POST', '/api/v1/identity/renew', { csr });
+  renew(csr: string, ttlSeconds?: number): Promise<SvidResponse> {
+    return this.call('POST', '/api/v1/identity/renew', { csr, ttlSeconds });
   }
 
   jwt(audience: string | string[], ttlSeconds?: number): Promise<{ token: string; spiffeId: string; expiresAt: string }> {

@@ -17,6 +17,8 @@ export interface AttestRequest {
   k8sToken?: string;
   /** With k8s attestation: which of several matching entries to use. */
   spiffeId?: string;
+  /** Shorter lifetime than the default (bounded by identity.maxSvidTtlSeconds). */
+  ttlSeconds?: number;
 }
 
 /**
@@ -62,7 +64,7 @@ export class IdentityService {
       parseAndVerifyCsr(req.csr);
       const t = await this.tokens.consume(req.joinToken);
       this.assertNotRevoked(t.spiffeId);
-      return { ...(await this.ca.issueX509SvidFromCsr(req.csr, { spiffeId: t.spiffeId })), attestedBy: `join_token:${t.id}` };
+      return { ...(await this.ca.issueX509SvidFromCsr(req.csr, { spiffeId: t.spiffeId, ttlSeconds: req.ttlSeconds })), attestedBy: `join_token:${t.id}` };
     }
     if (req.k8sToken !== undefined) {
       if (!this.k8s) throw new WardenError('WARDEN_IDENTITY_ATTESTOR_DISABLED', 'Kubernetes attestation is not configured (identity.k8s.issuer)');
@@ -74,7 +76,7 @@ export class IdentityService {
       if (ids.length > 1) throw new WardenError('WARDEN_IDENTITY_ATTESTATION_FAILED', `several SPIFFE IDs match (${ids.length}); pass spiffeId to choose`);
       const entry = chosen[0]!;
       this.assertNotRevoked(entry.spiffeId);
-      return { ...(await this.ca.issueX509SvidFromCsr(req.csr, { spiffeId: entry.spiffeId, ttlSeconds: entry.ttlSeconds ?? undefined })), attestedBy: `entry:${entry.id}` };
+      return { ...(await this.ca.issueX509SvidFromCsr(req.csr, { spiffeId: entry.spiffeId, ttlSeconds: req.ttlSeconds ?? entry.ttlSeconds ?? undefined })), attestedBy: `entry:${entry.id}` };
     }
     throw new WardenError('WARDEN_INPUT_INVALID', 'attestation needs joinToken or k8sToken');
   }

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate, DetailedPeerCertificate } from 'node:tls';
 import { WardenError } from '../errors/index.js';
-import { x509 } from './x509.js';
+import { readCertificateExtensions, type SvidExtensions } from './readCertificateExtensions.js';
 import { parseSpiffeId } from './SpiffeId.js';
 import type { RevocationList } from './RevocationList.js';
 import { normalizeSerial } from './x509.js';
@@ -124,15 +124,17 @@ export function checkLeafShape(leaf: X509Certificate): string {
     throw new WardenError('WARDEN_IDENTITY_SVID_INVALID', `not a valid X.509-SVID: ${why}`);
   };
   if (leaf.ca) invalid('a leaf SVID must not be a CA certificate');
-  const parsed = new x509.X509Certificate(leaf.raw);
-  const san = parsed.getExtension(x509.SubjectAlternativeNameExtension);
-  const uris = san ? san.names.items.filter((n) => n.type === 'url').map((n) => n.value) : [];
+  let ext: SvidExtensions;
+  try {
+    ext = readCertificateExtensions(leaf.raw);
+  } catch (cause) {
+    throw new WardenError('WARDEN_IDENTITY_SVID_INVALID', 'not a valid X.509-SVID: extensions cannot be parsed', { cause });
+  }
+  const uris = ext.uris;
   if (uris.length !== 1) invalid(`expected exactly one URI SAN, found ${uris.length}`);
-  const ku = parsed.getExtension(x509.KeyUsagesExtension);
-  if (!ku || !(ku.usages & x509.KeyUsageFlags.digitalSignature)) invalid('key usage must include digitalSignature');
-  if (ku!.usages & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)) invalid('a leaf SVID must not have keyCertSign or cRLSign');
-  const bc = parsed.getExtension(x509.BasicConstraintsExtension);
-  if (bc?.ca) invalid('a leaf SVID must not be a CA certificate');
+  if (!ext.keyUsage?.digitalSignature) invalid('key usage must include digitalSignature');
+  if (ext.keyUsage!.keyCertSign || ext.keyUsage!.cRLSign) invalid('a leaf SVID must not have keyCertSign or cRLSign');
+  if (ext.basicConstraintsCa) invalid('a leaf SVID must not be a CA certificate');
   try {
     return parseSpiffeId(uris[0]!).id;
   } catch (cause) {

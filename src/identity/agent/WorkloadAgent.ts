@@ -36,6 +36,8 @@ export interface WorkloadAgentOptions {
   /** Path of a projected Kubernetes service-account token (re-read on every attestation). */
   k8sTokenFile?: string;
   spiffeId?: string;
+  /** Requested SVID lifetime (default: the server's identity.svidTtlSeconds). */
+  ttlSeconds?: number;
   /** svid.pem, svid.key (0600) and bundle.pem are written here atomically. */
   outDir?: string;
   /** Fraction of the lifetime used as random jitter before the half-life renewal (default 0.1). */
@@ -92,7 +94,7 @@ export class WorkloadAgent extends EventEmitter implements SvidSource {
       const key = createWorkloadKey();
       const k8sToken = this.options.k8sTokenFile ? readFileSync(this.options.k8sTokenFile, 'utf8').trim() : undefined;
       if (!this.options.joinToken && !k8sToken) throw new WardenError('WARDEN_USAGE', 'the agent needs a join token or a Kubernetes token file (or a stored SVID in --out)');
-      const res = await this.client.attest({ csr: key.csrPem, joinToken: this.options.joinToken, k8sToken, spiffeId: this.options.spiffeId });
+      const res = await this.client.attest({ csr: key.csrPem, joinToken: this.options.joinToken, k8sToken, spiffeId: this.options.spiffeId, ttlSeconds: this.options.ttlSeconds });
       this.install(this.material(res, key.keyPem), true);
     }
     if (this.options.followRevocations !== false) {
@@ -190,7 +192,7 @@ export class WorkloadAgent extends EventEmitter implements SvidSource {
   async rotate(): Promise<SvidMaterial> {
     if (!this.svid) throw new WardenError('WARDEN_IDENTITY_AGENT_NOT_READY', 'no SVID to renew with');
     const key = createWorkloadKey();
-    const res = await this.client.renew(key.csrPem);
+    const res = await this.client.renew(key.csrPem, this.options.ttlSeconds);
     this.install(this.material(res, key.keyPem), true);
     return this.svid!;
   }

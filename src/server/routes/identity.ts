@@ -1,8 +1,9 @@
 import type { TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
-import { getAuthority, getIdentityService, type RevocationEntry, type VerifiedSvid } from '../../identity/index.js';
+import { getAuthority, getIdentityService, type CertificateAuthority, type RevocationEntry, type VerifiedSvid } from '../../identity/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 
 const SMALL_BODY = 32 * 1024;
@@ -17,9 +18,23 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
-function peerOf(request: FastifyRequest) {
+let issuerCache: { pem: string; certs: X509Certificate[] } | null = null;
+
+/**
+ * The caller's leaf plus this CA's intermediates (any generation). Cheaper than
+ * getPeerCertificate(true), which materialises the whole chain as JS objects per request.
+ */
+function peerOf(request: FastifyRequest, ca: CertificateAuthority): X509Certificate[] | null {
   const socket = request.raw.socket as TLSSocket;
-  return typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(true) : null;
+  const leaf = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
+  if (!leaf) return null;
+  const pem = ca.intermediatesPem();
+  if (issuerCache?.pem !== pem) issuerCache = { pem, certs: parsePemChain(pem) };
+  return [leaf, ...issuerCache.certs];
+}
+
+function parsePemChain(pem: string): X509Certificate[] {
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((b) => new X509Certificate(b));
 }
 
 const csrBody = z.strictObject({ csr: z.string().min(1).max(16_384), ttlSeconds: z.number().int().positive().optional() });
@@ -28,6 +43,7 @@ const attestBody = z.strictObject({
   joinToken: z.string().max(128).optional(),
   k8sToken: z.string().max(16_384).optional(),
   spiffeId: z.string().max(2048).optional(),
+  ttlSeconds: z.number().int().positive().optional(),
 });
 const jwtBody = z.strictObject({ audience: z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).min(1).max(16)]), ttlSeconds: z.number().int().positive().optional() });
 const entryBody = z.strictObject({ spiffeId: z.string().max(2048), selectors: z.array(z.string()).min(1).max(32), ttlSeconds: z.number().int().optional() });
@@ -65,12 +81,12 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
 
   app.post('/identity/renew', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(csrBody, request.body);
-    return svidResponse(await identity.renew(peerOf(request), body.csr, body.ttlSeconds));
+    return svidResponse(await identity.renew(peerOf(request, ca), body.csr, body.ttlSeconds));
   });
 
   app.post('/identity/jwt', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(jwtBody, request.body);
-    const jwt = await identity.jwtSvid(peerOf(request), body.audience, body.ttlSeconds);
+    const jwt = await identity.jwtSvid(peerOf(request, ca), body.audience, body.ttlSeconds);
     return { spiffeId: jwt.spiffeId, token: jwt.token, audience: jwt.audience, expiresAt: jwt.expiresAt.toISOString() };
   });
 
@@ -95,13 +111,13 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
   });
 
   app.get('/identity/revocations', { config: pub }, async (request) => {
-    identity.verifyPeer(peerOf(request));
+    identity.verifyPeer(peerOf(request, ca));
     return ca.revocations.snapshot();
   });
 
   // Server-sent events: a full snapshot on connect, then each change as it happens.
   app.get('/identity/revocations/stream', { config: pub }, async (request, reply) => {
-    const who: VerifiedSvid = identity.verifyPeer(peerOf(request));
+    const who: VerifiedSvid = identity.verifyPeer(peerOf(request, ca));
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
