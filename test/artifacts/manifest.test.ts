@@ -230,3 +230,13 @@ print(mth(data).hex())
     assert.ok(readFileSync(file).length > 0);
   });
 });
+
+test('a file that cannot be read fails with a clean error and the pool keeps working', async (t) => {
+  const dir = tmp(t);
+  const hasher = new ShardHasher(2);
+  t.after(() => hasher.close());
+  await assert.rejects(hasher.hash({ path: join(dir, 'missing'), start: 0, end: 10 }), { code: 'WARDEN_ARTIFACT_HASH_FAILED' });
+  writeFileSync(join(dir, 'short'), 'abc');
+  await assert.rejects(hasher.hash({ path: join(dir, 'short'), start: 0, end: 10 }), { code: 'WARDEN_ARTIFACT_HASH_FAILED', message: /shrank/ });
+  assert.equal(await hasher.hash({ path: join(dir, 'short'), start: 0, end: 3 }), sha256(Buffer.from('abc')));
+});

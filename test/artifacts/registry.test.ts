@@ -122,6 +122,10 @@ test('attestations must be about the version: a manifest of other bytes is refus
   );
   const untrusted = signerFromPrivateKey(generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
   await assert.rejects(reg.attach('m2', '1', signStatement(a, untrusted)), { code: 'WARDEN_ATTESTATION_SIGNER_UNTRUSTED' });
+  // A registration carrying a bad attestation writes nothing at all.
+  await assert.rejects(reg.register({ kind: 'model', name: 'm2-new', version: '1', manifest: a, attestations: [signStatement(a, untrusted)] }), { code: 'WARDEN_ATTESTATION_SIGNER_UNTRUSTED' });
+  await assert.rejects(reg.show('m2-new'), { code: 'WARDEN_ARTIFACT_NOT_FOUND' });
+  assert.equal((await db.query(`SELECT 1 FROM lineage_nodes WHERE key = 'model:m2-new@1'`)).rows.length, 0);
   // Idempotent re-registration with the same digest.
   assert.equal((await reg.register({ kind: 'model', name: 'm2', version: '1', manifest: a })).created, false);
 });

@@ -78,11 +78,22 @@ export class ShardHasher {
       this.idle.push(worker);
       this.pump();
     });
-    worker.on('error', (err) => {
+    const fail = (err: unknown) => {
+      // A dead worker leaves the pool so a replacement can be spawned for the queued shards.
       const id = this.busy.get(worker);
       const p = id === undefined ? undefined : this.pending.get(id);
       if (id !== undefined) this.pending.delete(id);
+      this.busy.delete(worker);
+      const i = this.workers.indexOf(worker);
+      if (i >= 0) this.workers.splice(i, 1);
+      const j = this.idle.indexOf(worker);
+      if (j >= 0) this.idle.splice(j, 1);
       p?.reject(new WardenError('WARDEN_ARTIFACT_HASH_FAILED', `hash worker failed on ${p.task.path}`, { cause: err }));
+      if (!this.closed) this.pump();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => {
+      if (this.workers.includes(worker)) fail(new Error(`hash worker exited with code ${code}`));
     });
     this.workers.push(worker);
     return worker;
@@ -113,8 +124,9 @@ export class ShardHasher {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    const workers = [...this.workers];
     this.workers.length = 0;
+    await Promise.all(workers.map((w) => w.terminate()));
     this.idle.length = 0;
   }
 }
