@@ -4,12 +4,19 @@ interface Bucket {
   tokens: number;
   /** Last refill time (ms). */
   at: number;
+  /** Used since the eviction sweep last passed it (CLOCK second-chance bit). */
+  hot: boolean;
 }
 
+/** Entries an eviction looks at before evicting regardless (bounds the worst case). */
+const EVICTION_SCAN = 16;
+
 /**
- * Token buckets in this process: O(1) per take, at most `maxKeys` buckets (least recently used
- * evicted; an evicted bucket comes back full, i.e. eviction can only be more permissive, so
- * size `maxKeys` above the number of active keys). For one gateway instance; replicas share
+ * Token buckets in this process: O(1) per take, at most `maxKeys` buckets. Eviction is
+ * approximately least-recently-used (CLOCK: a bucket used since the sweep last passed it gets a
+ * second chance), which keeps the hit path to one Map lookup instead of a delete + re-insert.
+ * An evicted bucket comes back full, i.e. eviction can only be more permissive, so size
+ * `maxKeys` above the number of active keys. For one gateway instance; replicas share
  * limits through RedisRateLimiter.
  */
 export class MemoryRateLimiter implements RateLimiter {
@@ -29,19 +36,28 @@ export class MemoryRateLimiter implements RateLimiter {
   private bucket(key: string, limit: RateLimit, now: number): Bucket {
     let b = this.buckets.get(key);
     if (b) {
-      // Re-insert to mark as most recently used (Map keeps insertion order).
-      this.buckets.delete(key);
-      this.buckets.set(key, b);
+      b.hot = true;
       if (now > b.at) {
         b.tokens = Math.min(limit.burst, b.tokens + ((now - b.at) * limit.ratePerMinute) / 60_000);
         b.at = now;
       }
       return b;
     }
-    b = { tokens: limit.burst, at: now };
+    if (this.buckets.size >= this.maxKeys) this.evictOne();
+    b = { tokens: limit.burst, at: now, hot: false };
     this.buckets.set(key, b);
-    if (this.buckets.size > this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
     return b;
+  }
+
+  private evictOne(): void {
+    for (let i = 0; i < EVICTION_SCAN; i++) {
+      const [key, b] = this.buckets.entries().next().value!;
+      this.buckets.delete(key);
+      if (!b.hot) return;
+      b.hot = false;
+      this.buckets.set(key, b);
+    }
+    this.buckets.delete(this.buckets.keys().next().value!);
   }
 
   take(key: string, cost: number, limit: RateLimit): RateLimitResult {

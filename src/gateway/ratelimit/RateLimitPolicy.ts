@@ -94,8 +94,8 @@ function bucketKey(rule: CompiledRule, s: RateLimitSubject): string | null {
   for (const m of rule.matchers) {
     const v = s[m.field];
     if (v === null || (m.kind === 'exact' && v !== m.value) || (m.kind === 'prefix' && !v.startsWith(m.value))) return null;
-    // JSON-quoting keeps values containing separators from colliding with other keys.
-    key += `|${m.field}=${JSON.stringify(v)}`;
+    // Length-prefixed so values containing separators cannot collide with other keys.
+    key += `|${m.field}:${v.length}:${v}`;
   }
   return key;
 }
