@@ -240,3 +240,15 @@ test('a file that cannot be read fails with a clean error and the pool keeps wor
   await assert.rejects(hasher.hash({ path: join(dir, 'short'), start: 0, end: 10 }), { code: 'WARDEN_ARTIFACT_HASH_FAILED', message: /shrank/ });
   assert.equal(await hasher.hash({ path: join(dir, 'short'), start: 0, end: 3 }), sha256(Buffer.from('abc')));
 });
+
+test('a directory of many files (images-style dataset) is hashed with bounded concurrency, in stable order', async (t) => {
+  const dir = tmp(t);
+  mkdirSync(join(dir, 'imgs'));
+  for (let i = 0; i < 300; i++) writeFileSync(join(dir, 'imgs', `img-${String(i).padStart(4, '0')}.png`), bytes(100 + i, i + 1));
+  const m = await createManifest(join(dir, 'imgs'), { kind: 'dataset', dataset: { chunkBytes: 64 } });
+  assert.equal(m.subject.length, 300);
+  assert.equal(m.subject[299]!.name, 'img-0299.png');
+  assert.equal(m.subject[7]!.digest.sha256, sha256(bytes(107, 8)));
+  assert.equal(m.predicate.warden.datasets!.length, 300);
+  assert.equal((await verifyManifest(join(dir, 'imgs'), m)).ok, true);
+});

@@ -4,6 +4,7 @@ import { WardenError } from '../../errors/index.js';
 import { listArtifactFiles, type ArtifactFile } from './listArtifactFiles.js';
 import { ShardHasher, hashRange, type ShardTask } from './ShardHasher.js';
 import { datasetMerkle } from './datasetMerkle.js';
+import { mapLimit } from './mapLimit.js';
 import {
   IN_TOTO_STATEMENT_V1,
   MODEL_SIGNING_PREDICATE_V1,
@@ -59,7 +60,8 @@ export async function hashFiles(files: readonly ArtifactFile[], shardSize: numbe
   const ownPool = !options.hasher && total > INLINE_LIMIT_BYTES;
   const pool = options.hasher ?? (ownPool ? new ShardHasher(options.workers || undefined) : undefined);
   try {
-    return await Promise.all(files.map((f) => Promise.all(shardsOf(f, shardSize).map((t) => (pool ? pool.hash(t) : hashRange(t))))));
+    // The pool queues shards itself; inline hashing and file opens are bounded.
+    return await mapLimit(files, pool ? 64 : 8, (f) => Promise.all(shardsOf(f, shardSize).map((t) => (pool ? pool.hash(t) : hashRange(t)))));
   } finally {
     if (ownPool) await pool!.close();
   }
@@ -73,7 +75,7 @@ export async function createManifest(path: string, options: CreateManifestOption
   const files = await listArtifactFiles(path, ignorePaths);
   if (files.length === 0) throw new WardenError('WARDEN_ARTIFACT_PATH_INVALID', `${path} contains no files`);
 
-  const datasetsPromise = options.kind === 'dataset' ? Promise.all(files.map((f) => datasetEntry(f, options.dataset ?? {}))) : Promise.resolve(undefined);
+  const datasetsPromise = options.kind === 'dataset' ? mapLimit(files, 4, (f) => datasetEntry(f, options.dataset ?? {})) : Promise.resolve(undefined);
   const digests = await hashFiles(files, shardSize, options);
   const sharded = files.some((f) => f.size > shardSize);
 
