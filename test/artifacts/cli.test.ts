@@ -159,6 +159,15 @@ test('warden artifact verify (offline): a flipped byte fails naming the file; a 
   assert.match(r.stdout, /MODIFIED b\.bin/);
   assert.doesNotMatch(r.stdout, /a\.bin/);
 
+  // A dataset row changed: the text report names the file and the line.
+  mkdirSync(join(dir, 'ds2'));
+  writeFileSync(join(dir, 'ds2', 'rows.csv'), 'id,text\n1,a\n2,b\n3,c\n');
+  assert.equal((await cli('artifact', 'hash', join(dir, 'ds2'), '--kind', 'dataset', '--out', join(dir, 'ds2.json'))).code, 0);
+  writeFileSync(join(dir, 'ds2', 'rows.csv'), 'id,text\n1,a\n2,POISON\n3,c\n');
+  r = await cli('artifact', 'verify', join(dir, 'ds2'), '--manifest', join(dir, 'ds2.json'));
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /MODIFIED rows\.csv\n\s+lines 3\n/);
+
   // Another data dir (another Warden key) does not trust this signature.
   const r2 = await main(['--data-dir', join(dir, 'other'), 'artifact', 'verify', join(dir, 'm2'), '--bundle', join(dir, 'm2.bundle.json'), '--format', 'json']).catch(() => 99);
   assert.equal(r2, 1);

@@ -99,7 +99,7 @@ function verificationText(v: ManifestVerification & { signature?: unknown }): st
     if (f.status === 'ok') continue;
     lines.push(`${f.status.toUpperCase().padEnd(8)} ${f.path}`);
     for (const l of f.locations ?? []) lines.push(`         ${l.unit === 'record' ? 'lines' : 'bytes'} ${l.first}${l.last !== l.first ? `-${l.last}` : ''}`);
-    if (f.leafCount) lines.push(`         ${f.leafCount.expected} → ${f.leafCount.actual} ${v.files.length ? 'records/chunks' : ''}`);
+    if (f.leafCount) lines.push(`         ${f.leafCount.expected} → ${f.leafCount.actual} records/chunks`);
   }
   return lines.join('\n');
 }
