@@ -19,7 +19,6 @@ import {
   type AuditStore,
   type PreparedEntry,
 } from '../../src/audit/index.js';
-import { openStore } from '../../src/store/index.js';
 import { auditConfig, sampleRecord, tempDir } from './helpers/fixtures.js';
 
 test('appends become durable entries, covered by signed checkpoints that verify', async (t) => {
@@ -209,28 +208,6 @@ test('segments roll over by size and the log verifies and proves across them', a
     assert.equal(e.index, 50 + n++);
   }
   assert.equal(n, 70);
-});
-
-test('server mode stores entries and checkpoints in the database and verifies them', async (t) => {
-  const dir = tempDir(t);
-  const db = await openStore({});
-  t.after(() => db.close());
-  const log = await openAuditLog({ dataDir: dir, audit: auditConfig(), db, storage: 'database' });
-  await Promise.all(Array.from({ length: 30 }, (_, i) => log.append(sampleRecord(i))));
-  assert.deepEqual((await log.query({ decision: 'deny', principal: 'ApiKey::"team-a"' })).map((e) => e.index), [25, 10]);
-  const cp = await log.publishCheckpoint();
-  assert.equal(cp.size, 30);
-  assert.equal((await log.verify()).ok, true);
-  await log.close();
-  // Someone with database write access edits a row: verify names it.
-  await db.query(`UPDATE audit_entries SET entry = replace(entry, '"deny"', '"allow"') WHERE idx = 15`);
-  const reopened = await openAuditLog({ dataDir: dir, audit: auditConfig(), db, storage: 'database' }).catch((e: unknown) => e);
-  assert.equal((reopened as { code?: string }).code, 'WARDEN_AUDIT_TAMPERED', 'refuses to append on top of a tampered log');
-  const { verifyAuditLog, DbAuditReader } = await import('../../src/audit/index.js');
-  const report = await verifyAuditLog(new DbAuditReader(db), { verifiers: [parseVerifierKey(log.verifierKey)] });
-  assert.equal(report.ok, false);
-  assert.equal(report.firstBadIndex, 15);
-  assert.equal(report.errors[0]!.code, 'WARDEN_AUDIT_ENTRY_MODIFIED');
 });
 
 test('offline verify while the writer appends never reports a false truncation', async (t) => {

@@ -7,7 +7,7 @@ import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
 import { auditConfig, sampleRecord, tempDir } from './helpers/fixtures.js';
 import { runCli } from './helpers/cli.js';
 
-test('server mode on a real PostgreSQL: appends, CLI verify/query read the table, a deleted row is named', async (t) => {
+test('server mode on a real PostgreSQL: appends, CLI verify/query read the table, edited and deleted rows are named', async (t) => {
   if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
   const tdb = await createTestDatabase();
   t.after(() => tdb.drop());
@@ -30,6 +30,15 @@ test('server mode on a real PostgreSQL: appends, CLI verify/query read the table
   assert.equal((JSON.parse(ok.stdout) as AuditVerifyReport).size, 300);
   const q = await runCli(['--data-dir', dir, 'audit', 'query', '--decision', 'deny', '--since', sampleRecord(280).ts, '--format', 'json']);
   assert.deepEqual((JSON.parse(q.stdout) as { entries: { index: number }[] }).entries.map((e) => e.index), [295, 290, 285, 280]);
+
+  // Someone with database write access edits one row: the writer refuses to continue and verify names it.
+  await db.query(`UPDATE audit_entries SET entry = replace(entry, '"deny"', '"allow"') WHERE idx = 15`);
+  await assert.rejects(openAuditLog({ dataDir: dir, audit: auditConfig(), db }), { code: 'WARDEN_AUDIT_TAMPERED' });
+  const edited = await runCli(['--data-dir', dir, 'audit', 'verify', '--format', 'json']);
+  assert.equal(edited.code, 1);
+  assert.equal((JSON.parse(edited.stdout) as AuditVerifyReport).firstBadIndex, 15);
+  assert.equal((JSON.parse(edited.stdout) as AuditVerifyReport).errors[0]!.code, 'WARDEN_AUDIT_ENTRY_MODIFIED');
+  await db.query(`UPDATE audit_entries SET entry = replace(entry, '"allow"', '"deny"') WHERE idx = 15`);
 
   await db.query('DELETE FROM audit_entries WHERE idx = 120');
   await db.close();
