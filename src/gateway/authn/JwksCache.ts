@@ -52,13 +52,16 @@ export class JwksCache {
 
   private async getKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
     const now = this.now();
+    const mayFetch = this.inflight !== null || now - this.lastAttemptAt >= this.o.minRefetchSeconds * 1000;
     if (now - this.fetchedAt > this.o.maxAgeSeconds * 1000) {
-      // No usable keys: this request has to wait for a fetch, and fails closed if it fails.
+      // No usable keys: this request waits for a fetch and fails closed if it fails. While the
+      // endpoint is down, at most one attempt per minRefetchSeconds; other requests fail at once.
+      if (!mayFetch) throw new WardenError('WARDEN_AUTHN_JWKS_UNAVAILABLE', 'the issuer JWKS cannot be fetched and cached keys are too old', { cause: this.lastError });
       await this.refresh();
       if (this.now() - this.fetchedAt > this.o.maxAgeSeconds * 1000) {
         throw new WardenError('WARDEN_AUTHN_JWKS_UNAVAILABLE', 'the issuer JWKS cannot be fetched and cached keys are too old', { cause: this.lastError });
       }
-    } else if (now - this.fetchedAt > this.o.refreshSeconds * 1000 && !this.inflight) {
+    } else if (now - this.fetchedAt > this.o.refreshSeconds * 1000 && mayFetch && !this.inflight) {
       void this.refresh();
     }
     try {
@@ -67,7 +70,7 @@ export class JwksCache {
       if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
     }
     // Unknown kid: maybe the issuer rotated. Refetch, but at most once per minRefetchSeconds.
-    if (this.now() - this.lastAttemptAt >= this.o.minRefetchSeconds * 1000 || this.inflight) {
+    if (this.inflight || this.now() - this.lastAttemptAt >= this.o.minRefetchSeconds * 1000) {
       const before = this.fetchedAt;
       await this.refresh();
       if (this.fetchedAt === before) throw new WardenError('WARDEN_AUTHN_JWKS_UNAVAILABLE', 'the token key is not cached and the issuer JWKS cannot be fetched', { cause: this.lastError });

@@ -128,12 +128,23 @@ test('JWKS endpoint down: cached keys work until max age, then fail closed; reco
   now += 300_000; // past the refresh interval: a background refresh fails, the request still passes
   assert.equal((await auth.authenticate(await idp.sign(k1, { nowSeconds: sec() }))).id, 'alice');
   await new Promise((r) => setTimeout(r, 50));
-  assert.ok(idp.hits > hits0, 'a background refresh was attempted');
+  assert.equal(idp.hits - hits0, 1, 'one background refresh was attempted');
+  for (let i = 0; i < 5; i++) await auth.authenticate(await idp.sign(k1, { nowSeconds: sec() }));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(idp.hits - hits0, 1, 'failed background refreshes are not retried on every request');
   now += 290_000; // 590 s after the last good fetch: still within max age
   await auth.authenticate(await idp.sign(k1, { nowSeconds: sec() }));
+  await new Promise((r) => setTimeout(r, 50)); // let its background refresh attempt finish
   now += 20_000; // 610 s: cached keys are too old → fail closed even for a well-signed token
   await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec() })), { code: 'WARDEN_AUTHN_JWKS_UNAVAILABLE', status: 503 });
+  // No fetch storm while down: further requests within the refetch interval fail without a fetch.
+  const hitsDown = idp.hits;
+  const burst = await Promise.allSettled(Array.from({ length: 20 }, async () => auth.authenticate(await idp.sign(k1, { nowSeconds: sec() }))));
+  assert.ok(burst.every((r) => r.status === 'rejected' && (r.reason as { code: string }).code === 'WARDEN_AUTHN_JWKS_UNAVAILABLE'));
+  assert.equal(idp.hits, hitsDown, JSON.stringify(burst.map((r) => (r.status === "rejected" ? (r.reason as { code: string }).code : "ok"))));
+  // Back up: the next attempt after the interval recovers.
   idp.down = false;
+  now += 11_000;
   assert.equal((await auth.authenticate(await idp.sign(k1, { nowSeconds: sec() }))).id, 'alice');
 });
 
