@@ -151,7 +151,8 @@ describe('archives', () => {
   it('reports member data that lies about its size', async () => {
     const zip = zipArchive([{ name: 'a.pkl', data: evilPickle, deflate: true, lieUncompressedSize: 5 }]);
     const r = await scanBytes(zip);
-    assert.ok(r.rules.includes('archive/malformed'), JSON.stringify(r));
+    assert.deepEqual(r.rules, ['archive/zip-bomb']);
+    assert.match(r.findings[0]!.message, /past its declared 5 bytes/);
   });
   it('reports members whose local header names another file than the central directory', async () => {
     const zip = withLocalName(zipArchive([{ name: 'archive/data.pkl', data: P.cat(P.proto(2), P.op('}', '.')) }]), 'archive/evil.pkl');

@@ -54,6 +54,18 @@ class SourceReader extends yauzl.RandomAccessReader {
   }
 }
 
+class SizeExceeded extends Error {}
+
+/** Yields the stream's chunks but fails once they add up to more than `limit` bytes. */
+async function* limitBytes(stream: AsyncIterable<Buffer>, limit: number): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of stream) {
+    total += chunk.length;
+    if (total > limit) throw new SizeExceeded();
+    yield chunk;
+  }
+}
+
 const STORED = 0;
 const DEFLATED = 8;
 
@@ -66,7 +78,10 @@ const DEFLATED = 8;
 export async function scanZip(src: RandomSource, ctx: ScanContext, dispatch: ScanDispatch): Promise<string> {
   let zip: yauzl.ZipFile;
   try {
-    zip = await yauzl.fromRandomAccessReaderPromise(new SourceReader(src), src.size, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: false });
+    // validateEntrySizes is off because yauzl would then reject a tampered (e.g. "encrypted" but
+    // stored) entry and stop listing the rest, which is exactly what a bypass wants; sizes are
+    // enforced below while inflating instead.
+    zip = await yauzl.fromRandomAccessReaderPromise(new SourceReader(src), src.size, { lazyEntries: true, decodeStrings: false, validateEntrySizes: false, autoClose: false });
   } catch (err) {
     ctx.add('archive/malformed', 'medium', `unreadable zip: ${(err as Error).message}`);
     return 'zip';
@@ -105,11 +120,16 @@ export async function scanZip(src: RandomSource, ctx: ScanContext, dispatch: Sca
       seen.add(name);
       if (name.endsWith('/')) continue;
       if ([...torchRoots].some((root) => name.startsWith(root + 'data/')) ) continue; // raw tensor storage
-      if (entry.isEncrypted()) {
-        child.add('archive/encrypted-entry', 'medium', 'encrypted member cannot be scanned');
-        continue;
-      }
       const { compressedSize, uncompressedSize, compressionMethod } = entry;
+      if (entry.isEncrypted()) {
+        if (compressionMethod !== STORED) {
+          child.add('archive/encrypted-entry', 'medium', 'encrypted member cannot be scanned');
+          continue;
+        }
+        // PyTorch's reader ignores the flag and reads stored bytes as they are, while Python's
+        // zipfile (picklescan) refuses them: a known scanner bypass. Scan the bytes anyway.
+        child.add('archive/flag-tampering', 'high', 'member claims encryption but is stored uncompressed; loaders that ignore the flag read it as plain data (scanned below)');
+      }
       if (compressionMethod !== STORED && compressionMethod !== DEFLATED) {
         child.add('archive/unsupported-compression', 'medium', `compression method ${compressionMethod} is not supported; member not scanned`);
         continue;
@@ -153,9 +173,10 @@ export async function scanZip(src: RandomSource, ctx: ScanContext, dispatch: Sca
         zip.openReadStreamLowLevel(dataStart, compressedSize, 0, compressedSize, true, uncompressedSize, (err, s) => (err ? reject(err) : resolve(s))),
       );
       try {
-        await dispatch.scanStream(readerFromIterable(stream), name, child, uncompressedSize);
+        await dispatch.scanStream(readerFromIterable(limitBytes(stream, uncompressedSize)), name, child, uncompressedSize);
       } catch (err) {
-        child.add('archive/malformed', 'medium', `member data: ${(err as Error).message}`);
+        if (err instanceof SizeExceeded) child.add('archive/zip-bomb', 'high', `member inflates past its declared ${uncompressedSize} bytes; scanning stopped`);
+        else child.add('archive/malformed', 'medium', `member data: ${(err as Error).message}`);
       } finally {
         stream.on('error', () => undefined); // late errors after we stopped reading are moot
         stream.destroy();

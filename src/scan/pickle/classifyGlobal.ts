@@ -51,6 +51,7 @@ const allowed: Record<string, ReadonlySet<string>> = {
   uuid: new Set(['UUID']),
   pathlib: new Set(['PosixPath', 'WindowsPath', 'PurePosixPath', 'PureWindowsPath', 'Path']),
   argparse: new Set(['Namespace']),
+  re: new Set(['_compile']),
   'joblib.numpy_pickle': new Set(['NumpyArrayWrapper']),
 };
 

@@ -228,6 +228,19 @@ class PickleVm {
     this.note('pickle/dynamic-call', 'high', `${opcode} calls a callable that is not a plain import (${what}); statically unknown code runs on load`, at, `dyn|${opcode}`);
   }
 
+  /**
+   * An unknown *function* (lower-case name) called with string arguments is what a gadget looks
+   * like (a command, code or a path goes in); checkpoints call unknown classes, or functions
+   * with tensors and numbers. Raises such calls from medium to high so a third-party gadget
+   * nobody listed still fails the default `--fail-on high`.
+   */
+  private checkUnknownFunctionCall(callee: PickleValue, args: PickleValue, at: number): void {
+    if (!(callee instanceof GlobalRef) || !Array.isArray(args) || !args.some((a) => typeof a === 'string' || a === LONG_VALUE)) return;
+    if (!/^_*[a-z]/.test(callee.name)) return;
+    if (classifyGlobal(callee.module, callee.name).severity !== 'medium') return;
+    this.note('pickle/unknown-call-with-string', 'high', `calls unknown function ${callee.module}.${callee.name} with string arguments (the shape of a command/code gadget)`, at, `ucs|${callee.module}.${callee.name}`);
+  }
+
   private push(v: PickleValue): void {
     this.stack.push(v);
   }
@@ -547,6 +560,7 @@ class PickleVm {
           const args = this.pop(at);
           const callee = this.pop(at);
           this.checkCallee(callee, at, 'REDUCE');
+          this.checkUnknownFunctionCall(callee, args, at);
           this.push(new CallResult(callee, args));
           break;
         }

@@ -7,6 +7,8 @@ export interface ZipMember {
   deflate?: boolean;
   /** Declare a wrong uncompressed size (tests size validation). */
   lieUncompressedSize?: number;
+  /** Extra general-purpose flag bits (e.g. 0x1 "encrypted"), set in both headers. */
+  flags?: number;
 }
 
 /** Minimal zip writer (no zip64) for tests that need exact control over members. */
@@ -22,7 +24,7 @@ export function zipArchive(members: ZipMember[]): Buffer {
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0x0800, 6);
+    local.writeUInt16LE(0x0800 | (m.flags ?? 0), 6);
     local.writeUInt16LE(m.deflate ? 8 : 0, 8);
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(body.length, 18);
@@ -33,7 +35,7 @@ export function zipArchive(members: ZipMember[]): Buffer {
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE(20, 4);
     central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x0800, 8);
+    central.writeUInt16LE(0x0800 | (m.flags ?? 0), 8);
     central.writeUInt16LE(m.deflate ? 8 : 0, 10);
     central.writeUInt32LE(crc, 16);
     central.writeUInt32LE(body.length, 20);

