@@ -5,3 +5,4 @@ export { BearerAuthenticator, looksLikeJwt } from './BearerAuthenticator.js';
 export { JwksCache, type JwksCacheOptions } from './JwksCache.js';
 export { claimsToParents, claimAt, tenantOf } from './claimsToParents.js';
 export { mapJoseError } from './mapJoseError.js';
+export { createAuthenticators, type AuthnConfig, type WorkloadTrust, type Authenticators } from './createAuthenticators.js';

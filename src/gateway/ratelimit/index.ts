@@ -5,3 +5,4 @@ export { ConcurrencyLimiter } from './ConcurrencyLimiter.js';
 export { RateLimitPolicy, RateLimitGrant, type RateLimitRule, type RateLimitSubject, type TokenUsage } from './RateLimitPolicy.js';
 export { RateLimitedError } from './RateLimitedError.js';
 export { estimatePromptTokens } from './estimatePromptTokens.js';
+export { createRateLimitPolicy, type RateLimitConfig, type RateLimiting } from './createRateLimitPolicy.js';

@@ -1,0 +1,46 @@
+import type { RevocationList, SpiffeBundle } from '../../identity/index.js';
+import { BearerAuthenticator } from './BearerAuthenticator.js';
+import { JwtAuthenticator, type JwtIssuerOptions } from './JwtAuthenticator.js';
+import { JwtSvidAuthenticator } from './JwtSvidAuthenticator.js';
+import { MtlsAuthenticator } from './MtlsAuthenticator.js';
+
+/** Shape of `gateway.authn` in warden.yaml. */
+export interface AuthnConfig {
+  jwtIssuers: JwtIssuerOptions[];
+  jwtSvidAudience: string | null;
+  mtls: boolean;
+}
+
+/** The trust domain's current bundle and revocations (from the CA in-process, or the PEP snapshot). */
+export interface WorkloadTrust {
+  trustDomain: string;
+  /** SPIFFE bundle (JWKS) for JWT-SVIDs, e.g. `() => ca.jwks()`. */
+  bundle: () => SpiffeBundle;
+  /** X.509 roots (PEM) for client SVIDs, e.g. `() => ca.bundlePem()`. */
+  bundlePem: () => string;
+  revocations: RevocationList | null;
+}
+
+export interface Authenticators {
+  /** Bearer JWTs (OIDC and JWT-SVID); returns null for API keys. */
+  bearer: BearerAuthenticator;
+  jwt: JwtAuthenticator | null;
+  /** Client certificates; null unless `mtls: true`. */
+  mtls: MtlsAuthenticator | null;
+}
+
+/** Builds the configured authenticators; call `jwt?.warm()` at startup. */
+export function createAuthenticators(config: AuthnConfig, trust: WorkloadTrust | null): Authenticators {
+  const jwt = config.jwtIssuers.length > 0 ? new JwtAuthenticator({ issuers: config.jwtIssuers }) : null;
+  const jwtSvid =
+    config.jwtSvidAudience && trust
+      ? new JwtSvidAuthenticator({
+          trustDomain: trust.trustDomain,
+          audience: config.jwtSvidAudience,
+          bundle: trust.bundle,
+          isRevoked: (id) => trust.revocations?.hasSpiffeId(id) ?? false,
+        })
+      : null;
+  const mtls = config.mtls && trust ? new MtlsAuthenticator({ trustDomain: trust.trustDomain, bundlePem: trust.bundlePem, revocations: trust.revocations }) : null;
+  return { bearer: new BearerAuthenticator({ jwt, jwtSvid }), jwt, mtls };
+}
