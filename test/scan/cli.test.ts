@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runWarden, runWardenInProcess } from './helpers/cli.js';
+import { runWardenAsync, runWardenInProcess, type CliResult } from './helpers/cli.js';
 import { P } from './helpers/scanBytes.js';
 import { safetensors } from './helpers/writers.js';
 
@@ -13,6 +13,7 @@ describe('warden scan (CLI contract)', () => {
   let evil = '';
   let unknown = '';
   let clean = '';
+  let realProcess: Promise<CliResult>;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'warden-scan-cli-'));
     mkdirSync(join(dir, 'models'));
@@ -22,23 +23,10 @@ describe('warden scan (CLI contract)', () => {
     writeFileSync(unknown, P.cat(P.proto(2), P.global('sklearn.tree', 'DecisionTreeClassifier'), P.op(')', 0x81, '.')));
     clean = join(dir, 'clean.safetensors');
     writeFileSync(clean, safetensors([{ name: 'w', dtype: 'F32', shape: [2], bytes: 8 }]));
+    // The real `warden` process starts now and runs while the in-process tests below load main().
+    realProcess = runWardenAsync(['scan', join(dir, 'models'), clean, '--format', 'json']);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
-
-  it('prints the JSON report and exits 1 on a critical finding', () => {
-    const r = runWarden(['scan', join(dir, 'models'), clean, '--format', 'json']);
-    assert.equal(r.status, 1, r.stderr);
-    assert.equal(r.stderr, '');
-    const report = JSON.parse(r.stdout) as { files: { path: string; format: string; sha256: string; findings: { rule: string; severity: string; message: string; location: string }[] }[]; summary: { files: number; findings: number; bySeverity: Record<string, number> } };
-    assert.deepEqual(Object.keys(report).sort(), ['files', 'summary']);
-    assert.deepEqual(report.files.map((f) => f.path), [evil, unknown, clean]);
-    const e = report.files[0]!;
-    assert.deepEqual(Object.keys(e).sort(), ['findings', 'format', 'path', 'sha256']);
-    assert.equal(e.sha256, createHash('sha256').update(readFileSync(evil)).digest('hex'));
-    assert.deepEqual(Object.keys(e.findings[0]!).sort(), ['location', 'message', 'rule', 'severity']);
-    assert.equal(e.findings[0]!.severity, 'critical');
-    assert.deepEqual(report.summary, { files: 3, findings: 2, bySeverity: { critical: 1, high: 0, medium: 1, low: 0, info: 0 } });
-  });
 
   it('--fail-on decides the exit code', async () => {
     assert.equal((await runWardenInProcess(['scan', unknown, '--format', 'json'])).status, 0);
@@ -63,7 +51,7 @@ describe('warden scan (CLI contract)', () => {
   });
 
   it('exits 2 with one WARDEN_ line on usage and input errors, printing nothing on stdout', async () => {
-    const missing = runWarden(['scan', join(dir, 'nope.pt'), clean, '--format', 'json']);
+    const missing = await runWardenInProcess(['scan', join(dir, 'nope.pt'), clean, '--format', 'json']);
     assert.equal(missing.status, 2);
     assert.equal(missing.stdout, '');
     assert.match(missing.stderr, /^WARDEN_SCAN_PATH_NOT_FOUND: no such file or directory: .*nope\.pt\n$/);
@@ -76,5 +64,19 @@ describe('warden scan (CLI contract)', () => {
     const noPath = (await runWardenInProcess(['scan']));
     assert.equal(noPath.status, 2);
     assert.match(noPath.stderr, /^WARDEN_USAGE: /);
+  });
+  it('prints the JSON report and exits 1 on a critical finding (real process)', async () => {
+    const r = await realProcess;
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr, '');
+    const report = JSON.parse(r.stdout) as { files: { path: string; format: string; sha256: string; findings: { rule: string; severity: string; message: string; location: string }[] }[]; summary: { files: number; findings: number; bySeverity: Record<string, number> } };
+    assert.deepEqual(Object.keys(report).sort(), ['files', 'summary']);
+    assert.deepEqual(report.files.map((f) => f.path), [evil, unknown, clean]);
+    const e = report.files[0]!;
+    assert.deepEqual(Object.keys(e).sort(), ['findings', 'format', 'path', 'sha256']);
+    assert.equal(e.sha256, createHash('sha256').update(readFileSync(evil)).digest('hex'));
+    assert.deepEqual(Object.keys(e.findings[0]!).sort(), ['location', 'message', 'rule', 'severity']);
+    assert.equal(e.findings[0]!.severity, 'critical');
+    assert.deepEqual(report.summary, { files: 3, findings: 2, bySeverity: { critical: 1, high: 0, medium: 1, low: 0, info: 0 } });
   });
 });
