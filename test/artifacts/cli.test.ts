@@ -125,6 +125,15 @@ test('warden artifact: add, scan, approve, promote, lineage, blast radius and ad
   r = await cli('artifact', 'lineage', 'sentiment@1', '--upstream');
   assert.equal(r.stdout, 'model:sentiment@1\n  run:run-1\n    dataset:reviews@1\n      dataset:reviews\n');
 
+  // SLSA provenance through the CLI (Warden key, explicit builder) feeds lineage.
+  r = await cli('artifact', 'provenance', 'sentiment@1', '--run', 'run-7', '--dataset', 'reviews@1', '--code-digest', 'gitCommit:0123abcd', '--builder', 'spiffe://warden.test/train/sentiment', '--param', 'epochs=3');
+  assert.equal(r.code, 0, r.stderr);
+  r = await cli('artifact', 'lineage', 'reviews@1', '--downstream', '--format', 'json');
+  assert.ok((JSON.parse(r.stdout) as { nodes: { key: string }[] }).nodes.some((n) => n.key === 'run:run-7'));
+  r = await cli('artifact', 'provenance', 'sentiment@1', '--run', 'run-8', '--dataset', 'reviews', '--code-digest', 'gitCommit:0123abcd', '--builder', 'spiffe://x/y');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^WARDEN_USAGE: --dataset reviews must be NAME@VERSION/);
+
   const res = await fetch(`${process.env.WARDEN_ADMIN_URL}/api/v1/admission/models`, { headers: { authorization: `Bearer ${env.WARDEN_ADMIN_TOKEN}` } });
   const table = admissionTableFromJson((await res.json()) as AdmissionTableJson);
   assert.deepEqual(admitModel(table, 'sentiment', undefined, added.version.digest), { ok: true, version: '1', digest: added.version.digest });
@@ -158,6 +167,11 @@ test('warden artifact verify (offline): a flipped byte fails naming the file; a 
   assert.equal(r.code, 1);
   assert.match(r.stdout, /MODIFIED b\.bin/);
   assert.doesNotMatch(r.stdout, /a\.bin/);
+
+  // Attaching a signed manifest of other bytes to a registered version is refused.
+  r = await cli('artifact', 'attest', 'sentiment@1', join(dir, 'm2.bundle.json'));
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^WARDEN_ATTESTATION_SUBJECT_MISMATCH: /);
 
   // A dataset row changed: the text report names the file and the line.
   mkdirSync(join(dir, 'ds2'));
