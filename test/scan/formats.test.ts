@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
-import { unsafeEntryName } from '../../src/scan/archivePaths.js';
+import { unsafeEntryName } from '../../src/scan/unsafeEntryName.js';
 import { escapesModelDir } from '../../src/scan/formats/scanOnnx.js';
 import { detectFormat } from '../../src/scan/index.js';
 import { P, scanBytes } from './helpers/scanBytes.js';

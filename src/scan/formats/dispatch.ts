@@ -11,7 +11,8 @@ import { scanJson } from './scanJson.js';
 import { scanNpy } from './scanNpy.js';
 import { scanOnnx } from './scanOnnx.js';
 import { scanSafetensors } from './scanSafetensors.js';
-import { probeProtobuf, scanSavedModel } from './scanSavedModel.js';
+import { probeProtobuf } from './probeProtobuf.js';
+import { scanSavedModel } from './scanSavedModel.js';
 import { scanTar } from './scanTar.js';
 import { scanZip } from './scanZip.js';
 

@@ -1,7 +1,7 @@
 import { readerFromSource } from '../io/ByteReader.js';
 import type { RandomSource } from '../io/RandomSource.js';
 import type { ScanContext } from '../ScanContext.js';
-import { findTemplateInjection } from './templateInjection.js';
+import { findTemplateInjection } from './findTemplateInjection.js';
 
 const MAX_STRING = 64 * 1024 * 1024;
 const MAX_TEMPLATE = 1024 * 1024;

@@ -1,7 +1,7 @@
 import type { RandomSource } from '../io/RandomSource.js';
 import type { ScanContext } from '../ScanContext.js';
-import { checkKerasConfig } from './kerasConfig.js';
-import { findTemplateInjection } from './templateInjection.js';
+import { checkKerasConfig } from './checkKerasConfig.js';
+import { findTemplateInjection } from './findTemplateInjection.js';
 
 /**
  * JSON files that ship with models: Keras configs (layers) and Hugging Face tokenizer configs

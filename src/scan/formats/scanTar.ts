@@ -1,4 +1,4 @@
-import { unsafeEntryName } from '../archivePaths.js';
+import { unsafeEntryName } from '../unsafeEntryName.js';
 import { SliceSource, type RandomSource } from '../io/RandomSource.js';
 import type { ScanContext } from '../ScanContext.js';
 import type { ScanDispatch } from './dispatch.js';

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
-import { unsafeEntryName } from '../archivePaths.js';
+import { unsafeEntryName } from '../unsafeEntryName.js';
 import { readerFromIterable } from '../io/ByteReader.js';
 import { SliceSource, type RandomSource } from '../io/RandomSource.js';
 import type { ScanContext } from '../ScanContext.js';
