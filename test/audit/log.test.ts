@@ -230,3 +230,25 @@ test('offline verify while the writer appends never reports a false truncation',
   await writer;
   await log.close();
 });
+
+test('a torn final line (crash mid-write, never acknowledged) is cut on open and the log carries on', async (t) => {
+  const dir = tempDir(t);
+  const a = await openAuditLog({ dataDir: dir, audit: auditConfig() });
+  for (let i = 0; i < 5; i++) await a.append(sampleRecord(i));
+  await a.close();
+  const layout = fileAuditLayout(dir);
+  const seg = join(layout.segments, readdirSync(layout.segments)[0]!);
+  const { appendFileSync } = await import('node:fs');
+  appendFileSync(seg, '5\tdeadbeef\t{"half":');
+  appendFileSync(layout.checkpoints, '{"note":"warden.local/au');
+  const b = await openAuditLog({ dataDir: dir, audit: auditConfig() });
+  assert.equal(b.size, 5);
+  await b.append(sampleRecord(5));
+  await b.close();
+  assert.ok(readFileSync(seg, 'utf8').endsWith('\n'));
+  assert.deepEqual((await readAuditRecords(dir)).map((r) => r.requestId), ['req-0', 'req-1', 'req-2', 'req-3', 'req-4', 'req-5']);
+  const { verifyAuditLog, readVerifierKeys } = await import('../../src/audit/index.js');
+  const report = await verifyAuditLog(new FileAuditReader(layout), { verifiers: readVerifierKeys({ dataDir: dir }) });
+  assert.equal(report.ok, true, JSON.stringify(report.errors));
+  assert.equal(report.size, 6);
+});
