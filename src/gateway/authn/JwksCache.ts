@@ -50,6 +50,11 @@ export class JwksCache {
     return this.fetchedAt;
   }
 
+  /** Whether the cached keys are still within their maximum age at `now`. */
+  usable(now: number): boolean {
+    return now - this.fetchedAt <= this.o.maxAgeSeconds * 1000;
+  }
+
   private async getKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
     const now = this.now();
     const mayFetch = this.inflight !== null || now - this.lastAttemptAt >= this.o.minRefetchSeconds * 1000;

@@ -170,3 +170,31 @@ test('unsafe configuration is refused', () => {
   assert.throws(() => new JwtAuthenticator({ issuers: [issuerConfig(idp), issuerConfig(idp)] }), { code: 'WARDEN_CONFIG_INVALID' });
   assert.throws(() => new JwtAuthenticator({ issuers: [] }), { code: 'WARDEN_CONFIG_INVALID' });
 });
+
+test('verified-token cache: bounded by exp, by its TTL and by the JWKS max age; principal is frozen', async () => {
+  now += 50_000_000;
+  idp.keys = [k1];
+  idp.down = false;
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp, { jwksCacheMaxAgeSeconds: 120, jwksRefreshSeconds: 100 })], now: clock, verifiedCacheSeconds: 60 });
+  const token = await idp.sign(k1, { nowSeconds: sec(), expIn: 90, claims: { groups: ['g'] } });
+  const p1 = await auth.authenticate(token);
+  const p2 = await auth.authenticate(token);
+  assert.equal(p1, p2, 'second presentation is served from the cache');
+  assert.ok(Object.isFrozen(p1) && Object.isFrozen(p1.parents));
+  // Past exp (+ the 30 s skew): the cache does not outlive the token.
+  now += 125_000;
+  await assert.rejects(auth.authenticate(token), { code: 'WARDEN_AUTHN_TOKEN_EXPIRED' });
+  // JWKS down past its max age: a cached token fails closed too.
+  // (that call refetched the JWKS, whose keys were past max age). Keys now 70 s old:
+  now += 70_000;
+  const fresh = await idp.sign(k1, { nowSeconds: sec(), expIn: 3600 });
+  await auth.authenticate(fresh);
+  idp.down = true;
+  now += 55_000; // cached entry still within its 60 s, but the keys are 125 s old (> 120)
+  await assert.rejects(auth.authenticate(fresh), { code: 'WARDEN_AUTHN_JWKS_UNAVAILABLE' });
+  idp.down = false;
+  // Disabled cache: every call verifies (a forged copy with the same kid is never "remembered").
+  const noCache = new JwtAuthenticator({ issuers: [issuerConfig(idp)], now: clock, verifiedCacheSize: 0 });
+  const t = await idp.sign(k1, { nowSeconds: sec() });
+  assert.notEqual(await noCache.authenticate(t), await noCache.authenticate(t));
+});
