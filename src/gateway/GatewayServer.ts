@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WardenError, toWardenError } from '../errors/index.js';
-import type { AuditLog } from '../audit/index.js';
+import type { AuditWriter } from './AuditWriter.js';
 import type { Logger } from '../observe/index.js';
 import type { RequestContext, GatewayRequest, GatewayResponse } from './RequestContext.js';
 import type { SnapshotHolder } from './PepSnapshot.js';
@@ -26,7 +26,7 @@ export interface GatewayOptions {
   tls: GatewayTls | null;
   upstreams: readonly UpstreamConfig[];
   snapshots: SnapshotHolder;
-  audit: AuditLog;
+  audit: AuditWriter;
   logger: Logger;
   serverSecret: Uint8Array;
   maxBodyBytes: number;

@@ -1,5 +1,5 @@
 import { WardenError, toWardenError } from '../errors/index.js';
-import type { AuditLog } from '../audit/index.js';
+import type { AuditWriter } from './AuditWriter.js';
 import type { Logger } from '../observe/index.js';
 import type { RequestContext, GatewayRequest, GatewayResponse } from './RequestContext.js';
 import type { UpstreamPool } from './UpstreamPool.js';
@@ -13,7 +13,7 @@ import type { SnapshotHolder } from './PepSnapshot.js';
 
 export interface PipelineOptions {
   upstreams: UpstreamPool;
-  audit: AuditLog;
+  audit: AuditWriter;
   serverSecret: Uint8Array;
   receive: ReceiveOptions;
   authorize: AuthorizeOptions;

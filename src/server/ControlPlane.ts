@@ -2,14 +2,11 @@ import { EventEmitter } from 'node:events';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { WardenError, toWardenError } from '../errors/index.js';
-import type { LoadedConfig } from '../config/index.js';
-import type { Database } from '../store/index.js';
-import type { AuditLog } from '../audit/index.js';
-import type { Logger } from '../observe/index.js';
-import { SnapshotHolder } from '../gateway/index.js';
+import type { SnapshotHolder } from '../gateway/index.js';
+import { SnapshotPublisher } from './SnapshotPublisher.js';
+import { pepRoutes } from './routes/pep.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
 import { installAdminAuth } from './adminAuth.js';
-import { buildSnapshot, SNAPSHOT_TTL_MS } from './snapshotBuilder.js';
 import { registerRoutes, metricsRoutes } from './routes/index.js';
 
 export interface ControlPlaneTls {
@@ -19,11 +16,8 @@ export interface ControlPlaneTls {
 }
 
 export interface StartControlPlaneOptions {
-  config: LoadedConfig;
-  db: Database;
-  audit: AuditLog;
-  logger: Logger;
-  serverSecret: Uint8Array;
+  /** Shared with the rest of the process (identity memoises its CA per context). */
+  ctx: ControlPlaneContext;
   tls: ControlPlaneTls | null;
   /** Extra fields for GET /api/v1/status (gateway URL, in-flight requests…). */
   status?: () => Record<string, unknown>;
@@ -44,49 +38,11 @@ function errorBody(err: WardenError, requestId: string) {
 }
 
 export async function startControlPlane(options: StartControlPlaneOptions): Promise<RunningControlPlane> {
-  const events = new EventEmitter();
-  events.setMaxListeners(100);
-  const ctx: ControlPlaneContext = {
-    config: options.config,
-    db: options.db,
-    audit: options.audit,
-    logger: options.logger,
-    serverSecret: options.serverSecret,
-    events,
-  };
+  const ctx = options.ctx;
 
-  const snapshots = new SnapshotHolder();
-  let version = 0;
-  let rebuilding: Promise<void> | null = null;
-  let again = false;
-  const rebuild = async (): Promise<void> => {
-    if (rebuilding) {
-      again = true;
-      return rebuilding;
-    }
-    rebuilding = (async () => {
-      do {
-        again = false;
-        try {
-          snapshots.update(await buildSnapshot(ctx, ++version));
-        } catch (err) {
-          options.logger.error({ err: toWardenError(err).code }, 'snapshot rebuild failed; PEPs keep the last one until its TTL');
-        }
-      } while (again);
-    })();
-    try {
-      await rebuilding;
-    } finally {
-      rebuilding = null;
-    }
-  };
-  let latestRebuild: Promise<void> = Promise.resolve();
-  events.on('snapshot:changed', () => {
-    latestRebuild = rebuild();
-  });
-  await rebuild();
-  const refresh = setInterval(() => void rebuild(), Math.floor(SNAPSHOT_TTL_MS / 3));
-  refresh.unref();
+  const publisher = new SnapshotPublisher(ctx);
+  await publisher.rebuild();
+  const snapshots = publisher.holder;
 
   const app = Fastify({
     logger: false,
@@ -103,7 +59,7 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
     else if (fastifyErr.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new WardenError('WARDEN_GATEWAY_BODY_TOO_LARGE', 'request body is too large');
     else if (fastifyErr.statusCode === 400) e = new WardenError('WARDEN_INPUT_INVALID', fastifyErr.message);
     else {
-      options.logger.error({ err, url: request.url }, 'admin API error');
+      ctx.logger.error({ err, url: request.url }, 'admin API error');
       e = toWardenError(err);
     }
     void reply.code(e.status).header('x-warden-request-id', request.id).send(errorBody(e, request.id));
@@ -113,7 +69,7 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
   });
   app.addHook('onSend', async (request, reply) => {
     // A change is answered only once the local PEP snapshot includes it ("enforced at once").
-    if (request.method !== 'GET') await latestRebuild;
+    if (request.method !== 'GET') await publisher.settled();
     reply.header('x-warden-request-id', request.id);
     reply.header('cache-control', 'no-store');
   });
@@ -134,20 +90,22 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
       installAdminAuth(api, ctx);
       api.get('/status', async () => ({
         version: '0.1.0',
-        store: options.db.kind,
+        store: ctx.db.kind,
         snapshotVersion: snapshots.current()?.version ?? null,
-        auditQueueDepth: options.audit.queueDepth,
+        auditQueueDepth: ctx.audit.queueDepth,
+        peps: [...publisher.peps.values()],
         uptimeSeconds: Math.round(process.uptime()),
         ...(options.status?.() ?? {}),
       }));
       await registerRoutes(api, ctx);
+      await pepRoutes(api, ctx, publisher);
     },
     { prefix: '/api/v1' },
   );
 
-  await app.listen({ host: options.config.server.host, port: options.config.server.port });
+  await app.listen({ host: ctx.config.server.host, port: ctx.config.server.port });
   const port = (app.server.address() as AddressInfo).port;
-  const host = options.config.server.host.includes(':') ? `[${options.config.server.host}]` : options.config.server.host;
+  const host = ctx.config.server.host.includes(':') ? `[${ctx.config.server.host}]` : ctx.config.server.host;
   return {
     url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
     port,
@@ -155,8 +113,15 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
     ctx,
     snapshots,
     async close(): Promise<void> {
-      clearInterval(refresh);
+      publisher.close();
       await app.close();
     },
   };
+}
+
+/** The context every admin route receives; create it once per process. */
+export function createControlPlaneContext(parts: Omit<ControlPlaneContext, 'events'>): ControlPlaneContext {
+  const events = new EventEmitter();
+  events.setMaxListeners(100);
+  return { ...parts, events };
 }

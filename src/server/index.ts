@@ -1,5 +1,7 @@
-export { startControlPlane, type RunningControlPlane, type StartControlPlaneOptions, type ControlPlaneTls } from './ControlPlane.js';
+export { startControlPlane, createControlPlaneContext, type RunningControlPlane, type StartControlPlaneOptions, type ControlPlaneTls } from './ControlPlane.js';
 export type { ControlPlaneContext } from './ControlPlaneContext.js';
-export { loadServerSecret } from './serverSecret.js';
-export { buildSnapshot, SNAPSHOT_TTL_MS } from './snapshotBuilder.js';
+export { loadServerSecret, requireServerSecret } from './serverSecret.js';
+export { buildSnapshotWire, SNAPSHOT_TTL_MS } from './snapshotBuilder.js';
+export { SnapshotPublisher, type PepStatus } from './SnapshotPublisher.js';
 export { startWarden, type StartWardenOptions, type RunningWarden, type ReadyInfo } from './startWarden.js';
+export { startEdgeGateway, readCaBundle, type StartEdgeGatewayOptions, type RunningEdgeGateway } from './startEdgeGateway.js';

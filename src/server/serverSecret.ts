@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { readOrCreateSecretFile } from '../crypto/index.js';
 import { WardenError } from '../errors/index.js';
 
@@ -16,4 +17,12 @@ export function loadServerSecret(dataDir: string, env: NodeJS.ProcessEnv = proce
     return secret;
   }
   return readOrCreateSecretFile(join(dataDir, 'keys', 'server-secret'), () => randomBytes(32));
+}
+
+/** For remote PEPs: the secret must come from WARDEN_SERVER_SECRET or an existing file, never be invented. */
+export function requireServerSecret(dataDir: string, env: NodeJS.ProcessEnv = process.env): Buffer {
+  if (env.WARDEN_SERVER_SECRET) return loadServerSecret(dataDir, env);
+  const file = join(dataDir, 'keys', 'server-secret');
+  if (!existsSync(file)) throw new WardenError('WARDEN_CONFIG_INVALID', 'set WARDEN_SERVER_SECRET (the control plane\'s, base64) so this gateway can verify API keys');
+  return readFileSync(file);
 }

@@ -5,11 +5,11 @@ import type { LoadedConfig, UpstreamConfig } from '../config/index.js';
 import { ensurePrivateDir, writeFileAtomic } from '../crypto/index.js';
 import { openStore, ApiKeyRepository, AdminTokenRepository, type Database } from '../store/index.js';
 import { openAuditLog, type AuditLog } from '../audit/index.js';
-import { loadOrCreateAuthority, type CertificateAuthority } from '../identity/index.js';
+import { getAuthority, type CertificateAuthority } from '../identity/index.js';
 import { startGateway, type RunningGateway } from '../gateway/index.js';
 import { startDemoModelServer, type DemoModelServer } from '../demo/index.js';
 import type { Logger } from '../observe/index.js';
-import { startControlPlane, type RunningControlPlane } from './ControlPlane.js';
+import { startControlPlane, createControlPlaneContext, type RunningControlPlane } from './ControlPlane.js';
 import { loadServerSecret } from './serverSecret.js';
 import { publishDemoPolicy } from './demoPolicy.js';
 
@@ -18,11 +18,14 @@ export interface StartWardenOptions {
   logger: Logger;
   /** Start the demo model server and create a demo API key on first start. */
   demo: boolean;
+  /** Run the in-process gateway (default true; `warden server` runs the control plane alone). */
+  gateway?: boolean;
 }
 
 /** What `--ready-json` prints (DESIGN.md contract). Secrets only on first start, otherwise null. */
 export interface ReadyInfo {
-  gatewayUrl: string;
+  /** null for `warden server` (control plane only). */
+  gatewayUrl: string | null;
   adminUrl: string;
   caBundle: string;
   adminToken: string | null;
@@ -32,7 +35,7 @@ export interface ReadyInfo {
 export interface RunningWarden {
   ready: ReadyInfo;
   controlPlane: RunningControlPlane;
-  gateway: RunningGateway;
+  gateway: RunningGateway | null;
   ca: CertificateAuthority;
   db: Database;
   audit: AuditLog;
@@ -65,7 +68,9 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     const serverSecret = loadServerSecret(config.dataDir);
     const audit = await openAuditLog({ dataDir: config.dataDir, audit: config.audit, db });
     cleanup.push(() => audit.close());
-    const ca = await loadOrCreateAuthority({ dataDir: config.dataDir, trustDomain: config.server.trustDomain, db });
+    const ctx = createControlPlaneContext({ config, db, audit, logger, serverSecret });
+    // Same CA instance as the identity routes (memoised per context): one revocation list per process.
+    const ca = await getAuthority(ctx);
     cleanup.push(() => ca.close());
 
     const adminTokens = new AdminTokenRepository(db, serverSecret);
@@ -89,16 +94,12 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     const tls = config.gateway.insecureDev ? null : await issueListenerTls(ca, config.server.hostnames);
     let gateway: RunningGateway | null = null;
     const controlPlane = await startControlPlane({
-      config,
-      db,
-      audit,
-      logger,
-      serverSecret,
+      ctx,
       tls: tls ?? (await issueListenerTls(ca, config.server.hostnames)),
       status: () => ({ gateway: gateway ? { url: gateway.url, inFlight: gateway.inFlight() } : null, demoUpstream: demo?.url ?? null }),
     });
     cleanup.push(() => controlPlane.close());
-    gateway = await startGateway({
+    if (options.gateway !== false) gateway = await startGateway({
       host: config.gateway.host,
       port: config.gateway.port,
       tls,
@@ -111,7 +112,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       region: config.gateway.region,
     });
     const runningGateway = gateway;
-    cleanup.push(() => runningGateway.close(config.server.shutdownGraceSeconds * 1000));
+    if (runningGateway) cleanup.push(() => runningGateway.close(config.server.shutdownGraceSeconds * 1000));
 
     const renew = setInterval(
       () => {
@@ -126,7 +127,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     renew.unref();
 
     const ready: ReadyInfo = {
-      gatewayUrl: gateway.url,
+      gatewayUrl: gateway?.url ?? null,
       adminUrl: controlPlane.url,
       caBundle: join(config.dataDir, 'bundle.pem'),
       adminToken,
@@ -148,7 +149,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
         (closing ??= (async () => {
           clearInterval(renew);
           // Order: stop taking requests and drain them, then the control plane, then flush the log.
-          await runningGateway.close(config.server.shutdownGraceSeconds * 1000);
+          await runningGateway?.close(config.server.shutdownGraceSeconds * 1000);
           await controlPlane.close();
           if (demo) await demo.close();
           await audit.close();

@@ -1,5 +1,27 @@
 import type { Command } from 'commander';
+import { WardenError } from '../../errors/index.js';
+import { createLogger } from '../../observe/index.js';
+import { startWarden } from '../../server/index.js';
+import { configFor } from '../context.js';
+import { untilShutdown } from '../shutdown.js';
 
 export function registerServerCommand(program: Command): void {
-  void program;
+  program
+    .command('server')
+    .description('run the control plane alone (PostgreSQL via WARDEN_DATABASE_URL for scale-out); gateways connect with `warden gateway`')
+    .option('--port-admin <port>', 'admin API port (default 7443; 0 = free port)')
+    .option('--ready-json', 'print one JSON line with URLs and first-start credentials once listening')
+    .action(async (opts: { portAdmin?: string; readyJson?: boolean }, cmd: Command) => {
+      const port = opts.portAdmin === undefined ? undefined : Number(opts.portAdmin);
+      if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new WardenError('WARDEN_USAGE', '--port-admin must be 0-65535');
+      const config = configFor(cmd, { 'server.port': port });
+      const logger = createLogger({ level: config.log.level });
+      const warden = await startWarden({ config, logger, demo: false, gateway: false });
+      if (opts.readyJson) process.stdout.write(JSON.stringify(warden.ready) + '\n');
+      else {
+        process.stdout.write(`Warden control plane on ${warden.ready.adminUrl} (store: ${warden.db.kind}, CA bundle ${warden.ready.caBundle})\n`);
+        if (warden.ready.adminToken) process.stdout.write(`admin token (shown once, store it now): ${warden.ready.adminToken}\n`);
+      }
+      await untilShutdown(logger, () => warden.close());
+    });
 }

@@ -3,6 +3,7 @@ import { WardenError } from '../../errors/index.js';
 import { createLogger } from '../../observe/index.js';
 import { startWarden } from '../../server/index.js';
 import { configFor } from '../context.js';
+import { untilShutdown } from '../shutdown.js';
 
 function parsePort(value: string, flag: string): number {
   const n = Number(value);
@@ -43,22 +44,6 @@ export function registerUpCommand(program: Command): void {
         lines.push('', 'Press Ctrl-C to stop.');
         process.stdout.write(lines.join('\n') + '\n');
       }
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string): void => {
-          if (stopping) return;
-          stopping = true;
-          logger.info({ signal }, 'shutting down: draining requests and flushing the audit log');
-          warden
-            .close()
-            .catch((err) => logger.error({ err }, 'shutdown error'))
-            .finally(() => {
-              logger.flush();
-              resolve();
-            });
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
+      await untilShutdown(logger, () => warden.close());
     });
 }

@@ -1,4 +1,5 @@
-import type { AuditLog, AuditRecord } from '../../audit/index.js';
+import type { AuditRecord } from '../../audit/index.js';
+import type { AuditWriter } from '../AuditWriter.js';
 import type { RequestContext } from '../RequestContext.js';
 
 const ACTION_BY_ROUTE: Record<string, string> = {
@@ -40,7 +41,7 @@ export function auditRecordFor(ctx: RequestContext, overheadMs: number): AuditRe
  * Stage: one record per request. Appends leave the request path through the log's bounded
  * queue; when the queue is nearly full we wait for it (backpressure) instead of dropping.
  */
-export async function audit(ctx: RequestContext, log: AuditLog, overheadMs: number, backpressureDepth: number): Promise<void> {
+export async function audit(ctx: RequestContext, log: AuditWriter, overheadMs: number, backpressureDepth: number): Promise<void> {
   const pending = log.append(auditRecordFor(ctx, overheadMs));
   if (log.queueDepth >= backpressureDepth) await pending;
   else pending.catch(() => undefined);

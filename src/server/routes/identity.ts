@@ -165,13 +165,16 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     return { token, ...record };
   });
 
-  app.post('/identity/issue', { bodyLimit: SMALL_BODY }, async (request) => {
+  const issueHandler = async (request: FastifyRequest) => {
     const body = parse(issueBody, request.body);
     if (ca.revocations.hasSpiffeId(body.spiffeId)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${body.spiffeId} is revoked`);
     const svid = await ca.issueX509SvidFromCsr(body.csr, { spiffeId: body.spiffeId, ttlSeconds: body.ttlSeconds, dnsNames: body.dnsNames });
     await audit(request, 'identity.svid.issue', { serial: svid.serial, notAfter: svid.notAfter.toISOString() }, svid.spiffeId);
     return svidResponse(svid);
-  });
+  };
+  app.post('/identity/issue', { bodyLimit: SMALL_BODY }, issueHandler);
+  // REST alias: POST to the collection creates an SVID.
+  app.post('/identity/svids', { bodyLimit: SMALL_BODY }, issueHandler);
 
   app.post('/identity/jwt-svids', { bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(adminJwtBody, request.body);

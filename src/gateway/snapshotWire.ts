@@ -1,0 +1,52 @@
+import type { ApiKeyVerifier } from '../store/index.js';
+import { CachingAuthorizer, compilePolicySet, type CedarEntityJson } from '../policy/index.js';
+import type { PepSnapshot } from './PepSnapshot.js';
+
+/**
+ * The PEP snapshot as the control plane sends it (JSON over the authenticated stream): API key
+ * hashes (never keys) and the Cedar policy set the PEP compiles for itself.
+ */
+export interface SnapshotWire {
+  version: number;
+  issuedAt: number;
+  expiresAt: number;
+  apiKeys: (Omit<ApiKeyVerifier, 'createdAt' | 'expiresAt' | 'revokedAt' | 'lastUsedAt'> & { createdAt: string; expiresAt: string | null; revokedAt: string | null; lastUsedAt: string | null })[];
+  policy: { version: number; policies: string; schema: string | null; entities: CedarEntityJson[] };
+}
+
+export function apiKeysToWire(keys: readonly ApiKeyVerifier[]): SnapshotWire['apiKeys'] {
+  return keys.map((k) => ({
+    ...k,
+    createdAt: k.createdAt.toISOString(),
+    expiresAt: k.expiresAt?.toISOString() ?? null,
+    revokedAt: k.revokedAt?.toISOString() ?? null,
+    lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
+  }));
+}
+
+/** Compiles a wire snapshot into the in-memory form the pipeline reads. Throws if the policy set does not compile. */
+export function snapshotFromWire(wire: SnapshotWire): PepSnapshot {
+  const compiled = compilePolicySet(wire.policy.policies, {
+    schemaText: wire.policy.schema ?? undefined,
+    entities: wire.policy.entities,
+    version: `v${wire.policy.version}+s${wire.version}`,
+  });
+  const apiKeys = new Map<string, ApiKeyVerifier>();
+  for (const k of wire.apiKeys) {
+    apiKeys.set(k.prefix, {
+      ...k,
+      createdAt: new Date(k.createdAt),
+      expiresAt: k.expiresAt ? new Date(k.expiresAt) : null,
+      revokedAt: k.revokedAt ? new Date(k.revokedAt) : null,
+      lastUsedAt: k.lastUsedAt ? new Date(k.lastUsedAt) : null,
+    });
+  }
+  return {
+    version: wire.version,
+    issuedAt: wire.issuedAt,
+    expiresAt: wire.expiresAt,
+    apiKeys,
+    authorizer: new CachingAuthorizer(compiled),
+    policyVersion: wire.policy.version,
+  };
+}

@@ -1,0 +1,101 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { WardenError } from '../errors/index.js';
+import type { LoadedConfig } from '../config/index.js';
+import { createWorkloadKey } from '../identity/index.js';
+import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
+import type { Logger } from '../observe/index.js';
+
+export interface StartEdgeGatewayOptions {
+  config: LoadedConfig;
+  logger: Logger;
+  /** Control plane admin API, e.g. https://cp.internal:7443 */
+  controlPlaneUrl: string;
+  token: string;
+  /** CA bundle that verifies the control plane (and issued this gateway's certificate). */
+  caPem: string;
+  name: string;
+  /** HMAC key shared with the control plane (WARDEN_SERVER_SECRET). */
+  serverSecret: Uint8Array;
+  /** Listener certificate files; otherwise a certificate is issued by the control plane's CA. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+}
+
+export interface RunningEdgeGateway {
+  gateway: RunningGateway;
+  name: string;
+  close(): Promise<void>;
+}
+
+/** Asks the control plane's CA for this gateway's listener certificate (key generated here, never sent). */
+async function issueFromControlPlane(o: StartEdgeGatewayOptions): Promise<GatewayTls> {
+  const key = createWorkloadKey();
+  const agent = new Agent({ connect: { ca: o.caPem, minVersion: 'TLSv1.2' } });
+  try {
+    const dnsNames = o.config.server.hostnames.filter((h) => !/^[0-9.]+$/.test(h) && !h.includes(':'));
+    const res = await request(`${o.controlPlaneUrl}/api/v1/identity/issue`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ csr: key.csrPem, spiffeId: `spiffe://${o.config.server.trustDomain}/warden/gateway/${o.name}`, dnsNames }),
+    });
+    const body = (await res.body.json()) as { chainPem?: string; bundlePem?: string; error?: { code: string; message: string } };
+    if (res.statusCode !== 200 || !body.chainPem) throw new WardenError('WARDEN_UNAVAILABLE', `control plane refused to issue the gateway certificate: ${body.error?.code ?? res.statusCode}`);
+    return { certPem: body.chainPem, keyPem: key.keyPem, caPem: body.bundlePem };
+  } finally {
+    await agent.close();
+  }
+}
+
+/**
+ * `warden gateway`: a stateless edge PEP. It holds no database connection: the snapshot comes over
+ * the control plane's stream and audit records go back to it in acknowledged batches.
+ */
+export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<RunningEdgeGateway> {
+  const holder = new SnapshotHolder();
+  const subscriber = new SnapshotSubscriber({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, name: o.name, holder, logger: o.logger });
+  subscriber.start();
+  const firstOrTimeout = await Promise.race([subscriber.firstSnapshot.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+  if (!firstOrTimeout) {
+    await subscriber.close();
+    throw new WardenError('WARDEN_UNAVAILABLE', `no snapshot from the control plane at ${o.controlPlaneUrl} within 15 s (check the URL, token and CA)`);
+  }
+  let tls: GatewayTls | null = null;
+  if (!o.config.gateway.insecureDev) {
+    if (o.tlsCertFile || o.tlsKeyFile) {
+      if (!o.tlsCertFile || !o.tlsKeyFile) throw new WardenError('WARDEN_USAGE', '--tls-cert and --tls-key go together');
+      tls = { certPem: readFileSync(o.tlsCertFile, 'utf8'), keyPem: readFileSync(o.tlsKeyFile, 'utf8') };
+    } else tls = await issueFromControlPlane(o);
+  }
+  const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger });
+  const gateway = await startGateway({
+    host: o.config.gateway.host,
+    port: o.config.gateway.port,
+    tls,
+    upstreams: o.config.gateway.upstreams,
+    snapshots: holder,
+    audit,
+    logger: o.logger,
+    serverSecret: o.serverSecret,
+    maxBodyBytes: o.config.gateway.maxBodyBytes,
+    region: o.config.gateway.region,
+  });
+  return {
+    gateway,
+    name: o.name,
+    async close() {
+      await gateway.close(o.config.server.shutdownGraceSeconds * 1000);
+      await audit.close();
+      await subscriber.close();
+    },
+  };
+}
+
+/** The CA bundle a remote PEP trusts: --ca, WARDEN_CA_FILE, or <data-dir>/bundle.pem. */
+export function readCaBundle(dataDir: string, explicit?: string): string {
+  const file = explicit ?? process.env.WARDEN_CA_FILE ?? join(dataDir, 'bundle.pem');
+  if (!existsSync(file)) throw new WardenError('WARDEN_USAGE', `CA bundle ${file} not found (pass --ca with the control plane's bundle.pem)`);
+  return readFileSync(file, 'utf8');
+}
