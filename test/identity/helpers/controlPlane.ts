@@ -8,21 +8,27 @@ import { pino } from 'pino';
 import { loadConfig, type LoadedConfig } from '../../../src/config/index.js';
 import { openStore, type Database } from '../../../src/store/index.js';
 import { isWardenError } from '../../../src/errors/index.js';
-import type { AuditLog, AuditRecord } from '../../../src/audit/index.js';
+import { openAuditLog, type AuditLog, type AuditRecord } from '../../../src/audit/index.js';
 import type { ControlPlaneContext } from '../../../src/server/ControlPlaneContext.js';
 import { identityRoutes } from '../../../src/server/routes/identity.js';
 import { getAuthority, type CertificateAuthority } from '../../../src/identity/index.js';
 
 export const ADMIN_TOKEN = 'test-admin-token';
 
-export class MemoryAuditLog implements AuditLog {
-  records: AuditRecord[] = [];
-  queueDepth = 0;
-  async append(r: AuditRecord): Promise<void> {
-    this.records.push(r);
-  }
-  async flush(): Promise<void> {}
-  async close(): Promise<void> {}
+/** The real Merkle audit log, with every appended record also kept in memory for assertions. */
+export type RecordingAuditLog = AuditLog & { records: AuditRecord[] };
+
+async function openRecordingAuditLog(config: LoadedConfig): Promise<RecordingAuditLog> {
+  const real = await openAuditLog({ dataDir: config.dataDir, audit: config.audit });
+  const records: AuditRecord[] = [];
+  return new Proxy(real, {
+    get(target, prop) {
+      if (prop === 'records') return records;
+      if (prop === 'append') return (r: AuditRecord) => (records.push(r), target.append(r));
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as RecordingAuditLog;
 }
 
 export interface TestControlPlane {
@@ -31,7 +37,7 @@ export interface TestControlPlane {
   dataDir: string;
   ctx: ControlPlaneContext;
   ca: CertificateAuthority;
-  audit: MemoryAuditLog;
+  audit: RecordingAuditLog;
   app: FastifyInstance;
   /** Stops the listener only (simulates a control-plane outage; state stays). */
   stopListener(): Promise<void>;
@@ -49,7 +55,7 @@ export async function startControlPlane(options: { dataDir?: string; identity?: 
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'warden-id-cp-'));
   const config: LoadedConfig = loadConfig({ dataDir, env: {}, cwd: dataDir, overrides: options.identity ? { identity: options.identity } : {} });
   const db = options.db ?? (await openStore({}));
-  const audit = new MemoryAuditLog();
+  const audit = await openRecordingAuditLog(config);
   const ctx: ControlPlaneContext = {
     config,
     db,
@@ -79,7 +85,7 @@ export async function startControlPlane(options: { dataDir?: string; identity?: 
     app.setErrorHandler((err, _request, reply) => {
       if (isWardenError(err)) return reply.code(err.status).send({ error: { code: err.code, message: err.message } });
       const status = (err as { statusCode?: number }).statusCode ?? 500;
-      return reply.code(status).send({ error: { code: status === 413 ? 'WARDEN_INPUT_INVALID' : 'WARDEN_INTERNAL', message: status < 500 ? err.message : 'internal error' } });
+      return reply.code(status).send({ error: { code: status === 413 ? 'WARDEN_INPUT_INVALID' : 'WARDEN_INTERNAL', message: status < 500 ? (err as Error).message : 'internal error' } });
     });
     await app.register(async (scope) => identityRoutes(scope, ctx), { prefix: '/api/v1' });
     await app.listen({ host: '127.0.0.1', port });
@@ -104,6 +110,7 @@ export async function startControlPlane(options: { dataDir?: string; identity?: 
     async close() {
       await cp.app.close().catch(() => undefined);
       await ca.close();
+      await audit.close();
       if (!options.db) await db.close();
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
