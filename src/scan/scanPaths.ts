@@ -28,6 +28,7 @@ export async function scanFile(path: string, options: ScanOptions = {}, displayP
   }
   try {
     const digest = options.hash === false ? Promise.resolve(null) : sha256File(path);
+    digest.catch(() => undefined); // if parsing fails first, the digest's own failure must not go unhandled
     const format = await dispatch.scanSource(src, path, ctx);
     const sha256 = await digest;
     findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
