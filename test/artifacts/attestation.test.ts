@@ -167,6 +167,11 @@ test('interop: DSSE envelopes signed by Python (python3-cryptography) verify in 
     const v = new AttestationVerifier({ publicKeys: [publicKey] }).verify(envelope);
     assert.equal(v.statement.predicateType, 'https://slsa.dev/provenance/v1');
     assert.equal(v.statement.subject[0]!.name, 'model.bin');
+    // keyid is an optional, unauthenticated hint: without it the trusted keys are tried.
+    const anonymous = JSON.parse(JSON.stringify(envelope));
+    delete anonymous.signatures[0].keyid;
+    assert.equal(new AttestationVerifier({ publicKeys: [edSigner().publicKey, publicKey] }).verify(anonymous).statement.subject[0]!.name, 'model.bin');
+    assert.throws(() => new AttestationVerifier({ publicKeys: [edSigner().publicKey] }).verify(anonymous), { code: 'WARDEN_ATTESTATION_SIGNER_UNTRUSTED' });
     const bad = JSON.parse(JSON.stringify(envelope));
     bad.signatures[0].sig = Buffer.from(Buffer.from(bad.signatures[0].sig, 'base64').map((b: number, i: number) => (i === 10 ? b ^ 1 : b))).toString('base64');
     assert.throws(() => new AttestationVerifier({ publicKeys: [publicKey] }).verify(bad), { code: 'WARDEN_ATTESTATION_SIGNATURE_INVALID' });

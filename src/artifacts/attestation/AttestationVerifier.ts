@@ -75,21 +75,22 @@ export class AttestationVerifier implements AttestationVerifying {
     let revoked: AttestationSigner | undefined;
     let badSignature = false;
     for (const sig of parsed.envelope.signatures) {
-      let key: KeyObject | undefined;
-      let signer: AttestationSigner | undefined;
-      if (certSigner) {
-        key = certSigner.key;
-        signer = certSigner.signer;
-      } else {
+      // DSSE keyids are unauthenticated hints: use the named key, else try every trusted key.
+      const candidates: { key: KeyObject; signer: AttestationSigner }[] = [];
+      if (certSigner) candidates.push(certSigner);
+      else {
         const keyId = sig.keyid || parsed.keyHint || '';
-        key = this.keys.get(keyId);
-        signer = { kind: 'key', keyId };
+        const named = this.keys.get(keyId);
+        if (named) candidates.push({ key: named, signer: { kind: 'key', keyId } });
+        else for (const [id, key] of [...this.keys].slice(0, 64)) candidates.push({ key, signer: { kind: 'key', keyId: id } });
       }
-      if (!key || !signer) continue;
-      if (!this.sigstoreVerify(payload, parsed.envelope.payloadType, Buffer.from(sig.sig, 'base64'), key)) {
-        badSignature = true;
+      const signature = Buffer.from(sig.sig, 'base64');
+      const match = candidates.find((c) => this.sigstoreVerify(payload, parsed.envelope.payloadType, signature, c.key));
+      if (!match) {
+        if (certSigner || this.keys.has(sig.keyid || parsed.keyHint || '')) badSignature = true;
         continue;
       }
+      const signer = match.signer;
       if (this.policy.isRevoked?.({ keyId: signer.keyId, ...(signer.spiffeId ? { spiffeId: signer.spiffeId } : {}), ...(signer.serial ? { serial: signer.serial } : {}) })) {
         revoked = signer;
         continue;

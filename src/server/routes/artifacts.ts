@@ -143,6 +143,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneCont
 
   app.get<{ Params: { ref: string } }>('/lineage/:ref', async (request) => {
     const q = parse(lineageQuery, request.query);
+    if (request.params.ref.length > 1100) throw new WardenError('WARDEN_INPUT_INVALID', 'lineage reference is too long');
     return reg.lineageOf(request.params.ref, q.direction);
   });
 
