@@ -217,7 +217,7 @@ export async function papernotAttack(
           if (!(e instanceof RefusedError)) throw e;
           out.refusedAt = e.query;
           if (x.length > 0) {
-            const informative = soft.every((p) => p.every((v) => v > 0 && v < 1));
+            const informative = !soft.every(isOneHot);
             const sub = new Set(y).size > 1 ? trainSoftmax(x, informative ? soft : y, k, { epochs: 300 }) : undefined;
             out.progress.push(progress(x.length, sub ? (r) => sub.predict(r) : () => y[0]!, ev));
           }
@@ -228,8 +228,8 @@ export async function papernotAttack(
         soft.push(res.probabilities[0]!);
       }
     }
-    // With informative probabilities the substitute distils them; hardened outputs leave labels only.
-    const informative = soft.every((p) => p.every((v) => v > 0 && v < 1));
+    // With probabilities (even rounded) the substitute distils them; label-only outputs leave labels.
+    const informative = !soft.every(isOneHot);
     const sub = trainSoftmax(x, informative ? soft : y, k, { epochs: 300 });
     out.progress.push(progress(x.length, (r) => sub.predict(r), ev));
     if (round === rounds) break;
@@ -291,14 +291,23 @@ export async function tramerAttack(
   return out;
 }
 
-function solveOrRetrain(x: number[][], probs: number[][], labels: number[], k: number): (row: number[]) => number {
-  const informative = probs.every((p) => p.every((v) => v > 0 && v < 1));
-  if (!informative) {
+function isOneHot(p: readonly number[]): boolean {
+  return p.every((v) => v === 0 || v === 1);
+}
+
+function solveOrRetrain(allX: number[][], allProbs: number[][], labels: number[], k: number): (row: number[]) => number {
+  // Equation solving needs log-odds, so only answers with every probability in (0, 1) are usable
+  // (rounding turns some into 0 or 1); with fewer than d + 1 of them the attacker retrains on labels.
+  const usable = allProbs.map((p, i) => (p.every((v) => v > 0 && v < 1) ? i : -1)).filter((i) => i >= 0);
+  const x = usable.map((i) => allX[i]!);
+  const probs = usable.map((i) => allProbs[i]!);
+  if (x.length < allX[0]!.length + 1) {
+    const xs = allX;
     if (new Set(labels).size < 2) {
       const only = labels[0] ?? 0;
       return () => only;
     }
-    const m = trainSoftmax(x, labels, k, { epochs: 300 });
+    const m = trainSoftmax(xs, labels, k, { epochs: 300 });
     return (r) => m.predict(r);
   }
   const d = x[0]!.length;
