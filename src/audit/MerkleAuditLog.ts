@@ -2,7 +2,7 @@ import { WardenError } from '../errors/index.js';
 import type { AuditLog, ConsistencyProofView, InclusionProofView } from './AuditLog.js';
 import type { AuditRecord } from './AuditRecord.js';
 import type { AuditEntry, AuditQuery } from './AuditQuery.js';
-import { MerkleTree, leafHash, verifyConsistencyProof } from './merkle/index.js';
+import { MerkleTree, leafHash, leafHashOfPrefixed, verifyConsistencyProof } from './merkle/index.js';
 import { openCheckpoint, parseVerifierKey, signCheckpoint, type NoteSigner, type SignedCheckpoint } from './checkpoint/index.js';
 import type { AuditStore, PreparedEntry } from './storage/index.js';
 import { prepareEntry, validateRecord } from './prepareEntry.js';
@@ -78,7 +78,7 @@ export class MerkleAuditLog implements AuditLog {
         if (raw.malformed || raw.index !== p || raw.storedHash === null) {
           throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${p} is damaged, missing or out of order; run \`warden audit verify\``);
         }
-        const h = leafHash(raw.entry);
+        const h = raw.leafInput ? leafHashOfPrefixed(raw.leafInput) : leafHash(raw.entry);
         if (!h.equals(raw.storedHash)) throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${p} does not match its hash; run \`warden audit verify\``);
         log.tree.append(h);
       }

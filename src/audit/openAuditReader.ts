@@ -1,7 +1,7 @@
 import type { LoadedConfig } from '../config/index.js';
 import type { AuditRecord } from './AuditRecord.js';
 import type { Database } from '../store/index.js';
-import { MerkleTree, leafHash } from './merkle/index.js';
+import { MerkleTree, leafHash, leafHashOfPrefixed } from './merkle/index.js';
 import { readVerifierKeys, type NoteVerifier } from './checkpoint/index.js';
 import { DbAuditReader, FileAuditReader, fileAuditLayout, type AuditReader } from './storage/index.js';
 
@@ -44,7 +44,7 @@ export async function openAuditReader(config: LoadedConfig, options: { verifierK
 /** Recomputes the tree from stored entries (leaf hashes from the entry bytes, never from storage). */
 export async function rebuildTree(reader: AuditReader): Promise<MerkleTree> {
   const tree = new MerkleTree();
-  for await (const batch of reader.batches()) for (const raw of batch) tree.append(leafHash(raw.entry));
+  for await (const batch of reader.batches()) for (const raw of batch) tree.append(raw.leafInput ? leafHashOfPrefixed(raw.leafInput) : leafHash(raw.entry));
   return tree;
 }
 

@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../errors/index.js';
 import { WardenError } from '../errors/index.js';
-import { MerkleTree, leafHash, verifyConsistencyProof } from './merkle/index.js';
+import { MerkleTree, leafHash, leafHashOfPrefixed, verifyConsistencyProof } from './merkle/index.js';
 import { openCheckpoint, type NoteVerifier, type SignedCheckpoint } from './checkpoint/index.js';
 import type { AuditReader } from './storage/index.js';
 
@@ -70,7 +70,7 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
   for await (const batch of reader.batches()) {
     for (const raw of batch) {
       const p = raw.position;
-      const recomputed = leafHash(raw.entry);
+      const recomputed = raw.leafInput ? leafHashOfPrefixed(raw.leafInput) : leafHash(raw.entry);
       tree.append(recomputed);
       // After the first structural error every later position is shifted: report it once.
       if (entryErrorReported) continue;

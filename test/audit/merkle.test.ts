@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { MerkleTree, leafHash, nodeHash, EMPTY_ROOT, verifyInclusionProof, verifyConsistencyProof } from '../../src/audit/merkle/index.js';
+import { MerkleTree, leafHash, leafHashOfPrefixed, nodeHash, EMPTY_ROOT, verifyInclusionProof, verifyConsistencyProof } from '../../src/audit/merkle/index.js';
 
 // Test vectors published with RFC 6962's reference implementation (certificate-transparency
 // merkle_tree_test.cc, reused by transparency-dev/merkle): eight leaf inputs, the root of
@@ -91,6 +91,8 @@ test('empty tree root is SHA-256 of the empty string', () => {
 
 test('leaf and node hashes use the RFC 9162 domain-separation prefixes', () => {
   assert.equal(hex(leafHash(Buffer.alloc(0))), createHash('sha256').update(Buffer.from([0])).digest('hex'));
+  for (const l of LEAVES) assert.equal(hex(leafHashOfPrefixed(Buffer.concat([Buffer.from([0]), l]))), hex(leafHash(l)));
+  assert.equal(hex(leafHash('h\u00e9')), hex(leafHash(Buffer.from('h\u00e9', 'utf8'))), 'strings hash as UTF-8');
   const a = Buffer.alloc(32, 1);
   const b = Buffer.alloc(32, 2);
   assert.equal(hex(nodeHash(a, b)), createHash('sha256').update(Buffer.concat([Buffer.from([1]), a, b])).digest('hex'));

@@ -14,6 +14,11 @@ export function leafHash(entry: Uint8Array | string): Buffer {
     : createHash('sha256').update(LEAF_PREFIX).update(entry).digest();
 }
 
+/** Leaf hash of a buffer that already starts with the 0x00 prefix. */
+export function leafHashOfPrefixed(leafInput: Uint8Array): Buffer {
+  return oneShot ? oneShot('sha256', leafInput, 'buffer') : createHash('sha256').update(leafInput).digest();
+}
+
 // One-shot crypto.hash (Node ≥ 20.12) over a reused 65-byte buffer halves the cost of
 // interior nodes, which are about half of all hashing; older Nodes use createHash.
 const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;

@@ -10,6 +10,8 @@ export interface RawEntry {
   storedHash: Buffer | null;
   /** The canonical JSON bytes that were hashed (or the whole damaged line). */
   entry: Buffer;
+  /** 0x00 ‖ entry as one contiguous view, when the reader could provide it (one-shot leaf hashing). */
+  leafInput?: Buffer;
   /** Set when the stored form is damaged (not a well-formed entry line/row). */
   malformed?: string;
 }

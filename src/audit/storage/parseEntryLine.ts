@@ -29,5 +29,8 @@ export function parseEntryLine(line: Buffer, position: number): RawEntry {
   if (storedHash.length !== HASH_SIZE || entry.length === 0 || entry[0] !== 0x7b) {
     return { position, index: null, storedHash: null, entry, malformed: 'bad hash or JSON' };
   }
-  return { position, index, storedHash, entry };
+  // The separator before the JSON becomes the RFC 9162 leaf prefix 0x00, so the leaf hash
+  // is one contiguous one-shot hash (verify-hot). The line buffer belongs to the reader.
+  line[t2] = 0x00;
+  return { position, index, storedHash, entry, leafInput: line.subarray(t2) };
 }
