@@ -6,7 +6,8 @@ import { compilePolicy, type CompiledPolicy, type ScopeKey } from './cedar/compi
 import type { Env } from './cedar/compileExpr.js';
 import { EntityStore, RequestEntities, type CedarEntityJson, type StoredEntity } from './cedar/EntityStore.js';
 import { CedarEvalError, NeedsReferenceEvaluator, UnsupportedConstruct } from './cedar/errors.js';
-import { CedarRecord, EntityUid, valueFromJson } from './cedar/values.js';
+import { EntityUid } from './cedar/values.js';
+import { contextRecord } from './cedar/contextRecord.js';
 import { parsePolicySet, type ParsedPolicy } from './parsePolicySet.js';
 import type { PolicyJson } from './cedarWasm.js';
 import { ReferenceAuthorizer, REQUEST_ERROR_ID } from './ReferenceAuthorizer.js';
@@ -209,8 +210,7 @@ export class CompiledPolicySet implements Authorizer {
     const principal = new EntityUid(request.principal.type, request.principal.id);
     const action = new EntityUid(request.action.type, request.action.id);
     const resource = new EntityUid(request.resource.type, request.resource.id);
-    const context = valueFromJson(request.context ?? {}, 'context');
-    if (!(context instanceof CedarRecord)) throw new CedarEvalError('context must be a record');
+    const context = contextRecord(request.context ?? {});
     const pp = request.principalParents;
     const rp = request.resourceParents;
     let entities: RequestEntities;

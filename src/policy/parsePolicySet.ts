@@ -34,42 +34,91 @@ export function describeCedarErrors(errors: readonly DetailedError[], text?: str
 }
 
 /**
+ * Splits policy-set text at the `;` that end policies (outside string literals and `//`
+ * comments). Hand-written because cedar-wasm's own splitter (`policySetTextToParts`) grows
+ * superlinearly with the set size; each piece is still parsed by the reference parser.
+ */
+export function splitPolicies(text: string): { text: string; start: number }[] {
+  const out: { text: string; start: number }[] = [];
+  let start = 0;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      i++;
+      while (i < n && text.charCodeAt(i) !== 0x22) i += text.charCodeAt(i) === 0x5c /* \ */ ? 2 : 1;
+      i++;
+    } else if (c === 0x2f /* / */ && text.charCodeAt(i + 1) === 0x2f) {
+      while (i < n && text.charCodeAt(i) !== 0x0a) i++;
+    } else if (c === 0x3b /* ; */) {
+      out.push({ text: text.slice(start, i + 1), start });
+      start = ++i;
+    } else i++;
+  }
+  const rest = text.slice(start);
+  // Whatever follows the last `;` must be blank or comments; otherwise let the parser explain.
+  if (rest.replace(/\/\/[^\n]*/g, '').trim() !== '') out.push({ text: rest, start });
+  return out;
+}
+
+/** Leading blank lines and `//` comments belong to no policy: keep explanations tidy. */
+function stripLeadingComments(text: string): string {
+  let i = 0;
+  for (;;) {
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+    if (text.startsWith('//', i)) {
+      const nl = text.indexOf('\n', i);
+      i = nl < 0 ? text.length : nl + 1;
+    } else return i === 0 ? text : text.slice(i);
+  }
+}
+
+/** JSON form by policy text: snapshots and bundles recompile mostly unchanged policies. */
+const jsonCache = new Map<string, PolicyJson>();
+const JSON_CACHE_MAX = 250_000;
+
+function policyJson(policyText: string, fullText: string, offset: number): PolicyJson {
+  const hit = jsonCache.get(policyText);
+  if (hit !== undefined) return hit;
+  const j = cedarWasm.policyToJson(policyText);
+  if (j.type === 'failure') {
+    if (policyText.includes('?') && cedarWasm.templateToJson(policyText).type === 'success') {
+      throw new WardenError('WARDEN_POLICY_UNSUPPORTED', 'policy templates (?principal / ?resource slots) are not supported; write static policies');
+    }
+    const shifted = j.errors.map((e) => ({ ...e, sourceLocations: e.sourceLocations?.map((l) => ({ ...l, start: l.start + offset, end: l.end + offset })) }));
+    throw new WardenError('WARDEN_POLICY_PARSE_FAILED', `Cedar parse error: ${describeCedarErrors(shifted, fullText)}`);
+  }
+  if (jsonCache.size >= JSON_CACHE_MAX) jsonCache.clear();
+  jsonCache.set(policyText, j.json);
+  return j.json;
+}
+
+/**
  * Parses a Cedar policy set with the reference parser and returns each policy's JSON form
  * (the compiler's input) and its text (what the reference evaluator and explanations use).
  */
+function parsePiece(piece: { text: string; start: number }, index: number, text: string, seen: Map<string, number>): ParsedPolicy {
+  const json = policyJson(piece.text, text, piece.start);
+  const annotated = json.annotations?.id;
+  if (annotated !== undefined && !ID_PATTERN.test(annotated)) {
+    throw new WardenError('WARDEN_POLICY_PARSE_FAILED', `@id(${JSON.stringify(annotated)}) must be 1-128 characters of A-Z a-z 0-9 _ . : @ / -`);
+  }
+  const id = annotated ?? `policy${index}`;
+  const prev = seen.get(id);
+  if (prev !== undefined) throw new WardenError('WARDEN_POLICY_PARSE_FAILED', `duplicate policy id ${JSON.stringify(id)} (policies ${prev} and ${index})`);
+  seen.set(id, index);
+  return { id, index, text: stripLeadingComments(piece.text), json };
+}
+
 export function parsePolicySet(text: string): ParsedPolicy[] {
   if (Buffer.byteLength(text) > MAX_POLICY_TEXT_BYTES) {
     throw new WardenError('WARDEN_POLICY_TOO_LARGE', `policy text exceeds ${MAX_POLICY_TEXT_BYTES} bytes`);
   }
-  const parts = cedarWasm.policySetTextToParts(text);
-  if (parts.type === 'failure') {
-    throw new WardenError('WARDEN_POLICY_PARSE_FAILED', `Cedar parse error: ${describeCedarErrors(parts.errors, text)}`);
-  }
-  if (parts.policy_templates.length > 0) {
-    throw new WardenError('WARDEN_POLICY_UNSUPPORTED', 'policy templates (?principal / ?resource slots) are not supported; write static policies');
-  }
-  const n = parts.policies.length;
-  if (n > MAX_POLICIES) throw new WardenError('WARDEN_POLICY_TOO_LARGE', `more than ${MAX_POLICIES} policies`);
-  // cedar-wasm returns the policies sorted by their generated id ("policy0" < "policy10" < "policy2"),
-  // so rebuild the source order from the same byte-wise sort.
-  const generated = Array.from({ length: n }, (_, i) => `policy${i}`);
-  const sorted = [...generated].sort();
-  const out: ParsedPolicy[] = new Array(n);
+  const pieces = splitPolicies(text);
+  if (pieces.length > MAX_POLICIES) throw new WardenError('WARDEN_POLICY_TOO_LARGE', `more than ${MAX_POLICIES} policies`);
   const seen = new Map<string, number>();
-  parts.policies.forEach((policyText, k) => {
-    const index = Number(sorted[k]!.slice('policy'.length));
-    const j = cedarWasm.policyToJson(policyText);
-    if (j.type === 'failure') throw new WardenError('WARDEN_POLICY_PARSE_FAILED', `Cedar parse error: ${describeCedarErrors(j.errors, policyText)}`);
-    const annotated = j.json.annotations?.id;
-    if (annotated !== undefined && !ID_PATTERN.test(annotated)) {
-      throw new WardenError('WARDEN_POLICY_PARSE_FAILED', `@id(${JSON.stringify(annotated)}) must be 1-128 characters of A-Z a-z 0-9 _ . : @ / -`);
-    }
-    out[index] = { id: annotated ?? `policy${index}`, index, text: policyText, json: j.json };
-  });
-  for (const p of out) {
-    const prev = seen.get(p.id);
-    if (prev !== undefined) throw new WardenError('WARDEN_POLICY_PARSE_FAILED', `duplicate policy id ${JSON.stringify(p.id)} (policies ${prev} and ${p.index})`);
-    seen.set(p.id, p.index);
-  }
+  const out: ParsedPolicy[] = new Array(pieces.length);
+  for (let index = 0; index < pieces.length; index++) out[index] = parsePiece(pieces[index]!, index, text, seen);
   return out;
 }

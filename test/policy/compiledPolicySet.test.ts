@@ -175,3 +175,15 @@ test('policy ids: @id annotations, else policy<N> in source order (also beyond 1
   assert.deepEqual(set.authorize(req('User:u10', 'invoke', 'Model:m', {})).determining, ['policy10']);
   assert.deepEqual(set.authorize(req('User:u2', 'invoke', 'Model:m', {})).determining, ['policy2']);
 });
+
+test('policies are split at top-level semicolons only (strings and comments may hold ";")', () => {
+  const set = compilePolicySet(`
+    // a comment; with a semicolon
+    @id("semi-colon") permit(principal == User::"a;b", action, resource) when { context.x == "; \\" ;" }; // trailing; comment
+    permit(principal, action, resource) unless { "//" == "x" };
+    // the end;
+  `);
+  assert.deepEqual(set.policies.map((p) => p.id), ["semi-colon", "policy1"]);
+  assert.ok(set.policies[0]!.text.startsWith('@id("semi-colon")'));
+  assert.equal(set.authorize(req('User:a;b', 'invoke', 'Model:m', { x: '; " ;' })).decision, 'allow');
+});

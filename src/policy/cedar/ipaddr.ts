@@ -6,28 +6,22 @@ import { CedarEvalError } from './errors.js';
  * `net` module (no leading zeros, no IPv4-embedded IPv6, no zone ids), hence hand-written.
  */
 export class IpNet {
+  /** Lowest and highest address covered, computed once (isInRange runs on the hot path). */
+  readonly lo: bigint;
+  readonly hi: bigint;
+
   constructor(
     readonly v6: boolean,
     readonly addr: bigint,
     readonly prefix: number,
-  ) {}
-
-  get width(): number {
-    return (this.v6 ? 128 : 32) - this.prefix;
-  }
-
-  /** [lowest, highest] address covered. */
-  range(): [bigint, bigint] {
-    const w = BigInt(this.width);
-    const lo = (this.addr >> w) << w;
-    return [lo, lo + (1n << w) - 1n];
+  ) {
+    const w = BigInt((v6 ? 128 : 32) - prefix);
+    this.lo = (addr >> w) << w;
+    this.hi = this.lo + (1n << w) - 1n;
   }
 
   inRange(other: IpNet): boolean {
-    if (this.v6 !== other.v6) return false;
-    const [lo1, hi1] = this.range();
-    const [lo2, hi2] = other.range();
-    return hi2 >= hi1 && lo1 >= lo2;
+    return this.v6 === other.v6 && other.hi >= this.hi && this.lo >= other.lo;
   }
 
   toString(): string {
@@ -100,7 +94,20 @@ function parseV6(text: string): bigint | undefined {
   return v;
 }
 
+/** Parsed addresses by text: PEPs see the same client addresses again and again. */
+const parsed = new Map<string, IpNet>();
+const PARSE_CACHE_MAX = 4096;
+
 export function parseIpNet(text: string): IpNet {
+  const hit = parsed.get(text);
+  if (hit !== undefined) return hit;
+  const ip = parseIpNetUncached(text);
+  if (parsed.size >= PARSE_CACHE_MAX) parsed.clear();
+  parsed.set(text, ip);
+  return ip;
+}
+
+function parseIpNetUncached(text: string): IpNet {
   const slash = text.split('/');
   if (slash.length <= 2) {
     const v4 = parseV4(slash[0]!);
