@@ -203,6 +203,17 @@ test('a manifest whose root digest does not match its resources is rejected', as
   escape.predicate.warden.files[0].path = '../etc/passwd';
   assert.throws(() => parseManifest(escape), { code: 'WARDEN_ARTIFACT_MANIFEST_INVALID' });
   assert.throws(() => parseManifest({}), { code: 'WARDEN_ARTIFACT_MANIFEST_INVALID' });
+
+  writeFileSync(join(dir, 'rows.jsonl'), '1\n2\n3\n');
+  const ds = await createManifest(join(dir, 'rows.jsonl'), { kind: 'dataset' });
+  const badNodes = JSON.parse(JSON.stringify(ds));
+  const raw = Buffer.from(badNodes.predicate.warden.datasets[0].nodes, 'base64');
+  raw[0] ^= 1;
+  badNodes.predicate.warden.datasets[0].nodes = raw.toString('base64');
+  assert.throws(() => parseManifest(badNodes), { code: 'WARDEN_ARTIFACT_MANIFEST_INVALID', message: /do not hash to the Merkle root/ });
+  const badCount = JSON.parse(JSON.stringify(ds));
+  badCount.predicate.warden.datasets[0].leafCount = 9;
+  assert.throws(() => parseManifest(badCount), { code: 'WARDEN_ARTIFACT_MANIFEST_INVALID', message: /leaf count/ });
 });
 
 test('the dataset Merkle root agrees with an independent Python implementation', (t) => {

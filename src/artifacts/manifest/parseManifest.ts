@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
 import { IN_TOTO_STATEMENT_V1, MODEL_SIGNING_PREDICATE_V1, type Manifest } from './Manifest.js';
 import { rootDigestOf } from './createManifest.js';
+import { merkleRootOfNodes } from './merkle.js';
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 // Resource names are relative POSIX paths: no absolute paths, no '..' segments, no NUL.
@@ -61,6 +62,15 @@ export function parseManifest(value: unknown): Manifest {
   }
   if (rootDigestOf(m.predicate.resources) !== m.predicate.warden.rootDigest) {
     throw new WardenError('WARDEN_ARTIFACT_MANIFEST_INVALID', 'manifest rootDigest does not match its resources');
+  }
+  // The stored node level is what locates a poisoned row: it must really be the tree of that root.
+  for (const d of m.predicate.warden.datasets ?? []) {
+    const raw = Buffer.from(d.nodes, 'base64');
+    const expected = d.leafCount === 0 ? 0 : Math.ceil(d.leafCount / 2 ** d.level);
+    if (raw.length !== expected * 32) throw new WardenError('WARDEN_ARTIFACT_MANIFEST_INVALID', `dataset ${d.path}: node level does not match its leaf count`);
+    const nodes: Buffer[] = [];
+    for (let i = 0; i < raw.length; i += 32) nodes.push(raw.subarray(i, i + 32));
+    if (merkleRootOfNodes(nodes).toString('hex') !== d.root) throw new WardenError('WARDEN_ARTIFACT_MANIFEST_INVALID', `dataset ${d.path}: nodes do not hash to the Merkle root`);
   }
   return m;
 }
