@@ -1,4 +1,5 @@
 import type { TLSSocket } from 'node:tls';
+import type { GatewayRequest } from '../RequestContext.js';
 import { WardenError } from '../../errors/index.js';
 import { verifyPeerSvid, TrustBundle, type RevocationList } from '../../identity/index.js';
 import type { Principal } from '../RequestContext.js';
@@ -20,6 +21,17 @@ interface Verified {
 }
 
 /**
+ * The TLS connection a request arrived on. For HTTP/2, `req.socket` is a per-stream proxy, so
+ * the session's socket is used: one connection, one cache entry, whatever the protocol.
+ */
+export function tlsSocketOf(req: GatewayRequest): TLSSocket | null {
+  const session = 'stream' in req ? req.stream.session : undefined;
+  // http2's session.socket is a stable proxy of the TLSSocket (one per session), usable as a key.
+  const socket = (session ? session.socket : req.socket) as TLSSocket | undefined;
+  return socket && socket.encrypted === true ? socket : null;
+}
+
+/**
  * X.509-SVID client certificates (mTLS). The chain is verified once per TLS connection with
  * `verifyPeerSvid` (SPIFFE X.509-SVID rules); later requests on the same keep-alive connection
  * re-check only expiry, revocation and bundle changes, which are O(1).
@@ -34,6 +46,12 @@ export class MtlsAuthenticator {
     const pem = this.o.bundlePem();
     if (this.bundle?.pem !== pem) this.bundle = new TrustBundle(pem);
     return this.bundle;
+  }
+
+  /** `authenticate` for the connection of `req` (HTTP/1.1 or HTTP/2); null on plain HTTP. */
+  authenticateRequest(req: GatewayRequest): Principal | null {
+    const socket = tlsSocketOf(req);
+    return socket ? this.authenticate(socket) : null;
   }
 
   /**

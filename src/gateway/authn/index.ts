@@ -1,6 +1,6 @@
 export { JwtAuthenticator, MAX_TOKEN_LENGTH, type JwtAuthenticatorOptions, type JwtIssuerOptions } from './JwtAuthenticator.js';
 export { JwtSvidAuthenticator, type JwtSvidAuthenticatorOptions } from './JwtSvidAuthenticator.js';
-export { MtlsAuthenticator, type MtlsAuthenticatorOptions } from './MtlsAuthenticator.js';
+export { MtlsAuthenticator, tlsSocketOf, type MtlsAuthenticatorOptions } from './MtlsAuthenticator.js';
 export { BearerAuthenticator, looksLikeJwt } from './BearerAuthenticator.js';
 export { JwksCache, type JwksCacheOptions } from './JwksCache.js';
 export { claimsToParents, claimAt, tenantOf } from './claimsToParents.js';

@@ -148,7 +148,11 @@ export class RedisRateLimiter implements RateLimiter {
         this.healthy = false;
         this.o.onStoreError?.(err);
       }
-      if (this.fallback) return force ? (this.fallback.adjust(takes[0]!.key, takes[0]!.cost, takes[0]!.limit), { allowed: true, retryAfterMs: 0, remaining: 0 }) : this.fallback.takeMany(takes);
+      if (this.fallback) {
+        if (!force) return this.fallback.takeMany(takes);
+        for (const t of takes) this.fallback.adjust(t.key, t.cost, t.limit);
+        return { allowed: true, retryAfterMs: 0, remaining: 0 };
+      }
       throw new WardenError('WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE', 'the rate-limit store is unreachable; failing closed', { cause: err });
     }
   }

@@ -139,6 +139,56 @@ test('mTLS: X.509-SVID client certificate → Service principal over a real TLS 
   }
 });
 
+test('mTLS over HTTP/2 and HTTP/1.1: principal per connection, verified once per connection', async () => {
+  const { createSecureServer, connect: h2connect } = await import('node:http2');
+  const { request: httpsRequest, Agent } = await import('node:https');
+  const auth = new MtlsAuthenticator({ trustDomain: 'example.org', bundlePem: () => ca.bundlePem(), revocations: ca.revocations });
+  const seen: (Principal | null)[] = [];
+  const cert = await ca.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  const server = createSecureServer({ cert: cert.chainPem, key: cert.keyPem, allowHTTP1: true, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    seen.push(auth.authenticateRequest(req));
+    res.end('ok');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const key = createWorkloadKey();
+  const svid = await ca.issueX509SvidFromCsr(key.csrPem, { spiffeId: 'spiffe://example.org/h2' });
+  try {
+    const session = h2connect(`https://127.0.0.1:${port}`, { ca: ca.bundlePem(), cert: svid.chainPem, key: key.keyPem, servername: 'localhost' });
+    for (let i = 0; i < 2; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const s = session.request({ ':path': '/' });
+        s.on('error', reject);
+        s.resume();
+        s.on('end', () => resolve());
+        s.end();
+      });
+    }
+    session.close();
+    assert.equal(seen.length, 2);
+    assert.equal(seen[0]!.id, 'spiffe://example.org/h2');
+    assert.equal(seen[1], seen[0], 'the second stream on the session reuses the verified principal');
+    // HTTP/1.1 with keep-alive: same, per connection.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: ca.bundlePem(), cert: svid.chainPem, key: key.keyPem, servername: 'localhost' });
+    for (let i = 0; i < 2; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const r = httpsRequest({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve());
+        });
+        r.on('error', reject);
+        r.end();
+      });
+    }
+    agent.destroy();
+    assert.equal(seen[2]!.id, 'spiffe://example.org/h2');
+    assert.equal(seen[3], seen[2]);
+    assert.notEqual(seen[2], seen[0], 'a new connection is verified again');
+  } finally {
+    server.close();
+  }
+});
+
 test('BearerAuthenticator routes OIDC tokens, JWT-SVIDs and API keys', async () => {
   const idp = await new TestIssuer('https://idp.example.test').start();
   try {
