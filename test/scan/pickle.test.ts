@@ -139,3 +139,12 @@ describe('pickle sniffing without a PROTO header', () => {
     assert.deepEqual(r.rules.sort(), ['pickle/dangerous-global', 'pickle/malformed']);
   });
 });
+
+describe('TorchScript archives', () => {
+  it('accepts the globals torch.jit.save writes', () => {
+    assert.equal(classifyGlobal('torch.jit._pickle', 'build_intlist').severity, null);
+    assert.equal(classifyGlobal('torch.jit._pickle', 'restore_type_tag').severity, null);
+    assert.equal(classifyGlobal('__torch__.models.Net', 'Net').severity, 'low');
+    assert.equal(classifyGlobal('torch.jit', 'load').severity, 'critical');
+  });
+});

@@ -22,6 +22,8 @@ const allowed: Record<string, ReadonlySet<string>> = {
     '_rebuild_mps_tensor', '_rebuild_device_tensor_from_cpu_tensor',
   ]),
   'torch._tensor': new Set(['_rebuild_from_type', '_rebuild_from_type_v2']),
+  // TorchScript archives (torch.jit.save) rebuild their constants with these.
+  'torch.jit._pickle': new Set(['build_intlist', 'build_floatlist', 'build_boollist', 'build_doublelist', 'build_tensorlist', 'build_tensor_from_id', 'restore_type_tag']),
   'torch.nn.parameter': new Set(['Parameter', 'Buffer']),
   torch: new Set([
     'Size', 'device', 'Tensor', 'dtype', 'layout', 'memory_format', 'strided', 'sparse_coo', 'sparse_csr',
@@ -52,6 +54,7 @@ const allowed: Record<string, ReadonlySet<string>> = {
   pathlib: new Set(['PosixPath', 'WindowsPath', 'PurePosixPath', 'PureWindowsPath', 'Path']),
   argparse: new Set(['Namespace']),
   re: new Set(['_compile']),
+  types: new Set(['SimpleNamespace']),
   'joblib.numpy_pickle': new Set(['NumpyArrayWrapper']),
 };
 
@@ -110,6 +113,7 @@ export function classifyGlobal(module: string, name: string): GlobalVerdict {
   if (knownClassPrefixes.some((p) => module.startsWith(p)) && /^[A-Z]/.test(name)) {
     return { severity: 'low', rule: 'pickle/known-class', reason: 'library class: a whole object was pickled rather than a state dict' };
   }
+  if (root === '__torch__') return { severity: 'low', rule: 'pickle/known-class', reason: 'TorchScript class, resolved from the archive\'s compiled code rather than imported from Python' };
   if (root === '__main__') return { severity: 'medium', rule: 'pickle/unknown-global', reason: 'class from the saving script (__main__): loading imports and runs its code' };
   return { severity: 'medium', rule: 'pickle/unknown-global', reason: 'not on the allowlist: loading imports this module and may run its code' };
 }
