@@ -34,13 +34,13 @@ export interface AuditRecord {
  * dropped, toJSON honoured), written directly because the copy doubled the append cost.
  */
 export function canonicalJson(value: unknown): string {
-  return write(value, true) ?? 'null';
+  return write(value) ?? 'null';
 }
 
 /** Characters JSON.stringify escapes: quote, backslash, controls and (lone) surrogates. */
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
-function write(value: unknown, top: boolean): string | undefined {
+function write(value: unknown): string | undefined {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
@@ -55,15 +55,15 @@ function write(value: unknown, top: boolean): string | undefined {
     case 'object':
       break;
     default:
-      return top ? undefined : undefined; // undefined, function, symbol
+      return undefined; // undefined, function, symbol: omitted (null inside arrays)
   }
   const obj = value as { toJSON?: () => unknown };
-  if (typeof obj.toJSON === 'function') return write(obj.toJSON(), top);
+  if (typeof obj.toJSON === 'function') return write(obj.toJSON());
   if (Array.isArray(value)) {
     let out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
-      out += write(value[i], false) ?? 'null';
+      out += write(value[i]) ?? 'null';
     }
     return out + ']';
   }
@@ -71,7 +71,7 @@ function write(value: unknown, top: boolean): string | undefined {
   let out = '{';
   let first = true;
   for (const k of keys) {
-    const v = write((value as Record<string, unknown>)[k], false);
+    const v = write((value as Record<string, unknown>)[k]);
     if (v === undefined) continue;
     if (!first) out += ',';
     first = false;

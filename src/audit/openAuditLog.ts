@@ -1,4 +1,5 @@
 import type { WardenConfig } from '../config/index.js';
+import { WardenError } from '../errors/index.js';
 import type { Database } from '../store/index.js';
 import type { AuditLog } from './AuditLog.js';
 import { loadOrCreateCheckpointSigner } from './checkpoint/index.js';
@@ -59,6 +60,6 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
 }
 
 function requireDb(db: Database | undefined): Database {
-  if (!db) throw new Error('openAuditLog: storage "database" needs options.db');
+  if (!db) throw new WardenError('WARDEN_INTERNAL', 'openAuditLog: storage "database" needs options.db');
   return db;
 }
