@@ -36,9 +36,21 @@ type Field = 'principal' | 'key' | 'tenant' | 'model';
 const FIELDS: readonly Field[] = ['principal', 'key', 'tenant', 'model'];
 type Matcher = { field: Field; kind: 'any' | 'prefix' | 'exact'; value: string };
 
+/** The three bucket keys of one rule for one subject (requests, tokens, concurrency). */
+interface RuleKeys {
+  q: string;
+  t: string;
+  c: string;
+}
+
+/** Most cached key triples per rule; the cache is dropped when full (it is only a speed-up). */
+const KEY_CACHE_MAX = 10_000;
+
 interface CompiledRule {
   index: number;
   matchers: Matcher[];
+  /** Keys by matched value, for rules with at most one matcher (the common case). */
+  keyCache: Map<string, RuleKeys> | null;
   requests: RateLimit | null;
   tokens: RateLimit | null;
   concurrent: number | null;
@@ -82,22 +94,45 @@ function compile(rule: RateLimitRule, index: number): CompiledRule {
   return {
     index,
     matchers,
+    keyCache: matchers.length <= 1 ? new Map() : null,
     requests: rpm ? { ratePerMinute: rpm, burst: rule.burst ?? Math.max(1, Math.ceil(rpm / 6)) } : null,
     tokens: tpm ? { ratePerMinute: tpm, burst: rule.tokensBurst ?? Math.max(1, Math.ceil(tpm / 6)) } : null,
     concurrent: rule.concurrent ?? null,
   };
 }
 
-/** The bucket key of a matching rule, or null when the rule does not apply to `s`. */
-function bucketKey(rule: CompiledRule, s: RateLimitSubject): string | null {
-  let key = `r${rule.index}`;
+function keysFor(base: string): RuleKeys {
+  return { q: `${base}|q`, t: `${base}|t`, c: `${base}|c` };
+}
+
+function matches(m: Matcher, v: string | null): v is string {
+  return v !== null && (m.kind === 'any' || (m.kind === 'exact' ? v === m.value : v.startsWith(m.value)));
+}
+
+/** The bucket keys of a matching rule, or null when the rule does not apply to `s`. */
+function bucketKeys(rule: CompiledRule, s: RateLimitSubject): RuleKeys | null {
+  const cache = rule.keyCache;
+  if (cache !== null) {
+    // At most one matcher: the matched value alone identifies the bucket.
+    const m = rule.matchers[0];
+    const v = m ? s[m.field] : '';
+    if (m && !matches(m, v)) return null;
+    let keys = cache.get(v!);
+    if (keys === undefined) {
+      if (cache.size >= KEY_CACHE_MAX) cache.clear();
+      keys = keysFor(m ? `r${rule.index}|${m.field}:${v!.length}:${v!}` : `r${rule.index}`);
+      cache.set(v!, keys);
+    }
+    return keys;
+  }
+  let base = `r${rule.index}`;
   for (const m of rule.matchers) {
     const v = s[m.field];
-    if (v === null || (m.kind === 'exact' && v !== m.value) || (m.kind === 'prefix' && !v.startsWith(m.value))) return null;
+    if (!matches(m, v)) return null;
     // Length-prefixed so values containing separators cannot collide with other keys.
-    key += `|${m.field}:${v.length}:${v}`;
+    base += `|${m.field}:${v.length}:${v}`;
   }
-  return key;
+  return keysFor(base);
 }
 
 /**
@@ -127,19 +162,19 @@ export class RateLimitPolicy {
     let tokenTakes: BucketTake[] | null = null;
     let slots: string[] | null = null;
     for (const rule of this.rules) {
-      const key = bucketKey(rule, s);
-      if (key === null) continue;
+      const keys = bucketKeys(rule, s);
+      if (keys === null) continue;
       if (rule.concurrent !== null) {
-        const ck = `${key}|c`;
+        const ck = keys.c;
         if (!this.concurrency.tryAcquire(ck, rule.concurrent)) {
           if (slots) for (const k of slots) this.concurrency.release(k);
           throw new RateLimitedError('WARDEN_GATEWAY_CONCURRENCY_LIMITED', `more than ${rule.concurrent} concurrent requests (rule ${rule.index})`, 1000);
         }
         (slots ??= []).push(ck);
       }
-      if (rule.requests) (takes ??= []).push({ key: `${key}|q`, cost: 1, limit: rule.requests });
+      if (rule.requests) (takes ??= []).push({ key: keys.q, cost: 1, limit: rule.requests });
       if (rule.tokens && s.estimatedTokens > 0) {
-        const t = { key: `${key}|t`, cost: s.estimatedTokens, limit: rule.tokens };
+        const t = { key: keys.t, cost: s.estimatedTokens, limit: rule.tokens };
         (takes ??= []).push(t);
         (tokenTakes ??= []).push(t);
       }
