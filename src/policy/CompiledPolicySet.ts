@@ -59,8 +59,9 @@ class ScopeIndex {
   }
 
   count(uid: EntityUid, ancestors: ReadonlySet<string>): number {
-    let n = this.all.length + (this.byEntity.get(uid.key)?.length ?? 0) + (this.byType.get(uid.type)?.length ?? 0);
-    for (const a of ancestors) n += this.byEntity.get(a)?.length ?? 0;
+    let n = this.all.length + (this.byEntity.get(uid.key)?.length ?? 0);
+    if (this.byType.size > 0) n += this.byType.get(uid.type)?.length ?? 0;
+    if (ancestors.size > 0) for (const a of ancestors) n += this.byEntity.get(a)?.length ?? 0;
     return n;
   }
 
@@ -68,17 +69,22 @@ class ScopeIndex {
     out.length = 0;
     const own = this.byEntity.get(uid.key);
     if (own) out.push(own);
-    for (const a of ancestors) {
-      const l = this.byEntity.get(a);
-      if (l) out.push(l);
+    if (ancestors.size > 0) {
+      for (const a of ancestors) {
+        const l = this.byEntity.get(a);
+        if (l) out.push(l);
+      }
     }
-    const t = this.byType.get(uid.type);
-    if (t) out.push(t);
+    if (this.byType.size > 0) {
+      const t = this.byType.get(uid.type);
+      if (t) out.push(t);
+    }
     if (this.all.length > 0) out.push(this.all);
   }
 }
 
 const EMPTY_DENY_ERRORS: Decision['errors'] = [];
+const SHORT_CANDIDATE_LIST = 8;
 
 /**
  * A policy set compiled to closures. `authorize` evaluates only the policies whose scope can
@@ -148,16 +154,21 @@ export class CompiledPolicySet implements Authorizer {
       return { decision: 'deny', determining: [], errors: [{ policyId: REQUEST_ERROR_ID, message: (err as Error).message }] };
     }
     const epoch = ++this.epoch;
-    const pAnc = env.entities.ancestors(env.principal.key);
-    const aAnc = env.entities.ancestors(env.action.key);
-    const rAnc = env.entities.ancestors(env.resource.key);
-    const pc = this.principalIndex.count(env.principal, pAnc);
-    const ac = this.actionIndex.count(env.action, aAnc);
-    const rc = this.resourceIndex.count(env.resource, rAnc);
+    // Scan the narrowest of the three candidate lists; a short principal list (the usual
+    // shape: grants per key, user or group) is taken without counting the others.
     const lists = this.scratch;
-    if (pc <= ac && pc <= rc) this.principalIndex.lists(env.principal, pAnc, lists);
-    else if (ac <= rc) this.actionIndex.lists(env.action, aAnc, lists);
-    else this.resourceIndex.lists(env.resource, rAnc, lists);
+    const pAnc = env.entities.ancestors(env.principal.key);
+    const pc = this.principalIndex.count(env.principal, pAnc);
+    if (pc <= SHORT_CANDIDATE_LIST) this.principalIndex.lists(env.principal, pAnc, lists);
+    else {
+      const aAnc = env.entities.ancestors(env.action.key);
+      const rAnc = env.entities.ancestors(env.resource.key);
+      const ac = this.actionIndex.count(env.action, aAnc);
+      const rc = this.resourceIndex.count(env.resource, rAnc);
+      if (pc <= ac && pc <= rc) this.principalIndex.lists(env.principal, pAnc, lists);
+      else if (ac <= rc) this.actionIndex.lists(env.action, aAnc, lists);
+      else this.resourceIndex.lists(env.resource, rAnc, lists);
+    }
 
     let permits: CompiledPolicy[] | undefined;
     let forbids: CompiledPolicy[] | undefined;
