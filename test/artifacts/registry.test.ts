@@ -257,3 +257,37 @@ test('rollback from a serving version returns to the previously served approved 
   assert.deepEqual(await reg.rollback('rb'), { from: 'rb@3', to: 'rb@1' });
   assert.deepEqual((await reg.list('model')).find((a) => a.name === 'rb'), { name: 'rb', kind: 'model', versions: 3, serving: '1', latest: '3' });
 });
+
+test('deployModel approvals are decided by the Cedar engine with Warden schema (groups, model hierarchy, version attributes)', async () => {
+  const { compilePolicySet } = await import('../../src/policy/index.js');
+  const { readFileSync } = await import('node:fs');
+  const schemaText = readFileSync(new URL('../../examples/policies/schema.cedarschema', import.meta.url), 'utf8');
+  const cedar = compilePolicySet(
+    `@id("ml-leads-deploy-fraud")
+     permit(principal in Group::"ml-leads", action == Action::"deployModel", resource in Model::"fraud")
+     when { context.region == "local" };
+     @id("no-tampered-digests")
+     forbid(principal, action == Action::"deployModel", resource is ModelVersion)
+     when { resource has digest && resource.digest == "${'0'.repeat(64)}" };`,
+    {
+      schemaText,
+      entities: [
+        { uid: { type: 'Group', id: 'ml-leads' } },
+        { uid: { type: 'User', id: 'alice' }, parents: [{ type: 'Group', id: 'ml-leads' }] },
+        { uid: { type: 'User', id: 'bob' } },
+        { uid: { type: 'Model', id: 'fraud' } },
+        { uid: { type: 'Model', id: 'other' } },
+      ],
+    },
+  );
+  const verifier = new AttestationVerifier({ publicKeys: [wardenKey.publicKey] });
+  const reg = new ArtifactRegistry(db, { verifier, authorizer: cedar, signer: wardenKey, promotion: { requireSignature: true, requireScan: true, requireApproval: true, failOn: 'high' } });
+  await addSigned(reg, 'fraud', '1', 'fraud-v1');
+  await addSigned(reg, 'other', '1', 'other-v1');
+  const approval = await reg.approve('fraud', '1', 'User::"alice"');
+  assert.equal(approval.predicateType, 'https://warden.dev/attestations/approval/v1');
+  await assert.rejects(reg.approve('fraud', '1', 'User::"bob"'), { code: 'WARDEN_ARTIFACT_APPROVER_DENIED' });
+  await assert.rejects(reg.approve('other', '1', 'User::"alice"'), { code: 'WARDEN_ARTIFACT_APPROVER_DENIED' });
+  await assert.rejects(reg.approve('fraud', '1', 'User::"alice"', undefined, { region: 'eu-west-1' }), { code: 'WARDEN_ARTIFACT_APPROVER_DENIED' });
+  assert.equal((await reg.promote('fraud', '1', 'approved')).version.stage, 'approved');
+});

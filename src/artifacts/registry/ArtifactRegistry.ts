@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Database, Queryable } from '../../store/index.js';
 import { WardenError } from '../../errors/index.js';
 import { canonicalJson } from '../../audit/index.js';
-import type { Authorizer } from '../../policy/index.js';
+import { buildRequestContext, type Authorizer } from '../../policy/index.js';
 import { parseManifest, MODEL_SIGNING_PREDICATE_V1, type ArtifactKind, type Manifest, type ManifestPredicate } from '../manifest/index.js';
 import {
   signStatement,
@@ -49,6 +49,13 @@ export interface PromotionPolicy {
   requireScan: boolean;
   requireApproval: boolean;
   failOn: ScanFinding['severity'];
+}
+
+/** Where an approval decision is made (the admin API request): goes into the Cedar RequestContext. */
+export interface ApprovalContext {
+  sourceIp?: string;
+  mfa?: boolean;
+  region?: string;
 }
 
 export interface ArtifactRegistryDeps {
@@ -275,23 +282,29 @@ export class ArtifactRegistry {
     return r.rows.map((row) => this.verifyFor(row.bundle, rec));
   }
 
-  private deployDecision(principal: string, v: VersionRecord): { allowed: boolean; policies: string[] } {
+  /**
+   * Cedar `deployModel` on `ModelVersion::"NAME@VERSION"` (in `Model::"NAME"`, attributes digest
+   * and stage) with the schema's RequestContext (examples/policies/schema.cedarschema).
+   */
+  private deployDecision(principal: string, v: VersionRecord, where: ApprovalContext = {}): { allowed: boolean; policies: string[] } {
+    const resource = { type: 'ModelVersion', id: v.id };
     const d = this.deps.authorizer.authorize({
       principal: parseEntity(principal),
       action: { type: 'Action', id: 'deployModel' },
-      resource: { type: 'ModelVersion', id: v.id },
+      resource,
       resourceParents: [{ type: 'Model', id: v.name }],
-      context: { digest: v.digest, stage: v.stage },
+      entities: [{ uid: resource, attrs: { digest: v.digest, stage: v.stage }, parents: [{ type: 'Model', id: v.name }] }],
+      context: buildRequestContext({ region: where.region ?? 'local', classification: 'internal', mfa: where.mfa ?? false, sourceIp: where.sourceIp ?? '127.0.0.1' }),
     });
     return { allowed: d.decision === 'allow', policies: d.determining };
   }
 
   /** Records an approval by `principal` if policy allows it to deployModel; signed by the Warden key. */
-  async approve(name: string, version: string, principal: string, comment?: string): Promise<AttestationRecord> {
+  async approve(name: string, version: string, principal: string, comment?: string, where?: ApprovalContext): Promise<AttestationRecord> {
     const v = await this.getVersion(name, version);
     if (v.kind !== 'model') throw new WardenError('WARDEN_ARTIFACT_STAGE_INVALID', 'only model versions are approved for serving');
     if (v.revoked) throw new WardenError('WARDEN_ARTIFACT_REVOKED', `${v.id} is revoked`);
-    const decision = this.deployDecision(principal, v);
+    const decision = this.deployDecision(principal, v, where);
     if (!decision.allowed) throw new WardenError('WARDEN_ARTIFACT_APPROVER_DENIED', `${principal} may not deployModel ${v.id}`);
     const predicate: ApprovalPredicate = { approver: principal, stage: 'approved', approvedAt: new Date().toISOString(), policies: decision.policies, ...(comment ? { comment: comment.slice(0, 1000) } : {}) };
     const bundle = signStatement(approvalStatement(versionSubject(name, version, v.digest), predicate), this.deps.signer);

@@ -100,7 +100,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     const body = parse(approveBody, request.body);
     const id = `${request.params.name}@${request.params.version}`;
     try {
-      const att = await reg.approve(request.params.name, request.params.version, body.principal, body.comment);
+      const att = await reg.approve(request.params.name, request.params.version, body.principal, body.comment, { sourceIp: request.ip, region: ctx.config.gateway.region });
       await audit(request, 'artifacts.approve', `ArtifactVersion::${JSON.stringify(id)}`, { approver: body.principal, attestation: att.id }, false);
       reply.code(201);
       return { attestation: att };
