@@ -212,6 +212,9 @@ export class FileAuditStore extends FileAuditReader implements AuditStore {
     const data = Buffer.from(JSON.stringify({ note: cp.note }) + '\n');
     const before = this.checkpointsBytes;
     try {
+      // With fsync 'none' entries may still sit in the page cache: a durable checkpoint must
+      // never cover entries a power loss could take away.
+      if (!this.options.fsync) await this.segment?.datasync();
       await writeFully(this.checkpointsFh, data, before);
       await this.checkpointsFh.datasync();
       this.checkpointsBytes = before + data.length;
