@@ -151,7 +151,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
   };
 
   const inspectChat = (messages: readonly ChatMessage[], route: string): Verdict[] => {
-    if (!config.enabled) return NONE;
+    if (!config.enabled || !Array.isArray(messages)) return NONE;
     let out: Verdict[] | undefined;
     const inj = routeSettings(route);
     const n = Math.min(messages.length, MAX_CHAT_MESSAGES);

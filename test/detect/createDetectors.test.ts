@@ -140,3 +140,19 @@ test('config: unknown keys are rejected and env overrides apply', () => {
   assert.throws(() => configSchema.parse({ detect: { injection: { thresold: 0.4 } } }));
   assert.throws(() => configSchema.parse({ detect: { pii: { promptAction: 'shred' } } }));
 });
+
+test('throwIfBlocked, verdictsForAudit and feedback parsing', async () => {
+  const { throwIfBlocked, verdictsForAudit, parseFeedback } = await import('../../src/detect/index.js');
+  throwIfBlocked([{ detector: 'pii', action: 'redact', kinds: ['email'] }, { detector: 'ood', action: 'flag', score: 1.4 }]);
+  assert.throws(
+    () => throwIfBlocked([{ detector: 'ood', action: 'flag' }, { detector: 'secrets', action: 'block', kinds: ['aws_access_key'] }]),
+    (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_GUARD_SECRET' && e.status === 403 && e.message.includes('aws_access_key'),
+  );
+  assert.deepEqual(verdictsForAudit([{ detector: 'injection', action: 'block', score: 0.97123, kinds: ['instruction_override'], source: 'user' }]), {
+    injection: { action: 'block', score: 0.971, kinds: ['instruction_override'], source: 'user' },
+  });
+  assert.deepEqual(parseFeedback({ model: 'iris', predicted: 1, actual: 2 }), { model: 'iris', predicted: 1, actual: 2 });
+  for (const bad of [{}, { model: 'iris', predicted: 1 }, { model: '', predicted: 1, actual: 1 }, { model: 'iris', predicted: 1, actual: 1, extra: true }, null]) {
+    assert.throws(() => parseFeedback(bad), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_DETECT_FEEDBACK_INVALID');
+  }
+});
