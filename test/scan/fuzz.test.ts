@@ -1,22 +1,10 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
-import { severities } from '../../src/scan/index.js';
 import { tarArchive, zipArchive } from './helpers/archives.js';
 import { P, scanBytes } from './helpers/scanBytes.js';
 import { gguf, onnxModel, safetensors, savedModel } from './helpers/writers.js';
-
-/** mulberry32: small deterministic PRNG so every run mutates the same way. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mutate, prng, scanWithDeadline } from './helpers/mutate.js';
 
 const evil = P.cat(P.proto(2), P.global('os', 'system'), P.binunicode('id'), P.op(0x85, 'R', '.'));
 const state = P.cat(P.proto(4), P.op('}', '('), P.su('a'), P.op('K', 1), P.su('b'), P.op(']', 'K', 2, 'a', 'u', '.'));
@@ -35,53 +23,6 @@ const seeds: [string, Buffer][] = [
   ['g.pkl.gz', gzipSync(evil)],
   ['c.json', Buffer.from(JSON.stringify({ class_name: 'Sequential', config: { layers: [{ class_name: 'Lambda', module: 'keras.layers' }] } }))],
 ];
-
-function mutate(input: Buffer, rnd: () => number): Buffer {
-  const b = Buffer.from(input);
-  const kind = Math.floor(rnd() * 6);
-  const at = Math.floor(rnd() * Math.max(1, b.length));
-  switch (kind) {
-    case 0: // flip bits
-      for (let i = 0; i < 1 + Math.floor(rnd() * 4); i++) b[Math.floor(rnd() * b.length)]! ^= 1 << Math.floor(rnd() * 8);
-      return b;
-    case 1: // interesting bytes
-      b[at] = [0x00, 0xff, 0x7f, 0x80, 0x2e, 0x93, 0x28][Math.floor(rnd() * 7)]!;
-      return b;
-    case 2: // truncate
-      return b.subarray(0, at);
-    case 3: { // huge little-endian length somewhere
-      const v = Buffer.alloc(8);
-      v.writeBigUInt64LE(BigInt(Math.floor(rnd() * 2 ** 52)) * 4096n);
-      v.copy(b, Math.min(at, Math.max(0, b.length - 8)));
-      return b;
-    }
-    case 4: { // insert random bytes
-      const ins = Buffer.alloc(1 + Math.floor(rnd() * 16));
-      for (let i = 0; i < ins.length; i++) ins[i] = Math.floor(rnd() * 256);
-      return Buffer.concat([b.subarray(0, at), ins, b.subarray(at)]);
-    }
-    default: { // duplicate a slice
-      const end = Math.min(b.length, at + Math.floor(rnd() * 64));
-      return Buffer.concat([b.subarray(0, end), b.subarray(at, end), b.subarray(end)]);
-    }
-  }
-}
-
-async function scanWithDeadline(input: Buffer, name: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`scan of mutated ${name} did not finish in 5 s`)), 5000);
-  });
-  try {
-    const r = await Promise.race([scanBytes(input, name), deadline]);
-    for (const f of r.findings) {
-      assert.ok((severities as readonly string[]).includes(f.severity));
-      assert.equal(typeof f.message, 'string');
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 describe('scanner fuzz (fixed seed)', () => {
   it('never throws or hangs on mutated model files', async () => {

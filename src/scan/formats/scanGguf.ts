@@ -77,6 +77,10 @@ export async function scanGguf(src: RandomSource, ctx: ScanContext): Promise<voi
   try {
     await r.skip(4);
     version = await u32();
+    if (version > 0xffff && (version >>> 24) >= 1 && (version >>> 24) <= 3 && (version & 0xffffff) === 0) {
+      ctx.add('gguf/unsupported', 'medium', 'big-endian GGUF (s390x builds) is not parsed; header not validated', 4);
+      return;
+    }
     if (version < 1 || version > 3) fail(`unsupported version ${version}`);
     const tensorCount = await len();
     const kvCount = await len();

@@ -21,6 +21,7 @@ export const ruleDescriptions: Record<string, string> = {
   'safetensors/hole': 'safetensors data section has bytes no tensor describes.',
   'safetensors/trailing-data': 'Bytes after the last safetensors tensor.',
   'gguf/invalid': 'GGUF header is malformed or declares impossible counts or offsets.',
+  'gguf/unsupported': 'GGUF variant the scanner does not parse (big-endian).',
   'gguf/chat-template-code': 'GGUF chat template contains code that escapes the Jinja sandbox.',
   'tokenizer/chat-template-code': 'Tokenizer chat_template contains code that escapes the Jinja sandbox.',
   'keras/lambda-layer': 'Keras Lambda layer (marshalled Python bytecode).',
