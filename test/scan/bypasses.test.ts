@@ -28,6 +28,10 @@ describe('published scanner bypasses are detected (high or critical)', () => {
     assert.deepEqual(await worst(call('torch.utils.cpp_extension', 'load_inline', 'x', 'int main(){}')), ['critical pickle/dangerous-global']);
     assert.deepEqual(await worst(call('torch', 'load', '/tmp/other.pt')), ['critical pickle/dangerous-global']);
   });
+  it('dotted attribute paths out of allowlisted modules (torch.serialization -> pickle.loads)', async () => {
+    assert.deepEqual(await worst(call('torch.serialization', 'pickle.loads', 'x')), ['critical pickle/dangerous-global']);
+    assert.deepEqual(await worst(call('collections', 'OrderedDict.__init__.__globals__', 'x')), ['critical pickle/dangerous-global']);
+  });
   it('names assembled on the stack with DUP/MEMOIZE/GET and in frames', async () => {
     const frameLen = Buffer.alloc(8);
     const body = P.cat(P.su('subprocess'), P.op(0x94), P.op(0x32 /* DUP */, '0'), P.su('run'), P.op(0x94, 'h', 1, 'h', 0, 'h', 1, 0x93), P.su('id'), P.op(0x85, 'R', '.'));

@@ -148,3 +148,13 @@ describe('TorchScript archives', () => {
     assert.equal(classifyGlobal('torch.jit', 'load').severity, 'critical');
   });
 });
+
+describe('dotted names (protocol 4 attribute paths)', () => {
+  it('catches attribute walks from allowlisted-looking modules', () => {
+    assert.equal(classifyGlobal('torch.serialization', 'pickle.loads').severity, 'critical');
+    assert.equal(classifyGlobal('torch._utils', '_rebuild_tensor.__globals__').severity, 'critical');
+    assert.equal(classifyGlobal('collections', 'OrderedDict.fromkeys').severity, 'high');
+    assert.equal(classifyGlobal('mypkg', 'helper.run').severity, 'high');
+    assert.equal(classifyGlobal('mypkg.models', 'Outer.Inner').severity, 'medium');
+  });
+});

@@ -89,7 +89,30 @@ const criticalOperator = new Set(['attrgetter', 'methodcaller', 'itemgetter', 'c
 /** Function names that do harm whatever module they come from. */
 const dangerousNamePattern = /^(system|popen|exec|eval|spawn|call|run|check_output|check_call|getoutput|load|loads|open|remove|unlink|rmtree|write|__import__|import_module|getattr|compile|fork|kill|connect|urlopen|interact|start_new_thread|b64decode)/i;
 
+/**
+ * Protocol 4+ resolves dotted names attribute by attribute (`find_class('torch.serialization',
+ * 'pickle.loads')` is `pickle.loads`), so an allowlisted-looking module can reach anything it
+ * imported. Nested classes (`Outer.Inner`) are the only benign use.
+ */
+function classifyDottedName(module: string, name: string): GlobalVerdict | null {
+  if (!name.includes('.')) return null;
+  const parts = name.split('.');
+  if (parts.some((p) => /^__.*__$/.test(p))) {
+    return { severity: 'critical', rule: 'pickle/dangerous-global', reason: 'dotted name walks dunder attributes (sandbox escape)' };
+  }
+  const viaModule = parts.slice(0, -1).find((p) => criticalModules.has(p) || p === 'builtins' || p === '__builtins__');
+  if (viaModule) {
+    return { severity: 'critical', rule: 'pickle/dangerous-global', reason: `dotted name reaches module ${viaModule} through ${module}` };
+  }
+  if (parts.every((p) => /^_*[A-Z]/.test(p))) return null; // Outer.Inner class nesting
+  const inner = classifyGlobal(parts.slice(0, -1).join('.'), parts[parts.length - 1]!);
+  if (inner.severity === 'critical') return inner;
+  return { severity: 'high', rule: 'pickle/dangerous-global', reason: 'dotted name resolves an attribute path through another object' };
+}
+
 export function classifyGlobal(module: string, name: string): GlobalVerdict {
+  const dotted0 = classifyDottedName(module, name);
+  if (dotted0) return dotted0;
   const allowedNames = allowed[module];
   if (allowedNames?.has(name)) return { severity: null, rule: 'pickle/unknown-global', reason: 'allowlisted' };
   const dotted = `${module}.${name}`;
