@@ -158,3 +158,13 @@ describe('dotted names (protocol 4 attribute paths)', () => {
     assert.equal(classifyGlobal('mypkg.models', 'Outer.Inner').severity, 'medium');
   });
 });
+
+describe('Python 2 names rewritten by fix_imports', () => {
+  it('classifies what Python actually imports', () => {
+    assert.equal(classifyGlobal('__builtin__', 'reduce').severity, 'high'); // functools.reduce
+    assert.equal(classifyGlobal('commands', 'getoutput').severity, 'critical'); // subprocess.getoutput
+    assert.match(classifyGlobal('__builtin__', 'intern').reason, /imported as sys\.intern/);
+    assert.equal(classifyGlobal('__builtin__', 'unicode').severity, null); // builtins.str
+    assert.equal(classifyGlobal('copy_reg', '_reconstructor').severity, null);
+  });
+});

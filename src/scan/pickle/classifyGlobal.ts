@@ -1,4 +1,5 @@
 import type { Severity } from '../types.js';
+import { py2ModuleMapping, py2NameMapping } from './py2Compat.js';
 import { stdlibModules } from './stdlibModules.js';
 
 export interface GlobalVerdict {
@@ -110,7 +111,20 @@ function classifyDottedName(module: string, name: string): GlobalVerdict | null 
   return { severity: 'high', rule: 'pickle/dangerous-global', reason: 'dotted name resolves an attribute path through another object' };
 }
 
+const severityOrder = ['critical', 'high', 'medium', 'low'] as const;
+
+/** Classifies what Python will import: the name as written and its Python 2 rewrite, whichever is worse. */
 export function classifyGlobal(module: string, name: string): GlobalVerdict {
+  const direct = classifyAsWritten(module, name);
+  const mapped = py2NameMapping[`${module}.${name}`];
+  const [m2, n2] = mapped ? (mapped.split('|') as [string, string]) : [py2ModuleMapping[module] ?? module, name];
+  if (m2 === module && n2 === name) return direct;
+  const rewritten = classifyAsWritten(m2, n2);
+  const rank = (v: GlobalVerdict): number => (v.severity === null ? 99 : severityOrder.indexOf(v.severity as (typeof severityOrder)[number]));
+  return rank(rewritten) < rank(direct) ? { ...rewritten, reason: `${rewritten.reason} (imported as ${m2}.${n2})` } : direct;
+}
+
+function classifyAsWritten(module: string, name: string): GlobalVerdict {
   const dotted0 = classifyDottedName(module, name);
   if (dotted0) return dotted0;
   const allowedNames = allowed[module];
