@@ -263,3 +263,36 @@ test('a directory of many files (images-style dataset) is hashed with bounded co
   assert.equal(m.predicate.warden.datasets!.length, 300);
   assert.equal((await verifyManifest(join(dir, 'imgs'), m)).ok, true);
 });
+
+test('parallel leaf hashing on the worker pool yields exactly the sequential Merkle tree', async (t) => {
+  const dir = tmp(t);
+  const hasher = new ShardHasher(2);
+  t.after(() => hasher.close());
+  const { datasetMerkle, segmentBoundaries } = await import('../../src/artifacts/manifest/datasetMerkle.js');
+  const longLine = 'x'.repeat(5000);
+  const cases: Record<string, string> = {
+    trailingNewline: Array.from({ length: 500 }, (_, i) => `{"row":${i}}`).join('\n') + '\n',
+    noTrailingNewline: Array.from({ length: 333 }, (_, i) => `r${i}`).join('\n'),
+    emptyLinesAndLongLine: `a\n\n\n${longLine}\nb\n${longLine}${longLine}\n\nc`,
+  };
+  for (const [name, content] of Object.entries(cases)) {
+    const file = join(dir, `${name}.jsonl`);
+    writeFileSync(file, content);
+    const bounds = await segmentBoundaries(file, Buffer.byteLength(content), { unit: 'record', chunkBytes: 1, segmentBytes: 700 });
+    assert.ok(bounds.length > 3, `${name}: several segments`);
+    for (const b of bounds.slice(1, -1)) assert.equal(content.charCodeAt(b - 1), 10, `${name}: segments cut after a newline`);
+    for (const opts of [{ maxNodes: 1 << 16 }, { maxNodes: 8 }, { level: 2 }]) {
+      const seq = await datasetMerkle(file, { unit: 'record', chunkBytes: 1, ...opts });
+      const par = await datasetMerkle(file, { unit: 'record', chunkBytes: 1, ...opts, pool: hasher, parallelMinBytes: 1, segmentBytes: 700 });
+      assert.equal(par.root.toString('hex'), seq.root.toString('hex'), `${name} ${JSON.stringify(opts)}`);
+      assert.equal(par.leafCount, seq.leafCount);
+      assert.deepEqual(par.nodes, seq.nodes);
+    }
+  }
+  const bin = join(dir, 'blob.bin');
+  writeFileSync(bin, bytes(10_007, 5));
+  const seq = await datasetMerkle(bin, { unit: 'chunk', chunkBytes: 100 });
+  const par = await datasetMerkle(bin, { unit: 'chunk', chunkBytes: 100, pool: hasher, parallelMinBytes: 1, segmentBytes: 1000 });
+  assert.equal(par.root.toString('hex'), seq.root.toString('hex'));
+  assert.equal(par.leafCount, 101);
+});

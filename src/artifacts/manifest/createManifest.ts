@@ -75,8 +75,19 @@ export async function createManifest(path: string, options: CreateManifestOption
   const files = await listArtifactFiles(path, ignorePaths);
   if (files.length === 0) throw new WardenError('WARDEN_ARTIFACT_PATH_INVALID', `${path} contains no files`);
 
-  const datasetsPromise = options.kind === 'dataset' ? mapLimit(files, 4, (f) => datasetEntry(f, options.dataset ?? {})) : Promise.resolve(undefined);
-  const digests = await hashFiles(files, shardSize, options);
+  const total = files.reduce((sum, f) => sum + f.size, 0);
+  const ownPool = !options.hasher && total > INLINE_LIMIT_BYTES;
+  const pool = options.hasher ?? (ownPool ? new ShardHasher(options.workers || undefined) : undefined);
+  let digests: string[][];
+  let datasets: DatasetMerkle[] | undefined;
+  try {
+    const datasetsPromise = options.kind === 'dataset' ? mapLimit(files, 4, (f) => datasetEntry(f, options.dataset ?? {}, pool)) : Promise.resolve(undefined);
+    datasetsPromise.catch(() => undefined);
+    digests = await hashFiles(files, shardSize, { ...(pool ? { hasher: pool } : {}) });
+    datasets = await datasetsPromise;
+  } finally {
+    if (ownPool) await pool!.close();
+  }
   const sharded = files.some((f) => f.size > shardSize);
 
   const resources: ManifestResource[] = [];
@@ -90,7 +101,6 @@ export async function createManifest(path: string, options: CreateManifestOption
     const digest: Record<string, string> = shardDigests.length === 1 ? { sha256: shardDigests[0]! } : { [SHARDED_DIGEST_KEY]: shardedFileDigest(shardDigests) };
     return { name: f.path, digest };
   });
-  const datasets = await datasetsPromise;
   return {
     _type: IN_TOTO_STATEMENT_V1,
     subject,
@@ -118,10 +128,10 @@ export function merkleUnitFor(path: string, recordExtensions: readonly string[])
   return recordExtensions.includes(extname(path).toLowerCase()) ? 'record' : 'chunk';
 }
 
-async function datasetEntry(file: ArtifactFile, opts: NonNullable<CreateManifestOptions['dataset']>): Promise<DatasetMerkle> {
+async function datasetEntry(file: ArtifactFile, opts: NonNullable<CreateManifestOptions['dataset']>, pool: ShardHasher | undefined): Promise<DatasetMerkle> {
   const unit = merkleUnitFor(file.path, opts.recordExtensions ?? DEFAULT_RECORD_EXTENSIONS);
   const chunkBytes = opts.chunkBytes ?? 1024 * 1024;
-  const m = await datasetMerkle(file.absolutePath, { unit, chunkBytes, maxNodes: opts.maxStoredNodes ?? 1 << 16 });
+  const m = await datasetMerkle(file.absolutePath, { unit, chunkBytes, maxNodes: opts.maxStoredNodes ?? 1 << 16, ...(pool ? { pool } : {}) });
   return {
     path: file.path,
     unit,

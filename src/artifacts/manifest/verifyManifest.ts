@@ -65,7 +65,7 @@ export async function verifyManifest(path: string, manifestInput: unknown, optio
       continue;
     }
     const d = datasetByPath.get(f.path);
-    results.push(d ? { path: f.path, status: 'modified', ...(await locateChanges(f.absolutePath, d)) } : { path: f.path, status: 'modified' });
+    results.push(d ? { path: f.path, status: 'modified', ...(await locateChanges(f.absolutePath, d, options.hasher)) } : { path: f.path, status: 'modified' });
   }
   results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { ok: results.every((r) => r.status === 'ok'), rootDigest: p.warden.rootDigest, files: results };
@@ -79,8 +79,8 @@ function shardNames(f: ArtifactFile, shardSize: number): string[] {
 }
 
 /** Recomputes the dataset tree at the stored node level and reports the differing nodes as line / byte ranges. */
-export async function locateChanges(absolutePath: string, d: DatasetMerkle): Promise<Pick<FileVerification, 'locations' | 'leafCount'>> {
-  const actual = await datasetMerkle(absolutePath, { unit: d.unit, chunkBytes: d.chunkBytes ?? 1024 * 1024, level: d.level });
+export async function locateChanges(absolutePath: string, d: DatasetMerkle, pool?: ShardHasher): Promise<Pick<FileVerification, 'locations' | 'leafCount'>> {
+  const actual = await datasetMerkle(absolutePath, { unit: d.unit, chunkBytes: d.chunkBytes ?? 1024 * 1024, level: d.level, ...(pool ? { pool } : {}) });
   const stored = Buffer.from(d.nodes, 'base64');
   const locations: RecordLocation[] = [];
   const count = Math.max(actual.nodes.length, stored.length / 32);
