@@ -157,3 +157,58 @@ test('sidecar: mTLS in, segmentation, forwarding, revocation closes open keep-al
   t.after(() => fresh.close());
   assert.equal((await call(fresh, sidecar.url + '/v1/chat', 'POST')).status, 200);
 });
+
+test('startSidecarFromConfig: SVID files from the agent (reloaded on rotation), revocation stream, allow-list from warden.yaml', async (t) => {
+  const { loadConfig } = await import('../../src/config/index.js');
+  const { startSidecarFromConfig } = await import('../../src/gateway/sidecar/index.js');
+  const { WorkloadAgent } = await import('../../src/identity/index.js');
+  const { connect } = await import('node:tls');
+  const cp = await startControlPlane();
+  t.after(() => cp.close());
+  const echo = await startEchoWorkload();
+  t.after(() => echo.server.close());
+  const { token } = await (await import('../../src/identity/index.js')).getIdentityService(cp.ctx).then((s) => s.tokens.create({ spiffeId: MODEL, ttlSeconds: 60 }));
+  const out = tempDir();
+  t.after(() => rmSync(out, { recursive: true, force: true }));
+  const agent = new WorkloadAgent({ serverUrl: cp.url, bundlePem: cp.ca.bundlePem(), joinToken: token, outDir: out, followRevocations: false });
+  await agent.start();
+  t.after(() => agent.stop());
+  const config = loadConfig({
+    dataDir: cp.dataDir,
+    env: {},
+    cwd: cp.dataDir,
+    overrides: {
+      'identity.sidecar.svidDir': out,
+      'identity.sidecar.port': 0,
+      'identity.sidecar.upstreamUrl': echo.url,
+      'identity.sidecar.allow': [{ from: API, to: MODEL, paths: ['/v1/*'], methods: ['POST'] }],
+    },
+  });
+  const events: string[] = [];
+  const sidecar = await startSidecarFromConfig({ config, serverUrl: cp.url, onFeedEvent: (e) => events.push(e) });
+  t.after(() => sidecar.close());
+  const api = await issueMaterial(cp.ca, API);
+  const client = mtlsClient(api);
+  t.after(() => client.close());
+  assert.equal((await call(client, sidecar.url + '/v1/chat', 'POST', '{}')).status, 200);
+  assert.equal((await call(client, sidecar.url + '/v2/chat', 'POST', '{}')).status, 403);
+  const serverSerial = () =>
+    new Promise<string>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: Number(new URL(sidecar.url).port), ca: api.bundlePem, cert: api.chainPem, key: api.keyPem, checkServerIdentity: () => undefined }, () => {
+        resolve(s.getPeerX509Certificate()!.serialNumber.toLowerCase().replace(/^0+/, ''));
+        s.destroy();
+      });
+      s.on('error', reject);
+    });
+  assert.equal(await serverSerial(), agent.current()!.serial);
+  const rotated = await agent.rotate();
+  const until = Date.now() + 5000;
+  while ((await serverSerial()) !== rotated.serial && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await serverSerial(), rotated.serial, 'the sidecar picked up the rotated SVID files');
+  await cp.ca.revoke({ spiffeId: API });
+  const deadline = Date.now() + 2000;
+  while (!sidecar.revocations.hasSpiffeId(API) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(sidecar.revocations.hasSpiffeId(API));
+  assert.ok(events.includes('connected'));
+  await assert.rejects(call(client, sidecar.url + '/v1/chat', 'POST', '{}'));
+});
