@@ -176,9 +176,13 @@ export class AlertEngine {
     }
     const incident = await this.deps.incidents.open({ title: `${rule.name}: ${subject}`.slice(0, 200), severity: rule.severity, rule: rule.name, subject, target, openedBy: actor, drill, at: new Date(detectedAt) });
     this.deps.metrics?.incidentsOpened.labels(rule.name, rule.severity).inc();
-    await this.deps.recorder.record(incident.id, 'alert', actor, 'incident.open', `${rule.name} fired for ${subject}`, { rule: rule.name, severity: rule.severity, target, detectedAt: new Date(detectedAt).toISOString(), ...evidence });
-    if (!rule.runbook) return { rule: rule.name, incidentId: incident.id, deduplicated: false };
-    const run = await this.deps.engine.run({ runbook: this.deps.runbooks.get(rule.runbook), target, incidentId: incident.id, actor });
+    // The alert record is written while the runbook starts containing.
+    const records = this.deps.recorder.batch();
+    records.record(incident.id, 'alert', actor, 'incident.open', `${rule.name} fired for ${subject}`, { rule: rule.name, severity: rule.severity, target, detectedAt: new Date(detectedAt).toISOString(), ...evidence });
+    const run = rule.runbook ? await this.deps.engine.run({ runbook: this.deps.runbooks.get(rule.runbook), target, incidentId: incident.id, actor }) : undefined;
+    const unrecorded = await records.settle();
+    if (unrecorded !== null) throw unrecorded;
+    if (!run) return { rule: rule.name, incidentId: incident.id, deduplicated: false };
     if (run.ok) this.deps.metrics?.containSeconds.labels(rule.name).observe((this.now() - detectedAt) / 1000);
     return { rule: rule.name, incidentId: incident.id, deduplicated: false, run };
   }

@@ -79,7 +79,7 @@ export class IncidentRepository {
 
   async show(id: string): Promise<IncidentWithTimeline> {
     const incident = await this.get(id);
-    const r = await this.db.query<EventRow>('SELECT seq, at, kind, actor, summary, details FROM respond_incident_events WHERE incident_id = $1 ORDER BY seq LIMIT $2', [id, MAX_TIMELINE]);
+    const r = await this.db.query<EventRow>('SELECT seq, at, kind, actor, summary, details FROM respond_incident_events WHERE incident_id = $1 ORDER BY at, seq LIMIT $2', [id, MAX_TIMELINE]);
     return { ...incident, timeline: r.rows.map((e) => ({ seq: Number(e.seq), at: iso(e.at), kind: e.kind, actor: e.actor, summary: e.summary, details: e.details ?? {} })) };
   }
 
@@ -121,12 +121,18 @@ export class IncidentRepository {
     });
   }
 
+  /** One statement: touches the incident and appends the event atomically (not found = no row). */
   async addEvent(id: string, kind: TimelineKind, actor: string, summary: string, details: Record<string, unknown> = {}, at = new Date()): Promise<TimelineEvent> {
-    await this.get(id);
-    return this.db.transaction(async (tx) => {
-      await tx.query('UPDATE respond_incidents SET updated_at = $2 WHERE id = $1', [id, at]);
-      return this.insertEvent(tx, id, at, kind, actor, summary, details);
-    });
+    if (!ID_PATTERN.test(id)) throw new WardenError('WARDEN_RESPOND_INCIDENT_NOT_FOUND', 'no such incident');
+    const r = await this.db.query<EventRow>(
+      `WITH touched AS (UPDATE respond_incidents SET updated_at = GREATEST(updated_at, $2) WHERE id = $1 RETURNING id)
+       INSERT INTO respond_incident_events (incident_id, at, kind, actor, summary, details)
+       SELECT id, $2, $3, $4, $5, $6::jsonb FROM touched RETURNING seq, at, kind, actor, summary, details`,
+      [id, at, kind, actor.slice(0, 300), summary.slice(0, 500), JSON.stringify(details)],
+    );
+    const e = r.rows[0];
+    if (!e) throw new WardenError('WARDEN_RESPOND_INCIDENT_NOT_FOUND', `no incident ${id}`);
+    return { seq: Number(e.seq), at: iso(e.at), kind: e.kind, actor: e.actor, summary: e.summary, details: e.details ?? {} };
   }
 
   private async insertEvent(tx: Queryable, id: string, at: Date, kind: TimelineKind, actor: string, summary: string, details: Record<string, unknown>): Promise<TimelineEvent> {

@@ -107,14 +107,17 @@ export class RunbookEngine {
       await this.deps.recorder.record(incidentId, 'plan', actor, 'runbook.plan', `runbook ${runbook.name}: plan failed at step ${failedIndex + 1}: ${report.error.message}`, { runbook: runbook.name, dryRun, error: report.error }, 'deny');
       return finish();
     }
-    await this.deps.recorder.record(incidentId, 'plan', actor, 'runbook.plan', `runbook ${runbook.name}${dryRun ? ' (dry run)' : ''}: ${prepared.length} steps planned`, {
+    // Containment does not wait for its own paperwork: records are written alongside and
+    // awaited before the run reports success.
+    const records = this.deps.recorder.batch();
+    records.record(incidentId, 'plan', actor, 'runbook.plan', `runbook ${runbook.name}${dryRun ? ' (dry run)' : ''}: ${prepared.length} steps planned`, {
       runbook: runbook.name,
       dryRun,
       steps: prepared.map((p) => ({ action: p.action.name, description: p.description })),
     });
     for (const p of prepared) this.deps.metrics?.runbookSteps.labels(p.action.name, 'planned').inc();
     if (dryRun) {
-      report.ok = true;
+      report.ok = (await records.settle()) === null;
       return finish();
     }
 
@@ -130,7 +133,7 @@ export class RunbookEngine {
         stepReport.durationMs = Math.round((performance.now() - t0) * 100) / 100;
         applied.push({ p, result });
         this.deps.metrics?.runbookSteps.labels(p.action.name, stepReport.status).inc();
-        await this.deps.recorder.record(incidentId, 'action', actor, `runbook.step.${stepReport.status}`, `${p.action.name}: ${result.summary}`, { runbook: runbook.name, step: p.index + 1, action: p.action.name, changed: result.changed, ...result.details });
+        records.record(incidentId, 'action', actor, `runbook.step.${stepReport.status}`, `${p.action.name}: ${result.summary}`, { runbook: runbook.name, step: p.index + 1, action: p.action.name, changed: result.changed, ...result.details });
       } catch (err) {
         const error = errorOf(err);
         if (!(err instanceof WardenError)) this.deps.logger.error({ err, action: p.action.name }, 'runbook step failed');
@@ -140,16 +143,24 @@ export class RunbookEngine {
         if (p.continueOnError) {
           stepReport.status = 'failed-continued';
           report.warnings.push(`step ${p.index + 1} (${p.action.name}) failed and was skipped: ${error.message}`);
-          await this.deps.recorder.record(incidentId, 'action', actor, 'runbook.step.failed', `${p.action.name} failed (continuing): ${error.message}`, { runbook: runbook.name, step: p.index + 1, action: p.action.name, error }, 'deny');
+          records.record(incidentId, 'action', actor, 'runbook.step.failed', `${p.action.name} failed (continuing): ${error.message}`, { runbook: runbook.name, step: p.index + 1, action: p.action.name, error }, 'deny');
           continue;
         }
         stepReport.status = 'failed';
         report.error = { code: 'WARDEN_RESPOND_STEP_FAILED', message: `step ${p.index + 1} (${p.action.name}) failed: ${error.message}` };
         await this.deps.recorder.record(incidentId, 'action', actor, 'runbook.step.failed', `${p.action.name} failed: ${error.message}`, { runbook: runbook.name, step: p.index + 1, action: p.action.name, error }, 'deny');
+        await records.settle();
         await this.compensate(applied, report, actx, runbook.name);
         for (const rest of prepared.slice(p.index + 1)) report.steps[rest.index]!.status = 'skipped';
         return finish();
       }
+    }
+    const unrecorded = await records.settle();
+    if (unrecorded !== null) {
+      // Applied but not on the record: the run is not a success an operator may rely on.
+      this.deps.logger.error({ err: unrecorded, runbook: runbook.name }, 'runbook steps applied but not recorded');
+      report.error = { code: 'WARDEN_RESPOND_STEP_FAILED', message: 'the steps were applied but could not all be recorded (see the server log)' };
+      return finish();
     }
     report.ok = true;
     if (incidentId && runbook.onSuccess) {

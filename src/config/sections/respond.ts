@@ -51,7 +51,8 @@ export const respondSection = z
     enabled: z.boolean().default(true),
     /** Directories with extra runbooks (*.yaml); relative to the data dir. Built-ins are always loaded. */
     runbookDirs: z.array(z.string().min(1).max(1024)).max(32).default([]),
-    alerts: z.array(alertRuleSchema).max(256).default(DEFAULT_ALERT_RULES as z.infer<typeof alertRuleSchema>[]),
+    // prefault, not default: the built-in rules go through the schema so their own defaults apply.
+    alerts: z.array(alertRuleSchema).max(256).prefault(DEFAULT_ALERT_RULES),
     /** How often metric rules are evaluated. */
     evaluateIntervalSeconds: z.number().int().min(1).max(3600).default(15),
     /** Timeout of each notify-webhook call. */

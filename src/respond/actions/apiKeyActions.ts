@@ -36,13 +36,19 @@ export function blockApiKeyAction(deps: ApiKeyActionDeps): Action {
     },
     async apply(params) {
       const key = stringParam(params, 'key', 'block-api-key');
-      const before = await repo.find(key);
-      if (!before) throw new WardenError('WARDEN_RESPOND_PRECONDITION', `block-api-key: no API key ${JSON.stringify(key)}`);
-      if (before.revokedAt) return { changed: false, summary: `API key ${before.id} was already revoked`, details: { keyId: before.id } };
-      const rec = await repo.revoke(before.id);
+      // One statement on the containment path: revoke keeps an earlier revocation time, so a
+      // different time back means the key was already revoked.
+      const now = new Date();
+      let rec;
+      try {
+        rec = await repo.revoke(key, now);
+      } catch (cause) {
+        throw new WardenError('WARDEN_RESPOND_PRECONDITION', `block-api-key: no API key ${JSON.stringify(key)}`, { cause });
+      }
+      if (rec.revokedAt!.getTime() !== now.getTime()) return { changed: false, summary: `API key ${rec.id} was already revoked`, details: { keyId: rec.id } };
       deps.snapshotChanged();
       deps.onRevoked?.('api_key', 1);
-      return { changed: true, summary: `revoked API key ${rec.id}`, details: { keyId: rec.id, revokedAt: rec.revokedAt!.toISOString() } };
+      return { changed: true, summary: `revoked API key ${rec.id}`, details: { keyId: rec.id, revokedAt: now.toISOString() } };
     },
     async undo(_params, result) {
       await restoreKeys(deps.db, [String(result.details.keyId)], String(result.details.revokedAt));

@@ -188,8 +188,9 @@ async function leakedKeyDrill(options: DrillOptions): Promise<DrillReport> {
     }
     run.report.incidentId = fired.incidentId;
     const { incident } = await options.admin.call<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${fired.incidentId}`);
-    const opened = incident.timeline.find((e) => e.kind === 'state');
-    run.report.timeToDetectMs = opened ? round(Math.max(0, Date.parse(opened.at) - Date.parse(res.receivedAt))) : null;
+    // Detected = the incident is open and the alert is on its timeline.
+    const alert = incident.timeline.find((e) => e.kind === 'alert');
+    run.report.timeToDetectMs = alert ? round(Math.max(0, Date.parse(alert.at) - Date.parse(res.receivedAt))) : null;
     run.check('leak report opens an incident', true, `${fired.rule} → ${fired.incidentId}`);
     await contain(run, a.attacker, options, t0, run.report.timeToDetectMs ?? 0, fired.incidentId);
     return finish(run);
@@ -247,9 +248,11 @@ async function waitForIncident(admin: DrillAdminApi, rule: string, subject: stri
 
 async function compromisedWorkerDrill(options: DrillOptions): Promise<DrillReport> {
   const run = new DrillRun('compromised-worker', 'simulated-detector', null);
-  const spiffeId = `spiffe://${options.trustDomain}/drill/worker-${randomBytes(4).toString('hex')}`;
   let agent: Agent | null = null;
   try {
+    // The trust domain of the Warden under test, not of the local config.
+    const ca = await options.admin.call<{ trustDomain?: string }>('GET', '/api/v1/identity/ca').catch(() => ({ trustDomain: undefined }));
+    const spiffeId = `spiffe://${ca.trustDomain ?? options.trustDomain}/drill/worker-${randomBytes(4).toString('hex')}`;
     const key = createWorkloadKey();
     const svid = await options.admin.call<{ serial: string; chainPem: string }>('POST', '/api/v1/identity/svids', { csr: key.csrPem, spiffeId, ttlSeconds: 600 });
     // The worker (or whoever stole its key) talks to the control plane's workload API over mTLS.

@@ -121,9 +121,12 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
     const receivedAt = Date.now();
     const drill = (request.query as { drill?: string }).drill === 'true';
     const { matches, alarms } = await matchLeakReport(ctx.db, ctx.serverSecret, request.body, receivedAt, drill);
-    await r.recorder.appendAudit(null, adminOf(request), 'leak.report', { reported: matches.length, matched: alarms.length, keyIds: matches.filter((m) => m.match).map((m) => m.keyId) });
+    // Containment first; the report's own audit record is written alongside and awaited.
+    const recorded = r.recorder.appendAudit(null, adminOf(request), 'leak.report', { reported: matches.length, matched: alarms.length, keyIds: matches.filter((m) => m.match).map((m) => m.keyId) }).then(() => null, (err: unknown) => err);
     const fired = [];
     for (const a of alarms) fired.push(...(await r.alerts.onAlarm(a)));
+    const failed = await recorded;
+    if (failed) throw failed;
     return { receivedAt: new Date(receivedAt).toISOString(), matches, fired };
   });
 }
