@@ -93,6 +93,7 @@ export async function scanZip(src: RandomSource, ctx: ScanContext, dispatch: Sca
         ctx.add('archive/too-many-entries', 'high', `more than ${ctx.limits.maxEntries} entries; the rest was not scanned`);
         break;
       }
+      // With decodeStrings: false yauzl hands out the raw name bytes (its typings say string).
       const raw = entry.fileName as unknown as Buffer;
       const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, raw, entry.extraFields, false);
       entries.push({ entry, name });
