@@ -262,3 +262,31 @@ test('the CRL is signed by the intermediate, lists revoked serials, and makes op
   const vc = spawnSync('openssl', ['verify', '-crl_check', '-CAfile', join(dir, 'bundle.pem'), '-untrusted', join(dir, 'inter.pem'), '-CRLfile', join(dir, 'crl.pem'), join(dir, 'c.pem')], { encoding: 'utf8' });
   assert.equal(vc.status, 0, vc.stdout + vc.stderr);
 });
+
+test('revocation list: idempotent, O(1) lookups, change events, snapshot/replace for PEPs, prune drops expired serials', async (t) => {
+  const { RevocationList } = await import('../../src/identity/index.js');
+  const db = await openStore({});
+  t.after(() => db.close());
+  const list = new RevocationList(db);
+  const seen: number[] = [];
+  list.on('change', (added: unknown[]) => seen.push(added.length));
+  await list.add({ kind: 'spiffe_id', value: 'spiffe://example.org/a', reason: 'x' });
+  const first = list.entries()[0]!.revokedAt;
+  await list.add({ kind: 'spiffe_id', value: 'spiffe://example.org/a', reason: 'again' });
+  assert.equal(list.size, 1);
+  assert.equal(list.entries()[0]!.revokedAt, first, 're-revoking keeps the first record');
+  await list.add({ kind: 'serial', value: '00:AB:cd', expiresAt: new Date(Date.now() - 1000) });
+  assert.ok(list.hasSerial('abcd') && list.hasSerial('00ABCD'));
+  assert.ok(list.isRevoked('spiffe://example.org/a', undefined));
+  await assert.rejects(list.add({ kind: 'spiffe_id', value: 'not-an-id' }), { code: 'WARDEN_IDENTITY_SPIFFE_ID_INVALID' });
+  const pep = new RevocationList();
+  pep.replace(list.snapshot().entries, list.version);
+  assert.equal(pep.version, list.version);
+  assert.ok(pep.hasSpiffeId('spiffe://example.org/a'));
+  assert.equal(await list.prune(), 1);
+  assert.ok(!list.hasSerial('abcd'));
+  const reloaded = new RevocationList(db);
+  await reloaded.load();
+  assert.equal(reloaded.size, 1);
+  assert.deepEqual(seen, [1, 1]);
+});

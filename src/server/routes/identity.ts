@@ -71,6 +71,13 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
       ctx.logger.error({ err, action }, 'audit append failed');
     });
 
+  // Serial revocations of certificates that have expired anyway are dropped (keeps the list and CRL small).
+  const prune = setInterval(() => {
+    ca.revocations.prune().catch((err: unknown) => ctx.logger.warn({ err }, 'revocation prune failed'));
+  }, 3600_000);
+  prune.unref();
+  app.addHook('onClose', async () => clearInterval(prune));
+
   // ---- workload-facing (public, self-authenticated) ----
   app.post('/identity/attest', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(attestBody, request.body);
