@@ -22,6 +22,8 @@ export interface MerkleAuditLogOptions {
   maxRecordBytes: number;
   sampleAllowedRate: number;
   sampleActions: readonly string[];
+  /** Keep only subtrees of ≥ 2^treeMinLevel entries in memory (see MerkleTree). Default 0. */
+  treeMinLevel?: number;
   /** Live SIEM forwarding of durable entries (closed with the log). */
   forwarder?: AuditForwarder;
   now?: () => Date;
@@ -43,7 +45,7 @@ const MAX_GROUP_COMMIT = 16_384;
  * resolves only once its batch is durable.
  */
 export class MerkleAuditLog implements AuditLog {
-  private readonly tree = new MerkleTree();
+  private readonly tree: MerkleTree;
   private queue: Pending[] = [];
   private spaceWaiters: (() => void)[] = [];
   private draining: Promise<void> | null = null;
@@ -60,6 +62,7 @@ export class MerkleAuditLog implements AuditLog {
   private forwardDrops = new Map<string, number>();
 
   private constructor(private readonly options: MerkleAuditLogOptions) {
+    this.tree = new MerkleTree({ minLevel: options.treeMinLevel ?? 0 });
     this.sampler = new AllowedSampler(options.sampleAllowedRate, options.sampleActions);
     this.now = options.now ?? (() => new Date());
   }
@@ -72,6 +75,19 @@ export class MerkleAuditLog implements AuditLog {
   static async open(options: MerkleAuditLogOptions): Promise<MerkleAuditLog> {
     const log = new MerkleAuditLog(options);
     const { store } = options;
+    const notes = await store.checkpointNotes();
+    let cp: SignedCheckpoint | null = null;
+    if (notes.length > 0) {
+      try {
+        cp = openCheckpoint(notes[notes.length - 1]!, [parseVerifierKey(options.signer.verifierKey)], options.origin);
+      } catch (cause) {
+        throw new WardenError('WARDEN_AUDIT_TAMPERED', 'the latest audit checkpoint does not verify with this log key and origin', { cause });
+      }
+    }
+    // Leaves of the group holding the checkpoint's last entry, to check its root below.
+    const G = log.tree.groupSize;
+    const cpGroup = cp && cp.size > 0 ? Math.floor((cp.size - 1) / G) : -1;
+    const cpLeaves: Buffer[] = [];
     for await (const batch of store.batches()) {
       for (const raw of batch) {
         const p = raw.position;
@@ -80,19 +96,14 @@ export class MerkleAuditLog implements AuditLog {
         }
         const h = raw.leafInput ? leafHashOfPrefixed(raw.leafInput) : leafHash(raw.entry);
         if (!h.equals(raw.storedHash)) throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${p} does not match its hash; run \`warden audit verify\``);
+        if (Math.floor(p / G) === cpGroup) cpLeaves.push(h);
         log.tree.append(h);
       }
     }
-    const notes = await store.checkpointNotes();
-    if (notes.length > 0) {
-      const verifier = parseVerifierKey(options.signer.verifierKey);
-      let cp: SignedCheckpoint;
-      try {
-        cp = openCheckpoint(notes[notes.length - 1]!, [verifier], options.origin);
-      } catch (cause) {
-        throw new WardenError('WARDEN_AUDIT_TAMPERED', 'the latest audit checkpoint does not verify with this log key and origin', { cause });
-      }
-      if (cp.size > log.tree.size || !log.tree.root(cp.size).equals(cp.rootHash)) {
+    if (cp) {
+      const groups = new Map<number, Buffer[]>();
+      if (log.tree.groupsForRoot(cp.size).length > 0) groups.set(cpGroup, cpLeaves);
+      if (cp.size > log.tree.size || !log.tree.withGroups(groups, () => log.tree.root(cp.size)).equals(cp.rootHash)) {
         throw new WardenError('WARDEN_AUDIT_TAMPERED', `the stored log does not match checkpoint size ${cp.size}; run \`warden audit verify\``);
       }
       log.latest = cp;
@@ -179,12 +190,22 @@ export class MerkleAuditLog implements AuditLog {
       if (this.latest && this.latest.size === size) return this.latest;
       const root = this.tree.root(size);
       // Never sign a head that does not extend the previous one (RFC 9162 consistency).
-      if (this.latest && !verifyConsistencyProof(this.latest.size, size, this.latest.rootHash, root, this.tree.consistencyProof(this.latest.size, size))) {
-        throw new WardenError('WARDEN_AUDIT_CHECKPOINT_INCONSISTENT', 'the new tree head is not consistent with the previous checkpoint');
+      if (this.latest) {
+        const prev = this.latest;
+        const groups = await this.loadGroups(() => this.tree.groupsForConsistency(prev.size, size));
+        const proof = this.tree.withGroups(groups, () => this.tree.consistencyProof(prev.size, size));
+        if (!verifyConsistencyProof(prev.size, size, prev.rootHash, root, proof)) {
+          throw new WardenError('WARDEN_AUDIT_CHECKPOINT_INCONSISTENT', 'the new tree head is not consistent with the previous checkpoint');
+        }
       }
       const signed = signCheckpoint({ origin: this.options.origin, size, rootHash: root }, this.options.signer);
       await this.options.store.appendCheckpoint(signed);
       this.latest = signed;
+      // Keep the leaves the next consistency check will need, instead of reading them back.
+      if (size > 0) {
+        this.tree.retainGroupOf(size - 1);
+        this.tree.releaseGroupsExcept(size - 1);
+      }
       return signed;
     });
     return toCheckpointView(cp);
@@ -196,14 +217,15 @@ export class MerkleAuditLog implements AuditLog {
     if (index >= this.tree.size) throw new WardenError('WARDEN_AUDIT_INDEX_OUT_OF_RANGE', `index ${index} is not below the log size ${this.tree.size}`);
     if (!this.latest || index >= this.latest.size) await this.publishCheckpoint();
     const cp = this.latest!;
-    const view: InclusionProofView = {
+    const groups = await this.loadGroups(() => this.tree.groupsForInclusion(index, cp.size));
+    const view: InclusionProofView = this.tree.withGroups(groups, () => ({
       index,
       size: cp.size,
       leafHash: this.tree.leafHash(index).toString('hex'),
       rootHash: cp.rootHash.toString('hex'),
       proof: this.tree.inclusionProof(index, cp.size).map((h) => h.toString('hex')),
       checkpoint: toCheckpointView(cp),
-    };
+    }));
     if (options.withRecord) {
       for await (const raw of this.options.store.entries(index)) {
         if (raw.index === index) view.record = JSON.parse(raw.entry.toString('utf8')) as AuditRecord;
@@ -218,13 +240,46 @@ export class MerkleAuditLog implements AuditLog {
     if (!Number.isSafeInteger(first) || first < 0 || !Number.isSafeInteger(to) || first > to || to > this.tree.size) {
       throw new WardenError('WARDEN_AUDIT_INDEX_OUT_OF_RANGE', `sizes must satisfy 0 <= first <= second <= ${this.tree.size}`);
     }
-    return {
+    const groups = await this.loadGroups(() => [...this.tree.groupsForConsistency(first, to), ...this.tree.groupsForRoot(first), ...this.tree.groupsForRoot(to)]);
+    return this.tree.withGroups(groups, () => ({
       first,
       second: to,
       firstRoot: this.tree.root(first).toString('hex'),
       secondRoot: this.tree.root(to).toString('hex'),
       proof: this.tree.consistencyProof(first, to).map((h) => h.toString('hex')),
-    };
+    }));
+  }
+
+  /**
+   * Reads back (from storage) the leaf groups a proof needs, recomputing each leaf hash from
+   * the stored entry bytes; the tree checks every group against its in-memory hash. Asks
+   * again after reading because a group that was the newest may have completed meanwhile.
+   */
+  private async loadGroups(needed: () => number[]): Promise<Map<number, Buffer[]>> {
+    const loaded = new Map<number, Buffer[]>();
+    for (;;) {
+      const missing = [...new Set(needed())].filter((g) => !loaded.has(g));
+      if (missing.length === 0) return loaded;
+      for (const g of missing) loaded.set(g, await this.readGroup(g));
+    }
+  }
+
+  private async readGroup(g: number): Promise<Buffer[]> {
+    const G = this.tree.groupSize;
+    const first = g * G;
+    const out: Buffer[] = [];
+    for await (const batch of this.options.store.batches(first)) {
+      for (const raw of batch) {
+        if (out.length === G) break;
+        if (raw.malformed || raw.index !== first + out.length) {
+          throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${first + out.length} is damaged, missing or out of order; run \`warden audit verify\``);
+        }
+        out.push(raw.leafInput ? leafHashOfPrefixed(raw.leafInput) : leafHash(raw.entry));
+      }
+      if (out.length === G) break;
+    }
+    if (out.length !== G) throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entries ${first + out.length}.. are missing from storage`);
+    return out;
   }
 
   async query(filter: AuditQuery): Promise<AuditEntry[]> {

@@ -48,6 +48,7 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
       maxRecordBytes: cfg.maxRecordBytes,
       sampleAllowedRate: cfg.sampleAllowedRate,
       sampleActions: cfg.sampleActions,
+      treeMinLevel: cfg.treeMinLevel,
       forwarder,
       now: options.now,
     });

@@ -252,3 +252,38 @@ test('a torn final line (crash mid-write, never acknowledged) is cut on open and
   assert.equal(report.ok, true, JSON.stringify(report.errors));
   assert.equal(report.size, 6);
 });
+
+test('with small in-memory groups, proofs and checkpoints read older groups back and catch rewritten storage', async (t) => {
+  const dir = tempDir(t);
+  const cfg = auditConfig({ treeMinLevel: 2, segmentMaxBytes: 8192 });
+  const a = await openAuditLog({ dataDir: dir, audit: cfg });
+  for (let i = 0; i < 30; i++) await a.append(sampleRecord(i));
+  const cp1 = await a.publishCheckpoint();
+  for (let i = 30; i < 53; i++) void a.append(sampleRecord(i));
+  const cp2 = await a.publishCheckpoint();
+  const c = await a.proveConsistency(cp1.size, cp2.size);
+  assert.ok(verifyConsistencyProof(cp1.size, cp2.size, Buffer.from(cp1.rootHash, 'hex'), Buffer.from(cp2.rootHash, 'hex'), c.proof.map((h) => Buffer.from(h, 'hex'))));
+  for (const i of [0, 5, 29, 41, 52]) {
+    const p = await a.prove(i, { withRecord: true });
+    assert.equal(p.record?.requestId, `req-${i}`);
+    assert.ok(verifyInclusionProof(i, p.size, Buffer.from(p.leafHash, 'hex'), p.proof.map((h) => Buffer.from(h, 'hex')), Buffer.from(p.rootHash, 'hex')), `proof ${i}`);
+  }
+  await a.close();
+  // Reopen (the checkpoint's group is checked on the way) and keep going.
+  const b = await openAuditLog({ dataDir: dir, audit: cfg });
+  await b.append(sampleRecord(53));
+  assert.equal((await b.publishCheckpoint()).size, 54);
+  // Rewrite entry 9 together with its stored hash while the log runs: proofs in its group refuse.
+  const layout = fileAuditLayout(dir);
+  const segs = readdirSync(layout.segments).sort();
+  const path = join(layout.segments, segs[0]!);
+  const text = readFileSync(path, 'utf8');
+  const line = text.split('\n')[9]!;
+  const [idx, , json] = line.split('\t') as [string, string, string];
+  const changed = json.replace('req-9', 'req-X');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(path, text.replace(line, `${idx}\t${leafHash(Buffer.from(changed)).toString('hex')}\t${changed}`));
+  await assert.rejects(b.prove(10), { code: 'WARDEN_AUDIT_TAMPERED' });
+  assert.equal((await b.prove(40)).index, 40, 'other groups still prove');
+  await b.close();
+});

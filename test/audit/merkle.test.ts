@@ -176,3 +176,30 @@ test('out-of-range requests fail with a stable code', () => {
   assert.throws(() => t.consistencyProof(4, 3), { code: 'WARDEN_AUDIT_INDEX_OUT_OF_RANGE' });
   assert.throws(() => t.append(Buffer.alloc(31)), { code: 'WARDEN_INPUT_INVALID' });
 });
+
+test('a tree keeping only groups of 2^k leaves gives the same roots and proofs, with stored leaves checked', () => {
+  const leaves = Array.from({ length: 70 }, (_, i) => leafHash(Buffer.from(`entry-${i}`)));
+  const full = new MerkleTree();
+  for (const l of leaves) full.append(l);
+  for (const minLevel of [1, 2, 3]) {
+    const t = new MerkleTree({ minLevel });
+    for (const l of leaves) t.append(l);
+    const G = t.groupSize;
+    const groups = (ids: number[]) => new Map(ids.map((g) => [g, leaves.slice(g * G, (g + 1) * G)] as const));
+    for (let size = 1; size <= 70; size++) {
+      assert.equal(hex(t.withGroups(groups(t.groupsForRoot(size)), () => t.root(size))), hex(full.root(size)), `root ${size} (k=${minLevel})`);
+      for (let i = 0; i < size; i += 3) {
+        const p = t.withGroups(groups(t.groupsForInclusion(i, size)), () => t.inclusionProof(i, size));
+        assert.deepEqual(p.map(hex), full.inclusionProof(i, size).map(hex), `inclusion ${i}/${size} (k=${minLevel})`);
+      }
+      for (let first = 0; first <= size; first += 2) {
+        const p = t.withGroups(groups(t.groupsForConsistency(first, size)), () => t.consistencyProof(first, size));
+        assert.deepEqual(p.map(hex), full.consistencyProof(first, size).map(hex), `consistency ${first}→${size} (k=${minLevel})`);
+      }
+    }
+    // Leaves that do not hash to the group kept in memory are refused; missing ones are a bug.
+    const forged = leaves.slice(0, G).map((l, i) => (i === 0 ? leafHash(Buffer.from('forged')) : l));
+    assert.throws(() => t.withGroups(new Map([[0, forged]]), () => t.inclusionProof(0, 70)), { code: 'WARDEN_AUDIT_TAMPERED' });
+    assert.throws(() => t.inclusionProof(0, 70), { code: 'WARDEN_INTERNAL' });
+  }
+});

@@ -51,6 +51,12 @@ export const auditSection = z
     sampleAllowedRate: z.number().gt(0).max(1).default(1),
     /** Restrict sampling to these actions (e.g. ["inference"]); empty = every allowed decision. */
     sampleActions: z.array(z.string().min(1).max(128)).max(64).default([]),
+    /**
+     * The live log keeps in memory only Merkle subtrees of at least 2^treeMinLevel entries
+     * (about 64/2^k bytes per entry instead of 64); proofs about older entries read one
+     * group of 2^k entries back from storage and check it against the in-memory hash.
+     */
+    treeMinLevel: z.number().int().min(0).max(16).default(8),
     /** Forward every durable entry to these SIEM destinations as it is written. */
     forward: z.array(forwardTarget).max(8).default([]),
     /** Entries buffered per forward destination while it is unreachable (oldest dropped beyond, and counted). */
