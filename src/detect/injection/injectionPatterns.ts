@@ -72,7 +72,7 @@ export const injectionPatterns: InjectionPattern[] = [
   {
     kind: 'delimiter',
     weight: 0.6,
-    pattern: /<\|(?:im_start|im_end|system|user|assistant|endoftext|begin_of_text|start_header_id|end_header_id|eot_id)\|>|\[\/?inst\]|<<\/?sys>>|<\/(?:user|human|context|document|input|data)>\s*<(?:system|assistant|instructions?|admin)>|(?:^|\n| )#{2,} ?(?:system|new instructions?|instruction|admin)\b|\b(?:end of|ignore) (?:the )?(?:user )?(?:input|prompt|document|context|data)\b ?[\]\-=#:*>]|(?:-{3,}|={3,}|\*{3,}) ?(?:end|system|begin|new)\b/,
+    pattern: /<\|(?:im_start|im_end|system|user|assistant|endoftext|begin_of_text|start_header_id|end_header_id|eot_id)\|>|\[\/?inst\]|<<\/?sys>>|<\/(?:user|human|context|document|input|data)>\s*<(?:system|assistant|instructions?|admin)>|(?:^|\n| )#{2,} ?(?:system|new instructions?|instruction|admin)\b|\b(?:end of|ignore) (?:the )?(?:user )?(?:input|prompt|document|context|data)\b ?[\]\-=#:*>]|(?<![-=*])(?:-{3,}|={3,}|\*{3,}) ?(?:end|system|begin|new)\b/,
   },
   {
     kind: 'delimiter',

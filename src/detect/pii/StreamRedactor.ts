@@ -25,6 +25,8 @@ export class StreamRedactor {
   private readonly holdBack: number;
   private readonly maxBuffer: number;
   private swallowing: 'private_key' | 'high_entropy_token' | undefined;
+  /** buffer[0, noSpaceBefore) is known to hold no whitespace. */
+  private noSpaceBefore = 0;
 
   constructor(private readonly options: StreamRedactorOptions = {}) {
     this.holdBack = options.holdBack ?? 64;
@@ -43,6 +45,21 @@ export class StreamRedactor {
     }
     this.buffer += text;
     if (this.buffer.length <= this.holdBack) return '';
+    // Nothing can be released before a whitespace below the hold-back line: skip the scan (keeps a
+    // long token streamed in tiny deltas linear instead of rescanning a growing buffer).
+    const limit = this.buffer.length - this.holdBack;
+    let space = -1;
+    for (let i = this.noSpaceBefore; i < limit; i++) {
+      const c = this.buffer.charCodeAt(i);
+      if (c === 32 || c === 10 || c === 9 || c === 13 || c === 12 || c === 11 || c === 0xa0 || c === 0x2028 || c === 0x2029 || c === 0x3000) {
+        space = i;
+        break;
+      }
+    }
+    if (space === -1) {
+      this.noSpaceBefore = limit;
+      return this.buffer.length > this.maxBuffer ? this.forceRelease() : '';
+    }
     const findings = findSensitive(this.buffer, this.options);
     let cut = this.buffer.length - this.holdBack;
     // Not inside a run of non-space characters (the run may continue in the next chunk).
@@ -63,6 +80,7 @@ export class StreamRedactor {
     for (const f of findings) if (f.end <= cut) this.found.add(f.kind);
     const out = applyRedactions(this.buffer, findings, 0, cut);
     this.buffer = this.buffer.slice(cut);
+    this.noSpaceBefore = 0;
     return out;
   }
 
@@ -91,6 +109,7 @@ export class StreamRedactor {
     this.found.add(kind);
     this.swallowing = kind;
     this.buffer = '';
+    this.noSpaceBefore = 0;
     return redactionMarker(kind);
   }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { isValidIBAN } from 'ibantools';
 import { isValidPhoneNumber } from 'libphonenumber-js/max';
@@ -24,9 +25,56 @@ export interface FindOptions {
 interface Recognizer {
   kind: string;
   category: SensitiveCategory;
-  pattern: RegExp;
+  /** Candidate pattern (global), unless `find` locates candidates itself. */
+  pattern?: RegExp;
+  /** Linear-time candidate search for shapes a plain regex would scan quadratically. */
+  find?: (text: string) => Iterable<[number, number]>;
   /** Checksum / rule validation of a candidate; a candidate that fails is not a finding. */
   validate?: (m: RegExpExecArray, options: FindOptions) => boolean;
+}
+
+/** Expensive validations allowed per findSensitive call (reset on each call). */
+const budget = { phone: 0 };
+const PHONE_VALIDATIONS_PER_TEXT = 64;
+const phoneMemo = new Map<string, boolean>();
+
+const KEY_BEGIN = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g;
+const KEY_END = /-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g;
+
+/** BEGIN…END private-key blocks; each END is searched once, so repeated BEGINs stay linear. */
+function* findPrivateKeys(text: string): Iterable<[number, number]> {
+  KEY_BEGIN.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = KEY_BEGIN.exec(text)) !== null) {
+    KEY_END.lastIndex = m.index + m[0].length;
+    const end = KEY_END.exec(text);
+    if (!end) return;
+    yield [m.index, end.index + end[0].length];
+    KEY_BEGIN.lastIndex = end.index + end[0].length;
+  }
+}
+
+const EMAIL_LOCAL = /[A-Za-z0-9._%+-]/;
+const EMAIL_DOMAIN = /(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b/y;
+
+/** E-mail addresses found from each '@' outwards (a left-to-right regex rescans the local part at every position). */
+function* findEmails(text: string): Iterable<[number, number]> {
+  let at = text.indexOf('@');
+  let floor = 0;
+  while (at !== -1) {
+    let start = at;
+    while (start > floor && at - start < 64 && EMAIL_LOCAL.test(text[start - 1]!)) start--;
+    EMAIL_DOMAIN.lastIndex = at + 1;
+    const d = start < at ? EMAIL_DOMAIN.exec(text) : null;
+    if (d && (start === 0 || !/[A-Za-z0-9]/.test(text[start - 1]!))) {
+      const end = at + 1 + d[0].length;
+      yield [start, end];
+      floor = end;
+      at = text.indexOf('@', end);
+    } else {
+      at = text.indexOf('@', at + 1);
+    }
+  }
 }
 
 function decodesToJson(part: string): boolean {
@@ -43,11 +91,7 @@ function decodesToJson(part: string): boolean {
  * as a JWT and not also as a high-entropy token.
  */
 export const recognizers: Recognizer[] = [
-  {
-    kind: 'private_key',
-    category: 'secret',
-    pattern: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g,
-  },
+  { kind: 'private_key', category: 'secret', find: findPrivateKeys },
   { kind: 'aws_access_key', category: 'secret', pattern: /\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z2-7]{16}\b/g },
   { kind: 'aws_secret_key', category: 'secret', pattern: /\baws_?secret_?access_?key\b["']?\s*[:=]\s*["']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])/gi },
   { kind: 'gcp_api_key', category: 'secret', pattern: /\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g },
@@ -94,7 +138,7 @@ export const recognizers: Recognizer[] = [
     pattern: /(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])/g,
     validate: (m) => ssnValid(m[1]!, m[3]!, m[4]!),
   },
-  { kind: 'email', category: 'pii', pattern: /\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b/g },
+  { kind: 'email', category: 'pii', find: findEmails },
   {
     kind: 'phone',
     category: 'pii',
@@ -105,7 +149,18 @@ export const recognizers: Recognizer[] = [
       if (digits.length < 8 || digits.length > 15) return false;
       // Bare digit runs without + or separators are more often ids, amounts or years than phones.
       if (!s.startsWith('+') && !/[ .()-]/.test(s)) return false;
-      return s.startsWith('+') ? isValidPhoneNumber(s) : isValidPhoneNumber(s, 'US');
+      // Metadata validation costs ~50 µs; past a budget per text, plausible candidates are
+      // treated as phone numbers (over-redaction) rather than letting crafted input burn CPU.
+      // Keyed by a hash so the memo never holds phone numbers themselves.
+      const key = createHash('sha256').update(s).digest('base64');
+      const known = phoneMemo.get(key);
+      if (known !== undefined) return known;
+      if (budget.phone-- <= 0) return true;
+      const valid = s.startsWith('+') ? isValidPhoneNumber(s) : isValidPhoneNumber(s, 'US');
+      // Stream redaction re-validates the same candidates on every chunk: remember recent answers.
+      if (phoneMemo.size >= 4096) phoneMemo.clear();
+      phoneMemo.set(key, valid);
+      return valid;
     },
   },
   {
@@ -142,10 +197,21 @@ export const recognizerKinds: readonly string[] = [...new Set(recognizers.map((r
 export function findSensitive(text: string, options: FindOptions = {}): SensitiveFinding[] {
   const out: SensitiveFinding[] = [];
   const kinds = options.kinds && options.kinds.length > 0 ? new Set(options.kinds) : undefined;
+  budget.phone = PHONE_VALIDATIONS_PER_TEXT;
+  const covered = new Coverage(text.length);
   for (const r of recognizers) {
     if (kinds && !kinds.has(r.kind)) continue;
     if (r.category === 'pii' && options.pii === false) continue;
     if (r.category === 'secret' && options.secrets === false) continue;
+    if (r.find) {
+      for (const [start, end] of r.find(text)) {
+        if (covered.overlaps(start, end)) continue;
+        covered.mark(start, end);
+        out.push({ kind: r.kind, category: r.category, start, end });
+      }
+      continue;
+    }
+    if (!r.pattern) continue;
     r.pattern.lastIndex = 0;
     let m: RegExpExecArray | null;
     while ((m = r.pattern.exec(text)) !== null) {
@@ -155,15 +221,28 @@ export function findSensitive(text: string, options: FindOptions = {}): Sensitiv
       }
       const start = m.index;
       const end = start + m[0].length;
-      if (overlaps(out, start, end)) continue;
+      if (covered.overlaps(start, end)) continue;
       if (r.validate && !r.validate(m, options)) continue;
+      covered.mark(start, end);
       out.push({ kind: r.kind, category: r.category, start, end });
     }
   }
   return out.sort((a, b) => a.start - b.start);
 }
 
-function overlaps(found: readonly SensitiveFinding[], start: number, end: number): boolean {
-  for (const f of found) if (start < f.end && end > f.start) return true;
-  return false;
+/** Characters already inside a finding: overlap checks cost the match length, not the number of findings. */
+class Coverage {
+  private bits: Uint8Array | undefined;
+  constructor(private readonly length: number) {}
+
+  overlaps(start: number, end: number): boolean {
+    if (!this.bits) return false;
+    for (let i = start; i < end; i++) if (this.bits[i]) return true;
+    return false;
+  }
+
+  mark(start: number, end: number): void {
+    this.bits ??= new Uint8Array(this.length);
+    this.bits.fill(1, start, end);
+  }
 }
