@@ -168,3 +168,21 @@ describe('Python 2 names rewritten by fix_imports', () => {
     assert.equal(classifyGlobal('copy_reg', '_reconstructor').severity, null);
   });
 });
+
+describe('as lenient as Python where Python is lenient (no early stop an attacker can trigger)', () => {
+  const tail = "cos\nsystem\n(S'id'\ntR.";
+  it('accepts Python int()/float() spellings in protocol-0 arguments', async () => {
+    for (const arg of ['I0x10\n', 'I1_000\n', 'I -7 \n', 'L0b101L\n', 'F1_0.5\n', 'Finfinity\n', 'F-nan\n']) {
+      const { findings } = await pickleFindings(Buffer.from(`(${arg}${tail}`, 'latin1'));
+      assert.ok(findings.some((f) => f.rule === 'pickle/dangerous-global'), `${JSON.stringify(arg)}: ${JSON.stringify(findings)}`);
+    }
+  });
+  it('skips over-long text arguments instead of giving up', async () => {
+    const long = `(S'${'a'.repeat(2 * 1024 * 1024)}'\n${tail}`;
+    const { findings, complete } = await pickleFindings(Buffer.from(long, 'latin1'));
+    assert.equal(complete, true);
+    assert.deepEqual(findings.map((f) => f.rule), ['pickle/dangerous-global']);
+    const longName = await pickleFindings(Buffer.from(`c${'m'.repeat(2 * 1024 * 1024)}\nsystem\n)R.`, 'latin1'));
+    assert.ok(longName.findings.some((f) => f.rule === 'pickle/unresolved-global'));
+  });
+});

@@ -51,13 +51,25 @@ export function decodeRawUnicodeEscape(latin1: string): string {
   );
 }
 
-/** INT / LONG text argument; null when Python would reject it. */
-export function parsePyInt(text: string): number | bigint | boolean | null {
-  if (text === '01') return true;
-  if (text === '00') return false;
-  const t = text.endsWith('L') ? text.slice(0, -1) : text;
-  if (!/^[+-]?\d+$/.test(t.trim())) return null;
-  const big = BigInt(t.trim());
+/**
+ * INT / LONG / PUT / GET text arguments with Python's own `int()` rules: surrounding whitespace,
+ * a sign, `_` between digits, and with `base0` (INT, LONG) the 0x/0o/0b prefixes. Being as
+ * lenient as Python matters: a stricter parser would stop scanning where the loader goes on.
+ */
+export function parsePyInt(text: string, base0 = true): number | bigint | boolean | null {
+  if (base0 && text === '01') return true; // INT's protocol-0 booleans
+  if (base0 && text === '00') return false;
+  let t = text.trim();
+  if (t.endsWith('L')) t = t.slice(0, -1);
+  const m = /^([+-]?)(.*)$/s.exec(t)!;
+  const negative = m[1] === '-';
+  const body = m[2]!;
+  const valid = base0
+    ? /^(0[xX](_?[0-9a-fA-F])+|0[oO](_?[0-7])+|0[bB](_?[01])+|0(_?0)*|[1-9](_?[0-9])*)$/.test(body)
+    : /^[0-9](_?[0-9])*$/.test(body);
+  if (!valid) return null;
+  let big = BigInt(body.replace(/_/g, '').replace(/^0+(?=\d)/, ''));
+  if (negative) big = -big;
   return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
 }
 

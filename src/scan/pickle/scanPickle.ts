@@ -11,8 +11,10 @@ import {
 
 /** Strings longer than this are not materialised; module/attribute names are far shorter. */
 const MAX_STRING = 4096;
-/** Protocol-0 text arguments (lines) longer than this are malformed for our purposes. */
+/** Protocol-0 text arguments longer than this are skipped to their newline, not materialised. */
 const MAX_LINE = 1 << 20;
+/** What `line()` returns for an over-long argument (cannot be a real line: lines never hold NUL here). */
+const OVERLONG = '\u0000overlong';
 /** First pickle of a legacy (non-zip) torch.save file is this LONG. */
 const TORCH_LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const TORCH_LEGACY_PICKLES = 5;
@@ -187,8 +189,22 @@ class PickleVm {
         return s;
       }
       scanned = r.buf.length - r.pos;
-      if (scanned > MAX_LINE) throw new Malformed('text argument longer than 1 MiB', at);
+      if (scanned > MAX_LINE) return this.skipLine(at);
       if (!(await r.ensure(scanned + 1))) throw new Malformed('unexpected end of data in a text argument', at, true);
+    }
+  }
+
+  /** Consumes an over-long line without keeping it (Python has no line limit, so neither may the scan stop). */
+  private async skipLine(at: number): Promise<string> {
+    const r = this.r;
+    for (;;) {
+      const nl = r.buf.indexOf(0x0a, r.pos);
+      if (nl !== -1) {
+        r.pos = nl + 1;
+        return OVERLONG;
+      }
+      r.pos = r.buf.length;
+      if (!(await r.ensure(1))) throw new Malformed('unexpected end of data in a text argument', at, true);
     }
   }
 
@@ -220,6 +236,11 @@ class PickleVm {
     const v = classifyGlobal(module, name);
     if (v.severity !== null) this.note(v.rule, v.severity, `${via} imports ${module}.${name}: ${v.reason}`, at, `${v.rule}|${module}.${name}`);
     return new GlobalRef(module, name);
+  }
+
+  private unresolved(at: number): PickleValue {
+    this.note('pickle/unresolved-global', 'high', 'import of a module or name that is not a short literal string: it cannot be known statically', at);
+    return UNKNOWN;
   }
 
   private checkCallee(callee: PickleValue, at: number, opcode: string): void {
@@ -295,22 +316,20 @@ class PickleVm {
           this.push(false);
           break;
         case Op.INT: {
-          const v = parsePyInt((this.lineFast() ?? (await this.line(at))));
-          if (v === null) throw new Malformed('bad INT argument', at);
-          this.push(v);
+          const v = parsePyInt(this.lineFast() ?? (await this.line(at)));
+          this.push(v ?? UNKNOWN); // unparseable here may still be valid Python: keep scanning
           break;
         }
         case Op.LONG: {
-          const v = parsePyInt((this.lineFast() ?? (await this.line(at))));
-          if (v === null) throw new Malformed('bad LONG argument', at);
-          this.push(v);
+          const v = parsePyInt(this.lineFast() ?? (await this.line(at)));
+          this.push(v ?? UNKNOWN);
           break;
         }
         case Op.FLOAT: {
-          const s = (this.lineFast() ?? (await this.line(at)));
-          const v = Number(s);
-          if (s.trim() === '' || (Number.isNaN(v) && !/nan/i.test(s))) throw new Malformed('bad FLOAT argument', at);
-          this.push(v);
+          // Python's float() accepts more than Number() ('1_0.5', 'infinity'); floats never
+          // decide a verdict, so any argument is accepted rather than stopping the scan.
+          if (this.lineFast() === null) await this.line(at);
+          this.push(0);
           break;
         }
         case Op.BININT:
@@ -350,14 +369,19 @@ class PickleVm {
           break;
         }
         case Op.STRING: {
-          const s = decodePyStringRepr((this.lineFast() ?? (await this.line(at))));
+          const raw = this.lineFast() ?? (await this.line(at));
+          if (raw === OVERLONG) {
+            this.push(LONG_VALUE);
+            break;
+          }
+          const s = decodePyStringRepr(raw);
           if (s === null) throw new Malformed('STRING argument is not a quoted string', at);
           this.push(s.length > MAX_STRING ? LONG_VALUE : s);
           break;
         }
         case Op.UNICODE: {
-          const s = (this.lineFast() ?? (await this.line(at)));
-          this.push(s.length > MAX_STRING ? LONG_VALUE : decodeRawUnicodeEscape(s));
+          const s = this.lineFast() ?? (await this.line(at));
+          this.push(s === OVERLONG || s.length > MAX_STRING ? LONG_VALUE : decodeRawUnicodeEscape(s));
           break;
         }
         case Op.SHORT_BINSTRING:
@@ -481,7 +505,7 @@ class PickleVm {
           break;
         }
         case Op.PUT: {
-          const idx = parsePyInt((this.lineFast() ?? (await this.line(at))));
+          const idx = parsePyInt(this.lineFast() ?? (await this.line(at)), false);
           if (typeof idx !== 'number' || idx < 0) throw new Malformed('bad PUT argument', at);
           this.memoPut(idx, this.top(at));
           break;
@@ -499,7 +523,7 @@ class PickleVm {
           this.memoPut(this.memo.size, this.top(at));
           break;
         case Op.GET: {
-          const idx = parsePyInt((this.lineFast() ?? (await this.line(at))));
+          const idx = parsePyInt(this.lineFast() ?? (await this.line(at)), false);
           if (typeof idx !== 'number') throw new Malformed('bad GET argument', at);
           this.push(this.memoGet(idx, at));
           break;
@@ -514,9 +538,9 @@ class PickleVm {
           r.pos += 4;
           break;
         case Op.GLOBAL: {
-          const module = (this.lineFast() ?? (await this.line(at)));
-          const name = (this.lineFast() ?? (await this.line(at)));
-          this.push(this.importGlobal(module, name, at, 'GLOBAL'));
+          const module = this.lineFast() ?? (await this.line(at));
+          const name = this.lineFast() ?? (await this.line(at));
+          this.push(module === OVERLONG || name === OVERLONG ? this.unresolved(at) : this.importGlobal(module, name, at, 'GLOBAL'));
           break;
         }
         case Op.STACK_GLOBAL: {
@@ -525,15 +549,14 @@ class PickleVm {
           if (typeof module === 'string' && typeof name === 'string') {
             this.push(this.importGlobal(module, name, at, 'STACK_GLOBAL'));
           } else {
-            this.note('pickle/unresolved-global', 'high', 'STACK_GLOBAL with a module or name that is not a literal string: the import cannot be known statically', at);
-            this.push(UNKNOWN);
+            this.push(this.unresolved(at));
           }
           break;
         }
         case Op.INST: {
-          const module = (this.lineFast() ?? (await this.line(at)));
-          const name = (this.lineFast() ?? (await this.line(at)));
-          const ref = this.importGlobal(module, name, at, 'INST');
+          const module = this.lineFast() ?? (await this.line(at));
+          const name = this.lineFast() ?? (await this.line(at));
+          const ref = module === OVERLONG || name === OVERLONG ? this.unresolved(at) : this.importGlobal(module, name, at, 'INST');
           this.push(new CallResult(ref, PickleVm.tracked(this.popMark(at))));
           break;
         }
