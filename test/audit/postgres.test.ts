@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openAuditLog, type AuditVerifyReport } from '../../src/audit/index.js';
+import { openAuditLog, verifyInclusionProof, type AuditVerifyReport } from '../../src/audit/index.js';
 import { openStore } from '../../src/store/index.js';
 import { requireOrSkip } from '../helpers/ci.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
@@ -18,6 +18,12 @@ test('server mode on a real PostgreSQL: appends, CLI verify/query read the table
   await log.close();
   const rows = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_entries');
   assert.equal(rows.rows[0]!.n, 300, 'entries are in the table, not in segment files');
+  // Reopened with small in-memory groups: proofs read their group back from the table.
+  const small = await openAuditLog({ dataDir: dir, audit: auditConfig({ treeMinLevel: 3 }), db });
+  const p = await small.prove(77, { withRecord: true });
+  assert.equal(p.record?.requestId, 'req-77');
+  assert.ok(verifyInclusionProof(77, p.size, Buffer.from(p.leafHash, 'hex'), p.proof.map((h) => Buffer.from(h, 'hex')), Buffer.from(p.rootHash, 'hex')));
+  await small.close();
 
   const prev = process.env.WARDEN_DATABASE_URL;
   process.env.WARDEN_DATABASE_URL = tdb.url;

@@ -32,7 +32,7 @@ export interface PreparedEntry {
 
 /** Read side shared by the live log and the offline CLI (`audit verify|prove|tail|query|export`). */
 export interface AuditReader {
-  /** Every stored entry in storage order, from position `from`. */
+  /** Every stored entry in storage order, from entry `from` (index = position in an intact log). */
   entries(from?: number): AsyncIterable<RawEntry>;
   /** The same, in arrays (the fast path for verify and open: one await per chunk, not per entry). */
   batches(from?: number): AsyncIterable<RawEntry[]>;

@@ -24,14 +24,10 @@ export class DbAuditReader implements AuditReader {
   }
 
   async *batches(from = 0): AsyncIterable<RawEntry[]> {
+    // Rows are keyed by index, so `from` is an index here (an OFFSET scan would be O(n));
+    // verify always starts at 0, where positions are row ranks and gaps show up.
     let position = from;
-    let after = -1;
-    if (from > 0) {
-      // Positions are row ranks; find the idx of the row at rank `from`.
-      const r = await this.db.query<{ idx: string | number }>('SELECT idx FROM audit_entries ORDER BY idx OFFSET $1 LIMIT 1', [from - 1]);
-      if (!r.rows[0]) return;
-      after = Number(r.rows[0].idx);
-    }
+    let after = from - 1;
     for (;;) {
       const r = await this.db.query<EntryRow>('SELECT idx, leaf_hash, entry FROM audit_entries WHERE idx > $1 ORDER BY idx LIMIT $2', [after, PAGE]);
       const out: RawEntry[] = [];
