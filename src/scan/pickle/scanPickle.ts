@@ -642,6 +642,8 @@ class PickleVm {
     const descr = dtype instanceof CallResult && Array.isArray(dtype.args) ? dtype.args[0] : undefined;
     const m = typeof descr === 'string' ? /^[<>|=]?([a-zA-Z])(\d*)$/.exec(descr) : null;
     if (!Array.isArray(shape) || !m || !shape.every((d) => typeof d === 'number' && d >= 0)) {
+      // joblib itself would read on; without the size the rest of the stream cannot be followed.
+      this.note('pickle/joblib-unparsed', 'high', 'joblib array wrapper with a shape/dtype the scanner cannot size: the rest of the stream was not scanned', at);
       throw new Malformed('joblib array wrapper without a readable shape and dtype', at);
     }
     const kind = m[1]!;

@@ -9,6 +9,7 @@ export const ruleDescriptions: Record<string, string> = {
   'pickle/extension-code': 'Pickle imports through the copyreg extension registry (EXT1/2/4).',
   'pickle/build-on-global': 'BUILD modifies an imported class or module (monkey-patching).',
   'pickle/out-of-band-buffer': 'Pickle expects out-of-band buffers (NEXT_BUFFER).',
+  'pickle/joblib-unparsed': 'joblib inline array the scanner cannot size; the rest of the stream is unscanned.',
   'pickle/malformed': 'Pickle stream is malformed; opcodes before the error still run on load.',
   'pickle/truncated': 'Pickle stream ends before STOP.',
   'pickle/multiple-pickles': 'More than one pickle in one stream.',
