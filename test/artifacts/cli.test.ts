@@ -138,6 +138,27 @@ test('warden artifact: add, scan, approve, promote, lineage, blast radius and ad
   const table = admissionTableFromJson((await res.json()) as AdmissionTableJson);
   assert.deepEqual(admitModel(table, 'sentiment', undefined, added.version.digest), { ok: true, version: '1', digest: added.version.digest });
 
+  // v2 is served, found tampered on the model server, revoked, and serving rolls back to v1.
+  writeFileSync(join(dir, 'model', 'config.json'), '{"arch":"tiny","v":2}');
+  r = await cli('artifact', 'add', join(dir, 'model'), '--name', 'sentiment', '--version', '2', '--scan', '--format', 'json');
+  assert.equal(r.code, 0, r.stderr);
+  const v2digest = (JSON.parse(r.stdout) as { version: { digest: string } }).version.digest;
+  assert.equal((await cli('artifact', 'approve', 'sentiment@2', '--principal', 'User::"alice"')).code, 0);
+  for (const stage of ['approved', 'serving']) assert.equal((await cli('artifact', 'promote', 'sentiment@2', '--to', stage)).code, 0);
+  const admission = async () =>
+    admissionTableFromJson((await (await fetch(`${process.env.WARDEN_ADMIN_URL}/api/v1/admission/models`, { headers: { authorization: `Bearer ${env.WARDEN_ADMIN_TOKEN}` } })).json()) as AdmissionTableJson);
+  assert.equal((admitModel(await admission(), 'sentiment', undefined, added.version.digest) as { code: string }).code, 'WARDEN_ADMISSION_DIGEST_MISMATCH');
+  const events = snapshotEvents;
+  r = await cli('artifact', 'revoke', 'sentiment@2', '--reason', 'weights differ from the signed manifest');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((admitModel(await admission(), 'sentiment', undefined, v2digest) as { code: string }).code, 'WARDEN_ADMISSION_NOT_SERVING');
+  r = await cli('artifact', 'rollback', 'sentiment', '--format', 'json');
+  assert.deepEqual(JSON.parse(r.stdout), { from: null, to: 'sentiment@1' });
+  assert.equal(snapshotEvents, events + 2);
+  assert.deepEqual(admitModel(await admission(), 'sentiment', undefined, added.version.digest), { ok: true, version: '1', digest: added.version.digest });
+  assert.equal((admitModel(await admission(), 'sentiment', undefined, v2digest) as { code: string }).code, 'WARDEN_ADMISSION_REVOKED');
+  assert.ok(records.some((x) => x.action === 'artifacts.rollback' && (x.details as { to?: string }).to === 'sentiment@1'));
+
   // OpenLineage events over the API.
   const ol = await fetch(`${process.env.WARDEN_ADMIN_URL}/api/v1/lineage`, {
     method: 'POST',
