@@ -47,6 +47,17 @@ describe('published scanner bypasses are detected (high or critical)', () => {
     const zip = zipArchive([{ name: 'archive/data.pkl', data: call('os', 'system', 'id'), flags: 0x1 }]);
     assert.deepEqual((await worst(zip)).sort(), ['critical pickle/dangerous-global', 'high archive/flag-tampering']);
   });
+  it('zip whose central directory is broken: members are still found through local headers', async () => {
+    const zip = zipArchive([
+      { name: 'archive/version', data: Buffer.from('3\n') },
+      { name: 'archive/data.pkl', data: call('os', 'system', 'id'), deflate: true },
+      { name: 'archive/extra.pkl', data: call('subprocess', 'call', 'id') },
+    ]);
+    const broken = zip.subarray(0, zip.length - 22); // no end-of-central-directory record
+    const r = await scanBytes(broken, 'model.pt');
+    assert.ok(r.rules.includes('archive/unreadable'), JSON.stringify(r.findings));
+    assert.equal(r.findings.filter((f) => f.rule === 'pickle/dangerous-global' && f.severity === 'critical').length, 2, JSON.stringify(r.findings));
+  });
   it('payload after a first, harmless pickle (scanners that stop at the first STOP)', async () => {
     const benign = P.cat(P.proto(2), P.op('}', '.'));
     assert.ok((await worst(P.cat(benign, call('os', 'system', 'id')))).includes('critical pickle/dangerous-global'));

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { createInflateRaw } from 'node:zlib';
 import yauzl from 'yauzl';
 import { unsafeEntryName } from '../unsafeEntryName.js';
 import { readerFromIterable } from '../io/ByteReader.js';
@@ -68,6 +69,66 @@ async function* limitBytes(stream: AsyncIterable<Buffer>, limit: number): AsyncG
 
 const STORED = 0;
 const DEFLATED = 8;
+const LOCAL_HEADER = 0x04034b50;
+
+/**
+ * Fallback for zips whose central directory is unreadable: follows local file headers from the
+ * start of the file, as a streaming extractor would. Members with a data descriptor (sizes
+ * after the data) end the walk, since their length is unknown.
+ */
+async function scanLocalHeaders(src: RandomSource, ctx: ScanContext, dispatch: ScanDispatch): Promise<void> {
+  let pos = 0;
+  for (let count = 0; count < ctx.limits.maxEntries && pos + 30 <= src.size; count++) {
+    const h = await src.read(pos, 30);
+    if (h.length < 30 || h.readUInt32LE(0) !== LOCAL_HEADER) return;
+    const flags = h.readUInt16LE(6);
+    const method = h.readUInt16LE(8);
+    const compressedSize = h.readUInt32LE(18);
+    const uncompressedSize = h.readUInt32LE(22);
+    const nameLen = h.readUInt16LE(26);
+    const extraLen = h.readUInt16LE(28);
+    const name = (await src.read(pos + 30, nameLen)).toString('utf8');
+    const dataStart = pos + 30 + nameLen + extraLen;
+    const child = ctx.child(name);
+    if (flags & 0x8 || dataStart + compressedSize > src.size) {
+      child.add('archive/malformed', 'medium', 'member size unknown from its local header; walk stopped');
+      return;
+    }
+    const unsafe = unsafeEntryName(name);
+    if (unsafe) child.add('archive/path-traversal', 'high', `member name ${JSON.stringify(name.slice(0, 200))} ${unsafe}`);
+    if (child.depth <= ctx.limits.maxDepth && !name.endsWith('/')) {
+      if (method === STORED) {
+        await dispatch.scanSource(new SliceSource(src, dataStart, compressedSize), name, child);
+      } else if (method === DEFLATED && ctx.budget.inflatedBytes + uncompressedSize <= ctx.limits.maxInflatedBytes && uncompressedSize / Math.max(1, compressedSize) <= ctx.limits.maxCompressionRatio) {
+        ctx.budget.inflatedBytes += uncompressedSize;
+        const raw = Readable.from(readRange(src, dataStart, dataStart + compressedSize));
+        const inflater = createInflateRaw();
+        const inflated = raw.pipe(inflater);
+        try {
+          await dispatch.scanStream(readerFromIterable(limitBytes(inflated, uncompressedSize)), name, child, uncompressedSize);
+        } catch (err) {
+          child.add('archive/malformed', 'medium', `member data: ${(err as Error).message}`);
+        } finally {
+          inflated.on('error', () => undefined);
+          raw.destroy();
+          inflater.destroy();
+        }
+      } else {
+        child.add('archive/unsupported-compression', 'medium', `member not scanned (method ${method}, or over the inflate limits)`);
+      }
+    }
+    pos = dataStart + compressedSize;
+  }
+}
+
+async function* readRange(src: RandomSource, start: number, end: number): AsyncGenerator<Buffer> {
+  for (let pos = start; pos < end; ) {
+    const chunk = await src.read(pos, Math.min(1 << 20, end - pos));
+    if (chunk.length === 0) return;
+    pos += chunk.length;
+    yield chunk;
+  }
+}
 
 /**
  * Zip containers: PyTorch (`<root>/data.pkl` + raw storages), Keras v3 (`config.json`), NumPy
@@ -83,7 +144,10 @@ export async function scanZip(src: RandomSource, ctx: ScanContext, dispatch: Sca
     // enforced below while inflating instead.
     zip = await yauzl.fromRandomAccessReaderPromise(new SourceReader(src), src.size, { lazyEntries: true, decodeStrings: false, validateEntrySizes: false, autoClose: false });
   } catch (err) {
-    ctx.add('archive/malformed', 'medium', `unreadable zip: ${(err as Error).message}`);
+    // Loaders differ in what they accept (PyTorch's miniz is laxer than most), so an unreadable
+    // central directory is not a reason to look away: walk the local headers instead.
+    ctx.add('archive/unreadable', 'high', `zip central directory cannot be read (${(err as Error).message}); members were found by their local headers instead`);
+    await scanLocalHeaders(src, ctx, dispatch);
     return 'zip';
   }
   const entries: { entry: yauzl.Entry; name: string }[] = [];

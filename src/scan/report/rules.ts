@@ -39,6 +39,7 @@ export const ruleDescriptions: Record<string, string> = {
   'archive/zip-bomb': 'Archive member decompresses far beyond its size.',
   'archive/too-deep': 'Archives nested beyond the depth limit.',
   'archive/too-many-entries': 'Archive has more members than the limit.',
+  'archive/unreadable': 'Zip central directory cannot be read; members were found by local headers.',
   'archive/malformed': 'Archive structure is invalid.',
   'archive/flag-tampering': 'Zip member claims encryption but is stored in the clear.',
   'archive/encrypted-entry': 'Encrypted archive member cannot be scanned.',
