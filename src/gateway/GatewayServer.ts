@@ -6,10 +6,13 @@ import type { AddressInfo } from 'node:net';
 import { WardenError, toWardenError } from '../errors/index.js';
 import type { AuditWriter } from './AuditWriter.js';
 import type { Logger } from '../observe/index.js';
-import type { RequestContext, GatewayRequest, GatewayResponse } from './RequestContext.js';
+import type { GatewayRequest, GatewayResponse } from './RequestContext.js';
 import type { SnapshotHolder } from './PepSnapshot.js';
 import { UpstreamPool } from './UpstreamPool.js';
-import { runPipeline, type PipelineOptions } from './pipeline.js';
+import { runPipeline, sendError, type PipelineOptions } from './pipeline.js';
+import type { GatewayGuards } from './ResponseGuards.js';
+import type { Authenticators, RateLimitPolicy, RequestValidator } from './index-internal.js';
+import type { RequestContext } from './RequestContext.js';
 import type { UpstreamConfig } from '../config/index.js';
 
 export interface GatewayTls {
@@ -33,6 +36,14 @@ export interface GatewayOptions {
   maxJsonDepth?: number;
   region?: string;
   auditBackpressureDepth?: number;
+  /** JWT/OIDC, JWT-SVID and mTLS authenticators (API keys are always on). */
+  authn?: Authenticators | null;
+  /** Client certificates are requested (not required) when set: verified by authn.mtls. */
+  requestClientCert?: boolean;
+  rateLimit?: RateLimitPolicy | null;
+  validator?: RequestValidator | null;
+  guards?: GatewayGuards | null;
+  onRequestDone?: (ctx: RequestContext, overheadMs: number) => void;
 }
 
 export interface RunningGateway {
@@ -42,22 +53,6 @@ export interface RunningGateway {
   inFlight(): number;
   /** Stops accepting, waits for in-flight requests up to graceMs, then closes connections. */
   close(graceMs?: number): Promise<void>;
-}
-
-export function sendError(ctx: Pick<RequestContext, 'res' | 'requestId'>, err: WardenError, overheadMs: string): void {
-  const body = JSON.stringify({ error: { code: err.code, message: err.message, requestId: ctx.requestId } });
-  if (ctx.res.headersSent) {
-    ctx.res.destroy();
-    return;
-  }
-  ctx.res.writeHead(err.status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'x-warden-request-id': ctx.requestId,
-    'x-warden-overhead-ms': overheadMs,
-    ...(err.status === 401 ? { 'www-authenticate': 'Bearer realm="warden"' } : {}),
-  });
-  ctx.res.end(body);
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
@@ -71,6 +66,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     auditBackpressureDepth: options.auditBackpressureDepth ?? 60_000,
     logger: options.logger,
     snapshots: options.snapshots,
+    authn: options.authn ?? null,
+    rateLimit: options.rateLimit ?? null,
+    validator: options.validator ?? null,
+    guards: options.guards ?? null,
+    onRequestDone: options.onRequestDone,
   };
   let inFlight = 0;
   let draining = false;
@@ -110,7 +110,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ca: options.tls.caPem,
         allowHTTP1: true,
         minVersion: 'TLSv1.2',
-        requestCert: false,
+        // Client SVIDs are verified per connection by the mTLS authenticator (bundle + revocations),
+        // so the handshake accepts any certificate and API-key/JWT clients need none.
+        requestCert: options.requestClientCert === true,
+        rejectUnauthorized: false,
       },
       handler,
     );

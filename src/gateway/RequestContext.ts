@@ -3,6 +3,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Decision, EntityRef } from '../policy/index.js';
 import type { PepSnapshot } from './PepSnapshot.js';
 import type { RouteMatch } from './protocols/routes.js';
+import type { RateLimitGrant } from './ratelimit/index.js';
 
 export type GatewayRequest = IncomingMessage | Http2ServerRequest;
 export type GatewayResponse = ServerResponse | Http2ServerResponse;
@@ -37,6 +38,10 @@ export interface RequestContext {
   upstreamNs: bigint;
   status: number;
   errorCode: string | null;
+  /** What the rate-limit stage took (released when the request ends). */
+  rateGrant: RateLimitGrant | null;
+  /** Detector verdicts for the audit record (never the matched text). */
+  verdicts: { detector: string; action: string; score?: number; kinds?: string[] }[] | null;
   /** Set when the response has been fully handled by a stage (e.g. streamed). */
   responded: boolean;
 }

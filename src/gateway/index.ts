@@ -1,4 +1,6 @@
 export { startGateway, type GatewayOptions, type GatewayTls, type RunningGateway } from './GatewayServer.js';
+export type { GatewayGuards, TextStreamTransformer } from './ResponseGuards.js';
+export { sendError } from './pipeline.js';
 export { SnapshotHolder, type PepSnapshot, type SnapshotListener } from './PepSnapshot.js';
 export { matchRoute, type RouteMatch, type RouteKind } from './protocols/routes.js';
 export type { RequestContext, Principal } from './RequestContext.js';
@@ -6,3 +8,6 @@ export { snapshotFromWire, apiKeysToWire, type SnapshotWire } from './snapshotWi
 export { SnapshotSubscriber, type SnapshotSubscriberOptions } from './SnapshotSubscriber.js';
 export { RemoteAuditWriter } from './RemoteAuditWriter.js';
 export type { AuditWriter } from './AuditWriter.js';
+export { createAuthenticators, type Authenticators, type AuthnConfig } from './authn/index.js';
+export { createRateLimitPolicy, type RateLimiting, type RateLimitPolicy } from './ratelimit/index.js';
+export { RequestValidator } from './validate/index.js';

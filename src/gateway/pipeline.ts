@@ -1,15 +1,18 @@
 import { WardenError, toWardenError } from '../errors/index.js';
-import type { AuditWriter } from './AuditWriter.js';
 import type { Logger } from '../observe/index.js';
 import type { RequestContext, GatewayRequest, GatewayResponse } from './RequestContext.js';
 import type { UpstreamPool } from './UpstreamPool.js';
+import type { AuditWriter } from './AuditWriter.js';
+import type { SnapshotHolder, PepSnapshot } from './PepSnapshot.js';
+import type { GatewayGuards } from './ResponseGuards.js';
+import type { Authenticators, RateLimitPolicy, RequestValidator } from './index-internal.js';
+import { RateLimitedError } from './index-internal.js';
 import { receive, type ReceiveOptions } from './stages/receive.js';
 import { authenticate } from './stages/authenticate.js';
 import { authorize, invokeRequest, type AuthorizeOptions } from './stages/authorize.js';
+import { rateLimit } from './stages/rateLimit.js';
 import { forward } from './stages/forward.js';
 import { audit } from './stages/audit.js';
-import { sendError } from './GatewayServer.js';
-import type { SnapshotHolder } from './PepSnapshot.js';
 
 export interface PipelineOptions {
   upstreams: UpstreamPool;
@@ -19,11 +22,35 @@ export interface PipelineOptions {
   authorize: AuthorizeOptions;
   auditBackpressureDepth: number;
   logger: Logger;
-  snapshots?: SnapshotHolder;
+  snapshots: SnapshotHolder;
+  authn: Authenticators | null;
+  rateLimit: RateLimitPolicy | null;
+  validator: RequestValidator | null;
+  guards: GatewayGuards | null;
+  /** Called once per request after it is audited (metrics). */
+  onRequestDone?: (ctx: RequestContext, overheadMs: number) => void;
 }
 
 function overheadMs(ctx: RequestContext): number {
   return Number(process.hrtime.bigint() - ctx.startNs - ctx.upstreamNs) / 1e6;
+}
+
+export function sendError(ctx: Pick<RequestContext, 'res' | 'requestId'>, err: WardenError, overhead: string): void {
+  if (ctx.res.headersSent) {
+    ctx.res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { code: err.code, message: err.message, requestId: ctx.requestId } });
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    'x-warden-request-id': ctx.requestId,
+    'x-warden-overhead-ms': overhead,
+  };
+  if (err.status === 401) headers['www-authenticate'] = 'Bearer realm="warden"';
+  if (err instanceof RateLimitedError) headers['retry-after'] = String(err.retryAfterSeconds);
+  ctx.res.writeHead(err.status, headers);
+  ctx.res.end(body);
 }
 
 function sendJson(ctx: RequestContext, status: number, body: unknown): void {
@@ -43,9 +70,7 @@ function sendJson(ctx: RequestContext, status: number, body: unknown): void {
 function answerLocally(ctx: RequestContext, upstreams: UpstreamPool, authz: AuthorizeOptions): boolean {
   const kind = ctx.route?.kind;
   if (kind === 'openai.models') {
-    const allowed = upstreams
-      .knownModels()
-      .filter((model) => ctx.snapshot.authorizer.authorize(invokeRequest(ctx, model, authz)).decision === 'allow');
+    const allowed = upstreams.knownModels().filter((model) => ctx.snapshot.authorizer.authorize(invokeRequest(ctx, model, authz)).decision === 'allow');
     sendJson(ctx, 200, { object: 'list', data: allowed.map((id) => ({ id, object: 'model', created: 0, owned_by: 'warden' })) });
     return true;
   }
@@ -56,13 +81,8 @@ function answerLocally(ctx: RequestContext, upstreams: UpstreamPool, authz: Auth
   return false;
 }
 
-/**
- * The gateway's request pipeline, in the fixed order of DESIGN.md:
- * receive → authenticate → authorize → (segment, rate-limit, validate, guard input, admit) →
- * forward → (guard output) → audit → respond. Any stage may end the request with a WardenError.
- */
-export async function runPipeline(req: GatewayRequest, res: GatewayResponse, requestId: string, path: string, options: PipelineOptions & { snapshots?: SnapshotHolder }, snapshotOverride?: RequestContext['snapshot']): Promise<void> {
-  const ctx: RequestContext = {
+function newContext(req: GatewayRequest, res: GatewayResponse, requestId: string, path: string): RequestContext {
+  return {
     requestId,
     startNs: process.hrtime.bigint(),
     req,
@@ -70,7 +90,7 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     method: req.method ?? 'GET',
     path,
     sourceIp: req.socket?.remoteAddress ?? 'unknown',
-    snapshot: snapshotOverride as RequestContext['snapshot'],
+    snapshot: undefined as unknown as PepSnapshot,
     route: null,
     body: null,
     json: null,
@@ -79,28 +99,45 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     upstreamNs: 0n,
     status: 0,
     errorCode: null,
+    rateGrant: null,
+    verdicts: null,
     responded: false,
   };
+}
+
+/**
+ * The gateway's request pipeline, in the fixed order of DESIGN.md:
+ * receive (TLS, limits) → authenticate → authorize (Cedar) → rate-limit → validate (schema) →
+ * guard input → forward (keep-alive) with guard output → audit → respond.
+ * Any stage may end the request with a WardenError; the audit stage always runs.
+ */
+export async function runPipeline(req: GatewayRequest, res: GatewayResponse, requestId: string, path: string, o: PipelineOptions): Promise<void> {
+  const ctx = newContext(req, res, requestId, path);
   try {
-    if (!ctx.snapshot) {
-      const snap = options.snapshots?.current() ?? null;
-      if (!snap || snap.expiresAt <= Date.now()) throw new WardenError('WARDEN_GATEWAY_SNAPSHOT_STALE', 'no current policy snapshot; failing closed');
-      ctx.snapshot = snap;
-    }
-    await receive(ctx, options.receive);
-    authenticate(ctx, options.serverSecret);
-    authorize(ctx, options.authorize);
-    if (!answerLocally(ctx, options.upstreams, options.authorize)) {
-      await forward(ctx, options.upstreams, () => overheadMs(ctx).toFixed(3));
+    const snap = o.snapshots.current();
+    if (!snap || snap.expiresAt <= Date.now()) throw new WardenError('WARDEN_GATEWAY_SNAPSHOT_STALE', 'no current policy snapshot; failing closed');
+    ctx.snapshot = snap;
+    await receive(ctx, o.receive);
+    await authenticate(ctx, o.serverSecret, o.authn);
+    authorize(ctx, o.authorize);
+    await rateLimit(ctx, o.rateLimit);
+    if (ctx.route && o.validator) o.validator.validate(ctx.route.kind, ctx.json);
+    if (o.guards && ctx.json) await o.guards.inspectRequest(ctx);
+    if (!answerLocally(ctx, o.upstreams, o.authorize)) {
+      await forward(ctx, { upstreams: o.upstreams, guards: o.guards, rateLimit: o.rateLimit, overheadHeader: () => overheadMs(ctx).toFixed(3) });
     }
   } catch (err) {
     const e = toWardenError(err);
-    if (e.code === 'WARDEN_INTERNAL') options.logger.error({ err, requestId }, 'unexpected gateway error');
+    if (e.code === 'WARDEN_INTERNAL') o.logger.error({ err, requestId }, 'unexpected gateway error');
     ctx.status = e.status;
     ctx.errorCode = e.code;
     sendError(ctx, e, overheadMs(ctx).toFixed(3));
     // Drain an unread body so the keep-alive connection stays usable.
     if (!req.readableEnded) req.resume();
+  } finally {
+    ctx.rateGrant?.release();
   }
-  await audit(ctx, options.audit, overheadMs(ctx), options.auditBackpressureDepth);
+  const overhead = overheadMs(ctx);
+  await audit(ctx, o.audit, overhead, o.auditBackpressureDepth);
+  o.onRequestDone?.(ctx, overhead);
 }

@@ -6,6 +6,7 @@ import type { LoadedConfig } from '../config/index.js';
 import { createWorkloadKey } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
 import type { Logger } from '../observe/index.js';
+import { createGatewayPlugins } from './gatewayPlugins.js';
 
 export interface StartEdgeGatewayOptions {
   config: LoadedConfig;
@@ -69,6 +70,7 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
       tls = { certPem: readFileSync(o.tlsCertFile, 'utf8'), keyPem: readFileSync(o.tlsKeyFile, 'utf8') };
     } else tls = await issueFromControlPlane(o);
   }
+  const plugins = await createGatewayPlugins(o.config, null, o.logger);
   const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger });
   const gateway = await startGateway({
     host: o.config.gateway.host,
@@ -81,6 +83,10 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
     serverSecret: o.serverSecret,
     maxBodyBytes: o.config.gateway.maxBodyBytes,
     region: o.config.gateway.region,
+    authn: plugins.authn,
+    rateLimit: plugins.rateLimiting.policy,
+    validator: plugins.validator,
+    maxJsonDepth: o.config.gateway.validation.maxJsonDepth,
   });
   return {
     gateway,
@@ -89,6 +95,7 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
       await gateway.close(o.config.server.shutdownGraceSeconds * 1000);
       await audit.close();
       await subscriber.close();
+      await plugins.close();
     },
   };
 }

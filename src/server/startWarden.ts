@@ -12,6 +12,7 @@ import type { Logger } from '../observe/index.js';
 import { startControlPlane, createControlPlaneContext, type RunningControlPlane } from './ControlPlane.js';
 import { loadServerSecret } from './serverSecret.js';
 import { publishDemoPolicy } from './demoPolicy.js';
+import { createGatewayPlugins } from './gatewayPlugins.js';
 
 export interface StartWardenOptions {
   config: LoadedConfig;
@@ -99,7 +100,14 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       status: () => ({ gateway: gateway ? { url: gateway.url, inFlight: gateway.inFlight() } : null, demoUpstream: demo?.url ?? null }),
     });
     cleanup.push(() => controlPlane.close());
+    const plugins = await createGatewayPlugins(config, ca, logger);
+    cleanup.push(() => plugins.close());
     if (options.gateway !== false) gateway = await startGateway({
+      authn: plugins.authn,
+      requestClientCert: config.gateway.authn.mtls,
+      rateLimit: plugins.rateLimiting.policy,
+      validator: plugins.validator,
+      maxJsonDepth: config.gateway.validation.maxJsonDepth,
       host: config.gateway.host,
       port: config.gateway.port,
       tls,
@@ -153,6 +161,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
           await controlPlane.close();
           if (demo) await demo.close();
           await audit.close();
+          await plugins.close();
           await ca.close();
           await db.close();
           rmSync(serverFile, { force: true });

@@ -107,7 +107,7 @@ test('keys created, revoked and expired through the CLI are enforced at once', a
   const ok = await call('POST', '/v2/models/iris/infer', { authorization: `Bearer ${key}` }, irisInferBody([[5, 3, 1.5, 0.2]]));
   assert.equal(ok.status, 200);
   // Upstream down: the key may call the ghost model, whose server is not listening.
-  expectError(await call('POST', '/v1/chat/completions', { authorization: `Bearer ${key}` }, JSON.stringify({ model: 'ghost', messages: [] })), 502, 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE');
+  expectError(await call('POST', '/v1/chat/completions', { authorization: `Bearer ${key}` }, JSON.stringify({ model: 'ghost', messages: [{ role: 'user', content: 'hi' }] })), 502, 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE');
 
   const revoked = await runCli(['--data-dir', dataDir, 'keys', 'revoke', record.id], { env });
   assert.equal(revoked.code, 0, revoked.stderr);

@@ -1,9 +1,11 @@
 import { WardenError } from '../../errors/index.js';
 import { constantTimeEqual } from '../../crypto/index.js';
 import { hashApiKey, parseApiKey } from '../../store/index.js';
+import { parseEntityRef } from '../../policy/index.js';
+import type { Authenticators } from '../authn/index.js';
 import type { RequestContext } from '../RequestContext.js';
 
-function presentedApiKey(ctx: RequestContext): string | null {
+function presentedCredential(ctx: RequestContext): string | null {
   const auth = ctx.req.headers.authorization;
   if (typeof auth === 'string') {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
@@ -14,10 +16,8 @@ function presentedApiKey(ctx: RequestContext): string | null {
   return typeof header === 'string' ? header.trim() : null;
 }
 
-/** Stage 2: API-key authentication against the snapshot's key hashes (HMAC, constant-time). */
-export function authenticate(ctx: RequestContext, serverSecret: Uint8Array, now = Date.now()): void {
-  const key = presentedApiKey(ctx);
-  if (!key) throw new WardenError('WARDEN_AUTHN_MISSING', 'send an API key as "Authorization: Bearer <key>"');
+/** API keys: the prefix finds the record in the snapshot, the HMAC (constant-time) proves the secret. */
+export function authenticateApiKey(ctx: RequestContext, key: string, serverSecret: Uint8Array, now = Date.now()): void {
   const parsed = parseApiKey(key);
   if (!parsed) throw new WardenError('WARDEN_AUTHN_KEY_INVALID', 'the API key is not valid');
   const record = ctx.snapshot.apiKeys.get(parsed.prefix);
@@ -26,13 +26,35 @@ export function authenticate(ctx: RequestContext, serverSecret: Uint8Array, now 
   if (!record || !constantTimeEqual(hash, record.hash)) throw new WardenError('WARDEN_AUTHN_KEY_INVALID', 'the API key is not valid');
   if (record.revokedAt && record.revokedAt.getTime() <= now) throw new WardenError('WARDEN_AUTHN_KEY_REVOKED', 'the API key has been revoked');
   if (record.expiresAt && record.expiresAt.getTime() <= now) throw new WardenError('WARDEN_AUTHN_KEY_EXPIRED', 'the API key has expired');
-  const { type, id } = parseEntity(record.principal);
-  ctx.principal = { entity: { type, id }, id: record.id, method: 'api-key', parents: [] };
+  let entity;
+  try {
+    entity = parseEntityRef(record.principal);
+  } catch {
+    entity = { type: 'ApiKey', id: record.name };
+  }
+  ctx.principal = { entity, id: record.id, method: 'api-key', parents: [] };
 }
 
-/** Parses `Type::"id"` (Cedar entity syntax). */
-export function parseEntity(text: string): { type: string; id: string } {
-  const m = /^([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)::"((?:[^"\\]|\\.)*)"$/.exec(text);
-  if (!m) return { type: 'ApiKey', id: text };
-  return { type: m[1]!, id: JSON.parse(`"${m[2]!}"`) as string };
+/**
+ * Stage 2: who is calling. A verified client SVID (mTLS) wins; otherwise the bearer credential is
+ * a JWT (OIDC issuer or JWT-SVID) or a Warden API key. At most one await (JWKS-backed JWTs).
+ */
+export async function authenticate(ctx: RequestContext, serverSecret: Uint8Array, authn: Authenticators | null): Promise<void> {
+  if (authn?.mtls) {
+    const peer = authn.mtls.authenticateRequest(ctx.req);
+    if (peer) {
+      ctx.principal = peer;
+      return;
+    }
+  }
+  const credential = presentedCredential(ctx);
+  if (!credential) throw new WardenError('WARDEN_AUTHN_MISSING', 'send an API key as "Authorization: Bearer <key>"');
+  if (authn) {
+    const principal = await authn.bearer.authenticate(credential);
+    if (principal) {
+      ctx.principal = principal;
+      return;
+    }
+  }
+  authenticateApiKey(ctx, credential, serverSecret);
 }

@@ -1,12 +1,23 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { errors as undiciErrors } from 'undici';
+import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { WardenError } from '../../errors/index.js';
 import type { RequestContext } from '../RequestContext.js';
-import type { UpstreamPool } from '../UpstreamPool.js';
+import type { UpstreamPool, Upstream } from '../UpstreamPool.js';
+import type { GatewayGuards, TextStreamTransformer } from '../ResponseGuards.js';
+import type { RateLimitPolicy } from '../index-internal.js';
 
 /** Request headers passed to the model server; credentials and hop-by-hop headers never are. */
 const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent', 'traceparent', 'tracestate', 'x-demo-chunk-delay-ms'];
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'set-cookie']);
+/** Largest upstream answer the gateway buffers to inspect (streams are never buffered). */
+const MAX_BUFFERED_RESPONSE = 32 * 1024 * 1024;
+
+export interface ForwardOptions {
+  upstreams: UpstreamPool;
+  guards: GatewayGuards | null;
+  rateLimit: RateLimitPolicy | null;
+  overheadHeader: () => string;
+}
 
 function forwardedHeaders(ctx: RequestContext): Record<string, string> {
   const out: Record<string, string> = { 'x-warden-request-id': ctx.requestId, 'x-forwarded-for': ctx.sourceIp };
@@ -31,13 +42,100 @@ function isTimeout(err: unknown): boolean {
   return err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || (err as { code?: string })?.code === 'UND_ERR_CONNECT_TIMEOUT';
 }
 
+function write(res: RequestContext['res'], chunk: Buffer | string): Promise<void> | null {
+  if ((res as ServerResponse).write(chunk)) return null;
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
+}
+
+type UsageSink = (usage: unknown) => void;
+
 /**
- * Stage: forward to the model server over a keep-alive pool and stream the answer back with
- * backpressure. A client that disconnects aborts the upstream request.
+ * Rewrites an OpenAI SSE stream event by event: completion text goes through the transformer
+ * (redaction across chunk boundaries) and the final `usage` is captured for token accounting.
  */
-export async function forward(ctx: RequestContext, upstreams: UpstreamPool, overheadHeader: () => string): Promise<void> {
+class SseRewriter {
+  private pending = '';
+
+  constructor(
+    private readonly transformer: TextStreamTransformer | null,
+    private readonly onUsage: UsageSink,
+  ) {}
+
+  push(chunk: string): string {
+    this.pending += chunk;
+    let out = '';
+    let end: number;
+    while ((end = this.pending.indexOf('\n\n')) !== -1) {
+      out += this.rewriteEvent(this.pending.slice(0, end)) + '\n\n';
+      this.pending = this.pending.slice(end + 2);
+    }
+    return out;
+  }
+
+  /** Whatever is left (an unterminated event, text held back by the transformer). */
+  end(): string {
+    const rest = this.pending;
+    this.pending = '';
+    return rest;
+  }
+
+  private rewriteEvent(event: string): string {
+    if (!event.startsWith('data: ')) return event;
+    const data = event.slice(6);
+    if (data === '[DONE]') {
+      const tail = this.transformer?.flush() ?? '';
+      return tail ? `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: tail }, finish_reason: null }] })}\n\ndata: [DONE]` : event;
+    }
+    let json: { usage?: unknown; choices?: { delta?: { content?: unknown }; text?: unknown }[] };
+    try {
+      json = JSON.parse(data) as typeof json;
+    } catch {
+      return event;
+    }
+    if (json.usage) this.onUsage(json.usage);
+    if (!this.transformer || !Array.isArray(json.choices)) return event;
+    let changed = false;
+    for (const choice of json.choices) {
+      if (typeof choice?.delta?.content === 'string') {
+        choice.delta.content = this.transformer.push(choice.delta.content);
+        changed = true;
+      } else if (typeof choice?.text === 'string') {
+        choice.text = this.transformer.push(choice.text);
+        changed = true;
+      }
+    }
+    return changed ? `data: ${JSON.stringify(json)}` : event;
+  }
+}
+
+async function readAll(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body) {
+    size += (c as Buffer).length;
+    if (size > MAX_BUFFERED_RESPONSE) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', 'the model server answer is too large to inspect');
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/**
+ * Stage: forward to the model server over a keep-alive pool and answer the client: streams are
+ * passed through event by event with backpressure (rewritten only when a guard needs it), JSON
+ * answers are inspected when a guard or token accounting needs them. A client that disconnects
+ * aborts the upstream request.
+ */
+export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<void> {
   const model = ctx.route?.model ?? null;
-  const upstream = model ? upstreams.forModel(model) : upstreams.upstreams[0];
+  const upstream: Upstream | null | undefined = model ? o.upstreams.forModel(model) : o.upstreams.upstreams[0];
   if (!upstream) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', model ? `no upstream serves model ${JSON.stringify(model)}` : 'no upstream configured');
 
   const abort = new AbortController();
@@ -47,7 +145,7 @@ export async function forward(ctx: RequestContext, upstreams: UpstreamPool, over
   ctx.res.once('close', onClose);
 
   const started = process.hrtime.bigint();
-  let response;
+  let response: Dispatcher.ResponseData;
   try {
     response = await upstream.pool.request({
       path: upstream.basePath + ctx.path,
@@ -58,6 +156,7 @@ export async function forward(ctx: RequestContext, upstreams: UpstreamPool, over
     });
   } catch (err) {
     ctx.upstreamNs += process.hrtime.bigint() - started;
+    ctx.res.off('close', onClose);
     if (abort.signal.aborted) {
       ctx.responded = true;
       ctx.status = 499;
@@ -69,34 +168,76 @@ export async function forward(ctx: RequestContext, upstreams: UpstreamPool, over
   }
   ctx.upstreamNs += process.hrtime.bigint() - started;
   ctx.status = response.statusCode;
-
+  const contentType = String(response.headers['content-type'] ?? '');
   const headers = responseHeaders(response.headers);
   headers['x-warden-request-id'] = ctx.requestId;
-  headers['x-warden-overhead-ms'] = overheadHeader();
-  ctx.res.writeHead(response.statusCode, headers);
-  ctx.responded = true;
 
+  const grant = ctx.rateGrant;
+  const needsUsage = grant !== null && grant.tokenTakes.length > 0 && o.rateLimit !== null;
+  const onUsage: UsageSink = (usage) => {
+    if (needsUsage) void Promise.resolve(o.rateLimit!.correctTokens(grant!, usage as { total_tokens?: number })).catch(() => undefined);
+  };
   const streamStart = process.hrtime.bigint();
   try {
-    for await (const chunk of response.body) {
-      if (!(ctx.res as ServerResponse).write(chunk as Buffer)) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            ctx.res.off('drain', done);
-            ctx.res.off('close', done);
-            resolve();
-          };
-          ctx.res.once('drain', done);
-          ctx.res.once('close', done);
-        });
+    if (contentType.startsWith('text/event-stream')) {
+      const transformer = o.guards?.streamTransformer(ctx) ?? null;
+      const rewriter = transformer || needsUsage ? new SseRewriter(transformer, onUsage) : null;
+      headers['x-warden-overhead-ms'] = o.overheadHeader();
+      if (rewriter) delete headers['content-length'];
+      ctx.res.writeHead(response.statusCode, headers);
+      ctx.responded = true;
+      for await (const chunk of response.body) {
+        const out = rewriter ? rewriter.push((chunk as Buffer).toString('utf8')) : (chunk as Buffer);
+        if (out.length > 0) {
+          const wait = write(ctx.res, out);
+          if (wait) await wait;
+        }
+        if (ctx.res.destroyed) break;
       }
+      if (rewriter) {
+        const rest = rewriter.end();
+        if (rest) write(ctx.res, rest);
+      }
+      ctx.res.end();
+      return;
+    }
+    const inspect = contentType.startsWith('application/json') && response.statusCode < 300 && (needsUsage || (o.guards?.wantsResponse(ctx) ?? false));
+    if (inspect) {
+      const raw = await readAll(response.body);
+      let text = raw;
+      try {
+        const json = JSON.parse(raw.toString('utf8')) as { usage?: unknown };
+        if (json && typeof json === 'object' && 'usage' in json) onUsage(json.usage);
+        const rewritten = o.guards ? o.guards.transformJson(ctx, json) : json;
+        if (rewritten !== json) text = Buffer.from(JSON.stringify(rewritten));
+      } catch (err) {
+        if (err instanceof WardenError) throw err;
+        /* not JSON after all: pass through unchanged */
+      }
+      headers['content-length'] = String(text.length);
+      headers['x-warden-overhead-ms'] = o.overheadHeader();
+      ctx.res.writeHead(response.statusCode, headers);
+      ctx.responded = true;
+      ctx.res.end(text);
+      return;
+    }
+    headers['x-warden-overhead-ms'] = o.overheadHeader();
+    ctx.res.writeHead(response.statusCode, headers);
+    ctx.responded = true;
+    for await (const chunk of response.body) {
+      const wait = write(ctx.res, chunk as Buffer);
+      if (wait) await wait;
       if (ctx.res.destroyed) break;
     }
     ctx.res.end();
   } catch (err) {
-    // Headers are gone: the only honest signal left is to cut the connection.
-    ctx.errorCode = abort.signal.aborted ? 'WARDEN_GATEWAY_CLIENT_CLOSED' : isTimeout(err) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
-    ctx.res.destroy();
+    ctx.errorCode = abort.signal.aborted ? 'WARDEN_GATEWAY_CLIENT_CLOSED' : err instanceof WardenError ? err.code : isTimeout(err) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
+    if (!ctx.responded && err instanceof WardenError) throw err;
+    // Headers are gone: the only honest signal left is to end the stream early / cut the connection.
+    if (ctx.responded && contentType.startsWith('text/event-stream') && !ctx.res.destroyed && !abort.signal.aborted) {
+      const e = new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
+      (ctx.res as ServerResponse).end(`event: error\ndata: ${JSON.stringify({ error: { code: e.code, message: e.message, requestId: ctx.requestId } })}\n\n`);
+    } else ctx.res.destroy();
   } finally {
     ctx.upstreamNs += process.hrtime.bigint() - streamStart;
     ctx.res.off('close', onClose);

@@ -1,0 +1,22 @@
+import type { RequestContext } from './RequestContext.js';
+
+/** Rewrites streamed completion text; `push` returns what is safe to emit now, `flush` the rest at the end. */
+export interface TextStreamTransformer {
+  push(text: string): string;
+  flush(): string;
+}
+
+/**
+ * The AI-specific guards the pipeline calls (implemented over src/detect by the wiring code):
+ * input inspection before the upstream call, output rewriting after it.
+ */
+export interface GatewayGuards {
+  /** May throw a WardenError (block), rewrite ctx.json/ctx.body (redact) and add ctx.verdicts. */
+  inspectRequest(ctx: RequestContext): void | Promise<void>;
+  /** Whether the answer to this request must be buffered/parsed (non-streamed JSON). */
+  wantsResponse(ctx: RequestContext): boolean;
+  /** Rewrites a parsed JSON answer (redaction, probability rounding, PRADA observation). */
+  transformJson(ctx: RequestContext, body: unknown): unknown;
+  /** A per-request transformer for streamed completion text, or null. */
+  streamTransformer(ctx: RequestContext): TextStreamTransformer | null;
+}
