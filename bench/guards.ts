@@ -193,4 +193,46 @@ console.log(
   ),
 );
 console.log(`\nTarget p99 ≤ 1 ms for 4 KB prompts: ${wardenLat.p99 <= 1 ? 'met' : 'NOT met'} (${wardenLat.p99.toFixed(3)} ms)`);
+
+// 4. Crafted inputs: worst cases for regex backtracking and rescanning, 64 KB each.
+const N = 65_536;
+const crafted: Record<string, string> = {
+  'digit run': '1'.repeat(N),
+  'spaced digit groups': '12 '.repeat(N / 3),
+  'dots and letters': 'a.'.repeat(N / 2),
+  'at-sign spam': 'a@'.repeat(N / 2),
+  'colons': '1:'.repeat(N / 2),
+  'dash run': '-'.repeat(N),
+  'repeated BEGIN PRIVATE KEY': '-----BEGIN PRIVATE KEY-----'.repeat(N / 27),
+  'repeated "ignore previous "': 'ignore previous '.repeat(N / 16),
+  'mixed-case token run': 'aZ9'.repeat(N / 3),
+};
+const craftedRows: (string | number)[][] = [];
+for (const [name, text] of Object.entries(crafted)) {
+  const body = JSON.stringify({ model: 'echo', messages: [{ role: 'user', content: text }] });
+  const time = (fn: () => void): number => {
+    fn();
+    let best = Infinity;
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now();
+      fn();
+      best = Math.min(best, performance.now() - t0);
+    }
+    return best;
+  };
+  const inspect = time(() => {
+    sink += detectors.inspectChat((JSON.parse(body) as { messages: { role: string; content: string }[] }).messages, 'echo').length;
+  });
+  const stream = time(() => {
+    const r = detectors.createStreamRedactor();
+    for (let i = 0; i < text.length; i += 64) sink += r.push(text.slice(i, i + 64)).length;
+    sink += r.flush().length;
+  });
+  const parse = time(() => {
+    sink += (JSON.parse(body) as { messages: unknown[] }).messages.length;
+  });
+  craftedRows.push([name, inspect.toFixed(2), stream.toFixed(2), parse.toFixed(3), (inspect / parse).toFixed(0) + 'x']);
+}
+console.log('\n## Crafted 64 KB inputs (best of 3; stream = 64-character chunks)\n');
+console.log(table(['input', 'inspectChat ms', 'stream redaction ms', 'baseline JSON.parse ms', 'inspect / baseline'], craftedRows));
 if (sink < 0) console.log(sink);

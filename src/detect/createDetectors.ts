@@ -154,14 +154,19 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     if (!config.enabled || !Array.isArray(messages)) return NONE;
     let out: Verdict[] | undefined;
     const inj = routeSettings(route);
+    // maxScanChars bounds the injection scan per request (not per message), so a large body of
+    // many messages cannot multiply the CPU spent; PII/secret scanning always covers all text.
+    let scanBudget = config.injection.maxScanChars;
     const n = Math.min(messages.length, MAX_CHAT_MESSAGES);
     for (let i = 0; i < n; i++) {
       const m = messages[i]!;
       if (!m || !scannedRoles.has(m.role)) continue;
       const text = messageText(m.content);
       if (!text) continue;
-      if (inj.enabled) {
-        const s = scoreInjection(text, config.injection.maxScanChars);
+      if (inj.enabled && scanBudget > 0) {
+        const allowed = Math.max(256, Math.min(text.length, scanBudget));
+        scanBudget -= allowed;
+        const s = scoreInjection(text, allowed);
         if (s.score >= inj.threshold) mergeVerdict((out ??= []), { detector: 'injection', action: inj.action, score: s.score, kinds: s.kinds, source: m.role });
       }
       if (config.pii.enabled || config.secrets.enabled) {

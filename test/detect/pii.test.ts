@@ -129,3 +129,18 @@ test('stream redactor: truncated key block and oversized opaque runs never leak'
   assert.match(o, /^start \[REDACTED:high_entropy_token\]/);
   assert.match(o, /tail text that is fine$/);
 });
+
+test('stream redactor: an unterminated key block is held whole, then redacted and swallowed past the size limit', () => {
+  const r = new StreamRedactor();
+  let out = r.push('Here is text before. ');
+  out += r.push('-----BEGIN RSA PRIVATE KEY-----\n');
+  const line = 'MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MbzTn0F4bH0xQZx1\n';
+  for (let i = 0; i < 50; i++) out += r.push(line);
+  assert.equal(out, 'Here is text before. ', 'text before the block is released, nothing of the open block');
+  for (let i = 0; i < 350; i++) out += r.push(line);
+  assert.equal(out, 'Here is text before. [REDACTED:private_key]', 'past 16 KiB the open block is redacted whole');
+  out += r.push('-----END RSA PRIVATE KEY-----\nafter the key');
+  out += r.flush();
+  assert.ok(!out.includes('MIIEow'));
+  assert.equal(out, 'Here is text before. [REDACTED:private_key]\nafter the key');
+});

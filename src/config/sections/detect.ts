@@ -19,7 +19,7 @@ const injectionSection = z
     roles: z.array(z.enum(['system', 'user', 'assistant', 'tool', 'function', 'developer'])).default(['user', 'tool', 'function']),
     /** Per-route overrides, keyed by route or model name. */
     routes: z.record(z.string(), injectionRoute).default({}),
-    /** Characters scanned per message; longer content is scanned head and tail. */
+    /** Characters scanned for injection per request; longer content is scanned head and tail. */
     maxScanChars: z.number().int().min(256).max(1_048_576).default(65_536),
     /** Optional external classifier (e.g. a Prompt Guard server) answering {"score": 0..1}. */
     externalUrl: z.url().optional(),

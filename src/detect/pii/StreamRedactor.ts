@@ -12,6 +12,9 @@ export interface StreamRedactorOptions extends FindOptions {
 }
 
 const KEY_BEGIN = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY/g;
+const KEY_END_PROBE = /-----END /;
+/** Longest private-key block held back whole (RSA-8192 PKCS#8 PEM is about 6.3 KB). */
+const KEY_BLOCK_MAX = 16_384;
 
 /**
  * Redacts a text stream (SSE completion deltas) whose sensitive values may be split across
@@ -25,6 +28,8 @@ export class StreamRedactor {
   private readonly holdBack: number;
   private readonly maxBuffer: number;
   private swallowing: 'private_key' | 'high_entropy_token' | undefined;
+  /** The buffer holds a BEGIN … PRIVATE KEY line whose END has not arrived. */
+  private openKey = false;
   /** buffer[0, noSpaceBefore) is known to hold no whitespace. */
   private noSpaceBefore = 0;
 
@@ -44,6 +49,13 @@ export class StreamRedactor {
       if (this.swallowing) return '';
     }
     this.buffer += text;
+    if (this.openKey) {
+      // Held at an unterminated key block: nothing can be released until an END line arrives.
+      KEY_END_PROBE.lastIndex = 0;
+      if (!KEY_END_PROBE.test(this.buffer.slice(Math.max(0, this.buffer.length - text.length - 64)))) {
+        return this.buffer.length > KEY_BLOCK_MAX ? this.forceRelease() : '';
+      }
+    }
     if (this.buffer.length <= this.holdBack) return '';
     // Nothing can be released before a whitespace below the hold-back line: skip the scan (keeps a
     // long token streamed in tiny deltas linear instead of rescanning a growing buffer).
@@ -65,11 +77,15 @@ export class StreamRedactor {
     // Not inside a run of non-space characters (the run may continue in the next chunk).
     while (cut > 0 && !/\s/.test(this.buffer[cut - 1]!)) cut--;
     // Not inside a private-key block whose END line has not arrived.
+    const closedKeys = new Set(findings.filter((f) => f.kind === 'private_key').map((f) => f.start));
     KEY_BEGIN.lastIndex = 0;
     let m: RegExpExecArray | null;
+    this.openKey = false;
     while ((m = KEY_BEGIN.exec(this.buffer)) !== null) {
-      const closed = findings.some((f) => f.kind === 'private_key' && f.start === m!.index);
-      if (!closed && m.index < cut) cut = m.index;
+      if (closedKeys.has(m.index)) continue;
+      this.openKey = true;
+      if (m.index < cut) cut = m.index;
+      break;
     }
     // Not inside a finding.
     for (const f of findings) if (f.start < cut && f.end > cut) cut = f.start;
@@ -104,13 +120,18 @@ export class StreamRedactor {
   /** Over the limit with no safe cut: the oversized run is treated as a secret and swallowed to its end. */
   private forceRelease(): string {
     KEY_BEGIN.lastIndex = 0;
-    const open = KEY_BEGIN.exec(this.buffer);
-    const kind = open && open.index === 0 ? 'private_key' : 'high_entropy_token';
+    const open = this.openKey ? KEY_BEGIN.exec(this.buffer) : null;
+    const kind = open ? 'private_key' : 'high_entropy_token';
+    // Text before an open key block is released (redacted); the block itself never is.
+    const before = open ? this.buffer.slice(0, open.index) : '';
+    const findings = before ? findSensitive(before, this.options) : [];
+    for (const f of findings) this.found.add(f.kind);
     this.found.add(kind);
     this.swallowing = kind;
     this.buffer = '';
     this.noSpaceBefore = 0;
-    return redactionMarker(kind);
+    this.openKey = false;
+    return applyRedactions(before, findings) + redactionMarker(kind);
   }
 
   /** Drops text of a swallowed run; returns what follows its end. */
