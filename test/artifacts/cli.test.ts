@@ -32,7 +32,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) => (typeof s === 'string' ? ((stdout += s), true) : (ow as (...a: unknown[]) => boolean)(s, ...rest))) as typeof process.stdout.write;
   process.stderr.write = ((s: string | Uint8Array, ...rest: unknown[]) => (typeof s === 'string' ? ((stderr += s), true) : (ew as (...a: unknown[]) => boolean)(s, ...rest))) as typeof process.stderr.write;
   try {
-    const code = await main(['--data-dir', join(dir, 'data'), ...args]);
+    const code = await main(args[0] === '--data-dir' ? args : ['--data-dir', join(dir, 'data'), ...args]);
     return { code, stdout, stderr };
   } finally {
     process.stdout.write = ow;
@@ -203,9 +203,16 @@ test('warden artifact verify (offline): a flipped byte fails naming the file; a 
   assert.equal(r.code, 1);
   assert.match(r.stdout, /MODIFIED rows\.csv\n\s+lines 3\n/);
 
-  // Another data dir (another Warden key) does not trust this signature.
+  // Another data dir (another Warden key) does not trust this signature…
   const r2 = await main(['--data-dir', join(dir, 'other'), 'artifact', 'verify', join(dir, 'm2'), '--bundle', join(dir, 'm2.bundle.json'), '--format', 'json']).catch(() => 99);
   assert.equal(r2, 1);
+  // …until it is given the signing key's public half (signature OK; b.bin still modified).
+  const pk = JSON.parse((await cli('artifact', 'public-key', '--format', 'json')).stdout) as { keyId: string; publicKeyPem: string };
+  writeFileSync(join(dir, 'warden-signing.pub'), pk.publicKeyPem);
+  r = await cli('--data-dir', join(dir, 'other'), 'artifact', 'verify', join(dir, 'm2'), '--bundle', join(dir, 'm2.bundle.json'), '--trust-key', join(dir, 'warden-signing.pub'), '--format', 'json');
+  const out = JSON.parse(r.stdout) as { ok: boolean; signature: { ok: boolean; signer: { keyId: string } }; files: { path: string; status: string }[] };
+  assert.equal(out.signature.signer.keyId, pk.keyId);
+  assert.deepEqual(out.files.filter((f) => f.status !== 'ok').map((f) => f.path), ['b.bin']);
   r = await cli('artifact', 'verify', join(dir, 'm2'));
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^WARDEN_USAGE/);

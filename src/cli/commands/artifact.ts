@@ -148,6 +148,19 @@ export function registerArtifactCommands(program: Command): void {
     });
 
   artifact
+    .command('public-key')
+    .description('print the Warden artifact-signing public key (PEM) and its key id, to trust it elsewhere (artifacts.trust.publicKeyFiles)')
+    .option('--format <format>', 'text|json', 'text')
+    .action(async (opts: { format: string }, cmd: Command) => {
+      const format = parseFormat(opts.format);
+      const config = configFor(cmd);
+      const signer = loadOrCreateWardenSigningKey(config.dataDir, config.artifacts.signing.algorithm);
+      const pem = signer.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+      if (format === 'json') printJson({ keyId: signer.keyId, publicKeyPem: pem });
+      else printText(`# keyid ${signer.keyId}\n${pem}`);
+    });
+
+  artifact
     .command('verify <path>')
     .description('re-hash files against a manifest and verify its signature (offline); exit 1 names what changed')
     .option('--manifest <file>', 'manifest JSON (default: the statement inside --bundle)')
