@@ -113,7 +113,8 @@ let processMetricsStarted = false;
 export function processMetricsRegistry(options: { processMetrics?: boolean } = {}): Registry {
   if (options.processMetrics !== false && !processMetricsStarted) {
     processMetricsStarted = true;
-    collectDefaultMetrics({ register: processRegistry, prefix: 'warden_process_' });
+    // warden_process_cpu_seconds_total, warden_nodejs_eventloop_lag_seconds, …
+    collectDefaultMetrics({ register: processRegistry, prefix: 'warden_' });
   }
   return processRegistry;
 }
