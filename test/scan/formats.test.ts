@@ -48,6 +48,15 @@ describe('safetensors', () => {
     json[10] = 0x7d;
     assert.match((await scanBytes(json)).findings[0]!.message, /not valid JSON/);
   });
+  it('reports a tensor named twice in the header (parser differential)', async () => {
+    const json = Buffer.from('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}');
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    const r = await scanBytes(Buffer.concat([len, json, Buffer.alloc(4)]));
+    assert.deepEqual(r.rules, ['safetensors/duplicate-key']);
+    const { countTopLevelKeys } = await import('../../src/scan/formats/scanSafetensors.js');
+    assert.equal(countTopLevelKeys('{"a":{"x":"y","z":[1,{"q":2}]},"b\\"c":"d, \\"e\\": 1"}'), 2);
+  });
   it('bounds the declared header length before reading it', async () => {
     const b = safetensors([t('a', 'F32', [2], 4)]);
     b.writeBigUInt64LE(BigInt(b.length), 0);
@@ -71,6 +80,10 @@ describe('GGUF', () => {
     assert.match((await scanBytes(str)).findings[0]!.message, /exceeds the limit/);
     const truncated = ok().subarray(0, 40);
     assert.match((await scanBytes(truncated)).findings[0]!.message, /truncated|exceeds|cannot fit/);
+  });
+  it('reports duplicate metadata keys', async () => {
+    const dup = gguf([['general.name', { type: 'str', v: 'a' }], ['general.name', { type: 'str', v: 'b' }]], []);
+    assert.deepEqual((await scanBytes(dup)).rules, ['gguf/duplicate-key']);
   });
   it('rejects tensor data that runs past the end of the file', async () => {
     const full = ok();

@@ -87,11 +87,14 @@ export async function scanGguf(src: RandomSource, ctx: ScanContext): Promise<voi
     // Each KV needs at least 8 (key length) + 4 (type) bytes, each tensor info at least 8 + 4 + 4 + 8.
     if (kvCount * 12 > remaining()) fail(`metadata count ${kvCount} cannot fit in the file`);
     if (tensorCount * 24 > remaining()) fail(`tensor count ${tensorCount} cannot fit in the file`);
+    const keys = new Set<string>();
     for (let i = 0; i < kvCount; i++) {
       const at = r.offset;
       const key = await str(4096);
       const type = await u32();
       if (key === null) fail('metadata key longer than 4096 bytes');
+      if (keys.has(key!)) ctx.add('gguf/duplicate-key', 'medium', `metadata key ${JSON.stringify(key!.slice(0, 100))} appears twice; readers disagree on which value wins`, at);
+      keys.add(key!);
       if (type === 8 && (key === 'tokenizer.chat_template' || key!.startsWith('tokenizer.chat_template.'))) {
         const template = await str(MAX_TEMPLATE);
         if (template === null) {

@@ -10,6 +10,35 @@ const dtypeBytes: Record<string, number> = {
 };
 
 /**
+ * Counts the keys of the top-level JSON object. JSON.parse silently keeps the last of duplicate
+ * keys while other parsers keep the first or fail, so a duplicate is a parser-differential trap.
+ */
+export function countTopLevelKeys(json: string): number {
+  let depth = 0;
+  let keys = 0;
+  let inString = false;
+  let expectKey = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') {
+      if (depth === 1 && expectKey) keys++;
+      expectKey = false;
+      inString = true;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = depth === 1 && c === '{';
+    } else if (c === '}' || c === ']') depth--;
+    else if (c === ',' && depth === 1) expectKey = true;
+  }
+  return keys;
+}
+
+/**
  * Validates the header the way a strict loader must (length bounds, JSON, dtypes, shapes,
  * offsets in range, no overlap, no holes, no trailing bytes). Only the header is read: scan
  * time does not depend on tensor size.
@@ -31,6 +60,9 @@ export async function scanSafetensors(src: RandomSource, ctx: ScanContext): Prom
     return bad('header is not valid JSON', 8);
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) return bad('header is not a JSON object', 8);
+  if (countTopLevelKeys(raw.toString('utf8')) !== Object.keys(header).length) {
+    ctx.add('safetensors/duplicate-key', 'high', 'header names the same tensor twice; parsers disagree on which entry wins', 8);
+  }
   const dataStart = 8 + n;
   const dataLen = src.size - dataStart;
   const spans: { begin: number; end: number; name: string }[] = [];
