@@ -134,6 +134,14 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     entropyBitsPerChar: config.secrets.entropyBitsPerChar,
     minTokenLength: config.secrets.minTokenLength,
   };
+  // A stream cannot be blocked after it started: 'block' on completions redacts in streams.
+  const completionRedactOptions: FindOptions = {
+    pii: config.pii.enabled && config.pii.completionAction !== 'log',
+    secrets: config.secrets.enabled && config.secrets.completionAction !== 'log',
+    kinds: undefined,
+    entropyBitsPerChar: config.secrets.entropyBitsPerChar,
+    minTokenLength: config.secrets.minTokenLength,
+  };
   const piiKinds = config.pii.kinds.length > 0 ? new Set(config.pii.kinds) : undefined;
   const keepFinding = (f: { category: string; kind: string }): boolean => f.category === 'secret' || !piiKinds || piiKinds.has(f.kind);
   const scannedRoles = new Set<string>(config.injection.roles);
@@ -304,7 +312,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     hardenOutput: (model, response) => hardenOutput(response, config.hardening[model]),
     guardCompletion,
     redactText: (text) => redactText(text, allFindOptions),
-    createStreamRedactor: () => new StreamRedactor(allFindOptions),
+    createStreamRedactor: () => new StreamRedactor(completionRedactOptions),
     recordFeedback: (model, predicted, actual) => performance.record(model, predicted, actual),
     driftReport: (model) => drift.get(model)?.report,
     setProfile: attach,

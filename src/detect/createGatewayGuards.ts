@@ -1,0 +1,173 @@
+import { WardenError } from '../errors/index.js';
+import type { Detectors, ChatMessage } from './createDetectors.js';
+import type { Verdict } from './types.js';
+import { throwIfBlocked } from './enforceVerdicts.js';
+import { recognizers } from './pii/findSensitive.js';
+
+/**
+ * The parts of the gateway's RequestContext the guards use. Structural on purpose: src/detect does
+ * not import src/gateway; the object returned below satisfies the gateway's `GatewayGuards`.
+ */
+export interface GuardRequestContext {
+  route: { kind: string; model: string | null } | null;
+  json: Record<string, unknown> | null;
+  body: Buffer | null;
+  principal: { id: string } | null;
+  verdicts: { detector: string; action: string; score?: number; kinds?: string[] }[] | null;
+}
+
+export interface DetectorGuards {
+  inspectRequest(ctx: GuardRequestContext): Promise<void>;
+  wantsResponse(ctx: GuardRequestContext): boolean;
+  transformJson(ctx: GuardRequestContext, body: unknown): unknown;
+  streamTransformer(ctx: GuardRequestContext): { push(text: string): string; flush(): string } | null;
+}
+
+const MAX_ROWS = 100_000;
+const secretKinds = new Set(recognizers.filter((r) => r.category === 'secret').map((r) => r.kind));
+
+function addVerdicts(ctx: GuardRequestContext, verdicts: readonly Verdict[]): void {
+  if (verdicts.length === 0) return;
+  ctx.verdicts ??= [];
+  for (const v of verdicts) ctx.verdicts.push({ detector: v.detector, action: v.action, ...(v.score === undefined ? {} : { score: v.score }), ...(v.kinds ? { kinds: v.kinds } : {}) });
+}
+
+function modelOf(ctx: GuardRequestContext): string {
+  const fromBody = ctx.json && typeof ctx.json.model === 'string' ? ctx.json.model : null;
+  return ctx.route?.model ?? fromBody ?? 'unknown';
+}
+
+/** Rows of an OIP v2 request: inputs[0] with shape [N, d] and flat (or nested) numeric data. */
+export function oipRows(json: Record<string, unknown>): number[][] {
+  const input = (json.inputs as { shape?: unknown; data?: unknown }[] | undefined)?.[0];
+  const shape = input?.shape;
+  if (!input || !Array.isArray(shape) || shape.length !== 2 || !Array.isArray(input.data)) {
+    throw new WardenError('WARDEN_DETECT_INPUT_SHAPE', 'inputs[0] must have shape [N, features] and data');
+  }
+  const [n, d] = shape as [number, number];
+  if (!Number.isInteger(n) || !Number.isInteger(d) || n < 1 || d < 1 || n > MAX_ROWS) throw new WardenError('WARDEN_DETECT_INPUT_SHAPE', 'inputs[0].shape must be [N, features]');
+  const flat = (input.data as unknown[]).flat(2);
+  if (flat.length !== n * d || !flat.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+    throw new WardenError('WARDEN_DETECT_INPUT_SHAPE', 'inputs[0].data must hold N × features finite numbers');
+  }
+  const rows: number[][] = [];
+  for (let i = 0; i < n; i++) rows.push((flat as number[]).slice(i * d, (i + 1) * d));
+  return rows;
+}
+
+/** Predicted labels from an OIP v2 answer: the `label` output, else the argmax of the probabilities. */
+function oipLabels(body: unknown, n: number): number[] | undefined {
+  const outputs = (body as { outputs?: { name?: string; shape?: number[]; data?: unknown[] }[] } | undefined)?.outputs;
+  if (!Array.isArray(outputs)) return undefined;
+  const label = outputs.find((o) => o?.name === 'label');
+  if (label && Array.isArray(label.data) && label.data.length === n && label.data.every((v) => typeof v === 'number')) return label.data as number[];
+  const probs = outputs.find((o) => Array.isArray(o?.shape) && o.shape.length === 2 && o.shape[0] === n && Array.isArray(o.data));
+  if (!probs) return undefined;
+  const k = probs.shape![1]!;
+  return Array.from({ length: n }, (_, i) => {
+    const row = (probs.data as number[]).slice(i * k, (i + 1) * k);
+    return row.indexOf(Math.max(...row));
+  });
+}
+
+/**
+ * The gateway's guard hooks over the detectors: input inspection (injection, PII, secrets on chat;
+ * OOD, extraction, budget on OIP v2), then output hardening, PRADA observation and completion
+ * redaction (also in SSE streams). Blocking verdicts become WARDEN_GUARD_* errors; every verdict is
+ * added to ctx.verdicts for the audit record.
+ */
+export function createGatewayGuards(detectors: Detectors): DetectorGuards {
+  const oipInputs = new WeakMap<GuardRequestContext, number[][]>();
+  return {
+    async inspectRequest(ctx) {
+      const kind = ctx.route?.kind;
+      const json = ctx.json;
+      if (!json) return;
+      if (kind === 'openai.chat' || kind === 'openai.completions') {
+        const messages: ChatMessage[] =
+          kind === 'openai.chat'
+            ? Array.isArray(json.messages)
+              ? (json.messages as ChatMessage[])
+              : []
+            : [{ role: 'user', content: Array.isArray(json.prompt) ? json.prompt.filter((p) => typeof p === 'string').join('\n') : json.prompt }];
+        const route = modelOf(ctx);
+        const verdicts = [...detectors.inspectChat(messages, route), ...(await detectors.inspectChatExternal(messages, route))];
+        addVerdicts(ctx, verdicts);
+        throwIfBlocked(verdicts);
+        if (verdicts.some((v) => v.action === 'redact')) {
+          const { messages: redacted } = detectors.redactChat(messages);
+          if (kind === 'openai.chat') json.messages = redacted;
+          else json.prompt = redacted[0]!.content;
+          ctx.body = Buffer.from(JSON.stringify(json));
+        }
+        return;
+      }
+      if (kind === 'oip.infer' && ctx.principal) {
+        const rows = oipRows(json);
+        const verdicts = detectors.inspectInference(ctx.principal.id, modelOf(ctx), rows);
+        addVerdicts(ctx, verdicts);
+        throwIfBlocked(verdicts);
+        oipInputs.set(ctx, rows);
+      }
+    },
+
+    wantsResponse(ctx) {
+      const kind = ctx.route?.kind;
+      return kind === 'oip.infer' || kind === 'openai.chat' || kind === 'openai.completions';
+    },
+
+    transformJson(ctx, body) {
+      const kind = ctx.route?.kind;
+      if (kind === 'oip.infer') {
+        const rows = oipInputs.get(ctx);
+        if (rows && ctx.principal) {
+          const labels = oipLabels(body, rows.length);
+          if (labels) {
+            const verdicts = detectors.observePrediction(ctx.principal.id, modelOf(ctx), rows, labels);
+            addVerdicts(ctx, verdicts);
+            // The answer that completed the evidence is withheld too.
+            throwIfBlocked(verdicts);
+          }
+        }
+        return body && typeof body === 'object' && Array.isArray((body as { outputs?: unknown }).outputs) ? detectors.hardenOutput(modelOf(ctx), body as { outputs: [] }) : body;
+      }
+      if (kind === 'openai.chat' || kind === 'openai.completions') {
+        const choices = (body as { choices?: { message?: { content?: unknown }; text?: unknown }[] } | undefined)?.choices;
+        if (!Array.isArray(choices)) return body;
+        let changed = false;
+        const all: Verdict[] = [];
+        const out = choices.map((c) => {
+          const text = typeof c?.message?.content === 'string' ? c.message.content : typeof c?.text === 'string' ? c.text : undefined;
+          if (text === undefined) return c;
+          const g = detectors.guardCompletion(text);
+          all.push(...g.verdicts);
+          if (g.text === text) return c;
+          changed = true;
+          return c.message ? { ...c, message: { ...c.message, content: g.text } } : { ...c, text: g.text };
+        });
+        addVerdicts(ctx, all);
+        throwIfBlocked(all);
+        return changed ? { ...(body as object), choices: out } : body;
+      }
+      return body;
+    },
+
+    streamTransformer(ctx) {
+      const kind = ctx.route?.kind;
+      if (kind !== 'openai.chat' && kind !== 'openai.completions') return null;
+      const r = detectors.createStreamRedactor();
+      return {
+        push: (text) => r.push(text),
+        flush: () => {
+          const rest = r.flush();
+          const kinds = r.kinds;
+          const pii = kinds.filter((k) => !secretKinds.has(k));
+          const secrets = kinds.filter((k) => secretKinds.has(k));
+          if (pii.length) addVerdicts(ctx, [{ detector: 'pii', action: 'redact', kinds: pii, source: 'completion' }]);
+          if (secrets.length) addVerdicts(ctx, [{ detector: 'secrets', action: 'redact', kinds: secrets, source: 'completion' }]);
+          return rest;
+        },
+      };
+    },
+  };
+}
