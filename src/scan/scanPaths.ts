@@ -31,6 +31,9 @@ export async function scanFile(path: string, options: ScanOptions = {}, displayP
     digest.catch(() => undefined); // if parsing fails first, the digest's own failure must not go unhandled
     const format = await dispatch.scanSource(src, path, ctx);
     const sha256 = await digest;
+    if (await src.changedSinceOpen()) {
+      ctx.add('scan/file-changed', 'high', 'the file changed while it was being scanned; the digest and findings may describe different contents');
+    }
     findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
     return { path: displayPath, format, sha256, findings };
   } catch (err) {

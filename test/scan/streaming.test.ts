@@ -141,3 +141,21 @@ describe('streaming: payloads are skipped by offset, not read', () => {
     assert.deepEqual((await countedScan(cut)).rules, ['gguf/invalid']);
   });
 });
+
+describe('file identity during a scan', () => {
+  it('notices a file that changes after it was opened', async () => {
+    const { appendFileSync, writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'warden-scan-change-'));
+    try {
+      const path = join(dir, 'm.pkl');
+      writeFileSync(path, P.cat(P.proto(2), P.op('}', '.')));
+      const src = await FileSource.open(path);
+      assert.equal(await src.changedSinceOpen(), false);
+      appendFileSync(path, Buffer.from('more'));
+      assert.equal(await src.changedSinceOpen(), true);
+      await src.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

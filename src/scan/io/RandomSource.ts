@@ -14,13 +14,14 @@ export class FileSource implements RandomSource {
   private constructor(
     private readonly handle: FileHandle,
     readonly size: number,
+    readonly mtimeMs: number,
   ) {}
 
   static async open(path: string): Promise<FileSource> {
     const handle = await open(path, 'r');
     try {
       const st = await handle.stat();
-      return new FileSource(handle, st.size);
+      return new FileSource(handle, st.size, st.mtimeMs);
     } catch (err) {
       await handle.close();
       throw err;
@@ -37,6 +38,12 @@ export class FileSource implements RandomSource {
       got += bytesRead;
     }
     return got === n ? buf : buf.subarray(0, got);
+  }
+
+  /** True when the file's size or modification time moved since it was opened. */
+  async changedSinceOpen(): Promise<boolean> {
+    const st = await this.handle.stat();
+    return st.size !== this.size || st.mtimeMs !== this.mtimeMs;
   }
 
   close(): Promise<void> {

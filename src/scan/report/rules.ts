@@ -46,6 +46,7 @@ export const ruleDescriptions: Record<string, string> = {
   'archive/flag-tampering': 'Zip member claims encryption but is stored in the clear.',
   'archive/encrypted-entry': 'Encrypted archive member cannot be scanned.',
   'archive/unsupported-compression': 'Compression method not supported; content not scanned.',
+  'scan/file-changed': 'The file changed while it was being scanned.',
   'scan/limit': 'A scan limit was reached; part of the file was not scanned.',
   'format/unknown': 'File format not recognised from its content.',
 };
