@@ -3,7 +3,7 @@ import type { Database, Queryable } from '../../store/index.js';
 import { WardenError } from '../../errors/index.js';
 import { canonicalJson } from '../../audit/index.js';
 import { buildRequestContext, type Authorizer } from '../../policy/index.js';
-import { parseManifest, MODEL_SIGNING_PREDICATE_V1, type ArtifactKind, type Manifest, type ManifestPredicate } from '../manifest/index.js';
+import { parseManifest, MODEL_SIGNING_PREDICATE_V1, type ArtifactKind, type Manifest } from '../manifest/index.js';
 import {
   signStatement,
   approvalStatement,
@@ -466,8 +466,6 @@ export class ArtifactRegistry {
     };
   }
 }
-
-export type { ManifestPredicate };
 
 /**
  * A scan counts only if it covered every file of the version: each manifest path must be the
