@@ -249,11 +249,11 @@ async function main(): Promise<void> {
     makeArrayPickle(pkl, 500, MiB / scale);
     makeTorchZip(zip, 500, MiB / scale);
     makeDensePickle(dense, 2_000_000 / scale);
-    rows.push(await measure('safetensors, 2 GiB (32 tensors)', big, false));
-    rows.push(await measure('safetensors, 64 MiB (1 tensor)', small, false));
-    rows.push(await measure('pickle checkpoint, 500 MiB (500 numpy arrays)', pkl, true));
-    rows.push(await measure('PyTorch zip, 500 MiB (500 tensors)', zip, true));
-    rows.push(await measure('opcode-dense pickle (2M small tuples)', dense, true));
+    rows.push(await measure('safetensors, 32 tensors', big, false));
+    rows.push(await measure('safetensors, 1 tensor', small, false));
+    rows.push(await measure('pickle checkpoint, 500 numpy arrays', pkl, true));
+    rows.push(await measure('PyTorch zip, 500 tensors', zip, true));
+    rows.push(await measure(`opcode-dense pickle, ${2_000_000 / scale} small tuples`, dense, true));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
