@@ -35,7 +35,7 @@ async function admin<T>(method: string, path: string, body?: unknown): Promise<{
 
 before(async () => {
   dataDir = tempDataDir('warden-drills-');
-  warden = await startWardenProcess({ dataDir });
+  warden = await startWardenProcess({ dataDir, timeoutMs: 120_000 });
   env = { WARDEN_ADMIN_TOKEN: warden.ready.adminToken! };
 });
 

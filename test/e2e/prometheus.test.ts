@@ -53,7 +53,7 @@ async function eventually(expr: string, timeoutMs = 30_000, minResults = 1): Pro
 before(async () => {
   if (!hasPrometheus) return;
   dataDir = tempDataDir('warden-prom-');
-  warden = await startWardenProcess({ dataDir, configYaml: `observe:\n  metricsToken: ${METRICS_TOKEN}\n` });
+  warden = await startWardenProcess({ dataDir, timeoutMs: 120_000, configYaml: `observe:\n  metricsToken: ${METRICS_TOKEN}\n` });
   const { ready } = warden;
 
   // Traffic the series must reflect: allowed calls, an unknown key, a model outside the key's scope.
