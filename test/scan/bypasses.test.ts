@@ -82,3 +82,19 @@ describe('no crying wolf on ordinary third-party objects', () => {
     assert.deepEqual((await scanBytes(P.cat(P.proto(2), P.global('re', '_compile'), P.binunicode('\\w+'), P.op('K', 32, 0x86, 'R', '.')))).findings, []);
   });
 });
+
+describe('numpy reconstruction helpers', () => {
+  const ufunc = (mod: string, name: string): Buffer =>
+    P.cat(P.proto(2), P.global('numpy.core', '_ufunc_reconstruct'), P.binunicode(mod), P.binunicode(name), P.op(0x86, 'R', '.'));
+  it('accepts numpy ufuncs but flags _ufunc_reconstruct used as an import gadget', async () => {
+    assert.deepEqual((await scanBytes(ufunc('numpy', 'log1p'))).findings, []);
+    const viaObj = P.cat(P.proto(2), P.op('('), P.global('numpy.core', '_ufunc_reconstruct'), P.binunicode('posix'), P.binunicode('system'), P.op('o', '.'));
+    assert.deepEqual(await worst(viaObj), ['critical pickle/dangerous-global']);
+    assert.deepEqual(await worst(ufunc('os', 'system')), ['critical pickle/dangerous-global']);
+    assert.deepEqual(await worst(ufunc('numpy', '__builtins__')), ['high pickle/dangerous-global']);
+  });
+  it('accepts RandomState reconstruction inside estimators', async () => {
+    const rs = P.cat(P.proto(2), P.global('numpy.random._pickle', '__randomstate_ctor'), P.binunicode('MT19937'), P.global('numpy.random._pickle', '__bit_generator_ctor'), P.op(0x86, 'R', '.'));
+    assert.deepEqual((await scanBytes(rs)).findings, []);
+  });
+});

@@ -41,7 +41,13 @@ const allowed: Record<string, ReadonlySet<string>> = {
   'numpy.core.multiarray': new Set(['_reconstruct', 'scalar']),
   'numpy._core.multiarray': new Set(['_reconstruct', 'scalar']),
   'numpy.core.numeric': new Set(['_frombuffer']),
+  // numpy ufuncs; its (module, name) arguments are checked where it is called (scanPickle).
+  'numpy.core': new Set(['_ufunc_reconstruct']),
+  'numpy._core': new Set(['_ufunc_reconstruct']),
   'numpy._core.numeric': new Set(['_frombuffer']),
+  // RandomState/Generator objects inside sklearn estimators: (name-of-bit-generator, state).
+  'numpy.random._pickle': new Set(['__randomstate_ctor', '__bit_generator_ctor', '__generator_ctor']),
+  'numpy.random': new Set(['__RandomState_ctor']),
   numpy: new Set(['ndarray', 'dtype', 'bool_', 'float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'complex64', 'complex128']),
   _codecs: new Set(['encode']),
   builtins: new Set(['set', 'frozenset', 'bytearray', 'slice', 'complex', 'range', 'list', 'dict', 'tuple', 'int', 'float', 'str', 'bytes', 'bool', 'object']),

@@ -256,7 +256,22 @@ class PickleVm {
    * nobody listed still fails the default `--fail-on high`.
    */
   private checkUnknownFunctionCall(callee: PickleValue, args: PickleValue, at: number): void {
-    if (!(callee instanceof GlobalRef) || !Array.isArray(args) || !args.some((a) => typeof a === 'string' || a === LONG_VALUE)) return;
+    if (!(callee instanceof GlobalRef) || !Array.isArray(args)) return;
+    if (callee.name === '_ufunc_reconstruct' && /^numpy\.(_)?core$/.test(callee.module)) {
+      // numpy's ufunc unpickler is `getattr(__import__(module), name)`: fine for numpy ufuncs,
+      // an arbitrary import gadget for anything else.
+      const [mod, name] = args;
+      if (typeof mod === 'string' && typeof name === 'string') {
+        if (!(mod === 'numpy' || mod.startsWith('numpy.') || mod === 'scipy.special' || mod.startsWith('scipy.special.')) || name.startsWith('_')) {
+          const v = classifyGlobal(mod, name);
+          this.note('pickle/dangerous-global', v.severity === 'critical' ? 'critical' : 'high', `numpy _ufunc_reconstruct imports ${mod}.${name} (arbitrary import gadget)`, at, `ufunc|${mod}.${name}`);
+        }
+      } else {
+        this.note('pickle/unresolved-global', 'high', 'numpy _ufunc_reconstruct with a computed module or name', at);
+      }
+      return;
+    }
+    if (!args.some((a) => typeof a === 'string' || a === LONG_VALUE)) return;
     if (!/^_*[a-z]/.test(callee.name)) return;
     if (classifyGlobal(callee.module, callee.name).severity !== 'medium') return;
     this.note('pickle/unknown-call-with-string', 'high', `calls unknown function ${callee.module}.${callee.name} with string arguments (the shape of a command/code gadget)`, at, `ucs|${callee.module}.${callee.name}`);
@@ -557,7 +572,9 @@ class PickleVm {
           const module = this.lineFast() ?? (await this.line(at));
           const name = this.lineFast() ?? (await this.line(at));
           const ref = module === OVERLONG || name === OVERLONG ? this.unresolved(at) : this.importGlobal(module, name, at, 'INST');
-          this.push(new CallResult(ref, PickleVm.tracked(this.popMark(at))));
+          const instArgs = PickleVm.tracked(this.popMark(at));
+          this.checkUnknownFunctionCall(ref, instArgs, at);
+          this.push(new CallResult(ref, instArgs));
           break;
         }
         case Op.OBJ: {
@@ -565,7 +582,9 @@ class PickleVm {
           const cls = items.length ? items[0]! : UNKNOWN;
           if (!items.length) throw new Malformed('OBJ without a class', at);
           this.checkCallee(cls, at, 'OBJ');
-          this.push(new CallResult(cls, PickleVm.tracked(items.slice(1))));
+          const objArgs = PickleVm.tracked(items.slice(1));
+          this.checkUnknownFunctionCall(cls, objArgs, at);
+          this.push(new CallResult(cls, objArgs));
           break;
         }
         case Op.EXT1:
