@@ -1,0 +1,187 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { Gauge } from 'prom-client';
+import { matchLeakReport, parseRunbook, type GatewayDecisionEvent } from '../../src/respond/index.js';
+import { WardenError } from '../../src/errors/index.js';
+import { respondFixture, type RespondFixture } from './fixture.js';
+
+let f: RespondFixture;
+let hook: Server;
+let hookUrl = '';
+const received: { body: Record<string, unknown>; headers: IncomingMessage['headers'] }[] = [];
+let hookStatus = 204;
+
+before(async () => {
+  f = await respondFixture({
+    configOverrides: {
+      'respond.alerts': [
+        { name: 'leaked-api-key', when: { detector: 'leaked-credential' }, severity: 'critical', runbook: 'contain-leaked-key', cooldownSeconds: 0 },
+        { name: 'deny-burst', when: { denies: 3, withinSeconds: 60 }, severity: 'medium' },
+        { name: 'new-address', when: { newSourceAddress: { learnSeconds: 0 } }, severity: 'high' },
+        { name: 'low-accuracy', when: { metric: 'test_accuracy', labels: { model: 'iris' }, below: 0.8 }, severity: 'medium' },
+        { name: 'disabled', when: { detector: 'leaked-credential' }, enabled: false },
+      ],
+    },
+  });
+  hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received.push({ body: JSON.parse(body) as Record<string, unknown>, headers: req.headers });
+      res.writeHead(hookStatus).end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+  hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/hook`;
+});
+
+after(async () => {
+  await f?.close();
+  await new Promise<void>((r) => hook.close(() => r()));
+});
+
+const decision = (principal: string, decision: 'allow' | 'deny', sourceIp = '10.0.0.1', principalId = 'key_0000000000000001'): GatewayDecisionEvent => ({ principal, principalId, decision, code: decision === 'deny' ? 'WARDEN_AUTHZ_DENIED' : null, sourceIp, model: 'echo' });
+
+async function settle(): Promise<void> {
+  // Rules fire in the background for gateway decisions; wait for their writes.
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+test('a leak report matches only live Warden keys by HMAC, never by prefix alone', async () => {
+  const { key, record } = await f.keys.create({ name: 'reported' });
+  const forged = key.slice(0, -4) + 'AAAA';
+  const { matches, alarms } = await matchLeakReport(f.db, f.serverSecret, [{ token: key, source: 'github' }, { token: forged }, { token: 'not-a-key' }], Date.now());
+  assert.deepEqual(matches.map((m) => m.match), [true, false, false]);
+  assert.equal(matches[0]!.keyId, record.id);
+  assert.equal(alarms.length, 1);
+  assert.equal(alarms[0]!.details.key, record.id);
+  assert.ok(!JSON.stringify(alarms).includes(key), 'the alarm never carries the token');
+  await assert.rejects(matchLeakReport(f.db, f.serverSecret, { token: key }, Date.now()), (e: WardenError) => e.code === 'WARDEN_RESPOND_LEAK_REPORT_INVALID');
+  await assert.rejects(matchLeakReport(f.db, f.serverSecret, Array.from({ length: 101 }, () => ({ token: 'x' })), Date.now()), (e: WardenError) => e.code === 'WARDEN_RESPOND_LEAK_REPORT_INVALID');
+});
+
+test('a leaked-credential alarm opens one incident, runs the bound runbook and contains it (disabled rules stay quiet)', async () => {
+  const { key, record } = await f.keys.create({ name: 'leaked-in-repo' });
+  const { alarms } = await matchLeakReport(f.db, f.serverSecret, [{ token: key }], Date.now());
+  const fired = await f.responder.alerts.onAlarm(alarms[0]!);
+  assert.equal(fired.length, 1, 'the disabled rule did not fire');
+  assert.equal(fired[0]!.rule, 'leaked-api-key');
+  assert.equal(fired[0]!.run?.ok, true);
+  assert.ok((await f.keys.find(record.id))!.revokedAt);
+  const inc = await f.responder.incidents.show(fired[0]!.incidentId);
+  assert.equal(inc.state, 'contained');
+  assert.equal(inc.openedBy, 'Rule::"leaked-api-key"');
+  assert.equal(inc.target.key, record.id);
+  assert.deepEqual(inc.timeline.map((e) => e.kind).slice(0, 3), ['state', 'alert', 'plan']);
+});
+
+test('N denies from one principal within the window open one incident; N-1 do not', async () => {
+  const before = (await f.responder.incidents.list()).filter((i) => i.rule === 'deny-burst').length;
+  f.responder.alerts.onDecision(decision('User::"probe"', 'deny'));
+  f.responder.alerts.onDecision(decision('User::"probe"', 'deny'));
+  f.responder.alerts.onDecision(decision('User::"other"', 'deny'));
+  f.responder.alerts.onDecision(decision('User::"probe"', 'allow'));
+  await settle();
+  assert.equal((await f.responder.incidents.list()).filter((i) => i.rule === 'deny-burst').length, before, 'two denies are not a burst');
+  f.responder.alerts.onDecision(decision('User::"probe"', 'deny'));
+  await settle();
+  const burst = (await f.responder.incidents.list()).filter((i) => i.rule === 'deny-burst');
+  assert.equal(burst.length, before + 1);
+  assert.equal(burst[0]!.subject, 'User::"probe"');
+  // Within the cooldown, a second burst lands on the same incident's timeline.
+  for (let i = 0; i < 3; i++) f.responder.alerts.onDecision(decision('User::"probe"', 'deny'));
+  await settle();
+  const again = (await f.responder.incidents.list()).filter((i) => i.rule === 'deny-burst');
+  assert.equal(again.length, before + 1);
+  const shown = await f.responder.incidents.show(again[0]!.id);
+  assert.equal(shown.timeline.filter((e) => e.kind === 'alert').length, 2);
+});
+
+test('a credential used from a new address after its learning period opens an incident', async () => {
+  f.responder.alerts.onDecision(decision('ApiKey::"svc"', 'allow', '10.1.1.1', 'key_svc000000000001'));
+  f.responder.alerts.onDecision(decision('ApiKey::"svc"', 'allow', '10.1.1.1', 'key_svc000000000001'));
+  await new Promise((r) => setTimeout(r, 5));
+  f.responder.alerts.onDecision(decision('ApiKey::"svc"', 'allow', '203.0.113.9', 'key_svc000000000001'));
+  await settle();
+  const inc = (await f.responder.incidents.list()).find((i) => i.rule === 'new-address');
+  assert.ok(inc);
+  assert.equal(inc.target.sourceIp, '203.0.113.9');
+  assert.equal(inc.target.key, 'key_svc000000000001');
+});
+
+test('metric rules fire once per crossing (accuracy drop)', async () => {
+  const g = new Gauge({ name: 'test_accuracy', help: 'x', labelNames: ['model'], registers: [f.registry] });
+  g.labels('iris').set(0.95);
+  assert.equal((await f.responder.alerts.evaluateMetrics()).length, 0);
+  g.labels('iris').set(0.6);
+  const fired = await f.responder.alerts.evaluateMetrics();
+  assert.equal(fired.length, 1);
+  assert.equal(fired[0]!.rule, 'low-accuracy');
+  assert.equal((await f.responder.alerts.evaluateMetrics()).length, 0, 'still low: no new alert');
+  g.labels('iris').set(0.9);
+  await f.responder.alerts.evaluateMetrics();
+  g.labels('iris').set(0.5);
+  assert.equal((await f.responder.alerts.evaluateMetrics()).length, 1, 'a new crossing fires again (deduplicated onto the open incident)');
+});
+
+test('notify-webhook posts the incident (no secrets), fails with a code on non-2xx, continueOnError keeps the run', async () => {
+  const incident = await f.responder.incidents.open({ title: 'webhook', severity: 'low', target: { model: 'iris' }, openedBy: 'Admin::"a"' });
+  const rb = parseRunbook(`name: notify\nsteps:\n  - action: notify-webhook\n    with: { url: "${hookUrl}", message: "contained {{incident.id}}" }\n`);
+  hookStatus = 204;
+  const ok = await f.responder.engine.run({ runbook: rb, target: {}, incidentId: incident.id, actor: 'Admin::"a"' });
+  assert.equal(ok.ok, true, JSON.stringify(ok));
+  const last = received.at(-1)!;
+  assert.equal(last.body.message, `contained ${incident.id}`);
+  assert.equal((last.body.incident as { id: string; target: { model: string } }).id, incident.id);
+  assert.equal(last.headers['content-type'], 'application/json');
+  hookStatus = 500;
+  const bad = await f.responder.engine.run({ runbook: rb, target: {}, incidentId: incident.id, actor: 'Admin::"a"' });
+  assert.equal(bad.ok, false);
+  assert.equal(bad.steps[0]!.error?.code, 'WARDEN_RESPOND_WEBHOOK_FAILED');
+  const tolerant = parseRunbook(`name: notify2\nsteps:\n  - action: notify-webhook\n    with: { url: "${hookUrl}" }\n    continueOnError: true\n`);
+  const cont = await f.responder.engine.run({ runbook: tolerant, target: {}, incidentId: incident.id, actor: 'Admin::"a"' });
+  assert.equal(cont.ok, true);
+  assert.equal(cont.steps[0]!.status, 'failed-continued');
+  hookStatus = 204;
+  const shown = parseRunbook('name: n3\nsteps:\n  - action: notify-webhook\n    with: { url: "http://user:hunter2@127.0.0.1:1/x" }\n');
+  const refused = await f.responder.engine.run({ runbook: shown, target: {}, incidentId: null, actor: 'Admin::"a"' });
+  assert.equal(refused.ok, false);
+  assert.ok(!JSON.stringify(refused).includes('hunter2'), 'webhook credentials never appear in reports');
+});
+
+test('snapshot-evidence writes the audit slice and metrics with a digest manifest, all or nothing', async () => {
+  const incident = await f.responder.incidents.open({ title: 'evidence', severity: 'low', openedBy: 'Admin::"a"' });
+  const rb = parseRunbook('name: ev\nsteps:\n  - action: snapshot-evidence\n    with: { windowMinutes: 5 }\n');
+  const r = await f.responder.engine.run({ runbook: rb, target: {}, incidentId: incident.id, actor: 'Admin::"a"' });
+  assert.equal(r.ok, true, JSON.stringify(r));
+  const dir = join(f.dataDir, 'evidence', incident.id);
+  const snaps = readdirSync(dir);
+  assert.equal(snaps.length, 1);
+  assert.ok(!snaps[0]!.startsWith('.tmp'));
+  const manifest = JSON.parse(readFileSync(join(dir, snaps[0]!, 'manifest.json'), 'utf8')) as { auditRecords: number; files: Record<string, { sha256: string }> };
+  assert.ok(manifest.auditRecords > 0);
+  for (const [name, { sha256 }] of Object.entries(manifest.files)) {
+    assert.equal(createHash('sha256').update(readFileSync(join(dir, snaps[0]!, name))).digest('hex'), sha256, name);
+  }
+  const lines = readFileSync(join(dir, snaps[0]!, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { index: number; leafHash: string });
+  assert.ok(lines.every((l) => Number.isInteger(l.index) && /^[0-9a-f]{64}$/.test(l.leafHash)));
+  const bad = await f.responder.engine.run({ runbook: parseRunbook('name: ev2\nsteps:\n  - action: snapshot-evidence\n    with: { windowMinutes: 0 }\n'), target: {}, incidentId: incident.id, actor: 'Admin::"a"' });
+  assert.equal(bad.error?.code, 'WARDEN_RESPOND_ACTION_PARAMS');
+  assert.equal(existsSync(join(dir, snaps[0]!)), true);
+});
+
+test('incidents only move forward; unknown ids are WARDEN_RESPOND_INCIDENT_NOT_FOUND', async () => {
+  const inc = await f.responder.incidents.open({ title: 'states', severity: 'low', openedBy: 'Admin::"a"' });
+  await f.responder.incidents.transition(inc.id, 'eradicated', 'Admin::"a"');
+  await assert.rejects(f.responder.incidents.transition(inc.id, 'contained', 'Admin::"a"'), (e: WardenError) => e.code === 'WARDEN_RESPOND_TRANSITION_INVALID');
+  await f.responder.incidents.transition(inc.id, 'closed', 'Admin::"a"', 'false positive');
+  await assert.rejects(f.responder.incidents.transition(inc.id, 'recovered', 'Admin::"a"'), (e: WardenError) => e.code === 'WARDEN_RESPOND_TRANSITION_INVALID');
+  await assert.rejects(f.responder.incidents.show('inc_0000000000000000'), (e: WardenError) => e.code === 'WARDEN_RESPOND_INCIDENT_NOT_FOUND');
+  await assert.rejects(f.responder.incidents.show("inc_' OR 1=1 --"), (e: WardenError) => e.code === 'WARDEN_RESPOND_INCIDENT_NOT_FOUND');
+  const counts = await f.responder.incidents.countByState();
+  assert.ok(counts.closed >= 1);
+});
