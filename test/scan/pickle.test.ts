@@ -97,7 +97,9 @@ describe('pickle VM simulation', () => {
     const r = await pickleFindings(P.cat(benign, benign, evil));
     assert.equal(r.pickles, 3);
     assert.ok(r.findings.some((f) => f.rule === 'pickle/dangerous-global' && f.severity === 'critical'));
-    assert.equal(r.findings.filter((f) => f.rule === 'pickle/multiple-pickles').length, 2);
+    const multi = r.findings.filter((f) => f.rule === 'pickle/multiple-pickles');
+    assert.equal(multi.length, 1);
+    assert.match(multi[0]!.message, /\(2 times\)$/);
     const single = await pickleFindings(P.cat(benign, evil), { single: true });
     assert.deepEqual(single.findings.map((f) => f.rule), ['pickle/trailing-data']);
     const garbage = await pickleFindings(P.cat(benign, Buffer.from([0x00, 0x01, 0xfe])));
@@ -184,6 +186,17 @@ describe('as lenient as Python where Python is lenient (no early stop an attacke
     assert.deepEqual(findings.map((f) => f.rule), ['pickle/dangerous-global']);
     const longName = await pickleFindings(Buffer.from(`c${'m'.repeat(2 * 1024 * 1024)}\nsystem\n)R.`, 'latin1'));
     assert.ok(longName.findings.some((f) => f.rule === 'pickle/unresolved-global'));
+  });
+});
+
+describe('stream limits', () => {
+  it('ranks hitting the pickles-per-stream limit high: a payload could sit behind it', async () => {
+    const one = P.cat(P.proto(2), P.op('N', '.'));
+    const evil = P.cat(P.proto(2), P.global('os', 'system'), P.binunicode('id'), P.op(0x85, 'R', '.'));
+    const findings: Finding[] = [];
+    const ctx = new ScanContext({ ...defaultScanLimits, maxPicklesPerStream: 3 }, findings);
+    await scanPickleStream(readerFromSource(new BufferSource(P.cat(one, one, one, evil))), ctx);
+    assert.ok(findings.some((f) => f.rule === 'scan/limit' && f.severity === 'high'), JSON.stringify(findings));
   });
 });
 

@@ -97,10 +97,11 @@ export async function scanPickleStream(r: ByteReader, ctx: ScanContext, options:
         return result;
       }
       if (result.pickles >= ctx.limits.maxPicklesPerStream) {
-        ctx.add('scan/limit', 'medium', `more than ${ctx.limits.maxPicklesPerStream} pickles in one stream; the rest was not scanned`, r.offset);
+        // Benign files never concatenate this many pickles; a payload could sit behind them.
+        ctx.add('scan/limit', 'high', `more than ${ctx.limits.maxPicklesPerStream} pickles in one stream; the rest was not scanned`, r.offset);
         return result;
       }
-      ctx.add('pickle/multiple-pickles', 'medium', 'another pickle follows the STOP opcode; a loader that calls load() again runs it too (it is scanned below)', r.offset);
+      note('pickle/multiple-pickles', 'medium', 'another pickle follows the STOP opcode; a loader that calls load() again runs it too (it is scanned)', r.offset);
     }
   } finally {
     for (const t of tallies.values()) {
