@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { openAuditLog, verifyAuditLog, FileAuditReader, fileAuditLayout, readVerifierKeys, readAuditRecords } from '../../src/audit/index.js';
@@ -17,16 +17,35 @@ function delays(n: number, seed = 7): number[] {
   });
 }
 
-async function runAndKill(dataDir: string, run: number, killAfterMs: number): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', writer, dataDir, String(run)], { stdio: ['ignore', 'pipe', 'pipe'] });
+interface Writer {
+  child: ChildProcess;
+  ready: Promise<void>;
+  stderr: () => string;
+}
+
+function spawnWriter(dataDir: string, run: number): Writer {
+  const child = spawn(process.execPath, ['--import', 'tsx', writer, dataDir, String(run)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const ready = new Promise<void>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', (line) => (line === 'ready' ? resolve() : reject(new Error(`unexpected first line ${line}`))));
+    child.once('exit', () => reject(new Error(`writer exited before it was ready: ${stderr}`)));
+  });
+  ready.catch(() => undefined);
+  return { child, ready, stderr: () => stderr };
+}
+
+/** Lets a ready writer append, SIGKILLs it `killAfterMs` after its first acknowledgement; returns the highest acknowledged seq. */
+async function runAndKill(w: Writer, killAfterMs: number): Promise<number> {
+  const { child } = w;
   let maxAck = -1;
   const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, signal) => r(signal)));
-  await new Promise<void>((resolve, reject) => {
+  const killed = new Promise<void>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     let timer: NodeJS.Timeout | null = null;
     rl.on('line', (line) => {
+      if (line === 'ready') return;
       maxAck = Math.max(maxAck, Number(line));
       // Start the kill clock once the writer is up and acknowledging.
       timer ??= setTimeout(() => {
@@ -34,16 +53,26 @@ async function runAndKill(dataDir: string, run: number, killAfterMs: number): Pr
         resolve();
       }, killAfterMs);
     });
-    child.once('exit', () => (timer ? resolve() : reject(new Error(`writer exited before acknowledging anything: ${stderr}`))));
+    child.once('exit', () => (timer ? resolve() : reject(new Error(`writer exited before acknowledging anything: ${w.stderr()}`))));
   });
-  assert.equal(await exited, 'SIGKILL', stderr);
+  child.stdin!.write('go\n');
+  await killed;
+  assert.equal(await exited, 'SIGKILL', w.stderr());
   return maxAck;
 }
 
 test('every acknowledged record survives repeated SIGKILL and the log verifies', async (t) => {
   const dir = tempDir(t, 'warden-audit-crash-');
   const acked: number[] = [];
-  for (const [run, ms] of delays(3).entries()) acked.push(await runAndKill(dir, run, ms));
+  const kills = delays(3);
+  let next = spawnWriter(dir, 0);
+  t.after(() => next.child.kill('SIGKILL'));
+  for (const [run, ms] of kills.entries()) {
+    const current = next;
+    await current.ready;
+    if (run + 1 < kills.length) next = spawnWriter(dir, run + 1);
+    acked.push(await runAndKill(current, ms));
+  }
   assert.ok(acked.every((n) => n > 0), `each writer acknowledged records: ${acked}`);
 
   // Restart: recovery truncates torn tails, takes over the dead writer's lock, and verifies.

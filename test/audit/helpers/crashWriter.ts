@@ -5,6 +5,10 @@ import { openAuditLog } from '../../../src/audit/index.js';
 import { auditConfig } from './fixtures.js';
 
 const [dataDir, run] = process.argv.slice(2) as [string, string];
+// Start-up (loading TypeScript) overlaps with the previous writer's run: say "ready", then
+// wait for "go" before touching the log.
+process.stdout.write('ready\n');
+await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
 const log = await openAuditLog({ dataDir, audit: auditConfig({ checkpointIntervalMs: 100, batchSize: 256, flushIntervalMs: 2 }) });
 let maxAck = -1;
 let reported = -1;
