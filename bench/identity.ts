@@ -17,8 +17,11 @@ const OPENSSL_N = Number(process.env.BENCH_OPENSSL_N ?? 60);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1000);
 const PEPS = Number(process.env.BENCH_PEPS ?? 4);
 const TRIALS = Number(process.env.BENCH_REVOKE_TRIALS ?? 5);
+/** Comma-separated subset of issue,fleet,revoke (default all). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'issue,fleet,revoke').split(','));
 
 const rows: [string, string, string, string][] = [];
+const ratio = (n: number) => `${fmt(n, n < 1 ? 2 : 1)}×`;
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 function run(cmd: string, args: string[]): Promise<void> {
@@ -39,7 +42,7 @@ async function pool(n: number, limit: number, fn: (i: number) => Promise<void>):
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // ---------- 1. SVIDs issued per second from CSRs ----------
-{
+if (ONLY.has('issue')) {
   const dir = mkdtempSync(join(tmpdir(), 'warden-bench-id-'));
   const db = await openStore({});
   const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'bench.local', db });
@@ -90,7 +93,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 }
 
 // ---------- 2. time for WORKERS workers to hold valid SVIDs ----------
-{
+if (ONLY.has('fleet')) {
   const cp = await startControlPlane();
   const identity = await getIdentityService(cp.ctx);
   const tokens: string[] = [];
@@ -126,7 +129,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 }
 
 // ---------- 3. revocation propagation: admin call → first rejected request at every PEP ----------
-{
+if (ONLY.has('revoke')) {
   const cp = await startControlPlane();
   process.env.WARDEN_ADMIN_TOKEN = ADMIN_TOKEN;
   process.env.WARDEN_ADMIN_URL = cp.url;
@@ -215,7 +218,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
     crlTimes.push(seen);
   }
   rows.push([`revocation: admin API call → revoked identity rejected at all ${PEPS} PEPs (median of ${TRIALS}, keep-alive conns)`, `${fmt(median(apiTimes), 1)} ms`, `${fmt(median(crlTimes), 0)} ms (CRL polled every 1 s)`, `${fmt(median(crlTimes) / median(apiTimes), 0)}×`]);
-  rows.push([`revocation: \`warden identity revoke\` process start → rejected at all ${PEPS} PEPs (median of ${cliTimes.length})`, `${fmt(median(cliTimes), 0)} ms`, `${fmt(median(crlTimes), 0)} ms (CRL polled every 1 s)`, `${fmt(median(crlTimes) / median(cliTimes), 1)}×`]);
+  rows.push([`revocation: \`warden identity revoke\` process start → rejected at all ${PEPS} PEPs (median of ${cliTimes.length})`, `${fmt(median(cliTimes), 0)} ms`, `${fmt(median(crlTimes), 0)} ms (CRL polled every 1 s)`, ratio(median(crlTimes) / median(cliTimes))]);
   await admin.close();
   for (const p of peps) {
     p.feed.stop();
@@ -226,7 +229,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
   await cp.close();
 }
 
-console.log(`\nidentity benchmark — ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores\n`);
+console.log(`\nidentity benchmark — ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores, load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
 const header: [string, string, string, string] = ['measure', 'Warden', 'baseline (same run)', 'ratio'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';

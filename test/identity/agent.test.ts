@@ -59,6 +59,7 @@ test('agent attests with a join token, writes files, serves the socket API and r
   assert.equal(vj.spiffeId, svid.spiffeId);
 
   // Renews: manual rotate gives a new serial and key, files replaced.
+  // (Scheduled renewal at half-life is tested below.)
   const first = svid.serial;
   const rotated = await agent.rotate();
   assert.notEqual(rotated.serial, first);
@@ -110,4 +111,22 @@ test('agent drops its SVID and files when its identity is revoked', async (t) =>
   await assert.rejects(agent.rotate(), (e: { code: string }) => e.code === 'WARDEN_IDENTITY_AGENT_NOT_READY');
   const adminRec = cp.audit.records.find((r) => r.action === 'identity.revoke');
   assert.equal(adminRec?.resource, 'spiffe://warden.local/svc/bad');
+});
+
+test('agent renews on its own at half-life minus jitter, with a new key each time', async (t) => {
+  const cp = await startControlPlane();
+  t.after(() => cp.close());
+  const bundle = cp.ca.bundlePem();
+  const { json: tok } = await admin<{ token: string }>(cp.url, bundle, '/identity/tokens', { spiffeId: 'spiffe://warden.local/svc/short' });
+  // 4 s SVIDs: the renewal is due at half of what is left (2 s), minus up to 10 % jitter (random() = 1 → 1.6 s).
+  const agent = new WorkloadAgent({ serverUrl: cp.url, bundlePem: bundle, joinToken: tok.token, ttlSeconds: 4, followRevocations: false, random: () => 1 });
+  t.after(() => agent.stop());
+  const first = await agent.start();
+  const issuedAt = Date.now();
+  const next = await new Promise<{ serial: string; keyPem: string }>((resolve) => agent.once('rotated', resolve));
+  const after = Date.now() - issuedAt;
+  assert.notEqual(next.serial, first.serial);
+  assert.notEqual(next.keyPem, first.keyPem);
+  assert.ok(after >= 1200 && after < 4000, `renewed at ~40 % of the lifetime, before expiry (${after} ms)`);
+  assert.ok(agent.current());
 });

@@ -33,7 +33,7 @@ test(`fleet: ${WORKERS} training workers join at once, all hold and rotate SVIDs
   // Every worker attests over the real HTTPS API with its own key and one-time token.
   const started = performance.now();
   const agents = await pool(WORKERS, CONCURRENCY, async (i) => {
-    const agent = new WorkloadAgent({ serverUrl: cp.url, bundlePem, joinToken: tokens[i]!.token, ttlSeconds: 8, followRevocations: false, jitter: 0.2 });
+    const agent = new WorkloadAgent({ serverUrl: cp.url, bundlePem, joinToken: tokens[i]!.token, ttlSeconds: 300, followRevocations: false, jitter: 0.2 });
     await agent.start();
     return agent;
   });
@@ -43,12 +43,14 @@ test(`fleet: ${WORKERS} training workers join at once, all hold and rotate SVIDs
   assert.equal(new Set(agents.map((a) => a.current()!.serial)).size, WORKERS, 'distinct certificates');
   t.diagnostic(`${WORKERS} workers joined in ${joinedMs.toFixed(0)} ms`);
 
-  // All rotate on their own schedule (half-life of an 8 s SVID, with jitter), over mTLS.
-  // Bounded wait: ~5 s on an idle 2-core machine; generous for a shared, loaded one.
-  const deadline = Date.now() + 120_000;
-  while (agents.some((a) => a.rotations < 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  assert.equal(agents.filter((a) => a.rotations >= 2).length, WORKERS, 'every worker renewed its SVID');
-  assert.ok(agents.every((a) => a.current()));
+  // All rotate: each renews over mTLS with its current SVID and a fresh key (the scheduled
+  // half-life renewal is covered in agent.test.ts; here the point is the fleet-wide load).
+  const before = agents.map((a) => a.current()!.serial);
+  const rotateStarted = performance.now();
+  await pool(WORKERS, CONCURRENCY, async (i) => agents[i]!.rotate());
+  t.diagnostic(`${WORKERS} workers rotated in ${(performance.now() - rotateStarted).toFixed(0)} ms`);
+  assert.equal(agents.filter((a, i) => a.current() && a.current()!.serial !== before[i]).length, WORKERS, 'every worker holds a new, valid SVID');
+  assert.equal(new Set(agents.map((a) => a.current()!.serial)).size, WORKERS);
 
   // A PEP (sidecar of the parameter server) following the revocation stream.
   const echo = await startEchoWorkload();

@@ -159,11 +159,13 @@ export class WorkloadAgent extends EventEmitter implements SvidSource {
   private scheduleRenewal(svid: SvidMaterial): void {
     if (this.stopped) return;
     // Half of the certificate's own lifetime, measured on the local clock from now: robust to
-    // skew between agent and control plane (the lifetime is a duration, not a wall time).
+    // skew between agent and control plane (the lifetime is a duration, not a wall time). The
+    // effective lifetime excludes the CA's notBefore backdating; jitter spreads a fleet's renewals.
     const lifetime = svid.notAfter.getTime() - svid.notBefore.getTime();
     const remaining = svid.notAfter.getTime() - Date.now();
-    const half = Math.min(lifetime / 2, Math.max(remaining / 2, 0));
-    const jitter = (this.options.jitter ?? 0.1) * lifetime * (this.options.random ?? Math.random)();
+    const effective = Math.max(0, Math.min(lifetime, remaining));
+    const half = effective / 2;
+    const jitter = Math.min(this.options.jitter ?? 0.1, 0.4) * effective * (this.options.random ?? Math.random)();
     this.setTimer(Math.max(0, half - jitter));
   }
 
