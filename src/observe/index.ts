@@ -10,3 +10,4 @@ export {
 } from './metrics.js';
 export { metricsHandler, bearerMatches, type MetricsHandlerOptions } from './metricsHandler.js';
 export { createGatewayObserver, observeSnapshots, type GatewayObserver, type GatewayObserverOptions, type ObservedRequest, type DecisionEvent } from './gatewayObserver.js';
+export { createTracing, NOOP_TRACING, type Tracing, type TracingConfig, type RequestTrace, type StageSpan } from './tracing.js';
