@@ -47,8 +47,9 @@ function workload(n: number): Workload {
   ];
   for (let i = 0; policies.length < n; i++) {
     if (i % 5 === 4) {
-      const t = i % teams;
-      policies.push(`@id("team-${i}") permit(principal in Group::"team-${t}", action in [Action::"invoke", Action::"readFeature"], resource in Tenant::"tenant-${t % 8}") when { context.mfa && context.sourceIp.isInRange(ip("10.0.0.0/8")) };`);
+      // Spread over all teams (about 20 grants each) and tenants.
+      const t = Math.floor(i / 5) % teams;
+      policies.push(`@id("team-${i}") permit(principal in Group::"team-${t}", action in [Action::"invoke", Action::"readFeature"], resource in Tenant::"tenant-${Math.floor(i / 5 / teams) % 8}") when { context.mfa && context.sourceIp.isInRange(ip("10.0.0.0/8")) };`);
     } else {
       policies.push(`@id("key-${i}") permit(principal == ApiKey::"key-${i % keys}", action == Action::"invoke", resource == Model::"model-${i % models}") when { context.region like "eu-*" };`);
     }

@@ -35,7 +35,14 @@ export interface DifferentialSummary {
 
 const SET_ID = 'warden-differential';
 
-export function runDifferential(options: { cases: number; seed?: number; requestsPerSet?: number; keepMismatches?: number; onProgress?: (done: number) => void }): DifferentialSummary {
+export function runDifferential(options: {
+  cases: number;
+  seed?: number;
+  requestsPerSet?: number;
+  keepMismatches?: number;
+  onProgress?: (done: number, summary: DifferentialSummary) => void;
+  onMismatch?: (m: Mismatch) => void;
+}): DifferentialSummary {
   const seed = options.seed ?? 20261127;
   const perSet = options.requestsPerSet ?? 16;
   const keep = options.keepMismatches ?? 10;
@@ -89,10 +96,12 @@ export function runDifferential(options: { cases: number; seed?: number; request
       if (compiled.errors.length > 0) s.casesWithErrors++;
       if (!same) {
         s.mismatchCount++;
-        if (s.mismatches.length < keep) s.mismatches.push({ scenario: s.scenarios, policies, entities, request, compiled, reference });
+        const m = { scenario: s.scenarios, policies, entities, request, compiled, reference };
+        if (s.mismatches.length < keep) s.mismatches.push(m);
+        options.onMismatch?.(m);
       }
     }
-    options.onProgress?.(s.cases);
+    options.onProgress?.(s.cases, s);
   }
   s.ms = performance.now() - started;
   return s;
