@@ -98,3 +98,16 @@ describe('numpy reconstruction helpers', () => {
     assert.deepEqual((await scanBytes(rs)).findings, []);
   });
 });
+
+describe('zip members a model writer never produces', () => {
+  it('scans deflated members flagged as encrypted as plain data', async () => {
+    const zip = zipArchive([{ name: 'archive/data.pkl', data: call('os', 'system', 'id'), deflate: true, flags: 0x1 }]);
+    assert.deepEqual((await worst(zip)).sort(), ['critical pickle/dangerous-global', 'high archive/flag-tampering']);
+  });
+  it('ranks members compressed with methods it cannot open high', async () => {
+    const zip = Buffer.from(zipArchive([{ name: 'evil.npy', data: Buffer.from('anything') }]));
+    zip.writeUInt16LE(14, 8); // local header: LZMA
+    zip.writeUInt16LE(14, zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])) + 10); // central directory: LZMA
+    assert.deepEqual(await worst(zip), ['high archive/unsupported-compression']);
+  });
+});

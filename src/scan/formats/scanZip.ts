@@ -187,16 +187,15 @@ export async function scanZip(src: RandomSource, ctx: ScanContext, dispatch: Sca
       if ([...torchRoots].some((root) => name.startsWith(root + 'data/')) ) continue; // raw tensor storage
       const { compressedSize, uncompressedSize, compressionMethod } = entry;
       if (entry.isEncrypted()) {
-        if (compressionMethod !== STORED) {
-          child.add('archive/encrypted-entry', 'medium', 'encrypted member cannot be scanned');
-          continue;
-        }
-        // PyTorch's reader ignores the flag and reads stored bytes as they are, while Python's
-        // zipfile (picklescan) refuses them: a known scanner bypass. Scan the bytes anyway.
-        child.add('archive/flag-tampering', 'high', 'member claims encryption but is stored uncompressed; loaders that ignore the flag read it as plain data (scanned below)');
+        // Model writers never encrypt members. PyTorch's reader ignores the flag and reads the
+        // bytes as they are, while Python's zipfile (picklescan) refuses them: a known scanner
+        // bypass. Scan the bytes as if the flag were not set (real ciphertext simply won't parse).
+        child.add('archive/flag-tampering', 'high', 'member claims encryption; loaders that ignore the flag read it as plain data (scanned as such)');
       }
       if (compressionMethod !== STORED && compressionMethod !== DEFLATED) {
-        child.add('archive/unsupported-compression', 'medium', `compression method ${compressionMethod} is not supported; member not scanned`);
+        // Python's zipfile (np.load of .npz) inflates bzip2/LZMA members; model writers never
+        // produce them, so content that cannot be checked here is itself suspicious.
+        child.add('archive/unsupported-compression', 'high', `compression method ${compressionMethod} (not stored/deflate, which model writers use) cannot be checked; member not scanned`);
         continue;
       }
       if (child.depth > ctx.limits.maxDepth) {
