@@ -3,6 +3,7 @@ import type { LoadedConfig } from '../config/index.js';
 import type { Database } from '../store/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { getAuthority } from '../identity/index.js';
+import { createArtifactServices } from '../artifacts/index.js';
 import type { Logger } from '../observe/index.js';
 import { createControlPlaneMetrics, processMetricsRegistry } from '../observe/metrics.js';
 import type { ModelRegistryPort } from './actions/artifactActions.js';
@@ -26,7 +27,11 @@ export function getResponder(ctx: RespondContext, options: { models?: ModelRegis
   if (!p) {
     p = (async () => {
       const registry = processMetricsRegistry({ processMetrics: ctx.config.observe.processMetrics });
-      return createResponder({ ...ctx, ca: await getAuthority(ctx), registry, metrics: createControlPlaneMetrics(registry), models: options.models });
+      const ca = await getAuthority(ctx);
+      // The same registry the artifact routes use (stateless over the store): rollback and blast radius.
+      const models: ModelRegistryPort =
+        options.models ?? createArtifactServices({ config: ctx.config, db: ctx.db, caBundlePem: () => ca.bundlePem(), isRevoked: (s) => ca.revocations.isRevoked(s.spiffeId, s.serial) }).registry;
+      return createResponder({ ...ctx, ca, registry, metrics: createControlPlaneMetrics(registry), models });
     })();
     p.catch(() => responders.delete(ctx));
     responders.set(ctx, p);

@@ -42,7 +42,7 @@ async function servingOf(registry: ModelRegistryPort, model: string): Promise<st
  * version no longer serves, nothing happens. Not undoable: re-serving a suspect model needs a
  * fresh approval.
  */
-export function rollbackModelAction(deps: { registry?: ModelRegistryPort }): Action {
+export function rollbackModelAction(deps: { registry?: ModelRegistryPort; servingChanged?: () => void }): Action {
   return {
     name: 'rollback-model',
     description: 'Roll a model back to its last approved version (revoking the bad one).',
@@ -65,6 +65,8 @@ export function rollbackModelAction(deps: { registry?: ModelRegistryPort }): Act
       if (bad === null || serving !== bad) return { changed: false, summary: `${model} no longer serves ${bad ?? 'anything suspect'}`, details: { model, serving } };
       await registry.revoke(model, bad, `incident ${ctx.incidentId ?? 'runbook'}`);
       const r = await registry.rollback(model);
+      // PEPs admit models by digest from the snapshot: push the new serving version now.
+      deps.servingChanged?.();
       return { changed: true, summary: `${model} rolled back from ${bad} to ${r.to}`, details: { model, from: bad, to: r.to } };
     },
   };
@@ -122,7 +124,7 @@ export function blastRadiusAction(deps: { registry?: ModelRegistryPort }): Actio
 }
 
 /** rollback-affected-models: rolls back every deployment whose serving version derives from a dataset. */
-export function rollbackAffectedModelsAction(deps: { registry?: ModelRegistryPort }): Action {
+export function rollbackAffectedModelsAction(deps: { registry?: ModelRegistryPort; servingChanged?: () => void }): Action {
   const rollback = rollbackModelAction(deps);
   return {
     name: 'rollback-affected-models',
