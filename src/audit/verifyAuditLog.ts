@@ -42,6 +42,8 @@ export interface VerifyAuditLogOptions {
   origin?: string;
   /** Keep at most this many errors in the report (all are counted in ok/firstBadIndex). */
   maxErrors?: number;
+  /** In-memory tree granularity (see MerkleTree); default 8: ~0.25 byte per entry. */
+  treeMinLevel?: number;
 }
 
 export function toCheckpointView(cp: SignedCheckpoint): CheckpointView {
@@ -65,13 +67,48 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
   // Checkpoints first: each one read now covers entries already on storage, so a writer
   // appending during the verify cannot make a fresh checkpoint look like a truncation.
   const notes = await reader.checkpointNotes();
-  const tree = new MerkleTree();
+  let origin = options.origin;
+  const opened: (SignedCheckpoint | null)[] = notes.map((note, k) => {
+    try {
+      const cp = openCheckpoint(note, options.verifiers, origin);
+      origin ??= cp.origin;
+      return cp;
+    } catch (err) {
+      const e = err instanceof WardenError ? err : new WardenError('WARDEN_AUDIT_CHECKPOINT_INVALID', String(err));
+      report({ code: 'WARDEN_AUDIT_CHECKPOINT_INVALID', checkpoint: k, message: `checkpoint ${k}: ${e.message}` });
+      return null;
+    }
+  });
+
+  // Bounded memory for any log size: only subtrees of >= 2^8 leaves stay in memory. Roots are
+  // taken as the stream passes each checkpointed size (that size's group is still the newest),
+  // with a consistency proof from the previous checkpointed size, whose group is retained.
+  const tree = new MerkleTree({ minLevel: options.treeMinLevel ?? 8 });
+  const sizes = [...new Set(opened.filter((c): c is SignedCheckpoint => c !== null).map((c) => c.size))].sort((a, b) => a - b);
+  const roots = new Map<number, Buffer>();
+  const proofs = new Map<string, Buffer[]>();
+  let nextSize = 0;
+  let lastSize: number | null = null;
+  const atCheckpointSizes = (): void => {
+    while (nextSize < sizes.length && sizes[nextSize] === tree.size) {
+      const s = sizes[nextSize++]!;
+      roots.set(s, tree.root(s));
+      if (lastSize !== null) proofs.set(`${lastSize}:${s}`, tree.consistencyProof(lastSize, s));
+      lastSize = s;
+      if (s > 0) {
+        tree.retainGroupOf(s - 1);
+        tree.releaseGroupsExcept(s - 1);
+      }
+    }
+  };
+  atCheckpointSizes();
   let entryErrorReported = false;
   for await (const batch of reader.batches()) {
     for (const raw of batch) {
       const p = raw.position;
       const recomputed = raw.leafInput ? leafHashOfPrefixed(raw.leafInput) : leafHash(raw.entry);
       tree.append(recomputed);
+      atCheckpointSizes();
       // After the first structural error every later position is shifted: report it once.
       if (entryErrorReported) continue;
       if (raw.malformed || raw.index === null || raw.storedHash === null) {
@@ -92,24 +129,17 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
     }
   }
 
-  let origin = options.origin;
   let prev: SignedCheckpoint | null = null;
   let latest: SignedCheckpoint | null = null;
-  for (let k = 0; k < notes.length; k++) {
-    let cp: SignedCheckpoint;
-    try {
-      cp = openCheckpoint(notes[k]!, options.verifiers, origin);
-    } catch (err) {
-      const e = err instanceof WardenError ? err : new WardenError('WARDEN_AUDIT_CHECKPOINT_INVALID', String(err));
-      report({ code: 'WARDEN_AUDIT_CHECKPOINT_INVALID', checkpoint: k, message: `checkpoint ${k}: ${e.message}` });
-      continue;
-    }
-    origin ??= cp.origin;
+  for (let k = 0; k < opened.length; k++) {
+    const cp = opened[k];
+    if (!cp) continue;
     if (prev && cp.size < prev.size) {
       report({ code: 'WARDEN_AUDIT_CHECKPOINT_INCONSISTENT', checkpoint: k, message: `checkpoint ${k} (size ${cp.size}) is smaller than checkpoint ${k - 1} (size ${prev.size})` });
       continue;
     }
-    if (cp.size > tree.size) {
+    const root = roots.get(cp.size);
+    if (!root) {
       report({
         code: 'WARDEN_AUDIT_TRUNCATED',
         index: tree.size,
@@ -118,14 +148,16 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
       });
       continue;
     }
-    const root = tree.root(cp.size);
     if (!root.equals(cp.rootHash)) {
       const from = prev ? prev.size : 0;
       const index = firstBadIndex !== null && firstBadIndex < cp.size ? firstBadIndex : from;
       report({ code: 'WARDEN_AUDIT_ROOT_MISMATCH', index, checkpoint: k, message: `checkpoint ${k} root differs from the recomputed root at size ${cp.size}: entries in [${from}, ${cp.size}) were changed` });
       continue;
     }
-    if (prev && !verifyConsistencyProof(prev.size, cp.size, prev.rootHash, cp.rootHash, tree.consistencyProof(prev.size, cp.size))) {
+    // Both roots equal the recomputed tree's, which already implies consistency; the RFC 9162
+    // proof is still checked for adjacent checkpointed sizes (the normal case).
+    const proof = prev ? proofs.get(`${prev.size}:${cp.size}`) : undefined;
+    if (prev && proof && !verifyConsistencyProof(prev.size, cp.size, prev.rootHash, cp.rootHash, proof)) {
       report({ code: 'WARDEN_AUDIT_CHECKPOINT_INCONSISTENT', checkpoint: k, message: `checkpoint ${k} is not consistent with checkpoint ${k - 1}` });
       continue;
     }
