@@ -32,3 +32,4 @@ export { importIamPolicy, type IamImportResult } from './importIamPolicy.js';
 export { runPolicyTests, type PolicyTestReport, type PolicyTestResult } from './runPolicyTests.js';
 export { explainDecision, parseAuthzRequest, type Explanation, type AuthzRequestInput } from './explainDecision.js';
 export { readAuditJsonl } from './readAuditJsonl.js';
+export { registerPolicyMetrics } from './policyMetrics.js';

@@ -45,3 +45,20 @@ test('the cache is bounded (least recently used evicted)', () => {
   c.authorize(r('b'));
   assert.equal(c.stats.misses, misses + 1);
 });
+
+test('metrics report the fallback and decisions per evaluator at scrape time', async () => {
+  const { Registry } = await import('prom-client');
+  const { registerPolicyMetrics } = await import('../../src/policy/index.js');
+  const registry = new Registry();
+  let active = compilePolicySet('permit(principal, action, resource);');
+  registerPolicyMetrics(registry, () => active);
+  active.authorize(r('iris'));
+  let text = await registry.metrics();
+  assert.match(text, /warden_policy_fallback 0/);
+  assert.match(text, /warden_policy_decisions\{evaluator="compiled"\} 1/);
+  active = compilePolicySet('permit(principal, action, resource) when { datetime("2026-01-01") < datetime("2027-01-01") };');
+  active.authorize(r('iris'));
+  text = await registry.metrics();
+  assert.match(text, /warden_policy_fallback 1/);
+  assert.match(text, /warden_policy_decisions\{evaluator="cedar-wasm"\} 1/);
+});
