@@ -8,7 +8,7 @@ import { openStore, ApiKeyRepository, type Database } from '../../src/store/inde
 import { openAuditLog, type AuditLog, type AuditRecord } from '../../src/audit/index.js';
 import { createLogger } from '../../src/observe/index.js';
 import { createControlPlaneMetrics } from '../../src/observe/metrics.js';
-import { createResponder, type Action, type Responder } from '../../src/respond/index.js';
+import { createResponder, type Action, type ModelRegistryPort, type Responder } from '../../src/respond/index.js';
 
 /** A real store (PGlite), a real Merkle audit log and a responder on a private metrics registry. */
 export interface RespondFixture {
@@ -27,7 +27,7 @@ export interface RespondFixture {
   close(): Promise<void>;
 }
 
-export async function respondFixture(options: { configOverrides?: Record<string, unknown>; extraActions?: Action[] } = {}): Promise<RespondFixture> {
+export async function respondFixture(options: { configOverrides?: Record<string, unknown>; extraActions?: Action[]; models?: ModelRegistryPort } = {}): Promise<RespondFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'warden-respond-'));
   const config = loadConfig({ dataDir, env: {}, overrides: options.configOverrides ?? {} });
   const db = await openStore({ dataDir });
@@ -42,7 +42,7 @@ export async function respondFixture(options: { configOverrides?: Record<string,
     revocations: { hasSpiffeId: (id: string) => revokedSpiffeIds.has(id), version: 0 } as never,
     revoke: async (t: { spiffeId?: string }) => void revokedSpiffeIds.add(t.spiffeId!),
   };
-  const responder = createResponder({ config, db, audit, logger: createLogger({ level: 'silent' }), serverSecret, events, ca, registry, metrics: createControlPlaneMetrics(registry), extraActions: options.extraActions });
+  const responder = createResponder({ config, db, audit, logger: createLogger({ level: 'silent' }), serverSecret, events, ca, registry, metrics: createControlPlaneMetrics(registry), extraActions: options.extraActions, models: options.models });
   return {
     dataDir,
     config,
