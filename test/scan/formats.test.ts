@@ -222,3 +222,15 @@ describe('Keras HDF5', () => {
     assert.deepEqual((await scanBytes(h5(JSON.stringify({ class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', module: 'keras.layers' }] } })))).findings, []);
   });
 });
+
+describe('Keras configs', () => {
+  const cfg = (layer: Record<string, unknown>): Buffer => Buffer.from(JSON.stringify({ module: 'keras', class_name: 'Sequential', config: { layers: [layer] }, registered_name: null }));
+  it('ranks registered custom layers medium, unregistered foreign modules high, dangerous modules critical', async () => {
+    const custom = await scanBytes(cfg({ module: 'my_project.layers', class_name: 'MyDense', config: {}, registered_name: 'MyProject>MyDense' }), 'config.json');
+    assert.deepEqual(custom.findings.map((f) => `${f.severity} ${f.rule}`), ['medium keras/custom-object']);
+    const foreign = await scanBytes(cfg({ module: 'some_pkg.helpers', class_name: 'Thing', config: {}, registered_name: null }), 'config.json');
+    assert.deepEqual(foreign.findings.map((f) => `${f.severity} ${f.rule}`), ['high keras/unsafe-module']);
+    const evil = await scanBytes(cfg({ module: 'os', class_name: 'system', config: {}, registered_name: 'X>system' }), 'config.json');
+    assert.deepEqual(evil.findings.map((f) => `${f.severity} ${f.rule}`), ['critical keras/unsafe-module']);
+  });
+});

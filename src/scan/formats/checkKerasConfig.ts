@@ -30,19 +30,22 @@ export function checkKerasConfig(config: unknown, ctx: ScanContext, where: strin
       report('keras/lambda-layer', 'high', 'Lambda layer: its function is Python bytecode that runs when the model is loaded or called');
     }
     const module = typeof o.module === 'string' ? o.module : undefined;
+    const registered = typeof o.registered_name === 'string' ? o.registered_name : undefined;
+    // `@register_keras_serializable` objects carry "Package>Name": resolved from the user's
+    // registry (custom code the user must supply), not imported by module name.
+    const customRegistered = registered !== undefined && registered.includes('>');
     if (module !== undefined) {
       const root = module.split('.')[0]!;
       if (dangerousModuleRoots.has(root)) {
         report('keras/unsafe-module', 'critical', `object ${JSON.stringify(className ?? '?')} is resolved from module ${JSON.stringify(module)}, which runs code or commands`);
-      } else if (!kerasModuleRoots.has(root)) {
+      } else if (!kerasModuleRoots.has(root) && !customRegistered) {
         report('keras/unsafe-module', 'high', `object ${JSON.stringify(className ?? '?')} is imported from non-Keras module ${JSON.stringify(module)}`);
       }
     }
     if (className === 'function' && typeof o.config === 'string' && module !== undefined && !kerasModuleRoots.has(module.split('.')[0]!)) {
       report('keras/unsafe-module', 'critical', `function ${JSON.stringify(o.config)} from ${JSON.stringify(module)} is called on load`);
     }
-    const registered = typeof o.registered_name === 'string' ? o.registered_name : undefined;
-    if (registered !== undefined && module === undefined && className !== undefined && registered !== className && !registered.startsWith('keras')) {
+    if (customRegistered && (module === undefined || !dangerousModuleRoots.has(module.split('.')[0]!))) {
       report('keras/custom-object', 'medium', `custom object ${JSON.stringify(registered)} needs user code registered at load time`);
     }
     for (const v of Object.values(o)) walk(v, depth + 1);
