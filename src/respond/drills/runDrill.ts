@@ -210,11 +210,13 @@ async function extractionDrill(options: DrillOptions): Promise<DrillReport> {
     agent = a.agent;
     a.attacker.start();
     await a.attacker.waitFor(() => a.attacker.attempts.filter((x) => x.ok).length >= 20, 5000);
-    const t0 = performance.now();
-    // If the gateway's extraction guard is wired it raises the alarm itself; give it a moment.
+    // With the gateway's extraction guard wired it raises the alarm itself; give it a moment.
+    // Containment is then measured from here (an upper bound that includes detection).
+    let t0 = performance.now();
     let incidentId = await waitForIncident(options.admin, 'extraction-attack', principal, 1500);
     if (!incidentId) {
       run.report.detection = 'simulated-detector';
+      t0 = performance.now();
       const res = await options.admin.call<{ fired: FiredAlert[] }>('POST', '/api/v1/respond/alarms', { detector: 'extraction', principal, model: options.model ?? 'iris', details: { signal: 'drill', drill: true } });
       incidentId = res.fired.find((f) => f.rule === 'extraction-attack')?.incidentId ?? null;
     }
