@@ -1,5 +1,6 @@
 import type { ApiKeyVerifier } from '../store/index.js';
 import type { Authorizer } from '../policy/index.js';
+import type { AdmissionTable } from '../artifacts/index.js';
 
 /**
  * Everything a PEP needs to decide a request, held in memory and swapped atomically:
@@ -16,6 +17,8 @@ export interface PepSnapshot {
   authorizer: Authorizer;
   /** Published policy-set version the authorizer was compiled from (0 = none published). */
   policyVersion: number;
+  /** Which model versions/digests may be served (artifacts registry). */
+  admission: AdmissionTable;
 }
 
 export type SnapshotListener = (snapshot: PepSnapshot) => void;

@@ -11,6 +11,7 @@ import { receive, type ReceiveOptions } from './stages/receive.js';
 import { authenticate } from './stages/authenticate.js';
 import { authorize, invokeRequest, type AuthorizeOptions } from './stages/authorize.js';
 import { rateLimit } from './stages/rateLimit.js';
+import { admit } from './stages/admit.js';
 import { forward } from './stages/forward.js';
 import { audit } from './stages/audit.js';
 
@@ -108,7 +109,7 @@ function newContext(req: GatewayRequest, res: GatewayResponse, requestId: string
 /**
  * The gateway's request pipeline, in the fixed order of DESIGN.md:
  * receive (TLS, limits) → authenticate → authorize (Cedar) → rate-limit → validate (schema) →
- * guard input → forward (keep-alive) with guard output → audit → respond.
+ * guard input → admit model (verified digest) → forward (keep-alive) with guard output → audit → respond.
  * Any stage may end the request with a WardenError; the audit stage always runs.
  */
 export async function runPipeline(req: GatewayRequest, res: GatewayResponse, requestId: string, path: string, o: PipelineOptions): Promise<void> {
@@ -123,6 +124,7 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     await rateLimit(ctx, o.rateLimit);
     if (ctx.route && o.validator) o.validator.validate(ctx.route.kind, ctx.json);
     if (o.guards && ctx.json) await o.guards.inspectRequest(ctx);
+    admit(ctx);
     if (!answerLocally(ctx, o.upstreams, o.authorize)) {
       await forward(ctx, { upstreams: o.upstreams, guards: o.guards, rateLimit: o.rateLimit, overheadHeader: () => overheadMs(ctx).toFixed(3) });
     }

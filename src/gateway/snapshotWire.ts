@@ -1,6 +1,7 @@
 import type { ApiKeyVerifier } from '../store/index.js';
 import { CachingAuthorizer, compilePolicySet, type CedarEntityJson } from '../policy/index.js';
 import type { PepSnapshot } from './PepSnapshot.js';
+import { admissionTableFromJson, type AdmissionTableJson } from '../artifacts/index.js';
 
 /**
  * The PEP snapshot as the control plane sends it (JSON over the authenticated stream): API key
@@ -12,6 +13,8 @@ export interface SnapshotWire {
   expiresAt: number;
   apiKeys: (Omit<ApiKeyVerifier, 'createdAt' | 'expiresAt' | 'revokedAt' | 'lastUsedAt'> & { createdAt: string; expiresAt: string | null; revokedAt: string | null; lastUsedAt: string | null })[];
   policy: { version: number; policies: string; schema: string | null; entities: CedarEntityJson[] };
+  /** Serving versions and digests of registered models (deployment admission). */
+  admission: AdmissionTableJson;
 }
 
 export function apiKeysToWire(keys: readonly ApiKeyVerifier[]): SnapshotWire['apiKeys'] {
@@ -48,5 +51,6 @@ export function snapshotFromWire(wire: SnapshotWire): PepSnapshot {
     apiKeys,
     authorizer: new CachingAuthorizer(compiled),
     policyVersion: wire.policy.version,
+    admission: admissionTableFromJson(wire.admission),
   };
 }

@@ -1,5 +1,6 @@
 import { ApiKeyRepository } from '../store/index.js';
 import { PolicyRepository } from '../policy/index.js';
+import { buildAdmissionTable, admissionTableToJson } from '../artifacts/index.js';
 import { apiKeysToWire, type SnapshotWire } from '../gateway/index.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
 import { keyScopePolicies } from './keyScopePolicies.js';
@@ -15,6 +16,7 @@ export async function buildSnapshotWire(ctx: ControlPlaneContext, version: numbe
   const apiKeys = await new ApiKeyRepository(ctx.db, ctx.serverSecret).listVerifiers();
   const published = await new PolicyRepository(ctx.db).current();
   const policies = [published?.policies ?? '', keyScopePolicies(apiKeys)].filter(Boolean).join('\n');
+  const admission = admissionTableToJson(await buildAdmissionTable(ctx.db, ctx.config.artifacts.admission));
   const now = Date.now();
   return {
     version,
@@ -22,5 +24,6 @@ export async function buildSnapshotWire(ctx: ControlPlaneContext, version: numbe
     expiresAt: now + SNAPSHOT_TTL_MS,
     apiKeys: apiKeysToWire(apiKeys),
     policy: { version: published?.version ?? 0, policies, schema: published?.schema ?? null, entities: published?.entities ?? [] },
+    admission,
   };
 }

@@ -44,7 +44,7 @@ export async function startWardenProcess(options: { dataDir?: string; args?: str
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   const ready = await new Promise<ReadyInfo>((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`warden up not ready in time; stderr:\n${stderr}`)), options.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => reject(new Error(`warden up not ready in time; stderr:\n${stderr}`)), options.timeoutMs ?? 180_000);
     const rl = createInterface({ input: proc.stdout! });
     rl.once('line', (line) => {
       clearTimeout(timer);

@@ -5,6 +5,7 @@ import type { RequestContext } from '../RequestContext.js';
 import type { UpstreamPool, Upstream } from '../UpstreamPool.js';
 import type { GatewayGuards, TextStreamTransformer } from '../ResponseGuards.js';
 import type { RateLimitPolicy } from '../index-internal.js';
+import { admit, MODEL_DIGEST_HEADER } from './admit.js';
 
 /** Request headers passed to the model server; credentials and hop-by-hop headers never are. */
 const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent', 'traceparent', 'tracestate', 'x-demo-chunk-delay-ms'];
@@ -167,6 +168,16 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} is unreachable`, { cause: err });
   }
   ctx.upstreamNs += process.hrtime.bigint() - started;
+  const reported = response.headers[MODEL_DIGEST_HEADER];
+  if (typeof reported === 'string') {
+    try {
+      admit(ctx, reported);
+    } catch (err) {
+      response.body.destroy();
+      ctx.res.off('close', onClose);
+      throw err;
+    }
+  }
   ctx.status = response.statusCode;
   const contentType = String(response.headers['content-type'] ?? '');
   const headers = responseHeaders(response.headers);

@@ -1,0 +1,142 @@
+// Production gateway benchmark (issue 5), one run on 127.0.0.1, same fixed upstream for all:
+//   direct → upstream (baseline) · bare Node proxy · nginx reverse proxy · Portkey AI gateway
+//   (@portkey-ai/gateway from npm, checks nothing) · Warden with the full pipeline
+//   (TLS in, API key, Cedar authz, rate limit, validation, audit with fsync'd batches).
+// Then the latency Warden adds at half of its max rate (paced load) against direct.
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Agent, request } from 'undici';
+import { runLoad, printTable, type LoadResult } from './lib/load.js';
+import { startAndReadLine, stopProcess } from './lib/processes.js';
+
+const root = resolve(import.meta.dirname, '..');
+const durationMs = Number(process.env.BENCH_DURATION_MS ?? 5000);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'hi' }] });
+const tmp = mkdtempSync(join(tmpdir(), 'warden-bench-gw-'));
+const procs: ChildProcess[] = [];
+const results: { name: string; result: LoadResult }[] = [];
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function measure(name: string, url: string, headers: Record<string, string>, ca?: string): Promise<LoadResult> {
+  const common = { url, path: '/v1/chat/completions', method: 'POST' as const, body, connections, headers: { 'content-type': 'application/json', ...headers }, ca };
+  await runLoad({ ...common, durationMs: 1000 }); // warm-up: JIT, pools, TLS sessions
+  const result = await runLoad({ ...common, durationMs });
+  results.push({ name, result });
+  return result;
+}
+
+try {
+  const upstream = await startAndReadLine(process.execPath, [join(root, 'bench/lib/fixedUpstream.mjs')]);
+  procs.push(upstream.proc);
+  const upstreamUrl = `http://127.0.0.1:${upstream.line}`;
+  const direct = await measure('direct (fixed upstream, http)', upstreamUrl, {});
+
+  const proxy = await startAndReadLine(process.execPath, [join(root, 'bench/lib/bareProxy.mjs'), upstreamUrl], { cwd: root });
+  procs.push(proxy.proc);
+  const bare = await measure('bare Node proxy (undici, http)', `http://127.0.0.1:${proxy.line}`, {});
+
+  if (spawnSync('sh', ['-c', 'command -v nginx']).status === 0) {
+    const port = await freePort();
+    const conf = join(tmp, 'nginx.conf');
+    writeFileSync(
+      conf,
+      `daemon off; worker_processes 1; pid ${tmp}/nginx.pid; error_log ${tmp}/nginx-error.log;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
+  upstream u { server ${upstreamUrl.slice(7)}; keepalive 64; }
+  server { listen 127.0.0.1:${port}; location / { proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`,
+    );
+    const { spawn } = await import('node:child_process');
+    const nginx = spawn('nginx', ['-c', conf, '-p', tmp], { stdio: 'ignore' });
+    procs.push(nginx);
+    await new Promise((r) => setTimeout(r, 500));
+    await measure('nginx reverse proxy (1 worker, http)', `http://127.0.0.1:${port}`, {});
+  } else console.log('nginx not installed: skipped (apt-get install nginx-light)');
+
+  const portkeyDir = join(root, 'bench/.tmp/portkey');
+  const portkeyBin = join(portkeyDir, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+  if (!existsSync(portkeyBin)) {
+    mkdirSync(portkeyDir, { recursive: true });
+    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', portkeyDir, '@portkey-ai/gateway@1.15.2'], { stdio: 'inherit' });
+    if (r.status !== 0) console.log('could not install @portkey-ai/gateway: skipped');
+  }
+  if (existsSync(portkeyBin)) {
+    const port = await freePort();
+    const { spawn } = await import('node:child_process');
+    const portkey = spawn(process.execPath, [portkeyBin, `--port=${port}`], { stdio: 'ignore', cwd: portkeyDir });
+    procs.push(portkey);
+    for (let i = 0; i < 100; i++) {
+      try {
+        await (await request(`http://127.0.0.1:${port}/`)).body.dump();
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    await measure('Portkey gateway 1.15 (http, no auth)', `http://127.0.0.1:${port}`, {
+      'x-portkey-provider': 'openai',
+      'x-portkey-custom-host': `${upstreamUrl}/v1`,
+      authorization: 'Bearer sk-bench',
+    });
+  }
+
+  const config = join(tmp, 'warden.yaml');
+  writeFileSync(
+    config,
+    `gateway:\n  upstreams:\n    - name: fixed\n      url: ${upstreamUrl}\n      models: [bench]\n  rateLimit:\n    rules:\n      - match: { key: '*' }\n        requestsPerMinute: 1000000000\nlog:\n  level: error\n`,
+  );
+  const warden = await startAndReadLine(process.execPath, [join(root, 'bin/warden.js'), '--data-dir', join(tmp, 'data'), '--config', config, 'up', '--ready-json', '--port-gateway', '0', '--port-admin', '0'], { env: { ...process.env, WARDEN_LOG_LEVEL: 'error' } });
+  procs.push(warden.proc);
+  const ready = JSON.parse(warden.line) as { gatewayUrl: string; adminUrl: string; caBundle: string; adminToken: string };
+  const ca = readFileSync(ready.caBundle, 'utf8');
+  const adminAgent = new Agent({ connect: { ca } });
+  const created = (await (
+    await request(`${ready.adminUrl}/api/v1/keys`, {
+      method: 'POST',
+      dispatcher: adminAgent,
+      headers: { authorization: `Bearer ${ready.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'bench', scopes: ['model:bench'] }),
+    })
+  ).body.json()) as { key: string };
+  await adminAgent.close();
+  const auth = { authorization: `Bearer ${created.key}` };
+  const wardenMax = await measure('Warden (https, API key, Cedar, rate limit, validation, audit)', ready.gatewayUrl, auth, ca);
+
+  const table = printTable(`gateway — ${connections} connections, ${durationMs} ms per target, ${cpus().length} cores`, results);
+  const portkey = results.find((r) => r.name.startsWith('Portkey'))?.result;
+  const nginxR = results.find((r) => r.name.startsWith('nginx'))?.result;
+
+  // Latency Warden adds at half of its max rate (open-loop pacing, same rate for both).
+  const rate = Math.max(100, Math.floor(wardenMax.rps / 2));
+  const paced = { path: '/v1/chat/completions', method: 'POST' as const, body, connections: 16, durationMs, rate };
+  const directHalf = await runLoad({ ...paced, url: upstreamUrl, headers: { 'content-type': 'application/json' } });
+  const wardenHalf = await runLoad({ ...paced, url: ready.gatewayUrl, ca, headers: { 'content-type': 'application/json', ...auth } });
+  const summary = [
+    '',
+    `| ratio | value | target |`,
+    `| --- | ---: | --- |`,
+    `| Warden / bare Node proxy (req/s) | ${(wardenMax.rps / bare.rps).toFixed(2)}× | ≥ 0.6× |`,
+    portkey ? `| Warden / Portkey (req/s) | ${(wardenMax.rps / portkey.rps).toFixed(2)}× | ≥ 1.0× |` : '| Warden / Portkey | skipped | |',
+    nginxR ? `| Warden / nginx (req/s) | ${(wardenMax.rps / nginxR.rps).toFixed(2)}× | (reference) |` : '',
+    `| Warden / direct (req/s) | ${(wardenMax.rps / direct.rps).toFixed(2)}× | (reference) |`,
+    `| added p99 over direct at ${rate} req/s (half of Warden's max) | ${(wardenHalf.p99Ms - directHalf.p99Ms).toFixed(3)} ms (direct p99 ${directHalf.p99Ms.toFixed(3)}, Warden p99 ${wardenHalf.p99Ms.toFixed(3)}) | ≤ 2 ms |`,
+    '',
+  ].join('\n');
+  console.log(summary);
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  writeFileSync(join(root, 'bench/results/gateway.md'), `## gateway (${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, \`npm run bench gateway\`)\n\n${table}\n${summary}\n`);
+} finally {
+  for (const p of procs.reverse()) await stopProcess(p);
+  rmSync(tmp, { recursive: true, force: true });
+}

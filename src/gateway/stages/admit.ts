@@ -1,0 +1,18 @@
+import { WardenError, type ErrorCode } from '../../errors/index.js';
+import { admitModel } from '../../artifacts/index.js';
+import type { RequestContext } from '../RequestContext.js';
+
+/** Header a model server (or its sidecar) uses to report the manifest digest of the model it serves. */
+export const MODEL_DIGEST_HEADER = 'x-warden-model-digest';
+
+/**
+ * Stage: deployment admission. Before forwarding, refuses revoked versions and unregistered models
+ * where enforcement is on; once the upstream answers, its reported digest must match the serving
+ * version's pinned digest, otherwise its output never reaches the client.
+ */
+export function admit(ctx: RequestContext, reportedDigest?: string): void {
+  const model = ctx.route?.model;
+  if (!model || ctx.route?.kind === 'openai.models') return;
+  const r = admitModel(ctx.snapshot.admission, model, ctx.route?.version ?? undefined, reportedDigest);
+  if (!r.ok) throw new WardenError(r.code as ErrorCode, r.message);
+}
