@@ -93,6 +93,14 @@ export class RevocationFeed extends EventEmitter {
     }
   }
 
+  /**
+   * Whether the local list can be trusted: connected, or heard from (event or heartbeat) within
+   * `maxStaleMs`. PEPs fail closed once this turns false (DESIGN.md: snapshot TTL).
+   */
+  isFresh(maxStaleMs: number, now = Date.now()): boolean {
+    return this.connected || (this.lastEventAt > 0 && now - this.lastEventAt <= maxStaleMs);
+  }
+
   stop(): void {
     this.stopped = true;
     this.abort?.abort();

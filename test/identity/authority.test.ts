@@ -245,7 +245,7 @@ test('the CRL is signed by the intermediate, lists revoked serials, and makes op
   await ca.revoke({ serial: a.serial });
   await ca.revoke({ spiffeId: 'spiffe://example.org/b' });
   const crl = await ca.crl();
-  const parsed = new x509.X509Crl(crl.der);
+  const parsed = new x509.X509Crl(crl.pem);
   const serials = parsed.entries.map((e) => e.serialNumber.replace(/^0+/, '').toLowerCase()).sort();
   assert.deepEqual(serials, [a.serial, b.serial].sort());
   writeFileSync(join(dir, 'crl.pem'), crl.pem);

@@ -212,3 +212,45 @@ test('startSidecarFromConfig: SVID files from the agent (reloaded on rotation), 
   assert.ok(events.includes('connected'));
   await assert.rejects(call(client, sidecar.url + '/v1/chat', 'POST', '{}'));
 });
+
+test('sidecar fails closed (503) when its revocation stream has been silent too long, and recovers when it is back', async (t) => {
+  const cp = await startControlPlane();
+  t.after(() => cp.close());
+  const echo = await startEchoWorkload();
+  t.after(() => echo.server.close());
+  const me = new StaticSvidSource(await issueMaterial(cp.ca, MODEL));
+  const client = new IdentityClient(cp.url, { bundlePem: cp.ca.bundlePem(), chainPem: me.svid.chainPem, keyPem: me.svid.keyPem });
+  const revocations = new RevocationList();
+  const feed = new RevocationFeed(client, revocations, { minMs: 50, maxMs: 200 });
+  const connected = new Promise((r) => feed.once('connected', r));
+  feed.start();
+  t.after(() => {
+    feed.stop();
+    return client.close();
+  });
+  await connected;
+  const sidecar = await startSidecar({
+    trustDomain: 'warden.local',
+    identity: me,
+    revocations,
+    authorizer: new AllowListAuthorizer([{ from: API, to: MODEL, paths: ['*'], methods: ['*'] }]),
+    upstreamUrl: echo.url,
+    revocationsFresh: () => feed.isFresh(500),
+  });
+  t.after(() => sidecar.close());
+  const api = mtlsClient(await issueMaterial(cp.ca, API));
+  t.after(() => api.close());
+  assert.equal((await call(api, sidecar.url + '/x')).status, 200);
+  await cp.stopListener();
+  const until = Date.now() + 5000;
+  let last = 200;
+  while (Date.now() < until && last !== 503) {
+    last = (await call(api, sidecar.url + '/x')).status;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(last, 503, 'stale revocation list → fail closed');
+  await cp.restartListener();
+  const back = Date.now() + 10_000;
+  while (Date.now() < back && !feed.connected) await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await call(api, sidecar.url + '/x')).status, 200, 'recovers once the stream is back');
+});

@@ -36,6 +36,11 @@ export interface SidecarOptions {
   /** Environment put into the segmentation context. */
   environment?: string;
   clockSkewSeconds?: number;
+  /**
+   * Whether the revocation list is current (e.g. `() => feed.isFresh(300_000)`). When it returns
+   * false the sidecar fails closed: 503 WARDEN_UNAVAILABLE until the stream is back.
+   */
+  revocationsFresh?: () => boolean;
   maxHeaderBytes?: number;
   requestTimeoutMs?: number;
   audit?: AuditLog;
@@ -135,6 +140,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     const socket = req.socket as TLSSocket;
     const peer = peers.get(socket);
     if (!peer) return sendError(res, new WardenError('WARDEN_IDENTITY_SVID_MISSING'), requestId, true);
+    if (options.revocationsFresh && !options.revocationsFresh()) {
+      return sendError(res, new WardenError('WARDEN_UNAVAILABLE', 'the revocation list is stale (control plane unreachable); failing closed'), requestId);
+    }
     if (options.revocations.isRevoked(peer.spiffeId, peer.serial)) {
       stats.revokedClosed++;
       sendError(res, new WardenError('WARDEN_IDENTITY_REVOKED', `${peer.spiffeId} is revoked`), requestId, true);

@@ -49,7 +49,14 @@ export async function startSidecarFromConfig(o: SidecarFromConfigOptions): Promi
   feed.on('connected', () => o.onFeedEvent?.('connected'));
   feed.on('disconnected', () => o.onFeedEvent?.('disconnected'));
   feed.on('feedError', (err: unknown) => o.onFeedEvent?.('error', err));
+  const firstSnapshot = new Promise<boolean>((resolve) => {
+    feed.once('connected', () => resolve(true));
+    setTimeout(() => resolve(false), 10_000).unref();
+  });
   feed.start();
+  // Serve with a current revocation list; if the control plane is not reachable yet the sidecar
+  // still starts, but fails closed (503) until the stream delivers its first snapshot.
+  await firstSnapshot;
   const authorizer = o.authorizer ?? new AllowListAuthorizer(sc.allow);
   let sidecar: Sidecar;
   try {
@@ -65,6 +72,7 @@ export async function startSidecarFromConfig(o: SidecarFromConfigOptions): Promi
       outbound: sc.outbound,
       environment: sc.environment || undefined,
       clockSkewSeconds: o.config.identity.clockSkewSeconds,
+      revocationsFresh: () => feed.isFresh(sc.revocationMaxStaleSeconds * 1000),
       audit: o.audit,
     });
   } catch (err) {
