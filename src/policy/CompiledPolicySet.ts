@@ -12,7 +12,7 @@ import { parsePolicySet, type ParsedPolicy } from './parsePolicySet.js';
 import type { PolicyJson } from './cedarWasm.js';
 import { ReferenceAuthorizer, REQUEST_ERROR_ID } from './ReferenceAuthorizer.js';
 import { requestEntitiesJson } from './requestEntities.js';
-import { loadSchema, validatePolicies, type LoadedSchema } from './schema.js';
+import { loadSchema, validateEntities, validatePolicies, type LoadedSchema } from './schema.js';
 
 export interface CompileOptions {
   /** Cedar schema (`.cedarschema` or JSON). When set, policies are validated strictly and its action groups are loaded. */
@@ -280,7 +280,10 @@ export function policySetDigest(text: string, schemaText: string | undefined, en
 export function compilePolicySet(policiesText: string, options: CompileOptions = {}): CompiledPolicySet {
   const parsed = parsePolicySet(policiesText);
   const schema = options.schemaText !== undefined ? loadSchema(options.schemaText) : undefined;
-  if (schema) validatePolicies(schema, parsed);
+  if (schema) {
+    validatePolicies(schema, parsed);
+    validateEntities(schema, options.entities ?? []);
+  }
   const version = options.version ?? `sha256:${policySetDigest(policiesText, options.schemaText, options.entities).slice(0, 16)}`;
   return new CompiledPolicySet(parsed, { ...options, schema, version });
 }

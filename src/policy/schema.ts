@@ -51,3 +51,10 @@ export function validatePolicies(schema: LoadedSchema, policies: readonly Parsed
     throw new WardenError('WARDEN_POLICY_VALIDATION_FAILED', `policies do not match the schema: ${shown.join('; ')}`);
   }
 }
+
+/** Entity data must match the schema too (attribute types, allowed parents). */
+export function validateEntities(schema: LoadedSchema, entities: readonly CedarEntityJson[]): void {
+  if (entities.length === 0) return;
+  const r = cedarWasm.checkParseEntities({ entities: entities as never, schema: schema.json });
+  if (r.type === 'failure') throw new WardenError('WARDEN_POLICY_ENTITIES_INVALID', `entities do not match the schema: ${describeCedarErrors(r.errors)}`);
+}

@@ -150,6 +150,8 @@ test('bad input gets a stable error code and nothing is half-built', () => {
     { uid: { type: 'Group', id: 'b' }, attrs: {}, parents: [{ type: 'Group', id: 'a' }] },
   ];
   assert.equal(code(() => compilePolicySet('permit(principal, action, resource);', { entities: cycle })), 'WARDEN_POLICY_ENTITIES_INVALID');
+  const wrongAttr = [{ uid: { type: 'Model', id: 'm' }, attrs: { classification: 3 }, parents: [] }];
+  assert.equal(code(() => compilePolicySet(demo, { schemaText, entities: wrongAttr })), 'WARDEN_POLICY_ENTITIES_INVALID');
   const parseError = (() => {
     try {
       compilePolicySet('permit(principal, action, resource);\npermit(principal, action, resource) when { 1 + };');
