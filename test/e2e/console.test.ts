@@ -249,6 +249,9 @@ test('Incidents: timeline with runbook steps', async (t) => {
   await timeline.locator('li').first().waitFor();
   assert.ok((await timeline.locator('li').count()) >= 2);
   await timeline.getByText('runbook step').first().waitFor();
+  const steps = await timeline.getByTestId('runbook-steps').locator('li').allInnerTexts();
+  assert.equal(steps.length, 2, steps.join('\n'));
+  assert.match(steps[0]!, /block-api-key/);
   await axeAndShot('06-incidents');
 });
 
@@ -266,7 +269,18 @@ test('Audit: search by principal and decision, verify an inclusion proof in the 
   await results.locator('tbody tr').first().getByRole('button', { name: /^Inclusion proof/ }).click();
   const proof = page.getByTestId('proof');
   // Either the record is already covered by a checkpoint, or the console offers to publish one.
-  await proof.getByText(/verified in this browser|does not match|Publish a checkpoint and retry/).first().waitFor();
+  const proofCalls: string[] = [];
+  page.on('response', (r) => {
+    if (r.url().includes('/audit/proof/')) proofCalls.push(`${r.status()} ${r.url()}`);
+  });
+  await proof
+    .getByText(/verified in this browser|does not match|Publish a checkpoint and retry/)
+    .first()
+    .waitFor({ timeout: 40_000 })
+    .catch(async (err: unknown) => {
+      await page.screenshot({ path: join(shots, '07-audit-failed.png'), fullPage: true });
+      throw new Error(`proof did not resolve; section: ${await proof.innerText().catch(() => '?')}; calls: ${proofCalls.join(', ')}`, { cause: err });
+    });
   const retry = proof.getByRole('button', { name: 'Publish a checkpoint and retry' });
   if (await retry.isVisible()) await retry.click();
   await proof.getByText(/verified in this browser|does not match/).first().waitFor();

@@ -11,7 +11,7 @@ export interface Bucket {
 }
 
 /**
- * Gateway decisions per time bucket, computed from audit records (the admin API has no
+ * Gateway decisions (and detector alarms) per time bucket, computed from audit records (the admin API has no
  * time-series endpoint, and the audit log is the record of truth anyway).
  */
 export function bucketDecisions(records: readonly AuditRecord[], options: { now: number; windowMs: number; bucketMs: number }): Bucket[] {
@@ -22,11 +22,15 @@ export function bucketDecisions(records: readonly AuditRecord[], options: { now:
   const overheadSum = new Array<number>(count).fill(0);
   const overheadN = new Array<number>(count).fill(0);
   for (const r of records) {
-    if (r.kind !== 'decision') continue;
     const t = Date.parse(r.ts);
     if (!(t >= start) || t >= start + count * bucketMs) continue;
     const i = Math.floor((t - start) / bucketMs);
     const b = buckets[i]!;
+    // Detector alarms arrive as their own records (detector.alarm.received) as well as inline verdicts.
+    if (r.kind !== 'decision') {
+      if (r.action.startsWith('detector.')) b.detectorVerdicts++;
+      continue;
+    }
     b.requests++;
     if (r.decision === 'deny') b.denials++;
     if (r.detectors && Object.keys(r.detectors).length > 0) b.detectorVerdicts++;

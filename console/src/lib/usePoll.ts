@@ -43,7 +43,7 @@ export function usePoll<T>(load: () => Promise<T>, deps: readonly unknown[], int
       if (document.visibilityState === 'visible') void refresh();
     }, intervalMs);
     return () => clearInterval(timer);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // `load` changes every render; callers list what it depends on in `deps`.
   }, [refresh, intervalMs, ...deps]);
 
   return { data, error, loading, refresh };

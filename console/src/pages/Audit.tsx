@@ -145,7 +145,7 @@ function Proof({ index }: { index: number }) {
   };
   useEffect(() => {
     void load();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // One fetch per record; the parent remounts this component (key) for another index.
   }, [index]);
 
   const publishAndRetry = async () => {
@@ -160,6 +160,7 @@ function Proof({ index }: { index: number }) {
   return (
     <section aria-labelledby="proof-h" data-testid="proof">
       <h2 id="proof-h">Inclusion proof of record {index}</h2>
+      {!proof && !error && <p role="status">Loading the proof…</p>}
       <ErrorNote error={error} />
       {error && (
         <p>

@@ -51,8 +51,29 @@ export function Identities() {
   const sortedSvids = [...(svids.data?.svids ?? [])].sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter));
   const sortedKeys = [...(keys.data?.keys ?? [])].sort((a, b) => Number(!!a.revokedAt) - Number(!!b.revokedAt) || a.name.localeCompare(b.name));
 
+  const live = [...sortedSvids.filter((s) => !s.revoked).map((s) => s.notAfter), ...sortedKeys.filter((k) => !k.revokedAt).map((k) => k.expiresAt)];
+  const within = (c: ReturnType<typeof expiryClass>) => live.filter((t) => expiryClass(t) === c).length;
+
   return (
     <>
+      <dl className="tiles" aria-label="Expiry summary">
+        <div>
+          <dt>Expire within 1 h</dt>
+          <dd>{within('soon')}</dd>
+        </div>
+        <div>
+          <dt>Expire within 24 h</dt>
+          <dd>{within('day')}</dd>
+        </div>
+        <div>
+          <dt>Active API keys</dt>
+          <dd>{sortedKeys.filter((k) => !k.revokedAt).length}</dd>
+        </div>
+        <div>
+          <dt>Valid SVIDs</dt>
+          <dd>{sortedSvids.filter((s) => !s.revoked && expiryClass(s.notAfter) !== 'expired').length}</dd>
+        </div>
+      </dl>
       <p className="status" role="status">
         {notice}
       </p>

@@ -79,6 +79,7 @@ function Timeline({ id }: { id: string }) {
             {i.timeline.map((e) => (
               <li key={e.seq}>
                 <time dateTime={e.at}>{shortTime(e.at)}</time> <Badge tone={KIND_TONE[e.kind]}>{e.kind === 'plan' ? 'runbook step' : e.kind}</Badge> <strong>{e.summary}</strong> <span className="muted">by {e.actor}</span>
+                <Steps details={e.details} />
                 {Object.keys(e.details).length > 0 && (
                   <details>
                     <summary>details</summary>
@@ -91,5 +92,20 @@ function Timeline({ id }: { id: string }) {
         </>
       )}
     </section>
+  );
+}
+
+/** A runbook plan lists its steps in details.steps: show them, they are what will happen. */
+function Steps({ details }: { details: Record<string, unknown> }) {
+  const steps = Array.isArray(details.steps) ? (details.steps as { action?: unknown; description?: unknown }[]) : [];
+  if (steps.length === 0) return null;
+  return (
+    <ol className="steps" data-testid="runbook-steps">
+      {steps.map((st, i) => (
+        <li key={i}>
+          <code>{String(st.action ?? '?')}</code> {typeof st.description === 'string' ? st.description : ''}
+        </li>
+      ))}
+    </ol>
   );
 }

@@ -140,7 +140,7 @@ function ArtifactDetail({ artifact }: { artifact: ArtifactSummary }) {
                   ) : (
                     v.attestations.map((a) => (
                       <span key={a.id} className="att">
-                        <Badge tone="good">✓ {predicateLabel(a.predicateType)}</Badge> <span className="muted">{a.signer.spiffeId ?? a.signer.keyId.slice(0, 12)}</span>
+                        <Badge tone="good">✓ {predicateLabel(a.predicateType)}</Badge> <span className="muted">by {a.signer.spiffeId ?? `key ${a.signer.keyId.slice(0, 12)}`}</span>
                       </span>
                     ))
                   )}

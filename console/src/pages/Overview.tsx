@@ -17,7 +17,7 @@ export function Overview() {
   const api = useApi();
   const traffic = usePoll(async () => {
     const since = new Date(Date.now() - WINDOW_MS).toISOString();
-    const { entries } = await api.get<{ entries: AuditEntry[] }>('/audit/records', { kind: 'decision', since, limit: 10_000 });
+    const { entries } = await api.get<{ entries: AuditEntry[] }>('/audit/records', { since, limit: 10_000 });
     return entries;
   }, []);
   const status = usePoll(() => api.get<Status>('/status'), []);
@@ -26,7 +26,7 @@ export function Overview() {
   const buckets = bucketDecisions((traffic.data ?? []).map((e) => e.record), { now: Date.now(), windowMs: WINDOW_MS, bucketMs: BUCKET_MS });
   const sum = totals(buckets);
   const times = buckets.map((b) => b.t);
-  const denials = (traffic.data ?? []).filter((e) => e.record.decision === 'deny').slice(0, 10);
+  const denials = (traffic.data ?? []).filter((e) => e.record.kind === 'decision' && e.record.decision === 'deny').slice(0, 10);
 
   return (
     <>
@@ -51,7 +51,7 @@ export function Overview() {
             <dd>{sum.overheadMs === null ? '—' : `${sum.overheadMs.toFixed(2)} ms`}</dd>
           </div>
         </dl>
-        {traffic.data && traffic.data.length === 0 ? (
+        {traffic.data && sum.requests === 0 ? (
           <EmptyState title="No gateway requests in the last 30 minutes." command={'curl --cacert .warden/bundle.pem -H "Authorization: Bearer $WARDEN_DEMO_KEY" https://127.0.0.1:8443/v1/models'} />
         ) : (
           <div className="charts">
