@@ -82,8 +82,8 @@ async function fileFor(root: string, urlPath: string): Promise<string | null> {
 }
 
 /**
- * Serves the built console at `/console/` with a strict CSP. Unknown paths without a file
- * extension get index.html so client-side routes survive a reload; missing assets are 404.
+ * Serves the built console at `/console/` with a strict CSP. Unknown paths without a dot
+ * get index.html so client-side routes survive a reload; missing assets are 404.
  */
 export async function registerConsole(app: FastifyInstance, options: ConsoleOptions = {}): Promise<void> {
   const root = resolve(options.root ?? defaultRoot());
@@ -95,7 +95,8 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
     withHeaders(reply, request.protocol === 'https');
     const wanted = request.params['*'] ?? '';
     let file = wanted === '' ? join(root, 'index.html') : await fileFor(root, wanted);
-    if (!file && !extname(wanted)) file = join(root, 'index.html');
+    // Page routes (/console/audit) get the app; anything that looks like a file (has a dot) must exist.
+    if (!file && !wanted.includes('.')) file = join(root, 'index.html');
     if (!file || !existsSync(file)) {
       const built = existsSync(join(root, 'index.html'));
       reply.code(built ? 404 : 503).type('text/plain; charset=utf-8');
