@@ -157,7 +157,8 @@ async function gatewayTarget(): Promise<Target | string> {
       });
       proc.once('exit', (c) => rej(new Error(`warden up exited ${c}: ${stderr.slice(0, 300)}`)));
     });
-    const agent = new Agent({ connect: { ca: readFileSync(ready.caBundle, 'utf8'), minVersion: 'TLSv1.2' } });
+    const agent = new Agent({ connect: { ca: readFileSync(ready.caBundle, 'utf8'), minVersion: 'TLSv1.2' }, headersTimeout: 30_000, bodyTimeout: 30_000 });
+    process.stderr.write(`[bench] started warden pid ${proc.pid} for ${action}/${hardening.name}\n`);
     procs.push({ proc, dir, agent });
     const call = async (url: string, token: string, body: unknown) => {
       const r = await request(url, { method: 'POST', dispatcher: agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -218,8 +219,13 @@ async function gatewayTarget(): Promise<Target | string> {
     },
     async close() {
       for (const p of procs) {
-        p.proc.kill('SIGTERM');
-        await new Promise((r) => p.proc.once('exit', r));
+        if (p.proc.exitCode === null) {
+          const exited = new Promise((r) => p.proc.once('exit', r));
+          p.proc.kill('SIGTERM');
+          const timer = setTimeout(() => p.proc.kill('SIGKILL'), 15_000);
+          await exited;
+          clearTimeout(timer);
+        }
         await p.agent.close();
         rmSync(p.dir, { recursive: true, force: true });
       }
@@ -250,6 +256,7 @@ async function runAttacks(target: Target): Promise<{ rows: Row[]; benign: { user
       ...TRAMER_SEEDS.map((seed, i) => ({ name: `tramer-equation-solving #${i + 1}`, run: (o: Oracle) => tramerAttack(o, 3, ev, { queries: TRAMER_QUERIES, seed }) })),
     ];
     for (const a of attacks) {
+      process.stderr.write(`[bench] ${a.name} / ${h.name}\n`);
       const principal = `${a.name.replace(/[^a-z0-9]+/gi, '-')}-${h.name.replace(/[^a-z0-9]+/gi, '-')}`;
       const logOracle = await target.newOracle(`${principal}-log`, h, 'log');
       const undefended = await a.run(logOracle.oracle);
@@ -302,8 +309,13 @@ if (!forceInProcess) {
 target ??= inProcessTarget();
 console.log(`# bench/extraction.ts (${new Date().toISOString()}, node ${process.version}, load average ${loadavg()[0]!.toFixed(1)})\n`);
 console.log(`Mode: ${target.mode}${target.mode.startsWith('in-process') ? ` — because ${why}` : ''}\n`);
-const { rows, benign } = await runAttacks(target);
-await target.close();
+let result: Awaited<ReturnType<typeof runAttacks>>;
+try {
+  result = await runAttacks(target);
+} finally {
+  await target.close();
+}
+const { rows, benign } = result;
 
 console.log('## Attacks: queries until detection vs queries the undefended attack needs for 90% agreement\n');
 console.log('Agreement = share of inputs where the surrogate predicts the victim\'s label, on real iris rows (test) and on uniform points in the feature box (uniform).\n');
