@@ -58,7 +58,8 @@ export interface Detectors {
   close(): Promise<void>;
 }
 
-const NONE: Verdict[] = [];
+/** A fresh empty list each time: callers may push to what they get back (an empty array costs nothing). */
+const none = (): Verdict[] => [];
 const MAX_CHAT_MESSAGES = 1024;
 
 /** Text of a message: string content, or the text parts of an array (images etc. are skipped). */
@@ -159,7 +160,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
   };
 
   const inspectChat = (messages: readonly ChatMessage[], route: string): Verdict[] => {
-    if (!config.enabled || !Array.isArray(messages)) return NONE;
+    if (!config.enabled || !Array.isArray(messages)) return none();
     let out: Verdict[] | undefined;
     const inj = routeSettings(route);
     // maxScanChars bounds the injection scan per request (not per message), so a large body of
@@ -186,13 +187,13 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
         }
       }
     }
-    return out ? count(out) : NONE;
+    return out ? count(out) : none();
   };
 
   const inspectChatExternal = async (messages: readonly ChatMessage[], route: string): Promise<Verdict[]> => {
-    if (!external || !config.enabled) return NONE;
+    if (!external || !config.enabled) return none();
     const inj = routeSettings(route);
-    if (!inj.enabled) return NONE;
+    if (!inj.enabled) return none();
     const out: Verdict[] = [];
     for (const m of messages.slice(0, MAX_CHAT_MESSAGES)) {
       if (!m || !scannedRoles.has(m.role)) continue;
@@ -236,7 +237,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
   };
 
   const inspectInference = (principal: string, model: string, inputs: readonly (readonly number[])[]): Verdict[] => {
-    if (!config.enabled) return NONE;
+    if (!config.enabled) return none();
     let out: Verdict[] | undefined;
     const detector = config.ood.enabled ? ood.get(model) : undefined;
     const monitor = config.drift.enabled ? drift.get(model) : undefined;
@@ -259,7 +260,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
         if (st.overBudget) mergeVerdict((out ??= []), { detector: 'budget', action: 'block' });
       }
     }
-    return out ? count(out) : NONE;
+    return out ? count(out) : none();
   };
 
   const publishDrift = (model: string, report: DriftReport): void => {
@@ -282,18 +283,18 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
   };
 
   const observePrediction = (principal: string, model: string, inputs: readonly (readonly number[])[], labels: readonly number[]): Verdict[] => {
-    if (!config.enabled || !config.extraction.enabled) return NONE;
+    if (!config.enabled || !config.extraction.enabled) return none();
     const guard = guardFor(model);
     let alarmed = false;
     const n = Math.min(inputs.length, labels.length);
     for (let i = 0; i < n; i++) alarmed = guard.observePrediction(principal, inputs[i]!, labels[i]!).alarmed || alarmed;
-    return alarmed ? count([{ detector: 'extraction', action: config.extraction.action }]) : NONE;
+    return alarmed ? count([{ detector: 'extraction', action: config.extraction.action }]) : none();
   };
 
   const guardCompletion = (text: string): GuardedCompletion => {
-    if (!config.enabled) return { text, verdicts: NONE };
+    if (!config.enabled) return { text, verdicts: none() };
     const findings = findSensitive(text, allFindOptions).filter(keepFinding);
-    if (findings.length === 0) return { text, verdicts: NONE };
+    if (findings.length === 0) return { text, verdicts: none() };
     const verdicts: Verdict[] = [];
     const toRedact = findings.filter((f) => (f.category === 'pii' ? config.pii.completionAction : config.secrets.completionAction) === 'redact');
     for (const f of findings) {
