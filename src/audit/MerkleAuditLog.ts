@@ -306,6 +306,7 @@ export class MerkleAuditLog implements AuditLog {
       this.flushTimer = null;
     }
     if (this.draining) return this.draining;
+    if (this.queue.length === 0) return Promise.resolve();
     this.draining = (async () => {
       try {
         while (this.queue.length > 0) {

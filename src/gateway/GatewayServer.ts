@@ -44,6 +44,8 @@ export interface GatewayOptions {
   validator?: RequestValidator | null;
   guards?: GatewayGuards | null;
   onRequestDone?: (ctx: RequestContext, overheadMs: number) => void;
+  /** GET /metrics on the gateway listener (observe's metricsHandler). */
+  metricsHandler?: (req: GatewayRequest, res: GatewayResponse) => void;
 }
 
 export interface RunningGateway {
@@ -85,6 +87,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
+    if (path === '/metrics' && options.metricsHandler) {
+      options.metricsHandler(req, res);
+      return;
+    }
     if (path === '/healthz' || path === '/readyz') {
       const snap = options.snapshots.current();
       const ready = path === '/healthz' || (snap !== null && snap.expiresAt > Date.now());

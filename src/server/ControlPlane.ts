@@ -5,6 +5,7 @@ import { WardenError, toWardenError } from '../errors/index.js';
 import type { SnapshotHolder } from '../gateway/index.js';
 import { SnapshotPublisher } from './SnapshotPublisher.js';
 import { pepRoutes } from './routes/pep.js';
+import { registerConsole } from './console.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
 import { installAdminAuth } from './adminAuth.js';
 import { registerRoutes, metricsRoutes } from './routes/index.js';
@@ -103,6 +104,7 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
     { prefix: '/api/v1' },
   );
 
+  await registerConsole(app);
   await app.listen({ host: ctx.config.server.host, port: ctx.config.server.port });
   const port = (app.server.address() as AddressInfo).port;
   const host = ctx.config.server.host.includes(':') ? `[${ctx.config.server.host}]` : ctx.config.server.host;

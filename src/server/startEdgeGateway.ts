@@ -7,6 +7,8 @@ import { createWorkloadKey } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
 import type { Logger } from '../observe/index.js';
 import { createGatewayPlugins } from './gatewayPlugins.js';
+import { detectorGuards } from './detectorGuards.js';
+import { createDetectors } from '../detect/index.js';
 
 export interface StartEdgeGatewayOptions {
   config: LoadedConfig;
@@ -72,6 +74,12 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
   }
   const plugins = await createGatewayPlugins(o.config, null, o.logger);
   const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger });
+  const detectors = createDetectors(o.config.detect, {
+    emit: (event) => {
+      o.logger.warn({ detector: event.detector, model: event.model }, 'detector alarm');
+      void audit.append({ ts: new Date().toISOString(), kind: 'event', action: event.type, principal: event.principal, resource: event.model ? `Model::${JSON.stringify(event.model)}` : undefined, detectors: { [event.detector]: event.details } }).catch(() => undefined);
+    },
+  });
   const gateway = await startGateway({
     host: o.config.gateway.host,
     port: o.config.gateway.port,
@@ -86,6 +94,7 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
     authn: plugins.authn,
     rateLimit: plugins.rateLimiting.policy,
     validator: plugins.validator,
+    guards: detectorGuards(detectors),
     maxJsonDepth: o.config.gateway.validation.maxJsonDepth,
   });
   return {
@@ -96,6 +105,7 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
       await audit.close();
       await subscriber.close();
       await plugins.close();
+      await detectors.close();
     },
   };
 }

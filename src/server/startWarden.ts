@@ -7,12 +7,14 @@ import { openStore, ApiKeyRepository, AdminTokenRepository, type Database } from
 import { openAuditLog, type AuditLog } from '../audit/index.js';
 import { getAuthority, type CertificateAuthority } from '../identity/index.js';
 import { startGateway, type RunningGateway } from '../gateway/index.js';
-import { startDemoModelServer, type DemoModelServer } from '../demo/index.js';
-import type { Logger } from '../observe/index.js';
+import { startDemoModelServer, loadIrisDataset, type DemoModelServer } from '../demo/index.js';
+import { createDetectors, fitProfile } from '../detect/index.js';
+import { createGatewayObserver, metricsHandler, observeSnapshots, processMetricsRegistry, type Logger } from '../observe/index.js';
 import { startControlPlane, createControlPlaneContext, type RunningControlPlane } from './ControlPlane.js';
 import { loadServerSecret } from './serverSecret.js';
 import { publishDemoPolicy } from './demoPolicy.js';
 import { createGatewayPlugins } from './gatewayPlugins.js';
+import { detectorGuards } from './detectorGuards.js';
 
 export interface StartWardenOptions {
   config: LoadedConfig;
@@ -97,16 +99,33 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     const controlPlane = await startControlPlane({
       ctx,
       tls: tls ?? (await issueListenerTls(ca, config.server.hostnames)),
-      status: () => ({ gateway: gateway ? { url: gateway.url, inFlight: gateway.inFlight() } : null, demoUpstream: demo?.url ?? null }),
+      status: () => ({ auditSize: audit.size, auditCheckpointSize: audit.latestCheckpoint()?.size ?? null, gateway: gateway ? { url: gateway.url, inFlight: gateway.inFlight() } : null, demoUpstream: demo?.url ?? null }),
     });
     cleanup.push(() => controlPlane.close());
     const plugins = await createGatewayPlugins(config, ca, logger);
     cleanup.push(() => plugins.close());
+    const detectors = createDetectors(config.detect, {
+      emit: (event) => {
+        // Alarms become audit events and reach the incident system (alert rules, runbooks).
+        ctx.events.emit('detector.alarm', event);
+        void audit.append({ ts: new Date().toISOString(), kind: 'event', action: event.type, principal: event.principal, resource: event.model ? `Model::${JSON.stringify(event.model)}` : undefined, detectors: { [event.detector]: event.details } }).catch(() => undefined);
+      },
+      profiles: options.demo ? { iris: fitProfile(loadIrisDataset().features) } : undefined,
+    });
+    cleanup.push(() => detectors.close());
+    const registry = processMetricsRegistry({ processMetrics: config.observe.processMetrics });
+    const observer = createGatewayObserver({ registry, upstreams, emitDecision: (ev) => controlPlane.ctx.events.emit('gateway.decision', ev) });
+    observeSnapshots(controlPlane.snapshots, observer.metrics, 'gateway');
     if (options.gateway !== false) gateway = await startGateway({
+      onRequestDone: observer.observe,
+      metricsHandler: config.observe.metricsEnabled
+        ? metricsHandler(registry, { token: config.observe.metricsToken, beforeScrape: async () => void observer.metrics.auditQueueDepth.labels('gateway').set(audit.queueDepth) })
+        : undefined,
       authn: plugins.authn,
       requestClientCert: config.gateway.authn.mtls,
       rateLimit: plugins.rateLimiting.policy,
       validator: plugins.validator,
+      guards: detectorGuards(detectors),
       maxJsonDepth: config.gateway.validation.maxJsonDepth,
       host: config.gateway.host,
       port: config.gateway.port,
@@ -162,6 +181,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
           if (demo) await demo.close();
           await audit.close();
           await plugins.close();
+          await detectors.close();
           await ca.close();
           await db.close();
           rmSync(serverFile, { force: true });

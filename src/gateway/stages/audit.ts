@@ -33,6 +33,7 @@ export function auditRecordFor(ctx: RequestContext, overheadMs: number): AuditRe
     status: ctx.status,
     latencyMs: Number(process.hrtime.bigint() - ctx.startNs) / 1e6,
     overheadMs,
+    detectors: ctx.verdicts ? { verdicts: ctx.verdicts } : undefined,
     details: ctx.principal ? { authn: ctx.principal.method, principalId: ctx.principal.id } : undefined,
   };
 }
