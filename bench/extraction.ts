@@ -178,6 +178,13 @@ async function gatewayTarget(): Promise<Target | string> {
     test: all,
     benign: all,
     async newOracle(principal, hardening, action) {
+      if (action === 'log') {
+        // Baseline: the same attack against the same model without Warden. Over HTTP the response
+        // runbooks revoke an alarmed key even in log mode, so the undefended curve is measured on
+        // the local replica of the demo model (same data, same training), with the same hardening.
+        const local = createDetectors({ ...detectConfig('log', hardening), enabled: true, extraction: { ...configSchema.parse({}).detect.extraction, enabled: false }, ood: { ...configSchema.parse({}).detect.ood, enabled: false }, drift: { ...configSchema.parse({}).detect.drift, enabled: false } }, { emit: () => {}, registry: new Registry() });
+        return { oracle: gatedOracle(local, principal, victim).oracle, alarm: () => undefined };
+      }
       const key = `${hardening.name}/${action}`;
       let inst = instances.get(key);
       if (!inst) instances.set(key, (inst = await start(action, hardening)));
@@ -204,7 +211,8 @@ async function gatewayTarget(): Promise<Target | string> {
             r = await i.call(`${i.ready.gatewayUrl}/v2/models/iris/infer`, token, { inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: row }] });
           }
           const code = (r.json?.error as { code?: string } | undefined)?.code ?? '';
-          if (code.startsWith('WARDEN_GUARD_EXTRACTION') || code === 'WARDEN_GUARD_BUDGET') {
+          // An alarm also triggers the response runbooks, which may revoke the key: that is a refusal too.
+          if (code.startsWith('WARDEN_GUARD_EXTRACTION') || code === 'WARDEN_GUARD_BUDGET' || (code === 'WARDEN_AUTHN_KEY_REVOKED' && sent > 1)) {
             refused = { at: sent, signal: code };
             throw new RefusedError(sent);
           }
@@ -264,7 +272,7 @@ async function runAttacks(target: Target): Promise<{ rows: Row[]; benign: { user
       const blockOracle = await target.newOracle(`${principal}-block`, h, 'block');
       const blocked = await a.run(blockOracle.oracle);
       const refusal = blockOracle.alarm();
-      const detectedAt = logged?.at ?? blocked.refusedAt ?? refusal?.at;
+      const detectedAt = logged?.at ?? refusal?.at ?? blocked.refusedAt;
       const at90 = firstAt(undefended, 'testAgreement');
       const at90u = firstAt(undefended, 'uniformAgreement');
       rows.push({
@@ -285,11 +293,15 @@ async function runAttacks(target: Target): Promise<{ rows: Row[]; benign: { user
   let queries = 0;
   let alarms = 0;
   for (let u = 0; u < BENIGN_USERS; u++) {
-    const o = await target.newOracle(`benign-user-${u}`, HARDENINGS[0]!, 'log');
+    const o = await target.newOracle(`benign-user-${u}`, HARDENINGS[0]!, 'block');
     const rnd = mulberry32(500 + u);
     const order = target.benign.map((_, i) => i).sort(() => rnd() - 0.5);
     for (const i of order) {
-      await o.oracle([target.benign[i]!]);
+      try {
+        await o.oracle([target.benign[i]!]);
+      } catch (e) {
+        if (!(e instanceof RefusedError)) throw e;
+      }
       queries++;
     }
     if (o.alarm()) alarms++;
