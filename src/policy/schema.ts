@@ -55,6 +55,8 @@ export function validatePolicies(schema: LoadedSchema, policies: readonly Parsed
 /** Entity data must match the schema too (attribute types, allowed parents). */
 export function validateEntities(schema: LoadedSchema, entities: readonly CedarEntityJson[]): void {
   if (entities.length === 0) return;
-  const r = cedarWasm.checkParseEntities({ entities: entities as never, schema: schema.json });
+  // Omitted attrs/parents mean "none" (as the compiled evaluator reads them); Cedar's parser wants them spelled out.
+  const spelled = entities.map((e) => ({ ...e, attrs: e.attrs ?? {}, parents: e.parents ?? [] }));
+  const r = cedarWasm.checkParseEntities({ entities: spelled as never, schema: schema.json });
   if (r.type === 'failure') throw new WardenError('WARDEN_POLICY_ENTITIES_INVALID', `entities do not match the schema: ${describeCedarErrors(r.errors)}`);
 }

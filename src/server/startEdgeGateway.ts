@@ -7,8 +7,8 @@ import { createWorkloadKey } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
 import type { Logger } from '../observe/index.js';
 import { createGatewayPlugins } from './gatewayPlugins.js';
-import { detectorGuards } from './detectorGuards.js';
-import { createDetectors } from '../detect/index.js';
+
+import { createDetectors, createGatewayGuards } from '../detect/index.js';
 
 export interface StartEdgeGatewayOptions {
   config: LoadedConfig;
@@ -94,7 +94,7 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
     authn: plugins.authn,
     rateLimit: plugins.rateLimiting.policy,
     validator: plugins.validator,
-    guards: detectorGuards(detectors),
+    guards: createGatewayGuards(detectors),
     maxJsonDepth: o.config.gateway.validation.maxJsonDepth,
   });
   return {

@@ -8,13 +8,13 @@ import { openAuditLog, type AuditLog } from '../audit/index.js';
 import { getAuthority, type CertificateAuthority } from '../identity/index.js';
 import { startGateway, type RunningGateway } from '../gateway/index.js';
 import { startDemoModelServer, loadIrisDataset, type DemoModelServer } from '../demo/index.js';
-import { createDetectors, fitProfile } from '../detect/index.js';
+import { createDetectors, createGatewayGuards, fitProfile } from '../detect/index.js';
 import { createGatewayObserver, metricsHandler, observeSnapshots, processMetricsRegistry, type Logger } from '../observe/index.js';
 import { startControlPlane, createControlPlaneContext, type RunningControlPlane } from './ControlPlane.js';
 import { loadServerSecret } from './serverSecret.js';
 import { publishDemoPolicy } from './demoPolicy.js';
 import { createGatewayPlugins } from './gatewayPlugins.js';
-import { detectorGuards } from './detectorGuards.js';
+
 
 export interface StartWardenOptions {
   config: LoadedConfig;
@@ -125,7 +125,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       requestClientCert: config.gateway.authn.mtls,
       rateLimit: plugins.rateLimiting.policy,
       validator: plugins.validator,
-      guards: detectorGuards(detectors),
+      guards: createGatewayGuards(detectors),
       maxJsonDepth: config.gateway.validation.maxJsonDepth,
       host: config.gateway.host,
       port: config.gateway.port,

@@ -1,4 +1,4 @@
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -39,7 +39,7 @@ function storeSuite(name: string, open: () => Promise<{ db: Database; cleanup():
       await cleanup?.();
     });
 
-    const needDb = (t: Parameters<Parameters<typeof test>[1]>[0]): Database | null => {
+    const needDb = (t: TestContext): Database | null => {
       if (!requireOrSkip(t, db !== null, `${name} database`)) return null;
       return db;
     };

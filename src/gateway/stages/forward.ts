@@ -81,6 +81,12 @@ class SseRewriter {
     return out;
   }
 
+  /** Text the transformer still holds (e.g. when the upstream fails mid-stream), as one event. */
+  flushHeld(): string {
+    const tail = this.transformer?.flush() ?? '';
+    return tail ? `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: tail }, finish_reason: null }] })}\n\n` : '';
+  }
+
   /** Whatever is left (an unterminated event, text held back by the transformer). */
   end(): string {
     const rest = this.pending;
@@ -189,10 +195,11 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     if (needsUsage) void Promise.resolve(o.rateLimit!.correctTokens(grant!, usage as { total_tokens?: number })).catch(() => undefined);
   };
   const streamStart = process.hrtime.bigint();
+  let rewriter: SseRewriter | null = null;
   try {
     if (contentType.startsWith('text/event-stream')) {
       const transformer = o.guards?.streamTransformer(ctx) ?? null;
-      const rewriter = transformer || needsUsage ? new SseRewriter(transformer, onUsage) : null;
+      rewriter = transformer || needsUsage ? new SseRewriter(transformer, onUsage) : null;
       headers['x-warden-overhead-ms'] = o.overheadHeader();
       if (rewriter) delete headers['content-length'];
       ctx.res.writeHead(response.statusCode, headers);
@@ -247,7 +254,8 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     // Headers are gone: the only honest signal left is to end the stream early / cut the connection.
     if (ctx.responded && contentType.startsWith('text/event-stream') && !ctx.res.destroyed && !abort.signal.aborted) {
       const e = new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
-      (ctx.res as ServerResponse).end(`event: error\ndata: ${JSON.stringify({ error: { code: e.code, message: e.message, requestId: ctx.requestId } })}\n\n`);
+      const held = rewriter?.flushHeld() ?? '';
+      (ctx.res as ServerResponse).end(`${held}event: error\ndata: ${JSON.stringify({ error: { code: e.code, message: e.message, requestId: ctx.requestId } })}\n\n`);
     } else ctx.res.destroy();
   } finally {
     ctx.upstreamNs += process.hrtime.bigint() - streamStart;
