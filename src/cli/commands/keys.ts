@@ -21,9 +21,15 @@ function status(k: ApiKeyRecord, now = Date.now()): string {
   return 'active';
 }
 
-function withClient(cmd: Command): AdminClient {
+/** Runs `fn` with an admin API client for this command's --server/--token and closes it afterwards. */
+async function withClient<T>(cmd: Command, fn: (client: AdminClient) => Promise<T>): Promise<T> {
   const o = cmd.optsWithGlobals() as { server?: string; token?: string };
-  return AdminClient.fromConfig(configFor(cmd), { url: o.server, token: o.token });
+  const client = AdminClient.fromConfig(configFor(cmd), { url: o.server, token: o.token });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
 }
 
 export function registerKeysCommands(program: Command): void {
@@ -44,19 +50,11 @@ export function registerKeysCommands(program: Command): void {
     .action(async (opts: { name: string; model?: string[]; principal?: string; ttl?: string; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       const ttlSeconds = opts.ttl ? parseDuration(opts.ttl) : undefined;
-      const client = withClient(cmd);
-      try {
-        const r = await client.call<{ key: string; record: ApiKeyRecord }>('POST', '/api/v1/keys', {
-          name: opts.name,
-          principal: opts.principal,
-          scopes: (opts.model ?? []).map((m) => `model:${m}`),
-          ttlSeconds,
-        });
-        if (format === 'json') printJson(r);
-        else printText(`created ${r.record.id} (${r.record.name})${r.record.expiresAt ? `, expires ${r.record.expiresAt}` : ''}\nkey (shown once): ${r.key}`);
-      } finally {
-        await client.close();
-      }
+      const r = await withClient(cmd, (client) =>
+        client.call<{ key: string; record: ApiKeyRecord }>('POST', '/api/v1/keys', { name: opts.name, principal: opts.principal, scopes: (opts.model ?? []).map((m) => `model:${m}`), ttlSeconds }),
+      );
+      if (format === 'json') printJson(r);
+      else printText(`created ${r.record.id} (${r.record.name})${r.record.expiresAt ? `, expires ${r.record.expiresAt}` : ''}\nkey (shown once): ${r.key}`);
     });
 
   keys
@@ -65,14 +63,9 @@ export function registerKeysCommands(program: Command): void {
     .option('--format <format>', 'text|json', 'text')
     .action(async (opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const client = withClient(cmd);
-      try {
-        const r = await client.call<{ keys: ApiKeyRecord[] }>('GET', '/api/v1/keys');
-        if (format === 'json') printJson(r);
-        else printText(formatTable(['ID', 'NAME', 'PREFIX', 'PRINCIPAL', 'SCOPES', 'STATUS', 'EXPIRES'], r.keys.map((k) => [k.id, k.name, k.prefix, k.principal, k.scopes.join(',') || '-', status(k), k.expiresAt ? String(k.expiresAt) : null])));
-      } finally {
-        await client.close();
-      }
+      const r = await withClient(cmd, (client) => client.call<{ keys: ApiKeyRecord[] }>('GET', '/api/v1/keys'));
+      if (format === 'json') printJson(r);
+      else printText(formatTable(['ID', 'NAME', 'PREFIX', 'PRINCIPAL', 'SCOPES', 'STATUS', 'EXPIRES'], r.keys.map((k) => [k.id, k.name, k.prefix, k.principal, k.scopes.join(',') || '-', status(k), k.expiresAt ? String(k.expiresAt) : null])));
     });
 
   keys
@@ -81,13 +74,8 @@ export function registerKeysCommands(program: Command): void {
     .option('--format <format>', 'text|json', 'text')
     .action(async (key: string, opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const client = withClient(cmd);
-      try {
-        const r = await client.call<{ record: ApiKeyRecord }>('POST', `/api/v1/keys/${encodeURIComponent(key)}/revoke`);
-        if (format === 'json') printJson(r);
-        else printText(`revoked ${r.record.id} (${r.record.name})`);
-      } finally {
-        await client.close();
-      }
+      const r = await withClient(cmd, (client) => client.call<{ record: ApiKeyRecord }>('POST', `/api/v1/keys/${encodeURIComponent(key)}/revoke`));
+      if (format === 'json') printJson(r);
+      else printText(`revoked ${r.record.id} (${r.record.name})`);
     });
 }

@@ -5,6 +5,7 @@ import type { Authorizer } from '../../policy/index.js';
 import { getAuthority } from '../../identity/index.js';
 import { createArtifactServices, admissionTableToJson, type ArtifactServices } from '../../artifacts/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
+import { parseBody } from './parseBody.js';
 
 /** Optional wiring the lead may add to the context; without it the config approvers list decides deployModel. */
 type ArtifactContext = ControlPlaneContext & { authorizer?: Authorizer };
@@ -26,14 +27,7 @@ const revokeBody = z.strictObject({ reason: z.string().min(1).max(500) });
 const listQuery = z.strictObject({ kind: z.enum(['model', 'dataset']).optional() });
 const lineageQuery = z.strictObject({ direction: z.enum(['upstream', 'downstream']).default('downstream') });
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value ?? {});
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new WardenError('WARDEN_INPUT_INVALID', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
-  }
-  return r.data;
-}
+const parse = parseBody;
 
 type VersionParams = { Params: { name: string; version: string } };
 

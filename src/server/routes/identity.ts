@@ -5,18 +5,12 @@ import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
 import { getAuthority, getIdentityService, type CertificateAuthority, type RevocationEntry, type VerifiedSvid } from '../../identity/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
+import { parseBody } from './parseBody.js';
 
 const SMALL_BODY = 32 * 1024;
 const pub = { public: true } as const;
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body ?? {});
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new WardenError('WARDEN_INPUT_INVALID', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
-  }
-  return r.data;
-}
+const parse = parseBody;
 
 let issuerCache: { pem: string; certs: X509Certificate[] } | null = null;
 

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { WardenError } from '../../errors/index.js';
 import { ApiKeyRepository } from '../../store/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
+import { parseBody } from './parseBody.js';
 
 const createKeyBody = z.strictObject({
   name: z.string().min(1).max(64),
@@ -18,9 +18,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
   app.get('/keys', async () => ({ keys: await repo.list() }));
 
   app.post('/keys', async (request, reply) => {
-    const parsed = createKeyBody.safeParse(request.body);
-    if (!parsed.success) throw new WardenError('WARDEN_INPUT_INVALID', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-    const { record, key } = await repo.create(parsed.data);
+    const { record, key } = await repo.create(parseBody(createKeyBody, request.body));
     await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.create', principal: `Admin::${JSON.stringify(request.adminId ?? '')}`, resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow', details: { name: record.name, scopes: record.scopes, expiresAt: record.expiresAt } });
     ctx.events.emit('snapshot:changed');
     reply.code(201);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
 import type { AuditRecord } from '../../audit/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
+import { parseBody } from './parseBody.js';
 import type { SnapshotPublisher } from '../SnapshotPublisher.js';
 
 const PEP_NAME = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -39,21 +40,19 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
   });
 
   app.post('/pep/status', async (request) => {
-    const parsed = statusBody.safeParse(request.body);
-    if (!parsed.success) throw new WardenError('WARDEN_INPUT_INVALID', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-    const prev = publisher.peps.get(parsed.data.name);
+    const status = parseBody(statusBody, request.body);
+    const prev = publisher.peps.get(status.name);
     const now = new Date().toISOString();
-    publisher.peps.set(parsed.data.name, { ...parsed.data, connectedAt: prev?.connectedAt ?? now, lastSeenAt: now });
+    publisher.peps.set(status.name, { ...status, connectedAt: prev?.connectedAt ?? now, lastSeenAt: now });
     return { ok: true };
   });
 
   app.get('/pep/peps', async () => ({ peps: [...publisher.peps.values()], currentVersion: publisher.currentWire()?.version ?? null }));
 
   app.post('/pep/audit', { bodyLimit: 16 * 1024 * 1024 }, async (request) => {
-    const parsed = auditBody.safeParse(request.body);
-    if (!parsed.success) throw new WardenError('WARDEN_INPUT_INVALID', parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-    const records = parsed.data.records as unknown as AuditRecord[];
-    await Promise.all(records.map((r) => ctx.audit.append({ ...r, details: { ...(r.details ?? {}), pep: parsed.data.pep } })));
+    const batch = parseBody(auditBody, request.body);
+    const records = batch.records as unknown as AuditRecord[];
+    await Promise.all(records.map((r) => ctx.audit.append({ ...r, details: { ...(r.details ?? {}), pep: batch.pep } })));
     return { accepted: records.length };
   });
 }

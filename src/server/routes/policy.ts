@@ -13,6 +13,7 @@ import {
   type PolicyVersion,
 } from '../../policy/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
+import { parseBody } from './parseBody.js';
 
 const BODY_LIMIT = MAX_POLICY_TEXT_BYTES + 2 * 1024 * 1024;
 const entitiesSchema = z.array(z.record(z.string(), z.unknown())).max(100_000);
@@ -38,14 +39,7 @@ const explainBody = z.strictObject({
 });
 const rollbackBody = z.strictObject({ version: z.number().int().positive() });
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body ?? {});
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new WardenError('WARDEN_INPUT_INVALID', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
-  }
-  return r.data;
-}
+const parse = parseBody;
 
 function summary(v: PolicyVersion, set: CompiledPolicySet) {
   return {
