@@ -82,6 +82,7 @@ before(async () => {
     dataDir,
     configYaml: [
       'gateway:',
+      '  region: eu-west-1',
       '  upstreams:',
       '    - name: tricky',
       `      url: ${tricky.url}`,
@@ -114,6 +115,10 @@ permit(principal == ApiKey::"demo", action == Action::"invoke", resource == Mode
 permit(principal == ApiKey::"demo", action == Action::"invoke", resource == Model::"slow");
 @id("workers-iris")
 permit(principal is Service, action == Action::"invoke", resource == Model::"iris");
+@id("no-restricted-echo")
+forbid(principal, action == Action::"invoke", resource == Model::"echo") when { context.classification == "restricted" };
+@id("eu-residency-iris")
+forbid(principal, action == Action::"invoke", resource == Model::"iris") unless { context.region == "eu-west-1" };
 `;
   const put = await admin('PUT', '/api/v1/policies', { policies: (current.policies ?? '') + extra });
   assert.ok(put.status < 300, JSON.stringify(put.json));
@@ -217,6 +222,29 @@ test('rate limits answer 429 with retry-after and audit the denial', async () =>
   assert.ok(Number(limited.headers['retry-after']) >= 1);
 });
 
+test('Cedar at the gateway: a forbid on classification overrides a permit, data residency by region, explained in the audit record', async () => {
+  const body = JSON.stringify({ model: 'echo', messages: [{ role: 'user', content: 'x' }] });
+  const allowed = await gw('/v1/chat/completions', { authorization: `Bearer ${warden.ready.demoKey}` }, body);
+  assert.equal(allowed.status, 200, allowed.text);
+  const restricted = await gw('/v1/chat/completions', { authorization: `Bearer ${warden.ready.demoKey}`, 'x-warden-data-classification': 'restricted' }, body);
+  assert.equal(restricted.status, 403);
+  assert.equal(restricted.json.error?.code, 'WARDEN_AUTHZ_DENIED');
+  // This gateway runs in eu-west-1, so the residency forbid does not apply here…
+  const iris = await gw('/v2/models/iris/infer', { authorization: `Bearer ${warden.ready.demoKey}` }, irisInferBody([[5.1, 3.5, 1.4, 0.2]]));
+  assert.equal(iris.status, 200, iris.text);
+  // …and the same request from a us-east-1 PEP is denied by it (explained by the control plane).
+  const explain = await admin('POST', '/api/v1/policies/explain', {
+    principal: 'ApiKey::"demo"',
+    action: 'Action::"invoke"',
+    resource: 'Model::"iris"',
+    context: { region: 'us-east-1', classification: 'internal', mfa: false, sourceIp: { __extn: { fn: 'ip', arg: '127.0.0.1' } }, time: Math.floor(Date.now() / 1000) },
+  });
+  assert.equal(explain.status, 200, JSON.stringify(explain.json));
+  const text = JSON.stringify(explain.json);
+  assert.match(text, /"deny"/);
+  assert.match(text, /eu-residency-iris/);
+});
+
 test('invalid requests get 400 naming the field', async () => {
   const r = await gw('/v1/chat/completions', { authorization: `Bearer ${warden.ready.demoKey}` }, JSON.stringify({ model: 'echo', messages: [{ role: 'wizard', content: 'x' }] }));
   assert.equal(r.status, 400);
@@ -254,4 +282,6 @@ test('the audit log records the stream failures and client disconnects with thei
   assert.ok(records.some((r) => r.code === 'WARDEN_GATEWAY_RATE_LIMITED' && r.decision === 'deny'));
   assert.ok(records.some((r) => r.principal === 'User::"alice"' && r.decision === 'allow' && r.policies?.includes('alice-echo')));
   assert.ok(records.some((r) => r.principal?.startsWith('Service::"spiffe://') && r.decision === 'allow'));
+  assert.ok(records.some((r) => r.model === 'echo' && r.code === 'WARDEN_AUTHZ_DENIED' && r.policies?.includes('no-restricted-echo')), 'the deny names the forbid that decided it');
+  assert.ok(records.some((r) => r.model === 'iris' && r.decision === 'allow' && r.policies?.includes('demo-invoke-iris')));
 });
