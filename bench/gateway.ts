@@ -96,22 +96,33 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
     config,
     `gateway:\n  upstreams:\n    - name: fixed\n      url: ${upstreamUrl}\n      models: [bench]\n  rateLimit:\n    rules:\n      - match: { key: '*' }\n        requestsPerMinute: 1000000000\nlog:\n  level: error\n`,
   );
-  const warden = await startAndReadLine(process.execPath, [join(root, 'bin/warden.js'), '--data-dir', join(tmp, 'data'), '--config', config, 'up', '--ready-json', '--port-gateway', '0', '--port-admin', '0'], { env: { ...process.env, WARDEN_LOG_LEVEL: 'error' } });
+  async function startWarden(extra: string[], name: string) {
+    const w = await startAndReadLine(process.execPath, [join(root, 'bin/warden.js'), '--data-dir', join(tmp, `data-${name}`), '--config', config, 'up', '--ready-json', '--port-gateway', '0', '--port-admin', '0', ...extra], { env: { ...process.env, WARDEN_LOG_LEVEL: 'error' } });
+    const r = JSON.parse(w.line) as { gatewayUrl: string; adminUrl: string; caBundle: string; adminToken: string };
+    const adminAgent = new Agent({ connect: { ca: readFileSync(r.caBundle, 'utf8') } });
+    const created = (await (
+      await request(`${r.adminUrl}/api/v1/keys`, {
+        method: 'POST',
+        dispatcher: adminAgent,
+        headers: { authorization: `Bearer ${r.adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'bench', scopes: ['model:bench'] }),
+      })
+    ).body.json()) as { key: string };
+    await adminAgent.close();
+    return { proc: w.proc, gatewayUrl: r.gatewayUrl, caBundle: r.caBundle, key: created.key };
+  }
+  const warden = await startWarden([], 'tls');
   procs.push(warden.proc);
-  const ready = JSON.parse(warden.line) as { gatewayUrl: string; adminUrl: string; caBundle: string; adminToken: string };
+  const ready = warden;
   const ca = readFileSync(ready.caBundle, 'utf8');
-  const adminAgent = new Agent({ connect: { ca } });
-  const created = (await (
-    await request(`${ready.adminUrl}/api/v1/keys`, {
-      method: 'POST',
-      dispatcher: adminAgent,
-      headers: { authorization: `Bearer ${ready.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bench', scopes: ['model:bench'] }),
-    })
-  ).body.json()) as { key: string };
-  await adminAgent.close();
+  const created = { key: warden.key };
   const auth = { authorization: `Bearer ${created.key}` };
   const wardenMax = await measure('Warden (https, API key, Cedar, rate limit, validation, audit)', ready.gatewayUrl, auth, ca);
+
+  // Like-for-like with the plain-HTTP baselines: the same pipeline without TLS on the listener.
+  const plain = await startWarden(['--insecure-dev'], 'plain');
+  procs.push(plain.proc);
+  const wardenPlain = await measure('Warden --insecure-dev (http, same pipeline)', plain.gatewayUrl, { authorization: `Bearer ${plain.key}` });
 
   const table = printTable(`gateway — ${connections} connections, ${durationMs} ms per target, ${cpus().length} cores`, results);
   const portkey = results.find((r) => r.name.startsWith('Portkey'))?.result;
@@ -130,6 +141,7 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
     portkey ? `| Warden / Portkey (req/s) | ${(wardenMax.rps / portkey.rps).toFixed(2)}× | ≥ 1.0× |` : '| Warden / Portkey | skipped | |',
     nginxR ? `| Warden / nginx (req/s) | ${(wardenMax.rps / nginxR.rps).toFixed(2)}× | (reference) |` : '',
     `| Warden / direct (req/s) | ${(wardenMax.rps / direct.rps).toFixed(2)}× | (reference) |`,
+    `| Warden without TLS / bare Node proxy (req/s, like for like) | ${(wardenPlain.rps / bare.rps).toFixed(2)}× | (reference) |`,
     `| added p99 over direct at ${rate} req/s (half of Warden's max) | ${(wardenHalf.p99Ms - directHalf.p99Ms).toFixed(3)} ms (direct p99 ${directHalf.p99Ms.toFixed(3)}, Warden p99 ${wardenHalf.p99Ms.toFixed(3)}) | ≤ 2 ms |`,
     '',
   ].join('\n');
