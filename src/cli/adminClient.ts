@@ -2,7 +2,9 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { WardenError, type ErrorCode } from '../errors/index.js';
+import type { Command } from 'commander';
 import type { LoadedConfig } from '../config/index.js';
+import { configFor } from './context.js';
 
 export interface AdminClientOptions {
   /** Admin API base URL; default from <data-dir>/server.json (written by `warden up`) or the config. */
@@ -72,5 +74,19 @@ export class AdminClient {
 
   async close(): Promise<void> {
     await this.agent.close();
+  }
+}
+
+/**
+ * Runs `fn` with an admin API client for this command (its --server/--token options when it has
+ * them, otherwise server.json and WARDEN_ADMIN_TOKEN) and always closes the client.
+ */
+export async function withAdminClient<T>(cmd: Command, fn: (client: AdminClient) => Promise<T>): Promise<T> {
+  const o = cmd.optsWithGlobals() as { server?: string; token?: string };
+  const client = AdminClient.fromConfig(configFor(cmd), { url: o.server, token: o.token });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
   }
 }

@@ -26,21 +26,11 @@ import { FileKeyProvider, writeFileAtomic } from '../../crypto/index.js';
 import { scanPaths } from '../../scan/index.js';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../../config/index.js';
-import { AdminClient } from '../adminClient.js';
+import { withAdminClient } from '../adminClient.js';
 import { configFor, setExitCode } from '../context.js';
 import { formatTable, parseFormat, printJson, printText } from '../output.js';
 
-type Global = { server?: string; token?: string };
 
-async function withClient<T>(cmd: Command, fn: (c: AdminClient) => Promise<T>): Promise<T> {
-  const o = cmd.optsWithGlobals() as Global;
-  const client = AdminClient.fromConfig(configFor(cmd), { url: o.server, token: o.token });
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 function readJsonFile(path: string, what: string): unknown {
   let text: string;
@@ -226,7 +216,7 @@ export function registerArtifactCommands(program: Command): void {
         const report = (await scanPaths([path])) as unknown as ScanReportLike;
         attestations.push(signStatement(scanStatement(versionSubject(opts.name, opts.version, manifest.predicate.warden.rootDigest), report), signer));
       }
-      const r = await withClient(cmd, (c) =>
+      const r = await withAdminClient(cmd, (c) =>
         c.call<{ version: VersionRecord; created: boolean }>('POST', '/api/v1/artifacts', {
           kind: opts.kind,
           name: opts.name,
@@ -249,7 +239,7 @@ export function registerArtifactCommands(program: Command): void {
       const { name, version } = parseRef(ref);
       if (!version) throw new WardenError('WARDEN_USAGE', 'give NAME@VERSION');
       const bundle = readJsonFile(bundlePath, 'bundle');
-      const r = await withClient(cmd, (c) => c.call<{ attestation: AttestationRecord }>('POST', `/api/v1/artifacts/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}/attestations`, { bundle }));
+      const r = await withAdminClient(cmd, (c) => c.call<{ attestation: AttestationRecord }>('POST', `/api/v1/artifacts/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}/attestations`, { bundle }));
       if (format === 'json') printJson(r);
       else printText(`attached ${r.attestation.predicateType} signed by ${r.attestation.signer.spiffeId ?? r.attestation.signer.keyId}`);
     });
@@ -281,7 +271,7 @@ export function registerArtifactCommands(program: Command): void {
         if (i <= 0) throw new WardenError('WARDEN_USAGE', `--param ${p} must be key=value`);
         return [p.slice(0, i), p.slice(i + 1)];
       }));
-      const r = await withClient(cmd, async (c) => {
+      const r = await withAdminClient(cmd, async (c) => {
         const target = await c.call<{ version: VersionRecord }>('GET', `/api/v1/artifacts/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`);
         const datasets = [];
         for (const d of opts.dataset) {
@@ -308,7 +298,7 @@ export function registerArtifactCommands(program: Command): void {
       const format = parseFormat(opts.format);
       const { name, version } = parseRef(ref);
       if (!version) throw new WardenError('WARDEN_USAGE', 'give NAME@VERSION');
-      const r = await withClient(cmd, (c) => c.call<Record<string, unknown>>('POST', `/api/v1/artifacts/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}/${verb}`, describe(opts)));
+      const r = await withAdminClient(cmd, (c) => c.call<Record<string, unknown>>('POST', `/api/v1/artifacts/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}/${verb}`, describe(opts)));
       if (format === 'json') printJson(r);
       else printText(`${verb} ${ref}: ok`);
     };
@@ -341,7 +331,7 @@ export function registerArtifactCommands(program: Command): void {
     .option('--format <format>', 'text|json', 'text')
     .action(async (model: string, opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const r = await withClient(cmd, (c) => c.call<{ from: string | null; to: string }>('POST', `/api/v1/artifacts/${encodeURIComponent(parseRef(model).name)}/rollback`, {}));
+      const r = await withAdminClient(cmd, (c) => c.call<{ from: string | null; to: string }>('POST', `/api/v1/artifacts/${encodeURIComponent(parseRef(model).name)}/rollback`, {}));
       if (format === 'json') printJson(r);
       else printText(`rolled back ${model}: ${r.from ?? '(nothing serving)'} → ${r.to}`);
     });
@@ -355,7 +345,7 @@ export function registerArtifactCommands(program: Command): void {
       const { name, version } = parseRef(ref);
       type Shown = { name: string; kind: string; versions: (VersionRecord & { attestations: AttestationRecord[] })[] };
       type One = { version: VersionRecord; attestations: AttestationRecord[] };
-      const r = await withClient<Shown | One>(cmd, (c) =>
+      const r = await withAdminClient<Shown | One>(cmd, (c) =>
         version
           ? c.call<One>('GET', `/api/v1/artifacts/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`)
           : c.call<Shown>('GET', `/api/v1/artifacts/${encodeURIComponent(name)}`),
@@ -374,7 +364,7 @@ export function registerArtifactCommands(program: Command): void {
     .action(async (opts: { kind?: string; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       const q = opts.kind ? `?kind=${kindOf(opts.kind)}` : '';
-      const r = await withClient(cmd, (c) => c.call<{ artifacts: { name: string; kind: string; versions: number; serving: string | null; latest: string | null }[] }>('GET', `/api/v1/artifacts${q}`));
+      const r = await withAdminClient(cmd, (c) => c.call<{ artifacts: { name: string; kind: string; versions: number; serving: string | null; latest: string | null }[] }>('GET', `/api/v1/artifacts${q}`));
       if (format === 'json') printJson(r);
       else printText(formatTable(['NAME', 'KIND', 'VERSIONS', 'SERVING', 'LATEST'], r.artifacts.map((a) => [a.name, a.kind, a.versions, a.serving, a.latest])));
     });
@@ -389,7 +379,7 @@ export function registerArtifactCommands(program: Command): void {
       const format = parseFormat(opts.format);
       if (opts.upstream && opts.downstream) throw new WardenError('WARDEN_USAGE', 'give --upstream or --downstream, not both');
       const direction = opts.upstream ? 'upstream' : 'downstream';
-      const r = await withClient(cmd, (c) => c.call<{ nodes: { key: string; kind: string; depth: number }[]; edges: { src: string; dst: string; relation: string }[] }>('GET', `/api/v1/lineage/${encodeURIComponent(id)}?direction=${direction}`));
+      const r = await withAdminClient(cmd, (c) => c.call<{ nodes: { key: string; kind: string; depth: number }[]; edges: { src: string; dst: string; relation: string }[] }>('GET', `/api/v1/lineage/${encodeURIComponent(id)}?direction=${direction}`));
       if (format === 'json') printJson(r);
       else printText(r.nodes.map((n) => `${'  '.repeat(n.depth)}${n.key}`).join('\n'));
     });
@@ -401,7 +391,7 @@ export function registerArtifactCommands(program: Command): void {
     .action(async (dataset: string, opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       type Br = { dataset: string; runs: { key: string }[]; datasets: { key: string }[]; models: { key: string; stage: string | null; revoked: boolean }[]; deployments: { key: string; servingVersion: string | null; servingAffected: boolean }[] };
-      const r = await withClient(cmd, (c) => c.call<Br>('GET', `/api/v1/artifacts/${encodeURIComponent(dataset)}/blast-radius`));
+      const r = await withAdminClient(cmd, (c) => c.call<Br>('GET', `/api/v1/artifacts/${encodeURIComponent(dataset)}/blast-radius`));
       if (format === 'json') return printJson(r);
       printText(`blast radius of ${r.dataset}: ${r.models.length} model version(s), ${r.deployments.length} deployment(s)`);
       printText(formatTable(['MODEL VERSION', 'STAGE', 'REVOKED'], r.models.map((m) => [m.key.replace(/^model:/, ''), m.stage, m.revoked ? 'yes' : 'no'])));

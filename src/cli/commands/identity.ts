@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { configFor } from '../context.js';
 import { parseFormat, printJson, printText, formatTable } from '../output.js';
-import { AdminClient } from '../adminClient.js';
+import { withAdminClient } from '../adminClient.js';
 import { WardenError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../crypto/index.js';
 
@@ -28,15 +28,6 @@ function intOption(value: string | undefined, name: string): number | undefined 
   return n;
 }
 
-/** Runs `fn` with an admin client and always closes it. */
-async function withAdmin<T>(cmd: Command, fn: (admin: AdminClient) => Promise<T>): Promise<T> {
-  const admin = AdminClient.fromConfig(configFor(cmd));
-  try {
-    return await fn(admin);
-  } finally {
-    await admin.close();
-  }
-}
 
 function expiresIn(iso: string, now = Date.now()): string {
   const s = Math.round((Date.parse(iso) - now) / 1000);
@@ -60,7 +51,7 @@ export function registerIdentityCommands(program: Command): void {
     .option('--format <format>', 'text or json', 'text')
     .action(async (opts: { spiffeId: string; selector: string[]; ttl?: string; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const e = await withAdmin(cmd, (a) =>
+      const e = await withAdminClient(cmd, (a) =>
         a.call<{ id: string; spiffeId: string; selectors: string[] }>('POST', '/api/v1/identity/entries', { spiffeId: opts.spiffeId, selectors: opts.selector, ttlSeconds: intOption(opts.ttl, '--ttl') }),
       );
       if (format === 'json') printJson(e);
@@ -72,7 +63,7 @@ export function registerIdentityCommands(program: Command): void {
     .option('--format <format>', 'text or json', 'text')
     .action(async (opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const r = await withAdmin(cmd, (a) => a.call<{ entries: { id: string; spiffeId: string; selectors: string[]; ttlSeconds: number | null }[] }>('GET', '/api/v1/identity/entries'));
+      const r = await withAdminClient(cmd, (a) => a.call<{ entries: { id: string; spiffeId: string; selectors: string[]; ttlSeconds: number | null }[] }>('GET', '/api/v1/identity/entries'));
       if (format === 'json') printJson(r);
       else printText(formatTable(['ID', 'SPIFFE ID', 'SELECTORS', 'TTL'], r.entries.map((e) => [e.id, e.spiffeId, e.selectors.join(','), e.ttlSeconds])));
     });
@@ -82,7 +73,7 @@ export function registerIdentityCommands(program: Command): void {
     .option('--format <format>', 'text or json', 'text')
     .action(async (id: string, opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const e = await withAdmin(cmd, (a) => a.call<{ id: string; spiffeId: string }>('DELETE', `/api/v1/identity/entries/${encodeURIComponent(id)}`));
+      const e = await withAdminClient(cmd, (a) => a.call<{ id: string; spiffeId: string }>('DELETE', `/api/v1/identity/entries/${encodeURIComponent(id)}`));
       if (format === 'json') printJson(e);
       else printText(`deleted ${e.id} (${e.spiffeId})`);
     });
@@ -97,7 +88,7 @@ export function registerIdentityCommands(program: Command): void {
     .option('--format <format>', 'text or json', 'text')
     .action(async (opts: { spiffeId: string; ttl?: string; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const t = await withAdmin(cmd, (a) => a.call<{ token: string; id: string; spiffeId: string; expiresAt: string }>('POST', '/api/v1/identity/tokens', { spiffeId: opts.spiffeId, ttlSeconds: intOption(opts.ttl, '--ttl') }));
+      const t = await withAdminClient(cmd, (a) => a.call<{ token: string; id: string; spiffeId: string; expiresAt: string }>('POST', '/api/v1/identity/tokens', { spiffeId: opts.spiffeId, ttlSeconds: intOption(opts.ttl, '--ttl') }));
       if (format === 'json') printJson(t);
       else printText(t.token);
     });
@@ -119,7 +110,7 @@ export function registerIdentityCommands(program: Command): void {
       } catch (cause) {
         throw new WardenError('WARDEN_IO', `cannot read ${opts.csr}`, { cause });
       }
-      const s = await withAdmin(cmd, (a) => a.call<SvidJson>('POST', '/api/v1/identity/issue', { csr, spiffeId: opts.spiffeId, ttlSeconds: intOption(opts.ttl, '--ttl'), dnsNames: opts.dns }));
+      const s = await withAdminClient(cmd, (a) => a.call<SvidJson>('POST', '/api/v1/identity/issue', { csr, spiffeId: opts.spiffeId, ttlSeconds: intOption(opts.ttl, '--ttl'), dnsNames: opts.dns }));
       if (opts.out) writeFileAtomic(opts.out, s.chainPem, 0o644);
       if (format === 'json') printJson(s);
       else if (!opts.out) printText(s.chainPem);
@@ -138,7 +129,7 @@ export function registerIdentityCommands(program: Command): void {
       if (opts.spiffeId) q.set('spiffeId', opts.spiffeId);
       if (opts.all) q.set('includeExpired', 'true');
       q.set('limit', String(intOption(opts.limit, '--limit')));
-      const r = await withAdmin(cmd, (a) =>
+      const r = await withAdminClient(cmd, (a) =>
         a.call<{ svids: { serial: string; spiffeId: string; kind: string; notAfter: string; revoked: boolean }[] }>('GET', `/api/v1/identity/svids?${q.toString()}`),
       );
       if (format === 'json') printJson(r);
@@ -155,7 +146,7 @@ export function registerIdentityCommands(program: Command): void {
     .action(async (opts: { spiffeId?: string; serial?: string; reason?: string; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       if (!opts.spiffeId === !opts.serial) throw new WardenError('WARDEN_USAGE', 'give exactly one of --spiffe-id or --serial');
-      const r = await withAdmin(cmd, (a) => a.call<{ version: number }>('POST', '/api/v1/identity/revoke', { spiffeId: opts.spiffeId, serial: opts.serial, reason: opts.reason }));
+      const r = await withAdminClient(cmd, (a) => a.call<{ version: number }>('POST', '/api/v1/identity/revoke', { spiffeId: opts.spiffeId, serial: opts.serial, reason: opts.reason }));
       if (format === 'json') printJson({ revoked: opts.spiffeId ? { spiffeId: opts.spiffeId } : { serial: opts.serial }, version: r.version });
       else printText(`revoked ${opts.spiffeId ?? `serial ${opts.serial}`} (revocation list version ${r.version})`);
     });
@@ -171,7 +162,7 @@ export function registerIdentityCommands(program: Command): void {
       const config = configFor(cmd);
       let text: string;
       if (opts.format === 'jwks') {
-        text = JSON.stringify(await withAdmin(cmd, (a) => a.call<unknown>('GET', '/api/v1/identity/bundle.json')), null, 2) + '\n';
+        text = JSON.stringify(await withAdminClient(cmd, (a) => a.call<unknown>('GET', '/api/v1/identity/bundle.json')), null, 2) + '\n';
       } else {
         const file = join(config.dataDir, 'bundle.pem');
         if (!existsSync(file)) throw new WardenError('WARDEN_NOT_FOUND', `no trust bundle at ${file} (run \`warden up\` first or pass --data-dir)`);
@@ -191,7 +182,7 @@ export function registerIdentityCommands(program: Command): void {
     .option('--format <format>', 'text or json', 'text')
     .action(async (opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const r = await withAdmin(cmd, (a) => a.call<{ trustDomain: string; sequence: number; generations: { id: string; status: string; rootNotAfter: string; intermediateNotAfter: string }[] }>('GET', '/api/v1/identity/ca'));
+      const r = await withAdminClient(cmd, (a) => a.call<{ trustDomain: string; sequence: number; generations: { id: string; status: string; rootNotAfter: string; intermediateNotAfter: string }[] }>('GET', '/api/v1/identity/ca'));
       if (format === 'json') printJson(r);
       else printText(`trust domain spiffe://${r.trustDomain} (bundle sequence ${r.sequence})\n` + formatTable(['GENERATION', 'STATUS', 'ROOT NOT AFTER', 'INTERMEDIATE NOT AFTER'], r.generations.map((g) => [g.id, g.status, g.rootNotAfter, g.intermediateNotAfter])));
     });
@@ -201,7 +192,7 @@ export function registerIdentityCommands(program: Command): void {
     .option('--format <format>', 'text or json', 'text')
     .action(async (opts: { prepareOnly?: boolean; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const r = await withAdmin(cmd, (a) => a.call<{ sequence: number; generations: { id: string; status: string }[] }>('POST', '/api/v1/identity/ca/rotate', { prepareOnly: opts.prepareOnly === true }));
+      const r = await withAdminClient(cmd, (a) => a.call<{ sequence: number; generations: { id: string; status: string }[] }>('POST', '/api/v1/identity/ca/rotate', { prepareOnly: opts.prepareOnly === true }));
       if (format === 'json') printJson(r);
       else printText(r.generations.map((g) => `${g.id} ${g.status}`).join('\n'));
     });

@@ -3,28 +3,10 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { WardenError } from '../../errors/index.js';
 import { DRILL_SCENARIOS, INCIDENT_STATES, runDrill, type DrillReport, type DrillScenario, type Incident, type IncidentWithTimeline, type RunReport } from '../../respond/index.js';
-import { AdminClient } from '../adminClient.js';
+import { withAdminClient } from '../adminClient.js';
 import { configFor, setExitCode } from '../context.js';
 import { formatTable, parseFormat, printJson, printText } from '../output.js';
 
-interface ClientOpts {
-  server?: string;
-  token?: string;
-}
-
-function withClient(cmd: Command): AdminClient {
-  const o = cmd.optsWithGlobals() as ClientOpts;
-  return AdminClient.fromConfig(configFor(cmd), { url: o.server, token: o.token });
-}
-
-async function using<T>(cmd: Command, fn: (c: AdminClient) => Promise<T>): Promise<T> {
-  const client = withClient(cmd);
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 /** --target key=value (repeatable) → { key: value }. */
 function parseTargets(pairs: string[] | undefined): Record<string, string> {
@@ -82,7 +64,7 @@ export function registerIncidentCommands(program: Command): void {
     .action(async (opts: { state?: string; limit: string; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       const qs = new URLSearchParams({ limit: opts.limit, ...(opts.state ? { state: opts.state } : {}) });
-      const r = await using(cmd, (c) => c.call<{ incidents: Incident[] }>('GET', `/api/v1/incidents?${qs}`));
+      const r = await withAdminClient(cmd, (c) => c.call<{ incidents: Incident[] }>('GET', `/api/v1/incidents?${qs}`));
       if (format === 'json') printJson(r);
       else printText(formatTable(['id', 'state', 'severity', 'opened', 'rule', 'title'], r.incidents.map((i) => [i.id, i.state, i.severity, i.openedAt, i.rule, i.title])));
     });
@@ -93,7 +75,7 @@ export function registerIncidentCommands(program: Command): void {
     .option('--format <format>', 'text|json', 'text')
     .action(async (id: string, opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const r = await using(cmd, (c) => c.call<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${encodeURIComponent(id)}`));
+      const r = await withAdminClient(cmd, (c) => c.call<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${encodeURIComponent(id)}`));
       if (format === 'json') printJson(r);
       else printText(renderTimeline(r.incident));
     });
@@ -109,7 +91,7 @@ export function registerIncidentCommands(program: Command): void {
     .option('--format <format>', 'text|json', 'text')
     .action(async (opts: { title: string; severity: string; target?: string[]; runbook?: string; dryRun?: boolean; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const r = await using(cmd, (c) =>
+      const r = await withAdminClient(cmd, (c) =>
         c.call<{ incident: IncidentWithTimeline; run?: RunReport }>('POST', '/api/v1/incidents', { title: opts.title, severity: opts.severity, target: parseTargets(opts.target), runbook: opts.runbook, dryRun: !!opts.dryRun }),
       );
       if (r.run && !r.run.ok) setExitCode(cmd, 1);
@@ -124,7 +106,7 @@ export function registerIncidentCommands(program: Command): void {
     .option('--format <format>', 'text|json', 'text')
     .action(async (id: string, state: string, opts: { note?: string; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const r = await using(cmd, (c) => c.call<{ incident: Incident }>('POST', `/api/v1/incidents/${encodeURIComponent(id)}/transition`, { to: state, note: opts.note }));
+      const r = await withAdminClient(cmd, (c) => c.call<{ incident: Incident }>('POST', `/api/v1/incidents/${encodeURIComponent(id)}/transition`, { to: state, note: opts.note }));
       if (format === 'json') printJson(r);
       else printText(`${r.incident.id} is ${r.incident.state}`);
     });
@@ -141,7 +123,7 @@ export function registerIncidentCommands(program: Command): void {
       const isFile = /\.ya?ml$/.test(runbook) || runbook.includes('/');
       if (isFile && !existsSync(runbook)) throw new WardenError('WARDEN_USAGE', `runbook file ${runbook} does not exist`);
       const body = { ...(isFile ? { yaml: readFileSync(runbook, 'utf8') } : { runbook }), target: parseTargets(opts.target), incidentId: opts.incident, dryRun: !!opts.dryRun };
-      const r = await using(cmd, (c) => c.call<{ run: RunReport; incident: IncidentWithTimeline | null }>('POST', '/api/v1/runbooks/run', body));
+      const r = await withAdminClient(cmd, (c) => c.call<{ run: RunReport; incident: IncidentWithTimeline | null }>('POST', '/api/v1/runbooks/run', body));
       if (!r.run.ok) setExitCode(cmd, 1);
       if (format === 'json') printJson(r);
       else printText(renderRun(r.run));
@@ -153,7 +135,7 @@ export function registerIncidentCommands(program: Command): void {
     .option('--format <format>', 'text|json', 'text')
     .action(async (opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const r = await using(cmd, (c) => c.call<{ runbooks: { name: string; source: string; steps: string[] }[]; actions: { name: string; undoable: boolean; description: string }[] }>('GET', '/api/v1/runbooks'));
+      const r = await withAdminClient(cmd, (c) => c.call<{ runbooks: { name: string; source: string; steps: string[] }[]; actions: { name: string; undoable: boolean; description: string }[] }>('GET', '/api/v1/runbooks'));
       if (format === 'json') printJson(r);
       else printText(formatTable(['runbook', 'source', 'steps'], r.runbooks.map((b) => [b.name, b.source, b.steps.join(' → ')])) + '\n\n' + formatTable(['action', 'undo', 'description'], r.actions.map((a) => [a.name, a.undoable ? 'yes' : 'no', a.description])));
     });
@@ -173,7 +155,7 @@ export function registerIncidentCommands(program: Command): void {
       const config = configFor(cmd);
       const caFile = process.env.WARDEN_CA_FILE ?? join(config.dataDir, 'bundle.pem');
       if (!existsSync(caFile)) throw new WardenError('WARDEN_USAGE', `CA bundle ${caFile} not found (set WARDEN_CA_FILE or --data-dir of the running Warden)`);
-      const report = await using(cmd, (c) =>
+      const report = await withAdminClient(cmd, (c) =>
         runDrill(scenario as DrillScenario, { admin: c, adminUrl: c.baseUrl, caPem: readFileSync(caFile, 'utf8'), trustDomain: config.server.trustDomain, model: opts.model, dataset: opts.dataset, keepOpen: !!opts.keepOpen }),
       );
       if (!report.ok) setExitCode(cmd, 1);

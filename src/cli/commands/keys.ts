@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { WardenError } from '../../errors/index.js';
 import type { ApiKeyRecord } from '../../store/index.js';
-import { AdminClient } from '../adminClient.js';
-import { configFor } from '../context.js';
+import { withAdminClient } from '../adminClient.js';
 import { formatTable, parseFormat, printJson, printText } from '../output.js';
 
 /** Parses 30s, 15m, 12h, 90d into seconds. */
@@ -21,16 +20,6 @@ function status(k: ApiKeyRecord, now = Date.now()): string {
   return 'active';
 }
 
-/** Runs `fn` with an admin API client for this command's --server/--token and closes it afterwards. */
-async function withClient<T>(cmd: Command, fn: (client: AdminClient) => Promise<T>): Promise<T> {
-  const o = cmd.optsWithGlobals() as { server?: string; token?: string };
-  const client = AdminClient.fromConfig(configFor(cmd), { url: o.server, token: o.token });
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 export function registerKeysCommands(program: Command): void {
   const keys = program
@@ -50,7 +39,7 @@ export function registerKeysCommands(program: Command): void {
     .action(async (opts: { name: string; model?: string[]; principal?: string; ttl?: string; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       const ttlSeconds = opts.ttl ? parseDuration(opts.ttl) : undefined;
-      const r = await withClient(cmd, (client) =>
+      const r = await withAdminClient(cmd, (client) =>
         client.call<{ key: string; record: ApiKeyRecord }>('POST', '/api/v1/keys', { name: opts.name, principal: opts.principal, scopes: (opts.model ?? []).map((m) => `model:${m}`), ttlSeconds }),
       );
       if (format === 'json') printJson(r);
@@ -63,7 +52,7 @@ export function registerKeysCommands(program: Command): void {
     .option('--format <format>', 'text|json', 'text')
     .action(async (opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const r = await withClient(cmd, (client) => client.call<{ keys: ApiKeyRecord[] }>('GET', '/api/v1/keys'));
+      const r = await withAdminClient(cmd, (client) => client.call<{ keys: ApiKeyRecord[] }>('GET', '/api/v1/keys'));
       if (format === 'json') printJson(r);
       else printText(formatTable(['ID', 'NAME', 'PREFIX', 'PRINCIPAL', 'SCOPES', 'STATUS', 'EXPIRES'], r.keys.map((k) => [k.id, k.name, k.prefix, k.principal, k.scopes.join(',') || '-', status(k), k.expiresAt ? String(k.expiresAt) : null])));
     });
@@ -74,7 +63,7 @@ export function registerKeysCommands(program: Command): void {
     .option('--format <format>', 'text|json', 'text')
     .action(async (key: string, opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const r = await withClient(cmd, (client) => client.call<{ record: ApiKeyRecord }>('POST', `/api/v1/keys/${encodeURIComponent(key)}/revoke`));
+      const r = await withAdminClient(cmd, (client) => client.call<{ record: ApiKeyRecord }>('POST', `/api/v1/keys/${encodeURIComponent(key)}/revoke`));
       if (format === 'json') printJson(r);
       else printText(`revoked ${r.record.id} (${r.record.name})`);
     });

@@ -15,7 +15,7 @@ import {
   type Explanation,
   type Severity,
 } from '../../policy/index.js';
-import { AdminClient } from '../adminClient.js';
+import { withAdminClient } from '../adminClient.js';
 import { configFor, setExitCode } from '../context.js';
 import { formatTable, parseFormat, printJson, printText } from '../output.js';
 
@@ -52,19 +52,6 @@ function parseJsonOption(text: string | undefined, what: string): Record<string,
   }
 }
 
-function withClient(cmd: Command): AdminClient {
-  const o = cmd.optsWithGlobals() as { server?: string; token?: string };
-  return AdminClient.fromConfig(configFor(cmd), { url: o.server, token: o.token });
-}
-
-async function withServer<T>(cmd: Command, fn: (c: AdminClient) => Promise<T>): Promise<T> {
-  const client = withClient(cmd);
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 function explanationText(e: Explanation): string {
   const lines = [`${e.decision.toUpperCase()} (${e.reason}) — policy version ${e.policyVersion}, ${e.evaluator} evaluator`, `  ${e.request.principal} → ${e.request.action} → ${e.request.resource}`];
@@ -161,7 +148,7 @@ export function registerPolicyCommands(program: Command): void {
         const set = compilePolicySet(readText(opts.policies, 'policy file'), { schemaText: opts.schema ? readText(opts.schema, 'schema') : undefined, entities: readEntities(opts.entities) });
         e = explainDecision(set, request);
       } else {
-        e = await withServer(cmd, (c) => c.call<Explanation>('POST', '/api/v1/policies/explain', input));
+        e = await withAdminClient(cmd, (c) => c.call<Explanation>('POST', '/api/v1/policies/explain', input));
       }
       if (format === 'json') printJson(e);
       else printText(explanationText(e));
@@ -207,7 +194,7 @@ export function registerPolicyCommands(program: Command): void {
         report = analyzePolicySet(set, { audit, days, now, sensitiveResourceTypes: config.policy.sensitiveResourceTypes, sensitiveActions: config.policy.sensitiveActions });
       } else {
         if (opts.audit) throw new WardenError('WARDEN_USAGE', '--audit needs --policies (the server reads its own audit log)');
-        report = await withServer(cmd, (c) => c.call<AnalysisReport>('GET', `/api/v1/policies/analyze?days=${days}`));
+        report = await withAdminClient(cmd, (c) => c.call<AnalysisReport>('GET', `/api/v1/policies/analyze?days=${days}`));
       }
       if (format === 'json') printJson(report);
       else printText(analysisText(report));
@@ -259,7 +246,7 @@ export function registerPolicyCommands(program: Command): void {
         ...(opts.entities ? { entities: readEntities(opts.entities) } : {}),
         ...(opts.comment ? { comment: opts.comment } : {}),
       };
-      const r = await withServer(cmd, (c) => c.call<{ version: number; policyCount: number; fallback: boolean; fallbackReasons: string[] }>('PUT', '/api/v1/policies', body));
+      const r = await withAdminClient(cmd, (c) => c.call<{ version: number; policyCount: number; fallback: boolean; fallbackReasons: string[] }>('PUT', '/api/v1/policies', body));
       if (format === 'json') printJson(r);
       else printText(`published policy version ${r.version} (${r.policyCount} policies)${r.fallback ? `; evaluated by cedar-wasm because: ${r.fallbackReasons.join('; ')}` : ''}`);
     });
@@ -272,7 +259,7 @@ export function registerPolicyCommands(program: Command): void {
       const format = parseFormat(opts.format);
       const v = Number(version);
       if (!Number.isSafeInteger(v) || v < 1) throw new WardenError('WARDEN_USAGE', 'VERSION must be a positive integer');
-      const r = await withServer(cmd, (c) => c.call<{ version: number; rolledBackFrom: number }>('POST', '/api/v1/policies/rollback', { version: v }));
+      const r = await withAdminClient(cmd, (c) => c.call<{ version: number; rolledBackFrom: number }>('POST', '/api/v1/policies/rollback', { version: v }));
       if (format === 'json') printJson(r);
       else printText(`policy version ${r.version} is current (content of version ${r.rolledBackFrom})`);
     });
@@ -283,7 +270,7 @@ export function registerPolicyCommands(program: Command): void {
     .option('--format <format>', 'text|json', 'text')
     .action(async (opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const r = await withServer(cmd, (c) =>
+      const r = await withAdminClient(cmd, (c) =>
         c.call<{ versions: { version: number; digest: string; author: string; comment: string | null; rolledBackFrom: number | null; createdAt: string }[] }>('GET', '/api/v1/policies/versions'),
       );
       if (format === 'json') printJson(r);
@@ -298,7 +285,7 @@ export function registerPolicyCommands(program: Command): void {
     .action(async (opts: { version?: string; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       const path = opts.version ? `/api/v1/policies/versions/${Number(opts.version)}` : '/api/v1/policies';
-      const r = await withServer(cmd, (c) => c.call<{ version: number; policies: string }>('GET', path));
+      const r = await withAdminClient(cmd, (c) => c.call<{ version: number; policies: string }>('GET', path));
       if (format === 'json') printJson(r);
       else printText(`// policy version ${r.version}\n${r.policies}`);
     });

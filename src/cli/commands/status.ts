@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { AdminClient } from '../adminClient.js';
-import { configFor } from '../context.js';
+import { withAdminClient } from '../adminClient.js';
 import { parseFormat, printJson, printText } from '../output.js';
 
 export function registerStatusCommand(program: Command): void {
@@ -12,13 +11,8 @@ export function registerStatusCommand(program: Command): void {
     .option('--format <format>', 'text|json', 'text')
     .action(async (opts: { server?: string; token?: string; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const client = AdminClient.fromConfig(configFor(cmd), { url: opts.server, token: opts.token });
-      try {
-        const s = await client.call<Record<string, unknown>>('GET', '/api/v1/status');
-        if (format === 'json') printJson(s);
-        else printText(Object.entries(s).map(([k, v]) => `${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n'));
-      } finally {
-        await client.close();
-      }
+      const s = await withAdminClient(cmd, (client) => client.call<Record<string, unknown>>('GET', '/api/v1/status'));
+      if (format === 'json') printJson(s);
+      else printText(Object.entries(s).map(([k, v]) => `${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n'));
     });
 }
