@@ -53,6 +53,8 @@ export interface RunningGateway {
   port: number;
   /** Requests being handled now. */
   inFlight(): number;
+  /** Swaps the listener certificate (renewal) for new connections; no-op on plain HTTP. */
+  updateTls(tls: GatewayTls): void;
   /** Stops accepting, waits for in-flight requests up to graceMs, then closes connections. */
   close(graceMs?: number): Promise<void>;
 }
@@ -142,6 +144,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
     port,
     inFlight: () => inFlight,
+    updateTls(next: GatewayTls): void {
+      if (options.tls) (server as Http2SecureServer).setSecureContext({ cert: next.certPem, key: next.keyPem, ca: next.caPem });
+    },
     async close(graceMs = 10_000): Promise<void> {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,21 +1,43 @@
 import type { LoadedConfig } from '../config/index.js';
 import type { CertificateAuthority } from '../identity/index.js';
 import type { Logger } from '../observe/index.js';
-import { createAuthenticators, createRateLimitPolicy, RequestValidator, type Authenticators, type RateLimiting } from '../gateway/index.js';
+import { createAuthenticators, createRateLimitPolicy, RequestValidator, type Authenticators, type RateLimiting, type GatewayOptions } from '../gateway/index.js';
+import { createDetectors, createGatewayGuards, type DetectorEvent, type Detectors, type FeatureProfile } from '../detect/index.js';
+import type { AuditRecord } from '../audit/index.js';
 
 export interface GatewayPlugins {
   authn: Authenticators;
   rateLimiting: RateLimiting;
   validator: RequestValidator;
+  detectors: Detectors;
+  /** The gateway options every PEP process derives from config and these plugins. */
+  gatewayOptions: Pick<GatewayOptions, 'host' | 'port' | 'maxBodyBytes' | 'region' | 'authn' | 'requestClientCert' | 'rateLimit' | 'validator' | 'guards' | 'maxJsonDepth'>;
   close(): Promise<void>;
 }
 
+/** The audit record of a detector alarm: statistics only, never inputs or matched text. */
+export function detectorAlarmRecord(event: DetectorEvent): AuditRecord {
+  return {
+    ts: new Date().toISOString(),
+    kind: 'event',
+    action: event.type,
+    principal: event.principal,
+    resource: event.model ? `Model::${JSON.stringify(event.model)}` : undefined,
+    detectors: { [event.detector]: event.details },
+  };
+}
+
 /**
- * Builds the configured authenticators, rate limiter and request validator for a gateway. With a
+ * Builds the configured authenticators, rate limiter, request validator and detectors for a gateway. With a
  * CA (in-process `warden up`) JWT-SVIDs and client SVIDs are verified against its bundle and
  * revocation list.
  */
-export async function createGatewayPlugins(config: LoadedConfig, ca: CertificateAuthority | null, logger: Logger): Promise<GatewayPlugins> {
+export async function createGatewayPlugins(
+  config: LoadedConfig,
+  ca: CertificateAuthority | null,
+  logger: Logger,
+  detect: { onAlarm(event: DetectorEvent): void; profiles?: Record<string, FeatureProfile> },
+): Promise<GatewayPlugins> {
   const authn = createAuthenticators(
     config.gateway.authn,
     ca ? { trustDomain: ca.trustDomain, bundle: () => ca.jwks(), bundlePem: () => ca.bundlePem(), revocations: ca.revocations } : null,
@@ -23,10 +45,28 @@ export async function createGatewayPlugins(config: LoadedConfig, ca: Certificate
   await authn.jwt?.warm().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'JWKS not reachable at start-up; will retry'));
   const rateLimiting = createRateLimitPolicy(config.gateway.rateLimit, { onStoreError: (err) => logger.warn({ err: (err as Error).message }, 'rate-limit store error') });
   await rateLimiting.ready();
+  const validator = new RequestValidator(config.gateway.validation);
+  const detectors = createDetectors(config.detect, { emit: detect.onAlarm, profiles: detect.profiles });
   return {
     authn,
     rateLimiting,
-    validator: new RequestValidator(config.gateway.validation),
-    close: () => rateLimiting.close(),
+    validator,
+    detectors,
+    gatewayOptions: {
+      host: config.gateway.host,
+      port: config.gateway.port,
+      maxBodyBytes: config.gateway.maxBodyBytes,
+      region: config.gateway.region,
+      authn,
+      requestClientCert: authn.mtls !== null,
+      rateLimit: rateLimiting.policy,
+      validator,
+      guards: createGatewayGuards(detectors),
+      maxJsonDepth: config.gateway.validation.maxJsonDepth,
+    },
+    close: async () => {
+      await rateLimiting.close();
+      await detectors.close();
+    },
   };
 }

@@ -6,9 +6,8 @@ import type { LoadedConfig } from '../config/index.js';
 import { createWorkloadKey } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
 import type { Logger } from '../observe/index.js';
-import { createGatewayPlugins } from './gatewayPlugins.js';
+import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 
-import { createDetectors, createGatewayGuards } from '../detect/index.js';
 
 export interface StartEdgeGatewayOptions {
   config: LoadedConfig;
@@ -33,7 +32,7 @@ export interface RunningEdgeGateway {
 }
 
 /** Asks the control plane's CA for this gateway's listener certificate (key generated here, never sent). */
-async function issueFromControlPlane(o: StartEdgeGatewayOptions): Promise<GatewayTls> {
+async function issueFromControlPlane(o: StartEdgeGatewayOptions): Promise<{ material: GatewayTls; notAfter: Date | null }> {
   const key = createWorkloadKey();
   const agent = new Agent({ connect: { ca: o.caPem, minVersion: 'TLSv1.2' } });
   try {
@@ -44,9 +43,9 @@ async function issueFromControlPlane(o: StartEdgeGatewayOptions): Promise<Gatewa
       headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ csr: key.csrPem, spiffeId: `spiffe://${o.config.server.trustDomain}/warden/gateway/${o.name}`, dnsNames }),
     });
-    const body = (await res.body.json()) as { chainPem?: string; bundlePem?: string; error?: { code: string; message: string } };
+    const body = (await res.body.json()) as { chainPem?: string; bundlePem?: string; notAfter?: string; error?: { code: string; message: string } };
     if (res.statusCode !== 200 || !body.chainPem) throw new WardenError('WARDEN_UNAVAILABLE', `control plane refused to issue the gateway certificate: ${body.error?.code ?? res.statusCode}`);
-    return { certPem: body.chainPem, keyPem: key.keyPem, caPem: body.bundlePem };
+    return { material: { certPem: body.chainPem, keyPem: key.keyPem, caPem: body.bundlePem }, notAfter: body.notAfter ? new Date(body.notAfter) : null };
   } finally {
     await agent.close();
   }
@@ -65,47 +64,58 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
     await subscriber.close();
     throw new WardenError('WARDEN_UNAVAILABLE', `no snapshot from the control plane at ${o.controlPlaneUrl} within 15 s (check the URL, token and CA)`);
   }
-  let tls: GatewayTls | null = null;
+  let tls: { material: GatewayTls; notAfter: Date | null } | null = null;
   if (!o.config.gateway.insecureDev) {
     if (o.tlsCertFile || o.tlsKeyFile) {
       if (!o.tlsCertFile || !o.tlsKeyFile) throw new WardenError('WARDEN_USAGE', '--tls-cert and --tls-key go together');
-      tls = { certPem: readFileSync(o.tlsCertFile, 'utf8'), keyPem: readFileSync(o.tlsKeyFile, 'utf8') };
+      tls = { material: { certPem: readFileSync(o.tlsCertFile, 'utf8'), keyPem: readFileSync(o.tlsKeyFile, 'utf8') }, notAfter: null };
     } else tls = await issueFromControlPlane(o);
   }
-  const plugins = await createGatewayPlugins(o.config, null, o.logger);
   const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger });
-  const detectors = createDetectors(o.config.detect, {
-    emit: (event) => {
+  const plugins = await createGatewayPlugins(o.config, null, o.logger, {
+    onAlarm: (event) => {
       o.logger.warn({ detector: event.detector, model: event.model }, 'detector alarm');
-      void audit.append({ ts: new Date().toISOString(), kind: 'event', action: event.type, principal: event.principal, resource: event.model ? `Model::${JSON.stringify(event.model)}` : undefined, detectors: { [event.detector]: event.details } }).catch(() => undefined);
+      void audit.append(detectorAlarmRecord(event)).catch(() => undefined);
     },
   });
   const gateway = await startGateway({
-    host: o.config.gateway.host,
-    port: o.config.gateway.port,
-    tls,
+    ...plugins.gatewayOptions,
+    tls: tls?.material ?? null,
     upstreams: o.config.gateway.upstreams,
     snapshots: holder,
     audit,
     logger: o.logger,
     serverSecret: o.serverSecret,
-    maxBodyBytes: o.config.gateway.maxBodyBytes,
-    region: o.config.gateway.region,
-    authn: plugins.authn,
-    rateLimit: plugins.rateLimiting.policy,
-    validator: plugins.validator,
-    guards: createGatewayGuards(detectors),
-    maxJsonDepth: o.config.gateway.validation.maxJsonDepth,
   });
+  // A certificate from the control plane's CA is short-lived: renew it at half-life.
+  let renewal: NodeJS.Timeout | null = null;
+  const scheduleRenewal = (notAfter: Date | null): void => {
+    if (!notAfter) return;
+    const delay = Math.max(1000, (notAfter.getTime() - Date.now()) / 2);
+    renewal = setTimeout(() => {
+      issueFromControlPlane(o)
+        .then((fresh) => {
+          gateway.updateTls(fresh.material);
+          o.logger.info({ notAfter: fresh.notAfter }, 'listener certificate renewed');
+          scheduleRenewal(fresh.notAfter);
+        })
+        .catch((err: unknown) => {
+          o.logger.error({ err: (err as Error).message }, 'listener certificate renewal failed; retrying in 30 s');
+          scheduleRenewal(new Date(Date.now() + 60_000)); // half of 60 s: retry in 30 s
+        });
+    }, delay);
+    renewal.unref();
+  };
+  scheduleRenewal(tls?.notAfter ?? null);
   return {
     gateway,
     name: o.name,
     async close() {
+      if (renewal) clearTimeout(renewal);
       await gateway.close(o.config.server.shutdownGraceSeconds * 1000);
       await audit.close();
       await subscriber.close();
       await plugins.close();
-      await detectors.close();
     },
   };
 }

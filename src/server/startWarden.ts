@@ -8,12 +8,12 @@ import { openAuditLog, type AuditLog } from '../audit/index.js';
 import { getAuthority, type CertificateAuthority } from '../identity/index.js';
 import { startGateway, type RunningGateway } from '../gateway/index.js';
 import { startDemoModelServer, loadIrisDataset, type DemoModelServer } from '../demo/index.js';
-import { createDetectors, createGatewayGuards, fitProfile } from '../detect/index.js';
+import { fitProfile } from '../detect/index.js';
 import { createGatewayObserver, metricsHandler, observeSnapshots, processMetricsRegistry, type Logger } from '../observe/index.js';
 import { startControlPlane, createControlPlaneContext, type RunningControlPlane } from './ControlPlane.js';
 import { loadServerSecret } from './serverSecret.js';
 import { publishDemoPolicy } from './demoPolicy.js';
-import { createGatewayPlugins } from './gatewayPlugins.js';
+import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 
 
 export interface StartWardenOptions {
@@ -102,41 +102,30 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       status: () => ({ auditSize: audit.size, auditCheckpointSize: audit.latestCheckpoint()?.size ?? null, gateway: gateway ? { url: gateway.url, inFlight: gateway.inFlight() } : null, demoUpstream: demo?.url ?? null }),
     });
     cleanup.push(() => controlPlane.close());
-    const plugins = await createGatewayPlugins(config, ca, logger);
-    cleanup.push(() => plugins.close());
-    const detectors = createDetectors(config.detect, {
-      emit: (event) => {
+    const plugins = await createGatewayPlugins(config, ca, logger, {
+      onAlarm: (event) => {
         // Alarms become audit events and reach the incident system (alert rules, runbooks).
         ctx.events.emit('detector.alarm', event);
-        void audit.append({ ts: new Date().toISOString(), kind: 'event', action: event.type, principal: event.principal, resource: event.model ? `Model::${JSON.stringify(event.model)}` : undefined, detectors: { [event.detector]: event.details } }).catch(() => undefined);
+        void audit.append(detectorAlarmRecord(event)).catch(() => undefined);
       },
       profiles: options.demo ? { iris: fitProfile(loadIrisDataset().features) } : undefined,
     });
-    cleanup.push(() => detectors.close());
+    cleanup.push(() => plugins.close());
     const registry = processMetricsRegistry({ processMetrics: config.observe.processMetrics });
     const observer = createGatewayObserver({ registry, upstreams, emitDecision: (ev) => controlPlane.ctx.events.emit('gateway.decision', ev) });
     observeSnapshots(controlPlane.snapshots, observer.metrics, 'gateway');
     if (options.gateway !== false) gateway = await startGateway({
+      ...plugins.gatewayOptions,
       onRequestDone: observer.observe,
       metricsHandler: config.observe.metricsEnabled
         ? metricsHandler(registry, { token: config.observe.metricsToken, beforeScrape: async () => void observer.metrics.auditQueueDepth.labels('gateway').set(audit.queueDepth) })
         : undefined,
-      authn: plugins.authn,
-      requestClientCert: config.gateway.authn.mtls,
-      rateLimit: plugins.rateLimiting.policy,
-      validator: plugins.validator,
-      guards: createGatewayGuards(detectors),
-      maxJsonDepth: config.gateway.validation.maxJsonDepth,
-      host: config.gateway.host,
-      port: config.gateway.port,
       tls,
       upstreams,
       snapshots: controlPlane.snapshots,
       audit,
       logger,
       serverSecret,
-      maxBodyBytes: config.gateway.maxBodyBytes,
-      region: config.gateway.region,
     });
     const runningGateway = gateway;
     if (runningGateway) cleanup.push(() => runningGateway.close(config.server.shutdownGraceSeconds * 1000));
@@ -146,6 +135,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
         void (async () => {
           const fresh = await issueListenerTls(ca, config.server.hostnames);
           (controlPlane.app.server as unknown as TlsServer).setSecureContext({ cert: fresh.certPem, key: fresh.keyPem, ca: fresh.caPem });
+          runningGateway?.updateTls(fresh);
           logger.info('listener certificates renewed');
         })().catch((err) => logger.error({ err }, 'listener certificate renewal failed'));
       },
@@ -181,7 +171,6 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
           if (demo) await demo.close();
           await audit.close();
           await plugins.close();
-          await detectors.close();
           await ca.close();
           await db.close();
           rmSync(serverFile, { force: true });
