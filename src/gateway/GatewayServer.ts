@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WardenError, toWardenError } from '../errors/index.js';
 import type { AuditWriter } from './AuditWriter.js';
-import type { Logger } from '../observe/index.js';
+import type { Logger, Tracing } from '../observe/index.js';
 import type { GatewayRequest, GatewayResponse } from './RequestContext.js';
 import type { SnapshotHolder } from './PepSnapshot.js';
 import { UpstreamPool } from './UpstreamPool.js';
@@ -44,6 +44,8 @@ export interface GatewayOptions {
   validator?: RequestValidator | null;
   guards?: GatewayGuards | null;
   onRequestDone?: (ctx: RequestContext, overheadMs: number) => void;
+  /** Spans per pipeline stage, W3C trace context to upstreams (off unless configured). */
+  tracing?: Tracing;
   /** GET /metrics on the gateway listener (observe's metricsHandler). */
   metricsHandler?: (req: GatewayRequest, res: GatewayResponse) => void;
 }
@@ -75,6 +77,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     validator: options.validator ?? null,
     guards: options.guards ?? null,
     onRequestDone: options.onRequestDone,
+    tracing: options.tracing,
   };
   let inFlight = 0;
   let draining = false;

@@ -1,5 +1,5 @@
 import { WardenError, toWardenError } from '../errors/index.js';
-import type { Logger } from '../observe/index.js';
+import { NOOP_TRACING, type Logger, type Tracing, type StageSpan } from '../observe/index.js';
 import type { RequestContext, GatewayRequest, GatewayResponse } from './RequestContext.js';
 import type { UpstreamPool } from './UpstreamPool.js';
 import type { AuditWriter } from './AuditWriter.js';
@@ -28,6 +28,8 @@ export interface PipelineOptions {
   rateLimit: RateLimitPolicy | null;
   validator: RequestValidator | null;
   guards: GatewayGuards | null;
+  /** OpenTelemetry spans per stage (no-op unless `observe.tracing.endpoint` is set). */
+  tracing?: Tracing;
   /** Called once per request after it is audited (metrics). */
   onRequestDone?: (ctx: RequestContext, overheadMs: number) => void;
 }
@@ -114,22 +116,37 @@ function newContext(req: GatewayRequest, res: GatewayResponse, requestId: string
  */
 export async function runPipeline(req: GatewayRequest, res: GatewayResponse, requestId: string, path: string, o: PipelineOptions): Promise<void> {
   const ctx = newContext(req, res, requestId, path);
+  const trace = (o.tracing ?? NOOP_TRACING).startRequest(req.headers);
+  let span: StageSpan = trace.stage('receive');
+  const next = (stage: string): void => {
+    span.end();
+    span = trace.stage(stage);
+  };
   try {
     const snap = o.snapshots.current();
     if (!snap || snap.expiresAt <= Date.now()) throw new WardenError('WARDEN_GATEWAY_SNAPSHOT_STALE', 'no current policy snapshot; failing closed');
     ctx.snapshot = snap;
     await receive(ctx, o.receive);
+    next('authenticate');
     await authenticate(ctx, o.serverSecret, o.authn);
+    next('authorize');
     authorize(ctx, o.authorize);
+    next('rate_limit');
     await rateLimit(ctx, o.rateLimit);
+    next('validate');
     if (ctx.route && o.validator) o.validator.validate(ctx.route.kind, ctx.json);
+    next('guard_input');
     if (o.guards && ctx.json) await o.guards.inspectRequest(ctx);
+    next('admit');
     admit(ctx);
+    next('forward');
     if (!answerLocally(ctx, o.upstreams, o.authorize)) {
-      await forward(ctx, { upstreams: o.upstreams, guards: o.guards, rateLimit: o.rateLimit, overheadHeader: () => overheadMs(ctx).toFixed(3) });
+      await forward(ctx, { upstreams: o.upstreams, guards: o.guards, rateLimit: o.rateLimit, trace, overheadHeader: () => overheadMs(ctx).toFixed(3) });
     }
+    span.end(ctx.errorCode);
   } catch (err) {
     const e = toWardenError(err);
+    span.end(e.code);
     if (e.code === 'WARDEN_INTERNAL') o.logger.error({ err, requestId }, 'unexpected gateway error');
     ctx.status = e.status;
     ctx.errorCode = e.code;
@@ -140,6 +157,9 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     ctx.rateGrant?.release();
   }
   const overhead = overheadMs(ctx);
+  span = trace.stage('audit');
   await audit(ctx, o.audit, overhead, o.auditBackpressureDepth);
+  span.end();
+  trace.end(ctx.status, ctx.errorCode, ctx.route?.kind ?? null);
   o.onRequestDone?.(ctx, overhead);
 }

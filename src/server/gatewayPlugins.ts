@@ -1,6 +1,6 @@
 import type { LoadedConfig } from '../config/index.js';
 import type { CertificateAuthority } from '../identity/index.js';
-import type { Logger } from '../observe/index.js';
+import { createTracing, type Logger, type Tracing } from '../observe/index.js';
 import { createAuthenticators, createRateLimitPolicy, RequestValidator, type Authenticators, type RateLimiting, type GatewayOptions } from '../gateway/index.js';
 import { createDetectors, createGatewayGuards, type DetectorEvent, type Detectors, type FeatureProfile } from '../detect/index.js';
 import type { AuditRecord } from '../audit/index.js';
@@ -10,8 +10,9 @@ export interface GatewayPlugins {
   rateLimiting: RateLimiting;
   validator: RequestValidator;
   detectors: Detectors;
+  tracing: Tracing;
   /** The gateway options every PEP process derives from config and these plugins. */
-  gatewayOptions: Pick<GatewayOptions, 'host' | 'port' | 'maxBodyBytes' | 'region' | 'authn' | 'requestClientCert' | 'rateLimit' | 'validator' | 'guards' | 'maxJsonDepth'>;
+  gatewayOptions: Pick<GatewayOptions, 'host' | 'port' | 'maxBodyBytes' | 'region' | 'authn' | 'requestClientCert' | 'rateLimit' | 'validator' | 'guards' | 'maxJsonDepth' | 'tracing'>;
   close(): Promise<void>;
 }
 
@@ -47,11 +48,13 @@ export async function createGatewayPlugins(
   await rateLimiting.ready();
   const validator = new RequestValidator(config.gateway.validation);
   const detectors = createDetectors(config.detect, { emit: detect.onAlarm, profiles: detect.profiles });
+  const tracing = await createTracing(config.observe.tracing);
   return {
     authn,
     rateLimiting,
     validator,
     detectors,
+    tracing,
     gatewayOptions: {
       host: config.gateway.host,
       port: config.gateway.port,
@@ -63,8 +66,10 @@ export async function createGatewayPlugins(
       validator,
       guards: createGatewayGuards(detectors),
       maxJsonDepth: config.gateway.validation.maxJsonDepth,
+      tracing,
     },
     close: async () => {
+      await tracing.shutdown().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not export the last spans'));
       await rateLimiting.close();
       await detectors.close();
     },

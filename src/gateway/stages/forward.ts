@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { WardenError } from '../../errors/index.js';
@@ -17,16 +18,19 @@ export interface ForwardOptions {
   upstreams: UpstreamPool;
   guards: GatewayGuards | null;
   rateLimit: RateLimitPolicy | null;
+  /** Adds the W3C trace context of this request's span (tracing on) to the upstream call. */
+  trace?: { inject(headers: Record<string, string>): void };
   overheadHeader: () => string;
 }
 
-function forwardedHeaders(ctx: RequestContext): Record<string, string> {
+function forwardedHeaders(ctx: RequestContext, trace: ForwardOptions['trace']): Record<string, string> {
   const out: Record<string, string> = { 'x-warden-request-id': ctx.requestId, 'x-forwarded-for': ctx.sourceIp };
   for (const name of FORWARDED_REQUEST_HEADERS) {
     const v = ctx.req.headers[name];
     if (typeof v === 'string') out[name] = v;
   }
   if (ctx.principal) out['x-warden-principal'] = ctx.principal.id;
+  trace?.inject(out);
   return out;
 }
 
@@ -57,6 +61,19 @@ function write(res: RequestContext['res'], chunk: Buffer | string): Promise<void
 }
 
 type UsageSink = (usage: unknown) => void;
+
+/**
+ * Abort signal for the upstream request, fired when the client goes away. undici accepts an
+ * EventEmitter with `aborted`; an AbortController (an EventTarget) cost ~3% of gateway CPU.
+ */
+class ClientGone extends EventEmitter {
+  aborted = false;
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit('abort');
+  }
+}
 
 /**
  * Rewrites an OpenAI SSE stream event by event: completion text goes through the transformer
@@ -145,9 +162,9 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const upstream: Upstream | null | undefined = model ? o.upstreams.forModel(model) : o.upstreams.upstreams[0];
   if (!upstream) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', model ? `no upstream serves model ${JSON.stringify(model)}` : 'no upstream configured');
 
-  const abort = new AbortController();
+  const clientGone = new ClientGone();
   const onClose = (): void => {
-    if (!ctx.res.writableFinished) abort.abort();
+    if (!ctx.res.writableFinished) clientGone.abort();
   };
   ctx.res.once('close', onClose);
 
@@ -157,14 +174,14 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     response = await upstream.pool.request({
       path: upstream.basePath + ctx.path,
       method: ctx.method as 'GET' | 'POST',
-      headers: forwardedHeaders(ctx),
+      headers: forwardedHeaders(ctx, o.trace),
       body: ctx.body ?? undefined,
-      signal: abort.signal,
+      signal: clientGone,
     });
   } catch (err) {
     ctx.upstreamNs += process.hrtime.bigint() - started;
     ctx.res.off('close', onClose);
-    if (abort.signal.aborted) {
+    if (clientGone.aborted) {
       ctx.responded = true;
       ctx.status = 499;
       ctx.errorCode = 'WARDEN_GATEWAY_CLIENT_CLOSED';
@@ -249,10 +266,10 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     }
     ctx.res.end();
   } catch (err) {
-    ctx.errorCode = abort.signal.aborted ? 'WARDEN_GATEWAY_CLIENT_CLOSED' : err instanceof WardenError ? err.code : isTimeout(err) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
+    ctx.errorCode = clientGone.aborted ? 'WARDEN_GATEWAY_CLIENT_CLOSED' : err instanceof WardenError ? err.code : isTimeout(err) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
     if (!ctx.responded && err instanceof WardenError) throw err;
     // Headers are gone: the only honest signal left is to end the stream early / cut the connection.
-    if (ctx.responded && contentType.startsWith('text/event-stream') && !ctx.res.destroyed && !abort.signal.aborted) {
+    if (ctx.responded && contentType.startsWith('text/event-stream') && !ctx.res.destroyed && !clientGone.aborted) {
       const e = new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
       const held = rewriter?.flushHeld() ?? '';
       (ctx.res as ServerResponse).end(`${held}event: error\ndata: ${JSON.stringify({ error: { code: e.code, message: e.message, requestId: ctx.requestId } })}\n\n`);
@@ -260,7 +277,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   } finally {
     ctx.upstreamNs += process.hrtime.bigint() - streamStart;
     ctx.res.off('close', onClose);
-    if (abort.signal.aborted) {
+    if (clientGone.aborted) {
       ctx.errorCode ??= 'WARDEN_GATEWAY_CLIENT_CLOSED';
       response.body.destroy();
     }
