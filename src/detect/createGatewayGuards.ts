@@ -1,7 +1,8 @@
 import { WardenError } from '../errors/index.js';
 import type { Detectors, ChatMessage } from './createDetectors.js';
 import type { Verdict } from './types.js';
-import { throwIfBlocked } from './enforceVerdicts.js';
+import { throwIfBlocked, parseFeedback } from './enforceVerdicts.js';
+import type { AccuracyReport } from './performance/PerformanceMonitor.js';
 import { recognizers } from './pii/findSensitive.js';
 
 /**
@@ -21,6 +22,8 @@ export interface DetectorGuards {
   wantsResponse(ctx: GuardRequestContext): boolean;
   transformJson(ctx: GuardRequestContext, body: unknown): unknown;
   streamTransformer(ctx: GuardRequestContext): { push(text: string): string; flush(): string } | null;
+  /** POST /v1/feedback: validates the body (WARDEN_DETECT_FEEDBACK_INVALID names the field) and feeds the accuracy monitor. */
+  recordFeedback(ctx: GuardRequestContext): AccuracyReport;
 }
 
 const MAX_ROWS = 100_000;
@@ -150,6 +153,11 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
         return changed ? { ...(body as object), choices: out } : body;
       }
       return body;
+    },
+
+    recordFeedback(ctx) {
+      const f = parseFeedback(ctx.json);
+      return detectors.recordFeedback(f.model, f.predicted, f.actual);
     },
 
     streamTransformer(ctx) {

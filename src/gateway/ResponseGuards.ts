@@ -19,4 +19,6 @@ export interface GatewayGuards {
   transformJson(ctx: RequestContext, body: unknown): unknown;
   /** A per-request transformer for streamed completion text, or null. */
   streamTransformer(ctx: RequestContext): TextStreamTransformer | null;
+  /** POST /v1/feedback: records a labelled outcome (may throw a 400 WardenError) and returns the JSON answer. */
+  recordFeedback?(ctx: RequestContext): unknown;
 }

@@ -70,8 +70,13 @@ function sendJson(ctx: RequestContext, status: number, body: unknown): void {
 }
 
 /** Answers routes the gateway serves itself (model list filtered by policy, server health). */
-function answerLocally(ctx: RequestContext, upstreams: UpstreamPool, authz: AuthorizeOptions): boolean {
+function answerLocally(ctx: RequestContext, upstreams: UpstreamPool, authz: AuthorizeOptions, guards: GatewayGuards | null): boolean {
   const kind = ctx.route?.kind;
+  if (kind === 'feedback') {
+    if (!guards?.recordFeedback) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', 'no route for /v1/feedback (the detectors are disabled)');
+    sendJson(ctx, 200, guards.recordFeedback(ctx));
+    return true;
+  }
   if (kind === 'openai.models') {
     const allowed = upstreams.knownModels().filter((model) => ctx.snapshot.authorizer.authorize(invokeRequest(ctx, model, authz)).decision === 'allow');
     sendJson(ctx, 200, { object: 'list', data: allowed.map((id) => ({ id, object: 'model', created: 0, owned_by: 'warden' })) });
@@ -140,7 +145,7 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     next('admit');
     admit(ctx);
     next('forward');
-    if (!answerLocally(ctx, o.upstreams, o.authorize)) {
+    if (!answerLocally(ctx, o.upstreams, o.authorize, o.guards)) {
       await forward(ctx, { upstreams: o.upstreams, guards: o.guards, rateLimit: o.rateLimit, trace, overheadHeader: () => overheadMs(ctx).toFixed(3) });
     }
     span.end(ctx.errorCode);

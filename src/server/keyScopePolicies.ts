@@ -32,7 +32,7 @@ export function keyScopePolicies(keys: readonly ApiKeyVerifier[], now = Date.now
       if (model === '*') resource = 'resource is Model';
       else if (MODEL_NAME.test(model)) resource = `resource == Model::${cedarString(model)}`;
       else continue;
-      out.push(`@id(${cedarString(`key-scope:${k.id}:${model === "*" ? "any-model" : model}`)})\npermit(principal == ${principal}, action == Action::"invoke", ${resource});`);
+      out.push(`@id(${cedarString(`key-scope:${k.id}:${model === "*" ? "any-model" : model}`)})\npermit(principal == ${principal}, action in [Action::"invoke", Action::"submitFeedback"], ${resource});`);
     }
   }
   return out.join('\n');

@@ -90,3 +90,71 @@ test('an extraction attack is refused and raises an incident event', async (t) =
   const records = await readAuditRecords(dataDir);
   assert.ok(records.some((x) => x.kind === 'event' && JSON.stringify(x).includes('extraction')), 'alarm in the audit log');
 });
+
+test('POST /v1/feedback: 401 without a key, 403 outside the key scope, 400 naming the field, and degrading accuracy opens an incident', async () => {
+  const gw = warden!.ready.gatewayUrl + '/v1/feedback';
+  const admin = { authorization: `Bearer ${warden!.ready.adminToken}`, 'content-type': 'application/json' };
+  const newKey = async (name: string, scopes: string[]): Promise<string> => {
+    const r = await client!.call('POST', warden!.ready.adminUrl + '/api/v1/keys', { headers: admin, body: JSON.stringify({ name, scopes }) });
+    assert.equal(r.status, 201, r.text);
+    return (r.json as { key: string }).key;
+  };
+  const labeller = await newKey('feedback-labeller', ['model:iris']);
+  const outsider = await newKey('feedback-outsider', ['model:echo']);
+  const send = (key: string | null, body: unknown) =>
+    client!.call('POST', gw, { headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify(body) });
+  const code = (r: { json: unknown }) => (r.json as { error?: { code?: string } } | undefined)?.error?.code;
+
+  const unauthenticated = await send(null, { model: 'iris', predicted: 0, actual: 0 });
+  assert.equal(unauthenticated.status, 401, unauthenticated.text);
+  assert.equal(code(unauthenticated), 'WARDEN_AUTHN_MISSING');
+
+  // A new key reaches the gateway with the next snapshot: poll until it is known.
+  let first = await send(labeller, { model: 'iris', predicted: 0, actual: 0 });
+  for (let i = 0; i < 100 && first.status === 401; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    first = await send(labeller, { model: 'iris', predicted: 0, actual: 0 });
+  }
+  assert.equal(first.status, 200, first.text);
+  assert.deepEqual(first.json, { model: 'iris', samples: 1, accuracy: 1, degraded: false });
+
+  const missing = await send(labeller, { model: 'iris', predicted: 1 });
+  assert.equal(missing.status, 400, missing.text);
+  assert.equal(code(missing), 'WARDEN_DETECT_FEEDBACK_INVALID');
+  assert.match(missing.text, /actual/);
+  const noModel = await send(labeller, { predicted: 1, actual: 2 });
+  assert.equal(noModel.status, 400, noModel.text);
+  assert.match(noModel.text, /model/);
+
+  let forbidden = await send(outsider, { model: 'iris', predicted: 0, actual: 0 });
+  for (let i = 0; i < 100 && forbidden.status === 401; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    forbidden = await send(outsider, { model: 'iris', predicted: 0, actual: 0 });
+  }
+  assert.equal(forbidden.status, 403, forbidden.text);
+  assert.equal(code(forbidden), 'WARDEN_AUTHZ_DENIED');
+
+  // 19 more correct labels, then the model starts getting them wrong: below 0.8 over ≥ 50 samples.
+  let last: { samples: number; accuracy: number; degraded: boolean } | undefined;
+  for (let i = 0; i < 49; i++) {
+    const r = await send(labeller, { model: 'iris', predicted: i % 3, actual: i < 19 ? i % 3 : (i + 1) % 3, requestId: `req-${i}` });
+    assert.equal(r.status, 200, r.text);
+    last = r.json as typeof last;
+  }
+  assert.equal(last!.samples, 50);
+  assert.ok(last!.accuracy < 0.8 && last!.degraded, JSON.stringify(last));
+
+  const metrics = await client!.call('GET', warden!.ready.gatewayUrl + '/metrics');
+  assert.equal(metrics.status, 200);
+  assert.match(metrics.text, /warden_detector_accuracy\{model="iris"\} 0\.4\b/);
+
+  let incidents = '';
+  for (let i = 0; i < 40 && !incidents.includes('accuracy-drop'); i++) {
+    await new Promise((res) => setTimeout(res, 250));
+    incidents = (await client!.call('GET', warden!.ready.adminUrl + '/api/v1/incidents', { headers: admin })).text;
+  }
+  assert.match(incidents, /accuracy-drop/);
+  const records = await readAuditRecords(dataDir);
+  assert.ok(records.some((x) => x.kind === 'event' && JSON.stringify(x.detectors ?? {}).includes('accuracy')), 'accuracy alarm in the audit log');
+  assert.ok(records.some((x) => x.action === 'submitFeedback' && x.decision === 'deny' && x.code === 'WARDEN_AUTHZ_DENIED'), 'denied feedback audited');
+});

@@ -7,7 +7,8 @@ export type RouteKind =
   | 'oip.infer'
   | 'oip.model.metadata'
   | 'oip.model.ready'
-  | 'oip.server';
+  | 'oip.server'
+  | 'feedback';
 
 export interface RouteMatch {
   kind: RouteKind;
@@ -32,6 +33,8 @@ export function matchRoute(path: string): RouteMatch | null {
       return { kind: 'openai.embeddings', model: null, version: null, hasBody: true, method: 'POST' };
     case '/v1/models':
       return { kind: 'openai.models', model: null, version: null, hasBody: false, method: 'GET' };
+    case '/v1/feedback':
+      return { kind: 'feedback', model: null, version: null, hasBody: true, method: 'POST' };
     case '/v2':
     case '/v2/health/live':
     case '/v2/health/ready':

@@ -11,6 +11,7 @@ const ACTION_BY_ROUTE: Record<string, string> = {
   'oip.model.metadata': 'readModelMetadata',
   'oip.model.ready': 'readModelMetadata',
   'oip.server': 'health',
+  feedback: 'submitFeedback',
 };
 
 export function auditRecordFor(ctx: RequestContext, overheadMs: number): AuditRecord {

@@ -25,7 +25,8 @@ export function invokeRequest(ctx: RequestContext, model: string, options: Autho
   return {
     principal: principal.entity,
     principalParents: principal.parents,
-    action: { type: 'Action', id: 'invoke' },
+    // Feedback labels feed the model's accuracy monitor: a separate action, so policies can grant it apart from invoke.
+    action: { type: 'Action', id: ctx.route?.kind === 'feedback' ? 'submitFeedback' : 'invoke' },
     resource: version ? { type: 'ModelVersion', id: `${model}@${version}` } : { type: 'Model', id: model },
     resourceParents: version ? [{ type: 'Model', id: model }] : undefined,
     context: buildRequestContext({
@@ -44,6 +45,6 @@ export function authorize(ctx: RequestContext, options: AuthorizeOptions): void 
   const decision = ctx.snapshot.authorizer.authorize(invokeRequest(ctx, model, options));
   ctx.decision = decision;
   if (decision.decision !== 'allow') {
-    throw new WardenError('WARDEN_AUTHZ_DENIED', `not allowed to invoke model ${JSON.stringify(model)}`);
+    throw new WardenError('WARDEN_AUTHZ_DENIED', `not allowed to ${ctx.route?.kind === 'feedback' ? 'submit feedback for' : 'invoke'} model ${JSON.stringify(model)}`);
   }
 }
