@@ -14,6 +14,7 @@ import { registerIncidentCommands } from './commands/incident.js';
 import { registerGatewayCommand } from './commands/gateway.js';
 import { registerServerCommand } from './commands/server.js';
 import { registerAgentCommand } from './commands/agent.js';
+import { registerDemoCommands } from './commands/demo.js';
 
 export function buildProgram(): Command {
   const program = new Command('warden')
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerScanCommand(program);
   registerDetectCommands(program);
   registerIncidentCommands(program);
+  registerDemoCommands(program);
   return program;
 }
 

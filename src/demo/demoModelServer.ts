@@ -1,7 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { trainIrisClassifier, type IrisModel } from './irisClassifier.js';
+import { loadIrisDataset, trainIrisClassifier, type IrisModel } from './irisClassifier.js';
+import { loadIrisModel } from './irisModelFile.js';
+
+/** Header the gateway's admission stage checks against the registry's pinned digest (src/gateway/stages/admit.ts). */
+const MODEL_DIGEST_HEADER = 'x-warden-model-digest';
 
 /**
  * The `--demo` upstream: a real iris classifier over Open Inference Protocol v2 and an
@@ -11,6 +15,8 @@ import { trainIrisClassifier, type IrisModel } from './irisClassifier.js';
 export interface DemoModelServer {
   url: string;
   irisAccuracy: number;
+  /** Manifest root digest of the loaded iris model directory (`irisModelDir`), else null. */
+  irisDigest: string | null;
   close(): Promise<void>;
 }
 
@@ -32,9 +38,9 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, extra?: Record<string, string>): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
   res.end(text);
 }
 
@@ -76,6 +82,11 @@ function infer(model: IrisModel, body: unknown): { status: number; body: unknown
       ],
     },
   };
+}
+
+function accuracyOf(model: IrisModel): number {
+  const { features, labels } = loadIrisDataset();
+  return model.predictProba(features).filter((p, i) => p.indexOf(Math.max(...p)) === labels[i]).length / features.length;
 }
 
 function lastUserText(body: { messages?: { role?: string; content?: unknown }[] }): string {
@@ -138,15 +149,28 @@ function embedding(text: string, dims = 16): number[] {
   return v.map((x) => x / norm);
 }
 
-export async function startDemoModelServer(options: { port?: number; host?: string } = {}): Promise<DemoModelServer> {
-  const iris = trainIrisClassifier();
+export interface DemoModelServerOptions {
+  port?: number;
+  host?: string;
+  /**
+   * Serve iris from a saved model directory (`saveIrisModel`) instead of training it, and report
+   * the directory's manifest root digest in `x-warden-model-digest` on every iris answer.
+   */
+  irisModelDir?: string;
+}
+
+export async function startDemoModelServer(options: DemoModelServerOptions = {}): Promise<DemoModelServer> {
+  const loaded = options.irisModelDir ? await loadIrisModel(options.irisModelDir) : null;
+  const trained = loaded ? null : trainIrisClassifier();
+  const iris: IrisModel = loaded?.model ?? trained!;
+  const irisHeaders = loaded ? { [MODEL_DIGEST_HEADER]: `sha256:${loaded.digest}` } : undefined;
   const server: Server = createServer(async (req, res) => {
     try {
       const url = req.url ?? '/';
       if (req.method === 'GET' && (url === '/v2/health/live' || url === '/v2/health/ready' || url === '/healthz')) return send(res, 200, { live: true, ready: true });
       if (req.method === 'GET' && url === '/v2') return send(res, 200, { name: 'warden-demo', version: '1', extensions: [] });
       if (req.method === 'GET' && /^\/v2\/models\/iris(\/versions\/1)?\/ready$/.test(url)) return send(res, 200, { name: 'iris', ready: true });
-      if (req.method === 'GET' && /^\/v2\/models\/iris(\/versions\/1)?$/.test(url)) return send(res, 200, irisMetadata(iris));
+      if (req.method === 'GET' && /^\/v2\/models\/iris(\/versions\/1)?$/.test(url)) return send(res, 200, irisMetadata(iris), irisHeaders);
       if (req.method === 'GET' && url === '/v1/models') {
         return send(res, 200, { object: 'list', data: ['echo', 'iris'].map((id) => ({ id, object: 'model', created: 0, owned_by: 'warden-demo' })) });
       }
@@ -160,7 +184,7 @@ export async function startDemoModelServer(options: { port?: number; host?: stri
       }
       if (/^\/v2\/models\/iris(\/versions\/1)?\/infer$/.test(url)) {
         const r = infer(iris, body);
-        return send(res, r.status, r.body);
+        return send(res, r.status, r.body, irisHeaders);
       }
       if (url === '/v1/chat/completions') return chat(req, res, body);
       if (url === '/v1/completions') {
@@ -197,7 +221,8 @@ export async function startDemoModelServer(options: { port?: number; host?: stri
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    irisAccuracy: iris.trainingAccuracy,
+    irisAccuracy: trained?.trainingAccuracy ?? accuracyOf(iris),
+    irisDigest: loaded?.digest ?? null,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,2 +1,3 @@
-export { startDemoModelServer, type DemoModelServer } from './demoModelServer.js';
-export { trainIrisClassifier, loadIrisDataset, type IrisModel } from './irisClassifier.js';
+export { startDemoModelServer, type DemoModelServer, type DemoModelServerOptions } from './demoModelServer.js';
+export { trainIrisClassifier, irisModelFromParams, loadIrisDataset, type IrisModel, type IrisParams } from './irisClassifier.js';
+export { saveIrisModel, loadIrisModel, IRIS_MODEL_FILE } from './irisModelFile.js';

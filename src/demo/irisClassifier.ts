@@ -7,6 +7,34 @@ export interface IrisModel {
   predictProba(rows: number[][]): number[][];
 }
 
+/** Everything a trained classifier is: what `saveIrisModel` writes and `loadIrisModel` reads. */
+export interface IrisParams {
+  classes: string[];
+  featureNames: string[];
+  mean: number[];
+  std: number[];
+  /** weights[class][feature] over standardised features. */
+  weights: number[][];
+  bias: number[];
+}
+
+const softmax = (z: number[]): number[] => {
+  const m = Math.max(...z);
+  const e = z.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, c) => a + c, 0);
+  return e.map((v) => v / s);
+};
+
+/** A classifier from its parameters (trained here or loaded from a model file). */
+export function irisModelFromParams(p: IrisParams): IrisModel {
+  const forward = (row: number[]): number[] => softmax(p.weights.map((wc, c) => wc.reduce((s, wj, j) => s + wj * row[j]!, p.bias[c]!)));
+  return {
+    classes: p.classes,
+    featureNames: p.featureNames,
+    predictProba: (rows) => rows.map((r) => forward(r.map((v, j) => (v - p.mean[j]!) / p.std[j]!))),
+  };
+}
+
 export function loadIrisDataset(): { features: number[][]; labels: number[]; classes: string[] } {
   const classes = getDistinctClasses() as string[];
   const names = getClasses() as string[];
@@ -14,7 +42,7 @@ export function loadIrisDataset(): { features: number[][]; labels: number[]; cla
 }
 
 /** Deterministic full-batch gradient descent; ~96-98% training accuracy on iris. */
-export function trainIrisClassifier(options: { epochs?: number; learningRate?: number; l2?: number } = {}): IrisModel & { trainingAccuracy: number } {
+export function trainIrisClassifier(options: { epochs?: number; learningRate?: number; l2?: number } = {}): IrisModel & { trainingAccuracy: number; params: IrisParams } {
   const { features, labels, classes } = loadIrisDataset();
   const epochs = options.epochs ?? 600;
   const lr = options.learningRate ?? 0.5;
@@ -27,12 +55,6 @@ export function trainIrisClassifier(options: { epochs?: number; learningRate?: n
   const w = Array.from({ length: k }, () => new Array<number>(d).fill(0));
   const b = new Array<number>(k).fill(0);
 
-  const softmax = (z: number[]): number[] => {
-    const m = Math.max(...z);
-    const e = z.map((v) => Math.exp(v - m));
-    const s = e.reduce((a, c) => a + c, 0);
-    return e.map((v) => v / s);
-  };
   const forward = (row: number[]): number[] => softmax(w.map((wc, c) => wc.reduce((s, wj, j) => s + wj * row[j]!, b[c]!)));
 
   for (let epoch = 0; epoch < epochs; epoch++) {
@@ -51,12 +73,8 @@ export function trainIrisClassifier(options: { epochs?: number; learningRate?: n
       for (let j = 0; j < d; j++) w[c]![j]! -= lr * (gw[c]![j]! / x.length + l2 * w[c]![j]!);
     }
   }
-  const predictProba = (rows: number[][]): number[][] => rows.map((r) => forward(r.map((v, j) => (v - mean[j]!) / std[j]!)));
-  const correct = predictProba(features).filter((p, i) => p.indexOf(Math.max(...p)) === labels[i]).length;
-  return {
-    classes,
-    featureNames: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'],
-    predictProba,
-    trainingAccuracy: correct / features.length,
-  };
+  const params: IrisParams = { classes, featureNames: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'], mean, std, weights: w, bias: b };
+  const model = irisModelFromParams(params);
+  const correct = model.predictProba(features).filter((p, i) => p.indexOf(Math.max(...p)) === labels[i]).length;
+  return { ...model, params, trainingAccuracy: correct / features.length };
 }

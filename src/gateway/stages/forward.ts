@@ -152,6 +152,15 @@ async function readAll(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
 }
 
 /**
+ * Drops an upstream body nobody will read. undici's body emits RequestAbortedError when destroyed
+ * unread; without a listener that is an uncaught 'error' and takes the whole process down.
+ */
+function discardBody(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
+/**
  * Stage: forward to the model server over a keep-alive pool and answer the client: streams are
  * passed through event by event with backpressure (rewritten only when a guard needs it), JSON
  * answers are inspected when a guard or token accounting needs them. A client that disconnects
@@ -196,7 +205,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     try {
       admit(ctx, reported);
     } catch (err) {
-      response.body.destroy();
+      discardBody(response.body);
       ctx.res.off('close', onClose);
       throw err;
     }
@@ -279,7 +288,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     ctx.res.off('close', onClose);
     if (clientGone.aborted) {
       ctx.errorCode ??= 'WARDEN_GATEWAY_CLIENT_CLOSED';
-      response.body.destroy();
+      discardBody(response.body);
     }
   }
 }
