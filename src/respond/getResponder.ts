@@ -6,7 +6,7 @@ import { getAuthority } from '../identity/index.js';
 import { createArtifactServices } from '../artifacts/index.js';
 import type { Logger } from '../observe/index.js';
 import { createControlPlaneMetrics, processMetricsRegistry } from '../observe/metrics.js';
-import type { ModelRegistryPort } from './actions/artifactActions.js';
+import { frozenDatasetCheck, type ModelRegistryPort } from './actions/artifactActions.js';
 import { createResponder, type Responder } from './createResponder.js';
 
 /** The parts of ControlPlaneContext incident response needs (structural, so respond does not import server/). */
@@ -30,7 +30,7 @@ export function getResponder(ctx: RespondContext, options: { models?: ModelRegis
       const ca = await getAuthority(ctx);
       // The same registry the artifact routes use (stateless over the store): rollback and blast radius.
       const models: ModelRegistryPort =
-        options.models ?? createArtifactServices({ config: ctx.config, db: ctx.db, caBundlePem: () => ca.bundlePem(), isRevoked: (s) => ca.revocations.isRevoked(s.spiffeId, s.serial) }).registry;
+        options.models ?? createArtifactServices({ config: ctx.config, db: ctx.db, caBundlePem: () => ca.bundlePem(), isRevoked: (s) => ca.revocations.isRevoked(s.spiffeId, s.serial), frozenDatasets: frozenDatasetCheck(ctx.db) }).registry;
       return createResponder({ ...ctx, ca, registry, metrics: createControlPlaneMetrics(registry), models });
     })();
     p.catch(() => responders.delete(ctx));

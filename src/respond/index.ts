@@ -14,7 +14,7 @@ export { getResponder, type RespondContext } from './getResponder.js';
 export { matchLeakReport, leakReportSchema, type LeakMatch } from './leakReport.js';
 export { blockApiKeyAction, blockPrincipalAction } from './actions/apiKeyActions.js';
 export { quarantineWorkloadAction } from './actions/quarantineWorkload.js';
-export { rollbackModelAction, rollbackAffectedModelsAction, freezeDatasetAction, blastRadiusAction, isDatasetFrozen, type ModelRegistryPort } from './actions/artifactActions.js';
+export { rollbackModelAction, rollbackAffectedModelsAction, freezeDatasetAction, blastRadiusAction, isDatasetFrozen, frozenDatasetCheck, type ModelRegistryPort } from './actions/artifactActions.js';
 export { snapshotEvidenceAction } from './actions/snapshotEvidence.js';
 export { notifyWebhookAction } from './actions/notifyWebhook.js';
 export { runDrill, type DrillOptions } from './drills/runDrill.js';

@@ -86,9 +86,12 @@ test('poisoned dataset: freeze, blast radius, roll the affected model back to it
   assert.equal(registry.calls.length, 2);
 });
 
-test('rollback-model refuses at plan time when there is no approved version to go back to', async () => {
+test('a model with no clean approved version is left with nothing serving (its poisoned version revoked and retired)', async () => {
   const r = await f.responder.engine.run({ runbook: f.responder.runbooks.get('poisoned-dataset'), target: { dataset: 'crm@v1' }, incidentId: null, actor: 'Admin::"a"' });
-  assert.equal(r.ok, false);
-  assert.equal(r.error?.code, 'WARDEN_RESPOND_PRECONDITION');
-  assert.equal(await isDatasetFrozen(f.db, 'crm@v1'), false, 'nothing applied');
+  assert.equal(r.ok, true, JSON.stringify(r));
+  const step = r.steps.find((s) => s.action === 'rollback-affected-models')!;
+  assert.equal(step.status, 'applied');
+  assert.match(step.summary ?? '', /churn@5\.0 → nothing serving/);
+  assert.deepEqual((await registry.show('churn')).versions.map((v) => [v.version, v.stage, v.revoked]), [['5.0', 'retired', true]]);
+  assert.equal(await isDatasetFrozen(f.db, 'crm@v1'), true);
 });

@@ -66,7 +66,15 @@ export interface ArtifactRegistryDeps {
   /** The Warden signing key: the control plane signs approval attestations with it. */
   signer: ArtifactSigner;
   promotion: PromotionPolicy;
+  /**
+   * Which of these dataset references (`NAME` or `NAME@VERSION`) are frozen, e.g. by incident
+   * response; a model may not be registered from, or promoted while derived from, a frozen dataset.
+   */
+  frozenDatasets?: FrozenDatasetCheck;
 }
+
+/** Returns the refs (as given) that are frozen; a version is frozen when it or its dataset name is. */
+export type FrozenDatasetCheck = (refs: readonly { name: string; version?: string | undefined }[]) => Promise<string[]>;
 
 export interface RegisterInput {
   kind: ArtifactKind;
@@ -132,6 +140,7 @@ export class ArtifactRegistry {
     const id = `${name}@${version}`;
     const inputs = (input.lineage?.inputs ?? []).map(parseRef);
     const verified = (input.attestations ?? []).map((a) => this.verifyFor(a, { id, name, version, digest }));
+    await this.refuseFrozen(id, [...inputs, ...verified.flatMap(provenanceDatasets)]);
     const created = await this.db.transaction(async (tx) => {
       const existingArtifact = await tx.query<{ kind: ArtifactKind }>(`SELECT kind FROM artifacts WHERE name = $1`, [name]);
       if (existingArtifact.rows[0] && existingArtifact.rows[0].kind !== input.kind) {
@@ -225,7 +234,21 @@ export class ArtifactRegistry {
   async attach(name: string, version: string, bundle: unknown): Promise<AttestationRecord> {
     const v = await this.getVersion(name, version);
     const verified = this.verifyFor(bundle, v);
+    await this.refuseFrozen(v.id, provenanceDatasets(verified));
     return this.db.transaction(async (tx) => this.store(tx, v.id, verified, bundle));
+  }
+
+  private async refuseFrozen(id: string, datasets: readonly { name: string; version?: string | undefined }[]): Promise<void> {
+    if (!this.deps.frozenDatasets || datasets.length === 0) return;
+    const frozen = await this.deps.frozenDatasets(datasets);
+    if (frozen.length > 0) throw new WardenError('WARDEN_ARTIFACT_DATASET_FROZEN', `${id} derives from frozen dataset ${frozen.join(', ')}`);
+  }
+
+  /** The datasets a version derives from, per lineage (every version and name node upstream of it). */
+  private async upstreamDatasets(v: VersionRecord): Promise<{ name: string; version?: string }[]> {
+    const key = v.kind === 'model' ? lineageKey.model(v.name, v.version) : lineageKey.dataset(v.name, v.version);
+    const { nodes } = await this.lineage.walk(key, 'upstream');
+    return nodes.filter((n) => n.kind === 'dataset' && n.key !== key).map((n) => parseRef(n.key.slice('dataset:'.length)));
   }
 
   private verifyFor(bundle: unknown, v: { id: string; name: string; version: string; digest: string }): VerifiedAttestation {
@@ -314,6 +337,7 @@ export class ArtifactRegistry {
   /** Checks signature chain, scan and approval; throws the first unmet requirement. */
   async checkPromotable(v: VersionRecord): Promise<void> {
     if (v.revoked) throw new WardenError('WARDEN_ARTIFACT_REVOKED', `${v.id} is revoked: ${v.revokedReason ?? 'no reason given'}`);
+    if (this.deps.frozenDatasets) await this.refuseFrozen(v.id, await this.upstreamDatasets(v));
     // Any stored attestation that no longer verifies (revoked signer, removed trust) breaks the chain.
     const atts = await this.currentAttestations(v.id);
     const policy = this.deps.promotion;
@@ -434,6 +458,8 @@ export class ArtifactRegistry {
   /** Every model version, run and deployment derived from a dataset (all its versions when no version is given). */
   async blastRadius(datasetRef: string): Promise<{
     dataset: string;
+    /** Whether the dataset (or, for NAME@VERSION, its name) is frozen; null when no freeze check is wired. */
+    frozen: boolean | null;
     runs: LineageNode[];
     datasets: LineageNode[];
     models: (LineageNode & { version: string; stage: Stage | null; revoked: boolean })[];
@@ -457,14 +483,23 @@ export class ArtifactRegistry {
       const s = await this.db.query<{ id: string; version: string }>(`SELECT id, version FROM artifact_versions WHERE name = $1 AND stage = 'serving'`, [d.name]);
       deployments.push({ ...d, servingVersion: s.rows[0]?.version ?? null, servingAffected: s.rows[0] ? affected.has(s.rows[0].id) : false });
     }
+    const ref = parseRef(start.slice('dataset:'.length));
     return {
       dataset: start,
+      frozen: this.deps.frozenDatasets ? (await this.deps.frozenDatasets([ref])).length > 0 : null,
       runs: nodes.filter((n) => n.kind === 'run'),
       datasets: nodes.filter((n) => n.kind === 'dataset' && n.key !== start),
       models,
       deployments,
     };
   }
+}
+
+/** `dataset:NAME@VERSION` dependencies of a verified SLSA provenance statement (none for other predicates). */
+function provenanceDatasets(att: VerifiedAttestation): { name: string; version?: string }[] {
+  if (att.statement.predicateType !== SLSA_PROVENANCE_V1) return [];
+  const deps = (att.statement.predicate as SlsaProvenancePredicate | undefined)?.buildDefinition?.resolvedDependencies ?? [];
+  return deps.filter((d) => typeof d.name === 'string' && d.name.startsWith('dataset:')).map((d) => parseRef(d.name!.slice('dataset:'.length)));
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Authorizer } from '../../policy/index.js';
 import { FileKeyProvider, type KeyProvider } from '../../crypto/index.js';
 import { WardenError } from '../../errors/index.js';
 import { AttestationVerifier, loadOrCreateWardenSigningKey, type ArtifactSigner, type RevocationCheck } from '../attestation/index.js';
-import { ArtifactRegistry, ApproverListAuthorizer } from '../registry/index.js';
+import { ArtifactRegistry, ApproverListAuthorizer, type FrozenDatasetCheck } from '../registry/index.js';
 import { ArtifactVault } from '../vault/index.js';
 import { buildAdmissionTable, type AdmissionTable } from '../admission/index.js';
 
@@ -19,6 +19,8 @@ export interface ArtifactServiceDeps {
   isRevoked?: RevocationCheck;
   /** Extra trusted CA PEM (the identity trust bundle), read on every verification so CA rotation is seen. */
   caBundlePem?: () => string | undefined;
+  /** Frozen datasets (incident response): no model is registered from or promoted while derived from one. */
+  frozenDatasets?: FrozenDatasetCheck;
 }
 
 export interface ArtifactServices {
@@ -57,6 +59,7 @@ export function createArtifactServices(deps: ArtifactServiceDeps): ArtifactServi
     authorizer: deps.authorizer ?? new ApproverListAuthorizer(a.promotion.approvers),
     signer,
     promotion: a.promotion,
+    ...(deps.frozenDatasets ? { frozenDatasets: deps.frozenDatasets } : {}),
   });
   const keyProvider = new FileKeyProvider(join(deps.config.dataDir, 'keys'));
   const vault = new ArtifactVault(ArtifactVault.blobDir(deps.config.dataDir), keyProvider, { encryptionRequired: a.encryption.required, chunkBytes: a.encryption.chunkBytes });

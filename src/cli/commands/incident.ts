@@ -39,11 +39,16 @@ function renderDrill(r: DrillReport): string {
     `detection            ${r.detection}`,
     `time to detect       ${ms(r.timeToDetectMs)}`,
     `time to contain      ${ms(r.timeToContainMs)}${r.containBudgetMs !== null ? ` (budget ${r.containBudgetMs} ms)` : ''}`,
-    `before containment   ${r.before.succeeded}/${r.before.sent} attacker requests succeeded`,
-    `after containment    ${r.leaksAfterContainment}/${r.after.sent} attacker requests got through`,
+    ...(r.before.sent > 0 || r.after.sent > 0
+      ? [`before containment   ${r.before.succeeded}/${r.before.sent} attacker requests succeeded`, `after containment    ${r.leaksAfterContainment}/${r.after.sent} attacker requests got through`]
+      : []),
     '',
     formatTable(['check', 'ok', 'detail'], r.checks.map((c) => [c.name, c.ok ? 'yes' : 'NO', c.detail])),
   ];
+  if (r.models) {
+    lines.push('', `blast radius         ${r.models.blastRadius.join(', ') || 'no model version'}`, `revoked              ${r.models.revoked.join(', ') || 'none'}`);
+    for (const m of r.models.rolledBack) lines.push(`rolled back          ${m.from} → ${m.to ?? 'nothing serving (retired)'}`);
+  }
   if (r.error) lines.push(`${r.error.code}: ${r.error.message}`);
   return lines.join('\n');
 }

@@ -13,6 +13,7 @@ export const artifactCodes = {
   WARDEN_ARTIFACT_APPROVAL_REQUIRED: { status: 409, description: 'Promotion requires an approval by a principal allowed to deployModel.' },
   WARDEN_ARTIFACT_APPROVER_DENIED: { status: 403, description: 'Policy does not allow this principal to approve (deployModel) this model version.' },
   WARDEN_ARTIFACT_REVOKED: { status: 409, description: 'The artifact version is revoked and cannot be promoted or served.' },
+  WARDEN_ARTIFACT_DATASET_FROZEN: { status: 409, description: 'A dataset it derives from is frozen (e.g. by the poisoned-dataset runbook): no new model may be registered from it or promoted.' },
   WARDEN_ARTIFACT_NO_ROLLBACK_TARGET: { status: 409, description: 'No earlier approved, unrevoked version exists to roll back to.' },
   WARDEN_ARTIFACT_ENCRYPTION_REQUIRED: { status: 409, description: 'Policy requires artifacts stored by Warden to be encrypted.' },
   WARDEN_ARTIFACT_SIGNING_KEY_INVALID: { status: 400, description: 'The signing key or its certificate cannot be used for signing.' },

@@ -100,6 +100,23 @@ export async function isDatasetFrozen(db: Database, name: string): Promise<boole
   return (await db.query('SELECT 1 FROM respond_frozen_datasets WHERE name = $1', [name])).rows.length > 0;
 }
 
+/**
+ * The artifact registry's freeze check: which refs are frozen. A freeze of `NAME` covers every
+ * version, a freeze of `NAME@VERSION` that version; `dataset:`-prefixed freezes count the same.
+ */
+export function frozenDatasetCheck(db: Database): (refs: readonly { name: string; version?: string | undefined }[]) => Promise<string[]> {
+  return async (refs) => {
+    const keys = (r: { name: string; version?: string | undefined }) => {
+      const names = [r.name, ...(r.version ? [`${r.name}@${r.version}`] : [])];
+      return [...names, ...names.map((n) => `dataset:${n}`)];
+    };
+    const all = [...new Set(refs.flatMap(keys))];
+    if (all.length === 0) return [];
+    const frozen = new Set((await db.query<{ name: string }>('SELECT name FROM respond_frozen_datasets WHERE name = ANY($1::text[])', [all])).rows.map((r) => r.name));
+    return [...new Set(refs.filter((r) => keys(r).some((k) => frozen.has(k))).map((r) => (r.version ? `${r.name}@${r.version}` : r.name)))];
+  };
+}
+
 /** blast-radius: lists every run, model version and deployment derived from a dataset (read-only, recorded). */
 export function blastRadiusAction(deps: { registry?: ModelRegistryPort }): Action {
   return {
@@ -123,28 +140,53 @@ export function blastRadiusAction(deps: { registry?: ModelRegistryPort }): Actio
   };
 }
 
-/** rollback-affected-models: rolls back every deployment whose serving version derives from a dataset. */
+/**
+ * rollback-affected-models: everything trained on a poisoned dataset is poisoned too. Revokes
+ * every unrevoked model version derived from the dataset (so none can be promoted or rolled
+ * back to later), then moves each deployment that served one of them to its last approved
+ * version not derived from it; a model with no such version is left with nothing serving (its
+ * affected version retired), and gateways refuse it with WARDEN_ADMISSION_NOT_SERVING.
+ * Not undoable: re-serving a suspect model needs a new, clean version.
+ */
 export function rollbackAffectedModelsAction(deps: { registry?: ModelRegistryPort; servingChanged?: () => void }): Action {
-  const rollback = rollbackModelAction(deps);
+  const affectedOf = async (dataset: string) => {
+    const r = await need(deps.registry, 'rollback-affected-models').blastRadius(dataset);
+    return { toRevoke: r.models.filter((m) => !m.revoked), deployments: r.deployments.filter((d) => d.servingAffected && d.servingVersion) };
+  };
   return {
     name: 'rollback-affected-models',
-    description: 'Roll back every model whose serving version was trained on a dataset.',
-    async plan(params, ctx) {
+    description: 'Revoke every model version trained on a dataset and roll each affected deployment back to its last clean approved version.',
+    async plan(params) {
       const dataset = stringParam(params, 'dataset', 'rollback-affected-models', REF);
-      const r = await need(deps.registry, 'rollback-affected-models').blastRadius(dataset);
-      const affected = r.deployments.filter((d) => d.servingAffected && d.servingVersion);
-      for (const d of affected) await rollback.plan({ model: d.name, version: d.servingVersion! }, ctx);
-      return { description: `roll back ${affected.map((d) => `${d.name}@${d.servingVersion}`).join(', ') || 'nothing'} (derived from ${dataset})`, alreadyDone: affected.length === 0 };
+      const a = await affectedOf(dataset);
+      const serving = a.deployments.map((d) => `${d.name}@${d.servingVersion}`).join(', ') || 'none';
+      return { description: `revoke ${a.toRevoke.map((m) => `${m.name}@${m.version}`).join(', ') || 'nothing'} and roll back serving ${serving} (derived from ${dataset})`, alreadyDone: a.toRevoke.length === 0 && a.deployments.length === 0 };
     },
     async apply(params, ctx) {
+      const registry = need(deps.registry, 'rollback-affected-models');
       const dataset = stringParam(params, 'dataset', 'rollback-affected-models', REF);
-      const r = await need(deps.registry, 'rollback-affected-models').blastRadius(dataset);
-      const done: string[] = [];
-      for (const d of r.deployments.filter((x) => x.servingAffected && x.servingVersion)) {
-        const res = await rollback.apply({ model: d.name, version: d.servingVersion! }, ctx);
-        if (res.changed) done.push(`${d.name}: ${res.details.from} → ${res.details.to}`);
+      const a = await affectedOf(dataset);
+      const reason = `derived from poisoned dataset ${dataset} (incident ${ctx.incidentId ?? 'runbook'})`;
+      for (const m of a.toRevoke) await registry.revoke(m.name, m.version, reason);
+      const rolledBack: { model: string; from: string; to: string | null }[] = [];
+      for (const d of a.deployments) {
+        const from = `${d.name}@${d.servingVersion}`;
+        try {
+          const r = await registry.rollback(d.name);
+          rolledBack.push({ model: d.name, from, to: r.to });
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'WARDEN_ARTIFACT_NO_ROLLBACK_TARGET') throw err;
+          rolledBack.push({ model: d.name, from, to: null });
+        }
       }
-      return done.length ? { changed: true, summary: `rolled back ${done.join('; ')}`, details: { dataset, rolledBack: done } } : { changed: false, summary: 'no serving model derives from the dataset', details: { dataset } };
+      if (a.toRevoke.length > 0 || rolledBack.length > 0) deps.servingChanged?.();
+      if (a.toRevoke.length === 0 && rolledBack.length === 0) return { changed: false, summary: 'no model version derives from the dataset', details: { dataset, revoked: [], rolledBack: [] } };
+      const moves = rolledBack.map((x) => `${x.from} → ${x.to ?? 'nothing serving (retired)'}`);
+      return {
+        changed: true,
+        summary: `revoked ${a.toRevoke.length} model version(s)${moves.length ? `; rolled back ${moves.join('; ')}` : '; no serving version was affected'}`,
+        details: { dataset, revoked: a.toRevoke.map((m) => `${m.name}@${m.version}`), rolledBack },
+      };
     },
   };
 }

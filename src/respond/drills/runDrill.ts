@@ -306,17 +306,66 @@ async function crlHasSerial(crlPem: string, serialHex: string): Promise<boolean>
   return crl.entries.some((e) => e.serialNumber.toLowerCase().replace(/^0+/, '') === want);
 }
 
+interface DrillBlastRadius {
+  dataset: string;
+  frozen: boolean | null;
+  models: { key: string; name: string; version: string; stage: string | null; revoked: boolean }[];
+  deployments: { name: string; servingVersion: string | null; servingAffected: boolean }[];
+}
+
+/**
+ * A detector declares a registered dataset poisoned. The runbook must freeze it, list its blast
+ * radius, revoke every model version trained on it and take each affected deployment back to a
+ * clean approved version (or to nothing serving). Checked from the registry as it is afterwards,
+ * not from what the runbook says it did; containment = no deployment serves an affected version.
+ */
 async function poisonedDatasetDrill(options: DrillOptions): Promise<DrillReport> {
   const run = new DrillRun('poisoned-dataset', 'simulated-detector', null);
   try {
     const dataset = options.dataset;
     if (!dataset) throw new WardenError('WARDEN_USAGE', 'the poisoned-dataset drill needs --dataset NAME[@VERSION] of a dataset in the artifact registry');
+    const brPath = `/api/v1/artifacts/${encodeURIComponent(dataset)}/blast-radius`;
+    const before = await options.admin.call<DrillBlastRadius>('GET', brPath);
+    const affectedBefore = before.deployments.filter((d) => d.servingAffected).map((d) => `${d.name}@${d.servingVersion}`);
+    const t0 = performance.now();
     const res = await options.admin.call<{ fired: FiredAlert[] }>('POST', '/api/v1/respond/alarms', { detector: 'dataset-poisoned', details: { dataset, signal: 'drill', drill: true } });
     const fired = res.fired.find((f) => f.rule === 'poisoned-dataset');
     if (!run.check('poisoning alarm opens an incident', !!fired, fired?.incidentId ?? 'no incident (is the poisoned-dataset rule disabled?)')) return finish(run);
     run.report.incidentId = fired!.incidentId;
-    run.check('runbook completed', fired!.run?.ok === true, fired!.run?.error?.message ?? 'all steps applied');
-    await readIncident(run, options, fired!.incidentId);
+    const { incident } = await options.admin.call<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${fired!.incidentId}`);
+    const alert = incident.timeline.find((e) => e.kind === 'alert');
+    run.report.timeToDetectMs = alert ? round(Math.max(0, Date.parse(alert.at) - Date.parse(incident.openedAt))) : null;
+    const runbook = fired!.run;
+    run.check(
+      'runbook completed',
+      runbook ? runbook.ok : fired!.deduplicated,
+      runbook ? (runbook.error?.message ?? 'all steps applied') : fired!.deduplicated ? `the alarm joined open incident ${fired!.incidentId}; its runbook already ran` : 'no runbook ran',
+    );
+
+    // Contained when no deployment serves a version derived from the dataset any more.
+    const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+    let after = await options.admin.call<DrillBlastRadius>('GET', brPath);
+    while (after.deployments.some((d) => d.servingAffected) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await options.admin.call<DrillBlastRadius>('GET', brPath);
+    }
+    const stillServing = after.deployments.filter((d) => d.servingAffected).map((d) => `${d.name}@${d.servingVersion}`);
+    if (stillServing.length === 0) run.report.timeToContainMs = round(Math.max(0, performance.now() - t0 - (run.report.timeToDetectMs ?? 0)));
+
+    const inc = await readIncident(run, options, fired!.incidentId);
+    const step = inc.timeline.find((e) => e.kind === 'action' && e.details.action === 'rollback-affected-models' && Array.isArray(e.details.rolledBack));
+    const rolledBack = ((step?.details.rolledBack ?? []) as { model: string; from: string; to: string | null }[]).map((x) => ({ model: x.model, from: x.from, to: x.to }));
+    const blast = after.models.map((m) => `${m.name}@${m.version}`);
+    const unrevoked = after.models.filter((m) => !m.revoked).map((m) => `${m.name}@${m.version}`);
+    run.report.models = { blastRadius: blast, revoked: after.models.filter((m) => m.revoked).map((m) => `${m.name}@${m.version}`), rolledBack };
+
+    run.check('dataset frozen', after.frozen === true, after.frozen === null ? 'this control plane has no freeze check' : after.frozen ? `${dataset}: no model may be registered from it or promoted` : `${dataset} is not frozen`);
+    const listed = inc.timeline.some((e) => e.kind === 'action' && e.details.action === 'blast-radius' && Array.isArray(e.details.models) && blast.every((b) => (e.details.models as string[]).includes(`model:${b}`)));
+    run.check('blast radius recorded', listed, `${blast.length} model version(s): ${blast.join(', ') || 'none'}`);
+    run.check('derived model versions revoked', unrevoked.length === 0, unrevoked.length ? `still unrevoked: ${unrevoked.join(', ')}` : `${blast.length} revoked`);
+    const moved = rolledBack.map((x) => `${x.from} → ${x.to ?? 'nothing serving'}`);
+    const everyAffectedMoved = affectedBefore.every((a) => rolledBack.some((x) => x.from === a));
+    run.check('serving rolled back', stillServing.length === 0 && everyAffectedMoved, stillServing.length ? `still serving ${stillServing.join(', ')}` : moved.join('; ') || 'no deployment served a derived version');
     return finish(run);
   } catch (err) {
     return failed(run, err);

@@ -32,6 +32,8 @@ export interface DrillReport {
   after: ProbeStats;
   checks: DrillCheck[];
   timeline: { at: string; kind: string; actor: string; summary: string }[];
+  /** poisoned-dataset: model versions derived from the dataset, those revoked, and the deployments moved (to null = nothing serving). */
+  models?: { blastRadius: string[]; revoked: string[]; rolledBack: { model: string; from: string; to: string | null }[] };
   error?: { code: string; message: string };
 }
 

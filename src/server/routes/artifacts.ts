@@ -6,6 +6,7 @@ import { getAuthority } from '../../identity/index.js';
 import { createArtifactServices, admissionTableToJson, type ArtifactServices } from '../../artifacts/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
+import { frozenDatasetCheck } from '../../respond/index.js';
 
 /** Optional wiring the lead may add to the context; without it the config approvers list decides deployModel. */
 type ArtifactContext = ControlPlaneContext & { authorizer?: Authorizer };
@@ -53,6 +54,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     ...(actx.authorizer ? { authorizer: actx.authorizer } : {}),
     ...(isRevoked ? { isRevoked } : {}),
     caBundlePem: caPem,
+    frozenDatasets: frozenDatasetCheck(ctx.db),
   });
   const reg = services.registry;
   const principalOf = (request: FastifyRequest) => `Admin::${JSON.stringify((request as FastifyRequest & { adminId?: string }).adminId ?? 'admin')}`;
