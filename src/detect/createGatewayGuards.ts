@@ -13,7 +13,7 @@ export interface GuardRequestContext {
   route: { kind: string; model: string | null } | null;
   json: Record<string, unknown> | null;
   body: Buffer | null;
-  principal: { id: string } | null;
+  principal: { id: string; entity?: { type: string; id: string } } | null;
   verdicts: { detector: string; action: string; score?: number; kinds?: string[] }[] | null;
 }
 
@@ -33,6 +33,16 @@ function addVerdicts(ctx: GuardRequestContext, verdicts: readonly Verdict[]): vo
   if (verdicts.length === 0) return;
   ctx.verdicts ??= [];
   for (const v of verdicts) ctx.verdicts.push({ detector: v.detector, action: v.action, ...(v.score === undefined ? {} : { score: v.score }), ...(v.kinds ? { kinds: v.kinds } : {}) });
+}
+
+/**
+ * The principal detectors track and alarms name: the Cedar entity (`ApiKey::"team-a"`,
+ * `User::"alice"`), as audit records do, so a response runbook can block it, and every key of one
+ * principal adds to the same extraction evidence. Falls back to the authenticator's id.
+ */
+function principalOf(ctx: GuardRequestContext): string {
+  const p = ctx.principal!;
+  return p.entity ? `${p.entity.type}::${JSON.stringify(p.entity.id)}` : p.id;
 }
 
 function modelOf(ctx: GuardRequestContext): string {
@@ -107,7 +117,7 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
       }
       if (kind === 'oip.infer' && ctx.principal) {
         const rows = oipRows(json);
-        const verdicts = detectors.inspectInference(ctx.principal.id, modelOf(ctx), rows);
+        const verdicts = detectors.inspectInference(principalOf(ctx), modelOf(ctx), rows);
         addVerdicts(ctx, verdicts);
         throwIfBlocked(verdicts);
         oipInputs.set(ctx, rows);
@@ -126,7 +136,7 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
         if (rows && ctx.principal) {
           const labels = oipLabels(body, rows.length);
           if (labels) {
-            const verdicts = detectors.observePrediction(ctx.principal.id, modelOf(ctx), rows, labels);
+            const verdicts = detectors.observePrediction(principalOf(ctx), modelOf(ctx), rows, labels);
             addVerdicts(ctx, verdicts);
             // The answer that completed the evidence is withheld too.
             throwIfBlocked(verdicts);

@@ -90,10 +90,22 @@ test('warden drill leaked-key: revoked at the gateway within 2 s of detection, n
   assert.deepEqual(Object.keys(manifest.files).sort(), ['audit.jsonl', 'checkpoint.json', 'metrics.txt']);
 });
 
-test('warden drill extraction: the principal is blocked, nothing after', async () => {
+test('warden drill extraction: random queries are detected by the gateway guard itself, the principal is blocked, nothing after', async () => {
   const { code, report } = await drill('extraction');
   assertContained(report);
   assert.equal(code, 0);
+  // The real detector raised the alarm (the drill posts no simulated one), measured from the first attack query.
+  assert.equal(report.detection, 'pep');
+  assert.ok(report.timeToDetectMs !== null && report.timeToDetectMs >= 0 && report.timeToDetectMs < 10_000, `time to detect ${report.timeToDetectMs}`);
+  const refused = report.checks.find((c) => c.name === 'attacker refused after a few answers');
+  assert.match(refused?.detail ?? '', /WARDEN_GUARD_EXTRACTION/);
+  // Tramèr-style random queries leave the training distribution: a handful of answers, not hundreds.
+  assert.ok(report.before.succeeded < 20, `${report.before.succeeded} answers before detection`);
+  const { json } = await admin<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${report.incidentId}`);
+  const alert = json.incident.timeline.find((e) => e.kind === 'alert');
+  assert.ok(alert, 'alert on the incident timeline');
+  assert.notEqual((alert.details as Record<string, unknown>).signal, 'drill', 'the alarm came from the detector, not from the drill');
+  assert.notEqual((alert.details as Record<string, unknown>).drill, true);
 });
 
 test('warden drill compromised-worker: SVIDs revoked, JWT-SVIDs and renewal refused, serial on the CRL', async () => {

