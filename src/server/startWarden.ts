@@ -8,13 +8,18 @@ import { openAuditLog, type AuditLog } from '../audit/index.js';
 import { getAuthority, type CertificateAuthority } from '../identity/index.js';
 import { startGateway, type RunningGateway } from '../gateway/index.js';
 import { startDemoModelServer, loadIrisDataset, type DemoModelServer } from '../demo/index.js';
-import { fitProfile } from '../detect/index.js';
+import { fitProfile, type FeatureProfile } from '../detect/index.js';
 import { createGatewayObserver, metricsHandler, observeSnapshots, processMetricsRegistry, type Logger } from '../observe/index.js';
 import { startControlPlane, createControlPlaneContext, type RunningControlPlane } from './ControlPlane.js';
 import { loadServerSecret } from './serverSecret.js';
 import { publishDemoPolicy } from './demoPolicy.js';
 import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 
+
+function demoIrisProfile(): FeatureProfile {
+  const iris = loadIrisDataset();
+  return fitProfile(iris.features, { labels: iris.labels, featureNames: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'] });
+}
 
 export interface StartWardenOptions {
   config: LoadedConfig;
@@ -108,7 +113,8 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
         ctx.events.emit('detector.alarm', event);
         void audit.append(detectorAlarmRecord(event)).catch(() => undefined);
       },
-      profiles: options.demo ? { iris: fitProfile(loadIrisDataset().features) } : undefined,
+      // Per-class Gaussians (iris is three clusters): one Gaussian for all rows lets far more extraction queries pass as in distribution.
+      profiles: options.demo ? { iris: demoIrisProfile() } : undefined,
     });
     cleanup.push(() => plugins.close());
     const registry = processMetricsRegistry({ processMetrics: config.observe.processMetrics });
