@@ -26,6 +26,7 @@ import {
   splitIris,
   trainSoftmax,
   uniformPoints,
+  agreement,
   mulberry32,
   gatedOracle,
   papernotAttack,
@@ -42,11 +43,14 @@ const HARDENINGS: Hardening[] = [
   { name: 'round 2 decimals', options: { decimals: 2 } },
   { name: 'top-1 only', options: { top1Only: true } },
 ];
-/** Four Papernot attackers, each seeded with one real row per class. */
-const PAPERNOT_SEEDS = [0, 1, 2, 3];
-const TRAMER_SEEDS = [99, 123, 321];
+/** Ten Papernot attackers, each seeded with one real row per class (the i-th of each class). */
+const PAPERNOT_SEEDS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+/** Ten Tramèr attackers, each with its own stream of uniform random queries. */
+const TRAMER_SEEDS = [99, 123, 321, 456, 789, 1001, 2024, 3141, 4242, 5150];
 const TRAMER_QUERIES = 300;
-const BENIGN_USERS = 8;
+const BENIGN_USERS = 20;
+/** Benign reference: what a surrogate trained on a benign user's first N answers agrees with. */
+const BENIGN_REFERENCE_QUERIES = [3, 6, 12];
 
 interface Row {
   attack: string;
@@ -248,7 +252,7 @@ async function gatewayTarget(): Promise<Target | string> {
   }
 }
 
-async function runAttacks(target: Target): Promise<{ rows: Row[]; benign: { users: number; queries: number; alarms: number } }> {
+async function runAttacks(target: Target): Promise<{ rows: Row[]; benign: { users: number; queries: number; alarms: number; reference: Map<number, number[]> } }> {
   const ev = { victim: (r: number[]) => target.victim.predict(r), test: target.test, uniform: uniformPoints(2000, 11) };
   const rows: Row[] = [];
   for (const h of HARDENINGS) {
@@ -281,29 +285,41 @@ async function runAttacks(target: Target): Promise<{ rows: Row[]; benign: { user
         detectedAt,
         signal: logged?.signal ?? refusal?.signal,
         blockedFinal: blocked.refusedAt !== undefined ? agreementText(blocked) : `not blocked: ${agreementText(blocked)}`,
-        okTest: detectedAt !== undefined && (at90 === undefined || detectedAt < at90),
-        okUniform: detectedAt !== undefined && (at90u === undefined || detectedAt < at90u),
+        // The query that raised the alarm is refused, so the attacker holds detectedAt − 1 answers; the
+        // surrogate it is left with (trained on a partial round) must stay below 90% too.
+        okTest: detectedAt !== undefined && (at90 === undefined || at90 >= detectedAt) && (blocked.progress.at(-1)?.testAgreement ?? 0) < 0.9,
+        okUniform: detectedAt !== undefined && (at90u === undefined || at90u >= detectedAt) && (blocked.progress.at(-1)?.uniformAgreement ?? 0) < 0.9,
       });
     }
   }
-  // Benign replay: several users, each sending the real rows in their own order (twice over in-process).
+  // Benign replay: several users, each sending the real rows in their own order.
   let queries = 0;
   let alarms = 0;
+  const reference = new Map<number, number[]>(BENIGN_REFERENCE_QUERIES.map((n) => [n, []]));
   for (let u = 0; u < BENIGN_USERS; u++) {
     const o = await target.newOracle(`benign-user-${u}`, HARDENINGS[0]!, 'block');
     const rnd = mulberry32(500 + u);
     const order = target.benign.map((_, i) => i).sort(() => rnd() - 0.5);
+    const seen: number[][] = [];
+    const labels: number[] = [];
     for (const i of order) {
       try {
-        await o.oracle([target.benign[i]!]);
+        const a = await o.oracle([target.benign[i]!]);
+        seen.push(target.benign[i]!);
+        labels.push(a.labels[0]!);
       } catch (e) {
         if (!(e instanceof RefusedError)) throw e;
       }
       queries++;
     }
     if (o.alarm()) alarms++;
+    for (const n of BENIGN_REFERENCE_QUERIES) {
+      const y = labels.slice(0, n);
+      const m = new Set(y).size > 1 ? trainSoftmax(seen.slice(0, n), y, 3, { epochs: 300 }) : undefined;
+      reference.get(n)!.push(agreement(ev.victim, m ? (r) => m.predict(r) : () => y[0] ?? 0, ev.test));
+    }
   }
-  return { rows, benign: { users: BENIGN_USERS, queries, alarms } };
+  return { rows, benign: { users: BENIGN_USERS, queries, alarms, reference } };
 }
 
 const forceInProcess = process.argv.includes('--in-process');
@@ -336,6 +352,17 @@ console.log(
 );
 console.log('\n## Benign replay\n');
 console.log(table(['users', 'queries', 'false alarms'], [[benign.users, benign.queries, benign.alarms]]));
+console.log('\n## Benign reference: a surrogate trained on a benign user\'s first N answers (labels only)\n');
+const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
+console.log(
+  table(
+    ['answers', 'test agreement: median (min–max) over users', 'users reaching 90%'],
+    [...benign.reference].map(([n, v]) => {
+      const sorted = [...v].sort((a, b) => a - b);
+      return [n, `${pct(sorted[Math.floor(sorted.length / 2)]!)} (${pct(sorted[0]!)}–${pct(sorted.at(-1)!)})`, `${v.filter((x) => x >= 0.9).length}/${v.length}`];
+    }),
+  ),
+);
 const okTest = rows.filter((r) => r.okTest).length;
 const okUniform = rows.filter((r) => r.okUniform).length;
 const queryRatio = rows
