@@ -19,6 +19,7 @@ import {
   admitModel,
   admissionTableToJson,
   admissionTableFromJson,
+  type ArtifactRegistryDeps,
   type Manifest,
   type PromotionPolicy,
 } from '../../src/artifacts/index.js';
@@ -40,7 +41,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function registry(promotion: Partial<PromotionPolicy> = {}, approvers = ['User::"alice"']): ArtifactRegistry {
+function registry(promotion: Partial<PromotionPolicy> = {}, approvers = ['User::"alice"'], extra: Partial<ArtifactRegistryDeps> = {}): ArtifactRegistry {
   const verifier = new AttestationVerifier({
     publicKeys: [wardenKey.publicKey],
     caCertificates: [ca.certPem],
@@ -51,6 +52,7 @@ function registry(promotion: Partial<PromotionPolicy> = {}, approvers = ['User::
     authorizer: new ApproverListAuthorizer(approvers),
     signer: wardenKey,
     promotion: { requireSignature: true, requireScan: true, requireApproval: true, failOn: 'high', ...promotion },
+    ...extra,
   });
 }
 
@@ -290,4 +292,32 @@ test('deployModel approvals are decided by the Cedar engine with Warden schema (
   await assert.rejects(reg.approve('other', '1', 'User::"alice"'), { code: 'WARDEN_ARTIFACT_APPROVER_DENIED' });
   await assert.rejects(reg.approve('fraud', '1', 'User::"alice"', undefined, { region: 'eu-west-1' }), { code: 'WARDEN_ARTIFACT_APPROVER_DENIED' });
   assert.equal((await reg.promote('fraud', '1', 'approved')).version.stage, 'approved');
+});
+
+test('a frozen dataset: no model is registered from it, no provenance naming it is attached, nothing derived from it is promoted', async () => {
+  const { frozenDatasetCheck } = await import('../../src/respond/index.js');
+  const reg = registry({}, undefined, { frozenDatasets: frozenDatasetCheck(db) });
+  const dsDir = join(dir, 'frozen-ds');
+  mkdirSync(dsDir);
+  writeFileSync(join(dsDir, 'rows.csv'), 'a,b\n1,2\n');
+  const ds = await createManifest(dsDir, { kind: 'dataset' });
+  await reg.register({ kind: 'dataset', name: 'labels', version: '1', manifest: ds });
+  // Derived before the freeze, signed, scanned and approved: promotable until the freeze.
+  const m = await model('labeler', 'l1');
+  const digest = m.predicate.warden.rootDigest;
+  await reg.register({ kind: 'model', name: 'labeler', version: '1', manifest: m, attestations: [signStatement(m, wardenKey), signStatement(scanStatement(versionSubject('labeler', '1', digest), scanOf(m)), wardenKey)], lineage: { runId: 'label-run-1', inputs: ['labels@1'] } });
+  await reg.approve('labeler', '1', 'User::"alice"');
+  assert.equal((await reg.blastRadius('labels@1')).frozen, false);
+
+  await db.query(`INSERT INTO respond_frozen_datasets (name, frozen_at, frozen_by, incident_id) VALUES ('labels', now(), 'test', NULL)`);
+  assert.equal((await reg.blastRadius('labels@1')).frozen, true, 'freezing the name covers every version');
+  await assert.rejects(reg.promote('labeler', '1', 'approved'), (e: { code?: string }) => e.code === 'WARDEN_ARTIFACT_DATASET_FROZEN');
+  const m2 = await model('labeler', 'l2');
+  await assert.rejects(reg.register({ kind: 'model', name: 'labeler', version: '2', manifest: m2, lineage: { inputs: ['labels@7'] } }), (e: { code?: string }) => e.code === 'WARDEN_ARTIFACT_DATASET_FROZEN');
+  await reg.register({ kind: 'model', name: 'labeler', version: '3', manifest: m2 });
+  const prov = trainingProvenance(versionSubject('labeler', '3', m2.predicate.warden.rootDigest), { builderId: 'spiffe://warden.test/train/l', runId: 'label-run-3', datasets: [{ name: 'labels', version: '1', digest: ds.predicate.warden.rootDigest }], code: { digest: { sha256: 'e'.repeat(64) } }, parameters: {} });
+  await assert.rejects(reg.attach('labeler', '3', signStatement(prov, wardenKey)), (e: { code?: string }) => e.code === 'WARDEN_ARTIFACT_DATASET_FROZEN');
+  // Once the freeze is lifted, the same promotion goes through.
+  await db.query(`DELETE FROM respond_frozen_datasets WHERE name = 'labels'`);
+  assert.equal((await reg.promote('labeler', '1', 'approved')).version.stage, 'approved');
 });
