@@ -88,12 +88,19 @@ export class IdentityService {
 
   /** Re-issues an SVID for the SPIFFE ID the caller already proves over mTLS (new key via CSR). */
   async renew(peer: PeerCertificateInput | null | undefined, csr: string, ttlSeconds?: number): Promise<X509Svid> {
-    const who = this.verifyPeer(peer);
+    return this.renewVerified(this.verifyPeer(peer), csr, ttlSeconds);
+  }
+
+  /** `renew` for a caller the route has just verified with `verifyPeer` (no second chain check). */
+  async renewVerified(who: VerifiedSvid, csr: string, ttlSeconds?: number): Promise<X509Svid> {
     return this.ca.issueX509SvidFromCsr(csr, { spiffeId: who.spiffeId, ttlSeconds });
   }
 
   async jwtSvid(peer: PeerCertificateInput | null | undefined, audience: string | string[], ttlSeconds?: number): Promise<JwtSvid> {
-    const who = this.verifyPeer(peer);
+    return this.jwtSvidVerified(this.verifyPeer(peer), audience, ttlSeconds);
+  }
+
+  async jwtSvidVerified(who: VerifiedSvid, audience: string | string[], ttlSeconds?: number): Promise<JwtSvid> {
     return this.ca.issueJwtSvid({ spiffeId: who.spiffeId, audience, ttlSeconds });
   }
 }

@@ -19,3 +19,4 @@ export { createWorkloadKey, type WorkloadKey } from './createCsr.js';
 export { IdentityClient, type SvidResponse, type ClientCredentials } from './IdentityClient.js';
 export { RevocationFeed } from './RevocationFeed.js';
 export { WorkloadAgent, serveWorkloadApi, FileSvidSource, type WorkloadAgentOptions, type SvidMaterial, type SvidSource } from './agent/index.js';
+export { SourceAddressTracker, normalizeAddress, parseCidrList, type SourceAddressTrackerOptions, type AddressObservation, type AddressLearnedFrom } from './SourceAddressTracker.js';

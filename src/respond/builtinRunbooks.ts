@@ -33,11 +33,11 @@ description: A workload is compromised. Revoke its SVIDs at every PEP (sidecars 
 requires: [spiffeId]
 onSuccess: contained
 steps:
+  - action: quarantine-workload
+    with: { spiffeId: "{{target.spiffeId}}" }
   - action: snapshot-evidence
     with: { windowMinutes: 60 }
     continueOnError: true
-  - action: quarantine-workload
-    with: { spiffeId: "{{target.spiffeId}}" }
 `,
   'poisoned-dataset': `
 name: poisoned-dataset

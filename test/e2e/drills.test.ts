@@ -108,12 +108,55 @@ test('warden drill extraction: random queries are detected by the gateway guard 
   assert.notEqual((alert.details as Record<string, unknown>).drill, true);
 });
 
-test('warden drill compromised-worker: SVIDs revoked, JWT-SVIDs and renewal refused, serial on the CRL', async () => {
+test('warden drill compromised-worker: Warden itself spots the SVID at a new address, quarantines it, nothing after; renewal refused, serial on the CRL', async () => {
   const { code, report } = await drill('compromised-worker');
-  assertContained(report);
+  assert.equal(report.error, undefined, JSON.stringify(report.error));
+  for (const c of report.checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
+  assert.equal(report.ok, true);
   assert.equal(code, 0);
   const names = report.checks.map((c) => c.name);
-  for (const n of ['renewal refused', 'CRL lists the serial', 'incident contained']) assert.ok(names.includes(n), `check ${n} ran`);
+  for (const n of ['Warden detected the SVID at a new address', 'the alert names the SPIFFE ID, serial and new address', 'attacker refused as revoked', 'nothing got through after containment', 'renewal refused', 'CRL lists the serial', 'incident contained', 'timeline records the containment steps', 'audit log records each step']) {
+    assert.ok(names.includes(n), `check ${n} ran`);
+  }
+  // Detected by the control plane, not by an alarm the drill raised.
+  assert.equal(report.detection, 'control-plane');
+  assert.ok(report.worker && report.worker.succeeded >= 5 && report.worker.succeeded === report.worker.sent, `the worker used its SVID from 127.0.0.1 first: ${JSON.stringify(report.worker)}`);
+  assert.ok(report.timeToDetectMs !== null && report.timeToDetectMs >= 0 && report.timeToDetectMs < 5000, `time to detect ${report.timeToDetectMs}`);
+  assert.ok(report.timeToContainMs !== null && report.timeToContainMs >= 0 && report.timeToContainMs < 5000, `time to contain ${report.timeToContainMs}`);
+  // The request from the new address is held until the runbook ran: the stolen SVID never got an answer.
+  assert.equal(report.before.succeeded, 0, `the attacker got ${report.before.succeeded} answers before containment`);
+  assert.ok(report.after.sent > 0, 'the attacker kept trying after containment');
+  assert.equal(report.leaksAfterContainment, 0);
+
+  const { json } = await admin<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${report.incidentId}`);
+  const inc = json.incident;
+  assert.equal(inc.rule, 'svid-new-address');
+  assert.equal(inc.severity, 'critical');
+  assert.equal(inc.drill, true, 'a /drill/ identity is labelled as a drill');
+  const alert = inc.timeline.find((e) => e.kind === 'alert');
+  assert.ok(alert);
+  assert.equal(alert.actor, 'Rule::"svid-new-address"');
+  const d = alert.details as Record<string, unknown>;
+  assert.equal(d.detector, 'svid-new-address');
+  assert.equal(d.address, '127.0.0.2');
+  assert.equal(d.knownAddresses, '127.0.0.1');
+  assert.equal(d.learnedFrom, 'first-use', 'admin-issued SVID: learned from its first use, not from the operator');
+  assert.match(String(d.serial), /^[0-9a-f]+$/);
+  assert.notEqual(d.signal, 'drill', 'no simulated alarm');
+  assert.equal(inc.target.spiffeId, d.spiffeId);
+  const step = inc.timeline.find((e) => e.kind === 'action' && e.summary.startsWith('quarantine-workload: revoked'));
+  assert.ok(step, 'the quarantine is on the timeline');
+
+  // The SVID list agrees: every SVID of the worker is revoked. No key material anywhere on the incident.
+  const svids = await admin<{ svids: { serial: string; spiffeId: string; revoked: boolean }[] }>('GET', `/api/v1/identity/svids?spiffeId=${encodeURIComponent(String(d.spiffeId))}`);
+  assert.ok(svids.json.svids.length >= 1 && svids.json.svids.every((x) => x.revoked));
+  assert.ok(!/PRIVATE KEY|BEGIN CERTIFICATE/.test(JSON.stringify(inc)), 'no key or certificate on the incident');
+  await admin('POST', '/api/v1/audit/checkpoint');
+  const records = await readAuditRecords(dataDir);
+  const alarm = records.find((r) => r.action === 'detector.alarm.received' && (r.details as Record<string, unknown> | undefined)?.detector === 'svid-new-address');
+  assert.ok(alarm, 'the alarm is in the audit log');
+  assert.equal(alarm.sourceIp, '127.0.0.2');
+  assert.ok(!/PRIVATE KEY/.test(JSON.stringify(records)), 'no private key in any audit record');
 });
 
 test('warden drill poisoned-dataset without a dataset is a usage error (exit 1 with a code, no incident)', async () => {

@@ -53,6 +53,31 @@ export const identitySection = z
         audience: z.string().default('warden'),
       })
       .prefault({}),
+    /**
+     * "SVID used from a new address": the control plane's workload API (renew, JWT-SVIDs,
+     * revocation feed) remembers the source addresses each X.509-SVID was used from and raises
+     * the `svid-new-address` detector alarm when a valid SVID shows up from another one.
+     */
+    addressTracking: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Addresses never tracked nor alarmed (NAT pools, load balancers, dual-stack hosts). */
+        ignoreCidrs: z
+          .array(z.string().max(64).regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'an IP address or CIDR, e.g. 10.0.0.0/8'))
+          .max(256)
+          .default([]),
+        /** SVIDs remembered (least recently used forgotten beyond this; forgotten = learned again). */
+        maxSvids: z.number().int().min(100).max(10_000_000).default(100_000),
+        /** Addresses remembered per SVID (least recently used forgotten beyond this). */
+        maxAddressesPerSvid: z.number().int().min(1).max(1024).default(8),
+        /**
+         * The request from the new address waits this long for the alert rule (and its runbook)
+         * so a quarantined SVID gets no answer at all; past it the request is refused with 503
+         * WARDEN_IDENTITY_NEW_ADDRESS_UNRESOLVED. 0 = answer at once, alert in the background.
+         */
+        holdMs: z.number().int().min(0).max(30_000).default(5000),
+      })
+      .prefault({}),
     /** Sidecar PEP (`warden gateway --mode sidecar`). */
     sidecar: z
       .strictObject({

@@ -42,7 +42,10 @@ export const DEFAULT_ALERT_RULES: z.input<typeof alertRuleSchema>[] = [
   { name: 'accuracy-drop', when: { detector: 'accuracy' }, severity: 'medium' },
   { name: 'scan-finding-on-serving-model', when: { detector: 'scan-finding' }, severity: 'high' },
   { name: 'deny-burst', when: { denies: 50, withinSeconds: 60 }, severity: 'medium' },
-  { name: 'svid-new-address', when: { newSourceAddress: { learnSeconds: 300 } }, severity: 'high' },
+  // Raised by the control plane's workload API (identity.addressTracking): a stolen SVID and key.
+  { name: 'svid-new-address', when: { detector: 'svid-new-address' }, severity: 'critical', runbook: 'quarantine-workload' },
+  // Gateway decisions: any principal (API key, SVID) from an address unseen after its learning period.
+  { name: 'new-source-address', when: { newSourceAddress: { learnSeconds: 300 } }, severity: 'high' },
 ];
 
 export const respondSection = z

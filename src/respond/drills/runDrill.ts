@@ -274,56 +274,105 @@ async function waitForIncident(admin: DrillAdminApi, rule: string, subject: stri
   return null;
 }
 
+const DRILL_WORKER_ADDRESS = '127.0.0.1';
+const DRILL_ATTACKER_ADDRESS = '127.0.0.2';
+
+/**
+ * A worker's key and X.509-SVID are stolen. The worker uses its SVID from 127.0.0.1 (the address
+ * the control plane first sees it from); the attacker uses the same key and SVID from 127.0.0.2
+ * (Linux routes all of 127.0.0.0/8 to loopback). Nobody raises an alarm: the control plane's
+ * workload API must notice the new address itself (`svid-new-address`) and quarantine the
+ * workload. Time to detect runs from the attacker's first request to the alert on the incident
+ * timeline (drill and server share a clock on one host); containment is the first answer that
+ * refuses the SVID as revoked.
+ */
 async function compromisedWorkerDrill(options: DrillOptions): Promise<DrillReport> {
-  const run = new DrillRun('compromised-worker', 'simulated-detector', null);
-  let agent: Agent | null = null;
+  const run = new DrillRun('compromised-worker', 'control-plane', null);
+  const agents: Agent[] = [];
   try {
+    const adminHost = new URL(options.adminUrl).hostname.replace(/^\[|\]$/g, '');
+    if (adminHost !== '127.0.0.1' && adminHost !== 'localhost') {
+      throw new WardenError('WARDEN_RESPOND_DRILL_FAILED', `the compromised-worker drill connects from ${DRILL_WORKER_ADDRESS} and ${DRILL_ATTACKER_ADDRESS}, so it needs the admin API on 127.0.0.1 (this one is on ${adminHost})`);
+    }
     // The trust domain of the Warden under test, not of the local config.
     const ca = await options.admin.call<{ trustDomain?: string }>('GET', '/api/v1/identity/ca').catch(() => ({ trustDomain: undefined }));
     const spiffeId = `spiffe://${ca.trustDomain ?? options.trustDomain}/drill/worker-${randomBytes(4).toString('hex')}`;
     const key = createWorkloadKey();
+    // Issued through the admin API: the operator's address is not the worker's, so Warden learns
+    // the worker's address from its first use.
     const svid = await options.admin.call<{ serial: string; chainPem: string }>('POST', '/api/v1/identity/svids', { csr: key.csrPem, spiffeId, ttlSeconds: 600 });
-    // The worker (or whoever stole its key) talks to the control plane's workload API over mTLS.
-    agent = new Agent({ connect: { ca: options.caPem, cert: svid.chainPem, key: key.keyPem }, keepAliveTimeout: 10_000 });
-    const worker = agent;
-    const attacker = new Attacker(async () => {
-      const a = await send(worker, `${options.adminUrl}/api/v1/identity/jwt`, 'POST', {}, { audience: 'drill' });
+    const mtlsFrom = (localAddress: string) => {
+      // undici takes the source address on the Agent; it overrides connect.localAddress.
+      const a = new Agent({ localAddress, connect: { ca: options.caPem, cert: svid.chainPem, key: key.keyPem }, keepAliveTimeout: 10_000 });
+      agents.push(a);
+      return a;
+    };
+    const jwtFrom = (agent: Agent) => async () => {
+      const a = await send(agent, `${options.adminUrl}/api/v1/identity/jwt`, 'POST', {}, { audience: 'drill' });
       return { status: a.status, code: a.code };
-    });
-    attacker.start();
-    if (!(await attacker.waitFor(() => attacker.attempts.some((x) => x.ok), 5000))) {
-      await attacker.stop();
-      run.check('the worker SVID works before the compromise', false, `first answer: ${attacker.attempts[0]?.status} ${attacker.attempts[0]?.code}`);
+    };
+    const workerAgent = mtlsFrom(DRILL_WORKER_ADDRESS);
+    const worker = new Attacker(jwtFrom(workerAgent));
+    worker.start();
+    const workerOk = await worker.waitFor(() => worker.attempts.filter((x) => x.ok).length >= 5, 5000);
+    await worker.stop();
+    run.report.worker = stats(worker.attempts);
+    if (!run.check(`the worker's SVID works from ${DRILL_WORKER_ADDRESS}`, workerOk && worker.attempts.every((x) => x.ok), `${run.report.worker.succeeded}/${run.report.worker.sent} JWT-SVID requests answered; first: ${worker.attempts[0]?.status} ${worker.attempts[0]?.code ?? ''}`.trim())) {
       return finish(run);
     }
-    await attacker.waitFor(() => false, 200);
+
+    // The attacker: same key, same SVID, another address. No alarm is raised by the drill.
+    const attackStartedAt = Date.now();
     const t0 = performance.now();
-    // An EDR-style detector flags the worker as compromised (the drill plays that detector).
-    const res = await options.admin.call<{ fired: FiredAlert[] }>('POST', '/api/v1/respond/alarms', { detector: 'compromised-workload', details: { spiffeId, signal: 'drill', drill: true } });
-    const fired = res.fired.find((f) => f.rule === 'compromised-workload');
-    if (!run.check('compromise alarm opens an incident', !!fired, fired?.incidentId ?? 'no incident (is the compromised-workload rule disabled?)')) {
-      await attacker.stop();
-      return finish(run);
+    const attacker = new Attacker(jwtFrom(mtlsFrom(DRILL_ATTACKER_ADDRESS)));
+    attacker.start();
+    const revokedAnswer = () => attacker.attempts.find((a) => a.code === 'WARDEN_IDENTITY_REVOKED') ?? null;
+    const contained = await attacker.waitFor(() => revokedAnswer() !== null, options.timeoutMs ?? 10_000);
+    if (contained) await attacker.waitFor(() => false, options.afterMs ?? 1000);
+    await attacker.stop();
+    const first = revokedAnswer();
+    const firstAt = first?.doneAt ?? Number.POSITIVE_INFINITY;
+    const r = run.report;
+    r.before = stats(attacker.attempts.filter((a) => a.sentAt < firstAt));
+    r.after = stats(attacker.attempts.filter((a) => a.sentAt >= firstAt));
+    r.leaksAfterContainment = r.after.succeeded;
+
+    const incidentId = await waitForIncident(options.admin, 'svid-new-address', spiffeId, contained ? 2000 : 100);
+    const detected = run.check(
+      'Warden detected the SVID at a new address',
+      incidentId !== null,
+      incidentId ? `svid-new-address → ${incidentId}` : `no svid-new-address incident for ${spiffeId} (identity.addressTracking disabled, ${DRILL_ATTACKER_ADDRESS} in ignoreCidrs, or the rule disabled?)`,
+    );
+    if (detected) {
+      r.incidentId = incidentId;
+      const { incident } = await options.admin.call<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${incidentId}`);
+      const alert = incident.timeline.find((e) => e.kind === 'alert');
+      r.timeToDetectMs = alert ? round(Math.max(0, Date.parse(alert.at) - attackStartedAt)) : null;
+      const d = alert?.details ?? {};
+      const named = d.detector === 'svid-new-address' && d.spiffeId === spiffeId && normalizeHex(String(d.serial)) === normalizeHex(svid.serial) && d.address === DRILL_ATTACKER_ADDRESS;
+      run.check('the alert names the SPIFFE ID, serial and new address', named, `${String(d.spiffeId)} serial ${String(d.serial)} from ${String(d.address)} (known: ${String(d.knownAddresses)})`);
     }
-    run.report.incidentId = fired!.incidentId;
-    const { incident } = await options.admin.call<{ incident: IncidentWithTimeline }>('GET', `/api/v1/incidents/${fired!.incidentId}`);
-    const alert = incident.timeline.find((e) => e.kind === 'alert');
-    run.report.timeToDetectMs = alert ? round(Math.max(0, Date.parse(alert.at) - Date.parse(incident.openedAt))) : null;
-    // Renewal is the other door a stolen SVID would use; the CRL is what third-party PEPs read.
-    await contain(run, attacker, { ...options, keepOpen: true }, t0, run.report.timeToDetectMs ?? 0, null);
-    const renew = await send(worker, `${options.adminUrl}/api/v1/identity/renew`, 'POST', {}, { csr: createWorkloadKey().csrPem });
+    if (first) r.timeToContainMs = round(Math.max(0, first.doneAt - t0 - (r.timeToDetectMs ?? 0)));
+    run.check('attacker refused as revoked', contained, first ? `first refusal ${first.status} ${first.code} after ${round(first.doneAt - t0)} ms` : `attacker answers: ${[...new Set(attacker.attempts.map((a) => `${a.status} ${a.code ?? ''}`.trim()))].join(', ') || 'none'}`);
+    run.check('nothing got through after containment', contained && r.leaksAfterContainment === 0 && r.after.sent > 0, `${r.leaksAfterContainment} of ${r.after.sent} requests sent after the first refusal succeeded`);
+
+    // Renewal is the other door a stolen SVID would use (refused from the worker's own address
+    // too: quarantine revokes the identity, not an address); the CRL is what third-party PEPs read.
+    const renew = await send(workerAgent, `${options.adminUrl}/api/v1/identity/renew`, 'POST', {}, { csr: createWorkloadKey().csrPem });
     run.check('renewal refused', renew.status >= 400, `${renew.status} ${renew.code}`);
-    const crl = await request(`${options.adminUrl}/api/v1/identity/crl?format=pem`, { dispatcher: worker });
+    const crl = await request(`${options.adminUrl}/api/v1/identity/crl?format=pem`, { dispatcher: workerAgent });
     const crlPem = await crl.body.text();
     run.check('CRL lists the serial', crlPem.includes('BEGIN X509 CRL') && (await crlHasSerial(crlPem, svid.serial)), `serial ${svid.serial}`);
-    await readIncident(run, options, fired!.incidentId);
+    if (incidentId) await readIncident(run, options, incidentId);
     return finish(run);
   } catch (err) {
     return failed(run, err);
   } finally {
-    await agent?.close();
+    await Promise.all(agents.map((a) => a.close()));
   }
 }
+
+const normalizeHex = (s: string) => s.toLowerCase().replace(/^0+/, '');
 
 async function crlHasSerial(crlPem: string, serialHex: string): Promise<boolean> {
   const { X509Crl } = await import('@peculiar/x509');

@@ -3,8 +3,10 @@ import { X509Certificate } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
-import { getAuthority, getIdentityService, type CertificateAuthority, type RevocationEntry, type VerifiedSvid } from '../../identity/index.js';
+import { getAuthority, getIdentityService, SourceAddressTracker, type CertificateAuthority, type RevocationEntry, type VerifiedSvid } from '../../identity/index.js';
+import { getResponder } from '../../respond/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
+import { SvidAddressWatch } from '../SvidAddressWatch.js';
 import { parseBody } from './parseBody.js';
 
 const SMALL_BODY = 32 * 1024;
@@ -25,6 +27,11 @@ function peerOf(request: FastifyRequest, ca: CertificateAuthority): X509Certific
   const pem = ca.intermediatesPem();
   if (issuerCache?.pem !== pem) issuerCache = { pem, certs: parsePemChain(pem) };
   return [leaf, ...issuerCache.certs];
+}
+
+/** The TCP peer, never X-Forwarded-For: mTLS ends here, so the socket is the workload. */
+function sourceAddressOf(request: FastifyRequest): string | undefined {
+  return request.raw.socket.remoteAddress;
 }
 
 function parsePemChain(pem: string): X509Certificate[] {
@@ -65,6 +72,35 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
       ctx.logger.error({ err, action }, 'audit append failed');
     });
 
+  const tracking = ctx.config.identity.addressTracking;
+  const watch = tracking.enabled
+    ? new SvidAddressWatch({
+        tracker: new SourceAddressTracker({ ignoreCidrs: tracking.ignoreCidrs, maxSvids: tracking.maxSvids, maxAddressesPerSvid: tracking.maxAddressesPerSvid }),
+        holdMs: tracking.holdMs,
+        raise: ctx.config.respond.enabled ? async (alarm) => (await getResponder(ctx)).alerts.onAlarm(alarm) : null,
+        audit: ctx.audit,
+        logger: ctx.logger,
+        whenRevoked: (who) => {
+          let onChange = () => {};
+          const revoked = new Promise<void>((resolve) => {
+            onChange = () => {
+              if (ca.revocations.isRevoked(who.spiffeId, who.serial)) resolve();
+            };
+          });
+          ca.revocations.on('change', onChange);
+          onChange();
+          return { revoked, cancel: () => ca.revocations.off('change', onChange) };
+        },
+      })
+    : null;
+  /** Verifies the caller's SVID and checks where it is used from (re-verified after a new-address alert). */
+  const verifiedCaller = async (request: FastifyRequest, route: string): Promise<VerifiedSvid> => {
+    const peer = peerOf(request, ca);
+    const who = identity.verifyPeer(peer);
+    if (watch && (await watch.check(who, sourceAddressOf(request), route))) return identity.verifyPeer(peer);
+    return who;
+  };
+
   // Serial revocations of certificates that have expired anyway are dropped (keeps the list and CRL small).
   const prune = setInterval(() => {
     ca.revocations.prune().catch((err: unknown) => ctx.logger.warn({ err }, 'revocation prune failed'));
@@ -76,18 +112,21 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
   app.post('/identity/attest', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(attestBody, request.body);
     const svid = await identity.attest(body);
+    watch?.learnIssued(svid.serial, sourceAddressOf(request));
     ctx.logger.info({ spiffeId: svid.spiffeId, serial: svid.serial, attestedBy: svid.attestedBy.split(':')[0] }, 'workload attested');
     return { ...svidResponse(svid), attestedBy: svid.attestedBy };
   });
 
   app.post('/identity/renew', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(csrBody, request.body);
-    return svidResponse(await identity.renew(peerOf(request, ca), body.csr, body.ttlSeconds));
+    const svid = await identity.renewVerified(await verifiedCaller(request, 'renew'), body.csr, body.ttlSeconds);
+    watch?.learnIssued(svid.serial, sourceAddressOf(request));
+    return svidResponse(svid);
   });
 
   app.post('/identity/jwt', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(jwtBody, request.body);
-    const jwt = await identity.jwtSvid(peerOf(request, ca), body.audience, body.ttlSeconds);
+    const jwt = await identity.jwtSvidVerified(await verifiedCaller(request, 'jwt'), body.audience, body.ttlSeconds);
     return { spiffeId: jwt.spiffeId, token: jwt.token, audience: jwt.audience, expiresAt: jwt.expiresAt.toISOString() };
   });
 
@@ -112,13 +151,13 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
   });
 
   app.get('/identity/revocations', { config: pub }, async (request) => {
-    identity.verifyPeer(peerOf(request, ca));
+    await verifiedCaller(request, 'revocations');
     return ca.revocations.snapshot();
   });
 
   // Server-sent events: a full snapshot on connect, then each change as it happens.
   app.get('/identity/revocations/stream', { config: pub }, async (request, reply) => {
-    const who: VerifiedSvid = identity.verifyPeer(peerOf(request, ca));
+    const who: VerifiedSvid = await verifiedCaller(request, 'revocations/stream');
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
