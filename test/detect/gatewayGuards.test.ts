@@ -85,3 +85,37 @@ test('OIP v2: OOD verdict, hardening, PRADA observation, extraction alarm then W
 
   await assert.rejects(guards.inspectRequest(ctx('oip.infer', { inputs: [{ shape: [2, 4], data: [1, 2, 3] }] }, 'iris')), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_DETECT_INPUT_SHAPE');
 });
+
+test('feedback: a valid body feeds the accuracy window; a bad body is WARDEN_DETECT_FEEDBACK_INVALID naming the field; degrading raises one accuracy alarm', () => {
+  const { guards, events } = setup({ performance: { window: 10, minSamples: 4, minAccuracy: 0.75 } });
+  assert.deepEqual(guards.recordFeedback(ctx('feedback', { model: 'iris', predicted: 1, actual: 1 }, 'iris')), { model: 'iris', samples: 1, accuracy: 1, degraded: false });
+  assert.throws(
+    () => guards.recordFeedback(ctx('feedback', { model: 'iris', predicted: 1 }, 'iris')),
+    (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_DETECT_FEEDBACK_INVALID' && e.status === 400 && /^actual: /.test(e.message),
+  );
+  assert.throws(() => guards.recordFeedback(ctx('feedback', { model: 'iris', predicted: 1, actual: 2, extra: true }, 'iris')), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_DETECT_FEEDBACK_INVALID');
+  for (const actual of ['setosa', 'virginica', 'virginica']) guards.recordFeedback(ctx('feedback', { model: 'iris', predicted: 'setosa', actual }, 'iris'));
+  const report = guards.recordFeedback(ctx('feedback', { model: 'iris', predicted: 0, actual: 2 }, 'iris'));
+  assert.deepEqual(report, { model: 'iris', samples: 5, accuracy: 0.4, degraded: true });
+  const alarms = events.filter((e) => e.detector === 'accuracy');
+  assert.equal(alarms.length, 1);
+  assert.equal(alarms[0]!.model, 'iris');
+});
+
+test('extraction state and alarms are keyed by the Cedar principal, not the key id', async () => {
+  const { guards, events } = setup();
+  // Two keys of one principal: their queries add up to one principal's evidence.
+  for (let i = 0; i < 6; i++) {
+    const c: GuardRequestContext = {
+      route: { kind: 'oip.infer', model: 'iris' },
+      json: { inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: [20 + i, 20, 20, 20] }] },
+      body: null,
+      principal: { id: `key_${i % 2}`, entity: { type: 'User', id: 'mallory' } },
+      verdicts: null,
+    };
+    await guards.inspectRequest(c).catch(() => undefined);
+  }
+  const alarm = events.find((e) => e.detector === 'extraction');
+  assert.equal(alarm?.principal, 'User::"mallory"');
+  assert.equal(alarm?.details.queries, 3);
+});
