@@ -34,7 +34,30 @@ export interface AuditRecord {
  * dropped, toJSON honoured), written directly because the copy doubled the append cost.
  */
 export function canonicalJson(value: unknown): string {
+  // Records built with their keys already in order (the gateway's are) take the native path.
+  if (keysInOrder(value, 0)) return JSON.stringify(value) ?? 'null';
   return write(value) ?? 'null';
+}
+
+/**
+ * True when JSON.stringify(value) is already canonical: every object's own keys (in the order
+ * JSON.stringify emits them) are sorted, and nothing has a toJSON that could reorder them.
+ */
+function keysInOrder(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  if (depth > 32 || typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+  if (Array.isArray(value)) {
+    for (const v of value) if (!keysInOrder(v, depth + 1)) return false;
+    return true;
+  }
+  let prev: string | null = null;
+  for (const k in value) {
+    if (!Object.hasOwn(value, k)) return false;
+    if (prev !== null && !(prev < k)) return false;
+    prev = k;
+    if (!keysInOrder((value as Record<string, unknown>)[k], depth + 1)) return false;
+  }
+  return true;
 }
 
 /** Characters JSON.stringify escapes: quote, backslash, controls and (lone) surrogates. */

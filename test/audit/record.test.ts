@@ -22,6 +22,11 @@ test('canonical JSON sorts keys at every level and matches JSON.stringify semant
     { u: undefined, f: () => 1, n: null, arr: [undefined, () => 1, NaN, Infinity, -0, 1e21, 1e-7] },
     { date: new Date(0), nested: { when: new Date(86_400_000) } },
     { q: 'say "hi"\\ \n\t\u0001 \u2028 é 😀 \ud800', 'k"ey': 1, '': 0 },
+    // Already in order (the native fast path) and near misses that must take the sorting path.
+    { a: 1, b: { c: [{ d: 1, e: undefined, f: NaN }], g: 'x\u0000' }, h: null },
+    { a: 1, b: Object.assign(Object.create({ inherited: 1 }) as object, { z: 1 }) },
+    { a: new Date(0), b: [new Date(1)] },
+    { a: { c: 1, b: 2 }, b: 1 },
     [],
     {},
     'plain',
@@ -31,6 +36,10 @@ test('canonical JSON sorts keys at every level and matches JSON.stringify semant
   ];
   for (const c of cases) assert.equal(canonicalJson(c), reference(c), JSON.stringify(c));
   assert.equal(canonicalJson({ b: 1, a: 2 }), '{"a":2,"b":1}');
+  // Integer-like keys: JSON.stringify emits them numerically, canonical order is by code unit.
+  assert.equal(canonicalJson({ '9': 'a', '10': 'b', x: 1 }), '{"10":"b","9":"a","x":1}');
+  assert.equal(canonicalJson({ a: { toJSON: () => ({ z: 1, y: 2 }) } }), '{"a":{"y":2,"z":1}}');
+  assert.equal(canonicalJson({ a: 1, b: { toJSON: () => ({ z: 1, y: 2 }) } }), '{"a":1,"b":{"y":2,"z":1}}');
   assert.throws(() => canonicalJson({ n: 1n }), TypeError);
 });
 

@@ -9,6 +9,8 @@ const NODE_PREFIX = Buffer.from([0x01]);
 
 /** RFC 9162 §2.1.1: leaf hash = SHA-256(0x00 ‖ entry); a string entry is hashed as its UTF-8 bytes. */
 export function leafHash(entry: Uint8Array | string): Buffer {
+  // '\u0000' encodes as the single 0x00 prefix byte in UTF-8, so the one-shot hash sees 0x00 ‖ entry.
+  if (typeof entry === 'string' && oneShotString) return oneShotString('sha256', '\u0000' + entry, 'buffer');
   return typeof entry === 'string'
     ? createHash('sha256').update(LEAF_PREFIX).update(entry, 'utf8').digest()
     : createHash('sha256').update(LEAF_PREFIX).update(entry).digest();
@@ -23,6 +25,7 @@ export function leafHashOfPrefixed(leafInput: Uint8Array): Buffer {
 // interior nodes, which are about half of all hashing; older Nodes use createHash.
 const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
 const nodeScratch = Buffer.alloc(65);
+const oneShotString = oneShot as ((alg: string, data: string, enc: 'buffer') => Buffer) | undefined;
 
 /** RFC 9162 §2.1.1: interior node hash = SHA-256(0x01 ‖ left ‖ right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {

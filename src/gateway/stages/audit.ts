@@ -17,25 +17,26 @@ const ACTION_BY_ROUTE: Record<string, string> = {
 export function auditRecordFor(ctx: RequestContext, overheadMs: number): AuditRecord {
   const denied = ctx.errorCode !== null && ctx.status >= 400 && ctx.status < 500 && ctx.status !== 499;
   const route = ctx.route;
+  // Keys in canonical (sorted) order: the audit log then serialises the record natively.
   return {
-    ts: new Date().toISOString(),
-    kind: 'decision',
-    requestId: ctx.requestId,
-    principal: ctx.principal ? `${ctx.principal.entity.type}::${JSON.stringify(ctx.principal.entity.id)}` : undefined,
     action: route ? (ACTION_BY_ROUTE[route.kind] ?? route.kind) : `${ctx.method} ${ctx.path.slice(0, 200)}`,
-    resource: route?.model ? `Model::${JSON.stringify(route.model)}` : undefined,
-    decision: denied || ctx.decision?.decision === 'deny' ? 'deny' : 'allow',
     code: ctx.errorCode ?? undefined,
-    policies: ctx.decision?.determining,
-    policyErrors: ctx.decision?.errors.length ? ctx.decision.errors.map((e) => `${e.policyId}: ${e.message}`) : undefined,
-    sourceIp: ctx.sourceIp,
+    decision: denied || ctx.decision?.decision === 'deny' ? 'deny' : 'allow',
+    details: ctx.principal ? { authn: ctx.principal.method, principalId: ctx.principal.id } : undefined,
+    detectors: ctx.verdicts ? { verdicts: ctx.verdicts } : undefined,
+    kind: 'decision',
+    latencyMs: Number(process.hrtime.bigint() - ctx.startNs) / 1e6,
     model: route?.model ?? undefined,
     modelVersion: route?.version ?? undefined,
-    status: ctx.status,
-    latencyMs: Number(process.hrtime.bigint() - ctx.startNs) / 1e6,
     overheadMs,
-    detectors: ctx.verdicts ? { verdicts: ctx.verdicts } : undefined,
-    details: ctx.principal ? { authn: ctx.principal.method, principalId: ctx.principal.id } : undefined,
+    policies: ctx.decision?.determining,
+    policyErrors: ctx.decision?.errors.length ? ctx.decision.errors.map((e) => `${e.policyId}: ${e.message}`) : undefined,
+    principal: ctx.principal ? `${ctx.principal.entity.type}::${JSON.stringify(ctx.principal.entity.id)}` : undefined,
+    requestId: ctx.requestId,
+    resource: route?.model ? `Model::${JSON.stringify(route.model)}` : undefined,
+    sourceIp: ctx.sourceIp,
+    status: ctx.status,
+    ts: new Date().toISOString(),
   };
 }
 
