@@ -92,7 +92,8 @@ interface Target {
 
 function detectConfig(action: 'log' | 'block', hardening: Hardening) {
   const base = configSchema.parse({}).detect;
-  return { ...base, extraction: { ...base.extraction, action }, hardening: { iris: hardening.options } };
+  // The undefended baseline ('log') keeps only the configured hardening, not Warden's label-only answers to OOD rows.
+  return { ...base, ood: { ...base.ood, labelOnlyOutput: action === 'block' }, extraction: { ...base.extraction, action }, hardening: { iris: hardening.options } };
 }
 
 /** In-process: the gateway's detector calls around a victim trained like the demo model. */
@@ -273,7 +274,8 @@ async function runAttacks(target: Target): Promise<{ rows: Row[]; benign: { user
       const blockOracle = await target.newOracle(`${principal}-block`, h, 'block');
       const blocked = await a.run(blockOracle.oracle);
       const refusal = blockOracle.alarm();
-      const detectedAt = logged?.at ?? refusal?.at ?? blocked.refusedAt;
+      // Detection as the defended attacker met it (its queries depend on what it was answered).
+      const detectedAt = refusal?.at ?? blocked.refusedAt ?? logged?.at;
       const at90 = firstAt(undefended, 'testAgreement');
       const at90u = firstAt(undefended, 'uniformAgreement');
       rows.push({
@@ -283,7 +285,7 @@ async function runAttacks(target: Target): Promise<{ rows: Row[]; benign: { user
         undefended90Uniform: firstAt(undefended, 'uniformAgreement'),
         undefendedFinal: agreementText(undefended),
         detectedAt,
-        signal: logged?.signal ?? refusal?.signal,
+        signal: refusal?.signal ?? logged?.signal,
         blockedFinal: blocked.refusedAt !== undefined ? agreementText(blocked) : `not blocked: ${agreementText(blocked)}`,
         // The query that raised the alarm is refused, so the attacker holds detectedAt − 1 answers; the
         // surrogate it is left with (trained on a partial round) must stay below 90% too.

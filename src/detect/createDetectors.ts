@@ -46,7 +46,8 @@ export interface Detectors {
   inspectInference(principal: string, model: string, inputs: readonly (readonly number[])[]): Verdict[];
   /** After the upstream answered: PRADA on the predicted labels. */
   observePrediction(principal: string, model: string, inputs: readonly (readonly number[])[], labels: readonly number[]): Verdict[];
-  hardenOutput<T extends OipResponse>(model: string, response: T): T;
+  /** Configured hardening; `outOfDistribution` (an OOD or range verdict on the request) adds label-only output when `ood.labelOnlyOutput`. */
+  hardenOutput<T extends OipResponse>(model: string, response: T, request?: { outOfDistribution?: boolean }): T;
   /** For a non-streamed completion: redacts/blocks/logs according to the completion actions. */
   guardCompletion(text: string): GuardedCompletion;
   redactText(text: string): RedactionResult;
@@ -310,7 +311,8 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     redactChat,
     inspectInference,
     observePrediction,
-    hardenOutput: (model, response) => hardenOutput(response, config.hardening[model]),
+    hardenOutput: (model, response, request) =>
+      hardenOutput(response, request?.outOfDistribution && config.enabled && config.ood.enabled && config.ood.labelOnlyOutput ? { ...config.hardening[model], top1Only: true } : config.hardening[model]),
     guardCompletion,
     redactText: (text) => redactText(text, allFindOptions),
     createStreamRedactor: () => new StreamRedactor(completionRedactOptions),

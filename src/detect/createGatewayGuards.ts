@@ -142,7 +142,8 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
             throwIfBlocked(verdicts);
           }
         }
-        return body && typeof body === 'object' && Array.isArray((body as { outputs?: unknown }).outputs) ? detectors.hardenOutput(modelOf(ctx), body as { outputs: [] }) : body;
+        const outOfDistribution = ctx.verdicts?.some((v) => v.detector === 'ood' || v.detector === 'range') === true;
+        return body && typeof body === 'object' && Array.isArray((body as { outputs?: unknown }).outputs) ? detectors.hardenOutput(modelOf(ctx), body as { outputs: [] }, { outOfDistribution }) : body;
       }
       if (kind === 'openai.chat' || kind === 'openai.completions') {
         const choices = (body as { choices?: { message?: { content?: unknown }; text?: unknown }[] } | undefined)?.choices;

@@ -119,3 +119,26 @@ test('extraction state and alarms are keyed by the Cedar principal, not the key 
   assert.equal(alarm?.principal, 'User::"mallory"');
   assert.equal(alarm?.details.queries, 3);
 });
+
+test('OIP v2: a request with an out-of-distribution row is answered with the label only (ood.labelOnlyOutput), in-distribution rows keep their probabilities', async () => {
+  const answer = (row: number[]) => ({
+    model_name: 'iris',
+    outputs: [
+      { name: 'probabilities', shape: [1, 3], datatype: 'FP32', data: victim.predictProba(row) },
+      { name: 'label', shape: [1], datatype: 'INT64', data: [victim.predict(row)] },
+    ],
+  });
+  const infer = (row: number[]) => ctx('oip.infer', { inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: row }] }, 'iris');
+  const odd = [7.9, 2.0, 1.0, 2.5];
+  for (const [labelOnlyOutput, oneHot] of [[true, true], [false, false]] as const) {
+    const { guards } = setup({ ood: { labelOnlyOutput } });
+    const c = infer(odd);
+    await guards.inspectRequest(c);
+    const p = (guards.transformJson(c, answer(odd)) as { outputs: { data: number[] }[] }).outputs[0]!.data;
+    assert.equal(p.every((v) => v === 0 || v === 1), oneHot, JSON.stringify(p));
+    const fine = infer(iris.test[0]!);
+    await guards.inspectRequest(fine);
+    const q = (guards.transformJson(fine, answer(iris.test[0]!)) as { outputs: { data: number[] }[] }).outputs[0]!.data;
+    assert.ok(q.some((v) => v > 0 && v < 1), 'in-distribution answers keep their probabilities');
+  }
+});

@@ -61,6 +61,11 @@ const oodSection = z
     rangeTolerance: z.number().min(0).max(10).default(0.1),
     /** Multiplies the profile's calibrated Mahalanobis threshold. */
     thresholdScale: z.number().min(0.1).max(100).default(1),
+    /**
+     * Answer requests with an out-of-distribution row with the label only (probabilities one-hot):
+     * equation-solving extraction needs probabilities on arbitrary points, clients with real data do not.
+     */
+    labelOnlyOutput: z.boolean().default(true),
   })
   .prefault({});
 

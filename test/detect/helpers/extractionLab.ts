@@ -339,9 +339,9 @@ function solveLinear(A: number[][], b: number[]): number[] {
 
 /** What the gateway does around an OIP v2 call, in-process: the detector calls in pipeline order. */
 export interface DetectorPipeline {
-  inspectInference(principal: string, model: string, inputs: readonly (readonly number[])[]): { action: string }[];
+  inspectInference(principal: string, model: string, inputs: readonly (readonly number[])[]): { action: string; detector: string }[];
   observePrediction(principal: string, model: string, inputs: readonly (readonly number[])[], labels: readonly number[]): { action: string }[];
-  hardenOutput<T extends { outputs: { name: string; shape: number[]; datatype: string; data: unknown[] }[] }>(model: string, response: T): T;
+  hardenOutput<T extends { outputs: { name: string; shape: number[]; datatype: string; data: unknown[] }[] }>(model: string, response: T, request?: { outOfDistribution?: boolean }): T;
 }
 
 export interface GatedOracle {
@@ -365,10 +365,13 @@ export function gatedOracle(detectors: DetectorPipeline, principal: string, vict
     for (const row of rows) {
       sent++;
       if (blocked !== undefined) throw new RefusedError(sent);
-      if (detectors.inspectInference(principal, model, [row]).some((v) => v.action === 'block')) {
+      const verdicts = detectors.inspectInference(principal, model, [row]);
+      if (verdicts.some((v) => v.action === 'block')) {
         blocked = sent;
         throw new RefusedError(sent);
       }
+      // The gateway answers requests with an out-of-distribution row with the label only (ood.labelOnlyOutput).
+      const outOfDistribution = verdicts.some((v) => v.detector === 'ood' || v.detector === 'range');
       const p = victim.predictProba(row);
       const label = p.indexOf(Math.max(...p));
       if (detectors.observePrediction(principal, model, [row], [label]).some((v) => v.action === 'block')) {
@@ -381,7 +384,7 @@ export function gatedOracle(detectors: DetectorPipeline, principal: string, vict
           { name: 'probabilities', shape: [1, p.length], datatype: 'FP32', data: p },
           { name: 'label', shape: [1], datatype: 'INT64', data: [label] },
         ],
-      });
+      }, { outOfDistribution });
       probabilities.push(hardened.outputs[0]!.data as number[]);
       labels.push(label);
     }
