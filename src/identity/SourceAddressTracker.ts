@@ -63,12 +63,12 @@ export function parseCidrList(cidrs: readonly string[]): BlockList {
  */
 export class SourceAddressTracker {
   private readonly svids = new Map<string, SvidAddresses>();
-  private readonly ignore: BlockList;
+  private readonly ignore: BlockList | null;
   private readonly now: () => number;
 
   constructor(private readonly options: SourceAddressTrackerOptions) {
     if (!(options.maxSvids >= 1) || !(options.maxAddressesPerSvid >= 1)) throw new WardenError('WARDEN_INPUT_INVALID', 'address tracker caps must be at least 1');
-    this.ignore = parseCidrList(options.ignoreCidrs ?? []);
+    this.ignore = options.ignoreCidrs?.length ? parseCidrList(options.ignoreCidrs) : null;
     this.now = options.now ?? Date.now;
   }
 
@@ -80,7 +80,7 @@ export class SourceAddressTracker {
     const a = normalizeAddress(address);
     const family = isIP(a);
     // Not an IP (e.g. a Unix socket): nothing to compare, never alarmed.
-    return family === 0 || this.ignore.check(a, family === 4 ? 'ipv4' : 'ipv6');
+    return family === 0 || (this.ignore !== null && this.ignore.check(a, family === 4 ? 'ipv4' : 'ipv6'));
   }
 
   /** Records an address as known for the SVID without reporting it (issuance, first use, accepted alarm). */
@@ -96,20 +96,21 @@ export class SourceAddressTracker {
     remember(entry.addresses, a, this.options.maxAddressesPerSvid);
   }
 
-  /** One use of a verified SVID from `address`. Cheap on the known path: two map operations. */
+  /** One use of a verified SVID from `address`. Cheap on the known path (~0.2 µs): map lookups, no CIDR check. */
   observe(serial: string, address: string): AddressObservation {
-    if (this.isIgnored(address)) return { kind: 'ignored' };
     const key = normalizeSerial(serial);
     const a = normalizeAddress(address);
     const entry = this.touch(key);
+    // Known first: an ignored address is never stored, and the CIDR check costs ~1 µs.
+    const i = entry ? entry.addresses.indexOf(a) : -1;
+    if (i >= 0) {
+      if (i !== entry!.addresses.length - 1) entry!.addresses.push(...entry!.addresses.splice(i, 1));
+      return { kind: 'known' };
+    }
+    if (this.isIgnored(a)) return { kind: 'ignored' };
     if (!entry) {
       this.insert(key, { addresses: [a], learnedFrom: 'first-use', firstSeenAt: this.now() });
       return { kind: 'learned' };
-    }
-    const i = entry.addresses.indexOf(a);
-    if (i >= 0) {
-      if (i !== entry.addresses.length - 1) entry.addresses.push(...entry.addresses.splice(i, 1));
-      return { kind: 'known' };
     }
     return { kind: 'new', known: [...entry.addresses], learnedFrom: entry.learnedFrom, firstSeenAt: entry.firstSeenAt };
   }
