@@ -8,6 +8,6 @@ export { snapshotFromWire, apiKeysToWire, type SnapshotWire } from './snapshotWi
 export { SnapshotSubscriber, type SnapshotSubscriberOptions } from './SnapshotSubscriber.js';
 export { RemoteAuditWriter } from './RemoteAuditWriter.js';
 export type { AuditWriter } from './AuditWriter.js';
-export { createAuthenticators, type Authenticators, type AuthnConfig } from './authn/index.js';
+export { createAuthenticators, type Authenticators, type AuthnConfig, type WorkloadTrust } from './authn/index.js';
 export { createRateLimitPolicy, type RateLimiting, type RateLimitPolicy } from './ratelimit/index.js';
 export { RequestValidator } from './validate/index.js';

@@ -1,7 +1,7 @@
 import type { LoadedConfig } from '../config/index.js';
 import type { CertificateAuthority } from '../identity/index.js';
 import { createTracing, type Logger, type Tracing } from '../observe/index.js';
-import { createAuthenticators, createRateLimitPolicy, RequestValidator, type Authenticators, type RateLimiting, type GatewayOptions } from '../gateway/index.js';
+import { createAuthenticators, createRateLimitPolicy, RequestValidator, type Authenticators, type RateLimiting, type GatewayOptions, type WorkloadTrust } from '../gateway/index.js';
 import { createDetectors, createGatewayGuards, type DetectorEvent, type Detectors, type FeatureProfile } from '../detect/index.js';
 import type { AuditRecord } from '../audit/index.js';
 
@@ -28,21 +28,23 @@ export function detectorAlarmRecord(event: DetectorEvent): AuditRecord {
   };
 }
 
+/** Workload trust straight from the CA (in-process `warden up`). */
+export function caWorkloadTrust(ca: CertificateAuthority): WorkloadTrust {
+  return { trustDomain: ca.trustDomain, bundle: () => ca.jwks(), bundlePem: () => ca.bundlePem(), revocations: ca.revocations };
+}
+
 /**
- * Builds the configured authenticators, rate limiter, request validator and detectors for a gateway. With a
- * CA (in-process `warden up`) JWT-SVIDs and client SVIDs are verified against its bundle and
- * revocation list.
+ * Builds the configured authenticators, rate limiter, request validator and detectors for a gateway. With
+ * workload trust (the CA in-process, or the control plane's bundle and revocation stream for
+ * `warden gateway`) JWT-SVIDs and client SVIDs are verified against its bundle and revocation list.
  */
 export async function createGatewayPlugins(
   config: LoadedConfig,
-  ca: CertificateAuthority | null,
+  trust: WorkloadTrust | null,
   logger: Logger,
   detect: { onAlarm(event: DetectorEvent): void; profiles?: Record<string, FeatureProfile> },
 ): Promise<GatewayPlugins> {
-  const authn = createAuthenticators(
-    config.gateway.authn,
-    ca ? { trustDomain: ca.trustDomain, bundle: () => ca.jwks(), bundlePem: () => ca.bundlePem(), revocations: ca.revocations } : null,
-  );
+  const authn = createAuthenticators(config.gateway.authn, trust);
   await authn.jwt?.warm().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'JWKS not reachable at start-up; will retry'));
   const rateLimiting = createRateLimitPolicy(config.gateway.rateLimit, { onStoreError: (err) => logger.warn({ err: (err as Error).message }, 'rate-limit store error') });
   await rateLimiting.ready();

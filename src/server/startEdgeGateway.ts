@@ -7,6 +7,7 @@ import { createWorkloadKey } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
 import type { Logger } from '../observe/index.js';
 import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
+import { startEdgeWorkloadTrust, type EdgeWorkloadTrust } from './edgeWorkloadTrust.js';
 
 
 export interface StartEdgeGatewayOptions {
@@ -64,15 +65,30 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
     await subscriber.close();
     throw new WardenError('WARDEN_UNAVAILABLE', `no snapshot from the control plane at ${o.controlPlaneUrl} within 15 s (check the URL, token and CA)`);
   }
-  let tls: { material: GatewayTls; notAfter: Date | null } | null = null;
+  const authnConfig = o.config.gateway.authn;
+  // Client SVIDs and JWT-SVIDs need the trust domain's bundle and a live revocation list.
+  const workloadAuth = authnConfig.mtls || authnConfig.jwtSvidAudience !== null;
+  const fromFiles = !!(o.tlsCertFile || o.tlsKeyFile);
+  if (fromFiles && (!o.tlsCertFile || !o.tlsKeyFile)) throw new WardenError('WARDEN_USAGE', '--tls-cert and --tls-key go together');
+  // This gateway's own SVID: the listener certificate (unless files are given) and its identity on the revocation stream.
+  const svid = workloadAuth || (!o.config.gateway.insecureDev && !fromFiles) ? await issueFromControlPlane(o) : null;
+  let tls: GatewayTls | null = null;
   if (!o.config.gateway.insecureDev) {
-    if (o.tlsCertFile || o.tlsKeyFile) {
-      if (!o.tlsCertFile || !o.tlsKeyFile) throw new WardenError('WARDEN_USAGE', '--tls-cert and --tls-key go together');
-      tls = { material: { certPem: readFileSync(o.tlsCertFile, 'utf8'), keyPem: readFileSync(o.tlsKeyFile, 'utf8') }, notAfter: null };
-    } else tls = await issueFromControlPlane(o);
+    tls = fromFiles ? { certPem: readFileSync(o.tlsCertFile!, 'utf8'), keyPem: readFileSync(o.tlsKeyFile!, 'utf8'), caPem: workloadAuth ? o.caPem : undefined } : svid!.material;
+  }
+  let edgeTrust: EdgeWorkloadTrust | null = null;
+  if (workloadAuth) {
+    edgeTrust = await startEdgeWorkloadTrust({
+      controlPlaneUrl: o.controlPlaneUrl,
+      caPem: o.caPem,
+      trustDomain: o.config.server.trustDomain,
+      svid: { chainPem: svid!.material.certPem, keyPem: svid!.material.keyPem },
+      logger: o.logger,
+      maxStaleMs: authnConfig.revocationMaxStaleSeconds * 1000,
+    });
   }
   const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger });
-  const plugins = await createGatewayPlugins(o.config, null, o.logger, {
+  const plugins = await createGatewayPlugins(o.config, edgeTrust?.trust ?? null, o.logger, {
     onAlarm: (event) => {
       o.logger.warn({ detector: event.detector, model: event.model }, 'detector alarm');
       void audit.append(detectorAlarmRecord(event)).catch(() => undefined);
@@ -80,7 +96,7 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
   });
   const gateway = await startGateway({
     ...plugins.gatewayOptions,
-    tls: tls?.material ?? null,
+    tls,
     upstreams: o.config.gateway.upstreams,
     snapshots: holder,
     audit,
@@ -95,7 +111,8 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
     renewal = setTimeout(() => {
       issueFromControlPlane(o)
         .then((fresh) => {
-          gateway.updateTls(fresh.material);
+          if (!fromFiles) gateway.updateTls(fresh.material);
+          edgeTrust?.setSvid({ chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem });
           o.logger.info({ notAfter: fresh.notAfter }, 'listener certificate renewed');
           scheduleRenewal(fresh.notAfter);
         })
@@ -106,7 +123,7 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
     }, delay);
     renewal.unref();
   };
-  scheduleRenewal(tls?.notAfter ?? null);
+  scheduleRenewal(svid?.notAfter ?? null);
   return {
     gateway,
     name: o.name,
@@ -116,6 +133,7 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
       await audit.close();
       await subscriber.close();
       await plugins.close();
+      await edgeTrust?.close();
     },
   };
 }

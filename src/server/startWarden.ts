@@ -13,7 +13,7 @@ import { createGatewayObserver, metricsHandler, observeSnapshots, processMetrics
 import { startControlPlane, createControlPlaneContext, type RunningControlPlane } from './ControlPlane.js';
 import { loadServerSecret } from './serverSecret.js';
 import { publishDemoPolicy } from './demoPolicy.js';
-import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
+import { caWorkloadTrust, createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 
 
 function demoIrisProfile(): FeatureProfile {
@@ -107,7 +107,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       status: () => ({ auditSize: audit.size, auditCheckpointSize: audit.latestCheckpoint()?.size ?? null, gateway: gateway ? { url: gateway.url, inFlight: gateway.inFlight() } : null, demoUpstream: demo?.url ?? null }),
     });
     cleanup.push(() => controlPlane.close());
-    const plugins = await createGatewayPlugins(config, ca, logger, {
+    const plugins = await createGatewayPlugins(config, caWorkloadTrust(ca), logger, {
       onAlarm: (event) => {
         // Alarms become audit events and reach the incident system (alert rules, runbooks).
         ctx.events.emit('detector.alarm', event);

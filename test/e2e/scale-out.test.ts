@@ -10,6 +10,7 @@ import { startDemoModelServer } from '../../src/demo/index.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
 import { requireOrSkip } from '../helpers/ci.js';
 import { wardenBin, tempDataDir, removeDir, irisInferBody } from '../helpers/warden.js';
+import { createWorkloadKey } from '../../src/identity/index.js';
 
 function startProcess(args: string[], env: Record<string, string>): { proc: ChildProcess; firstLine: Promise<Record<string, unknown>>; stderr: () => string } {
   const proc = spawn(process.execPath, [wardenBin, ...args], { env: { ...process.env, WARDEN_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -23,7 +24,7 @@ function startProcess(args: string[], env: Record<string, string>): { proc: Chil
 }
 
 async function stop(proc: ChildProcess): Promise<number | null> {
-  if (proc.exitCode !== null) return proc.exitCode;
+  if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
   const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
   proc.kill('SIGTERM');
   const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
@@ -113,6 +114,94 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
     await admin.close();
     await client.close();
   } finally {
+    for (const p of procs) await stop(p);
+    await demo.close();
+    await database.drop();
+    removeDir(serverDir);
+    removeDir(gatewayDir);
+  }
+});
+
+test('a remote gateway accepts workload credentials (mTLS SVID, JWT-SVID), enforces their revocation within 2 s, and fails closed when its revocation stream is gone', async (t) => {
+  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+  const database = await createTestDatabase();
+  const serverDir = tempDataDir('warden-cp-');
+  const gatewayDir = tempDataDir('warden-gw-');
+  const demo = await startDemoModelServer();
+  const secret = randomBytes(32).toString('base64');
+  const procs: ChildProcess[] = [];
+  const agents: Agent[] = [];
+  try {
+    const server = startProcess(['--data-dir', serverDir, 'server', '--ready-json', '--port-admin', '0'], { WARDEN_DATABASE_URL: database.url, WARDEN_SERVER_SECRET: secret });
+    procs.push(server.proc);
+    const ready = (await server.firstLine) as { adminUrl: string; caBundle: string; adminToken: string };
+    const ca = readFileSync(ready.caBundle, 'utf8');
+    const admin = new Agent({ connect: { ca } });
+    agents.push(admin);
+    const api = async (method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown) => {
+      const r = await request(ready.adminUrl + path, { method, dispatcher: admin, headers: { authorization: `Bearer ${ready.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: r.statusCode, json: (await r.body.json()) as Record<string, unknown> };
+    };
+    const current = (await api('GET', '/api/v1/policies')).json as { policies?: string };
+    const put = await api('PUT', '/api/v1/policies', { policies: `${current.policies ?? ''}\n@id("workers-iris")\npermit(principal is Service, action == Action::"invoke", resource == Model::"iris");\n` });
+    assert.ok(put.status < 300, JSON.stringify(put.json));
+
+    const config = join(gatewayDir, 'gateway.yaml');
+    writeFileSync(config, `gateway:\n  upstreams:\n    - name: demo\n      url: ${demo.url}\n      models: [iris]\n  authn:\n    mtls: true\n    jwtSvidAudience: fleet-gw\n    revocationMaxStaleSeconds: 1\n`);
+    const g = startProcess(['--data-dir', gatewayDir, '--config', config, 'gateway', '--control-plane', ready.adminUrl, '--ca', ready.caBundle, '--name', 'gw-workload', '--port', '0', '--ready-json'], { WARDEN_SERVER_SECRET: secret, WARDEN_PEP_TOKEN: ready.adminToken });
+    procs.push(g.proc);
+    const gatewayUrl = ((await g.firstLine) as { gatewayUrl: string }).gatewayUrl;
+
+    const svidFor = async (spiffeId: string) => {
+      const key = createWorkloadKey();
+      const issued = await api('POST', '/api/v1/identity/svids', { csr: key.csrPem, spiffeId });
+      assert.equal(issued.status, 200, JSON.stringify(issued.json));
+      const agent = new Agent({ connect: { ca, servername: 'localhost', cert: issued.json.chainPem as string, key: key.keyPem } });
+      agents.push(agent);
+      return agent;
+    };
+    const plain = new Agent({ connect: { ca, servername: 'localhost' } });
+    agents.push(plain);
+    const infer = async (dispatcher: Agent, headers: Record<string, string> = {}) => {
+      const r = await request(gatewayUrl + '/v2/models/iris/infer', { method: 'POST', dispatcher, headers: { 'content-type': 'application/json', ...headers }, body: irisInferBody([[5.1, 3.5, 1.4, 0.2]]) });
+      return { status: r.statusCode, json: (await r.body.json()) as { error?: { code: string } } };
+    };
+    const until = async (what: string, fn: () => Promise<{ status: number; json: { error?: { code: string } } }>, ok: (r: { status: number; json: { error?: { code: string } } }) => boolean, ms: number) => {
+      const end = Date.now() + ms;
+      let r = await fn();
+      while (!ok(r) && Date.now() < end) {
+        await new Promise((res) => setTimeout(res, 25));
+        r = await fn();
+      }
+      assert.ok(ok(r), `${what}: ${r.status} ${JSON.stringify(r.json)}`);
+      return r;
+    };
+
+    const td = 'spiffe://warden.local';
+    const trainer = await svidFor(`${td}/ns/ml/sa/trainer`);
+    const bystander = await svidFor(`${td}/ns/ml/sa/evaluator`);
+    await until('mTLS SVID accepted by the remote gateway', () => infer(trainer), (r) => r.status === 200, 5000);
+    const jwt = await api('POST', '/api/v1/identity/jwt-svids', { spiffeId: `${td}/ns/ml/sa/batch`, audience: 'fleet-gw' });
+    assert.equal(jwt.status, 200, JSON.stringify(jwt.json));
+    const bearer = { authorization: `Bearer ${jwt.json.token as string}` };
+    await until('JWT-SVID accepted by the remote gateway', () => infer(plain, bearer), (r) => r.status === 200, 5000);
+
+    // Revocation reaches the remote gateway over its own SVID-authenticated stream.
+    let revokedAt = Date.now();
+    assert.equal((await api('POST', '/api/v1/identity/revoke', { spiffeId: `${td}/ns/ml/sa/trainer`, reason: 'test' })).status, 200);
+    await until('revoked SVID refused within 2 s', () => infer(trainer), (r) => r.json.error?.code === 'WARDEN_IDENTITY_REVOKED', 2000 - (Date.now() - revokedAt));
+    revokedAt = Date.now();
+    assert.equal((await api('POST', '/api/v1/identity/revoke', { spiffeId: `${td}/ns/ml/sa/batch`, reason: 'test' })).status, 200);
+    await until('revoked JWT-SVID refused within 2 s', () => infer(plain, bearer), (r) => r.json.error?.code === 'WARDEN_IDENTITY_REVOKED', 2000 - (Date.now() - revokedAt));
+    assert.equal((await infer(bystander)).status, 200, 'other workloads are unaffected');
+
+    // The control plane dies: after revocationMaxStaleSeconds the gateway can no longer know
+    // what was revoked, so workload credentials are refused (503) instead of trusted.
+    server.proc.kill('SIGKILL');
+    const stale = await until('workload credentials refused once revocations are stale', () => infer(bystander), (r) => r.json.error?.code === 'WARDEN_GATEWAY_REVOCATIONS_STALE', 10_000);
+    assert.equal(stale.status, 503);
+  } finally {
+    for (const a of agents) await a.close().catch(() => undefined);
     for (const p of procs) await stop(p);
     await demo.close();
     await database.drop();

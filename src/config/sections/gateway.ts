@@ -64,6 +64,11 @@ export const gatewaySection = z
         jwtSvidAudience: z.string().min(1).nullable().default(null),
         /** Accept X.509-SVID client certificates (mTLS) as credentials. */
         mtls: z.boolean().default(false),
+        /**
+         * `warden gateway` only: how long workload credentials are still accepted after the
+         * revocation stream from the control plane drops (then they are refused until it is back).
+         */
+        revocationMaxStaleSeconds: z.number().int().min(1).max(3600).default(30),
       })
       .prefault({}),
     rateLimit: z

@@ -10,5 +10,6 @@ export const gatewayCodes = {
   WARDEN_GATEWAY_RATE_LIMITED: { status: 429, description: 'A rate limit or quota was exceeded; retry after the time in the retry-after header.' },
   WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE: { status: 503, description: 'The shared rate-limit store is unreachable and the gateway fails closed.' },
   WARDEN_GATEWAY_CONCURRENCY_LIMITED: { status: 429, description: 'Too many requests are in flight for this principal, key, tenant or model.' },
+  WARDEN_GATEWAY_REVOCATIONS_STALE: { status: 503, description: 'The gateway cannot confirm its revocation list is current (stream to the control plane down too long) and refuses workload credentials (mTLS, JWT-SVID).' },
   WARDEN_GATEWAY_INVALID_REQUEST: { status: 400, description: 'The request body does not match the protocol schema or exceeds an input limit; the message names the field.' },
 } as const;

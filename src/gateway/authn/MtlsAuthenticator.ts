@@ -9,6 +9,8 @@ export interface MtlsAuthenticatorOptions {
   /** Current trust bundle (PEM roots); parsed again only when it changes. */
   bundlePem: () => string;
   revocations: RevocationList | null;
+  /** False when the revocation list may be out of date (remote PEP lost its stream): fail closed. */
+  revocationsFresh?: () => boolean;
   clockSkewSeconds?: number;
   now?: () => number;
 }
@@ -29,6 +31,10 @@ export function tlsSocketOf(req: GatewayRequest): TLSSocket | null {
   // http2's session.socket is a stable proxy of the TLSSocket (one per session), usable as a key.
   const socket = (session ? session.socket : req.socket) as TLSSocket | undefined;
   return socket && socket.encrypted === true ? socket : null;
+}
+
+function tlsHasPeerCertificate(socket: TLSSocket): boolean {
+  return typeof socket.getPeerCertificate === 'function' && !!socket.getPeerCertificate()?.raw;
 }
 
 /**
@@ -60,6 +66,9 @@ export class MtlsAuthenticator {
    */
   authenticate(socket: TLSSocket): Principal | null {
     const now = this.o.now?.() ?? Date.now();
+    if (this.o.revocationsFresh && !this.o.revocationsFresh() && tlsHasPeerCertificate(socket)) {
+      throw new WardenError('WARDEN_GATEWAY_REVOCATIONS_STALE', 'client certificates are refused until the revocation list is current again');
+    }
     const bundle = this.currentBundle();
     const cached = this.perSocket.get(socket);
     if (cached && cached.bundle === bundle) {

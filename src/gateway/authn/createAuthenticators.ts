@@ -1,4 +1,5 @@
 import type { RevocationList, SpiffeBundle } from '../../identity/index.js';
+import { WardenError } from '../../errors/index.js';
 import { BearerAuthenticator } from './BearerAuthenticator.js';
 import { JwtAuthenticator, type JwtIssuerOptions } from './JwtAuthenticator.js';
 import { JwtSvidAuthenticator } from './JwtSvidAuthenticator.js';
@@ -19,6 +20,8 @@ export interface WorkloadTrust {
   /** X.509 roots (PEM) for client SVIDs, e.g. `() => ca.bundlePem()`. */
   bundlePem: () => string;
   revocations: RevocationList | null;
+  /** For remote PEPs: false while the revocation stream is down past its allowance (fail closed). */
+  revocationsFresh?: () => boolean;
 }
 
 export interface Authenticators {
@@ -38,9 +41,12 @@ export function createAuthenticators(config: AuthnConfig, trust: WorkloadTrust |
           trustDomain: trust.trustDomain,
           audience: config.jwtSvidAudience,
           bundle: trust.bundle,
-          isRevoked: (id) => trust.revocations?.hasSpiffeId(id) ?? false,
+          isRevoked: (id) => {
+            if (trust.revocationsFresh && !trust.revocationsFresh()) throw new WardenError('WARDEN_GATEWAY_REVOCATIONS_STALE', 'JWT-SVIDs are refused until the revocation list is current again');
+            return trust.revocations?.hasSpiffeId(id) ?? false;
+          },
         })
       : null;
-  const mtls = config.mtls && trust ? new MtlsAuthenticator({ trustDomain: trust.trustDomain, bundlePem: trust.bundlePem, revocations: trust.revocations }) : null;
+  const mtls = config.mtls && trust ? new MtlsAuthenticator({ trustDomain: trust.trustDomain, bundlePem: trust.bundlePem, revocations: trust.revocations, revocationsFresh: trust.revocationsFresh }) : null;
   return { bearer: new BearerAuthenticator({ jwt, jwtSvid }), jwt, mtls };
 }

@@ -21,7 +21,7 @@ test('gateway config: defaults, rules and issuers parse and feed the factories',
   const defaults = load({});
   assert.equal(defaults.gateway.rateLimit.backend, 'memory');
   assert.equal(defaults.gateway.rateLimit.onStoreDown, 'fail-closed');
-  assert.deepEqual(defaults.gateway.authn, { jwtIssuers: [], jwtSvidAudience: null, mtls: false });
+  assert.deepEqual(defaults.gateway.authn, { jwtIssuers: [], jwtSvidAudience: null, mtls: false, revocationMaxStaleSeconds: 30 });
   assert.equal(defaults.gateway.validation.maxMessages, 1024);
 
   const config = load({

@@ -1,0 +1,84 @@
+import { Agent, request } from 'undici';
+import { WardenError } from '../errors/index.js';
+import { IdentityClient, RevocationFeed, RevocationList, type SpiffeBundle } from '../identity/index.js';
+import type { WorkloadTrust } from '../gateway/index.js';
+import type { Logger } from '../observe/index.js';
+
+export interface EdgeWorkloadTrustOptions {
+  controlPlaneUrl: string;
+  /** Roots that verify the control plane and every SVID of the trust domain. */
+  caPem: string;
+  trustDomain: string;
+  /** This gateway's own SVID: authenticates it on the revocation stream. */
+  svid: { chainPem: string; keyPem: string };
+  logger: Logger;
+  /** How long the gateway keeps accepting workload credentials after the stream drops. */
+  maxStaleMs: number;
+  /** How often the SPIFFE bundle (JWT-SVID keys) is fetched again (CA rotation). */
+  bundleRefreshMs?: number;
+}
+
+export interface EdgeWorkloadTrust {
+  trust: WorkloadTrust;
+  /** Follows the gateway's SVID renewals. */
+  setSvid(svid: { chainPem: string; keyPem: string }): void;
+  close(): Promise<void>;
+}
+
+async function fetchBundle(url: string, caPem: string): Promise<SpiffeBundle> {
+  const agent = new Agent({ connect: { ca: caPem, minVersion: 'TLSv1.2' } });
+  try {
+    const res = await request(`${url}/api/v1/identity/bundle.json`, { dispatcher: agent });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new WardenError('WARDEN_UNAVAILABLE', `control plane answered ${res.statusCode} for the SPIFFE bundle`);
+    }
+    return (await res.body.json()) as SpiffeBundle;
+  } finally {
+    await agent.close();
+  }
+}
+
+/**
+ * The trust a remote `warden gateway` needs to accept workload credentials (client SVIDs and
+ * JWT-SVIDs) the way `warden up` does in-process: the trust bundle, the SPIFFE bundle and a
+ * revocation list kept current by the control plane's stream (authenticated with the gateway's
+ * own SVID). Fails closed: workload credentials are refused while the stream is down longer
+ * than `maxStaleMs`, so a revocation can never be missed silently.
+ */
+export async function startEdgeWorkloadTrust(o: EdgeWorkloadTrustOptions): Promise<EdgeWorkloadTrust> {
+  let bundle = await fetchBundle(o.controlPlaneUrl, o.caPem);
+  const client = new IdentityClient(o.controlPlaneUrl, { bundlePem: o.caPem, ...o.svid });
+  const revocations = new RevocationList();
+  const feed = new RevocationFeed(client, revocations);
+  feed.on('connected', () => o.logger.info('revocation stream connected'));
+  feed.on('disconnected', () => o.logger.warn('revocation stream lost; reconnecting'));
+  feed.on('feedError', (err: unknown) => o.logger.warn({ err: (err as Error).message }, 'revocation stream error'));
+  const connected = new Promise<boolean>((resolve) => {
+    feed.once('connected', () => resolve(true));
+    setTimeout(() => resolve(false), 10_000).unref();
+  });
+  feed.start();
+  if (!(await connected)) o.logger.error('no revocation list from the control plane yet: workload credentials are refused until it arrives');
+  const refresh = setInterval(() => {
+    fetchBundle(o.controlPlaneUrl, o.caPem)
+      .then((b) => (bundle = b))
+      .catch((err: unknown) => o.logger.warn({ err: (err as Error).message }, 'SPIFFE bundle refresh failed; keeping the last one'));
+  }, o.bundleRefreshMs ?? 300_000);
+  refresh.unref();
+  return {
+    trust: {
+      trustDomain: o.trustDomain,
+      bundle: () => bundle,
+      bundlePem: () => o.caPem,
+      revocations,
+      revocationsFresh: () => feed.isFresh(o.maxStaleMs),
+    },
+    setSvid: (svid) => client.setCredentials({ bundlePem: o.caPem, ...svid }),
+    async close() {
+      clearInterval(refresh);
+      feed.stop();
+      await client.close();
+    },
+  };
+}
