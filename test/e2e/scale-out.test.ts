@@ -33,28 +33,58 @@ async function stop(proc: ChildProcess): Promise<number | null> {
   return code;
 }
 
-test('three stateless gateways share one control plane on PostgreSQL: same keys, same policy, revocation everywhere, audit centralised', async (t) => {
-  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+type Api = (method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown) => Promise<{ status: number; json: Record<string, unknown> }>;
+
+interface Fleet {
+  ready: { adminUrl: string; caBundle: string; adminToken: string; gatewayUrl: null };
+  server: ChildProcess;
+  ca: string;
+  api: Api;
+  demoUrl: string;
+  gatewayDir: string;
+  secret: string;
+  /** Processes and agents registered here are stopped and closed after the test. */
+  procs: ChildProcess[];
+  agents: Agent[];
+}
+
+/** `warden server` on a fresh PostgreSQL database, a demo model server and an admin client; torn down after `fn`. */
+async function withFleet(fn: (f: Fleet) => Promise<void>): Promise<void> {
   const database = await createTestDatabase();
   const serverDir = tempDataDir('warden-cp-');
   const gatewayDir = tempDataDir('warden-gw-');
   const demo = await startDemoModelServer();
   const secret = randomBytes(32).toString('base64');
   const procs: ChildProcess[] = [];
+  const agents: Agent[] = [];
   try {
     const server = startProcess(['--data-dir', serverDir, 'server', '--ready-json', '--port-admin', '0'], { WARDEN_DATABASE_URL: database.url, WARDEN_SERVER_SECRET: secret });
     procs.push(server.proc);
-    const ready = (await server.firstLine) as { adminUrl: string; caBundle: string; adminToken: string; gatewayUrl: null };
-    assert.equal(ready.gatewayUrl, null);
+    const ready = (await server.firstLine) as Fleet['ready'];
     const ca = readFileSync(ready.caBundle, 'utf8');
     const admin = new Agent({ connect: { ca } });
-    const api = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
+    agents.push(admin);
+    const api: Api = async (method, path, body) => {
       const r = await request(ready.adminUrl + path, { method, dispatcher: admin, headers: { authorization: `Bearer ${ready.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
       return { status: r.statusCode, json: (await r.body.json()) as Record<string, unknown> };
     };
+    await fn({ ready, server: server.proc, ca, api, demoUrl: demo.url, gatewayDir, secret, procs, agents });
+  } finally {
+    for (const a of agents) await a.close().catch(() => undefined);
+    for (const p of procs) await stop(p);
+    await demo.close();
+    await database.drop();
+    removeDir(serverDir);
+    removeDir(gatewayDir);
+  }
+}
 
+test('three stateless gateways share one control plane on PostgreSQL: same keys, same policy, revocation everywhere, audit centralised', async (t) => {
+  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+  await withFleet(async ({ ready, ca, api, demoUrl, gatewayDir, secret, procs, agents }) => {
+    assert.equal(ready.gatewayUrl, null);
     const config = join(gatewayDir, 'gateway.yaml');
-    writeFileSync(config, `gateway:\n  upstreams:\n    - name: demo\n      url: ${demo.url}\n      models: [iris, echo]\n`);
+    writeFileSync(config, `gateway:\n  upstreams:\n    - name: demo\n      url: ${demoUrl}\n      models: [iris, echo]\n`);
     const gateways = await Promise.all(
       [1, 2, 3].map(async (i) => {
         const g = startProcess(['--data-dir', gatewayDir, '--config', config, 'gateway', '--control-plane', ready.adminUrl, '--ca', ready.caBundle, '--name', `gw-${i}`, '--port', '0', '--ready-json'], {
@@ -111,43 +141,19 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
     const list = (records.records ?? records.entries ?? []) as { record?: { details?: { pep?: string }; decision?: string }; details?: { pep?: string } }[];
     const peps_ = new Set(list.map((e) => (e.record ?? e).details?.pep));
     assert.ok(['gw-1', 'gw-2', 'gw-3'].every((g) => peps_.has(g)), `audit records from every gateway: ${JSON.stringify([...peps_])}`);
-    await admin.close();
-    await client.close();
-  } finally {
-    for (const p of procs) await stop(p);
-    await demo.close();
-    await database.drop();
-    removeDir(serverDir);
-    removeDir(gatewayDir);
-  }
+    agents.push(client);
+  });
 });
 
 test('a remote gateway accepts workload credentials (mTLS SVID, JWT-SVID), enforces their revocation within 2 s, and fails closed when its revocation stream is gone', async (t) => {
   if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
-  const database = await createTestDatabase();
-  const serverDir = tempDataDir('warden-cp-');
-  const gatewayDir = tempDataDir('warden-gw-');
-  const demo = await startDemoModelServer();
-  const secret = randomBytes(32).toString('base64');
-  const procs: ChildProcess[] = [];
-  const agents: Agent[] = [];
-  try {
-    const server = startProcess(['--data-dir', serverDir, 'server', '--ready-json', '--port-admin', '0'], { WARDEN_DATABASE_URL: database.url, WARDEN_SERVER_SECRET: secret });
-    procs.push(server.proc);
-    const ready = (await server.firstLine) as { adminUrl: string; caBundle: string; adminToken: string };
-    const ca = readFileSync(ready.caBundle, 'utf8');
-    const admin = new Agent({ connect: { ca } });
-    agents.push(admin);
-    const api = async (method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown) => {
-      const r = await request(ready.adminUrl + path, { method, dispatcher: admin, headers: { authorization: `Bearer ${ready.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-      return { status: r.statusCode, json: (await r.body.json()) as Record<string, unknown> };
-    };
+  await withFleet(async ({ ready, server, ca, api, demoUrl, gatewayDir, secret, procs, agents }) => {
     const current = (await api('GET', '/api/v1/policies')).json as { policies?: string };
     const put = await api('PUT', '/api/v1/policies', { policies: `${current.policies ?? ''}\n@id("workers-iris")\npermit(principal is Service, action == Action::"invoke", resource == Model::"iris");\n` });
     assert.ok(put.status < 300, JSON.stringify(put.json));
 
     const config = join(gatewayDir, 'gateway.yaml');
-    writeFileSync(config, `gateway:\n  upstreams:\n    - name: demo\n      url: ${demo.url}\n      models: [iris]\n  authn:\n    mtls: true\n    jwtSvidAudience: fleet-gw\n    revocationMaxStaleSeconds: 1\n`);
+    writeFileSync(config, `gateway:\n  upstreams:\n    - name: demo\n      url: ${demoUrl}\n      models: [iris]\n  authn:\n    mtls: true\n    jwtSvidAudience: fleet-gw\n    revocationMaxStaleSeconds: 1\n`);
     const g = startProcess(['--data-dir', gatewayDir, '--config', config, 'gateway', '--control-plane', ready.adminUrl, '--ca', ready.caBundle, '--name', 'gw-workload', '--port', '0', '--ready-json'], { WARDEN_SERVER_SECRET: secret, WARDEN_PEP_TOKEN: ready.adminToken });
     procs.push(g.proc);
     const gatewayUrl = ((await g.firstLine) as { gatewayUrl: string }).gatewayUrl;
@@ -197,15 +203,8 @@ test('a remote gateway accepts workload credentials (mTLS SVID, JWT-SVID), enfor
 
     // The control plane dies: after revocationMaxStaleSeconds the gateway can no longer know
     // what was revoked, so workload credentials are refused (503) instead of trusted.
-    server.proc.kill('SIGKILL');
+    server.kill('SIGKILL');
     const stale = await until('workload credentials refused once revocations are stale', () => infer(bystander), (r) => r.json.error?.code === 'WARDEN_GATEWAY_REVOCATIONS_STALE', 10_000);
     assert.equal(stale.status, 503);
-  } finally {
-    for (const a of agents) await a.close().catch(() => undefined);
-    for (const p of procs) await stop(p);
-    await demo.close();
-    await database.drop();
-    removeDir(serverDir);
-    removeDir(gatewayDir);
-  }
+  });
 });

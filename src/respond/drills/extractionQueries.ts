@@ -5,17 +5,9 @@
  * retrain on, the answers.
  */
 
-/** Small seeded PRNG (mulberry32): reproducible attack streams. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../detect/stats/mulberry32.js';
+
+export { mulberry32 };
 
 /** Publicly known feature ranges of iris (cm): what an attacker without the data would assume. */
 export const IRIS_BOX: [number, number][] = [

@@ -4,16 +4,7 @@ import { severities } from '../../../src/scan/index.js';
 import { scanBytes } from './scanBytes.js';
 
 /** mulberry32: small deterministic PRNG so every run mutates the same way. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as prng } from '../../../src/detect/stats/mulberry32.js';
 
 export function mutate(input: Buffer, rnd: () => number): Buffer {
   const b = Buffer.from(input);
