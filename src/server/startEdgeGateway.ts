@@ -7,6 +7,7 @@ import { createWorkloadKey } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
 import type { Logger } from '../observe/index.js';
 import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
+import { createAlarmForwarder } from './forwardAlarm.js';
 import { startEdgeWorkloadTrust, type EdgeWorkloadTrust } from './edgeWorkloadTrust.js';
 
 
@@ -88,10 +89,12 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
     });
   }
   const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger });
+  const alarms = createAlarmForwarder({ controlPlaneUrl: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger });
   const plugins = await createGatewayPlugins(o.config, edgeTrust?.trust ?? null, o.logger, {
     onAlarm: (event) => {
       o.logger.warn({ detector: event.detector, model: event.model }, 'detector alarm');
       void audit.append(detectorAlarmRecord(event)).catch(() => undefined);
+      void alarms.forward(event);
     },
   });
   const gateway = await startGateway({
@@ -134,6 +137,7 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
       await subscriber.close();
       await plugins.close();
       await edgeTrust?.close();
+      await alarms.close();
     },
   };
 }

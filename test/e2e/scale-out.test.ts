@@ -102,6 +102,13 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
       return { status: r.statusCode, json: (await r.body.json()) as { error?: { code: string } } };
     };
 
+    const until = async (fn: () => Promise<{ status: number }>, ok: (r: { status: number }) => boolean) => {
+      for (let i = 0; i < 100; i++) {
+        if (ok(await fn())) return;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.fail('condition not reached in 5 s');
+    };
     const created = await api('POST', '/api/v1/keys', { name: 'fleet', scopes: ['model:iris'] });
     assert.equal(created.status, 201);
     const key = created.json.key as string;
@@ -115,6 +122,28 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
       assert.equal(r.status, 200, `${url}: ${JSON.stringify(r.json)}`);
     }
 
+    // Detector alarms raised on a remote gateway reach the control plane's alert engine: feedback
+    // labels that degrade accuracy on gw-2 open an accuracy-drop incident naming that gateway.
+    const feedback = async (predicted: number, actual: number) => {
+      const r = await request(gateways[1] + '/v1/feedback', { method: 'POST', dispatcher: client, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'iris', predicted, actual }) });
+      assert.equal(r.statusCode, 200, await r.body.text());
+      await r.body.dump().catch(() => undefined);
+    };
+    for (let i = 0; i < 50; i++) await feedback(i % 3, i < 20 ? i % 3 : (i + 1) % 3);
+    type Incidents = { incidents: { id: string; rule: string | null }[] };
+    const incidentFor = async (rule: string) => {
+      for (let i = 0; i < 100; i++) {
+        const hit = ((await api('GET', '/api/v1/incidents?limit=50')).json as Incidents).incidents.find((x) => x.rule === rule);
+        if (hit) return hit;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      return null;
+    };
+    const accuracy = await incidentFor('accuracy-drop');
+    assert.ok(accuracy, 'an accuracy alarm on a remote gateway opens an incident');
+    const timeline = (await api('GET', `/api/v1/incidents/${accuracy.id}`)).json as { incident: { timeline: { kind: string; details: Record<string, unknown> }[] } };
+    assert.ok(JSON.stringify(timeline.incident.timeline).includes('gw-2'), 'the incident names the gateway that raised the alarm');
+
     const revokedAt = Date.now();
     assert.equal((await api('POST', `/api/v1/keys/fleet/revoke`)).status, 200);
     for (const url of gateways) {
@@ -125,6 +154,13 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
       }
       assert.equal(r.json.error?.code, 'WARDEN_AUTHN_KEY_REVOKED', `${url} still accepts a revoked key 2 s after revocation`);
     }
+
+    // Decisions shipped by remote gateways feed alert rules too: 50 policy denials of one
+    // principal across the fleet within a minute open a deny-burst incident.
+    const outsider = (await api('POST', '/api/v1/keys', { name: 'outsider', scopes: ['model:echo'] })).json.key as string;
+    for (const url of gateways) await until(() => infer(url, outsider), (r) => r.status === 403);
+    for (let i = 0; i < 60; i++) assert.equal((await infer(gateways[i % 3]!, outsider)).json.error?.code, 'WARDEN_AUTHZ_DENIED');
+    assert.ok(await incidentFor('deny-burst'), 'a deny burst across remote gateways opens an incident');
 
     type Peps = { peps: { name: string; snapshotVersion: number }[]; currentVersion: number };
     let peps = (await api('GET', '/api/v1/pep/peps')).json as Peps;

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
 import type { AuditRecord } from '../../audit/index.js';
+import type { DecisionEvent } from '../../observe/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
 import type { SnapshotPublisher } from '../SnapshotPublisher.js';
@@ -11,6 +12,22 @@ const MAX_BATCH = 5000;
 
 const statusBody = z.strictObject({ name: z.string().regex(PEP_NAME), snapshotVersion: z.number().int().min(0), policyVersion: z.number().int().min(0) });
 const auditBody = z.strictObject({ pep: z.string().regex(PEP_NAME), records: z.array(z.record(z.string(), z.unknown())).min(1).max(MAX_BATCH) });
+
+/** The alert engine's view of a remote gateway's decision record (same as the in-process observer's). */
+export function decisionEventOf(r: AuditRecord): DecisionEvent | null {
+  if (r.kind !== 'decision' || typeof r.sourceIp !== 'string') return null;
+  const denied = r.decision === 'deny';
+  if (!r.principal && !denied) return null;
+  const principalId = r.details?.principalId;
+  return {
+    principal: r.principal ?? null,
+    principalId: typeof principalId === 'string' ? principalId : null,
+    decision: denied ? 'deny' : 'allow',
+    code: r.code ?? null,
+    sourceIp: r.sourceIp,
+    model: r.model ?? null,
+  };
+}
 
 /**
  * The PEP channel: remote gateways receive snapshots over a long-lived SSE stream, report the
@@ -53,6 +70,12 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
     const batch = parseBody(auditBody, request.body);
     const records = batch.records as unknown as AuditRecord[];
     await Promise.all(records.map((r) => ctx.audit.append({ ...r, details: { ...(r.details ?? {}), pep: batch.pep } })));
+    // Alert rules over gateway decisions (deny bursts, new source addresses) see remote gateways
+    // the same way as the in-process one.
+    for (const r of records) {
+      const event = decisionEventOf(r);
+      if (event) ctx.events.emit('gateway.decision', event);
+    }
     return { accepted: records.length };
   });
 }
