@@ -3,6 +3,7 @@ import { isWardenError } from '../errors/index.js';
 import { exitCodeOf } from './context.js';
 import { registerUpCommand } from './commands/up.js';
 import { registerKeysCommands } from './commands/keys.js';
+import { registerPepTokenCommands } from './commands/pepToken.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerIdentityCommands } from './commands/identity.js';
 import { registerPolicyCommands } from './commands/policy.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerAgentCommand(program);
   registerStatusCommand(program);
   registerKeysCommands(program);
+  registerPepTokenCommands(program);
   registerIdentityCommands(program);
   registerPolicyCommands(program);
   registerAuditCommands(program);

@@ -1,16 +1,20 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors/index.js';
-import { AdminTokenRepository } from '../store/index.js';
+import { AdminTokenRepository, type AdminTokenRole } from '../store/index.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Id of the admin token that authenticated this request. */
     adminId?: string;
+    /** Role of that token: 'pep' tokens reach only routes marked `pep: true`. */
+    adminRole?: AdminTokenRole;
   }
   interface FastifyContextConfig {
     /** Route does its own authentication (agents, PEPs, health). */
     public?: boolean;
+    /** Route is part of the PEP channel: PEP tokens (remote gateways) may call it. */
+    pep?: boolean;
   }
 }
 
@@ -28,8 +32,12 @@ export function installAdminAuth(app: FastifyInstance, ctx: ControlPlaneContext)
     if (request.routeOptions.config?.public) return;
     const token = bearer(request);
     if (!token) throw new WardenError('WARDEN_AUTHN_ADMIN_REQUIRED', 'send the admin token as "Authorization: Bearer <token>"');
-    const id = await tokens.verify(token);
-    if (!id) throw new WardenError('WARDEN_AUTHN_ADMIN_REQUIRED', 'the admin token is not valid');
-    request.adminId = id;
+    const verified = await tokens.verify(token);
+    if (!verified) throw new WardenError('WARDEN_AUTHN_ADMIN_REQUIRED', 'the admin token is not valid');
+    if (verified.role === 'pep' && !request.routeOptions.config?.pep) {
+      throw new WardenError('WARDEN_AUTHN_PEP_TOKEN_SCOPE', `a PEP token may not call ${request.method} ${request.routeOptions.url ?? 'this route'}`);
+    }
+    request.adminId = verified.id;
+    request.adminRole = verified.role;
   });
 }

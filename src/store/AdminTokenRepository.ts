@@ -4,6 +4,17 @@ import type { Queryable } from './Database.js';
 
 export const ADMIN_TOKEN_PATTERN = /^wdt_(adm_[0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
+/** 'admin': the whole admin API. 'pep': only the routes a remote gateway needs (DESIGN: least privilege). */
+export type AdminTokenRole = 'admin' | 'pep';
+
+export interface AdminTokenInfo {
+  id: string;
+  name: string;
+  role: AdminTokenRole;
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
 /** Admin bearer tokens: `wdt_<id>_<secret>`, stored as HMAC-SHA256 with the server secret. */
 export class AdminTokenRepository {
   constructor(
@@ -16,20 +27,31 @@ export class AdminTokenRepository {
     return r.rows[0]?.n ?? 0;
   }
 
-  async create(name: string): Promise<{ id: string; token: string }> {
+  async create(name: string, role: AdminTokenRole = 'admin'): Promise<{ id: string; token: string }> {
     const id = `adm_${randomBytes(8).toString('hex')}`;
     const token = `wdt_${id}_${randomToken(32)}`;
-    await this.db.query('INSERT INTO admin_tokens (id, hash, name) VALUES ($1,$2,$3)', [id, hmacSha256Hex(this.serverSecret, token), name]);
+    await this.db.query('INSERT INTO admin_tokens (id, hash, name, role) VALUES ($1,$2,$3,$4)', [id, hmacSha256Hex(this.serverSecret, token), name, role]);
     return { id, token };
   }
 
-  /** Returns the token id when valid, otherwise null. */
-  async verify(token: string): Promise<string | null> {
+  /** The token's id and role when valid, otherwise null. */
+  async verify(token: string): Promise<{ id: string; role: AdminTokenRole } | null> {
     const m = ADMIN_TOKEN_PATTERN.exec(token);
     if (!m) return null;
-    const r = await this.db.query<{ hash: string }>('SELECT hash FROM admin_tokens WHERE id = $1 AND revoked_at IS NULL', [m[1]]);
+    const r = await this.db.query<{ hash: string; role: AdminTokenRole }>('SELECT hash, role FROM admin_tokens WHERE id = $1 AND revoked_at IS NULL', [m[1]]);
     const row = r.rows[0];
     if (!row) return null;
-    return constantTimeEqual(row.hash, hmacSha256Hex(this.serverSecret, token)) ? m[1]! : null;
+    return constantTimeEqual(row.hash, hmacSha256Hex(this.serverSecret, token)) ? { id: m[1]!, role: row.role } : null;
+  }
+
+  async list(role: AdminTokenRole): Promise<AdminTokenInfo[]> {
+    const r = await this.db.query<{ id: string; name: string; role: AdminTokenRole; created_at: Date; revoked_at: Date | null }>('SELECT id, name, role, created_at, revoked_at FROM admin_tokens WHERE role = $1 ORDER BY created_at', [role]);
+    return r.rows.map((x) => ({ id: x.id, name: x.name, role: x.role, createdAt: new Date(x.created_at), revokedAt: x.revoked_at ? new Date(x.revoked_at) : null }));
+  }
+
+  /** Revokes a token of `role`; false when no such active token exists. */
+  async revoke(id: string, role: AdminTokenRole): Promise<boolean> {
+    const r = await this.db.query('UPDATE admin_tokens SET revoked_at = now() WHERE id = $1 AND role = $2 AND revoked_at IS NULL', [id, role]);
+    return (r.rowCount ?? 0) > 0;
   }
 }

@@ -12,5 +12,5 @@ export {
   type ApiKeyVerifier,
   type CreateApiKeyInput,
 } from './ApiKeyRepository.js';
-export { AdminTokenRepository, ADMIN_TOKEN_PATTERN } from './AdminTokenRepository.js';
+export { AdminTokenRepository, ADMIN_TOKEN_PATTERN, type AdminTokenRole, type AdminTokenInfo } from './AdminTokenRepository.js';
 export { SettingsRepository } from './SettingsRepository.js';

@@ -43,6 +43,8 @@ interface Fleet {
   demoUrl: string;
   gatewayDir: string;
   secret: string;
+  pepToken: string;
+  pepTokenId: string;
   /** Processes and agents registered here are stopped and closed after the test. */
   procs: ChildProcess[];
   agents: Agent[];
@@ -68,7 +70,10 @@ async function withFleet(fn: (f: Fleet) => Promise<void>): Promise<void> {
       const r = await request(ready.adminUrl + path, { method, dispatcher: admin, headers: { authorization: `Bearer ${ready.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
       return { status: r.statusCode, json: (await r.body.json()) as Record<string, unknown> };
     };
-    await fn({ ready, server: server.proc, ca, api, demoUrl: demo.url, gatewayDir, secret, procs, agents });
+    // Gateways get a least-privilege PEP token, never the admin token.
+    const pep = await api('POST', '/api/v1/pep/tokens', { name: 'fleet' });
+    assert.equal(pep.status, 201, JSON.stringify(pep.json));
+    await fn({ ready, server: server.proc, ca, api, demoUrl: demo.url, gatewayDir, secret, pepToken: pep.json.token as string, pepTokenId: pep.json.id as string, procs, agents });
   } finally {
     for (const a of agents) await a.close().catch(() => undefined);
     for (const p of procs) await stop(p);
@@ -81,7 +86,7 @@ async function withFleet(fn: (f: Fleet) => Promise<void>): Promise<void> {
 
 test('three stateless gateways share one control plane on PostgreSQL: same keys, same policy, revocation everywhere, audit centralised', async (t) => {
   if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
-  await withFleet(async ({ ready, ca, api, demoUrl, gatewayDir, secret, procs, agents }) => {
+  await withFleet(async ({ ready, ca, api, demoUrl, gatewayDir, secret, pepToken, pepTokenId, procs, agents }) => {
     assert.equal(ready.gatewayUrl, null);
     const config = join(gatewayDir, 'gateway.yaml');
     writeFileSync(config, `gateway:\n  upstreams:\n    - name: demo\n      url: ${demoUrl}\n      models: [iris, echo]\n`);
@@ -89,7 +94,7 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
       [1, 2, 3].map(async (i) => {
         const g = startProcess(['--data-dir', gatewayDir, '--config', config, 'gateway', '--control-plane', ready.adminUrl, '--ca', ready.caBundle, '--name', `gw-${i}`, '--port', '0', '--ready-json'], {
           WARDEN_SERVER_SECRET: secret,
-          WARDEN_PEP_TOKEN: ready.adminToken,
+          WARDEN_PEP_TOKEN: pepToken,
         });
         procs.push(g.proc);
         return ((await g.firstLine) as { gatewayUrl: string }).gatewayUrl;
@@ -162,6 +167,18 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
     for (let i = 0; i < 60; i++) assert.equal((await infer(gateways[i % 3]!, outsider)).json.error?.code, 'WARDEN_AUTHZ_DENIED');
     assert.ok(await incidentFor('deny-burst'), 'a deny burst across remote gateways opens an incident');
 
+    // The PEP token reaches the PEP channel only: no admin routes, no workload SVIDs.
+    const asPep = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
+      const r = await request(ready.adminUrl + path, { method, dispatcher: client, headers: { authorization: `Bearer ${pepToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: r.statusCode, json: (await r.body.json()) as { error?: { code: string } } };
+    };
+    const keysAsPep = await asPep('GET', '/api/v1/keys');
+    assert.equal(keysAsPep.status, 403);
+    assert.equal(keysAsPep.json.error?.code, 'WARDEN_AUTHN_PEP_TOKEN_SCOPE');
+    const workloadSvid = await asPep('POST', '/api/v1/identity/issue', { csr: createWorkloadKey().csrPem, spiffeId: 'spiffe://warden.local/ns/ml/sa/trainer' });
+    assert.equal(workloadSvid.json.error?.code, 'WARDEN_AUTHN_PEP_TOKEN_SCOPE');
+    assert.equal((await asPep('POST', '/api/v1/pep/tokens', { name: 'escalate' })).status, 403);
+
     type Peps = { peps: { name: string; snapshotVersion: number }[]; currentVersion: number };
     let peps = (await api('GET', '/api/v1/pep/peps')).json as Peps;
     for (let i = 0; i < 40 && peps.peps.some((p) => p.snapshotVersion !== peps.currentVersion); i++) {
@@ -177,20 +194,23 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
     const list = (records.records ?? records.entries ?? []) as { record?: { details?: { pep?: string }; decision?: string }; details?: { pep?: string } }[];
     const peps_ = new Set(list.map((e) => (e.record ?? e).details?.pep));
     assert.ok(['gw-1', 'gw-2', 'gw-3'].every((g) => peps_.has(g)), `audit records from every gateway: ${JSON.stringify([...peps_])}`);
+    assert.equal((await api('POST', `/api/v1/pep/tokens/${pepTokenId}/revoke`)).status, 200);
+    const afterRevoke = await asPep('POST', '/api/v1/pep/status', { name: 'gw-1', snapshotVersion: 1, policyVersion: 1 });
+    assert.equal(afterRevoke.status, 401, 'a revoked PEP token is refused');
     agents.push(client);
   });
 });
 
 test('a remote gateway accepts workload credentials (mTLS SVID, JWT-SVID), enforces their revocation within 2 s, and fails closed when its revocation stream is gone', async (t) => {
   if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
-  await withFleet(async ({ ready, server, ca, api, demoUrl, gatewayDir, secret, procs, agents }) => {
+  await withFleet(async ({ ready, server, ca, api, demoUrl, gatewayDir, secret, pepToken, procs, agents }) => {
     const current = (await api('GET', '/api/v1/policies')).json as { policies?: string };
     const put = await api('PUT', '/api/v1/policies', { policies: `${current.policies ?? ''}\n@id("workers-iris")\npermit(principal is Service, action == Action::"invoke", resource == Model::"iris");\n` });
     assert.ok(put.status < 300, JSON.stringify(put.json));
 
     const config = join(gatewayDir, 'gateway.yaml');
     writeFileSync(config, `gateway:\n  upstreams:\n    - name: demo\n      url: ${demoUrl}\n      models: [iris]\n  authn:\n    mtls: true\n    jwtSvidAudience: fleet-gw\n    revocationMaxStaleSeconds: 1\n`);
-    const g = startProcess(['--data-dir', gatewayDir, '--config', config, 'gateway', '--control-plane', ready.adminUrl, '--ca', ready.caBundle, '--name', 'gw-workload', '--port', '0', '--ready-json'], { WARDEN_SERVER_SECRET: secret, WARDEN_PEP_TOKEN: ready.adminToken });
+    const g = startProcess(['--data-dir', gatewayDir, '--config', config, 'gateway', '--control-plane', ready.adminUrl, '--ca', ready.caBundle, '--name', 'gw-workload', '--port', '0', '--ready-json'], { WARDEN_SERVER_SECRET: secret, WARDEN_PEP_TOKEN: pepToken });
     procs.push(g.proc);
     const gatewayUrl = ((await g.firstLine) as { gatewayUrl: string }).gatewayUrl;
 

@@ -147,6 +147,27 @@ test('CLI errors are one line with a WARDEN code and exit 2', async () => {
   assert.match(unknown.stderr, /^WARDEN_USAGE/);
 });
 
+test('PEP tokens through the CLI: created once, listed without the secret, scoped to the PEP channel, revocable', async () => {
+  const env = { WARDEN_ADMIN_TOKEN: warden.ready.adminToken! };
+  const created = await runCli(['--data-dir', dataDir, 'pep-token', 'create', '--name', 'edge-1', '--format', 'json'], { env });
+  assert.equal(created.code, 0, created.stderr);
+  const { id, token } = JSON.parse(created.stdout) as { id: string; token: string };
+  assert.match(token, /^wdt_adm_[0-9a-f]{16}_/);
+  const listed = await runCli(['--data-dir', dataDir, 'pep-token', 'list'], { env });
+  assert.match(listed.stdout, new RegExp(`${id}\\s+edge-1\\s+.*active`));
+  assert.ok(!listed.stdout.includes(token));
+  // The PEP token cannot manage keys (or anything else outside the PEP channel).
+  const asPep = await runCli(['--data-dir', dataDir, 'keys', 'list'], { env: { WARDEN_ADMIN_TOKEN: token } });
+  assert.equal(asPep.code, 2);
+  assert.match(asPep.stderr, /^WARDEN_AUTHN_PEP_TOKEN_SCOPE/);
+  const revoked = await runCli(['--data-dir', dataDir, 'pep-token', 'revoke', id], { env });
+  assert.equal(revoked.code, 0, revoked.stderr);
+  assert.match((await runCli(['--data-dir', dataDir, 'pep-token', 'list'], { env })).stdout, new RegExp(`${id}.*revoked`));
+  const again = await runCli(['--data-dir', dataDir, 'pep-token', 'revoke', id], { env });
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, /^WARDEN_NOT_FOUND/);
+});
+
 test('every gateway request has one audit record, and no key material is anywhere in the data dir logs', async () => {
   const stopCode = await warden.stop();
   assert.equal(stopCode, 0, 'SIGTERM shuts down cleanly');

@@ -114,10 +114,21 @@ function storeSuite(name: string, open: () => Promise<{ db: Database; cleanup():
       if (!d) return;
       const repo = new AdminTokenRepository(d, secret);
       const { id, token } = await repo.create('test');
-      assert.equal(await repo.verify(token), id);
+      assert.deepEqual(await repo.verify(token), { id, role: 'admin' });
       assert.equal(await repo.verify(token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A')), null);
       assert.equal(await repo.verify('garbage'), null);
       assert.equal(await new AdminTokenRepository(d, randomBytes(32)).verify(token), null);
+      // PEP tokens: their own role, listed without secrets, revocable only as PEP tokens.
+      const pep = await repo.create('gw-1', 'pep');
+      assert.deepEqual(await repo.verify(pep.token), { id: pep.id, role: 'pep' });
+      const listed = await repo.list('pep');
+      assert.ok(listed.some((x) => x.id === pep.id && x.name === 'gw-1' && x.revokedAt === null));
+      assert.ok(!JSON.stringify(listed).includes(pep.token));
+      assert.equal(await repo.revoke(id, 'pep'), false, 'an admin token is not revoked through the PEP list');
+      assert.equal(await repo.revoke(pep.id, 'pep'), true);
+      assert.equal(await repo.revoke(pep.id, 'pep'), false);
+      assert.equal(await repo.verify(pep.token), null);
+      assert.deepEqual(await repo.verify(token), { id, role: 'admin' });
     });
 
     test('transactions commit all or nothing', async (t) => {

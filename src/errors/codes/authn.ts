@@ -7,6 +7,7 @@ export const authnCodes = {
   WARDEN_AUTHN_TOKEN_INVALID: { status: 401, description: 'The bearer token is not valid.' },
   WARDEN_AUTHN_TOKEN_EXPIRED: { status: 401, description: 'The bearer token has expired.' },
   WARDEN_AUTHN_ADMIN_REQUIRED: { status: 401, description: 'The admin API needs a valid admin token.' },
+  WARDEN_AUTHN_PEP_TOKEN_SCOPE: { status: 403, description: 'A PEP token may only use the PEP channel (snapshot stream, status, audit batches, alarms, its own gateway SVID).' },
   WARDEN_AUTHN_TOKEN_AUDIENCE: { status: 401, description: 'The bearer token was issued for another audience.' },
   WARDEN_AUTHN_TOKEN_ISSUER: { status: 401, description: 'The bearer token comes from an issuer this gateway does not trust.' },
   WARDEN_AUTHN_TOKEN_NOT_YET_VALID: { status: 401, description: 'The bearer token is not valid yet (check clocks).' },

@@ -207,12 +207,16 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
 
   const issueHandler = async (request: FastifyRequest) => {
     const body = parse(issueBody, request.body);
+    // A remote gateway (PEP token) may obtain only its own kind of SVID, never a workload's.
+    if (request.adminRole === 'pep' && !body.spiffeId.startsWith(`spiffe://${ca.trustDomain}/warden/gateway/`)) {
+      throw new WardenError('WARDEN_AUTHN_PEP_TOKEN_SCOPE', `a PEP token may only request spiffe://${ca.trustDomain}/warden/gateway/… SVIDs`);
+    }
     if (ca.revocations.hasSpiffeId(body.spiffeId)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${body.spiffeId} is revoked`);
     const svid = await ca.issueX509SvidFromCsr(body.csr, { spiffeId: body.spiffeId, ttlSeconds: body.ttlSeconds, dnsNames: body.dnsNames });
     await audit(request, 'identity.svid.issue', { serial: svid.serial, notAfter: svid.notAfter.toISOString() }, svid.spiffeId);
     return svidResponse(svid);
   };
-  app.post('/identity/issue', { bodyLimit: SMALL_BODY }, issueHandler);
+  app.post('/identity/issue', { bodyLimit: SMALL_BODY, config: { pep: true } }, issueHandler);
   // REST alias: POST to the collection creates an SVID.
   app.post('/identity/svids', { bodyLimit: SMALL_BODY }, issueHandler);
 

@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AdminTokenRepository } from '../../store/index.js';
 import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
 import type { AuditRecord } from '../../audit/index.js';
@@ -11,6 +12,7 @@ const PEP_NAME = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_BATCH = 5000;
 
 const statusBody = z.strictObject({ name: z.string().regex(PEP_NAME), snapshotVersion: z.number().int().min(0), policyVersion: z.number().int().min(0) });
+const tokenBody = z.strictObject({ name: z.string().regex(PEP_NAME) });
 const auditBody = z.strictObject({ pep: z.string().regex(PEP_NAME), records: z.array(z.record(z.string(), z.unknown())).min(1).max(MAX_BATCH) });
 
 /** The alert engine's view of a remote gateway's decision record (same as the in-process observer's). */
@@ -34,7 +36,9 @@ export function decisionEventOf(r: AuditRecord): DecisionEvent | null {
  * version they enforce, and ship audit batches (acknowledged only once durable).
  */
 export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, publisher: SnapshotPublisher): Promise<void> {
-  app.get<{ Querystring: { name?: string } }>('/pep/stream', async (request, reply) => {
+  /** Open snapshot streams by the token that opened them (ended when that token is revoked). */
+  const streamsByToken = new Map<string, Set<() => void>>();
+  app.get<{ Querystring: { name?: string } }>('/pep/stream', { config: { pep: true } }, async (request, reply) => {
     const name = request.query.name ?? 'unnamed';
     if (!PEP_NAME.test(name)) throw new WardenError('WARDEN_INPUT_INVALID', 'name must be 1-64 characters of A-Z a-z 0-9 . _ : -');
     reply.hijack();
@@ -50,13 +54,21 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
     const now = new Date().toISOString();
     const existing = publisher.peps.get(name);
     publisher.peps.set(name, { name, snapshotVersion: existing?.snapshotVersion ?? 0, policyVersion: existing?.policyVersion ?? 0, connectedAt: now, lastSeenAt: now });
+    // Revoking the token that opened this stream ends it: the gateway cannot reconnect and fails closed at the snapshot TTL.
+    const tokenId = request.adminId ?? '';
+    const end = (): void => void res.end();
+    let ends = streamsByToken.get(tokenId);
+    if (!ends) streamsByToken.set(tokenId, (ends = new Set()));
+    ends.add(end);
     request.raw.once('close', () => {
       clearInterval(heartbeat);
       unsubscribe();
+      ends.delete(end);
+      if (ends.size === 0) streamsByToken.delete(tokenId);
     });
   });
 
-  app.post('/pep/status', async (request) => {
+  app.post('/pep/status', { config: { pep: true } }, async (request) => {
     const status = parseBody(statusBody, request.body);
     const prev = publisher.peps.get(status.name);
     const now = new Date().toISOString();
@@ -66,7 +78,7 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
 
   app.get('/pep/peps', async () => ({ peps: [...publisher.peps.values()], currentVersion: publisher.currentWire()?.version ?? null }));
 
-  app.post('/pep/audit', { bodyLimit: 16 * 1024 * 1024 }, async (request) => {
+  app.post('/pep/audit', { bodyLimit: 16 * 1024 * 1024, config: { pep: true } }, async (request) => {
     const batch = parseBody(auditBody, request.body);
     const records = batch.records as unknown as AuditRecord[];
     await Promise.all(records.map((r) => ctx.audit.append({ ...r, details: { ...(r.details ?? {}), pep: batch.pep } })));
@@ -77,5 +89,25 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
       if (event) ctx.events.emit('gateway.decision', event);
     }
     return { accepted: records.length };
+  });
+
+  // PEP tokens: what a remote gateway is given instead of an admin token (admin tokens only).
+  const tokens = new AdminTokenRepository(ctx.db, ctx.serverSecret);
+  const auditToken = (request: FastifyRequest, action: string, id: string, details?: Record<string, unknown>) =>
+    ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action, principal: `Admin::${JSON.stringify(request.adminId ?? '')}`, resource: `PepToken::${JSON.stringify(id)}`, decision: 'allow', details });
+  app.post('/pep/tokens', { bodyLimit: 4096 }, async (request, reply) => {
+    const body = parseBody(tokenBody, request.body);
+    const created = await tokens.create(body.name, 'pep');
+    // The token is returned once and never audited or logged.
+    await auditToken(request, 'pep.token.create', created.id, { name: body.name });
+    reply.code(201);
+    return { id: created.id, name: body.name, token: created.token };
+  });
+  app.get('/pep/tokens', async () => ({ tokens: await tokens.list('pep') }));
+  app.post<{ Params: { id: string } }>('/pep/tokens/:id/revoke', async (request) => {
+    if (!(await tokens.revoke(request.params.id, 'pep'))) throw new WardenError('WARDEN_NOT_FOUND', `no active PEP token ${JSON.stringify(request.params.id.slice(0, 64))}`);
+    for (const end of streamsByToken.get(request.params.id) ?? []) end();
+    await auditToken(request, 'pep.token.revoke', request.params.id);
+    return { id: request.params.id, revoked: true };
   });
 }

@@ -109,7 +109,7 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
   });
 
   /** Detector alarms pushed by PEPs, detectors and scanners; answered once bound runbooks ran. */
-  app.post('/respond/alarms', { bodyLimit: SMALL_BODY }, async (request) => {
+  app.post('/respond/alarms', { bodyLimit: SMALL_BODY, config: { pep: true } }, async (request) => {
     const body = parse(alarmBody, request.body);
     const alarm: Alarm = { type: 'detector.alarm', detector: body.detector, principal: body.principal, model: body.model, details: body.details, receivedAt: Date.now() };
     await r.recorder.appendAudit(null, adminOf(request), 'detector.alarm.received', { detector: body.detector, principal: body.principal, model: body.model });

@@ -30,4 +30,9 @@ export const coreMigrations: Migration[] = [
       );
     `,
   },
+  {
+    // Least privilege for remote gateways: a 'pep' token may only use the PEP channel.
+    id: 'core/0002_admin_token_roles',
+    sql: `ALTER TABLE admin_tokens ADD COLUMN role text NOT NULL DEFAULT 'admin' CHECK (role IN ('admin', 'pep'));`,
+  },
 ];
