@@ -178,6 +178,8 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
     const workloadSvid = await asPep('POST', '/api/v1/identity/issue', { csr: createWorkloadKey().csrPem, spiffeId: 'spiffe://warden.local/ns/ml/sa/trainer' });
     assert.equal(workloadSvid.json.error?.code, 'WARDEN_AUTHN_PEP_TOKEN_SCOPE');
     assert.equal((await asPep('POST', '/api/v1/pep/tokens', { name: 'escalate' })).status, 403);
+    const foreignName = await asPep('POST', '/api/v1/identity/issue', { csr: createWorkloadKey().csrPem, spiffeId: 'spiffe://warden.local/warden/gateway/gw-x', dnsNames: ['cp.internal'] });
+    assert.equal(foreignName.json.error?.code, 'WARDEN_AUTHN_PEP_TOKEN_SCOPE', 'no certificate for a name outside identity.gatewayDnsNames');
 
     type Peps = { peps: { name: string; snapshotVersion: number }[]; currentVersion: number };
     let peps = (await api('GET', '/api/v1/pep/peps')).json as Peps;

@@ -38,6 +38,12 @@ export const identitySection = z
     intermediateTtlDays: z.number().int().min(1).max(365).default(30),
     /** Tolerated clock difference when checking notBefore/notAfter and JWT times. */
     clockSkewSeconds: z.number().int().min(0).max(600).default(30),
+    /**
+     * DNS names a remote gateway (PEP token) may put on its listener SVID; `*.example.com` matches
+     * one label. Anything else is refused, so a compromised gateway cannot obtain a certificate for
+     * the control plane's or another service's name.
+     */
+    gatewayDnsNames: z.array(z.string().regex(/^(\*\.)?[A-Za-z0-9.-]{1,253}$/)).max(64).default(['localhost']),
     /** Default one-time join token lifetime (seconds). */
     joinTokenTtlSeconds: z.number().int().min(10).max(30 * 86400).default(600),
     /** Kubernetes projected service-account token attestation. */

@@ -49,6 +49,17 @@ const attestBody = z.strictObject({
 const jwtBody = z.strictObject({ audience: z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).min(1).max(16)]), ttlSeconds: z.number().int().positive().optional() });
 const entryBody = z.strictObject({ spiffeId: z.string().max(2048), selectors: z.array(z.string()).min(1).max(32), ttlSeconds: z.number().int().optional() });
 const tokenBody = z.strictObject({ spiffeId: z.string().max(2048), ttlSeconds: z.number().int().optional() });
+/** `*.example.com` matches exactly one label under example.com; other patterns match exactly (case-insensitive). */
+export function dnsNameAllowed(name: string, patterns: readonly string[]): boolean {
+  const n = name.toLowerCase();
+  return patterns.some((p) => {
+    const q = p.toLowerCase();
+    if (!q.startsWith('*.')) return n === q;
+    const suffix = q.slice(1);
+    return n.endsWith(suffix) && n.length > suffix.length && !n.slice(0, -suffix.length).includes('.');
+  });
+}
+
 const issueBody = z.strictObject({ csr: z.string().min(1).max(16_384), spiffeId: z.string().max(2048), ttlSeconds: z.number().int().optional(), dnsNames: z.array(z.string().max(253)).max(16).optional() });
 const adminJwtBody = z.strictObject({ spiffeId: z.string().max(2048), audience: z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).min(1).max(16)]), ttlSeconds: z.number().int().optional() });
 const revokeBody = z.strictObject({ spiffeId: z.string().max(2048).optional(), serial: z.string().max(64).optional(), reason: z.string().max(256).optional() });
@@ -210,6 +221,10 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     // A remote gateway (PEP token) may obtain only its own kind of SVID, never a workload's.
     if (request.adminRole === 'pep' && !body.spiffeId.startsWith(`spiffe://${ca.trustDomain}/warden/gateway/`)) {
       throw new WardenError('WARDEN_AUTHN_PEP_TOKEN_SCOPE', `a PEP token may only request spiffe://${ca.trustDomain}/warden/gateway/… SVIDs`);
+    }
+    if (request.adminRole === 'pep') {
+      const refused = (body.dnsNames ?? []).find((name) => !dnsNameAllowed(name, identity.config.gatewayDnsNames));
+      if (refused !== undefined) throw new WardenError('WARDEN_AUTHN_PEP_TOKEN_SCOPE', `DNS name ${JSON.stringify(refused.slice(0, 253))} is not in identity.gatewayDnsNames`);
     }
     if (ca.revocations.hasSpiffeId(body.spiffeId)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${body.spiffeId} is revoked`);
     const svid = await ca.issueX509SvidFromCsr(body.csr, { spiffeId: body.spiffeId, ttlSeconds: body.ttlSeconds, dnsNames: body.dnsNames });
