@@ -39,6 +39,7 @@ function renderDrill(r: DrillReport): string {
     `detection            ${r.detection}`,
     `time to detect       ${ms(r.timeToDetectMs)}`,
     `time to contain      ${ms(r.timeToContainMs)}${r.containBudgetMs !== null ? ` (budget ${r.containBudgetMs} ms)` : ''}`,
+    ...(r.worker ? [`legitimate worker    ${r.worker.succeeded}/${r.worker.sent} requests from its own address succeeded`] : []),
     ...(r.before.sent > 0 || r.after.sent > 0
       ? [`before containment   ${r.before.succeeded}/${r.before.sent} attacker requests succeeded`, `after containment    ${r.leaksAfterContainment}/${r.after.sent} attacker requests got through`]
       : []),
