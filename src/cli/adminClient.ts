@@ -90,3 +90,8 @@ export async function withAdminClient<T>(cmd: Command, fn: (client: AdminClient)
     await client.close();
   }
 }
+
+/** Adds `--server` and `--token`, the options `withAdminClient` reads, to a command that talks to the admin API. */
+export function withAdminOptions(cmd: Command): Command {
+  return cmd.option('--server <url>', 'admin API URL (default from <data-dir>/server.json)').option('--token <token>', 'admin token (default $WARDEN_ADMIN_TOKEN)');
+}

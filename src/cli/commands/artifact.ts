@@ -26,7 +26,7 @@ import { FileKeyProvider, writeFileAtomic } from '../../crypto/index.js';
 import { scanPaths } from '../../scan/index.js';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../../config/index.js';
-import { withAdminClient } from '../adminClient.js';
+import { withAdminClient, withAdminOptions } from '../adminClient.js';
 import { configFor, setExitCode } from '../context.js';
 import { formatTable, parseFormat, printJson, printText } from '../output.js';
 
@@ -99,11 +99,7 @@ function versionLine(v: VersionRecord): (string | null)[] {
 }
 
 export function registerArtifactCommands(program: Command): void {
-  const artifact = program
-    .command('artifact')
-    .description('artifact integrity and lineage: manifests, signatures, registry, promotion, admission')
-    .option('--server <url>', 'admin API URL (default from <data-dir>/server.json)')
-    .option('--token <token>', 'admin token (default $WARDEN_ADMIN_TOKEN)');
+  const artifact = withAdminOptions(program.command('artifact').description('artifact integrity and lineage: manifests, signatures, registry, promotion, admission'));
 
   artifact
     .command('hash <path>')

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { WardenError } from '../../errors/index.js';
 import { DRILL_SCENARIOS, INCIDENT_STATES, runDrill, type DrillReport, type DrillScenario, type Incident, type IncidentWithTimeline, type RunReport } from '../../respond/index.js';
-import { withAdminClient } from '../adminClient.js';
+import { withAdminClient, withAdminOptions } from '../adminClient.js';
 import { configFor, setExitCode } from '../context.js';
 import { formatTable, parseFormat, printJson, printText } from '../output.js';
 
@@ -55,11 +55,7 @@ function renderDrill(r: DrillReport): string {
 }
 
 export function registerIncidentCommands(program: Command): void {
-  const incident = program
-    .command('incident')
-    .description('incidents and runbooks (through the running control plane)')
-    .option('--server <url>', 'admin API URL (default from <data-dir>/server.json)')
-    .option('--token <token>', 'admin token (default $WARDEN_ADMIN_TOKEN)');
+  const incident = withAdminOptions(program.command('incident').description('incidents and runbooks (through the running control plane)'));
 
   incident
     .command('list')
@@ -146,11 +142,7 @@ export function registerIncidentCommands(program: Command): void {
       else printText(formatTable(['runbook', 'source', 'steps'], r.runbooks.map((b) => [b.name, b.source, b.steps.join(' → ')])) + '\n\n' + formatTable(['action', 'undo', 'description'], r.actions.map((a) => [a.name, a.undoable ? 'yes' : 'no', a.description])));
     });
 
-  program
-    .command('drill <scenario>')
-    .description(`simulate an incident against a running Warden and measure detection and containment (${DRILL_SCENARIOS.join('|')})`)
-    .option('--server <url>', 'admin API URL (default from <data-dir>/server.json)')
-    .option('--token <token>', 'admin token (default $WARDEN_ADMIN_TOKEN)')
+  withAdminOptions(program.command('drill <scenario>').description(`simulate an incident against a running Warden and measure detection and containment (${DRILL_SCENARIOS.join('|')})`))
     .option('--model <model>', 'model the attacker calls through the gateway (default echo; iris for extraction)')
     .option('--dataset <ref>', 'poisoned-dataset: dataset NAME[@VERSION] in the artifact registry')
     .option('--keep-open', 'leave the drill incident open')

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { WardenError } from '../../errors/index.js';
 import type { ApiKeyRecord } from '../../store/index.js';
-import { withAdminClient } from '../adminClient.js';
+import { withAdminClient, withAdminOptions } from '../adminClient.js';
 import { formatTable, parseFormat, printJson, printText } from '../output.js';
 
 /** Parses 30s, 15m, 12h, 90d into seconds. */
@@ -22,11 +22,7 @@ function status(k: ApiKeyRecord, now = Date.now()): string {
 
 
 export function registerKeysCommands(program: Command): void {
-  const keys = program
-    .command('keys')
-    .description('manage API keys (through the running control plane)')
-    .option('--server <url>', 'admin API URL (default from <data-dir>/server.json)')
-    .option('--token <token>', 'admin token (default $WARDEN_ADMIN_TOKEN)');
+  const keys = withAdminOptions(program.command('keys').description('manage API keys (through the running control plane)'));
 
   keys
     .command('create')

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { AdminTokenInfo } from '../../store/index.js';
-import { withAdminClient } from '../adminClient.js';
+import { withAdminClient, withAdminOptions } from '../adminClient.js';
 import { formatTable, parseFormat, printJson, printText } from '../output.js';
 
 /**
@@ -9,11 +9,7 @@ import { formatTable, parseFormat, printJson, printText } from '../output.js';
  * its own gateway SVID); every other admin route answers 403 WARDEN_AUTHN_PEP_TOKEN_SCOPE.
  */
 export function registerPepTokenCommands(program: Command): void {
-  const tokens = program
-    .command('pep-token')
-    .description('manage the tokens remote gateways use on the PEP channel (through the running control plane)')
-    .option('--server <url>', 'admin API URL (default from <data-dir>/server.json)')
-    .option('--token <token>', 'admin token (default $WARDEN_ADMIN_TOKEN)');
+  const tokens = withAdminOptions(program.command('pep-token').description('manage the tokens remote gateways use on the PEP channel (through the running control plane)'));
 
   tokens
     .command('create')

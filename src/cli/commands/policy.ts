@@ -15,7 +15,7 @@ import {
   type Explanation,
   type Severity,
 } from '../../policy/index.js';
-import { withAdminClient } from '../adminClient.js';
+import { withAdminClient, withAdminOptions } from '../adminClient.js';
 import { configFor, setExitCode } from '../context.js';
 import { formatTable, parseFormat, printJson, printText } from '../output.js';
 
@@ -74,11 +74,7 @@ function atOrAbove(severity: Severity, threshold: Severity): boolean {
 }
 
 export function registerPolicyCommands(program: Command): void {
-  const policy = program
-    .command('policy')
-    .description('Cedar policies: check, explain, test, analyze, import IAM, push and roll back')
-    .option('--server <url>', 'admin API URL (default from <data-dir>/server.json)')
-    .option('--token <token>', 'admin token (default $WARDEN_ADMIN_TOKEN)');
+  const policy = withAdminOptions(program.command('policy').description('Cedar policies: check, explain, test, analyze, import IAM, push and roll back'));
 
   policy
     .command('check <file>')
