@@ -44,6 +44,8 @@ export interface GatewayOptions {
   validator?: RequestValidator | null;
   guards?: GatewayGuards | null;
   onRequestDone?: (ctx: RequestContext, overheadMs: number) => void;
+  /** Told when an upstream's health check passes or fails (metrics). */
+  onUpstreamHealth?: (upstream: string, up: boolean) => void;
   /** Spans per pipeline stage, W3C trace context to upstreams (off unless configured). */
   tracing?: Tracing;
   /** GET /metrics on the gateway listener (observe's metricsHandler). */
@@ -62,7 +64,8 @@ export interface RunningGateway {
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
-  const upstreams = new UpstreamPool(options.upstreams);
+  const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth });
+  upstreams.startHealthChecks();
   const pipeline: PipelineOptions = {
     upstreams,
     audit: options.audit,

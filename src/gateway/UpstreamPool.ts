@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { UpstreamConfig } from '../config/index.js';
+import { CircuitBreaker } from './CircuitBreaker.js';
 
 export interface Upstream {
   name: string;
@@ -11,6 +12,16 @@ export interface Upstream {
   models: readonly string[];
   /** Data classification of what this upstream serves (context.classification). */
   classification: string;
+  /** Extra attempts when the connection could not be opened (nothing sent yet). */
+  retries: number;
+  breaker: CircuitBreaker;
+  healthCheck: UpstreamConfig['healthCheck'];
+}
+
+export interface UpstreamPoolOptions {
+  connections?: number;
+  /** Told when a health check (or the circuit) changes an upstream's state (metrics). */
+  onHealth?: (upstream: string, up: boolean) => void;
 }
 
 /** Keep-alive connection pools to model servers, and the model → upstream routing table. */
@@ -19,7 +30,11 @@ export class UpstreamPool {
   private readonly fallback: Upstream | null = null;
   readonly upstreams: Upstream[];
 
-  constructor(configs: readonly UpstreamConfig[], connections = 64) {
+  private readonly healthTimers: NodeJS.Timeout[] = [];
+  private readonly probes: Pool[] = [];
+
+  constructor(configs: readonly UpstreamConfig[], private readonly options: UpstreamPoolOptions = {}) {
+    const connections = options.connections ?? 64;
     this.upstreams = configs.map((c) => {
       const url = new URL(c.url);
       return {
@@ -30,6 +45,9 @@ export class UpstreamPool {
         timeoutMs: c.timeoutMs,
         models: c.models,
         classification: c.classification,
+        retries: c.retries,
+        breaker: new CircuitBreaker(c.circuitBreaker.failureThreshold, c.circuitBreaker.openMs),
+        healthCheck: c.healthCheck,
       };
     });
     for (const u of this.upstreams) {
@@ -49,7 +67,36 @@ export class UpstreamPool {
     return [...this.byModel.keys()].sort();
   }
 
+  /** Starts the configured active health checks (GET path, 2xx = healthy) on their own pools. */
+  startHealthChecks(): void {
+    for (const u of this.upstreams) {
+      const hc = u.healthCheck;
+      if (!hc) continue;
+      const probe = new Pool(u.origin, { connections: 1, keepAliveTimeout: hc.intervalMs * 2, headersTimeout: hc.timeoutMs, bodyTimeout: hc.timeoutMs });
+      let last: boolean | null = null;
+      const check = async (): Promise<void> => {
+        let up = false;
+        try {
+          const res = await probe.request({ path: u.basePath + hc.path, method: 'GET', signal: AbortSignal.timeout(hc.timeoutMs) });
+          await res.body.dump();
+          up = res.statusCode >= 200 && res.statusCode < 300;
+        } catch {
+          up = false;
+        }
+        u.breaker.setHealthy(up);
+        if (up !== last) this.options.onHealth?.(u.name, up);
+        last = up;
+      };
+      void check();
+      const timer = setInterval(() => void check(), hc.intervalMs);
+      timer.unref();
+      this.healthTimers.push(timer);
+      this.probes.push(probe);
+    }
+  }
+
   async close(): Promise<void> {
-    await Promise.all(this.upstreams.map((u) => u.pool.close()));
+    for (const t of this.healthTimers) clearInterval(t);
+    await Promise.all([...this.upstreams.map((u) => u.pool.close()), ...this.probes.map((p) => p.close())]);
   }
 }

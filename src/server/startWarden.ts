@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import type { Server as TlsServer } from 'node:tls';
-import type { LoadedConfig, UpstreamConfig } from '../config/index.js';
+import { upstreamConfig, type LoadedConfig, type UpstreamConfig } from '../config/index.js';
 import { ensurePrivateDir, writeFileAtomic } from '../crypto/index.js';
 import { openStore, ApiKeyRepository, AdminTokenRepository, type Database } from '../store/index.js';
 import { openAuditLog, type AuditLog } from '../audit/index.js';
@@ -96,7 +96,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       await publishDemoPolicy(db);
       demo = await startDemoModelServer();
       cleanup.push(() => demo!.close());
-      upstreams.push({ name: 'demo', url: demo.url, models: ['iris', 'echo'], timeoutMs: 30_000, classification: 'internal' });
+      upstreams.push(upstreamConfig.parse({ name: 'demo', url: demo.url, models: ['iris', 'echo'], timeoutMs: 30_000 }));
     }
 
     const tls = config.gateway.insecureDev ? null : await issueListenerTls(ca, config.server.hostnames);
@@ -123,6 +123,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     if (options.gateway !== false) gateway = await startGateway({
       ...plugins.gatewayOptions,
       onRequestDone: observer.observe,
+      onUpstreamHealth: (name, up) => observer.metrics.upstreamUp.labels(name).set(up ? 1 : 0),
       metricsHandler: config.observe.metricsEnabled
         ? metricsHandler(registry, { token: config.observe.metricsToken, beforeScrape: async () => void observer.metrics.auditQueueDepth.labels('gateway').set(audit.queueDepth) })
         : undefined,

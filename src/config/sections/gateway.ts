@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-const upstreamSchema = z.strictObject({
+export const upstreamConfig = z.strictObject({
   name: z.string().min(1),
   /** Base URL of the model server, e.g. http://127.0.0.1:9000 */
   url: z.url(),
@@ -9,6 +9,25 @@ const upstreamSchema = z.strictObject({
   timeoutMs: z.number().int().min(1).max(600_000).default(60_000),
   /** Data classification of what this upstream serves; passed to policies as context.classification. */
   classification: z.enum(['public', 'internal', 'confidential', 'restricted']).default('internal'),
+  /** Extra attempts when the connection to the model server could not be opened (nothing was sent yet). */
+  retries: z.number().int().min(0).max(5).default(1),
+  /** Open the circuit after this many consecutive failures (connect errors, timeouts, 502/503/504); fail fast while open. */
+  circuitBreaker: z
+    .strictObject({
+      failureThreshold: z.number().int().min(1).max(1000).default(5),
+      /** How long the circuit stays open before one trial request is let through. */
+      openMs: z.number().int().min(100).max(600_000).default(10_000),
+    })
+    .prefault({}),
+  /** Active health check (GET path, 2xx = healthy); null = none, the circuit breaker still applies. */
+  healthCheck: z
+    .strictObject({
+      path: z.string().regex(/^\/[\x21-\x7e]{0,255}$/),
+      intervalMs: z.number().int().min(100).max(600_000).default(5000),
+      timeoutMs: z.number().int().min(50).max(60_000).default(2000),
+    })
+    .nullable()
+    .default(null),
 });
 
 const jwtIssuerSchema = z.strictObject({
@@ -55,7 +74,7 @@ export const gatewaySection = z
     insecureDev: z.boolean().default(false),
     /** Region this gateway runs in; passed to policies as context.region (data residency). */
     region: z.string().min(1).max(64).default('local'),
-    upstreams: z.array(upstreamSchema).default([]),
+    upstreams: z.array(upstreamConfig).default([]),
     /** Bearer-token and workload authentication (API keys are always on). */
     authn: z
       .strictObject({
@@ -99,6 +118,6 @@ export const gatewaySection = z
   })
   .prefault({});
 
-export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+export type UpstreamConfig = z.infer<typeof upstreamConfig>;
 export type JwtIssuerConfig = z.infer<typeof jwtIssuerSchema>;
 export type RateLimitRuleConfig = z.infer<typeof rateLimitRuleSchema>;

@@ -4,7 +4,7 @@ import { WardenError } from '../../errors/index.js';
 export class RateLimitedError extends WardenError {
   readonly retryAfterSeconds: number;
 
-  constructor(code: 'WARDEN_GATEWAY_RATE_LIMITED' | 'WARDEN_GATEWAY_CONCURRENCY_LIMITED', message: string, retryAfterMs: number) {
+  constructor(code: 'WARDEN_GATEWAY_RATE_LIMITED' | 'WARDEN_GATEWAY_CONCURRENCY_LIMITED' | 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN', message: string, retryAfterMs: number) {
     super(code, message);
     this.name = 'RateLimitedError';
     this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));

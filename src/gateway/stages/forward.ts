@@ -5,7 +5,7 @@ import { WardenError } from '../../errors/index.js';
 import type { RequestContext } from '../RequestContext.js';
 import type { UpstreamPool, Upstream } from '../UpstreamPool.js';
 import type { GatewayGuards, TextStreamTransformer } from '../ResponseGuards.js';
-import type { RateLimitPolicy } from '../index-internal.js';
+import { RateLimitedError, type RateLimitPolicy } from '../index-internal.js';
 import { admit, MODEL_DIGEST_HEADER } from './admit.js';
 
 /** Request headers passed to the model server; credentials and hop-by-hop headers never are. */
@@ -41,6 +41,17 @@ export function responseHeaders(headers: IncomingHttpHeaders | Record<string, st
     out[k] = v;
   }
   return out;
+}
+
+/** Errors raised before a connection existed, so nothing was sent: safe to retry even a POST. */
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
+function isConnectFailure(err: unknown): boolean {
+  return CONNECT_FAILURES.has((err as { code?: string })?.code ?? '');
+}
+
+/** Answers that say the upstream itself is in trouble (counted by the circuit breaker). */
+function isUpstreamFailureStatus(status: number): boolean {
+  return status === 502 || status === 503 || status === 504;
 }
 
 function isTimeout(err: unknown): boolean {
@@ -160,6 +171,19 @@ function discardBody(body: Dispatcher.ResponseData['body']): void {
   body.destroy();
 }
 
+/** Sends the request; retries (with backoff) only when the connection could not be opened. */
+async function requestUpstream(upstream: Upstream, ctx: RequestContext, trace: ForwardOptions['trace'], signal: ClientGone): Promise<Dispatcher.ResponseData> {
+  const headers = forwardedHeaders(ctx, trace);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await upstream.pool.request({ path: upstream.basePath + ctx.path, method: ctx.method as 'GET' | 'POST', headers, body: ctx.body ?? undefined, signal });
+    } catch (err) {
+      if (attempt >= upstream.retries || !isConnectFailure(err) || signal.aborted) throw err;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+  }
+}
+
 /**
  * Stage: forward to the model server over a keep-alive pool and answer the client: streams are
  * passed through event by event with backpressure (rewritten only when a guard needs it), JSON
@@ -171,6 +195,11 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const upstream: Upstream | null | undefined = model ? o.upstreams.forModel(model) : o.upstreams.upstreams[0];
   if (!upstream) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', model ? `no upstream serves model ${JSON.stringify(model)}` : 'no upstream configured');
 
+  if (!upstream.breaker.allow()) {
+    const waitMs = upstream.breaker.retryAfterMs();
+    // Same shape as a rate limit: the client gets retry-after.
+    throw new RateLimitedError('WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN', `model server ${upstream.name} is failing; requests fail fast for ${Math.ceil(waitMs / 1000)} s`, waitMs);
+  }
   const clientGone = new ClientGone();
   const onClose = (): void => {
     if (!ctx.res.writableFinished) clientGone.abort();
@@ -180,25 +209,23 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const started = process.hrtime.bigint();
   let response: Dispatcher.ResponseData;
   try {
-    response = await upstream.pool.request({
-      path: upstream.basePath + ctx.path,
-      method: ctx.method as 'GET' | 'POST',
-      headers: forwardedHeaders(ctx, o.trace),
-      body: ctx.body ?? undefined,
-      signal: clientGone,
-    });
+    response = await requestUpstream(upstream, ctx, o.trace, clientGone);
   } catch (err) {
     ctx.upstreamNs += process.hrtime.bigint() - started;
     ctx.res.off('close', onClose);
     if (clientGone.aborted) {
+      upstream.breaker.release();
       ctx.responded = true;
       ctx.status = 499;
       ctx.errorCode = 'WARDEN_GATEWAY_CLIENT_CLOSED';
       return;
     }
+    upstream.breaker.failure();
     if (isTimeout(err)) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_TIMEOUT', `model server ${upstream.name} did not answer within ${upstream.timeoutMs} ms`, { cause: err });
     throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} is unreachable`, { cause: err });
   }
+  if (isUpstreamFailureStatus(response.statusCode)) upstream.breaker.failure();
+  else upstream.breaker.success();
   ctx.upstreamNs += process.hrtime.bigint() - started;
   const reported = response.headers[MODEL_DIGEST_HEADER];
   if (typeof reported === 'string') {

@@ -1,0 +1,186 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { request } from 'undici';
+import { startGateway, SnapshotHolder, snapshotFromWire, type RunningGateway } from '../../src/gateway/index.js';
+import { CircuitBreaker } from '../../src/gateway/CircuitBreaker.js';
+import { upstreamConfig } from '../../src/config/index.js';
+import { hashApiKey } from '../../src/store/index.js';
+import { createLogger } from '../../src/observe/index.js';
+
+// Upstream resilience (issue 5): retries only when nothing was sent, circuit breaking with
+// retry-after, active health checks. An in-process gateway in front of real local servers.
+
+const secret = randomBytes(32);
+const key = `wdn_abcdefghijkl_${'A'.repeat(43)}`;
+
+function snapshots(): SnapshotHolder {
+  const holder = new SnapshotHolder();
+  const now = new Date().toISOString();
+  holder.update(
+    snapshotFromWire({
+      version: 1,
+      issuedAt: Date.now(),
+      expiresAt: Date.now() + 3_600_000,
+      apiKeys: [{ id: 'key_test', prefix: 'abcdefghijkl', name: 'test', principal: 'ApiKey::"test"', scopes: [], hash: hashApiKey(secret, key), createdAt: now, expiresAt: null, revokedAt: null, lastUsedAt: null }],
+      policy: { version: 1, policies: 'permit(principal, action, resource);', schema: null, entities: [] },
+      admission: { builtAt: now, enforceAll: false, enforced: [], models: {} },
+    }),
+  );
+  return holder;
+}
+
+async function freePort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** A model server whose answers and health the test controls; counts the requests it received. */
+function modelServer(port: number) {
+  const state = { received: 0, healthy: true, status: 200, resetAfterRead: false };
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/healthz') {
+      res.writeHead(state.healthy ? 200 : 503).end();
+      return;
+    }
+    state.received++;
+    req.resume();
+    req.on('end', () => {
+      if (state.resetAfterRead) {
+        res.socket?.destroy();
+        return;
+      }
+      res.writeHead(state.status, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [{ embedding: [0.1], index: 0, object: 'embedding' }], object: 'list', model: 'm' }));
+    });
+  });
+  return {
+    state,
+    start: () => new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r())),
+    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+async function gatewayFor(port: number, extra: Record<string, unknown>): Promise<RunningGateway> {
+  return startGateway({
+    host: '127.0.0.1',
+    port: 0,
+    tls: null,
+    upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${port}`, models: ['m'], timeoutMs: 5000, ...extra })],
+    snapshots: snapshots(),
+    audit: { append: async () => undefined, queueDepth: 0, flush: async () => undefined, close: async () => undefined },
+    logger: createLogger({ level: 'silent' }),
+    serverSecret: secret,
+    maxBodyBytes: 65536,
+  });
+}
+
+async function embed(gw: RunningGateway): Promise<{ status: number; code?: string; retryAfter?: string }> {
+  const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', input: 'hello' }) });
+  const json = (await r.body.json()) as { error?: { code: string } };
+  return { status: r.statusCode, code: json.error?.code, retryAfter: r.headers['retry-after'] as string | undefined };
+}
+
+test('circuit breaker: opens after the threshold, lets one trial through after openMs, closes on success', () => {
+  let now = 1000;
+  const b = new CircuitBreaker(2, 500, () => now);
+  assert.equal(b.allow(), true);
+  b.failure();
+  assert.equal(b.state, 'closed');
+  b.failure();
+  assert.equal(b.state, 'open');
+  assert.equal(b.allow(), false);
+  assert.equal(b.retryAfterMs(), 500);
+  now += 500;
+  assert.equal(b.state, 'half-open');
+  assert.equal(b.allow(), true, 'one trial');
+  assert.equal(b.allow(), false, 'only one trial at a time');
+  b.failure();
+  assert.equal(b.state, 'open', 'a failed trial opens again');
+  now += 500;
+  assert.equal(b.allow(), true);
+  b.success();
+  assert.equal(b.state, 'closed');
+  b.setHealthy(false);
+  assert.equal(b.allow(), false, 'a failing health check holds it open');
+  b.setHealthy(true);
+  assert.equal(b.allow(), true);
+});
+
+test('a model server that is not listening yet is retried (nothing was sent); a connection reset after the request was sent is not', async () => {
+  const port = await freePort();
+  const server = modelServer(port);
+  const gw = await gatewayFor(port, { retries: 3 });
+  try {
+    // Attempts at about 0, 100, 300 and 700 ms; the server comes up after 150 ms.
+    const answer = embed(gw);
+    setTimeout(() => void server.start(), 150);
+    const r = await answer;
+    assert.equal(r.status, 200, JSON.stringify(r));
+    assert.equal(server.state.received, 1);
+
+    server.state.resetAfterRead = true;
+    const reset = await embed(gw);
+    assert.equal(reset.status, 502);
+    assert.equal(reset.code, 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE');
+    assert.equal(server.state.received, 2, 'the POST that reached the server was not sent again');
+  } finally {
+    await gw.close(0);
+    await server.stop();
+  }
+});
+
+test('after repeated failures the circuit opens: fail fast with 503 and retry-after, then a trial request closes it', async () => {
+  const port = await freePort();
+  const server = modelServer(port);
+  await server.start();
+  const gw = await gatewayFor(port, { retries: 0, circuitBreaker: { failureThreshold: 2, openMs: 400 } });
+  try {
+    server.state.status = 503;
+    assert.equal((await embed(gw)).status, 503);
+    assert.equal((await embed(gw)).status, 503);
+    const received = server.state.received;
+    const open = await embed(gw);
+    assert.equal(open.status, 503);
+    assert.equal(open.code, 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN');
+    assert.equal(open.retryAfter, '1');
+    assert.equal(server.state.received, received, 'nothing was sent while the circuit was open');
+    server.state.status = 200;
+    await new Promise((r) => setTimeout(r, 450));
+    assert.equal((await embed(gw)).status, 200, 'the trial request goes through and closes the circuit');
+    assert.equal((await embed(gw)).status, 200);
+  } finally {
+    await gw.close(0);
+    await server.stop();
+  }
+});
+
+test('an active health check takes a failing model server out of rotation and brings it back', async () => {
+  const port = await freePort();
+  const server = modelServer(port);
+  await server.start();
+  const gw = await gatewayFor(port, { healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 500 } });
+  const until = async (want: number) => {
+    let r = await embed(gw);
+    for (let i = 0; i < 100 && r.status !== want; i++) {
+      await new Promise((res) => setTimeout(res, 50));
+      r = await embed(gw);
+    }
+    return r;
+  };
+  try {
+    assert.equal((await until(200)).status, 200);
+    server.state.healthy = false;
+    const out = await until(503);
+    assert.equal(out.code, 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN', 'requests fail fast while the health check fails');
+    server.state.healthy = true;
+    assert.equal((await until(200)).status, 200, 'back in rotation once healthy');
+  } finally {
+    await gw.close(0);
+    await server.stop();
+  }
+});
