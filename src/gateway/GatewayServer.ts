@@ -9,6 +9,7 @@ import type { Logger, Tracing } from '../observe/index.js';
 import type { GatewayRequest, GatewayResponse } from './RequestContext.js';
 import type { SnapshotHolder } from './PepSnapshot.js';
 import { UpstreamPool } from './UpstreamPool.js';
+import type { GatewaySvidSource } from './upstreamMtls.js';
 import { runPipeline, sendError, type PipelineOptions } from './pipeline.js';
 import type { GatewayGuards } from './ResponseGuards.js';
 import type { Authenticators, RateLimitPolicy, RequestValidator } from './index-internal.js';
@@ -44,6 +45,9 @@ export interface GatewayOptions {
   validator?: RequestValidator | null;
   guards?: GatewayGuards | null;
   onRequestDone?: (ctx: RequestContext, overheadMs: number) => void;
+  /** The gateway's own SVID, for mTLS to upstreams marked `mtls` (Warden sidecars). */
+  upstreamSvid?: GatewaySvidSource | null;
+  trustDomain?: string;
   /** Told when an upstream's health check passes or fails (metrics). */
   onUpstreamHealth?: (upstream: string, up: boolean) => void;
   /** Spans per pipeline stage, W3C trace context to upstreams (off unless configured). */
@@ -64,7 +68,7 @@ export interface RunningGateway {
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
-  const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth });
+  const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth, svid: options.upstreamSvid, trustDomain: options.trustDomain });
   upstreams.startHealthChecks();
   const pipeline: PipelineOptions = {
     upstreams,

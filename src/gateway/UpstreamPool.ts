@@ -1,6 +1,8 @@
 import { Pool } from 'undici';
 import type { UpstreamConfig } from '../config/index.js';
+import { WardenError } from '../errors/index.js';
 import { CircuitBreaker } from './CircuitBreaker.js';
+import { spiffeMtlsConnector, type GatewaySvidSource } from './upstreamMtls.js';
 
 export interface Upstream {
   name: string;
@@ -16,12 +18,17 @@ export interface Upstream {
   retries: number;
   breaker: CircuitBreaker;
   healthCheck: UpstreamConfig['healthCheck'];
+  /** Custom connector (mTLS to a SPIFFE workload), shared with the health check. */
+  connect: ReturnType<typeof spiffeMtlsConnector> | undefined;
 }
 
 export interface UpstreamPoolOptions {
   connections?: number;
   /** Told when a health check (or the circuit) changes an upstream's state (metrics). */
   onHealth?: (upstream: string, up: boolean) => void;
+  /** The gateway's SVID, for upstreams with `mtls` (Warden sidecars). */
+  svid?: GatewaySvidSource | null;
+  trustDomain?: string;
 }
 
 /** Keep-alive connection pools to model servers, and the model → upstream routing table. */
@@ -37,11 +44,20 @@ export class UpstreamPool {
     const connections = options.connections ?? 64;
     this.upstreams = configs.map((c) => {
       const url = new URL(c.url);
+      const connect = c.mtls ? this.mtlsConnector(c) : undefined;
       return {
         name: c.name,
         origin: url.origin,
         basePath: url.pathname.replace(/\/$/, ''),
-        pool: new Pool(url.origin, { connections, keepAliveTimeout: 60_000, pipelining: 1, headersTimeout: c.timeoutMs, bodyTimeout: c.timeoutMs }),
+        pool: new Pool(url.origin, {
+          connections,
+          keepAliveTimeout: 60_000,
+          pipelining: 1,
+          headersTimeout: c.timeoutMs,
+          bodyTimeout: c.timeoutMs,
+          connect,
+        }),
+        connect,
         timeoutMs: c.timeoutMs,
         models: c.models,
         classification: c.classification,
@@ -58,6 +74,12 @@ export class UpstreamPool {
     }
   }
 
+  private mtlsConnector(c: UpstreamConfig) {
+    const svid = this.options.svid;
+    if (!svid || !this.options.trustDomain) throw new WardenError('WARDEN_CONFIG_INVALID', `gateway.upstreams ${c.name}: mtls needs the gateway's SVID (warden up issues it; warden gateway gets it from the control plane)`);
+    return spiffeMtlsConnector(svid, { spiffeId: c.mtls!.spiffeId, trustDomain: this.options.trustDomain });
+  }
+
   forModel(model: string): Upstream | null {
     return this.byModel.get(model) ?? this.fallback;
   }
@@ -72,7 +94,7 @@ export class UpstreamPool {
     for (const u of this.upstreams) {
       const hc = u.healthCheck;
       if (!hc) continue;
-      const probe = new Pool(u.origin, { connections: 1, keepAliveTimeout: hc.intervalMs * 2, headersTimeout: hc.timeoutMs, bodyTimeout: hc.timeoutMs });
+      const probe = new Pool(u.origin, { connections: 1, keepAliveTimeout: hc.intervalMs * 2, headersTimeout: hc.timeoutMs, bodyTimeout: hc.timeoutMs, connect: u.connect });
       let last: boolean | null = null;
       const check = async (): Promise<void> => {
         let up = false;

@@ -1,4 +1,5 @@
 export { startGateway, type GatewayOptions, type GatewayTls, type RunningGateway } from './GatewayServer.js';
+export type { GatewaySvidSource } from './upstreamMtls.js';
 export type { GatewayGuards, TextStreamTransformer } from './ResponseGuards.js';
 export { sendError } from './pipeline.js';
 export { SnapshotHolder, type PepSnapshot, type SnapshotListener } from './PepSnapshot.js';

@@ -71,8 +71,11 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
   const workloadAuth = authnConfig.mtls || authnConfig.jwtSvidAudience !== null;
   const fromFiles = !!(o.tlsCertFile || o.tlsKeyFile);
   if (fromFiles && (!o.tlsCertFile || !o.tlsKeyFile)) throw new WardenError('WARDEN_USAGE', '--tls-cert and --tls-key go together');
-  // This gateway's own SVID: the listener certificate (unless files are given) and its identity on the revocation stream.
-  const svid = workloadAuth || (!o.config.gateway.insecureDev && !fromFiles) ? await issueFromControlPlane(o) : null;
+  const sidecarUpstreams = o.config.gateway.upstreams.some((u) => u.mtls);
+  // This gateway's own SVID: the listener certificate (unless files are given), its identity on the
+  // revocation stream and its client certificate towards Warden sidecar upstreams.
+  const svid = workloadAuth || sidecarUpstreams || (!o.config.gateway.insecureDev && !fromFiles) ? await issueFromControlPlane(o) : null;
+  let upstreamSvid = svid ? { chainPem: svid.material.certPem, keyPem: svid.material.keyPem, bundlePem: o.caPem } : null;
   let tls: GatewayTls | null = null;
   if (!o.config.gateway.insecureDev) {
     tls = fromFiles ? { certPem: readFileSync(o.tlsCertFile!, 'utf8'), keyPem: readFileSync(o.tlsKeyFile!, 'utf8'), caPem: workloadAuth ? o.caPem : undefined } : svid!.material;
@@ -105,6 +108,8 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
     audit,
     logger: o.logger,
     serverSecret: o.serverSecret,
+    upstreamSvid: { current: () => upstreamSvid },
+    trustDomain: o.config.server.trustDomain,
   });
   // A certificate from the control plane's CA is short-lived: renew it at half-life.
   let renewal: NodeJS.Timeout | null = null;
@@ -116,6 +121,7 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
         .then((fresh) => {
           if (!fromFiles) gateway.updateTls(fresh.material);
           edgeTrust?.setSvid({ chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem });
+          upstreamSvid = { chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem, bundlePem: o.caPem };
           o.logger.info({ notAfter: fresh.notAfter }, 'listener certificate renewed');
           scheduleRenewal(fresh.notAfter);
         })

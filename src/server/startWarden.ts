@@ -5,7 +5,7 @@ import { upstreamConfig, type LoadedConfig, type UpstreamConfig } from '../confi
 import { ensurePrivateDir, writeFileAtomic } from '../crypto/index.js';
 import { openStore, ApiKeyRepository, AdminTokenRepository, type Database } from '../store/index.js';
 import { openAuditLog, type AuditLog } from '../audit/index.js';
-import { getAuthority, type CertificateAuthority } from '../identity/index.js';
+import { createWorkloadKey, getAuthority, type CertificateAuthority } from '../identity/index.js';
 import { startGateway, type RunningGateway } from '../gateway/index.js';
 import { startDemoModelServer, loadIrisDataset, type DemoModelServer } from '../demo/index.js';
 import { fitProfile, type FeatureProfile } from '../detect/index.js';
@@ -60,6 +60,13 @@ async function issueListenerTls(ca: CertificateAuthority, hostnames: string[]) {
   const dnsNames = hostnames.filter((h) => !ipAddresses.includes(h));
   const cert = await ca.issueServerCertificate({ dnsNames, ipAddresses, ttlSeconds: LISTENER_CERT_TTL_SECONDS });
   return { certPem: cert.chainPem, keyPem: cert.keyPem, caPem: ca.bundlePem() };
+}
+
+/** The gateway's own X.509-SVID (client certificate towards Warden sidecar upstreams). */
+async function issueGatewaySvid(ca: CertificateAuthority) {
+  const key = createWorkloadKey();
+  const svid = await ca.issueX509SvidFromCsr(key.csrPem, { spiffeId: `spiffe://${ca.trustDomain}/warden/gateway/local`, ttlSeconds: LISTENER_CERT_TTL_SECONDS });
+  return { chainPem: svid.chainPem, keyPem: key.keyPem, bundlePem: ca.bundlePem() };
 }
 
 /** `warden up`: control plane + gateway (+ demo model server) in one process on one store. */
@@ -120,7 +127,10 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     const registry = processMetricsRegistry({ processMetrics: config.observe.processMetrics });
     const observer = createGatewayObserver({ registry, upstreams, emitDecision: (ev) => controlPlane.ctx.events.emit('gateway.decision', ev) });
     observeSnapshots(controlPlane.snapshots, observer.metrics, 'gateway');
+    let gatewaySvid = upstreams.some((u) => u.mtls) ? await issueGatewaySvid(ca) : null;
     if (options.gateway !== false) gateway = await startGateway({
+      upstreamSvid: { current: () => gatewaySvid },
+      trustDomain: ca.trustDomain,
       ...plugins.gatewayOptions,
       onRequestDone: observer.observe,
       onUpstreamHealth: (name, up) => observer.metrics.upstreamUp.labels(name).set(up ? 1 : 0),
@@ -143,6 +153,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
           const fresh = await issueListenerTls(ca, config.server.hostnames);
           (controlPlane.app.server as unknown as TlsServer).setSecureContext({ cert: fresh.certPem, key: fresh.keyPem, ca: fresh.caPem });
           runningGateway?.updateTls(fresh);
+          if (gatewaySvid) gatewaySvid = await issueGatewaySvid(ca);
           logger.info('listener certificates renewed');
         })().catch((err) => logger.error({ err }, 'listener certificate renewal failed'));
       },

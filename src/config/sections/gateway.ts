@@ -28,7 +28,15 @@ export const upstreamConfig = z.strictObject({
     })
     .nullable()
     .default(null),
-});
+  /**
+   * The upstream is a SPIFFE workload, e.g. a Warden sidecar (`https://` URL): mutual TLS with the
+   * gateway's own SVID, and the upstream's SVID must carry `spiffeId` (null: any ID in the trust domain).
+   */
+  mtls: z
+    .strictObject({ spiffeId: z.string().startsWith('spiffe://').max(2048).nullable().default(null) })
+    .nullable()
+    .default(null),
+}).refine((u) => !u.mtls || u.url.startsWith('https://'), { message: 'an upstream with mtls needs an https:// url', path: ['url'] });
 
 const jwtIssuerSchema = z.strictObject({
   /** Expected `iss` claim; tokens are dispatched to an issuer by their (unverified) `iss`. */

@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { request } from 'undici';
+import { startGateway, SnapshotHolder, snapshotFromWire, type GatewaySvidSource } from '../../src/gateway/index.js';
+import { startSidecar, AllowListAuthorizer } from '../../src/gateway/sidecar/index.js';
+import { RevocationList, loadOrCreateAuthority } from '../../src/identity/index.js';
+import { upstreamConfig } from '../../src/config/index.js';
+import { hashApiKey } from '../../src/store/index.js';
+import { createLogger } from '../../src/observe/index.js';
+import { StaticSvidSource, issueMaterial, startEchoWorkload } from '../identity/helpers/workloads.js';
+
+// Issue 5: "mTLS with the gateway's SVID when the upstream is a Warden sidecar". A real gateway
+// in front of a real Warden sidecar (mTLS in, segmentation by SPIFFE ID) in front of a workload.
+
+const MODEL = 'spiffe://warden.local/svc/model';
+const GATEWAY = 'spiffe://warden.local/warden/gateway/local';
+const secret = randomBytes(32);
+const key = `wdn_abcdefghijkl_${'B'.repeat(43)}`;
+
+function snapshots(): SnapshotHolder {
+  const holder = new SnapshotHolder();
+  const now = new Date().toISOString();
+  holder.update(
+    snapshotFromWire({
+      version: 1,
+      issuedAt: Date.now(),
+      expiresAt: Date.now() + 3_600_000,
+      apiKeys: [{ id: 'key_test', prefix: 'abcdefghijkl', name: 'test', principal: 'ApiKey::"test"', scopes: [], hash: hashApiKey(secret, key), createdAt: now, expiresAt: null, revokedAt: null, lastUsedAt: null }],
+      policy: { version: 1, policies: 'permit(principal, action, resource);', schema: null, entities: [] },
+      admission: { builtAt: now, enforceAll: false, enforced: [], models: {} },
+    }),
+  );
+  return holder;
+}
+
+test('the gateway reaches a Warden sidecar over mTLS with its own SVID, checks the sidecar SPIFFE ID, and is refused without one', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-sidecar-upstream-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
+  t.after(() => ca.close());
+  const echo = await startEchoWorkload();
+  t.after(() => new Promise((r) => echo.server.close(r)));
+  const sidecar = await startSidecar({
+    trustDomain: 'warden.local',
+    identity: new StaticSvidSource(await issueMaterial(ca, MODEL)),
+    revocations: new RevocationList(),
+    authorizer: new AllowListAuthorizer([{ from: 'spiffe://warden.local/warden/gateway/*', to: MODEL, paths: ['/v1/*'], methods: ['POST'] }]),
+    upstreamUrl: echo.url,
+  });
+  t.after(() => sidecar.close());
+
+  const gatewaySvid = await issueMaterial(ca, GATEWAY);
+  const source: GatewaySvidSource = { current: () => gatewaySvid };
+  const start = (mtls: { spiffeId: string | null }, svid: GatewaySvidSource | null) =>
+    startGateway({
+      host: '127.0.0.1',
+      port: 0,
+      tls: null,
+      upstreams: [upstreamConfig.parse({ name: 'sidecar', url: sidecar.url, models: ['m'], timeoutMs: 5000, retries: 0, mtls })],
+      snapshots: snapshots(),
+      audit: { append: async () => undefined, queueDepth: 0, flush: async () => undefined, close: async () => undefined },
+      logger: createLogger({ level: 'silent' }),
+      serverSecret: secret,
+      maxBodyBytes: 65536,
+      upstreamSvid: svid,
+      trustDomain: 'warden.local',
+    });
+  const embed = async (url: string) => {
+    const r = await request(`${url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', input: 'hi' }) });
+    return { status: r.statusCode, json: (await r.body.json()) as { peer?: string; path?: string; error?: { code: string } } };
+  };
+
+  const good = await start({ spiffeId: MODEL }, source);
+  t.after(() => good.close(0));
+  const ok = await embed(good.url);
+  assert.equal(ok.status, 200, JSON.stringify(ok.json));
+  assert.equal(ok.json.peer, GATEWAY, 'the sidecar verified the gateway SVID and told the workload who called');
+  assert.equal(ok.json.path, '/v1/embeddings');
+
+  // The sidecar presents MODEL; a gateway expecting another workload refuses to talk to it.
+  const pinned = await start({ spiffeId: 'spiffe://warden.local/svc/other' }, source);
+  t.after(() => pinned.close(0));
+  const wrong = await embed(pinned.url);
+  assert.equal(wrong.status, 502);
+  assert.equal(wrong.json.error?.code, 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE');
+  assert.equal(wrong.json.peer, undefined, 'nothing from the wrong peer reaches the client');
+
+  // Misconfiguration is caught at start-up, not per request.
+  await assert.rejects(start({ spiffeId: MODEL }, null), /WARDEN_CONFIG_INVALID|mtls needs the gateway's SVID/);
+  const plain = upstreamConfig.safeParse({ name: 'x', url: 'http://127.0.0.1:1', mtls: { spiffeId: null } });
+  assert.equal(plain.success, false, 'mTLS needs an https:// upstream');
+});
