@@ -1,3 +1,5 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import type { AuditRecord } from '../audit/index.js';
 import type { Logger } from '../observe/index.js';
@@ -12,7 +14,9 @@ interface Pending {
  * A remote gateway's audit log: records leave the request path through a bounded queue and are
  * shipped in batches to the control plane, which acknowledges once they are durable in its Merkle
  * log. Failed batches are retried (at-least-once) so nothing acknowledged-to-the-caller is lost;
- * when the queue is full, `append` waits (backpressure) instead of dropping.
+ * when the queue is full, `append` waits (backpressure) instead of dropping. At shutdown, records
+ * the control plane cannot take within `closeTimeoutMs` are spooled to disk (JSON lines, 0600,
+ * fsync'd) and shipped first on the next start, so none is lost while the control plane is down.
  */
 export class RemoteAuditWriter implements AuditWriter {
   private queue: Pending[] = [];
@@ -21,9 +25,24 @@ export class RemoteAuditWriter implements AuditWriter {
   private timer: NodeJS.Timeout | null = null;
   private readonly agent: Agent;
   private closed = false;
+  /** Past the close deadline: batches go to the spool instead of the network. */
+  private spilling = false;
+  private closeDeadline = Infinity;
 
   constructor(
-    private readonly o: { url: string; token: string; caPem?: string; pep: string; logger: Logger; batchSize?: number; flushIntervalMs?: number; queueLimit?: number },
+    private readonly o: {
+      url: string;
+      token: string;
+      caPem?: string;
+      pep: string;
+      logger: Logger;
+      batchSize?: number;
+      flushIntervalMs?: number;
+      queueLimit?: number;
+      /** Directory for records that could not be delivered at shutdown; none = they are lost (logged). */
+      spoolDir?: string;
+      closeTimeoutMs?: number;
+    },
   ) {
     this.agent = new Agent({ connect: { ca: o.caPem, minVersion: 'TLSv1.2' } });
   }
@@ -57,9 +76,57 @@ export class RemoteAuditWriter implements AuditWriter {
     if (this.queue.length > 0) await this.flush();
   }
 
+  private get spoolFile(): string | null {
+    return this.o.spoolDir ? join(this.o.spoolDir, `${this.o.pep.replace(/[^A-Za-z0-9._-]/g, '_')}.spool.jsonl`) : null;
+  }
+
+  /** Appends undelivered records to the spool (fsync'd) and counts them as handled. */
+  private spill(batch: Pending[]): void {
+    const file = this.spoolFile;
+    if (!file) {
+      this.o.logger.error({ records: batch.length }, 'audit records lost: the control plane is unreachable at shutdown and no spool directory is set');
+    } else {
+      mkdirSync(this.o.spoolDir!, { recursive: true, mode: 0o700 });
+      const fd = openSync(file, 'a', 0o600);
+      try {
+        writeSync(fd, batch.map((p) => JSON.stringify(p.record)).join('\n') + '\n');
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      this.o.logger.error({ records: batch.length, file }, 'control plane unreachable at shutdown: audit records spooled, shipped on the next start');
+    }
+    for (const p of batch) p.resolve();
+  }
+
+  /**
+   * Ships what an earlier run spooled, before new records. The file is renamed first so records
+   * spooled again by this run are kept apart; it is deleted once the control plane has them.
+   */
+  async replaySpool(): Promise<number> {
+    const file = this.spoolFile;
+    if (!file) return 0;
+    const replaying = `${file}.replaying`;
+    if (existsSync(file) && !existsSync(replaying)) renameSync(file, replaying);
+    if (!existsSync(replaying)) return 0;
+    const records = readFileSync(replaying, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as AuditRecord);
+    await Promise.all(records.map((r) => this.append(r)));
+    await this.flush();
+    unlinkSync(replaying);
+    this.o.logger.info({ records: records.length }, 'spooled audit records delivered');
+    return records.length;
+  }
+
   private async send(batch: Pending[]): Promise<void> {
     let delay = 100;
     for (;;) {
+      if (this.spilling) {
+        this.spill(batch);
+        return;
+      }
       try {
         const res = await request(`${this.o.url}/api/v1/pep/audit`, {
           method: 'POST',
@@ -79,8 +146,11 @@ export class RemoteAuditWriter implements AuditWriter {
           return;
         }
       } catch (err) {
-        if (this.closed && delay > 5000) throw err;
         this.o.logger.warn({ err: (err as Error).message, records: batch.length }, 'audit batch not delivered; retrying');
+      }
+      if (this.closed && Date.now() + delay > this.closeDeadline) {
+        this.spilling = true;
+        continue;
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 10_000);
@@ -89,6 +159,7 @@ export class RemoteAuditWriter implements AuditWriter {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.closeDeadline = Date.now() + (this.o.closeTimeoutMs ?? 10_000);
     await this.flush();
     await this.agent.close();
   }

@@ -91,7 +91,9 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
       maxStaleMs: authnConfig.revocationMaxStaleSeconds * 1000,
     });
   }
-  const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger });
+  const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger, spoolDir: join(o.config.dataDir, 'audit-spool') });
+  // Records a previous run could not deliver at shutdown go first (in the background: the control plane is up, we just got a snapshot).
+  void audit.replaySpool().catch((err: unknown) => o.logger.error({ err: (err as Error).message }, 'spooled audit records not delivered yet; kept for the next start'));
   const alarms = createAlarmForwarder({ controlPlaneUrl: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger });
   const plugins = await createGatewayPlugins(o.config, edgeTrust?.trust ?? null, o.logger, {
     onAlarm: (event) => {
