@@ -1,9 +1,11 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import type { AuditRecord } from '../audit/index.js';
+import { serializeRecord, type AuditRecord } from '../audit/index.js';
 import type { Logger } from '../observe/index.js';
 import type { AuditWriter } from './AuditWriter.js';
+
+const SPOOL_MAX_RECORD_BYTES = 1024 * 1024;
 
 interface Pending {
   record: AuditRecord;
@@ -89,7 +91,17 @@ export class RemoteAuditWriter implements AuditWriter {
       mkdirSync(this.o.spoolDir!, { recursive: true, mode: 0o700 });
       const fd = openSync(file, 'a', 0o600);
       try {
-        writeSync(fd, batch.map((p) => JSON.stringify(p.record)).join('\n') + '\n');
+        // The same canonical, credential-redacted form the control plane would store; a record it
+        // would refuse anyway (invalid, oversized) is counted, not written.
+        const lines: string[] = [];
+        for (const p of batch) {
+          try {
+            lines.push(serializeRecord(p.record, SPOOL_MAX_RECORD_BYTES));
+          } catch {
+            this.o.logger.error('an invalid audit record could not be spooled');
+          }
+        }
+        writeSync(fd, lines.join('\n') + '\n');
         fsyncSync(fd);
       } finally {
         closeSync(fd);

@@ -29,13 +29,15 @@ test('records the control plane cannot take at shutdown are spooled (0600) and d
 
   // Control plane down: appends are accepted, close() spools them after its deadline.
   const down = new RemoteAuditWriter({ url, token: 't', pep: 'gw-1', logger, spoolDir, closeTimeoutMs: 300, flushIntervalMs: 10 });
-  const appended = Promise.all([1, 2, 3].map((i) => down.append(rec(i))));
+  const leaked = `wdn_abcdefghijkl_${'C'.repeat(43)}`;
+  const appended = Promise.all([1, 2, 3].map((i) => down.append(i === 2 ? { ...rec(i), details: { note: leaked } } : rec(i))));
   await down.close();
   await appended;
   const file = join(spoolDir, 'gw-1.spool.jsonl');
   assert.ok(existsSync(file), 'spool written');
   assert.equal(statSync(file).mode & 0o777, 0o600);
   assert.deepEqual(readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as AuditRecord).requestId), ['r-1', 'r-2', 'r-3']);
+  assert.ok(!readFileSync(file, 'utf8').includes(leaked), 'credentials are redacted before they touch the disk');
 
   // Control plane back: the next run ships the spool before anything else, then removes it.
   const received: { pep: string; records: AuditRecord[] }[] = [];
