@@ -2,12 +2,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { startWardenProcess, wardenClient, removeDir, tempDataDir, type WardenProcess } from '../helpers/warden.js';
 import { hasCommand, requireOrSkip } from '../helpers/ci.js';
+import { freePort } from '../helpers/net.js';
 
 const METRICS_TOKEN = 'prom-scrape-token-4f1c2a9b7d';
 const hasPrometheus = hasCommand('prometheus');
@@ -19,13 +19,6 @@ let promDir = '';
 let promLog = '';
 let dataDir = '';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface PromVector {
   metric: Record<string, string>;

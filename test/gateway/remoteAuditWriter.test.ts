@@ -1,24 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RemoteAuditWriter } from '../../src/gateway/index.js';
 import { createLogger } from '../../src/observe/index.js';
 import type { AuditRecord } from '../../src/audit/index.js';
+import { freePort } from '../helpers/net.js';
 
 const logger = createLogger({ level: 'silent' });
 const rec = (i: number): AuditRecord => ({ ts: new Date().toISOString(), kind: 'decision', action: 'invoke', decision: 'allow', requestId: `r-${i}` });
 
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('records the control plane cannot take at shutdown are spooled (0600) and delivered first on the next start', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-spool-'));

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
-import { startGateway, SnapshotHolder, snapshotFromWire, type GatewaySvidSource } from '../../src/gateway/index.js';
+import { startGateway, type GatewaySvidSource } from '../../src/gateway/index.js';
 import { startSidecar, AllowListAuthorizer } from '../../src/gateway/sidecar/index.js';
 import { RevocationList, loadOrCreateAuthority } from '../../src/identity/index.js';
 import { upstreamConfig } from '../../src/config/index.js';
-import { hashApiKey } from '../../src/store/index.js';
 import { createLogger } from '../../src/observe/index.js';
+import { permitAllSnapshots } from '../helpers/gatewaySnapshot.js';
 import { StaticSvidSource, issueMaterial, startEchoWorkload } from '../identity/helpers/workloads.js';
 
 // Issue 5: "mTLS with the gateway's SVID when the upstream is a Warden sidecar". A real gateway
@@ -21,21 +21,6 @@ const GATEWAY = 'spiffe://warden.local/warden/gateway/local';
 const secret = randomBytes(32);
 const key = `wdn_abcdefghijkl_${'B'.repeat(43)}`;
 
-function snapshots(): SnapshotHolder {
-  const holder = new SnapshotHolder();
-  const now = new Date().toISOString();
-  holder.update(
-    snapshotFromWire({
-      version: 1,
-      issuedAt: Date.now(),
-      expiresAt: Date.now() + 3_600_000,
-      apiKeys: [{ id: 'key_test', prefix: 'abcdefghijkl', name: 'test', principal: 'ApiKey::"test"', scopes: [], hash: hashApiKey(secret, key), createdAt: now, expiresAt: null, revokedAt: null, lastUsedAt: null }],
-      policy: { version: 1, policies: 'permit(principal, action, resource);', schema: null, entities: [] },
-      admission: { builtAt: now, enforceAll: false, enforced: [], models: {} },
-    }),
-  );
-  return holder;
-}
 
 test('the gateway reaches a Warden sidecar over mTLS with its own SVID, checks the sidecar SPIFFE ID, and is refused without one', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-sidecar-upstream-'));
@@ -61,7 +46,7 @@ test('the gateway reaches a Warden sidecar over mTLS with its own SVID, checks t
       port: 0,
       tls: null,
       upstreams: [upstreamConfig.parse({ name: 'sidecar', url: sidecar.url, models: ['m'], timeoutMs: 5000, retries: 0, mtls })],
-      snapshots: snapshots(),
+      snapshots: permitAllSnapshots(secret, key),
       audit: { append: async () => undefined, queueDepth: 0, flush: async () => undefined, close: async () => undefined },
       logger: createLogger({ level: 'silent' }),
       serverSecret: secret,

@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
-import { startGateway, SnapshotHolder, snapshotFromWire, type RunningGateway } from '../../src/gateway/index.js';
+import { startGateway, type RunningGateway } from '../../src/gateway/index.js';
 import { CircuitBreaker } from '../../src/gateway/CircuitBreaker.js';
 import { upstreamConfig } from '../../src/config/index.js';
-import { hashApiKey } from '../../src/store/index.js';
 import { createLogger } from '../../src/observe/index.js';
+import { permitAllSnapshots } from '../helpers/gatewaySnapshot.js';
+import { freePort } from '../helpers/net.js';
 
 // Upstream resilience (issue 5): retries only when nothing was sent, circuit breaking with
 // retry-after, active health checks. An in-process gateway in front of real local servers.
@@ -16,29 +16,7 @@ import { createLogger } from '../../src/observe/index.js';
 const secret = randomBytes(32);
 const key = `wdn_abcdefghijkl_${'A'.repeat(43)}`;
 
-function snapshots(): SnapshotHolder {
-  const holder = new SnapshotHolder();
-  const now = new Date().toISOString();
-  holder.update(
-    snapshotFromWire({
-      version: 1,
-      issuedAt: Date.now(),
-      expiresAt: Date.now() + 3_600_000,
-      apiKeys: [{ id: 'key_test', prefix: 'abcdefghijkl', name: 'test', principal: 'ApiKey::"test"', scopes: [], hash: hashApiKey(secret, key), createdAt: now, expiresAt: null, revokedAt: null, lastUsedAt: null }],
-      policy: { version: 1, policies: 'permit(principal, action, resource);', schema: null, entities: [] },
-      admission: { builtAt: now, enforceAll: false, enforced: [], models: {} },
-    }),
-  );
-  return holder;
-}
 
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A model server whose answers and health the test controls; counts the requests it received. */
 function modelServer(port: number) {
@@ -71,7 +49,7 @@ async function gatewayFor(port: number, extra: Record<string, unknown>): Promise
     port: 0,
     tls: null,
     upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${port}`, models: ['m'], timeoutMs: 5000, ...extra })],
-    snapshots: snapshots(),
+    snapshots: permitAllSnapshots(secret, key),
     audit: { append: async () => undefined, queueDepth: 0, flush: async () => undefined, close: async () => undefined },
     logger: createLogger({ level: 'silent' }),
     serverSecret: secret,

@@ -3,21 +3,14 @@ import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { request, Agent } from 'undici';
 import { requireOrSkip, hasCommand } from '../helpers/ci.js';
 import { startControlPlane, tempDir, ADMIN_TOKEN } from './helpers/controlPlane.js';
 import { StaticSvidSource, issueMaterial, startEchoWorkload } from './helpers/workloads.js';
 import { WorkloadAgent, RevocationList } from '../../src/identity/index.js';
 import { startSidecar, AllowListAuthorizer } from '../../src/gateway/sidecar/index.js';
+import { freePort } from '../helpers/net.js';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function agentFiles(t: { after(fn: () => unknown): void }, spiffeId: string) {
   const cp = await startControlPlane();

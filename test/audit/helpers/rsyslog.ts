@@ -1,21 +1,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { hasCommand } from '../../helpers/ci.js';
 
+import { freePort } from '../../helpers/net.js';
+
+export { freePort };
+
 export const rsyslogAvailable = hasCommand('rsyslogd') && hasCommand('openssl');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Test CA and a server certificate for 127.0.0.1, made with the openssl CLI. */
 export function makeTlsFiles(dir: string): { ca: string; cert: string; key: string } {

@@ -1,0 +1,22 @@
+import { SnapshotHolder, snapshotFromWire } from '../../src/gateway/index.js';
+import { hashApiKey } from '../../src/store/index.js';
+
+/**
+ * A snapshot holder for an in-process gateway: one API key (`wdn_abcdefghijkl_…`, principal
+ * ApiKey::"test") and a permit-all policy, so tests exercise what comes after authorization.
+ */
+export function permitAllSnapshots(serverSecret: Uint8Array, key: string): SnapshotHolder {
+  const holder = new SnapshotHolder();
+  const now = new Date().toISOString();
+  holder.update(
+    snapshotFromWire({
+      version: 1,
+      issuedAt: Date.now(),
+      expiresAt: Date.now() + 3_600_000,
+      apiKeys: [{ id: 'key_test', prefix: key.split('_')[1]!, name: 'test', principal: 'ApiKey::"test"', scopes: [], hash: hashApiKey(serverSecret, key), createdAt: now, expiresAt: null, revokedAt: null, lastUsedAt: null }],
+      policy: { version: 1, policies: 'permit(principal, action, resource);', schema: null, entities: [] },
+      admission: { builtAt: now, enforceAll: false, enforced: [], models: {} },
+    }),
+  );
+  return holder;
+}
