@@ -6,6 +6,7 @@ import { shortTime } from '../lib/time.js';
 import { EmptyState } from '../components/EmptyState.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Badge } from '../components/Badge.js';
+import { TableHead } from '../components/TableHead.js';
 
 interface Filter {
   principal: string;
@@ -84,20 +85,7 @@ export function Audit() {
         {entries?.length === 0 && <EmptyState title="No records match." command="npx warden audit tail --format json" />}
         {entries && entries.length > 0 && (
           <table data-testid="audit-results">
-            <thead>
-              <tr>
-                <th scope="col">#</th>
-                <th scope="col">When</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Principal</th>
-                <th scope="col">Action</th>
-                <th scope="col">Resource</th>
-                <th scope="col">Decision</th>
-                <th scope="col">
-                  <span className="sr-only">Proof</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['#', 'When', 'Kind', 'Principal', 'Action', 'Resource', 'Decision']} actions="Proof" />
             <tbody>
               {entries.map((e) => (
                 <tr key={e.index} className={e.index === proofFor ? 'selected' : undefined}>

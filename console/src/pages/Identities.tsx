@@ -7,6 +7,7 @@ import { ConfirmDialog } from '../components/ConfirmDialog.js';
 import { EmptyState } from '../components/EmptyState.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Badge, type Tone } from '../components/Badge.js';
+import { TableHead } from '../components/TableHead.js';
 
 type Pending = { kind: 'key'; key: ApiKey } | { kind: 'svid'; svid: Svid };
 
@@ -86,19 +87,7 @@ export function Identities() {
           <EmptyState title="No API keys yet." command="npx warden keys create --name team-a --model iris --ttl 30d" />
         ) : (
           <table data-testid="keys">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Principal</th>
-                <th scope="col">Prefix</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Status</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['Name', 'Principal', 'Prefix', 'Expires', 'Last used', 'Status']} actions="Actions" />
             <tbody>
               {sortedKeys.map((k) => (
                 <tr key={k.id} data-key-name={k.name}>
@@ -133,18 +122,7 @@ export function Identities() {
           <EmptyState title="No workload has an SVID yet." command="npx warden identity token create --spiffe-id spiffe://warden.local/trainer   # then on the workload: WARDEN_JOIN_TOKEN=… npx warden agent" />
         ) : (
           <table>
-            <thead>
-              <tr>
-                <th scope="col">SPIFFE ID</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Serial</th>
-                <th scope="col">Time to expiry</th>
-                <th scope="col">Status</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['SPIFFE ID', 'Kind', 'Serial', 'Time to expiry', 'Status']} actions="Actions" />
             <tbody>
               {sortedSvids.map((s) => (
                 <tr key={s.serial}>
@@ -179,14 +157,7 @@ export function Identities() {
           <EmptyState title="No registration entries." command="npx warden identity entry create --spiffe-id spiffe://warden.local/ns/ml/sa/trainer --selector k8s:ns:ml --selector k8s:sa:trainer" />
         ) : (
           <table>
-            <thead>
-              <tr>
-                <th scope="col">SPIFFE ID</th>
-                <th scope="col">Selectors</th>
-                <th scope="col">SVID TTL</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
+            <TableHead columns={['SPIFFE ID', 'Selectors', 'SVID TTL', 'Created']} />
             <tbody>
               {(entries.data?.entries ?? []).map((e) => (
                 <tr key={e.id}>

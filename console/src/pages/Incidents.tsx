@@ -6,6 +6,7 @@ import { relative, shortTime } from '../lib/time.js';
 import { EmptyState } from '../components/EmptyState.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Badge, severityTone, type Tone } from '../components/Badge.js';
+import { TableHead } from '../components/TableHead.js';
 
 const KIND_TONE: Record<TimelineEvent['kind'], Tone> = { state: 'info', alert: 'bad', action: 'good', plan: 'warn', note: 'muted', evidence: 'info' };
 
@@ -24,17 +25,7 @@ export function Incidents() {
           <EmptyState title="No incidents. Alert rules open them when detectors fire; you can declare one too." command={'npx warden incident open --title "leaked key" --target key=team-a --runbook revoke-leaked-key --dry-run'} />
         ) : (
           <table data-testid="incidents">
-            <thead>
-              <tr>
-                <th scope="col">Title</th>
-                <th scope="col">Severity</th>
-                <th scope="col">State</th>
-                <th scope="col">Opened</th>
-                <th scope="col">
-                  <span className="sr-only">Timeline</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['Title', 'Severity', 'State', 'Opened']} actions="Timeline" />
             <tbody>
               {incidents.map((i) => (
                 <tr key={i.id} className={i.id === open ? 'selected' : undefined}>

@@ -8,6 +8,7 @@ import { LineageGraph } from '../components/LineageGraph.js';
 import { EmptyState } from '../components/EmptyState.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Badge, type Tone } from '../components/Badge.js';
+import { TableHead } from '../components/TableHead.js';
 
 const STAGE_TONE: Record<string, Tone> = { candidate: 'info', approved: 'warn', serving: 'good', retired: 'muted' };
 
@@ -44,18 +45,7 @@ export function Models() {
           <EmptyState title="No models or datasets registered yet." command="npx warden artifact add ./data --kind dataset --name train --version 1 && npx warden artifact add ./model --name iris --version 1 --run run-1 --input train@1" />
         ) : (
           <table data-testid="artifacts">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Versions</th>
-                <th scope="col">Latest</th>
-                <th scope="col">Serving</th>
-                <th scope="col">
-                  <span className="sr-only">Lineage</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['Name', 'Kind', 'Versions', 'Latest', 'Serving']} actions="Lineage" />
             <tbody>
               {artifacts.map((a) => (
                 <tr key={a.name} className={a.name === chosen ? 'selected' : undefined}>
@@ -117,15 +107,7 @@ function ArtifactDetail({ artifact }: { artifact: ArtifactSummary }) {
         <h2 id="ver-h">{artifact.name}: versions</h2>
         <ErrorNote error={versions.error} />
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Version</th>
-              <th scope="col">Stage</th>
-              <th scope="col">Digest</th>
-              <th scope="col">Signatures</th>
-              <th scope="col">Registered</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Version', 'Stage', 'Digest', 'Signatures', 'Registered']} />
           <tbody>
             {(versions.data?.versions ?? []).map((v) => (
               <tr key={v.id}>

@@ -9,6 +9,7 @@ import { LineChart } from '../components/LineChart.js';
 import { EmptyState } from '../components/EmptyState.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Badge } from '../components/Badge.js';
+import { TableHead } from '../components/TableHead.js';
 
 const WINDOW_MS = 30 * 60_000;
 const BUCKET_MS = 60_000;
@@ -68,15 +69,7 @@ export function Overview() {
           <EmptyState title="Nothing denied recently." command={'curl --cacert .warden/bundle.pem https://127.0.0.1:8443/v1/models   # no key: denied, audited'} />
         ) : (
           <table data-testid="denials">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Principal</th>
-                <th scope="col">Action</th>
-                <th scope="col">Resource</th>
-                <th scope="col">Why</th>
-              </tr>
-            </thead>
+            <TableHead columns={['When', 'Principal', 'Action', 'Resource', 'Why']} />
             <tbody>
               {denials.map((e) => (
                 <tr key={e.index}>
@@ -107,14 +100,7 @@ export function Overview() {
             <EmptyState title="No remote gateway or sidecar is connected." command="npx warden gateway --control-plane https://127.0.0.1:7443 --name edge-1" />
           ) : (
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">PEP</th>
-                  <th scope="col">Snapshot</th>
-                  <th scope="col">Policy</th>
-                  <th scope="col">Last seen</th>
-                </tr>
-              </thead>
+              <TableHead columns={['PEP', 'Snapshot', 'Policy', 'Last seen']} />
               <tbody>
                 {(peps.data?.peps ?? []).map((p) => (
                   <tr key={p.name}>

@@ -7,6 +7,7 @@ import { shortTime } from '../lib/time.js';
 import { EmptyState } from '../components/EmptyState.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { Badge, severityTone } from '../components/Badge.js';
+import { TableHead } from '../components/TableHead.js';
 
 export function Policies() {
   const api = useApi();
@@ -90,14 +91,7 @@ export function Policies() {
         {analysis.data && analysis.data.findings.length === 0 && <EmptyState title="No findings: no wildcards, no unconditional access to sensitive resources, every grant used." />}
         {analysis.data && analysis.data.findings.length > 0 && (
           <table>
-            <thead>
-              <tr>
-                <th scope="col">Severity</th>
-                <th scope="col">Rule</th>
-                <th scope="col">Policy</th>
-                <th scope="col">Finding</th>
-              </tr>
-            </thead>
+            <TableHead columns={['Severity', 'Rule', 'Policy', 'Finding']} />
             <tbody>
               {analysis.data.findings.map((f, i) => (
                 <tr key={i}>
