@@ -32,7 +32,8 @@ const secretKinds = new Set(recognizers.filter((r) => r.category === 'secret').m
 function addVerdicts(ctx: GuardRequestContext, verdicts: readonly Verdict[]): void {
   if (verdicts.length === 0) return;
   ctx.verdicts ??= [];
-  for (const v of verdicts) ctx.verdicts.push({ detector: v.detector, action: v.action, ...(v.score === undefined ? {} : { score: v.score }), ...(v.kinds ? { kinds: v.kinds } : {}) });
+  // Keys in canonical order, like the rest of the gateway's audit record: it then serialises natively.
+  for (const v of verdicts) ctx.verdicts.push({ action: v.action, detector: v.detector, ...(v.kinds ? { kinds: v.kinds } : {}), ...(v.score === undefined ? {} : { score: v.score }) });
 }
 
 /**
