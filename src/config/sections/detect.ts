@@ -86,6 +86,14 @@ const extractionSection = z
     /** Out-of-distribution queries within the last `oodWindow` queries that raise an alarm. */
     oodAlarmCount: z.number().int().min(1).max(1000).default(3),
     oodWindow: z.number().int().min(1).max(10_000).default(20),
+    /**
+     * Sign-step probes (x ± λ in every feature, from a recent query) of one step size within the
+     * last `stepProbeWindow` queries that raise an alarm; 0 disables. 2 in 4 alarms on the second
+     * probe of a Jacobian-augmentation round; see docs/detect.md for the benign rate (iris: 0.24%
+     * of users replaying all 150 rows, 3 in 8: 0.02%).
+     */
+    stepProbeCount: z.number().int().min(0).max(1000).default(2),
+    stepProbeWindow: z.number().int().min(2).max(256).default(4),
     /** Query budget per principal and model; 0 disables. */
     budgetQueries: z.number().int().min(0).default(10_000),
     budgetWindowSeconds: z.number().int().min(1).default(86_400),

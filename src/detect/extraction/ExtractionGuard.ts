@@ -2,6 +2,7 @@ import type { FeatureProfile } from '../profile/FeatureProfile.js';
 import type { DetectorEvent } from '../types.js';
 import { PradaDetector } from './PradaDetector.js';
 import { gridCell } from '../profile/fitProfile.js';
+import { StepProbeTracker } from './StepProbeTracker.js';
 
 export interface ExtractionOptions {
   delta: number;
@@ -13,9 +14,12 @@ export interface ExtractionOptions {
   budgetWindowSeconds: number;
   coverageFactor: number;
   maxPrincipals: number;
+  /** Sign-step probes of one step size within the last `stepProbeWindow` queries that raise an alarm; 0 disables. */
+  stepProbeCount: number;
+  stepProbeWindow: number;
 }
 
-export type ExtractionSignal = 'prada' | 'ood-rate' | 'new-region';
+export type ExtractionSignal = 'prada' | 'ood-rate' | 'new-region' | 'step-probe';
 
 export interface ExtractionStatus {
   /** The principal is flagged as extracting (latched until reset). */
@@ -35,16 +39,19 @@ class PrincipalState {
   budgetStart = 0;
   budgetUsed = 0;
   alarmed = false;
+  readonly steps: StepProbeTracker | null;
   constructor(options: ExtractionOptions, scale: ArrayLike<number> | undefined) {
     this.prada = new PradaDetector({ delta: options.delta, minQueries: options.minQueries, window: options.window }, scale);
     this.oodRing = new Uint8Array(options.oodWindow);
+    this.steps = options.stepProbeCount > 0 ? new StepProbeTracker(options.stepProbeWindow, scale) : null;
   }
 }
 
 /**
  * Model-extraction signals per principal for one model: PRADA on predicted classes, the rate of
- * out-of-distribution queries, feature-space coverage (new regions visited, as in Kesarwani et
- * al.'s extraction monitor, against the cells the training data occupies), and a query budget. The first signal to fire raises one alarm (`detector.alarm`) and latches.
+ * out-of-distribution queries, sign-step probes (synthetic points at x ± λ in every feature, as Jacobian
+ * augmentation and FGSM-style probing make them), feature-space coverage (new regions visited, as in
+ * Kesarwani et al.'s extraction monitor, against the cells the training data occupies), and a query budget. The first signal to fire raises one alarm (`detector.alarm`) and latches.
  */
 export class ExtractionGuard {
   private readonly principals = new Map<string, PrincipalState>();
@@ -93,8 +100,11 @@ export class ExtractionGuard {
     const p = this.profile;
     if (p && s.cells.size < MAX_CELLS) s.cells.add(gridCell(p.min, p.max, p.coverage.bins, x));
 
+    const steps = s.steps?.observe(x) ?? 0;
+
     if (!s.alarmed) {
-      if (s.oodCount >= o.oodAlarmCount) this.raise(principal, s, 'ood-rate', { oodQueries: s.oodCount, window: o.oodWindow });
+      if (steps >= o.stepProbeCount && s.steps) this.raise(principal, s, 'step-probe', { probes: steps, window: o.stepProbeWindow });
+      else if (s.oodCount >= o.oodAlarmCount) this.raise(principal, s, 'ood-rate', { oodQueries: s.oodCount, window: o.oodWindow });
       else if (p && s.cells.size > o.coverageFactor * p.coverage.occupiedCells) {
         this.raise(principal, s, 'new-region', { cells: s.cells.size, trainingCells: p.coverage.occupiedCells, coverageFactor: o.coverageFactor });
       }
