@@ -99,11 +99,27 @@ export interface RequestObservation {
   upstreamMs: number;
 }
 
+interface BoundChildren {
+  requests: Map<string, { inc(): void }>;
+  overhead: Map<string, { observe(v: number): void }>;
+  upstream: Map<string, { observe(v: number): void }>;
+}
+/** Label-bound children per label set (labels are bounded), so a request does not re-bind them. */
+const bound = new WeakMap<GatewayMetrics, BoundChildren>();
+
+function memo<T>(cache: Map<string, T>, key: string, make: () => T): T {
+  let c = cache.get(key);
+  if (c === undefined) cache.set(key, (c = make()));
+  return c;
+}
+
 /** Called once per request from the gateway's audit stage; prom-client does the rest. */
 export function recordRequest(m: GatewayMetrics, o: RequestObservation): void {
-  m.requests.labels(o.route, o.model, o.decision, o.code).inc();
-  m.overheadSeconds.labels(o.route).observe(o.overheadMs / 1000);
-  if (o.upstreamMs > 0) m.upstreamSeconds.labels(o.model).observe(o.upstreamMs / 1000);
+  let b = bound.get(m);
+  if (!b) bound.set(m, (b = { requests: new Map(), overhead: new Map(), upstream: new Map() }));
+  memo(b.requests, `${o.route}\0${o.model}\0${o.decision}\0${o.code}`, () => m.requests.labels(o.route, o.model, o.decision, o.code)).inc();
+  memo(b.overhead, o.route, () => m.overheadSeconds.labels(o.route)).observe(o.overheadMs / 1000);
+  if (o.upstreamMs > 0) memo(b.upstream, o.model, () => m.upstreamSeconds.labels(o.model)).observe(o.upstreamMs / 1000);
   if (o.code === 'WARDEN_GATEWAY_RATE_LIMITED') m.rateLimited.labels(o.route).inc();
 }
 

@@ -151,15 +151,19 @@ class SseRewriter {
   }
 }
 
-async function readAll(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of body) {
-    size += (c as Buffer).length;
-    if (size > MAX_BUFFERED_RESPONSE) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', 'the model server answer is too large to inspect');
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks, size);
+/** The whole upstream answer, up to MAX_BUFFERED_RESPONSE (events, not an async iterator: this runs per request). */
+function readAll(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BUFFERED_RESPONSE) body.destroy(new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', 'the model server answer is too large to inspect'));
+      else chunks.push(c);
+    });
+    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    body.once('error', reject);
+  });
 }
 
 /**
