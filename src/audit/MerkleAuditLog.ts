@@ -309,14 +309,19 @@ export class MerkleAuditLog implements AuditLog {
     if (this.queue.length === 0) return Promise.resolve();
     this.draining = (async () => {
       try {
-        while (this.queue.length > 0) {
+        // The first batch is whatever is queued (timer or flush()); after it, only full batches go
+        // straight on. What arrived during a write waits for the flush timer and joins later
+        // arrivals: under steady load one write + fdatasync per flushIntervalMs, not one per
+        // handful of records.
+        do {
           const batch = this.queue.length <= MAX_GROUP_COMMIT ? this.queue : this.queue.slice(0, MAX_GROUP_COMMIT);
           this.queue = batch === this.queue ? [] : this.queue.slice(MAX_GROUP_COMMIT);
           for (const w of this.spaceWaiters.splice(0)) w();
           await this.serial(() => this.writeBatch(batch));
-        }
+        } while (this.queue.length >= this.options.batchSize);
       } finally {
         this.draining = null;
+        if (this.queue.length > 0 && !this.closed) this.flushTimer ??= setTimeout(() => void this.drain(), this.options.flushIntervalMs);
       }
     })();
     return this.draining;

@@ -14,7 +14,8 @@ export interface CachingAuthorizerOptions {
  */
 export class CachingAuthorizer implements Authorizer {
   private inner: Authorizer;
-  private readonly cache = new Map<string, Decision>();
+  /** The entry keeps its own key string so that a hit re-inserts the long-lived one (see authorize). */
+  private readonly cache = new Map<string, { key: string; decision: Decision }>();
   private readonly maxEntries: number;
   readonly stats = { hits: 0, misses: 0, evictions: 0 };
 
@@ -45,10 +46,12 @@ export class CachingAuthorizer implements Authorizer {
     const hit = this.cache.get(key);
     if (hit !== undefined) {
       this.stats.hits++;
-      // Refresh recency: Map iteration order is insertion order.
-      this.cache.delete(key);
-      this.cache.set(key, hit);
-      return hit;
+      // Refresh recency (Map iteration order is insertion order) under the entry's own key: storing
+      // this request's fresh key string would tie a young string to the long-lived Map on every
+      // hit, and the garbage collector would have to promote one per request.
+      this.cache.delete(hit.key);
+      this.cache.set(hit.key, hit);
+      return hit.decision;
     }
     this.stats.misses++;
     const decision = freeze(this.inner.authorize(request));
@@ -57,7 +60,7 @@ export class CachingAuthorizer implements Authorizer {
       this.cache.delete(oldest);
       this.stats.evictions++;
     }
-    this.cache.set(key, decision);
+    this.cache.set(key, { key, decision });
     return decision;
   }
 }

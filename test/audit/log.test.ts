@@ -287,3 +287,33 @@ test('with small in-memory groups, proofs and checkpoints read older groups back
   assert.equal((await b.prove(40)).index, 40, 'other groups still prove');
   await b.close();
 });
+
+test('group commit: records that arrive while a batch is being written share the next write instead of one write each', async (t) => {
+  const dir = tempDir(t);
+  const files = await FileAuditStore.open(dir, { fsync: true, segmentMaxBytes: 1 << 20 });
+  const writes: number[] = [];
+  let release: (() => void) | null = null;
+  const store: AuditStore = Object.assign(Object.create(files) as AuditStore, {
+    async appendEntries(batch: readonly PreparedEntry[]) {
+      writes.push(batch.length);
+      if (writes.length === 1) await new Promise<void>((r) => (release = r));
+      return files.appendEntries(batch);
+    },
+  });
+  const cfg = auditConfig({ batchSize: 512, flushIntervalMs: 200 });
+  const signer = loadOrCreateCheckpointSigner({ dataDir: dir, origin: cfg.origin });
+  const log = await MerkleAuditLog.open({ ...cfg, store, signer, origin: cfg.origin });
+  const first = log.append(sampleRecord(0));
+  while (!release) await new Promise((r) => setTimeout(r, 1));
+  const during = [1, 2, 3, 4, 5].map((i) => log.append(sampleRecord(i)));
+  release!();
+  await first;
+  await new Promise((r) => setTimeout(r, 5));
+  // Trickling arrivals after the first write: they wait for the flush timer, not a write each.
+  const after = [6, 7, 8].map((i) => log.append(sampleRecord(i)));
+  await Promise.all([...during, ...after]);
+  assert.deepEqual(writes, [1, 8]);
+  assert.equal(log.size, 9);
+  assert.equal((await log.verify()).ok, true);
+  await log.close();
+});
