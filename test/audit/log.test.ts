@@ -292,11 +292,11 @@ test('group commit: records that arrive while a batch is being written share the
   const dir = tempDir(t);
   const files = await FileAuditStore.open(dir, { fsync: true, segmentMaxBytes: 1 << 20 });
   const writes: number[] = [];
-  let release: (() => void) | null = null;
+  const gate: { release: (() => void) | null } = { release: null };
   const store: AuditStore = Object.assign(Object.create(files) as AuditStore, {
     async appendEntries(batch: readonly PreparedEntry[]) {
       writes.push(batch.length);
-      if (writes.length === 1) await new Promise<void>((r) => (release = r));
+      if (writes.length === 1) await new Promise<void>((r) => (gate.release = r));
       return files.appendEntries(batch);
     },
   });
@@ -304,9 +304,9 @@ test('group commit: records that arrive while a batch is being written share the
   const signer = loadOrCreateCheckpointSigner({ dataDir: dir, origin: cfg.origin });
   const log = await MerkleAuditLog.open({ ...cfg, store, signer, origin: cfg.origin });
   const first = log.append(sampleRecord(0));
-  while (!release) await new Promise((r) => setTimeout(r, 1));
+  while (!gate.release) await new Promise((r) => setTimeout(r, 1));
   const during = [1, 2, 3, 4, 5].map((i) => log.append(sampleRecord(i)));
-  release!();
+  gate.release();
   await first;
   await new Promise((r) => setTimeout(r, 5));
   // Trickling arrivals after the first write: they wait for the flush timer, not a write each.

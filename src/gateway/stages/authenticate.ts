@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { WardenError } from '../../errors/index.js';
 import { constantTimeEqual } from '../../crypto/index.js';
 import { hashApiKey, parseApiKey, type ApiKeyVerifier } from '../../store/index.js';
@@ -23,7 +23,7 @@ function presentedCredential(ctx: RequestContext): string | null {
  * Keyed by the record object, so a new snapshot (revocation, rotation) starts empty, and only
  * keys that verified are remembered, so random guesses cannot grow it.
  */
-const verified = new WeakMap<ApiKeyVerifier, { keyDigest: string; entity: EntityRef }>();
+const verified = new WeakMap<ApiKeyVerifier, { keyDigest: Buffer; entity: EntityRef }>();
 
 function principalEntity(record: ApiKeyVerifier): EntityRef {
   try {
@@ -38,9 +38,10 @@ export function authenticateApiKey(ctx: RequestContext, key: string, serverSecre
   const parsed = parseApiKey(key);
   if (!parsed) throw new WardenError('WARDEN_AUTHN_KEY_INVALID', 'the API key is not valid');
   const record = ctx.snapshot.apiKeys.get(parsed.prefix);
-  const keyDigest = hash('sha256', key, 'base64');
+  const keyDigest = hash('sha256', key, 'buffer');
   let known = record ? verified.get(record) : undefined;
-  if (!known || !constantTimeEqual(keyDigest, known.keyDigest)) {
+  // Both digests are 32 bytes: timingSafeEqual compares them in constant time.
+  if (!known || !timingSafeEqual(keyDigest, known.keyDigest)) {
     // Hash even when the prefix is unknown so timing does not reveal which prefixes exist.
     const hmac = hashApiKey(serverSecret, key);
     if (!record || !constantTimeEqual(hmac, record.hash)) throw new WardenError('WARDEN_AUTHN_KEY_INVALID', 'the API key is not valid');
