@@ -8,6 +8,7 @@ import type { AuditStore, PreparedEntry } from './storage/index.js';
 import { prepareEntry, validateRecord } from './prepareEntry.js';
 import { queryAuditLog } from './queryAuditLog.js';
 import { toCheckpointView, verifyAuditLog, type AuditVerifyReport, type CheckpointView } from './verifyAuditLog.js';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { AllowedSampler } from './AllowedSampler.js';
 import type { AuditForwarder } from './sinks/index.js';
 
@@ -30,8 +31,7 @@ export interface MerkleAuditLogOptions {
 }
 
 interface Pending {
-  /** Serialised and hashed when appended; the index is assigned when its batch is written. */
-  entry: PreparedEntry;
+  record: AuditRecord;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -39,6 +39,7 @@ interface Pending {
 /** Upper bound on one group commit (bigger commits amortise slow fsyncs; memory stays bounded). */
 const MAX_GROUP_COMMIT = 65_536;
 /** Records serialised and hashed between two yields to the event loop (keeps request latency flat). */
+const PREPARE_SLICE = 1024;
 
 /**
  * The tamper-evident audit log: records queue in memory (bounded, with backpressure), are
@@ -151,11 +152,8 @@ export class MerkleAuditLog implements AuditLog {
       await new Promise<void>((r) => this.spaceWaiters.push(r));
       if (this.closed) throw new WardenError('WARDEN_AUDIT_CLOSED', 'the audit log is closed');
     }
-    // Serialise and hash now: a bad record fails its caller, and the work is spread over the
-    // appends instead of a burst per batch that would stall every request behind it.
-    const entry = prepareEntry(record, -1, this.options.maxRecordBytes);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ entry, resolve, reject });
+      this.queue.push({ record, resolve, reject });
       if (this.queue.length >= this.options.batchSize) void this.drain();
       else this.flushTimer ??= setTimeout(() => void this.drain(), this.options.flushIntervalMs);
     });
@@ -332,6 +330,7 @@ export class MerkleAuditLog implements AuditLog {
   private async writeBatch(batch: Pending[]): Promise<void> {
     const sampled = this.sampler.takeReport(this.now(), this.options.checkpointIntervalMs);
     const prepared: PreparedEntry[] = [];
+    const accepted: Pending[] = [];
     let index = this.tree.size;
     if (sampled) prepared.push(prepareEntry(sampled, index++, this.options.maxRecordBytes));
     const drops = this.forwardDrops;
@@ -341,20 +340,27 @@ export class MerkleAuditLog implements AuditLog {
         prepared.push(prepareEntry({ ts: this.now().toISOString(), kind: 'event', action: 'audit.forward.dropped', resource: `AuditSink::"${sink}"`, details: { dropped } }, index++, this.options.maxRecordBytes));
       }
     }
-    for (const p of batch) {
-      p.entry.index = index++;
-      prepared.push(p.entry);
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      try {
+        prepared.push(prepareEntry(p.record, index, this.options.maxRecordBytes));
+        accepted.push(p);
+        index++;
+      } catch (err) {
+        p.reject(err);
+      }
+      if (i % PREPARE_SLICE === PREPARE_SLICE - 1) await yieldToEventLoop();
     }
     try {
       await this.options.store.appendEntries(prepared);
     } catch (err) {
       if (sampled) this.sampler.restore(sampled);
       for (const [sink, n] of drops) this.noteForwardDropped(sink, n);
-      for (const p of batch) p.reject(err);
+      for (const p of accepted) p.reject(err);
       return;
     }
     for (const e of prepared) this.tree.append(e.leafHash);
-    for (const p of batch) p.resolve();
+    for (const p of accepted) p.resolve();
     // Forward what is now durable (redacted form, as stored); parsing only when forwarding is on.
     this.options.forwarder?.enqueue(prepared.map((e) => ({ index: e.index, leafHash: e.leafHash.toString('hex'), record: JSON.parse(e.json) as AuditRecord })));
     this.scheduleCheckpoint();
