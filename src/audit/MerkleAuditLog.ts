@@ -39,7 +39,7 @@ interface Pending {
 /** Upper bound on one group commit (bigger commits amortise slow fsyncs; memory stays bounded). */
 const MAX_GROUP_COMMIT = 65_536;
 /** Records serialised and hashed between two yields to the event loop (keeps request latency flat). */
-const PREPARE_SLICE = 1024;
+const PREPARE_SLICE = 32;
 
 /**
  * The tamper-evident audit log: records queue in memory (bounded, with backpressure), are
