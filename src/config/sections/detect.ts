@@ -89,7 +89,7 @@ const extractionSection = z
     /**
      * Sign-step probes (x ± λ in every feature, from a recent query) of one step size within the
      * last `stepProbeWindow` queries that raise an alarm; 0 disables. 2 in 4 alarms on the second
-     * probe of a Jacobian-augmentation round; see docs/detect.md for the benign rate (iris: 0.24%
+     * probe of a Jacobian-augmentation round; see docs/detect.md for the benign rate (iris: 0.3%
      * of users replaying all 150 rows, 3 in 8: 0.02%).
      */
     stepProbeCount: z.number().int().min(0).max(1000).default(2),

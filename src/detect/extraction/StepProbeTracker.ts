@@ -1,5 +1,11 @@
-/** Two step sizes are the same when they differ by less than this share (JSON round trips, float sums). */
-const SAME_STEP = 1e-6;
+/**
+ * Rounding allowed per value: clients that compute in float32 (numpy, FP32 tensors) send values
+ * rounded to float32 (relative error 2^-24 ≈ 6·10⁻⁸), so a probe's per-feature differences agree
+ * only to ~10⁻⁶ of the values.
+ */
+const VALUE_ROUNDING = 1e-6;
+/** Two probes share a step size when their steps differ by less than this share. */
+const SAME_STEP = 1e-3;
 
 /**
  * Sign-step probes: a query that equals one of the principal's recent queries moved by the same
@@ -25,29 +31,47 @@ export class StepProbeTracker {
 
   /** Records one query; returns how many recent queries (this one included) were probes of its step size (0 if it is none). */
   observe(x: ArrayLike<number>): number {
+    // A sweep x, x+λ, x+2λ is a λ-step from its predecessor and a 2λ-step from the one before:
+    // keep the step that continues the most earlier probes.
     let step = 0;
+    let best = 0;
     for (const earlier of this.recent) {
-      if (earlier && earlier.length === x.length) step = stepBetween(x, earlier, undefined) || (this.scale ? stepBetween(x, earlier, this.scale) : 0);
-      if (step > 0) break;
+      if (!earlier || earlier.length !== x.length) continue;
+      const s = stepBetween(x, earlier, undefined) || (this.scale ? stepBetween(x, earlier, this.scale) : 0);
+      if (s === 0) continue;
+      const count = 1 + this.probesOf(s);
+      if (count > best) {
+        best = count;
+        step = s;
+      }
     }
     this.recent[this.next] = Float64Array.from(x);
     this.stepSizes[this.next] = step;
     this.next = (this.next + 1) % this.window;
-    if (step === 0) return 0;
-    let same = 0;
-    for (const s of this.stepSizes) if (s > 0 && Math.abs(s - step) <= SAME_STEP * step) same++;
-    return same;
+    return best;
+  }
+
+  private probesOf(step: number): number {
+    let n = 0;
+    for (const s of this.stepSizes) if (s > 0 && Math.abs(s - step) <= SAME_STEP * step) n++;
+    return n;
   }
 }
 
 /** λ when every feature of a differs from b by the same non-zero λ (in units of scale, if given), else 0. */
 function stepBetween(a: ArrayLike<number>, b: ArrayLike<number>, scale: ArrayLike<number> | undefined): number {
-  let step = -1;
+  if (a.length < 2) return 0;
+  let step = 0;
+  let stepTolerance = 0;
   for (let j = 0; j < a.length; j++) {
-    const d = Math.abs(a[j]! - b[j]!) / (scale ? scale[j]! || 1 : 1);
-    if (d === 0 || !Number.isFinite(d)) return 0;
-    if (step < 0) step = d;
-    else if (Math.abs(d - step) > SAME_STEP * step) return 0;
+    const unit = scale ? scale[j]! || 1 : 1;
+    const d = Math.abs(a[j]! - b[j]!) / unit;
+    const tolerance = (VALUE_ROUNDING * (Math.abs(a[j]!) + Math.abs(b[j]!))) / unit;
+    if (!Number.isFinite(d) || d <= tolerance) return 0;
+    if (j === 0) {
+      step = d;
+      stepTolerance = tolerance;
+    } else if (Math.abs(d - step) > tolerance + stepTolerance) return 0;
   }
-  return a.length > 1 && step > 0 ? step : 0;
+  return step;
 }
