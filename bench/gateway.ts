@@ -131,8 +131,17 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
   // Latency Warden adds at half of its max rate (open-loop pacing, same rate for both).
   const rate = Math.max(100, Math.floor(wardenMax.rps / 2));
   const paced = { path: '/v1/chat/completions', method: 'POST' as const, body, connections: 16, durationMs, rate };
-  const directHalf = await runLoad({ ...paced, url: upstreamUrl, headers: { 'content-type': 'application/json' } });
-  const wardenHalf = await runLoad({ ...paced, url: ready.gatewayUrl, ca, headers: { 'content-type': 'application/json', ...auth } });
+  // Three interleaved pairs, the median pair by added p99: one 5 s p99 on a shared 2-core box
+  // swings by a millisecond from run to run (the load generator competes for the same cores).
+  const pairs: { direct: LoadResult; warden: LoadResult; added: number }[] = [];
+  for (let i = 0; i < 3; i++) {
+    const direct = await runLoad({ ...paced, url: upstreamUrl, headers: { 'content-type': 'application/json' } });
+    const warden = await runLoad({ ...paced, url: ready.gatewayUrl, ca, headers: { 'content-type': 'application/json', ...auth } });
+    pairs.push({ direct, warden, added: warden.p99Ms - direct.p99Ms });
+  }
+  pairs.sort((a, b) => a.added - b.added);
+  const { direct: directHalf, warden: wardenHalf } = pairs[1]!;
+  const addedAll = pairs.map((p) => `+${p.added.toFixed(2)}`).join(' / ');
   const summary = [
     '',
     `| ratio | value | target |`,
@@ -142,7 +151,7 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
     nginxR ? `| Warden / nginx (req/s) | ${(wardenMax.rps / nginxR.rps).toFixed(2)}× | (reference) |` : '',
     `| Warden / direct (req/s) | ${(wardenMax.rps / direct.rps).toFixed(2)}× | (reference) |`,
     `| Warden without TLS / bare Node proxy (req/s, like for like) | ${(wardenPlain.rps / bare.rps).toFixed(2)}× | (reference) |`,
-    `| added p99 over direct at ${rate} req/s (half of Warden's max) | ${(wardenHalf.p99Ms - directHalf.p99Ms).toFixed(3)} ms (direct p99 ${directHalf.p99Ms.toFixed(3)}, Warden p99 ${wardenHalf.p99Ms.toFixed(3)}) | ≤ 2 ms |`,
+    `| added p99 over direct at ${rate} req/s (half of Warden's max) | ${(wardenHalf.p99Ms - directHalf.p99Ms).toFixed(3)} ms, median of 3 pairs (${addedAll} ms; median pair: direct p99 ${directHalf.p99Ms.toFixed(3)}, Warden p99 ${wardenHalf.p99Ms.toFixed(3)}) | ≤ 2 ms |`,
     '',
   ].join('\n');
   console.log(summary);
