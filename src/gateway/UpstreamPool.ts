@@ -18,6 +18,8 @@ export interface Upstream {
   retries: number;
   breaker: CircuitBreaker;
   healthCheck: UpstreamConfig['healthCheck'];
+  /** Answers without a reported model digest are refused (WARDEN_ADMISSION_DIGEST_MISSING). */
+  requireModelDigest: boolean;
   /** Custom connector (mTLS to a SPIFFE workload), shared with the health check. */
   connect: ReturnType<typeof spiffeMtlsConnector> | undefined;
 }
@@ -64,6 +66,7 @@ export class UpstreamPool {
         retries: c.retries,
         breaker: new CircuitBreaker(c.circuitBreaker.failureThreshold, c.circuitBreaker.openMs),
         healthCheck: c.healthCheck,
+        requireModelDigest: c.requireModelDigest,
       };
     });
     for (const u of this.upstreams) {

@@ -20,7 +20,7 @@ const key = `wdn_abcdefghijkl_${'A'.repeat(43)}`;
 
 /** A model server whose answers and health the test controls; counts the requests it received. */
 function modelServer(port: number) {
-  const state = { received: 0, healthy: true, status: 200, resetAfterRead: false };
+  const state = { received: 0, healthy: true, status: 200, resetAfterRead: false, digest: null as string | null };
   const server: Server = createServer((req, res) => {
     if (req.url === '/healthz') {
       res.writeHead(state.healthy ? 200 : 503).end();
@@ -33,7 +33,9 @@ function modelServer(port: number) {
         res.socket?.destroy();
         return;
       }
-      res.writeHead(state.status, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [{ embedding: [0.1], index: 0, object: 'embedding' }], object: 'list', model: 'm' }));
+      res
+        .writeHead(state.status, { 'content-type': 'application/json', ...(state.digest ? { 'x-warden-model-digest': state.digest } : {}) })
+        .end(JSON.stringify({ data: [{ embedding: [0.1], index: 0, object: 'embedding' }], object: 'list', model: 'm' }));
     });
   });
   return {
@@ -160,5 +162,23 @@ test('an active health check takes a failing model server out of rotation and br
   } finally {
     await gw.close(0);
     await server.stop();
+  }
+});
+
+test('requireModelDigest: an answer that does not report the served model digest is refused (403), one that does is served', async () => {
+  const port = await freePort();
+  const upstream = modelServer(port);
+  await upstream.start();
+  const trusting = await gatewayFor(port, {});
+  const strict = await gatewayFor(port, { requireModelDigest: true });
+  try {
+    assert.deepEqual(await embed(trusting), { status: 200, code: undefined, retryAfter: undefined }, 'off by default: the registry pin is trusted');
+    assert.deepEqual(await embed(strict), { status: 403, code: 'WARDEN_ADMISSION_DIGEST_MISSING', retryAfter: undefined });
+    upstream.state.digest = `sha256:${'ab'.repeat(32)}`;
+    assert.equal((await embed(strict)).status, 200);
+  } finally {
+    await strict.close();
+    await trusting.close();
+    await upstream.stop();
   }
 });

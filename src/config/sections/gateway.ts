@@ -19,6 +19,12 @@ export const upstreamConfig = z.strictObject({
       openMs: z.number().int().min(100).max(600_000).default(10_000),
     })
     .prefault({}),
+  /**
+   * Refuse answers that do not report the served model's manifest digest (`x-warden-model-digest`)
+   * with WARDEN_ADMISSION_DIGEST_MISSING, instead of trusting the registry's pin. Turn on for model
+   * servers that can report it (`warden demo serve`, a Warden sidecar that hashes the model).
+   */
+  requireModelDigest: z.boolean().default(false),
   /** Active health check (GET path, 2xx = healthy); null = none, the circuit breaker still applies. */
   healthCheck: z
     .strictObject({

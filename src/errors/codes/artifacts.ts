@@ -28,6 +28,7 @@ export const artifactCodes = {
   WARDEN_ADMISSION_NOT_SERVING: { status: 403, description: 'The model has no approved version in the serving stage.' },
   WARDEN_ADMISSION_VERSION_NOT_SERVING: { status: 403, description: 'The requested model version is not the serving version.' },
   WARDEN_ADMISSION_REVOKED: { status: 403, description: 'The model version is revoked.' },
+  WARDEN_ADMISSION_DIGEST_MISSING: { status: 403, description: 'The upstream requires a reported model digest (`requireModelDigest`) and its answer carried none.' },
   WARDEN_ADMISSION_DIGEST_MISMATCH: { status: 403, description: 'The upstream serves model bytes whose digest differs from the approved, pinned digest.' },
   WARDEN_ENVELOPE_INVALID: { status: 400, description: 'The encrypted artifact or its wrapped data key is malformed.' },
   WARDEN_ENVELOPE_DECRYPT_FAILED: { status: 422, description: 'Decryption failed: wrong key or the ciphertext was modified.' },

@@ -232,8 +232,11 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   else upstream.breaker.success();
   ctx.upstreamNs += process.hrtime.bigint() - started;
   const reported = response.headers[MODEL_DIGEST_HEADER];
-  if (typeof reported === 'string') {
+  if (typeof reported === 'string' || (upstream.requireModelDigest && model)) {
     try {
+      if (typeof reported !== 'string') {
+        throw new WardenError('WARDEN_ADMISSION_DIGEST_MISSING', `model server ${upstream.name} did not report the digest of the model it serves (${MODEL_DIGEST_HEADER}); this upstream requires it`);
+      }
       admit(ctx, reported);
     } catch (err) {
       discardBody(response.body);
