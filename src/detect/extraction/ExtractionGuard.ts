@@ -103,7 +103,7 @@ export class ExtractionGuard {
     const steps = s.steps?.observe(x) ?? 0;
 
     if (!s.alarmed) {
-      if (steps >= o.stepProbeCount && s.steps) this.raise(principal, s, 'step-probe', { probes: steps, window: o.stepProbeWindow });
+      if (steps > 0 && steps >= o.stepProbeCount) this.raise(principal, s, 'step-probe', { probes: steps, window: o.stepProbeWindow });
       else if (s.oodCount >= o.oodAlarmCount) this.raise(principal, s, 'ood-rate', { oodQueries: s.oodCount, window: o.oodWindow });
       else if (p && s.cells.size > o.coverageFactor * p.coverage.occupiedCells) {
         this.raise(principal, s, 'new-region', { cells: s.cells.size, trainingCells: p.coverage.occupiedCells, coverageFactor: o.coverageFactor });

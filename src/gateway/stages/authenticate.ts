@@ -41,16 +41,16 @@ export function authenticateApiKey(ctx: RequestContext, key: string, serverSecre
   const keyDigest = hash('sha256', key, 'buffer');
   let known = record ? verified.get(record) : undefined;
   // Both digests are 32 bytes: timingSafeEqual compares them in constant time.
-  if (!known || !timingSafeEqual(keyDigest, known.keyDigest)) {
+  if (!record || !known || !timingSafeEqual(keyDigest, known.keyDigest)) {
     // Hash even when the prefix is unknown so timing does not reveal which prefixes exist.
     const hmac = hashApiKey(serverSecret, key);
     if (!record || !constantTimeEqual(hmac, record.hash)) throw new WardenError('WARDEN_AUTHN_KEY_INVALID', 'the API key is not valid');
     known = { keyDigest, entity: Object.freeze(principalEntity(record)) };
     verified.set(record, known);
   }
-  if (record!.revokedAt && record!.revokedAt.getTime() <= now) throw new WardenError('WARDEN_AUTHN_KEY_REVOKED', 'the API key has been revoked');
-  if (record!.expiresAt && record!.expiresAt.getTime() <= now) throw new WardenError('WARDEN_AUTHN_KEY_EXPIRED', 'the API key has expired');
-  ctx.principal = { entity: known.entity, id: record!.id, method: 'api-key', parents: [] };
+  if (record.revokedAt && record.revokedAt.getTime() <= now) throw new WardenError('WARDEN_AUTHN_KEY_REVOKED', 'the API key has been revoked');
+  if (record.expiresAt && record.expiresAt.getTime() <= now) throw new WardenError('WARDEN_AUTHN_KEY_EXPIRED', 'the API key has expired');
+  ctx.principal = { entity: known.entity, id: record.id, method: 'api-key', parents: [] };
 }
 
 /**
