@@ -1,10 +1,14 @@
 // A bare reverse proxy with keep-alive and no checks: what "just proxying" costs in Node.
-// Usage: node bareProxy.mjs <upstream-url>   (prints its port)
+// Usage: node bareProxy.mjs <upstream-url> [<cert.pem> <key.pem>]   (prints its port)
+// With a certificate and key it listens on HTTPS (TLS termination and nothing else).
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { Pool } from 'undici';
 
-const pool = new Pool(process.argv[2], { connections: 64 });
-const server = createServer(async (req, res) => {
+const [upstreamUrl, certPath, keyPath] = process.argv.slice(2);
+const pool = new Pool(upstreamUrl, { connections: 64 });
+const handler = async (req, res) => {
   const chunks = [];
   for await (const c of req) chunks.push(c);
   try {
@@ -16,6 +20,7 @@ const server = createServer(async (req, res) => {
     res.writeHead(502);
     res.end();
   }
-});
+};
+const server = certPath ? createTlsServer({ cert: readFileSync(certPath), key: readFileSync(keyPath), minVersion: 'TLSv1.2' }, handler) : createServer(handler);
 server.keepAliveTimeout = 65_000;
 server.listen(0, '127.0.0.1', () => console.log(server.address().port));
