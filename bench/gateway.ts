@@ -28,8 +28,13 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Load options for one target: the same chat request everywhere, only URL, credentials and CA differ. */
+function target(url: string, headers: Record<string, string> = {}, ca?: string) {
+  return { url, path: '/v1/chat/completions', method: 'POST' as const, body, connections, durationMs, headers: { 'content-type': 'application/json', ...headers }, ca };
+}
+
 async function measure(name: string, url: string, headers: Record<string, string>, ca?: string): Promise<LoadResult> {
-  const common = { url, path: '/v1/chat/completions', method: 'POST' as const, body, connections, headers: { 'content-type': 'application/json', ...headers }, ca };
+  const common = target(url, headers, ca);
   await runLoad({ ...common, durationMs: 1000 }); // warm-up: JIT, pools, TLS sessions
   const result = await runLoad({ ...common, durationMs });
   results.push({ name, result });
@@ -150,8 +155,8 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
   // The throughput target is a ratio of two rows measured a minute apart, and a shared 2-core
   // box drifts by several percent in that time (the rows above differ from run to run by more
   // than that). Three interleaved bare/Warden pairs, in alternating order, median ratio.
-  const bareCommon = { url: `http://127.0.0.1:${proxy.line}`, path: '/v1/chat/completions', method: 'POST' as const, body, connections, durationMs, headers: { 'content-type': 'application/json' } };
-  const wardenCommon = { ...bareCommon, url: warden.gatewayUrl, ca, headers: { 'content-type': 'application/json', ...auth } };
+  const bareCommon = target(`http://127.0.0.1:${proxy.line}`);
+  const wardenCommon = target(warden.gatewayUrl, auth, ca);
   const ratioPairs: number[] = [];
   for (let i = 0; i < 3; i++) {
     const [first, second] = i % 2 === 0 ? [bareCommon, wardenCommon] : [wardenCommon, bareCommon];
@@ -168,15 +173,15 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
 
   // Latency Warden adds at half of its max rate (open-loop pacing, same rate for both).
   const rate = Math.max(100, Math.floor(wardenMax.rps / 2));
-  const paced = { path: '/v1/chat/completions', method: 'POST' as const, body, connections: 16, durationMs, rate };
+  const paced = { connections: 16, rate };
   // Three interleaved pairs, the median pair by added p99: one 5 s p99 on a shared 2-core box
   // swings by a millisecond from run to run (the load generator competes for the same cores).
   // The bare HTTPS proxy runs in each pair too, as the reference for what one TLS hop adds.
   const pairs: { direct: LoadResult; warden: LoadResult; added: number; bareTlsAdded: number | null }[] = [];
   for (let i = 0; i < 3; i++) {
-    const direct = await runLoad({ ...paced, url: upstreamUrl, headers: { 'content-type': 'application/json' } });
-    const viaBareTls = bareTls ? await runLoad({ ...paced, url: bareTls.url, ca: bareTls.ca, headers: { 'content-type': 'application/json' } }) : null;
-    const warden = await runLoad({ ...paced, url: ready.gatewayUrl, ca, headers: { 'content-type': 'application/json', ...auth } });
+    const direct = await runLoad({ ...target(upstreamUrl), ...paced });
+    const viaBareTls = bareTls ? await runLoad({ ...target(bareTls.url, {}, bareTls.ca), ...paced }) : null;
+    const warden = await runLoad({ ...target(ready.gatewayUrl, auth, ca), ...paced });
     pairs.push({ direct, warden, added: warden.p99Ms - direct.p99Ms, bareTlsAdded: viaBareTls ? viaBareTls.p99Ms - direct.p99Ms : null });
   }
   pairs.sort((a, b) => a.added - b.added);
