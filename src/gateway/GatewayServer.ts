@@ -140,6 +140,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   }
   const track = (socket: Socket): void => {
     sockets.add(socket);
+    // node:http sets TCP_NODELAY on its sockets, but HTTP/1.1 connections that http2's allowHTTP1
+    // hands over keep Nagle on: a streamed token then waits for the client's delayed ACK (~40 ms).
+    if (options.tls) socket.setNoDelay(true);
     socket.once('close', () => sockets.delete(socket));
   };
   server.on(options.tls ? 'secureConnection' : 'connection', track);
