@@ -67,6 +67,9 @@ export interface RunningGateway {
   close(graceMs?: number): Promise<void>;
 }
 
+/** Longer than the 60 s idle timeout of common load balancers, so they never reuse a connection the gateway is closing. */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth, svid: options.upstreamSvid, trustDomain: options.trustDomain });
   upstreams.startHealthChecks();
@@ -135,8 +138,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       },
       handler,
     );
+    // The allowHTTP1 fallback leaves keepAliveTimeout unset, which keeps idle HTTP/1.1 connections open forever.
+    // (node:http reads it off the server object; @types/node does not declare it on Http2SecureServer.)
+    (server as Http2SecureServer & { keepAliveTimeout: number }).keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   } else {
-    server = createHttpServer({ keepAliveTimeout: 65_000 }, handler);
+    server = createHttpServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, handler);
   }
   const track = (socket: Socket): void => {
     sockets.add(socket);
