@@ -4,9 +4,10 @@ import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { WardenError } from '../../errors/index.js';
 import type { RequestContext } from '../RequestContext.js';
 import type { UpstreamPool, Upstream } from '../UpstreamPool.js';
-import type { GatewayGuards, TextStreamTransformer } from '../ResponseGuards.js';
+import type { GatewayGuards } from '../ResponseGuards.js';
 import { RateLimitedError, type RateLimitPolicy } from '../index-internal.js';
 import { admit, MODEL_DIGEST_HEADER } from './admit.js';
+import { SseRewriter, type UsageSink } from './SseRewriter.js';
 
 /** Request headers passed to the model server; credentials and hop-by-hop headers never are. */
 const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent', 'traceparent', 'tracestate', 'x-demo-chunk-delay-ms'];
@@ -71,8 +72,6 @@ function write(res: RequestContext['res'], chunk: Buffer | string): Promise<void
   });
 }
 
-type UsageSink = (usage: unknown) => void;
-
 /**
  * Abort signal for the upstream request, fired when the client goes away. undici accepts an
  * EventEmitter with `aborted`; an AbortController (an EventTarget) cost ~3% of gateway CPU.
@@ -83,71 +82,6 @@ class ClientGone extends EventEmitter {
     if (this.aborted) return;
     this.aborted = true;
     this.emit('abort');
-  }
-}
-
-/**
- * Rewrites an OpenAI SSE stream event by event: completion text goes through the transformer
- * (redaction across chunk boundaries) and the final `usage` is captured for token accounting.
- */
-class SseRewriter {
-  private pending = '';
-
-  constructor(
-    private readonly transformer: TextStreamTransformer | null,
-    private readonly onUsage: UsageSink,
-  ) {}
-
-  push(chunk: string): string {
-    this.pending += chunk;
-    let out = '';
-    let end: number;
-    while ((end = this.pending.indexOf('\n\n')) !== -1) {
-      out += this.rewriteEvent(this.pending.slice(0, end)) + '\n\n';
-      this.pending = this.pending.slice(end + 2);
-    }
-    return out;
-  }
-
-  /** Text the transformer still holds (e.g. when the upstream fails mid-stream), as one event. */
-  flushHeld(): string {
-    const tail = this.transformer?.flush() ?? '';
-    return tail ? `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: tail }, finish_reason: null }] })}\n\n` : '';
-  }
-
-  /** Whatever is left (an unterminated event, text held back by the transformer). */
-  end(): string {
-    const rest = this.pending;
-    this.pending = '';
-    return rest;
-  }
-
-  private rewriteEvent(event: string): string {
-    if (!event.startsWith('data: ')) return event;
-    const data = event.slice(6);
-    if (data === '[DONE]') {
-      const tail = this.transformer?.flush() ?? '';
-      return tail ? `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: tail }, finish_reason: null }] })}\n\ndata: [DONE]` : event;
-    }
-    let json: { usage?: unknown; choices?: { delta?: { content?: unknown }; text?: unknown }[] };
-    try {
-      json = JSON.parse(data) as typeof json;
-    } catch {
-      return event;
-    }
-    if (json.usage) this.onUsage(json.usage);
-    if (!this.transformer || !Array.isArray(json.choices)) return event;
-    let changed = false;
-    for (const choice of json.choices) {
-      if (typeof choice?.delta?.content === 'string') {
-        choice.delta.content = this.transformer.push(choice.delta.content);
-        changed = true;
-      } else if (typeof choice?.text === 'string') {
-        choice.text = this.transformer.push(choice.text);
-        changed = true;
-      }
-    }
-    return changed ? `data: ${JSON.stringify(json)}` : event;
   }
 }
 
@@ -258,14 +192,15 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   let rewriter: SseRewriter | null = null;
   try {
     if (contentType.startsWith('text/event-stream')) {
-      const transformer = o.guards?.streamTransformer(ctx) ?? null;
-      rewriter = transformer || needsUsage ? new SseRewriter(transformer, onUsage) : null;
+      const guards = o.guards;
+      const first = guards?.streamTransformer(ctx) ?? null;
+      rewriter = first || needsUsage ? new SseRewriter(first && guards ? { first, more: () => guards.streamTransformer(ctx)! } : null, onUsage) : null;
       headers['x-warden-overhead-ms'] = o.overheadHeader();
       if (rewriter) delete headers['content-length'];
       ctx.res.writeHead(response.statusCode, headers);
       ctx.responded = true;
       for await (const chunk of response.body) {
-        const out = rewriter ? rewriter.push((chunk as Buffer).toString('utf8')) : (chunk as Buffer);
+        const out = rewriter ? rewriter.push(chunk as Buffer) : (chunk as Buffer);
         if (out.length > 0) {
           const wait = write(ctx.res, out);
           if (wait) await wait;

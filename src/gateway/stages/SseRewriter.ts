@@ -1,0 +1,141 @@
+import { StringDecoder } from 'node:string_decoder';
+import type { TextStreamTransformer } from '../ResponseGuards.js';
+
+export type UsageSink = (usage: unknown) => void;
+
+/** Transformers for the text of one stream: the first choice gets `first`, every other choice its own. */
+export interface StreamTransformers {
+  first: TextStreamTransformer;
+  more(): TextStreamTransformer;
+}
+
+type Choice = { index?: unknown; delta?: { content?: unknown }; text?: unknown; finish_reason?: unknown };
+type Chunk = { usage?: unknown; choices?: Choice[] } & Record<string, unknown>;
+
+/** Fields of a chunk that identify the stream; copied onto the chunks the rewriter adds. */
+const STREAM_FIELDS = ['id', 'object', 'created', 'model', 'system_fingerprint'] as const;
+
+/**
+ * Rewrites an OpenAI SSE stream event by event: completion text goes through a transformer per
+ * choice (redaction across chunk boundaries, which holds back a tail of text) and the final
+ * `usage` is captured for token accounting. Held-back text is released before the chunk that
+ * finishes its choice, so clients that stop at `finish_reason` still get all of it.
+ *
+ * Parsed per the SSE format (any of \n, \r\n, \r line ends; `data:` with or without a space;
+ * `event:`/`id:` lines; a last event without its blank line): a stream the parser did not
+ * understand would otherwise reach the client unredacted. Hand-written: no SSE library parses
+ * and re-emits events, and this is the product's own guard.
+ */
+export class SseRewriter {
+  private pending = '';
+  /** A '\r' at the end of a chunk: its '\n' may start the next one. */
+  private pendingCr = false;
+  private readonly decoder = new StringDecoder('utf8');
+  /** Transformers of choices that have not finished, by choice index. */
+  private readonly active = new Map<number, TextStreamTransformer>();
+  private usedFirst = false;
+  private stream: Record<string, unknown> = {};
+
+  constructor(
+    private readonly text: StreamTransformers | null,
+    private readonly onUsage: UsageSink,
+  ) {}
+
+  /** Upstream bytes; a UTF-8 character split across chunks is decoded whole. */
+  push(chunk: Buffer): string {
+    return this.pushText(this.decoder.write(chunk));
+  }
+
+  private pushText(text: string): string {
+    if (this.pendingCr) text = '\r' + text;
+    this.pendingCr = text.endsWith('\r');
+    if (this.pendingCr) text = text.slice(0, -1);
+    this.pending += text.replace(/\r\n?/g, '\n');
+    let out = '';
+    let end: number;
+    while ((end = this.pending.indexOf('\n\n')) !== -1) {
+      out += this.rewriteEvent(this.pending.slice(0, end));
+      this.pending = this.pending.slice(end + 2);
+    }
+    return out;
+  }
+
+  /** End of the upstream stream (with or without `[DONE]`): the last event and any held text. */
+  end(): string {
+    const rest = this.decoder.end();
+    if (rest) this.pending += rest;
+    if (this.pendingCr) this.pending += '\n';
+    const last = this.pending.trim();
+    this.pending = '';
+    this.pendingCr = false;
+    return (last ? this.rewriteEvent(last) : '') + this.flushAll();
+  }
+
+  /** Text still held (the upstream failed mid-stream), as events, before the gateway's error event. */
+  flushHeld(): string {
+    return this.flushAll();
+  }
+
+  private rewriteEvent(event: string): string {
+    const lines = event.split('\n');
+    const dataLines: string[] = [];
+    const otherLines: string[] = [];
+    for (const line of lines) {
+      if (line.startsWith('data:')) dataLines.push(line.slice(line.startsWith('data: ') ? 6 : 5));
+      else otherLines.push(line);
+    }
+    if (dataLines.length === 0) return `${event}\n\n`;
+    const data = dataLines.join('\n');
+    if (data === '[DONE]') return this.flushAll() + `${event}\n\n`;
+    let json: Chunk;
+    try {
+      json = JSON.parse(data) as Chunk;
+    } catch {
+      return `${event}\n\n`;
+    }
+    if (!json || typeof json !== 'object') return `${event}\n\n`;
+    if (json.usage) this.onUsage(json.usage);
+    if (!this.text || !Array.isArray(json.choices)) return `${event}\n\n`;
+    for (const field of STREAM_FIELDS) if (json[field] !== undefined) this.stream[field] ??= json[field];
+    let before = '';
+    json.choices.forEach((choice, position) => {
+      if (!choice || typeof choice !== 'object') return;
+      const index = typeof choice.index === 'number' ? choice.index : position;
+      if (choice.delta && typeof choice.delta.content === 'string') choice.delta.content = this.transformer(index).push(choice.delta.content);
+      else if (typeof choice.text === 'string') choice.text = this.transformer(index).push(choice.text);
+      if (choice.finish_reason !== null && choice.finish_reason !== undefined) before += this.flushChoice(index, 'text' in choice && !('delta' in choice));
+    });
+    return `${before}${otherLines.map((l) => `${l}\n`).join('')}data: ${JSON.stringify(json)}\n\n`;
+  }
+
+  private transformer(index: number): TextStreamTransformer {
+    let t = this.active.get(index);
+    if (!t) {
+      // Text after a choice finished (unusual) gets a fresh transformer: it is still redacted.
+      t = this.usedFirst ? this.text!.more() : this.text!.first;
+      this.usedFirst = true;
+      this.active.set(index, t);
+    }
+    return t;
+  }
+
+  /** Releases one choice's held text as a chunk of its own, identified like the stream's chunks. */
+  private flushChoice(index: number, completions: boolean): string {
+    const t = this.active.get(index);
+    if (!t) return '';
+    this.active.delete(index);
+    const tail = t.flush();
+    if (!tail) return '';
+    const choice = completions ? { index, text: tail, finish_reason: null } : { index, delta: { content: tail }, finish_reason: null };
+    const chunk: Record<string, unknown> = { ...this.stream };
+    chunk.object ??= completions ? 'text_completion' : 'chat.completion.chunk';
+    chunk.choices = [choice];
+    return `data: ${JSON.stringify(chunk)}\n\n`;
+  }
+
+  private flushAll(): string {
+    let out = '';
+    for (const index of [...this.active.keys()]) out += this.flushChoice(index, this.stream.object === 'text_completion');
+    return out;
+  }
+}

@@ -1,0 +1,126 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { StreamRedactor } from '../../src/detect/index.js';
+import { SseRewriter } from '../../src/gateway/stages/SseRewriter.js';
+
+const redactors = () => ({ first: new StreamRedactor(), more: () => new StreamRedactor() });
+const META = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 7, model: 'm' };
+
+function chatChunk(index: number, content: string | null, finish: string | null = null): string {
+  return `data: ${JSON.stringify({ ...META, choices: [{ index, delta: content === null ? {} : { content }, finish_reason: finish }] })}\n\n`;
+}
+
+/** Feeds `sse` in pieces of `step` bytes (so events, lines and UTF-8 characters split anywhere). */
+function rewrite(sse: string, step: number, rewriter = new SseRewriter(redactors(), () => undefined)): string {
+  const bytes = Buffer.from(sse, 'utf8');
+  let out = '';
+  for (let i = 0; i < bytes.length; i += step) out += rewriter.push(bytes.subarray(i, i + step));
+  return out + rewriter.end();
+}
+
+type Parsed = { data: Record<string, unknown> | '[DONE]'; lines: string[] };
+function events(sse: string): Parsed[] {
+  return sse
+    .split('\n\n')
+    .filter((e) => e.trim())
+    .map((e) => {
+      const lines = e.split('\n');
+      const line = lines.find((l) => l.startsWith('data:'))!;
+      const data = line.slice(line.startsWith('data: ') ? 6 : 5);
+      return { data: data === '[DONE]' ? '[DONE]' : (JSON.parse(data) as Record<string, unknown>), lines };
+    });
+}
+
+function textOf(evs: Parsed[], index: number): string {
+  let text = '';
+  for (const e of evs) {
+    if (e.data === '[DONE]') continue;
+    for (const c of e.data.choices as { index: number; delta?: { content?: string }; text?: string }[]) if (c.index === index) text += c.delta?.content ?? c.text ?? '';
+  }
+  return text;
+}
+
+const words = 'Write to alice@example.com about the order, then confirm it by phone tomorrow morning'.split(' ');
+
+for (const step of [1, 3, 7, 4096]) {
+  test(`held-back text is released before the chunk that finishes the choice, redacted, in order (pieces of ${step} bytes)`, () => {
+    const sse = words.map((w, i) => chatChunk(0, (i ? ' ' : '') + w)).join('') + chatChunk(0, null, 'stop') + 'data: [DONE]\n\n';
+    const evs = events(rewrite(sse, step));
+    const finish = evs.findIndex((e) => e.data !== '[DONE]' && (e.data.choices as { finish_reason: unknown }[])[0]!.finish_reason === 'stop');
+    assert.ok(finish > 0);
+    assert.equal(textOf(evs.slice(0, finish), 0), 'Write to [REDACTED:email] about the order, then confirm it by phone tomorrow morning', 'all text arrives before finish_reason');
+    assert.equal(textOf(evs.slice(finish), 0), '');
+    assert.equal(evs.at(-1)!.data, '[DONE]');
+    for (const e of evs.slice(0, -1)) assert.deepEqual({ ...(e.data as object), choices: undefined }, { ...META, choices: undefined }, 'every chunk, the released one too, names the stream');
+  });
+}
+
+test('each choice of an n>1 stream is redacted on its own: text of one never lands in another', () => {
+  const a = 'first answer mentions bob@example.org and nothing else of note here'.split(' ');
+  const b = 'second answer is quite different and shorter than the first one'.split(' ');
+  let sse = '';
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (a[i]) sse += chatChunk(0, (i ? ' ' : '') + a[i]);
+    if (b[i]) sse += chatChunk(1, (i ? ' ' : '') + b[i]);
+  }
+  sse += chatChunk(1, null, 'stop') + chatChunk(0, null, 'stop') + 'data: [DONE]\n\n';
+  const evs = events(rewrite(sse, 5));
+  assert.equal(textOf(evs, 0), a.join(' ').replace('bob@example.org', '[REDACTED:email]'));
+  assert.equal(textOf(evs, 1), b.join(' '));
+});
+
+test('SSE variants are parsed, not passed through unredacted: CRLF and CR line ends, "data:" without a space, event and id lines', () => {
+  const secretWords = 'my address is carol@example.net so write soon please'.split(' ');
+  for (const style of ['crlf', 'cr', 'nospace', 'fields'] as const) {
+    let sse = secretWords.map((w, i) => chatChunk(0, (i ? ' ' : '') + w)).join('') + chatChunk(0, null, 'stop') + 'data: [DONE]\n\n';
+    if (style === 'crlf') sse = sse.replace(/\n/g, '\r\n');
+    if (style === 'cr') sse = sse.replace(/\n/g, '\r');
+    if (style === 'nospace') sse = sse.replace(/data: /g, 'data:');
+    if (style === 'fields') sse = sse.replace(/data: /g, 'event: message\nid: 1\ndata: ');
+    const out = rewrite(sse, 2);
+    assert.doesNotMatch(out, /carol@example\.net/, style);
+    assert.equal(textOf(events(out), 0), 'my address is [REDACTED:email] so write soon please', style);
+    if (style === 'fields') assert.equal(events(out).filter((e) => e.lines.includes('event: message') && e.lines.includes('id: 1')).length, secretWords.length + 2, 'the upstream events keep their other fields');
+  }
+});
+
+test('a stream that ends without [DONE] or without its last blank line still gets the last event redacted and the held text', () => {
+  const sse = chatChunk(0, 'reach me at dave@example.com') + chatChunk(0, ' or not').trimEnd();
+  const out = rewrite(sse, 4);
+  assert.doesNotMatch(out, /dave@example\.com/);
+  assert.equal(textOf(events(out), 0), 'reach me at [REDACTED:email] or not');
+});
+
+test('a UTF-8 character split across upstream chunks arrives whole', () => {
+  const text = 'naïve café — 日本語 🙂 ok';
+  const out = rewrite(chatChunk(0, text) + chatChunk(0, null, 'stop') + 'data: [DONE]\n\n', 1);
+  assert.equal(textOf(events(out), 0), text);
+  assert.doesNotMatch(out, /\uFFFD/);
+});
+
+test('legacy completions stream: held text is released as a text chunk before the finishing chunk', () => {
+  const meta = { id: 'cmpl-1', object: 'text_completion', created: 1, model: 'm' };
+  const chunk = (text: string, finish: string | null = null) => `data: ${JSON.stringify({ ...meta, choices: [{ index: 0, text, finish_reason: finish }] })}\n\n`;
+  const out = rewrite(chunk('email erin@example.com') + chunk(' done') + chunk('', 'length') + 'data: [DONE]\n\n', 6);
+  const evs = events(out);
+  const finish = evs.findIndex((e) => e.data !== '[DONE]' && (e.data.choices as { finish_reason: unknown }[])[0]!.finish_reason === 'length');
+  assert.equal(textOf(evs.slice(0, finish), 0), 'email [REDACTED:email] done');
+  assert.equal((evs[finish - 1]!.data as { object: string }).object, 'text_completion');
+});
+
+test('when the upstream fails mid-stream, flushHeld gives the held text (redacted) for the gateway to send before its error event', () => {
+  const r = new SseRewriter(redactors(), () => undefined);
+  const partial = r.push(Buffer.from(chatChunk(0, 'contact frank@example.com later')));
+  const held = r.flushHeld();
+  assert.equal(textOf(events(partial + held), 0), 'contact [REDACTED:email] later');
+});
+
+test('usage is reported once from the chunk that carries it, with or without a transformer', () => {
+  for (const text of [redactors(), null]) {
+    const seen: unknown[] = [];
+    const r = new SseRewriter(text, (u) => seen.push(u));
+    const usageChunk = `data: ${JSON.stringify({ ...META, choices: [], usage: { total_tokens: 9 } })}\n\n`;
+    rewrite(chatChunk(0, 'hi') + usageChunk + 'data: [DONE]\n\n', 3, r);
+    assert.deepEqual(seen, [{ total_tokens: 9 }]);
+  }
+});
