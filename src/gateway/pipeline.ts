@@ -7,7 +7,7 @@ import type { SnapshotHolder, PepSnapshot } from './PepSnapshot.js';
 import type { GatewayGuards } from './ResponseGuards.js';
 import type { Authenticators, RateLimitPolicy, RequestValidator } from './index-internal.js';
 import { RateLimitedError } from './index-internal.js';
-import { receive, type ReceiveOptions } from './stages/receive.js';
+import { parseBody, receive, type ReceiveOptions } from './stages/receive.js';
 import { authenticate } from './stages/authenticate.js';
 import { authorize, invokeRequest, type AuthorizeOptions } from './stages/authorize.js';
 import { rateLimit } from './stages/rateLimit.js';
@@ -115,7 +115,7 @@ function newContext(req: GatewayRequest, res: GatewayResponse, requestId: string
 
 /**
  * The gateway's request pipeline, in the fixed order of DESIGN.md:
- * receive (TLS, limits) → authenticate → authorize (Cedar) → rate-limit → validate (schema) →
+ * receive (TLS, limits) → authenticate → parse (JSON, only for authenticated callers) → authorize (Cedar) → rate-limit → validate (schema) →
  * guard input → admit model (verified digest) → forward (keep-alive) with guard output → audit → respond.
  * Any stage may end the request with a WardenError; the audit stage always runs.
  */
@@ -134,6 +134,8 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     await receive(ctx, o.receive);
     next('authenticate');
     await authenticate(ctx, o.serverSecret, o.authn);
+    next('parse');
+    parseBody(ctx, o.receive);
     next('authorize');
     authorize(ctx, o.authorize);
     next('rate_limit');

@@ -250,6 +250,19 @@ test('invalid requests get 400 naming the field', async () => {
   assert.equal(r.status, 400);
   assert.equal(r.json.error?.code, 'WARDEN_GATEWAY_INVALID_REQUEST');
   assert.match(r.text, /messages\[0\]\.role/);
+  const noModel = await gw('/v1/chat/completions', { authorization: `Bearer ${warden.ready.demoKey}` }, '{}');
+  assert.equal(noModel.status, 400);
+  assert.match(noModel.text, /field \\"model\\"/);
+});
+
+test('anonymous callers learn nothing about the body: bad JSON or a missing model is 401, not 400', async () => {
+  for (const body of ['{"model": [}', '{}', JSON.stringify({ model: 'echo', messages: [{ role: 'wizard', content: 'x' }] })]) {
+    const r = await gw('/v1/chat/completions', {}, body);
+    assert.equal(r.status, 401, body);
+    assert.equal(r.json.error?.code, 'WARDEN_AUTHN_MISSING', body);
+    const wrongKey = await gw('/v1/chat/completions', { authorization: 'Bearer wdn_unknownprefix_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }, body);
+    assert.equal(wrongKey.status, 401, body);
+  }
 });
 
 test('an upstream that stalls mid-stream ends in a clean error event and the audit record says so', async () => {

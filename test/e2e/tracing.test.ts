@@ -95,7 +95,7 @@ async function createKey(): Promise<string> {
   }
 }
 
-const STAGES = ['warden.receive', 'warden.authenticate', 'warden.authorize', 'warden.rate_limit', 'warden.validate', 'warden.guard_input', 'warden.admit', 'warden.forward', 'warden.audit'];
+const STAGES = ['warden.receive', 'warden.authenticate', 'warden.parse', 'warden.authorize', 'warden.rate_limit', 'warden.validate', 'warden.guard_input', 'warden.admit', 'warden.forward', 'warden.audit'];
 
 test('a request continues the caller trace: one span per pipeline stage, exported over OTLP/HTTP, context passed to the model server', async () => {
   const key = await createKey();

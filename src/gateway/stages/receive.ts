@@ -45,7 +45,7 @@ function readBody(ctx: RequestContext, limit: number): Promise<Buffer> {
   });
 }
 
-/** Stage 1: route the path, enforce method and size limits, read and parse the JSON body. */
+/** Stage 1: route the path, enforce method and size limits, read the body (parsed after authentication). */
 export async function receive(ctx: RequestContext, options: ReceiveOptions): Promise<void> {
   const route = matchRoute(ctx.path);
   if (!route) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', `no route for ${ctx.path}`);
@@ -55,8 +55,17 @@ export async function receive(ctx: RequestContext, options: ReceiveOptions): Pro
 
   const declared = Number(ctx.req.headers['content-length'] ?? NaN);
   if (declared > options.maxBodyBytes) throw new WardenError('WARDEN_GATEWAY_BODY_TOO_LARGE', `request body exceeds ${options.maxBodyBytes} bytes`);
-  const body = await readBody(ctx, options.maxBodyBytes);
-  ctx.body = body;
+  ctx.body = await readBody(ctx, options.maxBodyBytes);
+}
+
+/**
+ * Stage after authentication: parse the JSON body (depth-limited) and take the model from it.
+ * Anonymous callers never reach it, so they learn nothing of the schema and cannot make the
+ * gateway parse megabytes of JSON.
+ */
+export function parseBody(ctx: RequestContext, options: ReceiveOptions): void {
+  const body = ctx.body;
+  if (!ctx.route?.hasBody || body === null) return;
   const text = body.toString('utf8');
   if (jsonDepthExceeds(text, options.maxJsonDepth)) throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `JSON nesting deeper than ${options.maxJsonDepth}`);
   let json: unknown;
@@ -67,6 +76,7 @@ export async function receive(ctx: RequestContext, options: ReceiveOptions): Pro
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new WardenError('WARDEN_GATEWAY_BAD_JSON', 'request body must be a JSON object');
   ctx.json = json as Record<string, unknown>;
+  const route = ctx.route;
   if (route.model === null) {
     const model = ctx.json.model;
     if (typeof model !== 'string' || model.length === 0 || model.length > 128) {
