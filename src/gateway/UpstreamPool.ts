@@ -20,6 +20,8 @@ export interface Upstream {
   healthCheck: UpstreamConfig['healthCheck'];
   /** Answers without a reported model digest are refused (WARDEN_ADMISSION_DIGEST_MISSING). */
   requireModelDigest: boolean;
+  /** Ask for `usage` on token-limited streams (stream_options.include_usage). */
+  requestStreamUsage: boolean;
   /** Custom connector (mTLS to a SPIFFE workload), shared with the health check. */
   connect: ReturnType<typeof spiffeMtlsConnector> | undefined;
 }
@@ -67,6 +69,7 @@ export class UpstreamPool {
         breaker: new CircuitBreaker(c.circuitBreaker.failureThreshold, c.circuitBreaker.openMs),
         healthCheck: c.healthCheck,
         requireModelDigest: c.requireModelDigest,
+        requestStreamUsage: c.requestStreamUsage,
       };
     });
     for (const u of this.upstreams) {

@@ -25,6 +25,12 @@ export const upstreamConfig = z.strictObject({
    * servers that can report it (`warden demo serve`, a Warden sidecar that hashes the model).
    */
   requireModelDigest: z.boolean().default(false),
+  /**
+   * On streams that a tokens-per-minute limit applies to, ask the upstream for `usage`
+   * (`stream_options.include_usage`; removed again before the client sees it). Turn off for servers
+   * that reject `stream_options`: completion tokens are then estimated from the streamed text.
+   */
+  requestStreamUsage: z.boolean().default(true),
   /** Active health check (GET path, 2xx = healthy); null = none, the circuit breaker still applies. */
   healthCheck: z
     .strictObject({

@@ -43,3 +43,32 @@ function countInput(v: unknown): number {
   }
   return n;
 }
+
+type ChoiceText = { message?: { content?: unknown; tool_calls?: unknown }; delta?: { content?: unknown; tool_calls?: unknown }; text?: unknown };
+
+/**
+ * Characters of completion text in one answer or stream chunk (`choices[].message|delta`
+ * content and tool-call arguments, or legacy `text`): what completion tokens are estimated from
+ * when the upstream reports no `usage`, so a completion is never free.
+ */
+export function completionChars(answer: unknown): number {
+  const choices = (answer as { choices?: unknown } | null)?.choices;
+  if (!Array.isArray(choices)) return 0;
+  let chars = 0;
+  for (const c of choices as ChoiceText[]) {
+    if (!c || typeof c !== 'object') continue;
+    if (typeof c.text === 'string') chars += c.text.length;
+    const m = c.message ?? c.delta;
+    if (!m || typeof m !== 'object') continue;
+    if (typeof m.content === 'string') chars += m.content.length;
+    if (Array.isArray(m.tool_calls)) {
+      for (const t of m.tool_calls as { function?: { arguments?: unknown } }[]) if (typeof t?.function?.arguments === 'string') chars += t.function.arguments.length;
+    }
+  }
+  return chars;
+}
+
+/** Completion tokens estimated like prompt tokens (characters / 4). */
+export function estimateCompletionTokens(chars: number): number {
+  return Math.ceil(chars / 4);
+}

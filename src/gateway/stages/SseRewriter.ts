@@ -1,5 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { TextStreamTransformer } from '../ResponseGuards.js';
+import { completionChars } from '../index-internal.js';
 
 export type UsageSink = (usage: unknown) => void;
 
@@ -36,9 +37,19 @@ export class SseRewriter {
   private usedFirst = false;
   private stream: Record<string, unknown> = {};
 
+  /** The upstream reported `usage` (else the gateway estimates from `completionChars`). */
+  sawUsage = false;
+  /** Completion text streamed so far, in characters (before redaction). */
+  completionChars = 0;
+
+  /**
+   * @param hideUsage the gateway, not the client, asked for `usage` (stream_options.include_usage):
+   *   it is read and removed, and the usage-only chunk is dropped, so the client sees the stream it asked for.
+   */
   constructor(
     private readonly text: StreamTransformers | null,
     private readonly onUsage: UsageSink,
+    private readonly hideUsage = false,
   ) {}
 
   /** Upstream bytes; a UTF-8 character split across chunks is decoded whole. */
@@ -94,8 +105,19 @@ export class SseRewriter {
       return `${event}\n\n`;
     }
     if (!json || typeof json !== 'object') return `${event}\n\n`;
-    if (json.usage) this.onUsage(json.usage);
-    if (!this.text || !Array.isArray(json.choices)) return `${event}\n\n`;
+    if (json.usage) {
+      this.sawUsage = true;
+      this.onUsage(json.usage);
+    }
+    this.completionChars += completionChars(json);
+    let changed = false;
+    if (this.hideUsage && 'usage' in json) {
+      delete json.usage;
+      if (Array.isArray(json.choices) && json.choices.length === 0) return '';
+      changed = true;
+    }
+    const reserialize = (): string => (changed ? `${otherLines.map((l) => `${l}\n`).join('')}data: ${JSON.stringify(json)}\n\n` : `${event}\n\n`);
+    if (!this.text || !Array.isArray(json.choices)) return reserialize();
     for (const field of STREAM_FIELDS) if (json[field] !== undefined) this.stream[field] ??= json[field];
     let before = '';
     json.choices.forEach((choice, position) => {
@@ -105,7 +127,8 @@ export class SseRewriter {
       else if (typeof choice.text === 'string') choice.text = this.transformer(index).push(choice.text);
       if (choice.finish_reason !== null && choice.finish_reason !== undefined) before += this.flushChoice(index, 'text' in choice && !('delta' in choice));
     });
-    return `${before}${otherLines.map((l) => `${l}\n`).join('')}data: ${JSON.stringify(json)}\n\n`;
+    changed = true;
+    return before + reserialize();
   }
 
   private transformer(index: number): TextStreamTransformer {

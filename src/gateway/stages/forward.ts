@@ -5,7 +5,7 @@ import { WardenError } from '../../errors/index.js';
 import type { RequestContext } from '../RequestContext.js';
 import type { UpstreamPool, Upstream } from '../UpstreamPool.js';
 import type { GatewayGuards } from '../ResponseGuards.js';
-import { RateLimitedError, type RateLimitPolicy } from '../index-internal.js';
+import { completionChars, estimateCompletionTokens, RateLimitedError, type RateLimitPolicy } from '../index-internal.js';
 import { admit, MODEL_DIGEST_HEADER } from './admit.js';
 import { SseRewriter, type UsageSink } from './SseRewriter.js';
 
@@ -85,6 +85,26 @@ class ClientGone extends EventEmitter {
   }
 }
 
+function estimatedUsage(promptTokens: number, chars: number): { total_tokens: number } {
+  return { total_tokens: promptTokens + estimateCompletionTokens(chars) };
+}
+
+/**
+ * A streamed OpenAI call reports `usage` only when asked (`stream_options.include_usage`): asks
+ * for it in the upstream request, so token limits see the real completion size. Returns whether
+ * the gateway asked (the client did not), i.e. whether `usage` must be hidden from the client.
+ */
+function askForStreamUsage(ctx: RequestContext): boolean {
+  const kind = ctx.route?.kind;
+  const json = ctx.json;
+  if ((kind !== 'openai.chat' && kind !== 'openai.completions') || !json || json.stream !== true) return false;
+  const options = json.stream_options;
+  if (options && typeof options === 'object' && (options as { include_usage?: unknown }).include_usage === true) return false;
+  json.stream_options = { ...(options && typeof options === 'object' ? options : {}), include_usage: true };
+  ctx.body = Buffer.from(JSON.stringify(json));
+  return true;
+}
+
 /** The whole upstream answer, up to MAX_BUFFERED_RESPONSE (events, not an async iterator: this runs per request). */
 function readAll(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -138,6 +158,9 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     // Same shape as a rate limit: the client gets retry-after.
     throw new RateLimitedError('WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN', `model server ${upstream.name} is failing; requests fail fast for ${Math.ceil(waitMs / 1000)} s`, waitMs);
   }
+  const grant = ctx.rateGrant;
+  const needsUsage = grant !== null && grant.tokenTakes.length > 0 && o.rateLimit !== null;
+  const hideUsage = needsUsage && upstream.requestStreamUsage && askForStreamUsage(ctx);
   const clientGone = new ClientGone();
   const onClose = (): void => {
     if (!ctx.res.writableFinished) clientGone.abort();
@@ -183,8 +206,6 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const headers = responseHeaders(response.headers);
   headers['x-warden-request-id'] = ctx.requestId;
 
-  const grant = ctx.rateGrant;
-  const needsUsage = grant !== null && grant.tokenTakes.length > 0 && o.rateLimit !== null;
   const onUsage: UsageSink = (usage) => {
     if (needsUsage) void Promise.resolve(o.rateLimit!.correctTokens(grant!, usage as { total_tokens?: number })).catch(() => undefined);
   };
@@ -194,7 +215,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     if (contentType.startsWith('text/event-stream')) {
       const guards = o.guards;
       const first = guards?.streamTransformer(ctx) ?? null;
-      rewriter = first || needsUsage ? new SseRewriter(first && guards ? { first, more: () => guards.streamTransformer(ctx)! } : null, onUsage) : null;
+      rewriter = first || needsUsage ? new SseRewriter(first && guards ? { first, more: () => guards.streamTransformer(ctx)! } : null, onUsage, hideUsage) : null;
       headers['x-warden-overhead-ms'] = o.overheadHeader();
       if (rewriter) delete headers['content-length'];
       ctx.res.writeHead(response.statusCode, headers);
@@ -220,7 +241,8 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       let text = raw;
       try {
         const json = JSON.parse(raw.toString('utf8')) as { usage?: unknown };
-        if (json && typeof json === 'object' && 'usage' in json) onUsage(json.usage);
+        if (json && typeof json === 'object' && json.usage) onUsage(json.usage);
+        else if (needsUsage) onUsage(estimatedUsage(grant!.estimatedTokens, completionChars(json)));
         const rewritten = o.guards ? o.guards.transformJson(ctx, json) : json;
         if (rewritten !== json) text = Buffer.from(JSON.stringify(rewritten));
       } catch (err) {
@@ -253,6 +275,8 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       (ctx.res as ServerResponse).end(`${held}event: error\ndata: ${JSON.stringify({ error: { code: e.code, message: e.message, requestId: ctx.requestId } })}\n\n`);
     } else ctx.res.destroy();
   } finally {
+    // A stream without `usage` (not reported, cut off, client gone) is charged for the text it carried.
+    if (needsUsage && rewriter && !rewriter.sawUsage) onUsage(estimatedUsage(grant!.estimatedTokens, rewriter.completionChars));
     ctx.upstreamNs += process.hrtime.bigint() - streamStart;
     ctx.res.off('close', onClose);
     if (clientGone.aborted) {
