@@ -36,8 +36,8 @@ export interface GuardedCompletion {
 }
 
 export interface Detectors {
-  /** Injection, PII and secrets on the scanned roles of a chat request. Synchronous. */
-  inspectChat(messages: readonly ChatMessage[], route: string): Verdict[];
+  /** Injection (unless `injection: false`), PII and secrets on the scanned roles of a chat request. Synchronous. */
+  inspectChat(messages: readonly ChatMessage[], route: string, o?: { injection?: boolean }): Verdict[];
   /** The external classifier (if configured) on the same messages; awaited after inspectChat. */
   inspectChatExternal(messages: readonly ChatMessage[], route: string): Promise<Verdict[]>;
   /** Returns a copy of the messages with PII/secrets redacted in the scanned roles. */
@@ -160,10 +160,11 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     };
   };
 
-  const inspectChat = (messages: readonly ChatMessage[], route: string): Verdict[] => {
+  const inspectChat = (messages: readonly ChatMessage[], route: string, o: { injection?: boolean } = {}): Verdict[] => {
     if (!config.enabled || !Array.isArray(messages)) return none();
     let out: Verdict[] | undefined;
     const inj = routeSettings(route);
+    if (o.injection === false) inj.enabled = false;
     // maxScanChars bounds the injection scan per request (not per message), so a large body of
     // many messages cannot multiply the CPU spent; PII/secret scanning always covers all text.
     let scanBudget = config.injection.maxScanChars;

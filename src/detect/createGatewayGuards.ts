@@ -116,6 +116,24 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
         }
         return;
       }
+      if (kind === 'openai.embeddings') {
+        // Text sent to an embedding model leaves like a prompt does: PII and secrets apply (injection
+        // does not, nothing follows instructions). Token-id inputs carry no text to scan.
+        const input = json.input;
+        const texts = typeof input === 'string' ? [input] : Array.isArray(input) ? input.filter((x): x is string => typeof x === 'string') : [];
+        if (texts.length === 0) return;
+        const messages: ChatMessage[] = texts.map((content) => ({ role: 'user', content }));
+        const verdicts = detectors.inspectChat(messages, modelOf(ctx), { injection: false });
+        addVerdicts(ctx, verdicts);
+        throwIfBlocked(verdicts);
+        if (verdicts.some((v) => v.action === 'redact')) {
+          const redacted = detectors.redactChat(messages).messages.map((m) => m.content as string);
+          let next = 0;
+          json.input = typeof input === 'string' ? redacted[0] : (input as unknown[]).map((x) => (typeof x === 'string' ? redacted[next++] : x));
+          ctx.body = Buffer.from(JSON.stringify(json));
+        }
+        return;
+      }
       if (kind === 'oip.infer' && ctx.principal) {
         const rows = oipRows(json);
         const verdicts = detectors.inspectInference(principalOf(ctx), modelOf(ctx), rows);
