@@ -29,6 +29,8 @@ export interface DetectorGuards {
 const MAX_ROWS = 100_000;
 const secretKinds = new Set(recognizers.filter((r) => r.category === 'secret').map((r) => r.kind));
 
+type CompletionChoice = { message?: { content?: unknown; tool_calls?: { function?: { arguments?: unknown } }[] }; text?: unknown };
+
 function addVerdicts(ctx: GuardRequestContext, verdicts: readonly Verdict[]): void {
   if (verdicts.length === 0) return;
   ctx.verdicts ??= [];
@@ -165,18 +167,26 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
         return body && typeof body === 'object' && Array.isArray((body as { outputs?: unknown }).outputs) ? detectors.hardenOutput(modelOf(ctx), body as { outputs: [] }, { outOfDistribution }) : body;
       }
       if (kind === 'openai.chat' || kind === 'openai.completions') {
-        const choices = (body as { choices?: { message?: { content?: unknown }; text?: unknown }[] } | undefined)?.choices;
+        const choices = (body as { choices?: CompletionChoice[] } | undefined)?.choices;
         if (!Array.isArray(choices)) return body;
         let changed = false;
         const all: Verdict[] = [];
-        const out = choices.map((c) => {
-          const text = typeof c?.message?.content === 'string' ? c.message.content : typeof c?.text === 'string' ? c.text : undefined;
-          if (text === undefined) return c;
+        const guard = (text: string): string => {
           const g = detectors.guardCompletion(text);
           all.push(...g.verdicts);
-          if (g.text === text) return c;
-          changed = true;
-          return c.message ? { ...c, message: { ...c.message, content: g.text } } : { ...c, text: g.text };
+          if (g.text !== text) changed = true;
+          return g.text;
+        };
+        const out = choices.map((c) => {
+          if (!c || typeof c !== 'object') return c;
+          if (typeof c.text === 'string') return { ...c, text: guard(c.text) };
+          const m = c.message;
+          if (!m || typeof m !== 'object') return c;
+          // Tool-call arguments are model output that reaches the client too.
+          const calls = Array.isArray(m.tool_calls)
+            ? m.tool_calls.map((t) => (typeof t?.function?.arguments === 'string' ? { ...t, function: { ...t.function, arguments: guard(t.function.arguments) } } : t))
+            : m.tool_calls;
+          return { ...c, message: { ...m, ...(typeof m.content === 'string' ? { content: guard(m.content) } : {}), ...(calls ? { tool_calls: calls } : {}) } };
         });
         addVerdicts(ctx, all);
         throwIfBlocked(all);

@@ -62,6 +62,20 @@ test('embeddings: PII in the input is redacted (string and array, token ids unto
   assert.equal(injection.verdicts, null, 'text to embed is data, not instructions');
 });
 
+test('chat: tool-call arguments in a non-streamed completion are guarded like its content', async () => {
+  const { guards } = setup();
+  const c = ctx('openai.chat', { model: 'echo', messages: [{ role: 'user', content: 'hi' }] });
+  const args = JSON.stringify({ to: 'bob@example.org', note: 'key AKIAIOSFODNN7EXAMPLE' });
+  const out = guards.transformJson(c, { choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 't1', type: 'function', function: { name: 'send', arguments: args } }] } }] }) as {
+    choices: { message: { content: null; tool_calls: { id: string; function: { name: string; arguments: string } }[] } }[];
+  };
+  const call = out.choices[0]!.message.tool_calls[0]!;
+  assert.equal(call.id, 't1');
+  assert.equal(call.function.name, 'send');
+  assert.deepEqual(JSON.parse(call.function.arguments), { to: '[REDACTED:email]', note: 'key [REDACTED:aws_access_key]' }, 'still valid JSON');
+  assert.equal(out.choices[0]!.message.content, null);
+});
+
 test('chat: non-streamed completion redacted; streamed completion redacted across deltas with verdicts at the end', async () => {
   const { guards } = setup();
   const c = ctx('openai.chat', { model: 'echo', messages: [{ role: 'user', content: 'hi' }] });

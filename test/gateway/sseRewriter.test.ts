@@ -124,3 +124,23 @@ test('usage is reported once from the chunk that carries it, with or without a t
     assert.deepEqual(seen, [{ total_tokens: 9 }]);
   }
 });
+
+test('streamed tool-call arguments are redacted per call and released (as a tool_calls delta) before the finishing chunk', () => {
+  const args = JSON.stringify({ to: 'grace@example.com', body: 'see you' });
+  const pieces = args.match(/.{1,5}/g)!;
+  const call = (i: number, a: string) => `data: ${JSON.stringify({ ...META, choices: [{ index: 0, delta: { tool_calls: [{ index: i, ...(a === pieces[0] ? { id: `call_${i}`, type: 'function', function: { name: 'mail', arguments: a } } : { function: { arguments: a } }) }] }, finish_reason: null }] })}\n\n`;
+  let sse = '';
+  for (const p of pieces) sse += call(0, p) + call(1, p);
+  sse += chatChunk(0, null, 'tool_calls') + 'data: [DONE]\n\n';
+  const evs = events(rewrite(sse, 9));
+  const finish = evs.findIndex((e) => e.data !== '[DONE]' && (e.data.choices as { finish_reason: unknown }[])[0]!.finish_reason === 'tool_calls');
+  for (const i of [0, 1]) {
+    let got = '';
+    for (const e of evs.slice(0, finish)) {
+      for (const c of (e.data as { choices: { delta?: { tool_calls?: { index: number; function?: { arguments?: string } }[] } }[] }).choices) {
+        for (const t of c.delta?.tool_calls ?? []) if (t.index === i) got += t.function?.arguments ?? '';
+      }
+    }
+    assert.deepEqual(JSON.parse(got), { to: '[REDACTED:email]', body: 'see you' }, `tool call ${i}`);
+  }
+});

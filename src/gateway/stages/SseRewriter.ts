@@ -10,7 +10,8 @@ export interface StreamTransformers {
   more(): TextStreamTransformer;
 }
 
-type Choice = { index?: unknown; delta?: { content?: unknown }; text?: unknown; finish_reason?: unknown };
+type ToolCallDelta = { index?: unknown; function?: { arguments?: unknown } };
+type Choice = { index?: unknown; delta?: { content?: unknown; tool_calls?: ToolCallDelta[] }; text?: unknown; finish_reason?: unknown };
 type Chunk = { usage?: unknown; choices?: Choice[] } & Record<string, unknown>;
 
 /** Fields of a chunk that identify the stream; copied onto the chunks the rewriter adds. */
@@ -32,8 +33,8 @@ export class SseRewriter {
   /** A '\r' at the end of a chunk: its '\n' may start the next one. */
   private pendingCr = false;
   private readonly decoder = new StringDecoder('utf8');
-  /** Transformers of choices that have not finished, by choice index. */
-  private readonly active = new Map<number, TextStreamTransformer>();
+  /** Transformers of texts whose choice has not finished: key `"<choice>"` or `"<choice>/<tool call>"`. */
+  private readonly active = new Map<string, TextStreamTransformer>();
   private usedFirst = false;
   private stream: Record<string, unknown> = {};
 
@@ -123,42 +124,61 @@ export class SseRewriter {
     json.choices.forEach((choice, position) => {
       if (!choice || typeof choice !== 'object') return;
       const index = typeof choice.index === 'number' ? choice.index : position;
-      if (choice.delta && typeof choice.delta.content === 'string') choice.delta.content = this.transformer(index).push(choice.delta.content);
-      else if (typeof choice.text === 'string') choice.text = this.transformer(index).push(choice.text);
+      if (choice.delta && typeof choice.delta.content === 'string') choice.delta.content = this.transformer(`${index}`).push(choice.delta.content);
+      else if (typeof choice.text === 'string') choice.text = this.transformer(`${index}`).push(choice.text);
+      // Tool-call arguments are model output that reaches the client too: one transformer per call.
+      const calls = choice.delta?.tool_calls;
+      if (Array.isArray(calls)) {
+        calls.forEach((call, i) => {
+          const fn = call?.function;
+          if (fn && typeof fn.arguments === 'string') fn.arguments = this.transformer(`${index}/${typeof call.index === 'number' ? call.index : i}`).push(fn.arguments);
+        });
+      }
       if (choice.finish_reason !== null && choice.finish_reason !== undefined) before += this.flushChoice(index, 'text' in choice && !('delta' in choice));
     });
     changed = true;
     return before + reserialize();
   }
 
-  private transformer(index: number): TextStreamTransformer {
-    let t = this.active.get(index);
+  /** The transformer of one text of the stream: `"<choice>"` (content) or `"<choice>/<tool call>"` (arguments). */
+  private transformer(key: string): TextStreamTransformer {
+    let t = this.active.get(key);
     if (!t) {
       // Text after a choice finished (unusual) gets a fresh transformer: it is still redacted.
       t = this.usedFirst ? this.text!.more() : this.text!.first;
       this.usedFirst = true;
-      this.active.set(index, t);
+      this.active.set(key, t);
     }
     return t;
   }
 
-  /** Releases one choice's held text as a chunk of its own, identified like the stream's chunks. */
+  /** Releases one choice's held text (content, then each tool call's arguments) as chunks identified like the stream's. */
   private flushChoice(index: number, completions: boolean): string {
-    const t = this.active.get(index);
-    if (!t) return '';
-    this.active.delete(index);
-    const tail = t.flush();
-    if (!tail) return '';
-    const choice = completions ? { index, text: tail, finish_reason: null } : { index, delta: { content: tail }, finish_reason: null };
-    const chunk: Record<string, unknown> = { ...this.stream };
-    chunk.object ??= completions ? 'text_completion' : 'chat.completion.chunk';
-    chunk.choices = [choice];
-    return `data: ${JSON.stringify(chunk)}\n\n`;
+    let out = '';
+    for (const [key, t] of [...this.active]) {
+      const [choiceKey, toolKey] = key.split('/');
+      if (Number(choiceKey) !== index) continue;
+      this.active.delete(key);
+      const tail = t.flush();
+      if (!tail) continue;
+      const choice =
+        toolKey !== undefined
+          ? { index, delta: { tool_calls: [{ index: Number(toolKey), function: { arguments: tail } }] }, finish_reason: null }
+          : completions
+            ? { index, text: tail, finish_reason: null }
+            : { index, delta: { content: tail }, finish_reason: null };
+      const chunk: Record<string, unknown> = { ...this.stream };
+      chunk.object ??= completions ? 'text_completion' : 'chat.completion.chunk';
+      chunk.choices = [choice];
+      out += `data: ${JSON.stringify(chunk)}\n\n`;
+    }
+    return out;
   }
 
   private flushAll(): string {
     let out = '';
-    for (const index of [...this.active.keys()]) out += this.flushChoice(index, this.stream.object === 'text_completion');
+    const choices = new Set([...this.active.keys()].map((key) => Number(key.split('/')[0])));
+    for (const index of choices) out += this.flushChoice(index, this.stream.object === 'text_completion');
     return out;
   }
 }
