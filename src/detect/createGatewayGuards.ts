@@ -174,19 +174,34 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
         const guard = (text: string): string => {
           const g = detectors.guardCompletion(text);
           all.push(...g.verdicts);
-          if (g.text !== text) changed = true;
           return g.text;
         };
+        // Copies only what a guard changed (this runs on every answer).
         const out = choices.map((c) => {
           if (!c || typeof c !== 'object') return c;
-          if (typeof c.text === 'string') return { ...c, text: guard(c.text) };
+          if (typeof c.text === 'string') {
+            const text = guard(c.text);
+            if (text === c.text) return c;
+            changed = true;
+            return { ...c, text };
+          }
           const m = c.message;
           if (!m || typeof m !== 'object') return c;
+          const content = typeof m.content === 'string' ? guard(m.content) : m.content;
           // Tool-call arguments are model output that reaches the client too.
+          let callsChanged = false;
           const calls = Array.isArray(m.tool_calls)
-            ? m.tool_calls.map((t) => (typeof t?.function?.arguments === 'string' ? { ...t, function: { ...t.function, arguments: guard(t.function.arguments) } } : t))
+            ? m.tool_calls.map((t) => {
+                if (typeof t?.function?.arguments !== 'string') return t;
+                const args = guard(t.function.arguments);
+                if (args === t.function.arguments) return t;
+                callsChanged = true;
+                return { ...t, function: { ...t.function, arguments: args } };
+              })
             : m.tool_calls;
-          return { ...c, message: { ...m, ...(typeof m.content === 'string' ? { content: guard(m.content) } : {}), ...(calls ? { tool_calls: calls } : {}) } };
+          if (content === m.content && !callsChanged) return c;
+          changed = true;
+          return { ...c, message: { ...m, content, ...(callsChanged ? { tool_calls: calls } : {}) } };
         });
         addVerdicts(ctx, all);
         throwIfBlocked(all);
