@@ -253,6 +253,11 @@ test('invalid requests get 400 naming the field', async () => {
   const noModel = await gw('/v1/chat/completions', { authorization: `Bearer ${warden.ready.demoKey}` }, '{}');
   assert.equal(noModel.status, 400);
   assert.match(noModel.text, /field \\"model\\"/);
+  // Parsers disagree on which duplicate wins: refused, so authorization and the model server see the same model.
+  const twice = await gw('/v1/chat/completions', { authorization: `Bearer ${warden.ready.demoKey}` }, '{"model":"stall","messages":[{"role":"user","content":"x"}],"model":"echo"}');
+  assert.equal(twice.status, 400);
+  assert.equal(twice.json.error?.code, 'WARDEN_GATEWAY_BAD_JSON');
+  assert.match(twice.text, /model/);
 });
 
 test('anonymous callers learn nothing about the body: bad JSON or a missing model is 401, not 400', async () => {

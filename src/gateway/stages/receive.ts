@@ -1,27 +1,12 @@
 import { WardenError } from '../../errors/index.js';
 import type { RequestContext } from '../RequestContext.js';
 import { matchRoute } from '../protocols/routes.js';
+import { scanJson } from './scanJson.js';
 
 export interface ReceiveOptions {
   maxBodyBytes: number;
   /** Deepest JSON nesting accepted (guards the parser and later stages). */
   maxJsonDepth: number;
-}
-
-function jsonDepthExceeds(text: string, limit: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92 /* \ */) i++;
-      else if (c === 34 /* " */) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 || c === 91) {
-      if (++depth > limit) return true;
-    } else if (c === 125 || c === 93) depth--;
-  }
-  return false;
 }
 
 function readBody(ctx: RequestContext, limit: number): Promise<Buffer> {
@@ -67,7 +52,11 @@ export function parseBody(ctx: RequestContext, options: ReceiveOptions): void {
   const body = ctx.body;
   if (!ctx.route?.hasBody || body === null) return;
   const text = body.toString('utf8');
-  if (jsonDepthExceeds(text, options.maxJsonDepth)) throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `JSON nesting deeper than ${options.maxJsonDepth}`);
+  const scan = scanJson(text, options.maxJsonDepth);
+  if (scan.tooDeep) throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `JSON nesting deeper than ${options.maxJsonDepth}`);
+  if (scan.duplicateKey !== null) {
+    throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `key ${JSON.stringify(scan.duplicateKey.slice(0, 64))} appears twice in one object; model servers could read the other value`);
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
