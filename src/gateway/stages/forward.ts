@@ -85,6 +85,23 @@ class ClientGone extends EventEmitter {
   }
 }
 
+/**
+ * Output guards read JSON answers and SSE streams. A successful answer they must read but cannot
+ * (compressed, or another content type) is withheld rather than passed through unread.
+ */
+function refuseUninspectable(ctx: RequestContext, response: Dispatcher.ResponseData, contentType: string, guards: GatewayGuards | null): void {
+  if (response.statusCode >= 300 || !guards?.wantsResponse(ctx)) return;
+  const encoding = response.headers['content-encoding'];
+  const encoded = encoding !== undefined && encoding !== 'identity';
+  const readable = contentType.startsWith('application/json') || contentType.startsWith('text/event-stream');
+  if (!encoded && readable) return;
+  discardBody(response.body);
+  throw new WardenError(
+    'WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE',
+    `the model server answered with ${encoded ? `content-encoding ${JSON.stringify(String(encoding).slice(0, 32))}` : `content-type ${JSON.stringify(contentType.slice(0, 64))}`}, which the output guards cannot read; the answer is withheld`,
+  );
+}
+
 function estimatedUsage(promptTokens: number, chars: number): { total_tokens: number } {
   return { total_tokens: promptTokens + estimateCompletionTokens(chars) };
 }
@@ -212,6 +229,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const streamStart = process.hrtime.bigint();
   let rewriter: SseRewriter | null = null;
   try {
+    refuseUninspectable(ctx, response, contentType, o.guards);
     if (contentType.startsWith('text/event-stream')) {
       const guards = o.guards;
       const first = guards?.streamTransformer(ctx) ?? null;
