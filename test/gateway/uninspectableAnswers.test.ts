@@ -18,12 +18,13 @@ const secret = randomBytes(32);
 const key = `wdn_abcdefghijkl_${'A'.repeat(43)}`;
 const answer = JSON.stringify({ id: 'c', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'mail bob@example.org' }, finish_reason: 'stop' }] });
 
-test('a chat answer the guards cannot read is withheld with 502 WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE; a readable one is redacted', async () => {
-  let mode: 'json' | 'gzip' | 'text' = 'json';
+test('a chat answer the guards cannot read (compressed, not JSON, broken JSON) is withheld with 502 WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE; a readable one is redacted', async () => {
+  let mode: 'json' | 'gzip' | 'text' | 'broken' = 'json';
   const upstream = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
-      if (mode === 'gzip') res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(gzipSync(answer));
+      if (mode === 'broken') res.writeHead(200, { 'content-type': 'application/json' }).end(answer.slice(0, -2));
+      else if (mode === 'gzip') res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(gzipSync(answer));
       else res.writeHead(200, { 'content-type': mode === 'text' ? 'text/plain' : 'application/json' }).end(answer);
     });
   });
@@ -49,7 +50,7 @@ test('a chat answer the guards cannot read is withheld with 502 WARDEN_GATEWAY_U
     const ok = await chat();
     assert.equal(ok.status, 200);
     assert.match(ok.text, /\[REDACTED:email\]/);
-    for (const m of ['gzip', 'text'] as const) {
+    for (const m of ['gzip', 'text', 'broken'] as const) {
       mode = m;
       const r = await chat();
       assert.equal(r.status, 502, m);

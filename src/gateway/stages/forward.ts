@@ -265,7 +265,8 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
         if (rewritten !== json) text = Buffer.from(JSON.stringify(rewritten));
       } catch (err) {
         if (err instanceof WardenError) throw err;
-        /* not JSON after all: pass through unchanged */
+        // Not JSON after all: fine for token accounting alone (estimated), not for guards that must read it.
+        if (o.guards?.wantsResponse(ctx)) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', 'the model server answer is labelled JSON but does not parse, so the output guards cannot read it; the answer is withheld');
       }
       headers['content-length'] = String(text.length);
       headers['x-warden-overhead-ms'] = o.overheadHeader();
