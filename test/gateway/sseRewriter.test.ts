@@ -144,3 +144,9 @@ test('streamed tool-call arguments are redacted per call and released (as a tool
     assert.deepEqual(JSON.parse(got), { to: '[REDACTED:email]', body: 'see you' }, `tool call ${i}`);
   }
 });
+
+test('data that is not JSON is redacted whole, not passed through', () => {
+  const out = rewrite('data: plain text to henry@example.com\ndata: second line\n\n' + chatChunk(0, 'ok', 'stop') + 'data: [DONE]\n\n', 3);
+  assert.doesNotMatch(out, /henry@example\.com/);
+  assert.match(out, /^data: plain text to \[REDACTED:email\]\ndata: second line\n\n/);
+});

@@ -103,7 +103,7 @@ export class SseRewriter {
     try {
       json = JSON.parse(data) as Chunk;
     } catch {
-      return `${event}\n\n`;
+      return this.text ? this.redactRaw(otherLines, data) : `${event}\n\n`;
     }
     if (!json || typeof json !== 'object') return `${event}\n\n`;
     if (json.usage) {
@@ -138,6 +138,16 @@ export class SseRewriter {
     });
     changed = true;
     return before + reserialize();
+  }
+
+  /** Data that is not JSON is still text the client reads: redacted whole (fail closed), line structure kept. */
+  private redactRaw(otherLines: string[], data: string): string {
+    const t = this.text!.more();
+    const redacted = t.push(data) + t.flush();
+    return `${otherLines.map((l) => `${l}\n`).join('')}${redacted
+      .split('\n')
+      .map((l) => `data: ${l}\n`)
+      .join('')}\n`;
   }
 
   /** The transformer of one text of the stream: `"<choice>"` (content) or `"<choice>/<tool call>"` (arguments). */
