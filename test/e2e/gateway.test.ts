@@ -160,6 +160,23 @@ test('the official openai SDK works by changing only the base URL: chat, streami
   );
 });
 
+test('HTTP/2 (curl --http2): chat, streamed chat with redaction released before finish_reason, and errors', (t) => {
+  if (!requireOrSkip(t, hasCommand('curl'), 'curl')) return;
+  const call = (body: string, auth = true) =>
+    spawnSync('curl', ['-sS', '--http2', '-N', '-i', '--cacert', warden.ready.caBundle, ...(auth ? ['-H', `Authorization: Bearer ${warden.ready.demoKey}`] : []), '-H', 'content-type: application/json', `${warden.ready.gatewayUrl}/v1/chat/completions`, '-d', body], { encoding: 'utf8' }).stdout;
+  const plain = call(JSON.stringify({ model: 'echo', messages: [{ role: 'user', content: 'over h2' }] }));
+  assert.match(plain, /^HTTP\/2 200/);
+  assert.match(plain, /x-warden-request-id: /);
+  assert.match(plain, /"content":"echo: over h2"/);
+  const streamed = call(JSON.stringify({ model: 'echo', stream: true, messages: [{ role: 'user', content: 'write to ivy@example.com today' }] }));
+  assert.match(streamed, /^HTTP\/2 200/);
+  assert.doesNotMatch(streamed, /ivy@example\.com/);
+  const events = streamed.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)) as { choices: { delta: { content?: string }; finish_reason: string | null }[] });
+  const finish = events.findIndex((e) => e.choices[0]?.finish_reason === 'stop');
+  assert.equal(events.slice(0, finish).map((e) => e.choices[0]?.delta.content ?? '').join(''), 'echo: write to [REDACTED:email] today');
+  assert.match(call('{}', false), /^HTTP\/2 401/);
+});
+
 test('curl calls the OIP v2 route over TLS verified with the CA bundle', (t) => {
   if (!requireOrSkip(t, hasCommand('curl'), 'curl')) return;
   const r = spawnSync('curl', ['-sS', '--cacert', warden.ready.caBundle, '-H', `Authorization: Bearer ${warden.ready.demoKey}`, '-H', 'content-type: application/json', `${warden.ready.gatewayUrl}/v2/models/iris/infer`, '-d', irisInferBody([[6.7, 3.0, 5.2, 2.3]])], { encoding: 'utf8' });
