@@ -3,14 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { startGateway, type GatewaySvidSource } from '../../src/gateway/index.js';
 import { startSidecar, AllowListAuthorizer } from '../../src/gateway/sidecar/index.js';
 import { RevocationList, loadOrCreateAuthority } from '../../src/identity/index.js';
 import { upstreamConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/observe/index.js';
-import { permitAllSnapshots } from '../helpers/gatewaySnapshot.js';
+import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 import { StaticSvidSource, issueMaterial, startEchoWorkload } from '../identity/helpers/workloads.js';
 
 // Issue 5: "mTLS with the gateway's SVID when the upstream is a Warden sidecar". A real gateway
@@ -18,8 +16,6 @@ import { StaticSvidSource, issueMaterial, startEchoWorkload } from '../identity/
 
 const MODEL = 'spiffe://warden.local/svc/model';
 const GATEWAY = 'spiffe://warden.local/warden/gateway/local';
-const secret = randomBytes(32);
-const key = `wdn_abcdefghijkl_${'B'.repeat(43)}`;
 
 
 test('the gateway reaches a Warden sidecar over mTLS with its own SVID, checks the sidecar SPIFFE ID, and is refused without one', async (t) => {
@@ -41,21 +37,13 @@ test('the gateway reaches a Warden sidecar over mTLS with its own SVID, checks t
   const gatewaySvid = await issueMaterial(ca, GATEWAY);
   const source: GatewaySvidSource = { current: () => gatewaySvid };
   const start = (mtls: { spiffeId: string | null }, svid: GatewaySvidSource | null) =>
-    startGateway({
-      host: '127.0.0.1',
-      port: 0,
-      tls: null,
+    startTestGateway({
       upstreams: [upstreamConfig.parse({ name: 'sidecar', url: sidecar.url, models: ['m'], timeoutMs: 5000, retries: 0, mtls })],
-      snapshots: permitAllSnapshots(secret, key),
-      audit: { append: async () => undefined, queueDepth: 0, flush: async () => undefined, close: async () => undefined },
-      logger: createLogger({ level: 'silent' }),
-      serverSecret: secret,
-      maxBodyBytes: 65536,
       upstreamSvid: svid,
       trustDomain: 'warden.local',
     });
   const embed = async (url: string) => {
-    const r = await request(`${url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', input: 'hi' }) });
+    const r = await request(`${url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', input: 'hi' }) });
     return { status: r.statusCode, json: (await r.body.json()) as { peer?: string; path?: string; error?: { code: string } } };
   };
 

@@ -1,20 +1,16 @@
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
-import { startGateway, type RunningGateway } from '../../src/gateway/index.js';
+import type { RunningGateway } from '../../src/gateway/index.js';
 import { MemoryRateLimiter, RateLimitPolicy, estimatePromptTokens } from '../../src/gateway/ratelimit/index.js';
 import { upstreamConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/observe/index.js';
-import { permitAllSnapshots } from '../helpers/gatewaySnapshot.js';
+import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 
 // Tokens per minute must hold for streamed completions too: OpenAI-style servers report `usage`
 // on a stream only when asked, so the gateway asks (and hides the answer from a client that did
 // not), and charges an estimate from the streamed text when no usage comes at all.
 
-const secret = randomBytes(32);
-const key = `wdn_abcdefghijkl_${'A'.repeat(43)}`;
 const WORDS = Array.from({ length: 10 }, (_, i) => `word${i} `.repeat(8)); // 10 deltas of 48 characters
 const REPORTED_TOTAL = 1234;
 
@@ -51,16 +47,8 @@ async function withGateway(o: { ignoreStreamOptions?: boolean; requestStreamUsag
   const adjust = mock.method(limiter, 'adjust');
   const take = mock.method(limiter, 'take');
   const policy = new RateLimitPolicy([{ match: { key: '*' }, tokensPerMinute: 600_000 }], { limiter });
-  const gw = await startGateway({
-    host: '127.0.0.1',
-    port: 0,
-    tls: null,
+  const gw = await startTestGateway({
     upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${upstream.port}`, models: ['m'], requestStreamUsage: o.requestStreamUsage ?? true })],
-    snapshots: permitAllSnapshots(secret, key),
-    audit: { append: async () => undefined, queueDepth: 0, flush: async () => undefined, close: async () => undefined },
-    logger: createLogger({ level: 'silent' }),
-    serverSecret: secret,
-    maxBodyBytes: 65536,
     rateLimit: policy,
   });
   // Tokens charged in all: the estimate taken before the call plus every correction after it.
@@ -76,7 +64,7 @@ async function withGateway(o: { ignoreStreamOptions?: boolean; requestStreamUsag
 const chat = { model: 'm', stream: true, messages: [{ role: 'user', content: 'x'.repeat(120) }] };
 
 async function streamChat(gw: RunningGateway, body: Record<string, unknown>): Promise<{ status: number; text: string }> {
-  const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: r.statusCode, text: await r.body.text() };
 }
 

@@ -5,25 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, TLSSocket } from 'node:tls';
 import { loadOrCreateAuthority, type CertificateAuthority } from '../../src/identity/index.js';
-import { startGateway, SnapshotHolder, type RunningGateway } from '../../src/gateway/index.js';
-import { createLogger } from '../../src/observe/index.js';
+import type { RunningGateway } from '../../src/gateway/index.js';
+import { startTestGateway } from '../helpers/inProcessGateway.js';
 
 /** A TLS gateway with no upstreams (health routes only) on a fresh CA; `body` runs against it. */
 async function withTlsGateway(body: (gateway: RunningGateway, ca: CertificateAuthority) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-tlslistener-'));
   const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
   try {
-    const gateway = await startGateway({
-      host: '127.0.0.1',
-      port: 0,
-      tls: await issueListenerTls(ca),
-      upstreams: [],
-      snapshots: new SnapshotHolder(),
-      audit: { append: async () => undefined, queueDepth: 0, flush: async () => undefined, close: async () => undefined },
-      logger: createLogger({ level: 'silent' }),
-      serverSecret: Buffer.alloc(32),
-      maxBodyBytes: 1024,
-    });
+    const gateway = await startTestGateway({ tls: await issueListenerTls(ca) });
     try {
       await body(gateway, ca);
     } finally {

@@ -1,20 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
-import { startGateway, type RunningGateway } from '../../src/gateway/index.js';
+import type { RunningGateway } from '../../src/gateway/index.js';
 import { CircuitBreaker } from '../../src/gateway/CircuitBreaker.js';
 import { upstreamConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/observe/index.js';
-import { permitAllSnapshots } from '../helpers/gatewaySnapshot.js';
+import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 import { freePort } from '../helpers/net.js';
 
 // Upstream resilience (issue 5): retries only when nothing was sent, circuit breaking with
 // retry-after, active health checks. An in-process gateway in front of real local servers.
 
-const secret = randomBytes(32);
-const key = `wdn_abcdefghijkl_${'A'.repeat(43)}`;
 
 
 
@@ -46,21 +42,13 @@ function modelServer(port: number) {
 }
 
 async function gatewayFor(port: number, extra: Record<string, unknown>): Promise<RunningGateway> {
-  return startGateway({
-    host: '127.0.0.1',
-    port: 0,
-    tls: null,
+  return startTestGateway({
     upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${port}`, models: ['m'], timeoutMs: 5000, ...extra })],
-    snapshots: permitAllSnapshots(secret, key),
-    audit: { append: async () => undefined, queueDepth: 0, flush: async () => undefined, close: async () => undefined },
-    logger: createLogger({ level: 'silent' }),
-    serverSecret: secret,
-    maxBodyBytes: 65536,
   });
 }
 
 async function embed(gw: RunningGateway): Promise<{ status: number; code?: string; retryAfter?: string }> {
-  const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', input: 'hello' }) });
+  const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', input: 'hello' }) });
   const json = (await r.body.json()) as { error?: { code: string } };
   return { status: r.statusCode, code: json.error?.code, retryAfter: r.headers['retry-after'] as string | undefined };
 }
