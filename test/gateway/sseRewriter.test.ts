@@ -150,3 +150,11 @@ test('data that is not JSON is redacted whole, not passed through', () => {
   assert.doesNotMatch(out, /henry@example\.com/);
   assert.match(out, /^data: plain text to \[REDACTED:email\]\ndata: second line\n\n/);
 });
+
+test('a stream without event ends cannot grow the buffer without bound', () => {
+  const r = new SseRewriter(redactors(), () => undefined);
+  const piece = Buffer.from('data: ' + 'x'.repeat(64 * 1024));
+  assert.throws(() => {
+    for (let i = 0; i < 40; i++) r.push(piece);
+  }, (e: unknown) => (e as { code?: string }).code === 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE');
+});

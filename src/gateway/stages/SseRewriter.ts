@@ -1,5 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { TextStreamTransformer } from '../ResponseGuards.js';
+import { WardenError } from '../../errors/index.js';
 import { completionChars } from '../index-internal.js';
 
 export type UsageSink = (usage: unknown) => void;
@@ -13,6 +14,9 @@ export interface StreamTransformers {
 type ToolCallDelta = { index?: unknown; function?: { arguments?: unknown } };
 type Choice = { index?: unknown; delta?: { content?: unknown; tool_calls?: ToolCallDelta[] }; text?: unknown; finish_reason?: unknown };
 type Chunk = { usage?: unknown; choices?: Choice[] } & Record<string, unknown>;
+
+/** Largest single SSE event buffered (a chunk event is a few hundred bytes): bounds memory against a stream without event ends. */
+const MAX_EVENT_CHARS = 1 << 20;
 
 /** Fields of a chunk that identify the stream; copied onto the chunks the rewriter adds. */
 const STREAM_FIELDS = ['id', 'object', 'created', 'model', 'system_fingerprint'] as const;
@@ -68,6 +72,9 @@ export class SseRewriter {
     while ((end = this.pending.indexOf('\n\n')) !== -1) {
       out += this.rewriteEvent(this.pending.slice(0, end));
       this.pending = this.pending.slice(end + 2);
+    }
+    if (this.pending.length > MAX_EVENT_CHARS) {
+      throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `the model server sent an event stream with an event over ${MAX_EVENT_CHARS} characters`);
     }
     return out;
   }
