@@ -54,6 +54,12 @@ export interface GatewayOptions {
   tracing?: Tracing;
   /** GET /metrics on the gateway listener (observe's metricsHandler). */
   metricsHandler?: (req: GatewayRequest, res: GatewayResponse) => void;
+  /**
+   * How long an idle client connection stays open (HTTP/1.1 keep-alive between requests; an
+   * HTTP/2 session without frames is then closed gracefully). Default 65 s: longer than the 60 s
+   * idle timeout of common load balancers, so they never reuse a connection the gateway is closing.
+   */
+  idleTimeoutMs?: number;
 }
 
 export interface RunningGateway {
@@ -67,10 +73,8 @@ export interface RunningGateway {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Longer than the 60 s idle timeout of common load balancers, so they never reuse a connection the gateway is closing. */
-const KEEP_ALIVE_TIMEOUT_MS = 65_000;
-
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const idleTimeoutMs = options.idleTimeoutMs ?? 65_000;
   const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth, svid: options.upstreamSvid, trustDomain: options.trustDomain });
   upstreams.startHealthChecks();
   const pipeline: PipelineOptions = {
@@ -140,9 +144,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     );
     // The allowHTTP1 fallback leaves keepAliveTimeout unset, which keeps idle HTTP/1.1 connections open forever.
     // (node:http reads it off the server object; @types/node does not declare it on Http2SecureServer.)
-    (server as Http2SecureServer & { keepAliveTimeout: number }).keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    (server as Http2SecureServer & { keepAliveTimeout: number }).keepAliveTimeout = idleTimeoutMs;
+    // HTTP/2 sessions have no idle timeout by default. close() is graceful: streams in flight
+    // (a long completion) finish, and only new ones are refused, so the client reconnects.
+    server.on('session', (session) => session.setTimeout(idleTimeoutMs, () => session.close()));
   } else {
-    server = createHttpServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, handler);
+    server = createHttpServer({ keepAliveTimeout: idleTimeoutMs }, handler);
   }
   const track = (socket: Socket): void => {
     sockets.add(socket);

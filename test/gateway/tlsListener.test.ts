@@ -5,15 +5,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, TLSSocket } from 'node:tls';
 import { loadOrCreateAuthority, type CertificateAuthority } from '../../src/identity/index.js';
-import type { RunningGateway } from '../../src/gateway/index.js';
+import type { GatewayOptions, RunningGateway } from '../../src/gateway/index.js';
+import { connect as h2connect } from 'node:http2';
+import { createServer } from 'node:http';
+import { upstreamConfig } from '../../src/config/index.js';
+import { TEST_KEY } from '../helpers/inProcessGateway.js';
 import { startTestGateway } from '../helpers/inProcessGateway.js';
 
 /** A TLS gateway with no upstreams (health routes only) on a fresh CA; `body` runs against it. */
-async function withTlsGateway(body: (gateway: RunningGateway, ca: CertificateAuthority) => Promise<void>): Promise<void> {
+async function withTlsGateway(body: (gateway: RunningGateway, ca: CertificateAuthority) => Promise<void>, overrides: Partial<GatewayOptions> = {}): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-tlslistener-'));
   const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
   try {
-    const gateway = await startTestGateway({ tls: await issueListenerTls(ca) });
+    const gateway = await startTestGateway({ tls: await issueListenerTls(ca), ...overrides });
     try {
       await body(gateway, ca);
     } finally {
@@ -87,4 +91,37 @@ test('a renewed listener certificate is served to new connections without a rest
     const after = (await http1OverTls(gateway.port, ca.bundlePem())).serial;
     assert.notEqual(after, before, 'new connections get the renewed certificate');
   });
+});
+
+test('an idle HTTP/2 session is closed after the idle timeout; a request in flight still completes', async () => {
+  // A model server that answers after 600 ms of silence: longer than the 200 ms idle timeout.
+  const upstream = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":[],"object":"list"}'), 600));
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
+  try {
+    await withTlsGateway(
+      async (gateway, ca) => {
+        const session = h2connect(`https://127.0.0.1:${gateway.port}`, { ca: ca.bundlePem(), servername: 'localhost' });
+        const closed = new Promise<number>((resolve) => session.once('close', () => resolve(Date.now())));
+        const started = Date.now();
+        const status = await new Promise<number>((resolve, reject) => {
+          const stream = session.request({ ':method': 'POST', ':path': '/v1/embeddings', authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' });
+          stream.once('response', (h) => resolve(Number(h[':status'])));
+          stream.once('error', reject);
+          stream.resume();
+          stream.end(JSON.stringify({ model: 'm', input: 'x' }));
+        });
+        assert.equal(status, 200, 'the request in flight completed');
+        const at = await Promise.race([closed, new Promise<null>((r) => setTimeout(() => r(null), 5000).unref())]);
+        session.destroy();
+        assert.ok(at !== null && at - started < 5000, 'the idle session was closed by the gateway');
+      },
+      { upstreams: [upstreamConfig.parse({ name: 'm', url, models: ['m'] })], idleTimeoutMs: 200 },
+    );
+  } finally {
+    await new Promise<void>((r) => upstream.close(() => r()));
+  }
 });
