@@ -63,6 +63,8 @@ const jwtIssuerSchema = z.strictObject({
   jwksRefreshSeconds: z.number().int().min(10).max(86400).default(300),
   /** Lowest interval between fetches triggered by an unknown `kid` (no refetch storm). */
   jwksMinRefetchSeconds: z.number().int().min(1).max(3600).default(30),
+  /** PEM file of the CA(s) that sign the JWKS endpoint's certificate (an IdP with an internal CA); default: the system store. */
+  jwksCaFile: z.string().min(1).optional(),
   allowedAlgorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])).min(1).default(['RS256', 'ES256']),
   /** Cedar entity type of the subject: `User::"<sub>"`. */
   principalType: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('User'),

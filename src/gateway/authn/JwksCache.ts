@@ -1,3 +1,4 @@
+import { Agent, fetch as undiciFetch } from 'undici';
 import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput, type CryptoKey } from 'jose';
 import { WardenError } from '../../errors/index.js';
 
@@ -10,6 +11,8 @@ export interface JwksCacheOptions {
   /** Lowest interval between fetches caused by unknown `kid`s. */
   minRefetchSeconds: number;
   fetchTimeoutMs?: number;
+  /** PEM CA certificates for the JWKS endpoint (an IdP with an internal CA); default: the system store. */
+  ca?: string;
   /** Largest JWKS document accepted, in bytes. */
   maxBytes?: number;
   now?: () => number;
@@ -43,7 +46,11 @@ export class JwksCache {
     }
     this.now = o.now ?? Date.now;
     this.resolve = (header, token) => this.getKey(header, token);
+    this.dispatcher = o.ca ? new Agent({ connect: { ca: o.ca, minVersion: 'TLSv1.2' } }) : null;
   }
+
+  /** Trusts only `ca` for the JWKS endpoint when one is configured. */
+  private readonly dispatcher: Agent | null;
 
   /** Epoch ms of the last successful fetch (or -Infinity). */
   get lastFetchedAt(): number {
@@ -99,11 +106,8 @@ export class JwksCache {
   private async fetchOnce(): Promise<void> {
     this.lastAttemptAt = this.now();
     try {
-      const res = await fetch(this.o.jwksUri, {
-        headers: { accept: 'application/jwk-set+json, application/json' },
-        signal: AbortSignal.timeout(this.o.fetchTimeoutMs ?? 5000),
-        redirect: 'error',
-      });
+      const init = { headers: { accept: 'application/jwk-set+json, application/json' }, signal: AbortSignal.timeout(this.o.fetchTimeoutMs ?? 5000), redirect: 'error' as const };
+      const res = this.dispatcher ? await undiciFetch(this.o.jwksUri, { ...init, dispatcher: this.dispatcher }) : await fetch(this.o.jwksUri, init);
       if (res.status !== 200) throw new Error(`JWKS endpoint answered ${res.status}`);
       const max = this.o.maxBytes ?? 512 * 1024;
       const declared = Number(res.headers.get('content-length') ?? NaN);

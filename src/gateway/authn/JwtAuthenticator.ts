@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { jwtVerify, decodeJwt, type JWTVerifyOptions } from 'jose';
 import { WardenError } from '../../errors/index.js';
 import type { Principal } from '../RequestContext.js';
@@ -13,6 +14,8 @@ export interface JwtIssuerOptions {
   jwksCacheMaxAgeSeconds?: number;
   jwksRefreshSeconds?: number;
   jwksMinRefetchSeconds?: number;
+  /** PEM file of the CA(s) that sign the JWKS endpoint's certificate (an IdP with an internal CA). */
+  jwksCaFile?: string;
   allowedAlgorithms?: string[];
   /** Cedar type of the subject entity (default `User`). */
   principalType?: string;
@@ -81,6 +84,7 @@ export class JwtAuthenticator {
           refreshSeconds: o.jwksRefreshSeconds ?? 300,
           minRefetchSeconds: o.jwksMinRefetchSeconds ?? 30,
           fetchTimeoutMs: options.fetchTimeoutMs,
+          ca: o.jwksCaFile ? readCaFile(o.issuer, o.jwksCaFile) : undefined,
           now: options.now,
         }),
         verify: {
@@ -152,4 +156,15 @@ export class JwtAuthenticator {
     }
     return principal;
   }
+}
+
+function readCaFile(issuer: string, path: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch {
+    throw new WardenError('WARDEN_CONFIG_INVALID', `jwksCaFile of issuer ${issuer} cannot be read: ${path}`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new WardenError('WARDEN_CONFIG_INVALID', `jwksCaFile of issuer ${issuer} holds no PEM certificate: ${path}`);
+  return pem;
 }

@@ -2,6 +2,10 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { JwtAuthenticator, type JwtIssuerOptions } from '../../../src/gateway/authn/index.js';
 import { TestIssuer, makeKey, type TestKey } from './helpers.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadOrCreateAuthority } from '../../../src/identity/index.js';
 
 let idp: TestIssuer;
 let idp2: TestIssuer;
@@ -197,4 +201,31 @@ test('verified-token cache: bounded by exp, by its TTL and by the JWKS max age; 
   const noCache = new JwtAuthenticator({ issuers: [issuerConfig(idp)], now: clock, verifiedCacheSize: 0 });
   const t = await idp.sign(k1, { nowSeconds: sec() });
   assert.notEqual(await noCache.authenticate(t), await noCache.authenticate(t));
+});
+
+test('an issuer whose JWKS endpoint has an internal CA: trusted only with jwksCaFile; an unreadable file is a config error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-jwks-ca-'));
+  const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'idp.internal' });
+  const internal = new TestIssuer('https://sso.corp.internal/');
+  try {
+    const cert = await ca.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    await internal.start({ certPem: cert.chainPem, keyPem: cert.keyPem });
+    internal.keys = [k1];
+    const caFile = join(dir, 'idp-ca.pem');
+    writeFileSync(caFile, ca.bundlePem());
+    const token = await internal.sign(k1, { sub: 'carol', nowSeconds: sec() });
+
+    const systemStore = new JwtAuthenticator({ issuers: [issuerConfig(internal)], now: clock, fetchTimeoutMs: 2000 });
+    await assert.rejects(systemStore.authenticate(token), { code: 'WARDEN_AUTHN_JWKS_UNAVAILABLE' });
+    const pinned = new JwtAuthenticator({ issuers: [issuerConfig(internal, { jwksCaFile: caFile })], now: clock, fetchTimeoutMs: 2000 });
+    assert.equal((await pinned.authenticate(token)).id, 'carol');
+
+    assert.throws(() => new JwtAuthenticator({ issuers: [issuerConfig(internal, { jwksCaFile: join(dir, 'missing.pem') })] }), { code: 'WARDEN_CONFIG_INVALID', message: /jwksCaFile/ });
+    writeFileSync(join(dir, 'not-pem.txt'), 'hello');
+    assert.throws(() => new JwtAuthenticator({ issuers: [issuerConfig(internal, { jwksCaFile: join(dir, 'not-pem.txt') })] }), { code: 'WARDEN_CONFIG_INVALID' });
+  } finally {
+    await internal.stop();
+    await ca.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

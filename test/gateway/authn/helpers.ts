@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'jose';
 
@@ -25,17 +26,19 @@ export class TestIssuer {
 
   constructor(readonly issuer: string) {}
 
-  async start(): Promise<this> {
-    this.server = createServer((req, res) => {
+  /** Serves over HTTPS with `tls` (certificate chain and key, PEM), else plain HTTP. */
+  async start(tls?: { certPem: string; keyPem: string }): Promise<this> {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.hits++;
       if (this.down || req.url !== '/jwks.json') {
         res.writeHead(this.down ? 503 : 404).end();
         return;
       }
       res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify({ keys: this.keys.map((k) => k.jwk) }));
-    });
+    };
+    this.server = tls ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, handler) : createServer(handler);
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/jwks.json`;
+    this.url = `${tls ? 'https' : 'http'}://127.0.0.1:${(this.server.address() as AddressInfo).port}/jwks.json`;
     return this;
   }
 
