@@ -12,7 +12,7 @@ export interface GatewayPlugins {
   detectors: Detectors;
   tracing: Tracing;
   /** The gateway options every PEP process derives from config and these plugins. */
-  gatewayOptions: Pick<GatewayOptions, 'host' | 'port' | 'maxBodyBytes' | 'region' | 'authn' | 'requestClientCert' | 'rateLimit' | 'validator' | 'guards' | 'maxJsonDepth' | 'tracing'>;
+  gatewayOptions: Pick<GatewayOptions, 'host' | 'port' | 'maxBodyBytes' | 'idleTimeoutMs' | 'region' | 'authn' | 'requestClientCert' | 'rateLimit' | 'validator' | 'guards' | 'maxJsonDepth' | 'tracing'>;
   close(): Promise<void>;
 }
 
@@ -61,6 +61,7 @@ export async function createGatewayPlugins(
       host: config.gateway.host,
       port: config.gateway.port,
       maxBodyBytes: config.gateway.maxBodyBytes,
+      idleTimeoutMs: config.gateway.idleTimeoutSeconds * 1000,
       region: config.gateway.region,
       authn,
       requestClientCert: authn.mtls !== null,

@@ -83,6 +83,7 @@ before(async () => {
     configYaml: [
       'gateway:',
       '  region: eu-west-1',
+      '  idleTimeoutSeconds: 30',
       '  upstreams:',
       '    - name: tricky',
       `      url: ${tricky.url}`,
@@ -267,6 +268,7 @@ test('invalid requests get 400 naming the field', async () => {
   assert.equal(r.status, 400);
   assert.equal(r.json.error?.code, 'WARDEN_GATEWAY_INVALID_REQUEST');
   assert.match(r.text, /messages\[0\]\.role/);
+  assert.equal(r.headers['keep-alive'], 'timeout=30', 'gateway.idleTimeoutSeconds reaches the listener');
   const noModel = await gw('/v1/chat/completions', { authorization: `Bearer ${warden.ready.demoKey}` }, '{}');
   assert.equal(noModel.status, 400);
   assert.match(noModel.text, /field \\"model\\"/);

@@ -92,6 +92,8 @@ export const gatewaySection = z
     port: z.number().int().min(0).max(65535).default(8443),
     /** Largest request body accepted, in bytes. */
     maxBodyBytes: z.number().int().min(1).max(64 * 1024 * 1024).default(1024 * 1024),
+    /** Idle client connections close after this long (keep longer than your load balancer's idle timeout). */
+    idleTimeoutSeconds: z.number().int().min(1).max(3600).default(65),
     /** Serve plain HTTP instead of TLS (development only). */
     insecureDev: z.boolean().default(false),
     /** Region this gateway runs in; passed to policies as context.region (data residency). */
