@@ -125,6 +125,11 @@ export const gatewaySection = z
         redisTimeoutMs: z.number().int().min(1).max(10_000).default(50),
         /** Most buckets kept in memory (least recently used are evicted). */
         maxKeys: z.number().int().min(100).max(10_000_000).default(100_000),
+        /**
+         * Redis: a concurrency slot frees itself this long after it was taken if its replica never
+         * released it (crashed). Keep it above your longest request.
+         */
+        concurrencyLeaseSeconds: z.number().int().min(1).max(86_400).default(900),
         rules: z.array(rateLimitRuleSchema).default([]),
       })
       .prefault({}),

@@ -1,5 +1,6 @@
 import { WardenError } from '../../errors/index.js';
-import { ConcurrencyLimiter } from './ConcurrencyLimiter.js';
+import { randomBytes } from 'node:crypto';
+import { ConcurrencyLimiter, type SlotRequest, type SlotStore } from './ConcurrencyLimiter.js';
 import { RateLimitedError } from './RateLimitedError.js';
 import type { BucketTake, RateLimit, RateLimitResult, RateLimiter } from './RateLimiter.js';
 
@@ -56,12 +57,19 @@ interface CompiledRule {
   concurrent: number | null;
 }
 
+/** Concurrency slots one request holds, and the lease they are held under. */
+interface Held {
+  keys: string[];
+  lease: string;
+}
+
 /** Holds what one admitted request took; `release()` exactly once when the request ends. */
 export class RateLimitGrant {
   private released = false;
   constructor(
-    private readonly concurrency: ConcurrencyLimiter | null,
+    private readonly slots: SlotStore | null,
     readonly concurrencyKeys: readonly string[],
+    private readonly lease: string,
     /** Token buckets charged with the estimate, for correctTokens. */
     readonly tokenTakes: readonly BucketTake[],
     readonly estimatedTokens: number,
@@ -71,11 +79,16 @@ export class RateLimitGrant {
   release(): void {
     if (this.released) return;
     this.released = true;
-    for (const k of this.concurrencyKeys) this.concurrency!.release(k);
+    if (this.concurrencyKeys.length > 0) this.slots!.release(this.concurrencyKeys, this.lease);
   }
 }
 
-const NO_LIMITS = new RateLimitGrant(null, [], [], 0, { allowed: true, retryAfterMs: 0, remaining: Number.MAX_SAFE_INTEGER });
+const NO_LIMITS = new RateLimitGrant(null, [], '', [], 0, { allowed: true, retryAfterMs: 0, remaining: Number.MAX_SAFE_INTEGER });
+
+/** Lease names: unique per process (random prefix) and per grant (counter), without a UUID per request. */
+const LEASE_PREFIX = randomBytes(9).toString('base64url');
+let leaseCounter = 0;
+const NOTHING_HELD: Held = { keys: [], lease: '' };
 
 function compile(rule: RateLimitRule, index: number): CompiledRule {
   const matchers: Matcher[] = [];
@@ -136,41 +149,38 @@ function bucketKeys(rule: CompiledRule, s: RateLimitSubject): RuleKeys | null {
 }
 
 /**
- * Evaluates every matching rule for a request: concurrency slots (this replica), then all
- * request and token buckets in one all-or-nothing limiter call. Denials throw a 429
- * RateLimitedError carrying `retryAfterSeconds`.
+ * Evaluates every matching rule for a request: concurrency slots (this replica, or all replicas
+ * with Redis), then all request and token buckets in one all-or-nothing limiter call. Denials
+ * throw a 429 RateLimitedError carrying `retryAfterSeconds`.
  */
 export class RateLimitPolicy {
   private readonly rules: CompiledRule[];
   private readonly limiter: RateLimiter;
-  private readonly concurrency: ConcurrencyLimiter;
+  private readonly slots: SlotStore;
 
-  constructor(rules: readonly RateLimitRule[], o: { limiter: RateLimiter; concurrency?: ConcurrencyLimiter }) {
+  constructor(rules: readonly RateLimitRule[], o: { limiter: RateLimiter; concurrency?: SlotStore }) {
     this.rules = rules.map(compile);
     this.limiter = o.limiter;
-    this.concurrency = o.concurrency ?? new ConcurrencyLimiter();
+    this.slots = o.concurrency ?? new ConcurrencyLimiter();
   }
 
   get active(): boolean {
     return this.rules.length > 0;
   }
 
-  /** Admits the request or throws; synchronous with the memory limiter, one await with Redis. */
+  /** Admits the request or throws; synchronous with the memory stores, awaits with Redis. */
   check(s: RateLimitSubject): RateLimitGrant | Promise<RateLimitGrant> {
     if (this.rules.length === 0) return NO_LIMITS;
     let takes: BucketTake[] | null = null;
     let tokenTakes: BucketTake[] | null = null;
-    let slots: string[] | null = null;
+    let slots: SlotRequest[] | null = null;
+    let slotRules: number[] | null = null;
     for (const rule of this.rules) {
       const keys = bucketKeys(rule, s);
       if (keys === null) continue;
       if (rule.concurrent !== null) {
-        const ck = keys.c;
-        if (!this.concurrency.tryAcquire(ck, rule.concurrent)) {
-          if (slots) for (const k of slots) this.concurrency.release(k);
-          throw new RateLimitedError('WARDEN_GATEWAY_CONCURRENCY_LIMITED', `more than ${rule.concurrent} concurrent requests (rule ${rule.index})`, 1000);
-        }
-        (slots ??= []).push(ck);
+        (slots ??= []).push({ key: keys.c, max: rule.concurrent });
+        (slotRules ??= []).push(rule.index);
       }
       if (rule.requests) (takes ??= []).push({ key: keys.q, cost: 1, limit: rule.requests });
       if (rule.tokens && s.estimatedTokens > 0) {
@@ -179,36 +189,50 @@ export class RateLimitPolicy {
         (tokenTakes ??= []).push(t);
       }
     }
-    if (!takes) return slots ? new RateLimitGrant(this.concurrency, slots, [], 0, NO_LIMITS.result) : NO_LIMITS;
+    if (!slots) return this.takeBuckets(takes, tokenTakes, s.estimatedTokens, NOTHING_HELD);
+    const held: Held = { keys: slots.map((x) => x.key), lease: `${LEASE_PREFIX}:${leaseCounter++}` };
+    const full = this.slots.acquire(slots, held.lease);
+    const afterSlots = (index: number): RateLimitGrant | Promise<RateLimitGrant> => {
+      if (index >= 0) {
+        throw new RateLimitedError('WARDEN_GATEWAY_CONCURRENCY_LIMITED', `more than ${slots[index]!.max} concurrent requests (rule ${slotRules![index]})`, 1000);
+      }
+      return this.takeBuckets(takes, tokenTakes, s.estimatedTokens, held);
+    };
+    return typeof full === 'number' ? afterSlots(full) : full.then(afterSlots);
+  }
+
+  /** Request and token buckets, all or nothing; a denial or a store failure gives the slots back. */
+  private takeBuckets(takes: BucketTake[] | null, tokenTakes: BucketTake[] | null, estimated: number, held: Held): RateLimitGrant | Promise<RateLimitGrant> {
+    if (!takes) return held.keys.length ? new RateLimitGrant(this.slots, held.keys, held.lease, [], 0, NO_LIMITS.result) : NO_LIMITS;
     let r: RateLimitResult | Promise<RateLimitResult>;
     try {
       r = this.limiter.takeMany(takes);
     } catch (err) {
-      this.releaseAll(slots);
+      this.releaseAll(held);
       throw err;
     }
     if (r instanceof Promise) {
       return r.then(
-        (res) => this.admit(res, slots, tokenTakes, s.estimatedTokens),
+        (res) => this.admit(res, held, tokenTakes, estimated),
         (err: unknown) => {
-          this.releaseAll(slots);
+          this.releaseAll(held);
           throw err;
         },
       );
     }
-    return this.admit(r, slots, tokenTakes, s.estimatedTokens);
+    return this.admit(r, held, tokenTakes, estimated);
   }
 
-  private releaseAll(slots: string[] | null): void {
-    if (slots) for (const k of slots) this.concurrency.release(k);
+  private releaseAll(held: Held): void {
+    if (held.keys.length) this.slots.release(held.keys, held.lease);
   }
 
-  private admit(r: RateLimitResult, slots: string[] | null, tokenTakes: BucketTake[] | null, estimated: number): RateLimitGrant {
+  private admit(r: RateLimitResult, held: Held, tokenTakes: BucketTake[] | null, estimated: number): RateLimitGrant {
     if (!r.allowed) {
-      this.releaseAll(slots);
+      this.releaseAll(held);
       throw new RateLimitedError('WARDEN_GATEWAY_RATE_LIMITED', `rate limit exceeded; retry in ${Math.max(1, Math.ceil(r.retryAfterMs / 1000))} s`, r.retryAfterMs);
     }
-    return new RateLimitGrant(this.concurrency, slots ?? [], tokenTakes ?? [], estimated, r);
+    return new RateLimitGrant(this.slots, held.keys, held.lease, tokenTakes ?? [], estimated, r);
   }
 
   /**

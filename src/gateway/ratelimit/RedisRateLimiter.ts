@@ -2,6 +2,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { WardenError } from '../../errors/index.js';
 import { MemoryRateLimiter } from './MemoryRateLimiter.js';
 import type { BucketTake, RateLimit, RateLimitResult, RateLimiter } from './RateLimiter.js';
+import { ConcurrencyLimiter, type SlotRequest, type SlotStore } from './ConcurrencyLimiter.js';
 
 /**
  * All-or-nothing token buckets over KEYS, with the clock of the Redis server (`TIME`) so that
@@ -51,6 +52,29 @@ end
 return {1, 0, remaining}
 `;
 
+/**
+ * Concurrency slots shared by all replicas, all or nothing: one sorted set per key whose members
+ * are leases scored by their expiry (Redis `TIME`), so slots of a replica that died free
+ * themselves. ARGV[1] = lease, ARGV[2] = lease ms, then the max per key. Returns -1 when
+ * acquired, else the 0-based index of a full key.
+ */
+export const SLOTS_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[2 + i]) then return i - 1 end
+end
+local ms = tonumber(ARGV[2])
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], now + ms, ARGV[1])
+  redis.call('PEXPIRE', KEYS[i], ms)
+end
+return -1
+`;
+
+type SlotsScript = (numKeys: number, ...args: (string | number)[]) => Promise<number>;
+
 type BucketScript = (numKeys: number, ...args: (string | number)[]) => Promise<[number, number, number]>;
 
 export interface RedisRateLimiterOptions {
@@ -68,7 +92,7 @@ export interface RedisRateLimiterOptions {
 
 /** Token buckets shared by all gateway replicas through Redis: one EVALSHA per call. */
 export class RedisRateLimiter implements RateLimiter {
-  private readonly redis: Redis & { wardenTokenBucket: BucketScript };
+  private readonly redis: Redis & { wardenTokenBucket: BucketScript; wardenSlots: SlotsScript };
   private readonly ownsClient: boolean;
   private readonly prefix: string;
   private readonly fallback: MemoryRateLimiter | null;
@@ -88,7 +112,8 @@ export class RedisRateLimiter implements RateLimiter {
     if (this.ownsClient) client.on('error', () => {}); // reported per call through onStoreError
     // defineCommand sends EVALSHA and falls back to EVAL only when the script is not cached yet.
     client.defineCommand('wardenTokenBucket', { lua: TOKEN_BUCKET_LUA });
-    this.redis = client as Redis & { wardenTokenBucket: BucketScript };
+    client.defineCommand('wardenSlots', { lua: SLOTS_LUA });
+    this.redis = client as Redis & { wardenTokenBucket: BucketScript; wardenSlots: SlotsScript };
     this.fallback = o.onStoreDown === 'memory' ? new MemoryRateLimiter({ maxKeys: o.maxKeys }) : null;
   }
 
@@ -125,6 +150,50 @@ export class RedisRateLimiter implements RateLimiter {
     await this.run([{ key, cost, limit }], true);
   }
 
+  /**
+   * Concurrency slots in Redis, shared by every replica. A lease that is not released (the
+   * replica died) frees itself after `leaseMs`. With Redis down: `onStoreDown: memory` counts
+   * this replica's slots, else the request is refused (503).
+   */
+  slots(leaseMs: number): SlotStore {
+    const local = this.fallback ? new ConcurrencyLimiter() : null;
+    // Leases taken while Redis was down are released where they were counted.
+    const heldLocally = new Set<string>();
+    return {
+      acquire: async (slots: readonly SlotRequest[], lease: string): Promise<number> => {
+        const args: (string | number)[] = slots.map((x) => this.prefix + x.key);
+        args.push(lease, leaseMs, ...slots.map((x) => x.max));
+        try {
+          const full = await this.redis.wardenSlots(slots.length, ...args);
+          this.healthy = true;
+          return full;
+        } catch (err) {
+          this.storeDown(err);
+          if (!local) throw new WardenError('WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE', 'the rate-limit store is unreachable; failing closed', { cause: err });
+          const full = local.acquire(slots);
+          if (full < 0) heldLocally.add(lease);
+          return full;
+        }
+      },
+      release: (keys: readonly string[], lease: string): void => {
+        if (heldLocally.delete(lease)) {
+          local!.release(keys);
+          return;
+        }
+        const pipeline = this.redis.pipeline();
+        for (const k of keys) pipeline.zrem(this.prefix + k, lease);
+        pipeline.exec().catch((err: unknown) => this.storeDown(err));
+      },
+    };
+  }
+
+  private storeDown(err: unknown): void {
+    if (this.healthy) {
+      this.healthy = false;
+      this.o.onStoreError?.(err);
+    }
+  }
+
   private async run(takes: readonly BucketTake[], force: boolean): Promise<RateLimitResult> {
     const args: (string | number)[] = new Array(takes.length * 4 + 1);
     for (let i = 0; i < takes.length; i++) {
@@ -144,10 +213,7 @@ export class RedisRateLimiter implements RateLimiter {
       this.healthy = true;
       return { allowed: allowed === 1, retryAfterMs, remaining };
     } catch (err) {
-      if (this.healthy) {
-        this.healthy = false;
-        this.o.onStoreError?.(err);
-      }
+      this.storeDown(err);
       if (this.fallback) {
         if (!force) return this.fallback.takeMany(takes);
         for (const t of takes) this.fallback.adjust(t.key, t.cost, t.limit);

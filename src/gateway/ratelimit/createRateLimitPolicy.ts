@@ -11,6 +11,8 @@ export interface RateLimitConfig {
   onStoreDown: 'fail-closed' | 'memory';
   redisTimeoutMs: number;
   maxKeys: number;
+  /** Redis: how long an unreleased concurrency slot is held (a crashed replica's slots free themselves). */
+  concurrencyLeaseSeconds: number;
   rules: RateLimitRule[];
 }
 
@@ -30,7 +32,7 @@ export function createRateLimitPolicy(config: RateLimitConfig, o: { onStoreError
       : null;
   const limiter: RateLimiter = redis ?? new MemoryRateLimiter({ maxKeys: config.maxKeys });
   return {
-    policy: new RateLimitPolicy(config.rules, { limiter }),
+    policy: new RateLimitPolicy(config.rules, { limiter, concurrency: redis?.slots(config.concurrencyLeaseSeconds * 1000) }),
     limiter,
     ready: async () => {
       if (redis && config.rules.length > 0) await redis.ready();

@@ -75,11 +75,11 @@ test('concurrency limiter: acquire/release per key, table holds only active keys
   assert.equal(c.tryAcquire('a', 2), true);
   assert.equal(c.tryAcquire('a', 2), true);
   assert.equal(c.tryAcquire('a', 2), false);
-  c.release('a');
+  c.releaseOne('a');
   assert.equal(c.tryAcquire('a', 2), true);
-  c.release('a');
-  c.release('a');
-  c.release('a'); // extra releases are harmless
+  c.releaseOne('a');
+  c.releaseOne('a');
+  c.releaseOne('a'); // extra releases are harmless
   assert.equal(c.size, 0);
 });
 

@@ -79,6 +79,14 @@ test('Redis down: fail closed with WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE (defaul
     const subject = { principal: 'User::"a"', key: null, tenant: null, model: 'm', estimatedTokens: 0 };
     await assert.rejects(Promise.resolve(policy.check(subject)), { code: 'WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE' });
     await assert.rejects(Promise.resolve(policy.check(subject)), { code: 'WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE' });
+    // Shared concurrency slots: fail closed, or this replica's own counters with the memory fallback.
+    const sharedClosed = new RateLimitPolicy([{ match: { principal: '*' }, concurrent: 1 }], { limiter: closed, concurrency: closed.slots(60_000) });
+    await assert.rejects(Promise.resolve(sharedClosed.check(subject)), { code: 'WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE' });
+    const sharedLocal = new RateLimitPolicy([{ match: { principal: '*' }, concurrent: 1 }], { limiter: fallback, concurrency: fallback.slots(60_000) });
+    const held = await sharedLocal.check(subject);
+    await assert.rejects(Promise.resolve(sharedLocal.check(subject)), { code: 'WARDEN_GATEWAY_CONCURRENCY_LIMITED' });
+    held.release();
+    (await sharedLocal.check(subject)).release();
   } finally {
     await closed.close();
     await fallback.close();
@@ -100,6 +108,41 @@ test('policy over Redis: 429 with retry-after seconds', async (t) => {
     assert.ok(err.retryAfterSeconds === 10 || err.retryAfterSeconds === 9, String(err.retryAfterSeconds));
   } finally {
     await rl.close();
+  }
+});
+
+test('concurrency over Redis is shared by replicas: all or nothing, released by lease, and the slots of a dead replica expire', async (t) => {
+  if (!requireOrSkip(t, available, 'Redis')) return;
+  const rules = [{ match: { principal: '*' }, concurrent: 2 }, { match: { model: '*' }, concurrent: 3 }];
+  const replicas = [0, 1].map(() => new RedisRateLimiter({ redis: url, keyPrefix: prefix, timeoutMs: 1000 }));
+  try {
+    await Promise.all(replicas.map((r) => r.ready()));
+    const [a, b] = replicas.map((r) => new RateLimitPolicy(rules, { limiter: r, concurrency: r.slots(60_000) }));
+    const alice = { principal: 'User::"alice"', key: null, tenant: null, model: 'm', estimatedTokens: 0 };
+    const bob = { ...alice, principal: 'User::"bob"' };
+    const g1 = await a!.check(alice);
+    const g2 = await b!.check(alice);
+    await assert.rejects(Promise.resolve(a!.check(alice)), { code: 'WARDEN_GATEWAY_CONCURRENCY_LIMITED', message: /more than 2 concurrent requests \(rule 0\)/ });
+    await assert.rejects(Promise.resolve(b!.check(alice)), { code: 'WARDEN_GATEWAY_CONCURRENCY_LIMITED' }, 'the other replica sees the same two slots');
+    // The model rule (3) has room for one more: bob gets it; a denied alice took none of it (all or nothing).
+    const g3 = await b!.check(bob);
+    await assert.rejects(Promise.resolve(a!.check(bob)), { code: 'WARDEN_GATEWAY_CONCURRENCY_LIMITED', message: /rule 1/ });
+    g1.release();
+    await new Promise((r) => setTimeout(r, 50)); // the release is sent without waiting
+    const g4 = await a!.check(bob); // alice's released slot is free on every replica
+    for (const g of [g2, g3, g4]) g.release();
+    await new Promise((r) => setTimeout(r, 50));
+    const held = await admin.keys(`${prefix}*|c`);
+    for (const k of held) assert.equal(await admin.zcard(k), 0, `${k} holds no lease after every release`);
+
+    // A replica that dies holding a slot: the lease frees it after leaseMs.
+    const short = new RateLimitPolicy([{ match: { principal: '*' }, concurrent: 1 }], { limiter: replicas[0]!, concurrency: replicas[0]!.slots(300) });
+    await short.check({ ...alice, principal: 'User::"crashed"' }); // never released
+    await assert.rejects(Promise.resolve(short.check({ ...alice, principal: 'User::"crashed"' })), { code: 'WARDEN_GATEWAY_CONCURRENCY_LIMITED' });
+    await new Promise((r) => setTimeout(r, 400));
+    (await short.check({ ...alice, principal: 'User::"crashed"' })).release();
+  } finally {
+    await Promise.all(replicas.map((r) => r.close()));
   }
 });
 
