@@ -10,7 +10,7 @@ import { admit, MODEL_DIGEST_HEADER } from './admit.js';
 import { SseRewriter, type UsageSink } from './SseRewriter.js';
 
 /** Request headers passed to the model server; credentials and hop-by-hop headers never are. */
-const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent', 'traceparent', 'tracestate', 'x-demo-chunk-delay-ms'];
+const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent', 'traceparent', 'tracestate'];
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'set-cookie']);
 /** Largest upstream answer the gateway buffers to inspect (streams are never buffered). */
 const MAX_BUFFERED_RESPONSE = 32 * 1024 * 1024;
