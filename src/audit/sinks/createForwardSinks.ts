@@ -1,18 +1,12 @@
-import { readFileSync } from 'node:fs';
 import type { WardenConfig } from '../../config/index.js';
-import { WardenError } from '../../errors/index.js';
+import { readCaFile } from '../../config/readCaFile.js';
 import type { AuditSink } from './AuditSink.js';
 import { JsonLinesSink } from './JsonLinesSink.js';
 import { OtlpHttpSink } from './OtlpHttpSink.js';
 import { SyslogSink, parseSyslogUrl } from './SyslogSink.js';
 
 function readCa(path: string | undefined): string | undefined {
-  if (!path) return undefined;
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw new WardenError('WARDEN_CONFIG_INVALID', `audit.forward: cannot read CA file ${path}`, { cause });
-  }
+  return path ? readCaFile(path, 'audit.forward') : undefined;
 }
 
 /** Builds the sinks of `audit.forward` (config already validated by zod). */

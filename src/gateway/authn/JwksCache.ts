@@ -106,8 +106,12 @@ export class JwksCache {
   private async fetchOnce(): Promise<void> {
     this.lastAttemptAt = this.now();
     try {
-      const init = { headers: { accept: 'application/jwk-set+json, application/json' }, signal: AbortSignal.timeout(this.o.fetchTimeoutMs ?? 5000), redirect: 'error' as const };
-      const res = this.dispatcher ? await undiciFetch(this.o.jwksUri, { ...init, dispatcher: this.dispatcher }) : await fetch(this.o.jwksUri, init);
+      const res = await undiciFetch(this.o.jwksUri, {
+        headers: { accept: 'application/jwk-set+json, application/json' },
+        signal: AbortSignal.timeout(this.o.fetchTimeoutMs ?? 5000),
+        redirect: 'error',
+        dispatcher: this.dispatcher ?? undefined,
+      });
       if (res.status !== 200) throw new Error(`JWKS endpoint answered ${res.status}`);
       const max = this.o.maxBytes ?? 512 * 1024;
       const declared = Number(res.headers.get('content-length') ?? NaN);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readCaFile } from '../../config/readCaFile.js';
 import { jwtVerify, decodeJwt, type JWTVerifyOptions } from 'jose';
 import { WardenError } from '../../errors/index.js';
 import type { Principal } from '../RequestContext.js';
@@ -84,7 +84,7 @@ export class JwtAuthenticator {
           refreshSeconds: o.jwksRefreshSeconds ?? 300,
           minRefetchSeconds: o.jwksMinRefetchSeconds ?? 30,
           fetchTimeoutMs: options.fetchTimeoutMs,
-          ca: o.jwksCaFile ? readCaFile(o.issuer, o.jwksCaFile) : undefined,
+          ca: o.jwksCaFile ? readJwksCa(o.issuer, o.jwksCaFile) : undefined,
           now: options.now,
         }),
         verify: {
@@ -158,13 +158,8 @@ export class JwtAuthenticator {
   }
 }
 
-function readCaFile(issuer: string, path: string): string {
-  let pem: string;
-  try {
-    pem = readFileSync(path, 'utf8');
-  } catch {
-    throw new WardenError('WARDEN_CONFIG_INVALID', `jwksCaFile of issuer ${issuer} cannot be read: ${path}`);
-  }
+function readJwksCa(issuer: string, path: string): string {
+  const pem = readCaFile(path, `jwksCaFile of issuer ${issuer}`);
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new WardenError('WARDEN_CONFIG_INVALID', `jwksCaFile of issuer ${issuer} holds no PEM certificate: ${path}`);
   return pem;
 }

@@ -73,6 +73,10 @@ end
 return -1
 `;
 
+function storeUnavailable(cause: unknown): WardenError {
+  return new WardenError('WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE', 'the rate-limit store is unreachable; failing closed', { cause });
+}
+
 type SlotsScript = (numKeys: number, ...args: (string | number)[]) => Promise<number>;
 
 type BucketScript = (numKeys: number, ...args: (string | number)[]) => Promise<[number, number, number]>;
@@ -169,7 +173,7 @@ export class RedisRateLimiter implements RateLimiter {
           return full;
         } catch (err) {
           this.storeDown(err);
-          if (!local) throw new WardenError('WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE', 'the rate-limit store is unreachable; failing closed', { cause: err });
+          if (!local) throw storeUnavailable(err);
           const full = local.acquire(slots);
           if (full < 0) heldLocally.add(lease);
           return full;
@@ -219,7 +223,7 @@ export class RedisRateLimiter implements RateLimiter {
         for (const t of takes) this.fallback.adjust(t.key, t.cost, t.limit);
         return { allowed: true, retryAfterMs: 0, remaining: 0 };
       }
-      throw new WardenError('WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE', 'the rate-limit store is unreachable; failing closed', { cause: err });
+      throw storeUnavailable(err);
     }
   }
 

@@ -28,16 +28,16 @@ export function estimatePromptTokens(body: Record<string, unknown> | null): numb
     }
   }
   tokens += countInput(body.prompt) + countInput(body.input);
-  return tokens + Math.ceil(chars / 4);
+  return tokens + tokensFromChars(chars);
 }
 
 function countInput(v: unknown): number {
-  if (typeof v === 'string') return Math.ceil(v.length / 4);
+  if (typeof v === 'string') return tokensFromChars(v.length);
   if (!Array.isArray(v)) return 0;
   let n = 0;
   for (let i = 0; i < v.length; i++) {
     const x: unknown = v[i];
-    if (typeof x === 'string') n += Math.ceil(x.length / 4);
+    if (typeof x === 'string') n += tokensFromChars(x.length);
     else if (typeof x === 'number') n += 1;
     else if (Array.isArray(x)) n += x.length;
   }
@@ -68,7 +68,7 @@ export function completionChars(answer: unknown): number {
   return chars;
 }
 
-/** Completion tokens estimated like prompt tokens (characters / 4). */
-export function estimateCompletionTokens(chars: number): number {
+/** Tokens in `chars` characters of text, by the rule of thumb above (characters / 4); prompts and completions alike. */
+export function tokensFromChars(chars: number): number {
   return Math.ceil(chars / 4);
 }

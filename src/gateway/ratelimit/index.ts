@@ -4,5 +4,5 @@ export { RedisRateLimiter, TOKEN_BUCKET_LUA, type RedisRateLimiterOptions } from
 export { ConcurrencyLimiter } from './ConcurrencyLimiter.js';
 export { RateLimitPolicy, RateLimitGrant, type RateLimitRule, type RateLimitSubject, type TokenUsage } from './RateLimitPolicy.js';
 export { RateLimitedError } from './RateLimitedError.js';
-export { estimatePromptTokens, completionChars, estimateCompletionTokens } from './estimatePromptTokens.js';
+export { estimatePromptTokens, completionChars, tokensFromChars } from './estimatePromptTokens.js';
 export { createRateLimitPolicy, type RateLimitConfig, type RateLimiting } from './createRateLimitPolicy.js';

@@ -40,6 +40,8 @@ export class SseRewriter {
   /** Transformers of texts whose choice has not finished: key `"<choice>"` or `"<choice>/<tool call>"`. */
   private readonly active = new Map<string, TextStreamTransformer>();
   private usedFirst = false;
+  /** The stream is a legacy completions stream (`choices[].text`): held text is released as `text`. */
+  private legacyText = false;
   private stream: Record<string, unknown> = {};
 
   /** The upstream reported `usage` (else the gateway estimates from `completionChars`). */
@@ -87,13 +89,9 @@ export class SseRewriter {
     const last = this.pending.trim();
     this.pending = '';
     this.pendingCr = false;
-    return (last ? this.rewriteEvent(last) : '') + this.flushAll();
+    return (last ? this.rewriteEvent(last) : '') + this.flushHeld();
   }
 
-  /** Text still held (the upstream failed mid-stream), as events, before the gateway's error event. */
-  flushHeld(): string {
-    return this.flushAll();
-  }
 
   private rewriteEvent(event: string): string {
     const lines = event.split('\n');
@@ -105,7 +103,7 @@ export class SseRewriter {
     }
     if (dataLines.length === 0) return `${event}\n\n`;
     const data = dataLines.join('\n');
-    if (data === '[DONE]') return this.flushAll() + `${event}\n\n`;
+    if (data === '[DONE]') return this.flushHeld() + `${event}\n\n`;
     let json: Chunk;
     try {
       json = JSON.parse(data) as Chunk;
@@ -118,21 +116,23 @@ export class SseRewriter {
       this.onUsage(json.usage);
     }
     this.completionChars += completionChars(json);
-    let changed = false;
+    let usageHidden = false;
     if (this.hideUsage && 'usage' in json) {
       delete json.usage;
       if (Array.isArray(json.choices) && json.choices.length === 0) return '';
-      changed = true;
+      usageHidden = true;
     }
-    const reserialize = (): string => (changed ? `${otherLines.map((l) => `${l}\n`).join('')}data: ${JSON.stringify(json)}\n\n` : `${event}\n\n`);
-    if (!this.text || !Array.isArray(json.choices)) return reserialize();
+    if (!this.text || !Array.isArray(json.choices)) return usageHidden ? eventOf(otherLines, [JSON.stringify(json)]) : `${event}\n\n`;
     for (const field of STREAM_FIELDS) if (json[field] !== undefined) this.stream[field] ??= json[field];
     let before = '';
     json.choices.forEach((choice, position) => {
       if (!choice || typeof choice !== 'object') return;
       const index = typeof choice.index === 'number' ? choice.index : position;
       if (choice.delta && typeof choice.delta.content === 'string') choice.delta.content = this.transformer(`${index}`).push(choice.delta.content);
-      else if (typeof choice.text === 'string') choice.text = this.transformer(`${index}`).push(choice.text);
+      else if (typeof choice.text === 'string') {
+        this.legacyText = true;
+        choice.text = this.transformer(`${index}`).push(choice.text);
+      }
       // Tool-call arguments are model output that reaches the client too: one transformer per call.
       const calls = choice.delta?.tool_calls;
       if (Array.isArray(calls)) {
@@ -141,20 +141,15 @@ export class SseRewriter {
           if (fn && typeof fn.arguments === 'string') fn.arguments = this.transformer(`${index}/${typeof call.index === 'number' ? call.index : i}`).push(fn.arguments);
         });
       }
-      if (choice.finish_reason !== null && choice.finish_reason !== undefined) before += this.flushChoice(index, 'text' in choice && !('delta' in choice));
+      if (choice.finish_reason !== null && choice.finish_reason !== undefined) before += this.flushChoice(index);
     });
-    changed = true;
-    return before + reserialize();
+    return before + eventOf(otherLines, [JSON.stringify(json)]);
   }
 
   /** Data that is not JSON is still text the client reads: redacted whole (fail closed), line structure kept. */
   private redactRaw(otherLines: string[], data: string): string {
     const t = this.text!.more();
-    const redacted = t.push(data) + t.flush();
-    return `${otherLines.map((l) => `${l}\n`).join('')}${redacted
-      .split('\n')
-      .map((l) => `data: ${l}\n`)
-      .join('')}\n`;
+    return eventOf(otherLines, (t.push(data) + t.flush()).split('\n'));
   }
 
   /** The transformer of one text of the stream: `"<choice>"` (content) or `"<choice>/<tool call>"` (arguments). */
@@ -170,7 +165,7 @@ export class SseRewriter {
   }
 
   /** Releases one choice's held text (content, then each tool call's arguments) as chunks identified like the stream's. */
-  private flushChoice(index: number, completions: boolean): string {
+  private flushChoice(index: number): string {
     let out = '';
     for (const [key, t] of [...this.active]) {
       const [choiceKey, toolKey] = key.split('/');
@@ -181,21 +176,30 @@ export class SseRewriter {
       const choice =
         toolKey !== undefined
           ? { index, delta: { tool_calls: [{ index: Number(toolKey), function: { arguments: tail } }] }, finish_reason: null }
-          : completions
+          : this.legacyText
             ? { index, text: tail, finish_reason: null }
             : { index, delta: { content: tail }, finish_reason: null };
       const chunk: Record<string, unknown> = { ...this.stream };
-      chunk.object ??= completions ? 'text_completion' : 'chat.completion.chunk';
+      chunk.object ??= this.legacyText ? 'text_completion' : 'chat.completion.chunk';
       chunk.choices = [choice];
       out += `data: ${JSON.stringify(chunk)}\n\n`;
     }
     return out;
   }
 
-  private flushAll(): string {
+  /** All text still held, as events: at the end of the stream, or before the gateway's error event when the upstream failed. */
+  flushHeld(): string {
     let out = '';
     const choices = new Set([...this.active.keys()].map((key) => Number(key.split('/')[0])));
-    for (const index of choices) out += this.flushChoice(index, this.stream.object === 'text_completion');
+    for (const index of choices) out += this.flushChoice(index);
     return out;
   }
+}
+
+/** One SSE event: its non-data fields as they came, then one `data:` line per line of data. */
+function eventOf(fieldLines: readonly string[], dataLines: readonly string[]): string {
+  let out = '';
+  for (const l of fieldLines) out += `${l}\n`;
+  for (const l of dataLines) out += `data: ${l}\n`;
+  return `${out}\n`;
 }

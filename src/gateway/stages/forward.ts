@@ -5,7 +5,7 @@ import { WardenError } from '../../errors/index.js';
 import type { RequestContext } from '../RequestContext.js';
 import type { UpstreamPool, Upstream } from '../UpstreamPool.js';
 import type { GatewayGuards } from '../ResponseGuards.js';
-import { completionChars, estimateCompletionTokens, RateLimitedError, type RateLimitPolicy } from '../index-internal.js';
+import { completionChars, tokensFromChars, RateLimitedError, type RateLimitPolicy } from '../index-internal.js';
 import { admit, MODEL_DIGEST_HEADER } from './admit.js';
 import { SseRewriter, type UsageSink } from './SseRewriter.js';
 
@@ -89,8 +89,8 @@ class ClientGone extends EventEmitter {
  * Output guards read JSON answers and SSE streams. A successful answer they must read but cannot
  * (compressed, or another content type) is withheld rather than passed through unread.
  */
-function refuseUninspectable(ctx: RequestContext, response: Dispatcher.ResponseData, contentType: string, guards: GatewayGuards | null): void {
-  if (response.statusCode >= 300 || !guards?.wantsResponse(ctx)) return;
+function refuseUninspectable(response: Dispatcher.ResponseData, contentType: string, guardsRead: boolean): void {
+  if (response.statusCode >= 300 || !guardsRead) return;
   const encoding = response.headers['content-encoding'];
   const encoded = encoding !== undefined && encoding !== 'identity';
   const readable = contentType.startsWith('application/json') || contentType.startsWith('text/event-stream');
@@ -103,7 +103,7 @@ function refuseUninspectable(ctx: RequestContext, response: Dispatcher.ResponseD
 }
 
 function estimatedUsage(promptTokens: number, chars: number): { total_tokens: number } {
-  return { total_tokens: promptTokens + estimateCompletionTokens(chars) };
+  return { total_tokens: promptTokens + tokensFromChars(chars) };
 }
 
 /**
@@ -226,10 +226,12 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const onUsage: UsageSink = (usage) => {
     if (needsUsage) void Promise.resolve(o.rateLimit!.correctTokens(grant!, usage as { total_tokens?: number })).catch(() => undefined);
   };
+  // The output guards read this route's answers (chat, completions, OIP infer).
+  const guardsRead = o.guards?.wantsResponse(ctx) ?? false;
   const streamStart = process.hrtime.bigint();
   let rewriter: SseRewriter | null = null;
   try {
-    refuseUninspectable(ctx, response, contentType, o.guards);
+    refuseUninspectable(response, contentType, guardsRead);
     if (contentType.startsWith('text/event-stream')) {
       const guards = o.guards;
       const first = guards?.streamTransformer(ctx) ?? null;
@@ -253,7 +255,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       ctx.res.end();
       return;
     }
-    const inspect = contentType.startsWith('application/json') && response.statusCode < 300 && (needsUsage || (o.guards?.wantsResponse(ctx) ?? false));
+    const inspect = contentType.startsWith('application/json') && response.statusCode < 300 && (needsUsage || guardsRead);
     if (inspect) {
       const raw = await readAll(response.body);
       let text = raw;
@@ -266,7 +268,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       } catch (err) {
         if (err instanceof WardenError) throw err;
         // Not JSON after all: fine for token accounting alone (estimated), not for guards that must read it.
-        if (o.guards?.wantsResponse(ctx)) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', 'the model server answer is labelled JSON but does not parse, so the output guards cannot read it; the answer is withheld');
+        if (guardsRead) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', 'the model server answer is labelled JSON but does not parse, so the output guards cannot read it; the answer is withheld');
       }
       headers['content-length'] = String(text.length);
       headers['x-warden-overhead-ms'] = o.overheadHeader();
