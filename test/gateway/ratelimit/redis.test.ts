@@ -135,12 +135,17 @@ test('concurrency over Redis is shared by replicas: all or nothing, released by 
     const held = await admin.keys(`${prefix}*|c`);
     for (const k of held) assert.equal(await admin.zcard(k), 0, `${k} holds no lease after every release`);
 
-    // A replica that dies holding a slot: the lease frees it after leaseMs.
-    const short = new RateLimitPolicy([{ match: { principal: '*' }, concurrent: 1 }], { limiter: replicas[0]!, concurrency: replicas[0]!.slots(300) });
-    await short.check({ ...alice, principal: 'User::"crashed"' }); // never released
-    await assert.rejects(Promise.resolve(short.check({ ...alice, principal: 'User::"crashed"' })), { code: 'WARDEN_GATEWAY_CONCURRENCY_LIMITED' });
-    await new Promise((r) => setTimeout(r, 400));
-    (await short.check({ ...alice, principal: 'User::"crashed"' })).release();
+    // A replica that dies holding a slot: the lease frees it after leaseMs, also while a live
+    // holder keeps the bucket itself from expiring.
+    const short = new RateLimitPolicy([{ match: { principal: '*' }, concurrent: 2 }], { limiter: replicas[0]!, concurrency: replicas[0]!.slots(400) });
+    const crashed = { ...alice, principal: 'User::"crashed"' };
+    await short.check(crashed); // never released
+    await new Promise((r) => setTimeout(r, 250));
+    const live = await short.check(crashed); // held on; refreshes the bucket's expiry
+    await assert.rejects(Promise.resolve(short.check(crashed)), { code: 'WARDEN_GATEWAY_CONCURRENCY_LIMITED' });
+    await new Promise((r) => setTimeout(r, 250)); // the first lease is now past its 400 ms
+    (await short.check(crashed)).release();
+    live.release();
   } finally {
     await Promise.all(replicas.map((r) => r.close()));
   }
