@@ -137,13 +137,13 @@ test('concurrency over Redis is shared by replicas: all or nothing, released by 
 
     // A replica that dies holding a slot: the lease frees it after leaseMs, also while a live
     // holder keeps the bucket itself from expiring.
-    const short = new RateLimitPolicy([{ match: { principal: '*' }, concurrent: 2 }], { limiter: replicas[0]!, concurrency: replicas[0]!.slots(400) });
+    const short = new RateLimitPolicy([{ match: { principal: '*' }, concurrent: 2 }], { limiter: replicas[0]!, concurrency: replicas[0]!.slots(1000) });
     const crashed = { ...alice, principal: 'User::"crashed"' };
     await short.check(crashed); // never released
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 300));
     const live = await short.check(crashed); // held on; refreshes the bucket's expiry
     await assert.rejects(Promise.resolve(short.check(crashed)), { code: 'WARDEN_GATEWAY_CONCURRENCY_LIMITED' });
-    await new Promise((r) => setTimeout(r, 250)); // the first lease is now past its 400 ms
+    await new Promise((r) => setTimeout(r, 800)); // the first lease is now past its 1000 ms
     (await short.check(crashed)).release();
     live.release();
   } finally {
