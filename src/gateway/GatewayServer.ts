@@ -60,6 +60,10 @@ export interface GatewayOptions {
    * idle timeout of common load balancers, so they never reuse a connection the gateway is closing.
    */
   idleTimeoutMs?: number;
+  /** The request body must arrive within this long of the request start; default 30 s (408 after). */
+  bodyTimeoutMs?: number;
+  /** Open client connections at most; more are refused at accept (file descriptors and memory stay bounded). Default 10 000. */
+  maxConnections?: number;
 }
 
 export interface RunningGateway {
@@ -73,6 +77,9 @@ export interface RunningGateway {
   close(graceMs?: number): Promise<void>;
 }
 
+/** HTTP/2 streams one client session may have open at once (advertised in SETTINGS). */
+export const MAX_CONCURRENT_STREAMS = 128;
+
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const idleTimeoutMs = options.idleTimeoutMs ?? 65_000;
   const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth, svid: options.upstreamSvid, trustDomain: options.trustDomain });
@@ -81,7 +88,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     upstreams,
     audit: options.audit,
     serverSecret: options.serverSecret,
-    receive: { maxBodyBytes: options.maxBodyBytes, maxJsonDepth: options.maxJsonDepth ?? 64 },
+    receive: { maxBodyBytes: options.maxBodyBytes, maxJsonDepth: options.maxJsonDepth ?? 64, bodyTimeoutMs: options.bodyTimeoutMs ?? 30_000 },
     authorize: { region: options.region ?? 'local', classificationOf: (model) => upstreams.forModel(model)?.classification ?? 'internal' },
     auditBackpressureDepth: options.auditBackpressureDepth ?? 60_000,
     logger: options.logger,
@@ -135,6 +142,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ca: options.tls.caPem,
         allowHTTP1: true,
         minVersion: 'TLSv1.2',
+        // Node's default is unlimited streams per session: one connection could then hold any number
+        // of requests. 128 is nginx's default; clients queue beyond it.
+        settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
         // Client SVIDs are verified per connection by the mTLS authenticator (bundle + revocations),
         // so the handshake accepts any certificate and API-key/JWT clients need none.
         requestCert: options.requestClientCert === true,
@@ -151,6 +161,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   } else {
     server = createHttpServer({ keepAliveTimeout: idleTimeoutMs }, handler);
   }
+  server.maxConnections = options.maxConnections ?? 10_000;
   const track = (socket: Socket): void => {
     sockets.add(socket);
     // node:http sets TCP_NODELAY on its sockets, but HTTP/1.1 connections that http2's allowHTTP1

@@ -1,4 +1,4 @@
-export { startGateway, type GatewayOptions, type GatewayTls, type RunningGateway } from './GatewayServer.js';
+export { startGateway, MAX_CONCURRENT_STREAMS, type GatewayOptions, type GatewayTls, type RunningGateway } from './GatewayServer.js';
 export type { GatewaySvidSource } from './upstreamMtls.js';
 export type { GatewayGuards, TextStreamTransformer } from './ResponseGuards.js';
 export { sendError } from './pipeline.js';

@@ -7,7 +7,7 @@ import type { SnapshotHolder, PepSnapshot } from './PepSnapshot.js';
 import type { GatewayGuards } from './ResponseGuards.js';
 import type { Authenticators, RateLimitPolicy, RequestValidator } from './index-internal.js';
 import { RateLimitedError } from './index-internal.js';
-import { parseBody, receive, type ReceiveOptions } from './stages/receive.js';
+import { parseBody, readRequestBody, receive, type ReceiveOptions } from './stages/receive.js';
 import { authenticate } from './stages/authenticate.js';
 import { authorize, invokeRequest, type AuthorizeOptions } from './stages/authorize.js';
 import { rateLimit } from './stages/rateLimit.js';
@@ -38,7 +38,7 @@ function overheadMs(ctx: RequestContext): number {
   return Number(process.hrtime.bigint() - ctx.startNs - ctx.upstreamNs) / 1e6;
 }
 
-export function sendError(ctx: Pick<RequestContext, 'res' | 'requestId'>, err: WardenError, overhead: string): void {
+export function sendError(ctx: Pick<RequestContext, 'res' | 'requestId'>, err: WardenError, overhead: string, closeConnection = false): void {
   if (ctx.res.headersSent) {
     ctx.res.destroy();
     return;
@@ -52,6 +52,7 @@ export function sendError(ctx: Pick<RequestContext, 'res' | 'requestId'>, err: W
   };
   if (err.status === 401) headers['www-authenticate'] = 'Bearer realm="warden"';
   if (err instanceof RateLimitedError) headers['retry-after'] = String(err.retryAfterSeconds);
+  if (closeConnection) headers.connection = 'close';
   ctx.res.writeHead(err.status, headers);
   ctx.res.end(body);
 }
@@ -131,10 +132,11 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     const snap = o.snapshots.current();
     if (!snap || snap.expiresAt <= Date.now()) throw new WardenError('WARDEN_GATEWAY_SNAPSHOT_STALE', 'no current policy snapshot; failing closed');
     ctx.snapshot = snap;
-    await receive(ctx, o.receive);
+    receive(ctx, o.receive);
     next('authenticate');
     await authenticate(ctx, o.serverSecret, o.authn);
     next('parse');
+    await readRequestBody(ctx, o.receive);
     parseBody(ctx, o.receive);
     next('authorize');
     authorize(ctx, o.authorize);
@@ -157,9 +159,12 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     if (e.code === 'WARDEN_INTERNAL') o.logger.error({ err, requestId }, 'unexpected gateway error');
     ctx.status = e.status;
     ctx.errorCode = e.code;
-    sendError(ctx, e, overheadMs(ctx).toFixed(3));
-    // Drain an unread body so the keep-alive connection stays usable.
-    if (!req.readableEnded) req.resume();
+    // An HTTP/1.1 body left unread (refused before it was read, too large, too slow) would have to
+    // be read to reuse the connection: close it instead, so the client cannot keep the gateway reading.
+    const unread = !req.complete;
+    sendError(ctx, e, overheadMs(ctx).toFixed(3), unread && req.httpVersionMajor === 1);
+    // HTTP/2 (or a closing HTTP/1.1 connection): discard what still arrives instead of buffering it.
+    if (unread) req.resume();
   } finally {
     ctx.rateGrant?.release();
   }

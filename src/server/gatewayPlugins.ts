@@ -12,7 +12,7 @@ export interface GatewayPlugins {
   detectors: Detectors;
   tracing: Tracing;
   /** The gateway options every PEP process derives from config and these plugins. */
-  gatewayOptions: Pick<GatewayOptions, 'host' | 'port' | 'maxBodyBytes' | 'idleTimeoutMs' | 'region' | 'authn' | 'requestClientCert' | 'rateLimit' | 'validator' | 'guards' | 'maxJsonDepth' | 'tracing'>;
+  gatewayOptions: Pick<GatewayOptions, 'host' | 'port' | 'maxBodyBytes' | 'idleTimeoutMs' | 'bodyTimeoutMs' | 'maxConnections' | 'region' | 'authn' | 'requestClientCert' | 'rateLimit' | 'validator' | 'guards' | 'maxJsonDepth' | 'tracing'>;
   close(): Promise<void>;
 }
 
@@ -62,6 +62,8 @@ export async function createGatewayPlugins(
       port: config.gateway.port,
       maxBodyBytes: config.gateway.maxBodyBytes,
       idleTimeoutMs: config.gateway.idleTimeoutSeconds * 1000,
+      bodyTimeoutMs: config.gateway.bodyTimeoutSeconds * 1000,
+      maxConnections: config.gateway.maxConnections,
       region: config.gateway.region,
       authn,
       requestClientCert: authn.mtls !== null,

@@ -84,6 +84,7 @@ before(async () => {
       'gateway:',
       '  region: eu-west-1',
       '  idleTimeoutSeconds: 30',
+      '  bodyTimeoutSeconds: 1',
       '  upstreams:',
       '    - name: tricky',
       `      url: ${tricky.url}`,
@@ -261,6 +262,28 @@ test('Cedar at the gateway: a forbid on classification overrides a permit, data 
   const text = JSON.stringify(explain.json);
   assert.match(text, /"deny"/);
   assert.match(text, /eu-residency-iris/);
+});
+
+test('gateway.bodyTimeoutSeconds: a body still arriving after the deadline gets 408 and the connection is closed', async () => {
+  const { port } = new URL(warden.ready.gatewayUrl);
+  const started = Date.now();
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: Number(port), ca, ALPNProtocols: ['http/1.1'] }, () => {
+      // 5 of the 100 bytes announced, then nothing.
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer ${warden.ready.demoKey}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"mod`);
+    });
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.once('end', () => resolve(text));
+    socket.once('error', reject);
+    setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer and no close within 10 s (got ${JSON.stringify(text)})`));
+    }, 10_000).unref();
+  });
+  assert.match(answer, /^HTTP\/1\.1 408 /);
+  assert.match(answer, /"code":"WARDEN_GATEWAY_BODY_TIMEOUT"/);
+  assert.ok(Date.now() - started >= 900, 'not before the configured second');
 });
 
 test('invalid requests get 400 naming the field', async () => {

@@ -94,6 +94,10 @@ export const gatewaySection = z
     maxBodyBytes: z.number().int().min(1).max(64 * 1024 * 1024).default(1024 * 1024),
     /** Idle client connections close after this long (keep longer than your load balancer's idle timeout). */
     idleTimeoutSeconds: z.number().int().min(1).max(3600).default(65),
+    /** The request body must arrive within this long of the request start (slow uploads get 408). */
+    bodyTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+    /** Open client connections at most; more are refused when accepted. Keep below the process's file-descriptor limit. */
+    maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
     /** Serve plain HTTP instead of TLS (development only). */
     insecureDev: z.boolean().default(false),
     /** Region this gateway runs in; passed to policies as context.region (data residency). */

@@ -7,31 +7,46 @@ export interface ReceiveOptions {
   maxBodyBytes: number;
   /** Deepest JSON nesting accepted (guards the parser and later stages). */
   maxJsonDepth: number;
+  /** The whole body must arrive within this long of the request start (slow-upload protection, both protocols). */
+  bodyTimeoutMs: number;
 }
 
-function readBody(ctx: RequestContext, limit: number): Promise<Buffer> {
+function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const req = ctx.req;
+    const fail = (err: WardenError): void => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      reject(err);
+    };
+    // HTTP/1.1's requestTimeout is 5 min and HTTP/2 streams have none: a client dripping its body
+    // would hold a request slot for as long as it likes.
+    const waitedMs = Number(process.hrtime.bigint() - ctx.startNs) / 1e6;
+    const timer = setTimeout(() => fail(new WardenError('WARDEN_GATEWAY_BODY_TIMEOUT', `the request body did not arrive within ${Math.round(timeoutMs / 1000)} s`)), Math.max(0, timeoutMs - waitedMs));
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > limit) {
-        req.off('data', onData);
-        reject(new WardenError('WARDEN_GATEWAY_BODY_TOO_LARGE', `request body exceeds ${limit} bytes`));
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
+      if (size > limit) fail(new WardenError('WARDEN_GATEWAY_BODY_TOO_LARGE', `request body exceeds ${limit} bytes`));
+      else chunks.push(chunk);
     };
     req.on('data', onData);
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', reject);
+    req.once('end', () => {
+      clearTimeout(timer);
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+    req.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
   });
 }
 
-/** Stage 1: route the path, enforce method and size limits, read the body (parsed after authentication). */
-export async function receive(ctx: RequestContext, options: ReceiveOptions): Promise<void> {
+/**
+ * Stage 1: route the path, enforce the method and the declared body size. The body itself is read
+ * only after authentication (readRequestBody), so anonymous callers cannot make the gateway buffer it.
+ */
+export function receive(ctx: RequestContext, options: ReceiveOptions): void {
   const route = matchRoute(ctx.path);
   if (!route) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', `no route for ${ctx.path}`);
   if (route.method !== ctx.method) throw new WardenError('WARDEN_GATEWAY_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; use ${route.method}`);
@@ -40,7 +55,11 @@ export async function receive(ctx: RequestContext, options: ReceiveOptions): Pro
 
   const declared = Number(ctx.req.headers['content-length'] ?? NaN);
   if (declared > options.maxBodyBytes) throw new WardenError('WARDEN_GATEWAY_BODY_TOO_LARGE', `request body exceeds ${options.maxBodyBytes} bytes`);
-  ctx.body = await readBody(ctx, options.maxBodyBytes);
+}
+
+/** After authentication: reads the body (size limit and deadline) for routes that take one. */
+export async function readRequestBody(ctx: RequestContext, options: ReceiveOptions): Promise<void> {
+  if (ctx.route?.hasBody) ctx.body = await readBody(ctx, options.maxBodyBytes, options.bodyTimeoutMs);
 }
 
 /**
