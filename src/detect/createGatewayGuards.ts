@@ -21,6 +21,7 @@ export interface DetectorGuards {
   inspectRequest(ctx: GuardRequestContext): Promise<void>;
   wantsResponse(ctx: GuardRequestContext): boolean;
   transformJson(ctx: GuardRequestContext, body: unknown): unknown;
+  guardErrorText(ctx: GuardRequestContext, text: string): string;
   streamTransformer(ctx: GuardRequestContext): { push(text: string): string; flush(): string } | null;
   /** POST /v1/feedback: validates the body (WARDEN_DETECT_FEEDBACK_INVALID names the field) and feeds the accuracy monitor. */
   recordFeedback(ctx: GuardRequestContext): AccuracyReport;
@@ -208,6 +209,13 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
         return changed ? { ...(body as object), choices: out } : body;
       }
       return body;
+    },
+
+    guardErrorText(ctx, text) {
+      const g = detectors.guardCompletion(text);
+      addVerdicts(ctx, g.verdicts);
+      throwIfBlocked(g.verdicts);
+      return g.text;
     },
 
     recordFeedback(ctx) {

@@ -17,6 +17,12 @@ export interface GatewayGuards {
   wantsResponse(ctx: RequestContext): boolean;
   /** Rewrites a parsed JSON answer (redaction, probability rounding, PRADA observation). */
   transformJson(ctx: RequestContext, body: unknown): unknown;
+  /**
+   * Guards the text of an error answer (status 300 and up) on a route whose answers the guards
+   * read: model servers echo inputs and leak their own secrets in error messages and stack traces.
+   * Redacts, or throws a WardenError when a finding's action is block.
+   */
+  guardErrorText(ctx: RequestContext, text: string): string;
   /** A per-request transformer for streamed completion text, or null. */
   streamTransformer(ctx: RequestContext): TextStreamTransformer | null;
   /** POST /v1/feedback: records a labelled outcome (may throw a 400 WardenError) and returns the JSON answer. */

@@ -8,6 +8,7 @@ import type { GatewayGuards } from '../ResponseGuards.js';
 import { completionChars, tokensFromChars, RateLimitedError, type RateLimitPolicy } from '../index-internal.js';
 import { admit, MODEL_DIGEST_HEADER } from './admit.js';
 import { SseRewriter, type UsageSink } from './SseRewriter.js';
+import { guardErrorAnswer, MAX_ERROR_ANSWER_BYTES } from './guardErrorAnswer.js';
 
 /** Request headers passed to the model server; credentials and hop-by-hop headers never are. */
 const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent', 'traceparent', 'tracestate'];
@@ -122,19 +123,28 @@ function askForStreamUsage(ctx: RequestContext): boolean {
   return true;
 }
 
-/** The whole upstream answer, up to MAX_BUFFERED_RESPONSE (events, not an async iterator: this runs per request). */
-function readAll(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
+/** The whole upstream answer, up to `limit` bytes (events, not an async iterator: this runs per request). */
+function readAll(body: Dispatcher.ResponseData['body'], limit = MAX_BUFFERED_RESPONSE): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     body.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BUFFERED_RESPONSE) body.destroy(new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', 'the model server answer is too large to inspect'));
+      if (size > limit) body.destroy(new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', `the model server answer is larger than the ${limit} bytes the output guards read; it is withheld`));
       else chunks.push(c);
     });
     body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     body.once('error', reject);
   });
+}
+
+/** Answers the client with a buffered (inspected) upstream answer. */
+function sendWhole(ctx: RequestContext, status: number, headers: Record<string, string | string[]>, text: Buffer, o: ForwardOptions): void {
+  headers['content-length'] = String(text.length);
+  headers['x-warden-overhead-ms'] = o.overheadHeader();
+  ctx.res.writeHead(status, headers);
+  ctx.responded = true;
+  ctx.res.end(text);
 }
 
 /**
@@ -255,6 +265,11 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       ctx.res.end();
       return;
     }
+    if (guardsRead && response.statusCode >= 300) {
+      const text = guardErrorAnswer(ctx, o.guards!, await readAll(response.body, MAX_ERROR_ANSWER_BYTES), response.headers['content-encoding']);
+      sendWhole(ctx, response.statusCode, headers, text, o);
+      return;
+    }
     const inspect = contentType.startsWith('application/json') && response.statusCode < 300 && (needsUsage || guardsRead);
     if (inspect) {
       const raw = await readAll(response.body);
@@ -270,11 +285,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
         // Not JSON after all: fine for token accounting alone (estimated), not for guards that must read it.
         if (guardsRead) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', 'the model server answer is labelled JSON but does not parse, so the output guards cannot read it; the answer is withheld');
       }
-      headers['content-length'] = String(text.length);
-      headers['x-warden-overhead-ms'] = o.overheadHeader();
-      ctx.res.writeHead(response.statusCode, headers);
-      ctx.responded = true;
-      ctx.res.end(text);
+      sendWhole(ctx, response.statusCode, headers, text, o);
       return;
     }
     headers['x-warden-overhead-ms'] = o.overheadHeader();

@@ -1,0 +1,61 @@
+import { WardenError } from '../../errors/index.js';
+import type { RequestContext } from '../RequestContext.js';
+import type { GatewayGuards } from '../ResponseGuards.js';
+
+/** Largest error answer the gateway reads to guard; a larger one is withheld. */
+export const MAX_ERROR_ANSWER_BYTES = 1024 * 1024;
+const MAX_DEPTH = 64;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function uninspectable(why: string): WardenError {
+  return new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', `the model server answered with an error ${why}, which the output guards cannot read; the answer is withheld`);
+}
+
+/** Guards every string in a parsed JSON value; returns the same object when nothing changed. */
+function guardStrings(value: unknown, guard: (text: string) => string, depth: number): unknown {
+  if (typeof value === 'string') return guard(value);
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
+  let changed = false;
+  if (Array.isArray(value)) {
+    const out = value.map((v) => {
+      const g = guardStrings(v, guard, depth + 1);
+      if (g !== v) changed = true;
+      return g;
+    });
+    return changed ? out : value;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const g = guardStrings(v, guard, depth + 1);
+    if (g !== v) changed = true;
+    out[k] = g;
+  }
+  return changed ? out : value;
+}
+
+/**
+ * The body of an upstream error answer (status 300 and up) as the client may see it. Model servers
+ * echo inputs and leak their own secrets (keys in stack traces, connection strings) in errors, so
+ * on routes whose answers the guards read, errors are guarded too: JSON string by string (the
+ * structure stays valid JSON), any other UTF-8 text as a whole. Compressed, binary or oversized
+ * error answers are withheld, as successful ones are.
+ */
+export function guardErrorAnswer(ctx: RequestContext, guards: GatewayGuards, raw: Buffer, contentEncoding: string | string[] | undefined): Buffer {
+  if (contentEncoding !== undefined && contentEncoding !== 'identity') throw uninspectable(`compressed with ${JSON.stringify(String(contentEncoding).slice(0, 32))}`);
+  let text: string;
+  try {
+    text = utf8.decode(raw);
+  } catch {
+    throw uninspectable('that is not UTF-8 text');
+  }
+  const guard = (s: string): string => guards.guardErrorText(ctx, s);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    const guarded = guard(text);
+    return guarded === text ? raw : Buffer.from(guarded);
+  }
+  const guarded = guardStrings(json, guard, 0);
+  return guarded === json ? raw : Buffer.from(JSON.stringify(guarded));
+}
