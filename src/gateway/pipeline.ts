@@ -1,3 +1,4 @@
+import { constants as http2Constants, type Http2ServerRequest } from 'node:http2';
 import { WardenError, toWardenError } from '../errors/index.js';
 import { NOOP_TRACING, type Logger, type Tracing, type StageSpan } from '../observe/index.js';
 import type { RequestContext, GatewayRequest, GatewayResponse } from './RequestContext.js';
@@ -32,6 +33,16 @@ export interface PipelineOptions {
   tracing?: Tracing;
   /** Called once per request after it is audited (metrics). */
   onRequestDone?: (ctx: RequestContext, overheadMs: number) => void;
+}
+
+/** The stream's own 'finish' (the answer handed to nghttp2): the compat response's comes only when the stream closes. */
+function endStreamAfterAnswer(req: Http2ServerRequest): void {
+  const stream = req.stream;
+  const close = (): void => {
+    if (!stream.closed) stream.close(http2Constants.NGHTTP2_NO_ERROR);
+  };
+  if (stream.writableFinished) close();
+  else stream.once('finish', close);
 }
 
 function overheadMs(ctx: RequestContext): number {
@@ -163,8 +174,12 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     // be read to reuse the connection: close it instead, so the client cannot keep the gateway reading.
     const unread = !req.complete;
     sendError(ctx, e, overheadMs(ctx).toFixed(3), unread && req.httpVersionMajor === 1);
-    // HTTP/2 (or a closing HTTP/1.1 connection): discard what still arrives instead of buffering it.
-    if (unread) req.resume();
+    if (unread) {
+      // Discard what still arrives instead of buffering it; on HTTP/2, once the answer is complete,
+      // ask the client to stop sending (RST_STREAM NO_ERROR, RFC 9113 §8.1).
+      req.resume();
+      if (req.httpVersionMajor === 2) endStreamAfterAnswer(req as Http2ServerRequest);
+    }
   } finally {
     ctx.rateGrant?.release();
   }

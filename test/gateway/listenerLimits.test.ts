@@ -115,7 +115,13 @@ test('HTTP/2: a slow body gets 408 on its stream and the session serves the next
         });
         assert.equal(status, 408);
         assert.equal(JSON.parse(text).error.code, 'WARDEN_GATEWAY_BODY_TIMEOUT');
-        slow.destroy();
+        // RFC 9113 §8.1: after a complete answer the server asks the client to stop sending (RST_STREAM NO_ERROR).
+        await new Promise<void>((resolve, reject) => {
+          if (slow.closed) resolve();
+          slow.once('close', () => resolve());
+          setTimeout(() => reject(new Error('the gateway left the stream open')), 2000).unref();
+        });
+        assert.equal(slow.rstCode, 0);
         const next = await new Promise<number>((resolve, reject) => {
           const s = session.request({ ':path': '/healthz' });
           s.once('response', (h) => resolve(Number(h[':status'])));
