@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
-import { runLoad, printTable, type LoadResult } from './lib/load.js';
+import { runLoad, runLoadWithCpu, printTable, type LoadResult } from './lib/load.js';
 import { startAndReadLine, stopProcess } from './lib/processes.js';
 
 const root = resolve(import.meta.dirname, '..');
@@ -33,10 +33,11 @@ function target(url: string, headers: Record<string, string> = {}, ca?: string) 
   return { url, path: '/v1/chat/completions', method: 'POST' as const, body, connections, durationMs, headers: { 'content-type': 'application/json', ...headers }, ca };
 }
 
-async function measure(name: string, url: string, headers: Record<string, string>, ca?: string): Promise<LoadResult> {
+/** `pid`: the process under test, for its CPU per request (nginx's workers are other processes: none). */
+async function measure(name: string, url: string, headers: Record<string, string>, ca?: string, pid?: number): Promise<LoadResult> {
   const common = target(url, headers, ca);
   await runLoad({ ...common, durationMs: 1000 }); // warm-up: JIT, pools, TLS sessions
-  const result = await runLoad({ ...common, durationMs });
+  const result = await runLoadWithCpu({ ...common, durationMs }, pid);
   results.push({ name, result });
   return result;
 }
@@ -58,11 +59,11 @@ try {
   const upstream = await startAndReadLine(process.execPath, [join(root, 'bench/lib/fixedUpstream.mjs')]);
   procs.push(upstream.proc);
   const upstreamUrl = `http://127.0.0.1:${upstream.line}`;
-  const direct = await measure('direct (fixed upstream, http)', upstreamUrl, {});
+  const direct = await measure('direct (fixed upstream, http)', upstreamUrl, {}, undefined, upstream.proc.pid);
 
   const proxy = await startAndReadLine(process.execPath, [join(root, 'bench/lib/bareProxy.mjs'), upstreamUrl], { cwd: root });
   procs.push(proxy.proc);
-  const bare = await measure('bare Node proxy (undici, http)', `http://127.0.0.1:${proxy.line}`, {});
+  const bare = await measure('bare Node proxy (undici, http)', `http://127.0.0.1:${proxy.line}`, {}, undefined, proxy.proc.pid);
 
   // The same bare proxy terminating TLS (P-256 certificate, like Warden's listener): separates
   // what TLS costs any Node proxy from what Warden's pipeline costs.
@@ -70,7 +71,7 @@ try {
   let bareTlsMax: LoadResult | null = null;
   if (bareTls) {
     procs.push(bareTls.proc);
-    bareTlsMax = await measure('bare Node proxy (undici, https)', bareTls.url, {}, bareTls.ca);
+    bareTlsMax = await measure('bare Node proxy (undici, https)', bareTls.url, {}, bareTls.ca, bareTls.proc.pid);
   }
 
   if (spawnSync('sh', ['-c', 'command -v nginx']).status === 0) {
@@ -115,7 +116,7 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
       'x-portkey-provider': 'openai',
       'x-portkey-custom-host': `${upstreamUrl}/v1`,
       authorization: 'Bearer sk-bench',
-    });
+    }, undefined, portkey.pid);
   }
 
   const config = join(tmp, 'warden.yaml');
@@ -144,12 +145,12 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
   const ca = readFileSync(ready.caBundle, 'utf8');
   const created = { key: warden.key };
   const auth = { authorization: `Bearer ${created.key}` };
-  const wardenMax = await measure('Warden (https, API key, Cedar, rate limit, validation, audit)', ready.gatewayUrl, auth, ca);
+  const wardenMax = await measure('Warden (https, API key, Cedar, rate limit, validation, audit)', ready.gatewayUrl, auth, ca, warden.proc.pid);
 
   // Like-for-like with the plain-HTTP baselines: the same pipeline without TLS on the listener.
   const plain = await startWarden(['--insecure-dev'], 'plain');
   procs.push(plain.proc);
-  const wardenPlain = await measure('Warden --insecure-dev (http, same pipeline)', plain.gatewayUrl, { authorization: `Bearer ${plain.key}` });
+  const wardenPlain = await measure('Warden --insecure-dev (http, same pipeline)', plain.gatewayUrl, { authorization: `Bearer ${plain.key}` }, undefined, plain.proc.pid);
   await stopProcess(plain.proc); // idle timers of a second Warden would share the cores below
 
   // The throughput target is a ratio of two rows measured a minute apart, and a shared 2-core
@@ -158,14 +159,17 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
   const bareCommon = target(`http://127.0.0.1:${proxy.line}`);
   const wardenCommon = target(warden.gatewayUrl, auth, ca);
   const ratioPairs: number[] = [];
+  const cpuPairs: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const [first, second] = i % 2 === 0 ? [bareCommon, wardenCommon] : [wardenCommon, bareCommon];
-    const a = await runLoad(first);
-    const b = await runLoad(second);
+    const [first, second] = i % 2 === 0 ? [[bareCommon, proxy.proc.pid], [wardenCommon, warden.proc.pid]] as const : [[wardenCommon, warden.proc.pid], [bareCommon, proxy.proc.pid]] as const;
+    const a = await runLoadWithCpu(first[0], first[1]);
+    const b = await runLoadWithCpu(second[0], second[1]);
     const [bareRun, wardenRun] = i % 2 === 0 ? [a, b] : [b, a];
     ratioPairs.push(wardenRun.rps / bareRun.rps);
+    if (wardenRun.targetCpuUs !== undefined && bareRun.targetCpuUs) cpuPairs.push(wardenRun.targetCpuUs / bareRun.targetCpuUs);
   }
   const ratios = [...ratioPairs].sort((a, b) => a - b);
+  const cpuRatios = [...cpuPairs].sort((a, b) => a - b);
 
   const table = printTable(`gateway — ${connections} connections, ${durationMs} ms per target, ${cpus().length} cores`, results);
   const portkey = results.find((r) => r.name.startsWith('Portkey'))?.result;
@@ -192,6 +196,7 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
     `| ratio | value | target |`,
     `| --- | ---: | --- |`,
     `| Warden / bare Node proxy (req/s) | ${ratios[1]!.toFixed(2)}×, median of 3 interleaved pairs (${ratioPairs.map((r) => r.toFixed(2)).join(' / ')}; the table's rows: ${(wardenMax.rps / bare.rps).toFixed(2)}×) | ≥ 0.6× |`,
+    cpuRatios.length === 3 ? `| Warden's CPU per request / the bare Node proxy's (same pairs) | ${cpuRatios[1]!.toFixed(2)}× (${cpuPairs.map((r) => r.toFixed(2)).join(' / ')}) | (reference: where the throughput ratio comes from) |` : '',
     portkey ? `| Warden / Portkey (req/s) | ${(wardenMax.rps / portkey.rps).toFixed(2)}× | ≥ 1.0× |` : '| Warden / Portkey | skipped | |',
     nginxR ? `| Warden / nginx (req/s) | ${(wardenMax.rps / nginxR.rps).toFixed(2)}× | (reference) |` : '',
     `| Warden / direct (req/s) | ${(wardenMax.rps / direct.rps).toFixed(2)}× | (reference) |`,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 
 export interface LoadOptions {
@@ -24,6 +25,37 @@ export interface LoadResult {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time (user + system, all threads) per request of the process under test, when its pid was given. */
+  targetCpuUs?: number;
+  /** CPU time per request of this load generator (TLS clients cost more than plain ones). */
+  loadCpuUs?: number;
+}
+
+/** User + system CPU of a process so far, in µs, from /proc (Linux); null elsewhere. */
+export function processCpuUs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * runLoad, plus the CPU per request of the process under test (`pid`) and of the load generator.
+ * On a box where load generator, proxy and upstream share the cores, CPU per request is the cost
+ * that decides throughput, and it varies less from run to run than req/s.
+ */
+export async function runLoadWithCpu(o: LoadOptions, pid: number | undefined): Promise<LoadResult> {
+  const target0 = pid === undefined ? null : processCpuUs(pid);
+  const load0 = process.cpuUsage();
+  const result = await runLoad(o);
+  const load = process.cpuUsage(load0);
+  const target1 = pid === undefined ? null : processCpuUs(pid);
+  const n = Math.max(1, result.requests);
+  return { ...result, loadCpuUs: (load.user + load.system) / n, ...(target0 !== null && target1 !== null ? { targetCpuUs: (target1 - target0) / n } : {}) };
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -73,12 +105,14 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 /** Prints a markdown table; the first row is the baseline and every row gets a ratio against it. */
 export function printTable(title: string, rows: { name: string; result: LoadResult }[], baselineIndex = 0): string {
   const base = rows[baselineIndex]!.result;
+  const withCpu = rows.some(({ result: r }) => r.loadCpuUs !== undefined);
+  const cpu = (r: LoadResult) => (withCpu ? ` ${r.targetCpuUs === undefined ? '–' : r.targetCpuUs.toFixed(0)} | ${r.loadCpuUs === undefined ? '–' : r.loadCpuUs.toFixed(0)} |` : '');
   const lines = [
     `### ${title}`,
     '',
-    '| target | requests | errors | req/s | p50 ms | p99 ms | req/s ratio vs ' + rows[baselineIndex]!.name + ' |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map(({ name, result: r }) => `| ${name} | ${r.requests} | ${r.errors} | ${r.rps.toFixed(0)} | ${r.p50Ms.toFixed(3)} | ${r.p99Ms.toFixed(3)} | ${(r.rps / base.rps).toFixed(2)}× |`),
+    '| target | requests | errors | req/s | p50 ms | p99 ms | req/s ratio vs ' + rows[baselineIndex]!.name + ' |' + (withCpu ? ' CPU µs/req (target) | CPU µs/req (load generator) |' : ''),
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |' + (withCpu ? ' ---: | ---: |' : ''),
+    ...rows.map(({ name, result: r }) => `| ${name} | ${r.requests} | ${r.errors} | ${r.rps.toFixed(0)} | ${r.p50Ms.toFixed(3)} | ${r.p99Ms.toFixed(3)} | ${(r.rps / base.rps).toFixed(2)}× |${cpu(r)}`),
     '',
   ];
   const text = lines.join('\n');
