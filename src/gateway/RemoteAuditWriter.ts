@@ -1,4 +1,5 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { controlPlaneTls } from '../identity/controlPlaneIdentity.js';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { serializeRecord, type AuditRecord } from '../audit/index.js';
@@ -46,7 +47,7 @@ export class RemoteAuditWriter implements AuditWriter {
       closeTimeoutMs?: number;
     },
   ) {
-    this.agent = new Agent({ connect: { ca: o.caPem, minVersion: 'TLSv1.2' } });
+    this.agent = new Agent({ connect: controlPlaneTls(o.caPem) });
   }
 
   get queueDepth(): number {

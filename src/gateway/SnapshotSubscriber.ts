@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { controlPlaneTls } from '../identity/controlPlaneIdentity.js';
 import type { Logger } from '../observe/index.js';
 import type { SnapshotHolder } from './PepSnapshot.js';
 import { snapshotFromWire, type SnapshotWire } from './snapshotWire.js';
@@ -29,7 +30,7 @@ export class SnapshotSubscriber {
   readonly firstSnapshot: Promise<void>;
 
   constructor(private readonly o: SnapshotSubscriberOptions) {
-    this.agent = new Agent({ connect: { ca: o.caPem, minVersion: 'TLSv1.2' }, bodyTimeout: 0 });
+    this.agent = new Agent({ connect: controlPlaneTls(o.caPem), bodyTimeout: 0 });
     this.firstSnapshot = new Promise((r) => (this.firstResolve = r));
   }
 

@@ -12,6 +12,7 @@ import { signCrl } from './signCrl.js';
 import { parseAndVerifyCsr, leafSigner, signLeafCertificate, type LeafSigner, type LeafName } from './fastLeaf.js';
 import { FileKeyProvider, type KeyAlgorithm, type KeyProvider } from './KeyProvider.js';
 import { parseSpiffeId, assertTrustDomain } from './SpiffeId.js';
+import { CONTROL_PLANE_SPIFFE_PATH } from './controlPlaneIdentity.js';
 import { RevocationList } from './RevocationList.js';
 import { IssuedSvidRepository } from './IssuedSvidRepository.js';
 import type { CertificateAuthority } from './CertificateAuthority.js';
@@ -400,6 +401,8 @@ export class FileCertificateAuthority implements CertificateAuthority {
     if (id.trustDomain !== this.trustDomain) {
       throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${o.spiffeId} is not in trust domain ${this.trustDomain}`);
     }
+    // Clients pin the control plane on this ID (controlPlaneIdentity.ts): no workload may hold it.
+    if (id.path === CONTROL_PLANE_SPIFFE_PATH) throw new WardenError('WARDEN_INPUT_INVALID', `${id.id} is reserved for the control plane`);
     const ttl = this.clampTtl(o.ttlSeconds, this.svidTtl, this.maxSvidTtl);
     const { spki } = parseAndVerifyCsr(checkCsrSize(csr));
     const names: LeafName[] = [{ type: 'uri', value: id.id }];
@@ -423,7 +426,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
   async issueServerCertificate(o: { dnsNames: string[]; ipAddresses: string[]; ttlSeconds?: number; spiffeId?: string }): Promise<ServerCertificate> {
     const g = await this.ready();
     const keys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
-    const spiffeId = parseSpiffeId(o.spiffeId ?? `${this.trustDomainId}/warden/server`).id;
+    const spiffeId = parseSpiffeId(o.spiffeId ?? `${this.trustDomainId}${CONTROL_PLANE_SPIFFE_PATH}`).id;
     const names: LeafName[] = [{ type: 'uri', value: spiffeId }];
     const seen = new Set<string>();
     for (const dns of o.dnsNames) {
@@ -456,6 +459,8 @@ export class FileCertificateAuthority implements CertificateAuthority {
     if (id.trustDomain !== this.trustDomain) {
       throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${o.spiffeId} is not in trust domain ${this.trustDomain}`);
     }
+    // Clients pin the control plane on this ID (controlPlaneIdentity.ts): no workload may hold it.
+    if (id.path === CONTROL_PLANE_SPIFFE_PATH) throw new WardenError('WARDEN_INPUT_INVALID', `${id.id} is reserved for the control plane`);
     const audience = (Array.isArray(o.audience) ? o.audience : [o.audience]).filter((a) => typeof a === 'string' && a.length > 0);
     if (audience.length === 0) throw new WardenError('WARDEN_IDENTITY_AUDIENCE_REQUIRED', 'a JWT-SVID needs at least one audience (aud)');
     if (audience.some((a) => a.length > 512)) throw new WardenError('WARDEN_INPUT_INVALID', 'audience too long');

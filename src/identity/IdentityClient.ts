@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { controlPlaneTls } from './controlPlaneIdentity.js';
 import { WardenError, type ErrorCode } from '../errors/index.js';
 
 export interface SvidResponse {
@@ -31,7 +32,7 @@ export class IdentityClient {
 
   private makeAgent(): Agent {
     return new Agent({
-      connect: { ca: this.creds.bundlePem, cert: this.creds.chainPem, key: this.creds.keyPem, minVersion: 'TLSv1.2', timeout: this.timeoutMs },
+      connect: { ...controlPlaneTls(this.creds.bundlePem), cert: this.creds.chainPem, key: this.creds.keyPem, timeout: this.timeoutMs },
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
     });

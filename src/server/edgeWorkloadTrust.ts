@@ -1,6 +1,6 @@
 import { Agent, request } from 'undici';
 import { WardenError } from '../errors/index.js';
-import { IdentityClient, RevocationFeed, RevocationList, type SpiffeBundle } from '../identity/index.js';
+import { controlPlaneTls, IdentityClient, RevocationFeed, RevocationList, type SpiffeBundle } from '../identity/index.js';
 import type { WorkloadTrust } from '../gateway/index.js';
 import type { Logger } from '../observe/index.js';
 
@@ -26,7 +26,7 @@ export interface EdgeWorkloadTrust {
 }
 
 async function fetchBundle(url: string, caPem: string): Promise<SpiffeBundle> {
-  const agent = new Agent({ connect: { ca: caPem, minVersion: 'TLSv1.2' } });
+  const agent = new Agent({ connect: controlPlaneTls(caPem) });
   try {
     const res = await request(`${url}/api/v1/identity/bundle.json`, { dispatcher: agent });
     if (res.statusCode !== 200) {

@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { controlPlaneTls } from '../identity/index.js';
 import type { DetectorEvent } from '../detect/index.js';
 import type { Logger } from '../observe/index.js';
 
@@ -19,7 +20,7 @@ export interface AlarmForwarderOptions {
  * backoff; the alarm holds statistics only (never inputs or matched text).
  */
 export function createAlarmForwarder(o: AlarmForwarderOptions): { forward(event: DetectorEvent): Promise<boolean>; close(): Promise<void> } {
-  const agent = new Agent({ connect: { ca: o.caPem, minVersion: 'TLSv1.2' } });
+  const agent = new Agent({ connect: controlPlaneTls(o.caPem) });
   const attempts = o.attempts ?? 4;
   return {
     async forward(event) {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { WardenError } from '../errors/index.js';
 import type { LoadedConfig } from '../config/index.js';
-import { createWorkloadKey } from '../identity/index.js';
+import { controlPlaneTls, createWorkloadKey } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
 import type { Logger } from '../observe/index.js';
 import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
@@ -36,7 +36,7 @@ export interface RunningEdgeGateway {
 /** Asks the control plane's CA for this gateway's listener certificate (key generated here, never sent). */
 async function issueFromControlPlane(o: StartEdgeGatewayOptions): Promise<{ material: GatewayTls; notAfter: Date | null }> {
   const key = createWorkloadKey();
-  const agent = new Agent({ connect: { ca: o.caPem, minVersion: 'TLSv1.2' } });
+  const agent = new Agent({ connect: controlPlaneTls(o.caPem) });
   try {
     const dnsNames = o.config.server.hostnames.filter((h) => !/^[0-9.]+$/.test(h) && !h.includes(':'));
     const res = await request(`${o.controlPlaneUrl}/api/v1/identity/issue`, {

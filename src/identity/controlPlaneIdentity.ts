@@ -1,0 +1,38 @@
+import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import { isSpiffeId, parseSpiffeId } from './SpiffeId.js';
+
+/** The SPIFFE ID path of the control plane's listener certificate; the CA issues it to nothing else. */
+export const CONTROL_PLANE_SPIFFE_PATH = '/warden/server';
+
+/** URI SANs of a certificate as Node reports them ("URI:spiffe://…, DNS:…"). */
+function uriSans(cert: PeerCertificate): string[] {
+  return (cert.subjectaltname ?? '')
+    .split(/,\s*/)
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
+}
+
+function isControlPlaneId(id: string): boolean {
+  return isSpiffeId(id) && parseSpiffeId(id).path === CONTROL_PLANE_SPIFFE_PATH;
+}
+
+/**
+ * The host-name check plus a pin on the control plane's SPIFFE ID path. Every workload, sidecar
+ * and gateway holds a certificate from the same CA, and a gateway may hold one for a DNS name the
+ * control plane answers to as well (identity.gatewayDnsNames, default localhost): the host name
+ * alone would let such a peer pose as the control plane, receive PEP tokens, join tokens and
+ * audit records, and serve a forged policy snapshot. (The CA bundle fixes the trust domain.)
+ */
+export function checkControlPlaneIdentity(host: string, cert: PeerCertificate): Error | undefined {
+  const hostError = checkServerIdentity(host, cert);
+  if (hostError) return hostError;
+  const ids = uriSans(cert);
+  if (ids.some(isControlPlaneId)) return undefined;
+  const named = ids.join(' ').slice(0, 200) || 'no SPIFFE ID';
+  return Object.assign(new Error(`the server at ${host} is not the Warden control plane: its certificate names ${named}, not spiffe://<trust domain>${CONTROL_PLANE_SPIFFE_PATH}`), { code: 'ERR_WARDEN_NOT_CONTROL_PLANE' });
+}
+
+/** TLS options (undici `connect`) for every call to the control plane: its CA, TLS 1.2+, the identity pin. */
+export function controlPlaneTls(caPem: string | undefined): ConnectionOptions {
+  return { ca: caPem, minVersion: 'TLSv1.2', checkServerIdentity: checkControlPlaneIdentity };
+}
