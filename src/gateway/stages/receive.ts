@@ -23,8 +23,9 @@ function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promis
     };
     // HTTP/1.1's requestTimeout is 5 min and HTTP/2 streams have none: a client dripping its body
     // would hold a request slot for as long as it likes.
+    // (A body that has fully arrived, the usual case, needs no timer.)
     const waitedMs = Number(process.hrtime.bigint() - ctx.startNs) / 1e6;
-    const timer = setTimeout(() => fail(new WardenError('WARDEN_GATEWAY_BODY_TIMEOUT', `the request body did not arrive within ${Math.round(timeoutMs / 1000)} s`)), Math.max(0, timeoutMs - waitedMs));
+    const timer = req.complete ? undefined : setTimeout(() => fail(new WardenError('WARDEN_GATEWAY_BODY_TIMEOUT', `the request body did not arrive within ${Math.round(timeoutMs / 1000)} s`)), Math.max(0, timeoutMs - waitedMs));
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > limit) fail(new WardenError('WARDEN_GATEWAY_BODY_TOO_LARGE', `request body exceeds ${limit} bytes`));
