@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import { isSpiffeId, parseSpiffeId } from './SpiffeId.js';
 
@@ -35,4 +36,20 @@ export function checkControlPlaneIdentity(host: string, cert: PeerCertificate): 
 /** TLS options (undici `connect`) for every call to the control plane: its CA, TLS 1.2+, the identity pin. */
 export function controlPlaneTls(caPem: string | undefined): ConnectionOptions {
   return { ca: caPem, minVersion: 'TLSv1.2', checkServerIdentity: checkControlPlaneIdentity };
+}
+
+/**
+ * Whether a CA bundle is a SPIFFE trust bundle (Warden's CA names its trust domain in a URI SAN).
+ * The CLI pins the control plane only then: its --ca may instead name the CA of a TLS proxy in
+ * front of the admin API, whose certificate carries no SPIFFE ID.
+ */
+export function isSpiffeTrustBundle(pem: string | undefined): boolean {
+  for (const block of pem?.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+    try {
+      if ((new X509Certificate(block).subjectAltName ?? '').split(/,\s*/).some((san) => san.startsWith('URI:spiffe://'))) return true;
+    } catch {
+      // not a certificate Node can parse: not evidence either way
+    }
+  }
+  return false;
 }

@@ -2,7 +2,8 @@
 // gateway holds a certificate from the same CA, and a gateway may hold one for localhost.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { Agent, request } from 'undici';
 import { controlPlaneTls, createWorkloadKey, loadOrCreateAuthority, type CertificateAuthority } from '../../src/identity/index.js';
 import { RemoteAuditWriter, SnapshotHolder, SnapshotSubscriber } from '../../src/gateway/index.js';
 import { createLogger } from '../../src/observe/index.js';
+import { AdminClient } from '../../src/cli/adminClient.js';
 
 let dir: string;
 let ca: CertificateAuthority;
@@ -24,8 +26,8 @@ after(async () => {
 });
 
 /** An HTTPS server on 127.0.0.1 with a certificate from Warden's CA; records the Authorization header of every request it gets. */
-async function serverWith(spiffeId: string | undefined): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
-  const cert = await ca.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], ...(spiffeId ? { spiffeId } : {}) });
+async function serverWith(spiffeId: string | undefined, foreign?: { certPem: string; keyPem: string }): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
+  const cert = foreign ? { chainPem: foreign.certPem, keyPem: foreign.keyPem } : await ca.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], ...(spiffeId ? { spiffeId } : {}) });
   const seen: string[] = [];
   const server: Server = createServer({ cert: cert.chainPem, key: cert.keyPem }, (req, res) => {
     seen.push(String(req.headers.authorization ?? ''));
@@ -106,4 +108,37 @@ test('the CA never issues the control plane SPIFFE ID to a workload', async () =
   });
   const other = await ca.issueX509SvidFromCsr(key.csrPem, { spiffeId: 'spiffe://warden.local/warden/server-room' });
   assert.equal(other.spiffeId, 'spiffe://warden.local/warden/server-room');
+});
+
+test("the CLI's admin client sends the admin token only to the control plane when it uses Warden's bundle; with another CA (a proxy in front) it checks the host name only", async () => {
+  const genuine = await serverWith(undefined);
+  const impostor = await serverWith('spiffe://warden.local/warden/gateway/edge-1');
+  const key = join(dir, 'proxy-key.pem');
+  const cert = join(dir, 'proxy-cert.pem');
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=proxy', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  assert.equal(made.status, 0, 'openssl is needed for the proxy certificate');
+  const proxy = await serverWith(undefined, { certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8') });
+  const clients: AdminClient[] = [];
+  const client = (url: string, caPem: string) => {
+    const c = new AdminClient(url, 'wdt_adm_secret', caPem);
+    clients.push(c);
+    return c;
+  };
+  try {
+    await assert.rejects(client(genuine.url, ca.bundlePem()).call('GET', '/api/v1/status'), { status: 503 });
+    assert.deepEqual(genuine.seen, ['Bearer wdt_adm_secret']);
+    await assert.rejects(client(impostor.url, ca.bundlePem()).call('GET', '/api/v1/status'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'WARDEN_UNAVAILABLE');
+      assert.match(err.message, /ERR_WARDEN_NOT_CONTROL_PLANE/);
+      return true;
+    });
+    assert.deepEqual(impostor.seen, [], 'the admin token never reached the impostor');
+    await assert.rejects(client(proxy.url, readFileSync(cert, 'utf8')).call('GET', '/api/v1/status'), { status: 503 });
+    assert.deepEqual(proxy.seen, ['Bearer wdt_adm_secret'], 'a non-SPIFFE CA is not pinned');
+  } finally {
+    for (const c of clients) await c.close();
+    await genuine.close();
+    await impostor.close();
+    await proxy.close();
+  }
 });
