@@ -1,18 +1,11 @@
-import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
 import type { buildConnector } from 'undici';
 import { WardenError } from '../errors/index.js';
+import { uriSans } from '../identity/SpiffeId.js';
 
 /** The gateway's own X.509-SVID, read on every new upstream connection (so renewals apply at once). */
 export interface GatewaySvidSource {
   current(): { chainPem: string; keyPem: string; bundlePem: string } | null;
-}
-
-/** URI SANs of a certificate (`URI:spiffe://…` entries of subjectaltname). */
-function uriSans(cert: PeerCertificate): string[] {
-  return (cert.subjectaltname ?? '')
-    .split(/,\s*/)
-    .filter((s) => s.startsWith('URI:'))
-    .map((s) => s.slice(4));
 }
 
 /**
@@ -38,7 +31,7 @@ export function spiffeMtlsConnector(svid: GatewaySvidSource, expected: { spiffeI
       minVersion: 'TLSv1.2',
       ALPNProtocols: ['http/1.1'],
       checkServerIdentity: (_host, cert) => {
-        const ids = uriSans(cert).filter((u) => u.startsWith('spiffe://'));
+        const ids = uriSans(cert.subjectaltname).filter((u) => u.startsWith('spiffe://'));
         if (ids.length !== 1) return new Error('the upstream certificate is not an X.509-SVID (needs exactly one spiffe:// URI SAN)');
         const id = ids[0]!;
         if (expected.spiffeId ? id !== expected.spiffeId : !id.startsWith(`spiffe://${expected.trustDomain}/`)) {

@@ -11,7 +11,7 @@ import { x509, ECDSA_SHA256, EC_P256, randomSerialHex, toPem, normalizeSerial } 
 import { signCrl } from './signCrl.js';
 import { parseAndVerifyCsr, leafSigner, signLeafCertificate, type LeafSigner, type LeafName } from './fastLeaf.js';
 import { FileKeyProvider, type KeyAlgorithm, type KeyProvider } from './KeyProvider.js';
-import { parseSpiffeId, assertTrustDomain } from './SpiffeId.js';
+import { parseSpiffeId, assertTrustDomain, type SpiffeId } from './SpiffeId.js';
 import { CONTROL_PLANE_SPIFFE_PATH } from './controlPlaneIdentity.js';
 import { RevocationList } from './RevocationList.js';
 import { IssuedSvidRepository } from './IssuedSvidRepository.js';
@@ -396,13 +396,19 @@ export class FileCertificateAuthority implements CertificateAuthority {
     return { certPem: derToPem(der, 'CERTIFICATE'), serial: normalizeSerial(serial), notBefore, notAfter };
   }
 
-  async issueX509SvidFromCsr(csr: string | Uint8Array, o: { spiffeId: string; ttlSeconds?: number; dnsNames?: string[] }): Promise<X509Svid> {
-    const id = parseSpiffeId(o.spiffeId);
+  /** A SPIFFE ID this CA may issue an SVID for: in its trust domain, and not the control plane's. */
+  private workloadId(spiffeId: string): SpiffeId {
+    const id = parseSpiffeId(spiffeId);
     if (id.trustDomain !== this.trustDomain) {
-      throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${o.spiffeId} is not in trust domain ${this.trustDomain}`);
+      throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${spiffeId} is not in trust domain ${this.trustDomain}`);
     }
     // Clients pin the control plane on this ID (controlPlaneIdentity.ts): no workload may hold it.
     if (id.path === CONTROL_PLANE_SPIFFE_PATH) throw new WardenError('WARDEN_INPUT_INVALID', `${id.id} is reserved for the control plane`);
+    return id;
+  }
+
+  async issueX509SvidFromCsr(csr: string | Uint8Array, o: { spiffeId: string; ttlSeconds?: number; dnsNames?: string[] }): Promise<X509Svid> {
+    const id = this.workloadId(o.spiffeId);
     const ttl = this.clampTtl(o.ttlSeconds, this.svidTtl, this.maxSvidTtl);
     const { spki } = parseAndVerifyCsr(checkCsrSize(csr));
     const names: LeafName[] = [{ type: 'uri', value: id.id }];
@@ -455,12 +461,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
   }
 
   async issueJwtSvid(o: { spiffeId: string; audience: string | string[]; ttlSeconds?: number; now?: Date }): Promise<JwtSvid> {
-    const id = parseSpiffeId(o.spiffeId);
-    if (id.trustDomain !== this.trustDomain) {
-      throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${o.spiffeId} is not in trust domain ${this.trustDomain}`);
-    }
-    // Clients pin the control plane on this ID (controlPlaneIdentity.ts): no workload may hold it.
-    if (id.path === CONTROL_PLANE_SPIFFE_PATH) throw new WardenError('WARDEN_INPUT_INVALID', `${id.id} is reserved for the control plane`);
+    const id = this.workloadId(o.spiffeId);
     const audience = (Array.isArray(o.audience) ? o.audience : [o.audience]).filter((a) => typeof a === 'string' && a.length > 0);
     if (audience.length === 0) throw new WardenError('WARDEN_IDENTITY_AUDIENCE_REQUIRED', 'a JWT-SVID needs at least one audience (aud)');
     if (audience.some((a) => a.length > 512)) throw new WardenError('WARDEN_INPUT_INVALID', 'audience too long');

@@ -45,6 +45,14 @@ export function parseSpiffeId(value: string, options: { allowTrustDomainOnly?: b
   return { id: value, trustDomain, path };
 }
 
+/** URI SANs (where SPIFFE IDs travel) from Node's `subjectaltname` / `subjectAltName` string ("URI:spiffe://…, DNS:…"). */
+export function uriSans(subjectAltName: string | undefined): string[] {
+  return (subjectAltName ?? '')
+    .split(/,\s*/)
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
+}
+
 export function isSpiffeId(value: string): boolean {
   try {
     parseSpiffeId(value);

@@ -1,17 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
-import { isSpiffeId, parseSpiffeId } from './SpiffeId.js';
+import { isSpiffeId, parseSpiffeId, uriSans } from './SpiffeId.js';
 
 /** The SPIFFE ID path of the control plane's listener certificate; the CA issues it to nothing else. */
 export const CONTROL_PLANE_SPIFFE_PATH = '/warden/server';
-
-/** URI SANs of a certificate as Node reports them ("URI:spiffe://…, DNS:…"). */
-function uriSans(cert: PeerCertificate): string[] {
-  return (cert.subjectaltname ?? '')
-    .split(/,\s*/)
-    .filter((s) => s.startsWith('URI:'))
-    .map((s) => s.slice(4));
-}
 
 function isControlPlaneId(id: string): boolean {
   return isSpiffeId(id) && parseSpiffeId(id).path === CONTROL_PLANE_SPIFFE_PATH;
@@ -27,7 +19,7 @@ function isControlPlaneId(id: string): boolean {
 export function checkControlPlaneIdentity(host: string, cert: PeerCertificate): Error | undefined {
   const hostError = checkServerIdentity(host, cert);
   if (hostError) return hostError;
-  const ids = uriSans(cert);
+  const ids = uriSans(cert.subjectaltname);
   if (ids.some(isControlPlaneId)) return undefined;
   const named = ids.join(' ').slice(0, 200) || 'no SPIFFE ID';
   return Object.assign(new Error(`the server at ${host} is not the Warden control plane: its certificate names ${named}, not spiffe://<trust domain>${CONTROL_PLANE_SPIFFE_PATH}`), { code: 'ERR_WARDEN_NOT_CONTROL_PLANE' });
@@ -46,7 +38,7 @@ export function controlPlaneTls(caPem: string | undefined): ConnectionOptions {
 export function isSpiffeTrustBundle(pem: string | undefined): boolean {
   for (const block of pem?.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
     try {
-      if ((new X509Certificate(block).subjectAltName ?? '').split(/,\s*/).some((san) => san.startsWith('URI:spiffe://'))) return true;
+      if (uriSans(new X509Certificate(block).subjectAltName).some((uri) => uri.startsWith('spiffe://'))) return true;
     } catch {
       // not a certificate Node can parse: not evidence either way
     }

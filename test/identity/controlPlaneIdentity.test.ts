@@ -99,13 +99,14 @@ test("an edge gateway's snapshot stream and audit shipping send their PEP token 
   }
 });
 
-test('the CA never issues the control plane SPIFFE ID to a workload', async () => {
+test('the CA never issues the control plane SPIFFE ID to a workload (X.509 or JWT)', async () => {
   const key = createWorkloadKey();
   await assert.rejects(ca.issueX509SvidFromCsr(key.csrPem, { spiffeId: 'spiffe://warden.local/warden/server' }), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'WARDEN_INPUT_INVALID');
     assert.match(err.message, /reserved for the control plane/);
     return true;
   });
+  await assert.rejects(ca.issueJwtSvid({ spiffeId: 'spiffe://warden.local/warden/server', audience: 'x' }), { code: 'WARDEN_INPUT_INVALID' });
   const other = await ca.issueX509SvidFromCsr(key.csrPem, { spiffeId: 'spiffe://warden.local/warden/server-room' });
   assert.equal(other.spiffeId, 'spiffe://warden.local/warden/server-room');
 });

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WardenError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../crypto/index.js';
+import { uriSans } from '../../identity/SpiffeId.js';
 
 export type SigningAlgorithm = 'ed25519' | 'ecdsa-p256';
 
@@ -75,10 +76,7 @@ export function signerFromPrivateKey(privateKeyPem: string | Buffer, certificate
 
 /** The single URI SAN of an X.509-SVID (SPIFFE X509-SVID §4.1), or undefined. */
 export function spiffeIdOf(cert: X509Certificate): string | undefined {
-  const uris = (cert.subjectAltName ?? '')
-    .split(/,\s*/)
-    .filter((s) => s.startsWith('URI:'))
-    .map((s) => s.slice(4));
+  const uris = uriSans(cert.subjectAltName);
   if (uris.length !== 1 || !uris[0]!.startsWith('spiffe://')) return undefined;
   return uris[0];
 }
