@@ -87,14 +87,15 @@ class ClientGone extends EventEmitter {
 }
 
 /**
- * Output guards read JSON answers and SSE streams. A successful answer they must read but cannot
- * (compressed, or another content type) is withheld rather than passed through unread.
+ * Output guards read JSON answers and SSE streams, and error answers as text (guardErrorAnswer).
+ * An answer they must read but cannot (compressed, or a success of another content type) is
+ * withheld rather than passed through unread.
  */
 function refuseUninspectable(response: Dispatcher.ResponseData, contentType: string, guardsRead: boolean): void {
-  if (response.statusCode >= 300 || !guardsRead) return;
+  if (!guardsRead) return;
   const encoding = response.headers['content-encoding'];
   const encoded = encoding !== undefined && encoding !== 'identity';
-  const readable = contentType.startsWith('application/json') || contentType.startsWith('text/event-stream');
+  const readable = response.statusCode >= 300 || contentType.startsWith('application/json') || contentType.startsWith('text/event-stream');
   if (!encoded && readable) return;
   discardBody(response.body);
   throw new WardenError(
@@ -266,7 +267,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       return;
     }
     if (guardsRead && response.statusCode >= 300) {
-      const text = guardErrorAnswer(ctx, o.guards!, await readAll(response.body, MAX_ERROR_ANSWER_BYTES), response.headers['content-encoding']);
+      const text = guardErrorAnswer(ctx, o.guards!, await readAll(response.body, MAX_ERROR_ANSWER_BYTES));
       sendWhole(ctx, response.statusCode, headers, text, o);
       return;
     }

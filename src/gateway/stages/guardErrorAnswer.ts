@@ -7,10 +7,6 @@ export const MAX_ERROR_ANSWER_BYTES = 1024 * 1024;
 const MAX_DEPTH = 64;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function uninspectable(why: string): WardenError {
-  return new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', `the model server answered with an error ${why}, which the output guards cannot read; the answer is withheld`);
-}
-
 /** Guards every string in a parsed JSON value; returns the same object when nothing changed. */
 function guardStrings(value: unknown, guard: (text: string) => string, depth: number): unknown {
   if (typeof value === 'string') return guard(value);
@@ -37,16 +33,15 @@ function guardStrings(value: unknown, guard: (text: string) => string, depth: nu
  * The body of an upstream error answer (status 300 and up) as the client may see it. Model servers
  * echo inputs and leak their own secrets (keys in stack traces, connection strings) in errors, so
  * on routes whose answers the guards read, errors are guarded too: JSON string by string (the
- * structure stays valid JSON), any other UTF-8 text as a whole. Compressed, binary or oversized
- * error answers are withheld, as successful ones are.
+ * structure stays valid JSON), any other UTF-8 text as a whole. Binary error answers are withheld
+ * here; compressed (refuseUninspectable) and oversized (readAll) ones before they are read.
  */
-export function guardErrorAnswer(ctx: RequestContext, guards: GatewayGuards, raw: Buffer, contentEncoding: string | string[] | undefined): Buffer {
-  if (contentEncoding !== undefined && contentEncoding !== 'identity') throw uninspectable(`compressed with ${JSON.stringify(String(contentEncoding).slice(0, 32))}`);
+export function guardErrorAnswer(ctx: RequestContext, guards: GatewayGuards, raw: Buffer): Buffer {
   let text: string;
   try {
     text = utf8.decode(raw);
   } catch {
-    throw uninspectable('that is not UTF-8 text');
+    throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', 'the model server answered with an error that is not UTF-8 text, which the output guards cannot read; the answer is withheld');
   }
   const guard = (s: string): string => guards.guardErrorText(ctx, s);
   let json: unknown;

@@ -16,7 +16,7 @@ function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promis
     const chunks: Buffer[] = [];
     let size = 0;
     const req = ctx.req;
-    const fail = (err: WardenError): void => {
+    const fail = (err: Error): void => {
       clearTimeout(timer);
       req.off('data', onData);
       reject(err);
@@ -36,10 +36,7 @@ function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promis
       clearTimeout(timer);
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
-    req.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
+    req.once('error', fail);
   });
 }
 
