@@ -45,14 +45,20 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
   await publisher.rebuild();
   const snapshots = publisher.holder;
 
+  const requestTimeout = ctx.config.server.requestTimeoutSeconds * 1000;
+  // Node checks request deadlines every connectionsCheckingInterval (30 s by default), so a short
+  // deadline needs a shorter interval to be kept.
+  const listenerLimits = { headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: Math.min(5_000, requestTimeout) };
   const app = Fastify({
     logger: false,
     bodyLimit: 1024 * 1024,
+    requestTimeout,
     genReqId: () => crypto.randomUUID(),
     ...(options.tls
-      ? { https: { cert: options.tls.certPem, key: options.tls.keyPem, ca: options.tls.caPem, minVersion: 'TLSv1.2' as const, requestCert: true, rejectUnauthorized: false } }
-      : {}),
+      ? { https: { cert: options.tls.certPem, key: options.tls.keyPem, ca: options.tls.caPem, minVersion: 'TLSv1.2' as const, requestCert: true, rejectUnauthorized: false, ...listenerLimits } }
+      : { http: listenerLimits }),
   });
+  app.server.maxConnections = ctx.config.server.maxConnections;
   app.setErrorHandler((err, request, reply) => {
     const fastifyErr = err as { statusCode?: number; code?: string; validation?: unknown; message: string };
     let e: WardenError;
@@ -73,6 +79,9 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
     if (request.method !== 'GET') await publisher.settled();
     reply.header('x-warden-request-id', request.id);
     reply.header('cache-control', 'no-store');
+    // Refused before its body was read (no token, too large): close rather than read the rest,
+    // so a client without a token cannot keep the connection busy with a slow body.
+    if (!request.raw.complete) reply.header('connection', 'close');
   });
 
   app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
