@@ -5,7 +5,7 @@ import { WardenError, type ErrorCode } from '../errors/index.js';
 import type { Command } from 'commander';
 import type { LoadedConfig } from '../config/index.js';
 import { configFor } from './context.js';
-import { controlPlaneTls, isSpiffeTrustBundle } from '../identity/controlPlaneIdentity.js';
+import { adminApiTls } from '../identity/controlPlaneIdentity.js';
 
 export interface AdminClientOptions {
   /** Admin API base URL; default from <data-dir>/server.json (written by `warden up`) or the config. */
@@ -25,8 +25,8 @@ export class AdminClient {
     private readonly token: string,
     ca: string | undefined,
   ) {
-    // With Warden's own bundle the admin token goes only to the control plane's SPIFFE ID; another CA (a proxy in front) gets the host-name check.
-    this.agent = new Agent({ connect: isSpiffeTrustBundle(ca) ? controlPlaneTls(ca) : { ca, minVersion: 'TLSv1.2' } });
+    // With Warden's own bundle the admin token goes only to the control plane's SPIFFE ID.
+    this.agent = new Agent({ connect: adminApiTls(ca) });
   }
 
   static fromConfig(config: LoadedConfig, options: AdminClientOptions = {}): AdminClient {

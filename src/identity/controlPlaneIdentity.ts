@@ -31,6 +31,14 @@ export function controlPlaneTls(caPem: string | undefined): ConnectionOptions {
 }
 
 /**
+ * TLS options for an operator's tool (CLI, drills) calling the admin API: pinned to the control
+ * plane with Warden's own bundle; with another CA (a TLS proxy in front) the host-name check only.
+ */
+export function adminApiTls(caPem: string | undefined): ConnectionOptions {
+  return isSpiffeTrustBundle(caPem) ? controlPlaneTls(caPem) : { ca: caPem, minVersion: 'TLSv1.2' };
+}
+
+/**
  * Whether a CA bundle is a SPIFFE trust bundle (Warden's CA names its trust domain in a URI SAN).
  * The CLI pins the control plane only then: its --ca may instead name the CA of a TLS proxy in
  * front of the admin API, whose certificate carries no SPIFFE ID.

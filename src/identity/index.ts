@@ -20,4 +20,4 @@ export { IdentityClient, type SvidResponse, type ClientCredentials } from './Ide
 export { RevocationFeed } from './RevocationFeed.js';
 export { WorkloadAgent, serveWorkloadApi, FileSvidSource, type WorkloadAgentOptions, type SvidMaterial, type SvidSource } from './agent/index.js';
 export { SourceAddressTracker, normalizeAddress, parseCidrList, type SourceAddressTrackerOptions, type AddressObservation, type AddressLearnedFrom } from './SourceAddressTracker.js';
-export { controlPlaneTls, checkControlPlaneIdentity, isSpiffeTrustBundle, CONTROL_PLANE_SPIFFE_PATH } from './controlPlaneIdentity.js';
+export { controlPlaneTls, adminApiTls, checkControlPlaneIdentity, isSpiffeTrustBundle, CONTROL_PLANE_SPIFFE_PATH } from './controlPlaneIdentity.js';

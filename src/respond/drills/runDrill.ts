@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { WardenError, toWardenError } from '../../errors/index.js';
-import { createWorkloadKey } from '../../identity/index.js';
+import { adminApiTls, createWorkloadKey } from '../../identity/index.js';
 import type { FiredAlert } from '../AlertEngine.js';
 import type { IncidentWithTimeline } from '../types.js';
 import { Attacker, type Attempt } from './Attacker.js';
@@ -154,7 +154,7 @@ async function attackerForKey(options: DrillOptions, principal: string | undefin
   const model = options.model ?? 'echo';
   const name = `drill-${scenario}-${randomBytes(4).toString('hex')}`;
   const created = await options.admin.call<{ key: string; record: { id: string; principal: string } }>('POST', '/api/v1/keys', { name, principal, scopes: [`model:${model}`], ttlSeconds: 3600 });
-  const agent = new Agent({ connect: { ca: options.caPem }, keepAliveTimeout: 10_000 });
+  const agent = new Agent({ connect: { ca: options.caPem, minVersion: 'TLSv1.2' }, keepAliveTimeout: 10_000 });
   const headers = { authorization: `Bearer ${created.key}` };
   const path = model === 'iris' ? `/v2/models/iris/infer` : '/v1/chat/completions';
   const body = model === 'iris' ? { inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] } : chatBody(model);
@@ -303,7 +303,7 @@ async function compromisedWorkerDrill(options: DrillOptions): Promise<DrillRepor
     const svid = await options.admin.call<{ serial: string; chainPem: string }>('POST', '/api/v1/identity/svids', { csr: key.csrPem, spiffeId, ttlSeconds: 600 });
     const mtlsFrom = (localAddress: string) => {
       // undici takes the source address on the Agent; it overrides connect.localAddress.
-      const a = new Agent({ localAddress, connect: { ca: options.caPem, cert: svid.chainPem, key: key.keyPem }, keepAliveTimeout: 10_000 });
+      const a = new Agent({ localAddress, connect: { ...adminApiTls(options.caPem), cert: svid.chainPem, key: key.keyPem }, keepAliveTimeout: 10_000 });
       agents.push(a);
       return a;
     };
