@@ -11,7 +11,7 @@ function chatChunk(index: number, content: string | null, finish: string | null 
 }
 
 /** Feeds `sse` in pieces of `step` bytes (so events, lines and UTF-8 characters split anywhere). */
-function rewrite(sse: string, step: number, rewriter = new SseRewriter(redactors(), () => undefined)): string {
+function rewrite(sse: string, step: number, rewriter = new SseRewriter(redactors())): string {
   const bytes = Buffer.from(sse, 'utf8');
   let out = '';
   for (let i = 0; i < bytes.length; i += step) out += rewriter.push(bytes.subarray(i, i + step));
@@ -109,20 +109,27 @@ test('legacy completions stream: held text is released as a text chunk before th
 });
 
 test('when the upstream fails mid-stream, flushHeld gives the held text (redacted) for the gateway to send before its error event', () => {
-  const r = new SseRewriter(redactors(), () => undefined);
+  const r = new SseRewriter(redactors());
   const partial = r.push(Buffer.from(chatChunk(0, 'contact frank@example.com later')));
   const held = r.flushHeld();
   assert.equal(textOf(events(partial + held), 0), 'contact [REDACTED:email] later');
 });
 
-test('usage is reported once from the chunk that carries it, with or without a transformer', () => {
+test('usage is kept from the chunk that carries it, with or without a transformer', () => {
   for (const text of [redactors(), null]) {
-    const seen: unknown[] = [];
-    const r = new SseRewriter(text, (u) => seen.push(u));
+    const r = new SseRewriter(text);
     const usageChunk = `data: ${JSON.stringify({ ...META, choices: [], usage: { total_tokens: 9 } })}\n\n`;
     rewrite(chatChunk(0, 'hi') + usageChunk + 'data: [DONE]\n\n', 3, r);
-    assert.deepEqual(seen, [{ total_tokens: 9 }]);
+    assert.deepEqual(r.usage, { total_tokens: 9 });
   }
+});
+
+test('usage on every chunk (running totals, as vLLM sends with continuous_usage_stats): the last one is kept', () => {
+  const r = new SseRewriter(null);
+  let sse = '';
+  for (let i = 1; i <= 5; i++) sse += `data: ${JSON.stringify({ ...META, choices: [{ index: 0, delta: { content: 'x' }, finish_reason: null }], usage: { prompt_tokens: 10, completion_tokens: i, total_tokens: 10 + i } })}\n\n`;
+  rewrite(sse + 'data: [DONE]\n\n', 7, r);
+  assert.deepEqual(r.usage, { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 });
 });
 
 test('streamed tool-call arguments are redacted per call and released (as a tool_calls delta) before the finishing chunk', () => {
@@ -152,7 +159,7 @@ test('data that is not JSON is redacted whole, not passed through', () => {
 });
 
 test('a stream without event ends cannot grow the buffer without bound', () => {
-  const r = new SseRewriter(redactors(), () => undefined);
+  const r = new SseRewriter(redactors());
   const piece = Buffer.from('data: ' + 'x'.repeat(64 * 1024));
   assert.throws(() => {
     for (let i = 0; i < 40; i++) r.push(piece);

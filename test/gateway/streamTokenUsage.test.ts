@@ -14,8 +14,12 @@ import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 const WORDS = Array.from({ length: 10 }, (_, i) => `word${i} `.repeat(8)); // 10 deltas of 48 characters
 const REPORTED_TOTAL = 1234;
 
-/** A model server that streams WORDS and honours (or, with `ignoreStreamOptions`, ignores) include_usage. */
-async function streamingServer(ignoreStreamOptions: boolean) {
+/**
+ * A model server that streams WORDS and honours (or, with `ignoreStreamOptions`, ignores)
+ * include_usage; with `usageEveryChunk` every chunk carries the running totals (vLLM's
+ * continuous_usage_stats), the last chunk the final ones.
+ */
+async function streamingServer(ignoreStreamOptions: boolean, usageEveryChunk = false) {
   const bodies: Record<string, unknown>[] = [];
   const server: Server = createServer((req, res) => {
     let raw = '';
@@ -31,7 +35,10 @@ async function streamingServer(ignoreStreamOptions: boolean) {
       const withUsage = !ignoreStreamOptions && body.stream_options?.include_usage === true;
       const meta = { id: 'chatcmpl-t', object: 'chat.completion.chunk', created: 1, model: 'm' };
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      for (const w of WORDS) res.write(`data: ${JSON.stringify({ ...meta, choices: [{ index: 0, delta: { content: w }, finish_reason: null }], ...(withUsage ? { usage: null } : {}) })}\n\n`);
+      WORDS.forEach((w, i) => {
+        const usage = usageEveryChunk ? { prompt_tokens: 34, completion_tokens: 12 * (i + 1), total_tokens: 34 + 12 * (i + 1) } : null;
+        res.write(`data: ${JSON.stringify({ ...meta, choices: [{ index: 0, delta: { content: w }, finish_reason: null }], ...(withUsage ? { usage } : {}) })}\n\n`);
+      });
       res.write(`data: ${JSON.stringify({ ...meta, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], ...(withUsage ? { usage: null } : {}) })}\n\n`);
       if (withUsage) res.write(`data: ${JSON.stringify({ ...meta, choices: [], usage: { prompt_tokens: 34, completion_tokens: REPORTED_TOTAL - 34, total_tokens: REPORTED_TOTAL } })}\n\n`);
       res.end('data: [DONE]\n\n');
@@ -41,8 +48,8 @@ async function streamingServer(ignoreStreamOptions: boolean) {
   return { bodies, port: (server.address() as { port: number }).port, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
 }
 
-async function withGateway(o: { ignoreStreamOptions?: boolean; requestStreamUsage?: boolean }, body: (gw: RunningGateway, upstream: Awaited<ReturnType<typeof streamingServer>>, charged: () => number) => Promise<void>) {
-  const upstream = await streamingServer(o.ignoreStreamOptions ?? false);
+async function withGateway(o: { ignoreStreamOptions?: boolean; requestStreamUsage?: boolean; usageEveryChunk?: boolean }, body: (gw: RunningGateway, upstream: Awaited<ReturnType<typeof streamingServer>>, charged: () => number) => Promise<void>) {
+  const upstream = await streamingServer(o.ignoreStreamOptions ?? false, o.usageEveryChunk);
   const limiter = new MemoryRateLimiter();
   const adjust = mock.method(limiter, 'adjust');
   const take = mock.method(limiter, 'take');
@@ -95,6 +102,15 @@ test('a client that asked for usage itself gets it, unchanged', async () => {
     assert.equal(r.status, 200);
     assert.match(r.text, new RegExp(`"total_tokens":${REPORTED_TOTAL}`));
     assert.equal(upstream.bodies.length, 1);
+    assert.equal(await settled(charged), REPORTED_TOTAL);
+  });
+});
+
+test('usage on every chunk (running totals) is charged once, at its final value', async () => {
+  await withGateway({ usageEveryChunk: true }, async (gw, _upstream, charged) => {
+    const r = await streamChat(gw, { ...chat, stream_options: { include_usage: true, continuous_usage_stats: true } });
+    assert.equal(r.status, 200);
+    assert.equal(r.text.match(/"total_tokens"/g)!.length, WORDS.length + 1, 'the client asked for the running usage and gets it');
     assert.equal(await settled(charged), REPORTED_TOTAL);
   });
 });

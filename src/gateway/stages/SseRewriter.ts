@@ -3,8 +3,6 @@ import type { TextStreamTransformer } from '../ResponseGuards.js';
 import { WardenError } from '../../errors/index.js';
 import { completionChars } from '../index-internal.js';
 
-export type UsageSink = (usage: unknown) => void;
-
 /** Transformers for the text of one stream: the first choice gets `first`, every other choice its own. */
 export interface StreamTransformers {
   first: TextStreamTransformer;
@@ -24,7 +22,7 @@ const STREAM_FIELDS = ['id', 'object', 'created', 'model', 'system_fingerprint']
 /**
  * Rewrites an OpenAI SSE stream event by event: completion text goes through a transformer per
  * choice (redaction across chunk boundaries, which holds back a tail of text) and the final
- * `usage` is captured for token accounting. Held-back text is released before the chunk that
+ * `usage` is kept for token accounting. Held-back text is released before the chunk that
  * finishes its choice, so clients that stop at `finish_reason` still get all of it.
  *
  * Parsed per the SSE format (any of \n, \r\n, \r line ends; `data:` with or without a space;
@@ -44,8 +42,12 @@ export class SseRewriter {
   private legacyText = false;
   private stream: Record<string, unknown> = {};
 
-  /** The upstream reported `usage` (else the gateway estimates from `completionChars`). */
-  sawUsage = false;
+  /**
+   * The last `usage` the upstream reported, or null (then the gateway estimates from
+   * `completionChars`). Only the last counts: servers that report usage on every chunk
+   * (vLLM's continuous_usage_stats) send running totals, which must be charged once.
+   */
+  usage: unknown = null;
   /** Completion text streamed so far, in characters (before redaction). */
   completionChars = 0;
 
@@ -55,7 +57,6 @@ export class SseRewriter {
    */
   constructor(
     private readonly text: StreamTransformers | null,
-    private readonly onUsage: UsageSink,
     private readonly hideUsage = false,
   ) {}
 
@@ -111,10 +112,7 @@ export class SseRewriter {
       return this.text ? this.redactRaw(otherLines, data) : `${event}\n\n`;
     }
     if (!json || typeof json !== 'object') return `${event}\n\n`;
-    if (json.usage) {
-      this.sawUsage = true;
-      this.onUsage(json.usage);
-    }
+    if (json.usage) this.usage = json.usage;
     this.completionChars += completionChars(json);
     let usageHidden = false;
     if (this.hideUsage && 'usage' in json) {

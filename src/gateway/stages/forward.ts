@@ -7,7 +7,7 @@ import type { UpstreamPool, Upstream } from '../UpstreamPool.js';
 import type { GatewayGuards } from '../ResponseGuards.js';
 import { completionChars, tokensFromChars, RateLimitedError, type RateLimitPolicy } from '../index-internal.js';
 import { admit, MODEL_DIGEST_HEADER } from './admit.js';
-import { SseRewriter, type UsageSink } from './SseRewriter.js';
+import { SseRewriter } from './SseRewriter.js';
 import { guardErrorAnswer, MAX_ERROR_ANSWER_BYTES } from './guardErrorAnswer.js';
 
 /** Request headers passed to the model server; credentials and hop-by-hop headers never are. */
@@ -234,7 +234,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const headers = responseHeaders(response.headers);
   headers['x-warden-request-id'] = ctx.requestId;
 
-  const onUsage: UsageSink = (usage) => {
+  const onUsage = (usage: unknown): void => {
     if (needsUsage) void Promise.resolve(o.rateLimit!.correctTokens(grant!, usage as { total_tokens?: number })).catch(() => undefined);
   };
   // The output guards read this route's answers (chat, completions, OIP infer).
@@ -246,7 +246,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     if (contentType.startsWith('text/event-stream')) {
       const guards = o.guards;
       const first = guards?.streamTransformer(ctx) ?? null;
-      rewriter = first || needsUsage ? new SseRewriter(first && guards ? { first, more: () => guards.streamTransformer(ctx)! } : null, onUsage, hideUsage) : null;
+      rewriter = first || needsUsage ? new SseRewriter(first && guards ? { first, more: () => guards.streamTransformer(ctx)! } : null, hideUsage) : null;
       headers['x-warden-overhead-ms'] = o.overheadHeader();
       if (rewriter) delete headers['content-length'];
       ctx.res.writeHead(response.statusCode, headers);
@@ -308,8 +308,8 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       (ctx.res as ServerResponse).end(`${held}event: error\ndata: ${JSON.stringify({ error: { code: e.code, message: e.message, requestId: ctx.requestId } })}\n\n`);
     } else ctx.res.destroy();
   } finally {
-    // A stream without `usage` (not reported, cut off, client gone) is charged for the text it carried.
-    if (needsUsage && rewriter && !rewriter.sawUsage) onUsage(estimatedUsage(grant!.estimatedTokens, rewriter.completionChars));
+    // Charged once, when the stream ends: its last `usage`, or (not reported, cut off, client gone) the text it carried.
+    if (needsUsage && rewriter) onUsage(rewriter.usage ?? estimatedUsage(grant!.estimatedTokens, rewriter.completionChars));
     ctx.upstreamNs += process.hrtime.bigint() - streamStart;
     ctx.res.off('close', onClose);
     if (clientGone.aborted) {
