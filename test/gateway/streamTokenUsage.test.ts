@@ -130,6 +130,17 @@ for (const [name, o] of [
   });
 }
 
+test('an empty prompt is charged too (at least one token up front, then the completion)', async () => {
+  await withGateway({}, async (gw, _upstream, charged) => {
+    for (const prompt of ['', [], ['']]) {
+      const before = charged();
+      const r = await request(`${gw.url}/v1/completions`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt }) });
+      assert.equal(r.statusCode, 200, await r.body.text());
+      assert.equal((await settled(charged)) - before, 1 + Math.ceil(WORDS.join('').length / 4), `prompt ${JSON.stringify(prompt)}`);
+    }
+  });
+});
+
 test('a plain answer without usage is charged from its text too', async () => {
   await withGateway({}, async (gw, _upstream, charged) => {
     const body = { ...chat, stream: false };

@@ -3,14 +3,18 @@
  * for English; BPE tokenizers average 3.5-4.5 characters per token). Deliberately not a real
  * tokenizer: it runs on every request, needs no per-model vocabulary, and the estimate is
  * corrected from the upstream's `usage` after the call (RateLimitPolicy.correctTokens).
- * Counts message `content` (string or text parts), `prompt` and embedding `input`
- * (strings, string arrays; token-id arrays count one token per element), plus 4 tokens of
- * framing per message.
+ * Counts message `content` (string or text parts; any other part, an image or audio, counts
+ * MEDIA_PART_TOKENS), assistant `tool_calls` arguments, `prompt` and embedding `input`
+ * (strings, string arrays; token-id arrays count one token per element), the `tools` /
+ * `functions` definitions (as JSON text: the model reads them too), plus 4 tokens of framing
+ * per message.
  */
 export function estimatePromptTokens(body: Record<string, unknown> | null): number {
   if (!body) return 0;
   let chars = 0;
   let tokens = 0;
+  if (body.tools !== undefined) chars += jsonLength(body.tools);
+  if (body.functions !== undefined) chars += jsonLength(body.functions);
   const messages = body.messages;
   if (Array.isArray(messages)) {
     for (let i = 0; i < messages.length; i++) {
@@ -23,12 +27,28 @@ export function estimatePromptTokens(body: Record<string, unknown> | null): numb
         for (let j = 0; j < content.length; j++) {
           const part: unknown = content[j];
           if (typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string') chars += (part as { text: string }).text.length;
+          else tokens += MEDIA_PART_TOKENS;
         }
+      }
+      const calls = (m as { tool_calls?: unknown }).tool_calls;
+      if (Array.isArray(calls)) {
+        for (const c of calls as { function?: { arguments?: unknown } }[]) if (typeof c?.function?.arguments === 'string') chars += c.function.arguments.length;
       }
     }
   }
   tokens += countInput(body.prompt) + countInput(body.input);
   return tokens + tokensFromChars(chars);
+}
+
+/** An image or audio part: OpenAI's price of a low-detail image; the upstream's `usage` corrects it. */
+const MEDIA_PART_TOKENS = 85;
+
+function jsonLength(v: unknown): number {
+  try {
+    return JSON.stringify(v)?.length ?? 0;
+  } catch {
+    return 0;
+  }
 }
 
 function countInput(v: unknown): number {

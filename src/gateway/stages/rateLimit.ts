@@ -2,16 +2,22 @@ import { entityToString } from '../../policy/index.js';
 import { estimatePromptTokens, tenantOf, type RateLimitPolicy } from '../index-internal.js';
 import type { RequestContext } from '../RequestContext.js';
 
+/** Routes whose calls consume model tokens (the upstream reports `usage`). */
+const TOKEN_ROUTES = new Set(['openai.chat', 'openai.completions', 'openai.embeddings']);
+
 /** Stage: requests/min, tokens/min (estimated now, corrected from `usage` later) and concurrency per matching rule. */
 export async function rateLimit(ctx: RequestContext, policy: RateLimitPolicy | null): Promise<void> {
   if (!policy?.active || !ctx.principal) return;
+  const route = ctx.route?.kind;
+  // At least one token, so an empty prompt still goes through the token buckets (and its completion is charged after).
+  const estimatedTokens = route !== undefined && TOKEN_ROUTES.has(route) && ctx.json ? Math.max(1, estimatePromptTokens(ctx.json)) : 0;
   const p = ctx.principal;
   const grant = policy.check({
     principal: entityToString(p.entity),
     key: p.method === 'api-key' ? p.id : null,
     tenant: tenantOf(p.parents),
     model: ctx.route?.model ?? null,
-    estimatedTokens: ctx.json ? estimatePromptTokens(ctx.json) : 0,
+    estimatedTokens,
   });
   ctx.rateGrant = grant instanceof Promise ? await grant : grant;
 }

@@ -163,9 +163,12 @@ test('policy: tokens/min charged with the estimate, corrected with upstream usag
   policy.check(subject({ estimatedTokens: 0 }));
 });
 
-test('estimatePromptTokens covers chat content parts, completions prompts and embedding inputs', () => {
+test('estimatePromptTokens covers chat content parts, tool definitions and calls, completions prompts and embedding inputs', () => {
   assert.equal(estimatePromptTokens(null), 0);
-  assert.equal(estimatePromptTokens({ messages: [{ role: 'user', content: [{ type: 'text', text: 'abcdefgh' }, { type: 'image_url', image_url: { url: 'data:…' } }] }] }), 4 + 2);
+  assert.equal(estimatePromptTokens({ messages: [{ role: 'user', content: [{ type: 'text', text: 'abcdefgh' }, { type: 'image_url', image_url: { url: 'data:…' } }] }] }), 4 + 2 + 85);
+  const tools = [{ type: 'function', function: { name: 'f', description: 'd'.repeat(4000) } }];
+  assert.equal(estimatePromptTokens({ messages: [], tools }), Math.ceil(JSON.stringify(tools).length / 4));
+  assert.equal(estimatePromptTokens({ messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: 'a'.repeat(400) } }] }] }), 4 + 100);
   assert.equal(estimatePromptTokens({ prompt: 'abcd'.repeat(10) }), 10);
   assert.equal(estimatePromptTokens({ prompt: [[1, 2, 3], [4]] }), 4);
   assert.equal(estimatePromptTokens({ input: ['abcd', 'abcdefgh', 7] }), 1 + 2 + 1);
