@@ -52,6 +52,9 @@ end
 return {1, 0, remaining}
 `;
 
+/** Waits before retrying a lease release that failed (Redis down or slow). */
+const RELEASE_RETRY_MS = [1_000, 5_000, 30_000];
+
 /**
  * Concurrency slots shared by all replicas, all or nothing: one sorted set per key whose members
  * are leases scored by their expiry (Redis `TIME`), so slots of a replica that died free
@@ -163,6 +166,7 @@ export class RedisRateLimiter implements RateLimiter {
     const local = this.fallback ? new ConcurrencyLimiter() : null;
     // Leases taken while Redis was down are released where they were counted.
     const heldLocally = new Set<string>();
+    const keysOf = (slots: readonly { key: string }[]): string[] => slots.map((x) => x.key);
     return {
       acquire: async (slots: readonly SlotRequest[], lease: string): Promise<number> => {
         const args: (string | number)[] = slots.map((x) => this.prefix + x.key);
@@ -173,6 +177,10 @@ export class RedisRateLimiter implements RateLimiter {
           return full;
         } catch (err) {
           this.storeDown(err);
+          // A call that timed out may still run in Redis later and take the slots: remove the
+          // lease after it (one connection, so Redis runs the two in order), or it would hold the
+          // slots until the lease expires.
+          this.releaseLease(keysOf(slots), lease);
           if (!local) throw storeUnavailable(err);
           const full = local.acquire(slots);
           if (full < 0) heldLocally.add(lease);
@@ -184,11 +192,19 @@ export class RedisRateLimiter implements RateLimiter {
           local!.release(keys);
           return;
         }
-        const pipeline = this.redis.pipeline();
-        for (const k of keys) pipeline.zrem(this.prefix + k, lease);
-        pipeline.exec().catch((err: unknown) => this.storeDown(err));
+        this.releaseLease(keys, lease);
       },
     };
+  }
+
+  /** Removes a lease from its slot sets, retried a few times while Redis is down (after that the lease expires by itself). */
+  private releaseLease(keys: readonly string[], lease: string, attempt = 0): void {
+    const pipeline = this.redis.pipeline();
+    for (const k of keys) pipeline.zrem(this.prefix + k, lease);
+    pipeline.exec().catch((err: unknown) => {
+      this.storeDown(err);
+      if (attempt < RELEASE_RETRY_MS.length) setTimeout(() => this.releaseLease(keys, lease, attempt + 1), RELEASE_RETRY_MS[attempt]).unref();
+    });
   }
 
   private storeDown(err: unknown): void {

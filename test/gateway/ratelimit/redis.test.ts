@@ -151,6 +151,27 @@ test('concurrency over Redis is shared by replicas: all or nothing, released by 
   }
 });
 
+test('a concurrency call that times out while Redis stalls leaves no slot taken once Redis catches up', async (t) => {
+  if (!requireOrSkip(t, available, 'Redis')) return;
+  const limiter = new RedisRateLimiter({ redis: url, keyPrefix: prefix, timeoutMs: 50 });
+  try {
+    await limiter.ready();
+    const policy = new RateLimitPolicy([{ match: { principal: '*' }, concurrent: 2 }], { limiter, concurrency: limiter.slots(900_000) });
+    const stalled = { principal: 'User::"stalled"', key: null, tenant: null, model: 'm', estimatedTokens: 0 };
+    await admin.client('PAUSE', 300, 'ALL'); // a latency spike: the calls time out, Redis runs them later
+    for (let i = 0; i < 2; i++) await assert.rejects(Promise.resolve(policy.check(stalled)), { code: 'WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE' });
+    await new Promise((r) => setTimeout(r, 600));
+    const [key] = await admin.keys(`${prefix}*stalled*|c`);
+    if (key) assert.equal(await admin.zcard(key), 0, 'the late calls took slots that nobody holds');
+    const g1 = await policy.check(stalled);
+    const g2 = await policy.check(stalled);
+    g1.release();
+    g2.release();
+  } finally {
+    await limiter.close();
+  }
+});
+
 test('3 replicas (separate processes and clients) sharing Redis: allowed count within ±2% of rate × time + burst', async (t) => {
   if (!requireOrSkip(t, available, 'Redis')) return;
   const specs = [
