@@ -6,6 +6,8 @@ interface Bucket {
   at: number;
   /** Used since the eviction sweep last passed it (CLOCK second-chance bit). */
   hot: boolean;
+  /** When the bucket is full again: evicting it from then on loses nothing. */
+  fullAt: number;
 }
 
 /** Entries an eviction looks at before evicting regardless (bounds the worst case). */
@@ -15,9 +17,11 @@ const EVICTION_SCAN = 16;
  * Token buckets in this process: O(1) per take, at most `maxKeys` buckets. Eviction is
  * approximately least-recently-used (CLOCK: a bucket used since the sweep last passed it gets a
  * second chance), which keeps the hit path to one Map lookup instead of a delete + re-insert.
- * An evicted bucket comes back full, i.e. eviction can only be more permissive, so size
- * `maxKeys` above the number of active keys. For one gateway instance; replicas share
- * limits through RedisRateLimiter.
+ * An evicted bucket comes back full, so the sweep takes buckets that are full again first and
+ * passes over buckets in debt (a principal must not shed its debt by making others' requests
+ * evict it); only when a whole scan finds neither does it evict regardless. Size `maxKeys`
+ * above the number of active keys. Requests refused create no bucket. For one gateway
+ * instance; replicas share limits through RedisRateLimiter.
  */
 export class MemoryRateLimiter implements RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
@@ -33,27 +37,36 @@ export class MemoryRateLimiter implements RateLimiter {
     return this.buckets.size;
   }
 
-  private bucket(key: string, limit: RateLimit, now: number): Bucket {
-    let b = this.buckets.get(key);
-    if (b) {
-      b.hot = true;
-      if (now > b.at) {
-        b.tokens = Math.min(limit.burst, b.tokens + ((now - b.at) * limit.ratePerMinute) / 60_000);
-        b.at = now;
-      }
-      return b;
+  /** Tokens in `key`'s bucket now, refilled; a bucket that does not exist is full. Creates nothing. */
+  private tokensNow(key: string, limit: RateLimit, now: number): number {
+    const b = this.buckets.get(key);
+    if (!b) return limit.burst;
+    b.hot = true;
+    if (now > b.at) {
+      b.tokens = Math.min(limit.burst, b.tokens + ((now - b.at) * limit.ratePerMinute) / 60_000);
+      b.at = now;
     }
-    if (this.buckets.size >= this.maxKeys) this.evictOne();
-    b = { tokens: limit.burst, at: now, hot: false };
-    this.buckets.set(key, b);
-    return b;
+    return b.tokens;
   }
 
-  private evictOne(): void {
+  /** Takes `cost` from `key`'s bucket (created full if missing, after tokensNow refilled it); returns what is left. */
+  private charge(key: string, cost: number, limit: RateLimit, now: number): number {
+    let b = this.buckets.get(key);
+    if (!b) {
+      if (this.buckets.size >= this.maxKeys) this.evictOne(now);
+      b = { tokens: limit.burst, at: now, hot: false, fullAt: now };
+      this.buckets.set(key, b);
+    }
+    b.tokens = Math.min(limit.burst, b.tokens - cost);
+    b.fullAt = now + ((limit.burst - b.tokens) * 60_000) / limit.ratePerMinute;
+    return b.tokens;
+  }
+
+  private evictOne(now: number): void {
     for (let i = 0; i < EVICTION_SCAN; i++) {
       const [key, b] = this.buckets.entries().next().value!;
       this.buckets.delete(key);
-      if (!b.hot) return;
+      if (b.fullAt <= now || (!b.hot && b.tokens >= 0)) return;
       b.hot = false;
       this.buckets.set(key, b);
     }
@@ -61,38 +74,31 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 
   take(key: string, cost: number, limit: RateLimit): RateLimitResult {
-    const now = this.now();
-    const b = this.bucket(key, limit, now);
-    const need = Math.min(cost, limit.burst);
-    if (b.tokens < need) return { allowed: false, retryAfterMs: Math.ceil(((need - b.tokens) * 60_000) / limit.ratePerMinute), remaining: 0 };
-    b.tokens -= cost;
-    return { allowed: true, retryAfterMs: 0, remaining: b.tokens > 0 ? Math.floor(b.tokens) : 0 };
+    return this.takeMany([{ key, cost, limit }]);
   }
 
   takeMany(takes: readonly BucketTake[]): RateLimitResult {
-    if (takes.length === 1) return this.take(takes[0]!.key, takes[0]!.cost, takes[0]!.limit);
     const now = this.now();
     let retry = 0;
     for (let i = 0; i < takes.length; i++) {
       const t = takes[i]!;
-      const tokens = this.bucket(t.key, t.limit, now).tokens;
+      const tokens = this.tokensNow(t.key, t.limit, now);
       const need = Math.min(t.cost, t.limit.burst);
       if (tokens < need) retry = Math.max(retry, Math.ceil(((need - tokens) * 60_000) / t.limit.ratePerMinute));
     }
     if (retry > 0) return { allowed: false, retryAfterMs: retry, remaining: 0 };
     let remaining = Number.MAX_SAFE_INTEGER;
     for (let i = 0; i < takes.length; i++) {
-      const b = this.buckets.get(takes[i]!.key);
-      // A bucket evicted between the two loops (more takes than maxKeys) is simply skipped.
-      if (!b) continue;
-      b.tokens -= takes[i]!.cost;
-      remaining = Math.min(remaining, b.tokens > 0 ? Math.floor(b.tokens) : 0);
+      const t = takes[i]!;
+      const left = this.charge(t.key, t.cost, t.limit, now);
+      remaining = Math.min(remaining, left > 0 ? Math.floor(left) : 0);
     }
     return { allowed: true, retryAfterMs: 0, remaining };
   }
 
   adjust(key: string, cost: number, limit: RateLimit): void {
-    const b = this.bucket(key, limit, this.now());
-    b.tokens = Math.min(limit.burst, b.tokens - cost);
+    const now = this.now();
+    this.tokensNow(key, limit, now);
+    this.charge(key, cost, limit, now);
   }
 }

@@ -70,6 +70,27 @@ test('key table is bounded: least recently used buckets are evicted', () => {
   assert.equal(rl.take('hot', 1, limit).allowed, false, 'a recently used bucket survives eviction');
 });
 
+test('eviction passes over buckets in debt, takes full ones first, and refused requests create no bucket', () => {
+  let now = 0;
+  const rl = new MemoryRateLimiter({ maxKeys: 10, now: () => now });
+  const l = { ratePerMinute: 60, burst: 5 };
+  assert.equal(rl.take('debtor', 50, l).allowed, true, 'a cost above the burst is allowed from a full bucket');
+  // Others' traffic over many distinct keys (each drained, so none is full again) would evict
+  // the debtor's bucket, which would come back full.
+  for (let i = 0; i < 200; i++) rl.take(`other${i}`, 5, l);
+  assert.equal(rl.size, 10);
+  assert.equal(rl.take('debtor', 1, l).allowed, false, 'the debt survives the churn');
+  // A refused request over an empty and a new bucket (all or nothing) adds no bucket.
+  const sizeBefore = rl.size;
+  const refused = rl.takeMany([{ key: 'debtor', cost: 1, limit: l }, { key: 'brand-new', cost: 1, limit: l }]);
+  assert.equal(refused.allowed, false);
+  assert.equal(rl.size, sizeBefore);
+  // 10 s later the others are full again and go first; the debtor still owes 35 tokens.
+  now += 10_000;
+  for (let i = 0; i < 20; i++) rl.take(`later${i}`, 1, l);
+  assert.equal(rl.take('debtor', 1, l).allowed, false, 'still in debt');
+});
+
 test('concurrency limiter: acquire/release per key, table holds only active keys', () => {
   const c = new ConcurrencyLimiter();
   assert.equal(c.tryAcquire('a', 2), true);
