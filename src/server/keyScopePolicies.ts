@@ -8,10 +8,19 @@ function cedarString(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-function cedarEntity(text: string): string | null {
+/**
+ * A key's principal (`Type::"id"`) as a Cedar literal, or null when it is not one (bad escape,
+ * control character): such a key gets no generated permit rather than breaking the whole
+ * snapshot, and the admin API refuses to create one.
+ */
+export function cedarEntity(text: string): string | null {
   const m = /^((?:[A-Za-z_][A-Za-z0-9_]*::)*[A-Za-z_][A-Za-z0-9_]*)::"((?:[^"\\]|\\.)*)"$/.exec(text);
   if (!m) return null;
-  return `${m[1]}::${cedarString(JSON.parse(`"${m[2]}"`) as string)}`;
+  try {
+    return `${m[1]}::${cedarString(JSON.parse(`"${m[2]}"`) as string)}`;
+  } catch {
+    return null;
+  }
 }
 
 /**

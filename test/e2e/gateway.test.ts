@@ -224,6 +224,17 @@ test('an mTLS client with a Warden SVID is a Service principal; a revoked SVID i
   await mtls.close();
 });
 
+test('a key principal that is not a Cedar entity is refused at creation, and the gateway keeps serving', async () => {
+  for (const principal of ['User::"a\\qb"', 'User::"a\\tb"', 'User::alice', 'User::"a"b"']) {
+    const r = await admin('POST', '/api/v1/keys', { name: 'bad-principal', principal, scopes: ['model:echo'] });
+    assert.equal(r.status, 400, `${principal}: ${JSON.stringify(r.json)}`);
+    assert.equal((r.json as { error?: { code: string } }).error?.code, 'WARDEN_INPUT_INVALID');
+  }
+  const body = JSON.stringify({ model: 'echo', messages: [{ role: 'user', content: 'x' }] });
+  const ok = await gw('/v1/chat/completions', { authorization: `Bearer ${warden.ready.demoKey}` }, body);
+  assert.equal(ok.status, 200, ok.text);
+});
+
 test('rate limits answer 429 with retry-after and audit the denial', async () => {
   const created = await admin('POST', '/api/v1/keys', { name: 'limited', scopes: ['model:echo'] });
   const key = created.json.key as string;

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { ApiKeyRepository } from '../../store/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
+import { cedarEntity } from '../keyScopePolicies.js';
+import { WardenError } from '../../errors/index.js';
 
 const createKeyBody = z.strictObject({
   name: z.string().min(1).max(64),
@@ -18,7 +20,11 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
   app.get('/keys', async () => ({ keys: await repo.list() }));
 
   app.post('/keys', async (request, reply) => {
-    const { record, key } = await repo.create(parseBody(createKeyBody, request.body));
+    const input = parseBody(createKeyBody, request.body);
+    if (input.principal !== undefined && cedarEntity(input.principal) === null) {
+      throw new WardenError('WARDEN_INPUT_INVALID', 'principal must be a Cedar entity like User::"alice" (type names of letters, digits and _, a quoted id without control characters)');
+    }
+    const { record, key } = await repo.create(input);
     await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.create', principal: `Admin::${JSON.stringify(request.adminId ?? '')}`, resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow', details: { name: record.name, scopes: record.scopes, expiresAt: record.expiresAt } });
     ctx.events.emit('snapshot:changed');
     reply.code(201);
