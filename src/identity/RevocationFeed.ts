@@ -3,6 +3,9 @@ import { request } from 'undici';
 import type { IdentityClient } from './IdentityClient.js';
 import type { RevocationList, RevocationSnapshot } from './RevocationList.js';
 
+/** The control plane sends a heartbeat this often on an idle revocation stream. */
+export const REVOCATION_HEARTBEAT_MS = 5_000;
+
 /**
  * Keeps a local RevocationList in step with the control plane over the SSE stream
  * (GET /api/v1/identity/revocations/stream, authenticated by the caller's SVID). Reconnects
@@ -53,7 +56,7 @@ export class RevocationFeed extends EventEmitter {
       dispatcher: this.client.dispatcher,
       signal: this.abort.signal,
       headersTimeout: 10_000,
-      bodyTimeout: 60_000, // heartbeats arrive every 15 s
+      bodyTimeout: 4 * REVOCATION_HEARTBEAT_MS, // a silent stream is dead: reconnect
     });
     if (res.statusCode !== 200) {
       await res.body.text().catch(() => undefined);
@@ -94,11 +97,12 @@ export class RevocationFeed extends EventEmitter {
   }
 
   /**
-   * Whether the local list can be trusted: connected, or heard from (event or heartbeat) within
-   * `maxStaleMs`. PEPs fail closed once this turns false (DESIGN.md: snapshot TTL).
+   * Whether the local list can be trusted: heard from (event or heartbeat) within `maxStaleMs`.
+   * Being connected is not enough: a hung control plane or a half-open connection keeps the
+   * stream open but silent. PEPs fail closed once this turns false (DESIGN.md: snapshot TTL).
    */
   isFresh(maxStaleMs: number, now = Date.now()): boolean {
-    return this.connected || (this.lastEventAt > 0 && now - this.lastEventAt <= maxStaleMs);
+    return this.lastEventAt > 0 && now - this.lastEventAt <= maxStaleMs;
   }
 
   stop(): void {

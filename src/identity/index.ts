@@ -17,7 +17,7 @@ export { JoinTokenRepository, type JoinTokenRecord } from './JoinTokenRepository
 export { KubernetesTokenAttestor, type Attestor, type K8sAttestorConfig } from './KubernetesTokenAttestor.js';
 export { createWorkloadKey, type WorkloadKey } from './createCsr.js';
 export { IdentityClient, type SvidResponse, type ClientCredentials } from './IdentityClient.js';
-export { RevocationFeed } from './RevocationFeed.js';
+export { RevocationFeed, REVOCATION_HEARTBEAT_MS } from './RevocationFeed.js';
 export { WorkloadAgent, serveWorkloadApi, FileSvidSource, type WorkloadAgentOptions, type SvidMaterial, type SvidSource } from './agent/index.js';
 export { SourceAddressTracker, normalizeAddress, parseCidrList, type SourceAddressTrackerOptions, type AddressObservation, type AddressLearnedFrom } from './SourceAddressTracker.js';
 export { controlPlaneTls, adminApiTls, checkControlPlaneIdentity, isSpiffeTrustBundle, CONTROL_PLANE_SPIFFE_PATH } from './controlPlaneIdentity.js';

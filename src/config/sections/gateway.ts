@@ -113,9 +113,10 @@ export const gatewaySection = z
         mtls: z.boolean().default(false),
         /**
          * `warden gateway` only: how long workload credentials are still accepted after the
-         * revocation stream from the control plane drops (then they are refused until it is back).
+         * revocation stream from the control plane drops or falls silent (then they are refused
+         * until it is back); at least two of its 5 s heartbeats.
          */
-        revocationMaxStaleSeconds: z.number().int().min(1).max(3600).default(30),
+        revocationMaxStaleSeconds: z.number().int().min(10).max(3600).default(30),
       })
       .prefault({}),
     rateLimit: z

@@ -96,8 +96,8 @@ export const identitySection = z
         upstreamUrl: z.string().default('http://127.0.0.1:9000'),
         /** Directory written by `warden agent` (svid.pem, svid.key, bundle.pem). */
         svidDir: z.string().default(''),
-        /** Fail closed (503) when the revocation stream has been silent this long. */
-        revocationMaxStaleSeconds: z.number().int().min(5).max(86_400).default(300),
+        /** Fail closed (503) when the revocation stream has been silent this long (heartbeats come every 5 s). */
+        revocationMaxStaleSeconds: z.number().int().min(10).max(86_400).default(300),
         /** Environment name put into the segmentation context. */
         environment: z.string().default(''),
         /** Segmentation allow-list (default deny). */

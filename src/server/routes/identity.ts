@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
-import { getAuthority, getIdentityService, SourceAddressTracker, type CertificateAuthority, type RevocationEntry, type VerifiedSvid } from '../../identity/index.js';
+import { getAuthority, getIdentityService, REVOCATION_HEARTBEAT_MS, SourceAddressTracker, type CertificateAuthority, type RevocationEntry, type VerifiedSvid } from '../../identity/index.js';
 import { getResponder } from '../../respond/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { SvidAddressWatch } from '../SvidAddressWatch.js';
@@ -180,7 +180,7 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
       if (ca.revocations.isRevoked(who.spiffeId, who.serial)) res.end();
     };
     ca.revocations.on('change', onChange);
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), REVOCATION_HEARTBEAT_MS);
     heartbeat.unref();
     const stop = () => {
       clearInterval(heartbeat);
