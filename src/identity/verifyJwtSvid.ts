@@ -10,6 +10,9 @@ export interface VerifiedJwtSvid {
   expiresAt: Date;
 }
 
+/** Signature algorithms of JWT-SVIDs (Warden's CA signs with ES256 or EdDSA, identity.jwtAlgorithm). */
+export const JWT_SVID_ALGORITHMS = ['ES256', 'ES384', 'EdDSA'];
+
 /**
  * Verifies a JWT-SVID per the SPIFFE JWT-SVID spec (§3-4): signed by a `jwt-svid` key of the
  * bundle (ES256/ES384/EdDSA; never `none` or HMAC), `sub` a SPIFFE ID of the trust domain,
@@ -27,7 +30,7 @@ export async function verifyJwtSvid(
   try {
     ({ payload } = await jwtVerify(token, jwks, {
       audience: o.audience,
-      algorithms: ['ES256', 'ES384', 'EdDSA'],
+      algorithms: JWT_SVID_ALGORITHMS,
       clockTolerance: o.clockSkewSeconds ?? 30,
       requiredClaims: ['sub', 'aud', 'exp'],
       currentDate: o.now,

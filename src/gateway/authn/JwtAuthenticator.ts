@@ -141,8 +141,9 @@ export class JwtAuthenticator {
     } catch (err) {
       throw mapJoseError(err);
     }
-    const sub = payload.sub!;
-    if (sub.length === 0 || sub.length > 256) throw new WardenError('WARDEN_AUTHN_TOKEN_INVALID', 'the bearer token subject is empty or too long');
+    // jose requires `sub` but does not check its type: a number or array would become an entity id.
+    const sub = payload.sub as unknown;
+    if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256) throw new WardenError('WARDEN_AUTHN_TOKEN_INVALID', 'the bearer token subject is not a string of 1-256 characters');
     // Frozen: the same object is handed to every request that presents this token.
     const principal: Principal = Object.freeze({
       entity: Object.freeze({ type: issuer.principalType, id: sub }),

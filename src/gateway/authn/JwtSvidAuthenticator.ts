@@ -1,6 +1,6 @@
 import { jwtVerify, createLocalJWKSet, type JWTVerifyOptions } from 'jose';
 import { WardenError } from '../../errors/index.js';
-import { parseSpiffeId, type SpiffeBundle } from '../../identity/index.js';
+import { JWT_SVID_ALGORITHMS, parseSpiffeId, type SpiffeBundle } from '../../identity/index.js';
 import type { Principal } from '../RequestContext.js';
 import { mapJoseError } from './mapJoseError.js';
 import { MAX_TOKEN_LENGTH } from './JwtAuthenticator.js';
@@ -27,7 +27,7 @@ export class JwtSvidAuthenticator {
   constructor(private readonly o: JwtSvidAuthenticatorOptions) {
     this.verify = {
       audience: o.audience,
-      algorithms: o.algorithms ?? ['ES256'],
+      algorithms: o.algorithms ?? JWT_SVID_ALGORITHMS,
       clockTolerance: o.clockSkewSeconds ?? 30,
       requiredClaims: ['sub', 'aud', 'exp'],
     };

@@ -60,6 +60,10 @@ test('expired, not yet valid, wrong audience, wrong issuer, missing sub: distinc
   await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), aud: 'someone-else' })), { code: 'WARDEN_AUTHN_TOKEN_AUDIENCE' });
   await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), iss: 'https://evil.test/' })), { code: 'WARDEN_AUTHN_TOKEN_ISSUER' });
   await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), sub: null })), { code: 'WARDEN_AUTHN_TOKEN_INVALID', message: /"sub" is missing/ });
+  // A signed but non-string subject would become an entity id (["x","y"] keyed like "x,y").
+  for (const sub of [12345, ['x', 'y'], { length: 3 }]) {
+    await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), sub: null, claims: { sub } })), { code: 'WARDEN_AUTHN_TOKEN_INVALID', message: /not a string/ }, JSON.stringify(sub));
+  }
   await assert.rejects(auth.authenticate('not-a.jwt.at-all'), { code: 'WARDEN_AUTHN_TOKEN_INVALID' });
   await assert.rejects(auth.authenticate('only-one-part'), { code: 'WARDEN_AUTHN_TOKEN_INVALID' });
   await assert.rejects(auth.authenticate('x'.repeat(20_000)), { code: 'WARDEN_AUTHN_TOKEN_INVALID' });

@@ -46,6 +46,20 @@ test('JWT-SVID: Service principal; audience, expiry, foreign bundle, trust domai
   await assert.rejects(auth.authenticate(svid.token), { code: 'WARDEN_IDENTITY_REVOKED' });
 });
 
+test('JWT-SVID: a CA that signs with EdDSA (identity.jwtAlgorithm) is accepted too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-authn-eddsa-'));
+  const eddsa = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'example.org', jwtAlgorithm: 'EdDSA' });
+  try {
+    const auth = new JwtSvidAuthenticator({ trustDomain: 'example.org', audience: 'gw', bundle: () => eddsa.jwks(), isRevoked: () => false });
+    const svid = await eddsa.issueJwtSvid({ spiffeId: 'spiffe://example.org/ns/ml/sa/ed', audience: 'gw' });
+    assert.equal(JSON.parse(Buffer.from(svid.token.split('.')[0]!, 'base64url').toString()).alg, 'EdDSA');
+    assert.equal((await auth.authenticate(svid.token)).id, 'spiffe://example.org/ns/ml/sa/ed');
+  } finally {
+    await eddsa.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('JWT-SVID: keys follow CA rotation through the bundle', async () => {
   const auth = new JwtSvidAuthenticator({ trustDomain: 'example.org', audience: 'gw', bundle: () => ca.jwks(), isRevoked: () => false });
   const before = await ca.issueJwtSvid({ spiffeId: 'spiffe://example.org/r', audience: 'gw' });
