@@ -116,9 +116,7 @@ export class JwksCache {
       const max = this.o.maxBytes ?? 512 * 1024;
       const declared = Number(res.headers.get('content-length') ?? NaN);
       if (declared > max) throw new Error('JWKS document too large');
-      const text = await res.text();
-      if (text.length > max) throw new Error('JWKS document too large');
-      const doc = JSON.parse(text) as unknown;
+      const doc = JSON.parse(await readAtMost(res.body, max)) as unknown;
       if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as JSONWebKeySet).keys)) throw new Error('JWKS document has no "keys" array');
       // Private members would be a publisher mistake; never hold them.
       const keys = (doc as JSONWebKeySet).keys.filter((k) => typeof k === 'object' && k !== null && !('d' in k) && k.kty !== 'oct');
@@ -129,4 +127,16 @@ export class JwksCache {
       this.lastError = err;
     }
   }
+}
+
+/** The body as UTF-8, refused as soon as it passes `max` bytes (a missing content-length bounds nothing). */
+async function readAtMost(body: AsyncIterable<Uint8Array> | null, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body ?? []) {
+    size += chunk.byteLength;
+    if (size > max) throw new Error('JWKS document too large');
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
