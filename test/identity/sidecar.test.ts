@@ -73,6 +73,13 @@ test('sidecar: mTLS in, segmentation, forwarding, revocation closes open keep-al
   assert.equal(denied.status, 403);
   assert.equal((denied.json.error as { code: string }).code, 'WARDEN_IDENTITY_SEGMENTATION_DENIED');
   assert.equal((await call(apiAgent, sidecar.url + '/v1/chat', 'DELETE')).status, 403);
+  // Paths a normalising workload would route elsewhere than the rule that allowed them.
+  for (const path of ['/v1/../admin/reset', '/v1/%2e%2e/admin/reset', '/v1/%2E%2e/admin/reset', '/v1/..;/admin/reset', '/v1/.%2fadmin', '/v1\\..\\admin/reset', '/v1/./chat']) {
+    const r = await apiAgent.request({ origin: sidecar.url, path, method: 'POST', body: '{}' });
+    const json = (await r.body.json()) as { error?: { code: string } };
+    assert.equal(r.statusCode, 400, path);
+    assert.equal(json.error?.code, 'WARDEN_INPUT_INVALID', path);
+  }
 
   const dev = mtlsClient(await issueMaterial(ca, DEV_API));
   t.after(() => dev.close());

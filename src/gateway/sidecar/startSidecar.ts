@@ -86,6 +86,17 @@ function sendError(res: ServerResponse, err: WardenError, requestId: string, clo
  * the workload's plain calls leave with its SVID and the remote's SPIFFE ID is pinned. A
  * revocation closes the revoked peer's open connections at once and is rechecked per request.
  */
+/**
+ * Segmentation rules match the path as sent, and the workload gets it unchanged; a workload that
+ * normalises paths (WHATWG URL, most routers) would serve `/public/../private` as `/private`.
+ * So only paths that no normalisation changes are let through: origin-form, no `.`/`..` segments
+ * (also `..;` as Tomcat reads it), no percent-encoded dot, slash or backslash, no backslash.
+ */
+export function isNormalPath(path: string): boolean {
+  if (!path.startsWith('/') || path.includes('\\') || /%(2e|2f|5c)/i.test(path)) return false;
+  return !path.split('/').some((segment) => /^\.\.?(;.*)?$/.test(segment));
+}
+
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const first = options.identity.current();
   if (!first) throw new WardenError('WARDEN_IDENTITY_AGENT_NOT_READY', 'the sidecar needs an SVID before it can listen');
@@ -153,6 +164,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       return sendError(res, new WardenError('WARDEN_IDENTITY_SVID_EXPIRED'), requestId, true);
     }
     const path = (req.url ?? '/').split('?')[0]!;
+    if (!isNormalPath(path)) {
+      return sendError(res, new WardenError('WARDEN_INPUT_INVALID', 'the request path must be in normal form: no dot segments, encoded dots or slashes, or backslashes'), requestId);
+    }
     const decision = options.authorizer.authorize({
       principal: { type: 'Service', id: peer.spiffeId },
       action: { type: 'Action', id: 'connect' },
