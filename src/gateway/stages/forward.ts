@@ -61,7 +61,7 @@ function isTimeout(err: unknown): boolean {
 }
 
 function write(res: RequestContext['res'], chunk: Buffer | string): Promise<void> | null {
-  if ((res as ServerResponse).write(chunk)) return null;
+  if ((res as ServerResponse).write(chunk) || res.destroyed) return null; // destroyed: 'close' has fired already
   return new Promise<void>((resolve) => {
     const done = (): void => {
       res.off('drain', done);
@@ -194,6 +194,14 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     if (!ctx.res.writableFinished) clientGone.abort();
   };
   ctx.res.once('close', onClose);
+  if (ctx.res.destroyed) {
+    // The client left while the request was in earlier stages (guards, a Redis rate limiter): no upstream call.
+    ctx.res.off('close', onClose);
+    ctx.responded = true;
+    ctx.status = 499;
+    ctx.errorCode = 'WARDEN_GATEWAY_CLIENT_CLOSED';
+    return;
+  }
 
   const started = process.hrtime.bigint();
   let response: Dispatcher.ResponseData;
