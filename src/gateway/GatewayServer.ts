@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WardenError, toWardenError } from '../errors/index.js';
+import { CLIENT_SVID_SERVER_TLS } from '../identity/index.js';
 import type { AuditWriter } from './AuditWriter.js';
 import type { Logger, Tracing } from '../observe/index.js';
 import type { GatewayRequest, GatewayResponse } from './RequestContext.js';
@@ -149,6 +150,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         // so the handshake accepts any certificate and API-key/JWT clients need none.
         requestCert: options.requestClientCert === true,
         rejectUnauthorized: false,
+        ...(options.requestClientCert === true ? CLIENT_SVID_SERVER_TLS : {}),
       },
       handler,
     );
@@ -182,7 +184,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     port,
     inFlight: () => inFlight,
     updateTls(next: GatewayTls): void {
-      if (options.tls) (server as Http2SecureServer).setSecureContext({ cert: next.certPem, key: next.keyPem, ca: next.caPem });
+      if (options.tls) (server as Http2SecureServer).setSecureContext({ cert: next.certPem, key: next.keyPem, ca: next.caPem, ...(options.requestClientCert === true ? CLIENT_SVID_SERVER_TLS : {}) });
     },
     async close(graceMs = 10_000): Promise<void> {
       draining = true;

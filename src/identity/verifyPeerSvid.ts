@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, constants } from 'node:crypto';
 import type { PeerCertificate, DetailedPeerCertificate } from 'node:tls';
 import { WardenError } from '../errors/index.js';
 import { readCertificateExtensions, type SvidExtensions } from './readCertificateExtensions.js';
@@ -56,6 +56,13 @@ function chainOf(peer: PeerCertificateInput): X509Certificate[] {
  * keyCertSign/cRLSign, valid now (± clock skew), chaining to the bundle through CA
  * intermediates, and neither its SPIFFE ID nor any serial on the chain revoked.
  */
+/**
+ * TLS server options for listeners that verify client SVIDs with verifyPeerSvid: no session
+ * resumption. A resumed session gives the server the client's leaf but not the chain it sent, so
+ * every reconnecting client (undici, curl, Python keep a session cache) would fail verification.
+ */
+export const CLIENT_SVID_SERVER_TLS = Object.freeze({ secureOptions: constants.SSL_OP_NO_TICKET });
+
 export function verifyPeerSvid(
   peerCert: PeerCertificateInput | null | undefined,
   bundle: string | TrustBundle,

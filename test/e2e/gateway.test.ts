@@ -211,10 +211,16 @@ test('an mTLS client with a Warden SVID is a Service principal; a revoked SVID i
   const issued = await admin('POST', '/api/v1/identity/issue', { csr: key.csrPem, spiffeId });
   assert.equal(issued.status, 200, JSON.stringify(issued.json));
   const mtls = new Agent({ connect: { ca, cert: issued.json.chainPem as string, key: key.keyPem } });
-  const call = async () => {
-    const r = await request(warden.ready.gatewayUrl + '/v2/models/iris/infer', { method: 'POST', dispatcher: mtls, headers: { 'content-type': 'application/json' }, body: irisInferBody([[5, 3.4, 1.5, 0.2]]) });
+  const call = async (headers: Record<string, string> = {}) => {
+    const r = await request(warden.ready.gatewayUrl + '/v2/models/iris/infer', { method: 'POST', dispatcher: mtls, headers: { 'content-type': 'application/json', ...headers }, body: irisInferBody([[5, 3.4, 1.5, 0.2]]) });
     return { status: r.statusCode, json: (await r.body.json()) as { error?: { code: string } } };
   };
+  // New connections each time: the client offers to resume its TLS session, which would give the
+  // gateway the leaf without its chain; the listener does not resume, so each one verifies.
+  for (let i = 0; i < 3; i++) {
+    const fresh = await call({ connection: 'close' });
+    assert.equal(fresh.status, 200, `connection ${i + 1}: ${JSON.stringify(fresh.json)}`);
+  }
   const ok = await call();
   assert.equal(ok.status, 200, JSON.stringify(ok.json));
   assert.equal((await admin('POST', '/api/v1/identity/revoke', { spiffeId, reason: 'test' })).status, 200);

@@ -67,6 +67,12 @@ test('sidecar: mTLS in, segmentation, forwarding, revocation closes open keep-al
   t.after(() => apiAgent.close());
   const ok = await call(apiAgent, sidecar.url + '/v1/chat', 'POST', '{"x":1}');
   assert.equal(ok.status, 200);
+  // Reconnecting clients offer TLS session resumption; each new connection must still verify.
+  for (let i = 0; i < 3; i++) {
+    const r = await apiAgent.request({ origin: sidecar.url, path: '/v1/chat', method: 'POST', headers: { connection: 'close' }, body: '{}' });
+    await r.body.dump();
+    assert.equal(r.statusCode, 200, `connection ${i + 2}`);
+  }
   assert.equal(ok.json.peer, API, 'workload learns the verified caller; a spoofed header is replaced');
   assert.equal(ok.json.body, '{"x":1}');
   const denied = await call(apiAgent, sidecar.url + '/admin/reset', 'POST');

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { WardenError, isWardenError, type ErrorCode } from '../../errors/index.js';
 import type { Authorizer } from '../../policy/index.js';
 import type { AuditLog } from '../../audit/index.js';
-import { verifyPeerSvid, TrustBundle, type RevocationList, type SvidSource, type SvidMaterial, type VerifiedSvid } from '../../identity/index.js';
+import { verifyPeerSvid, CLIENT_SVID_SERVER_TLS, TrustBundle, type RevocationList, type SvidSource, type SvidMaterial, type VerifiedSvid } from '../../identity/index.js';
 
 export interface OutboundRoute {
   /** Workload calls http://<outbound>/<name>/<path>. */
@@ -115,6 +115,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     requestCert: true,
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
+    ...CLIENT_SVID_SERVER_TLS,
     maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
     requestTimeout: options.requestTimeoutMs ?? 60_000,
   });
@@ -256,7 +257,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const onRotated = (s: SvidMaterial) => {
     me = s;
     bundle = new TrustBundle(s.bundlePem);
-    server.setSecureContext({ key: s.keyPem, cert: s.chainPem, ca: s.bundlePem, minVersion: 'TLSv1.2' });
+    server.setSecureContext({ key: s.keyPem, cert: s.chainPem, ca: s.bundlePem, minVersion: 'TLSv1.2', ...CLIENT_SVID_SERVER_TLS });
     const old = outboundAgent;
     outboundAgent = makeOutboundAgent(s);
     setTimeout(() => old.destroy(), 30_000).unref();
