@@ -125,3 +125,46 @@ test('an idle HTTP/2 session is closed after the idle timeout; a request in flig
     await new Promise<void>((r) => upstream.close(() => r()));
   }
 });
+
+test('hop-by-hop answer headers (also those the upstream names in Connection, and ones HTTP/2 forbids) never reach the client, on HTTP/1.1 or HTTP/2', async () => {
+  const upstream = createServer((req, res) => {
+    req.resume();
+    req.on('end', () =>
+      res
+        .writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive, x-backend-node', 'x-backend-node': '10.0.3.7', 'proxy-connection': 'keep-alive', 'x-model-latency': '3' })
+        .end('{"data":[],"object":"list"}'),
+    );
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
+  const body = JSON.stringify({ model: 'm', input: 'x' });
+  try {
+    await withTlsGateway(
+      async (gateway, ca) => {
+        const h1 = await http1OverTls(gateway.port, ca.bundlePem(), `POST /v1/embeddings HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer ${TEST_KEY}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        assert.match(h1.answer, /^HTTP\/1\.1 200 /);
+        assert.match(h1.answer, /\r\nx-model-latency: 3\r\n/i, 'end-to-end headers pass');
+        assert.doesNotMatch(h1.answer, /x-backend-node|proxy-connection/i);
+        const session = h2connect(`https://127.0.0.1:${gateway.port}`, { ca: ca.bundlePem(), servername: 'localhost' });
+        try {
+          const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+            const stream = session.request({ ':method': 'POST', ':path': '/v1/embeddings', authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' });
+            stream.once('response', (h) => resolve(h));
+            stream.once('error', reject);
+            stream.resume();
+            stream.end(body);
+          });
+          assert.equal(headers[':status'], 200);
+          assert.equal(headers['x-model-latency'], '3');
+          assert.equal(headers['x-backend-node'], undefined);
+        } finally {
+          session.destroy();
+        }
+      },
+      { upstreams: [upstreamConfig.parse({ name: 'm', url, models: ['m'] })] },
+    );
+  } finally {
+    upstream.closeAllConnections();
+    await new Promise<void>((r) => upstream.close(() => r()));
+  }
+});

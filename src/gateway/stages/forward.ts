@@ -12,7 +12,12 @@ import { guardErrorAnswer, MAX_ERROR_ANSWER_BYTES } from './guardErrorAnswer.js'
 
 /** Request headers passed to the model server; credentials and hop-by-hop headers never are. */
 const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent', 'traceparent', 'tracestate'];
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'set-cookie']);
+/**
+ * Upstream answer headers never passed on: hop-by-hop (RFC 9110 §7.6.1), those HTTP/2 forbids
+ * (writeHead would throw on an HTTP/2 client: proxy-connection, http2-settings, host), cookies.
+ * Headers the upstream names in its `Connection` header are dropped too.
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings', 'host', 'set-cookie']);
 /** Largest upstream answer the gateway buffers to inspect (streams are never buffered). */
 const MAX_BUFFERED_RESPONSE = 32 * 1024 * 1024;
 
@@ -38,8 +43,10 @@ function forwardedHeaders(ctx: RequestContext, trace: ForwardOptions['trace']): 
 
 export function responseHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
+  const connection = headers.connection;
+  const named = connection ? String(connection).toLowerCase().split(',').map((name) => name.trim()) : null;
   for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || HOP_BY_HOP.has(k)) continue;
+    if (v === undefined || HOP_BY_HOP.has(k) || (named !== null && named.includes(k))) continue;
     out[k] = v;
   }
   return out;
