@@ -315,7 +315,13 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     ctx.res.end();
   } catch (err) {
     ctx.errorCode = clientGone.aborted ? 'WARDEN_GATEWAY_CLIENT_CLOSED' : err instanceof WardenError ? err.code : isTimeout(err) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
-    if (!ctx.responded && err instanceof WardenError) throw err;
+    if (!ctx.responded && !clientGone.aborted) {
+      if (err instanceof WardenError) throw err;
+      // The answer broke off while the gateway was reading it (guards, token accounting): nothing
+      // was sent yet, so the client gets a clean 502/504, and the breaker counts the failure.
+      upstream.breaker.failure();
+      throw new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' | 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} ${ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' ? 'stopped sending its answer' : 'broke off its answer'}`, { cause: err });
+    }
     // Headers are gone: the only honest signal left is to end the stream early / cut the connection.
     if (ctx.responded && contentType.startsWith('text/event-stream') && !ctx.res.destroyed && !clientGone.aborted) {
       const e = new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
