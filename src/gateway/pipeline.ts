@@ -172,7 +172,7 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     ctx.errorCode = e.code;
     // An HTTP/1.1 body left unread (refused before it was read, too large, too slow) would have to
     // be read to reuse the connection: close it instead, so the client cannot keep the gateway reading.
-    const unread = !req.complete;
+    const unread = !req.complete && (req.httpVersionMajor === 2 || declaresBody(req));
     sendError(ctx, e, overheadMs(ctx).toFixed(3), unread && req.httpVersionMajor === 1);
     if (unread) {
       // Discard what still arrives instead of buffering it; on HTTP/2, once the answer is complete,
@@ -189,4 +189,13 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
   span.end();
   trace.end(ctx.status, ctx.errorCode, ctx.route?.kind ?? null);
   o.onRequestDone?.(ctx, overhead);
+}
+
+/**
+ * Whether an HTTP/1.1 request has a body. One without (a GET) is not yet `complete` while its
+ * handler runs, but there is nothing left to read: its keep-alive connection stays open.
+ */
+function declaresBody(req: GatewayRequest): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }

@@ -72,6 +72,16 @@ test('an anonymous request is refused before its body is read: 401 at once, and 
   });
 });
 
+test('a refused request without a body (404, GET) keeps its keep-alive connection: both pipelined requests are answered', async () => {
+  await withTlsGateway(async (gateway, ca) => {
+    const get = 'GET /nope HTTP/1.1\r\nhost: localhost\r\n\r\n';
+    const r = await sendHeadOnly(gateway.port, ca, get + get, 1500);
+    assert.equal(r.answer.match(/HTTP\/1\.1 404 /g)?.length, 2, r.answer);
+    assert.doesNotMatch(r.answer, /connection: close/i);
+    assert.equal(r.closedByServer, false);
+  });
+});
+
 test('a body that does not arrive within bodyTimeoutMs gets 408 WARDEN_GATEWAY_BODY_TIMEOUT and a closed connection (HTTP/1.1)', async () => {
   await withTlsGateway(
     async (gateway, ca) => {
