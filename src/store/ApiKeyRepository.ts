@@ -97,6 +97,12 @@ export class ApiKeyRepository {
     const id = `key_${randomBytes(8).toString('hex')}`;
     const principal = input.principal ?? `ApiKey::"${input.name}"`;
     const expiresAt = input.ttlSeconds ? new Date(now.getTime() + input.ttlSeconds * 1000) : null;
+    // Names identify keys (revoke by name) and name the default principal: two active keys of one
+    // name would share ApiKey::"<name>", and with it each other's model scopes.
+    const taken = await this.db.query('SELECT 1 FROM api_keys WHERE name = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) LIMIT 1', [input.name, now]);
+    if (taken.rows.length > 0) {
+      throw new WardenError('WARDEN_CONFLICT', `an active key is already named ${JSON.stringify(input.name)}; revoke it first or choose another name`);
+    }
     try {
       const r = await this.db.query<Row>(
         `INSERT INTO api_keys (id, prefix, hash, name, principal, scopes, created_at, expires_at)

@@ -102,6 +102,17 @@ function storeSuite(name: string, open: () => Promise<{ db: Database; cleanup():
       await assert.rejects(repo.revoke('nope'), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_NOT_FOUND');
     });
 
+    test('API keys: a name in use by an active key is refused (names identify keys and their default principal); free again once revoked', async (t) => {
+      const d = needDb(t);
+      if (!d) return;
+      const repo = new ApiKeyRepository(d, secret);
+      const first = await repo.create({ name: `dup-${slug}`, scopes: ['model:cheap'] });
+      await assert.rejects(repo.create({ name: `dup-${slug}`, scopes: ['model:*'] }), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_CONFLICT' && e.message.includes(`dup-${slug}`));
+      await repo.revoke(first.record.id);
+      const second = await repo.create({ name: `dup-${slug}` });
+      assert.notEqual(second.record.id, first.record.id);
+    });
+
     test('API keys: bad names and TTLs are input errors', async (t) => {
       const d = needDb(t);
       if (!d) return;
