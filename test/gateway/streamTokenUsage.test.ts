@@ -52,14 +52,14 @@ async function withGateway(o: { ignoreStreamOptions?: boolean; requestStreamUsag
   const upstream = await streamingServer(o.ignoreStreamOptions ?? false, o.usageEveryChunk);
   const limiter = new MemoryRateLimiter();
   const adjust = mock.method(limiter, 'adjust');
-  const take = mock.method(limiter, 'take');
+  const takeMany = mock.method(limiter, 'takeMany');
   const policy = new RateLimitPolicy([{ match: { key: '*' }, tokensPerMinute: 600_000 }], { limiter });
   const gw = await startTestGateway({
     upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${upstream.port}`, models: ['m'], requestStreamUsage: o.requestStreamUsage ?? true })],
     rateLimit: policy,
   });
   // Tokens charged in all: the estimate taken before the call plus every correction after it.
-  const charged = () => take.mock.calls.reduce((n, c) => n + (c.arguments[1] as number), 0) + adjust.mock.calls.reduce((n, c) => n + (c.arguments[1] as number), 0);
+  const charged = () => takeMany.mock.calls.reduce((n, c) => n + (c.arguments[0] as readonly { cost: number }[]).reduce((m, t) => m + t.cost, 0), 0) + adjust.mock.calls.reduce((n, c) => n + (c.arguments[1] as number), 0);
   try {
     await body(gw, upstream, charged);
   } finally {
