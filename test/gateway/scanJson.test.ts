@@ -45,3 +45,11 @@ test('agrees with JSON.parse on random documents: no false duplicates; an inject
 test('garbage is scanned without throwing', () => {
   for (const s of ['', '"', '{"a', '{"a":', '{"\\', '}}}]]', '{"a":1,"a', '{"\\uZZZZ":1,"\\uZZZZ":2}']) assert.doesNotThrow(() => scanJson(s, 64));
 });
+
+test('objects with many keys: a duplicate far apart is found, and 200 000 distinct keys scan in one linear pass', () => {
+  const many = (n: number, extra = '') => `{"metadata":{${Array.from({ length: n }, (_, i) => `"k${i}":0`).join(',')}${extra}}}`;
+  assert.deepEqual(scanJson(many(40, ',"k3":1'), 64), { tooDeep: false, duplicateKey: 'k3' });
+  // Comparing each key with every earlier one would take minutes here (the test would time out).
+  assert.deepEqual(scanJson(many(200_000), 64), { tooDeep: false, duplicateKey: null });
+  assert.deepEqual(scanJson(many(200_000, ',"k199998":1'), 64), { tooDeep: false, duplicateKey: 'k199998' });
+});

@@ -5,6 +5,8 @@ export interface JsonScan {
 }
 
 const WS = new Set([32, 9, 10, 13]);
+/** Keys an object keeps in a list; past this a Set (a list is faster for the usual small objects, quadratic for a huge one). */
+const LIST_KEYS = 16;
 
 /**
  * One pass over a request body before JSON.parse: nesting depth and duplicate object keys.
@@ -16,9 +18,8 @@ const WS = new Set([32, 9, 10, 13]);
  * validates) and bounded and throw-free for anything else.
  */
 export function scanJson(text: string, maxDepth: number): JsonScan {
-  // Per open container: the keys seen so far (objects) or null (arrays). Objects are small, so a
-  // list beats a Set.
-  const open: (string[] | null)[] = [];
+  // Per open container: the keys seen so far (objects) or null (arrays).
+  const open: (string[] | Set<string> | null)[] = [];
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 34 /* " */) {
@@ -32,8 +33,14 @@ export function scanJson(text: string, maxDepth: number): JsonScan {
       const raw = text.slice(start + 1, i);
       const key = raw.includes('\\') ? decodeKey(`"${raw}"`) : raw;
       if (key === null) continue;
-      if (keys.includes(key)) return { tooDeep: false, duplicateKey: key };
-      keys.push(key);
+      if (Array.isArray(keys)) {
+        if (keys.includes(key)) return { tooDeep: false, duplicateKey: key };
+        if (keys.length < LIST_KEYS) keys.push(key);
+        else open[open.length - 1] = new Set(keys).add(key);
+      } else {
+        if (keys.has(key)) return { tooDeep: false, duplicateKey: key };
+        keys.add(key);
+      }
     } else if (c === 123 /* { */ || c === 91 /* [ */) {
       open.push(c === 123 ? [] : null);
       if (open.length > maxDepth) return { tooDeep: true, duplicateKey: null };
