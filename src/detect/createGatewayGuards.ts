@@ -82,8 +82,11 @@ function oipLabels(body: unknown, n: number): number[] | undefined {
   if (!probs) return undefined;
   const k = probs.shape![1]!;
   return Array.from({ length: n }, (_, i) => {
-    const row = (probs.data as number[]).slice(i * k, (i + 1) * k);
-    return row.indexOf(Math.max(...row));
+    // A loop, not Math.max(...row): spreading ~120k+ classes overflows the call stack.
+    const data = probs.data as number[];
+    let best = i * k;
+    for (let j = best + 1; j < (i + 1) * k; j++) if (data[j]! > data[best]!) best = j;
+    return best - i * k;
   });
 }
 

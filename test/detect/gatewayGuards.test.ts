@@ -175,3 +175,12 @@ test('OIP v2: a request with an out-of-distribution row is answered with the lab
     assert.ok(q.some((v) => v > 0 && v < 1), 'in-distribution answers keep their probabilities');
   }
 });
+
+test('OIP v2: an answer with very many classes (no label output) is observed without overflowing the stack', async () => {
+  const { guards } = setup();
+  const c = ctx('oip.infer', { inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: iris.test[0]! }] }, 'iris');
+  await guards.inspectRequest(c);
+  const probs = new Array<number>(200_000).fill(0);
+  probs[123_456] = 1;
+  assert.doesNotThrow(() => guards.transformJson(c, { model_name: 'iris', outputs: [{ name: 'probabilities', shape: [1, 200_000], datatype: 'FP32', data: probs }] }));
+});

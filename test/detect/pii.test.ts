@@ -116,6 +116,18 @@ test('stream redaction across chunk boundaries equals whole-text redaction, for 
   }
 });
 
+test('assignments with whitespace gaps: a stream and a whole text agree, whatever the gap', () => {
+  for (const gap of [0, 1, 16, 17, 80]) {
+    const text = `password:${' '.repeat(gap)}hunter2hunter2 and aws_secret_access_key =${' '.repeat(gap)}${'A'.repeat(40)} end`;
+    const whole = redactText(text).text;
+    for (const size of [1, 5, 33]) {
+      const sizes = Array.from({ length: Math.ceil(text.length / size) }, () => size);
+      assert.equal(streamThrough(text, sizes).out, whole, `gap ${gap}, chunks of ${size}`);
+    }
+    if (gap <= 16) assert.ok(!whole.includes('hunter2hunter2'), `gap ${gap} is redacted`);
+  }
+});
+
 test('stream redactor: truncated key block and oversized opaque runs never leak', () => {
   const r = new StreamRedactor();
   const out = r.push('ok -----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg') + r.flush();

@@ -316,7 +316,7 @@ test('invalid requests get 400 naming the field', async () => {
   const twice = await gw('/v1/chat/completions', { authorization: `Bearer ${warden.ready.demoKey}` }, '{"model":"stall","messages":[{"role":"user","content":"x"}],"model":"echo"}');
   assert.equal(twice.status, 400);
   assert.equal(twice.json.error?.code, 'WARDEN_GATEWAY_BAD_JSON');
-  assert.match(twice.text, /model/);
+  assert.match(twice.text, /an object key appears twice/, 'named without repeating client text');
 });
 
 test('anonymous callers learn nothing about the body: bad JSON or a missing model is 401, not 400', async () => {

@@ -93,7 +93,8 @@ function decodesToJson(part: string): boolean {
 export const recognizers: Recognizer[] = [
   { kind: 'private_key', category: 'secret', find: findPrivateKeys },
   { kind: 'aws_access_key', category: 'secret', pattern: /\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z2-7]{16}\b/g },
-  { kind: 'aws_secret_key', category: 'secret', pattern: /\baws_?secret_?access_?key\b["']?\s*[:=]\s*["']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])/gi },
+  // Gaps are bounded (\s{0,16}): a stream holds back 64 characters, so a longer gap would let the value through unseen.
+  { kind: 'aws_secret_key', category: 'secret', pattern: /\baws_?secret_?access_?key\b["']?\s{0,16}[:=]\s{0,16}["']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])/gi },
   { kind: 'gcp_api_key', category: 'secret', pattern: /\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g },
   { kind: 'github_token', category: 'secret', pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b/g },
   { kind: 'slack_token', category: 'secret', pattern: /\bxox[abposr]-[A-Za-z0-9-]{10,250}\b/g },
@@ -112,7 +113,7 @@ export const recognizers: Recognizer[] = [
   {
     kind: 'password_assignment',
     category: 'secret',
-    pattern: /\b(?:password|passwd|pwd|secret|api_?key|access_?token|auth_?token|client_?secret)\b["']?\s*[:=]\s*["']?[^\s"',;]{8,200}/gi,
+    pattern: /\b(?:password|passwd|pwd|secret|api_?key|access_?token|auth_?token|client_?secret)\b["']?\s{0,16}[:=]\s{0,16}["']?[^\s"',;]{8,200}/gi,
   },
   {
     kind: 'iban',

@@ -72,7 +72,8 @@ export function parseBody(ctx: RequestContext, options: ReceiveOptions): void {
   const scan = scanJson(text, options.maxJsonDepth);
   if (scan.tooDeep) throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `JSON nesting deeper than ${options.maxJsonDepth}`);
   if (scan.duplicateKey !== null) {
-    throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `key ${JSON.stringify(scan.duplicateKey.slice(0, 64))} appears twice in one object; model servers could read the other value`);
+    // The key is not named: it is client text, and errors never repeat client text.
+    throw new WardenError('WARDEN_GATEWAY_BAD_JSON', 'an object key appears twice in one object; model servers could read the other value');
   }
   let json: unknown;
   try {

@@ -45,7 +45,8 @@ const metadata: FieldCheck = (v) => {
     if (++n > 16) return 'at most 16 entries';
     if (k.length > 64) fail('metadata', 'keys are at most 64 characters');
     const e = str(v[k], MAX_SHORT);
-    if (e) fail(`metadata.${k}`, e);
+    // The entry by position: keys are client text, and errors never repeat client text.
+    if (e) fail(`metadata (entry ${n})`, e);
   }
   return null;
 };

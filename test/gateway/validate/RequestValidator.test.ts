@@ -145,6 +145,8 @@ test('error messages never echo the offending value', () => {
   const secret = 'sk-live-THIS-IS-A-SECRET';
   assert.throws(() => v.validate('openai.chat', { model: 'm', messages: [{ role: secret, content: 'x' }] }), (e: Error) => !e.message.includes(secret));
   assert.throws(() => v.validate('openai.chat', { model: 'm', messages: [{ role: 'user', content: secret.repeat(100) }] }), (e: Error) => !e.message.includes(secret));
+  // Nor a key: metadata entries are named by position.
+  rejects('openai.chat', { model: 'm', messages: [{ role: 'user', content: 'x' }], metadata: { team: 'ml', [secret]: 1 } }, /^metadata \(entry 2\): /);
 });
 
 test('completions and embeddings', () => {
