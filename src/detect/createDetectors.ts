@@ -63,6 +63,22 @@ export interface Detectors {
 const none = (): Verdict[] => [];
 const MAX_CHAT_MESSAGES = 1024;
 
+/** Characters of injection scan every message gets (its head and tail), also once the request's budget is spent. */
+const MIN_SCAN_CHARS = 512;
+
+type ToolCall = { function?: { arguments?: unknown } };
+
+/**
+ * Every other text of a message the model reads: its `name` and its tool-call arguments.
+ * Scanned for PII and secrets (in every role), not for injection.
+ */
+function messageExtras(m: ChatMessage): string {
+  let out = typeof m.name === 'string' ? m.name : '';
+  const calls = (m as { tool_calls?: unknown }).tool_calls;
+  if (Array.isArray(calls)) for (const c of calls as ToolCall[]) if (typeof c?.function?.arguments === 'string') out += '\n' + c.function.arguments;
+  return out;
+}
+
 /** Text of a message: string content, or the text parts of an array (images etc. are skipped). */
 export function messageText(content: unknown): string {
   if (typeof content === 'string') return content;
@@ -166,21 +182,25 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     const inj = routeSettings(route);
     if (o.injection === false) inj.enabled = false;
     // maxScanChars bounds the injection scan per request (not per message), so a large body of
-    // many messages cannot multiply the CPU spent; PII/secret scanning always covers all text.
+    // many messages cannot multiply the CPU spent; every message still gets MIN_SCAN_CHARS (its
+    // head and tail), so a long first message cannot hide an injection in a later one.
+    // PII/secret scanning covers all text of every role (system prompts and tool calls carry
+    // secrets too).
     let scanBudget = config.injection.maxScanChars;
     const n = Math.min(messages.length, MAX_CHAT_MESSAGES);
     for (let i = 0; i < n; i++) {
       const m = messages[i]!;
-      if (!m || !scannedRoles.has(m.role)) continue;
-      const text = messageText(m.content);
-      if (!text) continue;
-      if (inj.enabled && scanBudget > 0) {
-        const allowed = Math.max(256, Math.min(text.length, scanBudget));
+      if (!m) continue;
+      const content = messageText(m.content);
+      if (inj.enabled && content && scannedRoles.has(m.role)) {
+        const allowed = Math.max(MIN_SCAN_CHARS, Math.min(content.length, scanBudget));
         scanBudget -= allowed;
-        const s = scoreInjection(text, allowed);
+        const s = scoreInjection(content, allowed);
         if (s.score >= inj.threshold) mergeVerdict((out ??= []), { detector: 'injection', action: inj.action, score: s.score, kinds: s.kinds, source: m.role });
       }
-      if (config.pii.enabled || config.secrets.enabled) {
+      const extras = messageExtras(m);
+      const text = extras ? `${content}\n${extras}` : content;
+      if (text && (config.pii.enabled || config.secrets.enabled)) {
         const findings = findSensitive(text, allFindOptions);
         for (const f of findings) {
           if (!keepFinding(f)) continue;
@@ -223,17 +243,26 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
       return findings.length ? applyRedactions(text, findings) : text;
     };
     const out = messages.map((m) => {
-      if (!m || !scannedRoles.has(m.role)) return m;
-      if (typeof m.content === 'string') return { ...m, content: redactOne(m.content) };
-      if (Array.isArray(m.content)) {
-        return {
-          ...m,
+      if (!m) return m;
+      let r: ChatMessage = m;
+      if (typeof m.content === 'string') r = { ...r, content: redactOne(m.content) };
+      else if (Array.isArray(m.content)) {
+        r = {
+          ...r,
           content: m.content.map((p: unknown) =>
             p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? { ...(p as object), text: redactOne((p as { text: string }).text) } : p,
           ),
         };
       }
-      return m;
+      if (typeof m.name === 'string') r = { ...r, name: redactOne(m.name) };
+      const calls = (m as { tool_calls?: unknown }).tool_calls;
+      if (Array.isArray(calls)) {
+        const redacted = (calls as ToolCall[]).map((c) =>
+          typeof c?.function?.arguments === 'string' ? { ...c, function: { ...c.function, arguments: redactOne(c.function.arguments) } } : c,
+        );
+        r = { ...r, tool_calls: redacted } as ChatMessage;
+      }
+      return r;
     });
     return { messages: out, kinds: [...kinds] };
   };
