@@ -30,7 +30,61 @@ export interface DetectorGuards {
 const MAX_ROWS = 100_000;
 const secretKinds = new Set(recognizers.filter((r) => r.category === 'secret').map((r) => r.kind));
 
-type CompletionChoice = { message?: { content?: unknown; tool_calls?: { function?: { arguments?: unknown } }[] }; text?: unknown };
+type ToolCall = { function?: { arguments?: unknown } };
+type ChoiceMessage = { content?: unknown; tool_calls?: ToolCall[]; function_call?: { arguments?: unknown } } & Record<string, unknown>;
+type CompletionChoice = { message?: ChoiceMessage; text?: unknown; logprobs?: unknown };
+
+/** Model text in a message besides `content`: reasoning (DeepSeek, vLLM, OpenRouter) and refusals. */
+const MESSAGE_TEXT_FIELDS = ['reasoning_content', 'reasoning', 'refusal'] as const;
+
+/**
+ * A completion message with every text the client reads guarded: content (string or text parts),
+ * reasoning and refusal, tool-call and legacy function-call arguments. Returns `m` when nothing changed.
+ */
+function guardMessage(m: ChoiceMessage, guard: (text: string) => string): ChoiceMessage {
+  let out: ChoiceMessage | null = null;
+  const set = (field: string, value: unknown): void => {
+    out ??= { ...m };
+    out[field] = value;
+  };
+  if (typeof m.content === 'string') {
+    const g = guard(m.content);
+    if (g !== m.content) set('content', g);
+  } else if (Array.isArray(m.content)) {
+    let partsChanged = false;
+    const parts = m.content.map((p: unknown) => {
+      if (!p || typeof p !== 'object' || typeof (p as { text?: unknown }).text !== 'string') return p;
+      const text = (p as { text: string }).text;
+      const g = guard(text);
+      if (g === text) return p;
+      partsChanged = true;
+      return { ...(p as object), text: g };
+    });
+    if (partsChanged) set('content', parts);
+  }
+  for (const field of MESSAGE_TEXT_FIELDS) {
+    const v = m[field];
+    if (typeof v !== 'string') continue;
+    const g = guard(v);
+    if (g !== v) set(field, g);
+  }
+  if (typeof m.function_call?.arguments === 'string') {
+    const g = guard(m.function_call.arguments);
+    if (g !== m.function_call.arguments) set('function_call', { ...m.function_call, arguments: g });
+  }
+  if (Array.isArray(m.tool_calls)) {
+    let callsChanged = false;
+    const calls = m.tool_calls.map((t) => {
+      if (typeof t?.function?.arguments !== 'string') return t;
+      const args = guard(t.function.arguments);
+      if (args === t.function.arguments) return t;
+      callsChanged = true;
+      return { ...t, function: { ...t.function, arguments: args } };
+    });
+    if (callsChanged) set('tool_calls', calls);
+  }
+  return out ?? m;
+}
 
 function addVerdicts(ctx: GuardRequestContext, verdicts: readonly Verdict[]): void {
   if (verdicts.length === 0) return;
@@ -180,32 +234,22 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
           all.push(...g.verdicts);
           return g.text;
         };
-        // Copies only what a guard changed (this runs on every answer).
+        // Copies only what a guard changed (this runs on every answer). A redacted choice loses its
+        // `logprobs`: they spell out the same text token by token, where the guard cannot see it.
         const out = choices.map((c) => {
           if (!c || typeof c !== 'object') return c;
           if (typeof c.text === 'string') {
             const text = guard(c.text);
             if (text === c.text) return c;
             changed = true;
-            return { ...c, text };
+            return { ...c, text, ...(c.logprobs === undefined ? {} : { logprobs: null }) };
           }
           const m = c.message;
           if (!m || typeof m !== 'object') return c;
-          const content = typeof m.content === 'string' ? guard(m.content) : m.content;
-          // Tool-call arguments are model output that reaches the client too.
-          let callsChanged = false;
-          const calls = Array.isArray(m.tool_calls)
-            ? m.tool_calls.map((t) => {
-                if (typeof t?.function?.arguments !== 'string') return t;
-                const args = guard(t.function.arguments);
-                if (args === t.function.arguments) return t;
-                callsChanged = true;
-                return { ...t, function: { ...t.function, arguments: args } };
-              })
-            : m.tool_calls;
-          if (content === m.content && !callsChanged) return c;
+          const guarded = guardMessage(m, guard);
+          if (guarded === m) return c;
           changed = true;
-          return { ...c, message: { ...m, content, ...(callsChanged ? { tool_calls: calls } : {}) } };
+          return { ...c, message: guarded, ...(c.logprobs === undefined ? {} : { logprobs: null }) };
         });
         addVerdicts(ctx, all);
         throwIfBlocked(all);

@@ -76,6 +76,26 @@ test('chat: tool-call arguments in a non-streamed completion are guarded like it
   assert.equal(out.choices[0]!.message.content, null);
 });
 
+test('chat: reasoning, refusal, content parts and legacy function_call arguments are guarded; a redacted choice loses its logprobs', async () => {
+  const { guards } = setup();
+  const c = ctx('openai.chat', { model: 'echo', messages: [{ role: 'user', content: 'hi' }] });
+  const key = 'AKIAIOSFODNN7EXAMPLE';
+  const answer = {
+    choices: [
+      { index: 0, message: { role: 'assistant', content: 'fine', reasoning_content: `I saw ${key}`, refusal: `no: ${key}` }, logprobs: { content: [{ token: key, logprob: 0 }] } },
+      { index: 1, message: { role: 'assistant', content: [{ type: 'text', text: `part ${key}` }], function_call: { name: 'f', arguments: JSON.stringify({ k: key }) } } },
+      { index: 2, message: { role: 'assistant', content: 'nothing here' }, logprobs: { content: [] } },
+    ],
+  };
+  const out = guards.transformJson(c, answer) as typeof answer;
+  assert.doesNotMatch(JSON.stringify(out), new RegExp(key));
+  assert.equal(out.choices[0]!.message.reasoning_content, 'I saw [REDACTED:aws_access_key]');
+  assert.equal(out.choices[0]!.logprobs, null);
+  assert.deepEqual(out.choices[1]!.message.content, [{ type: 'text', text: 'part [REDACTED:aws_access_key]' }]);
+  assert.equal(out.choices[1]!.message.function_call!.name, 'f');
+  assert.deepEqual(out.choices[2], answer.choices[2], 'a choice without findings is untouched, logprobs included');
+});
+
 test('chat: non-streamed completion redacted; streamed completion redacted across deltas with verdicts at the end', async () => {
   const { guards } = setup();
   const c = ctx('openai.chat', { model: 'echo', messages: [{ role: 'user', content: 'hi' }] });

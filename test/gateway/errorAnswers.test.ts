@@ -65,6 +65,16 @@ test('a JSON error answer keeps its status and structure with secrets and PII re
   });
 });
 
+test('a secret in a key of a JSON error answer is redacted too', async () => {
+  await withErrorUpstream(async (setAnswer, chat) => {
+    setAnswer({ status: 500, body: JSON.stringify({ error: { [`key ${AWS_KEY}`]: 1 } }) });
+    const r = await chat();
+    assert.equal(r.status, 500);
+    assert.doesNotMatch(r.text, new RegExp(AWS_KEY));
+    assert.match(r.text, /REDACTED/);
+  });
+});
+
 test('a text error page (stack trace) is redacted as text, status and content type kept', async () => {
   await withErrorUpstream(async (setAnswer, chat) => {
     setAnswer({ status: 502, type: 'text/html', body: `<pre>Traceback: boto3 used ${AWS_KEY} for ops@example.com</pre>` });
@@ -81,6 +91,7 @@ test('an error answer the guards cannot read (compressed, binary, larger than 1 
       ['gzip', { status: 500, encoding: 'gzip', body: gzipSync(`key ${AWS_KEY}`) }],
       ['binary', { status: 500, type: 'application/octet-stream', body: Buffer.from([0xff, 0xfe, 0x00, 0x41]) }],
       ['huge', { status: 400, type: 'text/plain', body: `${'x'.repeat(1024 * 1024)} ${AWS_KEY}` }],
+      ['nested deeper than the guards follow', { status: 500, body: `${'{"e":'.repeat(70)}"key ${AWS_KEY}"${'}'.repeat(70)}` }],
     ];
     for (const [name, a] of cases) {
       setAnswer(a);

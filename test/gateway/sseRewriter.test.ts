@@ -165,3 +165,30 @@ test('a stream without event ends cannot grow the buffer without bound', () => {
     for (let i = 0; i < 40; i++) r.push(piece);
   }, (e: unknown) => (e as { code?: string }).code === 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE');
 });
+
+test('reasoning, refusal and legacy function_call arguments are redacted like content; logprobs are dropped; an error event and a bare string event are redacted', () => {
+  const key = 'AKIAIOSFODNN7EXAMPLQ';
+  const pieces = `the key is ${key} ok`.match(/.{1,4}/g)!;
+  let sse = '';
+  for (const p of pieces) {
+    sse += `data: ${JSON.stringify({ ...META, choices: [{ index: 0, delta: { reasoning_content: p }, logprobs: { content: [{ token: p, logprob: -0.1 }] }, finish_reason: null }] })}\n\n`;
+    sse += `data: ${JSON.stringify({ ...META, choices: [{ index: 1, delta: { function_call: { arguments: p } }, finish_reason: null }] })}\n\n`;
+    sse += `data: ${JSON.stringify({ ...META, choices: [{ index: 2, delta: { refusal: p }, finish_reason: null }] })}\n\n`;
+  }
+  sse += `data: ${JSON.stringify({ error: { message: `upstream failed with ${key}` } })}\n\n`;
+  sse += `data: ${JSON.stringify(`raw ${key}`)}\n\n`;
+  for (const i of [0, 1, 2]) sse += chatChunk(i, null, 'stop');
+  sse += 'data: [DONE]\n\n';
+  for (const step of [1, 5, 4096]) {
+    const out = rewrite(sse, step);
+    assert.doesNotMatch(out, new RegExp(key), `step ${step}`);
+    const evs = events(out).filter((e) => e.data !== '[DONE]');
+    const joined = (i: number, pick: (d: Record<string, unknown>) => unknown) =>
+      evs.flatMap((e) => ((e.data as { choices?: { index: number; delta?: Record<string, unknown> }[] }).choices ?? []).filter((c) => c.index === i && c.delta).map((c) => String(pick(c.delta!) ?? ''))).join('');
+    assert.equal(joined(0, (d) => d.reasoning_content), 'the key is [REDACTED:aws_access_key] ok');
+    assert.equal(joined(1, (d) => (d.function_call as { arguments?: string } | undefined)?.arguments), 'the key is [REDACTED:aws_access_key] ok');
+    assert.equal(joined(2, (d) => d.refusal), 'the key is [REDACTED:aws_access_key] ok');
+    for (const e of evs) for (const c of ((e.data as { choices?: { logprobs?: unknown }[] }).choices ?? [])) assert.ok(c.logprobs === undefined || c.logprobs === null);
+    assert.ok(out.includes('upstream failed with [REDACTED:aws_access_key]'));
+  }
+});

@@ -10,8 +10,17 @@ export interface StreamTransformers {
 }
 
 type ToolCallDelta = { index?: unknown; function?: { arguments?: unknown } };
-type Choice = { index?: unknown; delta?: { content?: unknown; tool_calls?: ToolCallDelta[] }; text?: unknown; finish_reason?: unknown };
+type Delta = { content?: unknown; tool_calls?: ToolCallDelta[]; function_call?: { arguments?: unknown } } & Record<string, unknown>;
+type Choice = { index?: unknown; delta?: Delta; text?: unknown; finish_reason?: unknown; logprobs?: unknown };
+
+/** Model text in a delta besides `content`, each redacted as a text of its own: reasoning (DeepSeek, vLLM) and refusals. */
+const DELTA_TEXT_FIELDS = ['reasoning_content', 'reasoning', 'refusal'] as const;
+/** Transformer key suffix of legacy `function_call.arguments`. */
+const FUNCTION_CALL = 'function_call';
 type Chunk = { usage?: unknown; choices?: Choice[] } & Record<string, unknown>;
+
+/** Nesting followed when redacting an event without choices (an upstream error); deeper values are withheld. */
+const MAX_JSON_DEPTH = 64;
 
 /** Largest single SSE event buffered (a chunk event is a few hundred bytes): bounds memory against a stream without event ends. */
 const MAX_EVENT_CHARS = 1 << 20;
@@ -111,7 +120,7 @@ export class SseRewriter {
     } catch {
       return this.text ? this.redactRaw(otherLines, data) : `${event}\n\n`;
     }
-    if (!json || typeof json !== 'object') return `${event}\n\n`;
+    if (!json || typeof json !== 'object') return this.text ? this.redactRaw(otherLines, data) : `${event}\n\n`;
     if (json.usage) this.usage = json.usage;
     this.completionChars += completionChars(json);
     let usageHidden = false;
@@ -120,7 +129,9 @@ export class SseRewriter {
       if (Array.isArray(json.choices) && json.choices.length === 0) return '';
       usageHidden = true;
     }
-    if (!this.text || !Array.isArray(json.choices)) return usageHidden ? eventOf(otherLines, [JSON.stringify(json)]) : `${event}\n\n`;
+    if (!this.text) return usageHidden ? eventOf(otherLines, [JSON.stringify(json)]) : `${event}\n\n`;
+    // An event without choices (an error the upstream streams, say) is text the client reads too.
+    if (!Array.isArray(json.choices)) return eventOf(otherLines, [JSON.stringify(this.redactStrings(json, 0))]);
     for (const field of STREAM_FIELDS) if (json[field] !== undefined) this.stream[field] ??= json[field];
     let before = '';
     json.choices.forEach((choice, position) => {
@@ -132,16 +143,36 @@ export class SseRewriter {
         choice.text = this.transformer(`${index}`).push(choice.text);
       }
       // Tool-call arguments are model output that reaches the client too: one transformer per call.
-      const calls = choice.delta?.tool_calls;
+      const delta = choice.delta;
+      const calls = delta?.tool_calls;
       if (Array.isArray(calls)) {
         calls.forEach((call, i) => {
           const fn = call?.function;
           if (fn && typeof fn.arguments === 'string') fn.arguments = this.transformer(`${index}/${typeof call.index === 'number' ? call.index : i}`).push(fn.arguments);
         });
       }
+      if (delta && typeof delta.function_call?.arguments === 'string') delta.function_call.arguments = this.transformer(`${index}/${FUNCTION_CALL}`).push(delta.function_call.arguments);
+      if (delta) for (const field of DELTA_TEXT_FIELDS) if (typeof delta[field] === 'string') delta[field] = this.transformer(`${index}/${field}`).push(delta[field]);
+      // Log probabilities spell out the text token by token, ahead of the text the redactor holds back.
+      if (choice.logprobs !== undefined) choice.logprobs = null;
       if (choice.finish_reason !== null && choice.finish_reason !== undefined) before += this.flushChoice(index);
     });
     return before + eventOf(otherLines, [JSON.stringify(json)]);
+  }
+
+  /** Every string (and key) of a JSON value redacted as a text of its own; nested too deep: withheld. */
+  private redactStrings(value: unknown, depth: number): unknown {
+    const redact = (s: string): string => {
+      const t = this.text!.more();
+      return t.push(s) + t.flush();
+    };
+    if (typeof value === 'string') return redact(value);
+    if (value === null || typeof value !== 'object') return value;
+    if (depth > MAX_JSON_DEPTH) return '[WITHHELD: nested too deep to inspect]';
+    if (Array.isArray(value)) return value.map((v) => this.redactStrings(v, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[redact(k)] = this.redactStrings(v, depth + 1);
+    return out;
   }
 
   /** Data that is not JSON is still text the client reads: redacted whole (fail closed), line structure kept. */
@@ -150,7 +181,10 @@ export class SseRewriter {
     return eventOf(otherLines, (t.push(data) + t.flush()).split('\n'));
   }
 
-  /** The transformer of one text of the stream: `"<choice>"` (content) or `"<choice>/<tool call>"` (arguments). */
+  /**
+   * The transformer of one text of the stream: `"<choice>"` (content), `"<choice>/<tool call>"`
+   * (arguments), `"<choice>/function_call"` or `"<choice>/<field>"` (reasoning, refusal).
+   */
   private transformer(key: string): TextStreamTransformer {
     let t = this.active.get(key);
     if (!t) {
@@ -171,12 +205,15 @@ export class SseRewriter {
       this.active.delete(key);
       const tail = t.flush();
       if (!tail) continue;
-      const choice =
-        toolKey !== undefined
-          ? { index, delta: { tool_calls: [{ index: Number(toolKey), function: { arguments: tail } }] }, finish_reason: null }
-          : this.legacyText
-            ? { index, text: tail, finish_reason: null }
-            : { index, delta: { content: tail }, finish_reason: null };
+      const delta =
+        toolKey === undefined
+          ? { content: tail }
+          : toolKey === FUNCTION_CALL
+            ? { function_call: { arguments: tail } }
+            : /^\d+$/.test(toolKey)
+              ? { tool_calls: [{ index: Number(toolKey), function: { arguments: tail } }] }
+              : { [toolKey]: tail };
+      const choice = toolKey === undefined && this.legacyText ? { index, text: tail, finish_reason: null } : { index, delta, finish_reason: null };
       const chunk: Record<string, unknown> = { ...this.stream };
       chunk.object ??= this.legacyText ? 'text_completion' : 'chat.completion.chunk';
       chunk.choices = [choice];

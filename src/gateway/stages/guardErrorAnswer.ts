@@ -7,10 +7,13 @@ export const MAX_ERROR_ANSWER_BYTES = 1024 * 1024;
 const MAX_DEPTH = 64;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Guards every string in a parsed JSON value; returns the same object when nothing changed. */
+/** Guards every string and key in a parsed JSON value; returns the same object when nothing changed. Too deep to follow: withheld. */
 function guardStrings(value: unknown, guard: (text: string) => string, depth: number): unknown {
   if (typeof value === 'string') return guard(value);
-  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_DEPTH) {
+    throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', `the model server answered with an error nested deeper than ${MAX_DEPTH} levels, which the output guards do not follow; the answer is withheld`);
+  }
   let changed = false;
   if (Array.isArray(value)) {
     const out = value.map((v) => {
@@ -23,8 +26,9 @@ function guardStrings(value: unknown, guard: (text: string) => string, depth: nu
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     const g = guardStrings(v, guard, depth + 1);
-    if (g !== v) changed = true;
-    out[k] = g;
+    const key = guard(k);
+    if (g !== v || key !== k) changed = true;
+    out[key] = g;
   }
   return changed ? out : value;
 }
