@@ -158,12 +158,16 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
       const json = ctx.json;
       if (!json) return;
       if (kind === 'openai.chat' || kind === 'openai.completions') {
+        // A batch of prompts is one message per prompt, so redaction keeps the batch as it was.
+        const prompt = json.prompt;
         const messages: ChatMessage[] =
           kind === 'openai.chat'
             ? Array.isArray(json.messages)
               ? (json.messages as ChatMessage[])
               : []
-            : [{ role: 'user', content: Array.isArray(json.prompt) ? json.prompt.filter((p) => typeof p === 'string').join('\n') : json.prompt }];
+            : Array.isArray(prompt)
+              ? prompt.filter((p): p is string => typeof p === 'string').map((content) => ({ role: 'user', content }))
+              : [{ role: 'user', content: prompt }];
         const route = modelOf(ctx);
         const verdicts = [...detectors.inspectChat(messages, route), ...(await detectors.inspectChatExternal(messages, route))];
         addVerdicts(ctx, verdicts);
@@ -171,7 +175,10 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
         if (verdicts.some((v) => v.action === 'redact')) {
           const { messages: redacted } = detectors.redactChat(messages);
           if (kind === 'openai.chat') json.messages = redacted;
-          else json.prompt = redacted[0]!.content;
+          else if (Array.isArray(prompt)) {
+            let next = 0;
+            json.prompt = prompt.map((p) => (typeof p === 'string' ? redacted[next++]!.content : p));
+          } else json.prompt = redacted[0]!.content;
           ctx.body = Buffer.from(JSON.stringify(json));
         }
         return;

@@ -43,6 +43,16 @@ test('chat: PII in the prompt is redacted in the forwarded body; a secret blocks
   await assert.rejects(guards.inspectRequest(s), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_GUARD_SECRET');
 });
 
+test('completions: a batch of prompts is redacted prompt by prompt and stays a batch', async () => {
+  const { guards } = setup();
+  const c = ctx('openai.completions', { model: 'echo', prompt: ['mail bob@example.com', 'second prompt', 'third'] });
+  await guards.inspectRequest(c);
+  assert.deepEqual(JSON.parse(c.body!.toString()).prompt, ['mail [REDACTED:email]', 'second prompt', 'third']);
+  const single = ctx('openai.completions', { model: 'echo', prompt: 'mail bob@example.com' });
+  await guards.inspectRequest(single);
+  assert.equal(JSON.parse(single.body!.toString()).prompt, 'mail [REDACTED:email]');
+});
+
 test('embeddings: PII in the input is redacted (string and array, token ids untouched), a secret blocks, injection does not apply', async () => {
   const { guards } = setup();
   const one = ctx('openai.embeddings', { model: 'e', input: 'customer bob@example.org complained' });
