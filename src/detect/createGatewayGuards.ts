@@ -108,6 +108,26 @@ function modelOf(ctx: GuardRequestContext): string {
   return ctx.route?.model ?? fromBody ?? 'unknown';
 }
 
+type OipTensor = { name?: unknown; datatype?: unknown; shape?: unknown; data?: unknown };
+
+/** The BYTES (text) tensors of an OIP v2 request or answer: text models (Triton's text_input/text_output). */
+function bytesTensors(list: unknown): OipTensor[] {
+  return Array.isArray(list) ? (list as OipTensor[]).filter((t) => t && typeof t === 'object' && t.datatype === 'BYTES' && Array.isArray(t.data)) : [];
+}
+
+/** A copy of nested tensor data with every string passed through `f` (the shape is kept). */
+function mapStrings(data: unknown, f: (s: string) => string): unknown {
+  if (typeof data === 'string') return f(data);
+  return Array.isArray(data) ? data.map((d) => mapStrings(d, f)) : data;
+}
+
+/** Every string in nested tensor data, in order. */
+function stringsOf(data: unknown, out: string[] = []): string[] {
+  if (typeof data === 'string') out.push(data);
+  else if (Array.isArray(data)) for (const d of data) stringsOf(d, out);
+  return out;
+}
+
 /** Rows of an OIP v2 request: inputs[0] with shape [N, d] and flat (or nested) numeric data. */
 export function oipRows(json: Record<string, unknown>): number[][] {
   const input = (json.inputs as { shape?: unknown; data?: unknown }[] | undefined)?.[0];
@@ -202,6 +222,23 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
         return;
       }
       if (kind === 'oip.infer' && ctx.principal) {
+        // Text tensors are prompts like chat messages are: injection, PII and secrets apply.
+        const texts = bytesTensors(json.inputs);
+        if (texts.length > 0) {
+          const messages: ChatMessage[] = texts.flatMap((t) => stringsOf(t.data)).map((content) => ({ role: 'user', content }));
+          const verdicts = detectors.inspectChat(messages, modelOf(ctx));
+          addVerdicts(ctx, verdicts);
+          throwIfBlocked(verdicts);
+          if (verdicts.some((v) => v.action === 'redact')) {
+            const redacted = detectors.redactChat(messages).messages.map((m) => m.content as string);
+            let next = 0;
+            for (const t of texts) t.data = mapStrings(t.data, () => redacted[next++]!);
+            ctx.body = Buffer.from(JSON.stringify(json));
+          }
+        }
+        // Feature rows (OOD, drift, extraction) come from a numeric inputs[0]; a text model has none.
+        const first = (json.inputs as OipTensor[] | undefined)?.[0];
+        if (first && first.datatype === 'BYTES') return;
         const rows = oipRows(json);
         const verdicts = detectors.inspectInference(principalOf(ctx), modelOf(ctx), rows);
         addVerdicts(ctx, verdicts);
@@ -227,6 +264,24 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
             // The answer that completed the evidence is withheld too.
             throwIfBlocked(verdicts);
           }
+        }
+        // Text outputs reach the client like completions do.
+        const texts = bytesTensors((body as { outputs?: unknown } | null)?.outputs);
+        if (texts.length > 0) {
+          const all: Verdict[] = [];
+          let changed = false;
+          for (const t of texts) {
+            t.data = mapStrings(t.data, (s) => {
+              const g = detectors.guardCompletion(s);
+              all.push(...g.verdicts);
+              if (g.text !== s) changed = true;
+              return g.text;
+            });
+          }
+          addVerdicts(ctx, all);
+          throwIfBlocked(all);
+          // A new object: the gateway re-serialises an answer only when the guards returned another one.
+          if (changed) body = { ...(body as object) };
         }
         const outOfDistribution = ctx.verdicts?.some((v) => v.detector === 'ood' || v.detector === 'range') === true;
         return body && typeof body === 'object' && Array.isArray((body as { outputs?: unknown }).outputs) ? detectors.hardenOutput(modelOf(ctx), body as { outputs: [] }, { outOfDistribution }) : body;

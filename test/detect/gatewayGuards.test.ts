@@ -214,3 +214,17 @@ test('OIP v2: an answer with very many classes (no label output) is observed wit
   probs[123_456] = 1;
   assert.doesNotThrow(() => guards.transformJson(c, { model_name: 'iris', outputs: [{ name: 'probabilities', shape: [1, 200_000], datatype: 'FP32', data: probs }] }));
 });
+
+test('OIP v2 text models: BYTES inputs are scanned (redacted, or blocked for a secret) and BYTES outputs redacted; no feature rows are required', async () => {
+  const { guards } = setup();
+  const text = ctx('oip.infer', { inputs: [{ name: 'text_input', datatype: 'BYTES', shape: [1], data: ['mail bob@example.com'] }] }, 'llm');
+  await guards.inspectRequest(text);
+  assert.deepEqual(JSON.parse(text.body!.toString()).inputs[0].data, ['mail [REDACTED:email]']);
+  // A secret in a second, text tensor next to numeric features.
+  const mixed = ctx('oip.infer', { inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: iris.test[0]! }, { name: 'note', datatype: 'BYTES', shape: [1], data: ['key AKIAIOSFODNN7EXAMPLE'] }] }, 'iris');
+  await assert.rejects(guards.inspectRequest(mixed), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_GUARD_SECRET');
+  const answer = { model_name: 'llm', outputs: [{ name: 'text_output', datatype: 'BYTES', shape: [1], data: ['the key is AKIAIOSFODNN7EXAMPLE'] }] };
+  const out = guards.transformJson(text, answer) as typeof answer;
+  assert.notEqual(out, answer, 'a new object, so the gateway sends the redacted answer');
+  assert.deepEqual(out.outputs[0]!.data, ['the key is [REDACTED:aws_access_key]']);
+});
