@@ -50,3 +50,40 @@ test('a client gone before forwarding: no upstream call, slot released, audited 
     upstream.close();
   }
 });
+
+test('a half-open circuit does not give its one trial to a client that already left (the circuit would never close again)', async () => {
+  let status = 503;
+  const upstream = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(status, { 'content-type': 'application/json' }).end('{"object":"list","data":[]}'));
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const slowWhenAsked: GatewayGuards = { inspectRequest: (c) => (c.req.headers['x-slow'] ? new Promise((r) => setTimeout(r, 300)) : undefined), wantsResponse: () => false, transformJson: (_c, j) => j, guardErrorText: (_c, t) => t, streamTransformer: () => null };
+  const gw = await startTestGateway({
+    guards: slowWhenAsked,
+    upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${(upstream.address() as { port: number }).port}`, models: ['m'], retries: 0, circuitBreaker: { failureThreshold: 2, openMs: 300 } })],
+  });
+  const body = JSON.stringify({ model: 'm', input: 'hello' });
+  const embed = async () => {
+    const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body });
+    await r.body.dump();
+    return r.statusCode;
+  };
+  try {
+    assert.deepEqual([await embed(), await embed()], [503, 503]);
+    assert.equal(await embed(), 503, 'open: fails fast');
+    status = 200;
+    await new Promise((r) => setTimeout(r, 400)); // half-open
+    const socket = connect(gw.port, '127.0.0.1', () => {
+      socket.write(`POST /v1/embeddings HTTP/1.1\r\nhost: x\r\nx-slow: 1\r\nauthorization: Bearer ${TEST_KEY}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+      setTimeout(() => socket.destroy(), 100); // leaves during the slow guard
+    });
+    socket.on('error', () => undefined);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(await embed(), 200, 'the next live request is the trial, and it closes the circuit');
+  } finally {
+    await gw.close(0);
+    upstream.closeAllConnections();
+    upstream.close();
+  }
+});

@@ -188,6 +188,14 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const upstream: Upstream | null | undefined = model ? o.upstreams.forModel(model) : o.upstreams.upstreams[0];
   if (!upstream) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', model ? `no upstream serves model ${JSON.stringify(model)}` : 'no upstream configured');
 
+  if (ctx.res.destroyed) {
+    // The client left while the request was in earlier stages (guards, a Redis rate limiter): no
+    // upstream call. Checked before the breaker, whose half-open trial must go to a live request.
+    ctx.responded = true;
+    ctx.status = 499;
+    ctx.errorCode = 'WARDEN_GATEWAY_CLIENT_CLOSED';
+    return;
+  }
   if (!upstream.breaker.allow()) {
     const waitMs = upstream.breaker.retryAfterMs();
     // Same shape as a rate limit: the client gets retry-after.
@@ -201,14 +209,6 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     if (!ctx.res.writableFinished) clientGone.abort();
   };
   ctx.res.once('close', onClose);
-  if (ctx.res.destroyed) {
-    // The client left while the request was in earlier stages (guards, a Redis rate limiter): no upstream call.
-    ctx.res.off('close', onClose);
-    ctx.responded = true;
-    ctx.status = 499;
-    ctx.errorCode = 'WARDEN_GATEWAY_CLIENT_CLOSED';
-    return;
-  }
 
   const started = process.hrtime.bigint();
   let response: Dispatcher.ResponseData;
