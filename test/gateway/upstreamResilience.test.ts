@@ -16,7 +16,7 @@ import { freePort } from '../helpers/net.js';
 
 /** A model server whose answers and health the test controls; counts the requests it received. */
 function modelServer(port: number) {
-  const state = { received: 0, healthy: true, status: 200, resetAfterRead: false, digest: null as string | null };
+  const state = { received: 0, healthy: true, status: 200, resetAfterRead: false, digest: null as string | string[] | null };
   const server: Server = createServer((req, res) => {
     if (req.url === '/healthz') {
       res.writeHead(state.healthy ? 200 : 503).end();
@@ -164,6 +164,9 @@ test('requireModelDigest: an answer that does not report the served model digest
     assert.deepEqual(await embed(strict), { status: 403, code: 'WARDEN_ADMISSION_DIGEST_MISSING', retryAfter: undefined });
     upstream.state.digest = `sha256:${'ab'.repeat(32)}`;
     assert.equal((await embed(strict)).status, 200);
+    // The header twice (say a sidecar adds its own): ambiguous, so refused even where the digest is optional.
+    upstream.state.digest = [`sha256:${'ab'.repeat(32)}`, `sha256:${'ab'.repeat(32)}`];
+    assert.deepEqual(await embed(trusting), { status: 403, code: 'WARDEN_ADMISSION_DIGEST_MISMATCH', retryAfter: undefined });
   } finally {
     await strict.close();
     await trusting.close();

@@ -232,10 +232,14 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   else upstream.breaker.success();
   ctx.upstreamNs += process.hrtime.bigint() - started;
   const reported = response.headers[MODEL_DIGEST_HEADER];
-  if (typeof reported === 'string' || (upstream.requireModelDigest && model)) {
+  if (reported !== undefined || (upstream.requireModelDigest && model)) {
     try {
-      if (typeof reported !== 'string') {
+      if (reported === undefined) {
         throw new WardenError('WARDEN_ADMISSION_DIGEST_MISSING', `model server ${upstream.name} did not report the digest of the model it serves (${MODEL_DIGEST_HEADER}); this upstream requires it`);
+      }
+      // The header twice (a sidecar in front adding its own, say): which model is served is unclear, so nothing is.
+      if (typeof reported !== 'string') {
+        throw new WardenError('WARDEN_ADMISSION_DIGEST_MISMATCH', `model server ${upstream.name} reported ${MODEL_DIGEST_HEADER} more than once; the answer is withheld`);
       }
       admit(ctx, reported);
     } catch (err) {
