@@ -57,6 +57,24 @@ test('unknown keys are rejected with the full path of the key', () => {
   });
 });
 
+test('upstream routing must be unambiguous, and upstream urls carry no credentials', () => {
+  withDir((dir) => {
+    const up = (name: string, url: string, models: string) => `    - name: ${name}\n      url: ${url}\n      models: ${models}\n`;
+    const cases: [string, string][] = [
+      [up('a', 'http://x', '[m]') + up('a', 'http://y', '[n]'), 'gateway.upstreams.1.name: two upstreams are named "a"'],
+      [up('public', 'http://x', '[m]') + up('restricted', 'http://y', '[m]'), 'gateway.upstreams.1.models: model "m" is routed to both "public" and "restricted"'],
+      [up('a', 'http://x', "['*']") + up('b', 'http://y', "['*']"), 'model "*" is routed to both'],
+      [up('a', 'http://user:s3cret@x', '[m]'), 'gateway.upstreams.0.url: credentials in an upstream url are not used'],
+    ];
+    for (const [upstreams, message] of cases) {
+      writeFileSync(join(dir, 'warden.yaml'), `gateway:\n  upstreams:\n${upstreams}`);
+      expectConfigError(() => loadConfig({ cwd: dir, env: {} }), 'WARDEN_CONFIG_INVALID', message);
+    }
+    writeFileSync(join(dir, 'warden.yaml'), `gateway:\n  upstreams:\n${up('a', 'http://x', '[m]')}${up('b', 'http://y', '[n, "*"]')}`);
+    assert.equal(loadConfig({ cwd: dir, env: {} }).gateway.upstreams.length, 2);
+  });
+});
+
 test('wrong types name the key; bad YAML is a clear error', () => {
   withDir((dir) => {
     writeFileSync(join(dir, 'warden.yaml'), 'gateway:\n  port: "high"\n');

@@ -102,7 +102,7 @@ export const gatewaySection = z
     insecureDev: z.boolean().default(false),
     /** Region this gateway runs in; passed to policies as context.region (data residency). */
     region: z.string().min(1).max(64).default('local'),
-    upstreams: z.array(upstreamConfig).default([]),
+    upstreams: z.array(upstreamConfig).superRefine(checkUpstreams).default([]),
     /** Bearer-token and workload authentication (API keys are always on). */
     authn: z
       .strictObject({
@@ -151,6 +151,27 @@ export const gatewaySection = z
       .prefault({}),
   })
   .prefault({});
+
+/**
+ * Routing must be unambiguous: the first match used to win silently, so a model listed on a
+ * public and on a restricted upstream was served (and classified) by whichever came first.
+ * Credentials in a URL would be dropped (only the origin is used): refused, not ignored.
+ */
+function checkUpstreams(upstreams: readonly { name: string; url: string; models: string[] }[], ctx: z.RefinementCtx): void {
+  const names = new Set<string>();
+  const routedBy = new Map<string, string>();
+  upstreams.forEach((u, i) => {
+    if (names.has(u.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `two upstreams are named ${JSON.stringify(u.name)}` });
+    names.add(u.name);
+    const url = new URL(u.url);
+    if (url.username || url.password) ctx.addIssue({ code: 'custom', path: [i, 'url'], message: 'credentials in an upstream url are not used; remove them' });
+    for (const model of u.models) {
+      const other = routedBy.get(model);
+      if (other !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'models'], message: `model ${JSON.stringify(model)} is routed to both ${JSON.stringify(other)} and ${JSON.stringify(u.name)}` });
+      else routedBy.set(model, u.name);
+    }
+  });
+}
 
 export type UpstreamConfig = z.infer<typeof upstreamConfig>;
 export type JwtIssuerConfig = z.infer<typeof jwtIssuerSchema>;
