@@ -22,6 +22,10 @@ export interface RouteMatch {
 
 const OIP_MODEL = /^\/v2\/models\/([A-Za-z0-9._-]{1,128})(?:\/versions\/([A-Za-z0-9._-]{1,64}))?(\/infer|\/ready)?$/;
 
+function isDotSegment(s: string): boolean {
+  return s === '.' || s === '..';
+}
+
 /** Matches a path to a route; null when no route exists. Method mismatches return the route so a 405 can be given. */
 export function matchRoute(path: string): RouteMatch | null {
   switch (path) {
@@ -41,7 +45,9 @@ export function matchRoute(path: string): RouteMatch | null {
       return { kind: 'oip.server', model: null, version: null, hasBody: false, method: 'GET' };
   }
   const m = OIP_MODEL.exec(path);
-  if (!m) return null;
+  // `.` and `..` are path segments to the upstream (a normalising proxy would resolve them to
+  // another route than the one authorized), not model names.
+  if (!m || isDotSegment(m[1]!) || (m[2] !== undefined && isDotSegment(m[2]))) return null;
   const suffix = m[3];
   if (suffix === '/infer') return { kind: 'oip.infer', model: m[1]!, version: m[2] ?? null, hasBody: true, method: 'POST' };
   if (suffix === '/ready') return { kind: 'oip.model.ready', model: m[1]!, version: m[2] ?? null, hasBody: false, method: 'GET' };
