@@ -36,6 +36,11 @@ export interface UpstreamPoolOptions {
 }
 
 /** Keep-alive connection pools to model servers, and the model → upstream routing table. */
+/** Connection (and TLS handshake) deadline of an upstream: its timeout, at most 10 s. */
+function connectTimeoutMs(c: UpstreamConfig): number {
+  return Math.min(c.timeoutMs, 10_000);
+}
+
 export class UpstreamPool {
   private readonly byModel = new Map<string, Upstream>();
   private readonly fallback: Upstream | null = null;
@@ -59,6 +64,8 @@ export class UpstreamPool {
           pipelining: 1,
           headersTimeout: c.timeoutMs,
           bodyTimeout: c.timeoutMs,
+          // undici's own default is a fixed 10 s, whatever the upstream's timeout (the mTLS connector has its own).
+          connectTimeout: connectTimeoutMs(c),
           connect,
         }),
         connect,
@@ -83,7 +90,7 @@ export class UpstreamPool {
   private mtlsConnector(c: UpstreamConfig) {
     const svid = this.options.svid;
     if (!svid || !this.options.trustDomain) throw new WardenError('WARDEN_CONFIG_INVALID', `gateway.upstreams ${c.name}: mtls needs the gateway's SVID (warden up issues it; warden gateway gets it from the control plane)`);
-    return spiffeMtlsConnector(svid, { spiffeId: c.mtls!.spiffeId, trustDomain: this.options.trustDomain });
+    return spiffeMtlsConnector(svid, { spiffeId: c.mtls!.spiffeId, trustDomain: this.options.trustDomain }, connectTimeoutMs(c));
   }
 
   forModel(model: string): Upstream | null {
@@ -102,7 +109,11 @@ export class UpstreamPool {
       if (!hc) continue;
       const probe = new Pool(u.origin, { connections: 1, keepAliveTimeout: hc.intervalMs * 2, headersTimeout: hc.timeoutMs, bodyTimeout: hc.timeoutMs, connect: u.connect });
       let last: boolean | null = null;
+      let running = false;
       const check = async (): Promise<void> => {
+        // A probe still waiting (a slow connect) is not joined by another each interval.
+        if (running) return;
+        running = true;
         let up = false;
         try {
           const res = await probe.request({ path: u.basePath + hc.path, method: 'GET', signal: AbortSignal.timeout(hc.timeoutMs) });
@@ -111,6 +122,7 @@ export class UpstreamPool {
         } catch {
           up = false;
         }
+        running = false;
         u.breaker.setHealthy(up);
         if (up !== last) this.options.onHealth?.(u.name, up);
         last = up;

@@ -1,5 +1,5 @@
 import { connect as tlsConnect } from 'node:tls';
-import type { buildConnector } from 'undici';
+import { errors as undiciErrors, type buildConnector } from 'undici';
 import { WardenError } from '../errors/index.js';
 import { uriSans } from '../identity/SpiffeId.js';
 
@@ -14,7 +14,7 @@ export interface GatewaySvidSource {
  * server's identity checked by its SPIFFE ID instead of a DNS name. Hand-written because undici's
  * connector takes fixed key material and checks DNS names; SVIDs rotate and carry URI SANs.
  */
-export function spiffeMtlsConnector(svid: GatewaySvidSource, expected: { spiffeId: string | null; trustDomain: string }): buildConnector.connector {
+export function spiffeMtlsConnector(svid: GatewaySvidSource, expected: { spiffeId: string | null; trustDomain: string }, connectTimeoutMs: number): buildConnector.connector {
   return (options, callback) => {
     const material = svid.current();
     if (!material) {
@@ -41,9 +41,13 @@ export function spiffeMtlsConnector(svid: GatewaySvidSource, expected: { spiffeI
       },
     });
     socket.setNoDelay(true);
+    // undici applies connectTimeout only to connectors it builds; an upstream that accepts TCP but
+    // never finishes the handshake would otherwise hold the request (and shutdown) forever.
+    socket.setTimeout(connectTimeoutMs, () => socket.destroy(new undiciErrors.ConnectTimeoutError()));
     const onError = (err: Error): void => callback(err, null);
     socket.once('error', onError);
     socket.once('secureConnect', () => {
+      socket.setTimeout(0);
       socket.off('error', onError);
       callback(null, socket);
     });

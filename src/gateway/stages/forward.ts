@@ -167,11 +167,13 @@ function discardBody(body: Dispatcher.ResponseData['body']): void {
 /** Sends the request; retries (with backoff) only when the connection could not be opened. */
 async function requestUpstream(upstream: Upstream, ctx: RequestContext, trace: ForwardOptions['trace'], signal: ClientGone): Promise<Dispatcher.ResponseData> {
   const headers = forwardedHeaders(ctx, trace);
+  const deadline = Date.now() + upstream.timeoutMs;
   for (let attempt = 0; ; attempt++) {
     try {
       return await upstream.pool.request({ path: upstream.basePath + ctx.path, method: ctx.method as 'GET' | 'POST', headers, body: ctx.body ?? undefined, signal });
     } catch (err) {
-      if (attempt >= upstream.retries || !isConnectFailure(err) || signal.aborted) throw err;
+      // Retries stay within the upstream's timeout: a connect timeout per attempt would otherwise add up.
+      if (attempt >= upstream.retries || !isConnectFailure(err) || signal.aborted || Date.now() + 100 * 2 ** attempt >= deadline) throw err;
       await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
     }
   }
