@@ -1,5 +1,5 @@
 import { readCaFile } from '../../config/readCaFile.js';
-import { jwtVerify, decodeJwt, type JWTVerifyOptions } from 'jose';
+import { jwtVerify, decodeJwt, errors as joseErrors, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { WardenError } from '../../errors/index.js';
 import type { Principal } from '../RequestContext.js';
 import { JwksCache } from './JwksCache.js';
@@ -135,11 +135,12 @@ export class JwtAuthenticator {
       if (!issuer) throw new WardenError('WARDEN_AUTHN_TOKEN_ISSUER', 'the bearer token comes from an untrusted issuer');
     }
     let payload;
+    const options = this.now ? { ...issuer.verify, currentDate: new Date(now) } : issuer.verify;
     try {
-      const options = this.now ? { ...issuer.verify, currentDate: new Date(now) } : issuer.verify;
       ({ payload } = await jwtVerify(token, issuer.jwks.resolve, options));
     } catch (err) {
-      throw mapJoseError(err);
+      if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw mapJoseError(err);
+      payload = await verifyWithCandidates(token, err, options);
     }
     // jose requires `sub` but does not check its type: a number or array would become an entity id.
     const sub = payload.sub as unknown;
@@ -163,4 +164,20 @@ function readJwksCa(issuer: string, path: string): string {
   const pem = readCaFile(path, `jwksCaFile of issuer ${issuer}`);
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new WardenError('WARDEN_CONFIG_INVALID', `jwksCaFile of issuer ${issuer} holds no PEM certificate: ${path}`);
   return pem;
+}
+
+/**
+ * A token without `kid` while the issuer publishes several keys of its algorithm (during a key
+ * rotation): jose names the candidates but does not try them; the first whose signature verifies
+ * decides (its claims are then checked as usual).
+ */
+async function verifyWithCandidates(token: string, candidates: joseErrors.JWKSMultipleMatchingKeys, options: JWTVerifyOptions): Promise<JWTPayload> {
+  for await (const key of candidates as unknown as AsyncIterable<CryptoKey>) {
+    try {
+      return (await jwtVerify(token, key, options)).payload;
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWSSignatureVerificationFailed)) throw mapJoseError(err);
+    }
+  }
+  throw mapJoseError(new joseErrors.JWSSignatureVerificationFailed());
 }

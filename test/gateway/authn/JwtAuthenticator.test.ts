@@ -89,6 +89,25 @@ test('bad signature and disallowed algorithms are refused; error messages never 
   await assert.rejects(auth.authenticate(none), { code: 'WARDEN_AUTHN_ALGORITHM_NOT_ALLOWED' });
 });
 
+test('a token without kid while the issuer publishes two keys of its algorithm (rotation): the key that signed it verifies; a forged one does not', async () => {
+  const a = await makeKey('rot-a');
+  const b = await makeKey('rot-b');
+  const issuer = await new TestIssuer('https://rotating.example.test/').start();
+  try {
+    issuer.keys = [a, b];
+    const auth = new JwtAuthenticator({ issuers: [issuerConfig(issuer)], now: clock });
+    const signedByB = await issuer.sign(b, { nowSeconds: sec(), sub: 'carol', header: { kid: undefined } });
+    assert.ok(!JSON.parse(Buffer.from(signedByB.split('.')[0]!, 'base64url').toString()).kid, 'no kid in the header');
+    assert.equal((await auth.authenticate(signedByB))!.id, 'carol');
+    const forged = await issuer.sign(await makeKey('x'), { nowSeconds: sec(), sub: 'mallory', header: { kid: undefined } });
+    await assert.rejects(auth.authenticate(forged), { code: 'WARDEN_AUTHN_BAD_SIGNATURE' });
+    const expired = await issuer.sign(a, { nowSeconds: sec() - 3600, sub: 'carol', header: { kid: undefined } });
+    await assert.rejects(auth.authenticate(expired), { code: 'WARDEN_AUTHN_TOKEN_EXPIRED' });
+  } finally {
+    await issuer.stop();
+  }
+});
+
 test('unknown kid: one rate-limited refetch, no refetch storm; rotation picks up the new key', async () => {
   now += 1_000_000;
   idp.keys = [k1];
