@@ -117,10 +117,17 @@ test('after repeated failures the circuit opens: fail fast with 503 and retry-af
     assert.equal(open.code, 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN');
     assert.equal(open.retryAfter, '1');
     assert.equal(server.state.received, received, 'nothing was sent while the circuit was open');
+    const health = async (path: string) => {
+      const r = await request(`${gw.url}${path}`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
+      return { status: r.statusCode, json: await r.body.json() };
+    };
+    assert.deepEqual(await health('/v2/health/ready'), { status: 503, json: { live: true, ready: false } }, 'not ready while its only upstream fails fast');
+    assert.deepEqual(await health('/v2/health/live'), { status: 200, json: { live: true, ready: false } }, 'still live');
     server.state.status = 200;
     await new Promise((r) => setTimeout(r, 450));
     assert.equal((await embed(gw)).status, 200, 'the trial request goes through and closes the circuit');
     assert.equal((await embed(gw)).status, 200);
+    assert.equal((await health('/v2/health/ready')).status, 200);
   } finally {
     await gw.close(0);
     await server.stop();
