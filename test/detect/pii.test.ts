@@ -116,6 +116,20 @@ test('stream redaction across chunk boundaries equals whole-text redaction, for 
   }
 });
 
+test('values written with look-alike characters (full-width digits, zero-width spaces) are found and redacted, whole and streamed', () => {
+  const card = '４１１１ １１１１ １１１１ １１１１';
+  const text = `card ${card}, key AKIA\u200bIOSFODNN7EXAMPLE, mail bob\u200b@example.com, end`;
+  const whole = redactText(text);
+  assert.deepEqual([...whole.kinds].sort(), ['aws_access_key', 'credit_card', 'email']);
+  assert.equal(whole.text, 'card [REDACTED:credit_card], key [REDACTED:aws_access_key], mail [REDACTED:email], end');
+  for (const size of [1, 3, 17]) {
+    const sizes = Array.from({ length: Math.ceil(text.length / size) }, () => size);
+    assert.equal(streamThrough(text, sizes).out, whole.text, `chunks of ${size}`);
+  }
+  // Plain non-Latin text is unaffected.
+  assert.deepEqual(redactText('東京の天気は晴れです。').kinds, []);
+});
+
 test('assignments with whitespace gaps: a stream and a whole text agree, whatever the gap', () => {
   for (const gap of [0, 1, 16, 17, 80]) {
     const text = `password:${' '.repeat(gap)}hunter2hunter2 and aws_secret_access_key =${' '.repeat(gap)}${'A'.repeat(40)} end`;

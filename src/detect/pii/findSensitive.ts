@@ -191,11 +191,42 @@ export const recognizers: Recognizer[] = [
 
 export const recognizerKinds: readonly string[] = [...new Set(recognizers.map((r) => r.kind))];
 
+/** Characters that read as ASCII (full-width forms, the ideographic space) or not at all (zero-width, soft hyphen). */
+const LOOKALIKE = /[\u00AD\u200B-\u200F\u2060-\u2064\uFEFF\u3000\uFF01-\uFF5E]/;
+
+/**
+ * `text` as a reader sees it: full-width ASCII folded to ASCII, invisible characters dropped, with
+ * each folded character's offset in `text`. A plain mapping, not NFKC: it runs on every text that
+ * has such a character, and NFKC per code point would multiply the cost of any non-Latin text.
+ */
+function foldLookalikes(text: string): { text: string; offsets: number[] } {
+  let out = '';
+  const offsets: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x00ad || (c >= 0x200b && c <= 0x200f) || (c >= 0x2060 && c <= 0x2064) || c === 0xfeff) continue;
+    out += c === 0x3000 ? ' ' : c >= 0xff01 && c <= 0xff5e ? String.fromCharCode(c - 0xfee0) : text[i];
+    offsets.push(i);
+  }
+  return { text: out, offsets };
+}
+
 /**
  * Finds personal data and secrets in `text`. Findings carry offsets and kinds only; callers
- * redact or count them and never log the matched value.
+ * redact or count them and never log the matched value. A value written with look-alike
+ * characters (full-width digits, a zero-width space inside a key) is found too: the reader sees it.
  */
 export function findSensitive(text: string, options: FindOptions = {}): SensitiveFinding[] {
+  const direct = findInText(text, options);
+  if (!LOOKALIKE.test(text)) return direct;
+  const folded = foldLookalikes(text);
+  const extra = findInText(folded.text, options)
+    .map((f) => ({ ...f, start: folded.offsets[f.start]!, end: folded.offsets[f.end - 1]! + 1 }))
+    .filter((f) => !direct.some((d) => d.start < f.end && f.start < d.end));
+  return extra.length === 0 ? direct : [...direct, ...extra].sort((a, b) => a.start - b.start);
+}
+
+function findInText(text: string, options: FindOptions): SensitiveFinding[] {
   const out: SensitiveFinding[] = [];
   const kinds = options.kinds && options.kinds.length > 0 ? new Set(options.kinds) : undefined;
   budget.phone = PHONE_VALIDATIONS_PER_TEXT;
