@@ -1,5 +1,5 @@
 import { readCaFile } from '../../config/readCaFile.js';
-import { jwtVerify, decodeJwt, errors as joseErrors, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { jwtVerify, decodeJwt, errors as joseErrors, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { WardenError } from '../../errors/index.js';
 import type { Principal } from '../RequestContext.js';
 import { JwksCache } from './JwksCache.js';
