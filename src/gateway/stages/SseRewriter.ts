@@ -2,6 +2,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { TextStreamTransformer } from '../ResponseGuards.js';
 import { WardenError } from '../../errors/index.js';
 import { completionChars } from '../index-internal.js';
+import { guardStrings } from './guardStrings.js';
 
 /** Transformers for the text of one stream: the first choice gets `first`, every other choice its own. */
 export interface StreamTransformers {
@@ -19,8 +20,8 @@ const DELTA_TEXT_FIELDS = ['reasoning_content', 'reasoning', 'refusal'] as const
 const FUNCTION_CALL = 'function_call';
 type Chunk = { usage?: unknown; choices?: Choice[] } & Record<string, unknown>;
 
-/** Nesting followed when redacting an event without choices (an upstream error); deeper values are withheld. */
-const MAX_JSON_DEPTH = 64;
+/** What an event without choices carries in place of a value nested too deep for the guards. */
+const WITHHELD_TOO_DEEP = '[WITHHELD: nested too deep to inspect]';
 
 /** Largest single SSE event buffered (a chunk event is a few hundred bytes): bounds memory against a stream without event ends. */
 const MAX_EVENT_CHARS = 1 << 20;
@@ -131,7 +132,7 @@ export class SseRewriter {
     }
     if (!this.text) return usageHidden ? eventOf(otherLines, [JSON.stringify(json)]) : `${event}\n\n`;
     // An event without choices (an error the upstream streams, say) is text the client reads too.
-    if (!Array.isArray(json.choices)) return eventOf(otherLines, [JSON.stringify(this.redactStrings(json, 0))]);
+    if (!Array.isArray(json.choices)) return eventOf(otherLines, [JSON.stringify(guardStrings(json, (s) => this.redactWhole(s), () => WITHHELD_TOO_DEEP))]);
     for (const field of STREAM_FIELDS) if (json[field] !== undefined) this.stream[field] ??= json[field];
     let before = '';
     json.choices.forEach((choice, position) => {
@@ -160,25 +161,15 @@ export class SseRewriter {
     return before + eventOf(otherLines, [JSON.stringify(json)]);
   }
 
-  /** Every string (and key) of a JSON value redacted as a text of its own; nested too deep: withheld. */
-  private redactStrings(value: unknown, depth: number): unknown {
-    const redact = (s: string): string => {
-      const t = this.text!.more();
-      return t.push(s) + t.flush();
-    };
-    if (typeof value === 'string') return redact(value);
-    if (value === null || typeof value !== 'object') return value;
-    if (depth > MAX_JSON_DEPTH) return '[WITHHELD: nested too deep to inspect]';
-    if (Array.isArray(value)) return value.map((v) => this.redactStrings(v, depth + 1));
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[redact(k)] = this.redactStrings(v, depth + 1);
-    return out;
+  /** One text redacted whole, with a transformer of its own. */
+  private redactWhole(text: string): string {
+    const t = this.text!.more();
+    return t.push(text) + t.flush();
   }
 
   /** Data that is not JSON is still text the client reads: redacted whole (fail closed), line structure kept. */
   private redactRaw(otherLines: string[], data: string): string {
-    const t = this.text!.more();
-    return eventOf(otherLines, (t.push(data) + t.flush()).split('\n'));
+    return eventOf(otherLines, this.redactWhole(data).split('\n'));
   }
 
   /**

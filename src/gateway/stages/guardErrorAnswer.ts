@@ -1,37 +1,11 @@
 import { WardenError } from '../../errors/index.js';
 import type { RequestContext } from '../RequestContext.js';
 import type { GatewayGuards } from '../ResponseGuards.js';
+import { guardStrings, MAX_GUARDED_DEPTH } from './guardStrings.js';
 
 /** Largest error answer the gateway reads to guard; a larger one is withheld. */
 export const MAX_ERROR_ANSWER_BYTES = 1024 * 1024;
-const MAX_DEPTH = 64;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Guards every string and key in a parsed JSON value; returns the same object when nothing changed. Too deep to follow: withheld. */
-function guardStrings(value: unknown, guard: (text: string) => string, depth: number): unknown {
-  if (typeof value === 'string') return guard(value);
-  if (value === null || typeof value !== 'object') return value;
-  if (depth > MAX_DEPTH) {
-    throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', `the model server answered with an error nested deeper than ${MAX_DEPTH} levels, which the output guards do not follow; the answer is withheld`);
-  }
-  let changed = false;
-  if (Array.isArray(value)) {
-    const out = value.map((v) => {
-      const g = guardStrings(v, guard, depth + 1);
-      if (g !== v) changed = true;
-      return g;
-    });
-    return changed ? out : value;
-  }
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    const g = guardStrings(v, guard, depth + 1);
-    const key = guard(k);
-    if (g !== v || key !== k) changed = true;
-    out[key] = g;
-  }
-  return changed ? out : value;
-}
 
 /**
  * The body of an upstream error answer (status 300 and up) as the client may see it. Model servers
@@ -55,6 +29,8 @@ export function guardErrorAnswer(ctx: RequestContext, guards: GatewayGuards, raw
     const guarded = guard(text);
     return guarded === text ? raw : Buffer.from(guarded);
   }
-  const guarded = guardStrings(json, guard, 0);
+  const guarded = guardStrings(json, guard, () => {
+    throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', `the model server answered with an error nested deeper than ${MAX_GUARDED_DEPTH} levels, which the output guards do not follow; the answer is withheld`);
+  });
   return guarded === json ? raw : Buffer.from(JSON.stringify(guarded));
 }
