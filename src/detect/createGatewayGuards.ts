@@ -115,13 +115,13 @@ function bytesTensors(list: unknown): OipTensor[] {
   return Array.isArray(list) ? (list as OipTensor[]).filter((t) => t && typeof t === 'object' && t.datatype === 'BYTES' && Array.isArray(t.data)) : [];
 }
 
-/** A copy of nested tensor data with every string passed through `f` (the shape is kept). */
+/** A copy of a string or nested array with every string passed through `f` (the shape is kept). */
 function mapStrings(data: unknown, f: (s: string) => string): unknown {
   if (typeof data === 'string') return f(data);
   return Array.isArray(data) ? data.map((d) => mapStrings(d, f)) : data;
 }
 
-/** Every string in nested tensor data, in order. */
+/** Every string in a string or nested array, in order. */
 function stringsOf(data: unknown, out: string[] = []): string[] {
   if (typeof data === 'string') out.push(data);
   else if (Array.isArray(data)) for (const d of data) stringsOf(d, out);
@@ -172,33 +172,45 @@ function oipLabels(body: unknown, n: number): number[] | undefined {
  */
 export function createGatewayGuards(detectors: Detectors): DetectorGuards {
   const oipInputs = new WeakMap<GuardRequestContext, number[][]>();
+  /**
+   * The strings of `value` (completion prompts, embedding inputs, OIP text tensors' data), each
+   * inspected as a user message: verdicts recorded, a block thrown. Returns `value` with its
+   * strings redacted (same shape), or null when no redaction applies.
+   */
+  const guardTexts = async (ctx: GuardRequestContext, value: unknown, o: { injection: boolean; external: boolean }): Promise<unknown> => {
+    const messages: ChatMessage[] = stringsOf(value).map((content) => ({ role: 'user', content }));
+    if (messages.length === 0) return null;
+    const route = modelOf(ctx);
+    const verdicts = [...detectors.inspectChat(messages, route, { injection: o.injection }), ...(o.external ? await detectors.inspectChatExternal(messages, route) : [])];
+    addVerdicts(ctx, verdicts);
+    throwIfBlocked(verdicts);
+    if (!verdicts.some((v) => v.action === 'redact')) return null;
+    const redacted = detectors.redactChat(messages).messages;
+    let next = 0;
+    return mapStrings(value, () => redacted[next++]!.content as string);
+  };
   return {
     async inspectRequest(ctx) {
       const kind = ctx.route?.kind;
       const json = ctx.json;
       if (!json) return;
-      if (kind === 'openai.chat' || kind === 'openai.completions') {
-        // A batch of prompts is one message per prompt, so redaction keeps the batch as it was.
-        const prompt = json.prompt;
-        const messages: ChatMessage[] =
-          kind === 'openai.chat'
-            ? Array.isArray(json.messages)
-              ? (json.messages as ChatMessage[])
-              : []
-            : Array.isArray(prompt)
-              ? prompt.filter((p): p is string => typeof p === 'string').map((content) => ({ role: 'user', content }))
-              : [{ role: 'user', content: prompt }];
+      if (kind === 'openai.chat') {
+        const messages: ChatMessage[] = Array.isArray(json.messages) ? (json.messages as ChatMessage[]) : [];
         const route = modelOf(ctx);
         const verdicts = [...detectors.inspectChat(messages, route), ...(await detectors.inspectChatExternal(messages, route))];
         addVerdicts(ctx, verdicts);
         throwIfBlocked(verdicts);
         if (verdicts.some((v) => v.action === 'redact')) {
-          const { messages: redacted } = detectors.redactChat(messages);
-          if (kind === 'openai.chat') json.messages = redacted;
-          else if (Array.isArray(prompt)) {
-            let next = 0;
-            json.prompt = prompt.map((p) => (typeof p === 'string' ? redacted[next++]!.content : p));
-          } else json.prompt = redacted[0]!.content;
+          json.messages = detectors.redactChat(messages).messages;
+          ctx.body = Buffer.from(JSON.stringify(json));
+        }
+        return;
+      }
+      if (kind === 'openai.completions') {
+        // A batch of prompts is one message per prompt, so redaction keeps the batch as it was.
+        const prompt = await guardTexts(ctx, json.prompt, { injection: true, external: true });
+        if (prompt !== null) {
+          json.prompt = prompt;
           ctx.body = Buffer.from(JSON.stringify(json));
         }
         return;
@@ -206,17 +218,9 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
       if (kind === 'openai.embeddings') {
         // Text sent to an embedding model leaves like a prompt does: PII and secrets apply (injection
         // does not, nothing follows instructions). Token-id inputs carry no text to scan.
-        const input = json.input;
-        const texts = typeof input === 'string' ? [input] : Array.isArray(input) ? input.filter((x): x is string => typeof x === 'string') : [];
-        if (texts.length === 0) return;
-        const messages: ChatMessage[] = texts.map((content) => ({ role: 'user', content }));
-        const verdicts = detectors.inspectChat(messages, modelOf(ctx), { injection: false });
-        addVerdicts(ctx, verdicts);
-        throwIfBlocked(verdicts);
-        if (verdicts.some((v) => v.action === 'redact')) {
-          const redacted = detectors.redactChat(messages).messages.map((m) => m.content as string);
-          let next = 0;
-          json.input = typeof input === 'string' ? redacted[0] : (input as unknown[]).map((x) => (typeof x === 'string' ? redacted[next++] : x));
+        const input = await guardTexts(ctx, json.input, { injection: false, external: false });
+        if (input !== null) {
+          json.input = input;
           ctx.body = Buffer.from(JSON.stringify(json));
         }
         return;
@@ -224,17 +228,10 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
       if (kind === 'oip.infer' && ctx.principal) {
         // Text tensors are prompts like chat messages are: injection, PII and secrets apply.
         const texts = bytesTensors(json.inputs);
-        if (texts.length > 0) {
-          const messages: ChatMessage[] = texts.flatMap((t) => stringsOf(t.data)).map((content) => ({ role: 'user', content }));
-          const verdicts = detectors.inspectChat(messages, modelOf(ctx));
-          addVerdicts(ctx, verdicts);
-          throwIfBlocked(verdicts);
-          if (verdicts.some((v) => v.action === 'redact')) {
-            const redacted = detectors.redactChat(messages).messages.map((m) => m.content as string);
-            let next = 0;
-            for (const t of texts) t.data = mapStrings(t.data, () => redacted[next++]!);
-            ctx.body = Buffer.from(JSON.stringify(json));
-          }
+        const data = await guardTexts(ctx, texts.map((t) => t.data), { injection: true, external: false });
+        if (data !== null) {
+          texts.forEach((t, i) => (t.data = (data as unknown[])[i]));
+          ctx.body = Buffer.from(JSON.stringify(json));
         }
         // Feature rows (OOD, drift, extraction) come from a numeric inputs[0]; a text model has none.
         const first = (json.inputs as OipTensor[] | undefined)?.[0];

@@ -166,7 +166,6 @@ export class RedisRateLimiter implements RateLimiter {
     const local = this.fallback ? new ConcurrencyLimiter() : null;
     // Leases taken while Redis was down are released where they were counted.
     const heldLocally = new Set<string>();
-    const keysOf = (slots: readonly { key: string }[]): string[] => slots.map((x) => x.key);
     return {
       acquire: async (slots: readonly SlotRequest[], lease: string): Promise<number> => {
         const args: (string | number)[] = slots.map((x) => this.prefix + x.key);
@@ -180,7 +179,7 @@ export class RedisRateLimiter implements RateLimiter {
           // A call that timed out may still run in Redis later and take the slots: remove the
           // lease after it (one connection, so Redis runs the two in order), or it would hold the
           // slots until the lease expires.
-          this.releaseLease(keysOf(slots), lease);
+          this.releaseLease(slots.map((x) => x.key), lease);
           if (!local) throw storeUnavailable(err);
           const full = local.acquire(slots);
           if (full < 0) heldLocally.add(lease);
