@@ -206,21 +206,15 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
         }
         return;
       }
-      if (kind === 'openai.completions') {
-        // A batch of prompts is one message per prompt, so redaction keeps the batch as it was.
-        const prompt = await guardTexts(ctx, json.prompt, { injection: true, external: true });
-        if (prompt !== null) {
-          json.prompt = prompt;
-          ctx.body = Buffer.from(JSON.stringify(json));
-        }
-        return;
-      }
-      if (kind === 'openai.embeddings') {
-        // Text sent to an embedding model leaves like a prompt does: PII and secrets apply (injection
-        // does not, nothing follows instructions). Token-id inputs carry no text to scan.
-        const input = await guardTexts(ctx, json.input, { injection: false, external: false });
-        if (input !== null) {
-          json.input = input;
+      if (kind === 'openai.completions' || kind === 'openai.embeddings') {
+        // A batch of prompts or inputs is one message per text, so redaction keeps the batch as it
+        // was. Text sent to an embedding model leaves like a prompt does: PII and secrets apply
+        // (injection does not, nothing follows instructions). Token ids carry no text to scan.
+        const field = kind === 'openai.completions' ? 'prompt' : 'input';
+        const prompt = kind === 'openai.completions';
+        const guarded = await guardTexts(ctx, json[field], { injection: prompt, external: prompt });
+        if (guarded !== null) {
+          json[field] = guarded;
           ctx.body = Buffer.from(JSON.stringify(json));
         }
         return;
