@@ -12,7 +12,7 @@ import { parseBody, readRequestBody, receive, type ReceiveOptions } from './stag
 import { authenticate } from './stages/authenticate.js';
 import { authorize, invokeRequest, type AuthorizeOptions } from './stages/authorize.js';
 import { rateLimit } from './stages/rateLimit.js';
-import { admit } from './stages/admit.js';
+import { admit, isAdmissible } from './stages/admit.js';
 import { forward } from './stages/forward.js';
 import { audit } from './stages/audit.js';
 
@@ -90,7 +90,9 @@ function answerLocally(ctx: RequestContext, upstreams: UpstreamPool, authz: Auth
     return true;
   }
   if (kind === 'openai.models') {
-    const allowed = upstreams.knownModels().filter((model) => ctx.snapshot.authorizer.authorize(invokeRequest(ctx, model, authz)).decision === 'allow');
+    // Only models the caller could invoke now: the policy allows it and admission would not refuse it.
+    const invocable = (model: string) => isAdmissible(ctx, model) && ctx.snapshot.authorizer.authorize(invokeRequest(ctx, model, authz)).decision === 'allow';
+    const allowed = upstreams.knownModels().filter(invocable);
     sendJson(ctx, 200, { object: 'list', data: allowed.map((id) => ({ id, object: 'model', created: 0, owned_by: 'warden' })) });
     return true;
   }

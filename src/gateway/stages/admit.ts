@@ -16,3 +16,8 @@ export function admit(ctx: RequestContext, reportedDigest?: string): void {
   const r = admitModel(ctx.snapshot.admission, model, ctx.route?.version ?? undefined, reportedDigest);
   if (!r.ok) throw new WardenError(r.code as ErrorCode, r.message);
 }
+
+/** Whether admission would let a request for this model (its serving version) through now. */
+export function isAdmissible(ctx: RequestContext, model: string): boolean {
+  return admitModel(ctx.snapshot.admission, model, undefined, undefined).ok;
+}
