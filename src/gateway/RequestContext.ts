@@ -15,6 +15,8 @@ export interface Principal {
   id: string;
   method: 'api-key' | 'jwt' | 'mtls' | 'jwt-svid';
   parents: EntityRef[];
+  /** Tenant for rate limits (a JWT's tenant claim; see claimsToParents). */
+  tenant?: string;
   /** Whether the credential proves multi-factor authentication (JWT amr/acr). */
   mfa?: boolean;
 }

@@ -50,6 +50,13 @@ export const upstreamConfig = z.strictObject({
     .default(null),
 }).refine((u) => !u.mtls || u.url.startsWith('https://'), { message: 'an upstream with mtls needs an https:// url', path: ['url'] });
 
+/** Types Warden's own authenticators and resources use: an IdP's claims must never become one. */
+const RESERVED_ENTITY_TYPES = ['Service', 'ApiKey', 'Model', 'ModelVersion', 'Dataset', 'Action'];
+const jwtEntityType = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+  .refine((t) => !RESERVED_ENTITY_TYPES.includes(t), { message: `must not be one of Warden's own entity types (${RESERVED_ENTITY_TYPES.join(', ')})` });
+
 const jwtIssuerSchema = z.strictObject({
   /** Expected `iss` claim; tokens are dispatched to an issuer by their (unverified) `iss`. */
   issuer: z.string().min(1),
@@ -66,8 +73,10 @@ const jwtIssuerSchema = z.strictObject({
   /** PEM file of the CA(s) that sign the JWKS endpoint's certificate (an IdP with an internal CA); default: the system store. */
   jwksCaFile: z.string().min(1).optional(),
   allowedAlgorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])).min(1).default(['RS256', 'ES256']),
-  /** Cedar entity type of the subject: `User::"<sub>"`. */
-  principalType: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('User'),
+  /** Cedar entity types of the subject (`User::"<sub>"`), its groups and its tenant; distinct per issuer when there are several. */
+  principalType: jwtEntityType.default('User'),
+  groupType: jwtEntityType.default('Group'),
+  tenantType: jwtEntityType.default('Tenant'),
   groupsClaim: z.string().min(1).default('groups'),
   tenantClaim: z.string().min(1).default('tenant'),
 });
@@ -106,7 +115,7 @@ export const gatewaySection = z
     /** Bearer-token and workload authentication (API keys are always on). */
     authn: z
       .strictObject({
-        jwtIssuers: z.array(jwtIssuerSchema).default([]),
+        jwtIssuers: z.array(jwtIssuerSchema).superRefine(checkJwtIssuers).default([]),
         /** Accept Warden JWT-SVIDs whose `aud` contains this value (null: JWT-SVIDs not accepted). */
         jwtSvidAudience: z.string().min(1).nullable().default(null),
         /** Accept X.509-SVID client certificates (mTLS) as credentials. */
@@ -169,6 +178,24 @@ function checkUpstreams(upstreams: readonly { name: string; url: string; models:
       const other = routedBy.get(model);
       if (other !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'models'], message: `model ${JSON.stringify(model)} is routed to both ${JSON.stringify(other)} and ${JSON.stringify(u.name)}` });
       else routedBy.set(model, u.name);
+    }
+  });
+}
+
+/**
+ * Each issuer speaks only for its own names: with a shared `User` type, issuer B could mint
+ * `sub: "alice"` and be issuer A's alice, and claim A's groups and tenants. So the entity types
+ * of two issuers (subject, group and tenant types alike) must not overlap.
+ */
+function checkJwtIssuers(issuers: readonly { issuer: string; principalType: string; groupType: string; tenantType: string }[], ctx: z.RefinementCtx): void {
+  const owner = new Map<string, string>();
+  issuers.forEach((o, i) => {
+    if (issuers.findIndex((x) => x.issuer === o.issuer) < i) ctx.addIssue({ code: 'custom', path: [i, 'issuer'], message: `issuer ${JSON.stringify(o.issuer)} is configured twice` });
+    for (const field of ['principalType', 'groupType', 'tenantType'] as const) {
+      const other = owner.get(o[field]);
+      if (other !== undefined && other !== o.issuer) {
+        ctx.addIssue({ code: 'custom', path: [i, field], message: `entity type ${o[field]} is already used by issuer ${JSON.stringify(other)}: give each issuer its own principalType, groupType and tenantType so one IdP cannot speak for another's users, groups or tenants` });
+      } else owner.set(o[field], o.issuer);
     }
   });
 }

@@ -4,7 +4,7 @@ import { WardenError } from '../../errors/index.js';
 import type { Principal } from '../RequestContext.js';
 import { JwksCache } from './JwksCache.js';
 import { mapJoseError } from './mapJoseError.js';
-import { claimsToParents } from './claimsToParents.js';
+import { claimsToParents, type ClaimTypes } from './claimsToParents.js';
 
 export interface JwtIssuerOptions {
   issuer: string;
@@ -17,8 +17,10 @@ export interface JwtIssuerOptions {
   /** PEM file of the CA(s) that sign the JWKS endpoint's certificate (an IdP with an internal CA). */
   jwksCaFile?: string;
   allowedAlgorithms?: string[];
-  /** Cedar type of the subject entity (default `User`). */
+  /** Cedar types of the subject, group and tenant entities (default `User`, `Group`, `Tenant`). */
   principalType?: string;
+  groupType?: string;
+  tenantType?: string;
   groupsClaim?: string;
   tenantClaim?: string;
 }
@@ -47,8 +49,7 @@ interface Issuer {
   jwks: JwksCache;
   verify: JWTVerifyOptions;
   principalType: string;
-  groupsClaim: string;
-  tenantClaim: string;
+  claims: ClaimTypes;
 }
 
 /**
@@ -95,8 +96,7 @@ export class JwtAuthenticator {
           requiredClaims: ['sub', 'exp'],
         },
         principalType: o.principalType ?? 'User',
-        groupsClaim: o.groupsClaim ?? 'groups',
-        tenantClaim: o.tenantClaim ?? 'tenant',
+        claims: { groupsClaim: o.groupsClaim ?? 'groups', tenantClaim: o.tenantClaim ?? 'tenant', groupType: o.groupType ?? 'Group', tenantType: o.tenantType ?? 'Tenant' },
       });
     }
     this.only = this.byIssuer.size === 1 ? this.byIssuer.values().next().value! : null;
@@ -146,11 +146,13 @@ export class JwtAuthenticator {
     const sub = payload.sub as unknown;
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256) throw new WardenError('WARDEN_AUTHN_TOKEN_INVALID', 'the bearer token subject is not a string of 1-256 characters');
     // Frozen: the same object is handed to every request that presents this token.
+    const { parents, tenant } = claimsToParents(payload, issuer.claims);
     const principal: Principal = Object.freeze({
       entity: Object.freeze({ type: issuer.principalType, id: sub }),
       id: sub,
       method: 'jwt' as const,
-      parents: Object.freeze(claimsToParents(payload, issuer.groupsClaim, issuer.tenantClaim)) as Principal['parents'],
+      parents: Object.freeze(parents) as Principal['parents'],
+      ...(tenant === undefined ? {} : { tenant }),
     });
     if (this.verifiedMax > 0) {
       if (this.verified.size >= this.verifiedMax) this.verified.delete(this.verified.keys().next().value!);

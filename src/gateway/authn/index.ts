@@ -3,6 +3,6 @@ export { JwtSvidAuthenticator, type JwtSvidAuthenticatorOptions } from './JwtSvi
 export { MtlsAuthenticator, tlsSocketOf, type MtlsAuthenticatorOptions } from './MtlsAuthenticator.js';
 export { BearerAuthenticator, looksLikeJwt } from './BearerAuthenticator.js';
 export { JwksCache, type JwksCacheOptions } from './JwksCache.js';
-export { claimsToParents, claimAt, tenantOf } from './claimsToParents.js';
+export { claimsToParents, claimAt, type ClaimTypes } from './claimsToParents.js';
 export { mapJoseError } from './mapJoseError.js';
 export { createAuthenticators, type AuthnConfig, type WorkloadTrust, type Authenticators } from './createAuthenticators.js';

@@ -1,5 +1,5 @@
 import { entityToString } from '../../policy/index.js';
-import { estimatePromptTokens, tenantOf, type RateLimitPolicy } from '../index-internal.js';
+import { estimatePromptTokens, type RateLimitPolicy } from '../index-internal.js';
 import type { RequestContext } from '../RequestContext.js';
 
 /** Routes whose calls consume model tokens (the upstream reports `usage`). */
@@ -15,7 +15,7 @@ export async function rateLimit(ctx: RequestContext, policy: RateLimitPolicy | n
   const grant = policy.check({
     principal: entityToString(p.entity),
     key: p.method === 'api-key' ? p.id : null,
-    tenant: tenantOf(p.parents),
+    tenant: p.tenant ?? null,
     model: ctx.route?.model ?? null,
     estimatedTokens,
   });

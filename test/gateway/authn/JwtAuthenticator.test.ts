@@ -43,6 +43,7 @@ test('valid token → User principal with Group and Tenant parents from the clai
     id: 'alice',
     method: 'jwt',
     parents: [{ type: 'Group', id: 'ml-eng' }, { type: 'Group', id: 'admins' }, { type: 'Tenant', id: 'acme' }],
+    tenant: 'acme',
   });
   // Nested claim paths (Keycloak style) and custom principal type.
   const auth2 = new JwtAuthenticator({ issuers: [issuerConfig(idp, { groupsClaim: 'realm_access.roles', tenantClaim: 'org', principalType: 'Person' })], now: clock });
@@ -181,10 +182,15 @@ test('JWKS never reachable: first request fails closed', async () => {
 });
 
 test('several issuers are dispatched by iss; each keeps its own audience and keys', async () => {
-  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp), issuerConfig(idp2, { audience: ['api://warden', 'other'], tenantClaim: 'tid' })], now: clock });
+  const partner = { principalType: 'PartnerUser', groupType: 'PartnerGroup', tenantType: 'PartnerTenant' };
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp), issuerConfig(idp2, { audience: ['api://warden', 'other'], tenantClaim: 'tid', ...partner })], now: clock });
   assert.equal((await auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), sub: 'a' }))).id, 'a');
-  const p = await auth.authenticate(await idp2.sign(idp2.keys[0]!, { nowSeconds: sec(), sub: 'b', aud: 'api://warden', claims: { tid: 't-9' } }));
-  assert.deepEqual(p.parents, [{ type: 'Tenant', id: 't-9' }]);
+  // The second issuer's names live in its own types: its "alice" is not the first issuer's, its
+  // groups and tenants are not the first issuer's either (nor their rate-limit buckets).
+  const p = await auth.authenticate(await idp2.sign(idp2.keys[0]!, { nowSeconds: sec(), sub: 'alice', aud: 'api://warden', claims: { tid: 't-9', groups: ['admins'] } }));
+  assert.deepEqual(p.entity, { type: 'PartnerUser', id: 'alice' });
+  assert.deepEqual(p.parents, [{ type: 'PartnerGroup', id: 'admins' }, { type: 'PartnerTenant', id: 't-9' }]);
+  assert.equal(p.tenant, 'PartnerTenant::"t-9"');
   // A key of issuer 1 cannot sign for issuer 2.
   await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), iss: idp2.issuer, aud: 'api://warden' })), { code: 'WARDEN_AUTHN_UNKNOWN_KID' });
   await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec(), iss: 'https://unknown.test' })), { code: 'WARDEN_AUTHN_TOKEN_ISSUER' });

@@ -49,6 +49,16 @@ test('gateway config: bad rate-limit and issuer settings are refused with the ke
   assert.throws(() => load({ gateway: { rateLimit: { rules: [{ match: { user: 'x' }, requestsPerMinute: 1 }] } } }), { code: 'WARDEN_CONFIG_INVALID', message: /gateway\.rateLimit\.rules\.0\.match\.user: unknown key/ });
   assert.throws(() => load({ gateway: { rateLimit: { backend: 'memcached' } } }), { code: 'WARDEN_CONFIG_INVALID', message: /gateway\.rateLimit\.backend/ });
   assert.throws(() => load({ gateway: { authn: { jwtIssuers: [{ issuer: 'i', audience: 'a', jwksUri: 'https://x/j', allowedAlgorithms: ['HS256'] }] } } }), { code: 'WARDEN_CONFIG_INVALID', message: /allowedAlgorithms/ });
+  // Two IdPs with the same entity types could speak for each other's users, groups and tenants.
+  const corp = { issuer: 'https://corp.test', audience: 'gw', jwksUri: 'https://corp.test/jwks' };
+  const partner = { issuer: 'https://partner.test', audience: 'gw', jwksUri: 'https://partner.test/jwks' };
+  assert.throws(() => load({ gateway: { authn: { jwtIssuers: [corp, partner] } } }), { code: 'WARDEN_CONFIG_INVALID', message: /jwtIssuers\.1\.principalType: entity type User is already used by issuer "https:\/\/corp\.test"/ });
+  assert.throws(() => load({ gateway: { authn: { jwtIssuers: [corp, { ...partner, principalType: 'PartnerUser', groupType: 'PartnerGroup' }] } } }), { code: 'WARDEN_CONFIG_INVALID', message: /jwtIssuers\.1\.tenantType: entity type Tenant/ });
+  assert.throws(() => load({ gateway: { authn: { jwtIssuers: [corp, { ...partner, principalType: 'Group', groupType: 'PartnerGroup', tenantType: 'PartnerTenant' }] } } }), { code: 'WARDEN_CONFIG_INVALID', message: /jwtIssuers\.1\.principalType: entity type Group/ }, 'across kinds too');
+  assert.throws(() => load({ gateway: { authn: { jwtIssuers: [corp, { ...corp, principalType: 'B', groupType: 'BG', tenantType: 'BT' }] } } }), { code: 'WARDEN_CONFIG_INVALID', message: /jwtIssuers\.1\.issuer: issuer "https:\/\/corp\.test" is configured twice/ });
+  assert.throws(() => load({ gateway: { authn: { jwtIssuers: [{ ...corp, principalType: 'Service' }] } } }), { code: 'WARDEN_CONFIG_INVALID', message: /principalType: must not be one of Warden's own entity types/ }, 'an IdP subject is never a workload');
+  const two = load({ gateway: { authn: { jwtIssuers: [corp, { ...partner, principalType: 'PartnerUser', groupType: 'PartnerGroup', tenantType: 'PartnerTenant' }] } } });
+  assert.equal(two.gateway.authn.jwtIssuers[1]!.tenantType, 'PartnerTenant');
   const env = load({}, { WARDEN_GATEWAY_RATE_LIMIT_BACKEND: 'redis', WARDEN_GATEWAY_RATE_LIMIT_REDIS_URL: 'redis://10.0.0.5:6379', WARDEN_GATEWAY_VALIDATION_MAX_MESSAGES: '12' });
   assert.equal(env.gateway.rateLimit.backend, 'redis');
   assert.equal(env.gateway.rateLimit.redisUrl, 'redis://10.0.0.5:6379');
