@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { request } from 'undici';
 import type { RunningGateway } from '../../src/gateway/index.js';
 import { CircuitBreaker } from '../../src/gateway/CircuitBreaker.js';
@@ -178,5 +179,33 @@ test('requireModelDigest: an answer that does not report the served model digest
     await strict.close();
     await trusting.close();
     await upstream.stop();
+  }
+});
+
+test('retries stop once the circuit opens meanwhile: a failed health check ends the retry schedule', async () => {
+  // A raw HTTP server, so closing its listener (new connections refused) keeps the health probe's
+  // keep-alive connection open (http.Server.close would end idle connections too).
+  let healthy = true;
+  const server = createNetServer((socket) => {
+    socket.on('data', () => socket.write(`HTTP/1.1 ${healthy ? '200 OK' : '503 Service Unavailable'}\r\ncontent-length: 0\r\n\r\n`));
+    socket.on('error', () => undefined);
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+  // Five retries with backoff: 100 + 200 + 400 + 800 + 1600 ms = 3.1 s of attempts if nothing stops them.
+  const gw = await gatewayFor(port, { retries: 5, timeoutMs: 10_000, healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 500 } });
+  try {
+    await new Promise((r) => setTimeout(r, 250)); // the probe has connected and reported healthy
+    server.close();
+    healthy = false;
+    const started = Date.now();
+    const out = await embed(gw);
+    const elapsed = Date.now() - started;
+    assert.equal(out.code, 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE');
+    assert.ok(elapsed < 1500, `the request gave up when the circuit opened, not after the whole schedule (${elapsed} ms)`);
+    assert.equal((await embed(gw)).code, 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN', 'later requests fail fast');
+  } finally {
+    await gw.close(0);
+    server.close();
   }
 });

@@ -173,8 +173,10 @@ async function requestUpstream(upstream: Upstream, ctx: RequestContext, trace: F
       return await upstream.pool.request({ path: upstream.basePath + ctx.path, method: ctx.method as 'GET' | 'POST', headers, body: ctx.body ?? undefined, signal });
     } catch (err) {
       // Retries stay within the upstream's timeout: a connect timeout per attempt would otherwise add up.
-      if (attempt >= upstream.retries || !isConnectFailure(err) || signal.aborted || Date.now() + 100 * 2 ** attempt >= deadline) throw err;
+      // No retry once the circuit opened meanwhile (a failed health check, other requests' failures).
+      if (attempt >= upstream.retries || !isConnectFailure(err) || signal.aborted || Date.now() + 100 * 2 ** attempt >= deadline || upstream.breaker.state === 'open') throw err;
       await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      if (upstream.breaker.state === 'open') throw err;
     }
   }
 }
