@@ -23,6 +23,11 @@ export class CircuitBreaker {
     return this.now() < this.openUntil ? 'open' : 'half-open';
   }
 
+  /** Whether requests fail fast now (a method, so callers re-read it after an await). */
+  isOpen(): boolean {
+    return this.state === 'open';
+  }
+
   /** Milliseconds until a trial request may pass (for retry-after); 0 when closed. */
   retryAfterMs(): number {
     if (!this.healthy) return this.openMs;

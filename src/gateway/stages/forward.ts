@@ -174,9 +174,9 @@ async function requestUpstream(upstream: Upstream, ctx: RequestContext, trace: F
     } catch (err) {
       // Retries stay within the upstream's timeout: a connect timeout per attempt would otherwise add up.
       // No retry once the circuit opened meanwhile (a failed health check, other requests' failures).
-      if (attempt >= upstream.retries || !isConnectFailure(err) || signal.aborted || Date.now() + 100 * 2 ** attempt >= deadline || upstream.breaker.state === 'open') throw err;
+      if (attempt >= upstream.retries || !isConnectFailure(err) || signal.aborted || Date.now() + 100 * 2 ** attempt >= deadline || upstream.breaker.isOpen()) throw err;
       await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
-      if (upstream.breaker.state === 'open') throw err;
+      if (upstream.breaker.isOpen()) throw err;
     }
   }
 }
