@@ -44,6 +44,8 @@ export interface Detectors {
   redactChat(messages: readonly ChatMessage[]): { messages: ChatMessage[]; kinds: string[] };
   /** Range/OOD, extraction signals and budget for an OIP v2 request, before the upstream call. */
   inspectInference(principal: string, model: string, inputs: readonly (readonly number[])[]): Verdict[];
+  /** Whether OIP requests for this model must carry feature rows: detection is on and the model has a profile (OOD or drift). */
+  expectsRows(model: string): boolean;
   /** After the upstream answered: PRADA on the predicted labels. */
   observePrediction(principal: string, model: string, inputs: readonly (readonly number[])[], labels: readonly number[]): Verdict[];
   /** Configured hardening; `outOfDistribution` (an OOD or range verdict on the request) adds label-only output when `ood.labelOnlyOutput`. */
@@ -340,6 +342,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     inspectChatExternal,
     redactChat,
     inspectInference,
+    expectsRows: (model) => config.enabled && ((config.ood.enabled && ood.has(model)) || (config.drift.enabled && drift.has(model))),
     observePrediction,
     hardenOutput: (model, response, request) =>
       hardenOutput(response, request?.outOfDistribution && config.enabled && config.ood.enabled && config.ood.labelOnlyOutput ? { ...config.hardening[model], top1Only: true } : config.hardening[model]),

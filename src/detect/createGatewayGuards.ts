@@ -128,19 +128,20 @@ function stringsOf(data: unknown, out: string[] = []): string[] {
   return out;
 }
 
-/** Rows of an OIP v2 request: inputs[0] with shape [N, d] and flat (or nested) numeric data. */
-export function oipRows(json: Record<string, unknown>): number[][] {
-  const input = (json.inputs as { shape?: unknown; data?: unknown }[] | undefined)?.[0];
+/**
+ * Feature rows of an OIP v2 request for the row detectors (OOD, drift, extraction): its first
+ * numeric input, when that is an [N, d] tensor of finite numbers. Otherwise the reason it is not:
+ * images ([N, C, H, W]), scalars, BOOL tensors are fine requests, just not rows.
+ */
+export function oipRows(json: Record<string, unknown>): number[][] | { unfit: string } {
+  const inputs = Array.isArray(json.inputs) ? (json.inputs as OipTensor[]) : [];
+  const input = inputs.find((t) => t && typeof t === 'object' && t.datatype !== 'BYTES' && t.datatype !== 'BOOL');
   const shape = input?.shape;
-  if (!input || !Array.isArray(shape) || shape.length !== 2 || !Array.isArray(input.data)) {
-    throw new WardenError('WARDEN_DETECT_INPUT_SHAPE', 'inputs[0] must have shape [N, features] and data');
-  }
+  if (!input || !Array.isArray(shape) || shape.length !== 2 || !Array.isArray(input.data)) return { unfit: 'the model input is not a numeric tensor of shape [N, features]' };
   const [n, d] = shape as [number, number];
-  if (!Number.isInteger(n) || !Number.isInteger(d) || n < 1 || d < 1 || n > MAX_ROWS) throw new WardenError('WARDEN_DETECT_INPUT_SHAPE', 'inputs[0].shape must be [N, features]');
+  if (!Number.isInteger(n) || !Number.isInteger(d) || n < 1 || d < 1 || n > MAX_ROWS) return { unfit: `the model input must have shape [N, features] with 1 <= N <= ${MAX_ROWS}` };
   const flat = (input.data as unknown[]).flat(2);
-  if (flat.length !== n * d || !flat.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-    throw new WardenError('WARDEN_DETECT_INPUT_SHAPE', 'inputs[0].data must hold N × features finite numbers');
-  }
+  if (flat.length !== n * d || !flat.every((v) => typeof v === 'number' && Number.isFinite(v))) return { unfit: 'the model input data must hold N × features finite numbers' };
   const rows: number[][] = [];
   for (let i = 0; i < n; i++) rows.push((flat as number[]).slice(i * d, (i + 1) * d));
   return rows;
@@ -227,10 +228,14 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
           texts.forEach((t, i) => (t.data = (data as unknown[])[i]));
           ctx.body = Buffer.from(JSON.stringify(json));
         }
-        // Feature rows (OOD, drift, extraction) come from a numeric inputs[0]; a text model has none.
-        const first = (json.inputs as OipTensor[] | undefined)?.[0];
-        if (first && first.datatype === 'BYTES') return;
+        // Feature rows (OOD, drift, extraction) come from the first numeric [N, d] input. A request
+        // without one (an image, a text model) skips the row detectors, unless the model has a
+        // fitted profile: then what the operator asked to check cannot be, and it is refused.
         const rows = oipRows(json);
+        if (!Array.isArray(rows)) {
+          if (detectors.expectsRows(modelOf(ctx))) throw new WardenError('WARDEN_DETECT_INPUT_SHAPE', `${rows.unfit}, as the profile of model ${modelOf(ctx)} expects`);
+          return;
+        }
         const verdicts = detectors.inspectInference(principalOf(ctx), modelOf(ctx), rows);
         addVerdicts(ctx, verdicts);
         throwIfBlocked(verdicts);

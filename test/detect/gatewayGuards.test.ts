@@ -228,3 +228,22 @@ test('OIP v2 text models: BYTES inputs are scanned (redacted, or blocked for a s
   assert.notEqual(out, answer, 'a new object, so the gateway sends the redacted answer');
   assert.deepEqual(out.outputs[0]!.data, ['the key is [REDACTED:aws_access_key]']);
 });
+
+test('OIP v2: inputs that are not [N, features] rows (images, scalars, BOOL) pass without the row detectors, unless the model has a profile', async () => {
+  const { guards } = setup();
+  const image = { name: 'pixels', shape: [1, 3, 2, 2], datatype: 'FP32', data: Array(12).fill(0.5) };
+  const others = [image, { name: 'x', shape: [4], datatype: 'FP32', data: [1, 2, 3, 4] }, { name: 'b', shape: [1, 4], datatype: 'BOOL', data: [true, false, true, true] }];
+  for (const input of others) {
+    const c = ctx('oip.infer', { inputs: [input] }, 'resnet');
+    await guards.inspectRequest(c);
+    assert.equal(c.verdicts, null, input.name);
+  }
+  // A model with a fitted profile: its rows are what the operator asked to check, so they must be there.
+  await assert.rejects(guards.inspectRequest(ctx('oip.infer', { inputs: [image] }, 'iris')), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_DETECT_INPUT_SHAPE' && /profile of model iris/.test(e.message));
+  // ... unless detection is off.
+  await setup({ enabled: false }).guards.inspectRequest(ctx('oip.infer', { inputs: [image] }, 'iris'));
+  // Rows come from the first numeric input: a text tensor placed first does not hide them.
+  const decoy = ctx('oip.infer', { inputs: [{ name: 't', shape: [1], datatype: 'BYTES', data: ['hello'] }, { name: 'input-0', shape: [1, 4], datatype: 'FP32', data: [7.9, 2.0, 1.0, 2.5] }] }, 'iris');
+  await guards.inspectRequest(decoy);
+  assert.equal(decoy.verdicts?.[0]?.detector, 'ood');
+});
