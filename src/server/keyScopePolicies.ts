@@ -37,11 +37,12 @@ export function keyScopePolicies(keys: readonly ApiKeyVerifier[], now = Date.now
     for (const scope of k.scopes) {
       if (!scope.startsWith('model:')) continue;
       const model = scope.slice('model:'.length);
-      let resource: string;
-      if (model === '*') resource = 'resource is Model';
-      else if (MODEL_NAME.test(model)) resource = `resource == Model::${cedarString(model)}`;
+      // `in`, not `==`: a versioned route (/v2/models/M/versions/V/…) is ModelVersion::"M@V", in Model::"M".
+      let target: string;
+      if (model === '*') target = 'resource) when { resource is Model || resource is ModelVersion }';
+      else if (MODEL_NAME.test(model)) target = `resource in Model::${cedarString(model)})`;
       else continue;
-      out.push(`@id(${cedarString(`key-scope:${k.id}:${model === "*" ? "any-model" : model}`)})\npermit(principal == ${principal}, action in [Action::"invoke", Action::"submitFeedback"], ${resource});`);
+      out.push(`@id(${cedarString(`key-scope:${k.id}:${model === "*" ? "any-model" : model}`)})\npermit(principal == ${principal}, action in [Action::"invoke", Action::"submitFeedback"], ${target};`);
     }
   }
   return out.join('\n');

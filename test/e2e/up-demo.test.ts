@@ -66,6 +66,9 @@ test('an allowed OIP v2 call returns a real prediction with Warden headers', asy
   assert.deepEqual(out.find((o) => o.name === 'label')!.data, [0, 2]);
   assert.match(String(r.headers['x-warden-request-id']), /^[0-9a-f-]{36}$/);
   assert.ok(Number(r.headers['x-warden-overhead-ms']) >= 0);
+  // The versioned route (tritonclient and the KServe SDK use it when a version is set) is allowed too.
+  const versioned = await call('POST', '/v2/models/iris/versions/1/infer', { authorization: `Bearer ${warden.ready.demoKey}` }, irisInferBody([[5.1, 3.5, 1.4, 0.2]]));
+  assert.equal(versioned.status, 200, versioned.text);
 });
 
 test('the OpenAI-compatible echo model answers through the gateway', async () => {
@@ -106,6 +109,7 @@ test('keys created, revoked and expired through the CLI are enforced at once', a
 
   const ok = await call('POST', '/v2/models/iris/infer', { authorization: `Bearer ${key}` }, irisInferBody([[5, 3, 1.5, 0.2]]));
   assert.equal(ok.status, 200);
+  assert.equal((await call('GET', '/v2/models/iris/versions/1/ready', { authorization: `Bearer ${key}` })).status, 200, 'a --model key covers every version');
   // Upstream down: the key may call the ghost model, whose server is not listening.
   expectError(await call('POST', '/v1/chat/completions', { authorization: `Bearer ${key}` }, JSON.stringify({ model: 'ghost', messages: [{ role: 'user', content: 'hi' }] })), 502, 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE');
 
