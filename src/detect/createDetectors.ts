@@ -63,7 +63,8 @@ export interface Detectors {
 
 /** A fresh empty list each time: callers may push to what they get back (an empty array costs nothing). */
 const none = (): Verdict[] => [];
-const MAX_CHAT_MESSAGES = 1024;
+/** Messages sent to the external classifier (one call each); the local scan reads them all. */
+const MAX_EXTERNAL_MESSAGES = 1024;
 
 /** Characters of injection scan every message gets (its head and tail), also once the request's budget is spent. */
 const MIN_SCAN_CHARS = 512;
@@ -187,10 +188,10 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     // many messages cannot multiply the CPU spent; every message still gets MIN_SCAN_CHARS (its
     // head and tail), so a long first message cannot hide an injection in a later one.
     // PII/secret scanning covers all text of every role (system prompts and tool calls carry
-    // secrets too).
+    // secrets too) and every message: the body size limit bounds the work, and a cap on the
+    // count would let text past it through unread (a batch of prompts, a text tensor).
     let scanBudget = config.injection.maxScanChars;
-    const n = Math.min(messages.length, MAX_CHAT_MESSAGES);
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       if (!m) continue;
       const content = messageText(m.content);
@@ -219,7 +220,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     const inj = routeSettings(route);
     if (!inj.enabled) return none();
     const out: Verdict[] = [];
-    for (const m of messages.slice(0, MAX_CHAT_MESSAGES)) {
+    for (const m of messages.slice(0, MAX_EXTERNAL_MESSAGES)) {
       if (!m || !scannedRoles.has(m.role)) continue;
       const text = messageText(m.content);
       if (!text) continue;
