@@ -156,6 +156,8 @@ function oipLabels(body: unknown, n: number): number[] | undefined {
   const probs = outputs.find((o) => Array.isArray(o?.shape) && o.shape.length === 2 && o.shape[0] === n && Array.isArray(o.data));
   if (!probs) return undefined;
   const k = probs.shape![1]!;
+  // The model server's shape must match its data: a claimed [1, 1e9] over one value would loop a billion times.
+  if (!Number.isInteger(k) || k < 1 || probs.data!.length !== n * k) return undefined;
   return Array.from({ length: n }, (_, i) => {
     // A loop, not Math.max(...row): spreading ~120k+ classes overflows the call stack.
     const data = probs.data as number[];

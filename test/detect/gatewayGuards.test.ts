@@ -213,6 +213,10 @@ test('OIP v2: an answer with very many classes (no label output) is observed wit
   const probs = new Array<number>(200_000).fill(0);
   probs[123_456] = 1;
   assert.doesNotThrow(() => guards.transformJson(c, { model_name: 'iris', outputs: [{ name: 'probabilities', shape: [1, 200_000], datatype: 'FP32', data: probs }] }));
+  // A shape that does not match its data is not read: [1, 2e9] over one value used to loop 2e9 times (seconds of a blocked event loop).
+  const started = Date.now();
+  guards.transformJson(c, { model_name: 'iris', outputs: [{ name: 'probabilities', shape: [1, 2e9], datatype: 'FP32', data: [0.5] }] });
+  assert.ok(Date.now() - started < 500, `took ${Date.now() - started} ms`);
 });
 
 test('OIP v2 text models: BYTES inputs are scanned (redacted, or blocked for a secret) and BYTES outputs redacted; no feature rows are required', async () => {
