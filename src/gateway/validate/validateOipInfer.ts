@@ -91,6 +91,8 @@ export function validateOipInfer(body: Record<string, unknown>, limits: Validati
     for (let d = 0; d < shape.length; d++) {
       const dim: unknown = shape[d];
       if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 0) fail(`inputs[${i}].shape[${d}]`, 'expected a non-negative integer');
+      // Each dimension on its own too: after a 0 the product stays 0 whatever follows ([0, 1e300]).
+      if (dim > limits.maxInputElements) fail(`inputs[${i}].shape[${d}]`, `above ${limits.maxInputElements}`);
       expected *= dim;
       // Checked per dimension so a huge shape cannot overflow before being refused.
       if (expected > limits.maxInputElements) fail(`inputs[${i}].shape`, `describes more than ${limits.maxInputElements} elements`);

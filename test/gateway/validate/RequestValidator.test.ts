@@ -184,7 +184,9 @@ test('OIP v2 infer: datatypes, shape × data length, finite numbers, ranges, lim
   rejects('oip.infer', t({ datatype: 'UINT8', data: [1, 2, 256, 4] }), 'inputs[0].data[2]: out of range for UINT8');
   rejects('oip.infer', t({ datatype: 'BOOL', data: [true, 1, true, false] }), 'inputs[0].data[1]: expected a boolean, got number');
   rejects('oip.infer', t({ shape: [1, -4] }), 'inputs[0].shape[1]: expected a non-negative integer');
-  rejects('oip.infer', t({ shape: [1e6, 1e6, 1e6] }), 'inputs[0].shape: describes more than 100 elements');
+  rejects('oip.infer', t({ shape: [1e6, 1e6, 1e6] }), 'inputs[0].shape[0]: above 100');
+  rejects('oip.infer', t({ shape: [50, 50] }), 'inputs[0].shape: describes more than 100 elements');
+  rejects('oip.infer', t({ shape: [0, 1e300, 1e300], data: [] }), 'inputs[0].shape[1]: above 100'); // a zero dimension does not let the others through
   rejects('oip.infer', { inputs: [{ name: 'a', shape: [60], datatype: 'INT32', data: Array(60).fill(1) }, { name: 'b', shape: [60], datatype: 'INT32', data: Array(60).fill(1) }] }, 'inputs: more than 100 elements in total');
   rejects('oip.infer', { inputs: [{ name: 'a', shape: [1], datatype: 'INT32', data: [1] }, { name: 'a', shape: [1], datatype: 'INT32', data: [1] }] }, 'inputs[1].name: duplicate input name');
   rejects('oip.infer', t({ data: undefined }), 'inputs[0].data: is required (the binary tensor extension is not supported)');
