@@ -35,6 +35,20 @@ export class SnapshotHolder {
   /** Swaps in a newer snapshot; older or equal versions are ignored. */
   update(next: PepSnapshot): boolean {
     if (this.snapshot && next.version <= this.snapshot.version) return false;
+    return this.install(next);
+  }
+
+  /**
+   * Swaps in the first snapshot of a new connection whatever its version: a restarted control
+   * plane numbers its snapshots from 1 again, and only the stream it serves now is authoritative.
+   * The same snapshot again (same version and issue time) is not installed twice.
+   */
+  replace(next: PepSnapshot): boolean {
+    if (this.snapshot && next.version === this.snapshot.version && next.issuedAt === this.snapshot.issuedAt) return false;
+    return this.install(next);
+  }
+
+  private install(next: PepSnapshot): boolean {
     this.snapshot = next;
     for (const l of this.listeners) l(next);
     return true;

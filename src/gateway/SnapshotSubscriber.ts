@@ -13,9 +13,18 @@ export interface SnapshotSubscriberOptions {
   name: string;
   holder: SnapshotHolder;
   logger: Logger;
+  /** Longest silence on the stream before it is replaced (default SNAPSHOT_STREAM_IDLE_MS; tests). */
+  idleTimeoutMs?: number;
 }
 
 const MAX_EVENT_BYTES = 64 * 1024 * 1024;
+/**
+ * The control plane sends a comment every 15 s; a stream silent for this long is dead (a
+ * half-open connection, a stuck proxy) and is replaced, so revocations keep arriving.
+ */
+export const SNAPSHOT_STREAM_IDLE_MS = 45_000;
+const MIN_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 10_000;
 
 /**
  * Keeps a remote PEP's snapshot current over the control plane's SSE stream, reconnecting with
@@ -30,7 +39,7 @@ export class SnapshotSubscriber {
   readonly firstSnapshot: Promise<void>;
 
   constructor(private readonly o: SnapshotSubscriberOptions) {
-    this.agent = new Agent({ connect: controlPlaneTls(o.caPem), bodyTimeout: 0 });
+    this.agent = new Agent({ connect: controlPlaneTls(o.caPem), bodyTimeout: o.idleTimeoutMs ?? SNAPSHOT_STREAM_IDLE_MS });
     this.firstSnapshot = new Promise((r) => (this.firstResolve = r));
   }
 
@@ -39,22 +48,25 @@ export class SnapshotSubscriber {
   }
 
   private async loop(): Promise<void> {
-    let backoff = 250;
+    let backoff = MIN_BACKOFF_MS;
     while (!this.stopped) {
+      const received = { snapshot: false };
       try {
-        await this.connectOnce();
-        backoff = 250;
+        await this.connectOnce(received);
       } catch (err) {
         if (this.stopped) return;
+        // A connection that delivered a snapshot was healthy: start the backoff again from the bottom.
+        if (received.snapshot) backoff = MIN_BACKOFF_MS;
         this.o.logger.warn({ err: (err as Error).message, retryInMs: backoff }, 'snapshot stream disconnected');
       }
       if (this.stopped) return;
-      await new Promise((r) => setTimeout(r, backoff + Math.floor(Math.random() * backoff * 0.2)));
-      backoff = Math.min(backoff * 2, 10_000);
+      // Full jitter: many gateways cut off together do not reconnect together.
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * backoff)));
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }
 
-  private async connectOnce(): Promise<void> {
+  private async connectOnce(received: { snapshot: boolean }): Promise<void> {
     this.abort = new AbortController();
     const res = await request(`${this.o.url}/api/v1/pep/stream?name=${encodeURIComponent(this.o.name)}`, {
       dispatcher: this.agent,
@@ -73,32 +85,38 @@ export class SnapshotSubscriber {
       while ((end = buffer.indexOf('\n\n')) !== -1) {
         const event = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        this.handleEvent(event);
+        if (this.handleEvent(event, !received.snapshot)) received.snapshot = true;
       }
     }
     throw new Error('stream ended');
   }
 
-  private handleEvent(event: string): void {
+  /** Installs a snapshot event; returns whether the event was a snapshot that compiled. */
+  private handleEvent(event: string, firstOfStream: boolean): boolean {
     let name = 'message';
     const data: string[] = [];
     for (const line of event.split('\n')) {
       if (line.startsWith('event: ')) name = line.slice(7);
       else if (line.startsWith('data: ')) data.push(line.slice(6));
     }
-    if (name !== 'snapshot' || data.length === 0) return;
+    if (name !== 'snapshot' || data.length === 0) return false;
     try {
       const wire = JSON.parse(data.join('\n')) as SnapshotWire;
       const snap = snapshotFromWire(wire);
-      if (this.o.holder.update(snap)) {
+      // Expiry on this machine's clock: the control plane's lifetime, counted from receipt, so a
+      // skewed clock neither fails a fresh snapshot nor keeps an old one alive.
+      snap.expiresAt = Date.now() + Math.max(0, wire.expiresAt - wire.issuedAt);
+      if (firstOfStream ? this.o.holder.replace(snap) : this.o.holder.update(snap)) {
         this.o.logger.info({ version: snap.version, policyVersion: snap.policyVersion }, 'snapshot installed');
         void this.report(snap.version, snap.policyVersion);
       }
       this.firstResolve?.();
       this.firstResolve = null;
+      return true;
     } catch (err) {
       // A snapshot that does not compile is refused; the previous one stays in force.
       this.o.logger.error({ err: (err as Error).message }, 'snapshot refused');
+      return false;
     }
   }
 
