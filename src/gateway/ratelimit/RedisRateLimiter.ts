@@ -52,8 +52,9 @@ end
 return {1, 0, remaining}
 `;
 
-/** Waits before retrying a lease release that failed (Redis down or slow). */
-const RELEASE_RETRY_MS = [1_000, 5_000, 30_000];
+/** First and longest wait before retrying a lease release that failed (Redis down or slow). */
+const RELEASE_RETRY_FIRST_MS = 1_000;
+const RELEASE_RETRY_MAX_MS = 30_000;
 
 /**
  * Concurrency slots shared by all replicas, all or nothing: one sorted set per key whose members
@@ -179,7 +180,7 @@ export class RedisRateLimiter implements RateLimiter {
           // A call that timed out may still run in Redis later and take the slots: remove the
           // lease after it (one connection, so Redis runs the two in order), or it would hold the
           // slots until the lease expires.
-          this.releaseLease(slots.map((x) => x.key), lease);
+          this.releaseLease(slots.map((x) => x.key), lease, Date.now() + leaseMs);
           if (!local) throw storeUnavailable(err);
           const full = local.acquire(slots);
           if (full < 0) heldLocally.add(lease);
@@ -191,19 +192,29 @@ export class RedisRateLimiter implements RateLimiter {
           local!.release(keys);
           return;
         }
-        this.releaseLease(keys, lease);
+        this.releaseLease(keys, lease, Date.now() + leaseMs);
       },
     };
   }
 
-  /** Removes a lease from its slot sets, retried a few times while Redis is down (after that the lease expires by itself). */
-  private releaseLease(keys: readonly string[], lease: string, attempt = 0): void {
+  /**
+   * Removes a lease from its slot sets. While Redis is down or slow it is retried with backoff
+   * until the lease would have expired by itself; a held lease counts against the principal.
+   */
+  private releaseLease(keys: readonly string[], lease: string, expiresAt: number, retryMs = RELEASE_RETRY_FIRST_MS): void {
     const pipeline = this.redis.pipeline();
     for (const k of keys) pipeline.zrem(this.prefix + k, lease);
-    pipeline.exec().catch((err: unknown) => {
-      this.storeDown(err);
-      if (attempt < RELEASE_RETRY_MS.length) setTimeout(() => this.releaseLease(keys, lease, attempt + 1), RELEASE_RETRY_MS[attempt]).unref();
-    });
+    pipeline
+      .exec()
+      .then((results) => {
+        // A pipeline resolves even when its commands failed (not writable, timed out): each result is [err, value].
+        const failed = results?.find(([err]) => err)?.[0];
+        if (failed) throw failed;
+      })
+      .catch((err: unknown) => {
+        this.storeDown(err);
+        if (Date.now() + retryMs < expiresAt) setTimeout(() => this.releaseLease(keys, lease, expiresAt, Math.min(retryMs * 2, RELEASE_RETRY_MAX_MS)), retryMs).unref();
+      });
   }
 
   private storeDown(err: unknown): void {

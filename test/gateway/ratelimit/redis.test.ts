@@ -172,6 +172,28 @@ test('a concurrency call that times out while Redis stalls leaves no slot taken 
   }
 });
 
+test('a lease release that fails while the connection is down is retried once Redis is back (the slot is not held for the lease time)', async (t) => {
+  if (!requireOrSkip(t, available, 'Redis')) return;
+  const limiter = new RedisRateLimiter({ redis: url, keyPrefix: prefix, timeoutMs: 200 });
+  try {
+    await limiter.ready();
+    const policy = new RateLimitPolicy([{ match: { principal: '*' }, concurrent: 1 }], { limiter, concurrency: limiter.slots(900_000) });
+    const who = { principal: 'User::"blip"', key: null, tenant: null, model: 'm', estimatedTokens: 0 };
+    const grant = await policy.check(who);
+    // The connection drops just as the request ends: the release cannot be written (ioredis
+    // resolves the pipeline with per-command errors instead of rejecting it).
+    (limiter as unknown as { redis: Redis }).redis.disconnect(true);
+    grant.release();
+    const [key] = await admin.keys(`${prefix}*blip*|c`);
+    assert.equal(await admin.zcard(key!), 1, 'the release did not reach Redis');
+    for (let i = 0; i < 100 && (await admin.zcard(key!)) > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await admin.zcard(key!), 0, 'the retried release freed the slot');
+    (await policy.check(who)).release();
+  } finally {
+    await limiter.close();
+  }
+});
+
 test('3 replicas (separate processes and clients) sharing Redis: allowed count within ±2% of rate × time + burst', async (t) => {
   if (!requireOrSkip(t, available, 'Redis')) return;
   const specs = [
