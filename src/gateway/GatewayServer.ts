@@ -80,6 +80,8 @@ export interface RunningGateway {
 
 /** HTTP/2 streams one client session may have open at once (advertised in SETTINGS). */
 export const MAX_CONCURRENT_STREAMS = 128;
+/** Largest request header block on either protocol (node:http's default for HTTP/1.1). */
+export const MAX_HEADER_BYTES = 16 * 1024;
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const idleTimeoutMs = options.idleTimeoutMs ?? 65_000;
@@ -145,7 +147,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         minVersion: 'TLSv1.2',
         // Node's default is unlimited streams per session: one connection could then hold any number
         // of requests. 128 is nginx's default; clients queue beyond it.
-        settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+        // Headers: the same 16 KiB limit as node:http applies to HTTP/1.1 (431 there; the
+        // stream is refused here), so a header that one protocol refuses the other does too.
+        settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: MAX_HEADER_BYTES },
         // Client SVIDs are verified per connection by the mTLS authenticator (bundle + revocations),
         // so the handshake accepts any certificate and API-key/JWT clients need none.
         requestCert: options.requestClientCert === true,

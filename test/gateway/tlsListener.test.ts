@@ -126,6 +126,32 @@ test('an idle HTTP/2 session is closed after the idle timeout; a request in flig
   }
 });
 
+test('a header block over 16 KiB is refused on HTTP/2 as on HTTP/1.1; one under it passes on both', async () => {
+  await withTlsGateway(async (gateway, ca) => {
+    const pad = (n: number) => 'x'.repeat(n);
+    const h1 = async (n: number) => (await http1OverTls(gateway.port, ca.bundlePem(), `GET /healthz HTTP/1.1\r\nhost: localhost\r\nx-pad: ${pad(n)}\r\n\r\n`)).answer.split(' ')[1];
+    const session = h2connect(`https://127.0.0.1:${gateway.port}`, { ca: ca.bundlePem(), servername: 'localhost' });
+    session.on('error', () => undefined);
+    const h2 = (n: number) =>
+      new Promise<string>((resolve) => {
+        const stream = session.request({ ':path': '/healthz', 'x-pad': pad(n) });
+        stream.once('response', (h) => resolve(String(h[':status'])));
+        stream.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+        stream.once('close', () => resolve(`closed ${stream.rstCode}`));
+        stream.resume();
+        stream.end();
+      });
+    try {
+      assert.equal(await h1(8000), '200');
+      assert.equal(await h2(8000), '200');
+      assert.equal(await h1(20_000), '431');
+      assert.notEqual(await h2(20_000), '200', 'refused, as on HTTP/1.1');
+    } finally {
+      session.destroy();
+    }
+  });
+});
+
 test('hop-by-hop answer headers (also those the upstream names in Connection, and ones HTTP/2 forbids) never reach the client, on HTTP/1.1 or HTTP/2', async () => {
   const upstream = createServer((req, res) => {
     req.resume();
