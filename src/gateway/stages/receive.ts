@@ -68,6 +68,11 @@ export async function readRequestBody(ctx: RequestContext, options: ReceiveOptio
 export function parseBody(ctx: RequestContext, options: ReceiveOptions): void {
   const body = ctx.body;
   if (!ctx.route?.hasBody || body === null) return;
+  // Triton's binary tensor extension: a JSON header followed by raw tensor bytes. Named, rather
+  // than reported as JSON that does not parse.
+  if (ctx.req.headers['inference-header-content-length'] !== undefined) {
+    throw new WardenError('WARDEN_GATEWAY_INVALID_REQUEST', 'the binary tensor extension (Inference-Header-Content-Length) is not supported; send tensors as JSON (binary_data: false)');
+  }
   const text = body.toString('utf8');
   const scan = scanJson(text, options.maxJsonDepth);
   if (scan.tooDeep) throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `JSON nesting deeper than ${options.maxJsonDepth}`);

@@ -62,6 +62,12 @@ function walk(data: unknown[], t: TensorCheck, i: number, depth: number): void {
   }
 }
 
+const BINARY_UNSUPPORTED = 'the binary tensor extension is not supported; ask for JSON tensors (binary_data: false)';
+
+function asksBinary(parameters: unknown, key: string): boolean {
+  return isObject(parameters) && parameters[key] === true;
+}
+
 /** Body of POST /v2/models/{model}[/versions/{v}]/infer (OIP v2 inference request, JSON form). */
 export function validateOipInfer(body: Record<string, unknown>, limits: ValidationLimits): void {
   if (body.id != null) {
@@ -69,6 +75,9 @@ export function validateOipInfer(body: Record<string, unknown>, limits: Validati
     if (e) fail('id', e);
   }
   if (body.parameters != null && obj(body.parameters)) fail('parameters', `expected an object, got ${typeName(body.parameters)}`);
+  // Binary answers (Triton's binary tensor extension) cannot be read by the output guards: asked
+  // for here, the answer would be withheld only after the model ran.
+  if (asksBinary(body.parameters, 'binary_data_output')) fail('parameters.binary_data_output', BINARY_UNSUPPORTED);
   const inputs = body.inputs;
   if (inputs === undefined || inputs === null) fail('inputs', 'is required');
   const ae = arr(inputs, limits.maxInputs);
@@ -126,6 +135,7 @@ export function validateOipInfer(body: Record<string, unknown>, limits: Validati
       const e = nonEmptyStr(o.name, MAX_NAME);
       if (e) fail(`outputs[${i}].name`, e);
       if (o.parameters != null && obj(o.parameters)) fail(`outputs[${i}].parameters`, `expected an object, got ${typeName(o.parameters)}`);
+      if (asksBinary(o.parameters, 'binary_data')) fail(`outputs[${i}].parameters.binary_data`, BINARY_UNSUPPORTED);
     }
   }
 }

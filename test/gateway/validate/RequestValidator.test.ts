@@ -190,6 +190,9 @@ test('OIP v2 infer: datatypes, shape × data length, finite numbers, ranges, lim
   rejects('oip.infer', { inputs: [{ name: 'a', shape: [60], datatype: 'INT32', data: Array(60).fill(1) }, { name: 'b', shape: [60], datatype: 'INT32', data: Array(60).fill(1) }] }, 'inputs: more than 100 elements in total');
   rejects('oip.infer', { inputs: [{ name: 'a', shape: [1], datatype: 'INT32', data: [1] }, { name: 'a', shape: [1], datatype: 'INT32', data: [1] }] }, 'inputs[1].name: duplicate input name');
   rejects('oip.infer', t({ data: undefined }), 'inputs[0].data: is required (the binary tensor extension is not supported)');
+  rejects('oip.infer', { ...t({}), outputs: [{ name: 'p', parameters: { binary_data: true } }] }, /^outputs\[0\]\.parameters\.binary_data: the binary tensor extension is not supported/);
+  rejects('oip.infer', { ...t({}), parameters: { binary_data_output: true } }, /^parameters\.binary_data_output: the binary tensor extension is not supported/);
+  v.validate('oip.infer', { ...t({}), outputs: [{ name: 'p', parameters: { binary_data: false } }] });
   rejects('oip.infer', t({ name: '' }), 'inputs[0].name: must not be empty');
   rejects('oip.infer', { ...t({}), outputs: [{}] }, 'outputs[0].name: expected a string, got undefined');
 });
