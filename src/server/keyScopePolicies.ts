@@ -37,12 +37,13 @@ export function keyScopePolicies(keys: readonly ApiKeyVerifier[], now = Date.now
     for (const scope of k.scopes) {
       if (!scope.startsWith('model:')) continue;
       const model = scope.slice('model:'.length);
-      // `in`, not `==`: a versioned route (/v2/models/M/versions/V/…) is ModelVersion::"M@V", in Model::"M".
-      let target: string;
-      if (model === '*') target = 'resource) when { resource is Model || resource is ModelVersion }';
-      else if (MODEL_NAME.test(model)) target = `resource in Model::${cedarString(model)})`;
-      else continue;
-      out.push(`@id(${cedarString(`key-scope:${k.id}:${model === "*" ? "any-model" : model}`)})\npermit(principal == ${principal}, action in [Action::"invoke", Action::"submitFeedback"], ${target};`);
+      // `in`, not `==`: a versioned route (/v2/models/M/versions/V/…) is ModelVersion::"M@V", in
+      // Model::"M". Every model is two scoped permits, so analysis sees no unscoped resource.
+      const grants: [string, string][] =
+        model === '*' ? [['any-model', 'resource is Model'], ['any-model-version', 'resource is ModelVersion']] : MODEL_NAME.test(model) ? [[model, `resource in Model::${cedarString(model)}`]] : [];
+      for (const [name, resource] of grants) {
+        out.push(`@id(${cedarString(`key-scope:${k.id}:${name}`)})\npermit(principal == ${principal}, action in [Action::"invoke", Action::"submitFeedback"], ${resource});`);
+      }
     }
   }
   return out.join('\n');
