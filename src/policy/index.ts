@@ -10,7 +10,7 @@ export {
 } from './CompiledPolicySet.js';
 export { ReferenceAuthorizer, REQUEST_ERROR_ID } from './ReferenceAuthorizer.js';
 export { parsePolicySet, describeCedarErrors, MAX_POLICIES, MAX_POLICY_TEXT_BYTES, type ParsedPolicy } from './parsePolicySet.js';
-export { loadSchema, validatePolicies, validateEntities, type LoadedSchema } from './schema.js';
+export { loadSchema, validatePolicies, validateEntities, schemaViolations, type LoadedSchema } from './schema.js';
 export { requestEntitiesJson } from './requestEntities.js';
 export type { CedarEntityJson, EntityUidJson } from './cedar/EntityStore.js';
 export { CachingAuthorizer, type CachingAuthorizerOptions } from './CachingAuthorizer.js';

@@ -42,14 +42,20 @@ function actionEntitiesOf(schema: SchemaJson<string>): CedarEntityJson[] {
 
 /** Strict validation of every policy against the schema (the Cedar validator). */
 export function validatePolicies(schema: LoadedSchema, policies: readonly ParsedPolicy[]): void {
+  const errors = schemaViolations(schema, policies);
+  if (errors.length > 0) {
+    const shown = errors.slice(0, 5).map((e) => `${e.policyId}: ${e.message}`);
+    if (errors.length > 5) shown.push(`… and ${errors.length - 5} more`);
+    throw new WardenError('WARDEN_POLICY_VALIDATION_FAILED', `policies do not match the schema: ${shown.join('; ')}`);
+  }
+}
+
+/** Each policy that does not match the schema (strict mode), with Cedar's reason; empty when all do. */
+export function schemaViolations(schema: LoadedSchema, policies: readonly ParsedPolicy[]): { policyId: string; message: string }[] {
   const staticPolicies = Object.fromEntries(policies.map((p) => [p.id, p.text]));
   const r = cedarWasm.validate({ schema: schema.json, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
   if (r.type === 'failure') throw new WardenError('WARDEN_POLICY_VALIDATION_FAILED', `validation failed: ${describeCedarErrors(r.errors)}`);
-  if (r.validationErrors.length > 0) {
-    const shown = r.validationErrors.slice(0, 5).map((e) => `${e.policyId}: ${e.error.message}`);
-    if (r.validationErrors.length > 5) shown.push(`… and ${r.validationErrors.length - 5} more`);
-    throw new WardenError('WARDEN_POLICY_VALIDATION_FAILED', `policies do not match the schema: ${shown.join('; ')}`);
-  }
+  return r.validationErrors.map((e) => ({ policyId: e.policyId, message: e.error.message }));
 }
 
 /** Entity data must match the schema too (attribute types, allowed parents). */

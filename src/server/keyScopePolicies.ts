@@ -1,10 +1,23 @@
 import type { ApiKeyVerifier } from '../store/index.js';
+import { loadSchema, parsePolicySet, schemaViolations } from '../policy/index.js';
+import type { Logger } from '../observe/index.js';
 
-const MODEL_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+/**
+ * Characters a reader cannot see or that reorder text (controls, zero-width and bidi format
+ * characters, line separators): refused in principal ids and model names, where they would make
+ * two different names look the same in `keys list` and in policies.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 
-/** Cedar string literal: only \\ and " need escaping for the characters key names and models allow. */
+/** A model name a key may be scoped to: what requests may name (1-128 characters), nothing invisible. */
+const MODEL_NAME = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]{1,128}$/u;
+
+/** Key scopes: `model:*` (every model) or `model:<name>`. */
+export const KEY_SCOPE = /^model:(?:\*|[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]{1,128})$/u;
+
+/** Cedar string literal: only \\ and " need escaping once invisible characters are refused. */
 function cedarString(s: string): string {
-  if (/[\u0000-\u001f]/.test(s)) throw new Error('control character in Cedar string');
+  if (INVISIBLE.test(s)) throw new Error('invisible character in Cedar string');
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
@@ -47,4 +60,29 @@ export function keyScopePolicies(keys: readonly ApiKeyVerifier[], now = Date.now
     }
   }
   return out.join('\n');
+}
+
+/**
+ * Keys whose generated permits do not match the published schema (a principal type the schema
+ * does not know, or one that may not invoke models), with Cedar's reason. Their permits are left
+ * out of the snapshot: one such key must not stop every later snapshot (and revocation) from being built.
+ */
+export function keysOutsideSchema(keys: readonly ApiKeyVerifier[], schemaText: string, now = Date.now()): Map<string, string> {
+  const text = keyScopePolicies(keys, now);
+  const bad = new Map<string, string>();
+  if (!text) return bad;
+  for (const v of schemaViolations(loadSchema(schemaText), parsePolicySet(text))) {
+    const keyId = /^key-scope:([^:]+):/.exec(v.policyId)?.[1];
+    if (keyId && !bad.has(keyId)) bad.set(keyId, v.message);
+  }
+  return bad;
+}
+
+/** The keys whose scopes become permits under `schemaText` (null: no schema, all of them); the others are logged. */
+export function grantingKeys(keys: readonly ApiKeyVerifier[], schemaText: string | null, logger: Pick<Logger, 'warn'>): readonly ApiKeyVerifier[] {
+  if (!schemaText) return keys;
+  const outside = keysOutsideSchema(keys, schemaText);
+  if (outside.size === 0) return keys;
+  logger.warn({ keys: [...outside.keys()], reason: outside.values().next().value }, 'API keys whose scopes do not match the published schema grant nothing');
+  return keys.filter((k) => !outside.has(k.id));
 }

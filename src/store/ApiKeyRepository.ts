@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { WardenError } from '../errors/index.js';
 import { hmacSha256Hex, randomToken } from '../crypto/index.js';
-import type { Queryable } from './Database.js';
+import type { Database, Queryable } from './Database.js';
 
 export interface ApiKeyRecord {
   id: string;
@@ -97,22 +97,31 @@ export class ApiKeyRepository {
     const id = `key_${randomBytes(8).toString('hex')}`;
     const principal = input.principal ?? `ApiKey::"${input.name}"`;
     const expiresAt = input.ttlSeconds ? new Date(now.getTime() + input.ttlSeconds * 1000) : null;
-    // Names identify keys (revoke by name) and name the default principal: two active keys of one
-    // name would share ApiKey::"<name>", and with it each other's model scopes.
-    const taken = await this.db.query('SELECT 1 FROM api_keys WHERE name = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) LIMIT 1', [input.name, now]);
-    if (taken.rows.length > 0) {
-      throw new WardenError('WARDEN_CONFLICT', `an active key is already named ${JSON.stringify(input.name)}; revoke it first or choose another name`);
-    }
-    try {
-      const r = await this.db.query<Row>(
-        `INSERT INTO api_keys (id, prefix, hash, name, principal, scopes, created_at, expires_at)
-         VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8) RETURNING *`,
-        [id, prefix, hashApiKey(this.serverSecret, key), input.name, principal, JSON.stringify(input.scopes ?? []), now, expiresAt],
+    const insert = async (q: Queryable): Promise<{ record: ApiKeyRecord; key: string }> => {
+      // Creates of one name are serialised (other control-plane replicas too): the check below
+      // and the insert would otherwise race, and two active keys of one name would share
+      // ApiKey::"<name>", and with it each other's model scopes.
+      await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`api_keys:${input.name}`]);
+      // Names identify keys in `revoke`: one active key per name, and no name that is another key's id or prefix.
+      const taken = await q.query<{ active: boolean; other: boolean }>(
+        `SELECT (name = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)) AS active, (id = $1 OR prefix = $1) AS other
+         FROM api_keys WHERE name = $1 OR id = $1 OR prefix = $1`,
+        [input.name, now],
       );
-      return { record: publicRecord(toRecord(r.rows[0]!)), key };
-    } catch (cause) {
-      throw new WardenError('WARDEN_CONFLICT', 'could not create key', { cause });
-    }
+      if (taken.rows.some((r) => r.active)) throw new WardenError('WARDEN_CONFLICT', `an active key is already named ${JSON.stringify(input.name)}; revoke it first or choose another name`);
+      if (taken.rows.some((r) => r.other)) throw new WardenError('WARDEN_CONFLICT', 'that name is the id or prefix of another key; choose another name');
+      try {
+        const r = await q.query<Row>(
+          `INSERT INTO api_keys (id, prefix, hash, name, principal, scopes, created_at, expires_at)
+           VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8) RETURNING *`,
+          [id, prefix, hashApiKey(this.serverSecret, key), input.name, principal, JSON.stringify(input.scopes ?? []), now, expiresAt],
+        );
+        return { record: publicRecord(toRecord(r.rows[0]!)), key };
+      } catch (cause) {
+        throw new WardenError('WARDEN_CONFLICT', 'could not create key', { cause });
+      }
+    };
+    return isDatabase(this.db) ? this.db.transaction(insert) : insert(this.db);
   }
 
   async list(): Promise<ApiKeyRecord[]> {
@@ -126,19 +135,32 @@ export class ApiKeyRepository {
     return r.rows.map(toRecord);
   }
 
-  async find(idOrPrefixOrName: string): Promise<ApiKeyRecord | null> {
-    const r = await this.db.query<Row>('SELECT * FROM api_keys WHERE id = $1 OR prefix = $1 OR name = $1 ORDER BY created_at DESC LIMIT 1', [idOrPrefixOrName]);
-    return r.rows[0] ? publicRecord(toRecord(r.rows[0])) : null;
+  /**
+   * The one key an argument names: its id, else its prefix, else the active key of that name,
+   * else the newest key of that name (so revoking twice answers the same). Several active keys
+   * of one name (created before names were unique) are ambiguous: WARDEN_CONFLICT, use the id.
+   */
+  async find(idOrPrefixOrName: string, now = new Date()): Promise<ApiKeyRecord | null> {
+    const r = await this.db.query<Row>('SELECT * FROM api_keys WHERE id = $1 OR prefix = $1 OR name = $1 ORDER BY created_at DESC, id', [idOrPrefixOrName]);
+    const rows = r.rows.map(toRecord);
+    const byName = rows.filter((k) => k.name === idOrPrefixOrName);
+    const active = byName.filter((k) => !k.revokedAt && (!k.expiresAt || k.expiresAt > now));
+    if (active.length > 1 && !rows.some((k) => k.id === idOrPrefixOrName || k.prefix === idOrPrefixOrName)) {
+      throw new WardenError('WARDEN_CONFLICT', `${active.length} active keys are named ${JSON.stringify(idOrPrefixOrName)}; name one by its id`);
+    }
+    const found = rows.find((k) => k.id === idOrPrefixOrName) ?? rows.find((k) => k.prefix === idOrPrefixOrName) ?? active[0] ?? byName[0];
+    return found ? publicRecord(found) : null;
   }
 
-  /** Revokes a key by id, prefix or name. Idempotent: revoking twice keeps the first time. */
+  /** Revokes the one key `find` names. Idempotent: revoking twice keeps the first time. */
   async revoke(idOrPrefixOrName: string, now = new Date()): Promise<ApiKeyRecord> {
-    const r = await this.db.query<Row>(
-      `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2)
-       WHERE id = $1 OR prefix = $1 OR name = $1 RETURNING *`,
-      [idOrPrefixOrName, now],
-    );
-    if (r.rows.length === 0) throw new WardenError('WARDEN_NOT_FOUND', `no API key ${JSON.stringify(idOrPrefixOrName)}`);
+    const key = await this.find(idOrPrefixOrName, now);
+    if (!key) throw new WardenError('WARDEN_NOT_FOUND', `no API key ${JSON.stringify(idOrPrefixOrName)}`);
+    const r = await this.db.query<Row>('UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING *', [key.id, now]);
     return publicRecord(toRecord(r.rows[0]!));
   }
+}
+
+function isDatabase(q: Queryable): q is Database {
+  return typeof (q as Partial<Database>).transaction === 'function';
 }

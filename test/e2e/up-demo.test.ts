@@ -172,6 +172,31 @@ test('PEP tokens through the CLI: created once, listed without the secret, scope
   assert.match(again.stderr, /^WARDEN_NOT_FOUND/);
 });
 
+test('key scopes and the published schema: scopes must grant something, a key the schema refuses is refused, revocations still reach the gateway', async () => {
+  const env = { WARDEN_ADMIN_TOKEN: warden.ready.adminToken! };
+  const cli = (args: string[]) => runCli(['--data-dir', dataDir, ...args], { env });
+  const refused = await cli(['keys', 'create', '--name', 'invisible', '--model', 'iris\u200b']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /WARDEN_INPUT_INVALID/);
+  // The demo publishes examples/policies/schema.cedarschema, which has no Team type.
+  const odd = await cli(['keys', 'create', '--name', 'odd', '--principal', 'Team::"y"', '--model', 'iris']);
+  assert.equal(odd.code, 2, 'refused at creation: it would grant nothing');
+  assert.match(odd.stderr, /WARDEN_INPUT_INVALID.*schema/);
+  // Snapshots are still built: a key created and revoked now is enforced at once.
+  const created = await cli(['keys', 'create', '--name', 'after-schema', '--model', 'iris', '--format', 'json']);
+  assert.equal(created.code, 0, created.stderr);
+  const { key } = JSON.parse(created.stdout) as { key: string };
+  secretsSeen.push(key);
+  assert.equal((await call('POST', '/v2/models/iris/infer', { authorization: `Bearer ${key}` }, irisInferBody([[5, 3, 1.5, 0.2]]))).status, 200);
+  assert.equal((await cli(['keys', 'revoke', 'after-schema'])).code, 0);
+  let r = await call('POST', '/v2/models/iris/infer', { authorization: `Bearer ${key}` }, irisInferBody([[5, 3, 1.5, 0.2]]));
+  for (let i = 0; i < 50 && r.status === 200; i++) {
+    await new Promise((res) => setTimeout(res, 20));
+    r = await call('POST', '/v2/models/iris/infer', { authorization: `Bearer ${key}` }, irisInferBody([[5, 3, 1.5, 0.2]]));
+  }
+  expectError(r, 401, 'WARDEN_AUTHN_KEY_REVOKED');
+});
+
 test('every gateway request has one audit record, and no key material is anywhere in the data dir logs', async () => {
   const stopCode = await warden.stop();
   assert.equal(stopCode, 0, 'SIGTERM shuts down cleanly');

@@ -45,6 +45,9 @@ test('API keys: a new snapshot (revocation) is checked afresh, and the remembere
   const record = first.apiKeys.get('abcdefghijkl')!;
   const revoked: PepSnapshot = { ...first, apiKeys: new Map([['abcdefghijkl', { ...record, revokedAt: new Date(Date.now() - 1000) }]]) };
   assert.equal(code(() => authenticateApiKey(ctxFor(revoked), key, secret)), 'WARDEN_AUTHN_KEY_REVOKED');
+  // Stamped by a control plane whose clock is ahead of this gateway's: revoked all the same.
+  const revokedAhead: PepSnapshot = { ...first, apiKeys: new Map([['abcdefghijkl', { ...record, revokedAt: new Date(Date.now() + 120_000) }]]) };
+  assert.equal(code(() => authenticateApiKey(ctxFor(revokedAhead), key, secret)), 'WARDEN_AUTHN_KEY_REVOKED');
   const rotatedSecret = randomBytes(32);
   const rotated = permitAllSnapshots(rotatedSecret, key).current()!;
   assert.equal(code(() => authenticateApiKey(ctxFor(rotated), key, secret)), 'WARDEN_AUTHN_KEY_INVALID', 'a new record is verified by HMAC again');

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keyScopePolicies } from '../../src/server/keyScopePolicies.js';
+import { keyScopePolicies, grantingKeys } from '../../src/server/keyScopePolicies.js';
+import { readFileSync } from 'node:fs';
 import { compilePolicySet, buildRequestContext, type EntityRef } from '../../src/policy/index.js';
 import type { ApiKeyVerifier } from '../../src/store/index.js';
 
@@ -25,4 +26,16 @@ test('key scopes cover every version of a model: model:M allows Model::"M" and M
   assert.equal(decide('all', { type: 'Model', id: 'echo' }), 'allow');
   assert.equal(decide('all', ...version('echo')), 'allow');
   assert.equal(decide('all', { type: 'Dataset', id: 'd' }), 'deny');
+});
+
+test('a stored key the published schema refuses grants nothing; the others keep their permits and the set compiles', () => {
+  const schema = readFileSync('examples/policies/schema.cedarschema', 'utf8');
+  const warnings: unknown[] = [];
+  const keys = [key('key_good', 'ApiKey::"good"', ['model:iris']), key('key_team', 'Team::"x"', ['model:iris'])];
+  const granting = grantingKeys(keys, schema, { warn: (o: unknown) => warnings.push(o) });
+  assert.deepEqual(granting.map((k) => k.id), ['key_good']);
+  assert.equal(warnings.length, 1);
+  assert.doesNotThrow(() => compilePolicySet(keyScopePolicies(granting), { schemaText: schema }));
+  assert.throws(() => compilePolicySet(keyScopePolicies(keys), { schemaText: schema }), { code: 'WARDEN_POLICY_VALIDATION_FAILED' }, 'what used to stop every snapshot build');
+  assert.equal(grantingKeys(keys, null, { warn: () => undefined }), keys, 'no schema: every key');
 });

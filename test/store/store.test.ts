@@ -113,6 +113,35 @@ function storeSuite(name: string, open: () => Promise<{ db: Database; cleanup():
       assert.notEqual(second.record.id, first.record.id);
     });
 
+    test('API keys: concurrent creates of one name make exactly one key', async (t) => {
+      const d = needDb(t);
+      if (!d) return;
+      const repo = new ApiKeyRepository(d, secret);
+      const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => repo.create({ name: `race-${slug}`, scopes: [i % 2 ? 'model:*' : 'model:iris'] })));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as WardenError).code, 'WARDEN_CONFLICT');
+      assert.equal((await repo.list()).filter((k) => k.name === `race-${slug}` && !k.revokedAt).length, 1);
+    });
+
+    test('API keys: revoke names exactly one key (the active one of a reused name), and a name may not be another key\'s id or prefix', async (t) => {
+      const d = needDb(t);
+      if (!d) return;
+      const repo = new ApiKeyRepository(d, secret);
+      const old = await repo.create({ name: `reuse-${slug}` });
+      await repo.revoke(`reuse-${slug}`);
+      const current = await repo.create({ name: `reuse-${slug}` });
+      const revoked = await repo.revoke(`reuse-${slug}`);
+      assert.equal(revoked.id, current.record.id, 'the active key of that name, not the old one');
+      assert.ok(revoked.revokedAt);
+      assert.equal((await repo.revoke(`reuse-${slug}`)).id, current.record.id, 'revoking again answers the same key');
+      assert.equal((await repo.find(old.record.id))!.id, old.record.id);
+      const victim = await repo.create({ name: `victim-${slug}` });
+      for (const name of [victim.record.id, victim.record.prefix]) {
+        await assert.rejects(repo.create({ name }), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_CONFLICT' && /id or prefix of another key/.test(e.message));
+      }
+      assert.equal((await repo.find(`victim-${slug}`))!.revokedAt, null, 'nothing else was revoked');
+    });
+
     test('API keys: bad names and TTLs are input errors', async (t) => {
       const d = needDb(t);
       if (!d) return;

@@ -48,7 +48,9 @@ export function authenticateApiKey(ctx: RequestContext, key: string, serverSecre
     known = { keyDigest, entity: Object.freeze(principalEntity(record)) };
     verified.set(record, known);
   }
-  if (record.revokedAt && record.revokedAt.getTime() <= now) throw new WardenError('WARDEN_AUTHN_KEY_REVOKED', 'the API key has been revoked');
+  // Revoked is revoked, whatever the time it carries: it is stamped by the control plane's clock,
+  // and a gateway whose clock is behind would otherwise accept the key until it caught up.
+  if (record.revokedAt) throw new WardenError('WARDEN_AUTHN_KEY_REVOKED', 'the API key has been revoked');
   if (record.expiresAt && record.expiresAt.getTime() <= now) throw new WardenError('WARDEN_AUTHN_KEY_EXPIRED', 'the API key has expired');
   ctx.principal = { entity: known.entity, id: record.id, method: 'api-key', parents: [] };
 }

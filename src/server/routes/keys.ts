@@ -1,16 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ApiKeyRepository } from '../../store/index.js';
+import { ApiKeyRepository, type ApiKeyVerifier } from '../../store/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
-import { cedarEntity } from '../keyScopePolicies.js';
+import { cedarEntity, KEY_SCOPE, keysOutsideSchema } from '../keyScopePolicies.js';
+import { PolicyRepository } from '../../policy/index.js';
 import { WardenError } from '../../errors/index.js';
 
 const createKeyBody = z.strictObject({
   name: z.string().min(1).max(64),
   principal: z.string().min(1).max(256).optional(),
-  scopes: z.array(z.string().min(1).max(200)).max(100).optional(),
-  ttlSeconds: z.number().positive().max(10 * 365 * 86400).optional(),
+  // Only scopes that grant something: a scope the permit generator would skip would show in
+  // `keys list` while granting nothing.
+  scopes: z.array(z.string().regex(KEY_SCOPE, 'a scope is model:* or model:<name> (1-128 visible characters)')).max(100).optional(),
+  ttlSeconds: z.number().int().min(1).max(10 * 365 * 86400).optional(),
 });
 
 /** API keys: created keys are returned once; the store and every response keep only hashes/prefixes. */
@@ -22,8 +25,9 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
   app.post('/keys', async (request, reply) => {
     const input = parseBody(createKeyBody, request.body);
     if (input.principal !== undefined && cedarEntity(input.principal) === null) {
-      throw new WardenError('WARDEN_INPUT_INVALID', 'principal must be a Cedar entity like User::"alice" (type names of letters, digits and _, a quoted id without control characters)');
+      throw new WardenError('WARDEN_INPUT_INVALID', 'principal must be a Cedar entity like User::"alice" (type names of letters, digits and _, a quoted id without control or invisible characters)');
     }
+    await refuseOutsideSchema(ctx, input);
     const { record, key } = await repo.create(input);
     await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.create', principal: `Admin::${JSON.stringify(request.adminId ?? '')}`, resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow', details: { name: record.name, scopes: record.scopes, expiresAt: record.expiresAt } });
     ctx.events.emit('snapshot:changed');
@@ -37,4 +41,13 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
     ctx.events.emit('snapshot:changed');
     return { record };
   });
+}
+
+/** With a published schema, a key whose permits the schema refuses would grant nothing: refused at creation. */
+async function refuseOutsideSchema(ctx: ControlPlaneContext, input: { name: string; principal?: string; scopes?: string[] }): Promise<void> {
+  const schema = (await new PolicyRepository(ctx.db).current())?.schema;
+  if (!schema || !input.scopes?.length) return;
+  const candidate = { id: 'key_new', principal: input.principal ?? `ApiKey::"${input.name}"`, scopes: input.scopes, revokedAt: null, expiresAt: null } as unknown as ApiKeyVerifier;
+  const reason = keysOutsideSchema([candidate], schema).get('key_new');
+  if (reason) throw new WardenError('WARDEN_INPUT_INVALID', `the key's model scopes do not match the published policy schema: ${reason}`);
 }
