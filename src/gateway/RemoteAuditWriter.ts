@@ -1,179 +1,525 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { controlPlaneTls } from '../identity/controlPlaneIdentity.js';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { serializeRecord, type AuditRecord } from '../audit/index.js';
+import { serializeRecord, validateRecord, type AuditRecord } from '../audit/index.js';
+import { WardenError } from '../errors/index.js';
+import { controlPlaneTls } from '../identity/controlPlaneIdentity.js';
 import type { Logger } from '../observe/index.js';
 import type { AuditWriter } from './AuditWriter.js';
 
-const SPOOL_MAX_RECORD_BYTES = 1024 * 1024;
+export interface RemoteAuditWriterOptions {
+  url: string;
+  token: string;
+  caPem?: string;
+  pep: string;
+  logger: Logger;
+  batchSize?: number;
+  flushIntervalMs?: number;
+  /** Records held in memory; past it they are spooled, and refused once the spool is full too. */
+  queueLimit?: number;
+  /** Directory for records the control plane has not taken yet; none = they wait in memory only. */
+  spoolDir?: string;
+  /** Bytes of spool (and dead-letter) files this gateway may keep (default 1 GiB). */
+  spoolMaxBytes?: number;
+  /** A spool file is closed for appends past this size, so a replay reads a bounded file (default 16 MiB). */
+  spoolFileMaxBytes?: number;
+  /** close() ends within this long; what is undelivered by then is spooled (default 10 s). */
+  closeTimeoutMs?: number;
+  /** Per request: the control plane must answer (headers) and send its body within these (default 5 s each). */
+  headersTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  /** Backoff between attempts while the control plane is unreachable: doubling from base, capped, jittered. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Larger records are refused at append, as the local log does (default 64 KiB). */
+  maxRecordBytes?: number;
+}
 
 interface Pending {
-  record: AuditRecord;
+  /** Canonical, credential-redacted JSON: what is sent, spooled and stored. */
+  json: string;
+  /** Append order; a spool file is named after its first record's, so files replay in append order. */
+  seq: number;
   resolve: () => void;
 }
 
+interface SpoolBatch {
+  id: string;
+  records: string[];
+}
+
+interface SpoolFile {
+  path: string;
+  bytes: number;
+  lastSeq: number;
+}
+
+type SendResult = { outcome: 'delivered' } | { outcome: 'rejected'; status: number; code: string | null } | { outcome: 'retry' };
+
+const GIB = 1024 * 1024 * 1024;
+/** Spool lines: {"batch":"<id>","record":{…}}. A batch keeps its id on disk so a replay after a lost reply is deduplicated. */
+const spoolLine = (batchId: string, json: string): string => `{"batch":${JSON.stringify(batchId)},"record":${json}}\n`;
+
 /**
  * A remote gateway's audit log: records leave the request path through a bounded queue and are
- * shipped in batches to the control plane, which acknowledges once they are durable in its Merkle
- * log. Failed batches are retried (at-least-once) so nothing acknowledged-to-the-caller is lost;
- * when the queue is full, `append` waits (backpressure) instead of dropping. At shutdown, records
- * the control plane cannot take within `closeTimeoutMs` are spooled to disk (JSON lines, 0600,
- * fsync'd) and shipped first on the next start, so none is lost while the control plane is down.
+ * shipped in batches, one POST at a time and in order, to the control plane, which answers once
+ * they are durable in its Merkle log. `append` resolves once its record is durable: delivered, or
+ * written to the local spool (JSON lines, 0600, fsync'd) after a failed send. The spool is
+ * replayed, oldest file first, before newer records; each batch carries an id (the
+ * `idempotency-key` header) so the control plane stores a retried batch once. Memory and disk are
+ * bounded; when both are full, `append` rejects (fail closed) rather than losing records quietly.
  */
 export class RemoteAuditWriter implements AuditWriter {
-  private queue: Pending[] = [];
-  private waiters: (() => void)[] = [];
-  private sending: Promise<void> | null = null;
+  private readonly queue: Pending[] = [];
+  /** The head batch once it has been sent: retried with the same id and the same records. */
+  private headBatch: { id: string; count: number } | null = null;
+  /** Records at the queue head that are in the POST in flight (never spooled from under it). */
+  private inflight = 0;
+  private nextSeq = 0;
   private timer: NodeJS.Timeout | null = null;
-  private readonly agent: Agent;
+  private pumping: Promise<void> | null = null;
+  private abort: AbortController | null = null;
+  private wakeSleeper: (() => void) | null = null;
+  private flushWaiters: { seq: number; resolve: () => void }[] = [];
+  private backlogWaiters: (() => void)[] = [];
   private closed = false;
-  /** Past the close deadline: batches go to the spool instead of the network. */
-  private spilling = false;
-  private closeDeadline = Infinity;
+  private closing = false;
+  private pastDeadline = false;
+  private closeDone: Promise<void> | null = null;
+  private readonly agent: Agent;
 
-  constructor(
-    private readonly o: {
-      url: string;
-      token: string;
-      caPem?: string;
-      pep: string;
-      logger: Logger;
-      batchSize?: number;
-      flushIntervalMs?: number;
-      queueLimit?: number;
-      /** Directory for records that could not be delivered at shutdown; none = they are lost (logged). */
-      spoolDir?: string;
-      closeTimeoutMs?: number;
-    },
-  ) {
+  private readonly spoolPrefix: string;
+  private readonly runId = `${String(Date.now()).padStart(15, '0')}-${randomBytes(4).toString('hex')}`;
+  private spoolBytes = 0;
+  private currentSpool: SpoolFile | null = null;
+  /** Batches of a spool file already delivered in this run (a failed replay resumes there). */
+  private readonly replayProgress = new Map<string, number>();
+  private readonly reportedUnreadable = new Set<string>();
+  private replayedRecords = 0;
+  private spooling = false;
+  private spoolFullReported = false;
+  private refusing = false;
+
+  constructor(private readonly o: RemoteAuditWriterOptions) {
     this.agent = new Agent({ connect: controlPlaneTls(o.caPem) });
+    this.spoolPrefix = o.pep.replace(/[^A-Za-z0-9._-]/g, '_');
+    if (o.spoolDir) {
+      mkdirSync(o.spoolDir, { recursive: true, mode: 0o700 });
+      for (const f of [...this.spoolFiles(), this.rejectedFile!]) this.spoolBytes += sizeOf(f);
+      this.spooling = this.spoolFiles().length > 0;
+    }
   }
 
   get queueDepth(): number {
     return this.queue.length;
   }
 
-  async append(record: AuditRecord): Promise<void> {
-    while (this.queue.length >= (this.o.queueLimit ?? 65_536)) await new Promise<void>((r) => this.waiters.push(r));
+  /** True while appends are refused because the queue and the spool are both full (fail closed). */
+  get failingClosed(): boolean {
+    return this.refusing;
+  }
+
+  append(record: AuditRecord): Promise<void> {
+    if (this.closed) return Promise.reject(new WardenError('WARDEN_AUDIT_CLOSED'));
+    let json: string;
+    try {
+      validateRecord(record);
+      json = serializeRecord(record, this.o.maxRecordBytes ?? 65_536);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (this.queue.length >= this.queueLimit) this.spillQueue(this.inflight);
+    if (this.queue.length >= this.queueLimit) {
+      this.setRefusing(true);
+      return Promise.reject(new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'the audit queue and spool are full (control plane unreachable): record refused, failing closed'));
+    }
+    this.setRefusing(false);
     return new Promise<void>((resolve) => {
-      this.queue.push({ record, resolve });
-      if (this.queue.length >= (this.o.batchSize ?? 500)) void this.flush();
-      else this.timer ??= setTimeout(() => void this.flush(), this.o.flushIntervalMs ?? 50);
+      this.queue.push({ json, seq: this.nextSeq++, resolve });
+      if (this.queue.length >= this.batchSize) this.onFlushTimer();
+      else this.timer ??= setTimeout(() => this.onFlushTimer(), this.o.flushIntervalMs ?? 50);
     });
   }
 
+  /** Resolves once every record appended so far is durable (delivered or spooled). */
   async flush(): Promise<void> {
-    if (this.sending) await this.sending;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    if (this.queue.length === 0) return;
-    const batch = this.queue.splice(0, this.o.batchSize ?? 500);
-    this.sending = this.send(batch).finally(() => {
-      this.sending = null;
-    });
-    await this.sending;
-    for (const w of this.waiters.splice(0)) w();
-    if (this.queue.length > 0) await this.flush();
+    const last = this.queue.at(-1);
+    if (!last) return;
+    const done = new Promise<void>((resolve) => this.flushWaiters.push({ seq: last.seq, resolve }));
+    this.onFlushTimer();
+    await done;
   }
 
-  private get spoolFile(): string | null {
-    return this.o.spoolDir ? join(this.o.spoolDir, `${this.o.pep.replace(/[^A-Za-z0-9._-]/g, '_')}.spool.jsonl`) : null;
-  }
-
-  /** Appends undelivered records to the spool (fsync'd) and counts them as handled. */
-  private spill(batch: Pending[]): void {
-    const file = this.spoolFile;
-    if (!file) {
-      this.o.logger.error({ records: batch.length }, 'audit records lost: the control plane is unreachable at shutdown and no spool directory is set');
-    } else {
-      mkdirSync(this.o.spoolDir!, { recursive: true, mode: 0o700 });
-      const fd = openSync(file, 'a', 0o600);
-      try {
-        // The same canonical, credential-redacted form the control plane would store; a record it
-        // would refuse anyway (invalid, oversized) is counted, not written.
-        const lines: string[] = [];
-        for (const p of batch) {
-          try {
-            lines.push(serializeRecord(p.record, SPOOL_MAX_RECORD_BYTES));
-          } catch {
-            this.o.logger.error('an invalid audit record could not be spooled');
-          }
-        }
-        writeSync(fd, lines.join('\n') + '\n');
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      this.o.logger.error({ records: batch.length, file }, 'control plane unreachable at shutdown: audit records spooled, shipped on the next start');
+  /** Delivers what earlier runs (or this one) spooled; resolves with the number of records replayed, once the spool is empty or the writer closes. */
+  async replaySpool(): Promise<number> {
+    const before = this.replayedRecords;
+    if (this.spoolFiles().length > 0 && !this.closing) {
+      const drained = new Promise<void>((resolve) => this.backlogWaiters.push(resolve));
+      this.kick();
+      await drained;
     }
-    for (const p of batch) p.resolve();
+    return this.replayedRecords - before;
   }
 
   /**
-   * Ships what an earlier run spooled, before new records. The file is renamed first so records
-   * spooled again by this run are kept apart; it is deleted once the control plane has them.
+   * Stops taking records and makes the queued ones durable within `timeoutMs`: delivered if the
+   * control plane answers in time, otherwise (the POST in flight is aborted at the deadline) spooled.
    */
-  async replaySpool(): Promise<number> {
-    const file = this.spoolFile;
-    if (!file) return 0;
-    const replaying = `${file}.replaying`;
-    if (existsSync(file) && !existsSync(replaying)) renameSync(file, replaying);
-    if (!existsSync(replaying)) return 0;
-    const records = readFileSync(replaying, 'utf8')
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as AuditRecord);
-    await Promise.all(records.map((r) => this.append(r)));
-    await this.flush();
-    unlinkSync(replaying);
-    this.o.logger.info({ records: records.length }, 'spooled audit records delivered');
-    return records.length;
+  close(timeoutMs = this.o.closeTimeoutMs ?? 10_000): Promise<void> {
+    this.closeDone ??= this.shutdown(timeoutMs);
+    return this.closeDone;
   }
 
-  private async send(batch: Pending[]): Promise<void> {
-    let delay = 100;
-    for (;;) {
-      if (this.spilling) {
-        this.spill(batch);
-        return;
-      }
-      try {
-        const res = await request(`${this.o.url}/api/v1/pep/audit`, {
-          method: 'POST',
-          dispatcher: this.agent,
-          headers: { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ pep: this.o.pep, records: batch.map((p) => p.record) }),
-        });
-        const text = await res.body.text();
-        if (res.statusCode === 200) {
-          for (const p of batch) p.resolve();
-          return;
-        }
-        if (res.statusCode >= 400 && res.statusCode < 500 && res.statusCode !== 429) {
-          // The control plane refused the batch as invalid: retrying cannot help. Say so loudly.
-          this.o.logger.error({ status: res.statusCode, body: text.slice(0, 200), records: batch.length }, 'audit batch refused by the control plane');
-          for (const p of batch) p.resolve();
-          return;
-        }
-      } catch (err) {
-        this.o.logger.warn({ err: (err as Error).message, records: batch.length }, 'audit batch not delivered; retrying');
-      }
-      if (this.closed && Date.now() + delay > this.closeDeadline) {
-        this.spilling = true;
-        continue;
-      }
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 10_000);
+  private get batchSize(): number {
+    return this.o.batchSize ?? 500;
+  }
+
+  private get queueLimit(): number {
+    return this.o.queueLimit ?? 65_536;
+  }
+
+  private onFlushTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    // Older records wait in the spool: newer ones join them there, so delivery stays in order.
+    if (this.spooling) this.spillQueue(this.inflight);
+    this.kick();
+  }
+
+  /** Starts the single sender unless it runs: one POST in flight at a time. */
+  private kick(): void {
+    if (this.pumping || this.closing) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = null;
+      if (this.queue.length > 0) this.kick(); // appended while the sender was returning
+    });
+  }
+
+  private async pump(): Promise<void> {
+    let failures = 0;
+    while (!this.closing) {
+      const file = this.oldestSpoolFile();
+      if (!file) this.backlogDrained();
+      const ok = file ? await this.replayFile(file) : this.queue.length > 0 ? await this.deliverHeadBatch() : null;
+      if (ok === null) return;
+      if (ok) failures = 0;
+      else if (!this.closing) await this.sleep(this.backoffMs(++failures));
     }
   }
 
-  async close(): Promise<void> {
+  private backoffMs(failures: number): number {
+    const capped = Math.min(this.o.retryMaxMs ?? 10_000, (this.o.retryBaseMs ?? 200) * 2 ** Math.min(failures - 1, 20));
+    // Jitter: gateways that lost the control plane together do not all come back at the same instant.
+    return capped / 2 + (Math.random() * capped) / 2;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wakeSleeper = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    }).finally(() => {
+      this.wakeSleeper = null;
+    });
+  }
+
+  /** Sends the head of the in-memory queue; on failure the queue goes to the spool. */
+  private async deliverHeadBatch(): Promise<boolean> {
+    const head = (this.headBatch ??= { id: randomUUID(), count: Math.min(this.batchSize, this.queue.length) });
+    this.inflight = head.count;
+    const records = this.queue.slice(0, head.count).map((p) => p.json);
+    const result = await this.post(head.id, records);
+    this.inflight = 0;
+    if (result.outcome === 'delivered' || (result.outcome === 'rejected' && this.deadLetter(head.id, records, result))) {
+      this.headBatch = null;
+      this.settle(this.queue.splice(0, head.count));
+      return true;
+    }
+    this.spillQueue(0);
+    return false;
+  }
+
+  /** Replays one spool file batch by batch; removes it once every batch is delivered (or dead-lettered). */
+  private async replayFile(path: string): Promise<boolean> {
+    // Sealed while replayed (it is deleted once read and delivered): new spills go to a newer file.
+    const sealed = this.currentSpool?.path === path ? this.currentSpool : null;
+    if (sealed) this.currentSpool = null;
+    const batches = this.readSpoolFile(path);
+    const start = this.replayProgress.get(path) ?? 0;
+    let done = start;
+    for (; done < batches.length; done++) {
+      if (this.closing) break;
+      const batch = batches[done]!;
+      const result = await this.post(batch.id, batch.records);
+      if (result.outcome === 'retry' || (result.outcome === 'rejected' && !this.deadLetter(batch.id, batch.records, result))) break;
+      this.replayedRecords += batch.records.length;
+    }
+    if (done < batches.length) {
+      this.replayProgress.set(path, done);
+      // Nothing delivered: keep appending to it, rather than one new file per retry during an outage.
+      if (sealed && done === start && !this.currentSpool) this.currentSpool = sealed;
+      return false;
+    }
+    this.spoolBytes -= sizeOf(path);
+    unlinkSync(path);
+    this.replayProgress.delete(path);
+    this.spoolFullReported = false;
+    this.o.logger.info({ file: path, records: batches.reduce((n, b) => n + b.records.length, 0) }, 'spooled audit records delivered');
+    return true;
+  }
+
+  /** Parses a spool file; a line that does not parse (torn by a crash, damaged) is skipped and counted, never fatal. */
+  private readSpoolFile(path: string): SpoolBatch[] {
+    const batches: SpoolBatch[] = [];
+    let skipped = 0;
+    let legacyId = '';
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      let id: string;
+      let record: string;
+      try {
+        const parsed = JSON.parse(line) as { batch?: unknown; record?: unknown };
+        if (typeof parsed.batch === 'string' && parsed.record && typeof parsed.record === 'object') {
+          id = parsed.batch;
+          record = JSON.stringify(parsed.record);
+        } else {
+          // A spool written before batch ids: one line per record, grouped into fresh batches.
+          validateRecord(parsed as AuditRecord);
+          if (!legacyId || batches.at(-1)!.records.length >= this.batchSize) legacyId = randomUUID();
+          id = legacyId;
+          record = line;
+        }
+      } catch {
+        skipped++;
+        continue;
+      }
+      const last = batches.at(-1);
+      if (last?.id === id) last.records.push(record);
+      else batches.push({ id, records: [record] });
+    }
+    if (skipped > 0 && !this.reportedUnreadable.has(path)) {
+      this.reportedUnreadable.add(path);
+      this.o.logger.error({ file: path, skipped }, 'audit spool lines that do not parse were skipped (torn by a crash or damaged)');
+    }
+    return batches;
+  }
+
+  private async post(batchId: string, records: string[]): Promise<SendResult> {
+    const abort = (this.abort = new AbortController());
+    if (this.pastDeadline) abort.abort();
+    try {
+      const res = await request(`${this.o.url}/api/v1/pep/audit`, {
+        method: 'POST',
+        dispatcher: this.agent,
+        signal: abort.signal,
+        headersTimeout: this.o.headersTimeoutMs ?? 5000,
+        bodyTimeout: this.o.bodyTimeoutMs ?? 5000,
+        headers: { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/json', 'idempotency-key': batchId },
+        body: `{"pep":${JSON.stringify(this.o.pep)},"records":[${records.join(',')}]}`,
+      });
+      const text = await res.body.text();
+      return this.classify(res.statusCode, text, records.length);
+    } catch (err) {
+      this.o.logger.warn({ err: (err as Error).message, records: records.length }, 'audit batch not delivered (control plane unreachable or too slow); will retry');
+      return { outcome: 'retry' };
+    } finally {
+      this.abort = null;
+    }
+  }
+
+  private classify(status: number, body: string, records: number): SendResult {
+    if (status >= 200 && status < 300) return { outcome: 'delivered' };
+    const code = errorCodeOf(body);
+    // 400/422: the control plane refused these records as invalid; resending cannot help.
+    if (status === 400 || status === 422) return { outcome: 'rejected', status, code };
+    if (status === 401 || status === 403) {
+      this.o.logger.error({ status, code, records }, 'audit batch refused: authentication problem (PEP token revoked, rotated or wrong?); records kept and retried');
+    } else {
+      this.o.logger.warn({ status, code, records }, 'audit batch not accepted; will retry');
+    }
+    return { outcome: 'retry' };
+  }
+
+  /** Keeps records the control plane refused as invalid next to the spool, for an operator; false when there is no room. */
+  private deadLetter(batchId: string, records: string[], result: { status: number; code: string | null }): boolean {
+    const file = this.rejectedFile;
+    if (!file) {
+      this.o.logger.error({ status: result.status, code: result.code, records: records.length }, 'audit batch refused by the control plane as invalid and no spool directory is set: records kept and retried');
+      return false;
+    }
+    const at = JSON.stringify(new Date().toISOString());
+    const lines = records.map((r) => `{"batch":${JSON.stringify(batchId)},"status":${result.status},"code":${JSON.stringify(result.code)},"rejectedAt":${at},"record":${r}}\n`).join('');
+    if (!this.writeDurably(file, lines)) return false;
+    this.o.logger.error({ status: result.status, code: result.code, records: records.length, file }, 'audit batch refused by the control plane as invalid: records moved to the dead-letter file');
+    return true;
+  }
+
+  /**
+   * Writes queued records from `from` on to the spool, whole batches while they fit under the
+   * cap, and resolves their appends. The head batch keeps its id, so a replay is deduplicated.
+   */
+  private spillQueue(from: number): void {
+    if (!this.o.spoolDir || from >= this.queue.length) return;
+    let text = '';
+    let taken = from;
+    while (taken < this.queue.length) {
+      const sentBefore = taken === 0 && this.headBatch;
+      const count = sentBefore ? this.headBatch!.count : Math.min(this.batchSize, this.queue.length - taken);
+      const id = sentBefore ? this.headBatch!.id : randomUUID();
+      const chunk = this.queue.slice(taken, taken + count).map((p) => spoolLine(id, p.json)).join('');
+      if (this.spoolBytes + Buffer.byteLength(text) + Buffer.byteLength(chunk) > (this.o.spoolMaxBytes ?? GIB)) break;
+      text += chunk;
+      taken += count;
+    }
+    if (taken > from && this.writeSpool(this.queue[from]!.seq, this.queue[taken - 1]!.seq, text)) {
+      if (from === 0) this.headBatch = null;
+      if (!this.spooling) this.o.logger.warn({ records: taken - from, dir: this.o.spoolDir }, 'audit records spooled to disk until the control plane takes them');
+      this.spooling = true;
+      this.settle(this.queue.splice(from, taken - from));
+    }
+    if (taken < this.queue.length && !this.spoolFullReported) {
+      this.spoolFullReported = true;
+      this.o.logger.error({ spoolBytes: this.spoolBytes, spoolMaxBytes: this.o.spoolMaxBytes ?? GIB, queued: this.queue.length }, 'audit spool full: records wait in memory; once the queue is full too, new records are refused');
+    }
+  }
+
+  /** Appends to the newest spool file when order allows, else starts a file named after the first record. */
+  private writeSpool(firstSeq: number, lastSeq: number, text: string): boolean {
+    const cur = this.currentSpool;
+    const bytes = Buffer.byteLength(text);
+    const reuse = cur && cur.lastSeq < firstSeq && cur.bytes + bytes <= (this.o.spoolFileMaxBytes ?? 16 * 1024 * 1024);
+    const path = reuse ? cur.path : join(this.o.spoolDir!, `${this.spoolPrefix}.${this.runId}.${String(firstSeq).padStart(12, '0')}.spool.jsonl`);
+    if (!this.writeDurably(path, text)) return false;
+    if (reuse) {
+      cur.bytes += bytes;
+      cur.lastSeq = lastSeq;
+    } else if (!cur || lastSeq > cur.lastSeq) {
+      this.currentSpool = { path, bytes, lastSeq };
+    }
+    return true;
+  }
+
+  /** Append + fsync under the byte cap; a failed write is truncated back so no half batch stays behind. */
+  private writeDurably(path: string, text: string): boolean {
+    const bytes = Buffer.byteLength(text);
+    if (this.spoolBytes + bytes > (this.o.spoolMaxBytes ?? GIB)) return false;
+    let fd: number | null = null;
+    let before = 0;
+    try {
+      fd = openSync(path, 'a', 0o600);
+      before = fstatSync(fd).size;
+      writeSync(fd, text);
+      fsyncSync(fd);
+      if (before === 0) fsyncDir(this.o.spoolDir!); // the new file's name is durable too
+      this.spoolBytes += bytes;
+      return true;
+    } catch (err) {
+      if (fd !== null) {
+        try {
+          ftruncateSync(fd, before);
+        } catch {
+          // the torn tail is skipped on replay
+        }
+      }
+      this.o.logger.error({ err: (err as Error).message, file: path }, 'audit spool write failed');
+      return false;
+    } finally {
+      if (fd !== null) closeSync(fd);
+    }
+  }
+
+  /** Spool files of this gateway, oldest first (files of the pre-batch-id format sort first). */
+  private spoolFiles(): string[] {
+    if (!this.o.spoolDir) return [];
+    const legacy = [`${this.spoolPrefix}.spool.jsonl.replaying`, `${this.spoolPrefix}.spool.jsonl`];
+    const current = new RegExp(`^${this.spoolPrefix.replace(/[.]/g, '\\.')}\\.\\d{15}-[0-9a-f]{8}\\.\\d{12}\\.spool\\.jsonl$`);
+    const names = readdirSync(this.o.spoolDir);
+    return [...legacy.filter((n) => names.includes(n)), ...names.filter((n) => current.test(n)).sort()].map((n) => join(this.o.spoolDir!, n));
+  }
+
+  private oldestSpoolFile(): string | null {
+    return this.spoolFiles()[0] ?? null;
+  }
+
+  private get rejectedFile(): string | null {
+    return this.o.spoolDir ? join(this.o.spoolDir, `${this.spoolPrefix}.rejected.jsonl`) : null;
+  }
+
+  private backlogDrained(): void {
+    if (this.spooling) this.o.logger.info('audit spool drained: records go straight to the control plane again');
+    this.spooling = false;
+    for (const w of this.backlogWaiters.splice(0)) w();
+  }
+
+  /** Resolves appends that are durable now, and flush() calls waiting for them. */
+  private settle(done: Pending[]): void {
+    for (const p of done) p.resolve();
+    const oldestQueued = this.queue[0]?.seq ?? Infinity;
+    this.flushWaiters = this.flushWaiters.filter((w) => (w.seq < oldestQueued ? (w.resolve(), false) : true));
+  }
+
+  private setRefusing(refusing: boolean): void {
+    if (refusing === this.refusing) return;
+    this.refusing = refusing;
+    if (refusing) this.o.logger.error({ queued: this.queue.length, spoolBytes: this.spoolBytes }, 'audit queue and spool full: refusing new audit records (fail closed)');
+    else this.o.logger.warn('audit queue has room again: accepting audit records');
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
     this.closed = true;
-    this.closeDeadline = Date.now() + (this.o.closeTimeoutMs ?? 10_000);
-    await this.flush();
-    await this.agent.close();
+    this.closing = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const deadline = setTimeout(() => {
+      this.pastDeadline = true;
+      this.abort?.abort();
+      this.wakeSleeper?.();
+    }, timeoutMs);
+    this.wakeSleeper?.();
+    await this.pumping; // its POST in flight ends by the deadline at the latest
+    // Queued records go to the control plane while it answers in time, unless older ones wait in
+    // the spool; a failed send spools them (with no room there, they are retried until the deadline).
+    for (let failures = 0; !this.pastDeadline && this.queue.length > 0 && !this.spooling; ) {
+      if (!(await this.deliverHeadBatch()) && this.queue.length > 0) await this.sleep(this.backoffMs(++failures));
+    }
+    this.spillQueue(0);
+    clearTimeout(deadline);
+    if (this.queue.length > 0) {
+      // Said loudly; the appends still resolve, as before: their callers are shutting down too.
+      this.o.logger.error({ records: this.queue.length }, 'audit records lost at shutdown: the control plane did not take them in time and the spool is full or not configured');
+      this.settle(this.queue.splice(0));
+    }
+    for (const w of this.backlogWaiters.splice(0)) w();
+    await this.agent.destroy();
+  }
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The WARDEN_… code of an error answer, if any (never the message or the body: a proxy may echo anything). */
+function errorCodeOf(body: string): string | null {
+  try {
+    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' && /^[A-Z0-9_]{1,80}$/.test(code) ? code : null;
+  } catch {
+    return null;
   }
 }

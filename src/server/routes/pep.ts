@@ -10,6 +10,8 @@ import type { SnapshotPublisher } from '../SnapshotPublisher.js';
 
 const PEP_NAME = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_BATCH = 5000;
+/** A remote gateway's batch id (RemoteAuditWriter sends a UUID in the idempotency-key header). */
+const BATCH_ID = /^[A-Za-z0-9_-]{16,64}$/;
 
 const statusBody = z.strictObject({ name: z.string().regex(PEP_NAME), snapshotVersion: z.number().int().min(0), policyVersion: z.number().int().min(0) });
 const tokenBody = z.strictObject({ name: z.string().regex(PEP_NAME) });
@@ -29,6 +31,42 @@ export function decisionEventOf(r: AuditRecord): DecisionEvent | null {
     sourceIp: r.sourceIp,
     model: r.model ?? null,
   };
+}
+
+/**
+ * Batch ids a PEP recently had stored, per PEP (token + name), in bounded memory: a gateway that
+ * lost the reply resends the batch with the same id, and is answered without storing it twice.
+ * A batch still being stored is shared, so a retry that overtakes it waits for the same result.
+ */
+export class RecentAuditBatches {
+  private readonly byPep = new Map<string, Map<string, Promise<number>>>();
+
+  constructor(
+    private readonly maxPeps = 1024,
+    private readonly perPep = 1024,
+  ) {}
+
+  /** Runs `store` unless this batch id was (or is being) stored for this PEP; `duplicate` says which. */
+  async once(pep: string, batchId: string, store: () => Promise<number>): Promise<{ accepted: number; duplicate: boolean }> {
+    const ids = this.idsOf(pep);
+    const seen = ids.get(batchId);
+    if (seen) return { accepted: await seen, duplicate: true };
+    const stored = store();
+    ids.set(batchId, stored);
+    if (ids.size > this.perPep) ids.delete(ids.keys().next().value!);
+    // A batch that failed to store is not a duplicate: the retry must store it.
+    stored.catch(() => ids.get(batchId) === stored && ids.delete(batchId));
+    return { accepted: await stored, duplicate: false };
+  }
+
+  private idsOf(pep: string): Map<string, Promise<number>> {
+    let ids = this.byPep.get(pep);
+    if (ids) this.byPep.delete(pep); // re-inserted: most recently used last
+    else ids = new Map();
+    this.byPep.set(pep, ids);
+    if (this.byPep.size > this.maxPeps) this.byPep.delete(this.byPep.keys().next().value!);
+    return ids;
+  }
 }
 
 /**
@@ -78,17 +116,25 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
 
   app.get('/pep/peps', async () => ({ peps: [...publisher.peps.values()], currentVersion: publisher.currentWire()?.version ?? null }));
 
+  const recentBatches = new RecentAuditBatches();
   app.post('/pep/audit', { bodyLimit: 16 * 1024 * 1024, config: { pep: true } }, async (request) => {
     const batch = parseBody(auditBody, request.body);
+    const batchId = request.headers['idempotency-key'];
+    if (batchId !== undefined && (typeof batchId !== 'string' || !BATCH_ID.test(batchId))) throw new WardenError('WARDEN_INPUT_INVALID', 'idempotency-key must be 16-64 characters of A-Z a-z 0-9 _ -');
     const records = batch.records as unknown as AuditRecord[];
-    await Promise.all(records.map((r) => ctx.audit.append({ ...r, details: { ...(r.details ?? {}), pep: batch.pep } })));
-    // Alert rules over gateway decisions (deny bursts, new source addresses) see remote gateways
-    // the same way as the in-process one.
-    for (const r of records) {
-      const event = decisionEventOf(r);
-      if (event) ctx.events.emit('gateway.decision', event);
-    }
-    return { accepted: records.length };
+    const store = async (): Promise<number> => {
+      await Promise.all(records.map((r) => ctx.audit.append({ ...r, details: { ...(r.details ?? {}), pep: batch.pep } })));
+      // Alert rules over gateway decisions (deny bursts, new source addresses) see remote gateways
+      // the same way as the in-process one.
+      for (const r of records) {
+        const event = decisionEventOf(r);
+        if (event) ctx.events.emit('gateway.decision', event);
+      }
+      return records.length;
+    };
+    if (batchId === undefined) return { accepted: await store() };
+    const { accepted, duplicate } = await recentBatches.once(`${request.adminId ?? ''}\n${batch.pep}`, batchId, store);
+    return duplicate ? { accepted, duplicate: true } : { accepted };
   });
 
   // PEP tokens: what a remote gateway is given instead of an admin token (admin tokens only).
