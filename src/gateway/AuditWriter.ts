@@ -1,4 +1,8 @@
 import type { AuditLog } from '../audit/index.js';
 
-/** What the gateway needs of an audit log: the local Merkle log (in `warden up`) or a remote writer. */
-export type AuditWriter = Pick<AuditLog, 'append' | 'queueDepth' | 'flush' | 'close'>;
+/**
+ * What the gateway needs of an audit log: the local Merkle log (in `warden up`) or a remote writer.
+ * `failingClosed`: the writer can keep no more records (a remote gateway whose queue and spool are
+ * full), so the gateway refuses requests instead of serving them unaudited.
+ */
+export type AuditWriter = Pick<AuditLog, 'append' | 'queueDepth' | 'flush' | 'close'> & { readonly failingClosed?: boolean };

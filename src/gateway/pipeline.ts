@@ -150,6 +150,7 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
   try {
     const snap = o.snapshots.current();
     if (!snap || snap.expiresAt <= Date.now()) throw new WardenError('WARDEN_GATEWAY_SNAPSHOT_STALE', 'no current policy snapshot; failing closed');
+    if (o.audit.failingClosed) throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'the audit log cannot keep more records; requests are refused until it can');
     ctx.snapshot = snap;
     receive(ctx, o.receive);
     next('authenticate');
