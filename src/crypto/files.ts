@@ -8,6 +8,16 @@ export function ensurePrivateDir(path: string): void {
   mkdirSync(path, { recursive: true, mode: 0o700 });
 }
 
+/** Makes a directory's entries (a created, renamed or removed file) durable. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Writes a file atomically: temp file in the same directory, fsync, rename.
  * Readers see the old or the new content, never a half-written file.
@@ -25,12 +35,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     fd = undefined;
     chmodSync(tmp, mode);
     renameSync(tmp, path);
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+    fsyncDir(dir);
   } catch (cause) {
     if (fd !== undefined) closeSync(fd);
     try {

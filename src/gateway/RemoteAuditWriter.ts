@@ -1,11 +1,10 @@
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { serializeRecord, validateRecord, type AuditRecord } from '../audit/index.js';
 import { WardenError } from '../errors/index.js';
 import { controlPlaneTls } from '../identity/controlPlaneIdentity.js';
 import type { Logger } from '../observe/index.js';
+import { AuditSpool, spoolLines, type Rejection } from './AuditSpool.js';
 import type { AuditWriter } from './AuditWriter.js';
 
 export interface RemoteAuditWriterOptions {
@@ -44,22 +43,7 @@ interface Pending {
   resolve: () => void;
 }
 
-interface SpoolBatch {
-  id: string;
-  records: string[];
-}
-
-interface SpoolFile {
-  path: string;
-  bytes: number;
-  lastSeq: number;
-}
-
 type SendResult = { outcome: 'delivered' } | { outcome: 'rejected'; status: number; code: string | null } | { outcome: 'retry' };
-
-const GIB = 1024 * 1024 * 1024;
-/** Spool lines: {"batch":"<id>","record":{…}}. A batch keeps its id on disk so a replay after a lost reply is deduplicated. */
-const spoolLine = (batchId: string, json: string): string => `{"batch":${JSON.stringify(batchId)},"record":${json}}\n`;
 
 /**
  * A remote gateway's audit log: records leave the request path through a bounded queue and are
@@ -89,26 +73,18 @@ export class RemoteAuditWriter implements AuditWriter {
   private closeDone: Promise<void> | null = null;
   private readonly agent: Agent;
 
-  private readonly spoolPrefix: string;
-  private readonly runId = `${String(Date.now()).padStart(15, '0')}-${randomBytes(4).toString('hex')}`;
-  private spoolBytes = 0;
-  private currentSpool: SpoolFile | null = null;
+  /** Null when no spool directory is set: undelivered records wait in memory only. */
+  private readonly spool: AuditSpool | null;
   /** Batches of a spool file already delivered in this run (a failed replay resumes there). */
   private readonly replayProgress = new Map<string, number>();
-  private readonly reportedUnreadable = new Set<string>();
   private replayedRecords = 0;
   private spooling = false;
-  private spoolFullReported = false;
   private refusing = false;
 
   constructor(private readonly o: RemoteAuditWriterOptions) {
     this.agent = new Agent({ connect: controlPlaneTls(o.caPem) });
-    this.spoolPrefix = o.pep.replace(/[^A-Za-z0-9._-]/g, '_');
-    if (o.spoolDir) {
-      mkdirSync(o.spoolDir, { recursive: true, mode: 0o700 });
-      for (const f of [...this.spoolFiles(), this.rejectedFile!]) this.spoolBytes += sizeOf(f);
-      this.spooling = this.spoolFiles().length > 0;
-    }
+    this.spool = o.spoolDir ? new AuditSpool({ dir: o.spoolDir, pep: o.pep, logger: o.logger, maxBytes: o.spoolMaxBytes, fileMaxBytes: o.spoolFileMaxBytes, batchSize: this.batchSize }) : null;
+    this.spooling = Boolean(this.spool?.oldestFile());
   }
 
   get queueDepth(): number {
@@ -154,7 +130,7 @@ export class RemoteAuditWriter implements AuditWriter {
   /** Delivers what earlier runs (or this one) spooled; resolves with the number of records replayed, once the spool is empty or the writer closes. */
   async replaySpool(): Promise<number> {
     const before = this.replayedRecords;
-    if (this.spoolFiles().length > 0 && !this.closing) {
+    if (this.spool?.oldestFile() && !this.closing) {
       const drained = new Promise<void>((resolve) => this.backlogWaiters.push(resolve));
       this.kick();
       await drained;
@@ -199,9 +175,10 @@ export class RemoteAuditWriter implements AuditWriter {
   private async pump(): Promise<void> {
     let failures = 0;
     while (!this.closing) {
-      const file = this.oldestSpoolFile();
+      const spool = this.spool;
+      const file = spool?.oldestFile();
       if (!file) this.backlogDrained();
-      const ok = file ? await this.replayFile(file) : this.queue.length > 0 ? await this.deliverHeadBatch() : null;
+      const ok = spool && file ? await this.replayFile(spool, file) : this.queue.length > 0 ? await this.deliverHeadBatch() : null;
       if (ok === null) return;
       if (ok) failures = 0;
       else if (!this.closing) await this.sleep(this.backoffMs(++failures));
@@ -243,11 +220,9 @@ export class RemoteAuditWriter implements AuditWriter {
   }
 
   /** Replays one spool file batch by batch; removes it once every batch is delivered (or dead-lettered). */
-  private async replayFile(path: string): Promise<boolean> {
-    // Sealed while replayed (it is deleted once read and delivered): new spills go to a newer file.
-    const sealed = this.currentSpool?.path === path ? this.currentSpool : null;
-    if (sealed) this.currentSpool = null;
-    const batches = this.readSpoolFile(path);
+  private async replayFile(spool: AuditSpool, path: string): Promise<boolean> {
+    const reopen = spool.sealForReplay(path);
+    const batches = spool.read(path);
     const start = this.replayProgress.get(path) ?? 0;
     let done = start;
     for (; done < batches.length; done++) {
@@ -260,51 +235,13 @@ export class RemoteAuditWriter implements AuditWriter {
     if (done < batches.length) {
       this.replayProgress.set(path, done);
       // Nothing delivered: keep appending to it, rather than one new file per retry during an outage.
-      if (sealed && done === start && !this.currentSpool) this.currentSpool = sealed;
+      if (done === start) reopen();
       return false;
     }
-    this.spoolBytes -= sizeOf(path);
-    unlinkSync(path);
+    spool.removeDelivered(path);
     this.replayProgress.delete(path);
-    this.spoolFullReported = false;
     this.o.logger.info({ file: path, records: batches.reduce((n, b) => n + b.records.length, 0) }, 'spooled audit records delivered');
     return true;
-  }
-
-  /** Parses a spool file; a line that does not parse (torn by a crash, damaged) is skipped and counted, never fatal. */
-  private readSpoolFile(path: string): SpoolBatch[] {
-    const batches: SpoolBatch[] = [];
-    let skipped = 0;
-    let legacyId = '';
-    for (const line of readFileSync(path, 'utf8').split('\n')) {
-      if (line.trim() === '') continue;
-      let id: string;
-      let record: string;
-      try {
-        const parsed = JSON.parse(line) as { batch?: unknown; record?: unknown };
-        if (typeof parsed.batch === 'string' && parsed.record && typeof parsed.record === 'object') {
-          id = parsed.batch;
-          record = JSON.stringify(parsed.record);
-        } else {
-          // A spool written before batch ids: one line per record, grouped into fresh batches.
-          validateRecord(parsed as AuditRecord);
-          if (!legacyId || batches.at(-1)!.records.length >= this.batchSize) legacyId = randomUUID();
-          id = legacyId;
-          record = line;
-        }
-      } catch {
-        skipped++;
-        continue;
-      }
-      const last = batches.at(-1);
-      if (last?.id === id) last.records.push(record);
-      else batches.push({ id, records: [record] });
-    }
-    if (skipped > 0 && !this.reportedUnreadable.has(path)) {
-      this.reportedUnreadable.add(path);
-      this.o.logger.error({ file: path, skipped }, 'audit spool lines that do not parse were skipped (torn by a crash or damaged)');
-    }
-    return batches;
   }
 
   private async post(batchId: string, records: string[]): Promise<SendResult> {
@@ -344,17 +281,10 @@ export class RemoteAuditWriter implements AuditWriter {
   }
 
   /** Keeps records the control plane refused as invalid next to the spool, for an operator; false when there is no room. */
-  private deadLetter(batchId: string, records: string[], result: { status: number; code: string | null }): boolean {
-    const file = this.rejectedFile;
-    if (!file) {
-      this.o.logger.error({ status: result.status, code: result.code, records: records.length }, 'audit batch refused by the control plane as invalid and no spool directory is set: records kept and retried');
-      return false;
-    }
-    const at = JSON.stringify(new Date().toISOString());
-    const lines = records.map((r) => `{"batch":${JSON.stringify(batchId)},"status":${result.status},"code":${JSON.stringify(result.code)},"rejectedAt":${at},"record":${r}}\n`).join('');
-    if (!this.writeDurably(file, lines)) return false;
-    this.o.logger.error({ status: result.status, code: result.code, records: records.length, file }, 'audit batch refused by the control plane as invalid: records moved to the dead-letter file');
-    return true;
+  private deadLetter(batchId: string, records: string[], result: Rejection): boolean {
+    if (this.spool) return this.spool.deadLetter(batchId, records, result);
+    this.o.logger.error({ status: result.status, code: result.code, records: records.length }, 'audit batch refused by the control plane as invalid and no spool directory is set: records kept and retried');
+    return false;
   }
 
   /**
@@ -362,90 +292,26 @@ export class RemoteAuditWriter implements AuditWriter {
    * cap, and resolves their appends. The head batch keeps its id, so a replay is deduplicated.
    */
   private spillQueue(from: number): void {
-    if (!this.o.spoolDir || from >= this.queue.length) return;
+    const spool = this.spool;
+    if (!spool || from >= this.queue.length) return;
     let text = '';
     let taken = from;
     while (taken < this.queue.length) {
       const sentBefore = taken === 0 && this.headBatch;
       const count = sentBefore ? this.headBatch!.count : Math.min(this.batchSize, this.queue.length - taken);
       const id = sentBefore ? this.headBatch!.id : randomUUID();
-      const chunk = this.queue.slice(taken, taken + count).map((p) => spoolLine(id, p.json)).join('');
-      if (this.spoolBytes + Buffer.byteLength(text) + Buffer.byteLength(chunk) > (this.o.spoolMaxBytes ?? GIB)) break;
+      const chunk = spoolLines(id, this.queue.slice(taken, taken + count).map((p) => p.json));
+      if (!spool.fits(Buffer.byteLength(text) + Buffer.byteLength(chunk))) break;
       text += chunk;
       taken += count;
     }
-    if (taken > from && this.writeSpool(this.queue[from]!.seq, this.queue[taken - 1]!.seq, text)) {
+    if (taken > from && spool.append(this.queue[from]!.seq, this.queue[taken - 1]!.seq, text)) {
       if (from === 0) this.headBatch = null;
-      if (!this.spooling) this.o.logger.warn({ records: taken - from, dir: this.o.spoolDir }, 'audit records spooled to disk until the control plane takes them');
+      if (!this.spooling) this.o.logger.warn({ records: taken - from, dir: spool.dir }, 'audit records spooled to disk until the control plane takes them');
       this.spooling = true;
       this.settle(this.queue.splice(from, taken - from));
     }
-    if (taken < this.queue.length && !this.spoolFullReported) {
-      this.spoolFullReported = true;
-      this.o.logger.error({ spoolBytes: this.spoolBytes, spoolMaxBytes: this.o.spoolMaxBytes ?? GIB, queued: this.queue.length }, 'audit spool full: records wait in memory; once the queue is full too, new records are refused');
-    }
-  }
-
-  /** Appends to the newest spool file when order allows, else starts a file named after the first record. */
-  private writeSpool(firstSeq: number, lastSeq: number, text: string): boolean {
-    const cur = this.currentSpool;
-    const bytes = Buffer.byteLength(text);
-    const reuse = cur && cur.lastSeq < firstSeq && cur.bytes + bytes <= (this.o.spoolFileMaxBytes ?? 16 * 1024 * 1024);
-    const path = reuse ? cur.path : join(this.o.spoolDir!, `${this.spoolPrefix}.${this.runId}.${String(firstSeq).padStart(12, '0')}.spool.jsonl`);
-    if (!this.writeDurably(path, text)) return false;
-    if (reuse) {
-      cur.bytes += bytes;
-      cur.lastSeq = lastSeq;
-    } else if (!cur || lastSeq > cur.lastSeq) {
-      this.currentSpool = { path, bytes, lastSeq };
-    }
-    return true;
-  }
-
-  /** Append + fsync under the byte cap; a failed write is truncated back so no half batch stays behind. */
-  private writeDurably(path: string, text: string): boolean {
-    const bytes = Buffer.byteLength(text);
-    if (this.spoolBytes + bytes > (this.o.spoolMaxBytes ?? GIB)) return false;
-    let fd: number | null = null;
-    let before = 0;
-    try {
-      fd = openSync(path, 'a', 0o600);
-      before = fstatSync(fd).size;
-      writeSync(fd, text);
-      fsyncSync(fd);
-      if (before === 0) fsyncDir(this.o.spoolDir!); // the new file's name is durable too
-      this.spoolBytes += bytes;
-      return true;
-    } catch (err) {
-      if (fd !== null) {
-        try {
-          ftruncateSync(fd, before);
-        } catch {
-          // the torn tail is skipped on replay
-        }
-      }
-      this.o.logger.error({ err: (err as Error).message, file: path }, 'audit spool write failed');
-      return false;
-    } finally {
-      if (fd !== null) closeSync(fd);
-    }
-  }
-
-  /** Spool files of this gateway, oldest first (files of the pre-batch-id format sort first). */
-  private spoolFiles(): string[] {
-    if (!this.o.spoolDir) return [];
-    const legacy = [`${this.spoolPrefix}.spool.jsonl.replaying`, `${this.spoolPrefix}.spool.jsonl`];
-    const current = new RegExp(`^${this.spoolPrefix.replace(/[.]/g, '\\.')}\\.\\d{15}-[0-9a-f]{8}\\.\\d{12}\\.spool\\.jsonl$`);
-    const names = readdirSync(this.o.spoolDir);
-    return [...legacy.filter((n) => names.includes(n)), ...names.filter((n) => current.test(n)).sort()].map((n) => join(this.o.spoolDir!, n));
-  }
-
-  private oldestSpoolFile(): string | null {
-    return this.spoolFiles()[0] ?? null;
-  }
-
-  private get rejectedFile(): string | null {
-    return this.o.spoolDir ? join(this.o.spoolDir, `${this.spoolPrefix}.rejected.jsonl`) : null;
+    if (taken < this.queue.length) spool.reportFull(this.queue.length);
   }
 
   private backlogDrained(): void {
@@ -464,7 +330,7 @@ export class RemoteAuditWriter implements AuditWriter {
   private setRefusing(refusing: boolean): void {
     if (refusing === this.refusing) return;
     this.refusing = refusing;
-    if (refusing) this.o.logger.error({ queued: this.queue.length, spoolBytes: this.spoolBytes }, 'audit queue and spool full: refusing new audit records (fail closed)');
+    if (refusing) this.o.logger.error({ queued: this.queue.length, spoolBytes: this.spool?.bytes ?? 0 }, 'audit queue and spool full: refusing new audit records (fail closed)');
     else this.o.logger.warn('audit queue has room again: accepting audit records');
   }
 
@@ -494,23 +360,6 @@ export class RemoteAuditWriter implements AuditWriter {
     }
     for (const w of this.backlogWaiters.splice(0)) w();
     await this.agent.destroy();
-  }
-}
-
-function sizeOf(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -1,7 +1,8 @@
-import { closeSync, existsSync, readSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, readSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WardenError } from '../../errors/index.js';
+import { fsyncDir } from '../../crypto/index.js';
 import type { SignedCheckpoint } from '../checkpoint/index.js';
 import type { AuditReader, AuditStore, PreparedEntry, RawEntry } from './AuditStore.js';
 import { formatEntryLine, parseEntryLine } from './parseEntryLine.js';
@@ -36,15 +37,6 @@ function listSegments(layout: FileAuditLayout): string[] {
     .filter((n) => SEGMENT_PATTERN.test(n))
     .sort()
     .map((n) => join(layout.segments, n));
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Cuts a torn final line (a write interrupted by a crash: never acknowledged). */
