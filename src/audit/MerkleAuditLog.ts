@@ -23,6 +23,8 @@ export interface MerkleAuditLogOptions {
   maxRecordBytes: number;
   sampleAllowedRate: number;
   sampleActions: readonly string[];
+  /** After a failed write, how often a probe record is tried until one is durable (default 1000 ms). */
+  recoveryProbeMs?: number;
   /** Keep only subtrees of ≥ 2^treeMinLevel entries in memory (see MerkleTree). Default 0. */
   treeMinLevel?: number;
   /** Live SIEM forwarding of durable entries (closed with the log). */
@@ -35,6 +37,9 @@ interface Pending {
   resolve: () => void;
   reject: (e: unknown) => void;
 }
+
+/** Event recording how many records failed writes lost (also the probe that ends failing closed). */
+const WRITE_FAILED_ACTION = 'audit.write.failed';
 
 /** Upper bound on one group commit (bigger commits amortise slow fsyncs; memory stays bounded). */
 const MAX_GROUP_COMMIT = 65_536;
@@ -63,6 +68,10 @@ export class MerkleAuditLog implements AuditLog {
   private readonly now: () => Date;
   /** Entries each forward destination had to drop, to be recorded with the next batch. */
   private forwardDrops = new Map<string, number>();
+  /** Records rejected by failed writes and not yet noted in the log; failing closed while > 0. */
+  private lostRecords = 0;
+  private lostSince: string | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
 
   private constructor(private readonly options: MerkleAuditLogOptions) {
     this.tree = new MerkleTree({ minLevel: options.treeMinLevel ?? 0 });
@@ -126,6 +135,10 @@ export class MerkleAuditLog implements AuditLog {
     return this.tree.size;
   }
 
+  get failingClosed(): boolean {
+    return this.lostRecords > 0;
+  }
+
   get sampledOut(): number {
     return this.sampler.totalSkipped;
   }
@@ -173,7 +186,8 @@ export class MerkleAuditLog implements AuditLog {
       this.closed = true;
       if (this.flushTimer) clearTimeout(this.flushTimer);
       if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
-      this.flushTimer = this.checkpointTimer = null;
+      if (this.probeTimer) clearTimeout(this.probeTimer);
+      this.flushTimer = this.checkpointTimer = this.probeTimer = null;
       for (const w of this.spaceWaiters.splice(0)) w();
       await this.writes.catch(() => undefined);
       await this.options.forwarder?.close();
@@ -357,6 +371,7 @@ export class MerkleAuditLog implements AuditLog {
       if (sampled) this.sampler.restore(sampled);
       for (const [sink, n] of drops) this.noteForwardDropped(sink, n);
       for (const p of accepted) p.reject(err);
+      this.noteLost(accepted.filter((p) => p.record.action !== WRITE_FAILED_ACTION).length);
       return;
     }
     for (const e of prepared) this.tree.append(e.leafHash);
@@ -364,6 +379,32 @@ export class MerkleAuditLog implements AuditLog {
     // Forward what is now durable (redacted form, as stored); parsing only when forwarding is on.
     this.options.forwarder?.enqueue(prepared.map((e) => ({ index: e.index, leafHash: e.leafHash.toString('hex'), record: JSON.parse(e.json) as AuditRecord })));
     this.scheduleCheckpoint();
+  }
+
+  /**
+   * Records lost to a failed write: fail closed, and retry a probe record that notes how many were
+   * lost since when, until it is durable. The gap is then in the log itself, and it is open again.
+   */
+  private noteLost(count: number): void {
+    if (count > 0) {
+      this.lostRecords += count;
+      this.lostSince ??= this.now().toISOString();
+    }
+    if (this.lostRecords === 0 || this.probeTimer || this.closing) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      const lost = this.lostRecords;
+      const probe: AuditRecord = { ts: this.now().toISOString(), kind: 'event', action: WRITE_FAILED_ACTION, resource: 'AuditLog::"local"', details: { recordsLost: lost, since: this.lostSince } };
+      this.append(probe).then(
+        () => {
+          this.lostRecords -= lost;
+          if (this.lostRecords === 0) this.lostSince = null;
+          else this.noteLost(0);
+        },
+        () => this.noteLost(0),
+      );
+    }, this.options.recoveryProbeMs ?? 1000);
+    this.probeTimer.unref();
   }
 
   private scheduleCheckpoint(): void {

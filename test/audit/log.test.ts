@@ -156,7 +156,7 @@ test('a full queue applies backpressure instead of dropping records', async (t) 
   assert.equal((await readAuditRecords(dir)).map((r) => r.requestId).join(), Array.from({ length: 200 }, (_, i) => `req-${i}`).join());
 });
 
-test('a failed write rejects the whole batch, keeps nothing of it, and the log stays verifiable', async (t) => {
+test('a failed write rejects the whole batch, keeps nothing of it, fails closed until the loss is noted in the log, and the log stays verifiable', async (t) => {
   const dir = tempDir(t);
   const files = await FileAuditStore.open(dir, { fsync: true, segmentMaxBytes: 1 << 20 });
   let failNext = false;
@@ -171,14 +171,19 @@ test('a failed write rejects the whole batch, keeps nothing of it, and the log s
   });
   const cfg = auditConfig();
   const signer = loadOrCreateCheckpointSigner({ dataDir: dir, origin: cfg.origin });
-  const log = await MerkleAuditLog.open({ ...cfg, store, signer, origin: cfg.origin });
+  const log = await MerkleAuditLog.open({ ...cfg, store, signer, origin: cfg.origin, recoveryProbeMs: 50 });
   await log.append(sampleRecord(0));
   failNext = true;
   const failed = await Promise.allSettled([log.append(sampleRecord(1)), log.append(sampleRecord(2))]);
   assert.deepEqual(failed.map((r) => r.status), ['rejected', 'rejected']);
   assert.equal(log.size, 1);
+  assert.equal(log.failingClosed, true, 'PEPs refuse requests rather than serve them unaudited');
+  for (let i = 0; i < 100 && log.failingClosed; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(log.failingClosed, false, 'open again once the probe noting the loss is durable');
+  const [noted] = await log.query({ action: 'audit.write.failed', limit: 1 });
+  assert.equal((noted!.record.details as { recordsLost: number }).recordsLost, 2);
   await log.append(sampleRecord(3));
-  assert.equal(log.size, 2);
+  assert.equal(log.size, 3);
   const report = await log.verify();
   assert.equal(report.ok, true, JSON.stringify(report.errors));
   await log.close();
