@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { WardenError, toWardenError } from '../errors/index.js';
 import type { SnapshotHolder } from '../gateway/index.js';
+import { KeyUsageRecorder } from './KeyUsageRecorder.js';
 import { SnapshotPublisher } from './SnapshotPublisher.js';
 import { pepRoutes } from './routes/pep.js';
 import { registerConsole } from './console.js';
@@ -34,6 +35,9 @@ export interface RunningControlPlane {
   close(): Promise<void>;
 }
 
+/** An API key id (`key_` + 16 hex), as gateways report it for key-authenticated requests. */
+const KEY_ID = /^key_[0-9a-f]{16}$/;
+
 function errorBody(err: WardenError, requestId: string) {
   return { error: { code: err.code, message: err.message, requestId } };
 }
@@ -44,6 +48,11 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
   const publisher = new SnapshotPublisher(ctx);
   await publisher.rebuild();
   const snapshots = publisher.holder;
+  const keyUsage = new KeyUsageRecorder(ctx.db, ctx.logger);
+  const onDecision = (ev: { principalId: string | null }): void => {
+    if (ev.principalId !== null && KEY_ID.test(ev.principalId)) keyUsage.used(ev.principalId);
+  };
+  ctx.events.on('gateway.decision', onDecision);
 
   const requestTimeout = ctx.config.server.requestTimeoutSeconds * 1000;
   // Node checks request deadlines every connectionsCheckingInterval (30 s by default), so a short
@@ -125,6 +134,8 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
     snapshots,
     async close(): Promise<void> {
       publisher.close();
+      ctx.events.off('gateway.decision', onDecision);
+      await keyUsage.close();
       await app.close();
     },
   };

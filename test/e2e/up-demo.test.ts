@@ -233,6 +233,11 @@ test('a second start on the same data dir prints null credentials and keeps the 
     const r = await c.call('POST', again.ready.gatewayUrl + '/v2/models/iris/infer', { headers: { authorization: `Bearer ${warden.ready.demoKey}` }, body: irisInferBody([[5.1, 3.5, 1.4, 0.2]]) });
     assert.equal(r.status, 200);
     await c.close();
+    // The first run wrote when its keys were last used (flushed at shutdown).
+    const listed = await runCli(['--data-dir', dataDir, 'keys', 'list', '--format', 'json'], { env: { WARDEN_ADMIN_TOKEN: warden.ready.adminToken! } });
+    assert.equal(listed.code, 0, listed.stderr);
+    const keys = (JSON.parse(listed.stdout) as { keys: { name: string; lastUsedAt: string | null }[] }).keys;
+    assert.ok(keys.find((k) => k.name === 'demo')?.lastUsedAt, 'the demo key shows when it was last used');
   } finally {
     await again.stop();
   }

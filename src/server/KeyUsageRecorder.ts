@@ -1,0 +1,46 @@
+import type { Queryable } from '../store/index.js';
+import type { Logger } from '../observe/index.js';
+
+/** How often the keys seen since the last write get their `last_used_at` (one UPDATE per interval, not per request). */
+export const KEY_USAGE_FLUSH_MS = 30_000;
+
+/**
+ * Keeps `api_keys.last_used_at` current from the gateways' decisions (in-process and remote
+ * gateways both report them on the 'gateway.decision' event), so `warden keys list` shows which
+ * keys are in use and which are stale enough to revoke. Accurate to the flush interval.
+ */
+export class KeyUsageRecorder {
+  private seen = new Set<string>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly db: Queryable,
+    private readonly logger: Pick<Logger, 'warn'>,
+    flushMs = KEY_USAGE_FLUSH_MS,
+  ) {
+    this.timer = setInterval(() => void this.flush(), flushMs);
+    this.timer.unref();
+  }
+
+  /** A request authenticated with this API key (its id, `key_…`). */
+  used(keyId: string): void {
+    if (this.seen.size < 100_000) this.seen.add(keyId);
+  }
+
+  async flush(now = new Date()): Promise<void> {
+    if (this.seen.size === 0) return;
+    const ids = [...this.seen];
+    this.seen = new Set();
+    try {
+      await this.db.query('UPDATE api_keys SET last_used_at = $2 WHERE id = ANY($1::text[])', [ids, now]);
+    } catch (err) {
+      // Bookkeeping only: a lost update is written with the next use.
+      this.logger.warn({ err: (err as Error).message }, 'could not record API key use');
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+}
