@@ -122,7 +122,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     if (path === '/healthz' || path === '/readyz') {
       const snap = options.snapshots.current();
-      const ready = path === '/healthz' || (snap !== null && snap.expiresAt > Date.now());
+      // Not ready while requests would be refused: no current snapshot, or an audit log that can keep no more records.
+      const ready = path === '/healthz' || (snap !== null && snap.expiresAt > Date.now() && !options.audit.failingClosed);
       const body = JSON.stringify({ status: ready ? 'ok' : 'not-ready', snapshotVersion: snap?.version ?? null });
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json', 'x-warden-request-id': requestId });
       res.end(body);

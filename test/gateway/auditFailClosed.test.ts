@@ -14,7 +14,13 @@ test('an audit writer that can keep no more records (queue and spool full): requ
     const r = await request(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
     assert.equal(r.statusCode, 503);
     assert.equal(((await r.body.json()) as { error: { code: string } }).error.code, 'WARDEN_AUDIT_WRITE_FAILED');
+    const notReady = await request(`${gw.url}/readyz`);
+    assert.equal(notReady.statusCode, 503, 'load balancers send traffic elsewhere');
+    await notReady.body.dump();
     full = false;
+    const ready = await request(`${gw.url}/readyz`);
+    assert.equal(ready.statusCode, 200);
+    await ready.body.dump();
     const ok = await request(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
     assert.equal(ok.statusCode, 200);
     await ok.body.dump();
