@@ -27,6 +27,14 @@ export interface DetectorGuards {
   recordFeedback(ctx: GuardRequestContext): AccuracyReport;
 }
 
+export interface GuardOptions {
+  /**
+   * JSON text of a rewritten body, given the original text. The gateway passes one that keeps
+   * number literals JS cannot hold exactly (INT64 tensors, seeds) as the client wrote them.
+   */
+  stringify?: (value: unknown, original: string) => string;
+}
+
 const MAX_ROWS = 100_000;
 const secretKinds = new Set(recognizers.filter((r) => r.category === 'secret').map((r) => r.kind));
 
@@ -173,7 +181,10 @@ function oipLabels(body: unknown, n: number): number[] | undefined {
  * redaction (also in SSE streams). Blocking verdicts become WARDEN_GUARD_* errors; every verdict is
  * added to ctx.verdicts for the audit record.
  */
-export function createGatewayGuards(detectors: Detectors): DetectorGuards {
+export function createGatewayGuards(detectors: Detectors, options: GuardOptions = {}): DetectorGuards {
+  const stringify = options.stringify ?? ((value: unknown) => JSON.stringify(value));
+  /** The forwarded body after a redaction: numbers the redaction left alone stay as the client wrote them. */
+  const rewrittenBody = (ctx: GuardRequestContext, json: unknown): Buffer => Buffer.from(stringify(json, ctx.body?.toString('utf8') ?? ''));
   const oipInputs = new WeakMap<GuardRequestContext, number[][]>();
   /**
    * The strings of `value` (completion prompts, embedding inputs, OIP text tensors' data), each
@@ -205,7 +216,7 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
         throwIfBlocked(verdicts);
         if (verdicts.some((v) => v.action === 'redact')) {
           json.messages = detectors.redactChat(messages).messages;
-          ctx.body = Buffer.from(JSON.stringify(json));
+          ctx.body = rewrittenBody(ctx, json);
         }
         return;
       }
@@ -218,7 +229,7 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
         const guarded = await guardTexts(ctx, json[field], { injection: prompt, external: prompt });
         if (guarded !== null) {
           json[field] = guarded;
-          ctx.body = Buffer.from(JSON.stringify(json));
+          ctx.body = rewrittenBody(ctx, json);
         }
         return;
       }
@@ -228,7 +239,7 @@ export function createGatewayGuards(detectors: Detectors): DetectorGuards {
         const data = await guardTexts(ctx, texts.map((t) => t.data), { injection: true, external: false });
         if (data !== null) {
           texts.forEach((t, i) => (t.data = (data as unknown[])[i]));
-          ctx.body = Buffer.from(JSON.stringify(json));
+          ctx.body = rewrittenBody(ctx, json);
         }
         // Feature rows (OOD, drift, extraction) come from the first numeric [N, d] input. A request
         // without one (an image, a text model) skips the row detectors, unless the model has a

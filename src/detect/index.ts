@@ -4,7 +4,7 @@
  * PII/secrets with streaming redaction. See docs/detect.md.
  */
 export { createDetectors, messageText, type Detectors, type ChatMessage, type CreateDetectorsDeps, type GuardedCompletion } from './createDetectors.js';
-export { createGatewayGuards, oipRows, type DetectorGuards, type GuardRequestContext } from './createGatewayGuards.js';
+export { createGatewayGuards, oipRows, type DetectorGuards, type GuardRequestContext, type GuardOptions } from './createGatewayGuards.js';
 export { throwIfBlocked, verdictsForAudit, parseFeedback, feedbackSchema, type Feedback } from './enforceVerdicts.js';
 export { guardCodeFor, type Verdict, type DetectorEvent, type DetectorName, type DetectorAction, type DetectorDeps } from './types.js';
 export { featureProfileSchema, type FeatureProfile } from './profile/FeatureProfile.js';

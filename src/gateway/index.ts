@@ -4,6 +4,7 @@ export type { GatewayGuards, TextStreamTransformer } from './ResponseGuards.js';
 export { sendError } from './pipeline.js';
 export { SnapshotHolder, type PepSnapshot, type SnapshotListener } from './PepSnapshot.js';
 export { matchRoute, type RouteMatch, type RouteKind } from './protocols/routes.js';
+export { stringifyKeepingNumbers } from './protocols/stringifyKeepingNumbers.js';
 export type { RequestContext, Principal } from './RequestContext.js';
 export { snapshotFromWire, apiKeysToWire, type SnapshotWire } from './snapshotWire.js';
 export { SnapshotSubscriber, type SnapshotSubscriberOptions } from './SnapshotSubscriber.js';

@@ -1,7 +1,7 @@
 import type { LoadedConfig } from '../config/index.js';
 import type { CertificateAuthority } from '../identity/index.js';
 import { createTracing, type Logger, type Tracing } from '../observe/index.js';
-import { createAuthenticators, createRateLimitPolicy, RequestValidator, type Authenticators, type RateLimiting, type GatewayOptions, type WorkloadTrust } from '../gateway/index.js';
+import { createAuthenticators, createRateLimitPolicy, RequestValidator, stringifyKeepingNumbers, type Authenticators, type RateLimiting, type GatewayOptions, type WorkloadTrust } from '../gateway/index.js';
 import { createDetectors, createGatewayGuards, type DetectorEvent, type Detectors, type FeatureProfile } from '../detect/index.js';
 import type { AuditRecord } from '../audit/index.js';
 
@@ -69,7 +69,7 @@ export async function createGatewayPlugins(
       requestClientCert: authn.mtls !== null,
       rateLimit: rateLimiting.policy,
       validator,
-      guards: createGatewayGuards(detectors),
+      guards: createGatewayGuards(detectors, { stringify: stringifyKeepingNumbers }),
       maxJsonDepth: config.gateway.validation.maxJsonDepth,
       tracing,
     },

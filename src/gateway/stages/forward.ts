@@ -9,6 +9,7 @@ import { completionChars, tokensFromChars, RateLimitedError, type RateLimitPolic
 import { admit, MODEL_DIGEST_HEADER } from './admit.js';
 import { SseRewriter } from './SseRewriter.js';
 import { guardErrorAnswer, MAX_ERROR_ANSWER_BYTES } from './guardErrorAnswer.js';
+import { stringifyKeepingNumbers } from '../protocols/stringifyKeepingNumbers.js';
 
 /** Request headers passed to the model server; credentials and hop-by-hop headers never are. */
 const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent', 'traceparent', 'tracestate'];
@@ -127,7 +128,7 @@ function askForStreamUsage(ctx: RequestContext): boolean {
   const options = json.stream_options;
   if (options && typeof options === 'object' && (options as { include_usage?: unknown }).include_usage === true) return false;
   json.stream_options = { ...(options && typeof options === 'object' ? options : {}), include_usage: true };
-  ctx.body = Buffer.from(JSON.stringify(json));
+  ctx.body = Buffer.from(stringifyKeepingNumbers(json, ctx.body?.toString('utf8') ?? ''));
   return true;
 }
 
@@ -299,11 +300,12 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       const raw = await readAll(response.body);
       let text = raw;
       try {
-        const json = JSON.parse(raw.toString('utf8')) as { usage?: unknown };
+        const rawText = raw.toString('utf8');
+        const json = JSON.parse(rawText) as { usage?: unknown };
         if (json && typeof json === 'object' && json.usage) onUsage(json.usage);
         else if (needsUsage) onUsage(estimatedUsage(grant!.estimatedTokens, completionChars(json)));
         const rewritten = o.guards ? o.guards.transformJson(ctx, json) : json;
-        if (rewritten !== json) text = Buffer.from(JSON.stringify(rewritten));
+        if (rewritten !== json) text = Buffer.from(stringifyKeepingNumbers(rewritten, rawText));
       } catch (err) {
         if (err instanceof WardenError) throw err;
         // Not JSON after all: fine for token accounting alone (estimated), not for guards that must read it.
