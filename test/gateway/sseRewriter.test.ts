@@ -192,3 +192,8 @@ test('reasoning, refusal and legacy function_call arguments are redacted like co
     assert.ok(out.includes('upstream failed with [REDACTED:aws_access_key]'));
   }
 });
+
+test('a rewritten stream event keeps 64-bit integers exactly as the upstream sent them', () => {
+  const sse = 'data: {"id":"c","object":"chat.completion.chunk","created":7,"model":"m","x_trace":12345678901234567891,"choices":[{"index":0,"delta":{"content":"hello"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n';
+  assert.match(rewrite(sse, 7), /"x_trace":12345678901234567891,/);
+});

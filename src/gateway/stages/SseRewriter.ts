@@ -3,6 +3,7 @@ import type { TextStreamTransformer } from '../ResponseGuards.js';
 import { WardenError } from '../../errors/index.js';
 import { completionChars } from '../index-internal.js';
 import { guardStrings } from './guardStrings.js';
+import { stringifyKeepingNumbers } from '../protocols/stringifyKeepingNumbers.js';
 
 /** Transformers for the text of one stream: the first choice gets `first`, every other choice its own. */
 export interface StreamTransformers {
@@ -130,9 +131,9 @@ export class SseRewriter {
       if (Array.isArray(json.choices) && json.choices.length === 0) return '';
       usageHidden = true;
     }
-    if (!this.text) return usageHidden ? eventOf(otherLines, [JSON.stringify(json)]) : `${event}\n\n`;
+    if (!this.text) return usageHidden ? eventOf(otherLines, [stringifyKeepingNumbers(json, data)]) : `${event}\n\n`;
     // An event without choices (an error the upstream streams, say) is text the client reads too.
-    if (!Array.isArray(json.choices)) return eventOf(otherLines, [JSON.stringify(guardStrings(json, (s) => this.redactWhole(s), () => WITHHELD_TOO_DEEP))]);
+    if (!Array.isArray(json.choices)) return eventOf(otherLines, [stringifyKeepingNumbers(guardStrings(json, (s) => this.redactWhole(s), () => WITHHELD_TOO_DEEP), data)]);
     for (const field of STREAM_FIELDS) if (json[field] !== undefined) this.stream[field] ??= json[field];
     let before = '';
     json.choices.forEach((choice, position) => {
@@ -158,7 +159,7 @@ export class SseRewriter {
       if (choice.logprobs !== undefined) choice.logprobs = null;
       if (choice.finish_reason !== null && choice.finish_reason !== undefined) before += this.flushChoice(index);
     });
-    return before + eventOf(otherLines, [JSON.stringify(json)]);
+    return before + eventOf(otherLines, [stringifyKeepingNumbers(json, data)]);
   }
 
   /** One text redacted whole, with a transformer of its own. */
