@@ -91,9 +91,13 @@ export class RemoteAuditWriter implements AuditWriter {
     return this.queue.length;
   }
 
-  /** True while appends are refused because the queue and the spool are both full (fail closed). */
+  /**
+   * True while appends are refused because the queue and the spool are both full (fail closed).
+   * Read live: once the queue drains it is false without waiting for another append, or a gateway
+   * taken out of rotation (its /readyz follows this) would never get one.
+   */
   get failingClosed(): boolean {
-    return this.refusing;
+    return this.refusing && this.queue.length >= this.queueLimit;
   }
 
   append(record: AuditRecord): Promise<void> {
@@ -323,6 +327,7 @@ export class RemoteAuditWriter implements AuditWriter {
   /** Resolves appends that are durable now, and flush() calls waiting for them. */
   private settle(done: Pending[]): void {
     for (const p of done) p.resolve();
+    if (this.refusing && this.queue.length < this.queueLimit) this.setRefusing(false);
     const oldestQueued = this.queue[0]?.seq ?? Infinity;
     this.flushWaiters = this.flushWaiters.filter((w) => (w.seq < oldestQueued ? (w.resolve(), false) : true));
   }

@@ -272,6 +272,7 @@ test('memory and disk are bounded: when queue and spool are full, append rejects
   const cp = await stubControlPlane(t, { port });
   await writer.replaySpool();
   await waitFor(() => writer.queueDepth === 0);
+  assert.equal(writer.failingClosed, false, 'open again as soon as the queue drained, before any new append');
   await writer.append(rec(100));
   assert.equal(writer.failingClosed, false);
   await writer.close();
