@@ -103,9 +103,12 @@ export class SnapshotSubscriber {
     try {
       const wire = JSON.parse(data.join('\n')) as SnapshotWire;
       const snap = snapshotFromWire(wire);
-      // Expiry on this machine's clock: the control plane's lifetime, counted from receipt, so a
-      // skewed clock neither fails a fresh snapshot nor keeps an old one alive.
-      snap.expiresAt = Date.now() + Math.max(0, wire.expiresAt - wire.issuedAt);
+      // Expiry on this machine's clock: what is left of the snapshot's life when the control plane
+      // sent it, counted from receipt, so a skewed clock neither fails a fresh snapshot nor keeps
+      // an old one alive (an old snapshot re-sent by a control plane that cannot build new ones
+      // arrives expired). Without sentAt (an older control plane), its own clock's expiry.
+      const left = typeof wire.sentAt === 'number' ? wire.expiresAt - wire.sentAt : wire.expiresAt - Date.now();
+      snap.expiresAt = Date.now() + Math.min(Math.max(0, left), wire.expiresAt - wire.issuedAt);
       if (firstOfStream ? this.o.holder.replace(snap) : this.o.holder.update(snap)) {
         this.o.logger.info({ version: snap.version, policyVersion: snap.policyVersion }, 'snapshot installed');
         void this.report(snap.version, snap.policyVersion);

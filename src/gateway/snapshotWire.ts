@@ -15,6 +15,11 @@ export interface SnapshotWire {
   policy: { version: number; policies: string; schema: string | null; entities: CedarEntityJson[] };
   /** Serving versions and digests of registered models (deployment admission). */
   admission: AdmissionTableJson;
+  /**
+   * The control plane's clock when this copy was sent (on the stream): the PEP keeps the snapshot
+   * for `expiresAt - sentAt` from receipt, on its own clock, so skew neither shortens nor extends it.
+   */
+  sentAt?: number;
 }
 
 export function apiKeysToWire(keys: readonly ApiKeyVerifier[]): SnapshotWire['apiKeys'] {

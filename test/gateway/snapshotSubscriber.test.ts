@@ -49,7 +49,8 @@ async function fakeControlPlane(onConnect: (n: number, res: ServerResponse) => v
   };
 }
 
-const send = (res: ServerResponse, w: SnapshotWire) => res.write(`event: snapshot\ndata: ${JSON.stringify(w)}\n\n`);
+/** As the control plane sends it: with its clock at send time (`sentAt`). */
+const send = (res: ServerResponse, w: SnapshotWire, sentAt = Date.now()) => res.write(`event: snapshot\ndata: ${JSON.stringify({ ...w, sentAt })}\n\n`);
 
 async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -92,6 +93,8 @@ test('within one stream versions only go up; the same snapshot sent again on rec
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(holder.current()!.version, 5, 'an older version on the same stream is ignored');
     const expiry = holder.current()!.expiresAt;
+    const left = expiry - Date.now();
+    assert.ok(left > 90_000 && left <= 100_000, `what was left of its life when sent (100 s), not a fresh 300 s: ${left} ms`);
     cp.dropAll();
     await until(() => cp.connections() >= 2, 'a reconnect');
     await new Promise((r) => setTimeout(r, 100));
@@ -119,7 +122,7 @@ test('a silent stream (half-open connection) is replaced after the idle timeout,
 
 test('snapshot expiry is counted on the gateway clock: a control plane 6 minutes ahead does not make a fresh snapshot stale', async () => {
   const ahead = Date.now() + 6 * 60_000;
-  const cp = await fakeControlPlane((_n, res) => send(res, wire(1, ahead, 300_000)));
+  const cp = await fakeControlPlane((_n, res) => send(res, wire(1, ahead, 300_000), Date.now() + 6 * 60_000));
   const holder = new SnapshotHolder();
   const sub = subscriber(cp.url, holder);
   sub.start();
@@ -127,6 +130,20 @@ test('snapshot expiry is counted on the gateway clock: a control plane 6 minutes
     await until(() => holder.current() !== null, 'a snapshot');
     const left = holder.current()!.expiresAt - Date.now();
     assert.ok(left > 290_000 && left <= 300_000, `expires in ${left} ms`);
+  } finally {
+    await sub.close();
+    await cp.close();
+  }
+});
+
+test('a snapshot that expired before it was sent (a control plane that cannot build new ones) is stale on arrival', async () => {
+  const cp = await fakeControlPlane((_n, res) => send(res, wire(1, Date.now() - 3_600_000, 300_000)));
+  const holder = new SnapshotHolder();
+  const sub = subscriber(cp.url, holder);
+  sub.start();
+  try {
+    await until(() => holder.current() !== null, 'a snapshot');
+    assert.ok(holder.current()!.expiresAt <= Date.now(), 'the gateway fails closed instead of giving it a new life');
   } finally {
     await sub.close();
     await cp.close();

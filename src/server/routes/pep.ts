@@ -7,6 +7,7 @@ import type { DecisionEvent } from '../../observe/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
 import type { SnapshotPublisher } from '../SnapshotPublisher.js';
+import type { SnapshotWire } from '../../gateway/index.js';
 
 const PEP_NAME = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_BATCH = 5000;
@@ -82,8 +83,9 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    const send = (wire: unknown): void => {
-      res.write(`event: snapshot\ndata: ${JSON.stringify(wire)}\n\n`);
+    // sentAt: this clock now, so the PEP counts what is left of the snapshot's life on its own clock.
+    const send = (wire: SnapshotWire): void => {
+      res.write(`event: snapshot\ndata: ${JSON.stringify({ ...wire, sentAt: Date.now() })}\n\n`);
     };
     const current = publisher.currentWire();
     if (current) send(current);
