@@ -1,6 +1,5 @@
 import type { ApiKeyVerifier } from '../store/index.js';
 import { loadSchema, parsePolicySet, schemaViolations } from '../policy/index.js';
-import type { Logger } from '../observe/index.js';
 
 /**
  * Characters a reader cannot see or that reorder text (controls, zero-width and bidi format
@@ -62,27 +61,26 @@ export function keyScopePolicies(keys: readonly ApiKeyVerifier[], now = Date.now
   return out.join('\n');
 }
 
-/**
- * Keys whose generated permits do not match the published schema (a principal type the schema
- * does not know, or one that may not invoke models), with Cedar's reason. Their permits are left
- * out of the snapshot: one such key must not stop every later snapshot (and revocation) from being built.
- */
-export function keysOutsideSchema(keys: readonly ApiKeyVerifier[], schemaText: string, now = Date.now()): Map<string, string> {
-  const text = keyScopePolicies(keys, now);
-  const bad = new Map<string, string>();
-  if (!text) return bad;
-  for (const v of schemaViolations(loadSchema(schemaText), parsePolicySet(text))) {
-    const keyId = /^key-scope:([^:]+):/.exec(v.policyId)?.[1];
-    if (keyId && !bad.has(keyId)) bad.set(keyId, v.message);
-  }
-  return bad;
-}
+const keyIdOf = (policyId: string): string | undefined => /^key-scope:([^:]+):/.exec(policyId)?.[1];
 
-/** The keys whose scopes become permits under `schemaText` (null: no schema, all of them); the others are logged. */
-export function grantingKeys(keys: readonly ApiKeyVerifier[], schemaText: string | null, logger: Pick<Logger, 'warn'>): readonly ApiKeyVerifier[] {
-  if (!schemaText) return keys;
-  const outside = keysOutsideSchema(keys, schemaText);
-  if (outside.size === 0) return keys;
-  logger.warn({ keys: [...outside.keys()], reason: outside.values().next().value }, 'API keys whose scopes do not match the published schema grant nothing');
-  return keys.filter((k) => !outside.has(k.id));
+/**
+ * The key-scope permits under a published schema: a permit the schema refuses (a principal type
+ * it does not know, `ModelVersion` when it has none) is left out, so one such key cannot stop every
+ * snapshot build (and with it every revocation). `grantingNothing`: keys left with no permit at
+ * all, with Cedar's reason, for the admin API to refuse and the builder to log.
+ */
+export function scopePermitsUnderSchema(keys: readonly ApiKeyVerifier[], schemaText: string | null, now = Date.now()): { text: string; grantingNothing: Map<string, string> } {
+  const text = keyScopePolicies(keys, now);
+  const grantingNothing = new Map<string, string>();
+  if (!schemaText || !text) return { text, grantingNothing };
+  const policies = parsePolicySet(text);
+  const refused = new Map(schemaViolations(loadSchema(schemaText), policies).map((v) => [v.policyId, v.message]));
+  if (refused.size === 0) return { text, grantingNothing };
+  const kept = policies.filter((p) => !refused.has(p.id));
+  const keysKept = new Set(kept.map((p) => keyIdOf(p.id)));
+  for (const [policyId, message] of refused) {
+    const keyId = keyIdOf(policyId);
+    if (keyId && !keysKept.has(keyId) && !grantingNothing.has(keyId)) grantingNothing.set(keyId, message);
+  }
+  return { text: kept.map((p) => p.text).join('\n'), grantingNothing };
 }

@@ -3,7 +3,7 @@ import { PolicyRepository } from '../policy/index.js';
 import { buildAdmissionTable, admissionTableToJson } from '../artifacts/index.js';
 import { apiKeysToWire, type SnapshotWire } from '../gateway/index.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
-import { grantingKeys, keyScopePolicies } from './keyScopePolicies.js';
+import { scopePermitsUnderSchema } from './keyScopePolicies.js';
 
 /** How long a PEP may keep using a snapshot without hearing from the control plane. */
 export const SNAPSHOT_TTL_MS = 5 * 60_000;
@@ -15,10 +15,11 @@ export const SNAPSHOT_TTL_MS = 5 * 60_000;
 export async function buildSnapshotWire(ctx: ControlPlaneContext, version: number): Promise<SnapshotWire> {
   const apiKeys = await new ApiKeyRepository(ctx.db, ctx.serverSecret).listVerifiers();
   const published = await new PolicyRepository(ctx.db).current();
-  // A key the published schema refuses (one created before the schema) grants nothing, rather
-  // than failing every snapshot build and with it every later revocation.
-  const granting = grantingKeys(apiKeys, published?.schema ?? null, ctx.logger);
-  const policies = [published?.policies ?? '', keyScopePolicies(granting)].filter(Boolean).join('\n');
+  const scopes = scopePermitsUnderSchema(apiKeys, published?.schema ?? null);
+  if (scopes.grantingNothing.size > 0) {
+    ctx.logger.warn({ keys: [...scopes.grantingNothing.keys()], reason: scopes.grantingNothing.values().next().value }, 'API keys whose scopes do not match the published schema grant nothing');
+  }
+  const policies = [published?.policies ?? '', scopes.text].filter(Boolean).join('\n');
   const admission = admissionTableToJson(await buildAdmissionTable(ctx.db, ctx.config.artifacts.admission));
   const now = Date.now();
   return {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keyScopePolicies, grantingKeys } from '../../src/server/keyScopePolicies.js';
+import { keyScopePolicies, scopePermitsUnderSchema } from '../../src/server/keyScopePolicies.js';
 import { readFileSync } from 'node:fs';
 import { compilePolicySet, buildRequestContext, type EntityRef } from '../../src/policy/index.js';
 import type { ApiKeyVerifier } from '../../src/store/index.js';
@@ -28,14 +28,20 @@ test('key scopes cover every version of a model: model:M allows Model::"M" and M
   assert.equal(decide('all', { type: 'Dataset', id: 'd' }), 'deny');
 });
 
-test('a stored key the published schema refuses grants nothing; the others keep their permits and the set compiles', () => {
+test('under a published schema, permits it refuses are left out (a stored key it does not know grants nothing); the others stay and the set compiles', () => {
   const schema = readFileSync('examples/policies/schema.cedarschema', 'utf8');
-  const warnings: unknown[] = [];
   const keys = [key('key_good', 'ApiKey::"good"', ['model:iris']), key('key_team', 'Team::"x"', ['model:iris'])];
-  const granting = grantingKeys(keys, schema, { warn: (o: unknown) => warnings.push(o) });
-  assert.deepEqual(granting.map((k) => k.id), ['key_good']);
-  assert.equal(warnings.length, 1);
-  assert.doesNotThrow(() => compilePolicySet(keyScopePolicies(granting), { schemaText: schema }));
+  const scopes = scopePermitsUnderSchema(keys, schema);
+  assert.deepEqual([...scopes.grantingNothing.keys()], ['key_team']);
+  assert.match(scopes.text, /key-scope:key_good:iris/);
+  assert.doesNotMatch(scopes.text, /key_team/);
+  assert.doesNotThrow(() => compilePolicySet(scopes.text, { schemaText: schema }));
   assert.throws(() => compilePolicySet(keyScopePolicies(keys), { schemaText: schema }), { code: 'WARDEN_POLICY_VALIDATION_FAILED' }, 'what used to stop every snapshot build');
-  assert.equal(grantingKeys(keys, null, { warn: () => undefined }), keys, 'no schema: every key');
+  assert.equal(scopePermitsUnderSchema(keys, null).text, keyScopePolicies(keys), 'no schema: every permit');
+  // A schema without ModelVersion: model:* keeps its Model permit and still grants every model.
+  const modelsOnly = schema.replace(/entity ModelVersion[^;]*;/, '').replace(/,\s*ModelVersion/g, '').replace(/ModelVersion,\s*/g, '');
+  const star = scopePermitsUnderSchema([key('key_all', 'ApiKey::"all"', ['model:*'])], modelsOnly);
+  assert.equal(star.grantingNothing.size, 0);
+  assert.match(star.text, /key-scope:key_all:any-model"/);
+  assert.doesNotMatch(star.text, /any-model-version/);
 });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ApiKeyRepository, type ApiKeyVerifier } from '../../store/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
-import { cedarEntity, KEY_SCOPE, keysOutsideSchema } from '../keyScopePolicies.js';
+import { cedarEntity, KEY_SCOPE, scopePermitsUnderSchema } from '../keyScopePolicies.js';
 import { PolicyRepository } from '../../policy/index.js';
 import { WardenError } from '../../errors/index.js';
 
@@ -48,6 +48,6 @@ async function refuseOutsideSchema(ctx: ControlPlaneContext, input: { name: stri
   const schema = (await new PolicyRepository(ctx.db).current())?.schema;
   if (!schema || !input.scopes?.length) return;
   const candidate = { id: 'key_new', principal: input.principal ?? `ApiKey::"${input.name}"`, scopes: input.scopes, revokedAt: null, expiresAt: null } as unknown as ApiKeyVerifier;
-  const reason = keysOutsideSchema([candidate], schema).get('key_new');
+  const reason = scopePermitsUnderSchema([candidate], schema).grantingNothing.get('key_new');
   if (reason) throw new WardenError('WARDEN_INPUT_INVALID', `the key's model scopes do not match the published policy schema: ${reason}`);
 }
