@@ -8,7 +8,7 @@ export interface ObservedRequest {
   readonly errorCode: string | null;
   readonly decision: { decision: 'allow' | 'deny' } | null;
   readonly upstreamNs: bigint;
-  readonly principal: { entity: { type: string; id: string }; id: string } | null;
+  readonly principal: { entity: { type: string; id: string }; id: string; method: string } | null;
   readonly sourceIp: string;
 }
 
@@ -16,6 +16,8 @@ export interface ObservedRequest {
 export interface DecisionEvent {
   principal: string | null;
   principalId: string | null;
+  /** How the principal authenticated ('api-key', 'jwt', 'mtls', 'jwt-svid'); null when it did not. */
+  authn: string | null;
   decision: 'allow' | 'deny';
   code: string | null;
   sourceIp: string;
@@ -64,6 +66,7 @@ export function createGatewayObserver(options: GatewayObserverOptions): { observ
       options.emitDecision({
         principal: ctx.principal ? `${ctx.principal.entity.type}::${JSON.stringify(ctx.principal.entity.id)}` : null,
         principalId: ctx.principal?.id ?? null,
+        authn: ctx.principal?.method ?? null,
         decision: denied ? 'deny' : 'allow',
         code: ctx.errorCode,
         sourceIp: ctx.sourceIp,

@@ -60,6 +60,8 @@ export interface GatewayDecisionEvent {
   principal: string | null;
   /** Key id / SPIFFE ID (an identifier, not a credential). */
   principalId: string | null;
+  /** How the principal authenticated ('api-key', 'jwt', …); null when it did not. */
+  authn: string | null;
   decision: 'allow' | 'deny';
   code: string | null;
   sourceIp: string;

@@ -35,9 +35,6 @@ export interface RunningControlPlane {
   close(): Promise<void>;
 }
 
-/** An API key id (`key_` + 16 hex), as gateways report it for key-authenticated requests. */
-const KEY_ID = /^key_[0-9a-f]{16}$/;
-
 function errorBody(err: WardenError, requestId: string) {
   return { error: { code: err.code, message: err.message, requestId } };
 }
@@ -49,10 +46,7 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
   await publisher.rebuild();
   const snapshots = publisher.holder;
   const keyUsage = new KeyUsageRecorder(ctx.db, ctx.logger);
-  const onDecision = (ev: { principalId: string | null }): void => {
-    if (ev.principalId !== null && KEY_ID.test(ev.principalId)) keyUsage.used(ev.principalId);
-  };
-  ctx.events.on('gateway.decision', onDecision);
+  ctx.events.on('gateway.decision', keyUsage.onDecision);
 
   const requestTimeout = ctx.config.server.requestTimeoutSeconds * 1000;
   // Node checks request deadlines every connectionsCheckingInterval (30 s by default), so a short
@@ -134,7 +128,7 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
     snapshots,
     async close(): Promise<void> {
       publisher.close();
-      ctx.events.off('gateway.decision', onDecision);
+      ctx.events.off('gateway.decision', keyUsage.onDecision);
       await keyUsage.close();
       await app.close();
     },

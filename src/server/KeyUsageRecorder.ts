@@ -1,6 +1,9 @@
 import type { Queryable } from '../store/index.js';
 import type { Logger } from '../observe/index.js';
 
+/** An API key id (`key_` + 16 hex), as gateways report it for key-authenticated requests. */
+const KEY_ID = /^key_[0-9a-f]{16}$/;
+
 /** How often the keys seen since the last write get their `last_used_at` (one UPDATE per interval, not per request). */
 export const KEY_USAGE_FLUSH_MS = 30_000;
 
@@ -22,10 +25,13 @@ export class KeyUsageRecorder {
     this.timer.unref();
   }
 
-  /** A request authenticated with this API key (its id, `key_…`). */
-  used(keyId: string): void {
-    if (this.seen.size < 100_000) this.seen.add(keyId);
-  }
+  /**
+   * One gateway decision: counted when an API key authenticated it (a JWT whose subject happens
+   * to look like a key id does not make that key look in use).
+   */
+  readonly onDecision = (ev: { principalId: string | null; authn: string | null }): void => {
+    if (ev.authn === 'api-key' && ev.principalId !== null && KEY_ID.test(ev.principalId) && this.seen.size < 100_000) this.seen.add(ev.principalId);
+  };
 
   async flush(now = new Date()): Promise<void> {
     if (this.seen.size === 0) return;

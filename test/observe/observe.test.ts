@@ -11,7 +11,7 @@ function req(overrides: Partial<ObservedRequest> = {}): ObservedRequest {
     errorCode: null,
     decision: { decision: 'allow' },
     upstreamNs: 2_000_000n,
-    principal: { entity: { type: 'ApiKey', id: 'demo' }, id: 'key_1' },
+    principal: { entity: { type: 'ApiKey', id: 'demo' }, id: 'key_1', method: 'api-key' },
     sourceIp: '10.0.0.7',
     ...overrides,
   };
@@ -53,7 +53,7 @@ test('the gateway observer labels by route/model/decision/code, maps unknown mod
   assert.match(text, /warden_upstream_up\{upstream="demo"\} 0/, 'the failed forward marks the upstream down');
   assert.ok(!text.includes('attacker-chosen') && !text.includes('10.0.0.7') && !text.includes('key_1'));
   assert.equal(events.length, 4);
-  assert.deepEqual(events[0], { principal: 'ApiKey::"demo"', principalId: 'key_1', decision: 'allow', code: null, sourceIp: '10.0.0.7', model: 'echo' });
+  assert.deepEqual(events[0], { principal: 'ApiKey::"demo"', principalId: 'key_1', authn: 'api-key', decision: 'allow', code: null, sourceIp: '10.0.0.7', model: 'echo' });
   assert.equal(events[2]!.principal, null);
   assert.equal(events[2]!.decision, 'deny');
 

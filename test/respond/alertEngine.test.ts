@@ -44,7 +44,7 @@ after(async () => {
   await new Promise<void>((r) => hook.close(() => r()));
 });
 
-const decision = (principal: string, decision: 'allow' | 'deny', sourceIp = '10.0.0.1', principalId = 'key_0000000000000001'): GatewayDecisionEvent => ({ principal, principalId, decision, code: decision === 'deny' ? 'WARDEN_AUTHZ_DENIED' : null, sourceIp, model: 'echo' });
+const decision = (principal: string, decision: 'allow' | 'deny', sourceIp = '10.0.0.1', principalId = 'key_0000000000000001'): GatewayDecisionEvent => ({ principal, principalId, authn: 'api-key', decision, code: decision === 'deny' ? 'WARDEN_AUTHZ_DENIED' : null, sourceIp, model: 'echo' });
 
 async function settle(): Promise<void> {
   // Rules fire in the background for gateway decisions; wait for their writes.

@@ -15,8 +15,9 @@ test('keys used through a gateway get last_used_at (one UPDATE per flush); unuse
     const used = await repo.create({ name: 'used' });
     const idle = await repo.create({ name: 'idle' });
     const recorder = new KeyUsageRecorder(db, { warn: () => undefined }, 3_600_000);
-    recorder.used(used.record.id);
-    recorder.used(used.record.id);
+    recorder.onDecision({ principalId: used.record.id, authn: 'api-key' });
+    recorder.onDecision({ principalId: used.record.id, authn: 'api-key' });
+    recorder.onDecision({ principalId: idle.record.id, authn: 'jwt' }); // a JWT subject that looks like a key id
     const at = new Date('2030-01-02T03:04:05Z');
     await recorder.flush(at);
     const keys = await repo.list();

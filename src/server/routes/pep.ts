@@ -24,9 +24,11 @@ export function decisionEventOf(r: AuditRecord): DecisionEvent | null {
   const denied = r.decision === 'deny';
   if (!r.principal && !denied) return null;
   const principalId = r.details?.principalId;
+  const authn = r.details?.authn;
   return {
     principal: r.principal ?? null,
     principalId: typeof principalId === 'string' ? principalId : null,
+    authn: typeof authn === 'string' ? authn : null,
     decision: denied ? 'deny' : 'allow',
     code: r.code ?? null,
     sourceIp: r.sourceIp,
