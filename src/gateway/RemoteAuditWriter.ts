@@ -180,7 +180,9 @@ export class RemoteAuditWriter implements AuditWriter {
     let failures = 0;
     while (!this.closing) {
       const spool = this.spool;
-      const file = spool?.oldestFile();
+      // `spooling` says whether spool files may exist (set at start and when records are spilled),
+      // so the directory is listed only then, not once per delivered batch.
+      const file = this.spooling ? spool?.oldestFile() : null;
       if (!file) this.backlogDrained();
       const ok = spool && file ? await this.replayFile(spool, file) : this.queue.length > 0 ? await this.deliverHeadBatch() : null;
       if (ok === null) return;
@@ -299,14 +301,17 @@ export class RemoteAuditWriter implements AuditWriter {
     const spool = this.spool;
     if (!spool || from >= this.queue.length) return;
     let text = '';
+    let textBytes = 0;
     let taken = from;
     while (taken < this.queue.length) {
       const sentBefore = taken === 0 && this.headBatch;
       const count = sentBefore ? this.headBatch!.count : Math.min(this.batchSize, this.queue.length - taken);
       const id = sentBefore ? this.headBatch!.id : randomUUID();
       const chunk = spoolLines(id, this.queue.slice(taken, taken + count).map((p) => p.json));
-      if (!spool.fits(Buffer.byteLength(text) + Buffer.byteLength(chunk))) break;
+      const chunkBytes = Buffer.byteLength(chunk);
+      if (!spool.fits(textBytes + chunkBytes)) break;
       text += chunk;
+      textBytes += chunkBytes;
       taken += count;
     }
     if (taken > from && spool.append(this.queue[from]!.seq, this.queue[taken - 1]!.seq, text)) {
