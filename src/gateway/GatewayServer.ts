@@ -11,7 +11,7 @@ import type { GatewayRequest, GatewayResponse } from './RequestContext.js';
 import type { SnapshotHolder } from './PepSnapshot.js';
 import { UpstreamPool } from './UpstreamPool.js';
 import type { GatewaySvidSource } from './upstreamMtls.js';
-import { runPipeline, sendError, type PipelineOptions } from './pipeline.js';
+import { runPipeline, sendError, servingRefusal, type PipelineOptions } from './pipeline.js';
 import type { GatewayGuards } from './ResponseGuards.js';
 import type { Authenticators, RateLimitPolicy, RequestValidator } from './index-internal.js';
 import type { RequestContext } from './RequestContext.js';
@@ -122,8 +122,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     if (path === '/healthz' || path === '/readyz') {
       const snap = options.snapshots.current();
-      // Not ready while requests would be refused: no current snapshot, or an audit log that can keep no more records.
-      const ready = path === '/healthz' || (snap !== null && snap.expiresAt > Date.now() && !options.audit.failingClosed);
+      const ready = path === '/healthz' || servingRefusal(snap, options.audit) === null;
       const body = JSON.stringify({ status: ready ? 'ok' : 'not-ready', snapshotVersion: snap?.version ?? null });
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json', 'x-warden-request-id': requestId });
       res.end(body);

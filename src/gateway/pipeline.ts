@@ -149,9 +149,9 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
   };
   try {
     const snap = o.snapshots.current();
-    if (!snap || snap.expiresAt <= Date.now()) throw new WardenError('WARDEN_GATEWAY_SNAPSHOT_STALE', 'no current policy snapshot; failing closed');
-    if (o.audit.failingClosed) throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'the audit log cannot keep more records; requests are refused until it can');
-    ctx.snapshot = snap;
+    const refused = servingRefusal(snap, o.audit);
+    if (refused) throw refused;
+    ctx.snapshot = snap!;
     receive(ctx, o.receive);
     next('authenticate');
     await authenticate(ctx, o.serverSecret, o.authn);
@@ -198,6 +198,16 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
   span.end();
   trace.end(ctx.status, ctx.errorCode, ctx.route?.kind ?? null);
   o.onRequestDone?.(ctx, overhead);
+}
+
+/**
+ * Why the gateway refuses every request now, or null when it serves: no current snapshot, or an
+ * audit log that can keep no more records (fail closed). /readyz answers from the same check.
+ */
+export function servingRefusal(snap: PepSnapshot | null, audit: AuditWriter): WardenError | null {
+  if (!snap || snap.expiresAt <= Date.now()) return new WardenError('WARDEN_GATEWAY_SNAPSHOT_STALE', 'no current policy snapshot; failing closed');
+  if (audit.failingClosed) return new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'the audit log cannot keep more records; requests are refused until it can');
+  return null;
 }
 
 /**
