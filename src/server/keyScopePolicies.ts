@@ -1,4 +1,4 @@
-import type { ApiKeyVerifier } from '../store/index.js';
+import { isActiveKey, type ApiKeyVerifier } from '../store/index.js';
 import { loadSchema, parsePolicySet, schemaViolations } from '../policy/index.js';
 
 /**
@@ -6,13 +6,15 @@ import { loadSchema, parsePolicySet, schemaViolations } from '../policy/index.js
  * characters, line separators): refused in principal ids and model names, where they would make
  * two different names look the same in `keys list` and in policies.
  */
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+const INVISIBLE_CLASS = '\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}';
+const INVISIBLE = new RegExp(`[${INVISIBLE_CLASS}]`, 'u');
 
 /** A model name a key may be scoped to: what requests may name (1-128 characters), nothing invisible. */
-const MODEL_NAME = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]{1,128}$/u;
+const MODEL_NAME_SOURCE = `[^${INVISIBLE_CLASS}]{1,128}`;
+const MODEL_NAME = new RegExp(`^${MODEL_NAME_SOURCE}$`, 'u');
 
 /** Key scopes: `model:*` (every model) or `model:<name>`. */
-export const KEY_SCOPE = /^model:(?:\*|[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]{1,128})$/u;
+export const KEY_SCOPE = new RegExp(`^model:(?:\\*|${MODEL_NAME_SOURCE})$`, 'u');
 
 /** Cedar string literal: only \\ and " need escaping once invisible characters are refused. */
 function cedarString(s: string): string {
@@ -43,7 +45,7 @@ export function cedarEntity(text: string): string | null {
 export function keyScopePolicies(keys: readonly ApiKeyVerifier[], now = Date.now()): string {
   const out: string[] = [];
   for (const k of keys) {
-    if (k.revokedAt || (k.expiresAt && k.expiresAt.getTime() <= now)) continue;
+    if (!isActiveKey(k, now)) continue;
     const principal = cedarEntity(k.principal);
     if (!principal) continue;
     for (const scope of k.scopes) {

@@ -77,6 +77,16 @@ export function publicRecord(v: ApiKeyVerifier): ApiKeyRecord {
 
 const NAME_PATTERN = /^[A-Za-z0-9._:@-]{1,64}$/;
 
+/** Not revoked and not expired at `now` (epoch ms): a key that grants and authenticates. */
+export function isActiveKey(k: Pick<ApiKeyRecord, 'revokedAt' | 'expiresAt'>, now: number): boolean {
+  return !k.revokedAt && (!k.expiresAt || k.expiresAt.getTime() > now);
+}
+
+/** The Cedar principal a key acts as: the one given, else `ApiKey::"<name>"`. */
+export function keyPrincipal(input: { name: string; principal?: string | undefined }): string {
+  return input.principal ?? `ApiKey::"${input.name}"`;
+}
+
 export class ApiKeyRepository {
   constructor(
     private readonly db: Queryable,
@@ -95,7 +105,7 @@ export class ApiKeyRepository {
     const prefix = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);
     const key = `wdn_${prefix}_${randomToken(32)}`;
     const id = `key_${randomBytes(8).toString('hex')}`;
-    const principal = input.principal ?? `ApiKey::"${input.name}"`;
+    const principal = keyPrincipal(input);
     const expiresAt = input.ttlSeconds ? new Date(now.getTime() + input.ttlSeconds * 1000) : null;
     const insert = async (q: Queryable): Promise<{ record: ApiKeyRecord; key: string }> => {
       // Creates of one name are serialised (other control-plane replicas too): the check below
@@ -144,7 +154,7 @@ export class ApiKeyRepository {
     const r = await this.db.query<Row>('SELECT * FROM api_keys WHERE id = $1 OR prefix = $1 OR name = $1 ORDER BY created_at DESC, id', [idOrPrefixOrName]);
     const rows = r.rows.map(toRecord);
     const byName = rows.filter((k) => k.name === idOrPrefixOrName);
-    const active = byName.filter((k) => !k.revokedAt && (!k.expiresAt || k.expiresAt > now));
+    const active = byName.filter((k) => isActiveKey(k, now.getTime()));
     if (active.length > 1 && !rows.some((k) => k.id === idOrPrefixOrName || k.prefix === idOrPrefixOrName)) {
       throw new WardenError('WARDEN_CONFLICT', `${active.length} active keys are named ${JSON.stringify(idOrPrefixOrName)}; name one by its id`);
     }

@@ -4,6 +4,8 @@ export { migrate, splitStatements } from './migrate.js';
 export { allMigrations, type Migration } from './migrations/index.js';
 export {
   ApiKeyRepository,
+  isActiveKey,
+  keyPrincipal,
   parseApiKey,
   hashApiKey,
   publicRecord,

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ApiKeyRepository, type ApiKeyVerifier } from '../../store/index.js';
+import { ApiKeyRepository, keyPrincipal, type ApiKeyVerifier } from '../../store/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
 import { cedarEntity, KEY_SCOPE, scopePermitsUnderSchema } from '../keyScopePolicies.js';
@@ -47,7 +47,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
 async function refuseOutsideSchema(ctx: ControlPlaneContext, input: { name: string; principal?: string; scopes?: string[] }): Promise<void> {
   const schema = (await new PolicyRepository(ctx.db).current())?.schema;
   if (!schema || !input.scopes?.length) return;
-  const candidate = { id: 'key_new', principal: input.principal ?? `ApiKey::"${input.name}"`, scopes: input.scopes, revokedAt: null, expiresAt: null } as unknown as ApiKeyVerifier;
+  const candidate = { id: 'key_new', principal: keyPrincipal(input), scopes: input.scopes, revokedAt: null, expiresAt: null } as unknown as ApiKeyVerifier;
   const reason = scopePermitsUnderSchema([candidate], schema).grantingNothing.get('key_new');
   if (reason) throw new WardenError('WARDEN_INPUT_INVALID', `the key's model scopes do not match the published policy schema: ${reason}`);
 }
