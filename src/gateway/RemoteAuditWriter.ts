@@ -91,6 +91,11 @@ export class RemoteAuditWriter implements AuditWriter {
     return this.queue.length;
   }
 
+  /** Bytes of spool and dead-letter files this writer holds (0 without a spool directory). */
+  get spoolBytes(): number {
+    return this.spool?.bytes ?? 0;
+  }
+
   /**
    * True while appends are refused because the queue and the spool are both full (fail closed).
    * Read live: once the queue drains it is false without waiting for another append, or a gateway

@@ -83,3 +83,17 @@ export function observeSnapshots(holder: { current(): { version: number } | null
   if (cur) metrics.snapshotVersion.labels(pep).set(cur.version);
   return holder.onUpdate((s) => metrics.snapshotVersion.labels(pep).set(s.version));
 }
+
+/** What a scrape reads from a PEP's audit writer (the local Merkle log or a remote gateway's writer). */
+export interface ObservedAuditWriter {
+  readonly queueDepth: number;
+  readonly failingClosed?: boolean;
+  readonly spoolBytes?: number;
+}
+
+/** Sets the PEP's audit gauges from its writer; run before each scrape (they are read, not pushed). */
+export function observeAudit(writer: ObservedAuditWriter, metrics: GatewayMetrics, pep: string): void {
+  metrics.auditQueueDepth.labels(pep).set(writer.queueDepth);
+  metrics.auditFailingClosed.labels(pep).set(writer.failingClosed === true ? 1 : 0);
+  if (writer.spoolBytes !== undefined) metrics.auditSpoolBytes.labels(pep).set(writer.spoolBytes);
+}

@@ -9,5 +9,5 @@ export {
   type RequestObservation,
 } from './metrics.js';
 export { metricsHandler, bearerMatches, type MetricsHandlerOptions } from './metricsHandler.js';
-export { createGatewayObserver, observeSnapshots, type GatewayObserver, type GatewayObserverOptions, type ObservedRequest, type DecisionEvent } from './gatewayObserver.js';
+export { createGatewayObserver, observeSnapshots, observeAudit, type ObservedAuditWriter, type GatewayObserver, type GatewayObserverOptions, type ObservedRequest, type DecisionEvent } from './gatewayObserver.js';
 export { createTracing, NOOP_TRACING, type Tracing, type TracingConfig, type RequestTrace, type StageSpan } from './tracing.js';

@@ -35,6 +35,10 @@ export interface GatewayMetrics {
   rateLimited: Counter<'route'>;
   detectorVerdicts: Counter<'detector' | 'action'>;
   auditQueueDepth: Gauge<'pep'>;
+  /** 1 while the PEP's audit log keeps no more records, so the PEP refuses requests (fail closed). */
+  auditFailingClosed: Gauge<'pep'>;
+  /** Undelivered audit records a remote gateway holds on disk (control plane unreachable). */
+  auditSpoolBytes: Gauge<'pep'>;
   /** Version of the policy snapshot (bundle) each PEP decides from. */
   snapshotVersion: Gauge<'pep'>;
   upstreamUp: Gauge<'upstream'>;
@@ -49,6 +53,8 @@ export function createGatewayMetrics(registry: Registry = processRegistry): Gate
     // Same name and labels as the detect module's DetectorMetrics, so both share one series.
     detectorVerdicts: counter(registry, 'warden_detector_verdicts_total', 'Detector verdicts by detector and action.', ['detector', 'action']),
     auditQueueDepth: gauge(registry, 'warden_audit_queue_depth', 'Audit records waiting to be written.', ['pep']),
+    auditFailingClosed: gauge(registry, 'warden_audit_failing_closed', '1 while the audit log keeps no more records and the PEP refuses requests (fail closed), else 0.', ['pep']),
+    auditSpoolBytes: gauge(registry, 'warden_audit_spool_bytes', 'Bytes of undelivered audit records a remote gateway spooled to disk.', ['pep']),
     snapshotVersion: gauge(registry, 'warden_pep_snapshot_version', 'Policy snapshot (bundle) version a PEP decides from.', ['pep']),
     upstreamUp: gauge(registry, 'warden_upstream_up', '1 when the upstream answered its last request or health check, else 0.', ['upstream']),
   };

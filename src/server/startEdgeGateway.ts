@@ -5,7 +5,7 @@ import { WardenError } from '../errors/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import { controlPlaneTls, createWorkloadKey } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
-import type { Logger } from '../observe/index.js';
+import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, processMetricsRegistry, type Logger } from '../observe/index.js';
 import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 import { createAlarmForwarder } from './forwardAlarm.js';
 import { startEdgeWorkloadTrust, type EdgeWorkloadTrust } from './edgeWorkloadTrust.js';
@@ -102,8 +102,17 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
       void alarms.forward(event);
     },
   });
+  // The same series as `warden up`'s gateway, on this gateway's listener: each replica is scraped on its own.
+  const registry = processMetricsRegistry({ processMetrics: o.config.observe.processMetrics });
+  const observer = createGatewayObserver({ registry, upstreams: o.config.gateway.upstreams });
+  const stopObservingSnapshots = observeSnapshots(holder, observer.metrics, o.name);
   const gateway = await startGateway({
     ...plugins.gatewayOptions,
+    onRequestDone: observer.observe,
+    onUpstreamHealth: (name, up) => observer.metrics.upstreamUp.labels(name).set(up ? 1 : 0),
+    metricsHandler: o.config.observe.metricsEnabled
+      ? metricsHandler(registry, { token: o.config.observe.metricsToken, beforeScrape: async () => observeAudit(audit, observer.metrics, o.name) })
+      : undefined,
     tls,
     upstreams: o.config.gateway.upstreams,
     snapshots: holder,
@@ -141,6 +150,7 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
     async close() {
       if (renewal) clearTimeout(renewal);
       await gateway.close(o.config.server.shutdownGraceSeconds * 1000);
+      stopObservingSnapshots();
       await audit.close();
       await subscriber.close();
       await plugins.close();

@@ -9,7 +9,7 @@ import { createWorkloadKey, getAuthority, type CertificateAuthority } from '../i
 import { startGateway, type RunningGateway } from '../gateway/index.js';
 import { startDemoModelServer, loadIrisDataset, type DemoModelServer } from '../demo/index.js';
 import { fitProfile, type FeatureProfile } from '../detect/index.js';
-import { createGatewayObserver, metricsHandler, observeSnapshots, processMetricsRegistry, type Logger } from '../observe/index.js';
+import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, processMetricsRegistry, type Logger } from '../observe/index.js';
 import { startControlPlane, createControlPlaneContext, type RunningControlPlane } from './ControlPlane.js';
 import { loadServerSecret } from './serverSecret.js';
 import { publishDemoPolicy } from './demoPolicy.js';
@@ -135,7 +135,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       onRequestDone: observer.observe,
       onUpstreamHealth: (name, up) => observer.metrics.upstreamUp.labels(name).set(up ? 1 : 0),
       metricsHandler: config.observe.metricsEnabled
-        ? metricsHandler(registry, { token: config.observe.metricsToken, beforeScrape: async () => void observer.metrics.auditQueueDepth.labels('gateway').set(audit.queueDepth) })
+        ? metricsHandler(registry, { token: config.observe.metricsToken, beforeScrape: async () => observeAudit(audit, observer.metrics, 'gateway') })
         : undefined,
       tls,
       upstreams,

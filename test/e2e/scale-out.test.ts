@@ -190,6 +190,15 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
     assert.deepEqual(peps.peps.map((p) => p.name).sort(), ['gw-1', 'gw-2', 'gw-3']);
     for (const p of peps.peps) assert.equal(p.snapshotVersion, peps.currentVersion, `${p.name} reports the current snapshot version`);
 
+    // Each remote gateway serves its own /metrics: its requests, the snapshot it decides from, its audit writer's state.
+    const scrape = await request(gateways[0] + '/metrics', { dispatcher: client });
+    const scraped = await scrape.body.text();
+    assert.equal(scrape.statusCode, 200);
+    assert.match(scraped, /warden_gateway_requests_total\{route="oip.infer",model="iris",decision="allow",code=""\} [1-9]/);
+    assert.match(scraped, new RegExp(`warden_pep_snapshot_version\\{pep="gw-1"\\} ${peps.currentVersion}\\n`));
+    assert.match(scraped, /warden_audit_failing_closed\{pep="gw-1"\} 0\n/);
+    assert.match(scraped, /warden_audit_spool_bytes\{pep="gw-1"\} 0\n/);
+
     // Gateways ship their decisions to the control plane's log; SIGTERM flushes them.
     for (const p of procs.slice(1)) assert.equal(await stop(p), 0);
     const records = (await api('GET', '/api/v1/audit/records?principal=' + encodeURIComponent('ApiKey::"fleet"') + '&limit=100')).json as { records?: { record?: { details?: { pep?: string }; decision?: string } }[]; entries?: unknown[] };

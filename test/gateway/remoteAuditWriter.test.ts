@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import { RemoteAuditWriter } from '../../src/gateway/index.js';
-import { createLogger } from '../../src/observe/index.js';
+import { Registry } from 'prom-client';
+import { createGatewayMetrics, createLogger, observeAudit } from '../../src/observe/index.js';
 import type { AuditRecord } from '../../src/audit/index.js';
 import { freePort } from '../helpers/net.js';
 
@@ -267,12 +268,21 @@ test('memory and disk are bounded: when queue and spool are full, append rejects
   assert.ok(writer.queueDepth <= 3, 'memory stays bounded');
   const spoolBytes = spoolFiles(spoolDir).reduce((n, f) => n + statSync(join(spoolDir, f)).size, 0);
   assert.ok(spoolBytes > 0 && spoolBytes <= 600, `spool within its cap (${spoolBytes})`);
+  // Operators see it on /metrics: the gauges a scrape sets from this writer.
+  const registry = new Registry();
+  const metrics = createGatewayMetrics(registry);
+  observeAudit(writer, metrics, 'gw-1');
+  const scraped = await registry.metrics();
+  assert.match(scraped, /warden_audit_failing_closed\{pep="gw-1"\} 1/);
+  assert.match(scraped, new RegExp(`warden_audit_spool_bytes\\{pep="gw-1"\\} ${spoolBytes}\\b`));
 
   // The control plane comes back: everything accepted is delivered, in order, and appends work again.
   const cp = await stubControlPlane(t, { port });
   await writer.replaySpool();
   await waitFor(() => writer.queueDepth === 0);
   assert.equal(writer.failingClosed, false, 'open again as soon as the queue drained, before any new append');
+  observeAudit(writer, metrics, 'gw-1');
+  assert.match(await registry.metrics(), /warden_audit_failing_closed\{pep="gw-1"\} 0/);
   await writer.append(rec(100));
   assert.equal(writer.failingClosed, false);
   await writer.close();

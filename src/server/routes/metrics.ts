@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { WardenError } from '../../errors/index.js';
-import { bearerMatches, createControlPlaneMetrics, createGatewayMetrics, processMetricsRegistry } from '../../observe/index.js';
+import { bearerMatches, createControlPlaneMetrics, createGatewayMetrics, observeAudit, processMetricsRegistry } from '../../observe/index.js';
 import { getResponder } from '../../respond/index.js';
 import { getAuthority } from '../../identity/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
@@ -15,7 +15,7 @@ export async function metricsRoutes(app: FastifyInstance, ctx: ControlPlaneConte
   if (!o.metricsEnabled) return;
   const registry = processMetricsRegistry({ processMetrics: o.processMetrics });
   const m = createControlPlaneMetrics(registry);
-  const queueDepth = createGatewayMetrics(registry).auditQueueDepth;
+  const pepMetrics = createGatewayMetrics(registry);
 
   const refresh = async (): Promise<void> => {
     const responder = await getResponder(ctx);
@@ -34,7 +34,7 @@ export async function metricsRoutes(app: FastifyInstance, ctx: ControlPlaneConte
     m.svidsByExpiry.labels('gt_24h').set(Number(row?.later ?? 0));
     m.auditEntries.set(ctx.audit.size);
     m.auditUnsignedEntries.set(Math.max(0, ctx.audit.size - (ctx.audit.latestCheckpoint()?.size ?? 0)));
-    queueDepth.labels('control-plane').set(ctx.audit.queueDepth);
+    observeAudit(ctx.audit, pepMetrics, 'control-plane');
   };
 
   app.get('/metrics', { config: { public: true } }, async (request, reply) => {
