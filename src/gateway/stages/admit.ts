@@ -21,3 +21,8 @@ export function admit(ctx: RequestContext, reportedDigest?: string): void {
 export function isAdmissible(ctx: RequestContext, model: string): boolean {
   return admitModel(ctx.snapshot.admission, model, undefined, undefined).ok;
 }
+
+/** The version admission serves for a registered model (what an unversioned call reaches), else null. */
+export function servingVersion(ctx: RequestContext, model: string): string | null {
+  return ctx.snapshot.admission.models.get(model)?.serving?.version ?? null;
+}

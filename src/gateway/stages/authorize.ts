@@ -1,6 +1,7 @@
 import { WardenError } from '../../errors/index.js';
 import { buildRequestContext, type AuthzRequest } from '../../policy/index.js';
 import type { RequestContext } from '../RequestContext.js';
+import { servingVersion } from './admit.js';
 
 export interface AuthorizeOptions {
   /** Region this gateway runs in (context.region, for data-residency policies). */
@@ -21,12 +22,16 @@ function effectiveClassification(declared: unknown, configured: string): string 
 export function invokeRequest(ctx: RequestContext, model: string, options: AuthorizeOptions): AuthzRequest {
   const principal = ctx.principal!;
   const classification = effectiveClassification(ctx.req.headers['x-warden-data-classification'], options.classificationOf(model));
-  const version = ctx.route?.version;
+  // A call without a version is a call to the serving version: authorized as that ModelVersion, so
+  // a policy on a version (forbid M@2, a stage attribute) holds on every route that reaches it.
+  // Feedback labels are about the model, not one version.
+  const feedback = ctx.route?.kind === 'feedback';
+  const version = ctx.route?.version ?? (feedback ? null : servingVersion(ctx, model));
   return {
     principal: principal.entity,
     principalParents: principal.parents,
     // Feedback labels feed the model's accuracy monitor: a separate action, so policies can grant it apart from invoke.
-    action: { type: 'Action', id: ctx.route?.kind === 'feedback' ? 'submitFeedback' : 'invoke' },
+    action: { type: 'Action', id: feedback ? 'submitFeedback' : 'invoke' },
     resource: version ? { type: 'ModelVersion', id: `${model}@${version}` } : { type: 'Model', id: model },
     resourceParents: version ? [{ type: 'Model', id: model }] : undefined,
     context: buildRequestContext({
