@@ -79,6 +79,8 @@ const jwtIssuerSchema = z.strictObject({
   tenantType: jwtEntityType.default('Tenant'),
   groupsClaim: z.string().min(1).default('groups'),
   tenantClaim: z.string().min(1).default('tenant'),
+  /** `acr` values that prove a second factor (context.mfa); `amr` containing `mfa` always does. */
+  mfaAcrValues: z.array(z.string().min(1).max(256)).max(32).default([]),
 });
 
 const rateLimitRuleSchema = z.strictObject({

@@ -23,6 +23,8 @@ export interface JwtIssuerOptions {
   tenantType?: string;
   groupsClaim?: string;
   tenantClaim?: string;
+  /** `acr` values that prove multi-factor authentication (besides `amr` containing `mfa`). */
+  mfaAcrValues?: string[];
 }
 
 export interface JwtAuthenticatorOptions {
@@ -96,7 +98,7 @@ export class JwtAuthenticator {
           requiredClaims: ['sub', 'exp'],
         },
         principalType: o.principalType ?? 'User',
-        claims: { groupsClaim: o.groupsClaim ?? 'groups', tenantClaim: o.tenantClaim ?? 'tenant', groupType: o.groupType ?? 'Group', tenantType: o.tenantType ?? 'Tenant' },
+        claims: { groupsClaim: o.groupsClaim ?? 'groups', tenantClaim: o.tenantClaim ?? 'tenant', groupType: o.groupType ?? 'Group', tenantType: o.tenantType ?? 'Tenant', mfaAcrValues: new Set(o.mfaAcrValues ?? []) },
       });
     }
     this.only = this.byIssuer.size === 1 ? this.byIssuer.values().next().value! : null;
@@ -146,12 +148,13 @@ export class JwtAuthenticator {
     const sub = payload.sub as unknown;
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256) throw new WardenError('WARDEN_AUTHN_TOKEN_INVALID', 'the bearer token subject is not a string of 1-256 characters');
     // Frozen: the same object is handed to every request that presents this token.
-    const { parents, tenant } = claimsToParents(payload, issuer.claims);
+    const { parents, tenant, mfa } = claimsToParents(payload, issuer.claims);
     const principal: Principal = Object.freeze({
       entity: Object.freeze({ type: issuer.principalType, id: sub }),
       id: sub,
       method: 'jwt' as const,
       parents: Object.freeze(parents) as Principal['parents'],
+      mfa,
       ...(tenant === undefined ? {} : { tenant }),
     });
     if (this.verifiedMax > 0) {

@@ -36,13 +36,14 @@ after(async () => {
 
 test('valid token → User principal with Group and Tenant parents from the claims', async () => {
   const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp)], now: clock });
-  const token = await idp.sign(k1, { sub: 'alice', nowSeconds: sec(), claims: { groups: ['ml-eng', 'admins', 42], tenant: 'acme' } });
+  const token = await idp.sign(k1, { sub: 'alice', nowSeconds: sec(), claims: { groups: ['ml-eng', 'admins'], tenant: 'acme' } });
   const p = await auth.authenticate(token);
   assert.deepEqual(p, {
     entity: { type: 'User', id: 'alice' },
     id: 'alice',
     method: 'jwt',
     parents: [{ type: 'Group', id: 'ml-eng' }, { type: 'Group', id: 'admins' }, { type: 'Tenant', id: 'acme' }],
+    mfa: false,
     tenant: 'acme',
   });
   // Nested claim paths (Keycloak style) and custom principal type.
@@ -50,6 +51,46 @@ test('valid token → User principal with Group and Tenant parents from the clai
   const p2 = await auth2.authenticate(await idp.sign(k1, { sub: 'bob', nowSeconds: sec(), claims: { realm_access: { roles: ['r1'] }, org: 'o' } }));
   assert.deepEqual(p2.entity, { type: 'Person', id: 'bob' });
   assert.deepEqual(p2.parents, [{ type: 'Group', id: 'r1' }, { type: 'Tenant', id: 'o' }]);
+});
+
+test('a groups or tenant claim that is present but unusable refuses the token (a forbid on it must not silently stop applying)', async () => {
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp)], now: clock });
+  const refused = async (claims: Record<string, unknown>, what: RegExp) => {
+    await assert.rejects(auth.authenticate(await idp.sign(k1, { sub: 'mallory', nowSeconds: sec(), claims })), (err: { code?: string; message?: string }) => {
+      assert.equal(err.code, 'WARDEN_AUTHN_TOKEN_INVALID');
+      assert.match(err.message ?? '', what);
+      return true;
+    });
+  };
+  await refused({ groups: [...Array.from({ length: 256 }, (_, i) => `g${i}`), 'contractors'] }, /more than 256 groups/);
+  await refused({ groups: ['staff', 42] }, /groups claim holds a value/);
+  await refused({ groups: ['staff', 'x'.repeat(257)] }, /groups claim holds a value/);
+  await refused({ groups: { staff: true } }, /neither a list nor a string/);
+  await refused({ groups: ['staff'], tenant: ['globex'] }, /tenant claim is not a string/);
+  await refused({ tenant: '' }, /tenant claim/);
+  // 256 groups and a space-separated string (extra spaces ignored) are fine.
+  const many = await auth.authenticate(await idp.sign(k1, { sub: 'a', nowSeconds: sec(), claims: { groups: Array.from({ length: 256 }, (_, i) => `g${i}`) } }));
+  assert.equal(many.parents.length, 256);
+  const spaced = await auth.authenticate(await idp.sign(k1, { sub: 'b', nowSeconds: sec(), claims: { groups: 'staff  ml' } }));
+  assert.deepEqual(spaced.parents, [{ type: 'Group', id: 'staff' }, { type: 'Group', id: 'ml' }]);
+});
+
+test('namespaced claim names with dots (Auth0) are read as one key before being read as a path', async () => {
+  const ns = 'https://warden.example.com/';
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp, { groupsClaim: `${ns}groups`, tenantClaim: `${ns}tenant` })], now: clock });
+  const p = await auth.authenticate(await idp.sign(k1, { sub: 'carol', nowSeconds: sec(), claims: { [`${ns}groups`]: ['staff', 'contractors'], [`${ns}tenant`]: 'globex' } }));
+  assert.deepEqual(p.parents, [{ type: 'Group', id: 'staff' }, { type: 'Group', id: 'contractors' }, { type: 'Tenant', id: 'globex' }]);
+});
+
+test('mfa comes from amr containing "mfa" or from an acr the issuer names as multi-factor', async () => {
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp, { mfaAcrValues: ['urn:example:loa:mfa'] })], now: clock });
+  const mfaOf = async (claims: Record<string, unknown>) => (await auth.authenticate(await idp.sign(k1, { sub: 'dana', nowSeconds: sec(), claims }))).mfa;
+  assert.equal(await mfaOf({ amr: ['pwd', 'otp', 'mfa'] }), true);
+  assert.equal(await mfaOf({ acr: 'urn:example:loa:mfa' }), true);
+  assert.equal(await mfaOf({ amr: ['pwd'] }), false);
+  assert.equal(await mfaOf({ acr: 'urn:example:loa:1' }), false);
+  assert.equal(await mfaOf({ amr: 'mfa' }), false, 'amr is a list (RFC 8176); a string is not trusted');
+  assert.equal(await mfaOf({}), false);
 });
 
 test('expired, not yet valid, wrong audience, wrong issuer, missing sub: distinct codes', async () => {
