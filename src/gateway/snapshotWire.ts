@@ -1,5 +1,5 @@
 import type { ApiKeyVerifier } from '../store/index.js';
-import { CachingAuthorizer, compilePolicySet, type CedarEntityJson } from '../policy/index.js';
+import { CachingAuthorizer, FailClosedAuthorizer, compilePolicySet, type CedarEntityJson } from '../policy/index.js';
 import type { PepSnapshot } from './PepSnapshot.js';
 import { admissionTableFromJson, type AdmissionTableJson } from '../artifacts/index.js';
 
@@ -54,7 +54,7 @@ export function snapshotFromWire(wire: SnapshotWire): PepSnapshot {
     issuedAt: wire.issuedAt,
     expiresAt: wire.expiresAt,
     apiKeys,
-    authorizer: new CachingAuthorizer(compiled),
+    authorizer: new CachingAuthorizer(new FailClosedAuthorizer(compiled)),
     policyVersion: wire.policy.version,
     admission: admissionTableFromJson(wire.admission),
   };

@@ -4,6 +4,7 @@ import type { Authorizer, AuthzRequest, Decision } from './Authorizer.js';
 import { verifyBundle } from './bundle.js';
 import { CachingAuthorizer } from './CachingAuthorizer.js';
 import { compilePolicySet, type CompiledPolicySet } from './CompiledPolicySet.js';
+import { FailClosedAuthorizer } from './FailClosedAuthorizer.js';
 
 /** Before the first bundle arrives a PEP denies everything (fail closed). */
 const denyAll: Authorizer = {
@@ -60,9 +61,9 @@ export class PolicyBundleHolder implements Authorizer {
     }
     // One assignment each: a request sees the old set or the new one, never a mix.
     this.compiled = set;
-    this.active = set;
+    this.active = new FailClosedAuthorizer(set);
     this.installed = b.version;
-    this.cache?.swap(set);
+    this.cache?.swap(this.active);
     return { version: b.version, policyCount: set.policies.length, fallback: set.fallback, fallbackReasons: set.fallbackReasons };
   }
 

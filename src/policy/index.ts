@@ -14,6 +14,7 @@ export { loadSchema, validatePolicies, validateEntities, schemaViolations, type 
 export { requestEntitiesJson } from './requestEntities.js';
 export type { CedarEntityJson, EntityUidJson } from './cedar/EntityStore.js';
 export { CachingAuthorizer, type CachingAuthorizerOptions } from './CachingAuthorizer.js';
+export { FailClosedAuthorizer } from './FailClosedAuthorizer.js';
 export { buildRequestContext, parseEntityRef, type RequestContextInput } from './requestContext.js';
 export { PolicyBundleHolder, type InstallResult } from './PolicyBundleHolder.js';
 export { PolicyRepository, type PolicyVersion, type PolicyVersionSummary, type PublishInput } from './PolicyRepository.js';

@@ -50,6 +50,8 @@ export function authorize(ctx: RequestContext, options: AuthorizeOptions): void 
   const decision = ctx.snapshot.authorizer.authorize(invokeRequest(ctx, model, options));
   ctx.decision = decision;
   if (decision.decision !== 'allow') {
-    throw new WardenError('WARDEN_AUTHZ_DENIED', `not allowed to ${ctx.route?.kind === 'feedback' ? 'submit feedback for' : 'invoke'} model ${JSON.stringify(model)}`);
+    const failedForbid = decision.errors.length > 0 && decision.determining.some((id) => decision.errors.some((e) => e.policyId === id));
+    const why = failedForbid ? ' (a forbid policy could not be evaluated for this request, so it denies; the audit record names it)' : '';
+    throw new WardenError('WARDEN_AUTHZ_DENIED', `not allowed to ${ctx.route?.kind === 'feedback' ? 'submit feedback for' : 'invoke'} model ${JSON.stringify(model)}${why}`);
   }
 }
