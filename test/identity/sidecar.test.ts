@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { Agent, request } from 'undici';
 import { startControlPlane, tempDir, ADMIN_TOKEN } from './helpers/controlPlane.js';
 import { StaticSvidSource, issueMaterial, startEchoWorkload, mtlsClient, call } from './helpers/workloads.js';
@@ -266,4 +267,42 @@ test('sidecar fails closed (503) when its revocation stream has been silent too 
   const back = Date.now() + 10_000;
   while (Date.now() < back && !feed.connected) await new Promise((r) => setTimeout(r, 50));
   assert.equal((await call(api, sidecar.url + '/x')).status, 200, 'recovers once the stream is back');
+});
+
+test('sidecar: a chunked body on a GET stays one request upstream (no request smuggling past segmentation)', async (t) => {
+  const dir = tempDir();
+  const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
+  t.after(async () => {
+    await ca.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const echo = await startEchoWorkload();
+  t.after(() => echo.server.close());
+  const sidecar = await startSidecar({
+    trustDomain: 'warden.local',
+    identity: new StaticSvidSource(await issueMaterial(ca, MODEL)),
+    revocations: new RevocationList(),
+    // API may only GET /v1/*; nobody may POST /admin/*.
+    authorizer: new AllowListAuthorizer([{ from: API, to: MODEL, paths: ['/v1/*'], methods: ['GET'] }]),
+    upstreamUrl: echo.url,
+    environment: 'prod',
+  });
+  t.after(() => sidecar.close());
+  const api = await issueMaterial(ca, API);
+  const inner = 'POST /admin/reset HTTP/1.1\r\nHost: x\r\nX-Warden-Peer-Spiffe-Id: spiffe://warden.local/env/prod/svc/ops\r\nContent-Length: 0\r\n\r\n';
+  const raw = `GET /v1/status HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${inner.length.toString(16)}\r\n${inner}\r\n0\r\n\r\n`;
+  const u = new URL(sidecar.url);
+  const answer = await new Promise<string>((resolve, reject) => {
+    const s = tlsConnect({ host: u.hostname, port: Number(u.port), cert: api.chainPem, key: api.keyPem, ca: api.bundlePem, checkServerIdentity: () => undefined }, () => s.write(raw));
+    let out = '';
+    s.on('data', (d: Buffer) => (out += d.toString()));
+    s.on('end', () => resolve(out));
+    s.on('error', reject);
+  });
+  assert.match(answer, /^HTTP\/1\.1 200/);
+  // The echo workload answers each request with what it saw; one request, carrying the chunked text as its body.
+  assert.equal(echo.seen.length, 1, `the workload saw ${echo.seen.length} requests`);
+  const echoed = JSON.parse(answer.slice(answer.indexOf('{'), answer.lastIndexOf('}') + 1)) as { method?: string; path?: string; body?: string; peer?: string };
+  assert.equal(echoed.peer, API);
+  assert.equal(echoed.body, inner);
 });

@@ -67,6 +67,19 @@ function forwardable(headers: Record<string, string | string[] | undefined>): Re
   return out;
 }
 
+/**
+ * Headers for a request forwarded on the workload's behalf. A chunked body stays chunked: with
+ * transfer-encoding dropped as hop-by-hop and no content-length, Node's client writes the body of
+ * a GET raw after its headers, and the workload would parse it as a second request that was never
+ * authorized (request smuggling past segmentation).
+ */
+function forwardedRequestHeaders(req: IncomingMessage): Record<string, string | string[] | undefined> {
+  const headers = forwardable(req.headers);
+  for (const h of Object.keys(headers)) if (h.startsWith('x-warden-')) delete headers[h];
+  if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
+  return headers;
+}
+
 function sendError(res: ServerResponse, err: WardenError, requestId: string, closeConnection = false): void {
   if (res.headersSent) {
     res.destroy();
@@ -189,8 +202,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       });
       return sendError(res, new WardenError('WARDEN_IDENTITY_SEGMENTATION_DENIED', `${peer.spiffeId} may not ${req.method} ${path} on ${me.spiffeId}`), requestId);
     }
-    const headers = forwardable(req.headers);
-    for (const h of Object.keys(headers)) if (h.startsWith('x-warden-')) delete headers[h];
+    const headers = forwardedRequestHeaders(req);
     headers[PEER_HEADER] = peer.spiffeId;
     headers['x-warden-request-id'] = requestId;
     const up = httpRequest(
@@ -216,8 +228,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       const route = m ? routes.get(m[1]!) : undefined;
       if (!route) return sendError(res, new WardenError('WARDEN_NOT_FOUND', 'no outbound route with that name'), requestId);
       const target = new URL(route.url);
-      const headers: Record<string, string | string[] | undefined> = { ...forwardable(req.headers), host: target.host };
-      for (const h of Object.keys(headers)) if (h.startsWith('x-warden-')) delete headers[h];
+      const headers = { ...forwardedRequestHeaders(req), host: target.host };
       const out = httpsRequest(
         {
           host: target.hostname,
