@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { Server as HttpServer } from 'node:http';
 import { request } from 'undici';
 import { startControlPlane, tempDir, ADMIN_TOKEN } from './helpers/controlPlane.js';
 import { WorkloadAgent, serveWorkloadApi, verifyPeerSvid, verifyJwtSvid } from '../../src/identity/index.js';
@@ -129,4 +130,27 @@ test('agent renews on its own at half-life minus jitter, with a new key each tim
   assert.notEqual(next.keyPem, first.keyPem);
   assert.ok(after >= 1200 && after < 4000, `renewed at ~40 % of the lifetime, before expiry (${after} ms)`);
   assert.ok(agent.current());
+});
+
+test('the Workload API socket is 0600 from the moment it exists, whatever the umask (no window before the chmod)', async (t) => {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = join(dir, 'agent.sock');
+  // What another local user could connect to: the socket's mode when it starts accepting, before serveWorkloadApi's own chmod.
+  let modeWhenListening = -1;
+  const listen = HttpServer.prototype.listen;
+  HttpServer.prototype.listen = function (this: HttpServer, ...args: unknown[]) {
+    this.once('listening', () => (modeWhenListening = statSync(sock).mode & 0o777));
+    return (listen as (...a: unknown[]) => HttpServer).apply(this, args);
+  } as typeof listen;
+  const previous = process.umask(0);
+  try {
+    const api = await serveWorkloadApi({ current: () => null } as unknown as WorkloadAgent, sock);
+    t.after(() => api.close());
+  } finally {
+    process.umask(previous);
+    HttpServer.prototype.listen = listen;
+  }
+  assert.equal(modeWhenListening, 0o600);
+  assert.equal(process.umask(), previous, 'the process umask is restored');
 });

@@ -36,7 +36,15 @@ export async function serveWorkloadApi(agent: WorkloadAgent, socketPath: string)
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socketPath, () => resolve());
+    // The socket is created 0600: a chmod after listen() leaves a window in which another local
+    // user could connect, and a connection accepted then keeps working (it serves the private
+    // key). bind() runs synchronously inside listen(), so the umask covers exactly that call.
+    const previous = process.umask(0o177);
+    try {
+      server.listen(socketPath, () => resolve());
+    } finally {
+      process.umask(previous);
+    }
   });
   chmodSync(socketPath, 0o600);
   return {
