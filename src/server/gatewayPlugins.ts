@@ -47,7 +47,12 @@ export async function createGatewayPlugins(
   const authn = createAuthenticators(config.gateway.authn, trust);
   await authn.jwt?.warm().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'JWKS not reachable at start-up; will retry'));
   const rateLimiting = createRateLimitPolicy(config.gateway.rateLimit, { onStoreError: (err) => logger.warn({ err: (err as Error).message }, 'rate-limit store error') });
-  await rateLimiting.ready();
+  // A store that never answered must not keep the process alive (ioredis reconnects forever): the
+  // caller fails the start, and `warden up` must then exit.
+  await rateLimiting.ready().catch(async (err: unknown) => {
+    await rateLimiting.close().catch(() => undefined);
+    throw err;
+  });
   const validator = new RequestValidator(config.gateway.validation);
   const detectors = createDetectors(config.detect, { emit: detect.onAlarm, profiles: detect.profiles });
   const tracing = await createTracing(config.observe.tracing);

@@ -90,7 +90,12 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
 
     const adminTokens = new AdminTokenRepository(db, serverSecret);
     let adminToken: string | null = null;
-    if ((await adminTokens.count()) === 0) adminToken = (await adminTokens.create('initial')).token;
+    if ((await adminTokens.count()) === 0) {
+      const created = await adminTokens.create('initial');
+      adminToken = created.token;
+      // Shown only once `ready` is printed: a start that fails first must not use it up.
+      cleanup.push(() => adminTokens.discard(created.id));
+    }
 
     let demoKey: string | null = null;
     let demo: DemoModelServer | null = null;
@@ -98,7 +103,9 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     if (options.demo) {
       const keys = new ApiKeyRepository(db, serverSecret);
       if (!(await keys.find('demo'))) {
-        demoKey = (await keys.create({ name: 'demo', principal: 'ApiKey::"demo"' })).key;
+        const created = await keys.create({ name: 'demo', principal: 'ApiKey::"demo"' });
+        demoKey = created.key;
+        cleanup.push(() => keys.discard(created.record.id));
       }
       await publishDemoPolicy(db);
       demo = await startDemoModelServer();

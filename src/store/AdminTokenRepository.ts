@@ -34,6 +34,14 @@ export class AdminTokenRepository {
     return { id, token };
   }
 
+  /**
+   * Removes a token whose secret was never handed to anyone (a start that failed before printing
+   * it), so the next start creates and prints a new one instead of leaving no usable token.
+   */
+  async discard(id: string): Promise<void> {
+    await this.db.query('DELETE FROM admin_tokens WHERE id = $1', [id]);
+  }
+
   /** The token's id and role when valid, otherwise null. */
   async verify(token: string): Promise<{ id: string; role: AdminTokenRole } | null> {
     const m = ADMIN_TOKEN_PATTERN.exec(token);

@@ -162,6 +162,11 @@ export class ApiKeyRepository {
     return found ? publicRecord(found) : null;
   }
 
+  /** Removes a key whose secret was never handed out (a failed start, see AdminTokenRepository.discard). */
+  async discard(id: string): Promise<void> {
+    await this.db.query('DELETE FROM api_keys WHERE id = $1', [id]);
+  }
+
   /** Revokes the one key `find` names. Idempotent: revoking twice keeps the first time. */
   async revoke(idOrPrefixOrName: string, now = new Date()): Promise<ApiKeyRecord> {
     const key = await this.find(idOrPrefixOrName, now);

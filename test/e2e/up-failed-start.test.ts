@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { removeDir, startWardenProcess, tempDataDir, wardenBin } from '../helpers/warden.js';
+
+/** Runs `warden …` and fails the test if it is still running after `deadlineMs` (a start that hangs). */
+function runWarden(args: string[], deadlineMs: number): Promise<{ code: number | null; stderr: string }> {
+  const proc = spawn(process.execPath, [wardenBin, ...args], { env: { ...process.env, WARDEN_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`warden ${args.join(' ')} still running after ${deadlineMs} ms; stderr:\n${stderr}`));
+    }, deadlineMs);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+async function occupiedPort(t: { after(fn: () => void): void }): Promise<number> {
+  const s: Server = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  t.after(() => s.close());
+  return (s.address() as { port: number }).port;
+}
+
+test('a first start that fails does not use up the one-time admin token and demo key: the next start prints them', async (t) => {
+  const dataDir = tempDataDir();
+  t.after(() => removeDir(dataDir));
+  const busy = await occupiedPort(t);
+  const failed = await runWarden(['--data-dir', dataDir, 'up', '--demo', '--ready-json', '--port-gateway', String(busy), '--port-admin', '0'], 120_000);
+  assert.equal(failed.code, 2, failed.stderr);
+  assert.match(failed.stderr, /EADDRINUSE|in use/);
+  const warden = await startWardenProcess({ dataDir });
+  t.after(() => warden.stop());
+  assert.match(warden.ready.adminToken ?? '', /^wdt_/, 'the admin token is printed by the first start that succeeds');
+  assert.match(warden.ready.demoKey ?? '', /^wdn_/);
+});
+
+test('a rate-limit store that never answers fails the start with exit 2; the process does not hang', async (t) => {
+  const dataDir = tempDataDir();
+  t.after(() => removeDir(dataDir));
+  const config = join(dataDir, 'warden.yaml');
+  writeFileSync(config, 'gateway:\n  rateLimit:\n    backend: redis\n    redisUrl: redis://127.0.0.1:1\n    rules:\n      - requestsPerMinute: 60\n');
+  const r = await runWarden(['--data-dir', dataDir, '--config', config, 'up', '--demo', '--ready-json', '--port-gateway', '0', '--port-admin', '0'], 120_000);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE/);
+});
