@@ -235,7 +235,10 @@ test('3 replicas (separate processes and clients) sharing Redis: allowed count w
     const tolerance = Math.max(1.5, expected * 0.02);
     t.diagnostic(`${spec.ratePerMinute}/min: allowed ${allowed} (${per.map((r) => r.allowed).join('+')}), denied ${denied}, expected ${expected.toFixed(1)} ± ${tolerance.toFixed(1)} over ${windowMs} ms`);
     assert.ok(per.every((r) => r.allowed > 0), 'every replica got a share');
-    assert.ok(denied > allowed, 'offered load exceeded the limit');
+    // The limit must have been binding (otherwise the count says nothing about the limiter). Not
+    // "denied > allowed": on a loaded 2-core machine the clients offer less, and a load that
+    // dropped below the limit would show up as too few allowed in the check below anyway.
+    assert.ok(denied > allowed / 4, 'offered load exceeded the limit');
     assert.ok(Math.abs(allowed - expected) <= tolerance, `allowed ${allowed}, expected ${expected.toFixed(1)} ± ${tolerance.toFixed(1)}`);
   });
 });
