@@ -2,7 +2,7 @@ import type { BucketTake, RateLimit, RateLimitResult, RateLimiter } from './Rate
 
 interface Bucket {
   tokens: number;
-  /** Last refill time (ms). */
+  /** Last refill time (ms, monotonic clock). */
   at: number;
   /** Used since the eviction sweep last passed it (CLOCK second-chance bit). */
   hot: boolean;
@@ -28,9 +28,11 @@ export class MemoryRateLimiter implements RateLimiter {
   private readonly now: () => number;
   private readonly maxKeys: number;
 
+  /** @param options.now clock in ms (tests); default performance.now(), which never steps back. */
   constructor(options: { maxKeys?: number; now?: () => number } = {}) {
     this.maxKeys = options.maxKeys ?? 100_000;
-    this.now = options.now ?? Date.now;
+    // Monotonic: a wall-clock step (NTP, VM resume) must neither freeze refills nor refill every bucket at once.
+    this.now = options.now ?? (() => performance.now());
   }
 
   get size(): number {
