@@ -146,7 +146,22 @@ export const gatewaySection = z
          * released it (crashed). Keep it above your longest request.
          */
         concurrencyLeaseSeconds: z.number().int().min(1).max(86_400).default(900),
+        /**
+         * Completion tokens a chat or completions call reserves from tokens/min buckets at
+         * admission when it sets no max_tokens (the unused part is refunded once usage is known).
+         * 1024: more than most chat answers, yet ~10 such calls fit the default 10 s burst of 60k/min.
+         */
+        completionReserveTokens: z.number().int().min(0).max(10_000_000).default(1024),
+        /**
+         * Most completion tokens one call reserves, whatever its max_tokens × n. 32768: above the
+         * output limit of current models, so honest max_tokens values are reserved in full.
+         */
+        maxCompletionReserveTokens: z.number().int().min(0).max(10_000_000).default(32_768),
         rules: z.array(rateLimitRuleSchema).default([]),
+      })
+      .refine((r) => r.completionReserveTokens <= r.maxCompletionReserveTokens, {
+        path: ['completionReserveTokens'],
+        message: 'must not exceed maxCompletionReserveTokens',
       })
       .prefault({}),
     /** Schema and size limits on request bodies (400 WARDEN_GATEWAY_INVALID_REQUEST). */

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { ConcurrencyLimiter, type SlotRequest, type SlotStore } from './ConcurrencyLimiter.js';
 import { RateLimitedError } from './RateLimitedError.js';
 import type { BucketTake, RateLimit, RateLimitResult, RateLimiter } from './RateLimiter.js';
+import { DEFAULT_COMPLETION_RESERVE, type CompletionReservation, type CompletionReserveConfig } from './reserveCompletionTokens.js';
 
 export interface RateLimitRule {
   /** Omitted field: any value, one bucket shared across values. `"*"`: any value, one bucket per value. `"pre*"`: prefix, per value. Otherwise: exact value. */
@@ -24,6 +25,8 @@ export interface RateLimitSubject {
   model: string | null;
   /** Prompt tokens estimated before the call (estimatePromptTokens); 0 skips token buckets. */
   estimatedTokens: number;
+  /** Completion tokens reserved on top of the prompt (reserveCompletionTokens); absent: none (embeddings). */
+  completion?: CompletionReservation;
 }
 
 /** Upstream `usage` (OpenAI shape). */
@@ -63,27 +66,83 @@ interface Held {
   lease: string;
 }
 
-/** Holds what one admitted request took; `release()` exactly once when the request ends. */
+/** What one admission charged the token buckets, and the limiter that corrects them. */
+interface TokenCharge {
+  limiter: RateLimiter;
+  /** Token buckets charged `charged` each. */
+  takes: readonly BucketTake[];
+  /** The prompt estimate. */
+  estimated: number;
+  /** The prompt estimate plus the completion reservation. */
+  charged: number;
+}
+
+/**
+ * Holds what one admitted request took; `release()` exactly once when the request ends. Its
+ * token charge is settled once: by the first correction (the upstream's usage, or the text
+ * estimate), else by `release()`, which refunds the completion reservation of a call that got
+ * no answer to count (upstream error, non-2xx answer, timeout); the prompt estimate stays charged.
+ */
 export class RateLimitGrant {
   private released = false;
+  private settled = false;
+
   constructor(
     private readonly slots: SlotStore | null,
     readonly concurrencyKeys: readonly string[],
     private readonly lease: string,
-    /** Token buckets charged with the estimate, for correctTokens. */
-    readonly tokenTakes: readonly BucketTake[],
-    readonly estimatedTokens: number,
+    private readonly tokens: TokenCharge | null,
     readonly result: RateLimitResult,
   ) {}
+
+  /** Token buckets charged at admission (none: the call is not token-limited). */
+  get tokenTakes(): readonly BucketTake[] {
+    return this.tokens?.takes ?? [];
+  }
+
+  /** Prompt tokens estimated at admission. */
+  get estimatedTokens(): number {
+    return this.tokens?.estimated ?? 0;
+  }
+
+  /** Tokens charged at admission: the prompt estimate plus the completion reservation. */
+  get chargedTokens(): number {
+    return this.tokens?.charged ?? 0;
+  }
+
+  /**
+   * Charges the call's `total` tokens (prompt + completion) in place of what admission charged;
+   * only the first settlement counts. Never denies. Errors of a shared store are swallowed: a
+   * lost correction must not fail a request that already succeeded.
+   */
+  settleTokens(total: number): void | Promise<void> {
+    const t = this.tokens;
+    if (t === null || this.settled) return;
+    this.settled = true;
+    const delta = total - t.charged;
+    if (delta === 0) return;
+    let pending: Promise<void>[] | null = null;
+    for (const take of t.takes) {
+      try {
+        const p = t.limiter.adjust(take.key, delta, take.limit);
+        if (p) (pending ??= []).push(p.catch(() => {}));
+      } catch {
+        // see above
+      }
+    }
+    if (pending) return Promise.all(pending).then(() => {});
+  }
 
   release(): void {
     if (this.released) return;
     this.released = true;
     if (this.concurrencyKeys.length > 0) this.slots!.release(this.concurrencyKeys, this.lease);
+    // No answer was counted: the completion it reserved was never produced.
+    if (this.tokens && !this.settled) void this.settleTokens(this.tokens.estimated);
   }
 }
 
-const NO_LIMITS = new RateLimitGrant(null, [], '', [], 0, { allowed: true, retryAfterMs: 0, remaining: Number.MAX_SAFE_INTEGER });
+const NO_LIMITS = new RateLimitGrant(null, [], '', null, { allowed: true, retryAfterMs: 0, remaining: Number.MAX_SAFE_INTEGER });
 
 /** Lease names: unique per process (random prefix) and per grant (counter), without a UUID per request. */
 const LEASE_PREFIX = randomBytes(9).toString('base64url');
@@ -157,11 +216,14 @@ export class RateLimitPolicy {
   private readonly rules: CompiledRule[];
   private readonly limiter: RateLimiter;
   private readonly slots: SlotStore;
+  /** How many completion tokens a chat or completions call reserves (reserveCompletionTokens). */
+  readonly completionReserve: CompletionReserveConfig;
 
-  constructor(rules: readonly RateLimitRule[], o: { limiter: RateLimiter; concurrency?: SlotStore }) {
+  constructor(rules: readonly RateLimitRule[], o: { limiter: RateLimiter; concurrency?: SlotStore; completionReserve?: CompletionReserveConfig }) {
     this.rules = rules.map(compile);
     this.limiter = o.limiter;
     this.slots = o.concurrency ?? new ConcurrencyLimiter();
+    this.completionReserve = o.completionReserve ?? DEFAULT_COMPLETION_RESERVE;
   }
 
   get active(): boolean {
@@ -175,6 +237,7 @@ export class RateLimitPolicy {
     let tokenTakes: BucketTake[] | null = null;
     let slots: SlotRequest[] | null = null;
     let slotRules: number[] | null = null;
+    const charged = s.estimatedTokens + (s.completion?.reserved ?? 0);
     for (const rule of this.rules) {
       const keys = bucketKeys(rule, s);
       if (keys === null) continue;
@@ -184,26 +247,27 @@ export class RateLimitPolicy {
       }
       if (rule.requests) (takes ??= []).push({ key: keys.q, cost: 1, limit: rule.requests });
       if (rule.tokens && s.estimatedTokens > 0) {
-        const t = { key: keys.t, cost: s.estimatedTokens, limit: rule.tokens };
+        const t = { key: keys.t, cost: charged, limit: rule.tokens };
         (takes ??= []).push(t);
         (tokenTakes ??= []).push(t);
       }
     }
-    if (!slots) return this.takeBuckets(takes, tokenTakes, s.estimatedTokens, NOTHING_HELD);
+    const tokens: TokenCharge | null = tokenTakes ? { limiter: this.limiter, takes: tokenTakes, estimated: s.estimatedTokens, charged } : null;
+    if (!slots) return this.takeBuckets(takes, tokens, NOTHING_HELD);
     const held: Held = { keys: slots.map((x) => x.key), lease: `${LEASE_PREFIX}:${leaseCounter++}` };
     const full = this.slots.acquire(slots, held.lease);
     const afterSlots = (index: number): RateLimitGrant | Promise<RateLimitGrant> => {
       if (index >= 0) {
         throw new RateLimitedError('WARDEN_GATEWAY_CONCURRENCY_LIMITED', `more than ${slots[index]!.max} concurrent requests (rule ${slotRules![index]})`, 1000);
       }
-      return this.takeBuckets(takes, tokenTakes, s.estimatedTokens, held);
+      return this.takeBuckets(takes, tokens, held);
     };
     return typeof full === 'number' ? afterSlots(full) : full.then(afterSlots);
   }
 
   /** Request and token buckets, all or nothing; a denial or a store failure gives the slots back. */
-  private takeBuckets(takes: BucketTake[] | null, tokenTakes: BucketTake[] | null, estimated: number, held: Held): RateLimitGrant | Promise<RateLimitGrant> {
-    if (!takes) return held.keys.length ? new RateLimitGrant(this.slots, held.keys, held.lease, [], 0, NO_LIMITS.result) : NO_LIMITS;
+  private takeBuckets(takes: BucketTake[] | null, tokens: TokenCharge | null, held: Held): RateLimitGrant | Promise<RateLimitGrant> {
+    if (!takes) return held.keys.length ? new RateLimitGrant(this.slots, held.keys, held.lease, null, NO_LIMITS.result) : NO_LIMITS;
     let r: RateLimitResult | Promise<RateLimitResult>;
     try {
       r = this.limiter.takeMany(takes);
@@ -213,49 +277,38 @@ export class RateLimitPolicy {
     }
     if (r instanceof Promise) {
       return r.then(
-        (res) => this.admit(res, held, tokenTakes, estimated),
+        (res) => this.admit(res, held, tokens),
         (err: unknown) => {
           this.releaseAll(held);
           throw err;
         },
       );
     }
-    return this.admit(r, held, tokenTakes, estimated);
+    return this.admit(r, held, tokens);
   }
 
   private releaseAll(held: Held): void {
     if (held.keys.length) this.slots.release(held.keys, held.lease);
   }
 
-  private admit(r: RateLimitResult, held: Held, tokenTakes: BucketTake[] | null, estimated: number): RateLimitGrant {
+  private admit(r: RateLimitResult, held: Held, tokens: TokenCharge | null): RateLimitGrant {
     if (!r.allowed) {
       this.releaseAll(held);
       throw new RateLimitedError('WARDEN_GATEWAY_RATE_LIMITED', `rate limit exceeded; retry in ${Math.max(1, Math.ceil(r.retryAfterMs / 1000))} s`, r.retryAfterMs);
     }
-    return new RateLimitGrant(this.slots, held.keys, held.lease, tokenTakes ?? [], estimated, r);
+    return new RateLimitGrant(this.slots, held.keys, held.lease, tokens, r);
   }
 
   /**
-   * After the upstream answered: charges the difference between its `usage.total_tokens`
-   * (prompt + completion) and the prompt estimate charged up front. Never denies; the next
-   * request of an over-budget principal waits instead. Errors of a shared store are swallowed:
-   * a lost correction must not fail a request that already succeeded.
+   * After the upstream answered: charges its `usage.total_tokens` (prompt + completion) in place
+   * of what admission charged (prompt estimate + completion reservation), so an unused
+   * reservation is refunded. Once per grant; never denies (the next request of an over-budget
+   * principal waits instead).
    */
   correctTokens(grant: RateLimitGrant, usage: TokenUsage | number | null | undefined): void | Promise<void> {
     if (grant.tokenTakes.length === 0 || usage == null) return;
     const actual = typeof usage === 'number' ? usage : (usage.total_tokens ?? (usage.prompt_tokens ?? 0) + (usage.completion_tokens ?? 0));
     if (!Number.isFinite(actual) || actual < 0) return;
-    const delta = actual - grant.estimatedTokens;
-    if (delta === 0) return;
-    let pending: Promise<void>[] | null = null;
-    for (const t of grant.tokenTakes) {
-      try {
-        const p = this.limiter.adjust(t.key, delta, t.limit);
-        if (p) (pending ??= []).push(p.catch(() => {}));
-      } catch {
-        // see above
-      }
-    }
-    if (pending) return Promise.all(pending).then(() => {});
+    return grant.settleTokens(actual);
   }
 }

@@ -13,6 +13,10 @@ export interface RateLimitConfig {
   maxKeys: number;
   /** Redis: how long an unreleased concurrency slot is held (a crashed replica's slots free themselves). */
   concurrencyLeaseSeconds: number;
+  /** Completion tokens a chat/completions call without max_tokens reserves at admission. */
+  completionReserveTokens: number;
+  /** Most completion tokens one call reserves, whatever its max_tokens × choices. */
+  maxCompletionReserveTokens: number;
   rules: RateLimitRule[];
 }
 
@@ -32,7 +36,11 @@ export function createRateLimitPolicy(config: RateLimitConfig, o: { onStoreError
       : null;
   const limiter: RateLimiter = redis ?? new MemoryRateLimiter({ maxKeys: config.maxKeys });
   return {
-    policy: new RateLimitPolicy(config.rules, { limiter, concurrency: redis?.slots(config.concurrencyLeaseSeconds * 1000) }),
+    policy: new RateLimitPolicy(config.rules, {
+      limiter,
+      concurrency: redis?.slots(config.concurrencyLeaseSeconds * 1000),
+      completionReserve: { defaultTokens: config.completionReserveTokens, maxTokens: config.maxCompletionReserveTokens },
+    }),
     limiter,
     ready: async () => {
       if (redis && config.rules.length > 0) await redis.ready();

@@ -1,16 +1,23 @@
 import { entityToString } from '../../policy/index.js';
-import { estimatePromptTokens, type RateLimitPolicy } from '../index-internal.js';
+import { estimatePromptTokens, reserveCompletionTokens, type RateLimitPolicy } from '../index-internal.js';
 import type { RequestContext } from '../RequestContext.js';
 
 /** Routes whose calls consume model tokens (the upstream reports `usage`). */
 const TOKEN_ROUTES = new Set(['openai.chat', 'openai.completions', 'openai.embeddings']);
 
-/** Stage: requests/min, tokens/min (estimated now, corrected from `usage` later) and concurrency per matching rule. */
+/** Routes whose calls generate completion tokens, reserved at admission (embeddings generate none). */
+const COMPLETION_ROUTES = new Set(['openai.chat', 'openai.completions']);
+
+/**
+ * Stage: requests/min, tokens/min (prompt estimate + completion reservation now, corrected from
+ * `usage` later) and concurrency per matching rule.
+ */
 export async function rateLimit(ctx: RequestContext, policy: RateLimitPolicy | null): Promise<void> {
   if (!policy?.active || !ctx.principal) return;
   const route = ctx.route?.kind;
   // At least one token, so an empty prompt still goes through the token buckets (and its completion is charged after).
   const estimatedTokens = route !== undefined && TOKEN_ROUTES.has(route) && ctx.json ? Math.max(1, estimatePromptTokens(ctx.json)) : 0;
+  const completion = estimatedTokens > 0 && COMPLETION_ROUTES.has(route!) ? reserveCompletionTokens(ctx.json!, policy.completionReserve) : undefined;
   const p = ctx.principal;
   const grant = policy.check({
     principal: entityToString(p.entity),
@@ -18,6 +25,7 @@ export async function rateLimit(ctx: RequestContext, policy: RateLimitPolicy | n
     tenant: p.tenant ?? null,
     model: ctx.route?.model ?? null,
     estimatedTokens,
+    completion,
   });
   ctx.rateGrant = grant instanceof Promise ? await grant : grant;
 }
