@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { ConcurrencyLimiter, type SlotRequest, type SlotStore } from './ConcurrencyLimiter.js';
 import { RateLimitedError } from './RateLimitedError.js';
 import type { BucketTake, RateLimit, RateLimitResult, RateLimiter } from './RateLimiter.js';
+import { usageTotal } from './usageTotal.js';
 import { DEFAULT_COMPLETION_RESERVE, type CompletionReservation, type CompletionReserveConfig } from './reserveCompletionTokens.js';
 
 export interface RateLimitRule {
@@ -29,11 +30,13 @@ export interface RateLimitSubject {
   completion?: CompletionReservation;
 }
 
-/** Upstream `usage` (OpenAI shape). */
+/** Upstream `usage` (OpenAI shape; Responses API / Anthropic: input and output tokens). */
 export interface TokenUsage {
   prompt_tokens?: number;
   completion_tokens?: number;
   total_tokens?: number;
+  input_tokens?: number;
+  output_tokens?: number;
 }
 
 type Field = 'principal' | 'key' | 'tenant' | 'model';
@@ -303,12 +306,13 @@ export class RateLimitPolicy {
    * After the upstream answered: charges its `usage.total_tokens` (prompt + completion) in place
    * of what admission charged (prompt estimate + completion reservation), so an unused
    * reservation is refunded. Once per grant; never denies (the next request of an over-budget
-   * principal waits instead).
+   * principal waits instead). A usage that counts nothing (usageTotal null) corrects nothing: the
+   * caller estimates from the answer's text instead.
    */
   correctTokens(grant: RateLimitGrant, usage: TokenUsage | number | null | undefined): void | Promise<void> {
-    if (grant.tokenTakes.length === 0 || usage == null) return;
-    const actual = typeof usage === 'number' ? usage : (usage.total_tokens ?? (usage.prompt_tokens ?? 0) + (usage.completion_tokens ?? 0));
-    if (!Number.isFinite(actual) || actual < 0) return;
+    if (grant.tokenTakes.length === 0) return;
+    const actual = typeof usage === 'number' ? (Number.isFinite(usage) && usage >= 0 ? usage : null) : usageTotal(usage);
+    if (actual === null) return;
     return grant.settleTokens(actual);
   }
 }

@@ -1,7 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { TextStreamTransformer } from '../ResponseGuards.js';
 import { WardenError } from '../../errors/index.js';
-import { completionChars } from '../index-internal.js';
+import { completionChars, usageTotal } from '../index-internal.js';
 import { guardStrings } from './guardStrings.js';
 import { stringifyKeepingNumbers } from '../protocols/stringifyKeepingNumbers.js';
 
@@ -54,7 +54,7 @@ export class SseRewriter {
   private stream: Record<string, unknown> = {};
 
   /**
-   * The last `usage` the upstream reported, or null (then the gateway estimates from
+   * The last `usage` the upstream reported that counts tokens (usageTotal), or null (then the gateway estimates from
    * `completionChars`). Only the last counts: servers that report usage on every chunk
    * (vLLM's continuous_usage_stats) send running totals, which must be charged once.
    */
@@ -123,7 +123,7 @@ export class SseRewriter {
       return this.text ? this.redactRaw(otherLines, data) : `${event}\n\n`;
     }
     if (!json || typeof json !== 'object') return this.text ? this.redactRaw(otherLines, data) : `${event}\n\n`;
-    if (json.usage) this.usage = json.usage;
+    if (usageTotal(json.usage) !== null) this.usage = json.usage;
     this.completionChars += completionChars(json);
     let usageHidden = false;
     if (this.hideUsage && 'usage' in json) {

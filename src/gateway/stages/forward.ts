@@ -5,7 +5,7 @@ import { WardenError } from '../../errors/index.js';
 import type { RequestContext } from '../RequestContext.js';
 import type { UpstreamPool, Upstream } from '../UpstreamPool.js';
 import type { GatewayGuards } from '../ResponseGuards.js';
-import { completionChars, tokensFromChars, RateLimitedError, type RateLimitPolicy } from '../index-internal.js';
+import { completionChars, tokensFromChars, usageTotal, RateLimitedError, type RateLimitPolicy } from '../index-internal.js';
 import { admit, MODEL_DIGEST_HEADER } from './admit.js';
 import { SseRewriter } from './SseRewriter.js';
 import { guardErrorAnswer, MAX_ERROR_ANSWER_BYTES } from './guardErrorAnswer.js';
@@ -112,8 +112,9 @@ function refuseUninspectable(response: Dispatcher.ResponseData, contentType: str
   );
 }
 
-function estimatedUsage(promptTokens: number, chars: number): { total_tokens: number } {
-  return { total_tokens: promptTokens + tokensFromChars(chars) };
+/** Tokens of a call whose upstream reported no usable `usage`: the prompt estimate plus its completion text. */
+function estimatedTotal(promptTokens: number, chars: number): number {
+  return promptTokens + tokensFromChars(chars);
 }
 
 /**
@@ -258,8 +259,8 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const headers = responseHeaders(response.headers);
   headers['x-warden-request-id'] = ctx.requestId;
 
-  const onUsage = (usage: unknown): void => {
-    if (needsUsage) void Promise.resolve(o.rateLimit!.correctTokens(grant!, usage as { total_tokens?: number })).catch(() => undefined);
+  const onTotal = (total: number): void => {
+    if (needsUsage) void Promise.resolve(o.rateLimit!.correctTokens(grant!, total)).catch(() => undefined);
   };
   // The output guards read this route's answers (chat, completions, OIP infer).
   const guardsRead = o.guards?.wantsResponse(ctx) ?? false;
@@ -302,8 +303,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       try {
         const rawText = raw.toString('utf8');
         const json = JSON.parse(rawText) as { usage?: unknown };
-        if (json && typeof json === 'object' && json.usage) onUsage(json.usage);
-        else if (needsUsage) onUsage(estimatedUsage(grant!.estimatedTokens, completionChars(json)));
+        if (needsUsage) onTotal((json && typeof json === 'object' ? usageTotal(json.usage) : null) ?? estimatedTotal(grant!.estimatedTokens, completionChars(json)));
         const rewritten = o.guards ? o.guards.transformJson(ctx, json) : json;
         if (rewritten !== json) text = Buffer.from(stringifyKeepingNumbers(rewritten, rawText));
       } catch (err) {
@@ -340,7 +340,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     } else ctx.res.destroy();
   } finally {
     // Charged once, when the stream ends: its last `usage`, or (not reported, cut off, client gone) the text it carried.
-    if (needsUsage && rewriter) onUsage(rewriter.usage ?? estimatedUsage(grant!.estimatedTokens, rewriter.completionChars));
+    if (needsUsage && rewriter) onTotal(usageTotal(rewriter.usage) ?? estimatedTotal(grant!.estimatedTokens, rewriter.completionChars));
     ctx.upstreamNs += process.hrtime.bigint() - streamStart;
     ctx.res.off('close', onClose);
     if (clientGone.aborted) {
