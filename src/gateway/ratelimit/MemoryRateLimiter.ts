@@ -1,4 +1,4 @@
-import type { BucketTake, RateLimit, RateLimitResult, RateLimiter } from './RateLimiter.js';
+import { debtFloor, type BucketTake, type RateLimit, type RateLimitResult, type RateLimiter } from './RateLimiter.js';
 
 interface Bucket {
   tokens: number;
@@ -59,7 +59,7 @@ export class MemoryRateLimiter implements RateLimiter {
       b = { tokens: limit.burst, at: now, hot: false, fullAt: now };
       this.buckets.set(key, b);
     }
-    b.tokens = Math.min(limit.burst, b.tokens - cost);
+    b.tokens = Math.max(debtFloor(limit), Math.min(limit.burst, b.tokens - cost));
     b.fullAt = now + ((limit.burst - b.tokens) * 60_000) / limit.ratePerMinute;
     return b.tokens;
   }

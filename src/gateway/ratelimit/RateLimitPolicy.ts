@@ -1,7 +1,7 @@
 import { WardenError } from '../../errors/index.js';
 import { randomBytes } from 'node:crypto';
 import { ConcurrencyLimiter, type SlotRequest, type SlotStore } from './ConcurrencyLimiter.js';
-import { RateLimitedError } from './RateLimitedError.js';
+import { RateLimitedError, retryAfterSeconds } from './RateLimitedError.js';
 import type { BucketTake, RateLimit, RateLimitResult, RateLimiter } from './RateLimiter.js';
 import { usageTotal } from './usageTotal.js';
 import { DEFAULT_COMPLETION_RESERVE, type CompletionReservation, type CompletionReserveConfig } from './reserveCompletionTokens.js';
@@ -78,6 +78,24 @@ interface TokenCharge {
   estimated: number;
   /** The prompt estimate plus the completion reservation. */
   charged: number;
+  /** Most tokens the call is charged, whatever its usage says (usageCeiling). */
+  ceiling: number;
+}
+
+/**
+ * How far a prompt's real size may exceed its characters / 4 estimate: byte-level BPE tokens
+ * cover at least one UTF-8 byte each, and a UTF-16 character is at most 3 bytes, so text is at
+ * most 3 tokens per character = 12 × the estimate.
+ */
+const PROMPT_UNDERESTIMATE = 12;
+
+/**
+ * Most tokens one call can have used: its prompt at the worst tokenization plus the most
+ * completion it may produce. Bounds the upstream's `usage`, which a buggy or compromised model
+ * server could report as 2^64; the limiters also floor each bucket's debt (debtFloor).
+ */
+function usageCeiling(estimated: number, completion: CompletionReservation | undefined): number {
+  return PROMPT_UNDERESTIMATE * estimated + (completion?.most ?? 0);
 }
 
 /**
@@ -114,15 +132,15 @@ export class RateLimitGrant {
   }
 
   /**
-   * Charges the call's `total` tokens (prompt + completion) in place of what admission charged;
-   * only the first settlement counts. Never denies. Errors of a shared store are swallowed: a
+   * Charges the call's `total` tokens (prompt + completion, at most the usage ceiling) in place
+   * of what admission charged; only the first settlement counts. Never denies. Errors of a shared store are swallowed: a
    * lost correction must not fail a request that already succeeded.
    */
   settleTokens(total: number): void | Promise<void> {
     const t = this.tokens;
     if (t === null || this.settled) return;
     this.settled = true;
-    const delta = total - t.charged;
+    const delta = Math.min(total, t.ceiling) - t.charged;
     if (delta === 0) return;
     let pending: Promise<void>[] | null = null;
     for (const take of t.takes) {
@@ -255,7 +273,7 @@ export class RateLimitPolicy {
         (tokenTakes ??= []).push(t);
       }
     }
-    const tokens: TokenCharge | null = tokenTakes ? { limiter: this.limiter, takes: tokenTakes, estimated: s.estimatedTokens, charged } : null;
+    const tokens: TokenCharge | null = tokenTakes ? { limiter: this.limiter, takes: tokenTakes, estimated: s.estimatedTokens, charged, ceiling: usageCeiling(s.estimatedTokens, s.completion) } : null;
     if (!slots) return this.takeBuckets(takes, tokens, NOTHING_HELD);
     const held: Held = { keys: slots.map((x) => x.key), lease: `${LEASE_PREFIX}:${leaseCounter++}` };
     const full = this.slots.acquire(slots, held.lease);
@@ -297,7 +315,7 @@ export class RateLimitPolicy {
   private admit(r: RateLimitResult, held: Held, tokens: TokenCharge | null): RateLimitGrant {
     if (!r.allowed) {
       this.releaseAll(held);
-      throw new RateLimitedError('WARDEN_GATEWAY_RATE_LIMITED', `rate limit exceeded; retry in ${Math.max(1, Math.ceil(r.retryAfterMs / 1000))} s`, r.retryAfterMs);
+      throw new RateLimitedError('WARDEN_GATEWAY_RATE_LIMITED', `rate limit exceeded; retry in ${retryAfterSeconds(r.retryAfterMs)} s`, r.retryAfterMs);
     }
     return new RateLimitGrant(this.slots, held.keys, held.lease, tokens, r);
   }

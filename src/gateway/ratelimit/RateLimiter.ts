@@ -4,6 +4,19 @@ export interface RateLimit {
   burst: number;
 }
 
+/**
+ * Deepest a bucket goes into debt: one hour of its own refill. Debt is what a call used beyond
+ * what the bucket held; bounding it bounds how long any one report (an upstream claiming 2^64
+ * tokens, say) can lock a principal out, while an honest call far above the burst still costs
+ * up to an hour of the rule's rate.
+ */
+export const MAX_DEBT_MS = 3_600_000;
+
+/** The lowest a bucket of `limit` goes (tokens; negative = debt). */
+export function debtFloor(limit: RateLimit): number {
+  return -(limit.ratePerMinute * MAX_DEBT_MS) / 60_000;
+}
+
 export interface RateLimitResult {
   allowed: boolean;
   /** When denied: how long until the request would be allowed (ms); 0 when allowed. */
@@ -28,7 +41,7 @@ export interface BucketTake {
 export interface RateLimiter {
   take(key: string, cost: number, limit: RateLimit): RateLimitResult | Promise<RateLimitResult>;
   takeMany(takes: readonly BucketTake[]): RateLimitResult | Promise<RateLimitResult>;
-  /** Adds `cost` (negative = refund, capped at the burst) without a check: usage corrections. */
+  /** Adds `cost` (negative = refund, capped at the burst; debt floored at debtFloor) without a check: usage corrections. */
   adjust(key: string, cost: number, limit: RateLimit): void | Promise<void>;
   close?(): Promise<void>;
 }

@@ -1,14 +1,18 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { WardenError } from '../../errors/index.js';
 import { MemoryRateLimiter } from './MemoryRateLimiter.js';
-import type { BucketTake, RateLimit, RateLimitResult, RateLimiter } from './RateLimiter.js';
+import { MAX_DEBT_MS, type BucketTake, type RateLimit, type RateLimitResult, type RateLimiter } from './RateLimiter.js';
+import { MAX_RETRY_AFTER_SECONDS } from './RateLimitedError.js';
 import { ConcurrencyLimiter, type SlotRequest, type SlotStore } from './ConcurrencyLimiter.js';
 
 /**
  * All-or-nothing token buckets over KEYS, with the clock of the Redis server (`TIME`) so that
  * every replica refills from the same time base. ARGV[1] = '1' forces (usage corrections);
  * then per key: rate (tokens/ms), burst, cost. Returns { allowed, retryAfterMs, remaining }.
- * Denials write nothing; buckets expire once they would be full again.
+ * Denials write nothing; buckets expire once they would be full again. Debt is floored at
+ * MAX_DEBT_MS of refill, and waits and TTLs are whole milliseconds of at most a day: a Lua number
+ * past 2^63 reaches Redis as a negative integer, and PEXPIRE refuses "1e+20", which would leave
+ * the key without a TTL.
  */
 export const TOKEN_BUCKET_LUA = `
 local t = redis.call('TIME')
@@ -32,8 +36,8 @@ for i = 1, n do
   tokens[i] = tk
   local need = math.min(cost, burst)
   if (not force) and tk < need then
-    local w = math.ceil((need - tk) / rate)
-    if w < 1 then w = 1 end
+    local w = math.min(math.ceil((need - tk) / rate), ${MAX_RETRY_AFTER_SECONDS * 1000})
+    if not (w >= 1) then w = 1 end
     if w > retry then retry = w end
   end
 end
@@ -42,9 +46,9 @@ local remaining = -1
 for i = 1, n do
   local rate = tonumber(ARGV[3 * i - 1])
   local burst = tonumber(ARGV[3 * i])
-  local tk = math.min(burst, tokens[i] - tonumber(ARGV[3 * i + 1]))
+  local tk = math.max(-rate * ${MAX_DEBT_MS}, math.min(burst, tokens[i] - tonumber(ARGV[3 * i + 1])))
   redis.call('HSET', KEYS[i], 't', tostring(tk), 'ts', now)
-  redis.call('PEXPIRE', KEYS[i], math.ceil((burst - tk) / rate) + 1000)
+  redis.call('PEXPIRE', KEYS[i], math.min(math.ceil((burst - tk) / rate) + 1000, ${MAX_RETRY_AFTER_SECONDS * 1000}))
   local r = math.floor(tk)
   if r < 0 then r = 0 end
   if remaining < 0 or r < remaining then remaining = r end
