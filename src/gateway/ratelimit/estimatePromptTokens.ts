@@ -64,12 +64,17 @@ function countInput(v: unknown): number {
   return n;
 }
 
-type ChoiceText = { message?: { content?: unknown; tool_calls?: unknown }; delta?: { content?: unknown; tool_calls?: unknown }; text?: unknown };
+/** Model text in a message or delta besides `content`: reasoning (DeepSeek, vLLM) and refusals. */
+export const MODEL_TEXT_FIELDS = ['reasoning_content', 'reasoning', 'refusal'] as const;
+
+type MessageText = { content?: unknown; tool_calls?: unknown; function_call?: { arguments?: unknown } } & Partial<Record<(typeof MODEL_TEXT_FIELDS)[number], unknown>>;
+type ChoiceText = { message?: MessageText; delta?: MessageText; text?: unknown };
 
 /**
  * Characters of completion text in one answer or stream chunk (`choices[].message|delta`
- * content and tool-call arguments, or legacy `text`): what completion tokens are estimated from
- * when the upstream reports no `usage`, so a completion is never free.
+ * content, MODEL_TEXT_FIELDS, tool-call and legacy function-call arguments, or legacy `text`):
+ * what completion tokens are estimated from when the upstream reports no `usage`, so a
+ * completion is never free.
  */
 export function completionChars(answer: unknown): number {
   const choices = (answer as { choices?: unknown } | null)?.choices;
@@ -81,6 +86,11 @@ export function completionChars(answer: unknown): number {
     const m = c.message ?? c.delta;
     if (!m || typeof m !== 'object') continue;
     if (typeof m.content === 'string') chars += m.content.length;
+    for (const field of MODEL_TEXT_FIELDS) {
+      const text = m[field];
+      if (typeof text === 'string') chars += text.length;
+    }
+    if (typeof m.function_call?.arguments === 'string') chars += m.function_call.arguments.length;
     if (Array.isArray(m.tool_calls)) {
       for (const t of m.tool_calls as { function?: { arguments?: unknown } }[]) if (typeof t?.function?.arguments === 'string') chars += t.function.arguments.length;
     }

@@ -6,5 +6,5 @@ export { RateLimitPolicy, RateLimitGrant, type RateLimitRule, type RateLimitSubj
 export { RateLimitedError, MAX_RETRY_AFTER_SECONDS } from './RateLimitedError.js';
 export { reserveCompletionTokens, DEFAULT_COMPLETION_RESERVE, type CompletionReserveConfig, type CompletionReservation } from './reserveCompletionTokens.js';
 export { usageTotal } from './usageTotal.js';
-export { estimatePromptTokens, completionChars, tokensFromChars } from './estimatePromptTokens.js';
+export { estimatePromptTokens, completionChars, MODEL_TEXT_FIELDS, tokensFromChars } from './estimatePromptTokens.js';
 export { createRateLimitPolicy, type RateLimitConfig, type RateLimiting } from './createRateLimitPolicy.js';

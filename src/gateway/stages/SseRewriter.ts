@@ -1,7 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { TextStreamTransformer } from '../ResponseGuards.js';
 import { WardenError } from '../../errors/index.js';
-import { completionChars, usageTotal } from '../index-internal.js';
+import { completionChars, usageTotal, MODEL_TEXT_FIELDS } from '../index-internal.js';
 import { guardStrings } from './guardStrings.js';
 import { stringifyKeepingNumbers } from '../protocols/stringifyKeepingNumbers.js';
 
@@ -15,8 +15,6 @@ type ToolCallDelta = { index?: unknown; function?: { arguments?: unknown } };
 type Delta = { content?: unknown; tool_calls?: ToolCallDelta[]; function_call?: { arguments?: unknown } } & Record<string, unknown>;
 type Choice = { index?: unknown; delta?: Delta; text?: unknown; finish_reason?: unknown; logprobs?: unknown };
 
-/** Model text in a delta besides `content`, each redacted as a text of its own: reasoning (DeepSeek, vLLM) and refusals. */
-const DELTA_TEXT_FIELDS = ['reasoning_content', 'reasoning', 'refusal'] as const;
 /** Transformer key suffix of legacy `function_call.arguments`. */
 const FUNCTION_CALL = 'function_call';
 type Chunk = { usage?: unknown; choices?: Choice[] } & Record<string, unknown>;
@@ -154,7 +152,8 @@ export class SseRewriter {
         });
       }
       if (delta && typeof delta.function_call?.arguments === 'string') delta.function_call.arguments = this.transformer(`${index}/${FUNCTION_CALL}`).push(delta.function_call.arguments);
-      if (delta) for (const field of DELTA_TEXT_FIELDS) if (typeof delta[field] === 'string') delta[field] = this.transformer(`${index}/${field}`).push(delta[field]);
+      // Reasoning and refusals: each redacted as a text of its own.
+      if (delta) for (const field of MODEL_TEXT_FIELDS) if (typeof delta[field] === 'string') delta[field] = this.transformer(`${index}/${field}`).push(delta[field]);
       // Log probabilities spell out the text token by token, ahead of the text the redactor holds back.
       if (choice.logprobs !== undefined) choice.logprobs = null;
       if (choice.finish_reason !== null && choice.finish_reason !== undefined) before += this.flushChoice(index);

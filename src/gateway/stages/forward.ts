@@ -266,6 +266,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const guardsRead = o.guards?.wantsResponse(ctx) ?? false;
   const streamStart = process.hrtime.bigint();
   let rewriter: SseRewriter | null = null;
+  let passedBytes: number | null = null;
   try {
     refuseUninspectable(response, contentType, guardsRead);
     if (contentType.startsWith('text/event-stream')) {
@@ -308,7 +309,8 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
         if (rewritten !== json) text = Buffer.from(stringifyKeepingNumbers(rewritten, rawText));
       } catch (err) {
         if (err instanceof WardenError) throw err;
-        // Not JSON after all: fine for token accounting alone (estimated), not for guards that must read it.
+        // Not JSON after all: fine for token accounting alone (estimated from its size), not for guards that must read it.
+        if (needsUsage) onTotal(estimatedTotal(grant!.estimatedTokens, raw.length));
         if (guardsRead) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', 'the model server answer is labelled JSON but does not parse, so the output guards cannot read it; the answer is withheld');
       }
       sendWhole(ctx, response.statusCode, headers, text, o);
@@ -317,7 +319,11 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     headers['x-warden-overhead-ms'] = o.overheadHeader();
     ctx.res.writeHead(response.statusCode, headers);
     ctx.responded = true;
+    // A success of another content type (an SSE stream labelled text/plain or not at all) is
+    // still a completion: charged by its size, framing included, as the only measure left.
+    if (needsUsage && response.statusCode < 300) passedBytes = 0;
     for await (const chunk of response.body) {
+      if (passedBytes !== null) passedBytes += (chunk as Buffer).length;
       const wait = write(ctx.res, chunk as Buffer);
       if (wait) await wait;
       if (ctx.res.destroyed) break;
@@ -341,6 +347,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   } finally {
     // Charged once, when the stream ends: its last `usage`, or (not reported, cut off, client gone) the text it carried.
     if (needsUsage && rewriter) onTotal(usageTotal(rewriter.usage) ?? estimatedTotal(grant!.estimatedTokens, rewriter.completionChars));
+    else if (passedBytes !== null) onTotal(estimatedTotal(grant!.estimatedTokens, passedBytes));
     ctx.upstreamNs += process.hrtime.bigint() - streamStart;
     ctx.res.off('close', onClose);
     if (clientGone.aborted) {
