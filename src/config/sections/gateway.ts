@@ -142,8 +142,8 @@ export const gatewaySection = z
         /** Most buckets kept in memory (least recently used are evicted). */
         maxKeys: z.number().int().min(100).max(10_000_000).default(100_000),
         /**
-         * Redis: a concurrency slot frees itself this long after it was taken if its replica never
-         * released it (crashed). Keep it above your longest request.
+         * Redis: a concurrency slot frees itself this long after its replica last renewed it
+         * (held slots are renewed every third of it), i.e. after the replica crashed.
          */
         concurrencyLeaseSeconds: z.number().int().min(1).max(86_400).default(900),
         /**

@@ -81,6 +81,24 @@ end
 return -1
 `;
 
+/**
+ * Extends a held lease to ARGV[2] ms from now (Redis `TIME`) in every slot set that still holds
+ * it (ARGV[1]), and the set's TTL with it. A lease that expired meanwhile is not re-added: its
+ * slot may have gone to another request.
+ */
+export const RENEW_LEASE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ms = tonumber(ARGV[2])
+for i = 1, #KEYS do
+  if redis.call('ZSCORE', KEYS[i], ARGV[1]) then
+    redis.call('ZADD', KEYS[i], 'XX', now + ms, ARGV[1])
+    redis.call('PEXPIRE', KEYS[i], ms)
+  end
+end
+return 0
+`;
+
 function storeUnavailable(cause: unknown): WardenError {
   return new WardenError('WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE', 'the rate-limit store is unreachable; failing closed', { cause });
 }
@@ -104,7 +122,7 @@ export interface RedisRateLimiterOptions {
 
 /** Token buckets shared by all gateway replicas through Redis: one EVALSHA per call. */
 export class RedisRateLimiter implements RateLimiter {
-  private readonly redis: Redis & { wardenTokenBucket: BucketScript; wardenSlots: SlotsScript };
+  private readonly redis: Redis & { wardenTokenBucket: BucketScript; wardenSlots: SlotsScript; wardenRenewLease: SlotsScript };
   private readonly ownsClient: boolean;
   private readonly prefix: string;
   private readonly fallback: MemoryRateLimiter | null;
@@ -125,7 +143,8 @@ export class RedisRateLimiter implements RateLimiter {
     // defineCommand sends EVALSHA and falls back to EVAL only when the script is not cached yet.
     client.defineCommand('wardenTokenBucket', { lua: TOKEN_BUCKET_LUA });
     client.defineCommand('wardenSlots', { lua: SLOTS_LUA });
-    this.redis = client as Redis & { wardenTokenBucket: BucketScript; wardenSlots: SlotsScript };
+    client.defineCommand('wardenRenewLease', { lua: RENEW_LEASE_LUA });
+    this.redis = client as Redis & { wardenTokenBucket: BucketScript; wardenSlots: SlotsScript; wardenRenewLease: SlotsScript };
     this.fallback = o.onStoreDown === 'memory' ? new MemoryRateLimiter({ maxKeys: o.maxKeys }) : null;
   }
 
@@ -163,14 +182,17 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   /**
-   * Concurrency slots in Redis, shared by every replica. A lease that is not released (the
-   * replica died) frees itself after `leaseMs`. With Redis down: `onStoreDown: memory` counts
-   * this replica's slots, else the request is refused (503).
+   * Concurrency slots in Redis, shared by every replica. A held lease is renewed every
+   * `leaseMs` / 3 until it is released, so a request that outlives `leaseMs` (a long stream)
+   * keeps its slot, while a lease whose replica died frees itself after `leaseMs`. With Redis
+   * down: `onStoreDown: memory` counts this replica's slots, else the request is refused (503).
    */
   slots(leaseMs: number): SlotStore {
     const local = this.fallback ? new ConcurrencyLimiter() : null;
     // Leases taken while Redis was down are released where they were counted.
     const heldLocally = new Set<string>();
+    const renewals = new Map<string, NodeJS.Timeout>();
+    const renewEveryMs = Math.max(1, Math.floor(leaseMs / 3));
     return {
       acquire: async (slots: readonly SlotRequest[], lease: string): Promise<number> => {
         const args: (string | number)[] = slots.map((x) => this.prefix + x.key);
@@ -178,6 +200,10 @@ export class RedisRateLimiter implements RateLimiter {
         try {
           const full = await this.redis.wardenSlots(slots.length, ...args);
           this.healthy = true;
+          if (full < 0) {
+            const keys = args.slice(0, slots.length) as string[];
+            renewals.set(lease, setInterval(() => this.renewLease(keys, lease, leaseMs), renewEveryMs).unref());
+          }
           return full;
         } catch (err) {
           this.storeDown(err);
@@ -192,6 +218,8 @@ export class RedisRateLimiter implements RateLimiter {
         }
       },
       release: (keys: readonly string[], lease: string): void => {
+        clearInterval(renewals.get(lease));
+        renewals.delete(lease);
         if (heldLocally.delete(lease)) {
           local!.release(keys);
           return;
@@ -219,6 +247,20 @@ export class RedisRateLimiter implements RateLimiter {
         this.storeDown(err);
         if (Date.now() + retryMs < expiresAt) setTimeout(() => this.releaseLease(keys, lease, expiresAt, Math.min(retryMs * 2, RELEASE_RETRY_MAX_MS)), retryMs).unref();
       });
+  }
+
+  /**
+   * One renewal of a held lease. A failure is reported like any store error (onStoreError, once
+   * per outage: a message, never the Redis URL's credentials) and retried at the next tick; two
+   * ticks remain before the lease would expire.
+   */
+  private renewLease(prefixedKeys: readonly string[], lease: string, leaseMs: number): void {
+    this.redis.wardenRenewLease(prefixedKeys.length, ...prefixedKeys, lease, leaseMs).then(
+      () => {
+        this.healthy = true;
+      },
+      (err: unknown) => this.storeDown(err),
+    );
   }
 
   private storeDown(err: unknown): void {

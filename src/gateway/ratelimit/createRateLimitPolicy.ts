@@ -11,7 +11,7 @@ export interface RateLimitConfig {
   onStoreDown: 'fail-closed' | 'memory';
   redisTimeoutMs: number;
   maxKeys: number;
-  /** Redis: how long an unreleased concurrency slot is held (a crashed replica's slots free themselves). */
+  /** Redis: how long a concurrency slot outlives its last renewal (a crashed replica's slots free themselves). */
   concurrencyLeaseSeconds: number;
   /** Completion tokens a chat/completions call without max_tokens reserves at admission. */
   completionReserveTokens: number;
