@@ -127,6 +127,8 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly prefix: string;
   private readonly fallback: MemoryRateLimiter | null;
   private healthy = true;
+  /** Renewal timers of the leases held now, by lease (names are unique per process). */
+  private readonly renewals = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly o: RedisRateLimiterOptions) {
     this.prefix = o.keyPrefix ?? 'warden:rl:';
@@ -191,7 +193,6 @@ export class RedisRateLimiter implements RateLimiter {
     const local = this.fallback ? new ConcurrencyLimiter() : null;
     // Leases taken while Redis was down are released where they were counted.
     const heldLocally = new Set<string>();
-    const renewals = new Map<string, NodeJS.Timeout>();
     const renewEveryMs = Math.max(1, Math.floor(leaseMs / 3));
     return {
       acquire: async (slots: readonly SlotRequest[], lease: string): Promise<number> => {
@@ -202,7 +203,7 @@ export class RedisRateLimiter implements RateLimiter {
           this.healthy = true;
           if (full < 0) {
             const keys = args.slice(0, slots.length) as string[];
-            renewals.set(lease, setInterval(() => this.renewLease(keys, lease, leaseMs), renewEveryMs).unref());
+            this.renewals.set(lease, setInterval(() => this.renewLease(keys, lease, leaseMs), renewEveryMs).unref());
           }
           return full;
         } catch (err) {
@@ -218,8 +219,8 @@ export class RedisRateLimiter implements RateLimiter {
         }
       },
       release: (keys: readonly string[], lease: string): void => {
-        clearInterval(renewals.get(lease));
-        renewals.delete(lease);
+        clearInterval(this.renewals.get(lease));
+        this.renewals.delete(lease);
         if (heldLocally.delete(lease)) {
           local!.release(keys);
           return;
@@ -299,7 +300,10 @@ export class RedisRateLimiter implements RateLimiter {
     }
   }
 
+  /** Stops renewing leases (they expire after their lease time, like a crashed replica's) and disconnects an owned client. */
   async close(): Promise<void> {
+    for (const timer of this.renewals.values()) clearInterval(timer);
+    this.renewals.clear();
     if (this.ownsClient) this.redis.disconnect();
   }
 }

@@ -135,11 +135,15 @@ test('concurrency over Redis is shared by replicas: all or nothing, released by 
     const held = await admin.keys(`${prefix}*|c`);
     for (const k of held) assert.equal(await admin.zcard(k), 0, `${k} holds no lease after every release`);
 
-    // A replica that dies holding a slot: the lease frees it after leaseMs, also while a live
-    // holder keeps the bucket itself from expiring.
-    const short = new RateLimitPolicy([{ match: { principal: '*' }, concurrent: 2 }], { limiter: replicas[0]!, concurrency: replicas[0]!.slots(1000) });
+    // A replica that dies holding a slot (it stops renewing its lease): the lease frees it after
+    // leaseMs, also while a live holder keeps the bucket itself from expiring.
+    const dying = new RedisRateLimiter({ redis: url, keyPrefix: prefix, timeoutMs: 1000 });
+    await dying.ready();
+    const rule = [{ match: { principal: '*' }, concurrent: 2 }];
     const crashed = { ...alice, principal: 'User::"crashed"' };
-    await short.check(crashed); // never released
+    await new RateLimitPolicy(rule, { limiter: dying, concurrency: dying.slots(1000) }).check(crashed); // never released
+    await dying.close();
+    const short = new RateLimitPolicy(rule, { limiter: replicas[0]!, concurrency: replicas[0]!.slots(1000) });
     await new Promise((r) => setTimeout(r, 300));
     const live = await short.check(crashed); // held on; refreshes the bucket's expiry
     await assert.rejects(Promise.resolve(short.check(crashed)), { code: 'WARDEN_GATEWAY_CONCURRENCY_LIMITED' });
