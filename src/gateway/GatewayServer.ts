@@ -120,6 +120,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       options.metricsHandler(req, res);
       return;
     }
+    if ((path === '/v2/health/live' || path === '/v2/health/ready') && (req.method === 'GET' || req.method === 'HEAD')) {
+      // OIP health, unauthenticated like /readyz: load balancers and KServe-style probes carry no
+      // credential, and the answer reveals nothing. Ready while the gateway may serve (snapshot
+      // current, audit log writable) and some model server can be reached (its circuit is not open).
+      const ready = servingRefusal(options.snapshots.current(), options.audit) === null && upstreams.upstreams.some((u) => u.breaker.state !== 'open');
+      const body = JSON.stringify({ live: true, ready });
+      res.writeHead(ready || path === '/v2/health/live' ? 200 : 503, { 'content-type': 'application/json', 'x-warden-request-id': requestId });
+      res.end(body);
+      return;
+    }
     if (path === '/healthz' || path === '/readyz') {
       const snap = options.snapshots.current();
       const ready = path === '/healthz' || servingRefusal(snap, options.audit) === null;

@@ -97,13 +97,8 @@ function answerLocally(ctx: RequestContext, upstreams: UpstreamPool, authz: Auth
     return true;
   }
   if (kind === 'oip.server') {
-    if (ctx.path === '/v2') sendJson(ctx, 200, { name: 'warden-gateway', version: '1', extensions: [] });
-    else {
-      // Ready while some model server can be reached (its circuit is not open), so a load balancer
-      // stops sending to a gateway that could only fail fast.
-      const ready = upstreams.upstreams.some((u) => u.breaker.state !== 'open');
-      sendJson(ctx, ready || ctx.path !== '/v2/health/ready' ? 200 : 503, { live: true, ready });
-    }
+    // Server metadata; /v2/health/* are answered before the pipeline, without authentication (GatewayServer).
+    sendJson(ctx, 200, { name: 'warden-gateway', version: '1', extensions: [] });
     return true;
   }
   return false;
