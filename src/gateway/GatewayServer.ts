@@ -175,6 +175,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // (a long completion) finish, and only new ones are refused, so the client reconnects.
     server.on('session', (session) => session.setTimeout(idleTimeoutMs, () => session.close()));
   } else {
+    options.logger.warn({ host: options.host }, 'the gateway serves plain HTTP (insecureDev): API keys and tokens cross it in clear text; development only');
     server = createHttpServer({ keepAliveTimeout: idleTimeoutMs }, handler);
   }
   server.maxConnections = options.maxConnections ?? 10_000;

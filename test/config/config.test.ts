@@ -75,6 +75,21 @@ test('upstream routing must be unambiguous, and upstream urls carry no credentia
   });
 });
 
+test('plain HTTP (insecureDev) only on a loopback host', () => {
+  withDir((dir) => {
+    for (const host of ['0.0.0.0', '10.1.2.3', '::', 'gateway.internal']) {
+      writeFileSync(join(dir, 'warden.yaml'), `gateway:\n  host: "${host}"\n  insecureDev: true\n`);
+      expectConfigError(() => loadConfig({ cwd: dir, env: {} }), 'WARDEN_CONFIG_INVALID', 'gateway.insecureDev: plain HTTP is for development on this machine only');
+    }
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost']) {
+      writeFileSync(join(dir, 'warden.yaml'), `gateway:\n  host: "${host}"\n  insecureDev: true\n`);
+      assert.equal(loadConfig({ cwd: dir, env: {} }).gateway.insecureDev, true, host);
+    }
+    writeFileSync(join(dir, 'warden.yaml'), 'gateway:\n  host: 0.0.0.0\n');
+    assert.equal(loadConfig({ cwd: dir, env: {} }).gateway.host, '0.0.0.0', 'TLS on any interface is fine');
+  });
+});
+
 test('wrong types name the key; bad YAML is a clear error', () => {
   withDir((dir) => {
     writeFileSync(join(dir, 'warden.yaml'), 'gateway:\n  port: "high"\n');

@@ -176,7 +176,16 @@ export const gatewaySection = z
       })
       .prefault({}),
   })
+  .refine((g) => !g.insecureDev || isLoopbackHost(g.host), {
+    path: ['insecureDev'],
+    message: 'plain HTTP is for development on this machine only: set gateway.host to a loopback address (127.0.0.1, ::1, localhost) or turn TLS back on',
+  })
   .prefault({});
+
+/** API keys and bearer tokens cross a plain-HTTP listener in clear text: only loopback may carry them. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
 
 /**
  * Routing must be unambiguous: the first match used to win silently, so a model listed on a
