@@ -151,6 +151,15 @@ test('notify-webhook posts the incident (no secrets), fails with a code on non-2
   const refused = await f.responder.engine.run({ runbook: shown, target: {}, incidentId: null, actor: 'Admin::"a"' });
   assert.equal(refused.ok, false);
   assert.ok(!JSON.stringify(refused).includes('hunter2'), 'webhook credentials never appear in reports');
+  // Slack/PagerDuty-style webhooks carry their secret in the path or query: reports, the incident
+  // and the (append-only) audit log name the webhook by origin and a fingerprint only.
+  const secretHook = `${hookUrl}/T0001/B0001/PATHSECRET?routing_key=QUERYSECRET`;
+  const slack = parseRunbook(`name: n4\nsteps:\n  - action: notify-webhook\n    with: { url: "${secretHook}" }\n`);
+  const sent = await f.responder.engine.run({ runbook: slack, target: {}, incidentId: incident.id, actor: 'Admin::"a"' });
+  assert.equal(sent.ok, true, JSON.stringify(sent));
+  const evidence = JSON.stringify([sent, await f.auditRecords(), await f.responder.incidents.show(incident.id)]);
+  assert.ok(!evidence.includes('PATHSECRET') && !evidence.includes('QUERYSECRET'), 'the webhook secret appears nowhere');
+  assert.match(JSON.stringify(sent), /http:\/\/127\.0\.0\.1:\d+\/… \(url sha256:[0-9a-f]{12}\)/, 'the webhook is still identifiable');
 });
 
 test('snapshot-evidence writes the audit slice and metrics with a digest manifest, all or nothing', async () => {

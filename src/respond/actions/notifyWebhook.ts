@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { WardenError } from '../../errors/index.js';
-import { redactUrl } from '../../observe/logger.js';
+import { createHash } from 'node:crypto';
 import { stringParam, type Action } from '../Action.js';
 import type { StepParams } from '../Runbook.js';
 
@@ -23,6 +23,16 @@ function urlOf(params: StepParams): URL {
 }
 
 /**
+ * How a webhook is named in step reports, incidents and audit records: its origin and a short
+ * fingerprint of the whole URL. Slack, Teams and PagerDuty-style webhooks carry their secret in
+ * the path or query, and the audit log cannot be edited afterwards.
+ */
+export function webhookLabel(u: URL): string {
+  const fingerprint = createHash('sha256').update(u.toString()).digest('hex').slice(0, 12);
+  return `${u.protocol}//${u.host}/… (url sha256:${fingerprint})`;
+}
+
+/**
  * notify-webhook: POSTs a JSON notification (incident id, state, target identifiers, message)
  * with a timeout. Redirects are not followed and the response body is not read beyond its status,
  * so a hostile endpoint cannot bounce the control plane elsewhere or stall it.
@@ -33,11 +43,11 @@ export function notifyWebhookAction(deps: WebhookDeps): Action {
     description: 'POST a JSON notification to a webhook (Slack, PagerDuty bridge, SOAR).',
     readOnly: true,
     async plan(params) {
-      return { description: `notify ${redactUrl(urlOf(params).toString())}`, alreadyDone: false };
+      return { description: `notify ${webhookLabel(urlOf(params))}`, alreadyDone: false };
     },
     async apply(params, ctx) {
       const url = urlOf(params);
-      const shown = redactUrl(url.toString());
+      const shown = webhookLabel(url);
       const message = typeof params.message === 'string' ? params.message.slice(0, 2000) : 'Warden incident update';
       const payload = {
         source: 'warden',
