@@ -1,8 +1,7 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { requireOrSkip } from '../../helpers/ci.js';
+import { testRedis } from '../../helpers/testRedis.js';
 import { MemoryRateLimiter, RedisRateLimiter, RateLimitPolicy, RateLimitedError, MAX_RETRY_AFTER_SECONDS, estimatePromptTokens } from '../../../src/gateway/ratelimit/index.js';
 import { upstreamConfig } from '../../../src/config/index.js';
 import { startTestGateway } from '../../helpers/inProcessGateway.js';
@@ -13,29 +12,8 @@ import { chargeMeter, mockUpstream, post, settledCharge } from '../../helpers/to
 
 const U64_MAX = 18446744073709551615;
 const HOUR_MS = 3_600_000;
-const url = process.env.WARDEN_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `warden:test:${randomUUID()}:`;
-let admin: Redis;
-let redisUp = false;
-
-before(async () => {
-  admin = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
-  admin.on('error', () => {});
-  try {
-    await admin.connect();
-    await admin.ping();
-    redisUp = true;
-  } catch {
-    redisUp = false;
-  }
-});
-after(async () => {
-  if (redisUp) {
-    const keys = await admin.keys(`${prefix}*`);
-    if (keys.length) await admin.del(...keys);
-  }
-  admin.disconnect();
-});
+const redis = testRedis();
+const { url, prefix } = redis;
 
 for (const total of [U64_MAX, 1e308]) {
   test(`a reported total of ${total} is charged at most the call's ceiling (prompt × 12 + max_tokens)`, async () => {
@@ -80,7 +58,7 @@ test('RateLimitedError: retry-after is 1 s to a day; an overflowed wait is the l
 });
 
 test('Redis buckets: absurd debt keeps an integer TTL of at most a day and a bounded positive wait', async (t) => {
-  if (!requireOrSkip(t, redisUp, 'Redis')) return;
+  if (!requireOrSkip(t, redis.up, 'Redis')) return;
   const rl = new RedisRateLimiter({ redis: url, keyPrefix: prefix, timeoutMs: 1000 });
   try {
     await rl.ready();
@@ -88,7 +66,7 @@ test('Redis buckets: absurd debt keeps an integer TTL of at most a day and a bou
     for (const cost of [U64_MAX, 1e308]) {
       const key = `abs${cost}`;
       await rl.adjust(key, cost, limit);
-      const pttl = await admin.pttl(`${prefix}${key}`);
+      const pttl = await redis.admin.pttl(`${prefix}${key}`);
       assert.ok(pttl > 0 && pttl <= 86_400_000, `PTTL ${pttl}`);
       const r = await rl.take(key, 1, limit);
       assert.equal(r.allowed, false);
@@ -97,7 +75,7 @@ test('Redis buckets: absurd debt keeps an integer TTL of at most a day and a bou
     // A bucket that would need more than a day to refill (a huge burst at a slow rate) is capped too.
     const slow = { ratePerMinute: 1, burst: 1e9 };
     await rl.adjust('slow', 1e9, slow);
-    const pttl = await admin.pttl(`${prefix}slow`);
+    const pttl = await redis.admin.pttl(`${prefix}slow`);
     assert.ok(pttl > 0 && pttl <= 86_400_000, `PTTL ${pttl}`);
     const r = await rl.take('slow', 10, slow);
     assert.ok(r.retryAfterMs >= 1 && r.retryAfterMs <= 86_400_000, String(r.retryAfterMs));

@@ -1,9 +1,8 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { requireOrSkip } from '../../helpers/ci.js';
+import { testRedis } from '../../helpers/testRedis.js';
 import { createRateLimitPolicy } from '../../../src/gateway/ratelimit/index.js';
 import { upstreamConfig } from '../../../src/config/index.js';
 import { startTestGateway, TEST_KEY } from '../../helpers/inProcessGateway.js';
@@ -12,32 +11,11 @@ import { mockUpstream, sleep } from '../../helpers/tokenUpstream.js';
 // Redis concurrency leases are renewed while their request runs: a lease that expired under a
 // live stream let one more request in per lease period, past `concurrent`.
 
-const url = process.env.WARDEN_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `warden:test:${randomUUID()}:`;
-let admin: Redis;
-let redisUp = false;
-
-before(async () => {
-  admin = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
-  admin.on('error', () => {});
-  try {
-    await admin.connect();
-    await admin.ping();
-    redisUp = true;
-  } catch {
-    redisUp = false;
-  }
-});
-after(async () => {
-  if (redisUp) {
-    const keys = await admin.keys(`${prefix}*`);
-    if (keys.length) await admin.del(...keys);
-  }
-  admin.disconnect();
-});
+const redis = testRedis();
+const { url, prefix } = redis;
 
 test('a stream that outlives concurrencyLeaseSeconds keeps its slot; the slot frees when it ends', async (t) => {
-  if (!requireOrSkip(t, redisUp, 'Redis')) return;
+  if (!requireOrSkip(t, redis.up, 'Redis')) return;
   // 12 chunks, one per 250 ms: a 3 s stream against a 1 s lease.
   const upstream = await mockUpstream((_b, _req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -85,7 +63,7 @@ test('a stream that outlives concurrencyLeaseSeconds keeps its slot; the slot fr
     assert.equal(next.statusCode, 200, 'released once the stream ended');
     await next.body.text();
     await sleep(1500);
-    assert.deepEqual(await admin.keys(`${prefix}*`), [], 'no renewal outlives its release: the slot set expired');
+    assert.deepEqual(await redis.admin.keys(`${prefix}*`), [], 'no renewal outlives its release: the slot set expired');
   } finally {
     await gw.close(0);
     await rl.close();

@@ -1,39 +1,19 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { requireOrSkip } from '../../helpers/ci.js';
+import { testRedis } from '../../helpers/testRedis.js';
 import { RedisRateLimiter, RateLimitPolicy, RateLimitedError, TOKEN_BUCKET_LUA } from '../../../src/gateway/ratelimit/index.js';
 import { createHash } from 'node:crypto';
 
-const url = process.env.WARDEN_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-let available = false;
-let admin: Redis;
-const prefix = `warden:test:${randomUUID()}:`;
-
-before(async () => {
-  admin = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
-  admin.on('error', () => {});
-  try {
-    await admin.connect();
-    await admin.ping();
-    available = true;
-  } catch {
-    available = false;
-  }
-});
-after(async () => {
-  if (available) {
-    const keys = await admin.keys(`${prefix}*`);
-    if (keys.length) await admin.del(...keys);
-  }
-  admin.disconnect();
-});
+const redis = testRedis();
+const { url, prefix } = redis;
 
 test('Redis token bucket: burst, retry-after, remaining; EVALSHA; keys expire once full again', async (t) => {
-  if (!requireOrSkip(t, available, 'Redis')) return;
+  if (!requireOrSkip(t, redis.up, 'Redis')) return;
   const rl = new RedisRateLimiter({ redis: url, keyPrefix: prefix, timeoutMs: 1000 });
   try {
     await rl.ready();
@@ -45,8 +25,8 @@ test('Redis token bucket: burst, retry-after, remaining; EVALSHA; keys expire on
     assert.equal(denied.allowed, false);
     assert.ok(denied.retryAfterMs > 900 && denied.retryAfterMs <= 1000, String(denied.retryAfterMs));
     const sha = createHash('sha1').update(TOKEN_BUCKET_LUA).digest('hex');
-    assert.deepEqual(await admin.script('EXISTS', sha), [1]);
-    const pttl = await admin.pttl(`${prefix}a`);
+    assert.deepEqual(await redis.admin.script('EXISTS', sha), [1]);
+    const pttl = await redis.admin.pttl(`${prefix}a`);
     assert.ok(pttl > 2000 && pttl <= 4000, `TTL ≈ time to refill (3 s) + 1 s, got ${pttl}`);
     // All-or-nothing across buckets.
     const big = { key: 'b', cost: 1, limit: { ratePerMinute: 60, burst: 10 } };
@@ -94,7 +74,7 @@ test('Redis down: fail closed with WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE (defaul
 });
 
 test('policy over Redis: 429 with retry-after seconds', async (t) => {
-  if (!requireOrSkip(t, available, 'Redis')) return;
+  if (!requireOrSkip(t, redis.up, 'Redis')) return;
   const rl = new RedisRateLimiter({ redis: url, keyPrefix: prefix, timeoutMs: 1000 });
   try {
     await rl.ready();
@@ -112,7 +92,7 @@ test('policy over Redis: 429 with retry-after seconds', async (t) => {
 });
 
 test('concurrency over Redis is shared by replicas: all or nothing, released by lease, and the slots of a dead replica expire', async (t) => {
-  if (!requireOrSkip(t, available, 'Redis')) return;
+  if (!requireOrSkip(t, redis.up, 'Redis')) return;
   const rules = [{ match: { principal: '*' }, concurrent: 2 }, { match: { model: '*' }, concurrent: 3 }];
   const replicas = [0, 1].map(() => new RedisRateLimiter({ redis: url, keyPrefix: prefix, timeoutMs: 1000 }));
   try {
@@ -132,8 +112,8 @@ test('concurrency over Redis is shared by replicas: all or nothing, released by 
     const g4 = await a!.check(bob); // alice's released slot is free on every replica
     for (const g of [g2, g3, g4]) g.release();
     await new Promise((r) => setTimeout(r, 50));
-    const held = await admin.keys(`${prefix}*|c`);
-    for (const k of held) assert.equal(await admin.zcard(k), 0, `${k} holds no lease after every release`);
+    const held = await redis.admin.keys(`${prefix}*|c`);
+    for (const k of held) assert.equal(await redis.admin.zcard(k), 0, `${k} holds no lease after every release`);
 
     // A replica that dies holding a slot (it stops renewing its lease): the lease frees it after
     // leaseMs, also while a live holder keeps the bucket itself from expiring.
@@ -156,17 +136,17 @@ test('concurrency over Redis is shared by replicas: all or nothing, released by 
 });
 
 test('a concurrency call that times out while Redis stalls leaves no slot taken once Redis catches up', async (t) => {
-  if (!requireOrSkip(t, available, 'Redis')) return;
+  if (!requireOrSkip(t, redis.up, 'Redis')) return;
   const limiter = new RedisRateLimiter({ redis: url, keyPrefix: prefix, timeoutMs: 50 });
   try {
     await limiter.ready();
     const policy = new RateLimitPolicy([{ match: { principal: '*' }, concurrent: 2 }], { limiter, concurrency: limiter.slots(900_000) });
     const stalled = { principal: 'User::"stalled"', key: null, tenant: null, model: 'm', estimatedTokens: 0 };
-    await admin.client('PAUSE', 300, 'ALL'); // a latency spike: the calls time out, Redis runs them later
+    await redis.admin.client('PAUSE', 300, 'ALL'); // a latency spike: the calls time out, Redis runs them later
     for (let i = 0; i < 2; i++) await assert.rejects(Promise.resolve(policy.check(stalled)), { code: 'WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE' });
     await new Promise((r) => setTimeout(r, 600));
-    const [key] = await admin.keys(`${prefix}*stalled*|c`);
-    if (key) assert.equal(await admin.zcard(key), 0, 'the late calls took slots that nobody holds');
+    const [key] = await redis.admin.keys(`${prefix}*stalled*|c`);
+    if (key) assert.equal(await redis.admin.zcard(key), 0, 'the late calls took slots that nobody holds');
     const g1 = await policy.check(stalled);
     const g2 = await policy.check(stalled);
     g1.release();
@@ -177,7 +157,7 @@ test('a concurrency call that times out while Redis stalls leaves no slot taken 
 });
 
 test('a lease release that fails while the connection is down is retried once Redis is back (the slot is not held for the lease time)', async (t) => {
-  if (!requireOrSkip(t, available, 'Redis')) return;
+  if (!requireOrSkip(t, redis.up, 'Redis')) return;
   const limiter = new RedisRateLimiter({ redis: url, keyPrefix: prefix, timeoutMs: 200 });
   try {
     await limiter.ready();
@@ -188,10 +168,10 @@ test('a lease release that fails while the connection is down is retried once Re
     // resolves the pipeline with per-command errors instead of rejecting it).
     (limiter as unknown as { redis: Redis }).redis.disconnect(true);
     grant.release();
-    const [key] = await admin.keys(`${prefix}*blip*|c`);
-    assert.equal(await admin.zcard(key!), 1, 'the release did not reach Redis');
-    for (let i = 0; i < 100 && (await admin.zcard(key!)) > 0; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(await admin.zcard(key!), 0, 'the retried release freed the slot');
+    const [key] = await redis.admin.keys(`${prefix}*blip*|c`);
+    assert.equal(await redis.admin.zcard(key!), 1, 'the release did not reach Redis');
+    for (let i = 0; i < 100 && (await redis.admin.zcard(key!)) > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await redis.admin.zcard(key!), 0, 'the retried release freed the slot');
     (await policy.check(who)).release();
   } finally {
     await limiter.close();
@@ -199,7 +179,7 @@ test('a lease release that fails while the connection is down is retried once Re
 });
 
 test('3 replicas (separate processes and clients) sharing Redis: allowed count within ±2% of rate × time + burst', async (t) => {
-  if (!requireOrSkip(t, available, 'Redis')) return;
+  if (!requireOrSkip(t, redis.up, 'Redis')) return;
   const specs = [
     // Burst 300 (0.3 s of traffic): a scheduler stall on a busy CI machine shorter than that loses no tokens.
     { key: `acc-fast-${randomUUID()}`, ratePerMinute: 60_000, burst: 300 },
