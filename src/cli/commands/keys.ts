@@ -20,6 +20,18 @@ function status(k: ApiKeyRecord, now = Date.now()): string {
   return 'active';
 }
 
+/** ISO 8601 to the second in UTC: sortable, and as wide on every row. */
+function instant(value: Date | string): string {
+  return new Date(value).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The `keys list` table; keys come from the admin API's JSON, so dates are strings there. */
+export function formatKeysTable(keys: ApiKeyRecord[], now = Date.now()): string {
+  return formatTable(
+    ['ID', 'NAME', 'PREFIX', 'PRINCIPAL', 'SCOPES', 'STATUS', 'EXPIRES', 'LAST USED'],
+    keys.map((k) => [k.id, k.name, k.prefix, k.principal, k.scopes.join(',') || '-', status(k, now), k.expiresAt ? instant(k.expiresAt) : null, k.lastUsedAt ? instant(k.lastUsedAt) : 'never']),
+  );
+}
 
 export function registerKeysCommands(program: Command): void {
   const keys = withAdminOptions(program.command('keys').description('manage API keys (through the running control plane)'));
@@ -50,7 +62,7 @@ export function registerKeysCommands(program: Command): void {
       const format = parseFormat(opts.format);
       const r = await withAdminClient(cmd, (client) => client.call<{ keys: ApiKeyRecord[] }>('GET', '/api/v1/keys'));
       if (format === 'json') printJson(r);
-      else printText(formatTable(['ID', 'NAME', 'PREFIX', 'PRINCIPAL', 'SCOPES', 'STATUS', 'EXPIRES'], r.keys.map((k) => [k.id, k.name, k.prefix, k.principal, k.scopes.join(',') || '-', status(k), k.expiresAt ? String(k.expiresAt) : null])));
+      else printText(formatKeysTable(r.keys));
     });
 
   keys
