@@ -188,10 +188,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
   server.on(options.tls ? 'secureConnection' : 'connection', track);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => resolve());
+    });
+  } catch (err) {
+    // The health checks started above would otherwise keep running for a gateway that never served.
+    await upstreams.close();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {

@@ -9,6 +9,7 @@ import { pepRoutes } from './routes/pep.js';
 import { registerConsole } from './console.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
 import { installAdminAuth } from './adminAuth.js';
+import { listenError } from './listenError.js';
 import { registerRoutes, metricsRoutes } from './routes/index.js';
 
 export interface ControlPlaneTls {
@@ -117,7 +118,16 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
   );
 
   await registerConsole(app);
-  await app.listen({ host: ctx.config.server.host, port: ctx.config.server.port });
+  const { host: listenHost, port: listenPort } = ctx.config.server;
+  try {
+    await app.listen({ host: listenHost, port: listenPort });
+  } catch (err) {
+    publisher.close();
+    ctx.events.off('gateway.decision', keyUsage.onDecision);
+    await keyUsage.close();
+    await app.close().catch(() => undefined);
+    throw listenError(err, { listener: 'admin API', host: listenHost, port: listenPort, portFlag: '--port-admin N (warden up, warden server)', portKey: 'server.port' });
+  }
   const port = (app.server.address() as AddressInfo).port;
   const host = ctx.config.server.host.includes(':') ? `[${ctx.config.server.host}]` : ctx.config.server.host;
   return {

@@ -9,6 +9,7 @@ import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, 
 import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 import { createAlarmForwarder } from './forwardAlarm.js';
 import { startEdgeWorkloadTrust, type EdgeWorkloadTrust } from './edgeWorkloadTrust.js';
+import { listenError } from './listenError.js';
 
 
 export interface StartEdgeGatewayOptions {
@@ -121,6 +122,8 @@ export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<Runn
     serverSecret: o.serverSecret,
     upstreamSvid: { current: () => upstreamSvid },
     trustDomain: o.config.server.trustDomain,
+  }).catch((err: unknown) => {
+    throw listenError(err, { listener: 'gateway', host: o.config.gateway.host, port: o.config.gateway.port, portFlag: '--port N (warden gateway)', portKey: 'gateway.port' });
   });
   // A certificate from the control plane's CA is short-lived: renew it at half-life.
   let renewal: NodeJS.Timeout | null = null;

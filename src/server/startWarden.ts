@@ -14,6 +14,7 @@ import { startControlPlane, createControlPlaneContext, type RunningControlPlane 
 import { loadServerSecret } from './serverSecret.js';
 import { publishDemoPolicy } from './demoPolicy.js';
 import { caWorkloadTrust, createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
+import { listenError } from './listenError.js';
 
 
 function demoIrisProfile(): FeatureProfile {
@@ -150,6 +151,8 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       audit,
       logger,
       serverSecret,
+    }).catch((err: unknown) => {
+      throw listenError(err, { listener: 'gateway', host: config.gateway.host, port: config.gateway.port, portFlag: '--port-gateway N (warden up)', portKey: 'gateway.port' });
     });
     const runningGateway = gateway;
     if (runningGateway) cleanup.push(() => runningGateway.close(config.server.shutdownGraceSeconds * 1000));
