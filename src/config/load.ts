@@ -32,17 +32,29 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function formatIssues(error: z.ZodError, source: string): string {
+/** Where a value came from when it was not the file: dotted key → "from WARDEN_…" / "from the command line". */
+type Origins = Map<string, string>;
+
+/** The origin of the closest enclosing key set by a variable or flag (a JSON variable sets a whole subtree). */
+function originOf(path: readonly PropertyKey[], origins: Origins, file: string): string {
+  for (let n = path.length; n > 0; n--) {
+    const origin = origins.get(path.slice(0, n).map(String).join('.'));
+    if (origin) return origin;
+  }
+  return `in ${file}`;
+}
+
+function formatIssues(error: z.ZodError, origins: Origins, file: string): string {
   return error.issues
     .map((issue) => {
+      const where = ` (${originOf(issue.path, origins, file)})`;
       if (issue.code === 'unrecognized_keys') {
-        return issue.keys.map((k) => `${[...issue.path, k].join('.')}: unknown key`).join('; ');
+        return issue.keys.map((k) => `${[...issue.path, k].join('.')}: unknown key${where}`).join('; ');
       }
       const path = issue.path.length ? issue.path.join('.') : '(root)';
-      return `${path}: ${issue.message}`;
+      return `${path}: ${issue.message}${where}`;
     })
-    .join('; ')
-    .concat(` (in ${source})`);
+    .join('; ');
 }
 
 function coerceEnvValue(raw: string, example: unknown, name: string): unknown {
@@ -67,18 +79,19 @@ function coerceEnvValue(raw: string, example: unknown, name: string): unknown {
 }
 
 /** Applies WARDEN_* variables for every key the schema knows (found by walking the defaults). */
-function applyEnv(target: Record<string, unknown>, defaults: Record<string, unknown>, env: NodeJS.ProcessEnv, path: string[] = []): void {
+function applyEnv(target: Record<string, unknown>, defaults: Record<string, unknown>, env: NodeJS.ProcessEnv, origins: Origins, path: string[] = []): void {
   for (const [key, example] of Object.entries(defaults)) {
     const here = [...path, key];
     const name = envNameFor(here);
     const raw = env[name];
     if (raw !== undefined) {
       target[key] = coerceEnvValue(raw, example, name);
+      origins.set(here.join('.'), `from ${name}`);
       continue;
     }
     if (isPlainObject(example)) {
       const child = isPlainObject(target[key]) ? (target[key] as Record<string, unknown>) : {};
-      applyEnv(child, example, env, here);
+      applyEnv(child, example, env, origins, here);
       if (Object.keys(child).length > 0) target[key] = child;
     }
   }
@@ -122,14 +135,18 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
 
   const raw = configPath ? readConfigFile(configPath) : {};
   const defaults = configSchema.parse({}) as unknown as Record<string, unknown>;
-  applyEnv(raw, defaults, env);
+  // A bad value is reported against where it came from: the file, a WARDEN_* variable or a flag.
+  const origins: Origins = new Map();
+  applyEnv(raw, defaults, env, origins);
   for (const [key, value] of Object.entries(options.overrides ?? {})) {
-    if (value !== undefined) setPath(raw, key, value);
+    if (value === undefined) continue;
+    setPath(raw, key, value);
+    origins.set(key, 'from the command line');
   }
 
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    throw new WardenError('WARDEN_CONFIG_INVALID', formatIssues(result.error, configPath ?? 'environment'));
+    throw new WardenError('WARDEN_CONFIG_INVALID', formatIssues(result.error, origins, configPath ?? 'environment'));
   }
   const dataDir = resolve(cwd, options.dataDir ?? env.WARDEN_DATA_DIR ?? '.warden');
   return { ...result.data, dataDir, configPath };

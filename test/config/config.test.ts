@@ -132,6 +132,37 @@ test('invalid environment values are rejected with the variable name', () => {
   });
 });
 
+test('a bad value is blamed on where it came from: the variable, the flag or the file', () => {
+  withDir((dir) => {
+    const file = join(dir, 'warden.yaml');
+    writeFileSync(file, 'gateway:\n  port: 9443\n');
+    const message = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (err) {
+        assert.ok(err instanceof WardenError);
+        assert.equal(err.code, 'WARDEN_CONFIG_INVALID');
+        return err.message;
+      }
+      assert.fail('expected WARDEN_CONFIG_INVALID');
+    };
+    const fromEnv = message(() => loadConfig({ cwd: dir, env: { WARDEN_AUDIT_FSYNC: 'bogus' } }));
+    assert.match(fromEnv, /^audit\.fsync: .+ \(from WARDEN_AUDIT_FSYNC\)$/);
+    assert.ok(!fromEnv.includes(file), fromEnv);
+    // A JSON variable sets a whole subtree: a key deep inside it is still the variable's fault.
+    assert.match(
+      message(() => loadConfig({ cwd: dir, env: { WARDEN_GATEWAY_UPSTREAMS: '[{"name":"a","url":"http://x","colour":"red"}]' } })),
+      /^gateway\.upstreams\.0\.colour: unknown key \(from WARDEN_GATEWAY_UPSTREAMS\)$/,
+    );
+    assert.match(message(() => loadConfig({ cwd: dir, env: {}, overrides: { 'gateway.port': 70000 } })), /^gateway\.port: .+ \(from the command line\)$/);
+    // One message, each problem with its own origin.
+    writeFileSync(file, 'gateway:\n  port: "high"\n');
+    const both = message(() => loadConfig({ cwd: dir, env: { WARDEN_AUDIT_FSYNC: 'bogus' } }));
+    assert.match(both, /gateway\.port: [^;]+ \(in .+warden\.yaml\)/);
+    assert.match(both, /audit\.fsync: [^;]+ \(from WARDEN_AUDIT_FSYNC\)/);
+  });
+});
+
 test('CLI overrides win over file and environment', () => {
   withDir((dir) => {
     const c = loadConfig({ cwd: dir, env: { WARDEN_GATEWAY_PORT: '10443' }, overrides: { 'gateway.port': 0, 'server.port': undefined } });
