@@ -90,6 +90,16 @@ test('plain HTTP (insecureDev) only on a loopback host', () => {
   });
 });
 
+test('a JWKS URL over plain http is refused with the full path of the key (loopback excepted)', () => {
+  withDir((dir) => {
+    const issuer = (jwksUri: string) => `gateway:\n  authn:\n    jwtIssuers:\n      - issuer: https://login.corp.example\n        audience: warden\n        jwksUri: ${jwksUri}\n`;
+    writeFileSync(join(dir, 'warden.yaml'), issuer('http://login.corp.example/jwks'));
+    expectConfigError(() => loadConfig({ cwd: dir, env: {} }), 'WARDEN_CONFIG_INVALID', 'gateway.authn.jwtIssuers.0.jwksUri: must use https (got http://login.corp.example)');
+    writeFileSync(join(dir, 'warden.yaml'), issuer('http://127.0.0.1:8080/jwks'));
+    assert.equal(loadConfig({ cwd: dir, env: {} }).gateway.authn.jwtIssuers[0]!.jwksUri, 'http://127.0.0.1:8080/jwks');
+  });
+});
+
 test('wrong types name the key; bad YAML is a clear error', () => {
   withDir((dir) => {
     writeFileSync(join(dir, 'warden.yaml'), 'gateway:\n  port: "high"\n');

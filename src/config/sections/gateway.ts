@@ -57,12 +57,30 @@ const jwtEntityType = z
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
   .refine((t) => !RESERVED_ENTITY_TYPES.includes(t), { message: `must not be one of Warden's own entity types (${RESERVED_ENTITY_TYPES.join(', ')})` });
 
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
+
+/**
+ * Why a JWKS URL may not be used, or null. Keys fetched over plain HTTP could be swapped by anyone
+ * on the path; only loopback may skip TLS. Checked in the schema (so the error names the config
+ * path) and again by JwksCache for callers that build one without the schema.
+ */
+export function jwksUriProblem(uri: string): string | null {
+  if (!URL.canParse(uri)) return 'must be a URL';
+  const url = new URL(uri);
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) return null;
+  return `must use https (got ${url.protocol}//${url.hostname}); plain http is accepted only for a loopback address`;
+}
+
 const jwtIssuerSchema = z.strictObject({
   /** Expected `iss` claim; tokens are dispatched to an issuer by their (unverified) `iss`. */
   issuer: z.string().min(1),
   /** Accepted `aud` values (any one must match). */
   audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-  jwksUri: z.url(),
+  jwksUri: z.url().superRefine((uri, ctx) => {
+    // An unparsable value is z.url()'s to report.
+    const problem = URL.canParse(uri) ? jwksUriProblem(uri) : null;
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
   clockSkewSeconds: z.number().int().min(0).max(300).default(30),
   /** How long fetched keys stay usable while the JWKS endpoint is down; after that, fail closed. */
   jwksCacheMaxAgeSeconds: z.number().int().min(60).max(7 * 86400).default(3600),

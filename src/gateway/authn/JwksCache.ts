@@ -1,5 +1,6 @@
 import { Agent, fetch as undiciFetch } from 'undici';
 import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput, type CryptoKey } from 'jose';
+import { jwksUriProblem } from '../../config/index.js';
 import { WardenError } from '../../errors/index.js';
 
 export interface JwksCacheOptions {
@@ -20,8 +21,6 @@ export interface JwksCacheOptions {
 
 type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
-
 /**
  * Keys of one issuer's JWKS, selected per token by jose's local key set.
  *
@@ -39,11 +38,9 @@ export class JwksCache {
   readonly resolve: KeyResolver;
 
   constructor(private readonly o: JwksCacheOptions) {
-    const url = new URL(o.jwksUri);
-    // Keys fetched over plain HTTP could be swapped by anyone on the path; only loopback may skip TLS.
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
-      throw new WardenError('WARDEN_CONFIG_INVALID', `jwksUri must use https (got ${url.protocol}//${url.hostname})`);
-    }
+    // warden.yaml is checked by the schema (with the config path); this covers direct callers.
+    const problem = jwksUriProblem(o.jwksUri);
+    if (problem) throw new WardenError('WARDEN_CONFIG_INVALID', `jwksUri ${problem}`);
     this.now = o.now ?? Date.now;
     this.resolve = (header, token) => this.getKey(header, token);
     this.dispatcher = o.ca ? new Agent({ connect: { ca: o.ca, minVersion: 'TLSv1.2' } }) : null;
