@@ -25,6 +25,14 @@ function bearer(request: FastifyRequest): string | null {
   return m ? m[1]! : null;
 }
 
+/**
+ * The admin of this request as a Cedar-style entity, `Admin::"adm_…"`: the one form every admin
+ * audit record uses, so `audit query --principal` finds all of one admin's actions.
+ */
+export function adminPrincipal(request: FastifyRequest): string {
+  return `Admin::${JSON.stringify(request.adminId ?? 'unknown')}`;
+}
+
 /** Every admin route requires an admin token unless it declares `config: { public: true }`. */
 export function installAdminAuth(app: FastifyInstance, ctx: ControlPlaneContext): void {
   const tokens = new AdminTokenRepository(ctx.db, ctx.serverSecret);

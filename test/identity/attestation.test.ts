@@ -144,5 +144,5 @@ test('identity routes: admin routes need the admin token, workload routes authen
   assert.equal(after.json.error?.code, 'WARDEN_IDENTITY_REVOKED');
   const rec = cp.audit.records.find((r) => r.action === 'identity.revoke');
   assert.equal(rec?.kind, 'admin');
-  assert.equal(rec?.principal, 'adm_test');
+  assert.equal(rec?.principal, 'Admin::"adm_test"');
 });

@@ -52,7 +52,7 @@ interface FilterFlags {
 
 function filterOptions(cmd: Command): Command {
   return cmd
-    .option('--principal <id>', 'SPIFFE ID, key principal or JWT subject')
+    .option('--principal <entity>', 'principal exactly as recorded: Admin::"adm_…", ApiKey::"team-a", Service::"spiffe://…", User::"alice"')
     .option('--decision <allow|deny>', 'only allowed or denied decisions')
     .option('--kind <decision|admin|event>', 'record kind')
     .option('--action <action>', 'action name')

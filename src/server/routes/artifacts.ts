@@ -7,6 +7,7 @@ import { createArtifactServices, admissionTableToJson, type ArtifactServices } f
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
 import { frozenDatasetCheck } from '../../respond/index.js';
+import { adminPrincipal } from '../adminAuth.js';
 
 /** Optional wiring the lead may add to the context; without it the config approvers list decides deployModel. */
 type ArtifactContext = ControlPlaneContext & { authorizer?: Authorizer };
@@ -57,9 +58,8 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     frozenDatasets: frozenDatasetCheck(ctx.db),
   });
   const reg = services.registry;
-  const principalOf = (request: FastifyRequest) => `Admin::${JSON.stringify((request as FastifyRequest & { adminId?: string }).adminId ?? 'admin')}`;
   const audit = async (request: FastifyRequest, action: string, resource: string, details: Record<string, unknown>, servingChanged: boolean) => {
-    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: principalOf(request), action, resource, decision: 'allow', details });
+    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminPrincipal(request), action, resource, decision: 'allow', details });
     if (servingChanged) ctx.events.emit('snapshot:changed');
   };
 
@@ -102,7 +102,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneCont
       return { attestation: att };
     } catch (err) {
       if (err instanceof WardenError && err.code === 'WARDEN_ARTIFACT_APPROVER_DENIED') {
-        await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: principalOf(request), action: 'artifacts.approve', resource: `ArtifactVersion::${JSON.stringify(id)}`, decision: 'deny', code: err.code, details: { approver: body.principal } });
+        await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminPrincipal(request), action: 'artifacts.approve', resource: `ArtifactVersion::${JSON.stringify(id)}`, decision: 'deny', code: err.code, details: { approver: body.principal } });
       }
       throw err;
     }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { WardenError } from '../../errors/index.js';
 import { parseAuditQuery, type AuditVerifyReport } from '../../audit/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
+import { adminPrincipal } from '../adminAuth.js';
 
 function parseIndexParam(text: string | undefined, name: string): number {
   if (text === undefined || !/^(0|[1-9][0-9]{0,15})$/.test(text)) throw new WardenError('WARDEN_INPUT_INVALID', `${name} must be a non-negative integer`);
@@ -50,7 +51,7 @@ export async function auditRoutes(app: FastifyInstance, ctx: ControlPlaneContext
       ts: new Date().toISOString(),
       kind: 'admin',
       action: 'audit.checkpoint.publish',
-      principal: `Admin::${JSON.stringify(request.adminId ?? '')}`,
+      principal: adminPrincipal(request),
       resource: 'AuditLog::"default"',
       decision: 'allow',
       sourceIp: request.ip,

@@ -8,6 +8,7 @@ import { getResponder } from '../../respond/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { SvidAddressWatch } from '../SvidAddressWatch.js';
 import { parseBody } from './parseBody.js';
+import { adminPrincipal } from '../adminAuth.js';
 
 const SMALL_BODY = 32 * 1024;
 const pub = { public: true } as const;
@@ -79,7 +80,7 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
   const identity = await getIdentityService(ctx);
   const adminOf = (request: FastifyRequest): string => (request as FastifyRequest & { adminId?: string }).adminId ?? 'admin';
   const audit = (request: FastifyRequest, action: string, details: Record<string, unknown>, resource?: string) =>
-    ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminOf(request), action, resource, decision: 'allow', details }).catch((err: unknown) => {
+    ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminPrincipal(request), action, resource, decision: 'allow', details }).catch((err: unknown) => {
       ctx.logger.error({ err, action }, 'audit append failed');
     });
 

@@ -6,6 +6,7 @@ import { parseBody } from './parseBody.js';
 import { cedarEntity, KEY_SCOPE, scopePermitsUnderSchema } from '../keyScopePolicies.js';
 import { PolicyRepository } from '../../policy/index.js';
 import { WardenError } from '../../errors/index.js';
+import { adminPrincipal } from '../adminAuth.js';
 
 const createKeyBody = z.strictObject({
   name: z.string().min(1).max(64),
@@ -29,7 +30,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
     }
     await refuseOutsideSchema(ctx, input);
     const { record, key } = await repo.create(input);
-    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.create', principal: `Admin::${JSON.stringify(request.adminId ?? '')}`, resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow', details: { name: record.name, scopes: record.scopes, expiresAt: record.expiresAt } });
+    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.create', principal: adminPrincipal(request), resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow', details: { name: record.name, scopes: record.scopes, expiresAt: record.expiresAt } });
     ctx.events.emit('snapshot:changed');
     reply.code(201);
     return { key, record };
@@ -37,7 +38,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
 
   app.post<{ Params: { id: string } }>('/keys/:id/revoke', async (request) => {
     const record = await repo.revoke(request.params.id);
-    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.revoke', principal: `Admin::${JSON.stringify(request.adminId ?? '')}`, resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow' });
+    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.revoke', principal: adminPrincipal(request), resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow' });
     ctx.events.emit('snapshot:changed');
     return { record };
   });

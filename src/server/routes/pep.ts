@@ -8,6 +8,7 @@ import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
 import type { SnapshotPublisher } from '../SnapshotPublisher.js';
 import type { SnapshotWire } from '../../gateway/index.js';
+import { adminPrincipal } from '../adminAuth.js';
 
 const PEP_NAME = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_BATCH = 5000;
@@ -144,7 +145,7 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
   // PEP tokens: what a remote gateway is given instead of an admin token (admin tokens only).
   const tokens = new AdminTokenRepository(ctx.db, ctx.serverSecret);
   const auditToken = (request: FastifyRequest, action: string, id: string, details?: Record<string, unknown>) =>
-    ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action, principal: `Admin::${JSON.stringify(request.adminId ?? '')}`, resource: `PepToken::${JSON.stringify(id)}`, decision: 'allow', details });
+    ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action, principal: adminPrincipal(request), resource: `PepToken::${JSON.stringify(id)}`, decision: 'allow', details });
   app.post('/pep/tokens', { bodyLimit: 4096 }, async (request, reply) => {
     const body = parseBody(tokenBody, request.body);
     const created = await tokens.create(body.name, 'pep');

@@ -14,6 +14,7 @@ import {
 } from '../../policy/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
+import { adminPrincipal } from '../adminAuth.js';
 
 const BODY_LIMIT = MAX_POLICY_TEXT_BYTES + 2 * 1024 * 1024;
 const entitiesSchema = z.array(z.record(z.string(), z.unknown())).max(100_000);
@@ -65,7 +66,7 @@ export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContex
   const repo = new PolicyRepository(ctx.db);
   const adminOf = (request: FastifyRequest): string => (request as FastifyRequest & { adminId?: string }).adminId ?? 'admin';
   const audit = (request: FastifyRequest, action: string, details: Record<string, unknown>) =>
-    ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminOf(request), action, resource: 'policy-set', decision: 'allow', details }).catch((err: unknown) => {
+    ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminPrincipal(request), action, resource: 'policy-set', decision: 'allow', details }).catch((err: unknown) => {
       ctx.logger.error({ err, action }, 'audit append failed');
     });
   const compileVersion = (v: PolicyVersion): CompiledPolicySet =>

@@ -1,8 +1,9 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
 import { getResponder, matchLeakReport, parseRunbook, INCIDENT_STATES, type ModelRegistryPort, type Alarm } from '../../respond/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
+import { adminPrincipal } from '../adminAuth.js';
 
 const SMALL_BODY = 64 * 1024;
 const FIELD = /^[A-Za-z0-9_]{1,64}$/;
@@ -47,7 +48,6 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   return r.data;
 }
 
-const adminOf = (request: FastifyRequest): string => `Admin::${JSON.stringify(request.adminId ?? 'unknown')}`;
 
 /**
  * Incident response admin API (under /api/v1, admin token required): incidents and their
@@ -66,7 +66,7 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
 
   app.post('/incidents', { bodyLimit: SMALL_BODY }, async (request, reply) => {
     const body = parse(openBody, request.body);
-    const actor = adminOf(request);
+    const actor = adminPrincipal(request);
     const runbook = body.runbook ? r.runbooks.get(body.runbook) : null;
     const incident = await r.incidents.open({ title: body.title, severity: body.severity, target: body.target, openedBy: actor, drill: body.drill });
     await r.recorder.appendAudit(incident.id, actor, 'incident.open', { title: body.title, severity: body.severity, target: body.target });
@@ -77,7 +77,7 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
 
   app.post<{ Params: { id: string } }>('/incidents/:id/transition', { bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(transitionBody, request.body);
-    const actor = adminOf(request);
+    const actor = adminPrincipal(request);
     const before = await r.incidents.get(request.params.id);
     const incident = await r.incidents.transition(before.id, body.to, actor, body.note);
     if (before.state !== incident.state) await r.recorder.appendAudit(incident.id, actor, `incident.${incident.state}`, { from: before.state, to: incident.state, note: body.note });
@@ -86,7 +86,7 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
 
   app.post<{ Params: { id: string } }>('/incidents/:id/notes', { bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(noteBody, request.body);
-    await r.recorder.record(request.params.id, 'note', adminOf(request), 'incident.note', body.text.slice(0, 500), {});
+    await r.recorder.record(request.params.id, 'note', adminPrincipal(request), 'incident.note', body.text.slice(0, 500), {});
     return { incident: await r.incidents.show(request.params.id) };
   });
 
@@ -94,7 +94,7 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
 
   app.post('/runbooks/run', { bodyLimit: 128 * 1024 }, async (request) => {
     const body = parse(runBody, request.body);
-    const actor = adminOf(request);
+    const actor = adminPrincipal(request);
     const runbook = body.yaml ? parseRunbook(body.yaml, 'runbook') : r.runbooks.get(body.runbook!);
     let incidentId = body.incidentId ?? null;
     if (incidentId) await r.incidents.get(incidentId);
@@ -112,7 +112,7 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
   app.post('/respond/alarms', { bodyLimit: SMALL_BODY, config: { pep: true } }, async (request) => {
     const body = parse(alarmBody, request.body);
     const alarm: Alarm = { type: 'detector.alarm', detector: body.detector, principal: body.principal, model: body.model, details: body.details, receivedAt: Date.now() };
-    await r.recorder.appendAudit(null, adminOf(request), 'detector.alarm.received', { detector: body.detector, principal: body.principal, model: body.model });
+    await r.recorder.appendAudit(null, adminPrincipal(request), 'detector.alarm.received', { detector: body.detector, principal: body.principal, model: body.model });
     return { fired: await r.alerts.onAlarm(alarm) };
   });
 
@@ -122,7 +122,7 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
     const drill = (request.query as { drill?: string }).drill === 'true';
     const { matches, alarms } = await matchLeakReport(ctx.db, ctx.serverSecret, request.body, receivedAt, drill);
     // Containment first; the report's own audit record is written alongside and awaited.
-    const recorded = r.recorder.appendAudit(null, adminOf(request), 'leak.report', { reported: matches.length, matched: alarms.length, keyIds: matches.filter((m) => m.match).map((m) => m.keyId) }).then(() => null, (err: unknown) => err);
+    const recorded = r.recorder.appendAudit(null, adminPrincipal(request), 'leak.report', { reported: matches.length, matched: alarms.length, keyIds: matches.filter((m) => m.match).map((m) => m.keyId) }).then(() => null, (err: unknown) => err);
     const fired = [];
     for (const a of alarms) fired.push(...(await r.alerts.onAlarm(a)));
     const failed = await recorded;
