@@ -1,12 +1,15 @@
 import { errorCodes } from './codes.js';
+import { coreCodes } from './codes/core.js';
 
-/** Markdown reference of every error code, grouped by area (the second word of the code). */
+/**
+ * Markdown reference of every error code, grouped by area (the second word of the code). The
+ * general codes of codes/core.ts form one GENERAL group: WARDEN_NOT_FOUND or WARDEN_INPUT_INVALID
+ * have no area, and splitting them would invent areas NOT and INPUT.
+ */
 export function renderErrorsDoc(): string {
   const byArea = new Map<string, [string, { status: number; description: string }][]>();
   for (const [code, info] of Object.entries(errorCodes) as [string, { status: number; description: string }][]) {
-    const area = code.split('_')[1] ?? 'CORE';
-    const isCore = code.split('_').length === 2;
-    const key = isCore ? 'GENERAL' : area;
+    const key = Object.hasOwn(coreCodes, code) ? 'GENERAL' : code.split('_')[1]!;
     byArea.set(key, [...(byArea.get(key) ?? []), [code, info]]);
   }
   const lines = [

@@ -7,6 +7,20 @@ test('docs/errors.md is up to date with the code registry (run npm run docs:erro
   assert.equal(readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8'), renderErrorsDoc());
 });
 
+test('general codes (codes/core.ts) are listed under GENERAL, not under an area made from their first word', () => {
+  const doc = renderErrorsDoc();
+  const sections = new Map(doc.split(/^## /m).slice(1).map((sec) => [sec.split('\n')[0]!, sec] as const));
+  for (const heading of ['NOT', 'INPUT']) assert.ok(!sections.has(heading), `no "## ${heading}" section`);
+  for (const code of ['WARDEN_NOT_FOUND', 'WARDEN_INPUT_INVALID', 'WARDEN_USAGE', 'WARDEN_INTERNAL']) {
+    assert.ok(sections.get('GENERAL')!.includes(`\`${code}\``), `${code} under GENERAL`);
+  }
+  // Every other section holds only codes of its own area.
+  for (const [heading, sec] of sections) {
+    if (heading === 'GENERAL') continue;
+    for (const [, code] of sec.matchAll(/^\| `(WARDEN_[A-Z0-9_]+)`/gm)) assert.ok(code!.startsWith(`WARDEN_${heading}_`), `${code} under ${heading}`);
+  }
+});
+
 test('every code follows WARDEN_<AREA>_<REASON>, has a real HTTP status and a description', () => {
   for (const [code, info] of Object.entries(errorCodes)) {
     assert.match(code, /^WARDEN_[A-Z0-9]+(_[A-Z0-9]+)*$/, code);
