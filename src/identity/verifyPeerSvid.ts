@@ -52,9 +52,9 @@ function chainOf(peer: PeerCertificateInput): X509Certificate[] {
 
 /**
  * Verifies a peer's X.509-SVID per the SPIFFE X.509-SVID spec (§4, §5): exactly one URI SAN
- * holding a SPIFFE ID of `trustDomain`, not a CA, digitalSignature key usage without
- * keyCertSign/cRLSign, valid now (± clock skew), chaining to the bundle through CA
- * intermediates, and neither its SPIFFE ID nor any serial on the chain revoked.
+ * holding a SPIFFE ID, not a CA, digitalSignature key usage without keyCertSign/cRLSign, valid
+ * now (± clock skew), chaining to the bundle through CA intermediates, then in `trustDomain`,
+ * and neither its SPIFFE ID nor any serial on the chain revoked.
  */
 /**
  * TLS server options for listeners that verify client SVIDs with verifyPeerSvid: no session
@@ -85,10 +85,6 @@ export function verifyPeerSvid(
   const skew = (options.clockSkewSeconds ?? 30) * 1000;
 
   const spiffeId = checkLeafShape(leaf);
-  const id = parseSpiffeId(spiffeId);
-  if (id.trustDomain !== trustDomain) {
-    throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `peer ${spiffeId} is not in trust domain ${trustDomain}`);
-  }
   const serial = normalizeSerial(leaf.serialNumber);
   checkTime(leaf, now, skew);
 
@@ -101,6 +97,10 @@ export function verifyPeerSvid(
     const root = roots.find((r) => current.checkIssued(r) && current.verify(r.publicKey));
     if (root) {
       checkTime(root, now, skew, true);
+      // Only after the chain: an unauthenticated peer must not learn which trust domain is configured.
+      if (parseSpiffeId(spiffeId).trustDomain !== trustDomain) {
+        throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `peer ${spiffeId} is not in trust domain ${trustDomain}`);
+      }
       if (revocations) {
         if (revocations.isRevoked(spiffeId, serial)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${spiffeId} (serial ${serial}) is revoked`);
         for (const i of used) if (revocations.hasSerial(i.serialNumber)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `an issuing certificate of ${spiffeId} is revoked`);

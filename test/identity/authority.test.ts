@@ -290,3 +290,43 @@ test('revocation list: idempotent, O(1) lookups, change events, snapshot/replace
   assert.equal(reloaded.size, 1);
   assert.deepEqual(seen, [1, 1]);
 });
+
+test('verifyPeerSvid verifies the chain before the trust domain: an unanchored certificate of another trust domain learns nothing of ours', async (t) => {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: TD });
+  t.after(() => ca.close());
+  const bundle = ca.bundlePem();
+  const { webcrypto } = await import('node:crypto');
+  const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const selfSigned = await x509.X509CertificateGenerator.createSelfSigned({
+    name: 'O=Attacker',
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 3600_000),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    keys: keys as never,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://other.org/x' }]),
+    ],
+  });
+  const attackerCa = await x509.X509CertificateGenerator.createSelfSigned({
+    name: 'O=Attacker CA',
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 3600_000),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    keys: keys as never,
+    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)],
+  });
+  const underAttackerCa = await mintLeaf({ cert: attackerCa, key: keys.privateKey }, { uris: ['spiffe://other.org/x'] });
+  for (const pem of [selfSigned.toString('pem'), underAttackerCa.chainPem]) {
+    assert.throws(
+      () => verifyPeerSvid(pem, bundle, ca.revocations, TD),
+      (e: { code: string; message: string }) => e.code === 'WARDEN_IDENTITY_SVID_UNTRUSTED' && !e.message.includes(TD),
+    );
+  }
+  // Anchored in the bundle but of another trust domain: the peer is authenticated, so it may learn why it is refused.
+  const issued = await mintLeaf(await loadIntermediate(dir), { uris: ['spiffe://other.org/x'] });
+  assert.throws(() => verifyPeerSvid(issued.chainPem, bundle, ca.revocations, TD), { code: 'WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH' });
+});

@@ -125,10 +125,11 @@ test('mTLS: X.509-SVID client certificate → Service principal over a real TLS 
     // No certificate: not an error here (another credential may apply).
     assert.equal(await dial(h, {}), null);
 
-    // Certificate from another trust domain's CA.
+    // Certificate from another trust domain's CA: refused as untrusted (the chain is checked before
+    // the trust domain, so an unauthenticated peer does not learn ours).
     const fk = createWorkloadKey();
     const fsvid = await foreign.issueX509SvidFromCsr(fk.csrPem, { spiffeId: 'spiffe://other.org/x' });
-    assert.deepEqual(await dial(h, { cert: fsvid.chainPem, key: fk.keyPem }), { code: 'WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH' });
+    assert.deepEqual(await dial(h, { cert: fsvid.chainPem, key: fk.keyPem }), { code: 'WARDEN_IDENTITY_SVID_UNTRUSTED' });
     const fauth = new MtlsAuthenticator({ trustDomain: 'other.org', bundlePem: () => ca.bundlePem(), revocations: null });
     const h2 = await mtlsServer(fauth);
     assert.deepEqual(await dial(h2, { cert: fsvid.chainPem, key: fk.keyPem }), { code: 'WARDEN_IDENTITY_SVID_UNTRUSTED' });
