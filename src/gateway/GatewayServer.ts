@@ -10,6 +10,7 @@ import type { Logger, Tracing } from '../observe/index.js';
 import type { GatewayRequest, GatewayResponse } from './RequestContext.js';
 import type { SnapshotHolder } from './PepSnapshot.js';
 import { UpstreamPool } from './UpstreamPool.js';
+import { RevocationEnforcer } from './RevocationEnforcer.js';
 import type { GatewaySvidSource } from './upstreamMtls.js';
 import { runPipeline, sendError, servingRefusal, type PipelineOptions } from './pipeline.js';
 import type { GatewayGuards } from './ResponseGuards.js';
@@ -87,6 +88,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const idleTimeoutMs = options.idleTimeoutMs ?? 65_000;
   const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth, svid: options.upstreamSvid, trustDomain: options.trustDomain });
   upstreams.startHealthChecks();
+  // Revocations also close what is open: connections of revoked client SVIDs, requests of revoked JWT-SVIDs.
+  const revocationEnforcer = options.authn?.revocations ? new RevocationEnforcer(options.authn.revocations) : null;
   const pipeline: PipelineOptions = {
     upstreams,
     audit: options.audit,
@@ -102,6 +105,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     guards: options.guards ?? null,
     onRequestDone: options.onRequestDone,
     tracing: options.tracing,
+    revocationEnforcer,
   };
   let inFlight = 0;
   let draining = false;
@@ -194,7 +198,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       server.listen(options.port, options.host, () => resolve());
     });
   } catch (err) {
-    // The health checks started above would otherwise keep running for a gateway that never served.
+    // The health checks and the revocation listener started above would otherwise keep running for a gateway that never served.
+    revocationEnforcer?.close();
     await upstreams.close();
     throw err;
   }
@@ -213,6 +218,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const deadline = Date.now() + graceMs;
       while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       for (const s of sockets) s.destroy();
+      revocationEnforcer?.close();
       await closed;
       await upstreams.close();
     },

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Decision, EntityRef } from '../policy/index.js';
+import type { ErrorCode } from '../errors/index.js';
 import type { PepSnapshot } from './PepSnapshot.js';
 import type { RouteMatch } from './protocols/routes.js';
 import type { RateLimitGrant } from './ratelimit/index.js';
@@ -19,6 +20,8 @@ export interface Principal {
   tenant?: string;
   /** Whether the credential proves multi-factor authentication (JWT amr/acr). */
   mfa?: boolean;
+  /** Serial of the client X.509-SVID (mtls): a revocation by serial closes its connection. */
+  serial?: string;
 }
 
 /** One request as it flows through the pipeline stages (DESIGN.md order). */
@@ -46,4 +49,9 @@ export interface RequestContext {
   verdicts: { detector: string; action: string; score?: number; kinds?: string[] }[] | null;
   /** Set when the response has been fully handled by a stage (e.g. streamed). */
   responded: boolean;
+  /**
+   * Set when the gateway cut this request off while it ran (its credential was revoked): the audit
+   * record's code, and whether the client had its answer's status line by then.
+   */
+  closedBy: { code: ErrorCode; afterHeaders: boolean } | null;
 }

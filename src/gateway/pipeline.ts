@@ -1,5 +1,5 @@
 import { constants as http2Constants, type Http2ServerRequest } from 'node:http2';
-import { WardenError, toWardenError } from '../errors/index.js';
+import { WardenError, errorCodes, toWardenError } from '../errors/index.js';
 import { NOOP_TRACING, type Logger, type Tracing, type StageSpan } from '../observe/index.js';
 import type { RequestContext, GatewayRequest, GatewayResponse } from './RequestContext.js';
 import type { UpstreamPool } from './UpstreamPool.js';
@@ -15,6 +15,7 @@ import { rateLimit } from './stages/rateLimit.js';
 import { admit, isAdmissible } from './stages/admit.js';
 import { forward } from './stages/forward.js';
 import { audit } from './stages/audit.js';
+import type { RevocationEnforcer } from './RevocationEnforcer.js';
 
 export interface PipelineOptions {
   upstreams: UpstreamPool;
@@ -33,6 +34,8 @@ export interface PipelineOptions {
   tracing?: Tracing;
   /** Called once per request after it is audited (metrics). */
   onRequestDone?: (ctx: RequestContext, overheadMs: number) => void;
+  /** Cuts off requests and connections of workload credentials revoked while they are open. */
+  revocationEnforcer?: RevocationEnforcer | null;
 }
 
 /** The stream's own 'finish' (the answer handed to nghttp2): the compat response's comes only when the stream closes. */
@@ -125,6 +128,7 @@ function newContext(req: GatewayRequest, res: GatewayResponse, requestId: string
     rateGrant: null,
     verdicts: null,
     responded: false,
+    closedBy: null,
   };
 }
 
@@ -150,6 +154,7 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     receive(ctx, o.receive);
     next('authenticate');
     await authenticate(ctx, o.serverSecret, o.authn);
+    o.revocationEnforcer?.track(ctx);
     next('parse');
     await readRequestBody(ctx, o.receive);
     parseBody(ctx, o.receive);
@@ -186,6 +191,12 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     }
   } finally {
     ctx.rateGrant?.release();
+    o.revocationEnforcer?.untrack(ctx);
+  }
+  if (ctx.closedBy) {
+    // Cut off by a revocation, not by the client: the record says so, as a denial unless the answer had begun.
+    ctx.errorCode = ctx.closedBy.code;
+    if (!ctx.closedBy.afterHeaders) ctx.status = errorCodes[ctx.closedBy.code].status;
   }
   const overhead = overheadMs(ctx);
   span = trace.stage('audit');

@@ -81,7 +81,7 @@ export class MtlsAuthenticator {
     const peer = socket.getPeerCertificate(true);
     if (!peer || !peer.raw) return null;
     const v = verifyPeerSvid(peer, bundle, this.o.revocations, this.o.trustDomain, { now: new Date(now), clockSkewSeconds: this.o.clockSkewSeconds ?? 30 });
-    const principal: Principal = { entity: { type: 'Service', id: v.spiffeId }, id: v.spiffeId, method: 'mtls', parents: [] };
+    const principal: Principal = { entity: { type: 'Service', id: v.spiffeId }, id: v.spiffeId, method: 'mtls', parents: [], serial: v.serial };
     this.perSocket.set(socket, { principal, serial: v.serial, notAfter: v.notAfter.getTime(), bundle });
     return principal;
   }

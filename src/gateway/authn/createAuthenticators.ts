@@ -30,6 +30,8 @@ export interface Authenticators {
   jwt: JwtAuthenticator | null;
   /** Client certificates; null unless `mtls: true`. */
   mtls: MtlsAuthenticator | null;
+  /** The revocation list workload credentials (client SVIDs, JWT-SVIDs) are checked against; null when none is accepted. */
+  revocations: RevocationList | null;
 }
 
 /** Builds the configured authenticators; call `jwt?.warm()` at startup. */
@@ -48,5 +50,5 @@ export function createAuthenticators(config: AuthnConfig, trust: WorkloadTrust |
         })
       : null;
   const mtls = config.mtls && trust ? new MtlsAuthenticator({ trustDomain: trust.trustDomain, bundlePem: trust.bundlePem, revocations: trust.revocations, revocationsFresh: trust.revocationsFresh }) : null;
-  return { bearer: new BearerAuthenticator({ jwt, jwtSvid }), jwt, mtls };
+  return { bearer: new BearerAuthenticator({ jwt, jwtSvid }), jwt, mtls, revocations: (mtls || jwtSvid) && trust ? trust.revocations : null };
 }

@@ -114,7 +114,7 @@ test('mTLS: X.509-SVID client certificate → Service principal over a real TLS 
     const key = createWorkloadKey();
     const svid = await ca.issueX509SvidFromCsr(key.csrPem, { spiffeId: 'spiffe://example.org/ns/ml/sa/client', ttlSeconds: 600 });
     const p = await dial(h, { cert: svid.chainPem, key: key.keyPem });
-    assert.deepEqual(p, { entity: { type: 'Service', id: 'spiffe://example.org/ns/ml/sa/client' }, id: 'spiffe://example.org/ns/ml/sa/client', method: 'mtls', parents: [] });
+    assert.deepEqual(p, { entity: { type: 'Service', id: 'spiffe://example.org/ns/ml/sa/client' }, id: 'spiffe://example.org/ns/ml/sa/client', method: 'mtls', parents: [], serial: svid.serial });
     // Same socket again: served from the per-connection cache, still checked for expiry.
     const sock = h.sockets.at(-1)!;
     assert.equal(auth.authenticate(sock), p);

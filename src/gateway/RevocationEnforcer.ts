@@ -1,0 +1,93 @@
+import type { RevocationList } from '../identity/index.js';
+import { WardenError } from '../errors/index.js';
+import type { GatewayRequest, GatewayResponse, Principal, RequestContext } from './RequestContext.js';
+
+/** A client connection: an HTTP/1.1 TLS socket or an HTTP/2 session (both close with `destroy()`). */
+interface Connection {
+  readonly destroyed: boolean;
+  destroy(): void;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+function connectionOf(req: GatewayRequest): Connection | null {
+  // HTTP/2: the session, so every stream of the connection ends with it (req.socket is a proxy that refuses destroy()).
+  if ('stream' in req) return req.stream.session ?? null;
+  return req.socket ?? null;
+}
+
+/**
+ * Ends one answer so the client cannot take it for complete. HTTP/2: destroyed with an error, the
+ * stream is reset with INTERNAL_ERROR (without one it ends with RST_STREAM NO_ERROR, which clients
+ * read as a clean end; the compat layer swallows the stream's 'error'). HTTP/1.1: the connection
+ * closes mid-answer.
+ */
+function cutOff(res: GatewayResponse): void {
+  if ('stream' in res) res.destroy(new WardenError('WARDEN_IDENTITY_REVOKED'));
+  else res.destroy();
+}
+
+function isWorkload(p: Principal | null): p is Principal {
+  return p !== null && (p.method === 'mtls' || p.method === 'jwt-svid');
+}
+
+/**
+ * Applies a revocation to what is already open (docs/identity.md: a PEP closes the revoked
+ * peer's open connections at once). The authenticators check revocation when a request starts;
+ * a response streaming for minutes, or an idle keep-alive connection, would otherwise outlive it.
+ * On each change of the revocation list this closes the client connections whose X.509-SVID
+ * (SPIFFE ID or serial) is now revoked, idle or not, and aborts the in-flight requests of revoked
+ * JWT-SVIDs (only their stream: the bearer authenticates one request, not the connection). The
+ * forward stage sees the client go away and aborts the upstream request; `closedBy` tells the
+ * audit record why.
+ */
+export class RevocationEnforcer {
+  /** Connections that authenticated with a client SVID, by the SVID they presented. */
+  private readonly connections = new Map<Connection, Principal>();
+  private readonly inFlight = new Set<RequestContext>();
+  private readonly onChange = (): void => this.enforce();
+
+  constructor(private readonly revocations: RevocationList) {
+    revocations.on('change', this.onChange);
+  }
+
+  /** Called once a request is authenticated; requests without a workload credential are ignored. */
+  track(ctx: RequestContext): void {
+    const p = ctx.principal;
+    if (!isWorkload(p)) return;
+    this.inFlight.add(ctx);
+    if (p.method !== 'mtls') return;
+    const conn = connectionOf(ctx.req);
+    if (!conn || conn.destroyed || this.connections.has(conn)) return;
+    this.connections.set(conn, p);
+    conn.once('close', () => this.connections.delete(conn));
+  }
+
+  /** Called when the request has ended. */
+  untrack(ctx: RequestContext): void {
+    this.inFlight.delete(ctx);
+  }
+
+  /** Stops listening to the revocation list (gateway closed). */
+  close(): void {
+    this.revocations.off('change', this.onChange);
+    this.connections.clear();
+    this.inFlight.clear();
+  }
+
+  private enforce(): void {
+    const list = this.revocations;
+    for (const ctx of this.inFlight) {
+      const p = ctx.principal!;
+      if (!list.isRevoked(p.id, p.serial)) continue;
+      this.inFlight.delete(ctx);
+      ctx.closedBy = { code: 'WARDEN_IDENTITY_REVOKED', afterHeaders: ctx.res.headersSent };
+      // An mTLS request ends with its connection, below.
+      if (p.method === 'jwt-svid') cutOff(ctx.res);
+    }
+    for (const [conn, p] of this.connections) {
+      if (!list.isRevoked(p.id, p.serial)) continue;
+      this.connections.delete(conn);
+      conn.destroy();
+    }
+  }
+}
