@@ -9,6 +9,7 @@ export { IssuedSvidRepository, type IssuedSvidRecord } from './IssuedSvidReposit
 export { normalizeSerial, parsePemCertificates } from './x509.js';
 export { parseAndVerifyCsr, type ParsedCsr } from './fastLeaf.js';
 export { verifyPeerSvid, CLIENT_SVID_SERVER_TLS, checkLeafShape, TrustBundle, type VerifiedSvid, type PeerCertificateInput } from './verifyPeerSvid.js';
+export { x509BundlePem } from './x509BundlePem.js';
 export { verifyJwtSvid, JWT_SVID_ALGORITHMS, type VerifiedJwtSvid } from './verifyJwtSvid.js';
 export { getAuthority, getIdentityService, type IdentityContext } from './getAuthority.js';
 export { IdentityService, type AttestRequest, type IdentityConfig } from './IdentityService.js';

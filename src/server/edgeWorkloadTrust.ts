@@ -1,6 +1,6 @@
 import { Agent, request } from 'undici';
 import { WardenError } from '../errors/index.js';
-import { controlPlaneTls, IdentityClient, RevocationFeed, RevocationList, type SpiffeBundle } from '../identity/index.js';
+import { controlPlaneTls, IdentityClient, RevocationFeed, RevocationList, x509BundlePem, type SpiffeBundle } from '../identity/index.js';
 import type { WorkloadTrust } from '../gateway/index.js';
 import type { Logger } from '../observe/index.js';
 
@@ -14,7 +14,7 @@ export interface EdgeWorkloadTrustOptions {
   logger: Logger;
   /** How long the gateway keeps accepting workload credentials after the stream drops. */
   maxStaleMs: number;
-  /** How often the SPIFFE bundle (JWT-SVID keys) is fetched again (CA rotation). */
+  /** How often the SPIFFE bundle (JWT-SVID keys and X.509 roots) is fetched again (CA rotation). */
   bundleRefreshMs?: number;
 }
 
@@ -41,13 +41,18 @@ async function fetchBundle(url: string, caPem: string): Promise<SpiffeBundle> {
 
 /**
  * The trust a remote `warden gateway` needs to accept workload credentials (client SVIDs and
- * JWT-SVIDs) the way `warden up` does in-process: the trust bundle, the SPIFFE bundle and a
- * revocation list kept current by the control plane's stream (authenticated with the gateway's
- * own SVID). Fails closed: workload credentials are refused while the stream is down longer
- * than `maxStaleMs`, so a revocation can never be missed silently.
+ * JWT-SVIDs) the way `warden up` does in-process: the SPIFFE bundle (JWT-SVID keys; its X.509
+ * roots with the configured CA file verify client SVIDs), refreshed so CA rotations reach the
+ * gateway, and a revocation list kept current by the control plane's stream (authenticated with
+ * the gateway's own SVID). Fails closed: workload credentials are refused while the stream is
+ * down longer than `maxStaleMs`, so a revocation can never be missed silently. A failed refresh
+ * keeps the last good bundle.
  */
 export async function startEdgeWorkloadTrust(o: EdgeWorkloadTrustOptions): Promise<EdgeWorkloadTrust> {
   let bundle = await fetchBundle(o.controlPlaneUrl, o.caPem);
+  // The configured CA stays an anchor: it is what this gateway was deployed to trust, and the
+  // control plane drops a root from the bundle only once it has expired (refused then anyway).
+  let x509Pem = x509BundlePem(bundle, o.caPem);
   const client = new IdentityClient(o.controlPlaneUrl, { bundlePem: o.caPem, ...o.svid });
   const revocations = new RevocationList();
   const feed = new RevocationFeed(client, revocations);
@@ -62,7 +67,14 @@ export async function startEdgeWorkloadTrust(o: EdgeWorkloadTrustOptions): Promi
   if (!(await connected)) o.logger.error('no revocation list from the control plane yet: workload credentials are refused until it arrives');
   const refresh = setInterval(() => {
     fetchBundle(o.controlPlaneUrl, o.caPem)
-      .then((b) => (bundle = b))
+      .then((next) => {
+        // Both parts from the same fetch, or neither: a bundle with a bad X.509 entry is not applied.
+        const pem = x509BundlePem(next, o.caPem);
+        bundle = next;
+        if (pem === x509Pem) return;
+        x509Pem = pem;
+        o.logger.info({ spiffeSequence: next.spiffe_sequence }, 'X.509 trust anchors updated from the SPIFFE bundle');
+      })
       .catch((err: unknown) => o.logger.warn({ err: (err as Error).message }, 'SPIFFE bundle refresh failed; keeping the last one'));
   }, o.bundleRefreshMs ?? 300_000);
   refresh.unref();
@@ -70,7 +82,7 @@ export async function startEdgeWorkloadTrust(o: EdgeWorkloadTrustOptions): Promi
     trust: {
       trustDomain: o.trustDomain,
       bundle: () => bundle,
-      bundlePem: () => o.caPem,
+      bundlePem: () => x509Pem,
       revocations,
       revocationsFresh: () => feed.isFresh(o.maxStaleMs),
     },
