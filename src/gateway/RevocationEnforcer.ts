@@ -1,6 +1,7 @@
 import type { RevocationList } from '../identity/index.js';
 import { WardenError } from '../errors/index.js';
-import type { GatewayRequest, GatewayResponse, Principal, RequestContext } from './RequestContext.js';
+import type { GatewayRequest, Principal, RequestContext } from './RequestContext.js';
+import { cutOff } from './cutOff.js';
 
 /** A client connection: an HTTP/1.1 TLS socket or an HTTP/2 session (both close with `destroy()`). */
 interface Connection {
@@ -13,17 +14,6 @@ function connectionOf(req: GatewayRequest): Connection | null {
   // HTTP/2: the session, so every stream of the connection ends with it (req.socket is a proxy that refuses destroy()).
   if ('stream' in req) return req.stream.session ?? null;
   return req.socket ?? null;
-}
-
-/**
- * Ends one answer so the client cannot take it for complete. HTTP/2: destroyed with an error, the
- * stream is reset with INTERNAL_ERROR (without one it ends with RST_STREAM NO_ERROR, which clients
- * read as a clean end; the compat layer swallows the stream's 'error'). HTTP/1.1: the connection
- * closes mid-answer.
- */
-function cutOff(res: GatewayResponse): void {
-  if ('stream' in res) res.destroy(new WardenError('WARDEN_IDENTITY_REVOKED'));
-  else res.destroy();
 }
 
 function isWorkload(p: Principal | null): p is Principal {
@@ -82,7 +72,7 @@ export class RevocationEnforcer {
       this.inFlight.delete(ctx);
       ctx.closedBy = { code: 'WARDEN_IDENTITY_REVOKED', afterHeaders: ctx.res.headersSent };
       // An mTLS request ends with its connection, below.
-      if (p.method === 'jwt-svid') cutOff(ctx.res);
+      if (p.method === 'jwt-svid') cutOff(ctx.res, new WardenError('WARDEN_IDENTITY_REVOKED'));
     }
     for (const [conn, p] of this.connections) {
       if (!list.isRevoked(p.id, p.serial)) continue;

@@ -194,3 +194,40 @@ test('hop-by-hop answer headers (also those the upstream names in Connection, an
     await new Promise<void>((r) => upstream.close(() => r()));
   }
 });
+
+test('an answer the model server breaks off is reset on HTTP/2 (INTERNAL_ERROR), not ended as if complete', async () => {
+  const upstream = createServer((req, res) => {
+    req.resume();
+    // A body of unknown length (chunked), cut after its first part.
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"object":"list","data":[');
+    setTimeout(() => res.socket?.destroy(), 50);
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const port = (upstream.address() as { port: number }).port;
+  try {
+    await withTlsGateway(
+      async (gateway, ca) => {
+        const session = h2connect(gateway.url, { ca: ca.bundlePem(), servername: 'localhost' });
+        try {
+          const stream = session.request({ ':method': 'POST', ':path': '/v1/embeddings', authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' });
+          stream.end(JSON.stringify({ model: 'm', input: 'hello' }));
+          let body = '';
+          let ended = false;
+          stream.on('data', (d: Buffer) => (body += d.toString()));
+          stream.on('end', () => (ended = true));
+          stream.on('error', () => undefined);
+          const rstCode = await new Promise<number>((r) => stream.on('close', () => r(stream.rstCode)));
+          assert.equal(body, '{"object":"list","data":[', 'what the model server sent before it broke off');
+          assert.equal(ended, false, 'the stream did not end cleanly');
+          assert.equal(rstCode, 2, 'RST_STREAM INTERNAL_ERROR');
+        } finally {
+          session.close();
+        }
+      },
+      { upstreams: [upstreamConfig.parse({ name: 'u', url: `http://127.0.0.1:${port}`, models: ['m'] })] },
+    );
+  } finally {
+    upstream.close();
+  }
+});

@@ -5,6 +5,7 @@ import { WardenError } from '../../errors/index.js';
 import type { RequestContext } from '../RequestContext.js';
 import type { UpstreamPool, Upstream } from '../UpstreamPool.js';
 import type { GatewayGuards } from '../ResponseGuards.js';
+import { cutOff } from '../cutOff.js';
 import { completionChars, tokensFromChars, usageTotal, RateLimitedError, type RateLimitPolicy } from '../index-internal.js';
 import { admit, MODEL_DIGEST_HEADER } from './admit.js';
 import { SseRewriter } from './SseRewriter.js';
@@ -343,7 +344,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       const e = new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
       const held = rewriter?.flushHeld() ?? '';
       (ctx.res as ServerResponse).end(`${held}event: error\ndata: ${JSON.stringify({ error: { code: e.code, message: e.message, requestId: ctx.requestId } })}\n\n`);
-    } else ctx.res.destroy();
+    } else cutOff(ctx.res, err as Error);
   } finally {
     // Charged once, when the stream ends: its last `usage`, or (not reported, cut off, client gone) the text it carried.
     if (needsUsage && rewriter) onTotal(usageTotal(rewriter.usage) ?? estimatedTotal(grant!.estimatedTokens, rewriter.completionChars));
