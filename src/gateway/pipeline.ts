@@ -16,6 +16,7 @@ import { admit, isAdmissible } from './stages/admit.js';
 import { forward } from './stages/forward.js';
 import { audit } from './stages/audit.js';
 import type { RevocationEnforcer } from './RevocationEnforcer.js';
+import { cutOff } from './cutOff.js';
 
 export interface PipelineOptions {
   upstreams: UpstreamPool;
@@ -54,7 +55,7 @@ function overheadMs(ctx: RequestContext): number {
 
 export function sendError(ctx: Pick<RequestContext, 'res' | 'requestId'>, err: WardenError, overhead: string, closeConnection = false): void {
   if (ctx.res.headersSent) {
-    ctx.res.destroy();
+    cutOff(ctx.res, err);
     return;
   }
   const body = JSON.stringify({ error: { code: err.code, message: err.message, requestId: ctx.requestId } });
