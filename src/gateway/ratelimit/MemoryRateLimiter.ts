@@ -51,15 +51,20 @@ export class MemoryRateLimiter implements RateLimiter {
     return b.tokens;
   }
 
-  /** Takes `cost` from `key`'s bucket (created full if missing, after tokensNow refilled it); returns what is left. */
-  private charge(key: string, cost: number, limit: RateLimit, now: number): number {
+  /**
+   * Takes `cost` from `key`'s bucket (created full if missing, after tokensNow refilled it); returns
+   * what is left. Only usage corrections are floored at debtFloor: an admission charge is taken
+   * whole, because its refund (the unused reservation) is later given back whole.
+   */
+  private charge(key: string, cost: number, limit: RateLimit, now: number, floored: boolean): number {
     let b = this.buckets.get(key);
     if (!b) {
       if (this.buckets.size >= this.maxKeys) this.evictOne(now);
       b = { tokens: limit.burst, at: now, hot: false, fullAt: now };
       this.buckets.set(key, b);
     }
-    b.tokens = Math.max(debtFloor(limit), Math.min(limit.burst, b.tokens - cost));
+    const left = Math.min(limit.burst, b.tokens - cost);
+    b.tokens = floored ? Math.max(debtFloor(limit), left) : left;
     b.fullAt = now + ((limit.burst - b.tokens) * 60_000) / limit.ratePerMinute;
     return b.tokens;
   }
@@ -92,7 +97,7 @@ export class MemoryRateLimiter implements RateLimiter {
     let remaining = Number.MAX_SAFE_INTEGER;
     for (let i = 0; i < takes.length; i++) {
       const t = takes[i]!;
-      const left = this.charge(t.key, t.cost, t.limit, now);
+      const left = this.charge(t.key, t.cost, t.limit, now, false);
       remaining = Math.min(remaining, left > 0 ? Math.floor(left) : 0);
     }
     return { allowed: true, retryAfterMs: 0, remaining };
@@ -101,6 +106,6 @@ export class MemoryRateLimiter implements RateLimiter {
   adjust(key: string, cost: number, limit: RateLimit): void {
     const now = this.now();
     this.tokensNow(key, limit, now);
-    this.charge(key, cost, limit, now);
+    this.charge(key, cost, limit, now, true);
   }
 }

@@ -5,10 +5,11 @@ export interface RateLimit {
 }
 
 /**
- * Deepest a bucket goes into debt: one hour of its own refill. Debt is what a call used beyond
- * what the bucket held; bounding it bounds how long any one report (an upstream claiming 2^64
- * tokens, say) can lock a principal out, while an honest call far above the burst still costs
- * up to an hour of the rule's rate.
+ * Deepest a usage correction takes a bucket into debt: one hour of its own refill. Bounding it
+ * bounds how long any one report (an upstream claiming 2^64 tokens, say) can lock a principal
+ * out, while an honest call far above the burst still costs up to an hour of the rule's rate.
+ * Admission charges are not floored: they are bounded already (prompt + capped reservation), and
+ * the refund of an unused reservation must not give back more than was taken.
  */
 export const MAX_DEBT_MS = 3_600_000;
 

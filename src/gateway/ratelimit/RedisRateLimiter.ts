@@ -9,8 +9,9 @@ import { ConcurrencyLimiter, type SlotRequest, type SlotStore } from './Concurre
  * All-or-nothing token buckets over KEYS, with the clock of the Redis server (`TIME`) so that
  * every replica refills from the same time base. ARGV[1] = '1' forces (usage corrections);
  * then per key: rate (tokens/ms), burst, cost. Returns { allowed, retryAfterMs, remaining }.
- * Denials write nothing; buckets expire once they would be full again. Debt is floored at
- * MAX_DEBT_MS of refill, and waits and TTLs are whole milliseconds of at most a day: a Lua number
+ * Denials write nothing; buckets expire once they would be full again. Debt from usage
+ * corrections is floored at MAX_DEBT_MS of refill (an admission charge is taken whole: its unused
+ * part is refunded whole later), and waits and TTLs are whole milliseconds of at most a day: a Lua number
  * past 2^63 reaches Redis as a negative integer, and PEXPIRE refuses "1e+20", which would leave
  * the key without a TTL.
  */
@@ -46,7 +47,8 @@ local remaining = -1
 for i = 1, n do
   local rate = tonumber(ARGV[3 * i - 1])
   local burst = tonumber(ARGV[3 * i])
-  local tk = math.max(-rate * ${MAX_DEBT_MS}, math.min(burst, tokens[i] - tonumber(ARGV[3 * i + 1])))
+  local tk = math.min(burst, tokens[i] - tonumber(ARGV[3 * i + 1]))
+  if force then tk = math.max(-rate * ${MAX_DEBT_MS}, tk) end
   redis.call('HSET', KEYS[i], 't', tostring(tk), 'ts', now)
   redis.call('PEXPIRE', KEYS[i], math.min(math.ceil((burst - tk) / rate) + 1000, ${MAX_RETRY_AFTER_SECONDS * 1000}))
   local r = math.floor(tk)

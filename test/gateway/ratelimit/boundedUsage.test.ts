@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireOrSkip } from '../../helpers/ci.js';
 import { testRedis } from '../../helpers/testRedis.js';
-import { MemoryRateLimiter, RedisRateLimiter, RateLimitPolicy, RateLimitedError, MAX_RETRY_AFTER_SECONDS, estimatePromptTokens } from '../../../src/gateway/ratelimit/index.js';
+import { MemoryRateLimiter, RedisRateLimiter, RateLimitPolicy, RateLimitedError, MAX_RETRY_AFTER_SECONDS, estimatePromptTokens, reserveCompletionTokens, DEFAULT_COMPLETION_RESERVE, type RateLimiter } from '../../../src/gateway/ratelimit/index.js';
 import { upstreamConfig } from '../../../src/config/index.js';
 import { startTestGateway } from '../../helpers/inProcessGateway.js';
 import { chargeMeter, mockUpstream, post, settledCharge } from '../../helpers/tokenUpstream.js';
@@ -79,6 +79,47 @@ test('Redis buckets: absurd debt keeps an integer TTL of at most a day and a bou
     assert.ok(pttl > 0 && pttl <= 86_400_000, `PTTL ${pttl}`);
     const r = await rl.take('slow', 10, slow);
     assert.ok(r.retryAfterMs >= 1 && r.retryAfterMs <= 86_400_000, String(r.retryAfterMs));
+  } finally {
+    await rl.close();
+  }
+});
+
+/**
+ * A reservation far above the debt floor (max_tokens 32768 under 500 tokens/min: floor -30 000)
+ * must be refunded only what was taken: the floor once clipped the charge but not the refund, so
+ * every such call came back free and 100 calls of 2000 tokens passed in a second.
+ */
+async function callsAdmittedUnderSmallLimit(limiter: RateLimiter, tick: () => void): Promise<number> {
+  const policy = new RateLimitPolicy([{ tokensPerMinute: 500 }], { limiter, completionReserve: DEFAULT_COMPLETION_RESERVE });
+  let admitted = 0;
+  for (let i = 0; i < 100; i++) {
+    tick();
+    let grant;
+    try {
+      grant = await policy.check({ principal: 'User::"a"', key: null, tenant: null, model: 'm', estimatedTokens: 10, completion: reserveCompletionTokens({ max_tokens: 32_768 }, DEFAULT_COMPLETION_RESERVE) });
+    } catch (err) {
+      assert.equal((err as { code?: string }).code, 'WARDEN_GATEWAY_RATE_LIMITED');
+      continue;
+    }
+    admitted++;
+    await policy.correctTokens(grant, 2000);
+    grant.release();
+  }
+  return admitted;
+}
+
+test('a reservation beyond the debt floor is refunded no more than was taken (memory)', async () => {
+  let now = 0;
+  const admitted = await callsAdmittedUnderSmallLimit(new MemoryRateLimiter({ now: () => now }), () => (now += 10));
+  assert.equal(admitted, 1, '2000 tokens each under 500/min: one call in a second, then the bucket owes minutes');
+});
+
+test('a reservation beyond the debt floor is refunded no more than was taken (Redis)', async (t) => {
+  if (!requireOrSkip(t, redis.up, 'Redis')) return;
+  const rl = new RedisRateLimiter({ redis: url, keyPrefix: `${prefix}floor:`, timeoutMs: 1000 });
+  try {
+    await rl.ready();
+    assert.equal(await callsAdmittedUnderSmallLimit(rl, () => undefined), 1);
   } finally {
     await rl.close();
   }
