@@ -16,13 +16,13 @@ const { url, prefix } = redis;
 
 test('a stream that outlives concurrencyLeaseSeconds keeps its slot; the slot frees when it ends', async (t) => {
   if (!requireOrSkip(t, redis.up, 'Redis')) return;
-  // 12 chunks, one per 250 ms: a 3 s stream against a 1 s lease.
+  // 20 chunks, one per 250 ms: a 5 s stream against a 1 s lease (the probes below end by ~2.5 s, with room for a loaded machine).
   const upstream = await mockUpstream((_b, _req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     let i = 0;
     const timer = setInterval(() => {
       if (res.destroyed) return clearInterval(timer);
-      if (i++ < 12) res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'tok ' }, finish_reason: null }] })}\n\n`);
+      if (i++ < 20) res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'tok ' }, finish_reason: null }] })}\n\n`);
       else {
         clearInterval(timer);
         res.end('data: [DONE]\n\n');
@@ -58,8 +58,13 @@ test('a stream that outlives concurrencyLeaseSeconds keeps its slot; the slot fr
     }
     assert.deepEqual(later, [429, 429], 'the slot stays held past the 1 s lease while the stream runs');
     assert.match(await done, /\[DONE\]/);
-    await sleep(100);
-    const next = await open();
+    // The release is one Redis call after the answer ended: poll briefly rather than guess its timing.
+    let next = await open();
+    for (let i = 0; i < 30 && next.statusCode === 429; i++) {
+      await next.body.text();
+      await sleep(100);
+      next = await open();
+    }
     assert.equal(next.statusCode, 200, 'released once the stream ended');
     await next.body.text();
     await sleep(1500);
