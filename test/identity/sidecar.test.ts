@@ -290,19 +290,28 @@ test('sidecar: a chunked body on a GET stays one request upstream (no request sm
   t.after(() => sidecar.close());
   const api = await issueMaterial(ca, API);
   const inner = 'POST /admin/reset HTTP/1.1\r\nHost: x\r\nX-Warden-Peer-Spiffe-Id: spiffe://warden.local/env/prod/svc/ops\r\nContent-Length: 0\r\n\r\n';
-  const raw = `GET /v1/status HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${inner.length.toString(16)}\r\n${inner}\r\n0\r\n\r\n`;
   const u = new URL(sidecar.url);
-  const answer = await new Promise<string>((resolve, reject) => {
-    const s = tlsConnect({ host: u.hostname, port: Number(u.port), cert: api.chainPem, key: api.keyPem, ca: api.bundlePem, checkServerIdentity: () => undefined }, () => s.write(raw));
-    let out = '';
-    s.on('data', (d: Buffer) => (out += d.toString()));
-    s.on('end', () => resolve(out));
-    s.on('error', reject);
-  });
-  assert.match(answer, /^HTTP\/1\.1 200/);
-  // The echo workload answers each request with what it saw; one request, carrying the chunked text as its body.
-  assert.equal(echo.seen.length, 1, `the workload saw ${echo.seen.length} requests`);
-  const echoed = JSON.parse(answer.slice(answer.indexOf('{'), answer.lastIndexOf('}') + 1)) as { method?: string; path?: string; body?: string; peer?: string };
-  assert.equal(echoed.peer, API);
-  assert.equal(echoed.body, inner);
+  const send = (raw: string) =>
+    new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: u.hostname, port: Number(u.port), cert: api.chainPem, key: api.keyPem, ca: api.bundlePem, checkServerIdentity: () => undefined }, () => s.write(raw));
+      let out = '';
+      s.on('data', (d: Buffer) => (out += d.toString()));
+      s.on('end', () => resolve(out));
+      s.on('error', reject);
+    });
+  const smuggling = [
+    ['chunked', `GET /v1/status HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${inner.length.toString(16)}\r\n${inner}\r\n0\r\n\r\n`],
+    // Connection may list any header as hop-by-hop, content-length too: the framing must survive it.
+    ['content-length named in Connection', `GET /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: ${inner.length}\r\nConnection: close, content-length\r\n\r\n${inner}`],
+  ];
+  for (const [how, raw] of smuggling) {
+    echo.seen.length = 0;
+    const answer = await send(raw!);
+    assert.match(answer, /^HTTP\/1\.1 200/, how);
+    // The echo workload answers each request with what it saw: one request, carrying the inner text as its body.
+    assert.equal(echo.seen.length, 1, `${how}: the workload saw ${echo.seen.length} requests`);
+    const echoed = JSON.parse(answer.slice(answer.indexOf('{'), answer.lastIndexOf('}') + 1)) as { method?: string; path?: string; body?: string; peer?: string };
+    assert.equal(echoed.peer, API, how);
+    assert.equal(echoed.body, inner, how);
+  }
 });

@@ -68,15 +68,17 @@ function forwardable(headers: Record<string, string | string[] | undefined>): Re
 }
 
 /**
- * Headers for a request forwarded on the workload's behalf. A chunked body stays chunked: with
- * transfer-encoding dropped as hop-by-hop and no content-length, Node's client writes the body of
- * a GET raw after its headers, and the workload would parse it as a second request that was never
- * authorized (request smuggling past segmentation).
+ * Headers for a request forwarded on the workload's behalf. The body keeps the framing it came
+ * with, whatever `Connection` lists: without content-length or transfer-encoding, Node's client
+ * writes the body of a GET raw after its headers, and the workload would parse it as a second
+ * request that was never authorized (request smuggling past segmentation). Node's server has
+ * already refused a request that carries both.
  */
 function forwardedRequestHeaders(req: IncomingMessage): Record<string, string | string[] | undefined> {
   const headers = forwardable(req.headers);
   for (const h of Object.keys(headers)) if (h.startsWith('x-warden-')) delete headers[h];
   if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
+  else if (req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];
   return headers;
 }
 
