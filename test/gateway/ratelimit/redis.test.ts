@@ -181,8 +181,8 @@ test('a lease release that fails while the connection is down is retried once Re
 test('3 replicas (separate processes and clients) sharing Redis: allowed count within ±2% of rate × time + burst', async (t) => {
   if (!requireOrSkip(t, redis.up, 'Redis')) return;
   const specs = [
-    // Burst 300 (0.3 s of traffic): a scheduler stall on a busy CI machine shorter than that loses no tokens.
-    { key: `acc-fast-${randomUUID()}`, ratePerMinute: 60_000, burst: 300 },
+    // Burst 600 (0.6 s of traffic): a scheduler stall on a busy CI machine shorter than that loses no tokens.
+    { key: `acc-fast-${randomUUID()}`, ratePerMinute: 60_000, burst: 600 },
     { key: `acc-600-${randomUUID()}`, ratePerMinute: 600, burst: 10 },
   ];
   const fixture = join(import.meta.dirname, 'replica.fixture.ts');
