@@ -11,6 +11,7 @@ import type { GatewayRequest, GatewayResponse } from './RequestContext.js';
 import type { SnapshotHolder } from './PepSnapshot.js';
 import { UpstreamPool } from './UpstreamPool.js';
 import { RevocationEnforcer } from './RevocationEnforcer.js';
+import { limitHttp2Sessions } from './http2SessionLimits.js';
 import type { GatewaySvidSource } from './upstreamMtls.js';
 import { runPipeline, sendError, servingRefusal, type PipelineOptions } from './pipeline.js';
 import type { GatewayGuards } from './ResponseGuards.js';
@@ -62,6 +63,11 @@ export interface GatewayOptions {
    * idle timeout of common load balancers, so they never reuse a connection the gateway is closing.
    */
   idleTimeoutMs?: number;
+  /**
+   * A request's headers must arrive within this long, on both protocols (node:http's headersTimeout
+   * on HTTP/1.1; on HTTP/2 a session with an unfinished header block is destroyed). Default 60 s.
+   */
+  headersTimeoutMs?: number;
   /** The request body must arrive within this long of the request start; default 30 s (408 after). */
   bodyTimeoutMs?: number;
   /** Open client connections at most; more are refused at accept (file descriptors and memory stay bounded). Default 10 000. */
@@ -86,6 +92,9 @@ export const MAX_HEADER_BYTES = 16 * 1024;
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const idleTimeoutMs = options.idleTimeoutMs ?? 65_000;
+  const headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
+  // node:http checks headersTimeout on this interval (30 s by default), so the bound holds within half again.
+  const connectionsCheckingInterval = Math.min(30_000, Math.max(50, headersTimeoutMs / 2));
   const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth, svid: options.upstreamSvid, trustDomain: options.trustDomain });
   upstreams.startHealthChecks();
   // Revocations also close what is open: connections of revoked client SVIDs, requests of revoked JWT-SVIDs.
@@ -151,6 +160,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 
   let server: HttpServer | Http2SecureServer;
+  let stopSessionLimits = (): void => undefined;
   if (options.tls) {
     server = createSecureServer(
       {
@@ -174,13 +184,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     );
     // The allowHTTP1 fallback leaves keepAliveTimeout unset, which keeps idle HTTP/1.1 connections open forever.
     // (node:http reads it off the server object; @types/node does not declare it on Http2SecureServer.)
-    (server as Http2SecureServer & { keepAliveTimeout: number }).keepAliveTimeout = idleTimeoutMs;
-    // HTTP/2 sessions have no idle timeout by default. close() is graceful: streams in flight
-    // (a long completion) finish, and only new ones are refused, so the client reconnects.
-    server.on('session', (session) => session.setTimeout(idleTimeoutMs, () => session.close()));
+    // The same object carries node:http's header deadline for those connections (read at listen).
+    Object.assign(server, { keepAliveTimeout: idleTimeoutMs, headersTimeout: headersTimeoutMs, connectionsCheckingInterval });
+    // HTTP/2 sessions have no idle timeout and no header deadline by default. The idle close is
+    // graceful: streams in flight (a long completion) finish, new ones are refused, the client reconnects.
+    stopSessionLimits = limitHttp2Sessions(server, { idleTimeoutMs, headersTimeoutMs });
   } else {
     options.logger.warn({ host: options.host }, 'the gateway serves plain HTTP (insecureDev): API keys and tokens cross it in clear text; development only');
-    server = createHttpServer({ keepAliveTimeout: idleTimeoutMs }, handler);
+    server = createHttpServer({ keepAliveTimeout: idleTimeoutMs, headersTimeout: headersTimeoutMs, connectionsCheckingInterval }, handler);
   }
   server.maxConnections = options.maxConnections ?? 10_000;
   const track = (socket: Socket): void => {
@@ -219,6 +230,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       for (const s of sockets) s.destroy();
       revocationEnforcer?.close();
+      stopSessionLimits();
       await closed;
       await upstreams.close();
     },

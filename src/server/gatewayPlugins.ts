@@ -12,7 +12,7 @@ export interface GatewayPlugins {
   detectors: Detectors;
   tracing: Tracing;
   /** The gateway options every PEP process derives from config and these plugins. */
-  gatewayOptions: Pick<GatewayOptions, 'host' | 'port' | 'maxBodyBytes' | 'idleTimeoutMs' | 'bodyTimeoutMs' | 'maxConnections' | 'region' | 'authn' | 'requestClientCert' | 'rateLimit' | 'validator' | 'guards' | 'maxJsonDepth' | 'tracing'>;
+  gatewayOptions: Pick<GatewayOptions, 'host' | 'port' | 'maxBodyBytes' | 'idleTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'maxConnections' | 'region' | 'authn' | 'requestClientCert' | 'rateLimit' | 'validator' | 'guards' | 'maxJsonDepth' | 'tracing'>;
   close(): Promise<void>;
 }
 
@@ -67,6 +67,7 @@ export async function createGatewayPlugins(
       port: config.gateway.port,
       maxBodyBytes: config.gateway.maxBodyBytes,
       idleTimeoutMs: config.gateway.idleTimeoutSeconds * 1000,
+      headersTimeoutMs: config.gateway.headersTimeoutSeconds * 1000,
       bodyTimeoutMs: config.gateway.bodyTimeoutSeconds * 1000,
       maxConnections: config.gateway.maxConnections,
       region: config.gateway.region,

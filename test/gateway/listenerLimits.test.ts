@@ -9,6 +9,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
 import { loadOrCreateAuthority, type CertificateAuthority } from '../../src/identity/index.js';
 import { MAX_CONCURRENT_STREAMS, type GatewayOptions, type RunningGateway } from '../../src/gateway/index.js';
+import { HTTP2_CLOSE_GRACE_MS } from '../../src/gateway/http2SessionLimits.js';
 import { TEST_KEY, startTestGateway } from '../helpers/inProcessGateway.js';
 
 async function withTlsGateway(body: (gateway: RunningGateway, ca: string) => Promise<void>, overrides: Partial<GatewayOptions> = {}): Promise<void> {
@@ -165,5 +166,138 @@ test('connections beyond maxConnections are refused at accept; a freed slot is u
       }
     },
     { maxConnections: 2 },
+  );
+});
+
+/** A raw HTTP/2 frame (RFC 9113 §4.1): what node:http2's client will not send, an unfinished header block. */
+function h2Frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(stream, 5);
+  return Buffer.concat([head, payload]);
+}
+/** HPACK literal header field without indexing, new name (RFC 7541 §6.2.2); short names and values only. */
+const hpackLiteral = (name: string, value: string) => Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
+
+/**
+ * Opens an HTTP/2 connection, starts a GET /healthz whose HEADERS frame lacks END_HEADERS and,
+ * every `continueEveryMs`, sends one more CONTINUATION fragment that does not end it either.
+ * Resolves with the time from that HEADERS frame until the gateway closed the connection (null if it did not within waitMs).
+ */
+function unfinishedHeaderBlock(port: number, ca: string, waitMs: number, continueEveryMs = 0): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const timers: NodeJS.Timeout[] = [];
+    let sentAt = 0;
+    const socket = connect({ host: '127.0.0.1', port, ca, servername: 'localhost', ALPNProtocols: ['h2'] }, () => {
+      assert.equal(socket.alpnProtocol, 'h2');
+      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), h2Frame(0x4, 0, 0, Buffer.alloc(0))]));
+      // :method GET (static index 2), :scheme https (7), :path; END_STREAM but not END_HEADERS.
+      socket.write(h2Frame(0x1, 0x1, 1, Buffer.concat([Buffer.from([0x82, 0x87]), hpackLiteral(':path', '/healthz')])));
+      sentAt = Date.now();
+      let i = 0;
+      if (continueEveryMs > 0) timers.push(setInterval(() => socket.write(h2Frame(0x9, 0, 1, hpackLiteral(`x-slow-${i++}`, 'a'))), continueEveryMs));
+      timers.push(
+        setTimeout(() => {
+          socket.destroy();
+          resolve(null);
+        }, waitMs),
+      );
+    });
+    socket.on('error', () => undefined);
+    socket.resume(); // reads the gateway's frames (and its end of the connection)
+    socket.once('close', () => {
+      for (const t of timers) clearTimeout(t);
+      if (sentAt === 0) reject(new Error('closed before the handshake completed'));
+      else resolve(Date.now() - sentAt);
+    });
+  });
+}
+
+test('HTTP/2 slow headers: a header block that never ends does not keep the connection open past the idle close', async () => {
+  await withTlsGateway(
+    async (gateway, ca) => {
+      // Idle timeout 300 ms sends GOAWAY; the stream with no complete headers would hold the session forever.
+      const closedAfter = await unfinishedHeaderBlock(gateway.port, ca, 8000);
+      assert.ok(closedAfter !== null, 'the gateway closed the connection');
+      assert.ok(closedAfter < 300 + HTTP2_CLOSE_GRACE_MS + 1500, `closed after ${closedAfter} ms`);
+    },
+    { idleTimeoutMs: 300, headersTimeoutMs: 60_000 },
+  );
+});
+
+test('HTTP/2 slow headers: CONTINUATION fragments trickling in do not extend the headers timeout', async () => {
+  await withTlsGateway(
+    async (gateway, ca) => {
+      // One fragment every 250 ms: under nghttp2's own cap of 8 CONTINUATION frames per block within the deadline.
+      const closedAfter = await unfinishedHeaderBlock(gateway.port, ca, 8000, 250);
+      assert.ok(closedAfter !== null, 'the gateway closed the connection');
+      assert.ok(closedAfter >= 400 && closedAfter < 1500, `closed after ${closedAfter} ms`);
+    },
+    { idleTimeoutMs: 60_000, headersTimeoutMs: 400 },
+  );
+});
+
+test('HTTP/2 slow headers: unfinished header blocks on every allowed connection do not lock others out for long', async () => {
+  await withTlsGateway(
+    async (gateway, ca) => {
+      const attackers = [unfinishedHeaderBlock(gateway.port, ca, 8000), unfinishedHeaderBlock(gateway.port, ca, 8000)];
+      await new Promise((r) => setTimeout(r, 200));
+      await assert.rejects(h2Session(gateway.port, ca).then((s) => s.destroy()), 'both slots are taken');
+      const closed = await Promise.all(attackers);
+      assert.ok(closed.every((ms) => ms !== null), 'the gateway closed both');
+      const session = await h2Session(gateway.port, ca);
+      try {
+        const status = await new Promise<number>((resolve, reject) => {
+          const s = session.request({ ':path': '/healthz' });
+          s.once('response', (h) => resolve(Number(h[':status'])));
+          s.once('error', reject);
+          s.resume();
+        });
+        assert.equal(status, 200);
+      } finally {
+        session.destroy();
+      }
+    },
+    { idleTimeoutMs: 60_000, headersTimeoutMs: 400, maxConnections: 2 },
+  );
+});
+
+test('HTTP/2: requests completed on a session are not mistaken for an unfinished header block', async () => {
+  await withTlsGateway(
+    async (gateway, ca) => {
+      const session = await h2Session(gateway.port, ca);
+      let closed = false;
+      session.once('close', () => (closed = true));
+      try {
+        for (let i = 0; i < 3; i++) {
+          const status = await new Promise<number>((resolve, reject) => {
+            const s = session.request({ ':path': '/healthz' });
+            s.once('response', (h) => resolve(Number(h[':status'])));
+            s.once('error', reject);
+            s.resume();
+          });
+          assert.equal(status, 200);
+        }
+        await new Promise((r) => setTimeout(r, 1200));
+        assert.equal(closed, false, 'the session stays open between requests');
+      } finally {
+        session.destroy();
+      }
+    },
+    { idleTimeoutMs: 60_000, headersTimeoutMs: 300 },
+  );
+});
+
+test('HTTP/1.1 slow headers: the same headersTimeoutMs closes a connection whose header block does not end', async () => {
+  await withTlsGateway(
+    async (gateway, ca) => {
+      const started = Date.now();
+      const r = await sendHeadOnly(gateway.port, ca, 'GET /healthz HTTP/1.1\r\nhost: localhost\r\nx-slow: a\r\n', 5000);
+      assert.ok(r.closedByServer, 'the gateway closed the connection');
+      assert.ok(Date.now() - started < 1500, `closed after ${Date.now() - started} ms`);
+    },
+    { headersTimeoutMs: 400 },
   );
 });

@@ -123,6 +123,8 @@ export const gatewaySection = z
     maxBodyBytes: z.number().int().min(1).max(64 * 1024 * 1024).default(1024 * 1024),
     /** Idle client connections close after this long (keep longer than your load balancer's idle timeout). */
     idleTimeoutSeconds: z.number().int().min(1).max(3600).default(65),
+    /** A request's headers must arrive within this long (HTTP/1.1 and HTTP/2); a slower connection is closed. */
+    headersTimeoutSeconds: z.number().int().min(1).max(300).default(60),
     /** The request body must arrive within this long of the request start (slow uploads get 408). */
     bodyTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
     /** Open client connections at most; more are refused when accepted. Keep below the process's file-descriptor limit. */
