@@ -6,6 +6,8 @@ import type { Command } from 'commander';
 import type { LoadedConfig } from '../config/index.js';
 import { configFor } from './context.js';
 import { adminApiTls } from '../identity/controlPlaneIdentity.js';
+import { checkControlPlaneUrl } from '../identity/controlPlaneUrl.js';
+import { redactUrl } from '../observe/logger.js';
 
 export interface AdminClientOptions {
   /** Admin API base URL; default from <data-dir>/server.json (written by `warden up`) or the config. */
@@ -19,12 +21,14 @@ export interface AdminClientOptions {
 /** Talks to a running control plane's admin API, like the console does (no back door). */
 export class AdminClient {
   private readonly agent: Agent;
+  readonly baseUrl: string;
 
   constructor(
-    readonly baseUrl: string,
+    baseUrl: string,
     private readonly token: string,
     ca: string | undefined,
   ) {
+    this.baseUrl = checkControlPlaneUrl(baseUrl, 'admin API URL');
     // With Warden's own bundle the admin token goes only to the control plane's SPIFFE ID.
     this.agent = new Agent({ connect: adminApiTls(ca) });
   }
@@ -44,7 +48,7 @@ export class AdminClient {
     url ??= `https://${config.server.host}:${config.server.port}`;
     const caFile = options.caFile ?? process.env.WARDEN_CA_FILE ?? join(config.dataDir, 'bundle.pem');
     const ca = existsSync(caFile) ? readFileSync(caFile, 'utf8') : undefined;
-    return new AdminClient(url.replace(/\/$/, ''), token, ca);
+    return new AdminClient(url, token, ca);
   }
 
   async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
@@ -58,7 +62,7 @@ export class AdminClient {
       });
     } catch (cause) {
       const reason = (cause as { code?: string }).code ?? (cause as Error).message;
-      throw new WardenError('WARDEN_UNAVAILABLE', `cannot reach the admin API at ${this.baseUrl}: ${reason} (is \`warden up\` running?)`, { cause });
+      throw new WardenError('WARDEN_UNAVAILABLE', `cannot reach the admin API at ${redactUrl(this.baseUrl)}: ${reason} (is \`warden up\` running?)`, { cause });
     }
     const text = await res.body.text();
     let json: unknown = undefined;

@@ -1,6 +1,8 @@
 import { Agent, request } from 'undici';
 import { controlPlaneTls } from './controlPlaneIdentity.js';
 import { WardenError, type ErrorCode } from '../errors/index.js';
+import { redactUrl } from '../observe/logger.js';
+import { checkControlPlaneUrl } from './controlPlaneUrl.js';
 
 export interface SvidResponse {
   spiffeId: string;
@@ -22,11 +24,13 @@ export interface ClientCredentials {
 /** Workload-side client of the control plane's identity API (attest, renew, JWT, revocations). */
 export class IdentityClient {
   private agent: Agent;
+  readonly serverUrl: string;
   constructor(
-    readonly serverUrl: string,
+    serverUrl: string,
     private creds: ClientCredentials,
     private readonly timeoutMs = 30_000,
   ) {
+    this.serverUrl = checkControlPlaneUrl(serverUrl);
     this.agent = this.makeAgent();
   }
 
@@ -53,14 +57,14 @@ export class IdentityClient {
   async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     let res;
     try {
-      res = await request(this.serverUrl.replace(/\/$/, '') + path, {
+      res = await request(this.serverUrl + path, {
         method,
         dispatcher: this.agent,
         headers: body !== undefined ? { 'content-type': 'application/json' } : {},
         body: body !== undefined ? JSON.stringify(body) : undefined,
       });
     } catch (cause) {
-      throw new WardenError('WARDEN_UNAVAILABLE', `cannot reach the control plane at ${this.serverUrl}`, { cause });
+      throw new WardenError('WARDEN_UNAVAILABLE', `cannot reach the control plane at ${redactUrl(this.serverUrl)}`, { cause });
     }
     const text = await res.body.text();
     let json: unknown;

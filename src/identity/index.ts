@@ -17,6 +17,7 @@ export { RegistrationEntryRepository, parseSelectors, type RegistrationEntry } f
 export { JoinTokenRepository, type JoinTokenRecord } from './JoinTokenRepository.js';
 export { KubernetesTokenAttestor, type Attestor, type K8sAttestorConfig } from './KubernetesTokenAttestor.js';
 export { createWorkloadKey, type WorkloadKey } from './createCsr.js';
+export { checkControlPlaneUrl } from './controlPlaneUrl.js';
 export { IdentityClient, type SvidResponse, type ClientCredentials } from './IdentityClient.js';
 export { RevocationFeed, REVOCATION_HEARTBEAT_MS } from './RevocationFeed.js';
 export { WorkloadAgent, serveWorkloadApi, FileSvidSource, type WorkloadAgentOptions, type SvidMaterial, type SvidSource } from './agent/index.js';

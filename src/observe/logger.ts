@@ -47,10 +47,11 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   );
 }
 
-/** Hides the password of a connection URL before it is shown anywhere. */
+/** Hides the credentials of a URL (user name too: it may be a token) before it is shown anywhere. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
+    if (u.username) u.username = '***';
     if (u.password) u.password = '***';
     return u.toString();
   } catch {

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { WardenError } from '../errors/index.js';
 import type { LoadedConfig } from '../config/index.js';
-import { controlPlaneTls, createWorkloadKey } from '../identity/index.js';
+import { checkControlPlaneUrl, controlPlaneTls, createWorkloadKey } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
-import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, processMetricsRegistry, type Logger } from '../observe/index.js';
+import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, processMetricsRegistry, redactUrl, type Logger } from '../observe/index.js';
 import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 import { createAlarmForwarder } from './forwardAlarm.js';
 import { startEdgeWorkloadTrust, type EdgeWorkloadTrust } from './edgeWorkloadTrust.js';
@@ -58,14 +58,15 @@ async function issueFromControlPlane(o: StartEdgeGatewayOptions): Promise<{ mate
  * `warden gateway`: a stateless edge PEP. It holds no database connection: the snapshot comes over
  * the control plane's stream and audit records go back to it in acknowledged batches.
  */
-export async function startEdgeGateway(o: StartEdgeGatewayOptions): Promise<RunningEdgeGateway> {
+export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promise<RunningEdgeGateway> {
+  const o = { ...options, controlPlaneUrl: checkControlPlaneUrl(options.controlPlaneUrl) };
   const holder = new SnapshotHolder();
   const subscriber = new SnapshotSubscriber({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, name: o.name, holder, logger: o.logger });
   subscriber.start();
   const firstOrTimeout = await Promise.race([subscriber.firstSnapshot.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
   if (!firstOrTimeout) {
     await subscriber.close();
-    throw new WardenError('WARDEN_UNAVAILABLE', `no snapshot from the control plane at ${o.controlPlaneUrl} within 15 s (check the URL, token and CA)`);
+    throw new WardenError('WARDEN_UNAVAILABLE', `no snapshot from the control plane at ${redactUrl(o.controlPlaneUrl)} within 15 s (check the URL, token and CA)`);
   }
   const authnConfig = o.config.gateway.authn;
   // Client SVIDs and JWT-SVIDs need the trust domain's bundle and a live revocation list.

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { WardenError } from '../../errors/index.js';
-import { createLogger } from '../../observe/index.js';
+import { createLogger, redactUrl } from '../../observe/index.js';
 import { startEdgeGateway, readCaBundle, requireServerSecret } from '../../server/index.js';
 import { configFor } from '../context.js';
 import { untilShutdown } from '../shutdown.js';
@@ -72,7 +72,7 @@ export function registerGatewayCommand(program: Command): void {
         tlsKeyFile: opts.tlsKey,
       });
       if (opts.readyJson) process.stdout.write(JSON.stringify({ gatewayUrl: running.gateway.url, name }) + '\n');
-      else process.stdout.write(`Warden gateway ${name} listening on ${running.gateway.url} (control plane ${controlPlaneUrl})\n`);
+      else process.stdout.write(`Warden gateway ${name} listening on ${running.gateway.url} (control plane ${redactUrl(controlPlaneUrl)})\n`);
       await untilShutdown(logger, () => running.close());
     });
 }
