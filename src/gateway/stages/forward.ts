@@ -15,11 +15,23 @@ import { stringifyKeepingNumbers } from '../protocols/stringifyKeepingNumbers.js
 /** Request headers passed to the model server; credentials and hop-by-hop headers never are. */
 const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent', 'traceparent', 'tracestate'];
 /**
- * Upstream answer headers never passed on: hop-by-hop (RFC 9110 §7.6.1), those HTTP/2 forbids
- * (writeHead would throw on an HTTP/2 client: proxy-connection, http2-settings, host), cookies.
- * Headers the upstream names in its `Connection` header are dropped too.
+ * Upstream answer headers never passed on:
+ * - hop-by-hop (RFC 9110 §7.6.1) and those HTTP/2 forbids (writeHead would throw on an HTTP/2
+ *   client: proxy-connection, http2-settings, host), plus any the upstream names in `Connection`;
+ * - those that speak for the gateway's origin, which the client reached, not the model server:
+ *   cookies, `strict-transport-security` (max-age=0 would switch HSTS off), `alt-svc` (would send
+ *   clients elsewhere), `www-authenticate` (clients authenticate to Warden), `proxy-authenticate`;
+ * - `server` and `x-powered-by`, which only tell a client what runs behind the gateway;
+ * - every `x-warden-*` header (checked by prefix below): clients take them as Warden's own
+ *   (`x-warden-principal: Admin::"root"`). The gateway sets its request id and overhead itself,
+ *   and the model digest only once admission has checked it.
+ * `via`, CORS and content headers pass.
  */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings', 'host', 'set-cookie']);
+const DROPPED_RESPONSE_HEADERS = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings', 'host',
+  'set-cookie', 'strict-transport-security', 'alt-svc', 'www-authenticate', 'server', 'x-powered-by',
+]);
+const WARDEN_HEADER_PREFIX = 'x-warden-';
 /** Largest upstream answer the gateway buffers to inspect (streams are never buffered). */
 const MAX_BUFFERED_RESPONSE = 32 * 1024 * 1024;
 
@@ -48,7 +60,7 @@ export function responseHeaders(headers: IncomingHttpHeaders | Record<string, st
   const connection = headers.connection;
   const named = connection ? String(connection).toLowerCase().split(',').map((name) => name.trim()) : null;
   for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || (named !== null && named.includes(k))) continue;
+    if (v === undefined || DROPPED_RESPONSE_HEADERS.has(k) || k.startsWith(WARDEN_HEADER_PREFIX) || (named !== null && named.includes(k))) continue;
     out[k] = v;
   }
   return out;
@@ -239,6 +251,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   else upstream.breaker.success();
   ctx.upstreamNs += process.hrtime.bigint() - started;
   const reported = response.headers[MODEL_DIGEST_HEADER];
+  let admittedDigest: string | null = null;
   if (reported !== undefined || (upstream.requireModelDigest && model)) {
     try {
       if (reported === undefined) {
@@ -248,7 +261,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       if (typeof reported !== 'string') {
         throw new WardenError('WARDEN_ADMISSION_DIGEST_MISMATCH', `model server ${upstream.name} reported ${MODEL_DIGEST_HEADER} more than once; the answer is withheld`);
       }
-      admit(ctx, reported);
+      admittedDigest = admit(ctx, reported);
     } catch (err) {
       discardBody(response.body);
       ctx.res.off('close', onClose);
@@ -259,6 +272,8 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const contentType = String(response.headers['content-type'] ?? '');
   const headers = responseHeaders(response.headers);
   headers['x-warden-request-id'] = ctx.requestId;
+  // Only a digest admission compared with the serving version's pinned one is shown (in Warden's form).
+  if (admittedDigest !== null) headers[MODEL_DIGEST_HEADER] = admittedDigest;
 
   const onTotal = (total: number): void => {
     if (needsUsage) void Promise.resolve(o.rateLimit!.correctTokens(grant!, total)).catch(() => undefined);
