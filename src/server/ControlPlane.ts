@@ -107,7 +107,7 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
         store: ctx.db.kind,
         snapshotVersion: snapshots.current()?.version ?? null,
         auditQueueDepth: ctx.audit.queueDepth,
-        peps: [...publisher.peps.values()],
+        peps: publisher.peps.list(),
         uptimeSeconds: Math.round(process.uptime()),
         ...(options.status?.() ?? {}),
       }));

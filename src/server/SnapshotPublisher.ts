@@ -3,13 +3,9 @@ import { toWardenError } from '../errors/index.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
 import { buildSnapshotWire, SNAPSHOT_TTL_MS } from './snapshotBuilder.js';
 
-export interface PepStatus {
-  name: string;
-  snapshotVersion: number;
-  policyVersion: number;
-  connectedAt: string;
-  lastSeenAt: string;
-}
+import { PepTable } from './PepTable.js';
+
+export type { PepStatus } from './PepTable.js';
 
 /**
  * Rebuilds the PEP snapshot on every 'snapshot:changed' event (coalescing bursts) and before its
@@ -24,7 +20,8 @@ export class SnapshotPublisher {
   private latest: Promise<void> = Promise.resolve();
   private readonly subscribers = new Set<(wire: SnapshotWire) => void>();
   private readonly refreshTimer: NodeJS.Timeout;
-  readonly peps = new Map<string, PepStatus>();
+  /** Remote PEPs and the versions they enforce (bounded; see PepTable). */
+  readonly peps = new PepTable();
 
   constructor(private readonly ctx: ControlPlaneContext) {
     ctx.events.on('snapshot:changed', () => {

@@ -83,6 +83,10 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
   app.get<{ Querystring: { name?: string } }>('/pep/stream', { config: { pep: true } }, async (request, reply) => {
     const name = request.query.name ?? 'unnamed';
     if (!PEP_NAME.test(name)) throw new WardenError('WARDEN_INPUT_INVALID', 'name must be 1-64 characters of A-Z a-z 0-9 . _ : -');
+    const tokenId = request.adminId ?? '';
+    // Before the stream starts, so a name past the PEP table's caps gets a plain 409.
+    publisher.peps.report(tokenId, name);
+    const streamClosed = publisher.peps.streamOpened(tokenId, name);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -94,11 +98,7 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
     if (current) send(current);
     const unsubscribe = publisher.subscribe(send);
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    const now = new Date().toISOString();
-    const existing = publisher.peps.get(name);
-    publisher.peps.set(name, { name, snapshotVersion: existing?.snapshotVersion ?? 0, policyVersion: existing?.policyVersion ?? 0, connectedAt: now, lastSeenAt: now });
     // Revoking the token that opened this stream ends it: the gateway cannot reconnect and fails closed at the snapshot TTL.
-    const tokenId = request.adminId ?? '';
     const end = (): void => void res.end();
     let ends = streamsByToken.get(tokenId);
     if (!ends) streamsByToken.set(tokenId, (ends = new Set()));
@@ -106,6 +106,7 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
     request.raw.once('close', () => {
       clearInterval(heartbeat);
       unsubscribe();
+      streamClosed();
       ends.delete(end);
       if (ends.size === 0) streamsByToken.delete(tokenId);
     });
@@ -113,13 +114,11 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
 
   app.post('/pep/status', { config: { pep: true } }, async (request) => {
     const status = parseBody(statusBody, request.body);
-    const prev = publisher.peps.get(status.name);
-    const now = new Date().toISOString();
-    publisher.peps.set(status.name, { ...status, connectedAt: prev?.connectedAt ?? now, lastSeenAt: now });
+    publisher.peps.report(request.adminId ?? '', status.name, { snapshotVersion: status.snapshotVersion, policyVersion: status.policyVersion });
     return { ok: true };
   });
 
-  app.get('/pep/peps', async () => ({ peps: [...publisher.peps.values()], currentVersion: publisher.currentWire()?.version ?? null }));
+  app.get('/pep/peps', async () => ({ peps: publisher.peps.list(), currentVersion: publisher.currentWire()?.version ?? null }));
 
   const recentBatches = new RecentAuditBatches();
   app.post('/pep/audit', { bodyLimit: 16 * 1024 * 1024, config: { pep: true } }, async (request) => {
