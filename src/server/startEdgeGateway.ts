@@ -30,8 +30,26 @@ export interface StartEdgeGatewayOptions {
 
 export interface RunningEdgeGateway {
   gateway: RunningGateway;
+  /** The URL to give clients: one the listener certificate verifies for (see advertisedUrl). */
+  url: string;
   name: string;
   close(): Promise<void>;
+}
+
+/** Host names (not IPs) the listener certificate from the control plane's CA is issued for: PEP tokens may not request IP SANs. */
+function certificateDnsNames(config: LoadedConfig): string[] {
+  return config.server.hostnames.filter((h) => !/^[0-9.]+$/.test(h) && !h.includes(':'));
+}
+
+/**
+ * The gateway URL to print. A certificate from the control plane's CA names DNS names only, so
+ * https://127.0.0.1:PORT would fail hostname verification: a loopback listener is advertised as
+ * https://localhost:PORT when its certificate names localhost. Certificate files (--tls-cert) and
+ * plain HTTP keep the listener's own URL.
+ */
+function advertisedUrl(gateway: RunningGateway, host: string, issuedFor: readonly string[] | null): string {
+  const loopback = /^127\./.test(host) || host === '::1' || host === 'localhost';
+  return issuedFor?.includes('localhost') && loopback ? `https://localhost:${gateway.port}` : gateway.url;
 }
 
 /** Asks the control plane's CA for this gateway's listener certificate (key generated here, never sent). */
@@ -39,7 +57,7 @@ async function issueFromControlPlane(o: StartEdgeGatewayOptions): Promise<{ mate
   const key = createWorkloadKey();
   const agent = new Agent({ connect: controlPlaneTls(o.caPem) });
   try {
-    const dnsNames = o.config.server.hostnames.filter((h) => !/^[0-9.]+$/.test(h) && !h.includes(':'));
+    const dnsNames = certificateDnsNames(o.config);
     const res = await request(`${o.controlPlaneUrl}/api/v1/identity/issue`, {
       method: 'POST',
       dispatcher: agent,
@@ -148,8 +166,10 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
     renewal.unref();
   };
   scheduleRenewal(svid?.notAfter ?? null);
+  const issuedFor = tls !== null && !fromFiles ? certificateDnsNames(o.config) : null;
   return {
     gateway,
+    url: advertisedUrl(gateway, o.config.gateway.host, issuedFor),
     name: o.name,
     async close() {
       if (renewal) clearTimeout(renewal);

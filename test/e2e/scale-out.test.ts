@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
 import { startDemoModelServer } from '../../src/demo/index.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
-import { requireOrSkip } from '../helpers/ci.js';
+import { hasCommand, requireOrSkip } from '../helpers/ci.js';
 import { wardenBin, tempDataDir, removeDir, irisInferBody } from '../helpers/warden.js';
 import { createWorkloadKey } from '../../src/identity/index.js';
 
@@ -273,5 +273,25 @@ test('a remote gateway accepts workload credentials (mTLS SVID, JWT-SVID), enfor
     server.kill('SIGKILL');
     const stale = await until('workload credentials refused once revocations are stale', () => infer(bystander), (r) => r.json.error?.code === 'WARDEN_GATEWAY_REVOCATIONS_STALE', 20_000);
     assert.equal(stale.status, 503);
+  });
+});
+
+test('the URL a remote gateway prints verifies with the CA bundle alone (no servername override), with undici and curl', async (t) => {
+  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+  await withFleet(async ({ ready, ca, demoUrl, gatewayDir, secret, pepToken, procs, agents }) => {
+    const config = join(gatewayDir, 'gateway.yaml');
+    writeFileSync(config, `gateway:\n  upstreams:\n    - name: demo\n      url: ${demoUrl}\n      models: [iris]\n`);
+    const g = startProcess(['--data-dir', gatewayDir, '--config', config, 'gateway', '--control-plane', ready.adminUrl, '--ca', ready.caBundle, '--name', 'gw-url', '--port', '0', '--ready-json'], { WARDEN_SERVER_SECRET: secret, WARDEN_PEP_TOKEN: pepToken });
+    procs.push(g.proc);
+    const gatewayUrl = ((await g.firstLine) as { gatewayUrl: string }).gatewayUrl;
+    assert.match(gatewayUrl, /^https:\/\/localhost:\d+$/, 'loopback listener, certificate for localhost');
+    const caOnly = new Agent({ connect: { ca } });
+    agents.push(caOnly);
+    const r = await request(`${gatewayUrl}/healthz`, { dispatcher: caOnly });
+    assert.equal(r.statusCode, 200, await r.body.text());
+    if (hasCommand('curl')) {
+      const curl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ready.caBundle, `${gatewayUrl}/healthz`], { encoding: 'utf8' });
+      assert.equal(curl.stdout, '200', curl.stderr);
+    }
   });
 });

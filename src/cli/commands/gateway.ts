@@ -71,8 +71,8 @@ export function registerGatewayCommand(program: Command): void {
         tlsCertFile: opts.tlsCert,
         tlsKeyFile: opts.tlsKey,
       });
-      if (opts.readyJson) process.stdout.write(JSON.stringify({ gatewayUrl: running.gateway.url, name }) + '\n');
-      else process.stdout.write(`Warden gateway ${name} listening on ${running.gateway.url} (control plane ${redactUrl(controlPlaneUrl)})\n`);
+      if (opts.readyJson) process.stdout.write(JSON.stringify({ gatewayUrl: running.url, name }) + '\n');
+      else process.stdout.write(`Warden gateway ${name} listening on ${running.url} (control plane ${redactUrl(controlPlaneUrl)})\n`);
       await untilShutdown(logger, () => running.close());
     });
 }
