@@ -15,6 +15,7 @@ import { loadServerSecret } from './serverSecret.js';
 import { publishDemoPolicy } from './demoPolicy.js';
 import { caWorkloadTrust, createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 import { listenError } from './listenError.js';
+import { controlPlaneGaugeRefresher } from './controlPlaneGauges.js';
 
 
 function demoIrisProfile(): FeatureProfile {
@@ -133,6 +134,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     });
     cleanup.push(() => plugins.close());
     const registry = processMetricsRegistry({ processMetrics: config.observe.processMetrics });
+    const refreshControlPlaneGauges = controlPlaneGaugeRefresher(controlPlane.ctx, registry);
     const observer = createGatewayObserver({ registry, upstreams, emitDecision: (ev) => controlPlane.ctx.events.emit('gateway.decision', ev) });
     observeSnapshots(controlPlane.snapshots, observer.metrics, 'gateway');
     let gatewaySvid = upstreams.some((u) => u.mtls) ? await issueGatewaySvid(ca) : null;
@@ -143,7 +145,14 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       onRequestDone: observer.observe,
       onUpstreamHealth: (name, up) => observer.metrics.upstreamUp.labels(name).set(up ? 1 : 0),
       metricsHandler: config.observe.metricsEnabled
-        ? metricsHandler(registry, { token: config.observe.metricsToken, beforeScrape: async () => observeAudit(audit, observer.metrics, 'gateway') })
+        ? metricsHandler(registry, {
+            token: config.observe.metricsToken,
+            beforeScrape: async () => {
+              observeAudit(audit, observer.metrics, 'gateway');
+              // Same registry as the admin listener: its store-backed gauges must be current here too.
+              await refreshControlPlaneGauges().catch((err: unknown) => logger.warn({ err: (err as { code?: string }).code ?? 'error' }, 'metrics refresh failed'));
+            },
+          })
         : undefined,
       tls,
       upstreams,
