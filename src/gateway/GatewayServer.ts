@@ -209,8 +209,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       server.listen(options.port, options.host, () => resolve());
     });
   } catch (err) {
-    // The health checks and the revocation listener started above would otherwise keep running for a gateway that never served.
+    // The health checks, session timers and revocation listener started above would otherwise keep running for a gateway that never served.
     revocationEnforcer?.close();
+    stopSessionLimits();
     await upstreams.close();
     throw err;
   }

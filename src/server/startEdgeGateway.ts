@@ -86,102 +86,114 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
     await subscriber.close();
     throw new WardenError('WARDEN_UNAVAILABLE', `no snapshot from the control plane at ${redactUrl(o.controlPlaneUrl)} within 15 s (check the URL, token and CA)`);
   }
-  const authnConfig = o.config.gateway.authn;
-  // Client SVIDs and JWT-SVIDs need the trust domain's bundle and a live revocation list.
-  const workloadAuth = authnConfig.mtls || authnConfig.jwtSvidAudience !== null;
-  const fromFiles = !!(o.tlsCertFile || o.tlsKeyFile);
-  if (fromFiles && (!o.tlsCertFile || !o.tlsKeyFile)) throw new WardenError('WARDEN_USAGE', '--tls-cert and --tls-key go together');
-  const sidecarUpstreams = o.config.gateway.upstreams.some((u) => u.mtls);
-  // This gateway's own SVID: the listener certificate (unless files are given), its identity on the
-  // revocation stream and its client certificate towards Warden sidecar upstreams.
-  const svid = workloadAuth || sidecarUpstreams || (!o.config.gateway.insecureDev && !fromFiles) ? await issueFromControlPlane(o) : null;
-  let upstreamSvid = svid ? { chainPem: svid.material.certPem, keyPem: svid.material.keyPem, bundlePem: o.caPem } : null;
-  let tls: GatewayTls | null = null;
-  if (!o.config.gateway.insecureDev) {
-    tls = fromFiles ? { certPem: readFileSync(o.tlsCertFile!, 'utf8'), keyPem: readFileSync(o.tlsKeyFile!, 'utf8'), caPem: workloadAuth ? o.caPem : undefined } : svid!.material;
-  }
-  let edgeTrust: EdgeWorkloadTrust | null = null;
-  if (workloadAuth) {
-    edgeTrust = await startEdgeWorkloadTrust({
-      controlPlaneUrl: o.controlPlaneUrl,
-      caPem: o.caPem,
-      trustDomain: o.config.server.trustDomain,
-      svid: { chainPem: svid!.material.certPem, keyPem: svid!.material.keyPem },
-      logger: o.logger,
-      maxStaleMs: authnConfig.revocationMaxStaleSeconds * 1000,
+  // What a start that fails part-way has opened, closed again in reverse (timers and streams would keep the process alive).
+  const undo: (() => unknown)[] = [() => subscriber.close()];
+  try {
+    const authnConfig = o.config.gateway.authn;
+    // Client SVIDs and JWT-SVIDs need the trust domain's bundle and a live revocation list.
+    const workloadAuth = authnConfig.mtls || authnConfig.jwtSvidAudience !== null;
+    const fromFiles = !!(o.tlsCertFile || o.tlsKeyFile);
+    if (fromFiles && (!o.tlsCertFile || !o.tlsKeyFile)) throw new WardenError('WARDEN_USAGE', '--tls-cert and --tls-key go together');
+    const sidecarUpstreams = o.config.gateway.upstreams.some((u) => u.mtls);
+    // This gateway's own SVID: the listener certificate (unless files are given), its identity on the
+    // revocation stream and its client certificate towards Warden sidecar upstreams.
+    const svid = workloadAuth || sidecarUpstreams || (!o.config.gateway.insecureDev && !fromFiles) ? await issueFromControlPlane(o) : null;
+    let upstreamSvid = svid ? { chainPem: svid.material.certPem, keyPem: svid.material.keyPem, bundlePem: o.caPem } : null;
+    let tls: GatewayTls | null = null;
+    if (!o.config.gateway.insecureDev) {
+      tls = fromFiles ? { certPem: readFileSync(o.tlsCertFile!, 'utf8'), keyPem: readFileSync(o.tlsKeyFile!, 'utf8'), caPem: workloadAuth ? o.caPem : undefined } : svid!.material;
+    }
+    let edgeTrust: EdgeWorkloadTrust | null = null;
+    if (workloadAuth) {
+      edgeTrust = await startEdgeWorkloadTrust({
+        controlPlaneUrl: o.controlPlaneUrl,
+        caPem: o.caPem,
+        trustDomain: o.config.server.trustDomain,
+        svid: { chainPem: svid!.material.certPem, keyPem: svid!.material.keyPem },
+        logger: o.logger,
+        maxStaleMs: authnConfig.revocationMaxStaleSeconds * 1000,
+      });
+      undo.push(() => edgeTrust?.close());
+    }
+    const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger, spoolDir: join(o.config.dataDir, 'audit-spool') });
+    undo.push(() => audit.close());
+    // Records a previous run could not deliver at shutdown go first (in the background: the control plane is up, we just got a snapshot).
+    void audit.replaySpool().catch((err: unknown) => o.logger.error({ err: (err as Error).message }, 'spooled audit records not delivered yet; kept for the next start'));
+    const alarms = createAlarmForwarder({ controlPlaneUrl: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger });
+    undo.push(() => alarms.close());
+    const plugins = await createGatewayPlugins(o.config, edgeTrust?.trust ?? null, o.logger, {
+      onAlarm: (event) => {
+        o.logger.warn({ detector: event.detector, model: event.model }, 'detector alarm');
+        void audit.append(detectorAlarmRecord(event)).catch(() => undefined);
+        void alarms.forward(event);
+      },
     });
+    undo.push(() => plugins.close());
+    // The same series as `warden up`'s gateway, on this gateway's listener: each replica is scraped on its own.
+    const registry = processMetricsRegistry({ processMetrics: o.config.observe.processMetrics });
+    const observer = createGatewayObserver({ registry, upstreams: o.config.gateway.upstreams });
+    const stopObservingSnapshots = observeSnapshots(holder, observer.metrics, o.name);
+    undo.push(stopObservingSnapshots);
+    const gateway = await startGateway({
+      ...plugins.gatewayOptions,
+      onRequestDone: observer.observe,
+      onUpstreamHealth: (name, up) => observer.metrics.upstreamUp.labels(name).set(up ? 1 : 0),
+      metricsHandler: o.config.observe.metricsEnabled
+        ? metricsHandler(registry, { token: o.config.observe.metricsToken, beforeScrape: async () => observeAudit(audit, observer.metrics, o.name) })
+        : undefined,
+      tls,
+      upstreams: o.config.gateway.upstreams,
+      snapshots: holder,
+      audit,
+      logger: o.logger,
+      serverSecret: o.serverSecret,
+      upstreamSvid: { current: () => upstreamSvid },
+      trustDomain: o.config.server.trustDomain,
+    }).catch((err: unknown) => {
+      throw listenError(err, { listener: 'gateway', host: o.config.gateway.host, port: o.config.gateway.port, portFlag: '--port N (warden gateway)', portKey: 'gateway.port' });
+    });
+    // A certificate from the control plane's CA is short-lived: renew it at half-life.
+    let renewal: NodeJS.Timeout | null = null;
+    const scheduleRenewal = (notAfter: Date | null): void => {
+      if (!notAfter) return;
+      const delay = Math.max(1000, (notAfter.getTime() - Date.now()) / 2);
+      renewal = setTimeout(() => {
+        issueFromControlPlane(o)
+          .then((fresh) => {
+            if (!fromFiles) gateway.updateTls(fresh.material);
+            edgeTrust?.setSvid({ chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem });
+            upstreamSvid = { chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem, bundlePem: o.caPem };
+            o.logger.info({ notAfter: fresh.notAfter }, 'listener certificate renewed');
+            scheduleRenewal(fresh.notAfter);
+          })
+          .catch((err: unknown) => {
+            o.logger.error({ err: (err as Error).message }, 'listener certificate renewal failed; retrying in 30 s');
+            scheduleRenewal(new Date(Date.now() + 60_000)); // half of 60 s: retry in 30 s
+          });
+      }, delay);
+      renewal.unref();
+    };
+    scheduleRenewal(svid?.notAfter ?? null);
+    const issuedFor = tls !== null && !fromFiles ? certificateDnsNames(o.config) : null;
+    return {
+      gateway,
+      url: advertisedUrl(gateway, o.config.gateway.host, issuedFor),
+      name: o.name,
+      async close() {
+        if (renewal) clearTimeout(renewal);
+        await gateway.close(o.config.server.shutdownGraceSeconds * 1000);
+        stopObservingSnapshots();
+        await audit.close();
+        await subscriber.close();
+        await plugins.close();
+        await edgeTrust?.close();
+        await alarms.close();
+      },
+    };
+  } catch (err) {
+    for (const close of undo.reverse()) await Promise.resolve().then(close).catch(() => undefined);
+    throw err;
   }
-  const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger, spoolDir: join(o.config.dataDir, 'audit-spool') });
-  // Records a previous run could not deliver at shutdown go first (in the background: the control plane is up, we just got a snapshot).
-  void audit.replaySpool().catch((err: unknown) => o.logger.error({ err: (err as Error).message }, 'spooled audit records not delivered yet; kept for the next start'));
-  const alarms = createAlarmForwarder({ controlPlaneUrl: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger });
-  const plugins = await createGatewayPlugins(o.config, edgeTrust?.trust ?? null, o.logger, {
-    onAlarm: (event) => {
-      o.logger.warn({ detector: event.detector, model: event.model }, 'detector alarm');
-      void audit.append(detectorAlarmRecord(event)).catch(() => undefined);
-      void alarms.forward(event);
-    },
-  });
-  // The same series as `warden up`'s gateway, on this gateway's listener: each replica is scraped on its own.
-  const registry = processMetricsRegistry({ processMetrics: o.config.observe.processMetrics });
-  const observer = createGatewayObserver({ registry, upstreams: o.config.gateway.upstreams });
-  const stopObservingSnapshots = observeSnapshots(holder, observer.metrics, o.name);
-  const gateway = await startGateway({
-    ...plugins.gatewayOptions,
-    onRequestDone: observer.observe,
-    onUpstreamHealth: (name, up) => observer.metrics.upstreamUp.labels(name).set(up ? 1 : 0),
-    metricsHandler: o.config.observe.metricsEnabled
-      ? metricsHandler(registry, { token: o.config.observe.metricsToken, beforeScrape: async () => observeAudit(audit, observer.metrics, o.name) })
-      : undefined,
-    tls,
-    upstreams: o.config.gateway.upstreams,
-    snapshots: holder,
-    audit,
-    logger: o.logger,
-    serverSecret: o.serverSecret,
-    upstreamSvid: { current: () => upstreamSvid },
-    trustDomain: o.config.server.trustDomain,
-  }).catch((err: unknown) => {
-    throw listenError(err, { listener: 'gateway', host: o.config.gateway.host, port: o.config.gateway.port, portFlag: '--port N (warden gateway)', portKey: 'gateway.port' });
-  });
-  // A certificate from the control plane's CA is short-lived: renew it at half-life.
-  let renewal: NodeJS.Timeout | null = null;
-  const scheduleRenewal = (notAfter: Date | null): void => {
-    if (!notAfter) return;
-    const delay = Math.max(1000, (notAfter.getTime() - Date.now()) / 2);
-    renewal = setTimeout(() => {
-      issueFromControlPlane(o)
-        .then((fresh) => {
-          if (!fromFiles) gateway.updateTls(fresh.material);
-          edgeTrust?.setSvid({ chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem });
-          upstreamSvid = { chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem, bundlePem: o.caPem };
-          o.logger.info({ notAfter: fresh.notAfter }, 'listener certificate renewed');
-          scheduleRenewal(fresh.notAfter);
-        })
-        .catch((err: unknown) => {
-          o.logger.error({ err: (err as Error).message }, 'listener certificate renewal failed; retrying in 30 s');
-          scheduleRenewal(new Date(Date.now() + 60_000)); // half of 60 s: retry in 30 s
-        });
-    }, delay);
-    renewal.unref();
-  };
-  scheduleRenewal(svid?.notAfter ?? null);
-  const issuedFor = tls !== null && !fromFiles ? certificateDnsNames(o.config) : null;
-  return {
-    gateway,
-    url: advertisedUrl(gateway, o.config.gateway.host, issuedFor),
-    name: o.name,
-    async close() {
-      if (renewal) clearTimeout(renewal);
-      await gateway.close(o.config.server.shutdownGraceSeconds * 1000);
-      stopObservingSnapshots();
-      await audit.close();
-      await subscriber.close();
-      await plugins.close();
-      await edgeTrust?.close();
-      await alarms.close();
-    },
-  };
 }
 
 /** The CA bundle a remote PEP trusts: --ca, WARDEN_CA_FILE, or <data-dir>/bundle.pem. */

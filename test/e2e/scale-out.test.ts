@@ -199,6 +199,25 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
     assert.match(scraped, /warden_audit_failing_closed\{pep="gw-1"\} 0\n/);
     assert.match(scraped, /warden_audit_spool_bytes\{pep="gw-1"\} 0\n/);
 
+    // A gateway that cannot listen (its port is taken) exits 2 with the reason instead of staying
+    // alive on its snapshot stream and audit writer with no listener.
+    const taken = gateways[0]!.split(':').at(-1)!;
+    const blocked = startProcess(['--data-dir', gatewayDir, '--config', config, 'gateway', '--control-plane', ready.adminUrl, '--ca', ready.caBundle, '--name', 'gw-blocked', '--port', taken, '--ready-json'], {
+      WARDEN_SERVER_SECRET: secret,
+      WARDEN_PEP_TOKEN: pepToken,
+    });
+    blocked.firstLine.catch(() => undefined);
+    const blockedExit = await new Promise<number | null | 'running'>((r) => {
+      const timer = setTimeout(() => r('running'), 60_000);
+      blocked.proc.once('exit', (code) => {
+        clearTimeout(timer);
+        r(code);
+      });
+    });
+    if (blockedExit === 'running') blocked.proc.kill('SIGKILL');
+    assert.equal(blockedExit, 2, `a gateway on a taken port: ${blocked.stderr()}`);
+    assert.match(blocked.stderr(), /WARDEN_CONFIG_LISTEN_FAILED/);
+
     // Gateways ship their decisions to the control plane's log; SIGTERM flushes them.
     for (const p of procs.slice(1)) assert.equal(await stop(p), 0);
     const records = (await api('GET', '/api/v1/audit/records?principal=' + encodeURIComponent('ApiKey::"fleet"') + '&limit=100')).json as { records?: { record?: { details?: { pep?: string }; decision?: string } }[]; entries?: unknown[] };
