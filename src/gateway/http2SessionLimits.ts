@@ -59,8 +59,9 @@ class SessionGuard {
  * nothing or a CONTINUATION now and then): such a connection would hold its slot forever, and a
  * few of them exhaust maxConnections. This puts a deadline on both. nghttp2 reports the last
  * stream whose HEADERS it began (lastProcStreamID); a stream id above the last request the
- * session delivered is a header block still in progress (or a stream refused for its headers,
- * which a client follows with a new request). Returns a function that stops the checks.
+ * session delivered is a header block still in progress, or a stream refused for its headers:
+ * either way the session is closed gracefully once the deadline passes (GOAWAY, requests in
+ * flight finish, then HTTP2_CLOSE_GRACE_MS). Returns a function that stops the checks.
  */
 export function limitHttp2Sessions(server: Http2SecureServer, limits: Http2SessionLimits): () => void {
   const guards = new Set<SessionGuard>();
@@ -72,7 +73,7 @@ export function limitHttp2Sessions(server: Http2SecureServer, limits: Http2Sessi
     session.setTimeout(limits.idleTimeoutMs, () => guard.close());
   });
   // One sweep for all sessions (like node:http's connectionsCheckingInterval) rather than a timer
-  // per session: a header block is destroyed between headersTimeoutMs and 1.5 times that (at most +5 s).
+  // per session: a header block is closed between headersTimeoutMs and 1.5 times that (at most +5 s), plus the grace.
   const sweep = setInterval(
     () => {
       const now = Date.now();
@@ -88,8 +89,10 @@ export function limitHttp2Sessions(server: Http2SecureServer, limits: Http2Sessi
           g.pendingId = started;
           g.pendingSince = now;
         } else if (now - g.pendingSince >= limits.headersTimeoutMs) {
-          g.session.destroy();
-          guards.delete(g);
+          // Gracefully: a stream nghttp2 refused for its headers looks the same as one still
+          // arriving, and the requests in flight beside it must finish. A session holding only an
+          // unfinished header block has none, so it goes within the grace.
+          g.close();
         }
       }
     },
