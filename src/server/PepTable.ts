@@ -30,8 +30,11 @@ interface Entry {
 /**
  * The PEPs that reported to this control plane (GET /status, /pep/peps), in bounded memory: any
  * PEP token may name any number of PEPs, so entries are kept per token and name, capped overall
- * and per token, and dropped once not seen for a while. A new name past a cap is refused rather
- * than evicting another PEP's entry.
+ * and per token, and dropped once not seen for a while. At a cap, a new name takes the place of
+ * the entry seen longest ago that has no snapshot stream open (pods replaced by a rollout get new
+ * names): live gateways keep their rows, and a new gateway is never denied its snapshot stream
+ * because of this table. Only when every entry has a stream open is a new name refused (status
+ * reports) or left out of the table (streams).
  */
 export class PepTable {
   private readonly entries = new Map<string, Entry>();
@@ -42,28 +45,52 @@ export class PepTable {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Records a status report (or a stream opening); throws WARDEN_CONFLICT for a new name past a cap. */
-  report(tokenId: string, name: string, versions?: { snapshotVersion: number; policyVersion: number }): PepStatus {
+  /**
+   * Records a status report (or, with `optional`, a stream opening). A new name past a cap replaces
+   * the least recently seen entry without an open stream; when there is none it throws
+   * WARDEN_CONFLICT, or with `optional` records nothing and returns null.
+   */
+  report(tokenId: string, name: string, versions?: { snapshotVersion: number; policyVersion: number }, options: { optional?: boolean } = {}): PepStatus | null {
     const key = `${tokenId}\n${name}`;
     const now = this.now();
     const iso = new Date(now).toISOString();
     let entry = this.entries.get(key);
     if (!entry) {
       this.expire(now);
-      const owned = this.perToken.get(tokenId) ?? 0;
-      if (owned >= this.limits.maxPerToken) {
-        throw new WardenError('WARDEN_CONFLICT', `this PEP token already reports ${owned} PEP names (at most ${this.limits.maxPerToken}); reuse a name, or wait until unused names expire (${Math.round(this.limits.expireAfterMs / 60_000)} min after they were last seen)`);
-      }
-      if (this.entries.size >= this.limits.maxPeps) {
-        throw new WardenError('WARDEN_CONFLICT', `the control plane already tracks ${this.entries.size} PEPs (at most ${this.limits.maxPeps}); unused names expire ${Math.round(this.limits.expireAfterMs / 60_000)} min after they were last seen`);
+      const full =
+        ((this.perToken.get(tokenId) ?? 0) >= this.limits.maxPerToken && !this.evictOldest(tokenId)) ||
+        (this.entries.size >= this.limits.maxPeps && !this.evictOldest(null));
+      if (full) {
+        if (options.optional) return null;
+        throw new WardenError('WARDEN_CONFLICT', `the control plane already tracks ${this.entries.size} PEPs with a snapshot stream open (at most ${this.limits.maxPerToken} per token, ${this.limits.maxPeps} in all); this one is served but not listed`);
       }
       entry = { status: { name, snapshotVersion: 0, policyVersion: 0, connectedAt: iso, lastSeenAt: iso }, tokenId, lastSeenMs: now, streams: 0 };
       this.entries.set(key, entry);
-      this.perToken.set(tokenId, owned + 1);
+      this.perToken.set(tokenId, (this.perToken.get(tokenId) ?? 0) + 1);
     }
     entry.lastSeenMs = now;
     entry.status = { ...entry.status, ...versions, lastSeenAt: iso };
     return entry.status;
+  }
+
+  /** Drops the least recently seen entry without an open stream (of `tokenId`, or of any token); false if there is none. */
+  private evictOldest(tokenId: string | null): boolean {
+    let oldest: [string, Entry] | null = null;
+    for (const kv of this.entries) {
+      const e = kv[1];
+      if (e.streams > 0 || (tokenId !== null && e.tokenId !== tokenId)) continue;
+      if (oldest === null || e.lastSeenMs < oldest[1].lastSeenMs) oldest = kv;
+    }
+    if (oldest === null) return false;
+    this.remove(oldest[0], oldest[1]);
+    return true;
+  }
+
+  private remove(key: string, e: Entry): void {
+    this.entries.delete(key);
+    const owned = (this.perToken.get(e.tokenId) ?? 1) - 1;
+    if (owned > 0) this.perToken.set(e.tokenId, owned);
+    else this.perToken.delete(e.tokenId);
   }
 
   /** A snapshot stream opened under this name (after `report`); returns the function to call when it closes. */
@@ -91,10 +118,7 @@ export class PepTable {
   private expire(now: number): void {
     for (const [key, e] of this.entries) {
       if (e.streams > 0 || now - e.lastSeenMs < this.limits.expireAfterMs) continue;
-      this.entries.delete(key);
-      const owned = (this.perToken.get(e.tokenId) ?? 1) - 1;
-      if (owned > 0) this.perToken.set(e.tokenId, owned);
-      else this.perToken.delete(e.tokenId);
+      this.remove(key, e);
     }
   }
 }

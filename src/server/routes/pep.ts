@@ -84,8 +84,8 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
     const name = request.query.name ?? 'unnamed';
     if (!PEP_NAME.test(name)) throw new WardenError('WARDEN_INPUT_INVALID', 'name must be 1-64 characters of A-Z a-z 0-9 . _ : -');
     const tokenId = request.adminId ?? '';
-    // Before the stream starts, so a name past the PEP table's caps gets a plain 409.
-    publisher.peps.report(tokenId, name);
+    // A stream is never refused because of the PEP table (a full table leaves this name out of it).
+    publisher.peps.report(tokenId, name, undefined, { optional: true });
     const streamClosed = publisher.peps.streamOpened(tokenId, name);
     reply.hijack();
     const res = reply.raw;
