@@ -11,14 +11,17 @@ import type { ControlPlaneContext } from './ControlPlaneContext.js';
  * process registry as the admin listener, and a Prometheus that scrapes only the gateway would
  * otherwise read the values of the admin listener's last scrape (0 if there was none).
  */
-export function controlPlaneGaugeRefresher(ctx: ControlPlaneContext, registry: Registry): () => Promise<void> {
+export function controlPlaneGaugeRefresher(ctx: ControlPlaneContext, registry: Registry, options: { storeEveryMs?: number; now?: () => number } = {}): () => Promise<void> {
   const m = createControlPlaneMetrics(registry);
   const pepMetrics = createGatewayMetrics(registry);
-  return async () => {
-    // The audit gauges first and from memory: a store hiccup below leaves them current.
-    m.auditEntries.set(ctx.audit.size);
-    m.auditUnsignedEntries.set(Math.max(0, ctx.audit.size - (ctx.audit.latestCheckpoint()?.size ?? 0)));
-    observeAudit(ctx.audit, pepMetrics, 'control-plane');
+  const storeEveryMs = options.storeEveryMs ?? STORE_REFRESH_MS;
+  const now = options.now ?? Date.now;
+  // The store-backed part runs at most once per storeEveryMs, shared by concurrent scrapes: the
+  // gateway's /metrics is reachable without a token by default, and each scrape must not become
+  // a batch of store queries on the gateway's event loop.
+  let inFlight: Promise<void> | null = null;
+  let doneAt = -Infinity;
+  const fromStore = async (): Promise<void> => {
     const responder = await getResponder(ctx);
     for (const [state, n] of Object.entries(await responder.incidents.countByState())) m.incidentsByState.labels(state).set(n);
     const ca = await getAuthority(ctx);
@@ -34,4 +37,20 @@ export function controlPlaneGaugeRefresher(ctx: ControlPlaneContext, registry: R
     m.svidsByExpiry.labels('1h_24h').set(Number(row?.lt24h ?? 0));
     m.svidsByExpiry.labels('gt_24h').set(Number(row?.later ?? 0));
   };
+  return async () => {
+    // The audit gauges from memory, every scrape: a store hiccup below leaves them current.
+    m.auditEntries.set(ctx.audit.size);
+    m.auditUnsignedEntries.set(Math.max(0, ctx.audit.size - (ctx.audit.latestCheckpoint()?.size ?? 0)));
+    observeAudit(ctx.audit, pepMetrics, 'control-plane');
+    if (inFlight === null && now() - doneAt >= storeEveryMs) {
+      inFlight = fromStore().finally(() => {
+        doneAt = now();
+        inFlight = null;
+      });
+    }
+    if (inFlight !== null) await inFlight;
+  };
 }
+
+/** How stale the store-backed gauges may be (incidents, SVIDs, revocations): below any scrape interval worth using. */
+const STORE_REFRESH_MS = 5_000;

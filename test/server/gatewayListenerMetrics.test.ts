@@ -26,6 +26,22 @@ test("warden up: the gateway listener's /metrics reports the audit log's entries
     assert.equal(gauge(text, 'warden_audit_entries'), warden.audit.size);
     const unsigned = warden.audit.size - (warden.audit.latestCheckpoint()?.size ?? 0);
     assert.equal(gauge(text, 'warden_audit_unsigned_entries'), unsigned);
+
+    // The gateway's /metrics needs no token by default: scrapes, concurrent or back to back, must
+    // not each become store queries (the store-backed gauges are refreshed at most every 5 s).
+    let svidQueries = 0;
+    const query = warden.db.query.bind(warden.db);
+    warden.db.query = ((sql: string, params?: unknown[]) => {
+      if (sql.includes('identity_svids')) svidQueries++;
+      return query(sql, params as never);
+    }) as typeof warden.db.query;
+    const scrape = async () => (await request(`${warden.ready.gatewayUrl}/metrics`, { dispatcher: agent })).body.text();
+    await Promise.all(Array.from({ length: 30 }, scrape));
+    for (let i = 0; i < 20; i++) await scrape();
+    assert.ok(svidQueries <= 1, `${svidQueries} store refreshes for 50 scrapes`);
+    await warden.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'test.metrics', principal: 'Admin::"test"', decision: 'allow' });
+    await warden.audit.flush();
+    assert.equal(gauge(await scrape(), 'warden_audit_entries'), warden.audit.size, 'the audit gauges stay current on every scrape');
   } finally {
     await agent.close();
     await warden.close();
