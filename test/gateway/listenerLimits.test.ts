@@ -169,6 +169,16 @@ test('connections beyond maxConnections are refused at accept; a freed slot is u
   );
 });
 
+/** The status of GET /healthz on an HTTP/2 session. */
+function healthzStatus(session: ClientHttp2Session): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = session.request({ ':path': '/healthz' });
+    s.once('response', (h) => resolve(Number(h[':status'])));
+    s.once('error', reject);
+    s.resume();
+  });
+}
+
 /** A raw HTTP/2 frame (RFC 9113 §4.1): what node:http2's client will not send, an unfinished header block. */
 function h2Frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
   const head = Buffer.alloc(9);
@@ -249,13 +259,7 @@ test('HTTP/2 slow headers: unfinished header blocks on every allowed connection 
       assert.ok(closed.every((ms) => ms !== null), 'the gateway closed both');
       const session = await h2Session(gateway.port, ca);
       try {
-        const status = await new Promise<number>((resolve, reject) => {
-          const s = session.request({ ':path': '/healthz' });
-          s.once('response', (h) => resolve(Number(h[':status'])));
-          s.once('error', reject);
-          s.resume();
-        });
-        assert.equal(status, 200);
+        assert.equal(await healthzStatus(session), 200);
       } finally {
         session.destroy();
       }
@@ -315,13 +319,7 @@ test('HTTP/2: requests completed on a session are not mistaken for an unfinished
       session.once('close', () => (closed = true));
       try {
         for (let i = 0; i < 3; i++) {
-          const status = await new Promise<number>((resolve, reject) => {
-            const s = session.request({ ':path': '/healthz' });
-            s.once('response', (h) => resolve(Number(h[':status'])));
-            s.once('error', reject);
-            s.resume();
-          });
-          assert.equal(status, 200);
+          assert.equal(await healthzStatus(session), 200);
         }
         await new Promise((r) => setTimeout(r, 1200));
         assert.equal(closed, false, 'the session stays open between requests');
