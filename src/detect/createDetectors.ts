@@ -44,6 +44,8 @@ export interface Detectors {
   redactChat(messages: readonly ChatMessage[]): { messages: ChatMessage[]; kinds: string[] };
   /** Range/OOD, extraction signals and budget for an OIP v2 request, before the upstream call. */
   inspectInference(principal: string, model: string, inputs: readonly (readonly number[])[]): Verdict[];
+  /** Extraction alarm and budget for an OIP v2 request without feature rows (an image batch, text tensors): `queries` inputs spend the budget. */
+  inspectOpaqueInference(principal: string, model: string, queries: number): Verdict[];
   /** Whether OIP requests for this model must carry feature rows: detection is on and the model has a profile (OOD or drift). */
   expectsRows(model: string): boolean;
   /** After the upstream answered: PRADA on the predicted labels. */
@@ -316,6 +318,15 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     }
   };
 
+  const inspectOpaqueInference = (principal: string, model: string, queries: number): Verdict[] => {
+    if (!config.enabled || !config.extraction.enabled) return none();
+    const st = guardFor(model).countOpaqueQueries(principal, queries);
+    let out: Verdict[] | undefined;
+    if (st.alarmed) mergeVerdict((out ??= []), { detector: 'extraction', action: config.extraction.action });
+    if (st.overBudget) mergeVerdict((out ??= []), { detector: 'budget', action: 'block' });
+    return out ? count(out) : none();
+  };
+
   const observePrediction = (principal: string, model: string, inputs: readonly (readonly number[])[], labels: readonly number[]): Verdict[] => {
     if (!config.enabled || !config.extraction.enabled) return none();
     const guard = guardFor(model);
@@ -343,6 +354,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     inspectChatExternal,
     redactChat,
     inspectInference,
+    inspectOpaqueInference,
     expectsRows: (model) => config.enabled && ((config.ood.enabled && ood.has(model)) || (config.drift.enabled && drift.has(model))),
     observePrediction,
     hardenOutput: (model, response, request) =>

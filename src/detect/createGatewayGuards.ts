@@ -155,6 +155,18 @@ export function oipRows(json: Record<string, unknown>): number[][] | { unfit: st
   return rows;
 }
 
+/**
+ * Items in an OIP v2 request that has no feature rows, for the query budget: the batch dimension
+ * (shape[0]) of its first input of rank 2 or more ([N, C, H, W] images, [N, L] token ids), else 1.
+ * Validation has bounded every dimension already.
+ */
+export function batchSize(json: Record<string, unknown>): number {
+  const inputs = Array.isArray(json.inputs) ? (json.inputs as OipTensor[]) : [];
+  const shape = inputs.find((t) => t && typeof t === 'object' && Array.isArray(t.shape))?.shape;
+  const n = Array.isArray(shape) && shape.length >= 2 ? shape[0] : 1;
+  return Number.isInteger(n) && (n as number) >= 1 ? (n as number) : 1;
+}
+
 /** Predicted labels from an OIP v2 answer: the `label` output, else the argmax of the probabilities. */
 function oipLabels(body: unknown, n: number): number[] | undefined {
   const outputs = (body as { outputs?: { name?: string; shape?: number[]; data?: unknown[] }[] } | undefined)?.outputs;
@@ -243,10 +255,14 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
         }
         // Feature rows (OOD, drift, extraction) come from the first numeric [N, d] input. A request
         // without one (an image, a text model) skips the row detectors, unless the model has a
-        // fitted profile: then what the operator asked to check cannot be, and it is refused.
+        // fitted profile: then what the operator asked to check cannot be, and it is refused. It
+        // still spends the extraction query budget, one query per item of its batch.
         const rows = oipRows(json);
         if (!Array.isArray(rows)) {
           if (detectors.expectsRows(modelOf(ctx))) throw new WardenError('WARDEN_DETECT_INPUT_SHAPE', `${rows.unfit}, as the profile of model ${modelOf(ctx)} expects`);
+          const verdicts = detectors.inspectOpaqueInference(principalOf(ctx), modelOf(ctx), batchSize(json));
+          addVerdicts(ctx, verdicts);
+          throwIfBlocked(verdicts);
           return;
         }
         const verdicts = detectors.inspectInference(principalOf(ctx), modelOf(ctx), rows);

@@ -233,6 +233,24 @@ test('OIP v2 text models: BYTES inputs are scanned (redacted, or blocked for a s
   assert.deepEqual(out.outputs[0]!.data, ['the key is [REDACTED:aws_access_key]']);
 });
 
+test('OIP v2: inputs that are not feature rows still spend the extraction query budget, one query per batch item', async () => {
+  const { guards } = setup({ extraction: { budgetQueries: 10 } });
+  const images = (n: number) => ({ name: 'pixels', shape: [n, 3, 2, 2], datatype: 'FP32', data: Array(n * 12).fill(0.5) });
+  for (const n of [4, 4, 2]) {
+    const c = ctx('oip.infer', { inputs: [images(n)] }, 'resnet');
+    await guards.inspectRequest(c);
+    assert.equal(c.verdicts, null, `${n} more images, within the budget of 10`);
+  }
+  // The 11th image: over budget, refused before the model sees it, like the 11th table row would be.
+  const over = ctx('oip.infer', { inputs: [images(1)] }, 'resnet');
+  await assert.rejects(guards.inspectRequest(over), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_GUARD_BUDGET');
+  assert.equal(over.verdicts?.[0]?.detector, 'budget');
+  // A text tensor counts as one query per request.
+  const text = ctx('oip.infer', { inputs: [{ name: 't', shape: [1], datatype: 'BYTES', data: ['hello'] }] }, 'other-model');
+  await guards.inspectRequest(text);
+  assert.equal(text.verdicts, null);
+});
+
 test('OIP v2: inputs that are not [N, features] rows (images, scalars, BOOL) pass without the row detectors, unless the model has a profile', async () => {
   const { guards } = setup();
   const image = { name: 'pixels', shape: [1, 3, 2, 2], datatype: 'FP32', data: Array(12).fill(0.5) };

@@ -81,17 +81,36 @@ export class ExtractionGuard {
     return s;
   }
 
+  /** Spends `n` queries of the principal's budget (its window restarts once elapsed). */
+  private spend(s: PrincipalState, n: number): void {
+    const t = this.now();
+    if (t - s.budgetStart >= this.options.budgetWindowSeconds * 1000) {
+      s.budgetStart = t;
+      s.budgetUsed = 0;
+    }
+    s.budgetUsed += n;
+    s.queries += n;
+  }
+
+  private overBudget(s: PrincipalState): boolean {
+    return this.options.budgetQueries > 0 && s.budgetUsed > this.options.budgetQueries;
+  }
+
+  /**
+   * Queries the row signals cannot read (images, text tensors: no [N, features] table): they still
+   * spend the query budget, or a model would be free to extract through any input that is not a table.
+   */
+  countOpaqueQueries(principal: string, n: number): ExtractionStatus {
+    const s = this.state(principal);
+    this.spend(s, n);
+    return { alarmed: s.alarmed, overBudget: this.overBudget(s) };
+  }
+
   /** Before the upstream call: budget, OOD rate and new-region rate for one input row. */
   observeQuery(principal: string, x: ArrayLike<number>, ood: boolean): ExtractionStatus {
     const s = this.state(principal);
     const o = this.options;
-    const t = this.now();
-    if (t - s.budgetStart >= o.budgetWindowSeconds * 1000) {
-      s.budgetStart = t;
-      s.budgetUsed = 0;
-    }
-    s.budgetUsed++;
-    s.queries++;
+    this.spend(s, 1);
 
     s.oodCount += (ood ? 1 : 0) - s.oodRing[s.oodNext]!;
     s.oodRing[s.oodNext] = ood ? 1 : 0;
@@ -109,7 +128,7 @@ export class ExtractionGuard {
         this.raise(principal, s, 'new-region', { cells: s.cells.size, trainingCells: p.coverage.occupiedCells, coverageFactor: o.coverageFactor });
       }
     }
-    return { alarmed: s.alarmed, overBudget: o.budgetQueries > 0 && s.budgetUsed > o.budgetQueries };
+    return { alarmed: s.alarmed, overBudget: this.overBudget(s) };
   }
 
   /** After the upstream answered: PRADA needs the predicted class. */
@@ -117,7 +136,7 @@ export class ExtractionGuard {
     const s = this.state(principal);
     const r = s.prada.observe(x, label);
     if (r.alarm && !s.alarmed) this.raise(principal, s, 'prada', { w: r.w ?? 1, delta: this.options.delta });
-    return { alarmed: s.alarmed, overBudget: this.options.budgetQueries > 0 && s.budgetUsed > this.options.budgetQueries };
+    return { alarmed: s.alarmed, overBudget: this.overBudget(s) };
   }
 
   status(principal: string): ExtractionStatus & { queries: number } {
