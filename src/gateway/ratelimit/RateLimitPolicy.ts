@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { ConcurrencyLimiter, type SlotRequest, type SlotStore } from './ConcurrencyLimiter.js';
 import { RateLimitedError, retryAfterSeconds } from './RateLimitedError.js';
 import type { BucketTake, RateLimit, RateLimitResult, RateLimiter } from './RateLimiter.js';
-import { usageTotal } from './usageTotal.js';
+import { tokenCount, usageTotal } from './usageTotal.js';
 import { DEFAULT_COMPLETION_RESERVE, type CompletionReservation, type CompletionReserveConfig } from './reserveCompletionTokens.js';
 
 export interface RateLimitRule {
@@ -237,11 +237,14 @@ export class RateLimitPolicy {
   private readonly rules: CompiledRule[];
   private readonly limiter: RateLimiter;
   private readonly slots: SlotStore;
+  /** Whether any rule has a tokens/min bucket: otherwise no request needs its tokens estimated. */
+  readonly limitsTokens: boolean;
   /** How many completion tokens a chat or completions call reserves (reserveCompletionTokens). */
   readonly completionReserve: CompletionReserveConfig;
 
   constructor(rules: readonly RateLimitRule[], o: { limiter: RateLimiter; concurrency?: SlotStore; completionReserve?: CompletionReserveConfig }) {
     this.rules = rules.map(compile);
+    this.limitsTokens = this.rules.some((r) => r.tokens !== null);
     this.limiter = o.limiter;
     this.slots = o.concurrency ?? new ConcurrencyLimiter();
     this.completionReserve = o.completionReserve ?? DEFAULT_COMPLETION_RESERVE;
@@ -250,6 +253,7 @@ export class RateLimitPolicy {
   get active(): boolean {
     return this.rules.length > 0;
   }
+
 
   /** Admits the request or throws; synchronous with the memory stores, awaits with Redis. */
   check(s: RateLimitSubject): RateLimitGrant | Promise<RateLimitGrant> {
@@ -329,7 +333,7 @@ export class RateLimitPolicy {
    */
   correctTokens(grant: RateLimitGrant, usage: TokenUsage | number | null | undefined): void | Promise<void> {
     if (grant.tokenTakes.length === 0) return;
-    const actual = typeof usage === 'number' ? (Number.isFinite(usage) && usage >= 0 ? usage : null) : usageTotal(usage);
+    const actual = typeof usage === 'number' ? tokenCount(usage) : usageTotal(usage);
     if (actual === null) return;
     return grant.settleTokens(actual);
   }

@@ -1,3 +1,5 @@
+import { tokenCount } from './usageTotal.js';
+
 /** `gateway.rateLimit` settings for completion reservations. */
 export interface CompletionReserveConfig {
   /** Reserved for a call that sets no `max_completion_tokens` / `max_tokens`. */
@@ -33,5 +35,6 @@ export function reserveCompletionTokens(body: Record<string, unknown>, config: C
 }
 
 function count(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : null;
+  const n = tokenCount(v);
+  return n === null ? null : Math.floor(n);
 }

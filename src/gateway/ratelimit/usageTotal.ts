@@ -15,6 +15,7 @@ export function usageTotal(usage: unknown): number | null {
   return prompt !== null && completion !== null ? prompt + completion : null;
 }
 
-function tokenCount(v: unknown): number | null {
+/** A token count as an upstream or a client sends it: a finite number ≥ 0, else null (absent or unusable). */
+export function tokenCount(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null;
 }

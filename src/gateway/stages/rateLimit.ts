@@ -15,8 +15,9 @@ const COMPLETION_ROUTES = new Set(['openai.chat', 'openai.completions']);
 export async function rateLimit(ctx: RequestContext, policy: RateLimitPolicy | null): Promise<void> {
   if (!policy?.active || !ctx.principal) return;
   const route = ctx.route?.kind;
-  // At least one token, so an empty prompt still goes through the token buckets (and its completion is charged after).
-  const estimatedTokens = route !== undefined && TOKEN_ROUTES.has(route) && ctx.json ? Math.max(1, estimatePromptTokens(ctx.json)) : 0;
+  // At least one token, so an empty prompt still goes through the token buckets (and its completion
+  // is charged after). Only estimated when some rule limits tokens: it walks the whole body.
+  const estimatedTokens = policy.limitsTokens && route !== undefined && TOKEN_ROUTES.has(route) && ctx.json ? Math.max(1, estimatePromptTokens(ctx.json)) : 0;
   const completion = estimatedTokens > 0 && COMPLETION_ROUTES.has(route!) ? reserveCompletionTokens(ctx.json!, policy.completionReserve) : undefined;
   const p = ctx.principal;
   const grant = policy.check({
