@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import { isSpiffeId, parseSpiffeId, uriSans } from './SpiffeId.js';
+import { pemCertificateBlocks } from './x509.js';
 
 /** The SPIFFE ID path of the control plane's listener certificate; the CA issues it to nothing else. */
 export const CONTROL_PLANE_SPIFFE_PATH = '/warden/server';
@@ -44,7 +45,7 @@ export function adminApiTls(caPem: string | undefined): ConnectionOptions {
  * front of the admin API, whose certificate carries no SPIFFE ID.
  */
 export function isSpiffeTrustBundle(pem: string | undefined): boolean {
-  for (const block of pem?.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+  for (const block of pemCertificateBlocks(pem ?? '')) {
     try {
       if (uriSans(new X509Certificate(block).subjectAltName).some((uri) => uri.startsWith('spiffe://'))) return true;
     } catch {

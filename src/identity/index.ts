@@ -6,7 +6,7 @@ export { FileKeyProvider, type KeyProvider, type KeyAlgorithm } from './KeyProvi
 export { parseSpiffeId, isSpiffeId, uriSans, spiffeIdMatches, spiffePathValue, assertTrustDomain, type SpiffeId } from './SpiffeId.js';
 export { RevocationList, type RevocationEntry, type RevocationSnapshot } from './RevocationList.js';
 export { IssuedSvidRepository, type IssuedSvidRecord } from './IssuedSvidRepository.js';
-export { normalizeSerial, parsePemCertificates } from './x509.js';
+export { nodeCertificatesFromPem, normalizeSerial, parsePemCertificates } from './x509.js';
 export { parseAndVerifyCsr, type ParsedCsr } from './fastLeaf.js';
 export { verifyPeerSvid, CLIENT_SVID_SERVER_TLS, checkLeafShape, TrustBundle, type VerifiedSvid, type PeerCertificateInput } from './verifyPeerSvid.js';
 export { x509BundlePem } from './x509BundlePem.js';

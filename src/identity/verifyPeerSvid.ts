@@ -4,7 +4,7 @@ import { WardenError } from '../errors/index.js';
 import { readCertificateExtensions, type SvidExtensions } from './readCertificateExtensions.js';
 import { parseSpiffeId } from './SpiffeId.js';
 import type { RevocationList } from './RevocationList.js';
-import { normalizeSerial } from './x509.js';
+import { nodeCertificatesFromPem, normalizeSerial } from './x509.js';
 
 export interface VerifiedSvid {
   spiffeId: string;
@@ -19,8 +19,7 @@ export type PeerCertificateInput = PeerCertificate | DetailedPeerCertificate | B
 export class TrustBundle {
   readonly roots: X509Certificate[];
   constructor(readonly pem: string) {
-    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-    this.roots = blocks.map((b) => new X509Certificate(b));
+    this.roots = nodeCertificatesFromPem(pem);
     if (this.roots.length === 0) throw new WardenError('WARDEN_IDENTITY_SVID_UNTRUSTED', 'the trust bundle holds no certificates');
   }
 }
@@ -34,10 +33,7 @@ function toBundle(b: string | TrustBundle): TrustBundle {
 
 function chainOf(peer: PeerCertificateInput): X509Certificate[] {
   if (Array.isArray(peer)) return peer;
-  if (typeof peer === 'string') {
-    const blocks = peer.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-    return blocks.map((b) => new X509Certificate(b));
-  }
+  if (typeof peer === 'string') return nodeCertificatesFromPem(peer);
   if (Buffer.isBuffer(peer)) return [new X509Certificate(peer)];
   const out: X509Certificate[] = [];
   let node: PeerCertificate | DetailedPeerCertificate | undefined = peer;

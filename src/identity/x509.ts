@@ -1,4 +1,4 @@
-import { webcrypto, randomBytes } from 'node:crypto';
+import { webcrypto, randomBytes, X509Certificate } from 'node:crypto';
 import type { Crypto } from './webcryptoTypes.js';
 import * as x509 from '@peculiar/x509';
 
@@ -21,10 +21,19 @@ export function toPem(cert: x509.X509Certificate): string {
   return cert.toString('pem') + '\n';
 }
 
+/** The PEM blocks of concatenated certificates, in order. */
+export function pemCertificateBlocks(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
 /** Splits concatenated PEM certificates. */
 export function parsePemCertificates(pem: string): x509.X509Certificate[] {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  return blocks.map((b) => new x509.X509Certificate(b));
+  return pemCertificateBlocks(pem).map((b) => new x509.X509Certificate(b));
+}
+
+/** Concatenated PEM certificates as Node's X509Certificate (chain checks with `verify`, `checkIssued`). */
+export function nodeCertificatesFromPem(pem: string): X509Certificate[] {
+  return pemCertificateBlocks(pem).map((b) => new X509Certificate(b));
 }
 
 /** Serial numbers compared as lowercase hex without leading zeros (Node, OpenSSL and x509 differ in padding). */

@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { WardenError } from '../errors/index.js';
 import { derToPem } from './FileCertificateAuthority.js';
 import type { SpiffeBundle } from './types.js';
+import { nodeCertificatesFromPem } from './x509.js';
 
 /**
  * The X.509 trust anchors (PEM) for client SVIDs: the certificates in `configuredPem`, then the
@@ -18,7 +19,7 @@ export function x509BundlePem(bundle: SpiffeBundle, configuredPem: string): stri
     seen.add(cert.fingerprint256);
     out += derToPem(cert.raw, 'CERTIFICATE');
   };
-  for (const block of configuredPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) add(new X509Certificate(block));
+  for (const cert of nodeCertificatesFromPem(configuredPem)) add(cert);
   for (const key of bundle.keys) {
     if (key.use !== 'x509-svid') continue;
     const der = key.x5c?.[0];

@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
-import { getAuthority, getIdentityService, REVOCATION_HEARTBEAT_MS, SourceAddressTracker, type CertificateAuthority, type RevocationEntry, type VerifiedSvid } from '../../identity/index.js';
+import { getAuthority, getIdentityService, nodeCertificatesFromPem, REVOCATION_HEARTBEAT_MS, SourceAddressTracker, type CertificateAuthority, type RevocationEntry, type VerifiedSvid } from '../../identity/index.js';
 import { getResponder } from '../../respond/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { SvidAddressWatch } from '../SvidAddressWatch.js';
@@ -26,7 +26,7 @@ function peerOf(request: FastifyRequest, ca: CertificateAuthority): X509Certific
   const leaf = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
   if (!leaf) return null;
   const pem = ca.intermediatesPem();
-  if (issuerCache?.pem !== pem) issuerCache = { pem, certs: parsePemChain(pem) };
+  if (issuerCache?.pem !== pem) issuerCache = { pem, certs: nodeCertificatesFromPem(pem) };
   return [leaf, ...issuerCache.certs];
 }
 
@@ -35,9 +35,6 @@ function sourceAddressOf(request: FastifyRequest): string | undefined {
   return request.raw.socket.remoteAddress;
 }
 
-function parsePemChain(pem: string): X509Certificate[] {
-  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((b) => new X509Certificate(b));
-}
 
 const csrBody = z.strictObject({ csr: z.string().min(1).max(16_384), ttlSeconds: z.number().int().positive().optional() });
 const attestBody = z.strictObject({
