@@ -90,6 +90,12 @@ export const MAX_CONCURRENT_STREAMS = 128;
 /** Largest request header block on either protocol (node:http's default for HTTP/1.1). */
 export const MAX_HEADER_BYTES = 16 * 1024;
 
+/** A health probe's answer: 200 or 503 with a JSON body (probes carry no credential and are not audited). */
+function answerProbe(res: GatewayResponse, requestId: string, ok: boolean, body: unknown): void {
+  res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'x-warden-request-id': requestId });
+  res.end(JSON.stringify(body));
+}
+
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const idleTimeoutMs = options.idleTimeoutMs ?? 65_000;
   const headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
@@ -138,17 +144,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       // credential, and the answer reveals nothing. Ready while the gateway may serve (snapshot
       // current, audit log writable) and some model server can be reached (its circuit is not open).
       const ready = servingRefusal(options.snapshots.current(), options.audit) === null && upstreams.upstreams.some((u) => u.breaker.state !== 'open');
-      const body = JSON.stringify({ live: true, ready });
-      res.writeHead(ready || path === '/v2/health/live' ? 200 : 503, { 'content-type': 'application/json', 'x-warden-request-id': requestId });
-      res.end(body);
+      answerProbe(res, requestId, ready || path === '/v2/health/live', { live: true, ready });
       return;
     }
     if (path === '/healthz' || path === '/readyz') {
       const snap = options.snapshots.current();
       const ready = path === '/healthz' || servingRefusal(snap, options.audit) === null;
-      const body = JSON.stringify({ status: ready ? 'ok' : 'not-ready', snapshotVersion: snap?.version ?? null });
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json', 'x-warden-request-id': requestId });
-      res.end(body);
+      answerProbe(res, requestId, ready, { status: ready ? 'ok' : 'not-ready', snapshotVersion: snap?.version ?? null });
       return;
     }
     inFlight++;
