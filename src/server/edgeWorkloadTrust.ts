@@ -1,8 +1,7 @@
-import { Agent, request } from 'undici';
-import { WardenError } from '../errors/index.js';
-import { controlPlaneTls, IdentityClient, RevocationFeed, RevocationList, x509BundlePem, type SpiffeBundle } from '../identity/index.js';
+import { IdentityClient, RevocationFeed, RevocationList } from '../identity/index.js';
 import type { WorkloadTrust } from '../gateway/index.js';
 import type { Logger } from '../observe/index.js';
+import { SpiffeBundleFollower } from './spiffeBundleFollower.js';
 
 export interface EdgeWorkloadTrustOptions {
   controlPlaneUrl: string;
@@ -20,23 +19,11 @@ export interface EdgeWorkloadTrustOptions {
 
 export interface EdgeWorkloadTrust {
   trust: WorkloadTrust;
+  /** The SPIFFE bundle it follows (shared with the gateway's upstream mTLS). */
+  bundle: SpiffeBundleFollower;
   /** Follows the gateway's SVID renewals. */
   setSvid(svid: { chainPem: string; keyPem: string }): void;
   close(): Promise<void>;
-}
-
-async function fetchBundle(url: string, caPem: string): Promise<SpiffeBundle> {
-  const agent = new Agent({ connect: controlPlaneTls(caPem) });
-  try {
-    const res = await request(`${url}/api/v1/identity/bundle.json`, { dispatcher: agent });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      throw new WardenError('WARDEN_UNAVAILABLE', `control plane answered ${res.statusCode} for the SPIFFE bundle`);
-    }
-    return (await res.body.json()) as SpiffeBundle;
-  } finally {
-    await agent.close();
-  }
 }
 
 /**
@@ -49,10 +36,9 @@ async function fetchBundle(url: string, caPem: string): Promise<SpiffeBundle> {
  * keeps the last good bundle.
  */
 export async function startEdgeWorkloadTrust(o: EdgeWorkloadTrustOptions): Promise<EdgeWorkloadTrust> {
-  let bundle = await fetchBundle(o.controlPlaneUrl, o.caPem);
   // The configured CA stays an anchor: it is what this gateway was deployed to trust, and the
   // control plane drops a root from the bundle only once it has expired (refused then anyway).
-  let x509Pem = x509BundlePem(bundle, o.caPem);
+  const bundle = await SpiffeBundleFollower.start({ controlPlaneUrl: o.controlPlaneUrl, caPem: o.caPem, logger: o.logger, refreshMs: o.bundleRefreshMs });
   const client = new IdentityClient(o.controlPlaneUrl, { bundlePem: o.caPem, ...o.svid });
   const revocations = new RevocationList();
   const feed = new RevocationFeed(client, revocations);
@@ -65,30 +51,18 @@ export async function startEdgeWorkloadTrust(o: EdgeWorkloadTrustOptions): Promi
   });
   feed.start();
   if (!(await connected)) o.logger.error('no revocation list from the control plane yet: workload credentials are refused until it arrives');
-  const refresh = setInterval(() => {
-    fetchBundle(o.controlPlaneUrl, o.caPem)
-      .then((next) => {
-        // Both parts from the same fetch, or neither: a bundle with a bad X.509 entry is not applied.
-        const pem = x509BundlePem(next, o.caPem);
-        bundle = next;
-        if (pem === x509Pem) return;
-        x509Pem = pem;
-        o.logger.info({ spiffeSequence: next.spiffe_sequence }, 'X.509 trust anchors updated from the SPIFFE bundle');
-      })
-      .catch((err: unknown) => o.logger.warn({ err: (err as Error).message }, 'SPIFFE bundle refresh failed; keeping the last one'));
-  }, o.bundleRefreshMs ?? 300_000);
-  refresh.unref();
   return {
     trust: {
       trustDomain: o.trustDomain,
-      bundle: () => bundle,
-      bundlePem: () => x509Pem,
+      bundle: () => bundle.bundle(),
+      bundlePem: () => bundle.x509Pem(),
       revocations,
       revocationsFresh: () => feed.isFresh(o.maxStaleMs),
     },
+    bundle,
     setSvid: (svid) => client.setCredentials({ bundlePem: o.caPem, ...svid }),
     async close() {
-      clearInterval(refresh);
+      bundle.close();
       feed.stop();
       await client.close();
     },

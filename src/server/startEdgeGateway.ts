@@ -10,6 +10,7 @@ import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 import { createAlarmForwarder } from './forwardAlarm.js';
 import { startEdgeWorkloadTrust, type EdgeWorkloadTrust } from './edgeWorkloadTrust.js';
 import { listenError } from './listenError.js';
+import { SpiffeBundleFollower } from './spiffeBundleFollower.js';
 
 
 export interface StartEdgeGatewayOptions {
@@ -26,6 +27,8 @@ export interface StartEdgeGatewayOptions {
   /** Listener certificate files; otherwise a certificate is issued by the control plane's CA. */
   tlsCertFile?: string;
   tlsKeyFile?: string;
+  /** How often the SPIFFE bundle is fetched again (default 5 min). */
+  bundleRefreshMs?: number;
 }
 
 export interface RunningEdgeGateway {
@@ -98,7 +101,7 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
     // This gateway's own SVID: the listener certificate (unless files are given), its identity on the
     // revocation stream and its client certificate towards Warden sidecar upstreams.
     const svid = workloadAuth || sidecarUpstreams || (!o.config.gateway.insecureDev && !fromFiles) ? await issueFromControlPlane(o) : null;
-    let upstreamSvid = svid ? { chainPem: svid.material.certPem, keyPem: svid.material.keyPem, bundlePem: o.caPem } : null;
+    let upstreamSvid = svid ? { chainPem: svid.material.certPem, keyPem: svid.material.keyPem } : null;
     let tls: GatewayTls | null = null;
     if (!o.config.gateway.insecureDev) {
       tls = fromFiles ? { certPem: readFileSync(o.tlsCertFile!, 'utf8'), keyPem: readFileSync(o.tlsKeyFile!, 'utf8'), caPem: workloadAuth ? o.caPem : undefined } : svid!.material;
@@ -112,8 +115,16 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
         svid: { chainPem: svid!.material.certPem, keyPem: svid!.material.keyPem },
         logger: o.logger,
         maxStaleMs: authnConfig.revocationMaxStaleSeconds * 1000,
+        bundleRefreshMs: o.bundleRefreshMs,
       });
       undo.push(() => edgeTrust?.close());
+    }
+    // Sidecar upstreams renew their SVIDs under a rotated CA's new root: trust follows the bundle.
+    let bundle: SpiffeBundleFollower | null = edgeTrust?.bundle ?? null;
+    if (!bundle && sidecarUpstreams) {
+      const own = await SpiffeBundleFollower.start({ controlPlaneUrl: o.controlPlaneUrl, caPem: o.caPem, logger: o.logger, refreshMs: o.bundleRefreshMs });
+      undo.push(() => own.close());
+      bundle = own;
     }
     const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger, spoolDir: join(o.config.dataDir, 'audit-spool') });
     undo.push(() => audit.close());
@@ -147,11 +158,22 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
       audit,
       logger: o.logger,
       serverSecret: o.serverSecret,
-      upstreamSvid: { current: () => upstreamSvid },
+      upstreamSvid: { current: () => (upstreamSvid ? { ...upstreamSvid, bundlePem: bundle?.x509Pem() ?? o.caPem } : null) },
       trustDomain: o.config.server.trustDomain,
     }).catch((err: unknown) => {
       throw listenError(err, { listener: 'gateway', host: o.config.gateway.host, port: o.config.gateway.port, portFlag: '--port N (warden gateway)', portKey: 'gateway.port' });
     });
+    let listenerTls = tls;
+    const applyTls = (next: GatewayTls): void => {
+      listenerTls = next;
+      gateway.updateTls(next);
+    };
+    // Client SVIDs are picked by the CA names the listener advertises: they follow the bundle too.
+    if (workloadAuth && edgeTrust) {
+      edgeTrust.bundle.on('x509Changed', (pem) => {
+        if (listenerTls) applyTls({ ...listenerTls, caPem: pem });
+      });
+    }
     // A certificate from the control plane's CA is short-lived: renew it at half-life.
     let renewal: NodeJS.Timeout | null = null;
     const scheduleRenewal = (notAfter: Date | null): void => {
@@ -160,9 +182,9 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
       renewal = setTimeout(() => {
         issueFromControlPlane(o)
           .then((fresh) => {
-            if (!fromFiles) gateway.updateTls(fresh.material);
+            if (!fromFiles) applyTls(fresh.material);
             edgeTrust?.setSvid({ chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem });
-            upstreamSvid = { chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem, bundlePem: o.caPem };
+            upstreamSvid = { chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem };
             o.logger.info({ notAfter: fresh.notAfter }, 'listener certificate renewed');
             scheduleRenewal(fresh.notAfter);
           })
@@ -187,6 +209,7 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
         await subscriber.close();
         await plugins.close();
         await edgeTrust?.close();
+        bundle?.close();
         await alarms.close();
       },
     };

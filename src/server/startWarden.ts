@@ -56,6 +56,8 @@ export interface RunningWarden {
 
 /** Listener certificates are short-lived and renewed at half-life without a restart. */
 const LISTENER_CERT_TTL_SECONDS = 7 * 24 * 3600;
+/** How often the listeners compare the CA's bundle with the one they trust (a string comparison). */
+const BUNDLE_FOLLOW_MS = 2000;
 
 async function issueListenerTls(ca: CertificateAuthority, hostnames: string[]) {
   const ipAddresses = hostnames.filter((h) => /^[0-9.]+$/.test(h) || h.includes(':'));
@@ -64,11 +66,14 @@ async function issueListenerTls(ca: CertificateAuthority, hostnames: string[]) {
   return { certPem: cert.chainPem, keyPem: cert.keyPem, caPem: ca.bundlePem() };
 }
 
-/** The gateway's own X.509-SVID (client certificate towards Warden sidecar upstreams). */
+/**
+ * The gateway's own X.509-SVID (client certificate towards Warden sidecar upstreams), with the
+ * CA's SVID lifetime like any workload's (`identity.svidTtlSeconds`), renewed at half-life.
+ */
 async function issueGatewaySvid(ca: CertificateAuthority) {
   const key = createWorkloadKey();
-  const svid = await ca.issueX509SvidFromCsr(key.csrPem, { spiffeId: `spiffe://${ca.trustDomain}/warden/gateway/local`, ttlSeconds: LISTENER_CERT_TTL_SECONDS });
-  return { chainPem: svid.chainPem, keyPem: key.keyPem, bundlePem: ca.bundlePem() };
+  const svid = await ca.issueX509SvidFromCsr(key.csrPem, { spiffeId: `spiffe://${ca.trustDomain}/warden/gateway/local` });
+  return { chainPem: svid.chainPem, keyPem: key.keyPem, bundlePem: ca.bundlePem(), notAfter: svid.notAfter };
 }
 
 /** `warden up`: control plane + gateway (+ demo model server) in one process on one store. */
@@ -117,9 +122,10 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
 
     const tls = config.gateway.insecureDev ? null : await issueListenerTls(ca, config.server.hostnames);
     let gateway: RunningGateway | null = null;
+    const controlPlaneTls = tls ?? (await issueListenerTls(ca, config.server.hostnames));
     const controlPlane = await startControlPlane({
       ctx,
-      tls: tls ?? (await issueListenerTls(ca, config.server.hostnames)),
+      tls: controlPlaneTls,
       status: () => ({ auditSize: audit.size, auditCheckpointSize: audit.latestCheckpoint()?.size ?? null, gateway: gateway ? { url: gateway.url, inFlight: gateway.inFlight() } : null, demoUpstream: demo?.url ?? null }),
     });
     cleanup.push(() => controlPlane.close());
@@ -166,19 +172,56 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     const runningGateway = gateway;
     if (runningGateway) cleanup.push(() => runningGateway.close(config.server.shutdownGraceSeconds * 1000));
 
+    let listenerTls = controlPlaneTls;
+    const applyListenerTls = (next: typeof listenerTls): void => {
+      listenerTls = next;
+      (controlPlane.app.server as unknown as TlsServer).setSecureContext({ cert: next.certPem, key: next.keyPem, ca: next.caPem });
+      runningGateway?.updateTls(next);
+    };
     const renew = setInterval(
       () => {
         void (async () => {
-          const fresh = await issueListenerTls(ca, config.server.hostnames);
-          (controlPlane.app.server as unknown as TlsServer).setSecureContext({ cert: fresh.certPem, key: fresh.keyPem, ca: fresh.caPem });
-          runningGateway?.updateTls(fresh);
-          if (gatewaySvid) gatewaySvid = await issueGatewaySvid(ca);
+          applyListenerTls(await issueListenerTls(ca, config.server.hostnames));
           logger.info('listener certificates renewed');
         })().catch((err) => logger.error({ err }, 'listener certificate renewal failed'));
       },
       (LISTENER_CERT_TTL_SECONDS * 1000) / 2,
     );
     renew.unref();
+    let svidRenewal: NodeJS.Timeout | null = null;
+    const renewGatewaySvidAtHalfLife = (): void => {
+      if (!gatewaySvid) return;
+      const delay = Math.max(1000, (gatewaySvid.notAfter.getTime() - Date.now()) / 2);
+      svidRenewal = setTimeout(() => {
+        issueGatewaySvid(ca)
+          .then((fresh) => {
+            gatewaySvid = fresh;
+            logger.info({ notAfter: fresh.notAfter.toISOString() }, 'gateway SVID renewed');
+          })
+          .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'gateway SVID renewal failed; retrying'))
+          .finally(renewGatewaySvidAtHalfLife);
+      }, delay);
+      svidRenewal.unref();
+    };
+    renewGatewaySvidAtHalfLife();
+    // A CA rotation (or an expired root dropped) changes the bundle. Sidecar upstreams soon present
+    // SVIDs under the new root, and clients pick their certificate by the CA names a listener
+    // advertises: both follow the bundle at once. The certificates themselves stay until renewal,
+    // so remote PEPs that trust only the old root keep reaching the control plane.
+    let trustedBundle = ca.bundlePem();
+    const followBundle = setInterval(() => {
+      const bundle = ca.bundlePem();
+      if (bundle === trustedBundle) return;
+      trustedBundle = bundle;
+      try {
+        applyListenerTls({ ...listenerTls, caPem: bundle });
+        if (gatewaySvid) gatewaySvid = { ...gatewaySvid, bundlePem: bundle };
+        logger.info({ caSequence: ca.sequence }, 'trust bundle changed: listeners and upstream mTLS follow it');
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, 'applying the new trust bundle failed');
+      }
+    }, BUNDLE_FOLLOW_MS);
+    followBundle.unref();
 
     const ready: ReadyInfo = {
       gatewayUrl: gateway?.url ?? null,
@@ -202,6 +245,8 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       close: () =>
         (closing ??= (async () => {
           clearInterval(renew);
+          clearInterval(followBundle);
+          if (svidRenewal) clearTimeout(svidRenewal);
           // Order: stop taking requests and drain them, then the control plane, then flush the log.
           await runningGateway?.close(config.server.shutdownGraceSeconds * 1000);
           await controlPlane.close();

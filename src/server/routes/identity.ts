@@ -165,6 +165,11 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
   });
 
   // Server-sent events: a full snapshot on connect, then each change as it happens.
+  const revocationStreams = new Set<() => void>();
+  // Hijacked streams are not fastify's to close: without this, shutdown waits for the subscribers forever.
+  app.addHook('preClose', async () => {
+    for (const end of revocationStreams) end();
+  });
   app.get('/identity/revocations/stream', { config: pub }, async (request, reply) => {
     const who: VerifiedSvid = await verifiedCaller(request, 'revocations/stream');
     reply.hijack();
@@ -180,9 +185,12 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     ca.revocations.on('change', onChange);
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), REVOCATION_HEARTBEAT_MS);
     heartbeat.unref();
+    const end = (): void => void res.end();
+    revocationStreams.add(end);
     const stop = () => {
       clearInterval(heartbeat);
       ca.revocations.off('change', onChange);
+      revocationStreams.delete(end);
     };
     res.on('close', stop);
     request.raw.on('close', stop);

@@ -80,6 +80,10 @@ export class RecentAuditBatches {
 export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, publisher: SnapshotPublisher): Promise<void> {
   /** Open snapshot streams by the token that opened them (ended when that token is revoked). */
   const streamsByToken = new Map<string, Set<() => void>>();
+  // Hijacked streams are not fastify's to close: without this, shutdown waits for the PEPs forever.
+  app.addHook('preClose', async () => {
+    for (const ends of streamsByToken.values()) for (const end of ends) end();
+  });
   app.get<{ Querystring: { name?: string } }>('/pep/stream', { config: { pep: true } }, async (request, reply) => {
     const name = request.query.name ?? 'unnamed';
     if (!PEP_NAME.test(name)) throw new WardenError('WARDEN_INPUT_INVALID', 'name must be 1-64 characters of A-Z a-z 0-9 . _ : -');
