@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { serializeRecord, validateRecord, type AuditRecord } from '../audit/index.js';
 import { WardenError } from '../errors/index.js';
-import { controlPlaneTls } from '../identity/controlPlaneIdentity.js';
+import { controlPlaneConnect, type ControlPlaneRoots } from '../identity/controlPlaneIdentity.js';
 import type { Logger } from '../observe/index.js';
 import { AuditSpool, spoolLines, type Rejection } from './AuditSpool.js';
 import type { AuditWriter } from './AuditWriter.js';
@@ -10,7 +10,7 @@ import type { AuditWriter } from './AuditWriter.js';
 export interface RemoteAuditWriterOptions {
   url: string;
   token: string;
-  caPem?: string;
+  caPem?: ControlPlaneRoots;
   pep: string;
   logger: Logger;
   batchSize?: number;
@@ -82,7 +82,7 @@ export class RemoteAuditWriter implements AuditWriter {
   private refusing = false;
 
   constructor(private readonly o: RemoteAuditWriterOptions) {
-    this.agent = new Agent({ connect: controlPlaneTls(o.caPem) });
+    this.agent = new Agent({ connect: controlPlaneConnect(o.caPem) });
     this.spool = o.spoolDir ? new AuditSpool({ dir: o.spoolDir, pep: o.pep, logger: o.logger, maxBytes: o.spoolMaxBytes, fileMaxBytes: o.spoolFileMaxBytes, batchSize: this.batchSize }) : null;
     this.spooling = Boolean(this.spool?.oldestFile());
   }

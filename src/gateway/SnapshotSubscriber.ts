@@ -1,5 +1,5 @@
 import { Agent, request } from 'undici';
-import { controlPlaneTls } from '../identity/controlPlaneIdentity.js';
+import { controlPlaneConnect, type ControlPlaneRoots } from '../identity/controlPlaneIdentity.js';
 import type { Logger } from '../observe/index.js';
 import type { SnapshotHolder } from './PepSnapshot.js';
 import { snapshotFromWire, type SnapshotWire } from './snapshotWire.js';
@@ -8,7 +8,7 @@ export interface SnapshotSubscriberOptions {
   /** Control-plane admin API base URL. */
   url: string;
   token: string;
-  caPem?: string;
+  caPem?: ControlPlaneRoots;
   /** This PEP's name, reported with the version it enforces. */
   name: string;
   holder: SnapshotHolder;
@@ -39,7 +39,7 @@ export class SnapshotSubscriber {
   readonly firstSnapshot: Promise<void>;
 
   constructor(private readonly o: SnapshotSubscriberOptions) {
-    this.agent = new Agent({ connect: controlPlaneTls(o.caPem), bodyTimeout: o.idleTimeoutMs ?? SNAPSHOT_STREAM_IDLE_MS });
+    this.agent = new Agent({ connect: controlPlaneConnect(o.caPem), bodyTimeout: o.idleTimeoutMs ?? SNAPSHOT_STREAM_IDLE_MS });
     this.firstSnapshot = new Promise((r) => (this.firstResolve = r));
   }
 

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import { buildConnector } from 'undici';
 import { isSpiffeId, parseSpiffeId, uriSans } from './SpiffeId.js';
 import { pemCertificateBlocks } from './x509.js';
 
@@ -29,6 +30,23 @@ export function checkControlPlaneIdentity(host: string, cert: PeerCertificate): 
 /** TLS options (undici `connect`) for every call to the control plane: its CA, TLS 1.2+, the identity pin. */
 export function controlPlaneTls(caPem: string | undefined): ConnectionOptions {
   return { ca: caPem, minVersion: 'TLSv1.2', checkServerIdentity: checkControlPlaneIdentity };
+}
+
+/**
+ * Roots that verify the control plane: fixed, or followed (a remote PEP's SPIFFE bundle, so the
+ * control plane's certificate may move to a rotated CA's new root without breaking its PEPs).
+ */
+export type ControlPlaneRoots = string | undefined | (() => string);
+
+/** undici `connect` for calls to the control plane; with followed roots each new connection uses the current ones. */
+export function controlPlaneConnect(roots: ControlPlaneRoots): ConnectionOptions | buildConnector.connector {
+  if (typeof roots !== 'function') return controlPlaneTls(roots);
+  let built: { pem: string; connect: buildConnector.connector } | null = null;
+  return (options, callback) => {
+    const pem = roots();
+    if (built?.pem !== pem) built = { pem, connect: buildConnector(controlPlaneTls(pem)) };
+    built.connect(options, callback);
+  };
 }
 
 /**

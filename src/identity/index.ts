@@ -22,4 +22,4 @@ export { IdentityClient, type SvidResponse, type ClientCredentials } from './Ide
 export { RevocationFeed, REVOCATION_HEARTBEAT_MS } from './RevocationFeed.js';
 export { WorkloadAgent, serveWorkloadApi, FileSvidSource, type WorkloadAgentOptions, type SvidMaterial, type SvidSource } from './agent/index.js';
 export { SourceAddressTracker, normalizeAddress, parseCidrList, type SourceAddressTrackerOptions, type AddressObservation, type AddressLearnedFrom } from './SourceAddressTracker.js';
-export { controlPlaneTls, adminApiTls, checkControlPlaneIdentity, isSpiffeTrustBundle, CONTROL_PLANE_SPIFFE_PATH } from './controlPlaneIdentity.js';
+export { controlPlaneTls, controlPlaneConnect, type ControlPlaneRoots, adminApiTls, checkControlPlaneIdentity, isSpiffeTrustBundle, CONTROL_PLANE_SPIFFE_PATH } from './controlPlaneIdentity.js';

@@ -15,6 +15,8 @@ export interface EdgeWorkloadTrustOptions {
   maxStaleMs: number;
   /** How often the SPIFFE bundle (JWT-SVID keys and X.509 roots) is fetched again (CA rotation). */
   bundleRefreshMs?: number;
+  /** A bundle the caller already follows (and closes); otherwise one is started here. */
+  bundle?: SpiffeBundleFollower;
 }
 
 export interface EdgeWorkloadTrust {
@@ -38,8 +40,11 @@ export interface EdgeWorkloadTrust {
 export async function startEdgeWorkloadTrust(o: EdgeWorkloadTrustOptions): Promise<EdgeWorkloadTrust> {
   // The configured CA stays an anchor: it is what this gateway was deployed to trust, and the
   // control plane drops a root from the bundle only once it has expired (refused then anyway).
-  const bundle = await SpiffeBundleFollower.start({ controlPlaneUrl: o.controlPlaneUrl, caPem: o.caPem, logger: o.logger, refreshMs: o.bundleRefreshMs });
-  const client = new IdentityClient(o.controlPlaneUrl, { bundlePem: o.caPem, ...o.svid });
+  const bundle = o.bundle ?? (await SpiffeBundleFollower.start({ controlPlaneUrl: o.controlPlaneUrl, caPem: o.caPem, logger: o.logger, refreshMs: o.bundleRefreshMs }));
+  let svid = o.svid;
+  const client = new IdentityClient(o.controlPlaneUrl, { bundlePem: bundle.x509Pem(), ...svid });
+  // The revocation stream reaches the control plane with the followed roots, like every other call.
+  bundle.on('x509Changed', (pem) => client.setCredentials({ bundlePem: pem, ...svid }));
   const revocations = new RevocationList();
   const feed = new RevocationFeed(client, revocations);
   feed.on('connected', () => o.logger.info('revocation stream connected'));
@@ -60,9 +65,12 @@ export async function startEdgeWorkloadTrust(o: EdgeWorkloadTrustOptions): Promi
       revocationsFresh: () => feed.isFresh(o.maxStaleMs),
     },
     bundle,
-    setSvid: (svid) => client.setCredentials({ bundlePem: o.caPem, ...svid }),
+    setSvid: (next) => {
+      svid = next;
+      client.setCredentials({ bundlePem: bundle.x509Pem(), ...next });
+    },
     async close() {
-      bundle.close();
+      if (!o.bundle) bundle.close();
       feed.stop();
       await client.close();
     },

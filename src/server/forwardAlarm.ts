@@ -1,12 +1,12 @@
 import { Agent, request } from 'undici';
-import { controlPlaneTls } from '../identity/index.js';
+import { controlPlaneConnect, type ControlPlaneRoots } from '../identity/index.js';
 import type { DetectorEvent } from '../detect/index.js';
 import type { Logger } from '../observe/index.js';
 
 export interface AlarmForwarderOptions {
   controlPlaneUrl: string;
   token: string;
-  caPem: string;
+  caPem: ControlPlaneRoots;
   /** This gateway's name, added to the alarm's details so the incident says where it fired. */
   pep: string;
   logger: Logger;
@@ -20,7 +20,7 @@ export interface AlarmForwarderOptions {
  * backoff; the alarm holds statistics only (never inputs or matched text).
  */
 export function createAlarmForwarder(o: AlarmForwarderOptions): { forward(event: DetectorEvent): Promise<boolean>; close(): Promise<void> } {
-  const agent = new Agent({ connect: controlPlaneTls(o.caPem) });
+  const agent = new Agent({ connect: controlPlaneConnect(o.caPem) });
   const attempts = o.attempts ?? 4;
   return {
     async forward(event) {

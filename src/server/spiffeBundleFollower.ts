@@ -32,7 +32,8 @@ export class SpiffeBundleFollower extends EventEmitter<{ x509Changed: [pem: stri
     const first = await fetchBundle(o.controlPlaneUrl, o.caPem);
     const follower = new SpiffeBundleFollower(first, x509BundlePem(first, o.caPem));
     follower.timer = setInterval(() => {
-      fetchBundle(o.controlPlaneUrl, o.caPem)
+      // Fetched with the roots followed so far: the control plane's certificate may already be under a new one.
+      fetchBundle(o.controlPlaneUrl, follower.x509)
         .then((next) => follower.apply(next, x509BundlePem(next, o.caPem), o.logger))
         .catch((err: unknown) => o.logger.warn({ err: (err as Error).message }, 'SPIFFE bundle refresh failed; keeping the last one'));
     }, o.refreshMs ?? 300_000);

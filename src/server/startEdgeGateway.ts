@@ -56,9 +56,9 @@ function advertisedUrl(gateway: RunningGateway, host: string, issuedFor: readonl
 }
 
 /** Asks the control plane's CA for this gateway's listener certificate (key generated here, never sent). */
-async function issueFromControlPlane(o: StartEdgeGatewayOptions): Promise<{ material: GatewayTls; notAfter: Date | null }> {
+async function issueFromControlPlane(o: StartEdgeGatewayOptions, roots: string): Promise<{ material: GatewayTls; notAfter: Date | null }> {
   const key = createWorkloadKey();
-  const agent = new Agent({ connect: controlPlaneTls(o.caPem) });
+  const agent = new Agent({ connect: controlPlaneTls(roots) });
   try {
     const dnsNames = certificateDnsNames(o.config);
     const res = await request(`${o.controlPlaneUrl}/api/v1/identity/issue`, {
@@ -82,7 +82,12 @@ async function issueFromControlPlane(o: StartEdgeGatewayOptions): Promise<{ mate
 export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promise<RunningEdgeGateway> {
   const o = { ...options, controlPlaneUrl: checkControlPlaneUrl(options.controlPlaneUrl) };
   const holder = new SnapshotHolder();
-  const subscriber = new SnapshotSubscriber({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, name: o.name, holder, logger: o.logger });
+  // Everything this gateway trusts follows the trust domain's SPIFFE bundle (fetched over a channel
+  // the --ca file verified, which stays an anchor): after a CA rotation the control plane's own
+  // certificate, client SVIDs and sidecar upstreams move to the new root without a restart.
+  let bundle: SpiffeBundleFollower | null = null;
+  const roots = (): string => bundle?.x509Pem() ?? o.caPem;
+  const subscriber = new SnapshotSubscriber({ url: o.controlPlaneUrl, token: o.token, caPem: roots, name: o.name, holder, logger: o.logger });
   subscriber.start();
   const firstOrTimeout = await Promise.race([subscriber.firstSnapshot.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
   if (!firstOrTimeout) {
@@ -92,6 +97,9 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
   // What a start that fails part-way has opened, closed again in reverse (timers and streams would keep the process alive).
   const undo: (() => unknown)[] = [() => subscriber.close()];
   try {
+    const followed = await SpiffeBundleFollower.start({ controlPlaneUrl: o.controlPlaneUrl, caPem: o.caPem, logger: o.logger, refreshMs: o.bundleRefreshMs });
+    bundle = followed;
+    undo.push(() => followed.close());
     const authnConfig = o.config.gateway.authn;
     // Client SVIDs and JWT-SVIDs need the trust domain's bundle and a live revocation list.
     const workloadAuth = authnConfig.mtls || authnConfig.jwtSvidAudience !== null;
@@ -100,37 +108,30 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
     const sidecarUpstreams = o.config.gateway.upstreams.some((u) => u.mtls);
     // This gateway's own SVID: the listener certificate (unless files are given), its identity on the
     // revocation stream and its client certificate towards Warden sidecar upstreams.
-    const svid = workloadAuth || sidecarUpstreams || (!o.config.gateway.insecureDev && !fromFiles) ? await issueFromControlPlane(o) : null;
+    const svid = workloadAuth || sidecarUpstreams || (!o.config.gateway.insecureDev && !fromFiles) ? await issueFromControlPlane(o, roots()) : null;
     let upstreamSvid = svid ? { chainPem: svid.material.certPem, keyPem: svid.material.keyPem } : null;
     let tls: GatewayTls | null = null;
     if (!o.config.gateway.insecureDev) {
-      tls = fromFiles ? { certPem: readFileSync(o.tlsCertFile!, 'utf8'), keyPem: readFileSync(o.tlsKeyFile!, 'utf8'), caPem: workloadAuth ? o.caPem : undefined } : svid!.material;
+      tls = fromFiles ? { certPem: readFileSync(o.tlsCertFile!, 'utf8'), keyPem: readFileSync(o.tlsKeyFile!, 'utf8'), caPem: workloadAuth ? roots() : undefined } : svid!.material;
     }
     let edgeTrust: EdgeWorkloadTrust | null = null;
     if (workloadAuth) {
       edgeTrust = await startEdgeWorkloadTrust({
         controlPlaneUrl: o.controlPlaneUrl,
         caPem: o.caPem,
+        bundle: followed,
         trustDomain: o.config.server.trustDomain,
         svid: { chainPem: svid!.material.certPem, keyPem: svid!.material.keyPem },
         logger: o.logger,
         maxStaleMs: authnConfig.revocationMaxStaleSeconds * 1000,
-        bundleRefreshMs: o.bundleRefreshMs,
       });
       undo.push(() => edgeTrust?.close());
     }
-    // Sidecar upstreams renew their SVIDs under a rotated CA's new root: trust follows the bundle.
-    let bundle: SpiffeBundleFollower | null = edgeTrust?.bundle ?? null;
-    if (!bundle && sidecarUpstreams) {
-      const own = await SpiffeBundleFollower.start({ controlPlaneUrl: o.controlPlaneUrl, caPem: o.caPem, logger: o.logger, refreshMs: o.bundleRefreshMs });
-      undo.push(() => own.close());
-      bundle = own;
-    }
-    const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger, spoolDir: join(o.config.dataDir, 'audit-spool') });
+    const audit = new RemoteAuditWriter({ url: o.controlPlaneUrl, token: o.token, caPem: roots, pep: o.name, logger: o.logger, spoolDir: join(o.config.dataDir, 'audit-spool') });
     undo.push(() => audit.close());
     // Records a previous run could not deliver at shutdown go first (in the background: the control plane is up, we just got a snapshot).
     void audit.replaySpool().catch((err: unknown) => o.logger.error({ err: (err as Error).message }, 'spooled audit records not delivered yet; kept for the next start'));
-    const alarms = createAlarmForwarder({ controlPlaneUrl: o.controlPlaneUrl, token: o.token, caPem: o.caPem, pep: o.name, logger: o.logger });
+    const alarms = createAlarmForwarder({ controlPlaneUrl: o.controlPlaneUrl, token: o.token, caPem: roots, pep: o.name, logger: o.logger });
     undo.push(() => alarms.close());
     const plugins = await createGatewayPlugins(o.config, edgeTrust?.trust ?? null, o.logger, {
       onAlarm: (event) => {
@@ -158,7 +159,7 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
       audit,
       logger: o.logger,
       serverSecret: o.serverSecret,
-      upstreamSvid: { current: () => (upstreamSvid ? { ...upstreamSvid, bundlePem: bundle?.x509Pem() ?? o.caPem } : null) },
+      upstreamSvid: { current: () => (upstreamSvid ? { ...upstreamSvid, bundlePem: roots() } : null) },
       trustDomain: o.config.server.trustDomain,
     }).catch((err: unknown) => {
       throw listenError(err, { listener: 'gateway', host: o.config.gateway.host, port: o.config.gateway.port, portFlag: '--port N (warden gateway)', portKey: 'gateway.port' });
@@ -169,8 +170,8 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
       gateway.updateTls(next);
     };
     // Client SVIDs are picked by the CA names the listener advertises: they follow the bundle too.
-    if (workloadAuth && edgeTrust) {
-      edgeTrust.bundle.on('x509Changed', (pem) => {
+    if (workloadAuth) {
+      followed.on('x509Changed', (pem) => {
         if (listenerTls) applyTls({ ...listenerTls, caPem: pem });
       });
     }
@@ -180,7 +181,7 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
       if (!notAfter) return;
       const delay = Math.max(1000, (notAfter.getTime() - Date.now()) / 2);
       renewal = setTimeout(() => {
-        issueFromControlPlane(o)
+        issueFromControlPlane(o, roots())
           .then((fresh) => {
             if (!fromFiles) applyTls(fresh.material);
             edgeTrust?.setSvid({ chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem });
@@ -209,7 +210,7 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
         await subscriber.close();
         await plugins.close();
         await edgeTrust?.close();
-        bundle?.close();
+        followed.close();
         await alarms.close();
       },
     };

@@ -16,6 +16,7 @@ import { startSidecar, AllowListAuthorizer, type Sidecar } from '../../src/gatew
 import { RevocationList, loadOrCreateAuthority } from '../../src/identity/index.js';
 import { StaticSvidSource, issueMaterial, startEchoWorkload } from '../identity/helpers/workloads.js';
 import { tempDataDir, removeDir } from '../helpers/warden.js';
+import { freePort } from '../helpers/net.js';
 
 const MODEL = 'spiffe://warden.local/svc/echo-model';
 
@@ -110,7 +111,8 @@ test('warden gateway (remote): after a CA rotation, sidecar upstreams under the 
   const defer = cleanupInReverse(t);
   const dataDir = tempDataDir('warden-bundle-follow-cp-');
   defer(() => removeDir(dataDir));
-  const config = loadConfig({ dataDir, cwd: dataDir, env: {}, overrides: { 'gateway.port': 0, 'server.port': 0 } });
+  // A fixed admin port: the control plane restarts on it below.
+  const config = loadConfig({ dataDir, cwd: dataDir, env: {}, overrides: { 'gateway.port': 0, 'server.port': await freePort() } });
   const warden = await startWarden({ config, logger: createLogger({ level: 'silent' }), demo: true });
   defer(() => warden.close());
   const caPem = readFileSync(warden.ready.caBundle, 'utf8');
@@ -181,4 +183,18 @@ test('warden gateway (remote): after a CA rotation, sidecar upstreams under the 
   const closing = Date.now();
   await warden.close();
   assert.ok(Date.now() - closing < 15_000, `warden closed in ${Date.now() - closing} ms with remote gateways connected`);
+
+  // It comes back with a listener certificate under the new root, which the gateways' --ca file
+  // (the old root alone) does not verify: they reach it through the bundle they followed.
+  const installed = (): number => logs.filter((l) => l.includes('snapshot installed')).length;
+  const installedBefore = installed();
+  const restarted = await startWarden({ config, logger: createLogger({ level: 'silent' }), demo: false });
+  defer(() => restarted.close());
+  const oldRootOnly = new Agent({ connect: { ca: caPem, servername: 'localhost' } });
+  defer(() => oldRootOnly.close());
+  await assert.rejects(request(`${restarted.ready.adminUrl}/healthz`, { dispatcher: oldRootOnly }), 'the restarted control plane is not verified by the old root alone');
+  assert.ok(await until(async () => installed() >= installedBefore + 2, 15_000), 'both gateways took a snapshot from the restarted control plane');
+  const auditedBefore = restarted.audit.size;
+  assert.equal((await embed(plain.url)).status, 200);
+  assert.ok(await until(async () => restarted.audit.size > auditedBefore, 15_000), 'the gateway delivered its audit record to the restarted control plane');
 });
