@@ -1,6 +1,7 @@
 import { WardenError } from '../../errors/index.js';
 import type { RequestContext } from '../RequestContext.js';
 import { matchRoute } from '../protocols/routes.js';
+import { isKnownFieldName } from '../validate/index.js';
 import { scanJson } from './scanJson.js';
 
 export interface ReceiveOptions {
@@ -77,8 +78,9 @@ export function parseBody(ctx: RequestContext, options: ReceiveOptions): void {
   const scan = scanJson(text, options.maxJsonDepth);
   if (scan.tooDeep) throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `JSON nesting deeper than ${options.maxJsonDepth}`);
   if (scan.duplicateKey !== null) {
-    // The key is not named: it is client text, and errors never repeat client text.
-    throw new WardenError('WARDEN_GATEWAY_BAD_JSON', 'an object key appears twice in one object; model servers could read the other value');
+    // Named only when it (folded) is a protocol field: any other key is client text, and errors never repeat client text.
+    const which = isKnownFieldName(scan.duplicateKey) ? `the key "${scan.duplicateKey}"` : 'an object key';
+    throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `${which} appears twice in one object (keys differing only in letter case count as one); model servers could read the other value`);
   }
   let json: unknown;
   try {

@@ -1,6 +1,8 @@
+import { foldKey } from '../validate/foldKey.js';
+
 export interface JsonScan {
   tooDeep: boolean;
-  /** The first object key that appears twice in one object (decoded), or null. */
+  /** The first object key that appears twice in one object (decoded and folded, see foldKey), or null. */
   duplicateKey: string | null;
 }
 
@@ -13,6 +15,8 @@ const LIST_KEYS = 16;
  * Duplicate keys are refused because parsers disagree on which one wins (JSON.parse keeps the
  * last; others keep the first or fail): the gateway would authorize, route and inspect one value
  * while the model server acted on another. RFC 7493 (I-JSON) forbids them for this reason.
+ * Keys are compared folded (foldKey): "model" and "Model" are two keys to JSON.parse but one to
+ * a Go model server, which would act on whichever came last.
  * Hand-written: JSON.parse hides duplicates, and a full streaming parser costs several times
  * this scan on every request. It needs to be exact for valid JSON only (JSON.parse still
  * validates) and bounded and throw-free for anything else.
@@ -31,8 +35,9 @@ export function scanJson(text: string, maxDepth: number): JsonScan {
       while (j < text.length && WS.has(text.charCodeAt(j))) j++;
       if (text.charCodeAt(j) !== 58 /* : */) continue;
       const raw = text.slice(start + 1, i);
-      const key = raw.includes('\\') ? decodeKey(`"${raw}"`) : raw;
-      if (key === null) continue;
+      const decoded = raw.includes('\\') ? decodeKey(`"${raw}"`) : raw;
+      if (decoded === null) continue;
+      const key = foldKey(decoded);
       if (Array.isArray(keys)) {
         if (keys.includes(key)) return { tooDeep: false, duplicateKey: key };
         if (keys.length < LIST_KEYS) keys.push(key);

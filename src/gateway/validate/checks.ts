@@ -1,4 +1,5 @@
 import { WardenError } from '../../errors/index.js';
+import { foldKey } from './foldKey.js';
 
 /**
  * Building blocks of the body validators. Scalar checks return an error message or null, so
@@ -92,13 +93,33 @@ export function choices(values: readonly string[]): { set: ReadonlySet<string>; 
 export type FieldCheck = (value: unknown, limits: ValidationLimits) => string | null;
 
 /**
+ * Refuses `key` when it is not a known field but folds to one ("Model", "MAX_TOKENS",
+ * "max_to\u212Aens"): JSON.parse keeps it apart, so the gateway would check (or miss) one field
+ * while a Go model server read the other as the field itself. The path names the field, not the
+ * key as sent (client text). Known names are lower-case ASCII, their own folded form.
+ */
+export function refuseCaseVariant(key: string, known: { has(name: string): boolean }, prefix: string): void {
+  const folded = foldKey(key);
+  if (folded !== key && known.has(folded)) fail(`${prefix}${folded}`, 'sent with other letter case; model servers that match keys case-insensitively would read it as this field');
+}
+
+/** refuseCaseVariant over every key of `o` that is not exactly a known field. */
+export function refuseCaseVariants(o: Record<string, unknown>, known: ReadonlySet<string>, prefix: string): void {
+  for (const key in o) if (!known.has(key)) refuseCaseVariant(key, known, prefix);
+}
+
+/**
  * Checks the fields present in `body` against `fields` (absent and null fields are skipped;
- * fields not listed pass untouched, for forward compatibility), then that `required` are present.
+ * fields not listed pass untouched, for forward compatibility, unless they are a known field in
+ * other letter case), then that `required` are present.
  */
 export function checkFields(body: Record<string, unknown>, fields: ReadonlyMap<string, FieldCheck>, required: readonly string[], limits: ValidationLimits): void {
   for (const key in body) {
     const check = fields.get(key);
-    if (check === undefined) continue;
+    if (check === undefined) {
+      refuseCaseVariant(key, fields, '');
+      continue;
+    }
     const v = body[key];
     if (v === null || v === undefined) continue;
     const e = check(v, limits);

@@ -4,3 +4,5 @@ export { validateChatCompletion } from './validateChatCompletion.js';
 export { validateCompletion } from './validateCompletion.js';
 export { validateEmbedding } from './validateEmbedding.js';
 export { validateOipInfer, OIP_DATATYPES } from './validateOipInfer.js';
+export { foldKey } from './foldKey.js';
+export { isKnownFieldName } from './fieldNames.js';

@@ -1,4 +1,4 @@
-import { arr, bool, checkFields, choices, fail, int, isObject, nonEmptyStr, obj, oneOf, str, typeName, type FieldCheck, type ValidationLimits } from './checks.js';
+import { arr, bool, checkFields, choices, fail, int, isObject, nonEmptyStr, obj, oneOf, refuseCaseVariants, str, typeName, type FieldCheck, type ValidationLimits } from './checks.js';
 import { commonGenerationFields, maxTokens, shortString, boolean, object } from './openaiCommonFields.js';
 
 const ROLES = choices(['system', 'user', 'assistant', 'tool', 'developer', 'function']);
@@ -6,6 +6,12 @@ const DETAIL = choices(['auto', 'low', 'high']);
 const TOOL_CHOICE = choices(['none', 'auto', 'required']);
 const MAX_TOOLS = 128;
 const MAX_NAME = 256;
+
+/** Keys of nested objects, for refuseCaseVariants: "Content" beside "content" must not slip past the guards. */
+export const MESSAGE_FIELDS: ReadonlySet<string> = new Set(['role', 'content', 'name', 'tool_calls', 'tool_call_id', 'function_call', 'refusal', 'audio']);
+export const PART_FIELDS: ReadonlySet<string> = new Set(['type', 'text', 'image_url', 'input_audio', 'file', 'refusal']);
+export const TOOL_FIELDS: ReadonlySet<string> = new Set(['id', 'type', 'function', 'custom']);
+export const FUNCTION_FIELDS: ReadonlySet<string> = new Set(['name', 'arguments', 'description', 'parameters', 'strict']);
 
 /**
  * Content parts. `textOnly` roles (system, developer, tool) accept only text parts; user and
@@ -15,6 +21,7 @@ function checkParts(parts: unknown[], i: number, textOnly: boolean, limits: Vali
   for (let j = 0; j < parts.length; j++) {
     const p: unknown = parts[j];
     if (!isObject(p)) fail(`messages[${i}].content[${j}]`, `expected an object, got ${typeName(p)}`);
+    refuseCaseVariants(p, PART_FIELDS, `messages[${i}].content[${j}].`);
     const type = p.type;
     if (typeof type !== 'string') fail(`messages[${i}].content[${j}].type`, `expected a string, got ${typeName(type)}`);
     if (type === 'text') {
@@ -71,6 +78,7 @@ function checkToolCalls(v: unknown, i: number, limits: ValidationLimits): void {
   for (let j = 0; j < v.length; j++) {
     const call: unknown = v[j];
     if (!isObject(call)) fail(`messages[${i}].tool_calls[${j}]`, `expected an object, got ${typeName(call)}`);
+    refuseCaseVariants(call, TOOL_FIELDS, `messages[${i}].tool_calls[${j}].`);
     let e = str(call.id, MAX_NAME);
     if (e) fail(`messages[${i}].tool_calls[${j}].id`, e);
     e = str(call.type, 64);
@@ -78,6 +86,7 @@ function checkToolCalls(v: unknown, i: number, limits: ValidationLimits): void {
     if (call.type === 'function') {
       const f = call.function;
       if (!isObject(f)) fail(`messages[${i}].tool_calls[${j}].function`, `expected an object, got ${typeName(f)}`);
+      refuseCaseVariants(f, FUNCTION_FIELDS, `messages[${i}].tool_calls[${j}].function.`);
       e = nonEmptyStr(f.name, MAX_NAME);
       if (e) fail(`messages[${i}].tool_calls[${j}].function.name`, e);
       e = str(f.arguments, limits.maxStringLength);
@@ -98,6 +107,7 @@ const messages: FieldCheck = (v, limits) => {
   for (let i = 0; i < v.length; i++) {
     const m: unknown = v[i];
     if (!isObject(m)) fail(`messages[${i}]`, `expected an object, got ${typeName(m)}`);
+    refuseCaseVariants(m, MESSAGE_FIELDS, `messages[${i}].`);
     const role = m.role;
     if (oneOf(role, ROLES.set, ROLES.listed)) fail(`messages[${i}].role`, `expected one of ${ROLES.listed}`);
     checkContent(m, i, role as string, limits);
@@ -129,11 +139,13 @@ const tools: FieldCheck = (v, limits) => {
   for (let i = 0; i < list.length; i++) {
     const t: unknown = list[i];
     if (!isObject(t)) fail(`tools[${i}]`, `expected an object, got ${typeName(t)}`);
+    refuseCaseVariants(t, TOOL_FIELDS, `tools[${i}].`);
     const e = str(t.type, 64);
     if (e) fail(`tools[${i}].type`, e);
     if (t.type === 'function') {
       const f = t.function;
       if (!isObject(f)) fail(`tools[${i}].function`, `expected an object, got ${typeName(f)}`);
+      refuseCaseVariants(f, FUNCTION_FIELDS, `tools[${i}].function.`);
       let fe = nonEmptyStr(f.name, MAX_NAME);
       if (fe) fail(`tools[${i}].function.name`, fe);
       if (f.description != null && (fe = str(f.description, limits.maxStringLength))) fail(`tools[${i}].function.description`, fe);
@@ -193,7 +205,7 @@ const stringArray: FieldCheck = (v) => {
   return null;
 };
 
-const fields = new Map<string, FieldCheck>([
+export const chatCompletionFields: ReadonlyMap<string, FieldCheck> = new Map<string, FieldCheck>([
   ...commonGenerationFields,
   ['messages', messages],
   ['max_tokens', maxTokens(1)],
@@ -219,5 +231,5 @@ const required = ['model', 'messages'];
 
 /** POST /v1/chat/completions body (OpenAI Chat Completions API, as sent by the official SDKs). */
 export function validateChatCompletion(body: Record<string, unknown>, limits: ValidationLimits): void {
-  checkFields(body, fields, required, limits);
+  checkFields(body, chatCompletionFields, required, limits);
 }

@@ -1,7 +1,7 @@
 import { checkFields, int, str, type FieldCheck, type ValidationLimits, textOrTokens } from './checks.js';
 import { commonGenerationFields, maxTokens, boolean } from './openaiCommonFields.js';
 
-const fields = new Map<string, FieldCheck>([
+export const completionFields: ReadonlyMap<string, FieldCheck> = new Map<string, FieldCheck>([
   ...commonGenerationFields,
   ['prompt', (v, limits) => textOrTokens('prompt', v, limits, true)],
   // 0 is valid here: with echo=true it returns the prompt's logprobs only.
@@ -15,5 +15,5 @@ const required = ['model', 'prompt'];
 
 /** POST /v1/completions body (legacy OpenAI Completions API). */
 export function validateCompletion(body: Record<string, unknown>, limits: ValidationLimits): void {
-  checkFields(body, fields, required, limits);
+  checkFields(body, completionFields, required, limits);
 }

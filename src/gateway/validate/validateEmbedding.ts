@@ -3,7 +3,7 @@ import { modelField, shortString } from './openaiCommonFields.js';
 
 const ENCODING = choices(['float', 'base64']);
 
-const fields = new Map<string, FieldCheck>([
+export const embeddingFields: ReadonlyMap<string, FieldCheck> = new Map<string, FieldCheck>([
   ['model', modelField],
   ['input', (v, limits) => textOrTokens('input', v, limits, false)],
   ['encoding_format', (v) => oneOf(v, ENCODING.set, ENCODING.listed)],
@@ -14,5 +14,5 @@ const required = ['model', 'input'];
 
 /** POST /v1/embeddings body. */
 export function validateEmbedding(body: Record<string, unknown>, limits: ValidationLimits): void {
-  checkFields(body, fields, required, limits);
+  checkFields(body, embeddingFields, required, limits);
 }

@@ -1,10 +1,15 @@
-import { arr, choices, fail, isObject, nonEmptyStr, obj, str, typeName, type ValidationLimits } from './checks.js';
+import { arr, choices, fail, isObject, nonEmptyStr, obj, refuseCaseVariants, str, typeName, type ValidationLimits } from './checks.js';
 
 /** Tensor data types of the Open Inference Protocol v2 (KServe/Triton "Tensor Data Types"). */
 export const OIP_DATATYPES = choices(['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES']);
 
 const MAX_RANK = 32;
 const MAX_NAME = 256;
+
+/** Keys of the request, its inputs and its outputs, for refuseCaseVariants. */
+export const OIP_FIELDS: ReadonlySet<string> = new Set(['id', 'parameters', 'inputs', 'outputs']);
+export const OIP_INPUT_FIELDS: ReadonlySet<string> = new Set(['name', 'shape', 'datatype', 'parameters', 'data']);
+export const OIP_OUTPUT_FIELDS: ReadonlySet<string> = new Set(['name', 'parameters']);
 
 /** [min, max] for integer types, max |x| for float types. */
 const RANGES: Record<string, readonly [number, number]> = {
@@ -70,6 +75,7 @@ function asksBinary(parameters: unknown, key: string): boolean {
 
 /** Body of POST /v2/models/{model}[/versions/{v}]/infer (OIP v2 inference request, JSON form). */
 export function validateOipInfer(body: Record<string, unknown>, limits: ValidationLimits): void {
+  refuseCaseVariants(body, OIP_FIELDS, '');
   if (body.id != null) {
     const e = str(body.id, MAX_NAME);
     if (e) fail('id', e);
@@ -88,6 +94,7 @@ export function validateOipInfer(body: Record<string, unknown>, limits: Validati
   for (let i = 0; i < list.length; i++) {
     const input: unknown = list[i];
     if (!isObject(input)) fail(`inputs[${i}]`, `expected an object, got ${typeName(input)}`);
+    refuseCaseVariants(input, OIP_INPUT_FIELDS, `inputs[${i}].`);
     const ne = nonEmptyStr(input.name, MAX_NAME);
     if (ne) fail(`inputs[${i}].name`, ne);
     for (let k = 0; k < i; k++) if ((list[k] as Record<string, unknown>).name === input.name) fail(`inputs[${i}].name`, 'duplicate input name');
@@ -132,6 +139,7 @@ export function validateOipInfer(body: Record<string, unknown>, limits: Validati
     for (let i = 0; i < outs.length; i++) {
       const o: unknown = outs[i];
       if (!isObject(o)) fail(`outputs[${i}]`, `expected an object, got ${typeName(o)}`);
+      refuseCaseVariants(o, OIP_OUTPUT_FIELDS, `outputs[${i}].`);
       const e = nonEmptyStr(o.name, MAX_NAME);
       if (e) fail(`outputs[${i}].name`, e);
       if (o.parameters != null && obj(o.parameters)) fail(`outputs[${i}].parameters`, `expected an object, got ${typeName(o.parameters)}`);
