@@ -62,6 +62,12 @@ export async function readRequestBody(ctx: RequestContext, options: ReceiveOptio
 }
 
 /**
+ * Strict: invalid bytes would read as U+FFFD to the guards while the model server received the raw
+ * bytes (JSON must be UTF-8, RFC 8259 §8.1). A BOM is kept, so JSON.parse refuses it as before.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
  * Stage after authentication: parse the JSON body (depth-limited) and take the model from it.
  * Anonymous callers never reach it, so they learn nothing of the schema and cannot make the
  * gateway parse megabytes of JSON.
@@ -74,7 +80,12 @@ export function parseBody(ctx: RequestContext, options: ReceiveOptions): void {
   if (ctx.req.headers['inference-header-content-length'] !== undefined) {
     throw new WardenError('WARDEN_GATEWAY_INVALID_REQUEST', 'the binary tensor extension (Inference-Header-Content-Length) is not supported; send tensors as JSON (binary_data: false)');
   }
-  const text = body.toString('utf8');
+  let text: string;
+  try {
+    text = UTF8.decode(body);
+  } catch {
+    throw new WardenError('WARDEN_GATEWAY_BAD_JSON', 'request body is not UTF-8');
+  }
   const scan = scanJson(text, options.maxJsonDepth);
   if (scan.tooDeep) throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `JSON nesting deeper than ${options.maxJsonDepth}`);
   if (scan.duplicateKey !== null) {
