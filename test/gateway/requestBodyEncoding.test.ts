@@ -51,3 +51,27 @@ test('a body that is not UTF-8 is refused (the guards would read U+FFFD, the mod
   assert.equal(ok.status, 200, ok.text);
   assert.equal(received.length, 1);
 });
+
+test('a content-encoding other than identity is refused with 415, compressed or merely labelled; identity passes', async () => {
+  received.length = 0;
+  const body = chat(Buffer.from('hello'));
+  const cases: [Buffer, string, RegExp][] = [
+    [gzipSync(body), 'gzip', /^content-encoding gzip is not supported/],
+    [body, 'gzip', /^content-encoding gzip is not supported/],
+    [body, 'br', /^content-encoding br is not supported/],
+    [body, 'gzip, identity', /^content-encoding gzip, identity is not supported/],
+    [body, 'x"<secret value with spaces>', /^content-encoding this is not supported/],
+  ];
+  for (const [bytes, encoding, message] of cases) {
+    const r = await post(bytes, { 'content-encoding': encoding });
+    assert.equal(r.status, 415, `${encoding}: ${r.text}`);
+    assert.equal(r.error?.code, 'WARDEN_GATEWAY_UNSUPPORTED_ENCODING');
+    assert.match(r.error?.message ?? '', message);
+  }
+  assert.equal(received.length, 0, 'nothing was forwarded');
+  for (const encoding of ['identity', 'Identity ']) {
+    const r = await post(body, { 'content-encoding': encoding });
+    assert.equal(r.status, 200, r.text);
+  }
+  assert.equal(received.length, 2);
+});

@@ -80,6 +80,14 @@ export function parseBody(ctx: RequestContext, options: ReceiveOptions): void {
   if (ctx.req.headers['inference-header-content-length'] !== undefined) {
     throw new WardenError('WARDEN_GATEWAY_INVALID_REQUEST', 'the binary tensor extension (Inference-Header-Content-Length) is not supported; send tensors as JSON (binary_data: false)');
   }
+  // Compressed bodies are not inflated here (an inflate bomb would need its own budget); a body
+  // merely labelled compressed would reach the model server without its label (not forwarded).
+  const encoding = ctx.req.headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    // Named only when it looks like coding names: the header is client text.
+    const named = /^[A-Za-z0-9._-]{1,32}(?:\s*,\s*[A-Za-z0-9._-]{1,32}){0,3}$/.test(encoding.trim()) ? encoding.trim() : 'this';
+    throw new WardenError('WARDEN_GATEWAY_UNSUPPORTED_ENCODING', `content-encoding ${named} is not supported; send the request body uncompressed`);
+  }
   let text: string;
   try {
     text = UTF8.decode(body);
