@@ -164,7 +164,7 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     next('rate_limit');
     await rateLimit(ctx, o.rateLimit);
     next('validate');
-    if (ctx.route && o.validator) o.validator.validate(ctx.route.kind, ctx.json);
+    if (ctx.route && o.validator) o.validator.validate(ctx.route.kind, ctx.json, ctx.body);
     next('guard_input');
     if (o.guards && ctx.json) await o.guards.inspectRequest(ctx);
     next('admit');

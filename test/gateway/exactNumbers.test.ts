@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { request } from 'undici';
 import { createDetectors, createGatewayGuards } from '../../src/detect/index.js';
 import { configSchema, upstreamConfig } from '../../src/config/index.js';
-import { stringifyKeepingNumbers } from '../../src/gateway/index.js';
+import { RequestValidator, stringifyKeepingNumbers } from '../../src/gateway/index.js';
 import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 
 test('stringifyKeepingNumbers: numbers the rewrite left alone keep their exact text; changed ones are written anew', () => {
@@ -50,6 +50,43 @@ test('through the gateway: a redacted request and a guarded answer keep their 64
   } finally {
     await gw.close(0);
     await detectors.close();
+    await new Promise<void>((r) => upstream.close(() => r()));
+  }
+});
+
+test('through the gateway: an OIP INT64 element at 2^63 - 1 passes exactly, one at 2^63 is refused before the upstream', async () => {
+  const received: string[] = [];
+  const upstream = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+    req.on('end', () => {
+      received.push(body);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"model_name":"m","outputs":[{"name":"y","shape":[1],"datatype":"INT64","data":[1]}]}');
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const gw = await startTestGateway({
+    upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${(upstream.address() as { port: number }).port}`, models: ['m'] })],
+    validator: new RequestValidator(),
+  });
+  const infer = async (literal: string) => {
+    const r = await request(`${gw.url}/v2/models/m/infer`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
+      body: `{"inputs":[{"name":"x","shape":[2],"datatype":"INT64","data":[1,${literal}]}]}`,
+    });
+    return { status: r.statusCode, text: await r.body.text() };
+  };
+  try {
+    const max = await infer('9223372036854775807');
+    assert.equal(max.status, 200, max.text);
+    assert.match(received[0] ?? '', /\[1,9223372036854775807\]/);
+    const over = await infer('9223372036854775808');
+    assert.equal(over.status, 400, over.text);
+    assert.match(over.text, /inputs\[0\]\.data\[1\]: out of range for INT64/);
+    assert.equal(received.length, 1, 'the refused request was not forwarded');
+  } finally {
+    await gw.close(0);
     await new Promise<void>((r) => upstream.close(() => r()));
   }
 });

@@ -18,7 +18,11 @@ export class RequestValidator {
     this.limits = { ...DEFAULT_VALIDATION_LIMITS, ...limits };
   }
 
-  validate(kind: RouteKind, body: Record<string, unknown> | null): void {
+  /**
+   * `rawBody` is the body as received: an OIP INT64/UINT64 element whose parsed value sits on the
+   * type's bound is checked against its literal text (without it, such an element is refused).
+   */
+  validate(kind: RouteKind, body: Record<string, unknown> | null, rawBody: Buffer | null = null): void {
     if (body === null) return;
     switch (kind) {
       case 'openai.chat':
@@ -28,7 +32,7 @@ export class RequestValidator {
       case 'openai.embeddings':
         return validateEmbedding(body, this.limits);
       case 'oip.infer':
-        return validateOipInfer(body, this.limits);
+        return validateOipInfer(body, this.limits, rawBody);
       default:
         return;
     }

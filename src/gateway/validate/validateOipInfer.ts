@@ -1,3 +1,4 @@
+import { dataLiterals, integerOfLiteral } from './exactIntegers.js';
 import { arr, choices, fail, isObject, nonEmptyStr, obj, refuseCaseVariants, str, typeName, type ValidationLimits } from './checks.js';
 
 /** Tensor data types of the Open Inference Protocol v2 (KServe/Triton "Tensor Data Types"). */
@@ -11,20 +12,32 @@ export const OIP_FIELDS: ReadonlySet<string> = new Set(['id', 'parameters', 'inp
 export const OIP_INPUT_FIELDS: ReadonlySet<string> = new Set(['name', 'shape', 'datatype', 'parameters', 'data']);
 export const OIP_OUTPUT_FIELDS: ReadonlySet<string> = new Set(['name', 'parameters']);
 
-/** [min, max] for integer types, max |x| for float types. */
+/**
+ * [min, max] for integer types, max |x| for float types. The 64-bit bounds are the nearest
+ * doubles (2^64 - 1 and 2^63 - 1 are not doubles: they round up); an element parsed to exactly
+ * such a bound is checked on its literal text (EXACT_BOUNDS), anything beyond it is out of range.
+ */
 const RANGES: Record<string, readonly [number, number]> = {
   UINT8: [0, 255],
   UINT16: [0, 65_535],
   UINT32: [0, 4_294_967_295],
-  UINT64: [0, 2 ** 64 - 1],
+  UINT64: [0, 2 ** 64],
   INT8: [-128, 127],
   INT16: [-32_768, 32_767],
   INT32: [-2_147_483_648, 2_147_483_647],
-  INT64: [-(2 ** 63), 2 ** 63 - 1],
+  INT64: [-(2 ** 63), 2 ** 63],
   FP16: [-65_504, 65_504],
   FP32: [-3.4028234663852886e38, 3.4028234663852886e38],
   FP64: [-Number.MAX_VALUE, Number.MAX_VALUE],
 };
+
+const EXACT_BOUNDS: Record<string, readonly [bigint, bigint]> = {
+  UINT64: [0n, 2n ** 64n - 1n],
+  INT64: [-(2n ** 63n), 2n ** 63n - 1n],
+};
+
+/** element() found a number equal to a rounded 64-bit bound: its literal decides. */
+const ON_BOUND = 'on bound';
 
 interface TensorCheck {
   datatype: string;
@@ -34,6 +47,8 @@ interface TensorCheck {
   count: number;
   expected: number;
   maxString: number;
+  /** Flat indexes of elements on a 64-bit bound (allocated only when one is found). */
+  onBound: number[] | null;
 }
 
 /** Checks one element; returns an error message or null. */
@@ -47,6 +62,7 @@ function element(v: unknown, t: TensorCheck): string | null {
       if (typeof v !== 'number' || !Number.isFinite(v)) return `expected a finite number, got ${typeof v === 'number' ? String(v) : typeName(v)}`;
       if (t.isInt && !Number.isInteger(v)) return `expected an integer for ${t.datatype}`;
       if (v < t.min || v > t.max) return `out of range for ${t.datatype}`;
+      if ((v === t.max || v === t.min) && v !== 0 && EXACT_BOUNDS[t.datatype]) return ON_BOUND;
       return null;
   }
 }
@@ -62,8 +78,21 @@ function walk(data: unknown[], t: TensorCheck, i: number, depth: number): void {
     }
     if (++t.count > t.expected) fail(`inputs[${i}].data`, `has more elements than shape allows (${t.expected})`);
     const e = element(v, t);
+    if (e === ON_BOUND) (t.onBound ??= []).push(t.count - 1);
     // The flat index locates the element for the client without echoing its value.
-    if (e) fail(`inputs[${i}].data[${t.count - 1}]`, e);
+    else if (e) fail(`inputs[${i}].data[${t.count - 1}]`, e);
+  }
+}
+
+/** Elements on a 64-bit bound, checked on their literal text: within the exact bounds, or refused. */
+function checkOnBound(t: TensorCheck, i: number, rawBody: Buffer | null): void {
+  const indexes = t.onBound!;
+  const literals = rawBody === null ? null : dataLiterals(rawBody.toString('utf8'), i);
+  const [min, max] = EXACT_BOUNDS[t.datatype]!;
+  for (const k of indexes) {
+    const literal = literals?.[k];
+    const value = literal === undefined ? null : integerOfLiteral(literal);
+    if (value === null || value < min || value > max) fail(`inputs[${i}].data[${k}]`, `out of range for ${t.datatype}`);
   }
 }
 
@@ -74,7 +103,7 @@ function asksBinary(parameters: unknown, key: string): boolean {
 }
 
 /** Body of POST /v2/models/{model}[/versions/{v}]/infer (OIP v2 inference request, JSON form). */
-export function validateOipInfer(body: Record<string, unknown>, limits: ValidationLimits): void {
+export function validateOipInfer(body: Record<string, unknown>, limits: ValidationLimits, rawBody: Buffer | null = null): void {
   refuseCaseVariants(body, OIP_FIELDS, '');
   if (body.id != null) {
     const e = str(body.id, MAX_NAME);
@@ -127,9 +156,11 @@ export function validateOipInfer(body: Record<string, unknown>, limits: Validati
       count: 0,
       expected,
       maxString: limits.maxStringLength,
+      onBound: null,
     };
     walk(data, t, i, 1);
     if (t.count !== expected) fail(`inputs[${i}].data`, `has ${t.count} elements but shape [${shape.join(', ')}] needs ${expected}`);
+    if (t.onBound) checkOnBound(t, i, rawBody);
   }
   const outputs = body.outputs;
   if (outputs != null) {

@@ -1,0 +1,49 @@
+import { parse, isSafeNumber, LosslessNumber } from 'lossless-json';
+
+/**
+ * The exact integer a JSON number literal denotes ("9223372036854775807", "9.2e18"), or null when
+ * it is not an integer. Exponents are bounded: a literal this is asked about rounds to 2^63 or
+ * 2^64, so a huge exponent can only come with a matching run of digits.
+ */
+export function integerOfLiteral(text: string): bigint | null {
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!m) return null;
+  let digits = m[2]! + (m[3] ?? '');
+  let exp = Number(m[4] ?? 0) - (m[3]?.length ?? 0);
+  if (!Number.isSafeInteger(exp) || Math.abs(exp) > 100_000) return null;
+  if (exp < 0) {
+    // A fraction part is allowed only if it is all zeros ("9223372036854775807.000").
+    const cut = digits.length + exp;
+    if (cut < 0 ? /[1-9]/.test(digits) : /[1-9]/.test(digits.slice(cut))) return null;
+    digits = cut <= 0 ? '0' : digits.slice(0, cut);
+    exp = 0;
+  }
+  const value = BigInt(digits) * 10n ** BigInt(exp);
+  return m[1] === '-' ? -value : value;
+}
+
+/**
+ * The number literals of the body's `inputs[input].data` (flattened in row-major order), as text.
+ * Only for the rare element whose parsed value sits on a 64-bit bound: a JS number cannot tell
+ * 9223372036854775807 (INT64 max) from 9223372036854775808 (both are 2^63 once parsed).
+ */
+export function dataLiterals(rawBody: string, input: number): string[] | null {
+  let doc: unknown;
+  try {
+    doc = parse(rawBody, null, (text) => (isSafeNumber(text) ? parseFloat(text) : new LosslessNumber(text)));
+  } catch {
+    return null;
+  }
+  const inputs = (doc as { inputs?: unknown } | null)?.inputs;
+  const data = Array.isArray(inputs) ? (inputs[input] as { data?: unknown } | undefined)?.data : undefined;
+  if (!Array.isArray(data)) return null;
+  const out: string[] = [];
+  const flatten = (a: unknown[]): void => {
+    for (const v of a) {
+      if (Array.isArray(v)) flatten(v);
+      else out.push(v instanceof LosslessNumber ? v.value : String(v));
+    }
+  };
+  flatten(data);
+  return out;
+}
