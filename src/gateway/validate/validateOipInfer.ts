@@ -41,6 +41,7 @@ const ON_BOUND = 'on bound';
 
 interface TensorCheck {
   datatype: string;
+  shape: readonly number[];
   min: number;
   max: number;
   isInt: boolean;
@@ -67,21 +68,42 @@ function element(v: unknown, t: TensorCheck): string | null {
   }
 }
 
-/** Walks flat or nested (row-major) data, counting elements; fails at the first bad one. */
+/**
+ * Walks flat or nested (row-major) data, counting elements; fails at the first bad one. An array
+ * at depth d either splits dimension d (shape[d] arrays, one level deeper) or holds the elements
+ * of dimensions d… flattened (∏shape[d…] values): ragged ([[1, 2, 3], [4]] for [2, 2]), mixed or
+ * over-nested data is refused, as servers would lay such data out differently. Depth 0 (the
+ * whole data array) is the flat form; its element count is checked by the caller.
+ */
 function walk(data: unknown[], t: TensorCheck, i: number, depth: number): void {
+  const shape = t.shape;
+  if (data.length > 0 && Array.isArray(data[0])) {
+    if (depth >= shape.length - 1 || data.length !== shape[depth]) mismatch(t, i);
+    for (let j = 0; j < data.length; j++) {
+      const v: unknown = data[j];
+      if (!Array.isArray(v)) mismatch(t, i);
+      walk(v, t, i, depth + 1);
+    }
+    return;
+  }
+  if (depth > 0) {
+    let size = 1;
+    for (let d = depth; d < shape.length; d++) size *= shape[d]!;
+    if (data.length !== size) mismatch(t, i);
+  }
   for (let j = 0; j < data.length; j++) {
     const v: unknown = data[j];
-    if (Array.isArray(v)) {
-      if (depth >= MAX_RANK) fail(`inputs[${i}].data`, `nested deeper than ${MAX_RANK}`);
-      walk(v, t, i, depth + 1);
-      continue;
-    }
+    if (Array.isArray(v)) mismatch(t, i);
     if (++t.count > t.expected) fail(`inputs[${i}].data`, `has more elements than shape allows (${t.expected})`);
     const e = element(v, t);
     if (e === ON_BOUND) (t.onBound ??= []).push(t.count - 1);
     // The flat index locates the element for the client without echoing its value.
     else if (e) fail(`inputs[${i}].data[${t.count - 1}]`, e);
   }
+}
+
+function mismatch(t: TensorCheck, i: number): never {
+  fail(`inputs[${i}].data`, `nested arrays do not match shape [${t.shape.join(', ')}] (ragged, mixed or nested too deep)`);
 }
 
 /** Elements on a 64-bit bound, checked on their literal text: within the exact bounds, or refused. */
@@ -150,6 +172,7 @@ export function validateOipInfer(body: Record<string, unknown>, limits: Validati
     const range = RANGES[datatype];
     const t: TensorCheck = {
       datatype,
+      shape: shape as number[],
       min: range ? range[0] : 0,
       max: range ? range[1] : 0,
       isInt: datatype.includes('INT'),
@@ -158,7 +181,7 @@ export function validateOipInfer(body: Record<string, unknown>, limits: Validati
       maxString: limits.maxStringLength,
       onBound: null,
     };
-    walk(data, t, i, 1);
+    walk(data, t, i, 0);
     if (t.count !== expected) fail(`inputs[${i}].data`, `has ${t.count} elements but shape [${shape.join(', ')}] needs ${expected}`);
     if (t.onBound) checkOnBound(t, i, rawBody);
   }

@@ -49,3 +49,21 @@ test('INT64 and UINT64 bounds are exact, though 2^63 - 1 and 2^63 parse to the s
   assert.throws(() => v.validate('oip.infer', JSON.parse(tensor('INT64', '[9223372036854775807]')) as Record<string, unknown>), /out of range for INT64/);
   v.validate('oip.infer', JSON.parse(tensor('INT64', '[9223372036854774784]')) as Record<string, unknown>);
 });
+
+test('nested data must follow the shape: ragged, mixed and over-nested arrays are refused, naming the input', () => {
+  const msg = (shape: string) => `inputs[1].data: nested arrays do not match shape ${shape} (ragged, mixed or nested too deep)`;
+  check(tensor('INT32', '[[1, 2], [3, 4]]', '[2, 2]'));
+  check(tensor('INT32', '[1, 2, 3, 4]', '[2, 2]'));
+  check(tensor('INT32', '[[[1, 2], [3, 4]], [[5, 6], [7, 8]]]', '[2, 2, 2]'));
+  check(tensor('INT32', '[[1, 2, 3, 4], [5, 6, 7, 8]]', '[2, 2, 2]')); // inner dimensions flattened, still row-major
+  check(tensor('INT32', '[[], []]', '[2, 0]'));
+  check(tensor('INT32', '[7]', '[]'));
+  refused(tensor('INT32', '[[1, 2, 3], [4]]', '[2, 2]'), msg('[2, 2]'));
+  refused(tensor('INT32', '[[1], [2], [3], [4]]', '[2, 2]'), msg('[2, 2]'));
+  refused(tensor('INT32', '[[1, 2], 3, 4]', '[2, 2]'), msg('[2, 2]'));
+  refused(tensor('INT32', '[1, 2, [3, 4]]', '[2, 2]'), msg('[2, 2]'));
+  refused(tensor('INT32', '[[1], [2]]', '[2]'), msg('[2]'));
+  refused(tensor('INT32', '[[[1, 2]], [[3, 4]]]', '[2, 2]'), msg('[2, 2]'));
+  refused(tensor('INT32', '[[1, 2, 3], [4, 5, 6, 7, 8]]', '[2, 2, 2]'), msg('[2, 2, 2]'));
+  refused(tensor('INT32', '[[7]]', '[]'), msg('[]'));
+});
