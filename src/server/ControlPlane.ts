@@ -12,6 +12,13 @@ import { installAdminAuth } from './adminAuth.js';
 import { listenError } from './listenError.js';
 import { registerRoutes, metricsRoutes } from './routes/index.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The publisher's change count when the request arrived: later changes are this request's to wait for. */
+    snapshotChangesAtStart?: number;
+  }
+}
+
 export interface ControlPlaneTls {
   certPem: string;
   keyPem: string;
@@ -44,7 +51,8 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
   const ctx = options.ctx;
 
   const publisher = new SnapshotPublisher(ctx);
-  await publisher.rebuild();
+  // A failed first build is logged and retried by the publisher; /readyz says not-ready until then.
+  await publisher.rebuild().catch(() => undefined);
   const snapshots = publisher.holder;
   const keyUsage = new KeyUsageRecorder(ctx.db, ctx.logger);
   ctx.events.on('gateway.decision', keyUsage.onDecision);
@@ -78,14 +86,32 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(errorBody(new WardenError('WARDEN_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id));
   });
+  app.addHook('onRequest', async (request) => {
+    request.snapshotChangesAtStart = publisher.changeCount;
+  });
   app.addHook('onSend', async (request, reply) => {
-    // A change is answered only once the local PEP snapshot includes it ("enforced at once").
-    if (request.method !== 'GET') await publisher.settled();
+    // A change is answered only once the local PEP snapshot includes it ("enforced at once"); a
+    // change whose snapshot could not be built is answered with that error, not as done.
+    let replaced: string | undefined;
+    if (request.method !== 'GET') {
+      try {
+        await publisher.settled(request.snapshotChangesAtStart);
+      } catch (err) {
+        // Fastify answers errors thrown here in its own format: write ours. A failed request keeps
+        // its own error; a gateway's own calls (audit batches, alarms) would only be resent.
+        if (reply.statusCode < 400 && request.adminRole !== 'pep') {
+          const e = toWardenError(err);
+          reply.code(e.status).header('content-type', 'application/json; charset=utf-8');
+          replaced = JSON.stringify(errorBody(e, request.id));
+        }
+      }
+    }
     reply.header('x-warden-request-id', request.id);
     reply.header('cache-control', 'no-store');
     // Refused before its body was read (no token, too large): close rather than read the rest,
     // so a client without a token cannot keep the connection busy with a slow body.
     if (!request.raw.complete) reply.header('connection', 'close');
+    return replaced;
   });
 
   app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));

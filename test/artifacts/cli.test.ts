@@ -20,6 +20,8 @@ let db: Database;
 let app: FastifyInstance;
 const records: AuditRecord[] = [];
 let snapshotEvents = 0;
+/** An audit action whose append fails (the audit store is down for it). */
+let failAuditFor: string | null = null;
 const env = { WARDEN_ARTIFACTS_PROMOTION_APPROVERS: '["User::\\"alice\\""]', WARDEN_ADMIN_TOKEN: 'test-admin-token' } as Record<string, string>;
 
 /** Runs the real CLI in-process; stdout/stderr are captured. */
@@ -46,7 +48,12 @@ before(async () => {
   db = await openStore({});
   const config = loadConfig({ dataDir: join(dir, 'data'), env: { ...process.env } });
   // Only append is used by the routes; the rest of the AuditLog surface is not needed here.
-  const audit = { append: async (r: AuditRecord) => void records.push(r), queueDepth: 0, flush: async () => {}, close: async () => {} } as unknown as AuditLog;
+  const audit = {
+    append: async (r: AuditRecord) => {
+      if (r.action === failAuditFor) throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'injected audit failure');
+      records.push(r);
+    },
+    queueDepth: 0, flush: async () => {}, close: async () => {} } as unknown as AuditLog;
   const events = new EventEmitter();
   events.on('snapshot:changed', () => snapshotEvents++);
   const ctx: ControlPlaneContext = { config, db, audit, logger: pino({ level: 'silent' }), serverSecret: new Uint8Array(32), events };
@@ -149,8 +156,12 @@ test('warden artifact: add, scan, approve, promote, lineage, blast radius and ad
     admissionTableFromJson((await (await fetch(`${process.env.WARDEN_ADMIN_URL}/api/v1/admission/models`, { headers: { authorization: `Bearer ${env.WARDEN_ADMIN_TOKEN}` } })).json()) as AdmissionTableJson);
   assert.equal((admitModel(await admission(), 'sentiment', undefined, added.version.digest) as { code: string }).code, 'WARDEN_ADMISSION_DIGEST_MISMATCH');
   const events = snapshotEvents;
+  // The audit store fails for the revoke: the revocation is committed and still pushed to PEPs.
+  failAuditFor = 'artifacts.revoke';
   r = await cli('artifact', 'revoke', 'sentiment@2', '--reason', 'weights differ from the signed manifest');
-  assert.equal(r.code, 0, r.stderr);
+  failAuditFor = null;
+  assert.match(r.stderr, /WARDEN_AUDIT_WRITE_FAILED/);
+  assert.equal(snapshotEvents, events + 1, 'a committed revocation is pushed even when its audit record fails');
   assert.equal((admitModel(await admission(), 'sentiment', undefined, v2digest) as { code: string }).code, 'WARDEN_ADMISSION_NOT_SERVING');
   r = await cli('artifact', 'rollback', 'sentiment', '--format', 'json');
   assert.deepEqual(JSON.parse(r.stdout), { from: null, to: 'sentiment@1' });

@@ -64,9 +64,14 @@ export function rollbackModelAction(deps: { registry?: ModelRegistryPort; servin
       const bad = typeof params.version === 'string' ? params.version : serving;
       if (bad === null || serving !== bad) return { changed: false, summary: `${model} no longer serves ${bad ?? 'anything suspect'}`, details: { model, serving } };
       await registry.revoke(model, bad, `incident ${ctx.incidentId ?? 'runbook'}`);
-      const r = await registry.rollback(model);
-      // PEPs admit models by digest from the snapshot: push the new serving version now.
-      deps.servingChanged?.();
+      let r;
+      try {
+        r = await registry.rollback(model);
+      } finally {
+        // PEPs admit models by digest from the snapshot: push the revocation (and the new serving
+        // version) now, even when the rollback after it failed.
+        deps.servingChanged?.();
+      }
       return { changed: true, summary: `${model} rolled back from ${bad} to ${r.to}`, details: { model, from: bad, to: r.to } };
     },
   };
@@ -167,19 +172,23 @@ export function rollbackAffectedModelsAction(deps: { registry?: ModelRegistryPor
       const dataset = stringParam(params, 'dataset', 'rollback-affected-models', REF);
       const a = await affectedOf(dataset);
       const reason = `derived from poisoned dataset ${dataset} (incident ${ctx.incidentId ?? 'runbook'})`;
-      for (const m of a.toRevoke) await registry.revoke(m.name, m.version, reason);
       const rolledBack: { model: string; from: string; to: string | null }[] = [];
-      for (const d of a.deployments) {
-        const from = `${d.name}@${d.servingVersion}`;
-        try {
-          const r = await registry.rollback(d.name);
-          rolledBack.push({ model: d.name, from, to: r.to });
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'WARDEN_ARTIFACT_NO_ROLLBACK_TARGET') throw err;
-          rolledBack.push({ model: d.name, from, to: null });
+      try {
+        for (const m of a.toRevoke) await registry.revoke(m.name, m.version, reason);
+        for (const d of a.deployments) {
+          const from = `${d.name}@${d.servingVersion}`;
+          try {
+            const r = await registry.rollback(d.name);
+            rolledBack.push({ model: d.name, from, to: r.to });
+          } catch (err) {
+            if ((err as { code?: string }).code !== 'WARDEN_ARTIFACT_NO_ROLLBACK_TARGET') throw err;
+            rolledBack.push({ model: d.name, from, to: null });
+          }
         }
+      } finally {
+        // Whatever was revoked or rolled back before a failure is pushed to PEPs all the same.
+        if (a.toRevoke.length > 0 || rolledBack.length > 0) deps.servingChanged?.();
       }
-      if (a.toRevoke.length > 0 || rolledBack.length > 0) deps.servingChanged?.();
       if (a.toRevoke.length === 0 && rolledBack.length === 0) return { changed: false, summary: 'no model version derives from the dataset', details: { dataset, revoked: [], rolledBack: [] } };
       const moves = rolledBack.map((x) => `${x.from} → ${x.to ?? 'nothing serving (retired)'}`);
       return {

@@ -58,9 +58,10 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     frozenDatasets: frozenDatasetCheck(ctx.db),
   });
   const reg = services.registry;
+  /** Called once the change is committed: PEPs get it even when its audit record cannot be written. */
   const audit = async (request: FastifyRequest, action: string, resource: string, details: Record<string, unknown>, servingChanged: boolean) => {
-    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminPrincipal(request), action, resource, decision: 'allow', details });
     if (servingChanged) ctx.events.emit('snapshot:changed');
+    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminPrincipal(request), action, resource, decision: 'allow', details });
   };
 
   app.get('/artifacts', async (request) => {

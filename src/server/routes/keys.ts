@@ -30,16 +30,19 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
     }
     await refuseOutsideSchema(ctx, input);
     const { record, key } = await repo.create(input);
-    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.create', principal: adminPrincipal(request), resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow', details: { name: record.name, scopes: record.scopes, expiresAt: record.expiresAt } });
+    // Announced before the audit append: the change is committed, and PEPs must get it even when
+    // its audit record cannot be written (the request then fails with the audit error).
     ctx.events.emit('snapshot:changed');
+    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.create', principal: adminPrincipal(request), resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow', details: { name: record.name, scopes: record.scopes, expiresAt: record.expiresAt } });
     reply.code(201);
     return { key, record };
   });
 
   app.post<{ Params: { id: string } }>('/keys/:id/revoke', async (request) => {
     const record = await repo.revoke(request.params.id);
-    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.revoke', principal: adminPrincipal(request), resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow' });
+    // A committed revocation reaches PEPs even if its audit record fails (see create above).
     ctx.events.emit('snapshot:changed');
+    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.revoke', principal: adminPrincipal(request), resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow' });
     return { record };
   });
 }

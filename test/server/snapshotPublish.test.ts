@@ -1,0 +1,105 @@
+// Admin changes reach the PEP snapshot even when something after the store write fails: an audit
+// append that fails after a key revoke must not leave the revoked key working until the next
+// periodic refresh, and a snapshot rebuild that fails is reported to the change and retried soon.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/observe/index.js';
+import { startWarden, type RunningWarden } from '../../src/server/index.js';
+import { WardenError } from '../../src/errors/index.js';
+import type { Database } from '../../src/store/index.js';
+import { removeDir, tempDataDir } from '../helpers/warden.js';
+
+async function start(t: TestContext) {
+  const dataDir = tempDataDir('warden-snapshot-publish-');
+  const config = loadConfig({ dataDir, env: {}, overrides: { 'server.port': 0 } });
+  const warden = await startWarden({ config, logger: createLogger({ level: 'silent' }), demo: false, gateway: false });
+  t.after(async () => {
+    await warden.close();
+    removeDir(dataDir);
+  });
+  const token = warden.ready.adminToken!;
+  const call = async (method: 'GET' | 'POST' | 'PUT', url: string, payload?: object) => {
+    const r = await warden.controlPlane.app.inject({ method, url: `/api/v1${url}`, headers: { authorization: `Bearer ${token}` }, payload });
+    return { status: r.statusCode, json: r.json() as Record<string, unknown> & { error?: { code: string; message: string } } };
+  };
+  return { warden, call };
+}
+
+/** The key as the PEP snapshot (what the gateways enforce) has it, by id. */
+function keyInSnapshot(warden: RunningWarden, id: string) {
+  const snap = warden.controlPlane.snapshots.current();
+  return snap ? [...snap.apiKeys.values()].find((k) => k.id === id) : undefined;
+}
+
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    assert.ok(Date.now() < deadline, `${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+test('a key revoke whose audit append fails is still in the PEP snapshot when the (failed) answer arrives', async (t) => {
+  const { warden, call } = await start(t);
+  const created = await call('POST', '/keys', { name: 'victim', scopes: ['model:iris'] });
+  assert.equal(created.status, 201);
+  const id = (created.json.record as { id: string }).id;
+  assert.equal(keyInSnapshot(warden, id)?.revokedAt, null);
+
+  const audit = warden.controlPlane.ctx.audit;
+  const append = audit.append.bind(audit);
+  audit.append = async () => {
+    throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'injected audit failure');
+  };
+  t.after(() => {
+    audit.append = append;
+  });
+
+  const revoked = await call('POST', '/keys/victim/revoke');
+  // The audit failure is still reported: the admin action has no audit record yet.
+  assert.equal(revoked.status, 503);
+  assert.equal(revoked.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED');
+  // ...but the revocation is committed and already in the snapshot PEPs are pushed.
+  assert.ok(keyInSnapshot(warden, id)?.revokedAt instanceof Date, 'revoked key is refused by PEPs at once');
+
+  // The same for a key created while the audit store fails: PEPs know it at once.
+  const second = await call('POST', '/keys', { name: 'unaudited', scopes: ['model:iris'] });
+  assert.equal(second.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED');
+  const row = (await warden.controlPlane.ctx.db.query<{ id: string }>(`SELECT id FROM api_keys WHERE name = 'unaudited'`)).rows[0]!;
+  assert.ok(keyInSnapshot(warden, row.id), 'a committed key is in the snapshot');
+});
+
+test('a failed snapshot rebuild fails the change that needed it (WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED) and is retried within seconds', async (t) => {
+  const { warden, call } = await start(t);
+  const db = warden.controlPlane.ctx.db as Database;
+  const query = db.query.bind(db);
+  let failBuild = false;
+  // The snapshot builder's read of every key fails (a store outage that hits only the rebuild).
+  db.query = (async (sql: string, params?: readonly unknown[]) => {
+    if (failBuild && sql.startsWith('SELECT * FROM api_keys ORDER BY')) throw new WardenError('WARDEN_STORE_UNAVAILABLE', 'injected store failure');
+    return query(sql, params);
+  }) as Database['query'];
+  t.after(() => {
+    db.query = query;
+  });
+
+  failBuild = true;
+  const created = await call('POST', '/keys', { name: 'late', scopes: ['model:iris'] });
+  assert.equal(created.status, 503, JSON.stringify(created.json));
+  assert.equal(created.json.error?.code, 'WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED');
+  assert.match(created.json.error!.message, /change was saved.*WARDEN_STORE_UNAVAILABLE.*retries in \d+ s/);
+  const id = (await query<{ id: string }>(`SELECT id FROM api_keys WHERE name = 'late'`)).rows[0]!.id;
+  assert.equal(keyInSnapshot(warden, id), undefined, 'not in the snapshot yet');
+
+  // A request that changes nothing is not blamed for the earlier failure.
+  const check = await call('POST', '/policies/check', { policies: '@id("all") permit(principal, action, resource);' });
+  assert.equal(check.status, 200, JSON.stringify(check.json));
+
+  // The store recovers: the publisher retries on its own (well before the periodic refresh).
+  failBuild = false;
+  await until('the retried rebuild installs the key', () => keyInSnapshot(warden, id) !== undefined);
+  const next = await call('POST', '/keys/late/revoke');
+  assert.equal(next.status, 200, JSON.stringify(next.json));
+  assert.ok(keyInSnapshot(warden, id)?.revokedAt instanceof Date);
+});
