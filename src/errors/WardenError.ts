@@ -8,13 +8,16 @@ import { errorCodes, type ErrorCode } from './codes.js';
 export class WardenError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  /** The request field the error is about (a path like `messages[0].role`), for OpenAI-style `param`. */
+  readonly param: string | null;
 
-  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; status?: number }) {
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; status?: number; param?: string }) {
     const info = (errorCodes as Record<string, { status: number; description: string }>)[code] ?? { status: 500, description: code };
     super(message ?? info.description, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'WardenError';
     this.code = code;
     this.status = options?.status ?? info.status;
+    this.param = options?.param ?? null;
   }
 
   toJSON(): { code: string; message: string } {

@@ -53,12 +53,31 @@ function overheadMs(ctx: RequestContext): number {
   return Number(process.hrtime.bigint() - ctx.startNs - ctx.upstreamNs) / 1e6;
 }
 
+/**
+ * OpenAI's error `type` for a status, so OpenAI clients can branch on it as they do on OpenAI's own
+ * answers; Warden's `code` stays the precise, stable reason.
+ */
+export function errorType(status: number): string {
+  switch (status) {
+    case 401:
+      return 'authentication_error';
+    case 403:
+      return 'permission_error';
+    case 404:
+      return 'not_found_error';
+    case 429:
+      return 'rate_limit_error';
+  }
+  return status >= 500 ? 'server_error' : 'invalid_request_error';
+}
+
 export function sendError(ctx: Pick<RequestContext, 'res' | 'requestId'>, err: WardenError, overhead: string, closeConnection = false): void {
   if (ctx.res.headersSent) {
     cutOff(ctx.res, err);
     return;
   }
-  const body = JSON.stringify({ error: { code: err.code, message: err.message, requestId: ctx.requestId } });
+  // `param` (the request field at fault, or null) and `type` complete OpenAI's error object.
+  const body = JSON.stringify({ error: { code: err.code, message: err.message, type: errorType(err.status), param: err.param, requestId: ctx.requestId } });
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'content-length': String(Buffer.byteLength(body)),

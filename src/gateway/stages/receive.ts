@@ -113,7 +113,7 @@ export function parseBody(ctx: RequestContext, options: ReceiveOptions): void {
   if (route.model === null) {
     const model = ctx.json.model;
     if (typeof model !== 'string' || model.length === 0 || model.length > 128) {
-      throw new WardenError('WARDEN_INPUT_INVALID', 'field "model" is required and must be a non-empty string of at most 128 characters');
+      throw new WardenError('WARDEN_INPUT_INVALID', 'field "model" is required and must be a non-empty string of at most 128 characters', { param: 'model' });
     }
     route.model = model;
   }

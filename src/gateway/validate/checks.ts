@@ -30,7 +30,7 @@ export const DEFAULT_VALIDATION_LIMITS: Readonly<ValidationLimits> = Object.free
 });
 
 export function fail(path: string, message: string): never {
-  throw new WardenError('WARDEN_GATEWAY_INVALID_REQUEST', `${path}: ${message}`);
+  throw new WardenError('WARDEN_GATEWAY_INVALID_REQUEST', `${path}: ${message}`, { param: path });
 }
 
 export function typeName(v: unknown): string {

@@ -1,0 +1,102 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import OpenAI from 'openai';
+import { request, type Dispatcher } from 'undici';
+import type { AuditRecord } from '../../src/audit/index.js';
+import { upstreamConfig } from '../../src/config/index.js';
+import { RequestValidator, type RunningGateway } from '../../src/gateway/index.js';
+import { startTestGateway, TEST_KEY, TEST_SECRET } from '../helpers/inProcessGateway.js';
+import { permitAllSnapshots } from '../helpers/gatewaySnapshot.js';
+
+// What the official OpenAI SDK relies on beyond the happy path: models.retrieve, the error
+// object's `type` and `param`, and HTTP's own rules (Allow on 405, HEAD wherever GET is).
+
+const POLICIES = 'permit(principal, action, resource);\nforbid(principal, action, resource == Model::"secret");';
+const DIGEST = `sha256:${'cd'.repeat(32)}`;
+
+let upstream: Server;
+let gw: RunningGateway;
+let catchAll: RunningGateway;
+let client: OpenAI;
+const records: AuditRecord[] = [];
+
+function sdk(url: string, apiKey = TEST_KEY): OpenAI {
+  return new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 });
+}
+
+/** The OpenAI SDK's error for a call that must fail. */
+async function sdkError(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
+  try {
+    await call;
+  } catch (err) {
+    assert.ok(err instanceof OpenAI.APIError, String(err));
+    return err;
+  }
+  assert.fail('the call succeeded');
+}
+
+before(async () => {
+  // A model server that answers OIP metadata (for HEAD on a forwarded GET route).
+  upstream = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: 'm', versions: ['1'], platform: 'stub', inputs: [], outputs: [] }));
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
+  gw = await startTestGateway({
+    upstreams: [upstreamConfig.parse({ name: 'u', url, models: ['m', 'secret', 'org/m'], retries: 0 })],
+    snapshots: permitAllSnapshots(TEST_SECRET, TEST_KEY, undefined, POLICIES),
+    validator: new RequestValidator(),
+    audit: { append: async (r: AuditRecord) => void records.push(r), queueDepth: 0, flush: async () => undefined, close: async () => undefined },
+  });
+  // An upstream that takes every model: the registry says which models exist.
+  catchAll = await startTestGateway({
+    upstreams: [upstreamConfig.parse({ name: 'any', url, models: ['*'], retries: 0 })],
+    snapshots: permitAllSnapshots(
+      TEST_SECRET,
+      TEST_KEY,
+      {
+        enforceAll: false,
+        enforced: [],
+        models: {
+          registered: { serving: { version: '1', digest: DIGEST }, revokedVersions: [], revokedDigests: [] },
+          secret: { serving: { version: '1', digest: DIGEST }, revokedVersions: [], revokedDigests: [] },
+          'not-serving': { serving: null, revokedVersions: [], revokedDigests: [] },
+        },
+      },
+      'permit(principal, action, resource);\nforbid(principal, action, resource in Model::"secret");',
+    ),
+  });
+  client = sdk(gw.url);
+});
+
+after(async () => {
+  await gw.close(0);
+  await catchAll.close(0);
+  await new Promise<void>((r) => upstream.close(() => r()));
+});
+
+test('error bodies carry OpenAI\'s type and param next to Warden\'s code, message and requestId', async () => {
+  const bad = await sdkError(client.chat.completions.create({ model: 'm', messages: [{ role: 'robot' as 'user', content: 'x' }] }));
+  assert.ok(bad instanceof OpenAI.BadRequestError);
+  assert.equal(bad.code, 'WARDEN_GATEWAY_INVALID_REQUEST');
+  assert.equal(bad.type, 'invalid_request_error');
+  assert.equal(bad.param, 'messages[0].role');
+  assert.match(bad.message, /messages\[0\]\.role: expected one of/);
+  const noModel = await sdkError(client.chat.completions.create({ messages: [{ role: 'user', content: 'x' }] } as never));
+  assert.equal(noModel.param, 'model');
+
+  const denied = await sdkError(client.chat.completions.create({ model: 'secret', messages: [{ role: 'user', content: 'x' }] }));
+  assert.equal(denied.status, 403);
+  assert.equal(denied.type, 'permission_error');
+  assert.equal(denied.param, null);
+  const unauthenticated = await sdkError(sdk(gw.url, `wdn_zzzzzzzzzzzz_${'B'.repeat(43)}`).models.list());
+  assert.equal(unauthenticated.status, 401);
+  assert.equal(unauthenticated.type, 'authentication_error');
+
+  const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body: '{"model":"m","messages":"hi"}' });
+  const body = (await r.body.json()) as { error: Record<string, unknown> };
+  assert.deepEqual(Object.keys(body.error), ['code', 'message', 'type', 'param', 'requestId']);
+  assert.equal(body.error.requestId, r.headers['x-warden-request-id']);
+});
