@@ -102,6 +102,11 @@ export class UpstreamPool {
     return [...this.byModel.keys()].sort();
   }
 
+  /** Whether an upstream names this model in its `models` (not only through `*`). */
+  namesModel(model: string): boolean {
+    return this.byModel.has(model);
+  }
+
   /** Starts the configured active health checks (GET path, 2xx = healthy) on their own pools. */
   startHealthChecks(): void {
     for (const u of this.upstreams) {

@@ -10,13 +10,14 @@ import type { Authenticators, RateLimitPolicy, RequestValidator } from './index-
 import { RateLimitedError } from './index-internal.js';
 import { parseBody, readRequestBody, receive, type ReceiveOptions } from './stages/receive.js';
 import { authenticate } from './stages/authenticate.js';
-import { authorize, invokeRequest, type AuthorizeOptions } from './stages/authorize.js';
+import { authorize, type AuthorizeOptions } from './stages/authorize.js';
 import { rateLimit } from './stages/rateLimit.js';
-import { admit, isAdmissible } from './stages/admit.js';
+import { admit } from './stages/admit.js';
 import { forward } from './stages/forward.js';
 import { audit } from './stages/audit.js';
 import type { RevocationEnforcer } from './RevocationEnforcer.js';
 import { cutOff } from './cutOff.js';
+import { listModels, retrieveModel } from './protocols/openaiModels.js';
 
 export interface PipelineOptions {
   upstreams: UpstreamPool;
@@ -113,10 +114,11 @@ function answerLocally(ctx: RequestContext, upstreams: UpstreamPool, authz: Auth
     return true;
   }
   if (kind === 'openai.models') {
-    // Only models the caller could invoke now: the policy allows it and admission would not refuse it.
-    const invocable = (model: string) => isAdmissible(ctx, model) && ctx.snapshot.authorizer.authorize(invokeRequest(ctx, model, authz)).decision === 'allow';
-    const allowed = upstreams.knownModels().filter(invocable);
-    sendJson(ctx, 200, { object: 'list', data: allowed.map((id) => ({ id, object: 'model', created: 0, owned_by: 'warden' })) });
+    sendJson(ctx, 200, listModels(ctx, upstreams, authz));
+    return true;
+  }
+  if (kind === 'openai.model') {
+    sendJson(ctx, 200, retrieveModel(ctx, upstreams, authz));
     return true;
   }
   if (kind === 'oip.server') {

@@ -77,6 +77,48 @@ after(async () => {
   await new Promise<void>((r) => upstream.close(() => r()));
 });
 
+test('models.retrieve: a model the caller may invoke is answered as an OpenAI model object, an id with a slash included', async () => {
+  assert.deepEqual(await client.models.retrieve('m'), { id: 'm', object: 'model', created: 0, owned_by: 'warden' });
+  // The SDK escapes the slash (org%2Fm); the gateway decodes the segment once.
+  assert.equal((await client.models.retrieve('org/m')).id, 'org/m');
+});
+
+test('models.retrieve: a denied model and an unknown one get the same 404, so existence does not leak', async () => {
+  const denied = await sdkError(client.models.retrieve('secret'));
+  const unknown = await sdkError(client.models.retrieve('nope'));
+  for (const e of [denied, unknown]) {
+    assert.ok(e instanceof OpenAI.NotFoundError);
+    assert.equal(e.code, 'WARDEN_GATEWAY_ROUTE_NOT_FOUND');
+    assert.equal(e.type, 'not_found_error');
+  }
+  assert.equal(denied.message, unknown.message);
+  assert.doesNotMatch(denied.message, /secret/);
+  // The audit log, unlike the caller, learns which model was asked about and which policy denied it.
+  // The record is appended once the answer is sent: wait for it (with a deadline).
+  const id = denied.headers?.get('x-warden-request-id');
+  const deadline = Date.now() + 5000;
+  let record = records.find((r) => r.requestId === id);
+  while (!record && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+    record = records.find((r) => r.requestId === id);
+  }
+  assert.equal(record?.action, 'readModelMetadata');
+  assert.equal(record?.model, 'secret');
+  assert.equal(record?.decision, 'deny');
+  assert.equal(record?.code, 'WARDEN_GATEWAY_ROUTE_NOT_FOUND');
+  assert.equal(record?.policies?.length, 1);
+  // Too long to be a model id, a malformed escape, an escaped character decoded only once: 404 too.
+  for (const path of [`/v1/models/${'a'.repeat(129)}`, '/v1/models/%E0%A4%A', '/v1/models/m%252F']) {
+    const r = await request(`${gw.url}${path}`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
+    assert.equal(r.statusCode, 404, path);
+    assert.equal(((await r.body.json()) as { error: { message: string } }).error.message, denied.message.replace(/^404 /, ''), path);
+  }
+  // Authentication still comes first: an anonymous caller learns nothing either.
+  const anon = await request(`${gw.url}/v1/models/m`);
+  assert.equal(anon.statusCode, 401);
+  await anon.body.dump();
+});
+
 test('error bodies carry OpenAI\'s type and param next to Warden\'s code, message and requestId', async () => {
   const bad = await sdkError(client.chat.completions.create({ model: 'm', messages: [{ role: 'robot' as 'user', content: 'x' }] }));
   assert.ok(bad instanceof OpenAI.BadRequestError);

@@ -4,6 +4,7 @@ export type RouteKind =
   | 'openai.completions'
   | 'openai.embeddings'
   | 'openai.models'
+  | 'openai.model'
   | 'oip.infer'
   | 'oip.model.metadata'
   | 'oip.model.ready'
@@ -18,6 +19,28 @@ export interface RouteMatch {
   /** Whether the route carries a JSON body. */
   hasBody: boolean;
   method: 'GET' | 'POST';
+  /**
+   * openai.model: the model id asked about (decoded once), or null when it cannot name a model
+   * (bad escape, too long). It is not `model`: the lookup is answered like the list, as 404 when
+   * the caller may not invoke it, rather than authorized (403) like a call.
+   */
+  lookup?: string | null;
+}
+
+const MODEL_PREFIX = '/v1/models/';
+const MAX_MODEL_ID = 128;
+
+/** The model id of /v1/models/{id}: one path segment, percent-decoded once (the SDK encodes ids like `org/model`). */
+function modelLookup(segment: string): string | null {
+  // Longer than 128 characters even if every one were escaped (%XX).
+  if (segment.length > MAX_MODEL_ID * 3) return null;
+  let id: string;
+  try {
+    id = decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+  return id.length > 0 && id.length <= MAX_MODEL_ID ? id : null;
 }
 
 const OIP_MODEL = /^\/v2\/models\/([A-Za-z0-9._-]{1,128})(?:\/versions\/([A-Za-z0-9._-]{1,64}))?(\/infer|\/ready)?$/;
@@ -43,6 +66,11 @@ export function matchRoute(path: string): RouteMatch | null {
     case '/v2/health/live':
     case '/v2/health/ready':
       return { kind: 'oip.server', model: null, version: null, hasBody: false, method: 'GET' };
+  }
+  if (path.startsWith(MODEL_PREFIX)) {
+    const segment = path.slice(MODEL_PREFIX.length);
+    if (segment.length === 0 || segment.includes('/')) return null;
+    return { kind: 'openai.model', model: null, version: null, hasBody: false, method: 'GET', lookup: modelLookup(segment) };
   }
   const m = OIP_MODEL.exec(path);
   // `.` and `..` are path segments to the upstream (a normalising proxy would resolve them to

@@ -8,6 +8,7 @@ const ACTION_BY_ROUTE: Record<string, string> = {
   'openai.embeddings': 'invoke',
   'oip.infer': 'invoke',
   'openai.models': 'listModels',
+  'openai.model': 'readModelMetadata',
   'oip.model.metadata': 'readModelMetadata',
   'oip.model.ready': 'readModelMetadata',
   'oip.server': 'health',

@@ -1,0 +1,38 @@
+import { WardenError } from '../../errors/index.js';
+import type { RequestContext } from '../RequestContext.js';
+import type { UpstreamPool } from '../UpstreamPool.js';
+import { invokeRequest, type AuthorizeOptions } from '../stages/authorize.js';
+import { isAdmissible } from '../stages/admit.js';
+
+/** OpenAI's model object; Warden knows no creation time or owner of the models it fronts. */
+function modelObject(id: string): { id: string; object: 'model'; created: number; owned_by: string } {
+  return { id, object: 'model', created: 0, owned_by: 'warden' };
+}
+
+/** Whether the caller could invoke the model now: the policy allows it and admission would not refuse it. */
+function invocable(ctx: RequestContext, model: string, authz: AuthorizeOptions): boolean {
+  return isAdmissible(ctx, model) && ctx.snapshot.authorizer.authorize(invokeRequest(ctx, model, authz)).decision === 'allow';
+}
+
+/** GET /v1/models: only the models the caller could invoke. */
+export function listModels(ctx: RequestContext, upstreams: UpstreamPool, authz: AuthorizeOptions): unknown {
+  return { object: 'list', data: upstreams.knownModels().filter((m) => invocable(ctx, m, authz)).map(modelObject) };
+}
+
+/**
+ * GET /v1/models/{id}: the model when the list would hold it. Unknown and not-invocable models get
+ * the same 404, so a caller learns nothing of models it may not use.
+ */
+export function retrieveModel(ctx: RequestContext, upstreams: UpstreamPool, authz: AuthorizeOptions): unknown {
+  const id = ctx.route?.lookup ?? null;
+  if (id !== null) {
+    // The audit record names the model asked about (and the policies that decided, when asked).
+    ctx.route!.model = id;
+    if (upstreams.namesModel(id) && isAdmissible(ctx, id)) {
+      const decision = ctx.snapshot.authorizer.authorize(invokeRequest(ctx, id, authz));
+      ctx.decision = decision;
+      if (decision.decision === 'allow') return modelObject(id);
+    }
+  }
+  throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', 'no such model, or you may not invoke it');
+}
