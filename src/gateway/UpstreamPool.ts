@@ -107,6 +107,11 @@ export class UpstreamPool {
     return this.byModel.has(model);
   }
 
+  /** Whether an upstream takes every model no other one names (`models: ['*']`). */
+  hasCatchAll(): boolean {
+    return this.fallback !== null;
+  }
+
   /** Starts the configured active health checks (GET path, 2xx = healthy) on their own pools. */
   startHealthChecks(): void {
     for (const u of this.upstreams) {

@@ -119,6 +119,16 @@ test('models.retrieve: a denied model and an unknown one get the same 404, so ex
   await anon.body.dump();
 });
 
+test('an upstream with models ["*"]: registered models the caller may invoke are listed and retrievable', async () => {
+  const c = sdk(catchAll.url);
+  const ids: string[] = [];
+  for await (const m of c.models.list()) ids.push(m.id);
+  // Not "secret" (forbidden) nor "not-serving" (admission would refuse it); unregistered names are unknown.
+  assert.deepEqual(ids, ['registered']);
+  assert.equal((await c.models.retrieve('registered')).id, 'registered');
+  for (const id of ['secret', 'not-serving', 'unregistered']) assert.equal((await sdkError(c.models.retrieve(id))).status, 404, id);
+});
+
 test('error bodies carry OpenAI\'s type and param next to Warden\'s code, message and requestId', async () => {
   const bad = await sdkError(client.chat.completions.create({ model: 'm', messages: [{ role: 'robot' as 'user', content: 'x' }] }));
   assert.ok(bad instanceof OpenAI.BadRequestError);

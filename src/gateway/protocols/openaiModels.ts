@@ -9,6 +9,18 @@ function modelObject(id: string): { id: string; object: 'model'; created: number
   return { id, object: 'model', created: 0, owned_by: 'warden' };
 }
 
+/**
+ * Models the gateway knows it routes: those named in an upstream's `models`, and, when an upstream
+ * takes every other model (`*`), the models registered in the artifact registry (they route there
+ * unless named elsewhere). A model reached only through `*` and never registered cannot be known
+ * without asking the model server, so it is not listed, though calls to it are forwarded.
+ */
+function routedModels(ctx: RequestContext, upstreams: UpstreamPool): string[] {
+  const named = upstreams.knownModels();
+  if (!upstreams.hasCatchAll()) return named;
+  return [...new Set([...named, ...ctx.snapshot.admission.models.keys()])].sort();
+}
+
 /** Whether the caller could invoke the model now: the policy allows it and admission would not refuse it. */
 function invocable(ctx: RequestContext, model: string, authz: AuthorizeOptions): boolean {
   return isAdmissible(ctx, model) && ctx.snapshot.authorizer.authorize(invokeRequest(ctx, model, authz)).decision === 'allow';
@@ -16,7 +28,7 @@ function invocable(ctx: RequestContext, model: string, authz: AuthorizeOptions):
 
 /** GET /v1/models: only the models the caller could invoke. */
 export function listModels(ctx: RequestContext, upstreams: UpstreamPool, authz: AuthorizeOptions): unknown {
-  return { object: 'list', data: upstreams.knownModels().filter((m) => invocable(ctx, m, authz)).map(modelObject) };
+  return { object: 'list', data: routedModels(ctx, upstreams).filter((m) => invocable(ctx, m, authz)).map(modelObject) };
 }
 
 /**
@@ -28,7 +40,8 @@ export function retrieveModel(ctx: RequestContext, upstreams: UpstreamPool, auth
   if (id !== null) {
     // The audit record names the model asked about (and the policies that decided, when asked).
     ctx.route!.model = id;
-    if (upstreams.namesModel(id) && isAdmissible(ctx, id)) {
+    const routed = upstreams.namesModel(id) || (upstreams.hasCatchAll() && ctx.snapshot.admission.models.has(id));
+    if (routed && isAdmissible(ctx, id)) {
       const decision = ctx.snapshot.authorizer.authorize(invokeRequest(ctx, id, authz));
       ctx.decision = decision;
       if (decision.decision === 'allow') return modelObject(id);
