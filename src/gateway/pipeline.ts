@@ -17,6 +17,7 @@ import { forward } from './stages/forward.js';
 import { audit } from './stages/audit.js';
 import type { RevocationEnforcer } from './RevocationEnforcer.js';
 import { cutOff } from './cutOff.js';
+import { MethodNotAllowedError } from './protocols/MethodNotAllowedError.js';
 import { listModels, retrieveModel } from './protocols/openaiModels.js';
 
 export interface PipelineOptions {
@@ -87,6 +88,7 @@ export function sendError(ctx: Pick<RequestContext, 'res' | 'requestId'>, err: W
   };
   if (err.status === 401) headers['www-authenticate'] = 'Bearer realm="warden"';
   if (err instanceof RateLimitedError) headers['retry-after'] = String(err.retryAfterSeconds);
+  if (err instanceof MethodNotAllowedError) headers.allow = err.allow;
   if (closeConnection) headers.connection = 'close';
   ctx.res.writeHead(err.status, headers);
   ctx.res.end(body);

@@ -152,3 +152,40 @@ test('error bodies carry OpenAI\'s type and param next to Warden\'s code, messag
   assert.deepEqual(Object.keys(body.error), ['code', 'message', 'type', 'param', 'requestId']);
   assert.equal(body.error.requestId, r.headers['x-warden-request-id']);
 });
+
+test('405 names the allowed methods in Allow; a CORS preflight gets a 405 that says browsers are not served, without CORS headers', async () => {
+  const cases: [Dispatcher.HttpMethod, string, string][] = [
+    ['POST', '/v1/models', 'GET, HEAD'],
+    ['DELETE', '/v1/models/m', 'GET, HEAD'],
+    ['GET', '/v1/chat/completions', 'POST'],
+    ['PUT', '/v2/models/m/infer', 'POST'],
+  ];
+  for (const [method, path, allow] of cases) {
+    const r = await request(`${gw.url}${path}`, { method, headers: { authorization: `Bearer ${TEST_KEY}` } });
+    assert.equal(r.statusCode, 405, `${method} ${path}`);
+    assert.equal(r.headers.allow, allow, `${method} ${path}`);
+    const body = (await r.body.json()) as { error: { code: string; type: string } };
+    assert.equal(body.error.code, 'WARDEN_GATEWAY_METHOD_NOT_ALLOWED');
+    assert.equal(body.error.type, 'invalid_request_error');
+  }
+  const preflight = await request(`${gw.url}/v1/chat/completions`, {
+    method: 'OPTIONS',
+    headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+  });
+  assert.equal(preflight.statusCode, 405);
+  assert.equal(preflight.headers.allow, 'POST');
+  assert.equal(preflight.headers['access-control-allow-origin'], undefined);
+  assert.match(((await preflight.body.json()) as { error: { message: string } }).error.message, /cross-origin \(CORS\) requests from browsers are not supported/);
+});
+
+test('HEAD is answered like GET without a body, on local and forwarded GET routes, and authenticated the same', async () => {
+  for (const path of ['/v1/models', '/v1/models/m', '/v2/models/m']) {
+    const r = await request(`${gw.url}${path}`, { method: 'HEAD', headers: { authorization: `Bearer ${TEST_KEY}` } });
+    assert.equal(r.statusCode, 200, path);
+    assert.match(String(r.headers['content-type']), /application\/json/, path);
+    assert.equal(await r.body.text(), '', path);
+  }
+  const anon = await request(`${gw.url}/v1/models`, { method: 'HEAD' });
+  assert.equal(anon.statusCode, 401);
+  await anon.body.dump();
+});

@@ -49,6 +49,16 @@ function isDotSegment(s: string): boolean {
   return s === '.' || s === '..';
 }
 
+/** Methods a route answers (the `Allow` header of a 405): HEAD wherever GET is (RFC 9110 §9.3.2). */
+export function allowedMethods(route: RouteMatch): string {
+  return route.method === 'GET' ? 'GET, HEAD' : route.method;
+}
+
+/** Whether a route answers this method; HEAD is answered as GET without the body. */
+export function allowsMethod(route: RouteMatch, method: string): boolean {
+  return method === route.method || (method === 'HEAD' && route.method === 'GET');
+}
+
 /** Matches a path to a route; null when no route exists. Method mismatches return the route so a 405 can be given. */
 export function matchRoute(path: string): RouteMatch | null {
   switch (path) {

@@ -1,6 +1,7 @@
 import { WardenError } from '../../errors/index.js';
 import type { RequestContext } from '../RequestContext.js';
-import { matchRoute } from '../protocols/routes.js';
+import { allowsMethod, matchRoute } from '../protocols/routes.js';
+import { methodNotAllowed } from '../protocols/MethodNotAllowedError.js';
 import { isKnownFieldName } from '../validate/index.js';
 import { scanJson } from './scanJson.js';
 
@@ -48,7 +49,7 @@ function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promis
 export function receive(ctx: RequestContext, options: ReceiveOptions): void {
   const route = matchRoute(ctx.path);
   if (!route) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', `no route for ${ctx.path}`);
-  if (route.method !== ctx.method) throw new WardenError('WARDEN_GATEWAY_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; use ${route.method}`);
+  if (!allowsMethod(route, ctx.method)) throw methodNotAllowed(ctx, route);
   ctx.route = route;
   if (!route.hasBody) return;
 
