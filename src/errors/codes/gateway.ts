@@ -8,7 +8,7 @@ export const gatewayCodes = {
   WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE: { status: 502, description: 'The model server could not be reached.' },
   WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN: { status: 503, description: 'The model server failed repeatedly or its health check fails; requests fail fast until a trial request succeeds (retry-after says when).' },
   WARDEN_GATEWAY_UPSTREAM_TIMEOUT: { status: 504, description: 'The model server did not answer in time.' },
-  WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE: { status: 502, description: 'The output guards must read this answer, but the model server sent it compressed, in a form they cannot read (a success that is not JSON or an event stream, an error that is not UTF-8 text) or larger than they read; it is withheld (fail closed).' },
+  WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE: { status: 502, description: 'The output guards must read this answer, but the model server sent it compressed, in a form they cannot read (a success that is not JSON or an event stream, a line in an event stream that is no SSE field, an error that is not UTF-8 text) or larger than they read; it is withheld (fail closed).' },
   WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED: { status: 503, description: 'The change was saved, but the control plane could not rebuild the PEP snapshot to include it; it retries within seconds and gateways enforce the previous snapshot until then.' },
   WARDEN_GATEWAY_SNAPSHOT_STALE: { status: 503, description: 'The gateway has no current policy snapshot and fails closed.' },
   WARDEN_GATEWAY_CLIENT_CLOSED: { status: 499, description: 'The client closed the connection before the answer was complete; the upstream request was aborted.' },

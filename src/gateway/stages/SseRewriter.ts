@@ -35,9 +35,11 @@ const STREAM_FIELDS = ['id', 'object', 'created', 'model', 'system_fingerprint']
  * finishes its choice, so clients that stop at `finish_reason` still get all of it.
  *
  * Parsed per the SSE format (any of \n, \r\n, \r line ends; `data:` with or without a space;
- * `event:`/`id:` lines; a last event without its blank line): a stream the parser did not
- * understand would otherwise reach the client unredacted. Hand-written: no SSE library parses
- * and re-emits events, and this is the product's own guard.
+ * `event:`/`id:`/`retry:` lines; comments; a last event without its blank line): a stream the
+ * parser did not understand would otherwise reach the client unredacted. With guards, every line
+ * the client can read is guarded: comments pass as a bare `:`, `event:`/`id:` values are redacted,
+ * and a line that is no SSE field at all (text, JSON without `data:`) withholds the rest of the
+ * stream. Hand-written: no SSE library parses and re-emits events, and this is the product's own guard.
  */
 export class SseRewriter {
   private pending = '';
@@ -46,6 +48,10 @@ export class SseRewriter {
   private readonly decoder = new StringDecoder('utf8');
   /** Transformers of texts whose choice has not finished: key `"<choice>"` or `"<choice>/<tool call>"`. */
   private readonly active = new Map<string, TextStreamTransformer>();
+  /** Nothing decoded yet: a byte order mark the stream starts with is dropped, as SSE clients do. */
+  private atStart = true;
+  /** Events rewritten before the rewriter threw: flushHeld gives them first, so no released text is lost. */
+  private unsent = '';
   private usedFirst = false;
   /** The stream is a legacy completions stream (`choices[].text`): held text is released as `text`. */
   private legacyText = false;
@@ -75,17 +81,28 @@ export class SseRewriter {
   }
 
   private pushText(text: string): string {
+    if (this.atStart && text) {
+      this.atStart = false;
+      if (text.startsWith('\uFEFF')) text = text.slice(1);
+    }
     if (this.pendingCr) text = '\r' + text;
     this.pendingCr = text.endsWith('\r');
     if (this.pendingCr) text = text.slice(0, -1);
     this.pending += text.replace(/\r\n?/g, '\n');
     let out = '';
     let end: number;
-    while ((end = this.pending.indexOf('\n\n')) !== -1) {
-      out += this.rewriteEvent(this.pending.slice(0, end));
-      this.pending = this.pending.slice(end + 2);
+    try {
+      while ((end = this.pending.indexOf('\n\n')) !== -1) {
+        const event = this.pending.slice(0, end);
+        this.pending = this.pending.slice(end + 2);
+        out += this.rewriteEvent(event);
+      }
+    } catch (err) {
+      this.unsent = out;
+      throw err;
     }
     if (this.pending.length > MAX_EVENT_CHARS) {
+      this.unsent = out;
       throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `the model server sent an event stream with an event over ${MAX_EVENT_CHARS} characters`);
     }
     return out;
@@ -104,16 +121,10 @@ export class SseRewriter {
 
 
   private rewriteEvent(event: string): string {
-    const lines = event.split('\n');
-    const dataLines: string[] = [];
-    const otherLines: string[] = [];
-    for (const line of lines) {
-      if (line.startsWith('data:')) dataLines.push(line.slice(line.startsWith('data: ') ? 6 : 5));
-      else otherLines.push(line);
-    }
-    if (dataLines.length === 0) return `${event}\n\n`;
+    const { dataLines, otherLines } = this.text ? this.guardedFields(event) : fieldsAsTheyCame(event);
+    if (dataLines.length === 0) return !this.text ? `${event}\n\n` : otherLines.length ? eventOf(otherLines, []) : '';
     const data = dataLines.join('\n');
-    if (data === '[DONE]') return this.flushHeld() + `${event}\n\n`;
+    if (data === '[DONE]') return this.text ? this.flushHeld() + eventOf(otherLines, [data]) : `${event}\n\n`;
     let json: Chunk;
     try {
       json = JSON.parse(data) as Chunk;
@@ -167,6 +178,35 @@ export class SseRewriter {
     return t.push(text) + t.flush();
   }
 
+  /**
+   * An event's lines as the guards let them through: `data` values (to be guarded by the caller),
+   * comments as a bare `:` (kept: proxies and clients use them as keep-alives), `event`/`id` with
+   * their values redacted, `retry` when it is the number SSE defines. Any other line is text a
+   * client may read that is no SSE field: the stream is withheld from there (fail closed).
+   */
+  private guardedFields(event: string): { dataLines: string[]; otherLines: string[] } {
+    const dataLines: string[] = [];
+    const otherLines: string[] = [];
+    for (const line of event.split('\n')) {
+      if (line === '') continue;
+      if (line.startsWith(':')) {
+        otherLines.push(':');
+        continue;
+      }
+      const colon = line.indexOf(':');
+      const name = colon === -1 ? line : line.slice(0, colon);
+      const value = colon === -1 ? '' : line.slice(line.startsWith(' ', colon + 1) ? colon + 2 : colon + 1);
+      if (name === 'data') dataLines.push(value);
+      else if (name === 'event' || name === 'id') otherLines.push(`${name}: ${this.redactWhole(value)}`);
+      else if (name === 'retry') {
+        if (/^\d{1,9}$/.test(value)) otherLines.push(`retry: ${value}`);
+      } else {
+        throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', 'the model server sent a line in its event stream that is not an SSE field, which the output guards cannot read; the rest of the stream is withheld');
+      }
+    }
+    return { dataLines, otherLines };
+  }
+
   /** Data that is not JSON is still text the client reads: redacted whole (fail closed), line structure kept. */
   private redactRaw(otherLines: string[], data: string): string {
     return eventOf(otherLines, this.redactWhole(data).split('\n'));
@@ -213,16 +253,28 @@ export class SseRewriter {
     return out;
   }
 
-  /** All text still held, as events: at the end of the stream, or before the gateway's error event when the upstream failed. */
+  /** All text still held, as events: at the end of the stream, or before the gateway's error event when the upstream failed or the rewriter threw. */
   flushHeld(): string {
-    let out = '';
+    let out = this.unsent;
+    this.unsent = '';
     const choices = new Set([...this.active.keys()].map((key) => Number(key.split('/')[0])));
     for (const index of choices) out += this.flushChoice(index);
     return out;
   }
 }
 
-/** One SSE event: its non-data fields as they came, then one `data:` line per line of data. */
+/** An event's `data:` values and its other lines as they came (no guards: only `usage` is read). */
+function fieldsAsTheyCame(event: string): { dataLines: string[]; otherLines: string[] } {
+  const dataLines: string[] = [];
+  const otherLines: string[] = [];
+  for (const line of event.split('\n')) {
+    if (line.startsWith('data:')) dataLines.push(line.slice(line.startsWith('data: ') ? 6 : 5));
+    else otherLines.push(line);
+  }
+  return { dataLines, otherLines };
+}
+
+/** One SSE event: its other fields, then one `data:` line per line of data. */
 function eventOf(fieldLines: readonly string[], dataLines: readonly string[]): string {
   let out = '';
   for (const l of fieldLines) out += `${l}\n`;
