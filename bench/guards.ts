@@ -224,7 +224,7 @@ for (const [name, text] of Object.entries(crafted)) {
     sink += detectors.inspectChat((JSON.parse(body) as { messages: { role: string; content: string }[] }).messages, 'echo').length;
   });
   const stream = time(() => {
-    const r = detectors.createStreamRedactor();
+    const r = detectors.createStreamRedactor()!;
     for (let i = 0; i < text.length; i += 64) sink += r.push(text.slice(i, i + 64)).length;
     sink += r.flush().length;
   });

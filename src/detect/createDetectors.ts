@@ -55,7 +55,8 @@ export interface Detectors {
   /** For a non-streamed completion: redacts/blocks/logs according to the completion actions. */
   guardCompletion(text: string): GuardedCompletion;
   redactText(text: string): RedactionResult;
-  createStreamRedactor(): StreamRedactor;
+  /** For a streamed completion: a redactor per streamed text, or null when detection or completion redaction is off (the stream passes as it came). */
+  createStreamRedactor(): StreamRedactor | null;
   recordFeedback(model: string, predicted: string | number, actual: string | number): AccuracyReport;
   driftReport(model: string): DriftReport | undefined;
   setProfile(model: string, profile: FeatureProfile): void;
@@ -165,6 +166,9 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     entropyBitsPerChar: config.secrets.entropyBitsPerChar,
     minTokenLength: config.secrets.minTokenLength,
   };
+  // Nothing to redact (detection off, or PII and secrets only logged on completions): streams are
+  // not rewritten at all, as non-streamed answers are left alone; logprobs included.
+  const streamRedacts = config.enabled && (completionRedactOptions.pii || completionRedactOptions.secrets);
   const piiKinds = config.pii.kinds.length > 0 ? new Set(config.pii.kinds) : undefined;
   const keepFinding = (f: { category: string; kind: string }): boolean => f.category === 'secret' || !piiKinds || piiKinds.has(f.kind);
   const scannedRoles = new Set<string>(config.injection.roles);
@@ -361,7 +365,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
       hardenOutput(response, request?.outOfDistribution && config.enabled && config.ood.enabled && config.ood.labelOnlyOutput ? { ...config.hardening[model], top1Only: true } : config.hardening[model]),
     guardCompletion,
     redactText: (text) => redactText(text, allFindOptions),
-    createStreamRedactor: () => new StreamRedactor(completionRedactOptions),
+    createStreamRedactor: () => (streamRedacts ? new StreamRedactor(completionRedactOptions) : null),
     recordFeedback: (model, predicted, actual) => performance.record(model, predicted, actual),
     driftReport: (model) => drift.get(model)?.report,
     setProfile: attach,

@@ -361,6 +361,7 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
       const kind = ctx.route?.kind;
       if (kind !== 'openai.chat' && kind !== 'openai.completions') return null;
       const r = detectors.createStreamRedactor();
+      if (!r) return null;
       return {
         push: (text) => r.push(text),
         flush: () => {

@@ -97,9 +97,14 @@ test('guardCompletion and the stream redactor follow completion actions', () => 
   const logOnly = make({ pii: { completionAction: 'log' } }).detectors.guardCompletion(`Your card ${SECRET_CARD}`);
   assert.equal(logOnly.text, `Your card ${SECRET_CARD}`);
   assert.equal(logOnly.verdicts[0]!.action, 'log');
-  const r = detectors.createStreamRedactor();
+  const r = detectors.createStreamRedactor()!;
   const out = r.push('card 4111 11') + r.push('11 1111 1111 done') + r.flush();
   assert.equal(out, 'card [REDACTED:credit_card] done');
+  // Nothing to redact in a stream: no redactor, so the stream passes as it came (as a non-streamed answer does).
+  assert.equal(make({ enabled: false }).detectors.createStreamRedactor(), null, 'detection off');
+  assert.equal(make({ pii: { completionAction: 'log' }, secrets: { completionAction: 'log' } }).detectors.createStreamRedactor(), null, 'completion findings only logged');
+  assert.equal(make({ pii: { enabled: false }, secrets: { enabled: false } }).detectors.createStreamRedactor(), null, 'PII and secret detection off');
+  assert.notEqual(make({ pii: { completionAction: 'log' } }).detectors.createStreamRedactor(), null, 'secrets still redacted');
 });
 
 test('inspectInference: OOD and range verdicts, extraction alarm event, budget; shape errors are typed', () => {

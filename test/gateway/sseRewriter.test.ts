@@ -197,3 +197,32 @@ test('a rewritten stream event keeps 64-bit integers exactly as the upstream sen
   const sse = 'data: {"id":"c","object":"chat.completion.chunk","created":7,"model":"m","x_trace":12345678901234567891,"choices":[{"index":0,"delta":{"content":"hello"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n';
   assert.match(rewrite(sse, 7), /"x_trace":12345678901234567891,/);
 });
+
+test('legacy completions logprobs are held with their text and joined in order; a stream cut before finish_reason still gets them with the held text', () => {
+  const meta = { id: 'cmpl-1', object: 'text_completion', created: 1, model: 'm' };
+  const words = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen'.split(/(?= )/);
+  let offset = 0;
+  const sse = words
+    .map((w) => {
+      const lp = { tokens: [w], token_logprobs: [-0.5], top_logprobs: [{ [w]: -0.5 }], text_offset: [offset] };
+      offset += w.length;
+      return `data: ${JSON.stringify({ ...meta, choices: [{ index: 0, text: w, logprobs: lp, finish_reason: null }] })}\n\n`;
+    })
+    .join('');
+  for (const step of [5, 4096]) {
+    const evs = events(rewrite(sse, step));
+    let text = '';
+    const tokens: string[] = [];
+    const offsets: number[] = [];
+    for (const e of evs) {
+      const c = (e.data as { choices: { text: string; logprobs?: { tokens: string[]; text_offset: number[] } | null }[] }).choices[0]!;
+      text += c.text;
+      tokens.push(...(c.logprobs?.tokens ?? []));
+      offsets.push(...(c.logprobs?.text_offset ?? []));
+      assert.ok(text.startsWith(tokens.join('')), 'logprobs never run ahead of the text');
+    }
+    assert.equal(text, words.join(''));
+    assert.deepEqual(tokens, words, `step ${step}: every token, in order`);
+    assert.deepEqual(offsets, words.map((_, i) => words.slice(0, i).join('').length));
+  }
+});

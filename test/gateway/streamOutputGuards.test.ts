@@ -112,7 +112,7 @@ test('a secret in a streamed line that is not `data:` never reaches the client: 
   });
 });
 
-test('a normal stream through the guards stays readable by the official openai SDK: text, comments, retry, and an `event: error` it raises', async () => {
+test('a normal stream through the guards stays readable by the official openai SDK: text, logprobs, comments, retry, and an `event: error` it raises', async () => {
   const answer = 'The weather today is mild with a light breeze from the west and clear skies expected all afternoon long.';
   const normal = `: ping\r\n\r\nretry: 3000\r\n\r\n${tokens(0, answer)}${chunk(0, null, { finish: 'stop', logprobs: null })}data: [DONE]\n\n`.replace(/\n/g, '\r\n');
   const failing = chunk(0, 'partial answer ') + `event: error\ndata: ${JSON.stringify({ error: { message: 'model crashed', type: 'server_error' } })}\n\n`;
@@ -120,14 +120,17 @@ test('a normal stream through the guards stays readable by the official openai S
     const client = new OpenAI({ apiKey: TEST_KEY, baseURL: `${url}/v1`, maxRetries: 0 });
     const stream = await client.chat.completions.create({ model: 'normal', stream: true, logprobs: true, messages: [{ role: 'user', content: 'weather?' }] });
     let text = '';
+    const logprobTokens: string[] = [];
     let finish: string | null = null;
     for await (const part of stream) {
       const c = part.choices[0]!;
       text += c.delta?.content ?? '';
+      for (const t of c.logprobs?.content ?? []) logprobTokens.push(t.token);
       finish = c.finish_reason ?? finish;
     }
     assert.equal(text, answer);
     assert.equal(finish, 'stop');
+    assert.equal(logprobTokens.join(''), answer, 'nothing was redacted: every logprob arrives, in order');
 
     const failed = await client.chat.completions.create({ model: 'failing', stream: true, messages: [{ role: 'user', content: 'x' }] });
     await assert.rejects(
@@ -137,4 +140,44 @@ test('a normal stream through the guards stays readable by the official openai S
       (e: unknown) => e instanceof OpenAI.APIError && /model crashed/.test(e.message),
     );
   });
+});
+
+test('streamed logprobs follow their text once it is released unchanged, and a choice with a redaction loses them', async () => {
+  const clean = 'A clean answer that says nothing sensitive at all, spread over many small chunks of text to stream.';
+  const leaky = 'Mail bob@example.org to get the report, he will send it over by tomorrow morning at the latest.';
+  const a = tokens(0, clean).split(/(?<=\n\n)/);
+  const b = tokens(1, leaky).split(/(?<=\n\n)/);
+  let sse = '';
+  for (let i = 0; i < Math.max(a.length, b.length); i++) sse += (a[i] ?? '') + (b[i] ?? '');
+  sse += chunk(0, null, { finish: 'stop' }) + chunk(1, null, { finish: 'stop' }) + 'data: [DONE]\n\n';
+  await withStreams({}, { m: sse }, async ({ post }) => {
+    const r = await post('m');
+    assert.doesNotMatch(r.text, /bob@example\.org/);
+    const text = ['', ''];
+    const spelled = ['', ''];
+    for (const e of dataOf(r.text)) {
+      if (e === '[DONE]') continue;
+      for (const c of (e as { choices: { index: number; delta?: { content?: string }; logprobs?: Lp | null }[] }).choices) {
+        text[c.index] += c.delta?.content ?? '';
+        for (const t of c.logprobs?.content ?? []) spelled[c.index] += t.token;
+        assert.ok(text[c.index]!.startsWith(spelled[c.index]!), 'logprobs never spell text the client has not got');
+      }
+    }
+    assert.equal(text[0], clean);
+    assert.equal(spelled[0], clean, 'the clean choice keeps every logprob');
+    assert.equal(text[1], leaky.replace('bob@example.org', '[REDACTED:email]'));
+    // Logprobs of text released unchanged before the redaction may have gone out (a stream cannot take them back); none after.
+    assert.ok(leaky.slice(0, leaky.indexOf('bob@')).startsWith(spelled[1]!), `the redacted choice has none from the redaction on: ${spelled[1]}`);
+  });
+});
+
+test('with nothing to redact in streams (detection off, or completion findings only logged) a stream passes byte for byte, logprobs included', async () => {
+  const sse = `: ping\n\n${tokens(0, 'contact alice@example.com, card 4111 1111 1111 1111, key ' + AWS_KEY)}${chunk(0, null, { finish: 'stop' })}data: [DONE]\n\n`;
+  for (const detect of [{ enabled: false }, { pii: { completionAction: 'log' }, secrets: { completionAction: 'log' } }]) {
+    await withStreams(detect, { m: sse }, async ({ post }) => {
+      const r = await post('m');
+      assert.equal(r.status, 200);
+      assert.equal(r.text, sse, JSON.stringify(detect));
+    });
+  }
 });

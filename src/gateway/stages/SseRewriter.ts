@@ -4,6 +4,7 @@ import { WardenError } from '../../errors/index.js';
 import { completionChars, usageTotal, MODEL_TEXT_FIELDS } from '../index-internal.js';
 import { guardStrings } from './guardStrings.js';
 import { stringifyKeepingNumbers } from '../protocols/stringifyKeepingNumbers.js';
+import { HeldLogprobs, TrackedText } from './HeldLogprobs.js';
 
 /** Transformers for the text of one stream: the first choice gets `first`, every other choice its own. */
 export interface StreamTransformers {
@@ -47,7 +48,8 @@ export class SseRewriter {
   private pendingCr = false;
   private readonly decoder = new StringDecoder('utf8');
   /** Transformers of texts whose choice has not finished: key `"<choice>"` or `"<choice>/<tool call>"`. */
-  private readonly active = new Map<string, TextStreamTransformer>();
+  private readonly active = new Map<string, TrackedText>();
+  private readonly logprobs = new HeldLogprobs();
   /** Nothing decoded yet: a byte order mark the stream starts with is dropped, as SSE clients do. */
   private atStart = true;
   /** Events rewritten before the rewriter threw: flushHeld gives them first, so no released text is lost. */
@@ -148,10 +150,19 @@ export class SseRewriter {
     json.choices.forEach((choice, position) => {
       if (!choice || typeof choice !== 'object') return;
       const index = typeof choice.index === 'number' ? choice.index : position;
-      if (choice.delta && typeof choice.delta.content === 'string') choice.delta.content = this.transformer(`${index}`).push(choice.delta.content);
+      const carried: TrackedText[] = [];
+      const finishing = choice.finish_reason !== null && choice.finish_reason !== undefined;
+      const guard = (key: string, text: string): string => {
+        const t = this.transformer(key);
+        carried.push(t);
+        const out = t.push(text);
+        if (t.changed) this.logprobs.redact(index);
+        return out;
+      };
+      if (choice.delta && typeof choice.delta.content === 'string') choice.delta.content = guard(`${index}`, choice.delta.content);
       else if (typeof choice.text === 'string') {
         this.legacyText = true;
-        choice.text = this.transformer(`${index}`).push(choice.text);
+        choice.text = guard(`${index}`, choice.text);
       }
       // Tool-call arguments are model output that reaches the client too: one transformer per call.
       const delta = choice.delta;
@@ -159,15 +170,18 @@ export class SseRewriter {
       if (Array.isArray(calls)) {
         calls.forEach((call, i) => {
           const fn = call?.function;
-          if (fn && typeof fn.arguments === 'string') fn.arguments = this.transformer(`${index}/${typeof call.index === 'number' ? call.index : i}`).push(fn.arguments);
+          if (fn && typeof fn.arguments === 'string') fn.arguments = guard(`${index}/${typeof call.index === 'number' ? call.index : i}`, fn.arguments);
         });
       }
-      if (delta && typeof delta.function_call?.arguments === 'string') delta.function_call.arguments = this.transformer(`${index}/${FUNCTION_CALL}`).push(delta.function_call.arguments);
+      if (delta && typeof delta.function_call?.arguments === 'string') delta.function_call.arguments = guard(`${index}/${FUNCTION_CALL}`, delta.function_call.arguments);
       // Reasoning and refusals: each redacted as a text of its own.
-      if (delta) for (const field of MODEL_TEXT_FIELDS) if (typeof delta[field] === 'string') delta[field] = this.transformer(`${index}/${field}`).push(delta[field]);
-      // Log probabilities spell out the text token by token, ahead of the text the redactor holds back.
-      if (choice.logprobs !== undefined) choice.logprobs = null;
-      if (choice.finish_reason !== null && choice.finish_reason !== undefined) before += this.flushChoice(index);
+      if (delta) for (const field of MODEL_TEXT_FIELDS) if (typeof delta[field] === 'string') delta[field] = guard(`${index}/${field}`, delta[field]);
+      // Log probabilities spell out the text token by token: they follow the text once it is released unchanged.
+      if (choice.logprobs !== undefined && choice.logprobs !== null) this.logprobs.hold(index, choice.logprobs, carried);
+      if (finishing) before += this.flushChoice(index, false);
+      const logprobs = this.logprobs.take(index);
+      if (logprobs !== null) choice.logprobs = logprobs;
+      else if (choice.logprobs !== undefined) choice.logprobs = null;
     });
     return before + eventOf(otherLines, [stringifyKeepingNumbers(json, data)]);
   }
@@ -216,25 +230,30 @@ export class SseRewriter {
    * The transformer of one text of the stream: `"<choice>"` (content), `"<choice>/<tool call>"`
    * (arguments), `"<choice>/function_call"` or `"<choice>/<field>"` (reasoning, refusal).
    */
-  private transformer(key: string): TextStreamTransformer {
+  private transformer(key: string): TrackedText {
     let t = this.active.get(key);
     if (!t) {
       // Text after a choice finished (unusual) gets a fresh transformer: it is still redacted.
-      t = this.usedFirst ? this.text!.more() : this.text!.first;
+      t = new TrackedText(this.usedFirst ? this.text!.more() : this.text!.first);
       this.usedFirst = true;
       this.active.set(key, t);
     }
     return t;
   }
 
-  /** Releases one choice's held text (content, then each tool call's arguments) as chunks identified like the stream's. */
-  private flushChoice(index: number): string {
-    let out = '';
+  /**
+   * Releases one choice's held text (content, then each tool call's arguments) as chunks identified
+   * like the stream's; the logprobs it frees go with the last of them when `withLogprobs`
+   * (otherwise the caller's chunk takes them).
+   */
+  private flushChoice(index: number, withLogprobs: boolean): string {
+    const chunks: Record<string, unknown>[] = [];
     for (const [key, t] of [...this.active]) {
       const [choiceKey, toolKey] = key.split('/');
       if (Number(choiceKey) !== index) continue;
       this.active.delete(key);
       const tail = t.flush();
+      if (t.changed) this.logprobs.redact(index);
       if (!tail) continue;
       const delta =
         toolKey === undefined
@@ -244,13 +263,18 @@ export class SseRewriter {
             : /^\d+$/.test(toolKey)
               ? { tool_calls: [{ index: Number(toolKey), function: { arguments: tail } }] }
               : { [toolKey]: tail };
-      const choice = toolKey === undefined && this.legacyText ? { index, text: tail, finish_reason: null } : { index, delta, finish_reason: null };
+      const choice: Record<string, unknown> = toolKey === undefined && this.legacyText ? { index, text: tail, finish_reason: null } : { index, delta, finish_reason: null };
       const chunk: Record<string, unknown> = { ...this.stream };
       chunk.object ??= this.legacyText ? 'text_completion' : 'chat.completion.chunk';
       chunk.choices = [choice];
-      out += `data: ${JSON.stringify(chunk)}\n\n`;
+      chunks.push(chunk);
     }
-    return out;
+    const last = chunks.at(-1);
+    if (last && withLogprobs) {
+      const logprobs = this.logprobs.take(index);
+      if (logprobs !== null) (last.choices as Record<string, unknown>[])[0]!.logprobs = logprobs;
+    }
+    return chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`).join('');
   }
 
   /** All text still held, as events: at the end of the stream, or before the gateway's error event when the upstream failed or the rewriter threw. */
@@ -258,7 +282,7 @@ export class SseRewriter {
     let out = this.unsent;
     this.unsent = '';
     const choices = new Set([...this.active.keys()].map((key) => Number(key.split('/')[0])));
-    for (const index of choices) out += this.flushChoice(index);
+    for (const index of choices) out += this.flushChoice(index, true);
     return out;
   }
 }
