@@ -198,6 +198,14 @@ test('a rewritten stream event keeps 64-bit integers exactly as the upstream sen
   assert.match(rewrite(sse, 7), /"x_trace":12345678901234567891,/);
 });
 
+test('a chunk that finishes its choice with text past the hold-back window keeps the text in order', () => {
+  const long = 'word '.repeat(40) + 'END';
+  for (const step of [3, 4096]) {
+    const out = rewrite(chatChunk(0, 'Start. ') + chatChunk(0, long, 'stop') + 'data: [DONE]\n\n', step);
+    assert.equal(textOf(events(out), 0), 'Start. ' + long, `step ${step}`);
+  }
+});
+
 test('legacy completions logprobs are held with their text and joined in order; a stream cut before finish_reason still gets them with the held text', () => {
   const meta = { id: 'cmpl-1', object: 'text_completion', created: 1, model: 'm' };
   const words = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen'.split(/(?= )/);

@@ -155,7 +155,13 @@ export class SseRewriter {
       const guard = (key: string, text: string): string => {
         const t = this.transformer(key);
         carried.push(t);
-        const out = t.push(text);
+        let out = t.push(text);
+        // Text this chunk releases as it finishes its choice is followed by the held rest in place:
+        // the chunk of its own released before (flushChoice) would put that rest ahead of it.
+        if (finishing && out) {
+          out += t.flush();
+          this.active.delete(key);
+        }
         if (t.changed) this.logprobs.redact(index);
         return out;
       };
