@@ -6,6 +6,7 @@ import type { RequestContext } from '../RequestContext.js';
 import type { UpstreamPool, Upstream } from '../UpstreamPool.js';
 import type { GatewayGuards } from '../ResponseGuards.js';
 import { cutOff } from '../cutOff.js';
+import { responseGone } from '../responseGone.js';
 import { completionChars, tokensFromChars, usageTotal, RateLimitedError, type RateLimitPolicy } from '../index-internal.js';
 import { admit, MODEL_DIGEST_HEADER } from './admit.js';
 import { SseRewriter } from './SseRewriter.js';
@@ -81,17 +82,30 @@ function isTimeout(err: unknown): boolean {
   return err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || (err as { code?: string })?.code === 'UND_ERR_CONNECT_TIMEOUT';
 }
 
-function write(res: RequestContext['res'], chunk: Buffer | string): Promise<void> | null {
-  if ((res as ServerResponse).write(chunk) || res.destroyed) return null; // destroyed: 'close' has fired already
+/**
+ * Writes a chunk; when the client's buffer is full, a promise that settles once it drains, the
+ * client leaves or the call is aborted. Nothing to wait for when the client is gone already: its
+ * 'close' has fired, and an HTTP/2 stream that was reset returns false from every write.
+ */
+function write(res: RequestContext['res'], chunk: Buffer | string, call: ClientGone): Promise<void> | null {
+  if ((res as ServerResponse).write(chunk) || responseGone(res) || call.aborted) return null;
   return new Promise<void>((resolve) => {
     const done = (): void => {
       res.off('drain', done);
       res.off('close', done);
+      call.off('abort', done);
       resolve();
     };
     res.once('drain', done);
     res.once('close', done);
+    call.once('abort', done);
   });
+}
+
+/** Aborts the call if the client left (its 'close' may not have been emitted yet); true once aborted. */
+function clientLeft(ctx: RequestContext, call: ClientGone): boolean {
+  if (!call.aborted && responseGone(ctx.res)) call.abort();
+  return call.aborted;
 }
 
 /**
@@ -207,7 +221,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const upstream: Upstream | null | undefined = model ? o.upstreams.forModel(model) : o.upstreams.upstreams[0];
   if (!upstream) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', model ? `no upstream serves model ${JSON.stringify(model)}` : 'no upstream configured');
 
-  if (ctx.res.destroyed) {
+  if (responseGone(ctx.res)) {
     // The client left while the request was in earlier stages (guards, a Redis rate limiter): no
     // upstream call. Checked before the breaker, whose half-open trial must go to a live request.
     ctx.responded = true;
@@ -224,8 +238,9 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const needsUsage = grant !== null && grant.tokenTakes.length > 0 && o.rateLimit !== null;
   const hideUsage = needsUsage && upstream.requestStreamUsage && askForStreamUsage(ctx);
   const clientGone = new ClientGone();
+  // Not `writableFinished`: an HTTP/2 response reports the stream's, true once the client reset it.
   const onClose = (): void => {
-    if (!ctx.res.writableFinished) clientGone.abort();
+    if (!ctx.res.writableEnded) clientGone.abort();
   };
   ctx.res.once('close', onClose);
 
@@ -296,14 +311,14 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       for await (const chunk of response.body) {
         const out = rewriter ? rewriter.push(chunk as Buffer) : (chunk as Buffer);
         if (out.length > 0) {
-          const wait = write(ctx.res, out);
+          const wait = write(ctx.res, out, clientGone);
           if (wait) await wait;
         }
-        if (ctx.res.destroyed) break;
+        if (clientLeft(ctx, clientGone)) break;
       }
       if (rewriter) {
         const rest = rewriter.end();
-        if (rest) write(ctx.res, rest);
+        if (rest) write(ctx.res, rest, clientGone);
       }
       ctx.res.end();
       return;
@@ -340,9 +355,9 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     if (needsUsage && response.statusCode < 300) passedBytes = 0;
     for await (const chunk of response.body) {
       if (passedBytes !== null) passedBytes += (chunk as Buffer).length;
-      const wait = write(ctx.res, chunk as Buffer);
+      const wait = write(ctx.res, chunk as Buffer, clientGone);
       if (wait) await wait;
-      if (ctx.res.destroyed) break;
+      if (clientLeft(ctx, clientGone)) break;
     }
     ctx.res.end();
   } catch (err) {
@@ -355,7 +370,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       throw new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' | 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} ${ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' ? 'stopped sending its answer' : 'broke off its answer'}`, { cause: err });
     }
     // Headers are gone: the only honest signal left is to end the stream early / cut the connection.
-    if (ctx.responded && contentType.startsWith('text/event-stream') && !ctx.res.destroyed && !clientGone.aborted) {
+    if (ctx.responded && contentType.startsWith('text/event-stream') && !clientLeft(ctx, clientGone)) {
       const e = new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
       const held = rewriter?.flushHeld() ?? '';
       (ctx.res as ServerResponse).end(`${held}event: error\ndata: ${JSON.stringify({ error: { code: e.code, message: e.message, requestId: ctx.requestId } })}\n\n`);
@@ -368,6 +383,11 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     ctx.res.off('close', onClose);
     if (clientGone.aborted) {
       ctx.errorCode ??= 'WARDEN_GATEWAY_CLIENT_CLOSED';
+      // Gone before anything was sent (while a guard read the answer, say): recorded like a client gone earlier.
+      if (!ctx.responded) {
+        ctx.responded = true;
+        ctx.status = 499;
+      }
       discardBody(response.body);
     }
   }
