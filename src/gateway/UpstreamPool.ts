@@ -11,6 +11,10 @@ export interface Upstream {
   basePath: string;
   pool: Pool;
   timeoutMs: number;
+  /** Cap on a whole call, answer included (null = none). */
+  maxDurationMs: number | null;
+  /** Size of `pool` (reported when requests time out waiting for a free connection). */
+  connections: number;
   models: readonly string[];
   /** Data classification of what this upstream serves (context.classification). */
   classification: string;
@@ -27,7 +31,6 @@ export interface Upstream {
 }
 
 export interface UpstreamPoolOptions {
-  connections?: number;
   /** Told when a health check (or the circuit) changes an upstream's state (metrics). */
   onHealth?: (upstream: string, up: boolean) => void;
   /** The gateway's SVID, for upstreams with `mtls` (Warden sidecars). */
@@ -50,7 +53,6 @@ export class UpstreamPool {
   private readonly probes: Pool[] = [];
 
   constructor(configs: readonly UpstreamConfig[], private readonly options: UpstreamPoolOptions = {}) {
-    const connections = options.connections ?? 64;
     this.upstreams = configs.map((c) => {
       const url = new URL(c.url);
       const connect = c.mtls ? this.mtlsConnector(c) : undefined;
@@ -59,7 +61,7 @@ export class UpstreamPool {
         origin: url.origin,
         basePath: url.pathname.replace(/\/$/, ''),
         pool: new Pool(url.origin, {
-          connections,
+          connections: c.connections,
           keepAliveTimeout: 60_000,
           pipelining: 1,
           headersTimeout: c.timeoutMs,
@@ -70,6 +72,8 @@ export class UpstreamPool {
         }),
         connect,
         timeoutMs: c.timeoutMs,
+        maxDurationMs: c.maxDurationMs,
+        connections: c.connections,
         models: c.models,
         classification: c.classification,
         retries: c.retries,

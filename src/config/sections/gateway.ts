@@ -6,7 +6,19 @@ export const upstreamConfig = z.strictObject({
   url: z.url(),
   /** Model names routed to this upstream; "*" matches any. */
   models: z.array(z.string().min(1)).default(['*']),
+  /**
+   * Deadline for the model server's response headers, counted from the start of the call (time
+   * queued for a free connection included); also the longest silence within an answer, and the
+   * longest the gateway waits for a client that stopped reading it.
+   */
   timeoutMs: z.number().int().min(1).max(600_000).default(60_000),
+  /**
+   * Longest a whole call may take, answer included (a stream that never ends, a model that trickles
+   * a token just often enough to beat timeoutMs); null = no cap. At least timeoutMs.
+   */
+  maxDurationMs: z.number().int().min(1).max(86_400_000).nullable().default(600_000),
+  /** Keep-alive connections to this upstream; requests beyond them wait (within timeoutMs) for a free one. */
+  connections: z.number().int().min(1).max(4096).default(64),
   /** Data classification of what this upstream serves; passed to policies as context.classification. */
   classification: z.enum(['public', 'internal', 'confidential', 'restricted']).default('internal'),
   /** Extra attempts when the connection to the model server could not be opened (nothing was sent yet). */
@@ -48,7 +60,9 @@ export const upstreamConfig = z.strictObject({
     .strictObject({ spiffeId: z.string().startsWith('spiffe://').max(2048).nullable().default(null) })
     .nullable()
     .default(null),
-}).refine((u) => !u.mtls || u.url.startsWith('https://'), { message: 'an upstream with mtls needs an https:// url', path: ['url'] });
+})
+  .refine((u) => !u.mtls || u.url.startsWith('https://'), { message: 'an upstream with mtls needs an https:// url', path: ['url'] })
+  .refine((u) => u.maxDurationMs === null || u.maxDurationMs >= u.timeoutMs, { message: 'must be at least timeoutMs (or null for no cap)', path: ['maxDurationMs'] });
 
 /** Types Warden's own authenticators and resources use: an IdP's claims must never become one. */
 const RESERVED_ENTITY_TYPES = ['Service', 'ApiKey', 'Model', 'ModelVersion', 'Dataset', 'Action'];

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { WardenError } from '../../errors/index.js';
@@ -12,6 +11,7 @@ import { admit, MODEL_DIGEST_HEADER } from './admit.js';
 import { SseRewriter } from './SseRewriter.js';
 import { guardErrorAnswer, MAX_ERROR_ANSWER_BYTES } from './guardErrorAnswer.js';
 import { stringifyKeepingNumbers } from '../protocols/stringifyKeepingNumbers.js';
+import { UpstreamCall } from './UpstreamCall.js';
 
 /** Request headers passed to the model server; credentials and hop-by-hop headers never are. */
 const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent', 'traceparent', 'tracestate'];
@@ -85,40 +85,36 @@ function isTimeout(err: unknown): boolean {
 /**
  * Writes a chunk; when the client's buffer is full, a promise that settles once it drains, the
  * client leaves or the call is aborted. Nothing to wait for when the client is gone already: its
- * 'close' has fired, and an HTTP/2 stream that was reset returns false from every write.
+ * 'close' has fired, and an HTTP/2 stream that was reset returns false from every write. A client
+ * that reads nothing for the upstream's timeoutMs would hold the upstream call (and one of its
+ * pool connections) open for as long as it likes: the call is aborted (CLIENT_STALLED).
  */
-function write(res: RequestContext['res'], chunk: Buffer | string, call: ClientGone): Promise<void> | null {
+function write(res: RequestContext['res'], chunk: Buffer | string, call: UpstreamCall): Promise<void> | null {
   if ((res as ServerResponse).write(chunk) || responseGone(res) || call.aborted) return null;
   return new Promise<void>((resolve) => {
     const done = (): void => {
+      clearTimeout(stall);
       res.off('drain', done);
       res.off('close', done);
       call.off('abort', done);
       resolve();
     };
+    const stall = setTimeout(() => call.clientStalled(), call.upstream.timeoutMs);
     res.once('drain', done);
     res.once('close', done);
     call.once('abort', done);
   });
 }
 
-/** Aborts the call if the client left (its 'close' may not have been emitted yet); true once aborted. */
-function clientLeft(ctx: RequestContext, call: ClientGone): boolean {
-  if (!call.aborted && responseGone(ctx.res)) call.abort();
-  return call.aborted;
+/** Throws the call's abort reason, aborting it first if the client left (its 'close' may not have been emitted yet). */
+function throwIfAborted(ctx: RequestContext, call: UpstreamCall): void {
+  if (!call.aborted && responseGone(ctx.res)) call.clientClosed();
+  if (call.aborted) throw call.reason;
 }
 
-/**
- * Abort signal for the upstream request, fired when the client goes away. undici accepts an
- * EventEmitter with `aborted`; an AbortController (an EventTarget) cost ~3% of gateway CPU.
- */
-class ClientGone extends EventEmitter {
-  aborted = false;
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.emit('abort');
-  }
+/** Whether an error code says the client, not the upstream, ended the call. */
+function isClientGone(code: string | null): boolean {
+  return code === 'WARDEN_GATEWAY_CLIENT_CLOSED' || code === 'WARDEN_GATEWAY_CLIENT_STALLED';
 }
 
 /**
@@ -193,13 +189,17 @@ function discardBody(body: Dispatcher.ResponseData['body']): void {
   body.destroy();
 }
 
-/** Sends the request; retries (with backoff) only when the connection could not be opened. */
-async function requestUpstream(upstream: Upstream, ctx: RequestContext, trace: ForwardOptions['trace'], signal: ClientGone): Promise<Dispatcher.ResponseData> {
+/**
+ * Sends the request; retries (with backoff) only when the connection could not be opened. The
+ * call's headers deadline (armed by the caller) bounds the whole: queueing, attempts and backoff.
+ */
+async function requestUpstream(upstream: Upstream, ctx: RequestContext, trace: ForwardOptions['trace'], signal: UpstreamCall): Promise<Dispatcher.ResponseData> {
   const headers = forwardedHeaders(ctx, trace);
   const deadline = Date.now() + upstream.timeoutMs;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await upstream.pool.request({ path: upstream.basePath + ctx.path, method: ctx.method as 'GET' | 'POST', headers, body: ctx.body ?? undefined, signal });
+      const pending = upstream.pool.request({ path: upstream.basePath + ctx.path, method: ctx.method as 'GET' | 'POST', headers, body: ctx.body ?? undefined, signal });
+      return await signal.race(pending, (late) => discardBody(late.body));
     } catch (err) {
       // Retries stay within the upstream's timeout: a connect timeout per attempt would otherwise add up.
       // No retry once the circuit opened meanwhile (a failed health check, other requests' failures).
@@ -237,31 +237,37 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   const grant = ctx.rateGrant;
   const needsUsage = grant !== null && grant.tokenTakes.length > 0 && o.rateLimit !== null;
   const hideUsage = needsUsage && upstream.requestStreamUsage && askForStreamUsage(ctx);
-  const clientGone = new ClientGone();
+  const call = new UpstreamCall(upstream);
   // Not `writableFinished`: an HTTP/2 response reports the stream's, true once the client reset it.
   const onClose = (): void => {
-    if (!ctx.res.writableEnded) clientGone.abort();
+    if (!ctx.res.writableEnded) call.clientClosed();
   };
   ctx.res.once('close', onClose);
 
   const started = process.hrtime.bigint();
   let response: Dispatcher.ResponseData;
+  call.armHeadersDeadline();
   try {
-    response = await requestUpstream(upstream, ctx, o.trace, clientGone);
+    response = await requestUpstream(upstream, ctx, o.trace, call);
   } catch (err) {
     ctx.upstreamNs += process.hrtime.bigint() - started;
     ctx.res.off('close', onClose);
-    if (clientGone.aborted) {
+    call.clearDeadline();
+    if (call.reason?.code === 'WARDEN_GATEWAY_CLIENT_CLOSED') {
       upstream.breaker.release();
       ctx.responded = true;
       ctx.status = 499;
       ctx.errorCode = 'WARDEN_GATEWAY_CLIENT_CLOSED';
       return;
     }
-    upstream.breaker.failure();
+    // The headers deadline passed while the pool was full: says nothing about the model server's health.
+    if (call.poolBusy) upstream.breaker.release();
+    else upstream.breaker.failure();
+    if (call.aborted) throw call.reason!;
     if (isTimeout(err)) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_TIMEOUT', `model server ${upstream.name} did not answer within ${upstream.timeoutMs} ms`, { cause: err });
     throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} is unreachable`, { cause: err });
   }
+  call.armTotalDeadline();
   if (isUpstreamFailureStatus(response.statusCode)) upstream.breaker.failure();
   else upstream.breaker.success();
   ctx.upstreamNs += process.hrtime.bigint() - started;
@@ -280,6 +286,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     } catch (err) {
       discardBody(response.body);
       ctx.res.off('close', onClose);
+      call.clearDeadline();
       throw err;
     }
   }
@@ -311,14 +318,14 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       for await (const chunk of response.body) {
         const out = rewriter ? rewriter.push(chunk as Buffer) : (chunk as Buffer);
         if (out.length > 0) {
-          const wait = write(ctx.res, out, clientGone);
+          const wait = write(ctx.res, out, call);
           if (wait) await wait;
         }
-        if (clientLeft(ctx, clientGone)) break;
+        throwIfAborted(ctx, call);
       }
       if (rewriter) {
         const rest = rewriter.end();
-        if (rest) write(ctx.res, rest, clientGone);
+        if (rest) write(ctx.res, rest, call);
       }
       ctx.res.end();
       return;
@@ -355,36 +362,41 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     if (needsUsage && response.statusCode < 300) passedBytes = 0;
     for await (const chunk of response.body) {
       if (passedBytes !== null) passedBytes += (chunk as Buffer).length;
-      const wait = write(ctx.res, chunk as Buffer, clientGone);
+      const wait = write(ctx.res, chunk as Buffer, call);
       if (wait) await wait;
-      if (clientLeft(ctx, clientGone)) break;
+      throwIfAborted(ctx, call);
     }
     ctx.res.end();
   } catch (err) {
-    ctx.errorCode = clientGone.aborted ? 'WARDEN_GATEWAY_CLIENT_CLOSED' : err instanceof WardenError ? err.code : isTimeout(err) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
-    if (!ctx.responded && !clientGone.aborted) {
-      if (err instanceof WardenError) throw err;
+    // Aborted by the gateway (client gone, a deadline): the reason, whatever undici reported.
+    if (!call.aborted && responseGone(ctx.res)) call.clientClosed();
+    const e = call.aborted ? call.reason! : err;
+    ctx.errorCode = e instanceof WardenError ? e.code : isTimeout(e) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
+    const clientGone = isClientGone(ctx.errorCode);
+    if (!ctx.responded && !clientGone) {
+      if (e instanceof WardenError) throw e;
       // The answer broke off while the gateway was reading it (guards, token accounting): nothing
       // was sent yet, so the client gets a clean 502/504, and the breaker counts the failure.
       upstream.breaker.failure();
       throw new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' | 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} ${ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' ? 'stopped sending its answer' : 'broke off its answer'}`, { cause: err });
     }
     // Headers are gone: the only honest signal left is to end the stream early / cut the connection.
-    if (ctx.responded && contentType.startsWith('text/event-stream') && !clientLeft(ctx, clientGone)) {
+    if (ctx.responded && contentType.startsWith('text/event-stream') && !clientGone) {
       const e = new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
       const held = rewriter?.flushHeld() ?? '';
       (ctx.res as ServerResponse).end(`${held}event: error\ndata: ${JSON.stringify({ error: { code: e.code, message: e.message, requestId: ctx.requestId } })}\n\n`);
-    } else cutOff(ctx.res, err as Error);
+    } else cutOff(ctx.res, e as Error);
   } finally {
     // Charged once, when the stream ends: its last `usage`, or (not reported, cut off, client gone) the text it carried.
     if (needsUsage && rewriter) onTotal(usageTotal(rewriter.usage) ?? estimatedTotal(grant!.estimatedTokens, rewriter.completionChars));
     else if (passedBytes !== null) onTotal(estimatedTotal(grant!.estimatedTokens, passedBytes));
     ctx.upstreamNs += process.hrtime.bigint() - streamStart;
     ctx.res.off('close', onClose);
-    if (clientGone.aborted) {
-      ctx.errorCode ??= 'WARDEN_GATEWAY_CLIENT_CLOSED';
+    call.clearDeadline();
+    if (call.aborted) {
+      ctx.errorCode ??= call.reason!.code;
       // Gone before anything was sent (while a guard read the answer, say): recorded like a client gone earlier.
-      if (!ctx.responded) {
+      if (!ctx.responded && isClientGone(ctx.errorCode)) {
         ctx.responded = true;
         ctx.status = 499;
       }

@@ -1,0 +1,166 @@
+// Deadlines of an upstream call that undici's idle timers do not give: the wait for a free pool
+// connection, the whole call (a stream that never ends but is never silent), and a client that
+// stops reading (which pauses the upstream body, and with it undici's body timeout).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import { request } from 'undici';
+import type { AuditRecord } from '../../src/audit/index.js';
+import type { RunningGateway } from '../../src/gateway/index.js';
+import { upstreamConfig } from '../../src/config/index.js';
+import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
+
+const HEADERS = { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' };
+const CHAT = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+const EMBED = JSON.stringify({ model: 'm', input: 'hello' });
+
+interface Upstream {
+  port: number;
+  received: () => number;
+  /** Upstream requests that ended: `true` when the gateway aborted them before they were complete. */
+  closed: boolean[];
+  stop(): Promise<void>;
+}
+
+async function modelServer(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<Upstream> {
+  const closed: boolean[] = [];
+  let received = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received++;
+      answer(req, res);
+    });
+    res.on('close', () => closed.push(!res.writableFinished));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as { port: number }).port,
+    received: () => received,
+    closed,
+    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+/** An event stream that never ends, but never falls silent for long (undici's body timeout never fires). */
+function endlessStream(res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  const timer = setInterval(() => res.write(': keep-alive\n\n'), 50);
+  res.on('close', () => clearInterval(timer));
+}
+
+async function withGateway(upstream: Upstream, config: Record<string, unknown>, body: (gw: RunningGateway, records: AuditRecord[]) => Promise<void>): Promise<void> {
+  const records: AuditRecord[] = [];
+  const gw = await startTestGateway({
+    upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${upstream.port}`, models: ['m'], retries: 0, ...config })],
+    audit: { append: async (r: AuditRecord) => void records.push(r), queueDepth: 0, flush: async () => undefined, close: async () => undefined },
+  });
+  try {
+    await body(gw, records);
+  } finally {
+    await gw.close(0);
+    await upstream.stop();
+  }
+}
+
+async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('a request waiting for a free pool connection gets 504 UPSTREAM_TIMEOUT after timeoutMs, not held against the circuit', { timeout: 20_000 }, async () => {
+  const upstream = await modelServer((req, res) => {
+    if (req.url?.includes('chat')) endlessStream(res);
+    else res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[]}');
+  });
+  // One connection, taken by an endless stream; a circuit that would open on the first failure.
+  await withGateway(upstream, { timeoutMs: 400, connections: 1, circuitBreaker: { failureThreshold: 1, openMs: 60_000 } }, async (gw, records) => {
+    const stream = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: CHAT });
+    assert.equal(stream.statusCode, 200);
+    stream.body.on('error', () => undefined).resume();
+    for (let i = 0; i < 2; i++) {
+      const started = Date.now();
+      const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
+      const json = (await r.body.json()) as { error: { code: string; message: string } };
+      assert.equal(r.statusCode, 504);
+      assert.equal(json.error.code, 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT', 'not CIRCUIT_OPEN: a full pool says nothing about the model server');
+      assert.match(json.error.message, /did not answer within 400 ms \(all 1 connections to it were busy\)/);
+      assert.ok(Date.now() - started >= 350, 'not before the deadline');
+    }
+    assert.equal(upstream.received(), 1, 'the queued requests never reached the model server');
+    await until('both were audited', () => records.length === 2);
+    assert.deepEqual(records.map((r) => [r.status, r.code]), [[504, 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT'], [504, 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT']]);
+    assert.equal(gw.inFlight(), 1, 'only the stream');
+  });
+});
+
+test('a model server that never answers its headers gets 504 after timeoutMs (and counts as a failure)', { timeout: 20_000 }, async () => {
+  const upstream = await modelServer(() => undefined);
+  await withGateway(upstream, { timeoutMs: 300, circuitBreaker: { failureThreshold: 1, openMs: 60_000 } }, async (gw) => {
+    const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
+    assert.equal(r.statusCode, 504);
+    assert.equal(((await r.body.json()) as { error: { code: string } }).error.code, 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
+    await until('the upstream call was aborted', () => upstream.closed.length === 1);
+    const open = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
+    assert.equal(((await open.body.json()) as { error: { code: string } }).error.code, 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN');
+  });
+});
+
+test('maxDurationMs ends a stream that never ends: event: error UPSTREAM_TIMEOUT, upstream aborted, audited', { timeout: 20_000 }, async () => {
+  const upstream = await modelServer((_req, res) => endlessStream(res));
+  await withGateway(upstream, { timeoutMs: 300, maxDurationMs: 1000 }, async (gw, records) => {
+    const started = Date.now();
+    const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: CHAT });
+    assert.equal(r.statusCode, 200);
+    const text = await r.body.text();
+    assert.ok(Date.now() - started >= 900, 'not before maxDurationMs');
+    assert.match(text, /event: error\ndata: .*"code":"WARDEN_GATEWAY_UPSTREAM_TIMEOUT"/);
+    await until('the upstream call ended', () => upstream.closed.length === 1);
+    assert.deepEqual(upstream.closed, [true], 'aborted by the gateway');
+    await until('audited', () => records.length === 1);
+    assert.deepEqual([records[0]!.status, records[0]!.code], [200, 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT']);
+    assert.equal(gw.inFlight(), 0);
+  });
+});
+
+test('a client that stops reading is cut off after timeoutMs: upstream aborted, audited as CLIENT_STALLED', { timeout: 20_000 }, async () => {
+  const chunk = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'x'.repeat(8000) } }] })}\n\n`;
+  // As fast as the gateway takes it, for as long as it takes it.
+  const upstream = await modelServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const pump = (): void => {
+      while (!res.destroyed) if (!res.write(chunk)) return void res.once('drain', pump);
+    };
+    pump();
+  });
+  await withGateway(upstream, { timeoutMs: 500 }, async (gw, records) => {
+    const socket = connect(gw.port, '127.0.0.1', () => {
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TEST_KEY}\r\ncontent-type: application/json\r\ncontent-length: ${CHAT.length}\r\n\r\n${CHAT}`);
+      socket.pause(); // and never reads
+    });
+    socket.on('error', () => undefined);
+    try {
+      await until('the upstream call ended', () => upstream.closed.length === 1);
+      assert.deepEqual(upstream.closed, [true], 'aborted by the gateway');
+      await until('audited', () => records.length === 1);
+      assert.deepEqual([records[0]!.status, records[0]!.code], [200, 'WARDEN_GATEWAY_CLIENT_STALLED']);
+      assert.equal(gw.inFlight(), 0);
+    } finally {
+      socket.destroy();
+    }
+  });
+});
+
+test('upstream config: maxDurationMs defaults to 10 min and may not be below timeoutMs; connections default to 64', () => {
+  const u = upstreamConfig.parse({ name: 'm', url: 'http://127.0.0.1:9000' });
+  assert.equal(u.maxDurationMs, 600_000);
+  assert.equal(u.connections, 64);
+  assert.equal(upstreamConfig.parse({ name: 'm', url: 'http://127.0.0.1:9000', maxDurationMs: null }).maxDurationMs, null);
+  const bad = upstreamConfig.safeParse({ name: 'm', url: 'http://127.0.0.1:9000', timeoutMs: 5000, maxDurationMs: 1000 });
+  assert.equal(bad.success, false);
+  assert.deepEqual(bad.error!.issues[0]!.path, ['maxDurationMs']);
+});
