@@ -3,11 +3,21 @@
  * failures or a failed health check (requests fail fast) → half-open after `openMs` (one trial
  * request) → closed on its success, open again on its failure. Hand-written: a few lines of state
  * on the request path, where a general-purpose library would add timers and promises per call.
+ *
+ * allow() hands each request a ticket (a number, so nothing is allocated per request) that it
+ * passes back with its outcome: only the trial's own outcome ends the trial, so requests let
+ * through earlier (whose clients leave, say) cannot let more requests through during one trial.
  */
+export const REFUSED = -1;
+/** The ticket of a request let through while the circuit was closed. */
+export const PASS = 0;
+
 export class CircuitBreaker {
   private failures = 0;
   private openUntil = 0;
-  private trialInFlight = false;
+  /** Ticket of the half-open trial in flight, or PASS when there is none. */
+  private trial = PASS;
+  private lastTrial = PASS;
   /** Set by health checks: while false the circuit stays open whatever the requests do. */
   private healthy = true;
 
@@ -34,30 +44,35 @@ export class CircuitBreaker {
     return Math.max(0, this.openUntil - this.now());
   }
 
-  /** Whether a request may go to the upstream now (in half-open state: one trial at a time). */
-  allow(): boolean {
+  /**
+   * Whether a request may go to the upstream now: REFUSED, PASS, or (half-open, one at a time)
+   * the trial's ticket, a positive number. Pass it to success/failure/release.
+   */
+  allow(): number {
     const s = this.state;
-    if (s === 'closed') return true;
-    if (s === 'open' || this.trialInFlight) return false;
-    this.trialInFlight = true;
-    return true;
+    if (s === 'closed') return PASS;
+    if (s === 'open' || this.trial !== PASS) return REFUSED;
+    this.lastTrial = this.lastTrial >= Number.MAX_SAFE_INTEGER ? 1 : this.lastTrial + 1;
+    this.trial = this.lastTrial;
+    return this.trial;
   }
 
+  /** Closes the circuit (any request's success shows the upstream works; an older trial no longer matters). */
   success(): void {
     this.failures = 0;
     this.openUntil = 0;
-    this.trialInFlight = false;
+    this.trial = PASS;
   }
 
-  failure(): void {
-    this.trialInFlight = false;
+  failure(ticket: number = PASS): void {
+    this.release(ticket);
     this.failures++;
     if (this.openUntil !== 0 || this.failures >= this.failureThreshold) this.openUntil = this.now() + this.openMs;
   }
 
-  /** A request that says nothing about the upstream's health (e.g. the client went away). */
-  release(): void {
-    this.trialInFlight = false;
+  /** A request that says nothing about the upstream's health (e.g. the client went away): ends only its own trial. */
+  release(ticket: number = PASS): void {
+    if (ticket !== PASS && ticket === this.trial) this.trial = PASS;
   }
 
   /** Health-check result: unhealthy holds the circuit open; recovering closes it. */

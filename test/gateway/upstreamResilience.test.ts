@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { request } from 'undici';
 import type { RunningGateway } from '../../src/gateway/index.js';
-import { CircuitBreaker } from '../../src/gateway/CircuitBreaker.js';
+import { CircuitBreaker, PASS, REFUSED } from '../../src/gateway/CircuitBreaker.js';
 import { upstreamConfig } from '../../src/config/index.js';
 import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 import { freePort } from '../helpers/net.js';
@@ -57,27 +57,107 @@ async function embed(gw: RunningGateway): Promise<{ status: number; code?: strin
 test('circuit breaker: opens after the threshold, lets one trial through after openMs, closes on success', () => {
   let now = 1000;
   const b = new CircuitBreaker(2, 500, () => now);
-  assert.equal(b.allow(), true);
+  assert.equal(b.allow(), PASS);
   b.failure();
   assert.equal(b.state, 'closed');
   b.failure();
   assert.equal(b.state, 'open');
-  assert.equal(b.allow(), false);
+  assert.equal(b.allow(), REFUSED);
   assert.equal(b.retryAfterMs(), 500);
   now += 500;
   assert.equal(b.state, 'half-open');
-  assert.equal(b.allow(), true, 'one trial');
-  assert.equal(b.allow(), false, 'only one trial at a time');
-  b.failure();
+  const trial = b.allow();
+  assert.ok(trial > 0, 'one trial');
+  assert.equal(b.allow(), REFUSED, 'only one trial at a time');
+  b.failure(trial);
   assert.equal(b.state, 'open', 'a failed trial opens again');
   now += 500;
-  assert.equal(b.allow(), true);
+  assert.ok(b.allow() > 0);
   b.success();
   assert.equal(b.state, 'closed');
   b.setHealthy(false);
-  assert.equal(b.allow(), false, 'a failing health check holds it open');
+  assert.equal(b.allow(), REFUSED, 'a failing health check holds it open');
   b.setHealthy(true);
-  assert.equal(b.allow(), true);
+  assert.equal(b.allow(), PASS);
+});
+
+test('circuit breaker: only the trial\'s own outcome ends the trial; older requests cannot let more through', () => {
+  let now = 1000;
+  const b = new CircuitBreaker(2, 500, () => now);
+  const older = [b.allow(), b.allow(), b.allow()];
+  assert.deepEqual(older, [PASS, PASS, PASS]);
+  b.failure();
+  b.failure();
+  now += 500;
+  const trial = b.allow();
+  assert.ok(trial > 0);
+  for (const ticket of older) {
+    b.release(ticket); // their clients left
+    assert.equal(b.allow(), REFUSED, 'still one trial in flight');
+  }
+  b.failure(older[0]); // an older request that fails opens the circuit again...
+  assert.equal(b.state, 'open');
+  now += 500;
+  assert.equal(b.allow(), REFUSED, '...and the trial is still in flight');
+  b.release(trial); // its client left: the next request may try
+  const next = b.allow();
+  assert.ok(next > 0 && next !== trial);
+  b.success();
+  b.failure();
+  b.failure();
+  now += 500;
+  const third = b.allow();
+  assert.ok(third > 0);
+  b.release(next); // a stale trial ticket from before the circuit closed
+  assert.equal(b.allow(), REFUSED, 'a stale ticket does not end the current trial');
+  b.failure(third);
+  assert.equal(b.state, 'open');
+});
+
+test('half-open: requests sent before the circuit opened, whose clients then leave, do not let more requests through during the trial', { timeout: 20_000 }, async () => {
+  let received = 0;
+  // Answers 503 to 'fail' and never answers anything else (an overloaded model server).
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received++;
+      if (body.includes('fail')) res.writeHead(503, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const gw = await gatewayFor((server.address() as { port: number }).port, { retries: 0, timeoutMs: 30_000, circuitBreaker: { failureThreshold: 2, openMs: 300 } });
+  const send = async (input: string, signal?: AbortSignal) => {
+    const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', input }), signal });
+    return ((await r.body.json()) as { error?: { code: string } }).error?.code ?? String(r.statusCode);
+  };
+  const until = async (done: () => boolean) => {
+    for (const deadline = Date.now() + 5000; !done(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > deadline) throw new Error('timed out');
+  };
+  try {
+    const older = Array.from({ length: 3 }, () => new AbortController());
+    const olderDone = older.map((c) => send('hang', c.signal).catch(() => 'aborted'));
+    await until(() => received === 3);
+    assert.deepEqual([await send('fail'), await send('fail')], ['503', '503']);
+    assert.equal(await send('hang'), 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN');
+    await new Promise((r) => setTimeout(r, 350)); // half-open
+    void send('hang').catch(() => undefined); // the trial, which hangs
+    await until(() => received === 6);
+    for (const c of older) {
+      const inFlight = gw.inFlight();
+      c.abort();
+      await until(() => gw.inFlight() === inFlight - 1); // the gateway saw it leave
+      // Refused at once, or forwarded to the model server (which never answers it).
+      const answer = await send('hang', AbortSignal.timeout(3000)).catch(() => 'forwarded');
+      assert.equal(answer, 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN', 'one trial at a time, whatever older requests do');
+    }
+    await Promise.all(olderDone);
+    assert.equal(received, 6, 'nothing more reached the model server during the trial');
+  } finally {
+    await gw.close(0);
+    server.closeAllConnections();
+    server.close();
+  }
 });
 
 test('a model server that is not listening yet is retried (nothing was sent); a connection reset after the request was sent is not', async () => {

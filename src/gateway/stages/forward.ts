@@ -3,6 +3,7 @@ import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { WardenError } from '../../errors/index.js';
 import type { RequestContext } from '../RequestContext.js';
 import type { UpstreamPool, Upstream } from '../UpstreamPool.js';
+import { REFUSED } from '../CircuitBreaker.js';
 import type { GatewayGuards } from '../ResponseGuards.js';
 import { cutOff } from '../cutOff.js';
 import { responseGone } from '../responseGone.js';
@@ -229,7 +230,9 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     ctx.errorCode = 'WARDEN_GATEWAY_CLIENT_CLOSED';
     return;
   }
-  if (!upstream.breaker.allow()) {
+  // Only this request's own outcome may end a half-open trial it was given.
+  const ticket = upstream.breaker.allow();
+  if (ticket === REFUSED) {
     const waitMs = upstream.breaker.retryAfterMs();
     // Same shape as a rate limit: the client gets retry-after.
     throw new RateLimitedError('WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN', `model server ${upstream.name} is failing; requests fail fast for ${Math.ceil(waitMs / 1000)} s`, waitMs);
@@ -254,21 +257,21 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     ctx.res.off('close', onClose);
     call.clearDeadline();
     if (call.reason?.code === 'WARDEN_GATEWAY_CLIENT_CLOSED') {
-      upstream.breaker.release();
+      upstream.breaker.release(ticket);
       ctx.responded = true;
       ctx.status = 499;
       ctx.errorCode = 'WARDEN_GATEWAY_CLIENT_CLOSED';
       return;
     }
     // The headers deadline passed while the pool was full: says nothing about the model server's health.
-    if (call.poolBusy) upstream.breaker.release();
-    else upstream.breaker.failure();
+    if (call.poolBusy) upstream.breaker.release(ticket);
+    else upstream.breaker.failure(ticket);
     if (call.aborted) throw call.reason!;
     if (isTimeout(err)) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_TIMEOUT', `model server ${upstream.name} did not answer within ${upstream.timeoutMs} ms`, { cause: err });
     throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} is unreachable`, { cause: err });
   }
   call.armTotalDeadline();
-  if (isUpstreamFailureStatus(response.statusCode)) upstream.breaker.failure();
+  if (isUpstreamFailureStatus(response.statusCode)) upstream.breaker.failure(ticket);
   else upstream.breaker.success();
   ctx.upstreamNs += process.hrtime.bigint() - started;
   const reported = response.headers[MODEL_DIGEST_HEADER];
@@ -377,7 +380,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       if (e instanceof WardenError) throw e;
       // The answer broke off while the gateway was reading it (guards, token accounting): nothing
       // was sent yet, so the client gets a clean 502/504, and the breaker counts the failure.
-      upstream.breaker.failure();
+      upstream.breaker.failure(ticket);
       throw new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' | 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} ${ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' ? 'stopped sending its answer' : 'broke off its answer'}`, { cause: err });
     }
     // Headers are gone: the only honest signal left is to end the stream early / cut the connection.
