@@ -48,3 +48,70 @@ for (const [mode, status, code] of [
     }
   });
 }
+
+/** A model server whose streams send one event and then break in the way `mode` says. */
+async function brokenStreams(mode: 'reset' | 'silence') {
+  let received = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received++;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n');
+      if (mode === 'reset') setTimeout(() => req.socket.destroy(), 20);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { port: (server.address() as { port: number }).port, received: () => received, stop: () => { server.closeAllConnections(); server.close(); } };
+}
+
+const chat = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+const chatHeaders = { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' };
+
+for (const [mode, code] of [
+  ['reset', 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE'],
+  ['silence', 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT'],
+] as const) {
+  test(`streams that break off mid-answer (${mode}) count toward the circuit breaker`, { timeout: 20_000 }, async () => {
+    const upstream = await brokenStreams(mode);
+    const gw = await startTestGateway({
+      upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${upstream.port}`, models: ['m'], timeoutMs: 300, circuitBreaker: { failureThreshold: 2, openMs: 60_000 } })],
+    });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: chatHeaders, body: chat });
+        assert.equal(r.statusCode, 200);
+        assert.match(await r.body.text(), new RegExp(`event: error\\ndata: .*"code":"${code}"`));
+      }
+      const open = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: chatHeaders, body: chat });
+      assert.equal(open.statusCode, 503);
+      assert.equal(((await open.body.json()) as { error: { code: string } }).error.code, 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN');
+      assert.equal(upstream.received(), 2, 'the circuit opened after two broken answers');
+    } finally {
+      await gw.close(0);
+      upstream.stop();
+    }
+  });
+}
+
+test('a stream whose client leaves midway does not count as a failure', { timeout: 20_000 }, async () => {
+  const upstream = await brokenStreams('silence');
+  const gw = await startTestGateway({
+    upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${upstream.port}`, models: ['m'], timeoutMs: 5000, circuitBreaker: { failureThreshold: 1, openMs: 60_000 } })],
+  });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const ac = new AbortController();
+      const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: chatHeaders, body: chat, signal: ac.signal });
+      assert.equal(r.statusCode, 200);
+      const inFlight = gw.inFlight();
+      ac.abort(); // "stop generating"
+      await r.body.text().catch(() => undefined);
+      for (const deadline = Date.now() + 5000; gw.inFlight() === inFlight; await new Promise((res) => setTimeout(res, 20))) assert.ok(Date.now() < deadline, 'the gateway saw the client leave');
+    }
+    assert.equal(upstream.received(), 3, 'never refused: a client leaving says nothing about the model server');
+  } finally {
+    await gw.close(0);
+    upstream.stop();
+  }
+});

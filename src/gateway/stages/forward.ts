@@ -271,8 +271,11 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} is unreachable`, { cause: err });
   }
   call.armTotalDeadline();
-  if (isUpstreamFailureStatus(response.statusCode)) upstream.breaker.failure(ticket);
-  else upstream.breaker.success();
+  // Any other answer is judged once it is complete: one that breaks off midway is a failure too.
+  const judged = isUpstreamFailureStatus(response.statusCode);
+  if (judged) upstream.breaker.failure(ticket);
+  // Set when the answer broke off for the upstream's reasons (a silence, the connection lost, maxDurationMs).
+  let broke = false;
   ctx.upstreamNs += process.hrtime.bigint() - started;
   const reported = response.headers[MODEL_DIGEST_HEADER];
   let admittedDigest: string | null = null;
@@ -290,6 +293,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
       discardBody(response.body);
       ctx.res.off('close', onClose);
       call.clearDeadline();
+      if (!judged) upstream.breaker.success(); // it answered; which model it serves is admission's business
       throw err;
     }
   }
@@ -376,11 +380,12 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     const e = call.aborted ? call.reason! : err;
     ctx.errorCode = e instanceof WardenError ? e.code : isTimeout(e) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
     const clientGone = isClientGone(ctx.errorCode);
+    // The gateway's own refusals (guards, an uninspectable answer) say nothing against the upstream.
+    broke = !clientGone && (!(e instanceof WardenError) || e.code === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
     if (!ctx.responded && !clientGone) {
       if (e instanceof WardenError) throw e;
       // The answer broke off while the gateway was reading it (guards, token accounting): nothing
-      // was sent yet, so the client gets a clean 502/504, and the breaker counts the failure.
-      upstream.breaker.failure(ticket);
+      // was sent yet, so the client gets a clean 502/504.
       throw new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' | 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} ${ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' ? 'stopped sending its answer' : 'broke off its answer'}`, { cause: err });
     }
     // Headers are gone: the only honest signal left is to end the stream early / cut the connection.
@@ -404,6 +409,11 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
         ctx.status = 499;
       }
       discardBody(response.body);
+    }
+    if (!judged) {
+      if (broke) upstream.breaker.failure(ticket);
+      else if (isClientGone(ctx.errorCode)) upstream.breaker.release(ticket);
+      else upstream.breaker.success();
     }
   }
 }
