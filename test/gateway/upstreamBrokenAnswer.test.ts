@@ -7,6 +7,7 @@ import { request } from 'undici';
 import type { AuditRecord } from '../../src/audit/index.js';
 import { MemoryRateLimiter, RateLimitPolicy } from '../../src/gateway/ratelimit/index.js';
 import { upstreamConfig } from '../../src/config/index.js';
+import { errorCodes, type ErrorCode } from '../../src/errors/index.js';
 import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 
 for (const [mode, status, code] of [
@@ -68,9 +69,9 @@ async function brokenStreams(mode: 'reset' | 'silence') {
 const chat = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
 const chatHeaders = { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' };
 
-for (const [mode, code] of [
-  ['reset', 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE'],
-  ['silence', 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT'],
+for (const [mode, code, message] of [
+  ['reset', 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', 'model server m broke off in the middle of its answer'],
+  ['silence', 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT', 'model server m sent nothing for 300 ms in the middle of its answer'],
 ] as const) {
   test(`streams that break off mid-answer (${mode}) count toward the circuit breaker`, { timeout: 20_000 }, async () => {
     const upstream = await brokenStreams(mode);
@@ -81,7 +82,9 @@ for (const [mode, code] of [
       for (let i = 0; i < 2; i++) {
         const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: chatHeaders, body: chat });
         assert.equal(r.statusCode, 200);
-        assert.match(await r.body.text(), new RegExp(`event: error\\ndata: .*"code":"${code}"`));
+        const text = await r.body.text();
+        const error = JSON.parse(/event: error\ndata: (.*)\n/.exec(text)![1]!).error as { code: string; message: string };
+        assert.deepEqual([error.code, error.message], [code, message], 'the event says what happened');
       }
       const open = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: chatHeaders, body: chat });
       assert.equal(open.statusCode, 503);
@@ -113,5 +116,32 @@ test('a stream whose client leaves midway does not count as a failure', { timeou
   } finally {
     await gw.close(0);
     upstream.stop();
+  }
+});
+
+test('a streamed event larger than the gateway reads ends the stream with an error event that says so', { timeout: 20_000 }, async () => {
+  const upstream = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`data: ${'q'.repeat(3_000_000)}`); // one "event" with no blank line after it
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const gw = await startTestGateway({
+    upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${(upstream.address() as { port: number }).port}`, models: ['m'] })],
+    // A token limit makes the gateway read the stream event by event (to charge its usage).
+    rateLimit: new RateLimitPolicy([{ match: { key: '*' }, tokensPerMinute: 1_000_000 }], { limiter: new MemoryRateLimiter() }),
+  });
+  try {
+    const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: chatHeaders, body: chat });
+    const text = await r.body.text();
+    const error = JSON.parse(/event: error\ndata: (.*)\n/.exec(text)![1]!).error as { code: string; message: string };
+    assert.notEqual(error.message, errorCodes[error.code as ErrorCode].description, 'not the generic text of its code ("could not be reached")');
+    assert.match(error.message, /event/);
+  } finally {
+    await gw.close(0);
+    upstream.closeAllConnections();
+    upstream.close();
   }
 });

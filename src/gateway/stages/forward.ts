@@ -390,9 +390,10 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     }
     // Headers are gone: the only honest signal left is to end the stream early / cut the connection.
     if (ctx.responded && contentType.startsWith('text/event-stream') && !clientGone) {
-      const e = new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
+      // What went wrong, in the gateway's words (an error's own message never reaches the client).
+      const message = e instanceof WardenError ? e.message : `model server ${upstream.name} ${ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' ? `sent nothing for ${upstream.timeoutMs} ms` : 'broke off'} in the middle of its answer`;
       const held = rewriter?.flushHeld() ?? '';
-      (ctx.res as ServerResponse).end(`${held}event: error\ndata: ${JSON.stringify({ error: { code: e.code, message: e.message, requestId: ctx.requestId } })}\n\n`);
+      (ctx.res as ServerResponse).end(`${held}event: error\ndata: ${JSON.stringify({ error: { code: ctx.errorCode, message, requestId: ctx.requestId } })}\n\n`);
     } else cutOff(ctx.res, e as Error);
   } finally {
     // Charged once, when the stream ends: its last `usage`, or (not reported, cut off, client gone) the text it carried.
