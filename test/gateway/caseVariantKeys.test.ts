@@ -1,27 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { upstreamConfig } from '../../src/config/index.js';
 import { RequestValidator } from '../../src/gateway/index.js';
 import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
+import { startJsonModelServer } from '../helpers/modelServer.js';
 
 // A Go model server reads "Model" / "MAX_TOKENS" / "max_to\u212Aen\u017F" as model / max_tokens.
 // The gateway refuses such keys before anything is forwarded.
 test('through the gateway: keys that are a field in other letter case are refused and nothing reaches the upstream', async () => {
-  const received: string[] = [];
-  const upstream = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
-    req.on('end', () => {
-      received.push(body);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}');
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const upstream = await startJsonModelServer('{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}');
+  const received = upstream.bodies;
   const gw = await startTestGateway({
-    upstreams: [upstreamConfig.parse({ name: 'u', url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, models: ['m', 'other-secret'] })],
+    upstreams: [upstreamConfig.parse({ name: 'u', url: upstream.url, models: ['m', 'other-secret'] })],
     validator: new RequestValidator(),
   });
   const post = async (body: string) => {
@@ -56,6 +47,6 @@ test('through the gateway: keys that are a field in other letter case are refuse
     assert.equal(received.length, 1, 'the same upstream receives a well-formed request');
   } finally {
     await gw.close(0);
-    await new Promise<void>((r) => upstream.close(() => r()));
+    await upstream.stop();
   }
 });

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
 import { createDetectors, createGatewayGuards } from '../../src/detect/index.js';
 import { configSchema, upstreamConfig } from '../../src/config/index.js';
 import { RequestValidator, stringifyKeepingNumbers } from '../../src/gateway/index.js';
 import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
+import { startJsonModelServer } from '../helpers/modelServer.js';
 
 test('stringifyKeepingNumbers: numbers the rewrite left alone keep their exact text; changed ones are written anew', () => {
   const original = '{"seed":12345678901234567890,"ids":[9007199254740993,18446744073709551615,1],"big":1e400,"p":0.123456789012345678,"text":"mail bob@example.org"}';
@@ -20,19 +20,10 @@ test('stringifyKeepingNumbers: numbers the rewrite left alone keep their exact t
 });
 
 test('through the gateway: a redacted request and a guarded answer keep their 64-bit integers exact', async () => {
-  let received = '';
-  const upstream = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
-    req.on('end', () => {
-      received = body;
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"c1","object":"chat.completion","created":1,"model":"m","x_trace":12345678901234567891,"choices":[{"index":0,"message":{"role":"assistant","content":"write to bob@example.org"},"finish_reason":"stop"}]}');
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const upstream = await startJsonModelServer('{"id":"c1","object":"chat.completion","created":1,"model":"m","x_trace":12345678901234567891,"choices":[{"index":0,"message":{"role":"assistant","content":"write to bob@example.org"},"finish_reason":"stop"}]}');
   const detectors = createDetectors(configSchema.parse({}).detect, { emit: () => undefined, registry: new Registry() });
   const gw = await startTestGateway({
-    upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${(upstream.address() as { port: number }).port}`, models: ['m'] })],
+    upstreams: [upstreamConfig.parse({ name: 'm', url: upstream.url, models: ['m'] })],
     guards: createGatewayGuards(detectors, { stringify: stringifyKeepingNumbers }),
   });
   try {
@@ -43,30 +34,22 @@ test('through the gateway: a redacted request and a guarded answer keep their 64
     });
     const text = await r.body.text();
     assert.equal(r.statusCode, 200, text);
-    assert.match(received, /"seed":12345678901234567890,/, 'the request seed reached the model server as sent');
-    assert.doesNotMatch(received, /alice@example\.org/);
+    assert.match(upstream.bodies[0] ?? '', /"seed":12345678901234567890,/, 'the request seed reached the model server as sent');
+    assert.doesNotMatch(upstream.bodies[0] ?? '', /alice@example\.org/);
     assert.match(text, /"x_trace":12345678901234567891,/, 'the answer field reached the client as sent');
     assert.doesNotMatch(text, /bob@example\.org/);
   } finally {
     await gw.close(0);
     await detectors.close();
-    await new Promise<void>((r) => upstream.close(() => r()));
+    await upstream.stop();
   }
 });
 
 test('through the gateway: an OIP INT64 element at 2^63 - 1 passes exactly, one at 2^63 is refused before the upstream', async () => {
-  const received: string[] = [];
-  const upstream = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
-    req.on('end', () => {
-      received.push(body);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"model_name":"m","outputs":[{"name":"y","shape":[1],"datatype":"INT64","data":[1]}]}');
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const upstream = await startJsonModelServer('{"model_name":"m","outputs":[{"name":"y","shape":[1],"datatype":"INT64","data":[1]}]}');
+  const received = upstream.bodies;
   const gw = await startTestGateway({
-    upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${(upstream.address() as { port: number }).port}`, models: ['m'] })],
+    upstreams: [upstreamConfig.parse({ name: 'm', url: upstream.url, models: ['m'] })],
     validator: new RequestValidator(),
   });
   const infer = async (literal: string) => {
@@ -87,6 +70,6 @@ test('through the gateway: an OIP INT64 element at 2^63 - 1 passes exactly, one 
     assert.equal(received.length, 1, 'the refused request was not forwarded');
   } finally {
     await gw.close(0);
-    await new Promise<void>((r) => upstream.close(() => r()));
+    await upstream.stop();
   }
 });

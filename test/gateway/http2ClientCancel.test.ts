@@ -7,45 +7,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type ServerResponse } from 'node:http';
 import { connect as h2connect, constants as h2constants, type ClientHttp2Session } from 'node:http2';
 import type { AuditRecord } from '../../src/audit/index.js';
 import type { GatewayGuards, RunningGateway } from '../../src/gateway/index.js';
 import { upstreamConfig } from '../../src/config/index.js';
 import { loadOrCreateAuthority } from '../../src/identity/index.js';
 import { TEST_KEY, startTestGateway } from '../helpers/inProcessGateway.js';
+import { startScriptedModelServer, type ScriptedModelServer } from '../helpers/modelServer.js';
 
-interface Upstream {
-  port: number;
-  /** Requests whose body the model server read. */
-  received: () => number;
-  /** Upstream requests that ended: `true` when the gateway aborted them before they were complete. */
-  closed: boolean[];
-  stop(): Promise<void>;
-}
-
-/** A model server that answers each request with `answer` and records how its requests ended. */
-async function modelServer(answer: (res: ServerResponse) => void): Promise<Upstream> {
-  const closed: boolean[] = [];
-  let received = 0;
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      received++;
-      answer(res);
-    });
-    res.on('close', () => closed.push(!res.writableFinished));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (server.address() as { port: number }).port,
-    received: () => received,
-    closed,
-    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
-}
-
-async function withH2Gateway(upstream: Upstream, guards: GatewayGuards | null, body: (gw: RunningGateway, session: ClientHttp2Session, records: AuditRecord[]) => Promise<void>): Promise<void> {
+async function withH2Gateway(upstream: ScriptedModelServer, guards: GatewayGuards | null, body: (gw: RunningGateway, session: ClientHttp2Session, records: AuditRecord[]) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-h2cancel-'));
   const authority = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
   const records: AuditRecord[] = [];
@@ -91,7 +61,7 @@ const EVENT = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 
 
 test('HTTP/2: a stream cancelled mid-answer aborts the upstream call and is audited as CLIENT_CLOSED', { timeout: 15_000 }, async () => {
   // An answer that never ends: only the gateway's abort can close the upstream request.
-  const upstream = await modelServer((res) => {
+  const upstream = await startScriptedModelServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     const timer = setInterval(() => res.write(EVENT), 20);
     res.on('close', () => clearInterval(timer));
@@ -111,7 +81,7 @@ test('HTTP/2: a stream cancelled mid-answer aborts the upstream call and is audi
 });
 
 test('HTTP/2: a stream cancelled while the gateway waits for the answer aborts the upstream call (499, CLIENT_CLOSED)', { timeout: 15_000 }, async () => {
-  const upstream = await modelServer(() => undefined); // a model that is still thinking
+  const upstream = await startScriptedModelServer(() => undefined); // a model that is still thinking
   await withH2Gateway(upstream, null, async (gw, session, records) => {
     const st = chat(session, false);
     await until('the upstream got the request', () => upstream.received() === 1);
@@ -127,7 +97,7 @@ test('HTTP/2: a stream cancelled while the gateway waits for the answer aborts t
 
 test('HTTP/2: a stream cancelled while an output guard reads the answer: upstream aborted, audited as 499 CLIENT_CLOSED', { timeout: 15_000 }, async () => {
   // Headers and half a JSON answer, then nothing: the gateway is still reading it for the guard.
-  const upstream = await modelServer((res) => {
+  const upstream = await startScriptedModelServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.write('{"choices":[');
   });

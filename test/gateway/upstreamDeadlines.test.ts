@@ -3,45 +3,18 @@
 // stops reading (which pauses the upstream body, and with it undici's body timeout).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { request } from 'undici';
 import type { AuditRecord } from '../../src/audit/index.js';
 import type { RunningGateway } from '../../src/gateway/index.js';
 import { upstreamConfig } from '../../src/config/index.js';
 import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
+import { startScriptedModelServer, type ScriptedModelServer } from '../helpers/modelServer.js';
 
 const HEADERS = { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' };
 const CHAT = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
 const EMBED = JSON.stringify({ model: 'm', input: 'hello' });
-
-interface Upstream {
-  port: number;
-  received: () => number;
-  /** Upstream requests that ended: `true` when the gateway aborted them before they were complete. */
-  closed: boolean[];
-  stop(): Promise<void>;
-}
-
-async function modelServer(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<Upstream> {
-  const closed: boolean[] = [];
-  let received = 0;
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      received++;
-      answer(req, res);
-    });
-    res.on('close', () => closed.push(!res.writableFinished));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (server.address() as { port: number }).port,
-    received: () => received,
-    closed,
-    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
-}
 
 /** An event stream that never ends, but never falls silent for long (undici's body timeout never fires). */
 function endlessStream(res: ServerResponse): void {
@@ -50,7 +23,7 @@ function endlessStream(res: ServerResponse): void {
   res.on('close', () => clearInterval(timer));
 }
 
-async function withGateway(upstream: Upstream, config: Record<string, unknown>, body: (gw: RunningGateway, records: AuditRecord[]) => Promise<void>): Promise<void> {
+async function withGateway(upstream: ScriptedModelServer, config: Record<string, unknown>, body: (gw: RunningGateway, records: AuditRecord[]) => Promise<void>): Promise<void> {
   const records: AuditRecord[] = [];
   const gw = await startTestGateway({
     upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${upstream.port}`, models: ['m'], retries: 0, ...config })],
@@ -73,7 +46,7 @@ async function until(what: string, done: () => boolean, ms = 10_000): Promise<vo
 }
 
 test('a request waiting for a free pool connection gets 504 UPSTREAM_TIMEOUT after timeoutMs, not held against the circuit', { timeout: 20_000 }, async () => {
-  const upstream = await modelServer((req, res) => {
+  const upstream = await startScriptedModelServer((req, res) => {
     if (req.url?.includes('chat')) endlessStream(res);
     else res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[]}');
   });
@@ -99,7 +72,7 @@ test('a request waiting for a free pool connection gets 504 UPSTREAM_TIMEOUT aft
 });
 
 test('a model server that never answers its headers gets 504 after timeoutMs (and counts as a failure)', { timeout: 20_000 }, async () => {
-  const upstream = await modelServer(() => undefined);
+  const upstream = await startScriptedModelServer(() => undefined);
   await withGateway(upstream, { timeoutMs: 300, circuitBreaker: { failureThreshold: 1, openMs: 60_000 } }, async (gw) => {
     const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
     assert.equal(r.statusCode, 504);
@@ -111,7 +84,7 @@ test('a model server that never answers its headers gets 504 after timeoutMs (an
 });
 
 test('maxDurationMs ends a stream that never ends: event: error UPSTREAM_TIMEOUT, upstream aborted, audited', { timeout: 20_000 }, async () => {
-  const upstream = await modelServer((_req, res) => endlessStream(res));
+  const upstream = await startScriptedModelServer((_req, res) => endlessStream(res));
   await withGateway(upstream, { timeoutMs: 300, maxDurationMs: 1000 }, async (gw, records) => {
     const started = Date.now();
     const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: CHAT });
@@ -130,7 +103,7 @@ test('maxDurationMs ends a stream that never ends: event: error UPSTREAM_TIMEOUT
 test('a client that stops reading is cut off after timeoutMs: upstream aborted, audited as CLIENT_STALLED', { timeout: 20_000 }, async () => {
   const chunk = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'x'.repeat(8000) } }] })}\n\n`;
   // As fast as the gateway takes it, for as long as it takes it.
-  const upstream = await modelServer((_req, res) => {
+  const upstream = await startScriptedModelServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     const pump = (): void => {
       while (!res.destroyed) if (!res.write(chunk)) return void res.once('drain', pump);

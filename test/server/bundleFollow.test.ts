@@ -13,7 +13,7 @@ import { startWarden, startEdgeGateway, loadServerSecret } from '../../src/serve
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { startSidecar, AllowListAuthorizer, type Sidecar } from '../../src/gateway/sidecar/index.js';
-import { RevocationList, loadOrCreateAuthority } from '../../src/identity/index.js';
+import { RevocationList, loadOrCreateAuthority, type CertificateAuthority, type SvidMaterial } from '../../src/identity/index.js';
 import { StaticSvidSource, issueMaterial, startEchoWorkload } from '../identity/helpers/workloads.js';
 import { tempDataDir, removeDir } from '../helpers/warden.js';
 import { freePort } from '../helpers/net.js';
@@ -27,6 +27,34 @@ function cleanupInReverse(t: { after(fn: () => unknown): void }): (fn: () => unk
     for (const fn of fns.reverse()) await fn();
   });
   return (fn) => void fns.push(fn);
+}
+
+/**
+ * A Warden sidecar for MODEL in front of an echo workload. `renewUnder` gives it an SVID from the
+ * CA's active generation and restarts it on the same port, so the gateway's next connection is new.
+ */
+async function startModelSidecar(first: SvidMaterial, defer: (fn: () => unknown) => void): Promise<{ url: string; renewUnder(ca: CertificateAuthority): Promise<void> }> {
+  const echo = await startEchoWorkload();
+  defer(() => new Promise((r) => echo.server.close(r)));
+  const identity = new StaticSvidSource(first);
+  const options = {
+    trustDomain: 'warden.local',
+    identity,
+    revocations: new RevocationList(),
+    authorizer: new AllowListAuthorizer([{ from: 'spiffe://warden.local/warden/gateway/*', to: MODEL, paths: ['/v1/*'], methods: ['POST'] }]),
+    upstreamUrl: echo.url,
+  };
+  let sidecar: Sidecar = await startSidecar(options);
+  defer(() => sidecar.close());
+  const port = Number(new URL(sidecar.url).port);
+  return {
+    url: sidecar.url,
+    async renewUnder(ca) {
+      identity.set(await issueMaterial(ca, MODEL));
+      await sidecar.close();
+      sidecar = await startSidecar({ ...options, port });
+    },
+  };
 }
 
 async function until(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
@@ -51,19 +79,7 @@ test('warden up: after a CA rotation, sidecar upstreams under the new root are r
   const preCa = await loadOrCreateAuthority({ dataDir, trustDomain: 'warden.local' });
   const firstSvid = await issueMaterial(preCa, MODEL);
   await preCa.close();
-  const echo = await startEchoWorkload();
-  defer(() => new Promise((r) => echo.server.close(r)));
-  const identity = new StaticSvidSource(firstSvid);
-  const sidecarOptions = {
-    trustDomain: 'warden.local',
-    identity,
-    revocations: new RevocationList(),
-    authorizer: new AllowListAuthorizer([{ from: 'spiffe://warden.local/warden/gateway/*', to: MODEL, paths: ['/v1/*'], methods: ['POST'] }]),
-    upstreamUrl: echo.url,
-  };
-  let sidecar: Sidecar = await startSidecar(sidecarOptions);
-  defer(() => sidecar.close());
-  const port = Number(new URL(sidecar.url).port);
+  const sidecar = await startModelSidecar(firstSvid, defer);
 
   const config = loadConfig({
     dataDir,
@@ -98,10 +114,7 @@ test('warden up: after a CA rotation, sidecar upstreams under the new root are r
   names = await advertisedClientCaNames(warden.ready.adminUrl);
   assert.equal(names.split('\n').length, 2, `the control plane advertises both roots after the rotation: ${names}`);
 
-  // The sidecar renews under the new root and restarts on the same port (so the next connection is new).
-  identity.set(await issueMaterial(warden.ca, MODEL));
-  await sidecar.close();
-  sidecar = await startSidecar({ ...sidecarOptions, port });
+  await sidecar.renewUnder(warden.ca);
   const afterRotation = await embed();
   assert.equal(afterRotation.status, 200, `the gateway trusts the sidecar's SVID under the new root: ${afterRotation.body}`);
 });
@@ -122,19 +135,7 @@ test('warden gateway (remote): after a CA rotation, sidecar upstreams under the 
   const pepToken = ((await pep.body.json()) as { token: string }).token;
   assert.equal(pep.statusCode, 201);
 
-  const echo = await startEchoWorkload();
-  defer(() => new Promise((r) => echo.server.close(r)));
-  const identity = new StaticSvidSource(await issueMaterial(warden.ca, MODEL));
-  const sidecarOptions = {
-    trustDomain: 'warden.local',
-    identity,
-    revocations: new RevocationList(),
-    authorizer: new AllowListAuthorizer([{ from: 'spiffe://warden.local/warden/gateway/*', to: MODEL, paths: ['/v1/*'], methods: ['POST'] }]),
-    upstreamUrl: echo.url,
-  };
-  let sidecar: Sidecar = await startSidecar(sidecarOptions);
-  defer(() => sidecar.close());
-  const port = Number(new URL(sidecar.url).port);
+  const sidecar = await startModelSidecar(await issueMaterial(warden.ca, MODEL), defer);
 
   const logs: string[] = [];
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, done) => (logs.push(chunk.toString()), done()) }));
@@ -171,9 +172,7 @@ test('warden gateway (remote): after a CA rotation, sidecar upstreams under the 
   assert.ok(await until(async () => (names = await advertisedClientCaNames(workload.url)).split('\n').length === 2, 10_000), `the workload-auth gateway advertises both roots after the rotation: ${names}`);
   assert.ok(await until(async () => logs.filter((l) => l.includes('X.509 trust anchors updated')).length >= 2, 10_000), 'both gateways refetched the bundle');
 
-  identity.set(await issueMaterial(warden.ca, MODEL));
-  await sidecar.close();
-  sidecar = await startSidecar({ ...sidecarOptions, port });
+  await sidecar.renewUnder(warden.ca);
   for (const edge of [plain, workload]) {
     const r = await embed(edge.url);
     assert.equal(r.status, 200, `${edge.name} trusts the sidecar's SVID under the new root: ${r.body}`);
