@@ -9,6 +9,9 @@ import { startWarden, type RunningWarden } from '../../src/server/index.js';
 import { WardenError } from '../../src/errors/index.js';
 import type { Database } from '../../src/store/index.js';
 import { removeDir, tempDataDir } from '../helpers/warden.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createManifest } from '../../src/artifacts/index.js';
 
 async function start(t: TestContext) {
   const dataDir = tempDataDir('warden-snapshot-publish-');
@@ -102,4 +105,19 @@ test('a failed snapshot rebuild fails the change that needed it (WARDEN_GATEWAY_
   const next = await call('POST', '/keys/late/revoke');
   assert.equal(next.status, 200, JSON.stringify(next.json));
   assert.ok(keyInSnapshot(warden, id)?.revokedAt instanceof Date);
+});
+
+test('registering a model pushes the snapshot at once: gateways stop admitting the model unverified', async (t) => {
+  const { warden, call } = await start(t);
+  const dir = tempDataDir('warden-snapshot-model-');
+  t.after(() => removeDir(dir));
+  mkdirSync(join(dir, 'model'));
+  writeFileSync(join(dir, 'model', 'weights.bin'), 'weights');
+  const manifest = await createManifest(join(dir, 'model'), { kind: 'model' });
+  const admitted = () => warden.controlPlane.snapshots.current()?.admission.models.has('fresh-model') ?? false;
+  assert.equal(admitted(), false);
+  const registered = await call('POST', '/artifacts', { kind: 'model', name: 'fresh-model', version: '1', manifest });
+  assert.equal(registered.status, 201, JSON.stringify(registered.json));
+  // Well before the periodic refresh (a third of the snapshot TTL).
+  await until('the registered model is in the snapshot', admitted, 5_000);
 });

@@ -72,7 +72,8 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneCont
   app.post('/artifacts', { bodyLimit: 64 * 1024 * 1024 }, async (request, reply) => {
     const body = parse(registerBody, request.body);
     const { version: v, created } = await reg.register(body as Parameters<typeof reg.register>[0]);
-    await audit(request, 'artifacts.register', `ArtifactVersion::${JSON.stringify(v.id)}`, { kind: v.kind, digest: v.digest, attestations: body.attestations?.length ?? 0, created }, false);
+    // A model's first version makes the model registered: gateways stop admitting it unverified (no serving version yet).
+    await audit(request, 'artifacts.register', `ArtifactVersion::${JSON.stringify(v.id)}`, { kind: v.kind, digest: v.digest, attestations: body.attestations?.length ?? 0, created }, created && v.kind === 'model');
     reply.code(created ? 201 : 200);
     return { version: v, created };
   });
