@@ -11,6 +11,11 @@ export interface SpiffeBundleFollowerOptions {
   logger: Logger;
   /** How often the bundle is fetched again (CA rotation). */
   refreshMs?: number;
+  /**
+   * Whether the start fails without a first bundle (default true: workload credentials need its
+   * JWT keys). Otherwise the follower starts from the configured CA alone and keeps trying.
+   */
+  required?: boolean;
 }
 
 /**
@@ -20,6 +25,7 @@ export interface SpiffeBundleFollowerOptions {
  */
 export class SpiffeBundleFollower extends EventEmitter<{ x509Changed: [pem: string] }> {
   private timer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   private constructor(
     private current: SpiffeBundle,
@@ -29,8 +35,15 @@ export class SpiffeBundleFollower extends EventEmitter<{ x509Changed: [pem: stri
   }
 
   static async start(o: SpiffeBundleFollowerOptions): Promise<SpiffeBundleFollower> {
-    const first = await fetchBundle(o.controlPlaneUrl, o.caPem);
-    const follower = new SpiffeBundleFollower(first, x509BundlePem(first, o.caPem));
+    let follower: SpiffeBundleFollower;
+    try {
+      const first = await fetchBundle(o.controlPlaneUrl, o.caPem);
+      follower = new SpiffeBundleFollower(first, x509BundlePem(first, o.caPem));
+    } catch (err) {
+      if (o.required !== false) throw err;
+      o.logger.warn({ err: (err as Error).message }, 'no SPIFFE bundle from the control plane yet: trusting the configured CA alone until one arrives');
+      follower = new SpiffeBundleFollower({ keys: [], spiffe_sequence: 0, spiffe_refresh_hint: 0 }, o.caPem);
+    }
     follower.timer = setInterval(() => {
       // Fetched with the roots followed so far: the control plane's certificate may already be under a new one.
       fetchBundle(o.controlPlaneUrl, follower.x509)
@@ -51,11 +64,15 @@ export class SpiffeBundleFollower extends EventEmitter<{ x509Changed: [pem: stri
   }
 
   close(): void {
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    this.removeAllListeners();
   }
 
   /** Both parts come from the same fetch, or neither (x509BundlePem throws on a bad entry before this). */
   private apply(next: SpiffeBundle, pem: string, logger: Logger): void {
+    // A fetch that was in flight at close() changes nothing any more.
+    if (this.closed) return;
     this.current = next;
     if (pem === this.x509) return;
     this.x509 = pem;

@@ -97,12 +97,13 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
   // What a start that fails part-way has opened, closed again in reverse (timers and streams would keep the process alive).
   const undo: (() => unknown)[] = [() => subscriber.close()];
   try {
-    const followed = await SpiffeBundleFollower.start({ controlPlaneUrl: o.controlPlaneUrl, caPem: o.caPem, logger: o.logger, refreshMs: o.bundleRefreshMs });
-    bundle = followed;
-    undo.push(() => followed.close());
     const authnConfig = o.config.gateway.authn;
     // Client SVIDs and JWT-SVIDs need the trust domain's bundle and a live revocation list.
     const workloadAuth = authnConfig.mtls || authnConfig.jwtSvidAudience !== null;
+    // Only workload credentials need the bundle's JWT keys at once; otherwise it is for following rotations.
+    const followed = await SpiffeBundleFollower.start({ controlPlaneUrl: o.controlPlaneUrl, caPem: o.caPem, logger: o.logger, refreshMs: o.bundleRefreshMs, required: workloadAuth });
+    bundle = followed;
+    undo.push(() => followed.close());
     const fromFiles = !!(o.tlsCertFile || o.tlsKeyFile);
     if (fromFiles && (!o.tlsCertFile || !o.tlsKeyFile)) throw new WardenError('WARDEN_USAGE', '--tls-cert and --tls-key go together');
     const sidecarUpstreams = o.config.gateway.upstreams.some((u) => u.mtls);

@@ -189,8 +189,10 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     );
     renew.unref();
     let svidRenewal: NodeJS.Timeout | null = null;
+    let stopped = false;
     const renewGatewaySvidAtHalfLife = (): void => {
-      if (!gatewaySvid) return;
+      // An issuance in flight at close() must not arm the timer again.
+      if (!gatewaySvid || stopped) return;
       const delay = Math.max(1000, (gatewaySvid.notAfter.getTime() - Date.now()) / 2);
       svidRenewal = setTimeout(() => {
         issueGatewaySvid(ca)
@@ -246,6 +248,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
         (closing ??= (async () => {
           clearInterval(renew);
           clearInterval(followBundle);
+          stopped = true;
           if (svidRenewal) clearTimeout(svidRenewal);
           // Order: stop taking requests and drain them, then the control plane, then flush the log.
           await runningGateway?.close(config.server.shutdownGraceSeconds * 1000);

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { createWorkloadKey, x509BundlePem, type SpiffeBundle } from '../../src/identity/index.js';
 import { createAuthenticators } from '../../src/gateway/index.js';
 import { startEdgeWorkloadTrust } from '../../src/server/edgeWorkloadTrust.js';
+import { SpiffeBundleFollower } from '../../src/server/spiffeBundleFollower.js';
 import { startTestGateway } from '../helpers/inProcessGateway.js';
 import { startControlPlane } from '../identity/helpers/controlPlane.js';
 
@@ -92,4 +93,32 @@ test('x509BundlePem: configured CA first, bundle roots once each; a bundle entry
     const bad: SpiffeBundle = { ...bundle, keys: [...bundle.keys, { kty: 'EC', use: 'x509-svid', x5c }] };
     assert.throws(() => x509BundlePem(bad, configured), { code: 'WARDEN_UNAVAILABLE' });
   }
+});
+
+test('SpiffeBundleFollower: when not required it starts from the configured CA alone, follows the bundle once the control plane answers, and a closed follower changes nothing', async (t) => {
+  const cp = await startControlPlane();
+  t.after(() => cp.close());
+  const caFile = cp.ca.bundlePem();
+  const logs: string[] = [];
+  const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, done) => (logs.push(chunk.toString()), done()) }));
+  await cp.stopListener();
+  await assert.rejects(SpiffeBundleFollower.start({ controlPlaneUrl: cp.url, caPem: caFile, logger, refreshMs: 100 }), 'required by default: no bundle, no start');
+  const follower = await SpiffeBundleFollower.start({ controlPlaneUrl: cp.url, caPem: caFile, logger, refreshMs: 100, required: false });
+  t.after(() => follower.close());
+  assert.equal(follower.x509Pem(), caFile);
+  assert.ok(logs.some((l) => l.includes('trusting the configured CA alone')));
+
+  await cp.ca.rotate();
+  await cp.restartListener();
+  const changes: string[] = [];
+  follower.on('x509Changed', (pem) => changes.push(pem));
+  assert.ok(await until(() => changes.length === 1, 5000), 'the new root arrives with the first bundle');
+  assert.equal((follower.x509Pem().match(/BEGIN CERTIFICATE/g) ?? []).length, 2);
+
+  follower.close();
+  await cp.ca.rotate();
+  const before = follower.x509Pem();
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(follower.x509Pem(), before, 'a closed follower no longer fetches');
+  assert.equal(changes.length, 1);
 });
