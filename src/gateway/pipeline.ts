@@ -56,6 +56,17 @@ function overheadMs(ctx: RequestContext): number {
 }
 
 /**
+ * The x-warden-overhead-ms value. A model lookup (/v1/models/{id}) is answered from admission and
+ * policy alone, so its overhead to the microsecond is the cost of the policies that name the id:
+ * it is given in whole milliseconds (rounded up), too coarse to tell which ids policies mention.
+ * Audit records and metrics keep the precise value.
+ */
+function overheadHeader(ctx: RequestContext): string {
+  const ms = overheadMs(ctx);
+  return ctx.route?.kind === 'openai.model' ? String(Math.ceil(ms)) : ms.toFixed(3);
+}
+
+/**
  * OpenAI's error `type` for a status, so OpenAI clients can branch on it as they do on OpenAI's own
  * answers; Warden's `code` stays the precise, stable reason.
  */
@@ -101,7 +112,7 @@ function sendJson(ctx: RequestContext, status: number, body: unknown): void {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
     'x-warden-request-id': ctx.requestId,
-    'x-warden-overhead-ms': overheadMs(ctx).toFixed(3),
+    'x-warden-overhead-ms': overheadHeader(ctx),
   });
   ctx.res.end(text);
   ctx.responded = true;
@@ -194,7 +205,7 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     admit(ctx);
     next('forward');
     if (!answerLocally(ctx, o.upstreams, o.authorize, o.guards)) {
-      await forward(ctx, { upstreams: o.upstreams, guards: o.guards, rateLimit: o.rateLimit, trace, overheadHeader: () => overheadMs(ctx).toFixed(3) });
+      await forward(ctx, { upstreams: o.upstreams, guards: o.guards, rateLimit: o.rateLimit, trace, overheadHeader: () => overheadHeader(ctx) });
     }
     span.end(ctx.errorCode);
   } catch (err) {
@@ -206,7 +217,7 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     // An HTTP/1.1 body left unread (refused before it was read, too large, too slow) would have to
     // be read to reuse the connection: close it instead, so the client cannot keep the gateway reading.
     const unread = !req.complete && (req.httpVersionMajor === 2 || declaresBody(req));
-    sendError(ctx, e, overheadMs(ctx).toFixed(3), unread && req.httpVersionMajor === 1);
+    sendError(ctx, e, overheadHeader(ctx), unread && req.httpVersionMajor === 1);
     if (unread) {
       // Discard what still arrives instead of buffering it; on HTTP/2, once the answer is complete,
       // ask the client to stop sending (RST_STREAM NO_ERROR, RFC 9113 §8.1).
