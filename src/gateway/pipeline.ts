@@ -56,14 +56,15 @@ function overheadMs(ctx: RequestContext): number {
 }
 
 /**
- * The x-warden-overhead-ms value. A model lookup (/v1/models/{id}) is answered from admission and
- * policy alone, so its overhead to the microsecond is the cost of the policies that name the id:
- * it is given in whole milliseconds (rounded up), too coarse to tell which ids policies mention.
- * Audit records and metrics keep the precise value.
+ * The x-warden-overhead-ms value. A model lookup (/v1/models/{id}) and a policy denial are answered
+ * from admission and policy alone, so their overhead to the microsecond is the cost of the policies
+ * that name the model asked about: they give it in whole milliseconds (rounded up), too coarse to
+ * tell which models policies mention. Audit records and metrics keep the precise value.
  */
 function overheadHeader(ctx: RequestContext): string {
   const ms = overheadMs(ctx);
-  return ctx.route?.kind === 'openai.model' ? String(Math.ceil(ms)) : ms.toFixed(3);
+  const coarse = ctx.route?.kind === 'openai.model' || ctx.errorCode === 'WARDEN_AUTHZ_DENIED';
+  return coarse ? String(Math.ceil(ms)) : ms.toFixed(3);
 }
 
 /**

@@ -22,7 +22,7 @@ before(async () => {
     TEST_SECRET,
     TEST_KEY,
     { enforceAll: false, enforced: [], models: { m: registered, secret: registered, 'not-serving': { serving: null, revokedVersions: [], revokedDigests: [] } } },
-    'permit(principal, action, resource);\nforbid(principal, action, resource in Model::"secret");',
+    ['m', 'not-serving'].map((m) => `permit(principal, action, resource in Model::"${m}");`).join('\n') + '\nforbid(principal, action, resource in Model::"secret");',
   );
   // A spy in front of the compiled policy set: records every request the gateway authorizes.
   const snap = holder.current()!;
@@ -99,4 +99,34 @@ test('a model the caller may invoke is still answered, with its overhead in whol
   const list = await request(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
   assert.deepEqual(((await list.body.json()) as { data: { id: string }[] }).data.map((d) => d.id), ['m']);
   assert.match(String(list.headers['x-warden-overhead-ms']), /^\d+\.\d{3}$/);
+});
+
+test('chat and OIP metadata: an unknown model and a forbidden one are denied by the same policy evaluation, with the same 403', async () => {
+  const call = async (model: string, chat: boolean): Promise<{ status: number; headers: Record<string, string>; body: string; calls: AuthzRequest[] }> => {
+    calls.length = 0;
+    const r = chat
+      ? await request(`${gw.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+        })
+      : await request(`${gw.url}/v2/models/${model}`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
+    return { status: r.statusCode, headers: r.headers as Record<string, string>, body: await r.body.text(), calls: [...calls] };
+  };
+  // "secret" is forbidden, "nope" is not permitted (default deny): both are denied at authorization,
+  // before admission or routing could tell them apart.
+  for (const chat of [true, false]) {
+    const forbidden = await call('secret', chat);
+    const unknown = await call('nope', chat);
+    const strip = (a: typeof forbidden, model: string): unknown => {
+      assert.equal(a.status, 403, model);
+      assert.equal(a.calls.length, 1, `${model}: authorizer calls`);
+      assert.match(a.headers['x-warden-overhead-ms'] ?? '', /^[1-9][0-9]*$/, model);
+      const body = JSON.parse(a.body.replaceAll(model, '<model>')) as { error: Record<string, unknown> };
+      assert.equal(body.error.code, 'WARDEN_AUTHZ_DENIED');
+      delete body.error.requestId;
+      return body;
+    };
+    assert.deepEqual(strip(unknown, 'nope'), strip(forbidden, 'secret'), chat ? 'chat' : 'OIP metadata');
+  }
 });
