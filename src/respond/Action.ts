@@ -10,6 +10,11 @@ export interface ActionContext {
   actor: string;
   audit: AuditLog;
   logger: Logger;
+  /**
+   * The admin request this run answers, passed with 'snapshot:changed': that request alone is
+   * told when the PEP snapshot cannot be rebuilt to include its change.
+   */
+  changedBy?: object;
 }
 
 export interface ActionPlan {

@@ -38,6 +38,8 @@ export interface RunOptions {
   incidentId: string | null;
   actor: string;
   dryRun?: boolean;
+  /** See ActionContext.changedBy. */
+  changedBy?: object;
 }
 
 export interface RunbookEngineDeps {
@@ -78,7 +80,7 @@ export class RunbookEngine {
     const { runbook, incidentId, actor } = options;
     const dryRun = options.dryRun ?? false;
     const report: RunReport = { runbook: runbook.name, incidentId, dryRun, ok: false, steps: [], warnings: [], startedAt: new Date(started).toISOString(), durationMs: 0 };
-    const actx: ActionContext = { incidentId, actor, audit: this.deps.audit, logger: this.deps.logger };
+    const actx: ActionContext = { incidentId, actor, audit: this.deps.audit, logger: this.deps.logger, changedBy: options.changedBy };
     const finish = (): RunReport => ((report.durationMs = Date.now() - started), report);
 
     // ---- plan ----

@@ -51,7 +51,7 @@ export interface Responder {
 export function createResponder(deps: ResponderDeps): Responder {
   const incidents = new IncidentRepository(deps.db);
   const recorder = new IncidentRecorder(incidents, deps.audit, deps.logger);
-  const snapshotChanged = () => deps.events.emit('snapshot:changed');
+  const snapshotChanged = (changedBy?: object) => deps.events.emit('snapshot:changed', changedBy);
   const onRevoked = (kind: string, n: number) => deps.metrics?.revocations.labels(kind).inc(n);
   const keyDeps = { db: deps.db, serverSecret: deps.serverSecret, snapshotChanged, onRevoked };
   const actions = new ActionRegistry()

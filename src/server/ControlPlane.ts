@@ -12,13 +12,6 @@ import { installAdminAuth } from './adminAuth.js';
 import { listenError } from './listenError.js';
 import { registerRoutes, metricsRoutes } from './routes/index.js';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The publisher's change count when the request arrived: later changes are this request's to wait for. */
-    snapshotChangesAtStart?: number;
-  }
-}
-
 export interface ControlPlaneTls {
   certPem: string;
   keyPem: string;
@@ -86,16 +79,14 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(errorBody(new WardenError('WARDEN_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id));
   });
-  app.addHook('onRequest', async (request) => {
-    request.snapshotChangesAtStart = publisher.changeCount;
-  });
   app.addHook('onSend', async (request, reply) => {
     // A change is answered only once the local PEP snapshot includes it ("enforced at once"); a
-    // change whose snapshot could not be built is answered with that error, not as done.
+    // change whose snapshot could not be built is answered with that error, not as done. Only the
+    // request that announced the change (emit('snapshot:changed', request)) gets that error.
     let replaced: string | undefined;
     if (request.method !== 'GET') {
       try {
-        await publisher.settled(request.snapshotChangesAtStart);
+        await publisher.settled(request);
       } catch (err) {
         // Fastify answers errors thrown here in its own format: write ours. A failed request keeps
         // its own error; a gateway's own calls (audit batches, alarms) would only be resent.

@@ -18,7 +18,9 @@ export interface ControlPlaneContext {
   serverSecret: Uint8Array;
   /**
    * Emit 'snapshot:changed' after any change PEPs must see (keys, revocations, policies,
-   * approved models); the control plane rebuilds and pushes the PEP snapshot.
+   * approved models); the control plane rebuilds and pushes the PEP snapshot. Pass the request
+   * that made the change (emit('snapshot:changed', request)): that request, and no other, is
+   * answered WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED when the rebuild fails.
    */
   events: EventEmitter;
   /** The admin principal of the current request is on request.adminId (string). */

@@ -28,8 +28,12 @@ export class SnapshotPublisher {
   private rebuilding: Promise<void> | null = null;
   private again = false;
   private latest: Promise<void> = Promise.resolve();
-  /** 'snapshot:changed' events seen so far (a request notes the count on arrival). */
+  /** 'snapshot:changed' events seen so far. */
   private changes = 0;
+  /** How many of them the installed snapshot includes (changes seen when its build started). */
+  private built = 0;
+  /** The last change each request announced: only that request is told its change failed to build. */
+  private readonly announced = new WeakMap<object, number>();
   /** The last rebuild's error, until a rebuild succeeds. */
   private failure: unknown = null;
   private retryDelay: number;
@@ -45,32 +49,32 @@ export class SnapshotPublisher {
     private readonly retry: SnapshotRetryOptions = DEFAULT_RETRY,
   ) {
     this.retryDelay = retry.firstMs;
-    ctx.events.on('snapshot:changed', () => {
-      this.changes++;
-      this.latest = this.rebuild();
-      // Reported through settled() and the log; no caller need be waiting.
-      this.latest.catch(() => undefined);
-    });
+    ctx.events.on('snapshot:changed', this.onChanged);
     this.refreshTimer = setInterval(() => void this.rebuild().catch(() => undefined), Math.floor(SNAPSHOT_TTL_MS / 3));
     this.refreshTimer.unref();
   }
 
-  /** How many changes were announced so far; pass it to settled() to learn about later ones. */
-  get changeCount(): number {
-    return this.changes;
-  }
+  /** 'snapshot:changed' listener; `changedBy` is the request that made the change, if any. */
+  private readonly onChanged = (changedBy?: unknown): void => {
+    const n = ++this.changes;
+    if (typeof changedBy === 'object' && changedBy !== null) this.announced.set(changedBy, n);
+    this.latest = this.rebuild();
+    // Reported through settled() and the log; no caller need be waiting.
+    this.latest.catch(() => undefined);
+  };
 
   /**
-   * Resolves once the most recent change is in the snapshot. Rejects with
-   * WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED when a change announced after `since` (a changeCount)
-   * could not be built into it and no rebuild has succeeded since: the change is saved, but PEPs
-   * do not enforce it yet.
+   * Resolves once the most recent change is in the snapshot (or its rebuild failed). Rejects with
+   * WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED only when `changedBy` announced a change that could not
+   * be built and no rebuild has included it since: that change is saved, but PEPs do not enforce
+   * it yet. Another request's failed change is not this one's to report.
    */
-  async settled(since = 0): Promise<void> {
+  async settled(changedBy?: object): Promise<void> {
+    const mine = changedBy === undefined ? undefined : this.announced.get(changedBy);
     try {
       await this.latest;
     } catch (err) {
-      if (this.failure === null || this.changes <= since) return;
+      if (mine === undefined || this.built >= mine) return;
       const code = toWardenError(err).code;
       throw new WardenError(
         'WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED',
@@ -100,10 +104,13 @@ export class SnapshotPublisher {
       do {
         this.again = false;
         failed = null;
+        // Every change announced so far was committed before this build reads the store.
+        const covers = this.changes;
         try {
           const wire = await buildSnapshotWire(this.ctx, ++this.version);
           this.holder.update(snapshotFromWire(wire));
           this.wire = wire;
+          this.built = Math.max(this.built, covers);
           for (const s of this.subscribers) s(wire);
         } catch (err) {
           failed = err;

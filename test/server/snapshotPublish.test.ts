@@ -107,6 +107,57 @@ test('a failed snapshot rebuild fails the change that needed it (WARDEN_GATEWAY_
   assert.ok(keyInSnapshot(warden, id)?.revokedAt instanceof Date);
 });
 
+test('only the request whose change failed to build is answered WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED: an unrelated write in flight meanwhile is answered as done', async (t) => {
+  const { warden, call } = await start(t);
+  assert.equal((await call('POST', '/keys', { name: 'victim', scopes: ['model:iris'] })).status, 201);
+  const db = warden.controlPlane.ctx.db as Database;
+  const query = db.query.bind(db);
+  let failBuild = false;
+  let incidentHeld = false;
+  let releaseIncident!: () => void;
+  const incidentGate = new Promise<void>((r) => (releaseIncident = r));
+  db.query = (async (sql: string, params?: readonly unknown[]) => {
+    if (failBuild && sql.startsWith('SELECT * FROM api_keys ORDER BY')) throw new WardenError('WARDEN_STORE_UNAVAILABLE', 'injected store failure');
+    return query(sql, params);
+  }) as Database['query'];
+  // The incident is saved, and its audit record still being written, while another admin's key
+  // change fails to build.
+  const audit = warden.controlPlane.ctx.audit;
+  const append = audit.append.bind(audit);
+  audit.append = async (record) => {
+    if (record.action === 'incident.open') {
+      incidentHeld = true;
+      await incidentGate;
+    }
+    return append(record);
+  };
+  t.after(() => {
+    releaseIncident();
+    db.query = query;
+    audit.append = append;
+  });
+
+  failBuild = true;
+  const incidentAnswer = call('POST', '/incidents', { title: 'suspicious output', severity: 'high' });
+  await until('the incident write is in flight', () => incidentHeld);
+  const created = await call('POST', '/keys', { name: 'k1', scopes: ['model:iris'] });
+  assert.equal(created.json.error?.code, 'WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED');
+  releaseIncident();
+  // A client retrying a 503 here would open the incident twice.
+  const incident = await incidentAnswer;
+  assert.equal(incident.status, 201, JSON.stringify(incident.json));
+  const stored = (await query<{ n: number | string }>('SELECT count(*) AS n FROM respond_incidents')).rows[0]!;
+  assert.equal(Number(stored.n), 1);
+
+  // A runbook's own change is the request's: a key it blocks that cannot be built is reported.
+  const run = await call('POST', '/runbooks/run', {
+    yaml: 'name: contain\nrequires: [key]\nsteps: [{action: block-api-key, with: {key: "{{target.key}}"}}]\n',
+    target: { key: 'victim' },
+  });
+  assert.equal(run.status, 503, JSON.stringify(run.json));
+  assert.equal(run.json.error?.code, 'WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED');
+});
+
 test('registering a model pushes the snapshot at once: gateways stop admitting the model unverified', async (t) => {
   const { warden, call } = await start(t);
   const dir = tempDataDir('warden-snapshot-model-');

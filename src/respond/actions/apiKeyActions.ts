@@ -6,7 +6,7 @@ export interface ApiKeyActionDeps {
   db: Database;
   serverSecret: Uint8Array;
   /** Tells the control plane to rebuild and push the PEP snapshot. */
-  snapshotChanged: () => void;
+  snapshotChanged: (changedBy?: object) => void;
   onRevoked?: (kind: 'api_key' | 'principal', count: number) => void;
 }
 
@@ -34,7 +34,7 @@ export function blockApiKeyAction(deps: ApiKeyActionDeps): Action {
       if (!rec) throw new WardenError('WARDEN_RESPOND_PRECONDITION', `block-api-key: no API key ${JSON.stringify(key)}`);
       return { description: `revoke API key ${rec.id} (${rec.name}, principal ${rec.principal})`, alreadyDone: rec.revokedAt !== null };
     },
-    async apply(params) {
+    async apply(params, ctx) {
       const key = stringParam(params, 'key', 'block-api-key');
       // One statement on the containment path: revoke keeps an earlier revocation time, so a
       // different time back means the key was already revoked.
@@ -46,13 +46,13 @@ export function blockApiKeyAction(deps: ApiKeyActionDeps): Action {
         throw new WardenError('WARDEN_RESPOND_PRECONDITION', `block-api-key: no API key ${JSON.stringify(key)}`, { cause });
       }
       if (rec.revokedAt!.getTime() !== now.getTime()) return { changed: false, summary: `API key ${rec.id} was already revoked`, details: { keyId: rec.id } };
-      deps.snapshotChanged();
+      deps.snapshotChanged(ctx.changedBy);
       deps.onRevoked?.('api_key', 1);
       return { changed: true, summary: `revoked API key ${rec.id}`, details: { keyId: rec.id, revokedAt: now.toISOString() } };
     },
-    async undo(_params, result) {
+    async undo(_params, result, ctx) {
       await restoreKeys(deps.db, [String(result.details.keyId)], String(result.details.revokedAt));
-      deps.snapshotChanged();
+      deps.snapshotChanged(ctx.changedBy);
     },
   };
 }
@@ -71,19 +71,19 @@ export function blockPrincipalAction(deps: ApiKeyActionDeps): Action {
       const live = keys.filter((k) => !k.revoked_at).length;
       return { description: `revoke ${live} active API key(s) of ${principal}`, alreadyDone: live === 0 };
     },
-    async apply(params) {
+    async apply(params, ctx) {
       const principal = stringParam(params, 'principal', 'block-principal', PRINCIPAL);
       const now = new Date();
       const r = await deps.db.query<{ id: string }>('UPDATE api_keys SET revoked_at = $2 WHERE principal = $1 AND revoked_at IS NULL RETURNING id', [principal, now]);
       const ids = r.rows.map((x) => x.id);
       if (ids.length === 0) return { changed: false, summary: `${principal} had no active API keys`, details: { principal } };
-      deps.snapshotChanged();
+      deps.snapshotChanged(ctx.changedBy);
       deps.onRevoked?.('principal', ids.length);
       return { changed: true, summary: `revoked ${ids.length} API key(s) of ${principal}`, details: { principal, keyIds: ids, revokedAt: now.toISOString() } };
     },
-    async undo(_params, result) {
+    async undo(_params, result, ctx) {
       await restoreKeys(deps.db, result.details.keyIds as string[], String(result.details.revokedAt));
-      deps.snapshotChanged();
+      deps.snapshotChanged(ctx.changedBy);
     },
   };
 }

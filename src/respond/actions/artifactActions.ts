@@ -42,7 +42,7 @@ async function servingOf(registry: ModelRegistryPort, model: string): Promise<st
  * version no longer serves, nothing happens. Not undoable: re-serving a suspect model needs a
  * fresh approval.
  */
-export function rollbackModelAction(deps: { registry?: ModelRegistryPort; servingChanged?: () => void }): Action {
+export function rollbackModelAction(deps: { registry?: ModelRegistryPort; servingChanged?: (changedBy?: object) => void }): Action {
   return {
     name: 'rollback-model',
     description: 'Roll a model back to its last approved version (revoking the bad one).',
@@ -70,7 +70,7 @@ export function rollbackModelAction(deps: { registry?: ModelRegistryPort; servin
       } finally {
         // PEPs admit models by digest from the snapshot: push the revocation (and the new serving
         // version) now, even when the rollback after it failed.
-        deps.servingChanged?.();
+        deps.servingChanged?.(ctx.changedBy);
       }
       return { changed: true, summary: `${model} rolled back from ${bad} to ${r.to}`, details: { model, from: bad, to: r.to } };
     },
@@ -153,7 +153,7 @@ export function blastRadiusAction(deps: { registry?: ModelRegistryPort }): Actio
  * affected version retired), and gateways refuse it with WARDEN_ADMISSION_NOT_SERVING.
  * Not undoable: re-serving a suspect model needs a new, clean version.
  */
-export function rollbackAffectedModelsAction(deps: { registry?: ModelRegistryPort; servingChanged?: () => void }): Action {
+export function rollbackAffectedModelsAction(deps: { registry?: ModelRegistryPort; servingChanged?: (changedBy?: object) => void }): Action {
   const affectedOf = async (dataset: string) => {
     const r = await need(deps.registry, 'rollback-affected-models').blastRadius(dataset);
     return { toRevoke: r.models.filter((m) => !m.revoked), deployments: r.deployments.filter((d) => d.servingAffected && d.servingVersion) };
@@ -187,7 +187,7 @@ export function rollbackAffectedModelsAction(deps: { registry?: ModelRegistryPor
         }
       } finally {
         // Whatever was revoked or rolled back before a failure is pushed to PEPs all the same.
-        if (a.toRevoke.length > 0 || rolledBack.length > 0) deps.servingChanged?.();
+        if (a.toRevoke.length > 0 || rolledBack.length > 0) deps.servingChanged?.(ctx.changedBy);
       }
       if (a.toRevoke.length === 0 && rolledBack.length === 0) return { changed: false, summary: 'no model version derives from the dataset', details: { dataset, revoked: [], rolledBack: [] } };
       const moves = rolledBack.map((x) => `${x.from} → ${x.to ?? 'nothing serving (retired)'}`);

@@ -4,7 +4,7 @@ import { stringParam, type Action } from '../Action.js';
 
 export interface QuarantineDeps {
   ca: Pick<CertificateAuthority, 'trustDomain' | 'revoke' | 'revocations'>;
-  snapshotChanged: () => void;
+  snapshotChanged: (changedBy?: object) => void;
   onRevoked?: (kind: 'svid', count: number) => void;
 }
 
@@ -38,7 +38,7 @@ export function quarantineWorkloadAction(deps: QuarantineDeps): Action {
       const spiffeId = check(params);
       if (deps.ca.revocations.hasSpiffeId(spiffeId)) return { changed: false, summary: `${spiffeId} was already quarantined`, details: { spiffeId } };
       await deps.ca.revoke({ spiffeId, reason: ctx.incidentId ? `incident ${ctx.incidentId}` : 'runbook', by: ctx.actor });
-      deps.snapshotChanged();
+      deps.snapshotChanged(ctx.changedBy);
       deps.onRevoked?.('svid', 1);
       return { changed: true, summary: `revoked all SVIDs of ${spiffeId}`, details: { spiffeId, revocationVersion: deps.ca.revocations.version } };
     },

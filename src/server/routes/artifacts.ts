@@ -60,7 +60,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneCont
   const reg = services.registry;
   /** Called once the change is committed: PEPs get it even when its audit record cannot be written. */
   const audit = async (request: FastifyRequest, action: string, resource: string, details: Record<string, unknown>, servingChanged: boolean) => {
-    if (servingChanged) ctx.events.emit('snapshot:changed');
+    if (servingChanged) ctx.events.emit('snapshot:changed', request);
     await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminPrincipal(request), action, resource, decision: 'allow', details });
   };
 

@@ -268,7 +268,7 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
   app.post('/identity/revoke', { bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(revokeBody, request.body);
     await ca.revoke({ ...body, by: adminOf(request) });
-    ctx.events.emit('snapshot:changed');
+    ctx.events.emit('snapshot:changed', request);
     await audit(request, 'identity.revoke', { serial: body.serial, reason: body.reason }, body.spiffeId);
     return { revoked: body.spiffeId ? { spiffeId: body.spiffeId } : { serial: body.serial }, version: ca.revocations.version };
   });
@@ -278,7 +278,7 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
   app.post('/identity/ca/rotate', { bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(rotateBody, request.body);
     const generations = await ca.rotate(body);
-    ctx.events.emit('snapshot:changed');
+    ctx.events.emit('snapshot:changed', request);
     await audit(request, 'identity.ca.rotate', { prepareOnly: body.prepareOnly === true });
     return { trustDomain: ca.trustDomain, sequence: ca.sequence, generations };
   });

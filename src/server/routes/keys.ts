@@ -32,7 +32,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
     const { record, key } = await repo.create(input);
     // Announced before the audit append: the change is committed, and PEPs must get it even when
     // its audit record cannot be written (the request then fails with the audit error).
-    ctx.events.emit('snapshot:changed');
+    ctx.events.emit('snapshot:changed', request);
     await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.create', principal: adminPrincipal(request), resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow', details: { name: record.name, scopes: record.scopes, expiresAt: record.expiresAt } });
     reply.code(201);
     return { key, record };
@@ -41,7 +41,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
   app.post<{ Params: { id: string } }>('/keys/:id/revoke', async (request) => {
     const record = await repo.revoke(request.params.id);
     // A committed revocation reaches PEPs even if its audit record fails (see create above).
-    ctx.events.emit('snapshot:changed');
+    ctx.events.emit('snapshot:changed', request);
     await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.revoke', principal: adminPrincipal(request), resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow' });
     return { record };
   });

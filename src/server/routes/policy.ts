@@ -95,7 +95,7 @@ export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContex
     const body = parse(putBody, request.body);
     const { set, schema, entities } = await validate(body);
     const version = await repo.publish({ policies: body.policies, schema, entities, comment: body.comment }, adminOf(request));
-    ctx.events.emit('snapshot:changed');
+    ctx.events.emit('snapshot:changed', request);
     await audit(request, 'policy.publish', { version, policyCount: set.policies.length, fallback: set.fallback, comment: body.comment });
     ctx.logger.info({ version, policies: set.policies.length, fallback: set.fallback }, 'policy set published');
     return summary(await repo.get(version), set);
@@ -127,7 +127,7 @@ export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContex
     const old = await repo.get(target);
     const set = compileVersion(old); // still valid with today's engine?
     const version = await repo.rollback(target, adminOf(request));
-    ctx.events.emit('snapshot:changed');
+    ctx.events.emit('snapshot:changed', request);
     await audit(request, 'policy.rollback', { version, rolledBackTo: target });
     ctx.logger.info({ version, rolledBackTo: target }, 'policy set rolled back');
     return summary(await repo.get(version), set);

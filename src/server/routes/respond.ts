@@ -70,7 +70,7 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
     const runbook = body.runbook ? r.runbooks.get(body.runbook) : null;
     const incident = await r.incidents.open({ title: body.title, severity: body.severity, target: body.target, openedBy: actor, drill: body.drill });
     await r.recorder.appendAudit(incident.id, actor, 'incident.open', { title: body.title, severity: body.severity, target: body.target });
-    const run = runbook ? await r.engine.run({ runbook, target: body.target, incidentId: incident.id, actor, dryRun: body.dryRun }) : undefined;
+    const run = runbook ? await r.engine.run({ runbook, target: body.target, incidentId: incident.id, actor, dryRun: body.dryRun, changedBy: request }) : undefined;
     reply.code(201);
     return { incident: await r.incidents.show(incident.id), run };
   });
@@ -104,7 +104,7 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
       await r.recorder.appendAudit(inc.id, actor, 'incident.open', { runbook: runbook.name, target: body.target });
       incidentId = inc.id;
     }
-    const run = await r.engine.run({ runbook, target: body.target, incidentId, actor, dryRun: body.dryRun });
+    const run = await r.engine.run({ runbook, target: body.target, incidentId, actor, dryRun: body.dryRun, changedBy: request });
     return { run, incident: incidentId ? await r.incidents.show(incidentId) : null };
   });
 
