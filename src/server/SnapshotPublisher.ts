@@ -34,6 +34,7 @@ export class SnapshotPublisher {
   private built = 0;
   /** The last change each request announced: only that request is told its change failed to build. */
   private readonly announced = new WeakMap<object, number>();
+  private closed = false;
   /** The last rebuild's error, until a rebuild succeeds. */
   private failure: unknown = null;
   private retryDelay: number;
@@ -95,6 +96,8 @@ export class SnapshotPublisher {
 
   /** Rebuilds now (or after the running rebuild); rejects when the rebuild covering this call fails. */
   async rebuild(): Promise<void> {
+    // Closed: the store may be gone, and a failure would only arm another retry.
+    if (this.closed) return;
     if (this.rebuilding) {
       this.again = true;
       return this.rebuilding;
@@ -115,7 +118,7 @@ export class SnapshotPublisher {
         } catch (err) {
           failed = err;
         }
-      } while (this.again);
+      } while (this.again && !this.closed);
       // Cleared in the same synchronous step as the last `again` check: a change announced from
       // here on starts a new rebuild rather than joining one that will not run again.
       this.rebuilding = null;
@@ -138,6 +141,8 @@ export class SnapshotPublisher {
 
   private failed(err: unknown): void {
     this.failure = err;
+    // A rebuild in flight at close() fails once the store closes: no retry, nothing to report.
+    if (this.closed) return;
     if (!this.retryTimer) {
       const delay = this.retryDelay;
       this.retryDelay = Math.min(this.retry.maxMs, delay * 2);
@@ -152,6 +157,8 @@ export class SnapshotPublisher {
   }
 
   close(): void {
+    this.closed = true;
+    this.ctx.events.off('snapshot:changed', this.onChanged);
     clearInterval(this.refreshTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;

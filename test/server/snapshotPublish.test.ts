@@ -12,6 +12,9 @@ import { removeDir, tempDataDir } from '../helpers/warden.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createManifest } from '../../src/artifacts/index.js';
+import { EventEmitter } from 'node:events';
+import { SnapshotPublisher } from '../../src/server/SnapshotPublisher.js';
+import type { ControlPlaneContext } from '../../src/server/ControlPlaneContext.js';
 
 async function start(t: TestContext) {
   const dataDir = tempDataDir('warden-snapshot-publish-');
@@ -156,6 +159,44 @@ test('only the request whose change failed to build is answered WARDEN_GATEWAY_S
   });
   assert.equal(run.status, 503, JSON.stringify(run.json));
   assert.equal(run.json.error?.code, 'WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED');
+});
+
+test('close() stops the rebuild retries: a rebuild in flight that then fails arms no new attempt', async () => {
+  let builds = 0;
+  let inFlight = false;
+  let hold: Promise<void> | null = null;
+  const fail = async () => {
+    builds++;
+    inFlight = true;
+    if (hold) await hold;
+    inFlight = false;
+    throw new WardenError('WARDEN_STORE_UNAVAILABLE', 'database closed');
+  };
+  let errorLogs = 0;
+  const logger = { error: () => errorLogs++, warn: () => undefined, info: () => undefined, debug: () => undefined };
+  const events = new EventEmitter();
+  const ctx = { db: { query: fail, all: fail, get: fail }, logger, events, serverSecret: new Uint8Array(32), config: { artifacts: { admission: {} } } };
+  const publisher = new SnapshotPublisher(ctx as unknown as ControlPlaneContext, { firstMs: 10, maxMs: 20 });
+
+  // While open, a failed rebuild is retried on its own.
+  events.emit('snapshot:changed');
+  await until('failed rebuilds are retried', () => builds >= 3);
+
+  let release!: () => void;
+  hold = new Promise<void>((r) => (release = r));
+  await until('a rebuild is in flight', () => inFlight);
+  const inflight = publisher.rebuild();
+  publisher.close();
+  release();
+  await assert.rejects(inflight);
+  const atClose = builds;
+  const logsAtClose = errorLogs;
+  events.emit('snapshot:changed');
+  // Many retry delays (10-20 ms): a retry loop still running would have built again by now.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(builds, atClose, 'no rebuild after close()');
+  assert.equal(errorLogs, logsAtClose, 'no failure logged after close()');
+  assert.equal(events.listenerCount('snapshot:changed'), 0);
 });
 
 test('registering a model pushes the snapshot at once: gateways stop admitting the model unverified', async (t) => {
