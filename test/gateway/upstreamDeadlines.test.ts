@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer as netServer, type AddressInfo, type Socket } from 'node:net';
 import { request } from 'undici';
 import type { AuditRecord } from '../../src/audit/index.js';
 import type { RunningGateway } from '../../src/gateway/index.js';
@@ -81,6 +81,56 @@ test('a model server that never answers its headers gets 504 after timeoutMs (an
     const open = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
     assert.equal(((await open.body.json()) as { error: { code: string } }).error.code, 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN');
   });
+});
+
+test('a hung model server opens the circuit even when more requests come than there are connections', { timeout: 30_000 }, async () => {
+  // Requests that reached the silent model server count, though others wait for their connections
+  // meanwhile; only those still waiting are not held against it.
+  const upstream = await startScriptedModelServer(() => undefined);
+  await withGateway(upstream, { timeoutMs: 300, connections: 2, circuitBreaker: { failureThreshold: 3, openMs: 60_000 } }, async (gw) => {
+    const rounds: string[][] = [];
+    for (let round = 0; round < 4; round++) {
+      const rs = await Promise.all(Array.from({ length: 6 }, () => request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED })));
+      const codes: string[] = [];
+      for (const r of rs) codes.push(`${r.statusCode} ${((await r.body.json()) as { error: { code: string } }).error.code}`);
+      rounds.push(codes);
+    }
+    const timeout = '504 WARDEN_GATEWAY_UPSTREAM_TIMEOUT';
+    const open = '503 WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN';
+    assert.deepEqual(rounds[0], Array(6).fill(timeout), 'all were let through before any failed');
+    // At least 2 reached the model server in round 1 (more once the first were cut off), 2 more in
+    // round 2 if needed: the threshold of 3 is reached by then.
+    assert.ok(rounds[1]!.every((c) => c === timeout) || rounds[1]!.every((c) => c === open), rounds[1]!.join(', '));
+    assert.deepEqual(rounds.slice(2), [Array(6).fill(open), Array(6).fill(open)], 'fail fast once the threshold was reached');
+    assert.ok(upstream.received() <= 12, `only requests of the first two rounds reached the model server: ${upstream.received()}`);
+  });
+});
+
+test('a connection that never opens (TLS handshake never answered) counts against the circuit: nothing else holds it', { timeout: 20_000 }, async () => {
+  const sockets: Socket[] = [];
+  const silent = netServer((s) => {
+    sockets.push(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  const records: AuditRecord[] = [];
+  const gw = await startTestGateway({
+    upstreams: [upstreamConfig.parse({ name: 'm', url: `https://127.0.0.1:${(silent.address() as AddressInfo).port}`, models: ['m'], retries: 0, timeoutMs: 300, connections: 2, circuitBreaker: { failureThreshold: 1, openMs: 60_000 } })],
+    audit: { append: async (r: AuditRecord) => void records.push(r), queueDepth: 0, flush: async () => undefined, close: async () => undefined },
+  });
+  try {
+    const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
+    const json = (await r.body.json()) as { error: { code: string; message: string } };
+    assert.equal(r.statusCode, 504);
+    assert.equal(json.error.code, 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
+    assert.doesNotMatch(json.error.message, /busy/, 'a connection was free: the model server did not take it');
+    const again = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
+    assert.equal(((await again.body.json()) as { error: { code: string } }).error.code, 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN');
+  } finally {
+    await gw.close(0);
+    for (const s of sockets) s.destroy();
+    silent.close();
+  }
 });
 
 test('maxDurationMs ends a stream that never ends: event: error UPSTREAM_TIMEOUT, upstream aborted, audited', { timeout: 20_000 }, async () => {

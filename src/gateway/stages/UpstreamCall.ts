@@ -11,8 +11,10 @@ import type { Upstream } from '../UpstreamPool.js';
 export class UpstreamCall extends EventEmitter {
   aborted = false;
   reason: WardenError | undefined = undefined;
-  /** Set when the headers deadline passed while requests waited for a free pool connection. */
+  /** Set when the headers deadline passed while this request waited for a free pool connection. */
   poolBusy = false;
+  /** Set once undici gave this request a connection and sends it (UpstreamHttpPool notes it). */
+  sent = false;
   private timer: NodeJS.Timeout | undefined = undefined;
   private readonly started = Date.now();
 
@@ -95,9 +97,12 @@ export class UpstreamCall extends EventEmitter {
 
 function onHeadersDeadline(call: UpstreamCall): void {
   const u = call.upstream;
-  // Requests still queued: every connection is taken (long streams, say), the model server was
-  // perhaps never asked. Said in the message, and not held against the upstream's circuit.
-  call.poolBusy = u.pool.stats.queued > 0;
+  // This request still waits while every connection serves another one (long streams, say): the
+  // model server was never asked. Said in the message, and not held against the upstream's circuit.
+  // Not the pool's queue: requests the silent server did get would see the others queued behind
+  // them, and under load its failures would never count. Unsent with a connection free means
+  // connecting (or a TLS handshake) that hangs, or a retry after a failed one: the server's doing.
+  call.poolBusy = !call.sent && u.pool.stats.running >= u.connections;
   const busy = call.poolBusy ? ` (all ${u.connections} connections to it were busy)` : '';
   call.abort(new WardenError('WARDEN_GATEWAY_UPSTREAM_TIMEOUT', `model server ${u.name} did not answer within ${u.timeoutMs} ms${busy}`));
 }
