@@ -22,28 +22,49 @@ export function integerOfLiteral(text: string): bigint | null {
   return m[1] === '-' ? -value : value;
 }
 
+/** A JSON parser for DataLiterals: numbers beyond 2^53 must keep their text (lossless-json's LosslessNumber). */
+export type LosslessParse = (text: string) => unknown;
+
+const parseLossless: LosslessParse = (text) => parse(text, null, (t) => (isSafeNumber(t) ? parseFloat(t) : new LosslessNumber(t)));
+
 /**
- * The number literals of the body's `inputs[input].data` (flattened in row-major order), as text.
+ * The number literals of the body's `inputs[k].data` (flattened in row-major order), as text.
  * Only for the rare element whose parsed value sits on a 64-bit bound: a JS number cannot tell
  * 9223372036854775807 (INT64 max) from 9223372036854775808 (both are 2^63 once parsed).
+ * One per request: the body is parsed (losslessly, several times slower than JSON.parse) once,
+ * on first use, however many inputs ask; a parse per input let 64 inputs with one valid
+ * on-bound element each block the event loop for seconds on a 1 MB body.
  */
-export function dataLiterals(rawBody: string, input: number): string[] | null {
-  let doc: unknown;
-  try {
-    doc = parse(rawBody, null, (text) => (isSafeNumber(text) ? parseFloat(text) : new LosslessNumber(text)));
-  } catch {
-    return null;
-  }
-  const inputs = (doc as { inputs?: unknown } | null)?.inputs;
-  const data = Array.isArray(inputs) ? (inputs[input] as { data?: unknown } | undefined)?.data : undefined;
-  if (!Array.isArray(data)) return null;
-  const out: string[] = [];
-  const flatten = (a: unknown[]): void => {
-    for (const v of a) {
-      if (Array.isArray(v)) flatten(v);
-      else out.push(v instanceof LosslessNumber ? v.value : String(v));
+export class DataLiterals {
+  private doc: unknown = undefined;
+  private parsed = false;
+
+  constructor(
+    private readonly rawBody: Buffer,
+    private readonly parse: LosslessParse = parseLossless,
+  ) {}
+
+  /** Literals of `inputs[input].data`, or null when the body does not parse or has no such data. */
+  of(input: number): string[] | null {
+    if (!this.parsed) {
+      this.parsed = true;
+      try {
+        this.doc = this.parse(this.rawBody.toString('utf8'));
+      } catch {
+        this.doc = null;
+      }
     }
-  };
-  flatten(data);
-  return out;
+    const inputs = (this.doc as { inputs?: unknown } | null)?.inputs;
+    const data = Array.isArray(inputs) ? (inputs[input] as { data?: unknown } | undefined)?.data : undefined;
+    if (!Array.isArray(data)) return null;
+    const out: string[] = [];
+    const flatten = (a: unknown[]): void => {
+      for (const v of a) {
+        if (Array.isArray(v)) flatten(v);
+        else out.push(v instanceof LosslessNumber ? v.value : String(v));
+      }
+    };
+    flatten(data);
+    return out;
+  }
 }

@@ -1,4 +1,4 @@
-import { dataLiterals, integerOfLiteral } from './exactIntegers.js';
+import { DataLiterals, integerOfLiteral } from './exactIntegers.js';
 import { arr, choices, fail, isObject, nonEmptyStr, obj, refuseCaseVariants, str, typeName, type ValidationLimits } from './checks.js';
 
 /** Tensor data types of the Open Inference Protocol v2 (KServe/Triton "Tensor Data Types"). */
@@ -107,9 +107,9 @@ function mismatch(t: TensorCheck, i: number): never {
 }
 
 /** Elements on a 64-bit bound, checked on their literal text: within the exact bounds, or refused. */
-function checkOnBound(t: TensorCheck, i: number, rawBody: Buffer | null): void {
+function checkOnBound(t: TensorCheck, i: number, source: DataLiterals | null): void {
   const indexes = t.onBound!;
-  const literals = rawBody === null ? null : dataLiterals(rawBody.toString('utf8'), i);
+  const literals = source === null ? null : source.of(i);
   const [min, max] = EXACT_BOUNDS[t.datatype]!;
   for (const k of indexes) {
     const literal = literals?.[k];
@@ -142,6 +142,8 @@ export function validateOipInfer(body: Record<string, unknown>, limits: Validati
   const list = inputs as unknown[];
   if (list.length === 0) fail('inputs', 'must contain at least one tensor');
   let total = 0;
+  // Created (and the body parsed) only when an element sits on a 64-bit bound; shared by all inputs.
+  let literals: DataLiterals | null = null;
   for (let i = 0; i < list.length; i++) {
     const input: unknown = list[i];
     if (!isObject(input)) fail(`inputs[${i}]`, `expected an object, got ${typeName(input)}`);
@@ -183,7 +185,7 @@ export function validateOipInfer(body: Record<string, unknown>, limits: Validati
     };
     walk(data, t, i, 0);
     if (t.count !== expected) fail(`inputs[${i}].data`, `has ${t.count} elements but shape [${shape.join(', ')}] needs ${expected}`);
-    if (t.onBound) checkOnBound(t, i, rawBody);
+    if (t.onBound) checkOnBound(t, i, rawBody === null ? null : (literals ??= new DataLiterals(rawBody)));
   }
   const outputs = body.outputs;
   if (outputs != null) {
