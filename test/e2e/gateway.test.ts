@@ -318,7 +318,7 @@ test('invalid requests get 400 naming the field', async () => {
   assert.equal(twice.json.error?.code, 'WARDEN_GATEWAY_BAD_JSON');
   assert.match(twice.text, /the key \\"model\\" appears twice/, 'a protocol field is named');
   assert.doesNotMatch(twice.text, /stall/, 'values are not repeated');
-  const secretKey = await gw('/v1/chat/completions', { authorization: `Bearer ${warden.ready.demoKey}` }, '{"model":"echo","messages":[{"role":"user","content":"x"}],"metadata":{"sk-live-abc":"1","SK-LIVE-ABC":"2"}}');
+  const secretKey = await gw('/v1/chat/completions', { authorization: `Bearer ${warden.ready.demoKey}` }, '{"model":"echo","messages":[{"role":"user","content":"x"}],"metadata":{"sk-live-abc":"1","sk-live-abc":"2"}}');
   assert.equal(secretKey.status, 400);
   assert.match(secretKey.text, /an object key appears twice/, 'any other key is not named: it is client text');
   assert.doesNotMatch(secretKey.text, /sk-live/i);

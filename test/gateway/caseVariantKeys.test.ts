@@ -50,3 +50,33 @@ test('through the gateway: keys that are a field in other letter case are refuse
     await upstream.stop();
   }
 });
+
+// Keys differing only in case are refused as duplicates in protocol objects only: in metadata and
+// in a tool's or response format's JSON Schema they are the client's data and reach the model.
+test('through the gateway: metadata and JSON Schemas with keys differing only in case reach the upstream unchanged', async () => {
+  const upstream = await startJsonModelServer('{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}');
+  const gw = await startTestGateway({
+    upstreams: [upstreamConfig.parse({ name: 'u', url: upstream.url, models: ['m'] })],
+    validator: new RequestValidator(),
+  });
+  const schema = '{"type":"object","properties":{"ETag":{"type":"string"},"etag":{"type":"string"}}}';
+  const bodies = [
+    '{"model":"m","messages":[{"role":"user","content":"hello"}],"metadata":{"UserId":"1","userid":"2"}}',
+    `{"model":"m","messages":[{"role":"user","content":"hello"}],"tools":[{"type":"function","function":{"name":"set_headers","parameters":${schema}}}]}`,
+    `{"model":"m","messages":[{"role":"user","content":"hello"}],"response_format":{"type":"json_schema","json_schema":{"name":"h","schema":${schema}}}}`,
+  ];
+  try {
+    for (const body of bodies) {
+      const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body });
+      const text = await r.body.text();
+      assert.equal(r.statusCode, 200, text);
+      const received = upstream.bodies.at(-1) ?? '';
+      assert.deepEqual(JSON.parse(received), JSON.parse(body), 'forwarded as sent');
+      assert.match(received, /"UserId":"1","userid":"2"|"ETag":\{"type":"string"\},"etag":\{"type":"string"\}/, 'both keys, in order');
+    }
+    assert.equal(upstream.bodies.length, bodies.length);
+  } finally {
+    await gw.close(0);
+    await upstream.stop();
+  }
+});

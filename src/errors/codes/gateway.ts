@@ -2,7 +2,7 @@ export const gatewayCodes = {
   WARDEN_GATEWAY_BODY_TOO_LARGE: { status: 413, description: 'The request body exceeds the configured limit.' },
   WARDEN_GATEWAY_BODY_TIMEOUT: { status: 408, description: 'The request body did not arrive within gateway.bodyTimeoutSeconds of the request start (slow upload); an HTTP/1.1 connection is then closed, an HTTP/2 stream reset.' },
   WARDEN_GATEWAY_UNSUPPORTED_ENCODING: { status: 415, description: 'The request body has a content-encoding (gzip, br, …) other than identity; send it uncompressed.' },
-  WARDEN_GATEWAY_BAD_JSON: { status: 400, description: 'The request body is not valid JSON (or not UTF-8, or has an object key twice, also in other letter case).' },
+  WARDEN_GATEWAY_BAD_JSON: { status: 400, description: 'The request body is not valid JSON (or not UTF-8, or has an object key twice; in protocol objects also in other letter case).' },
   WARDEN_GATEWAY_ROUTE_NOT_FOUND: { status: 404, description: 'No route matches this path and model.' },
   WARDEN_GATEWAY_METHOD_NOT_ALLOWED: { status: 405, description: 'This method is not allowed on this route.' },
   WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE: { status: 502, description: 'The model server could not be reached.' },

@@ -100,7 +100,7 @@ export function parseBody(ctx: RequestContext, options: ReceiveOptions): void {
   if (scan.duplicateKey !== null) {
     // Named only when it (folded) is a protocol field: any other key is client text, and errors never repeat client text.
     const which = isKnownFieldName(scan.duplicateKey) ? `the key "${scan.duplicateKey}"` : 'an object key';
-    throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `${which} appears twice in one object (keys differing only in letter case count as one); model servers could read the other value`);
+    throw new WardenError('WARDEN_GATEWAY_BAD_JSON', `${which} appears twice in one object (in protocol objects, keys differing only in letter case count as one); model servers could read the other value`);
   }
   let json: unknown;
   try {

@@ -45,6 +45,35 @@ test('scanJson: keys equal after folding are duplicates (the folded key is repor
   assert.equal(scanJson('{"model":"m","a":{"Model":1},"b":[{"MODEL":2}]}', 64).duplicateKey, null, 'sibling objects are separate');
 });
 
+// Folding is for protocol objects only: elsewhere keys differing in case are the client's own
+// data (metadata, JSON Schema properties), which the gateway does not act on and must pass.
+test('scanJson: folded in protocol objects only; metadata, schemas and other free objects compare keys exactly', () => {
+  const dup = (json: unknown) => scanJson(JSON.stringify(json), 64).duplicateKey;
+  const msgs = [{ role: 'user', content: 'hi' }];
+  const schema = { type: 'object', properties: { ETag: { type: 'string' }, etag: { type: 'string' } } };
+  assert.equal(dup({ model: 'm', messages: msgs, metadata: { UserId: 1, userid: 2 } }), null);
+  assert.equal(dup({ model: 'm', messages: msgs, tools: [{ type: 'function', function: { name: 'f', parameters: schema } }] }), null);
+  assert.equal(dup({ model: 'm', messages: msgs, functions: [{ name: 'f', parameters: schema }] }), null);
+  assert.equal(dup({ model: 'm', messages: msgs, response_format: { type: 'json_schema', json_schema: { name: 's', schema } } }), null);
+  assert.equal(dup({ model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'u', URL: 'v' } }] }] }), null);
+  assert.equal(dup({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: [1], parameters: { Content_Type: 'a', content_type: 'b' } }] }), null);
+  assert.equal(dup({ model: 'm', metadata: { messages: [{ role: 'user', Role: 'system' }] } }), null, 'a protocol key inside free data is free data');
+  // Exact duplicates are refused at every depth, escaped spellings included.
+  assert.equal(scanJson('{"model":"m","metadata":{"userid":1,"user\\u0069d":2}}', 64).duplicateKey, 'userid');
+  assert.equal(scanJson('{"tools":[{"type":"function","function":{"name":"f","parameters":{"properties":{"ETag":{},"ETag":{}}}}}]}', 64).duplicateKey, 'ETag');
+  // Folded duplicates are still refused in every protocol object.
+  assert.equal(scanJson('{"messages":[{"role":"user","content":[{"type":"text","text":"a","Text":"b"}]}]}', 64).duplicateKey, 'text');
+  assert.equal(scanJson('{"messages":[{"role":"assistant","tool_calls":[{"id":"c","ID":"d"}]}]}', 64).duplicateKey, 'id');
+  assert.equal(scanJson('{"messages":[{"role":"assistant","tool_calls":[{"id":"c","function":{"arguments":"{}","Arguments":"{}"}}]}]}', 64).duplicateKey, 'arguments');
+  assert.equal(scanJson('{"tools":[{"type":"function","Type":"custom"}]}', 64).duplicateKey, 'type');
+  assert.equal(scanJson('{"tools":[{"type":"function","function":{"name":"f","NAME":"g"}}]}', 64).duplicateKey, 'name');
+  assert.equal(scanJson('{"functions":[{"name":"f","Name":"g"}]}', 64).duplicateKey, 'name');
+  assert.equal(scanJson('{"inputs":[{"name":"a","datatype":"FP32","DataType":"BYTES"}]}', 64).duplicateKey, 'datatype');
+  assert.equal(scanJson('{"inputs":[],"outputs":[{"name":"p","Name":"q"}]}', 64).duplicateKey, 'name');
+  assert.equal(scanJson('{"inputs":[],"outputs":[{"name":"p","parameters":{"binary_data":false,"Binary_Data":true}}]}', 64).duplicateKey, 'binary_data');
+  assert.equal(scanJson('{"inputs":[],"parameters":{"binary_data_output":false,"BINARY_DATA_OUTPUT":true}}', 64).duplicateKey, 'binary_data_output');
+});
+
 test('a key that is a known field in other letter case is refused, named by the field', () => {
   rejects('openai.chat', { Model: 'other-secret', messages: ok.messages }, 'model');
   rejects('openai.chat', { ...ok, MAX_TOKENS: 100_000_000 }, 'max_tokens');
