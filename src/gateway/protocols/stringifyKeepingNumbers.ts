@@ -7,6 +7,11 @@ import { parse, isSafeNumber, LosslessNumber } from 'lossless-json';
  */
 const MAYBE_INEXACT = /[0-9]{16}|[eE][+-]?[0-9]{3}/;
 
+/** JSON.parse that keeps, as LosslessNumber text, the number literals JS numbers cannot hold exactly. */
+export function parseKeepingNumbers(text: string): unknown {
+  return parse(text, null, (t) => (isSafeNumber(t) ? parseFloat(t) : new LosslessNumber(t)));
+}
+
 /**
  * JSON text of `value`, a rewritten copy of the JSON document `original` (a redacted request, a
  * guarded answer), with every number the rewrite left alone written as it was in `original`.
@@ -17,8 +22,7 @@ export function stringifyKeepingNumbers(value: unknown, original: string): strin
   if (!MAYBE_INEXACT.test(original)) return JSON.stringify(value);
   let source: unknown;
   try {
-    // Only the literals JS numbers cannot hold exactly are kept as text.
-    source = parse(original, null, (text) => (isSafeNumber(text) ? parseFloat(text) : new LosslessNumber(text)));
+    source = parseKeepingNumbers(original);
   } catch {
     return JSON.stringify(value);
   }

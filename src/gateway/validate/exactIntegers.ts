@@ -1,4 +1,5 @@
-import { parse, isSafeNumber, LosslessNumber } from 'lossless-json';
+import { LosslessNumber } from 'lossless-json';
+import { parseKeepingNumbers } from '../protocols/stringifyKeepingNumbers.js';
 
 /**
  * The exact integer a JSON number literal denotes ("9223372036854775807", "9.2e18"), or null when
@@ -25,8 +26,6 @@ export function integerOfLiteral(text: string): bigint | null {
 /** A JSON parser for DataLiterals: numbers beyond 2^53 must keep their text (lossless-json's LosslessNumber). */
 export type LosslessParse = (text: string) => unknown;
 
-const parseLossless: LosslessParse = (text) => parse(text, null, (t) => (isSafeNumber(t) ? parseFloat(t) : new LosslessNumber(t)));
-
 /**
  * The number literals of the body's `inputs[k].data` (flattened in row-major order), as text.
  * Only for the rare element whose parsed value sits on a 64-bit bound: a JS number cannot tell
@@ -41,7 +40,7 @@ export class DataLiterals {
 
   constructor(
     private readonly rawBody: Buffer,
-    private readonly parse: LosslessParse = parseLossless,
+    private readonly parse: LosslessParse = parseKeepingNumbers,
   ) {}
 
   /** Literals of `inputs[input].data`, or null when the body does not parse or has no such data. */
