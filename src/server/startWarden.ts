@@ -73,7 +73,7 @@ async function issueListenerTls(ca: CertificateAuthority, hostnames: string[]) {
 async function issueGatewaySvid(ca: CertificateAuthority) {
   const key = createWorkloadKey();
   const svid = await ca.issueX509SvidFromCsr(key.csrPem, { spiffeId: `spiffe://${ca.trustDomain}/warden/gateway/local` });
-  return { chainPem: svid.chainPem, keyPem: key.keyPem, bundlePem: ca.bundlePem(), notAfter: svid.notAfter };
+  return { chainPem: svid.chainPem, keyPem: key.keyPem, notAfter: svid.notAfter };
 }
 
 /** `warden up`: control plane + gateway (+ demo model server) in one process on one store. */
@@ -145,7 +145,8 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     observeSnapshots(controlPlane.snapshots, observer.metrics, 'gateway');
     let gatewaySvid = upstreams.some((u) => u.mtls) ? await issueGatewaySvid(ca) : null;
     if (options.gateway !== false) gateway = await startGateway({
-      upstreamSvid: { current: () => gatewaySvid },
+      // The CA's bundle as it is now (a cached string), so sidecars under a rotated CA's new root are trusted at once.
+      upstreamSvid: { current: () => (gatewaySvid ? { ...gatewaySvid, bundlePem: ca.bundlePem() } : null) },
       trustDomain: ca.trustDomain,
       ...plugins.gatewayOptions,
       onRequestDone: observer.observe,
@@ -206,10 +207,10 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       svidRenewal.unref();
     };
     renewGatewaySvidAtHalfLife();
-    // A CA rotation (or an expired root dropped) changes the bundle. Sidecar upstreams soon present
-    // SVIDs under the new root, and clients pick their certificate by the CA names a listener
-    // advertises: both follow the bundle at once. The certificates themselves stay until renewal,
-    // so remote PEPs that trust only the old root keep reaching the control plane.
+    // A CA rotation (or an expired root dropped) changes the bundle. Clients pick their certificate
+    // by the CA names a listener advertises: the listeners follow the bundle at once (upstream mTLS
+    // reads it per connection). The certificates themselves stay until renewal, so remote PEPs that
+    // trust only the old root keep reaching the control plane.
     let trustedBundle = ca.bundlePem();
     const followBundle = setInterval(() => {
       const bundle = ca.bundlePem();
@@ -217,8 +218,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       trustedBundle = bundle;
       try {
         applyListenerTls({ ...listenerTls, caPem: bundle });
-        if (gatewaySvid) gatewaySvid = { ...gatewaySvid, bundlePem: bundle };
-        logger.info({ caSequence: ca.sequence }, 'trust bundle changed: listeners and upstream mTLS follow it');
+        logger.info({ caSequence: ca.sequence }, 'trust bundle changed: the listeners advertise it');
       } catch (err) {
         logger.error({ err: (err as Error).message }, 'applying the new trust bundle failed');
       }
