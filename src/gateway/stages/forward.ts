@@ -107,9 +107,14 @@ function write(res: RequestContext['res'], chunk: Buffer | string, call: Upstrea
   });
 }
 
-/** Throws the call's abort reason, aborting it first if the client left (its 'close' may not have been emitted yet). */
-function throwIfAborted(ctx: RequestContext, call: UpstreamCall): void {
+/** Aborts the call if the client left and it is not aborted yet (the response's 'close' may not have been emitted). */
+function abortIfClientGone(ctx: RequestContext, call: UpstreamCall): void {
   if (!call.aborted && responseGone(ctx.res)) call.clientClosed();
+}
+
+/** Throws the call's abort reason, aborting it first if the client left. */
+function throwIfAborted(ctx: RequestContext, call: UpstreamCall): void {
+  abortIfClientGone(ctx, call);
   if (call.aborted) throw call.reason;
 }
 
@@ -376,7 +381,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
     ctx.res.end();
   } catch (err) {
     // Aborted by the gateway (client gone, a deadline): the reason, whatever undici reported.
-    if (!call.aborted && responseGone(ctx.res)) call.clientClosed();
+    abortIfClientGone(ctx, call);
     const e = call.aborted ? call.reason! : err;
     ctx.errorCode = e instanceof WardenError ? e.code : isTimeout(e) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
     const clientGone = isClientGone(ctx.errorCode);
