@@ -299,26 +299,22 @@ test('verifyPeerSvid verifies the chain before the trust domain: an unanchored c
   const bundle = ca.bundlePem();
   const { webcrypto } = await import('node:crypto');
   const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const selfSigned = await x509.X509CertificateGenerator.createSelfSigned({
-    name: 'O=Attacker',
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 3600_000),
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    keys: keys as never,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://other.org/x' }]),
-    ],
-  });
-  const attackerCa = await x509.X509CertificateGenerator.createSelfSigned({
-    name: 'O=Attacker CA',
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 3600_000),
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    keys: keys as never,
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)],
-  });
+  /** A certificate the attacker signs with its own key, valid for an hour. */
+  const selfSignedByAttacker = (name: string, extensions: x509.Extension[]) =>
+    x509.X509CertificateGenerator.createSelfSigned({
+      name,
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3600_000),
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      keys: keys as never,
+      extensions,
+    });
+  const selfSigned = await selfSignedByAttacker('O=Attacker', [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://other.org/x' }]),
+  ]);
+  const attackerCa = await selfSignedByAttacker('O=Attacker CA', [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)]);
   const underAttackerCa = await mintLeaf({ cert: attackerCa, key: keys.privateKey }, { uris: ['spiffe://other.org/x'] });
   for (const pem of [selfSigned.toString('pem'), underAttackerCa.chainPem]) {
     assert.throws(
