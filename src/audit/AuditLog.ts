@@ -40,8 +40,9 @@ export interface AuditLog {
   /** Durable entries in the log (the Merkle tree size). */
   readonly size: number;
   /**
-   * True from a failed write (disk full, I/O error: that batch's records were rejected) until a
-   * probe record noting the loss is durable. PEPs refuse requests meanwhile rather than serve them unaudited.
+   * True from a failed write (disk full, I/O error: that batch's records were rejected) until the
+   * store shows real headroom and a probe record noting the loss is durable. PEPs refuse requests
+   * meanwhile rather than serve them unaudited.
    */
   readonly failingClosed: boolean;
   /** Allowed-decision records skipped by sampling since open (each skip is counted in an `audit.sampled` event). */

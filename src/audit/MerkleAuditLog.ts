@@ -11,6 +11,7 @@ import { toCheckpointView, verifyAuditLog, type AuditVerifyReport, type Checkpoi
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { AllowedSampler } from './AllowedSampler.js';
 import type { AuditForwarder } from './sinks/index.js';
+import { LostRecords } from './LostRecords.js';
 
 export interface MerkleAuditLogOptions {
   store: AuditStore;
@@ -25,6 +26,8 @@ export interface MerkleAuditLogOptions {
   sampleActions: readonly string[];
   /** After a failed write, how often a probe record is tried until one is durable (default 1000 ms). */
   recoveryProbeMs?: number;
+  /** Free bytes the store must show (with 4 failed batches' worth) before a probe may end failing closed. Default 16 MiB. */
+  recoveryMinFreeBytes?: number;
   /** Keep only subtrees of ≥ 2^treeMinLevel entries in memory (see MerkleTree). Default 0. */
   treeMinLevel?: number;
   /** Live SIEM forwarding of durable entries (closed with the log). */
@@ -38,9 +41,8 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-/** Event recording how many records failed writes lost (also the probe that ends failing closed). */
-const WRITE_FAILED_ACTION = 'audit.write.failed';
-
+/** Free space a store must show before the log leaves fail-closed (see LostRecords.headroom). */
+const DEFAULT_RECOVERY_MIN_FREE = 16 * 1024 * 1024;
 /** Upper bound on one group commit (bigger commits amortise slow fsyncs; memory stays bounded). */
 const MAX_GROUP_COMMIT = 65_536;
 /** Records serialised and hashed between two yields to the event loop (keeps request latency flat). */
@@ -68,9 +70,8 @@ export class MerkleAuditLog implements AuditLog {
   private readonly now: () => Date;
   /** Entries each forward destination had to drop, to be recorded with the next batch. */
   private forwardDrops = new Map<string, number>();
-  /** Records rejected by failed writes and not yet noted in the log; failing closed while > 0. */
-  private lostRecords = 0;
-  private lostSince: string | null = null;
+  /** Records rejected by failed writes and not yet noted in the log; failing closed while any. */
+  private readonly lost = new LostRecords();
   private probeTimer: NodeJS.Timeout | null = null;
 
   private constructor(private readonly options: MerkleAuditLogOptions) {
@@ -136,7 +137,7 @@ export class MerkleAuditLog implements AuditLog {
   }
 
   get failingClosed(): boolean {
-    return this.lostRecords > 0;
+    return this.lost.total > 0;
   }
 
   get sampledOut(): number {
@@ -371,7 +372,8 @@ export class MerkleAuditLog implements AuditLog {
       if (sampled) this.sampler.restore(sampled);
       for (const [sink, n] of drops) this.noteForwardDropped(sink, n);
       for (const p of accepted) p.reject(err);
-      this.noteLost(accepted.filter((p) => p.record.action !== WRITE_FAILED_ACTION).length);
+      this.lost.add(accepted.map((p) => p.record), prepared, this.now());
+      this.scheduleProbe();
       return;
     }
     for (const e of prepared) this.tree.append(e.leafHash);
@@ -382,29 +384,28 @@ export class MerkleAuditLog implements AuditLog {
   }
 
   /**
-   * Records lost to a failed write: fail closed, and retry a probe record that notes how many were
-   * lost since when, until it is durable. The gap is then in the log itself, and it is open again.
+   * After records were lost to a failed write: fail closed, and every recoveryProbeMs, once the
+   * store shows real headroom, try a probe record noting how many were lost since when. Once it is
+   * durable the gap is in the log itself, and it is open again.
    */
-  private noteLost(count: number): void {
-    if (count > 0) {
-      this.lostRecords += count;
-      this.lostSince ??= this.now().toISOString();
-    }
-    if (this.lostRecords === 0 || this.probeTimer || this.closing) return;
+  private scheduleProbe(): void {
+    if (this.lost.total === 0 || this.probeTimer || this.closing) return;
     this.probeTimer = setTimeout(() => {
       this.probeTimer = null;
-      const lost = this.lostRecords;
-      const probe: AuditRecord = { ts: this.now().toISOString(), kind: 'event', action: WRITE_FAILED_ACTION, resource: 'AuditLog::"local"', details: { recordsLost: lost, since: this.lostSince } };
-      this.append(probe).then(
-        () => {
-          this.lostRecords -= lost;
-          if (this.lostRecords === 0) this.lostSince = null;
-          else this.noteLost(0);
-        },
-        () => this.noteLost(0),
-      );
+      void this.probe().finally(() => this.scheduleProbe());
     }, this.options.recoveryProbeMs ?? 1000);
     this.probeTimer.unref();
+  }
+
+  private async probe(): Promise<void> {
+    const noted = this.lost.snapshot();
+    if (!(await this.lost.headroom(this.options.store, this.options.recoveryMinFreeBytes ?? DEFAULT_RECOVERY_MIN_FREE))) return;
+    try {
+      await this.append(this.lost.event(noted, this.now()));
+    } catch {
+      return; // still failing (or closing): the next probe tries again
+    }
+    this.lost.settle(noted);
   }
 
   private scheduleCheckpoint(): void {

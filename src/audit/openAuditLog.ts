@@ -49,6 +49,7 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
       sampleAllowedRate: cfg.sampleAllowedRate,
       sampleActions: cfg.sampleActions,
       treeMinLevel: cfg.treeMinLevel,
+      recoveryMinFreeBytes: cfg.recoveryMinFreeBytes,
       forwarder,
       now: options.now,
     });

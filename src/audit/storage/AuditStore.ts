@@ -46,5 +46,10 @@ export interface AuditStore extends AuditReader {
   /** Appends a batch; resolves once durable (per the fsync policy). On failure nothing of the batch is kept. */
   appendEntries(batch: readonly PreparedEntry[]): Promise<void>;
   appendCheckpoint(cp: SignedCheckpoint): Promise<void>;
+  /**
+   * Bytes the storage can still take, when it can tell (files: statfs). After a failed write the
+   * log stays fail-closed until this shows real headroom; absent (a database), a durable probe suffices.
+   */
+  freeBytes?(): Promise<number>;
   readonly kind: 'files' | 'database';
 }

@@ -1,5 +1,5 @@
 import { closeSync, existsSync, readSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, statfs, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WardenError } from '../../errors/index.js';
 import { fsyncDir } from '../../crypto/index.js';
@@ -197,6 +197,12 @@ export class FileAuditStore extends FileAuditReader implements AuditStore {
       await fh.truncate(before).catch(() => undefined);
       throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'cannot write audit segment', { cause });
     }
+  }
+
+  async freeBytes(): Promise<number> {
+    const s = await statfs(this.layout.segments);
+    // Root may also write into the blocks a filesystem reserves for it (ext4: 5%); others may not.
+    return (process.getuid?.() === 0 ? s.bfree : s.bavail) * s.bsize;
   }
 
   async appendCheckpoint(cp: SignedCheckpoint): Promise<void> {

@@ -57,6 +57,12 @@ export const auditSection = z
      * group of 2^k entries back from storage and check it against the in-memory hash.
      */
     treeMinLevel: z.number().int().min(0).max(16).default(8),
+    /**
+     * After a failed write (disk full) the log fails closed until the data dir's filesystem has at
+     * least this many bytes free (and 4× the largest failed batch), so a nearly full disk does not
+     * reopen it only to lose the next batch of served requests' records. Files only.
+     */
+    recoveryMinFreeBytes: z.number().int().min(0).max(1_099_511_627_776).default(16_777_216),
     /** Forward every durable entry to these SIEM destinations as it is written. */
     forward: z.array(forwardTarget).max(8).default([]),
     /** Entries buffered per forward destination while it is unreachable (oldest dropped beyond, and counted). */
