@@ -23,3 +23,4 @@ export { RevocationFeed, REVOCATION_HEARTBEAT_MS } from './RevocationFeed.js';
 export { WorkloadAgent, serveWorkloadApi, FileSvidSource, type WorkloadAgentOptions, type SvidMaterial, type SvidSource } from './agent/index.js';
 export { SourceAddressTracker, normalizeAddress, parseCidrList, type SourceAddressTrackerOptions, type AddressObservation, type AddressLearnedFrom } from './SourceAddressTracker.js';
 export { controlPlaneTls, controlPlaneConnect, type ControlPlaneRoots, adminApiTls, checkControlPlaneIdentity, isSpiffeTrustBundle, CONTROL_PLANE_SPIFFE_PATH } from './controlPlaneIdentity.js';
+export { renewAtHalfLife, type HalfLifeRenewal } from './renewAtHalfLife.js';

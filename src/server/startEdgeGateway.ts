@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { WardenError } from '../errors/index.js';
 import type { LoadedConfig } from '../config/index.js';
-import { checkControlPlaneUrl, controlPlaneTls, createWorkloadKey } from '../identity/index.js';
+import { checkControlPlaneUrl, controlPlaneTls, createWorkloadKey, renewAtHalfLife } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
 import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, processMetricsRegistry, redactUrl, type Logger } from '../observe/index.js';
 import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
@@ -177,34 +177,24 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
       });
     }
     // A certificate from the control plane's CA is short-lived: renew it at half-life.
-    let renewal: NodeJS.Timeout | null = null;
-    const scheduleRenewal = (notAfter: Date | null): void => {
-      if (!notAfter) return;
-      const delay = Math.max(1000, (notAfter.getTime() - Date.now()) / 2);
-      renewal = setTimeout(() => {
-        issueFromControlPlane(o, roots())
-          .then((fresh) => {
-            if (!fromFiles) applyTls(fresh.material);
-            edgeTrust?.setSvid({ chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem });
-            upstreamSvid = { chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem };
-            o.logger.info({ notAfter: fresh.notAfter }, 'listener certificate renewed');
-            scheduleRenewal(fresh.notAfter);
-          })
-          .catch((err: unknown) => {
-            o.logger.error({ err: (err as Error).message }, 'listener certificate renewal failed; retrying in 30 s');
-            scheduleRenewal(new Date(Date.now() + 60_000)); // half of 60 s: retry in 30 s
-          });
-      }, delay);
-      renewal.unref();
-    };
-    scheduleRenewal(svid?.notAfter ?? null);
+    const renewal = renewAtHalfLife(svid?.notAfter ?? null, {
+      issue: () => issueFromControlPlane(o, roots()),
+      notAfterOf: (fresh) => fresh.notAfter,
+      apply: (fresh) => {
+        if (!fromFiles) applyTls(fresh.material);
+        edgeTrust?.setSvid({ chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem });
+        upstreamSvid = { chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem };
+        o.logger.info({ notAfter: fresh.notAfter }, 'listener certificate renewed');
+      },
+      onError: (err) => o.logger.error({ err: (err as Error).message }, 'listener certificate renewal failed; retrying'),
+    });
     const issuedFor = tls !== null && !fromFiles ? certificateDnsNames(o.config) : null;
     return {
       gateway,
       url: advertisedUrl(gateway, o.config.gateway.host, issuedFor),
       name: o.name,
       async close() {
-        if (renewal) clearTimeout(renewal);
+        renewal.stop();
         await gateway.close(o.config.server.shutdownGraceSeconds * 1000);
         stopObservingSnapshots();
         await audit.close();

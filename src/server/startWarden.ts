@@ -5,7 +5,7 @@ import { upstreamConfig, type LoadedConfig, type UpstreamConfig } from '../confi
 import { ensurePrivateDir, writeFileAtomic } from '../crypto/index.js';
 import { openStore, ApiKeyRepository, AdminTokenRepository, type Database } from '../store/index.js';
 import { openAuditLog, type AuditLog } from '../audit/index.js';
-import { createWorkloadKey, getAuthority, type CertificateAuthority } from '../identity/index.js';
+import { createWorkloadKey, getAuthority, renewAtHalfLife, type CertificateAuthority } from '../identity/index.js';
 import { startGateway, type RunningGateway } from '../gateway/index.js';
 import { startDemoModelServer, loadIrisDataset, type DemoModelServer } from '../demo/index.js';
 import { fitProfile, type FeatureProfile } from '../detect/index.js';
@@ -189,24 +189,15 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       (LISTENER_CERT_TTL_SECONDS * 1000) / 2,
     );
     renew.unref();
-    let svidRenewal: NodeJS.Timeout | null = null;
-    let stopped = false;
-    const renewGatewaySvidAtHalfLife = (): void => {
-      // An issuance in flight at close() must not arm the timer again.
-      if (!gatewaySvid || stopped) return;
-      const delay = Math.max(1000, (gatewaySvid.notAfter.getTime() - Date.now()) / 2);
-      svidRenewal = setTimeout(() => {
-        issueGatewaySvid(ca)
-          .then((fresh) => {
-            gatewaySvid = fresh;
-            logger.info({ notAfter: fresh.notAfter.toISOString() }, 'gateway SVID renewed');
-          })
-          .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'gateway SVID renewal failed; retrying'))
-          .finally(renewGatewaySvidAtHalfLife);
-      }, delay);
-      svidRenewal.unref();
-    };
-    renewGatewaySvidAtHalfLife();
+    const gatewaySvidRenewal = renewAtHalfLife(gatewaySvid?.notAfter ?? null, {
+      issue: () => issueGatewaySvid(ca),
+      notAfterOf: (fresh) => fresh.notAfter,
+      apply: (fresh) => {
+        gatewaySvid = fresh;
+        logger.info({ notAfter: fresh.notAfter.toISOString() }, 'gateway SVID renewed');
+      },
+      onError: (err) => logger.error({ err: (err as Error).message }, 'gateway SVID renewal failed; retrying'),
+    });
     // A CA rotation (or an expired root dropped) changes the bundle. Clients pick their certificate
     // by the CA names a listener advertises: the listeners follow the bundle at once (upstream mTLS
     // reads it per connection). The certificates themselves stay until renewal, so remote PEPs that
@@ -248,8 +239,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
         (closing ??= (async () => {
           clearInterval(renew);
           clearInterval(followBundle);
-          stopped = true;
-          if (svidRenewal) clearTimeout(svidRenewal);
+          gatewaySvidRenewal.stop();
           // Order: stop taking requests and drain them, then the control plane, then flush the log.
           await runningGateway?.close(config.server.shutdownGraceSeconds * 1000);
           await controlPlane.close();

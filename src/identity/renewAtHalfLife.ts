@@ -1,0 +1,56 @@
+/**
+ * Renews a short-lived certificate at half of its remaining lifetime, for the processes that hold
+ * one for their own listener or upstream mTLS (`warden up`'s gateway SVID, a remote gateway's
+ * certificate). Workload agents use WorkloadAgent, which adds jitter and file output.
+ */
+export interface HalfLifeRenewal {
+  /** Stops renewing; an issuance in flight is discarded, not applied, and arms nothing. */
+  stop(): void;
+}
+
+export interface HalfLifeRenewalOptions<T> {
+  issue(): Promise<T>;
+  /** The fresh certificate's expiry, or null when it is unknown (renewal then stops). */
+  notAfterOf(fresh: T): Date | null;
+  apply(fresh: T): void;
+  onError(err: unknown): void;
+}
+
+/** A failed renewal retries well before expiry, but never spins once the certificate has expired. */
+const RETRY_MAX_MS = 30_000;
+const DELAY_MIN_MS = 1000;
+
+export function renewAtHalfLife<T>(firstNotAfter: Date | null, o: HalfLifeRenewalOptions<T>): HalfLifeRenewal {
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  const arm = (delayMs: number): void => {
+    if (stopped) return;
+    timer = setTimeout(renew, delayMs);
+    timer.unref();
+  };
+  const halfOfRemaining = (notAfter: Date): number => Math.max(DELAY_MIN_MS, (notAfter.getTime() - Date.now()) / 2);
+  let current = firstNotAfter;
+  const renew = (): void => {
+    o.issue().then(
+      (fresh) => {
+        if (stopped) return;
+        o.apply(fresh);
+        current = o.notAfterOf(fresh);
+        if (current) arm(halfOfRemaining(current));
+      },
+      (err: unknown) => {
+        if (stopped) return;
+        o.onError(err);
+        const stillValid = current !== null && current.getTime() > Date.now();
+        arm(stillValid ? Math.min(RETRY_MAX_MS, halfOfRemaining(current as Date)) : RETRY_MAX_MS);
+      },
+    );
+  };
+  if (firstNotAfter) arm(halfOfRemaining(firstNotAfter));
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
