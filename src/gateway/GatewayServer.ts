@@ -12,6 +12,7 @@ import type { SnapshotHolder } from './PepSnapshot.js';
 import { UpstreamPool } from './UpstreamPool.js';
 import { RevocationEnforcer } from './RevocationEnforcer.js';
 import { limitHttp2Sessions } from './http2SessionLimits.js';
+import { limitConnectionsPerSource } from './sourceConnectionLimit.js';
 import type { GatewaySvidSource } from './upstreamMtls.js';
 import { runPipeline, sendError, servingRefusal, type PipelineOptions } from './pipeline.js';
 import type { GatewayGuards } from './ResponseGuards.js';
@@ -72,6 +73,11 @@ export interface GatewayOptions {
   bodyTimeoutMs?: number;
   /** Open client connections at most; more are refused at accept (file descriptors and memory stay bounded). Default 10 000. */
   maxConnections?: number;
+  /**
+   * Open connections at most from one source (an IPv4 address, an IPv6 /64); more are refused at
+   * accept, so one client cannot take every slot of maxConnections. 0: no per-source cap. Default 1000.
+   */
+  maxConnectionsPerSource?: number;
 }
 
 export interface RunningGateway {
@@ -89,6 +95,12 @@ export interface RunningGateway {
 export const MAX_CONCURRENT_STREAMS = 128;
 /** Largest request header block on either protocol (node:http's default for HTTP/1.1). */
 export const MAX_HEADER_BYTES = 16 * 1024;
+/**
+ * The longest a TLS handshake may take (less when headersTimeoutMs is shorter). Node's default is
+ * 120 s, and headersTimeoutMs only starts once the handshake is done: a connection that never sends
+ * its ClientHello would hold its slot that long. A real client needs a few round trips.
+ */
+export const MAX_TLS_HANDSHAKE_MS = 10_000;
 
 /** A health probe's answer: 200 or 503 with a JSON body (probes carry no credential and are not audited). */
 function answerProbe(res: GatewayResponse, requestId: string, ok: boolean, body: unknown): void {
@@ -171,6 +183,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ca: options.tls.caPem,
         allowHTTP1: true,
         minVersion: 'TLSv1.2',
+        handshakeTimeout: Math.min(headersTimeoutMs, MAX_TLS_HANDSHAKE_MS),
         // Node's default is unlimited streams per session: one connection could then hold any number
         // of requests. 128 is nginx's default; clients queue beyond it.
         // Headers: the same 16 KiB limit as node:http applies to HTTP/1.1 (431 there; the
@@ -196,6 +209,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     server = createHttpServer({ keepAliveTimeout: idleTimeoutMs, headersTimeout: headersTimeoutMs, connectionsCheckingInterval }, handler);
   }
   server.maxConnections = options.maxConnections ?? 10_000;
+  const maxPerSource = options.maxConnectionsPerSource ?? 1000;
+  if (maxPerSource >= server.maxConnections) {
+    options.logger.warn({ maxConnections: server.maxConnections, maxConnectionsPerSource: maxPerSource }, 'gateway.maxConnectionsPerSource is not below gateway.maxConnections: one source can take every connection slot');
+  }
+  limitConnectionsPerSource(server, maxPerSource, options.logger);
   const track = (socket: Socket): void => {
     sockets.add(socket);
     // node:http sets TCP_NODELAY on its sockets, but HTTP/1.1 connections that http2's allowHTTP1

@@ -12,7 +12,7 @@ export interface GatewayPlugins {
   detectors: Detectors;
   tracing: Tracing;
   /** The gateway options every PEP process derives from config and these plugins. */
-  gatewayOptions: Pick<GatewayOptions, 'host' | 'port' | 'maxBodyBytes' | 'idleTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'maxConnections' | 'region' | 'authn' | 'requestClientCert' | 'rateLimit' | 'validator' | 'guards' | 'maxJsonDepth' | 'tracing'>;
+  gatewayOptions: Pick<GatewayOptions, 'host' | 'port' | 'maxBodyBytes' | 'idleTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'maxConnections' | 'maxConnectionsPerSource' | 'region' | 'authn' | 'requestClientCert' | 'rateLimit' | 'validator' | 'guards' | 'maxJsonDepth' | 'tracing'>;
   close(): Promise<void>;
 }
 
@@ -70,6 +70,7 @@ export async function createGatewayPlugins(
       headersTimeoutMs: config.gateway.headersTimeoutSeconds * 1000,
       bodyTimeoutMs: config.gateway.bodyTimeoutSeconds * 1000,
       maxConnections: config.gateway.maxConnections,
+      maxConnectionsPerSource: config.gateway.maxConnectionsPerSource,
       region: config.gateway.region,
       authn,
       requestClientCert: authn.mtls !== null,

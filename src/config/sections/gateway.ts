@@ -143,6 +143,12 @@ export const gatewaySection = z
     bodyTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
     /** Open client connections at most; more are refused when accepted. Keep below the process's file-descriptor limit. */
     maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
+    /**
+     * Open client connections at most from one source (an IPv4 address, an IPv6 /64); more are
+     * refused when accepted, so one client cannot take every slot of maxConnections. 0: no per-source limit.
+     * Keep it well below maxConnections, and raise it when clients arrive through a proxy or NAT (one source for many).
+     */
+    maxConnectionsPerSource: z.number().int().min(0).max(1_000_000).default(1000),
     /** Serve plain HTTP instead of TLS (development only). */
     insecureDev: z.boolean().default(false),
     /** Region this gateway runs in; passed to policies as context.region (data residency). */
