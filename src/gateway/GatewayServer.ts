@@ -13,6 +13,7 @@ import { UpstreamPool } from './UpstreamPool.js';
 import { RevocationEnforcer } from './RevocationEnforcer.js';
 import { limitHttp2Sessions } from './http2SessionLimits.js';
 import { limitConnectionsPerSource } from './sourceConnectionLimit.js';
+import { Http1Turns, MAX_PIPELINED_REQUESTS } from './http1Turns.js';
 import type { GatewaySvidSource } from './upstreamMtls.js';
 import { runPipeline, sendError, servingRefusal, type PipelineOptions } from './pipeline.js';
 import type { GatewayGuards } from './ResponseGuards.js';
@@ -138,6 +139,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let draining = false;
   const sockets = new Set<Socket>();
 
+  /** Runs the pipeline; `turns` is told when it is done (the next pipelined request of the connection starts). */
+  const start = (req: GatewayRequest, res: GatewayResponse, requestId: string, path: string, turns: Http1Turns | null, refusal?: WardenError): void => {
+    inFlight++;
+    runPipeline(req, res, requestId, path, pipeline, refusal)
+      .catch((err) => options.logger.error({ err: toWardenError(err).code, requestId }, 'pipeline failure'))
+      .finally(() => {
+        inFlight--;
+        turns?.done();
+      });
+  };
+
   const handler = (req: GatewayRequest, res: GatewayResponse): void => {
     const requestId = randomUUID();
     if (draining) {
@@ -165,12 +177,26 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       answerProbe(res, requestId, ready, { status: ready ? 'ok' : 'not-ready', snapshotVersion: snap?.version ?? null });
       return;
     }
-    inFlight++;
-    runPipeline(req, res, requestId, path, pipeline)
-      .catch((err) => options.logger.error({ err: toWardenError(err).code, requestId }, 'pipeline failure'))
-      .finally(() => {
-        inFlight--;
-      });
+    if (req.httpVersionMajor !== 1) {
+      start(req, res, requestId, path, null);
+      return;
+    }
+    const turns = Http1Turns.of(req.socket);
+    if (!turns.busy) {
+      turns.busy = true;
+      start(req, res, requestId, path, turns);
+      return;
+    }
+    const queued = turns.wait(() => {
+      // A client that left while this waited: the pipeline then sees it gone (audited, no model call).
+      if (req.socket.destroyed) res.destroy();
+      start(req, res, requestId, path, turns);
+    });
+    if (queued) return;
+    // Refused through the pipeline so that it is audited like any request; answered after the
+    // requests before it, then the connection closes.
+    res.setHeader('connection', 'close');
+    start(req, res, requestId, path, null, new WardenError('WARDEN_GATEWAY_PIPELINE_LIMITED', `more than ${MAX_PIPELINED_REQUESTS} requests pipelined on one HTTP/1.1 connection`));
   };
 
   let server: HttpServer | Http2SecureServer;

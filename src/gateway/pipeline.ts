@@ -172,9 +172,10 @@ function newContext(req: GatewayRequest, res: GatewayResponse, requestId: string
  * The gateway's request pipeline, in the fixed order of DESIGN.md:
  * receive (TLS, limits) → authenticate → parse (JSON, only for authenticated callers) → authorize (Cedar) → rate-limit → validate (schema) →
  * guard input → admit model (verified digest) → forward (keep-alive) with guard output → audit → respond.
- * Any stage may end the request with a WardenError; the audit stage always runs.
+ * Any stage may end the request with a WardenError; the audit stage always runs. `refusal` ends it
+ * before the first stage (the listener's own limits), still audited.
  */
-export async function runPipeline(req: GatewayRequest, res: GatewayResponse, requestId: string, path: string, o: PipelineOptions): Promise<void> {
+export async function runPipeline(req: GatewayRequest, res: GatewayResponse, requestId: string, path: string, o: PipelineOptions, refusal?: WardenError): Promise<void> {
   const ctx = newContext(req, res, requestId, path);
   const trace = (o.tracing ?? NOOP_TRACING).startRequest(req.headers);
   let span: StageSpan = trace.stage('receive');
@@ -184,7 +185,7 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
   };
   try {
     const snap = o.snapshots.current();
-    const refused = servingRefusal(snap, o.audit);
+    const refused = refusal ?? servingRefusal(snap, o.audit);
     if (refused) throw refused;
     ctx.snapshot = snap!;
     receive(ctx, o.receive);

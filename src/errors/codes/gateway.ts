@@ -15,6 +15,7 @@ export const gatewayCodes = {
   WARDEN_GATEWAY_CLIENT_CLOSED: { status: 499, description: 'The client closed the connection before the answer was complete; the upstream request was aborted.' },
   WARDEN_GATEWAY_RATE_LIMITED: { status: 429, description: 'A rate limit or quota was exceeded; retry after the time in the retry-after header.' },
   WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE: { status: 503, description: 'The shared rate-limit store is unreachable and the gateway fails closed.' },
+  WARDEN_GATEWAY_PIPELINE_LIMITED: { status: 429, description: 'More than 32 HTTP/1.1 requests were pipelined on one connection ahead of their answers (the gateway handles one request of a connection at a time); the answers before this one are sent, then the connection is closed. Pipeline less deeply, or use more connections or HTTP/2.' },
   WARDEN_GATEWAY_CONCURRENCY_LIMITED: { status: 429, description: 'Too many requests are in flight for this principal, key, tenant or model.' },
   WARDEN_GATEWAY_REVOCATIONS_STALE: { status: 503, description: 'The gateway cannot confirm its revocation list is current (stream to the control plane down too long) and refuses workload credentials (mTLS, JWT-SVID).' },
   WARDEN_GATEWAY_INVALID_REQUEST: { status: 400, description: 'The request body does not match the protocol schema or exceeds an input limit; the message names the field.' },

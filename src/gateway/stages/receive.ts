@@ -18,6 +18,12 @@ function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promis
     const chunks: Buffer[] = [];
     let size = 0;
     const req = ctx.req;
+    if (req.destroyed) {
+      // Its client left before the body was read (an HTTP/1.1 request that waited behind another
+      // on its connection): the stream will emit nothing more, not even 'end' or 'error'.
+      reject(new WardenError('WARDEN_GATEWAY_CLIENT_CLOSED', 'the client closed the connection before the request body was read'));
+      return;
+    }
     const fail = (err: Error): void => {
       clearTimeout(timer);
       req.off('data', onData);
