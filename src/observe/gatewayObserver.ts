@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import { createGatewayMetrics, recordRequest, type GatewayMetrics, type RequestObservation } from './metrics.js';
+import { auditDecisionOf, requestOutcome } from './requestOutcome.js';
 
 /** The fields of the gateway's RequestContext the observer reads (structural: observe does not import gateway/). */
 export interface ObservedRequest {
@@ -18,6 +19,7 @@ export interface DecisionEvent {
   principalId: string | null;
   /** How the principal authenticated ('api-key', 'jwt', 'mtls', 'jwt-svid'); null when it did not. */
   authn: string | null;
+  /** The audit record's decision: `deny` only for a refusal (a failure or a client's cancel is `allow` with its code). */
   decision: 'allow' | 'deny';
   code: string | null;
   sourceIp: string;
@@ -48,12 +50,14 @@ export function createGatewayObserver(options: GatewayObserverOptions): { observ
   const obs: RequestObservation = { route: '', model: '', decision: 'allow', code: '', overheadMs: 0, upstreamMs: 0 };
   const observe: GatewayObserver = (ctx, overheadMs) => {
     const model = ctx.route?.model ?? null;
-    const denied = ctx.decision?.decision === 'deny' || (ctx.errorCode !== null && ctx.status >= 400 && ctx.status < 500);
+    // The same classification as the audit record (requestOutcome), so the two never disagree.
+    const outcome = requestOutcome(ctx);
+    const denied = outcome === 'deny';
     // Reused observation object: recordRequest reads it synchronously.
     obs.route = ctx.route?.kind ?? 'unmatched';
     const upstream = model === null ? undefined : upstreamOf.get(model);
     obs.model = model === null ? '' : upstream !== undefined ? model : 'other';
-    obs.decision = denied ? 'deny' : ctx.errorCode !== null ? 'error' : 'allow';
+    obs.decision = outcome;
     obs.code = ctx.errorCode ?? '';
     obs.overheadMs = overheadMs;
     obs.upstreamMs = Number(ctx.upstreamNs) / 1e6;
@@ -67,7 +71,7 @@ export function createGatewayObserver(options: GatewayObserverOptions): { observ
         principal: ctx.principal ? `${ctx.principal.entity.type}::${JSON.stringify(ctx.principal.entity.id)}` : null,
         principalId: ctx.principal?.id ?? null,
         authn: ctx.principal?.method ?? null,
-        decision: denied ? 'deny' : 'allow',
+        decision: auditDecisionOf(outcome),
         code: ctx.errorCode,
         sourceIp: ctx.sourceIp,
         model,

@@ -11,3 +11,4 @@ export {
 export { metricsHandler, bearerMatches, type MetricsHandlerOptions } from './metricsHandler.js';
 export { createGatewayObserver, observeSnapshots, observeAudit, type ObservedAuditWriter, type GatewayObserver, type GatewayObserverOptions, type ObservedRequest, type DecisionEvent } from './gatewayObserver.js';
 export { createTracing, NOOP_TRACING, type Tracing, type TracingConfig, type RequestTrace, type StageSpan } from './tracing.js';
+export { requestOutcome, auditDecisionOf, type RequestOutcome, type OutcomeFields } from './requestOutcome.js';

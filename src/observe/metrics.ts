@@ -1,3 +1,4 @@
+import type { RequestOutcome } from './requestOutcome.js';
 import { Counter, Gauge, Histogram, collectDefaultMetrics, register as processRegistry, type Registry } from 'prom-client';
 
 /**
@@ -97,7 +98,8 @@ export interface RequestObservation {
   route: string;
   /** Model name when the route names one that the gateway serves; else ''. */
   model: string;
-  decision: 'allow' | 'deny' | 'error';
+  /** requestOutcome: allow, deny (a refusal), error (a failure), cancelled (the client went away). */
+  decision: RequestOutcome;
   /** WARDEN_ code or '' on success. */
   code: string;
   overheadMs: number;

@@ -1,4 +1,5 @@
 import type { AuditRecord } from '../../audit/index.js';
+import { auditDecisionOf, requestOutcome } from '../../observe/index.js';
 import type { AuditWriter } from '../AuditWriter.js';
 import type { RequestContext } from '../RequestContext.js';
 
@@ -16,13 +17,13 @@ const ACTION_BY_ROUTE: Record<string, string> = {
 };
 
 export function auditRecordFor(ctx: RequestContext, overheadMs: number): AuditRecord {
-  const denied = ctx.errorCode !== null && ctx.status >= 400 && ctx.status < 500 && ctx.status !== 499;
   const route = ctx.route;
   // Keys in canonical (sorted) order: the audit log then serialises the record natively.
   return {
     action: route ? (ACTION_BY_ROUTE[route.kind] ?? route.kind) : `${ctx.method} ${ctx.path.slice(0, 200)}`,
     code: ctx.errorCode ?? undefined,
-    decision: denied || ctx.decision?.decision === 'deny' ? 'deny' : 'allow',
+    // Shared with the metrics and alert events (requestOutcome): a cancel or a failure is no deny.
+    decision: auditDecisionOf(requestOutcome(ctx)),
     details: ctx.principal ? { authn: ctx.principal.method, principalId: ctx.principal.id } : undefined,
     detectors: ctx.verdicts ? { verdicts: ctx.verdicts } : undefined,
     kind: 'decision',

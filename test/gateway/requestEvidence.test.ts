@@ -1,0 +1,172 @@
+// A request's evidence — its audit record, its metric and its alert event — must tell the same,
+// true story: a client that hangs up is a cancel (not an internal error, not its bad JSON, not a
+// deny), a known caller's refusals name the caller, and no record carries an API key, however the
+// client encoded it.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+import { connect as h2connect, constants as h2constants, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { serializeRecord, type AuditRecord } from '../../src/audit/index.js';
+import type { RunningGateway } from '../../src/gateway/index.js';
+import { upstreamConfig } from '../../src/config/index.js';
+import { loadOrCreateAuthority, type CertificateAuthority } from '../../src/identity/index.js';
+import { createGatewayObserver, type DecisionEvent } from '../../src/observe/index.js';
+import { TEST_KEY, startTestGateway } from '../helpers/inProcessGateway.js';
+import { startScriptedModelServer, type ScriptedModelServer } from '../helpers/modelServer.js';
+
+const PRINCIPAL = 'ApiKey::"test"';
+const EVENT = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'tok ' } }] })}\n\n`;
+
+let dir: string;
+let authority: CertificateAuthority;
+let upstream: ScriptedModelServer;
+let gw: RunningGateway;
+let registry: Registry;
+const records: AuditRecord[] = [];
+const events: DecisionEvent[] = [];
+const logLines: { level: number; msg: string }[] = [];
+const openSockets: { destroy(): void }[] = [];
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'warden-evidence-'));
+  authority = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
+  // Streams events 200 ms apart when asked to, so a client can leave mid-answer.
+  upstream = await startScriptedModelServer((_req, res, body) => {
+    if (!(JSON.parse(body) as { stream?: boolean }).stream) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'c', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }] }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const timer = setInterval(() => res.write(EVENT), 200);
+    res.write(EVENT);
+    res.on('close', () => clearInterval(timer));
+  });
+  const c = await authority.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  registry = new Registry();
+  const { observe } = createGatewayObserver({ registry, upstreams: [{ name: 'm', models: ['m'] }], emitDecision: (e) => events.push(e) });
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logLines.push(JSON.parse(line) as { level: number; msg: string });
+      done();
+    },
+  });
+  gw = await startTestGateway({
+    tls: { certPem: c.chainPem, keyPem: c.keyPem, caPem: authority.bundlePem() },
+    upstreams: [upstreamConfig.parse({ name: 'm', url: upstream.url, models: ['m'], timeoutMs: 30_000 })],
+    // Kept as the audit writers store records (serializeRecord: canonical JSON, credentials redacted).
+    audit: { append: async (r: AuditRecord) => void records.push(JSON.parse(serializeRecord(r, 65_536)) as AuditRecord), queueDepth: 0, flush: async () => undefined, close: async () => undefined },
+    onRequestDone: observe,
+    logger: pino({ level: 'info' }, sink),
+    maxBodyBytes: 4096,
+  });
+});
+
+after(async () => {
+  for (const s of openSockets) s.destroy();
+  await gw.close(0);
+  await upstream.stop();
+  await authority.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function until(what: string, done: () => boolean, ms = 8000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The requests_total series as `decision code` → count (other labels folded). */
+async function requestCounts(): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const v of (await registry.getSingleMetric('warden_gateway_requests_total')!.get()).values) {
+    const k = `${v.labels.decision} ${v.labels.code}`;
+    out.set(k, (out.get(k) ?? 0) + v.value);
+  }
+  return out;
+}
+
+/**
+ * Runs `act`, waits for its one audit record and returns it with the metric series that moved and
+ * the alert events emitted, checking that no error-level line was logged meanwhile.
+ */
+async function evidenceOf(act: () => Promise<void> | void): Promise<{ record: AuditRecord; moved: string[]; events: DecisionEvent[] }> {
+  const r0 = records.length;
+  const e0 = events.length;
+  const l0 = logLines.length;
+  const m0 = await requestCounts();
+  await act();
+  await until('the request is audited', () => records.length > r0);
+  // onRequestDone runs right after the audit stage; a later stray record would show below.
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(records.length, r0 + 1, 'one audit record per request');
+  const m1 = await requestCounts();
+  const moved = [...m1].filter(([k, v]) => v !== (m0.get(k) ?? 0)).map(([k, v]) => `${k} +${v - (m0.get(k) ?? 0)}`);
+  const errors = logLines.slice(l0).filter((l) => l.level >= 50);
+  assert.deepEqual(errors, [], 'nothing logged at error level');
+  return { record: records[r0]!, moved, events: events.slice(e0) };
+}
+
+/** An HTTP/1.1 request over TLS on a raw socket: `then` runs once the head (and `body`) are written. */
+function h1(head: string, body: string, then: (socket: ReturnType<typeof tlsConnect>) => void): Promise<string> {
+  return new Promise((resolve) => {
+    let answer = '';
+    const socket = tlsConnect({ host: '127.0.0.1', port: gw.port, ca: authority.bundlePem(), servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => {
+      socket.write(`${head}\r\n\r\n${body}`);
+      then(socket);
+    });
+    socket.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(answer));
+  });
+}
+
+function h2session(): ClientHttp2Session {
+  const session = h2connect(`https://127.0.0.1:${gw.port}`, { ca: authority.bundlePem(), servername: 'localhost' });
+  session.on('error', () => undefined);
+  return session;
+}
+
+function h2status(session: ClientHttp2Session, headers: OutgoingHttpHeaders): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const st = session.request(headers);
+    st.on('response', (h) => resolve(Number(h[':status'])));
+    st.on('error', reject);
+    st.resume();
+    st.end();
+  });
+}
+
+const auth = `authorization: Bearer ${TEST_KEY}`;
+const chatHead = (length: number, extra = ''): string => `POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\n${auth}\r\ncontent-type: application/json\r\ncontent-length: ${length}${extra}`;
+
+function assertCancelled(e: { record: AuditRecord; moved: string[]; events: DecisionEvent[] }, status = 499): void {
+  assert.equal(e.record.code, 'WARDEN_GATEWAY_CLIENT_CLOSED');
+  assert.equal(e.record.status, status);
+  assert.equal(e.record.decision, 'allow', 'a cancel is no refusal');
+  assert.equal(e.record.principal, PRINCIPAL);
+  assert.deepEqual(e.moved, ['cancelled WARDEN_GATEWAY_CLIENT_CLOSED +1'], 'the metric calls it a cancel, neither a deny nor an error');
+  assert.deepEqual(e.events.map((x) => [x.decision, x.code]), [['allow', 'WARDEN_GATEWAY_CLIENT_CLOSED']], 'alert rules do not count it as a deny');
+}
+
+test('a cancel after the answer began is the same cancel in the record, the metric and the alert event', async () => {
+  const body = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+  const e = await evidenceOf(async () => {
+    await new Promise<void>((resolve) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: gw.port, ca: authority.bundlePem(), servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => {
+        socket.write(`${chatHead(Buffer.byteLength(body))}\r\n\r\n${body}`);
+      });
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.destroy());
+      socket.on('close', () => resolve());
+    });
+  });
+  assertCancelled(e, 200);
+});
