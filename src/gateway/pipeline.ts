@@ -17,6 +17,7 @@ import { forward } from './stages/forward.js';
 import { audit } from './stages/audit.js';
 import type { RevocationEnforcer } from './RevocationEnforcer.js';
 import { cutOff } from './cutOff.js';
+import { responseGone } from './responseGone.js';
 import { MethodNotAllowedError } from './protocols/MethodNotAllowedError.js';
 import { listModels, retrieveModel } from './protocols/openaiModels.js';
 
@@ -219,7 +220,8 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     // An HTTP/1.1 body left unread (refused before it was read, too large, too slow) would have to
     // be read to reuse the connection: close it instead, so the client cannot keep the gateway reading.
     const unread = !req.complete && (req.httpVersionMajor === 2 || declaresBody(req));
-    sendError(ctx, e, overheadHeader(ctx), unread && req.httpVersionMajor === 1);
+    // Nobody is left to answer when the client dropped the connection or reset the stream.
+    if (!responseGone(res)) sendError(ctx, e, overheadHeader(ctx), unread && req.httpVersionMajor === 1);
     if (unread) {
       // Discard what still arrives instead of buffering it; on HTTP/2, once the answer is complete,
       // ask the client to stop sending (RST_STREAM NO_ERROR, RFC 9113 §8.1).

@@ -156,6 +156,15 @@ function assertCancelled(e: { record: AuditRecord; moved: string[]; events: Deci
   assert.deepEqual(e.events.map((x) => [x.decision, x.code]), [['allow', 'WARDEN_GATEWAY_CLIENT_CLOSED']], 'alert rules do not count it as a deny');
 }
 
+test('HTTP/1.1: a client that drops the connection mid-upload is a cancel (499), not an internal error', async () => {
+  const before = upstream.received();
+  const e = await evidenceOf(async () => {
+    await h1(chatHead(1000), '{"model":"m","me', (s) => setTimeout(() => s.destroy(), 100));
+  });
+  assertCancelled(e);
+  assert.equal(upstream.received(), before, 'nothing was forwarded');
+});
+
 test('a cancel after the answer began is the same cancel in the record, the metric and the alert event', async () => {
   const body = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
   const e = await evidenceOf(async () => {

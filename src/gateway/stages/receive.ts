@@ -13,6 +13,11 @@ export interface ReceiveOptions {
   bodyTimeoutMs: number;
 }
 
+/** The client, not the gateway, ended the request: a 499 without an error-level log (clients could otherwise raise internal-error alerts at will). */
+function clientClosed(cause?: unknown): WardenError {
+  return new WardenError('WARDEN_GATEWAY_CLIENT_CLOSED', 'the client closed the request before its body was complete', { cause });
+}
+
 function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -44,7 +49,8 @@ function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promis
       clearTimeout(timer);
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
-    req.once('error', fail);
+    // A dropped connection is the client's doing ('aborted', ECONNRESET), not the gateway's fault.
+    req.once('error', (err: NodeJS.ErrnoException) => fail(err.code === 'ECONNRESET' ? clientClosed(err) : err));
   });
 }
 
