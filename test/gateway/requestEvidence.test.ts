@@ -165,6 +165,68 @@ test('HTTP/1.1: a client that drops the connection mid-upload is a cancel (499),
   assert.equal(upstream.received(), before, 'nothing was forwarded');
 });
 
+/** An HTTP/2 frame: 9-byte header (length, type, flags, stream id) and payload. */
+function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(stream, 5);
+  return Buffer.concat([head, payload]);
+}
+
+/** HPACK literal header fields without indexing, plain (not Huffman) strings of < 127 bytes. */
+function hpack(headers: [string, string][]): Buffer {
+  return Buffer.concat(headers.flatMap(([k, v]) => [Buffer.from([0, k.length]), Buffer.from(k), Buffer.from([v.length]), Buffer.from(v)]));
+}
+
+/**
+ * What a browser or curl sends when a user cancels an upload: HEADERS and DATA without
+ * END_STREAM, then RST_STREAM(CANCEL). (node:http2's stream.close() would end the stream first.)
+ */
+function h2CancelUpload(body: string): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: gw.port, ca: authority.bundlePem(), servername: 'localhost', ALPNProtocols: ['h2'] }, () => {
+      const headers = hpack([[':method', 'POST'], [':scheme', 'https'], [':path', '/v1/chat/completions'], [':authority', 'localhost'], ['authorization', `Bearer ${TEST_KEY}`], ['content-type', 'application/json']]);
+      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0)), frame(1, 0x4, 1, headers), frame(0, 0, 1, Buffer.from(body))]));
+      setTimeout(() => {
+        const cancel = Buffer.alloc(4);
+        cancel.writeUInt32BE(h2constants.NGHTTP2_CANCEL);
+        socket.write(frame(3, 0, 1, cancel));
+        resolve();
+      }, 100);
+    });
+    socket.on('error', () => undefined);
+    // The connection itself stays open: only the stream is cancelled.
+    socket.on('data', () => undefined);
+    openSockets.push(socket);
+  });
+}
+
+test('HTTP/2: a stream reset (CANCEL) halfway through a JSON body is a cancel, not the client\'s bad JSON', async () => {
+  const e = await evidenceOf(() => h2CancelUpload('{"model":"m",'));
+  assertCancelled(e);
+});
+
+test('HTTP/2: a whole JSON object whose stream is reset before it ended is a cancel, never authorized or forwarded', async () => {
+  const before = upstream.received();
+  const e = await evidenceOf(() => h2CancelUpload(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'partial upload, then cancelled' }] })));
+  assertCancelled(e);
+  assert.equal(e.record.policies, undefined, 'a body the client never finished is not authorized');
+  assert.equal(upstream.received(), before, 'nor forwarded');
+});
+
+test('HTTP/2: a session lost mid-upload is a cancel', async () => {
+  const session = h2session();
+  const e = await evidenceOf(() => {
+    const st = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' });
+    st.on('error', () => undefined);
+    st.write('{"model":"m",');
+    setTimeout(() => session.destroy(), 100);
+  });
+  assertCancelled(e);
+});
+
 test('a cancel after the answer began is the same cancel in the record, the metric and the alert event', async () => {
   const body = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
   const e = await evidenceOf(async () => {

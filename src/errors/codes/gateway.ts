@@ -12,7 +12,7 @@ export const gatewayCodes = {
   WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED: { status: 503, description: 'The change was saved, but the control plane could not rebuild the PEP snapshot to include it; it retries within seconds and gateways enforce the previous snapshot until then.' },
   WARDEN_GATEWAY_SNAPSHOT_STALE: { status: 503, description: 'The gateway has no current policy snapshot and fails closed.' },
   WARDEN_GATEWAY_CLIENT_STALLED: { status: 408, description: 'The client stopped reading a streamed answer for longer than the upstream\'s timeoutMs; the answer was cut off and the upstream request aborted (an audit code: the answer had started).' },
-  WARDEN_GATEWAY_CLIENT_CLOSED: { status: 499, description: 'The client closed the connection before the answer was complete; the upstream request was aborted.' },
+  WARDEN_GATEWAY_CLIENT_CLOSED: { status: 499, description: 'The client closed the connection (or reset its HTTP/2 stream) before its request body or the answer was complete; nothing more was forwarded and any upstream request was aborted. Recorded as a cancel: neither a deny nor an error.' },
   WARDEN_GATEWAY_RATE_LIMITED: { status: 429, description: 'A rate limit or quota was exceeded; retry after the time in the retry-after header.' },
   WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE: { status: 503, description: 'The shared rate-limit store is unreachable and the gateway fails closed.' },
   WARDEN_GATEWAY_PIPELINE_LIMITED: { status: 429, description: 'More than 32 HTTP/1.1 requests were pipelined on one connection ahead of their answers (the gateway handles one request of a connection at a time); the answers before this one are sent, then the connection is closed. Pipeline less deeply, or use more connections or HTTP/2.' },

@@ -1,5 +1,6 @@
+import { constants as http2Constants } from 'node:http2';
 import { WardenError } from '../../errors/index.js';
-import type { RequestContext } from '../RequestContext.js';
+import type { GatewayRequest, RequestContext } from '../RequestContext.js';
 import { allowsMethod, matchRoute } from '../protocols/routes.js';
 import { methodNotAllowed } from '../protocols/MethodNotAllowedError.js';
 import { isKnownFieldName } from '../validate/index.js';
@@ -13,6 +14,19 @@ export interface ReceiveOptions {
   bodyTimeoutMs: number;
 }
 
+/**
+ * Whether the client abandoned its upload: an HTTP/1.1 connection dropped before the body was
+ * complete, or an HTTP/2 stream reset (or its session gone). The compat request of a reset stream
+ * still emits 'end', so 'end' alone does not mean the body arrived.
+ */
+function uploadAbandoned(req: GatewayRequest): boolean {
+  if ('stream' in req) {
+    const rst = req.stream.rstCode;
+    return req.aborted || (rst !== undefined && rst !== http2Constants.NGHTTP2_NO_ERROR);
+  }
+  return req.destroyed && !req.complete;
+}
+
 /** The client, not the gateway, ended the request: a 499 without an error-level log (clients could otherwise raise internal-error alerts at will). */
 function clientClosed(cause?: unknown): WardenError {
   return new WardenError('WARDEN_GATEWAY_CLIENT_CLOSED', 'the client closed the request before its body was complete', { cause });
@@ -23,10 +37,10 @@ function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promis
     const chunks: Buffer[] = [];
     let size = 0;
     const req = ctx.req;
-    if (req.destroyed) {
-      // Its client left before the body was read (an HTTP/1.1 request that waited behind another
-      // on its connection): the stream will emit nothing more, not even 'end' or 'error'.
-      reject(new WardenError('WARDEN_GATEWAY_CLIENT_CLOSED', 'the client closed the connection before the request body was read'));
+    // Gone while authentication ran, or while an HTTP/1.1 request waited behind another on its
+    // connection: no 'end', 'error' or 'close' is coming any more.
+    if (req.destroyed || uploadAbandoned(req)) {
+      reject(clientClosed());
       return;
     }
     const fail = (err: Error): void => {
@@ -46,11 +60,14 @@ function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promis
     };
     req.on('data', onData);
     req.once('end', () => {
+      if (uploadAbandoned(req)) return fail(clientClosed());
       clearTimeout(timer);
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
     // A dropped connection is the client's doing ('aborted', ECONNRESET), not the gateway's fault.
-    req.once('error', (err: NodeJS.ErrnoException) => fail(err.code === 'ECONNRESET' ? clientClosed(err) : err));
+    req.once('error', (err: NodeJS.ErrnoException) => fail(uploadAbandoned(req) || err.code === 'ECONNRESET' ? clientClosed(err) : err));
+    // Closed without 'end' or 'error' (an HTTP/2 session destroyed): settles instead of waiting for the body deadline.
+    req.once('close', () => fail(clientClosed()));
   });
 }
 
