@@ -186,13 +186,19 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
   };
   try {
     const snap = o.snapshots.current();
-    const refused = refusal ?? servingRefusal(snap, o.audit);
-    if (refused) throw refused;
+    const notServing = refusal ?? servingRefusal(snap, o.audit);
+    if (notServing) throw notServing;
     ctx.snapshot = snap!;
-    receive(ctx, o.receive);
+    // Route, method and declared size are checked first but refused only once the caller is
+    // known: the record of a 404/405/413 then names its principal, and an anonymous caller gets
+    // 401 wherever it knocks, learning nothing of the routes. Authentication reads headers only.
+    // A CORS preflight cannot carry a credential: it gets its 405 (which says why) at once.
+    const refused = receive(ctx, o.receive);
+    if (refused instanceof MethodNotAllowedError && refused.preflight) throw refused;
     next('authenticate');
     await authenticate(ctx, o.serverSecret, o.authn);
     o.revocationEnforcer?.track(ctx);
+    if (refused) throw refused;
     next('parse');
     await readRequestBody(ctx, o.receive);
     parseBody(ctx, o.receive);

@@ -75,7 +75,8 @@ test('an anonymous request is refused before its body is read: 401 at once, and 
 
 test('a refused request without a body (404, GET) keeps its keep-alive connection: both pipelined requests are answered', async () => {
   await withTlsGateway(async (gateway, ca) => {
-    const get = 'GET /nope HTTP/1.1\r\nhost: localhost\r\n\r\n';
+    // Authenticated: an anonymous caller gets 401 on any path (and keeps its connection the same way).
+    const get = `GET /nope HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer ${TEST_KEY}\r\n\r\n`;
     const r = await sendHeadOnly(gateway.port, ca, get + get, 1500);
     assert.equal(r.answer.match(/HTTP\/1\.1 404 /g)?.length, 2, r.answer);
     assert.doesNotMatch(r.answer, /connection: close/i);

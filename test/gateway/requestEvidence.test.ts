@@ -241,3 +241,47 @@ test('a cancel after the answer began is the same cancel in the record, the metr
   });
   assertCancelled(e, 200);
 });
+
+test('a known caller\'s 404, 405 and 413 are recorded with its principal; anonymous callers get 401 on any path', async () => {
+  const known: [string, string, number, string][] = [
+    ['GET /v1/nope', `GET /v1/nope HTTP/1.1\r\nhost: localhost\r\n${auth}\r\nconnection: close`, 404, 'WARDEN_GATEWAY_ROUTE_NOT_FOUND'],
+    ['GET /v1/chat/completions', `GET /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\n${auth}\r\nconnection: close`, 405, 'WARDEN_GATEWAY_METHOD_NOT_ALLOWED'],
+    ['POST (declared 10 MB)', chatHead(10_000_000), 413, 'WARDEN_GATEWAY_BODY_TOO_LARGE'],
+  ];
+  for (const [what, head, status, code] of known) {
+    let answer = '';
+    const e = await evidenceOf(async () => {
+      answer = await h1(head, '', () => undefined);
+    });
+    assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `), what);
+    assert.equal(e.record.status, status, what);
+    assert.equal(e.record.code, code, what);
+    assert.equal(e.record.principal, PRINCIPAL, `${what}: the record names the caller`);
+    assert.equal(e.record.decision, 'deny', what);
+    assert.deepEqual(e.moved, [`deny ${code} +1`], what);
+  }
+  const session = h2session();
+  try {
+    const e = await evidenceOf(async () => {
+      assert.equal(await h2status(session, { ':method': 'GET', ':path': '/nope', authorization: `Bearer ${TEST_KEY}` }), 404);
+    });
+    assert.equal(e.record.principal, PRINCIPAL, 'HTTP/2 404: the record names the caller');
+    assert.equal(e.record.code, 'WARDEN_GATEWAY_ROUTE_NOT_FOUND');
+  } finally {
+    session.destroy();
+  }
+  for (const head of ['GET /v1/nope HTTP/1.1\r\nhost: localhost\r\nconnection: close', 'GET /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\nconnection: close', 'POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-length: 10000000']) {
+    let answer = '';
+    const e = await evidenceOf(async () => {
+      answer = await h1(head, '', () => undefined);
+    });
+    assert.match(answer, /^HTTP\/1.1 401 /, `anonymous ${head.split('\r\n')[0]}: 401, whatever the route`);
+    assert.equal(e.record.code, 'WARDEN_AUTHN_MISSING');
+    assert.equal(e.record.principal, undefined);
+  }
+  // The unauthenticated probes stay open.
+  for (const path of ['/healthz', '/v2/health/live']) {
+    const answer = await h1(`GET ${path} HTTP/1.1\r\nhost: localhost\r\nconnection: close`, '', () => undefined);
+    assert.match(answer, /^HTTP\/1.1 200 /, path);
+  }
+});

@@ -6,11 +6,14 @@ import { allowedMethods, type RouteMatch } from './routes.js';
 export class MethodNotAllowedError extends WardenError {
   /** Value of the `Allow` header, e.g. `GET, HEAD`. */
   readonly allow: string;
+  /** A browser's CORS preflight: it never carries credentials (Fetch), so it is answered before authentication. */
+  readonly preflight: boolean;
 
-  constructor(message: string, allow: string) {
+  constructor(message: string, allow: string, preflight = false) {
     super('WARDEN_GATEWAY_METHOD_NOT_ALLOWED', message);
     this.name = 'MethodNotAllowedError';
     this.allow = allow;
+    this.preflight = preflight;
   }
 }
 
@@ -22,6 +25,6 @@ export class MethodNotAllowedError extends WardenError {
 export function methodNotAllowed(ctx: Pick<RequestContext, 'method' | 'path' | 'req'>, route: RouteMatch): MethodNotAllowedError {
   const allow = allowedMethods(route);
   const preflight = ctx.method === 'OPTIONS' && ctx.req.headers.origin !== undefined && ctx.req.headers['access-control-request-method'] !== undefined;
-  if (preflight) return new MethodNotAllowedError(`cross-origin (CORS) requests from browsers are not supported on ${ctx.path}; call the gateway from a server (or a same-origin proxy) with ${route.method}`, allow);
+  if (preflight) return new MethodNotAllowedError(`cross-origin (CORS) requests from browsers are not supported on ${ctx.path}; call the gateway from a server (or a same-origin proxy) with ${route.method}`, allow, true);
   return new MethodNotAllowedError(`${ctx.method} is not allowed on ${ctx.path}; use ${route.method}`, allow);
 }

@@ -72,18 +72,22 @@ function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promis
 }
 
 /**
- * Stage 1: route the path, enforce the method and the declared body size. The body itself is read
- * only after authentication (readRequestBody), so anonymous callers cannot make the gateway buffer it.
+ * Stage 1: route the path, check the method and the declared body size. Returns the refusal
+ * rather than throwing it: the pipeline gives it only after authentication, so anonymous callers
+ * cannot probe routes and every refusal of a known caller is recorded with its principal. The body
+ * itself is read only after authentication (readRequestBody), so anonymous callers cannot make the
+ * gateway buffer it.
  */
-export function receive(ctx: RequestContext, options: ReceiveOptions): void {
+export function receive(ctx: RequestContext, options: ReceiveOptions): WardenError | null {
   const route = matchRoute(ctx.path);
-  if (!route) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', `no route for ${ctx.path}`);
-  if (!allowsMethod(route, ctx.method)) throw methodNotAllowed(ctx, route);
+  if (!route) return new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', `no route for ${ctx.path}`);
+  if (!allowsMethod(route, ctx.method)) return methodNotAllowed(ctx, route);
   ctx.route = route;
-  if (!route.hasBody) return;
+  if (!route.hasBody) return null;
 
   const declared = Number(ctx.req.headers['content-length'] ?? NaN);
-  if (declared > options.maxBodyBytes) throw new WardenError('WARDEN_GATEWAY_BODY_TOO_LARGE', `request body exceeds ${options.maxBodyBytes} bytes`);
+  if (declared > options.maxBodyBytes) return new WardenError('WARDEN_GATEWAY_BODY_TOO_LARGE', `request body exceeds ${options.maxBodyBytes} bytes`);
+  return null;
 }
 
 /** After authentication: reads the body (size limit and deadline) for routes that take one. */
