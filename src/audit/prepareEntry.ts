@@ -15,6 +15,58 @@ const SECRET_PATTERN =
 
 export const REDACTED = '[REDACTED]';
 
+const ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
+
+/**
+ * Percent-decodes without ever throwing: a run of escapes that is not UTF-8 decodes to U+FFFD
+ * where it is invalid, so a malformed escape next to a key cannot hide the key. Decoded until
+ * stable (a few rounds) so a twice-encoded key is found as well.
+ */
+function decodePercentLeniently(s: string): string {
+  for (let round = 0; round < 4 && s.includes('%'); round++) {
+    const next = s.replace(ESCAPES, (run) => Buffer.from(run.replaceAll('%', ''), 'hex').toString('utf8'));
+    if (next === s) break;
+    s = next;
+  }
+  return s;
+}
+
+function hasSecret(s: string): boolean {
+  SECRET_PATTERN.lastIndex = 0;
+  const found = SECRET_PATTERN.test(s);
+  SECRET_PATTERN.lastIndex = 0;
+  return found;
+}
+
+/**
+ * A copy of `value` in which every string that hides a credential behind percent escapes (a key
+ * pasted into a URL path: /v1/wdn%5F…) is replaced by its decoded, redacted form; `value` itself
+ * when there is none. Other strings keep their exact text.
+ */
+function redactEncoded(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') {
+    if (!value.includes('%')) return value;
+    const decoded = decodePercentLeniently(value);
+    return decoded !== value && hasSecret(decoded) ? decoded.replace(SECRET_PATTERN, REDACTED) : value;
+  }
+  if (value === null || typeof value !== 'object' || depth > 32) return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | null = null;
+    value.forEach((v, i) => {
+      const r = redactEncoded(v, depth + 1);
+      if (r !== v) (out ??= value.slice())[i] = r;
+    });
+    return out ?? value;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return value;
+  let out: Record<string, unknown> | null = null;
+  for (const [k, v] of Object.entries(value)) {
+    const r = redactEncoded(v, depth + 1);
+    if (r !== v) (out ??= { ...value })[k] = r;
+  }
+  return out ?? value;
+}
+
 /** Cheap checks done on the request path so a bad record fails its caller, not a whole batch. */
 export function validateRecord(record: AuditRecord): void {
   if (!record || typeof record !== 'object') throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', 'an audit record must be an object');
@@ -41,11 +93,12 @@ export function serializeRecord(record: AuditRecord, maxBytes: number): string {
   } catch (cause) {
     throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', 'the audit record cannot be serialised as JSON', { cause });
   }
-  SECRET_PATTERN.lastIndex = 0;
-  if (SECRET_PATTERN.test(json)) {
-    SECRET_PATTERN.lastIndex = 0;
-    json = json.replace(SECRET_PATTERN, REDACTED);
+  // Escapes are rare in records: only then are the strings walked for encoded credentials.
+  if (json.includes('%')) {
+    const redacted = redactEncoded(record, 0);
+    if (redacted !== record) json = canonicalJson(redacted);
   }
+  if (hasSecret(json)) json = json.replace(SECRET_PATTERN, REDACTED);
   // UTF-8 is at most 3 bytes per UTF-16 unit: count exactly only when it could matter.
   if (json.length * 3 > maxBytes) {
     const bytes = Buffer.byteLength(json, 'utf8');

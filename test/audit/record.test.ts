@@ -73,3 +73,20 @@ test('query input is validated strictly', () => {
   assert.throws(() => parseAuditQuery({ principal: ['a', 'b'] }), { code: 'WARDEN_INPUT_INVALID' });
   assert.throws(() => parseAuditQuery({ until: 'tomorrow' }), { code: 'WARDEN_INPUT_INVALID' });
 });
+
+test('a credential behind percent escapes is redacted in any field; malformed escapes never throw', () => {
+  const key = `wdn_abcdefghijkl_${'Q'.repeat(43)}`;
+  const hex = (s: string): string => [...Buffer.from(s)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+  const forms = [key.replaceAll('_', '%5F'), key.replaceAll('_', '%5f'), hex(key), key.replaceAll('_', '%255F'), `%E0%A4%A${key.replaceAll('_', '%5F')}%FF%zz%`];
+  for (const form of forms) {
+    const json = serializeRecord(
+      { ts: '2026-01-01T00:00:00.000Z', kind: 'decision', decision: 'deny', action: `GET /v1/${form}`, model: form, resource: `Model::"${form}"`, details: { nested: [form] } },
+      65_536,
+    );
+    assert.ok(!json.includes('QQQQQQQQ') && !json.includes(hex('QQQQQQQQ')) && !json.includes('abcdefghijkl'), `${form}: ${json}`);
+    assert.match(json, /"action":"GET \/v1\/[^"]*\[REDACTED\]/);
+  }
+  // Escapes that hide no credential are kept exactly as they were.
+  const plain = serializeRecord({ ts: '2026-01-01T00:00:00.000Z', kind: 'decision', decision: 'deny', action: 'GET /v1/a%20b%ZZ%E0%A4', model: 'org%2Fmodel' }, 65_536);
+  assert.ok(plain.includes('"action":"GET /v1/a%20b%ZZ%E0%A4"') && plain.includes('"model":"org%2Fmodel"'));
+});

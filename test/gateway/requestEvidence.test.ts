@@ -285,3 +285,24 @@ test('a known caller\'s 404, 405 and 413 are recorded with its principal; anonym
     assert.match(answer, /^HTTP\/1.1 200 /, path);
   }
 });
+
+test('an API key in the path stays out of the record however it is percent-encoded', async () => {
+  const [, prefix, secret] = TEST_KEY.split('_');
+  const hex = (s: string): string => [...Buffer.from(s)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+  const forms = [
+    TEST_KEY,
+    TEST_KEY.replaceAll('_', '%5F'),
+    TEST_KEY.replaceAll('_', '%5f'),
+    hex(TEST_KEY),
+    TEST_KEY.replaceAll('_', '%255F'),
+    `%E0%A4%A${TEST_KEY.replaceAll('_', '%5F')}%FF%`,
+  ];
+  for (const form of forms) {
+    const e = await evidenceOf(async () => {
+      await h1(`GET /v1/${form} HTTP/1.1\r\nhost: localhost\r\n${auth}\r\nconnection: close`, '', () => undefined);
+    });
+    const json = JSON.stringify(e.record);
+    assert.equal(e.record.code, 'WARDEN_GATEWAY_ROUTE_NOT_FOUND');
+    assert.ok(!json.includes(secret!) && !json.includes(hex(secret!)) && !json.includes(prefix!), `no key in ${form}'s record: ${e.record.action}`);
+  }
+});
