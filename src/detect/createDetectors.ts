@@ -14,6 +14,7 @@ import { findSensitive, type FindOptions } from './pii/findSensitive.js';
 import { redactText, applyRedactions, type RedactionResult } from './pii/redactText.js';
 import { StreamRedactor } from './pii/StreamRedactor.js';
 import { DetectorMetrics } from './metrics/DetectorMetrics.js';
+import { ModelStateMap } from './ModelStateMap.js';
 
 /** A chat message as OpenAI-compatible APIs send it: string content or an array of parts. */
 export interface ChatMessage {
@@ -27,6 +28,11 @@ export interface CreateDetectorsDeps extends DetectorDeps {
   registry?: Registry;
   /** Profiles given directly (e.g. fitted at demo start-up), in addition to config paths. */
   profiles?: Record<string, FeatureProfile>;
+  /**
+   * Models the gateway's upstreams name (not `*`): their state is never evicted. Any other name
+   * (served through a catch-all upstream) is chosen by the client.
+   */
+  models?: readonly string[];
   now?: () => number;
 }
 
@@ -58,6 +64,8 @@ export interface Detectors {
   /** For a streamed completion: a redactor per streamed text, or null when detection or completion redaction is off (the stream passes as it came). */
   createStreamRedactor(): StreamRedactor | null;
   recordFeedback(model: string, predicted: string | number, actual: string | number): AccuracyReport;
+  /** Models with extraction state now (bounded by `maxModels` plus the named models). */
+  trackedModels(): { extraction: number };
   driftReport(model: string): DriftReport | undefined;
   setProfile(model: string, profile: FeatureProfile): void;
   resetPrincipal(principal: string, model?: string): void;
@@ -128,7 +136,10 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
   const ood = new Map<string, OodDetector>();
   const drift = new Map<string, DriftMonitor>();
   const driftAlarmed = new Set<string>();
-  const extraction = new Map<string, ExtractionGuard>();
+  // Named and profiled models are the operator's (bounded by config); any other name is the client's.
+  const named = new Set<string>((deps.models ?? []).filter((m) => m !== '*'));
+  const isNamed = (model: string): boolean => named.has(model) || profiles.has(model);
+  const extraction = new ModelStateMap<ExtractionGuard>(config.maxModels, isNamed);
   const attach = (model: string, p: FeatureProfile): void => {
     profiles.set(model, p);
     ood.set(model, new OodDetector(p, config.ood));
@@ -137,11 +148,8 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
   };
   for (const [model, p] of profiles) attach(model, p);
 
-  const guardFor = (model: string): ExtractionGuard => {
-    let g = extraction.get(model);
-    if (!g) extraction.set(model, (g = new ExtractionGuard(model, config.extraction, profiles.get(model), emit, deps.now)));
-    return g;
-  };
+  const guardFor = (model: string): ExtractionGuard =>
+    extraction.getOrCreate(model, () => new ExtractionGuard(model, config.extraction, profiles.get(model), emit, deps.now));
 
   const performance = new PerformanceMonitor(config.performance, emit, (model, acc) => metrics.accuracy.set({ model }, acc));
 
@@ -367,10 +375,11 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     redactText: (text) => redactText(text, allFindOptions),
     createStreamRedactor: () => (streamRedacts ? new StreamRedactor(completionRedactOptions) : null),
     recordFeedback: (model, predicted, actual) => performance.record(model, predicted, actual),
+    trackedModels: () => ({ extraction: extraction.size }),
     driftReport: (model) => drift.get(model)?.report,
     setProfile: attach,
     resetPrincipal: (principal, model) => {
-      for (const [m, g] of extraction) if (model === undefined || m === model) g.reset(principal);
+      for (const [m, g] of extraction.entries()) if (model === undefined || m === model) g.reset(principal);
     },
     close: async () => {
       await external?.close();

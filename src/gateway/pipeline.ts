@@ -13,7 +13,7 @@ import { authenticate } from './stages/authenticate.js';
 import { authorize, type AuthorizeOptions } from './stages/authorize.js';
 import { rateLimit } from './stages/rateLimit.js';
 import { admit } from './stages/admit.js';
-import { forward } from './stages/forward.js';
+import { forward, upstreamFor } from './stages/forward.js';
 import { audit } from './stages/audit.js';
 import type { RevocationEnforcer } from './RevocationEnforcer.js';
 import { cutOff } from './cutOff.js';
@@ -120,6 +120,9 @@ function sendJson(ctx: RequestContext, status: number, body: unknown): void {
   ctx.responded = true;
 }
 
+/** Routes the gateway answers itself (answerLocally); every other one is forwarded. */
+const LOCAL_ROUTES: ReadonlySet<string> = new Set(['feedback', 'openai.models', 'openai.model', 'oip.server']);
+
 /** Answers routes the gateway serves itself (model list filtered by policy, server health). */
 function answerLocally(ctx: RequestContext, upstreams: UpstreamPool, authz: AuthorizeOptions, guards: GatewayGuards | null): boolean {
   const kind = ctx.route?.kind;
@@ -208,14 +211,18 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     await rateLimit(ctx, o.rateLimit);
     next('validate');
     if (ctx.route && o.validator) o.validator.validate(ctx.route.kind, ctx.json, ctx.body);
+    // A model no upstream serves is refused before the input guards, whose extraction state per
+    // model name made-up names would grow; and after authorization and the rate limit, so only
+    // callers allowed to invoke a name learn that it is not served, and a scan of names spends
+    // their limit.
+    const upstream = ctx.route && LOCAL_ROUTES.has(ctx.route.kind) ? null : upstreamFor(ctx, o.upstreams);
     next('guard_input');
     if (o.guards && ctx.json) await o.guards.inspectRequest(ctx);
     next('admit');
     admit(ctx);
     next('forward');
-    if (!answerLocally(ctx, o.upstreams, o.authorize, o.guards)) {
-      await forward(ctx, { upstreams: o.upstreams, guards: o.guards, rateLimit: o.rateLimit, trace, overheadHeader: () => overheadHeader(ctx) });
-    }
+    if (upstream) await forward(ctx, upstream, { guards: o.guards, rateLimit: o.rateLimit, trace, overheadHeader: () => overheadHeader(ctx) });
+    else answerLocally(ctx, o.upstreams, o.authorize, o.guards);
     span.end(ctx.errorCode);
   } catch (err) {
     const e = toWardenError(err);

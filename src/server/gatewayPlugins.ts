@@ -42,7 +42,7 @@ export async function createGatewayPlugins(
   config: LoadedConfig,
   trust: WorkloadTrust | null,
   logger: Logger,
-  detect: { onAlarm(event: DetectorEvent): void; profiles?: Record<string, FeatureProfile> },
+  detect: { onAlarm(event: DetectorEvent): void; profiles?: Record<string, FeatureProfile>; models: readonly string[] },
 ): Promise<GatewayPlugins> {
   const authn = createAuthenticators(config.gateway.authn, trust);
   await authn.jwt?.warm().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'JWKS not reachable at start-up; will retry'));
@@ -54,7 +54,7 @@ export async function createGatewayPlugins(
     throw err;
   });
   const validator = new RequestValidator(config.gateway.validation);
-  const detectors = createDetectors(config.detect, { emit: detect.onAlarm, profiles: detect.profiles });
+  const detectors = createDetectors(config.detect, { emit: detect.onAlarm, profiles: detect.profiles, models: detect.models });
   const tracing = await createTracing(config.observe.tracing);
   return {
     authn,

@@ -140,6 +140,7 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
         void audit.append(detectorAlarmRecord(event)).catch(() => undefined);
         void alarms.forward(event);
       },
+      models: o.config.gateway.upstreams.flatMap((u) => u.models),
     });
     undo.push(() => plugins.close());
     // The same series as `warden up`'s gateway, on this gateway's listener: each replica is scraped on its own.

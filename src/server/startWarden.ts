@@ -137,6 +137,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       },
       // Per-class Gaussians (iris is three clusters): one Gaussian for all rows lets far more extraction queries pass as in distribution.
       profiles: options.demo ? { iris: demoIrisProfile() } : undefined,
+      models: upstreams.flatMap((u) => u.models),
     });
     cleanup.push(() => plugins.close());
     const registry = processMetricsRegistry({ processMetrics: config.observe.processMetrics });

@@ -12,7 +12,7 @@ test('the listener limits in warden.yaml (and WARDEN_GATEWAY_* variables) reach 
   try {
     writeFileSync(join(dir, 'warden.yaml'), 'gateway:\n  bodyTimeoutSeconds: 7\n  idleTimeoutSeconds: 9\n  headersTimeoutSeconds: 11\n  maxBodyBytes: 4096\n');
     const config = loadConfig({ dataDir: dir, cwd: dir, env: { WARDEN_GATEWAY_MAX_CONNECTIONS: '123' } });
-    const plugins = await createGatewayPlugins(config, null, createLogger({ level: 'silent' }), { onAlarm: () => undefined });
+    const plugins = await createGatewayPlugins(config, null, createLogger({ level: 'silent' }), { onAlarm: () => undefined, models: [] });
     try {
       assert.equal(plugins.gatewayOptions.bodyTimeoutMs, 7000);
       assert.equal(plugins.gatewayOptions.idleTimeoutMs, 9000);

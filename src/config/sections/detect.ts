@@ -144,6 +144,12 @@ export const detectSection = z
     enabled: z.boolean().default(true),
     /** Feature profiles by model name: path of a profile.json written by `warden detect profile fit`. */
     profiles: z.record(z.string(), z.string().min(1)).default({}),
+    /**
+     * Models with per-model extraction state kept at once besides those an upstream
+     * names or a profile covers: names a catch-all upstream (`models: ['*']`) serves are chosen by
+     * clients, so the least recently used are forgotten beyond this.
+     */
+    maxModels: z.number().int().min(1).max(100_000).default(1000),
     injection: injectionSection,
     pii: sensitiveSection,
     secrets: secretsSection,

@@ -38,7 +38,6 @@ const WARDEN_HEADER_PREFIX = 'x-warden-';
 const MAX_BUFFERED_RESPONSE = 32 * 1024 * 1024;
 
 export interface ForwardOptions {
-  upstreams: UpstreamPool;
   guards: GatewayGuards | null;
   rateLimit: RateLimitPolicy | null;
   /** Adds the W3C trace context of this request's span (tracing on) to the upstream call. */
@@ -217,15 +216,23 @@ async function requestUpstream(upstream: Upstream, ctx: RequestContext, trace: F
 }
 
 /**
- * Stage: forward to the model server over a keep-alive pool and answer the client: streams are
- * passed through event by event with backpressure (rewritten only when a guard needs it), JSON
- * answers are inspected when a guard or token accounting needs them. A client that disconnects
- * aborts the upstream request.
+ * The upstream a forwarded request goes to: the one serving its model (or the first, for a route
+ * without a model). None is 404 WARDEN_GATEWAY_ROUTE_NOT_FOUND.
  */
-export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<void> {
+export function upstreamFor(ctx: RequestContext, upstreams: UpstreamPool): Upstream {
   const model = ctx.route?.model ?? null;
-  const upstream: Upstream | null | undefined = model ? o.upstreams.forModel(model) : o.upstreams.upstreams[0];
+  const upstream: Upstream | null | undefined = model ? upstreams.forModel(model) : upstreams.upstreams[0];
   if (!upstream) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', model ? `no upstream serves model ${JSON.stringify(model)}` : 'no upstream configured');
+  return upstream;
+}
+
+/**
+ * Stage: forward to the model server (from upstreamFor) over a keep-alive pool and answer the
+ * client: streams are passed through event by event with backpressure (rewritten only when a
+ * guard needs it), JSON answers are inspected when a guard or token accounting needs them. A
+ * client that disconnects aborts the upstream request.
+ */
+export async function forward(ctx: RequestContext, upstream: Upstream, o: ForwardOptions): Promise<void> {
 
   if (responseGone(ctx.res)) {
     // The client left while the request was in earlier stages (guards, a Redis rate limiter): no
@@ -284,7 +291,7 @@ export async function forward(ctx: RequestContext, o: ForwardOptions): Promise<v
   ctx.upstreamNs += process.hrtime.bigint() - started;
   const reported = response.headers[MODEL_DIGEST_HEADER];
   let admittedDigest: string | null = null;
-  if (reported !== undefined || (upstream.requireModelDigest && model)) {
+  if (reported !== undefined || (upstream.requireModelDigest && ctx.route?.model)) {
     try {
       if (reported === undefined) {
         throw new WardenError('WARDEN_ADMISSION_DIGEST_MISSING', `model server ${upstream.name} did not report the digest of the model it serves (${MODEL_DIGEST_HEADER}); this upstream requires it`);

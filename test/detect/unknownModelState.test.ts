@@ -1,0 +1,101 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { Registry } from 'prom-client';
+import { Agent, request } from 'undici';
+import { createDetectors, createGatewayGuards, type Detectors } from '../../src/detect/index.js';
+import { configSchema, upstreamConfig } from '../../src/config/index.js';
+import type { RunningGateway } from '../../src/gateway/index.js';
+import { startTestGateway, TEST_KEY, TEST_SECRET } from '../helpers/inProcessGateway.js';
+import { permitAllSnapshots } from '../helpers/gatewaySnapshot.js';
+
+// Through the gateway: made-up model names keep no detector state when no
+// upstream serves them, and bounded state when a catch-all upstream does.
+
+const agent = new Agent({ connections: 16 });
+const ROW = JSON.stringify({ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
+let upstream: Server;
+let upstreamUrl: string;
+let upstreamCalls = 0;
+
+before(async () => {
+  // Serves "real" (a one-label answer); any other name is unknown to it (404).
+  upstream = createServer((req, res) => {
+    upstreamCalls++;
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/v2/models/real/infer') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model_name: 'real', outputs: [{ name: 'label', shape: [1], datatype: 'INT64', data: [0] }] }));
+      else res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"unknown model"}');
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
+});
+
+after(async () => {
+  await agent.close();
+  await new Promise((r) => upstream.close(r));
+});
+
+async function gateway(models: string[], o: { maxModels?: number; policies?: string } = {}): Promise<{ gw: RunningGateway; detectors: Detectors; registry: Registry }> {
+  const registry = new Registry();
+  const config = configSchema.parse({ detect: { maxModels: o.maxModels ?? 1000 } }).detect;
+  const detectors = createDetectors(config, { emit: () => undefined, registry, models });
+  const gw = await startTestGateway({
+    upstreams: [upstreamConfig.parse({ name: 'triton', url: upstreamUrl, models, retries: 0 })],
+    guards: createGatewayGuards(detectors),
+    snapshots: permitAllSnapshots(TEST_SECRET, TEST_KEY, undefined, o.policies),
+  });
+  return { gw, detectors, registry };
+}
+
+async function post(gw: RunningGateway, path: string, body: string): Promise<{ status: number; code: string | undefined; json: unknown }> {
+  const r = await request(`${gw.url}${path}`, { dispatcher: agent, method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body });
+  const json = (await r.body.json()) as { error?: { code?: string } };
+  return { status: r.statusCode, code: json.error?.code, json };
+}
+
+/** `n` requests, 16 at a time; returns every answer. */
+async function many<T>(n: number, send: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < n; i += 16) out.push(...(await Promise.all(Array.from({ length: Math.min(16, n - i) }, (_, j) => send(i + j)))));
+  return out;
+}
+
+test('OIP infer for names no upstream serves: 404 WARDEN_GATEWAY_ROUTE_NOT_FOUND before the input guards, no detector state', async () => {
+  const { gw, detectors } = await gateway(['real']);
+  try {
+    upstreamCalls = 0;
+    const answers = await many(200, (i) => post(gw, `/v2/models/m${i}/infer`, ROW));
+    for (const a of answers) assert.deepEqual([a.status, a.code], [404, 'WARDEN_GATEWAY_ROUTE_NOT_FOUND']);
+    assert.equal(detectors.trackedModels().extraction, 0);
+    assert.equal(upstreamCalls, 0);
+    const served = await post(gw, '/v2/models/real/infer', ROW);
+    assert.equal(served.status, 200, JSON.stringify(served.json));
+    assert.equal(detectors.trackedModels().extraction, 1);
+  } finally {
+    await gw.close(0);
+  }
+});
+
+test('a caller not allowed to invoke a name gets 403 whether or not it is served (authorization comes first)', async () => {
+  const { gw, detectors } = await gateway(['real'], { policies: 'permit(principal, action, resource in Model::"real");' });
+  try {
+    const unknown = await post(gw, '/v2/models/made-up/infer', ROW);
+    assert.deepEqual([unknown.status, unknown.code], [403, 'WARDEN_AUTHZ_DENIED']);
+    assert.deepEqual(detectors.trackedModels(), { extraction: 0 });
+  } finally {
+    await gw.close(0);
+  }
+});
+
+test('a catch-all upstream: extraction state for made-up names stays within detect.maxModels', async () => {
+  const { gw, detectors } = await gateway(['real', '*'], { maxModels: 20 });
+  try {
+    const answers = await many(200, (i) => post(gw, `/v2/models/m${i}/infer`, ROW));
+    for (const a of answers) assert.equal(a.status, 404, 'the upstream answers for names it does not know');
+    assert.equal(detectors.trackedModels().extraction, 20);
+  } finally {
+    await gw.close(0);
+  }
+});
