@@ -29,8 +29,9 @@ export interface CreateDetectorsDeps extends DetectorDeps {
   /** Profiles given directly (e.g. fitted at demo start-up), in addition to config paths. */
   profiles?: Record<string, FeatureProfile>;
   /**
-   * Models the gateway's upstreams name (not `*`): their state is never evicted. Any other name
-   * (served through a catch-all upstream) is chosen by the client.
+   * Models the gateway's upstreams name (not `*`). Their state is never evicted and they (with the
+   * profiled models) are the only `model` label values of the accuracy gauge; any other name
+   * (served through a catch-all upstream, chosen by the client) is labelled "other".
    */
   models?: readonly string[];
   now?: () => number;
@@ -64,8 +65,8 @@ export interface Detectors {
   /** For a streamed completion: a redactor per streamed text, or null when detection or completion redaction is off (the stream passes as it came). */
   createStreamRedactor(): StreamRedactor | null;
   recordFeedback(model: string, predicted: string | number, actual: string | number): AccuracyReport;
-  /** Models with extraction state now (bounded by `maxModels` plus the named models). */
-  trackedModels(): { extraction: number };
+  /** Models with extraction state and with an accuracy window now (each bounded by `maxModels` plus the named models). */
+  trackedModels(): { extraction: number; performance: number };
   driftReport(model: string): DriftReport | undefined;
   setProfile(model: string, profile: FeatureProfile): void;
   resetPrincipal(principal: string, model?: string): void;
@@ -151,7 +152,11 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
   const guardFor = (model: string): ExtractionGuard =>
     extraction.getOrCreate(model, () => new ExtractionGuard(model, config.extraction, profiles.get(model), emit, deps.now));
 
-  const performance = new PerformanceMonitor(config.performance, emit, (model, acc) => metrics.accuracy.set({ model }, acc));
+  // One series per named model and one "other" (as the gateway's request metrics): a label per
+  // client-chosen name would grow /metrics without bound.
+  const performance = new PerformanceMonitor({ ...config.performance, maxModels: config.maxModels, isPinned: isNamed }, emit, (model, acc) =>
+    metrics.accuracy.set({ model: isNamed(model) ? model : 'other' }, acc),
+  );
 
   const findOptions = (category: 'pii' | 'secret'): FindOptions => ({
     pii: category === 'pii',
@@ -375,7 +380,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     redactText: (text) => redactText(text, allFindOptions),
     createStreamRedactor: () => (streamRedacts ? new StreamRedactor(completionRedactOptions) : null),
     recordFeedback: (model, predicted, actual) => performance.record(model, predicted, actual),
-    trackedModels: () => ({ extraction: extraction.size }),
+    trackedModels: () => ({ extraction: extraction.size, performance: performance.size }),
     driftReport: (model) => drift.get(model)?.report,
     setProfile: attach,
     resetPrincipal: (principal, model) => {

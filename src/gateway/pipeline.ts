@@ -128,6 +128,9 @@ function answerLocally(ctx: RequestContext, upstreams: UpstreamPool, authz: Auth
   const kind = ctx.route?.kind;
   if (kind === 'feedback') {
     if (!guards?.recordFeedback) throw new WardenError('WARDEN_GATEWAY_ROUTE_NOT_FOUND', 'no route for /v1/feedback (the detectors are disabled)');
+    // Labels only for models the gateway serves: each made-up name would take an accuracy window.
+    const model = ctx.route?.model;
+    if (model && !upstreams.forModel(model)) throw new WardenError('WARDEN_DETECT_FEEDBACK_MODEL_UNKNOWN', `no upstream serves model ${JSON.stringify(model)}; feedback is taken only for models the gateway serves`);
     sendJson(ctx, 200, guards.recordFeedback(ctx));
     return true;
   }

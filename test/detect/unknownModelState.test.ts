@@ -9,7 +9,7 @@ import type { RunningGateway } from '../../src/gateway/index.js';
 import { startTestGateway, TEST_KEY, TEST_SECRET } from '../helpers/inProcessGateway.js';
 import { permitAllSnapshots } from '../helpers/gatewaySnapshot.js';
 
-// Through the gateway: made-up model names keep no detector state when no
+// Through the gateway: made-up model names (OIP infer, /v1/feedback) keep no detector state when no
 // upstream serves them, and bounded state when a catch-all upstream does.
 
 const agent = new Agent({ connections: 16 });
@@ -62,6 +62,8 @@ async function many<T>(n: number, send: (i: number) => Promise<T>): Promise<T[]>
   return out;
 }
 
+const feedback = (model: string, predicted = 1, actual = 1): string => JSON.stringify({ model, predicted, actual });
+
 test('OIP infer for names no upstream serves: 404 WARDEN_GATEWAY_ROUTE_NOT_FOUND before the input guards, no detector state', async () => {
   const { gw, detectors } = await gateway(['real']);
   try {
@@ -83,7 +85,9 @@ test('a caller not allowed to invoke a name gets 403 whether or not it is served
   try {
     const unknown = await post(gw, '/v2/models/made-up/infer', ROW);
     assert.deepEqual([unknown.status, unknown.code], [403, 'WARDEN_AUTHZ_DENIED']);
-    assert.deepEqual(detectors.trackedModels(), { extraction: 0 });
+    const junk = await post(gw, '/v1/feedback', feedback('made-up'));
+    assert.deepEqual([junk.status, junk.code], [403, 'WARDEN_AUTHZ_DENIED']);
+    assert.deepEqual(detectors.trackedModels(), { extraction: 0, performance: 0 });
   } finally {
     await gw.close(0);
   }
@@ -95,6 +99,37 @@ test('a catch-all upstream: extraction state for made-up names stays within dete
     const answers = await many(200, (i) => post(gw, `/v2/models/m${i}/infer`, ROW));
     for (const a of answers) assert.equal(a.status, 404, 'the upstream answers for names it does not know');
     assert.equal(detectors.trackedModels().extraction, 20);
+  } finally {
+    await gw.close(0);
+  }
+});
+
+test('feedback for names no upstream serves: 404 WARDEN_DETECT_FEEDBACK_MODEL_UNKNOWN; the real model still takes labels and has the only series', async () => {
+  const { gw, detectors, registry } = await gateway(['real']);
+  try {
+    const answers = await many(300, (i) => post(gw, '/v1/feedback', feedback(`junk-${i}-${'x'.repeat(100)}`)));
+    for (const a of answers) assert.deepEqual([a.status, a.code], [404, 'WARDEN_DETECT_FEEDBACK_MODEL_UNKNOWN']);
+    assert.equal(detectors.trackedModels().performance, 0);
+    const real = await post(gw, '/v1/feedback', feedback('real', 1, 0));
+    assert.equal(real.status, 200, JSON.stringify(real.json));
+    assert.deepEqual(real.json, { model: 'real', samples: 1, accuracy: 0, degraded: false });
+    const series = (await registry.metrics()).split('\n').filter((l) => l.startsWith('warden_detector_accuracy{'));
+    assert.deepEqual(series, ['warden_detector_accuracy{model="real"} 0']);
+  } finally {
+    await gw.close(0);
+  }
+});
+
+test('feedback through a catch-all upstream: made-up names share the "other" series; the real model keeps working', async () => {
+  const { gw, detectors, registry } = await gateway(['real', '*'], { maxModels: 50 });
+  try {
+    const answers = await many(300, (i) => post(gw, '/v1/feedback', feedback(`junk-${i}`)));
+    for (const a of answers) assert.equal(a.status, 200);
+    assert.equal(detectors.trackedModels().performance, 50);
+    const real = await post(gw, '/v1/feedback', feedback('real'));
+    assert.deepEqual(real.json, { model: 'real', samples: 1, accuracy: 1, degraded: false });
+    const series = (await registry.metrics()).split('\n').filter((l) => l.startsWith('warden_detector_accuracy{')).sort();
+    assert.deepEqual(series, ['warden_detector_accuracy{model="other"} 1', 'warden_detector_accuracy{model="real"} 1']);
   } finally {
     await gw.close(0);
   }

@@ -145,7 +145,7 @@ export const detectSection = z
     /** Feature profiles by model name: path of a profile.json written by `warden detect profile fit`. */
     profiles: z.record(z.string(), z.string().min(1)).default({}),
     /**
-     * Models with per-model extraction state kept at once besides those an upstream
+     * Models with per-model state (extraction, accuracy) kept at once besides those an upstream
      * names or a profile covers: names a catch-all upstream (`models: ['*']`) serves are chosen by
      * clients, so the least recently used are forgotten beyond this.
      */

@@ -1,9 +1,14 @@
 import type { DetectorEvent } from '../types.js';
+import { ModelStateMap, DEFAULT_MAX_MODELS } from '../ModelStateMap.js';
 
 export interface PerformanceOptions {
   window: number;
   minSamples: number;
   minAccuracy: number;
+  /** Models without a pin whose window is kept at once; the least recently labelled are forgotten beyond this. */
+  maxModels?: number;
+  /** Models whose window is never forgotten (those the gateway's upstreams name). */
+  isPinned?: (model: string) => boolean;
 }
 
 export interface AccuracyReport {
@@ -13,7 +18,6 @@ export interface AccuracyReport {
   degraded: boolean;
 }
 
-const MAX_MODELS = 10_000;
 const MAX_LABEL_LENGTH = 256;
 
 class ModelWindow {
@@ -32,23 +36,28 @@ class ModelWindow {
  * labelled predictions, with one alarm when it falls below `minAccuracy` (re-armed on recovery).
  */
 export class PerformanceMonitor {
-  private readonly models = new Map<string, ModelWindow>();
+  private readonly models: ModelStateMap<ModelWindow>;
 
   constructor(
     private readonly options: PerformanceOptions,
     private readonly emit: (event: DetectorEvent) => void = () => {},
     private readonly onAccuracy: (model: string, accuracy: number) => void = () => {},
-  ) {}
+  ) {
+    this.models = new ModelStateMap(options.maxModels ?? DEFAULT_MAX_MODELS, options.isPinned ?? (() => false));
+  }
+
+  /** Models with a window now. */
+  get size(): number {
+    return this.models.size;
+  }
 
   record(model: string, predicted: string | number, actual: string | number): AccuracyReport {
     if (model.length === 0 || model.length > MAX_LABEL_LENGTH || String(predicted).length > MAX_LABEL_LENGTH || String(actual).length > MAX_LABEL_LENGTH) {
       throw new RangeError('model and labels must be 1 to 256 characters');
     }
-    let w = this.models.get(model);
-    if (!w) {
-      if (this.models.size >= MAX_MODELS) throw new RangeError('too many models tracked');
-      this.models.set(model, (w = new ModelWindow(this.options.window)));
-    }
+    // Evicts the least recently labelled model rather than refusing labels for new ones: a hard
+    // cap let a flood of made-up names stop feedback for every model.
+    const w = this.models.getOrCreate(model, () => new ModelWindow(this.options.window));
     const hit = String(predicted) === String(actual) ? 1 : 0;
     if (w.size === this.options.window) w.correct -= w.hits[w.next]!;
     else w.size++;
