@@ -13,6 +13,7 @@ import { parseAndVerifyCsr, leafSigner, signLeafCertificate, type LeafSigner, ty
 import { FileKeyProvider, type KeyAlgorithm, type KeyProvider } from './KeyProvider.js';
 import { parseSpiffeId, assertTrustDomain, type SpiffeId } from './SpiffeId.js';
 import { CONTROL_PLANE_SPIFFE_PATH } from './controlPlaneIdentity.js';
+import { CA_STATE_FILE, rootCertName, intermediateCertName, intermediateCertPath, rootKeyName, intermediateKeyName } from './caFileNames.js';
 import { RevocationList } from './RevocationList.js';
 import { IssuedSvidRepository } from './IssuedSvidRepository.js';
 import type { CertificateAuthority } from './CertificateAuthority.js';
@@ -114,7 +115,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
   }
 
   private statePath(): string {
-    return join(this.caDir, 'authority.json');
+    return join(this.caDir, CA_STATE_FILE);
   }
 
   private async loadState(): Promise<void> {
@@ -146,16 +147,16 @@ export class FileCertificateAuthority implements CertificateAuthority {
     return this.gens.find((g) => g.status === 'active');
   }
 
-  private certPath(gen: string, what: 'root' | 'intermediate'): string {
-    return join(this.caDir, `${gen}-${what}.pem`);
-  }
-
   private async loadGeneration(id: string, status: Generation['status'], createdAt: string, intermediateNo: number): Promise<Generation> {
     try {
-      const root = new x509.X509Certificate(readFileSync(this.certPath(id, 'root'), 'utf8'));
-      const intermediate = new x509.X509Certificate(readFileSync(this.certPath(id, 'intermediate'), 'utf8'));
-      const rootKeys = await this.keys.loadOrCreate(`${id}-root`, 'ES256');
-      const intermediateKeys = await this.keys.loadOrCreate(`${id}-intermediate-${intermediateNo}`, 'ES256');
+      const root = new x509.X509Certificate(readFileSync(join(this.caDir, rootCertName(id)), 'utf8'));
+      const intermediateFile = intermediateCertPath(this.caDir, id, intermediateNo);
+      const intermediate = new x509.X509Certificate(readFileSync(intermediateFile, 'utf8'));
+      // Load, never create: a key made now could not match the certificate already on disk.
+      const rootKeys = await this.keys.load(rootKeyName(id), 'ES256');
+      const intermediateKeys = await this.keys.load(intermediateKeyName(id, intermediateNo), 'ES256');
+      await assertKeyMatches(root, rootKeys, `root certificate ${rootCertName(id)}`, rootKeyName(id));
+      await assertKeyMatches(intermediate, intermediateKeys, `intermediate certificate ${intermediateFile}`, intermediateKeyName(id, intermediateNo));
       return { id, status, createdAt, intermediateNo, root, rootKeys, intermediate, intermediateKeys, ...(await this.jwtKeyOf(id)) };
     } catch (cause) {
       if (cause instanceof WardenError) throw cause;
@@ -176,7 +177,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
 
   private async createGeneration(status: Generation['status']): Promise<Generation> {
     const id = `g${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36).padStart(2, '0')}`;
-    const rootKeys = await this.keys.loadOrCreate(`${id}-root`, 'ES256');
+    const rootKeys = await this.keys.loadOrCreate(rootKeyName(id), 'ES256');
     const now = Date.now();
     const root = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: randomSerialHex(),
@@ -192,13 +193,13 @@ export class FileCertificateAuthority implements CertificateAuthority {
         await x509.SubjectKeyIdentifierExtension.create(rootKeys.publicKey),
       ],
     });
-    writeFileAtomic(this.certPath(id, 'root'), toPem(root), 0o644);
+    writeFileAtomic(join(this.caDir, rootCertName(id)), toPem(root), 0o644);
     const { intermediate, intermediateKeys } = await this.issueIntermediate(id, 1, root, rootKeys);
     return { id, status, createdAt: new Date(now).toISOString(), intermediateNo: 1, root, rootKeys, intermediate, intermediateKeys, ...(await this.jwtKeyOf(id)) };
   }
 
   private async issueIntermediate(id: string, no: number, root: x509.X509Certificate, rootKeys: CryptoKeyPair) {
-    const intermediateKeys = await this.keys.loadOrCreate(`${id}-intermediate-${no}`, 'ES256');
+    const intermediateKeys = await this.keys.loadOrCreate(intermediateKeyName(id, no), 'ES256');
     const now = Date.now();
     const notAfter = Math.min(now + this.intermediateTtlMs, root.notAfter.getTime());
     const intermediate = await x509.X509CertificateGenerator.create({
@@ -218,7 +219,8 @@ export class FileCertificateAuthority implements CertificateAuthority {
         await x509.AuthorityKeyIdentifierExtension.create(rootKeys.publicKey),
       ],
     });
-    writeFileAtomic(this.certPath(id, 'intermediate'), toPem(intermediate), 0o644);
+    // A file per number: the one authority.json names stays intact until persist() commits the new one.
+    writeFileAtomic(join(this.caDir, intermediateCertName(id, no)), toPem(intermediate), 0o644);
     return { intermediate, intermediateKeys };
   }
 
@@ -517,6 +519,14 @@ export class FileCertificateAuthority implements CertificateAuthority {
 
   async close(): Promise<void> {
     await this.issued?.flush();
+  }
+}
+
+/** Signing under a certificate with another key yields chains no verifier accepts: refuse to start instead. */
+async function assertKeyMatches(cert: x509.X509Certificate, keys: CryptoKeyPair, what: string, keyName: string): Promise<void> {
+  const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey));
+  if (!spki.equals(Buffer.from(cert.publicKey.rawData))) {
+    throw new WardenError('WARDEN_IDENTITY_CA_STATE_INVALID', `the ${what} does not belong to CA key ${keyName} (see "CA files" in docs/identity.md)`);
   }
 }
 

@@ -21,6 +21,11 @@ export interface KeyProvider {
   readonly kind: string;
   /** Returns the key pair named `name`, creating it on first use. */
   loadOrCreate(name: string, algorithm: KeyAlgorithm): Promise<CryptoKeyPair>;
+  /**
+   * Returns the existing key pair named `name`; a missing key is WARDEN_IDENTITY_CA_KEY_INVALID.
+   * Keys a certificate already names are loaded with this: a new key could never match it.
+   */
+  load(name: string, algorithm: KeyAlgorithm): Promise<CryptoKeyPair>;
   /** Whether a key with this name exists. */
   has(name: string): boolean;
 }
@@ -41,19 +46,23 @@ export class FileKeyProvider implements KeyProvider {
     return join(this.dir, `${name}.key`);
   }
 
+  async load(name: string, algorithm: KeyAlgorithm): Promise<CryptoKeyPair> {
+    const path = this.pathOf(name);
+    if (!existsSync(path)) throw new WardenError('WARDEN_IDENTITY_CA_KEY_INVALID', `CA key ${path} does not exist`);
+    let privateKey: CryptoKey;
+    try {
+      const der = PemConverter.decodeFirst(readFileSync(path, 'utf8'));
+      privateKey = await webcrypto.subtle.importKey('pkcs8', der, keyAlgorithms[algorithm], true, ['sign']);
+    } catch (cause) {
+      throw new WardenError('WARDEN_IDENTITY_CA_KEY_INVALID', `cannot load CA key ${path}`, { cause });
+    }
+    return { privateKey, publicKey: await publicKeyOf(privateKey) };
+  }
+
   async loadOrCreate(name: string, algorithm: KeyAlgorithm): Promise<CryptoKeyPair> {
     const path = this.pathOf(name);
     const alg = keyAlgorithms[algorithm];
-    if (existsSync(path)) {
-      let privateKey: CryptoKey;
-      try {
-        const der = PemConverter.decodeFirst(readFileSync(path, 'utf8'));
-        privateKey = await webcrypto.subtle.importKey('pkcs8', der, alg, true, ['sign']);
-      } catch (cause) {
-        throw new WardenError('WARDEN_IDENTITY_CA_KEY_INVALID', `cannot load CA key ${path}`, { cause });
-      }
-      return { privateKey, publicKey: await publicKeyOf(privateKey) };
-    }
+    if (existsSync(path)) return this.load(name, algorithm);
     const pair = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
     const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', pair.privateKey);
     writeFileAtomic(path, PemConverter.encode(pkcs8, 'PRIVATE KEY'), 0o600);

@@ -3,6 +3,7 @@ export type { CertificateAuthority } from './CertificateAuthority.js';
 export { FileCertificateAuthority, derToPem, type AuthorityOptions } from './FileCertificateAuthority.js';
 export type { X509Svid, JwtSvid, ServerCertificate, SpiffeBundle, SpiffeJwk, CaGenerationInfo } from './types.js';
 export { FileKeyProvider, type KeyProvider, type KeyAlgorithm } from './KeyProvider.js';
+export { referencedIntermediatePaths } from './caFileNames.js';
 export { parseSpiffeId, isSpiffeId, uriSans, spiffeIdMatches, spiffePathValue, assertTrustDomain, type SpiffeId } from './SpiffeId.js';
 export { RevocationList, type RevocationEntry, type RevocationSnapshot } from './RevocationList.js';
 export { IssuedSvidRepository, type IssuedSvidRecord } from './IssuedSvidRepository.js';

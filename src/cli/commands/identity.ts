@@ -1,4 +1,4 @@
-import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { configFor } from '../context.js';
@@ -6,6 +6,7 @@ import { parseFormat, printJson, printText, formatTable } from '../output.js';
 import { withAdminClient } from '../adminClient.js';
 import { WardenError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../crypto/index.js';
+import { referencedIntermediatePaths } from '../../identity/index.js';
 
 interface SvidJson {
   spiffeId: string;
@@ -168,8 +169,8 @@ export function registerIdentityCommands(program: Command): void {
         if (!existsSync(file)) throw new WardenError('WARDEN_NOT_FOUND', `no trust bundle at ${file} (run \`warden up\` first or pass --data-dir)`);
         text = readFileSync(file, 'utf8');
         if (opts.withIntermediates) {
-          const caDir = join(config.dataDir, 'ca');
-          for (const f of existsSync(caDir) ? readdirSync(caDir).filter((n) => n.endsWith('-intermediate.pem')).sort() : []) text += readFileSync(join(caDir, f), 'utf8');
+          // The ones authority.json names: ca/ may also hold a renewal a crash left uncommitted.
+          for (const f of referencedIntermediatePaths(config.dataDir)) text += readFileSync(f, 'utf8');
         }
       }
       if (opts.out) writeFileAtomic(opts.out, text, 0o644);

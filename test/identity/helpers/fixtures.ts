@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { webcrypto } from 'node:crypto';
 import { x509 } from '../../../src/identity/x509.js';
 import { createWorkloadKey } from '../../../src/identity/index.js';
+import { intermediateCertPath } from '../../../src/identity/caFileNames.js';
 
 export { x509 };
 
@@ -11,7 +12,7 @@ export async function loadIntermediate(dataDir: string): Promise<{ cert: x509.X5
   const caDir = join(dataDir, 'ca');
   const state = JSON.parse(readFileSync(join(caDir, 'authority.json'), 'utf8')) as { generations: { id: string; status: string; intermediate: number }[] };
   const g = state.generations.find((x) => x.status === 'active')!;
-  const cert = new x509.X509Certificate(readFileSync(join(caDir, `${g.id}-intermediate.pem`), 'utf8'));
+  const cert = new x509.X509Certificate(readFileSync(intermediateCertPath(caDir, g.id, g.intermediate), 'utf8'));
   const pem = readFileSync(join(caDir, 'keys', `${g.id}-intermediate-${g.intermediate}.key`), 'utf8');
   const key = await webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(pem), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
   return { cert, key };
