@@ -1,4 +1,4 @@
-import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync, existsSync, chmodSync, unlinkSync } from 'node:fs';
+import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync, existsSync, chmodSync, unlinkSync, readdirSync, lstatSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WardenError } from '../errors/index.js';
@@ -26,6 +26,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  // Keep in step with ATOMIC_TEMP_NAME, which finds the copies a crash left behind.
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'wx', mode);
@@ -45,6 +46,45 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     }
     throw new WardenError('WARDEN_IO', `cannot write ${path}`, { cause });
   }
+}
+
+/** The temp names writeFileAtomic uses (`.<name>.<12 hex>.tmp`); nothing else in our directories looks like this. */
+export const ATOMIC_TEMP_NAME = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Deletes the temp files writeFileAtomic left in `dir` when the process died between write and
+ * rename (they may hold private keys). Only regular files matching ATOMIC_TEMP_NAME are touched.
+ * `olderThanMs` spares a temp file another process is writing right now, for directories other
+ * processes also write to. Best effort: a file that cannot be removed must not stop a start.
+ */
+export function removeStaleTempFiles(dir: string, olderThanMs = 0, now = Date.now()): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!ATOMIC_TEMP_NAME.test(name)) continue;
+    const path = join(dir, name);
+    try {
+      const st = lstatSync(path);
+      if (!st.isFile() || now - st.mtimeMs < olderThanMs) continue;
+      unlinkSync(path);
+      removed.push(name);
+    } catch {
+      /* gone meanwhile, or not ours to remove */
+    }
+  }
+  if (removed.length > 0) {
+    try {
+      fsyncDir(dir);
+    } catch {
+      /* the removal is redone on the next start */
+    }
+  }
+  return removed;
 }
 
 /** Reads a secret file, or creates it with `create()` (mode 0600) on first use. */

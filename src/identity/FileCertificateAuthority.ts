@@ -13,6 +13,7 @@ import { parseAndVerifyCsr, leafSigner, signLeafCertificate, type LeafSigner, ty
 import { FileKeyProvider, type KeyAlgorithm, type KeyProvider } from './KeyProvider.js';
 import { parseSpiffeId, assertTrustDomain, type SpiffeId } from './SpiffeId.js';
 import { CONTROL_PLANE_SPIFFE_PATH } from './controlPlaneIdentity.js';
+import { removeUnreferencedCaFiles } from './removeUnreferencedCaFiles.js';
 import { CA_STATE_FILE, rootCertName, intermediateCertName, intermediateCertPath, rootKeyName, intermediateKeyName } from './caFileNames.js';
 import { RevocationList } from './RevocationList.js';
 import { IssuedSvidRepository } from './IssuedSvidRepository.js';
@@ -106,6 +107,8 @@ export class FileCertificateAuthority implements CertificateAuthority {
     const ca = new FileCertificateAuthority(options);
     ensurePrivateDir(ca.caDir);
     await ca.loadState();
+    // Only after authority.json was read (or written) successfully: it alone says what is in use.
+    removeUnreferencedCaFiles(ca.caDir, ca.keys);
     await ca.revocations.load();
     return ca;
   }

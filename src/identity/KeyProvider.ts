@@ -1,9 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import type { CryptoKey, CryptoKeyPair, EcKeyGenParams, Algorithm } from './webcryptoTypes.js';
 import { join } from 'node:path';
 import { webcrypto } from 'node:crypto';
 import { PemConverter } from '@peculiar/x509';
-import { writeFileAtomic, ensurePrivateDir } from '../crypto/index.js';
+import { writeFileAtomic, ensurePrivateDir, removeStaleTempFiles, fsyncDir } from '../crypto/index.js';
 import { WardenError } from '../errors/index.js';
 
 export type KeyAlgorithm = 'ES256' | 'EdDSA';
@@ -28,6 +28,10 @@ export interface KeyProvider {
   load(name: string, algorithm: KeyAlgorithm): Promise<CryptoKeyPair>;
   /** Whether a key with this name exists. */
   has(name: string): boolean;
+  /** Names of the keys held, so the CA can remove those of abandoned generations (optional: such keys are then kept). */
+  names?(): string[];
+  /** Deletes a key the CA no longer references. */
+  remove?(name: string): void;
 }
 
 /** PKCS#8 PEM files, mode 0600, in a 0700 directory; written atomically. */
@@ -35,10 +39,23 @@ export class FileKeyProvider implements KeyProvider {
   readonly kind = 'file';
   constructor(private readonly dir: string) {
     ensurePrivateDir(dir);
+    // A crash between write and rename leaves a temp copy of a private key; only this provider writes here.
+    removeStaleTempFiles(dir);
   }
 
   has(name: string): boolean {
     return existsSync(this.pathOf(name));
+  }
+
+  names(): string[] {
+    return readdirSync(this.dir)
+      .filter((f) => /^[a-z0-9-]+\.key$/.test(f))
+      .map((f) => f.slice(0, -'.key'.length));
+  }
+
+  remove(name: string): void {
+    rmSync(this.pathOf(name), { force: true });
+    fsyncDir(this.dir);
   }
 
   private pathOf(name: string): string {

@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import fs, { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { basename, join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -143,4 +143,44 @@ test('a data dir from before numbered intermediates (<gen>-intermediate.pem) sti
   assert.ok(existsSync(join(dir, 'ca', intermediateCertName(id, 2))));
   await assertSvidVerifies(renewed);
   await renewed.close();
+});
+
+test('open removes leftover temp files and the files of abandoned generations and superseded intermediates; everything authority.json names stays', async (t) => {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = await FileCertificateAuthority.open({ dataDir: dir, trustDomain: TD });
+  await ca.rotate(); // the first generation is now retired, still valid and in the bundle
+  const bundle = ca.bundlePem();
+  await ca.close();
+  const [retired, active] = state(dir).generations;
+  assert.equal(retired!.status, 'retired');
+  const caDir = join(dir, 'ca');
+  const keysDir = join(caDir, 'keys');
+  const referenced = [...readdirSync(caDir), ...readdirSync(keysDir).map((f) => join('keys', f))].filter((f) => f !== 'keys');
+
+  const copy = (from: string, to: string) => writeFileSync(join(caDir, to), readFileSync(join(caDir, from)), { mode: 0o600 });
+  const leftovers = [
+    // A generation created before a crash at the commit of authority.json (first start or rotation).
+    ...[`${active!.id}-root.pem`, `${active!.id}-intermediate-1.pem`].map((f) => [f, f.replace(active!.id, 'gabandoned1')]),
+    ...['root', 'intermediate-1', 'jwt-es256'].map((k) => [`keys/${active!.id}-${k}.key`, `keys/gabandoned1-${k}.key`]),
+    // An intermediate renewal cut off before its commit, and the un-numbered file a numbered one replaced.
+    [`${active!.id}-intermediate-1.pem`, `${active!.id}-intermediate-2.pem`],
+    [`keys/${active!.id}-intermediate-1.key`, `keys/${active!.id}-intermediate-2.key`],
+    [`${retired!.id}-intermediate-1.pem`, `${retired!.id}-intermediate.pem`],
+    // writeFileAtomic temp files of a kill between write and rename.
+    ['authority.json', '.authority.json.0123456789ab.tmp'],
+    [`keys/${active!.id}-root.key`, `keys/.${active!.id}-root.key.a1b2c3d4e5f6.tmp`],
+  ] as const;
+  for (const [from, to] of leftovers) copy(from, to);
+  // Not ours, or not of writeFileAtomic's shape: never touched.
+  const foreign = ['README', '.authority.json.tmp', 'backup-root.pem', 'keys/operator-notes.txt', 'keys/.x.key.0123456789ab.tmp'];
+  for (const f of foreign.slice(0, -1)) writeFileSync(join(caDir, f), 'x');
+  mkdirSync(join(caDir, foreign.at(-1)!));
+
+  const reopened = await FileCertificateAuthority.open({ dataDir: dir, trustDomain: TD });
+  for (const [, to] of leftovers) assert.equal(existsSync(join(caDir, to)), false, `${to} was removed`);
+  for (const f of [...referenced, ...foreign]) assert.ok(existsSync(join(caDir, f)), `${f} was kept`);
+  assert.equal(reopened.bundlePem(), bundle, 'the retired root stays in the bundle');
+  await assertSvidVerifies(reopened);
+  await reopened.close();
 });
