@@ -15,6 +15,10 @@ export interface AdminTokenInfo {
   revokedAt: Date | null;
 }
 
+export function newAdminTokenId(): string {
+  return `adm_${randomBytes(8).toString('hex')}`;
+}
+
 /** Admin bearer tokens: `wdt_<id>_<secret>`, stored as HMAC-SHA256 with the server secret. */
 export class AdminTokenRepository {
   constructor(
@@ -27,8 +31,8 @@ export class AdminTokenRepository {
     return r.rows[0]?.n ?? 0;
   }
 
-  async create(name: string, role: AdminTokenRole = 'admin'): Promise<{ id: string; token: string }> {
-    const id = `adm_${randomBytes(8).toString('hex')}`;
+  /** `id` (newAdminTokenId) is chosen up front when the token's audit record must name it before it exists. */
+  async create(name: string, role: AdminTokenRole = 'admin', id = newAdminTokenId()): Promise<{ id: string; token: string }> {
     const token = `wdt_${id}_${randomToken(32)}`;
     await this.db.query('INSERT INTO admin_tokens (id, hash, name, role) VALUES ($1,$2,$3,$4)', [id, hmacSha256Hex(this.serverSecret, token), name, role]);
     return { id, token };

@@ -28,6 +28,12 @@ export interface CreateApiKeyInput {
   /** Lifetime in seconds; undefined = no expiry. */
   ttlSeconds?: number;
   now?: Date;
+  /** Chosen up front (newApiKeyId) when the key's audit record must name it before it exists. */
+  id?: string;
+}
+
+export function newApiKeyId(): string {
+  return `key_${randomBytes(8).toString('hex')}`;
 }
 
 interface Row {
@@ -104,7 +110,7 @@ export class ApiKeyRepository {
     const now = input.now ?? new Date();
     const prefix = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);
     const key = `wdn_${prefix}_${randomToken(32)}`;
-    const id = `key_${randomBytes(8).toString('hex')}`;
+    const id = input.id ?? newApiKeyId();
     const principal = keyPrincipal(input);
     const expiresAt = input.ttlSeconds ? new Date(now.getTime() + input.ttlSeconds * 1000) : null;
     const insert = async (q: Queryable): Promise<{ record: ApiKeyRecord; key: string }> => {

@@ -4,6 +4,7 @@ export { migrate, splitStatements } from './migrate.js';
 export { allMigrations, type Migration } from './migrations/index.js';
 export {
   ApiKeyRepository,
+  newApiKeyId,
   isActiveKey,
   keyPrincipal,
   parseApiKey,
@@ -14,5 +15,5 @@ export {
   type ApiKeyVerifier,
   type CreateApiKeyInput,
 } from './ApiKeyRepository.js';
-export { AdminTokenRepository, ADMIN_TOKEN_PATTERN, type AdminTokenRole, type AdminTokenInfo } from './AdminTokenRepository.js';
+export { AdminTokenRepository, newAdminTokenId, ADMIN_TOKEN_PATTERN, type AdminTokenRole, type AdminTokenInfo } from './AdminTokenRepository.js';
 export { SettingsRepository } from './SettingsRepository.js';

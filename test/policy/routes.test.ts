@@ -66,7 +66,14 @@ test('admin API: publish validates first, explains, lists versions, rolls back, 
     assert.equal(v1.json().version, 1);
     assert.deepEqual(v1.json().policyIds, ['demo-invoke-iris', 'demo-invoke-echo']);
     assert.equal(s.changes(), 1);
-    assert.deepEqual(s.records.map((r) => [r.kind, r.action, r.principal]), [['admin', 'policy.publish', 'Admin::"adm_test"']]);
+    // The attempt is on record before the change, the outcome (with the new version) after it.
+    assert.deepEqual(
+      s.records.map((r) => [r.kind, r.action, r.principal, r.details?.outcome, r.details?.version]),
+      [
+        ['admin', 'policy.publish', 'Admin::"adm_test"', 'attempted', undefined],
+        ['admin', 'policy.publish', 'Admin::"adm_test"', 'committed', 1],
+      ],
+    );
 
     // Schema omitted: the current one still applies.
     const invalid2 = await s.app.inject({ method: 'PUT', url: '/api/v1/policies', payload: { policies: 'permit(principal, action == Action::"fly", resource);' } });

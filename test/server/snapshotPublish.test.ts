@@ -1,6 +1,5 @@
-// Admin changes reach the PEP snapshot even when something after the store write fails: an audit
-// append that fails after a key revoke must not leave the revoked key working until the next
-// periodic refresh, and a snapshot rebuild that fails is reported to the change and retried soon.
+// Admin changes and the PEP snapshot: a change whose audit record cannot be written is refused
+// before anything changes, and a snapshot rebuild that fails is reported to the change and retried soon.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../src/config/index.js';
@@ -46,12 +45,13 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
   }
 }
 
-test('a key revoke whose audit append fails is still in the PEP snapshot when the (failed) answer arrives', async (t) => {
+test('an admin change whose audit record cannot be made durable is refused (503 WARDEN_AUDIT_WRITE_FAILED) and nothing changes', async (t) => {
   const { warden, call } = await start(t);
   const created = await call('POST', '/keys', { name: 'victim', scopes: ['model:iris'] });
   assert.equal(created.status, 201);
   const id = (created.json.record as { id: string }).id;
   assert.equal(keyInSnapshot(warden, id)?.revokedAt, null);
+  const ca = await call('GET', '/identity/ca');
 
   const audit = warden.controlPlane.ctx.audit;
   const append = audit.append.bind(audit);
@@ -61,19 +61,22 @@ test('a key revoke whose audit append fails is still in the PEP snapshot when th
   t.after(() => {
     audit.append = append;
   });
+  const refused = (r: Awaited<ReturnType<typeof call>>, what: string) => {
+    assert.equal(r.status, 503, `${what}: ${JSON.stringify(r.json)}`);
+    assert.equal(r.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED', what);
+  };
 
-  const revoked = await call('POST', '/keys/victim/revoke');
-  // The audit failure is still reported: the admin action has no audit record yet.
-  assert.equal(revoked.status, 503);
-  assert.equal(revoked.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED');
-  // ...but the revocation is committed and already in the snapshot PEPs are pushed.
-  assert.ok(keyInSnapshot(warden, id)?.revokedAt instanceof Date, 'revoked key is refused by PEPs at once');
-
-  // The same for a key created while the audit store fails: PEPs know it at once.
-  const second = await call('POST', '/keys', { name: 'unaudited', scopes: ['model:iris'] });
-  assert.equal(second.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED');
-  const row = (await warden.controlPlane.ctx.db.query<{ id: string }>(`SELECT id FROM api_keys WHERE name = 'unaudited'`)).rows[0]!;
-  assert.ok(keyInSnapshot(warden, row.id), 'a committed key is in the snapshot');
+  refused(await call('POST', '/keys/victim/revoke'), 'keys.revoke');
+  assert.equal(keyInSnapshot(warden, id)?.revokedAt, null, 'the key still works: the revoke was not made');
+  refused(await call('POST', '/keys', { name: 'unaudited', scopes: ['model:iris'] }), 'keys.create');
+  assert.equal((await warden.controlPlane.ctx.db.query(`SELECT id FROM api_keys WHERE name = 'unaudited'`)).rows.length, 0, 'no key without its record');
+  refused(await call('PUT', '/policies', { policies: '@id("all") permit(principal, action, resource);' }), 'policy.publish');
+  assert.equal((await call('GET', '/policies')).json.error?.code, 'WARDEN_POLICY_NONE', 'nothing was published');
+  const spiffeId = `spiffe://${warden.ca.trustDomain}/ns/a/sa/svc`;
+  refused(await call('POST', '/identity/entries', { spiffeId, selectors: ['k8s:ns:a'] }), 'identity.entry.create');
+  assert.deepEqual((await call('GET', '/identity/entries')).json.entries, []);
+  refused(await call('POST', '/identity/ca/rotate', {}), 'identity.ca.rotate');
+  assert.equal((await call('GET', '/identity/ca')).json.sequence, ca.json.sequence, 'the CA did not rotate');
 });
 
 test('a failed snapshot rebuild fails the change that needed it (WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED) and is retried within seconds', async (t) => {

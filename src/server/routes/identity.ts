@@ -8,7 +8,7 @@ import { getResponder } from '../../respond/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { SvidAddressWatch } from '../SvidAddressWatch.js';
 import { parseBody } from './parseBody.js';
-import { adminPrincipal } from '../adminAuth.js';
+import { auditedChange } from '../auditedChange.js';
 
 const SMALL_BODY = 32 * 1024;
 const pub = { public: true } as const;
@@ -76,10 +76,6 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
   const ca = await getAuthority(ctx);
   const identity = await getIdentityService(ctx);
   const adminOf = (request: FastifyRequest): string => (request as FastifyRequest & { adminId?: string }).adminId ?? 'admin';
-  const audit = (request: FastifyRequest, action: string, details: Record<string, unknown>, resource?: string) =>
-    ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminPrincipal(request), action, resource, decision: 'allow', details }).catch((err: unknown) => {
-      ctx.logger.error({ err, action }, 'audit append failed');
-    });
 
   const tracking = ctx.config.identity.addressTracking;
   const watch = tracking.enabled
@@ -201,23 +197,33 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
 
   app.post('/identity/entries', { bodyLimit: SMALL_BODY }, async (request, reply) => {
     const body = parse(entryBody, request.body);
-    const entry = await identity.entries.create({ ...body, by: adminOf(request) });
-    await audit(request, 'identity.entry.create', { entryId: entry.id, selectors: entry.selectors }, entry.spiffeId);
+    const entry = await auditedChange(
+      ctx,
+      request,
+      { action: 'identity.entry.create', resource: body.spiffeId, details: { selectors: body.selectors } },
+      () => identity.entries.create({ ...body, by: adminOf(request) }),
+      (e) => ({ resource: e.spiffeId, details: { entryId: e.id, selectors: e.selectors } }),
+    );
     reply.code(201);
     return entry;
   });
 
   app.delete('/identity/entries/:id', async (request) => {
-    const entry = await identity.entries.delete((request.params as { id: string }).id);
-    await audit(request, 'identity.entry.delete', { entryId: entry.id }, entry.spiffeId);
+    const entryId = (request.params as { id: string }).id;
+    const entry = await auditedChange(ctx, request, { action: 'identity.entry.delete', details: { entryId } }, () => identity.entries.delete(entryId), (e) => ({ resource: e.spiffeId }));
     return entry;
   });
 
   app.post('/identity/tokens', { bodyLimit: SMALL_BODY }, async (request, reply) => {
     const body = parse(tokenBody, request.body);
-    const { token, record } = await identity.tokens.create({ spiffeId: body.spiffeId, ttlSeconds: body.ttlSeconds ?? identity.config.joinTokenTtlSeconds, by: adminOf(request) });
     // The token itself is returned once and never audited or logged.
-    await audit(request, 'identity.token.create', { tokenId: record.id, expiresAt: record.expiresAt }, record.spiffeId);
+    const { token, record } = await auditedChange(
+      ctx,
+      request,
+      { action: 'identity.token.create', resource: body.spiffeId },
+      () => identity.tokens.create({ spiffeId: body.spiffeId, ttlSeconds: body.ttlSeconds ?? identity.config.joinTokenTtlSeconds, by: adminOf(request) }),
+      (created) => ({ resource: created.record.spiffeId, details: { tokenId: created.record.id, expiresAt: created.record.expiresAt } }),
+    );
     reply.code(201);
     return { token, ...record };
   });
@@ -233,8 +239,13 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
       if (refused !== undefined) throw new WardenError('WARDEN_AUTHN_PEP_TOKEN_SCOPE', `DNS name ${JSON.stringify(refused.slice(0, 253))} is not in identity.gatewayDnsNames`);
     }
     if (ca.revocations.hasSpiffeId(body.spiffeId)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${body.spiffeId} is revoked`);
-    const svid = await ca.issueX509SvidFromCsr(body.csr, { spiffeId: body.spiffeId, ttlSeconds: body.ttlSeconds, dnsNames: body.dnsNames });
-    await audit(request, 'identity.svid.issue', { serial: svid.serial, notAfter: svid.notAfter.toISOString() }, svid.spiffeId);
+    const svid = await auditedChange(
+      ctx,
+      request,
+      { action: 'identity.svid.issue', resource: body.spiffeId },
+      () => ca.issueX509SvidFromCsr(body.csr, { spiffeId: body.spiffeId, ttlSeconds: body.ttlSeconds, dnsNames: body.dnsNames }),
+      (s) => ({ resource: s.spiffeId, details: { serial: s.serial, notAfter: s.notAfter.toISOString() } }),
+    );
     return svidResponse(svid);
   };
   app.post('/identity/issue', { bodyLimit: SMALL_BODY, config: { pep: true } }, issueHandler);
@@ -244,8 +255,13 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
   app.post('/identity/jwt-svids', { bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(adminJwtBody, request.body);
     if (ca.revocations.hasSpiffeId(body.spiffeId)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${body.spiffeId} is revoked`);
-    const jwt = await ca.issueJwtSvid(body);
-    await audit(request, 'identity.jwt.issue', { audience: jwt.audience, expiresAt: jwt.expiresAt.toISOString() }, jwt.spiffeId);
+    const jwt = await auditedChange(
+      ctx,
+      request,
+      { action: 'identity.jwt.issue', resource: body.spiffeId, details: { audience: body.audience } },
+      () => ca.issueJwtSvid(body),
+      (j) => ({ resource: j.spiffeId, details: { audience: j.audience, expiresAt: j.expiresAt.toISOString() } }),
+    );
     return { spiffeId: jwt.spiffeId, token: jwt.token, audience: jwt.audience, expiresAt: jwt.expiresAt.toISOString() };
   });
 
@@ -267,9 +283,8 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
 
   app.post('/identity/revoke', { bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(revokeBody, request.body);
-    await ca.revoke({ ...body, by: adminOf(request) });
+    await auditedChange(ctx, request, { action: 'identity.revoke', resource: body.spiffeId, details: { serial: body.serial, reason: body.reason } }, () => ca.revoke({ ...body, by: adminOf(request) }));
     ctx.events.emit('snapshot:changed', request);
-    await audit(request, 'identity.revoke', { serial: body.serial, reason: body.reason }, body.spiffeId);
     return { revoked: body.spiffeId ? { spiffeId: body.spiffeId } : { serial: body.serial }, version: ca.revocations.version };
   });
 
@@ -277,9 +292,8 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
 
   app.post('/identity/ca/rotate', { bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(rotateBody, request.body);
-    const generations = await ca.rotate(body);
+    const generations = await auditedChange(ctx, request, { action: 'identity.ca.rotate', details: { prepareOnly: body.prepareOnly === true } }, () => ca.rotate(body));
     ctx.events.emit('snapshot:changed', request);
-    await audit(request, 'identity.ca.rotate', { prepareOnly: body.prepareOnly === true });
     return { trustDomain: ca.trustDomain, sequence: ca.sequence, generations };
   });
 }

@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ApiKeyRepository, keyPrincipal, type ApiKeyVerifier } from '../../store/index.js';
+import { ApiKeyRepository, keyPrincipal, newApiKeyId, type ApiKeyVerifier } from '../../store/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
 import { cedarEntity, KEY_SCOPE, scopePermitsUnderSchema } from '../keyScopePolicies.js';
 import { PolicyRepository } from '../../policy/index.js';
 import { WardenError } from '../../errors/index.js';
-import { adminPrincipal } from '../adminAuth.js';
+import { auditedChange } from '../auditedChange.js';
 
 const createKeyBody = z.strictObject({
   name: z.string().min(1).max(64),
@@ -29,20 +29,25 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
       throw new WardenError('WARDEN_INPUT_INVALID', 'principal must be a Cedar entity like User::"alice" (type names of letters, digits and _, a quoted id without control or invisible characters)');
     }
     await refuseOutsideSchema(ctx, input);
-    const { record, key } = await repo.create(input);
-    // Announced before the audit append: the change is committed, and PEPs must get it even when
-    // its audit record cannot be written (the request then fails with the audit error).
+    // The id is chosen first so the attempt record, durable before the key exists, names it.
+    const id = newApiKeyId();
+    const { record, key } = await auditedChange(
+      ctx,
+      request,
+      { action: 'keys.create', resource: `ApiKey::${JSON.stringify(id)}`, details: { name: input.name, scopes: input.scopes ?? [], ttlSeconds: input.ttlSeconds ?? null } },
+      () => repo.create({ ...input, id }),
+      (created) => ({ details: { scopes: created.record.scopes, expiresAt: created.record.expiresAt } }),
+    );
     ctx.events.emit('snapshot:changed', request);
-    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.create', principal: adminPrincipal(request), resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow', details: { name: record.name, scopes: record.scopes, expiresAt: record.expiresAt } });
     reply.code(201);
     return { key, record };
   });
 
   app.post<{ Params: { id: string } }>('/keys/:id/revoke', async (request) => {
-    const record = await repo.revoke(request.params.id);
-    // A committed revocation reaches PEPs even if its audit record fails (see create above).
+    const found = await repo.find(request.params.id);
+    if (!found) throw new WardenError('WARDEN_NOT_FOUND', `no API key ${JSON.stringify(request.params.id)}`);
+    const record = await auditedChange(ctx, request, { action: 'keys.revoke', resource: `ApiKey::${JSON.stringify(found.id)}` }, () => repo.revoke(found.id));
     ctx.events.emit('snapshot:changed', request);
-    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action: 'keys.revoke', principal: adminPrincipal(request), resource: `ApiKey::${JSON.stringify(record.id)}`, decision: 'allow' });
     return { record };
   });
 }

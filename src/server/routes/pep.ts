@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AdminTokenRepository } from '../../store/index.js';
+import { AdminTokenRepository, newAdminTokenId } from '../../store/index.js';
 import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
 import type { AuditRecord } from '../../audit/index.js';
@@ -8,7 +8,7 @@ import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
 import type { SnapshotPublisher } from '../SnapshotPublisher.js';
 import type { SnapshotWire } from '../../gateway/index.js';
-import { adminPrincipal } from '../adminAuth.js';
+import { auditedChange } from '../auditedChange.js';
 
 const PEP_NAME = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_BATCH = 5000;
@@ -147,21 +147,25 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
 
   // PEP tokens: what a remote gateway is given instead of an admin token (admin tokens only).
   const tokens = new AdminTokenRepository(ctx.db, ctx.serverSecret);
-  const auditToken = (request: FastifyRequest, action: string, id: string, details?: Record<string, unknown>) =>
-    ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', action, principal: adminPrincipal(request), resource: `PepToken::${JSON.stringify(id)}`, decision: 'allow', details });
+  const tokenChange = <T>(request: FastifyRequest, action: string, id: string, change: () => Promise<T>, details?: Record<string, unknown>) =>
+    auditedChange(ctx, request, { action, resource: `PepToken::${JSON.stringify(id)}`, details }, change);
   app.post('/pep/tokens', { bodyLimit: 4096 }, async (request, reply) => {
     const body = parseBody(tokenBody, request.body);
-    const created = await tokens.create(body.name, 'pep');
-    // The token is returned once and never audited or logged.
-    await auditToken(request, 'pep.token.create', created.id, { name: body.name });
+    // The token is returned once and never audited or logged; its id is chosen first so the attempt record names it.
+    const id = newAdminTokenId();
+    const created = await tokenChange(request, 'pep.token.create', id, () => tokens.create(body.name, 'pep', id), { name: body.name });
     reply.code(201);
     return { id: created.id, name: body.name, token: created.token };
   });
   app.get('/pep/tokens', async () => ({ tokens: await tokens.list('pep') }));
   app.post<{ Params: { id: string } }>('/pep/tokens/:id/revoke', async (request) => {
-    if (!(await tokens.revoke(request.params.id, 'pep'))) throw new WardenError('WARDEN_NOT_FOUND', `no active PEP token ${JSON.stringify(request.params.id.slice(0, 64))}`);
-    for (const end of streamsByToken.get(request.params.id) ?? []) end();
-    await auditToken(request, 'pep.token.revoke', request.params.id);
+    const id = request.params.id;
+    if (!(await tokens.list('pep')).some((t) => t.id === id && !t.revokedAt)) throw new WardenError('WARDEN_NOT_FOUND', `no active PEP token ${JSON.stringify(id.slice(0, 64))}`);
+    // Revoked between the check and the change (a concurrent revoke): the change fails and says so.
+    await tokenChange(request, 'pep.token.revoke', id, async () => {
+      if (!(await tokens.revoke(id, 'pep'))) throw new WardenError('WARDEN_NOT_FOUND', `no active PEP token ${JSON.stringify(id.slice(0, 64))}`);
+    });
+    for (const end of streamsByToken.get(id) ?? []) end();
     return { id: request.params.id, revoked: true };
   });
 }

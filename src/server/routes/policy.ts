@@ -14,7 +14,7 @@ import {
 } from '../../policy/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
-import { adminPrincipal } from '../adminAuth.js';
+import { auditedChange } from '../auditedChange.js';
 
 const BODY_LIMIT = MAX_POLICY_TEXT_BYTES + 2 * 1024 * 1024;
 const entitiesSchema = z.array(z.record(z.string(), z.unknown())).max(100_000);
@@ -65,10 +65,6 @@ function summary(v: PolicyVersion, set: CompiledPolicySet) {
 export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContext): Promise<void> {
   const repo = new PolicyRepository(ctx.db);
   const adminOf = (request: FastifyRequest): string => (request as FastifyRequest & { adminId?: string }).adminId ?? 'admin';
-  const audit = (request: FastifyRequest, action: string, details: Record<string, unknown>) =>
-    ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminPrincipal(request), action, resource: 'policy-set', decision: 'allow', details }).catch((err: unknown) => {
-      ctx.logger.error({ err, action }, 'audit append failed');
-    });
   const compileVersion = (v: PolicyVersion): CompiledPolicySet =>
     compilePolicySet(v.policies, { schemaText: v.schema ?? undefined, entities: v.entities, version: String(v.version) });
   const requireCurrent = async (): Promise<PolicyVersion> => {
@@ -94,9 +90,14 @@ export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContex
   app.put('/policies', { bodyLimit: BODY_LIMIT }, async (request) => {
     const body = parse(putBody, request.body);
     const { set, schema, entities } = await validate(body);
-    const version = await repo.publish({ policies: body.policies, schema, entities, comment: body.comment }, adminOf(request));
+    const version = await auditedChange(
+      ctx,
+      request,
+      { action: 'policy.publish', resource: 'policy-set', details: { policyCount: set.policies.length, fallback: set.fallback, comment: body.comment } },
+      () => repo.publish({ policies: body.policies, schema, entities, comment: body.comment }, adminOf(request)),
+      (v) => ({ details: { version: v } }),
+    );
     ctx.events.emit('snapshot:changed', request);
-    await audit(request, 'policy.publish', { version, policyCount: set.policies.length, fallback: set.fallback, comment: body.comment });
     ctx.logger.info({ version, policies: set.policies.length, fallback: set.fallback }, 'policy set published');
     return summary(await repo.get(version), set);
   });
@@ -126,9 +127,14 @@ export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContex
     const { version: target } = parse(rollbackBody, request.body);
     const old = await repo.get(target);
     const set = compileVersion(old); // still valid with today's engine?
-    const version = await repo.rollback(target, adminOf(request));
+    const version = await auditedChange(
+      ctx,
+      request,
+      { action: 'policy.rollback', resource: 'policy-set', details: { rolledBackTo: target } },
+      () => repo.rollback(target, adminOf(request)),
+      (v) => ({ details: { version: v } }),
+    );
     ctx.events.emit('snapshot:changed', request);
-    await audit(request, 'policy.rollback', { version, rolledBackTo: target });
     ctx.logger.info({ version, rolledBackTo: target }, 'policy set rolled back');
     return summary(await repo.get(version), set);
   });
