@@ -4,6 +4,7 @@ import { exitCodeOf } from './context.js';
 import { registerUpCommand } from './commands/up.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerPepTokenCommands } from './commands/pepToken.js';
+import { registerAdminTokenCommands } from './commands/adminToken.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerIdentityCommands } from './commands/identity.js';
 import { registerPolicyCommands } from './commands/policy.js';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerStatusCommand(program);
   registerKeysCommands(program);
   registerPepTokenCommands(program);
+  registerAdminTokenCommands(program);
   registerIdentityCommands(program);
   registerPolicyCommands(program);
   registerAuditCommands(program);

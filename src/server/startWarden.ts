@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import type { Server as TlsServer } from 'node:tls';
 import { upstreamConfig, type LoadedConfig, type UpstreamConfig } from '../config/index.js';
 import { ensurePrivateDir, writeFileAtomic, removeStaleTempFiles } from '../crypto/index.js';
-import { openStore, ApiKeyRepository, AdminTokenRepository, type Database } from '../store/index.js';
+import { openStore, type Database } from '../store/index.js';
 import { openAuditLog, type AuditLog } from '../audit/index.js';
 import { createWorkloadKey, getAuthority, renewAtHalfLife, type CertificateAuthority } from '../identity/index.js';
 import { startGateway, type RunningGateway } from '../gateway/index.js';
@@ -13,6 +13,7 @@ import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, 
 import { startControlPlane, createControlPlaneContext, type RunningControlPlane } from './ControlPlane.js';
 import { loadServerSecret } from './serverSecret.js';
 import { publishDemoPolicy } from './demoPolicy.js';
+import { mintFirstStartCredentials } from './firstStartCredentials.js';
 import { caWorkloadTrust, createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 import { listenError } from './listenError.js';
 import { controlPlaneGaugeRefresher } from './controlPlaneGauges.js';
@@ -44,6 +45,8 @@ export interface ReadyInfo {
 
 export interface RunningWarden {
   ready: ReadyInfo;
+  /** Call once `ready`'s admin token and demo key are printed; until then the next start replaces them. */
+  credentialsShown(): Promise<void>;
   controlPlane: RunningControlPlane;
   gateway: RunningGateway | null;
   ca: CertificateAuthority;
@@ -100,25 +103,13 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     const ca = await getAuthority(ctx);
     cleanup.push(() => ca.close());
 
-    const adminTokens = new AdminTokenRepository(db, serverSecret);
-    let adminToken: string | null = null;
-    if ((await adminTokens.count()) === 0) {
-      const created = await adminTokens.create('initial');
-      adminToken = created.token;
-      // Shown only once `ready` is printed: a start that fails first must not use it up.
-      cleanup.push(() => adminTokens.discard(created.id));
-    }
+    const credentials = await mintFirstStartCredentials(db, serverSecret, { demo: options.demo });
+    // A start that fails in-process gives them up at once; one killed before `shown()` gives them up at the next start.
+    cleanup.push(() => credentials.discard());
 
-    let demoKey: string | null = null;
     let demo: DemoModelServer | null = null;
     const upstreams: UpstreamConfig[] = [...config.gateway.upstreams];
     if (options.demo) {
-      const keys = new ApiKeyRepository(db, serverSecret);
-      if (!(await keys.find('demo'))) {
-        const created = await keys.create({ name: 'demo', principal: 'ApiKey::"demo"' });
-        demoKey = created.key;
-        cleanup.push(() => keys.discard(created.record.id));
-      }
       await publishDemoPolicy(db);
       demo = await startDemoModelServer();
       cleanup.push(() => demo!.close());
@@ -226,8 +217,8 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       gatewayUrl: gateway?.url ?? null,
       adminUrl: controlPlane.url,
       caBundle: join(config.dataDir, 'bundle.pem'),
-      adminToken,
-      demoKey,
+      adminToken: credentials.adminToken,
+      demoKey: credentials.demoKey,
     };
     const serverFile = join(config.dataDir, 'server.json');
     writeFileAtomic(serverFile, JSON.stringify({ pid: process.pid, gatewayUrl: ready.gatewayUrl, adminUrl: ready.adminUrl, caBundle: ready.caBundle }, null, 2) + '\n', 0o600);
@@ -235,6 +226,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     let closing: Promise<void> | null = null;
     return {
       ready,
+      credentialsShown: () => credentials.shown(),
       controlPlane,
       gateway,
       ca,

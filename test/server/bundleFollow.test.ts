@@ -127,6 +127,8 @@ test('warden gateway (remote): after a CA rotation, sidecar upstreams under the 
   // A fixed admin port: the control plane restarts on it below.
   const config = loadConfig({ dataDir, cwd: dataDir, env: {}, overrides: { 'gateway.port': 0, 'server.port': await freePort() } });
   const warden = await startWarden({ config, logger: createLogger({ level: 'silent' }), demo: true });
+  // The embedder stands in for `warden up`'s printing: the restart below keeps the demo key.
+  await warden.credentialsShown();
   defer(() => warden.close());
   const caPem = readFileSync(warden.ready.caBundle, 'utf8');
   const admin = new Agent({ connect: { ca: caPem, servername: 'localhost' } });

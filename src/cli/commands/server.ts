@@ -3,7 +3,7 @@ import { WardenError } from '../../errors/index.js';
 import { createLogger } from '../../observe/index.js';
 import { startWarden } from '../../server/index.js';
 import { configFor } from '../context.js';
-import { untilShutdown } from '../shutdown.js';
+import { watchShutdownSignals, writeStdout } from '../shutdown.js';
 
 export function registerServerCommand(program: Command): void {
   program
@@ -16,12 +16,20 @@ export function registerServerCommand(program: Command): void {
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new WardenError('WARDEN_USAGE', '--port-admin must be 0-65535');
       const config = configFor(cmd, { 'server.port': port });
       const logger = createLogger({ level: config.log.level });
+      // Before the start, as in `warden up`: a signal during it shuts down cleanly.
+      const signals = watchShutdownSignals();
       const warden = await startWarden({ config, logger, demo: false, gateway: false });
-      if (opts.readyJson) process.stdout.write(JSON.stringify(warden.ready) + '\n');
-      else {
-        process.stdout.write(`Warden control plane on ${warden.ready.adminUrl} (store: ${warden.db.kind}, CA bundle ${warden.ready.caBundle})\n`);
-        if (warden.ready.adminToken) process.stdout.write(`admin token (shown once, store it now): ${warden.ready.adminToken}\n`);
+      if (signals.requested) {
+        await signals.until(logger, () => warden.close());
+        return;
       }
-      await untilShutdown(logger, () => warden.close());
+      if (opts.readyJson) await writeStdout(JSON.stringify(warden.ready) + '\n');
+      else {
+        let text = `Warden control plane on ${warden.ready.adminUrl} (store: ${warden.db.kind}, CA bundle ${warden.ready.caBundle})\n`;
+        if (warden.ready.adminToken) text += `admin token (shown once, store it now): ${warden.ready.adminToken}\n`;
+        await writeStdout(text);
+      }
+      await warden.credentialsShown();
+      await signals.until(logger, () => warden.close());
     });
 }

@@ -3,7 +3,7 @@ import { WardenError } from '../../errors/index.js';
 import { createLogger } from '../../observe/index.js';
 import { startWarden } from '../../server/index.js';
 import { configFor } from '../context.js';
-import { untilShutdown } from '../shutdown.js';
+import { watchShutdownSignals, writeStdout } from '../shutdown.js';
 
 function parsePort(value: string, flag: string): number {
   const n = Number(value);
@@ -27,10 +27,17 @@ export function registerUpCommand(program: Command): void {
         'gateway.insecureDev': opts.insecureDev ? true : undefined,
       });
       const logger = createLogger({ level: config.log.level });
+      // Before the start: Ctrl-C during it must shut down cleanly, not kill the process mid-write.
+      const signals = watchShutdownSignals();
       const warden = await startWarden({ config, logger, demo: opts.demo === true });
       const { ready } = warden;
+      if (signals.requested) {
+        // Stopped before ready: nothing printed, so the next start mints the one-time credentials again.
+        await signals.until(logger, () => warden.close());
+        return;
+      }
       if (opts.readyJson) {
-        process.stdout.write(JSON.stringify(ready) + '\n');
+        await writeStdout(JSON.stringify(ready) + '\n');
       } else {
         const lines = [
           'Warden is up.',
@@ -42,8 +49,9 @@ export function registerUpCommand(program: Command): void {
         if (ready.demoKey) lines.push(`  demo API key (shown once, store it now):  ${ready.demoKey}`);
         if (warden.demo) lines.push('', `  demo models: iris (OIP v2), echo (OpenAI chat). Try:`, `    curl --cacert ${ready.caBundle} -H "Authorization: Bearer $WARDEN_DEMO_KEY" ${ready.gatewayUrl}/v2/models/iris/infer -d '{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}'`);
         lines.push('', 'Press Ctrl-C to stop.');
-        process.stdout.write(lines.join('\n') + '\n');
+        await writeStdout(lines.join('\n') + '\n');
       }
-      await untilShutdown(logger, () => warden.close());
+      await warden.credentialsShown();
+      await signals.until(logger, () => warden.close());
     });
 }
