@@ -31,20 +31,21 @@ export function renewAtHalfLife<T>(firstNotAfter: Date | null, o: HalfLifeRenewa
   const halfOfRemaining = (notAfter: Date): number => Math.max(DELAY_MIN_MS, (notAfter.getTime() - Date.now()) / 2);
   let current = firstNotAfter;
   const renew = (): void => {
-    o.issue().then(
-      (fresh) => {
+    o.issue()
+      .then((fresh) => {
         if (stopped) return;
+        // A certificate that cannot be applied (bad PEM, key mismatch) is a failed renewal too.
+        const notAfter = o.notAfterOf(fresh);
         o.apply(fresh);
-        current = o.notAfterOf(fresh);
+        current = notAfter;
         if (current) arm(halfOfRemaining(current));
-      },
-      (err: unknown) => {
+      })
+      .catch((err: unknown) => {
         if (stopped) return;
         o.onError(err);
         const stillValid = current !== null && current.getTime() > Date.now();
         arm(stillValid ? Math.min(RETRY_MAX_MS, halfOfRemaining(current as Date)) : RETRY_MAX_MS);
-      },
-    );
+      });
   };
   if (firstNotAfter) arm(halfOfRemaining(firstNotAfter));
   return {

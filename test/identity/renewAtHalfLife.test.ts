@@ -101,3 +101,25 @@ test('without a known expiry nothing is scheduled', async (t) => {
   await settle();
   assert.equal(calls, 0);
 });
+
+test('a certificate that cannot be applied is a failed renewal: reported and retried, the process lives on', async (t) => {
+  fakeClock(t);
+  const errors: unknown[] = [];
+  let calls = 0;
+  const renewal = renewAtHalfLife(at(HOUR), {
+    issue: async () => (calls++, at(HOUR)),
+    notAfterOf: (d) => d,
+    apply: () => {
+      throw new Error('key does not match certificate');
+    },
+    onError: (err) => errors.push(err),
+  });
+  t.after(() => renewal.stop());
+  mock.timers.tick(HOUR / 2);
+  await settle();
+  assert.equal(calls, 1);
+  assert.match(String(errors[0]), /key does not match/);
+  mock.timers.tick(30_000); // retried within 30 s, not at the failed certificate's half-life
+  await settle();
+  assert.equal(calls, 2);
+});
