@@ -187,12 +187,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       start(req, res, requestId, path, turns);
       return;
     }
-    const queued = turns.wait(() => {
+    const turn = turns.wait(() => {
       // A client that left while this waited: the pipeline then sees it gone (audited, no model call).
       if (req.socket.destroyed) res.destroy();
       start(req, res, requestId, path, turns);
     });
-    if (queued) return;
+    if (turn !== 'refuse') return;
     // Refused through the pipeline so that it is audited like any request; answered after the
     // requests before it, then the connection closes.
     res.setHeader('connection', 'close');

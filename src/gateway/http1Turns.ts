@@ -36,18 +36,25 @@ export class Http1Turns {
     return (s[kTurns] ??= new Http1Turns(socket));
   }
 
-  /** Queues `start` behind the request running now; false when the request is to be refused instead. */
-  wait(start: () => void): boolean {
-    if (this.refusing || this.waiting.length >= MAX_PIPELINED_REQUESTS) {
-      if (!this.refusing) {
-        this.refusing = true;
-        // Nothing more is worth reading: the connection closes after the refusal.
-        this.socket.pause();
-      }
-      return false;
+  /**
+   * Queues `start` behind the request running now. 'refuse': this request is the first over the
+   * limit, to be answered with a refusal. 'discard': the connection is already refused; this
+   * request is left unread and unanswered (the connection closes after the refusal), so a flood
+   * behind the limit costs a parse, not a pipeline run and an audit record each.
+   */
+  wait(start: () => void): 'queued' | 'refuse' | 'discard' {
+    if (this.refusing) {
+      // Reading a waiting body resumes the socket: stop it again, nothing more is worth parsing.
+      this.socket.pause();
+      return 'discard';
+    }
+    if (this.waiting.length >= MAX_PIPELINED_REQUESTS) {
+      this.refusing = true;
+      this.socket.pause();
+      return 'refuse';
     }
     this.waiting.push(start);
-    return true;
+    return 'queued';
   }
 
   /** The running request is done: the next waiting one starts, or the turn is free. */
