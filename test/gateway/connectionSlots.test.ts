@@ -2,32 +2,11 @@
 // one source cannot hold more than gateway.maxConnectionsPerSource of maxConnections.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { request } from 'node:https';
-import { loadOrCreateAuthority } from '../../src/identity/index.js';
-import type { GatewayOptions, RunningGateway } from '../../src/gateway/index.js';
 import { connectionSource } from '../../src/gateway/sourceConnectionLimit.js';
-import { startTestGateway } from '../helpers/inProcessGateway.js';
+import { startTestGateway, withTlsGateway } from '../helpers/inProcessGateway.js';
 
-async function withTlsGateway(overrides: Partial<GatewayOptions>, body: (gateway: RunningGateway, ca: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-connslots-'));
-  const authority = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
-  try {
-    const c = await authority.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    const gateway = await startTestGateway({ tls: { certPem: c.chainPem, keyPem: c.keyPem }, ...overrides });
-    try {
-      await body(gateway, authority.bundlePem());
-    } finally {
-      await gateway.close(0);
-    }
-  } finally {
-    await authority.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** A TCP connection that sends nothing (no ClientHello, no request); `closedAt` is set when the gateway drops it. */
 async function silentConnection(port: number, localAddress = '127.0.0.1'): Promise<{ socket: Socket; openedAt: number; closedAt: () => number | null }> {
@@ -63,7 +42,7 @@ function healthz(port: number, ca: string, localAddress: string): Promise<number
 }
 
 test('a TCP connection that never sends its ClientHello is closed within the handshake deadline (headersTimeoutMs when shorter than 10 s)', async () => {
-  await withTlsGateway({ headersTimeoutMs: 400 }, async (gateway) => {
+  await withTlsGateway(async (gateway) => {
     const c = await silentConnection(gateway.port);
     try {
       await until('the gateway to close the silent connection', () => c.closedAt() !== null, 5000);
@@ -72,11 +51,11 @@ test('a TCP connection that never sends its ClientHello is closed within the han
     } finally {
       c.socket.destroy();
     }
-  });
+  }, { headersTimeoutMs: 400 });
 });
 
 test('a source over maxConnectionsPerSource is refused at accept while another source still connects; a freed slot is usable again', async () => {
-  await withTlsGateway({ maxConnectionsPerSource: 2, headersTimeoutMs: 60_000 }, async (gateway, ca) => {
+  await withTlsGateway(async (gateway, ca) => {
     const held = [await silentConnection(gateway.port), await silentConnection(gateway.port)];
     try {
       const over = await silentConnection(gateway.port);
@@ -96,7 +75,7 @@ test('a source over maxConnectionsPerSource is refused at accept while another s
     } finally {
       for (const c of held) c.socket.destroy();
     }
-  });
+  }, { maxConnectionsPerSource: 2, headersTimeoutMs: 60_000 });
 });
 
 test('the plain (--insecure-dev) listener caps connections per source too', async () => {
@@ -117,12 +96,12 @@ test('the plain (--insecure-dev) listener caps connections per source too', asyn
 });
 
 test('maxConnectionsPerSource 0 means no per-source cap', async () => {
-  await withTlsGateway({ maxConnectionsPerSource: 0 }, async (gateway) => {
+  await withTlsGateway(async (gateway) => {
     const conns = await Promise.all(Array.from({ length: 5 }, () => silentConnection(gateway.port)));
     await new Promise((r) => setTimeout(r, 200));
     assert.ok(conns.every((c) => c.closedAt() === null));
     for (const c of conns) c.socket.destroy();
-  });
+  }, { maxConnectionsPerSource: 0 });
 });
 
 test('a source is an IPv4 address (IPv4-mapped too) or an IPv6 /64', () => {

@@ -2,32 +2,13 @@
 // how long it may take to send a request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
-import { loadOrCreateAuthority, type CertificateAuthority } from '../../src/identity/index.js';
-import { MAX_CONCURRENT_STREAMS, type GatewayOptions, type RunningGateway } from '../../src/gateway/index.js';
+import { MAX_CONCURRENT_STREAMS } from '../../src/gateway/index.js';
 import { HTTP2_CLOSE_GRACE_MS } from '../../src/gateway/http2SessionLimits.js';
-import { TEST_KEY, startTestGateway } from '../helpers/inProcessGateway.js';
+import { TEST_KEY, withTlsGateway } from '../helpers/inProcessGateway.js';
+import { h2Frame, hpackLiteral } from '../helpers/h2Frames.js';
 
-async function withTlsGateway(body: (gateway: RunningGateway, ca: string) => Promise<void>, overrides: Partial<GatewayOptions> = {}): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-listenerlimits-'));
-  const authority: CertificateAuthority = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
-  try {
-    const c = await authority.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    const gateway = await startTestGateway({ tls: { certPem: c.chainPem, keyPem: c.keyPem, caPem: authority.bundlePem() }, ...overrides });
-    try {
-      await body(gateway, authority.bundlePem());
-    } finally {
-      await gateway.close(0);
-    }
-  } finally {
-    await authority.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 function tlsConnect(port: number, ca: string): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
@@ -180,17 +161,6 @@ function healthzStatus(session: ClientHttp2Session): Promise<number> {
   });
 }
 
-/** A raw HTTP/2 frame (RFC 9113 §4.1): what node:http2's client will not send, an unfinished header block. */
-function h2Frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
-}
-/** HPACK literal header field without indexing, new name (RFC 7541 §6.2.2); short names and values only. */
-const hpackLiteral = (name: string, value: string) => Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
 
 /**
  * Opens an HTTP/2 connection, starts a GET /healthz whose HEADERS frame lacks END_HEADERS and,

@@ -19,6 +19,7 @@ import { loadOrCreateAuthority, type CertificateAuthority } from '../../src/iden
 import { createGatewayObserver, type DecisionEvent } from '../../src/observe/index.js';
 import { TEST_KEY, startTestGateway } from '../helpers/inProcessGateway.js';
 import { startScriptedModelServer, type ScriptedModelServer } from '../helpers/modelServer.js';
+import { h2Frame, hpack } from '../helpers/h2Frames.js';
 
 const PRINCIPAL = 'ApiKey::"test"';
 const EVENT = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'tok ' } }] })}\n\n`;
@@ -165,20 +166,7 @@ test('HTTP/1.1: a client that drops the connection mid-upload is a cancel (499),
   assert.equal(upstream.received(), before, 'nothing was forwarded');
 });
 
-/** An HTTP/2 frame: 9-byte header (length, type, flags, stream id) and payload. */
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
-}
 
-/** HPACK literal header fields without indexing, plain (not Huffman) strings of < 127 bytes. */
-function hpack(headers: [string, string][]): Buffer {
-  return Buffer.concat(headers.flatMap(([k, v]) => [Buffer.from([0, k.length]), Buffer.from(k), Buffer.from([v.length]), Buffer.from(v)]));
-}
 
 /**
  * What a browser or curl sends when a user cancels an upload: HEADERS and DATA without
@@ -188,11 +176,11 @@ function h2CancelUpload(body: string): Promise<void> {
   return new Promise((resolve) => {
     const socket = tlsConnect({ host: '127.0.0.1', port: gw.port, ca: authority.bundlePem(), servername: 'localhost', ALPNProtocols: ['h2'] }, () => {
       const headers = hpack([[':method', 'POST'], [':scheme', 'https'], [':path', '/v1/chat/completions'], [':authority', 'localhost'], ['authorization', `Bearer ${TEST_KEY}`], ['content-type', 'application/json']]);
-      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0)), frame(1, 0x4, 1, headers), frame(0, 0, 1, Buffer.from(body))]));
+      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), h2Frame(4, 0, 0, Buffer.alloc(0)), h2Frame(1, 0x4, 1, headers), h2Frame(0, 0, 1, Buffer.from(body))]));
       setTimeout(() => {
         const cancel = Buffer.alloc(4);
         cancel.writeUInt32BE(h2constants.NGHTTP2_CANCEL);
-        socket.write(frame(3, 0, 1, cancel));
+        socket.write(h2Frame(3, 0, 1, cancel));
         resolve();
       }, 100);
     });

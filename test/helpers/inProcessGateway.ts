@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startGateway, type GatewayOptions, type RunningGateway } from '../../src/gateway/index.js';
 import { createLogger } from '../../src/observe/index.js';
+import { loadOrCreateAuthority } from '../../src/identity/index.js';
 import { permitAllSnapshots } from './gatewaySnapshot.js';
 
 /** The server secret and the one API key (principal ApiKey::"test") of every in-process test gateway. */
@@ -24,4 +28,25 @@ export function startTestGateway(overrides: Partial<GatewayOptions> = {}): Promi
     maxBodyBytes: 65536,
     ...overrides,
   });
+}
+
+/**
+ * A TLS test gateway (certificate for localhost/127.0.0.1 from a fresh CA, which is also the
+ * client-CA list) for the duration of `body`, which gets the CA bundle to trust it.
+ */
+export async function withTlsGateway(body: (gateway: RunningGateway, ca: string) => Promise<void>, overrides: Partial<GatewayOptions> = {}): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-tlsgateway-'));
+  const authority = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
+  try {
+    const c = await authority.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const gateway = await startTestGateway({ tls: { certPem: c.chainPem, keyPem: c.keyPem, caPem: authority.bundlePem() }, ...overrides });
+    try {
+      await body(gateway, authority.bundlePem());
+    } finally {
+      await gateway.close(0);
+    }
+  } finally {
+    await authority.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
