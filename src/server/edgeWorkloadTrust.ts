@@ -13,7 +13,7 @@ export interface EdgeWorkloadTrustOptions {
   logger: Logger;
   /** How long the gateway keeps accepting workload credentials after the stream drops. */
   maxStaleMs: number;
-  /** How often the SPIFFE bundle (JWT-SVID keys and X.509 roots) is fetched again (CA rotation). */
+  /** Fixed SPIFFE bundle refresh interval (tests); default: the bundle's refresh hint, 10 s..5 min. */
   bundleRefreshMs?: number;
   /** A bundle the caller already follows (and closes); otherwise one is started here. */
   bundle?: SpiffeBundleFollower;
@@ -63,6 +63,7 @@ export async function startEdgeWorkloadTrust(o: EdgeWorkloadTrustOptions): Promi
       bundlePem: () => bundle.x509Pem(),
       revocations,
       revocationsFresh: () => feed.isFresh(o.maxStaleMs),
+      refreshBundle: () => bundle.refreshNow(),
     },
     bundle,
     setSvid: (next) => {

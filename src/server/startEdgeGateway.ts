@@ -27,7 +27,7 @@ export interface StartEdgeGatewayOptions {
   /** Listener certificate files; otherwise a certificate is issued by the control plane's CA. */
   tlsCertFile?: string;
   tlsKeyFile?: string;
-  /** How often the SPIFFE bundle is fetched again (default 5 min). */
+  /** Fixed SPIFFE bundle refresh interval (tests); default: the bundle's refresh hint, 10 s..5 min. */
   bundleRefreshMs?: number;
 }
 

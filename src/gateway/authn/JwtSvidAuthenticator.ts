@@ -12,6 +12,12 @@ export interface JwtSvidAuthenticatorOptions {
   /** Current SPIFFE bundle (e.g. `() => ca.jwks()`); re-read when its sequence changes. */
   bundle: () => SpiffeBundle;
   isRevoked: (spiffeId: string) => boolean;
+  /**
+   * Remote PEPs: fetch the bundle again now (rate-limited by the caller). A token signed with a key
+   * the bundle lacks is verified once more if the bundle changed, since a CA rotation may not have
+   * reached this PEP yet; otherwise it is refused as before.
+   */
+  refreshBundle?: () => Promise<void>;
   clockSkewSeconds?: number;
   algorithms?: string[];
   now?: () => number;
@@ -33,8 +39,7 @@ export class JwtSvidAuthenticator {
     };
   }
 
-  private keySet(): ReturnType<typeof createLocalJWKSet> {
-    const bundle = this.o.bundle();
+  private keySet(bundle: SpiffeBundle): ReturnType<typeof createLocalJWKSet> {
     if (bundle !== this.keysFor || bundle.spiffe_sequence !== this.keysSequence || !this.keys) {
       const keys = bundle.keys.filter((k) => k.use === 'jwt-svid').map(({ use: _use, ...k }) => k);
       this.keys = createLocalJWKSet({ keys });
@@ -48,11 +53,21 @@ export class JwtSvidAuthenticator {
   async authenticate(token: string): Promise<Principal> {
     if (token.length > MAX_TOKEN_LENGTH) throw new WardenError('WARDEN_AUTHN_TOKEN_INVALID', 'the JWT-SVID is too long');
     let payload;
+    const options = this.o.now ? { ...this.verify, currentDate: new Date(this.o.now()) } : this.verify;
+    const bundle = this.o.bundle();
     try {
-      const options = this.o.now ? { ...this.verify, currentDate: new Date(this.o.now()) } : this.verify;
-      ({ payload } = await jwtVerify(token, this.keySet(), options));
+      ({ payload } = await jwtVerify(token, this.keySet(bundle), options));
     } catch (err) {
-      throw mapJoseError(err, 'JWT-SVID');
+      const refused = mapJoseError(err, 'JWT-SVID');
+      if (refused.code !== 'WARDEN_AUTHN_UNKNOWN_KID' || !this.o.refreshBundle) throw refused;
+      await this.o.refreshBundle();
+      const next = this.o.bundle();
+      if (next === bundle && next.spiffe_sequence === bundle.spiffe_sequence) throw refused;
+      try {
+        ({ payload } = await jwtVerify(token, this.keySet(next), options));
+      } catch (again) {
+        throw mapJoseError(again, 'JWT-SVID');
+      }
     }
     let spiffeId: string;
     let trustDomain: string;

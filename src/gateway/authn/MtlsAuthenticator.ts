@@ -1,6 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import type { GatewayRequest } from '../RequestContext.js';
-import { WardenError } from '../../errors/index.js';
+import { WardenError, isWardenError } from '../../errors/index.js';
 import { verifyPeerSvid, TrustBundle, type RevocationList } from '../../identity/index.js';
 import type { Principal } from '../RequestContext.js';
 
@@ -11,6 +11,8 @@ export interface MtlsAuthenticatorOptions {
   revocations: RevocationList | null;
   /** False when the revocation list may be out of date (remote PEP lost its stream): fail closed. */
   revocationsFresh?: () => boolean;
+  /** Remote PEPs: fetch the bundle again now (rate-limited by the caller), see retryAfterBundleRefresh. */
+  refreshBundle?: () => Promise<void>;
   clockSkewSeconds?: number;
   now?: () => number;
 }
@@ -58,6 +60,20 @@ export class MtlsAuthenticator {
   authenticateRequest(req: GatewayRequest): Principal | null {
     const socket = tlsSocketOf(req);
     return socket ? this.authenticate(socket) : null;
+  }
+
+  /**
+   * For a request `authenticateRequest` refused with `err`: a chain to a root this PEP does not
+   * hold may be a CA rotation that has not reached it yet, so the bundle is fetched again (the
+   * caller rate-limits that) and, if it changed, the chain verified once more. Anything else, or
+   * an unchanged bundle, rethrows `err`: fail closed. Off the hot path: only refusals get here.
+   */
+  async retryAfterBundleRefresh(req: GatewayRequest, err: unknown): Promise<Principal | null> {
+    if (!this.o.refreshBundle || !isWardenError(err) || err.code !== 'WARDEN_IDENTITY_SVID_UNTRUSTED') throw err;
+    const pem = this.o.bundlePem();
+    await this.o.refreshBundle();
+    if (this.o.bundlePem() === pem) throw err;
+    return this.authenticateRequest(req);
   }
 
   /**

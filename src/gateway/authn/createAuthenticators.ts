@@ -22,6 +22,11 @@ export interface WorkloadTrust {
   revocations: RevocationList | null;
   /** For remote PEPs: false while the revocation stream is down past its allowance (fail closed). */
   revocationsFresh?: () => boolean;
+  /**
+   * For remote PEPs: fetch the bundle again now, rate-limited, when a credential names a JWT key
+   * or X.509 root not in it (a CA rotation not seen yet). In-process trust is always current.
+   */
+  refreshBundle?: () => Promise<void>;
 }
 
 export interface Authenticators {
@@ -47,8 +52,9 @@ export function createAuthenticators(config: AuthnConfig, trust: WorkloadTrust |
             if (trust.revocationsFresh && !trust.revocationsFresh()) throw new WardenError('WARDEN_GATEWAY_REVOCATIONS_STALE', 'JWT-SVIDs are refused until the revocation list is current again');
             return trust.revocations?.hasSpiffeId(id) ?? false;
           },
+          refreshBundle: trust.refreshBundle,
         })
       : null;
-  const mtls = config.mtls && trust ? new MtlsAuthenticator({ trustDomain: trust.trustDomain, bundlePem: trust.bundlePem, revocations: trust.revocations, revocationsFresh: trust.revocationsFresh }) : null;
+  const mtls = config.mtls && trust ? new MtlsAuthenticator({ trustDomain: trust.trustDomain, bundlePem: trust.bundlePem, revocations: trust.revocations, revocationsFresh: trust.revocationsFresh, refreshBundle: trust.refreshBundle }) : null;
   return { bearer: new BearerAuthenticator({ jwt, jwtSvid }), jwt, mtls, revocations: (mtls || jwtSvid) && trust ? trust.revocations : null };
 }

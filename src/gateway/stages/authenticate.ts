@@ -4,7 +4,7 @@ import { constantTimeEqual } from '../../crypto/index.js';
 import { hashApiKey, parseApiKey, type ApiKeyVerifier } from '../../store/index.js';
 import { parseEntityRef, type EntityRef } from '../../policy/index.js';
 import type { Authenticators } from '../authn/index.js';
-import type { RequestContext } from '../RequestContext.js';
+import type { Principal, RequestContext } from '../RequestContext.js';
 
 function presentedCredential(ctx: RequestContext): string | null {
   const auth = ctx.req.headers.authorization;
@@ -57,11 +57,18 @@ export function authenticateApiKey(ctx: RequestContext, key: string, serverSecre
 
 /**
  * Stage 2: who is calling. A verified client SVID (mTLS) wins; otherwise the bearer credential is
- * a JWT (OIDC issuer or JWT-SVID) or a Warden API key. At most one await (JWKS-backed JWTs).
+ * a JWT (OIDC issuer or JWT-SVID) or a Warden API key. At most one await (JWKS-backed JWTs), more only for a
+ * workload credential refused for an unknown key or root (one rate-limited bundle refetch).
  */
 export async function authenticate(ctx: RequestContext, serverSecret: Uint8Array, authn: Authenticators | null): Promise<void> {
   if (authn?.mtls) {
-    const peer = authn.mtls.authenticateRequest(ctx.req);
+    let peer: Principal | null;
+    try {
+      peer = authn.mtls.authenticateRequest(ctx.req);
+    } catch (err) {
+      // Refusals only: an unknown root may be a CA rotation this PEP has not fetched yet.
+      peer = await authn.mtls.retryAfterBundleRefresh(ctx.req, err);
+    }
     if (peer) {
       ctx.principal = peer;
       return;
