@@ -38,6 +38,8 @@ export interface CertificateAuthority {
   generations(): CaGenerationInfo[];
   /** Issued certificates with their validity (empty without a database). */
   listIssued(o?: { spiffeId?: string; includeExpired?: boolean; limit?: number }): Promise<IssuedSvidRecordWithTime[]>;
+  /** Deletes issued-certificate records that expired before `expiredBefore`; returns how many (0 without a database). */
+  pruneIssued(expiredBefore: Date): Promise<number>;
   /** Increases when the bundle changes (SPIFFE `spiffe_sequence`). */
   readonly sequence: number;
   /** Flushes pending issuance records. */

@@ -95,6 +95,16 @@ export class IssuedSvidRepository {
     return r.rows.map((row) => ({ serial: row.serial, notAfter: new Date(row.not_after) }));
   }
 
+  /**
+   * Forgets certificates that expired before `expiredBefore`: they authenticate nothing any more,
+   * and revocations live in their own table, so no revocation is lost (the CRL lists only
+   * unexpired serials). Returns how many records were deleted.
+   */
+  async prune(expiredBefore: Date): Promise<number> {
+    const r = await this.db.query('DELETE FROM identity_svids WHERE not_after < $1', [expiredBefore]);
+    return r.rowCount;
+  }
+
   async find(serial: string): Promise<IssuedSvidRecord | null> {
     const r = await this.db.query<Row>('SELECT * FROM identity_svids WHERE serial = $1', [serial]);
     const row = r.rows[0];

@@ -44,6 +44,11 @@ export const identitySection = z
      * the control plane's or another service's name.
      */
     gatewayDnsNames: z.array(z.string().regex(/^(\*\.)?[A-Za-z0-9.-]{1,253}$/)).max(64).default(['localhost']),
+    /**
+     * How long records of issued certificates (`warden identity list --all`) are kept after the
+     * certificate expired; pruned hourly. Revocations are kept separately and are not affected.
+     */
+    issuedRetentionDays: z.number().int().min(1).max(3650).default(7),
     /** Default one-time join token lifetime (seconds). */
     joinTokenTtlSeconds: z.number().int().min(10).max(30 * 86400).default(600),
     /** Kubernetes projected service-account token attestation. */

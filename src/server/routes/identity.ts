@@ -106,12 +106,26 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     return who;
   };
 
-  // Serial revocations of certificates that have expired anyway are dropped (keeps the list and CRL small).
-  const prune = setInterval(() => {
+  // Serial revocations of certificates that have expired anyway are dropped (keeps the list and CRL
+  // small), and records of certificates expired longer than the retention (the table grows by every
+  // renewal otherwise). Once at start too: a control plane restarted within the hour still prunes.
+  const retentionMs = ctx.config.identity.issuedRetentionDays * 86_400_000;
+  const pruneAll = (): void => {
     ca.revocations.prune().catch((err: unknown) => ctx.logger.warn({ err }, 'revocation prune failed'));
-  }, 3600_000);
+    ca.pruneIssued(new Date(Date.now() - retentionMs))
+      .then((removed) => {
+        if (removed > 0) ctx.logger.info({ removed }, 'records of long-expired certificates pruned');
+      })
+      .catch((err: unknown) => ctx.logger.warn({ err }, 'issued certificate prune failed'));
+  };
+  const prune = setInterval(pruneAll, 3600_000);
   prune.unref();
-  app.addHook('onClose', async () => clearInterval(prune));
+  const firstPrune = setTimeout(pruneAll, 1000);
+  firstPrune.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(prune);
+    clearTimeout(firstPrune);
+  });
 
   // ---- workload-facing (public, self-authenticated) ----
   app.post('/identity/attest', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
