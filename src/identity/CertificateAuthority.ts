@@ -23,8 +23,13 @@ export interface CertificateAuthority {
   jwks(): SpiffeBundle;
   /** A TLS server certificate for Warden's own listeners (key generated here, never persisted by the CA). */
   issueServerCertificate(o: { dnsNames: string[]; ipAddresses: string[]; ttlSeconds?: number; spiffeId?: string }): Promise<ServerCertificate>;
-  /** Issues an X.509-SVID for the public key in a PKCS#10 CSR (PEM or DER); the private key never leaves the workload. */
-  issueX509SvidFromCsr(csr: string | Uint8Array, o: { spiffeId: string; ttlSeconds?: number; dnsNames?: string[] }): Promise<X509Svid>;
+  /**
+   * Issues an X.509-SVID for the public key in a PKCS#10 CSR (PEM or DER); the private key never
+   * leaves the workload. `root: 'oldest'` (listener certificates): signed under the oldest root
+   * that has been active and whose intermediate outlives the certificate, so clients holding a
+   * bundle from before a rotation keep verifying it during the overlap; default the active root.
+   */
+  issueX509SvidFromCsr(csr: string | Uint8Array, o: { spiffeId: string; ttlSeconds?: number; dnsNames?: string[]; root?: 'active' | 'oldest' }): Promise<X509Svid>;
   /** Signs a JWT-SVID (ES256 by default) with `sub` = SPIFFE ID. */
   issueJwtSvid(o: { spiffeId: string; audience: string | string[]; ttlSeconds?: number; now?: Date }): Promise<JwtSvid>;
   /** Revocation list shared by the control plane, PEPs and agents. */

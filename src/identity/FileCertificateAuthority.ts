@@ -392,8 +392,28 @@ export class FileCertificateAuthority implements CertificateAuthority {
   }
 
   private signer(g: Generation): LeafSigner {
+    if (g !== this.active()) {
+      // Listener certificates under an older root (issueX509SvidFromCsr root: 'oldest'): rare, one cached signer.
+      if (this.olderSigner?.gen !== g || this.olderSigner.no !== g.intermediateNo) this.olderSigner = { gen: g, no: g.intermediateNo, signer: leafSigner(new Uint8Array(g.intermediate.rawData), g.intermediateKeys.privateKey) };
+      return this.olderSigner.signer;
+    }
     this.leafTemplate ??= leafSigner(new Uint8Array(g.intermediate.rawData), g.intermediateKeys.privateKey);
     return this.leafTemplate;
+  }
+
+  private olderSigner: { gen: Generation; no: number; signer: LeafSigner } | null = null;
+
+  /**
+   * The generation a certificate is signed under: the active one, or for `oldest` the oldest
+   * generation that has been active (retired ones first) whose intermediate outlives the
+   * certificate. A listener certificate under that root verifies with a bundle.pem from before
+   * the rotation as well as with a newer one, as long as the old root is in the bundle; once its
+   * intermediate is too short-lived, certificates move to the active root.
+   */
+  private issuerFor(active: Generation, root: 'active' | 'oldest' | undefined, ttlSeconds: number): Generation {
+    if (root !== 'oldest') return active;
+    const until = Date.now() + ttlSeconds * 1000;
+    return this.gens.find((g) => g.status !== 'prepared' && g.intermediate.notAfter.getTime() >= until && g.intermediate.notBefore.getTime() <= Date.now()) ?? active;
   }
 
   private async signLeaf(g: Generation, spki: Buffer, names: LeafName[], ttlSeconds: number, kind: 'x509' | 'server', spiffeId: string): Promise<{ certPem: string; serial: string; notBefore: Date; notAfter: Date }> {
@@ -419,7 +439,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
     return id;
   }
 
-  async issueX509SvidFromCsr(csr: string | Uint8Array, o: { spiffeId: string; ttlSeconds?: number; dnsNames?: string[] }): Promise<X509Svid> {
+  async issueX509SvidFromCsr(csr: string | Uint8Array, o: { spiffeId: string; ttlSeconds?: number; dnsNames?: string[]; root?: 'active' | 'oldest' }): Promise<X509Svid> {
     const id = this.workloadId(o.spiffeId);
     const ttl = this.clampTtl(o.ttlSeconds, this.svidTtl, this.maxSvidTtl);
     const { spki } = parseAndVerifyCsr(checkCsrSize(csr));
@@ -428,13 +448,13 @@ export class FileCertificateAuthority implements CertificateAuthority {
       if (!/^[A-Za-z0-9*.-]{1,253}$/.test(dns)) throw new WardenError('WARDEN_INPUT_INVALID', 'invalid DNS name');
       names.push({ type: 'dns', value: dns });
     }
-    const g = await this.ready();
+    const g = this.issuerFor(await this.ready(), o.root, ttl);
     const leaf = await this.signLeaf(g, spki, names, ttl, 'x509', id.id);
     return {
       spiffeId: id.id,
       serial: leaf.serial,
       certPem: leaf.certPem,
-      chainPem: leaf.certPem + this.intermediatePemCache(g),
+      chainPem: leaf.certPem + this.intermediatePemFor(g),
       bundlePem: this.bundleCache,
       notBefore: leaf.notBefore,
       notAfter: leaf.notAfter,

@@ -55,20 +55,30 @@ function advertisedUrl(gateway: RunningGateway, host: string, issuedFor: readonl
   return issuedFor?.includes('localhost') && loopback ? `https://localhost:${gateway.port}` : gateway.url;
 }
 
-/** Asks the control plane's CA for this gateway's listener certificate (key generated here, never sent). */
+/**
+ * Asks the control plane's CA for this gateway's listener certificate (key generated here, never
+ * sent). It is issued under the oldest root still usable (`root: "oldest"`), like the control
+ * plane's own listeners keep theirs: after a CA rotation, clients holding the bundle.pem from
+ * before it keep verifying this gateway while the old root is in the bundle.
+ */
 async function issueFromControlPlane(o: StartEdgeGatewayOptions, roots: string): Promise<{ material: GatewayTls; notAfter: Date | null }> {
   const key = createWorkloadKey();
   const agent = new Agent({ connect: controlPlaneTls(roots) });
   try {
     const dnsNames = certificateDnsNames(o.config);
-    const res = await request(`${o.controlPlaneUrl}/api/v1/identity/issue`, {
-      method: 'POST',
-      dispatcher: agent,
-      headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ csr: key.csrPem, spiffeId: `spiffe://${o.config.server.trustDomain}/warden/gateway/${o.name}`, dnsNames }),
-    });
-    const body = (await res.body.json()) as { chainPem?: string; bundlePem?: string; notAfter?: string; error?: { code: string; message: string } };
-    if (res.statusCode !== 200 || !body.chainPem) throw new WardenError('WARDEN_UNAVAILABLE', `control plane refused to issue the gateway certificate: ${body.error?.code ?? res.statusCode}`);
+    const ask = async (root: 'oldest' | undefined) => {
+      const res = await request(`${o.controlPlaneUrl}/api/v1/identity/issue`, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ csr: key.csrPem, spiffeId: `spiffe://${o.config.server.trustDomain}/warden/gateway/${o.name}`, dnsNames, root }),
+      });
+      return { status: res.statusCode, body: (await res.body.json()) as { chainPem?: string; bundlePem?: string; notAfter?: string; error?: { code: string; message: string } } };
+    };
+    let { status, body } = await ask('oldest');
+    // A control plane older than this gateway refuses the unknown field: it issues under its active root then.
+    if (status === 400 && body.error?.code === 'WARDEN_INPUT_INVALID' && /root/.test(body.error.message)) ({ status, body } = await ask(undefined));
+    if (status !== 200 || !body.chainPem) throw new WardenError('WARDEN_UNAVAILABLE', `control plane refused to issue the gateway certificate: ${body.error?.code ?? status}`);
     return { material: { certPem: body.chainPem, keyPem: key.keyPem, caPem: body.bundlePem }, notAfter: body.notAfter ? new Date(body.notAfter) : null };
   } finally {
     await agent.close();

@@ -58,7 +58,14 @@ export function dnsNameAllowed(name: string, patterns: readonly string[]): boole
   });
 }
 
-const issueBody = z.strictObject({ csr: z.string().min(1).max(16_384), spiffeId: z.string().max(2048), ttlSeconds: z.number().int().optional(), dnsNames: z.array(z.string().max(253)).max(16).optional() });
+const issueBody = z.strictObject({
+  csr: z.string().min(1).max(16_384),
+  spiffeId: z.string().max(2048),
+  ttlSeconds: z.number().int().optional(),
+  dnsNames: z.array(z.string().max(253)).max(16).optional(),
+  /** `oldest` for listener certificates: under the oldest root still usable, see CertificateAuthority. */
+  root: z.enum(['active', 'oldest']).optional(),
+});
 const adminJwtBody = z.strictObject({ spiffeId: z.string().max(2048), audience: z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).min(1).max(16)]), ttlSeconds: z.number().int().optional() });
 const revokeBody = z.strictObject({ spiffeId: z.string().max(2048).optional(), serial: z.string().max(64).optional(), reason: z.string().max(256).optional() });
 const rotateBody = z.strictObject({ prepareOnly: z.boolean().optional() });
@@ -257,7 +264,7 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
       ctx,
       request,
       { action: 'identity.svid.issue', resource: body.spiffeId },
-      () => ca.issueX509SvidFromCsr(body.csr, { spiffeId: body.spiffeId, ttlSeconds: body.ttlSeconds, dnsNames: body.dnsNames }),
+      () => ca.issueX509SvidFromCsr(body.csr, { spiffeId: body.spiffeId, ttlSeconds: body.ttlSeconds, dnsNames: body.dnsNames, root: body.root }),
       (s) => ({ resource: s.spiffeId, details: { serial: s.serial, notAfter: s.notAfter.toISOString() } }),
     );
     return svidResponse(svid);
