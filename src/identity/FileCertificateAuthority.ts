@@ -33,6 +33,8 @@ export interface AuthorityOptions {
   intermediateTtlDays?: number;
   /** notBefore is backdated by this much so peers with slightly slow clocks accept new SVIDs. */
   clockSkewSeconds?: number;
+  /** When maintenance (intermediate re-issue, root rotation) is due; tests move it forward. */
+  clock?: () => number;
 }
 
 interface StateFile {
@@ -198,7 +200,8 @@ export class FileCertificateAuthority implements CertificateAuthority {
     });
     writeFileAtomic(join(this.caDir, rootCertName(id)), toPem(root), 0o644);
     const { intermediate, intermediateKeys } = await this.issueIntermediate(id, 1, root, rootKeys);
-    return { id, status, createdAt: new Date(now).toISOString(), intermediateNo: 1, root, rootKeys, intermediate, intermediateKeys, ...(await this.jwtKeyOf(id)) };
+    // createdAt on the maintenance clock: the activation delay counts from it.
+    return { id, status, createdAt: new Date(this.now()).toISOString(), intermediateNo: 1, root, rootKeys, intermediate, intermediateKeys, ...(await this.jwtKeyOf(id)) };
   }
 
   private async issueIntermediate(id: string, no: number, root: x509.X509Certificate, rootKeys: CryptoKeyPair) {
@@ -238,25 +241,50 @@ export class FileCertificateAuthority implements CertificateAuthority {
   }
 
   /**
-   * Keeps the CA healthy: re-issues the intermediate at half-life, prepares and activates a new
-   * root when a third of the active root's life is left, drops expired roots. Cheap when nothing is due.
+   * How long a new root is published in the bundle (`prepared`) before automatic rotation makes it
+   * the issuer: every relying party has fetched the bundle by then. Remote gateways refetch it
+   * at least every 5 minutes; agents write it with each renewal, at the latest after the longest
+   * SVID lifetime.
    */
-  private async maintain(now = Date.now()): Promise<void> {
+  private get activationDelayMs(): number {
+    return (Math.max(this.svidTtl, this.maxSvidTtl) + 300) * 1000;
+  }
+
+  /** When a prepared root may become the issuer automatically: the third-life point of the active root, and not before it waited the activation delay. */
+  private activationDue(active: Generation, prepared: Generation): number {
+    return Math.max(thirdLifeLeftAt(active), Date.parse(prepared.createdAt) + this.activationDelayMs);
+  }
+
+  /**
+   * Keeps the CA healthy: re-issues the intermediate at half-life, drops expired roots, and when a
+   * third of the active root's life is left rotates in two steps, like `rotate --prepare-only` then
+   * `rotate`: a new root is published (`prepared`) and becomes the issuer only once it has been in
+   * the bundle for the activation delay. Cheap when nothing is due.
+   */
+  private async maintain(now = this.now()): Promise<void> {
     let changed = false;
     const before = this.gens.length;
     this.gens = this.gens.filter((g) => g.root.notAfter.getTime() > now);
     if (this.gens.length !== before) changed = true;
     let active = this.active();
     if (!active) {
-      this.gens.push(await this.createGeneration('active'));
+      // The active root expired while a new one waited: that one, already in every bundle.
+      const waiting = this.gens.find((g) => g.status === 'prepared');
+      if (waiting) waiting.status = 'active';
+      else this.gens.push(await this.createGeneration('active'));
       active = this.active()!;
       changed = true;
     }
-    const rootLeft = active.root.notAfter.getTime() - now;
-    const rootLife = active.root.notAfter.getTime() - active.root.notBefore.getTime();
-    if (rootLeft < rootLife / 3) {
-      await this.rotateNow(false);
-      return;
+    if (now >= thirdLifeLeftAt(active)) {
+      const prepared = this.gens.find((g) => g.status === 'prepared');
+      if (!prepared) {
+        await this.rotateNow(true);
+        return;
+      }
+      if (now >= this.activationDue(active, prepared)) {
+        await this.rotateNow(false);
+        return;
+      }
     }
     const iLife = active.intermediate.notAfter.getTime() - active.intermediate.notBefore.getTime();
     if (active.intermediate.notAfter.getTime() - now < iLife / 2 && active.intermediate.notAfter.getTime() < active.root.notAfter.getTime()) {
@@ -280,11 +308,18 @@ export class FileCertificateAuthority implements CertificateAuthority {
       writeFileAtomic(join(this.options.dataDir, 'bundle.pem'), pem, 0o644);
     }
     this.jwksCache = null;
+    const active = this.activeOrThrow();
+    const prepared = this.gens.find((g) => g.status === 'prepared');
     this.nextMaintenance = Math.min(
       ...this.gens.map((g) => g.root.notAfter.getTime()),
-      this.activeOrThrow().intermediate.notAfter.getTime() - (this.activeOrThrow().intermediate.notAfter.getTime() - this.activeOrThrow().intermediate.notBefore.getTime()) / 2,
-      this.activeOrThrow().root.notAfter.getTime() - (this.activeOrThrow().root.notAfter.getTime() - this.activeOrThrow().root.notBefore.getTime()) / 3,
+      active.intermediate.notAfter.getTime() - (active.intermediate.notAfter.getTime() - active.intermediate.notBefore.getTime()) / 2,
+      // With a root waiting, the next step is its activation (never a time already past: that would run maintenance on every issuance).
+      prepared ? this.activationDue(active, prepared) : thirdLifeLeftAt(active),
     );
+  }
+
+  private now(): number {
+    return this.options.clock?.() ?? Date.now();
   }
 
   private nextMaintenance = 0;
@@ -297,7 +332,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
 
   /** Hot-path guard: a number comparison unless maintenance is due. */
   private async ready(): Promise<Generation> {
-    if (Date.now() >= this.nextMaintenance) {
+    if (this.now() >= this.nextMaintenance) {
       this.rolling ??= this.maintain().finally(() => (this.rolling = null));
       await this.rolling;
     }
@@ -558,6 +593,12 @@ async function assertKeyMatches(cert: x509.X509Certificate, keys: CryptoKeyPair,
   if (!spki.equals(Buffer.from(cert.publicKey.rawData))) {
     throw new WardenError('WARDEN_IDENTITY_CA_STATE_INVALID', `the ${what} does not belong to CA key ${keyName} (see "CA files" in docs/identity.md)`);
   }
+}
+
+/** When a third of the generation's root life is left: automatic rotation starts then. */
+function thirdLifeLeftAt(g: { root: x509.X509Certificate }): number {
+  const notAfter = g.root.notAfter.getTime();
+  return notAfter - (notAfter - g.root.notBefore.getTime()) / 3;
 }
 
 function checkCsrSize(csr: string | Uint8Array): string | Uint8Array {

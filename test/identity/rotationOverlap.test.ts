@@ -71,3 +71,36 @@ test('warden gateway (remote) started after a CA rotation: clients holding the p
   });
   assert.equal(status, 200, 'the pre-rotation bundle verifies the gateway listener');
 });
+
+test('automatic root rotation prepares the new root first and activates it only after the activation delay (longest SVID lifetime + 5 min)', async (t) => {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  let now = Date.now();
+  // A 3-day root: a third of its life is left after 2 days. Delay: 1 h SVIDs + 5 min.
+  const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'example.org', rootTtlDays: 3, svidTtlSeconds: 600, maxSvidTtlSeconds: 3600, clock: () => now });
+  const original = ca.bundlePem();
+  const issue = async () => (await ca.issueX509SvidFromCsr(createWorkloadKey().csrPem, { spiffeId: 'spiffe://example.org/w' })).chainPem;
+  const statuses = () => ca.generations().map((g) => g.status).join(',');
+
+  now += 47 * 3600_000;
+  await issue();
+  assert.equal(statuses(), 'active', 'nothing before a third of the root life is left');
+
+  now += 2 * 3600_000;
+  assert.ok(chainsTo(await issue(), original), 'still issued under the old root');
+  assert.equal(statuses(), 'active,prepared', 'the new root is published first');
+  const bothRoots = ca.bundlePem();
+  assert.equal(nodeCertificatesFromPem(bothRoots).length, 2);
+  const sequence = ca.sequence;
+
+  now += 3600_000;
+  assert.ok(chainsTo(await issue(), original), 'within the delay (1 h 5 min): the old root still issues');
+  assert.equal(statuses(), 'active,prepared');
+  assert.equal(ca.sequence, sequence);
+
+  now += 6 * 60_000;
+  const after = await issue();
+  assert.equal(statuses(), 'retired,active', 'activated once the delay has passed');
+  assert.ok(!chainsTo(after, original) && chainsTo(after, bothRoots), 'issued under the new root, which every bundle since the preparation holds');
+  assert.equal(ca.bundlePem(), bothRoots, 'the retired root stays in the bundle');
+});
