@@ -10,6 +10,7 @@ import { registerConsole } from './console.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
 import { installAdminAuth } from './adminAuth.js';
 import { listenError } from './listenError.js';
+import { advertisedHttpsUrl } from './advertisedUrl.js';
 import { registerRoutes, metricsRoutes } from './routes/index.js';
 
 export interface ControlPlaneTls {
@@ -148,7 +149,8 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
   const port = (app.server.address() as AddressInfo).port;
   const host = ctx.config.server.host.includes(':') ? `[${ctx.config.server.host}]` : ctx.config.server.host;
   return {
-    url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
+    // The listener certificate names server.hostnames: the URL must be one of them (see advertisedHttpsUrl).
+    url: options.tls ? advertisedHttpsUrl(ctx.config.server.host, port, ctx.config.server.hostnames) : `http://${host}:${port}`,
     port,
     app,
     ctx,

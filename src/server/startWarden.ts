@@ -16,6 +16,7 @@ import { publishDemoPolicy } from './demoPolicy.js';
 import { mintFirstStartCredentials } from './firstStartCredentials.js';
 import { caWorkloadTrust, createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 import { listenError } from './listenError.js';
+import { advertisedHttpsUrl } from './advertisedUrl.js';
 import { controlPlaneGaugeRefresher } from './controlPlaneGauges.js';
 
 
@@ -214,7 +215,8 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     followBundle.unref();
 
     const ready: ReadyInfo = {
-      gatewayUrl: gateway?.url ?? null,
+      // Its certificate names server.hostnames too: advertised under one of them.
+      gatewayUrl: gateway ? (tls ? advertisedHttpsUrl(config.gateway.host, gateway.port, config.server.hostnames) : gateway.url) : null,
       adminUrl: controlPlane.url,
       caBundle: join(config.dataDir, 'bundle.pem'),
       adminToken: credentials.adminToken,

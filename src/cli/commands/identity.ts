@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { configFor } from '../context.js';
 import { parseFormat, printJson, printText, formatTable } from '../output.js';
-import { withAdminClient } from '../adminClient.js';
+import { withAdminClient, withAdminOptions } from '../adminClient.js';
 import { WardenError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../crypto/index.js';
 import { referencedIntermediatePaths } from '../../identity/index.js';
@@ -40,7 +40,7 @@ function expiresIn(iso: string, now = Date.now()): string {
 }
 
 export function registerIdentityCommands(program: Command): void {
-  const identity = program.command('identity').description('Workload identity: SPIFFE IDs, SVIDs, attestation, revocation, trust bundle');
+  const identity = withAdminOptions(program.command('identity').description('Workload identity: SPIFFE IDs, SVIDs, attestation, revocation, trust bundle'));
 
   const entry = identity.command('entry').description('Registration entries (SPIFFE ID ← selectors)');
   entry
