@@ -20,8 +20,8 @@ let db: Database;
 let app: FastifyInstance;
 const records: AuditRecord[] = [];
 let snapshotEvents = 0;
-/** An audit action whose append fails (the audit store is down for it). */
-let failAuditFor: string | null = null;
+/** Audit records whose append fails (the audit store is down for them). */
+let failAudit: ((r: AuditRecord) => boolean) | null = null;
 const env = { WARDEN_ARTIFACTS_PROMOTION_APPROVERS: '["User::\\"alice\\""]', WARDEN_ADMIN_TOKEN: 'test-admin-token' } as Record<string, string>;
 
 /** Runs the real CLI in-process; stdout/stderr are captured. */
@@ -50,7 +50,7 @@ before(async () => {
   // Only append is used by the routes; the rest of the AuditLog surface is not needed here.
   const audit = {
     append: async (r: AuditRecord) => {
-      if (r.action === failAuditFor) throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'injected audit failure');
+      if (failAudit?.(r)) throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'injected audit failure');
       records.push(r);
     },
     queueDepth: 0, flush: async () => {}, close: async () => {} } as unknown as AuditLog;
@@ -156,12 +156,20 @@ test('warden artifact: add, scan, approve, promote, lineage, blast radius and ad
     admissionTableFromJson((await (await fetch(`${process.env.WARDEN_ADMIN_URL}/api/v1/admission/models`, { headers: { authorization: `Bearer ${env.WARDEN_ADMIN_TOKEN}` } })).json()) as AdmissionTableJson);
   assert.equal((admitModel(await admission(), 'sentiment', undefined, added.version.digest) as { code: string }).code, 'WARDEN_ADMISSION_DIGEST_MISMATCH');
   const events = snapshotEvents;
-  // The audit store fails for the revoke: the revocation is committed and still pushed to PEPs.
-  failAuditFor = 'artifacts.revoke';
+  // The audit store cannot take the revoke's attempt record: the revoke is refused and v2 still serves.
+  failAudit = (x) => x.action === 'artifacts.revoke';
   r = await cli('artifact', 'revoke', 'sentiment@2', '--reason', 'weights differ from the signed manifest');
-  failAuditFor = null;
+  failAudit = null;
   assert.match(r.stderr, /WARDEN_AUDIT_WRITE_FAILED/);
-  assert.equal(snapshotEvents, events + 1, 'a committed revocation is pushed even when its audit record fails');
+  assert.equal(snapshotEvents, events, 'nothing changed, nothing is pushed');
+  assert.deepEqual(admitModel(await admission(), 'sentiment', undefined, v2digest), { ok: true, version: '2', digest: v2digest });
+  // The attempt is durable but the store fails for the 'committed' record: the revocation is made and still pushed to PEPs.
+  failAudit = (x) => x.action === 'artifacts.revoke' && x.details?.outcome === 'committed';
+  r = await cli('artifact', 'revoke', 'sentiment@2', '--reason', 'weights differ from the signed manifest');
+  failAudit = null;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(snapshotEvents, events + 1, 'a committed revocation is pushed even when its committed record fails');
+  assert.ok(records.some((x) => x.action === 'artifacts.revoke' && x.details?.outcome === 'attempted' && x.resource === 'ArtifactVersion::"sentiment@2"'));
   assert.equal((admitModel(await admission(), 'sentiment', undefined, v2digest) as { code: string }).code, 'WARDEN_ADMISSION_NOT_SERVING');
   r = await cli('artifact', 'rollback', 'sentiment', '--format', 'json');
   assert.deepEqual(JSON.parse(r.stdout), { from: null, to: 'sentiment@1' });

@@ -15,9 +15,9 @@ import { EventEmitter } from 'node:events';
 import { SnapshotPublisher } from '../../src/server/SnapshotPublisher.js';
 import type { ControlPlaneContext } from '../../src/server/ControlPlaneContext.js';
 
-async function start(t: TestContext) {
+async function start(t: TestContext, overrides: Record<string, unknown> = {}) {
   const dataDir = tempDataDir('warden-snapshot-publish-');
-  const config = loadConfig({ dataDir, env: {}, overrides: { 'server.port': 0 } });
+  const config = loadConfig({ dataDir, env: {}, overrides: { 'server.port': 0, ...overrides } });
   const warden = await startWarden({ config, logger: createLogger({ level: 'silent' }), demo: false, gateway: false });
   t.after(async () => {
     await warden.close();
@@ -35,6 +35,18 @@ async function start(t: TestContext) {
 function keyInSnapshot(warden: RunningWarden, id: string) {
   const snap = warden.controlPlane.snapshots.current();
   return snap ? [...snap.apiKeys.values()].find((k) => k.id === id) : undefined;
+}
+
+/** Promotion without signature, scan or approval: these tests are about the audit record, not the checks. */
+const OPEN_PROMOTION = { 'artifacts.promotion.requireSignature': false, 'artifacts.promotion.requireScan': false, 'artifacts.promotion.requireApproval': false };
+
+/** A model manifest for fresh bytes (each content gives its own digest). */
+async function modelManifest(t: TestContext, content: string): Promise<unknown> {
+  const dir = tempDataDir('warden-snapshot-model-');
+  t.after(() => removeDir(dir));
+  mkdirSync(join(dir, 'model'));
+  writeFileSync(join(dir, 'model', 'weights.bin'), content);
+  return createManifest(join(dir, 'model'), { kind: 'model' });
 }
 
 async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
@@ -215,4 +227,83 @@ test('registering a model pushes the snapshot at once: gateways stop admitting t
   assert.equal(registered.status, 201, JSON.stringify(registered.json));
   // Well before the periodic refresh (a third of the snapshot TTL).
   await until('the registered model is in the snapshot', admitted, 5_000);
+});
+
+test('an artifact or lineage change whose audit record cannot be made durable is refused (503 WARDEN_AUDIT_WRITE_FAILED) and the registry is unchanged', async (t) => {
+  const { warden, call } = await start(t, OPEN_PROMOTION);
+  const ok = (r: Awaited<ReturnType<typeof call>>, status = 200) => assert.equal(r.status, status, JSON.stringify(r.json));
+  ok(await call('POST', '/artifacts', { kind: 'model', name: 'fraud', version: '1', manifest: await modelManifest(t, 'v1') }), 201);
+  ok(await call('POST', '/artifacts', { kind: 'model', name: 'fraud', version: '2', manifest: await modelManifest(t, 'v2') }), 201);
+  for (const [v, stage] of [['1', 'approved'], ['1', 'serving'], ['2', 'approved']] as const) ok(await call('POST', `/artifacts/fraud/versions/${v}/promote`, { stage }));
+  const before = await call('GET', '/artifacts/fraud');
+  const servingDigest = () => warden.controlPlane.snapshots.current()?.admission.models.get('fraud')?.serving?.digest;
+  const digestBefore = servingDigest();
+  assert.ok(digestBefore, 'fraud@1 serves');
+  let announced = 0;
+  const onChanged = () => announced++;
+  warden.controlPlane.ctx.events.on('snapshot:changed', onChanged);
+  t.after(() => warden.controlPlane.ctx.events.off('snapshot:changed', onChanged));
+
+  const audit = warden.controlPlane.ctx.audit;
+  const append = audit.append.bind(audit);
+  audit.append = async () => {
+    throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'injected audit failure');
+  };
+  t.after(() => {
+    audit.append = append;
+  });
+  const refused = (r: Awaited<ReturnType<typeof call>>, what: string) => {
+    assert.equal(r.status, 503, `${what}: ${JSON.stringify(r.json)}`);
+    assert.equal(r.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED', what);
+  };
+  const unchanged = async (what: string) => assert.deepEqual((await call('GET', '/artifacts/fraud')).json, before.json, `${what}: the registry is unchanged`);
+  refused(await call('POST', '/artifacts', { kind: 'model', name: 'fraud', version: '3', manifest: await modelManifest(t, 'v3') }), 'artifacts.register');
+  await unchanged('artifacts.register');
+  refused(await call('POST', '/artifacts', { kind: 'model', name: 'newcomer', version: '1', manifest: await modelManifest(t, 'n1') }), 'artifacts.register (new model)');
+  assert.equal((await call('GET', '/artifacts/newcomer')).json.error?.code, 'WARDEN_ARTIFACT_NOT_FOUND');
+  refused(await call('POST', '/artifacts/fraud/versions/2/promote', { stage: 'serving' }), 'artifacts.promote');
+  await unchanged('artifacts.promote');
+  refused(await call('POST', '/artifacts/fraud/versions/1/revoke', { reason: 'tampered' }), 'artifacts.revoke');
+  await unchanged('artifacts.revoke');
+  refused(await call('POST', '/artifacts/fraud/rollback'), 'artifacts.rollback');
+  await unchanged('artifacts.rollback');
+  const lineage = { eventType: 'COMPLETE', eventTime: '2026-01-01T00:00:00Z', producer: 'test', run: { runId: 'r-unaudited' }, job: { namespace: 'n', name: 'j' }, inputs: [{ namespace: 'n', name: 'reviews' }], outputs: [] };
+  refused(await call('POST', '/lineage', lineage), 'lineage.ingest');
+  assert.equal((await call('GET', '/lineage/run:r-unaudited')).json.error?.code, 'WARDEN_LINEAGE_NODE_NOT_FOUND');
+  assert.equal(announced, 0, 'no change was announced to PEPs');
+  assert.equal(servingDigest(), digestBefore, 'PEPs still admit fraud@1');
+});
+
+test('a promote is recorded before it is made (attempted) and after (committed); a refused one gets a failed record with its code', async (t) => {
+  const { call } = await start(t, OPEN_PROMOTION);
+  const registered = await call('POST', '/artifacts', { kind: 'model', name: 'fraud', version: '1', manifest: await modelManifest(t, 'v1') });
+  assert.equal(registered.status, 201, JSON.stringify(registered.json));
+  const digest = (registered.json.version as { digest: string }).digest;
+  const promoted = await call('POST', '/artifacts/fraud/versions/1/promote', { stage: 'approved' });
+  assert.equal(promoted.status, 200, JSON.stringify(promoted.json));
+  const invalid = await call('POST', '/artifacts/fraud/versions/1/promote', { stage: 'approved' });
+  assert.equal(invalid.json.error?.code, 'WARDEN_ARTIFACT_STAGE_INVALID');
+
+  type Entry = { index: number; record: { kind: string; principal: string; resource?: string; decision: string; code?: string; details?: Record<string, unknown> } };
+  const entries = ((await call('GET', '/audit/records?action=artifacts.promote')).json.entries as Entry[]).sort((a, b) => a.index - b.index);
+  const resource = 'ArtifactVersion::"fraud@1"';
+  assert.deepEqual(
+    entries.map((e) => [e.record.resource, e.record.decision, e.record.code ?? null, e.record.details]),
+    [
+      [resource, 'allow', null, { stage: 'approved', outcome: 'attempted' }],
+      [resource, 'allow', null, { stage: 'approved', digest, previousServing: null, outcome: 'committed' }],
+      [resource, 'allow', null, { stage: 'approved', outcome: 'attempted' }],
+      [resource, 'deny', 'WARDEN_ARTIFACT_STAGE_INVALID', { stage: 'approved', outcome: 'failed' }],
+    ],
+  );
+  assert.ok(entries.every((e) => e.record.kind === 'admin' && e.record.principal.startsWith('Admin::')));
+  // register names the version before it exists; the digest (read from the manifest) comes with the outcome.
+  const reg = ((await call('GET', '/audit/records?action=artifacts.register')).json.entries as Entry[]).sort((a, b) => a.index - b.index);
+  assert.deepEqual(
+    reg.map((e) => [e.record.resource, e.record.details]),
+    [
+      [resource, { kind: 'model', attestations: 0, outcome: 'attempted' }],
+      [resource, { kind: 'model', attestations: 0, digest, created: true, outcome: 'committed' }],
+    ],
+  );
 });

@@ -3,11 +3,11 @@ import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
 import type { Authorizer } from '../../policy/index.js';
 import { getAuthority } from '../../identity/index.js';
-import { createArtifactServices, admissionTableToJson, type ArtifactServices } from '../../artifacts/index.js';
+import { createArtifactServices, admissionTableToJson, lineageKey, parseOpenLineageEvent, type ArtifactServices } from '../../artifacts/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
 import { frozenDatasetCheck } from '../../respond/index.js';
-import { adminPrincipal } from '../adminAuth.js';
+import { auditedChange, type AdminChangeIntent, type AdminChangeOutcome } from '../auditedChange.js';
 
 /** Optional wiring the lead may add to the context; without it the config approvers list decides deployModel. */
 type ArtifactContext = ControlPlaneContext & { authorizer?: Authorizer };
@@ -35,7 +35,8 @@ type VersionParams = { Params: { name: string; version: string } };
 
 /**
  * Artifact registry, attestations, stages, lineage and admission, under /api/v1. Changes that
- * affect what gateways may serve emit 'snapshot:changed'; every change is an admin audit record
+ * affect what gateways may serve emit 'snapshot:changed'; every change is made only once its
+ * 'attempted' admin audit record is durable, and a 'committed' or 'failed' record follows
  * (identifiers and digests only; bundles and manifests are stored, not logged).
  */
 export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneContext): Promise<void> {
@@ -58,11 +59,17 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     frozenDatasets: frozenDatasetCheck(ctx.db),
   });
   const reg = services.registry;
-  /** Called once the change is committed: PEPs get it even when its audit record cannot be written. */
-  const audit = async (request: FastifyRequest, action: string, resource: string, details: Record<string, unknown>, servingChanged: boolean) => {
-    if (servingChanged) ctx.events.emit('snapshot:changed', request);
-    await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminPrincipal(request), action, resource, decision: 'allow', details });
+  /**
+   * Makes a change only once its 'attempted' record is durable (see auditedChange). A committed
+   * change that affects serving is announced even when its 'committed' record cannot be written:
+   * auditedChange then logs the loss and returns, and PEPs must not keep serving what was pulled.
+   */
+  const change = async <T>(request: FastifyRequest, intent: AdminChangeIntent, make: () => Promise<T>, outcome: (r: T) => AdminChangeOutcome, servingChanged: (r: T) => boolean): Promise<T> => {
+    const r = await auditedChange(ctx, request, intent, make, outcome);
+    if (servingChanged(r)) ctx.events.emit('snapshot:changed', request);
+    return r;
   };
+  const versionResource = (n: string, ver: string) => `ArtifactVersion::${JSON.stringify(`${n}@${ver}`)}`;
 
   app.get('/artifacts', async (request) => {
     const q = parse(listQuery, request.query);
@@ -71,9 +78,15 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneCont
 
   app.post('/artifacts', { bodyLimit: 64 * 1024 * 1024 }, async (request, reply) => {
     const body = parse(registerBody, request.body);
-    const { version: v, created } = await reg.register(body as Parameters<typeof reg.register>[0]);
-    // A model's first version makes the model registered: gateways stop admitting it unverified (no serving version yet).
-    await audit(request, 'artifacts.register', `ArtifactVersion::${JSON.stringify(v.id)}`, { kind: v.kind, digest: v.digest, attestations: body.attestations?.length ?? 0, created }, created && v.kind === 'model');
+    const { version: v, created } = await change(
+      request,
+      // The digest comes from the manifest, parsed by the change: it is in the outcome record.
+      { action: 'artifacts.register', resource: versionResource(body.name, body.version), details: { kind: body.kind, attestations: body.attestations?.length ?? 0 } },
+      () => reg.register(body as Parameters<typeof reg.register>[0]),
+      (r) => ({ resource: `ArtifactVersion::${JSON.stringify(r.version.id)}`, details: { kind: r.version.kind, digest: r.version.digest, created: r.created } }),
+      // A model's first version makes the model registered: gateways stop admitting it unverified (no serving version yet).
+      (r) => r.created && r.version.kind === 'model',
+    );
     reply.code(created ? 201 : 200);
     return { version: v, created };
   });
@@ -88,53 +101,76 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneCont
 
   app.post<VersionParams>('/artifacts/:name/versions/:version/attestations', { bodyLimit: 16 * 1024 * 1024 }, async (request, reply) => {
     const body = parse(attachBody, request.body);
-    const att = await reg.attach(request.params.name, request.params.version, body.bundle);
-    await audit(request, 'artifacts.attest', `ArtifactVersion::${JSON.stringify(`${request.params.name}@${request.params.version}`)}`, { attestation: att.id, predicateType: att.predicateType, signer: att.signer.spiffeId ?? att.signer.keyId }, false);
+    const att = await change(
+      request,
+      { action: 'artifacts.attest', resource: versionResource(request.params.name, request.params.version) },
+      () => reg.attach(request.params.name, request.params.version, body.bundle),
+      (a) => ({ details: { attestation: a.id, predicateType: a.predicateType, signer: a.signer.spiffeId ?? a.signer.keyId } }),
+      () => false,
+    );
     reply.code(201);
     return { attestation: att };
   });
 
   app.post<VersionParams>('/artifacts/:name/versions/:version/approve', async (request, reply) => {
     const body = parse(approveBody, request.body);
-    const id = `${request.params.name}@${request.params.version}`;
-    try {
-      const att = await reg.approve(request.params.name, request.params.version, body.principal, body.comment, { sourceIp: request.ip, region: ctx.config.gateway.region });
-      await audit(request, 'artifacts.approve', `ArtifactVersion::${JSON.stringify(id)}`, { approver: body.principal, attestation: att.id }, false);
-      reply.code(201);
-      return { attestation: att };
-    } catch (err) {
-      if (err instanceof WardenError && err.code === 'WARDEN_ARTIFACT_APPROVER_DENIED') {
-        await ctx.audit.append({ ts: new Date().toISOString(), kind: 'admin', principal: adminPrincipal(request), action: 'artifacts.approve', resource: `ArtifactVersion::${JSON.stringify(id)}`, decision: 'deny', code: err.code, details: { approver: body.principal } });
-      }
-      throw err;
-    }
+    // A refused approval (WARDEN_ARTIFACT_APPROVER_DENIED) is the change's 'failed' record: decision deny with that code.
+    const att = await change(
+      request,
+      { action: 'artifacts.approve', resource: versionResource(request.params.name, request.params.version), details: { approver: body.principal } },
+      () => reg.approve(request.params.name, request.params.version, body.principal, body.comment, { sourceIp: request.ip, region: ctx.config.gateway.region }),
+      (a) => ({ details: { attestation: a.id } }),
+      () => false,
+    );
+    reply.code(201);
+    return { attestation: att };
   });
 
   app.post<VersionParams>('/artifacts/:name/versions/:version/promote', async (request) => {
     const body = parse(promoteBody, request.body);
-    const r = await reg.promote(request.params.name, request.params.version, body.stage);
-    await audit(request, 'artifacts.promote', `ArtifactVersion::${JSON.stringify(r.version.id)}`, { stage: body.stage, digest: r.version.digest, previousServing: r.previousServing }, true);
-    return r;
+    return change(
+      request,
+      { action: 'artifacts.promote', resource: versionResource(request.params.name, request.params.version), details: { stage: body.stage } },
+      () => reg.promote(request.params.name, request.params.version, body.stage),
+      (r) => ({ resource: `ArtifactVersion::${JSON.stringify(r.version.id)}`, details: { digest: r.version.digest, previousServing: r.previousServing } }),
+      () => true,
+    );
   });
 
   app.post<VersionParams>('/artifacts/:name/versions/:version/revoke', async (request) => {
     const body = parse(revokeBody, request.body);
-    const v = await reg.revoke(request.params.name, request.params.version, body.reason);
-    await audit(request, 'artifacts.revoke', `ArtifactVersion::${JSON.stringify(v.id)}`, { reason: body.reason, digest: v.digest }, true);
+    const v = await change(
+      request,
+      { action: 'artifacts.revoke', resource: versionResource(request.params.name, request.params.version), details: { reason: body.reason } },
+      () => reg.revoke(request.params.name, request.params.version, body.reason),
+      (rv) => ({ resource: `ArtifactVersion::${JSON.stringify(rv.id)}`, details: { digest: rv.digest } }),
+      () => true,
+    );
     return { version: v };
   });
 
   app.post<{ Params: { name: string } }>('/artifacts/:name/rollback', async (request) => {
-    const r = await reg.rollback(request.params.name);
-    await audit(request, 'artifacts.rollback', `Model::${JSON.stringify(request.params.name)}`, r, true);
-    return r;
+    return change(
+      request,
+      { action: 'artifacts.rollback', resource: `Model::${JSON.stringify(request.params.name)}` },
+      () => reg.rollback(request.params.name),
+      (r) => ({ details: r }),
+      () => true,
+    );
   });
 
   app.get<{ Params: { name: string } }>('/artifacts/:name/blast-radius', async (request) => reg.blastRadius(request.params.name));
 
   app.post('/lineage', { bodyLimit: 4 * 1024 * 1024 }, async (request, reply) => {
-    const r = await reg.ingestOpenLineage(request.body);
-    await audit(request, 'lineage.ingest', `Run::${JSON.stringify(r.run)}`, { inputs: r.inputs.length, outputs: r.outputs.length }, false);
+    // Parsed here too so the attempt names the run (an invalid event is refused before any record).
+    const runId = parseOpenLineageEvent(request.body).run.runId;
+    const r = await change(
+      request,
+      { action: 'lineage.ingest', resource: `Run::${JSON.stringify(lineageKey.run(runId))}` },
+      () => reg.ingestOpenLineage(request.body),
+      (res) => ({ resource: `Run::${JSON.stringify(res.run)}`, details: { inputs: res.inputs.length, outputs: res.outputs.length } }),
+      () => false,
+    );
     reply.code(201);
     return r;
   });
