@@ -42,10 +42,16 @@ export interface OpenIncidentInput {
   drill?: boolean;
   /** When detection happened (defaults to now); the timeline's first event carries it. */
   at?: Date;
+  /** Chosen beforehand (newIncidentId) when a record must name the incident before it exists. */
+  id?: string;
 }
 
 const ID_PATTERN = /^inc_[0-9a-f]{16}$/;
 const MAX_TIMELINE = 10_000;
+
+export function newIncidentId(): string {
+  return `inc_${randomBytes(8).toString('hex')}`;
+}
 
 /** Moves are forward-only: a closed incident stays closed, a contained one cannot be reopened. */
 export function canTransition(from: IncidentState, to: IncidentState): boolean {
@@ -57,7 +63,8 @@ export class IncidentRepository {
   constructor(private readonly db: Database) {}
 
   async open(input: OpenIncidentInput): Promise<Incident> {
-    const id = `inc_${randomBytes(8).toString('hex')}`;
+    const id = input.id ?? newIncidentId();
+    if (!ID_PATTERN.test(id)) throw new WardenError('WARDEN_INPUT_INVALID', 'an incident id is inc_ and 16 hex digits');
     const at = input.at ?? new Date();
     return this.db.transaction(async (tx) => {
       const r = await tx.query<IncidentRow>(

@@ -1,6 +1,6 @@
 export type { Incident, IncidentState, IncidentTarget, IncidentWithTimeline, TimelineEvent, TimelineKind, Severity, Alarm, GatewayDecisionEvent } from './types.js';
 export { INCIDENT_STATES } from './types.js';
-export { IncidentRepository, canTransition, type OpenIncidentInput } from './IncidentRepository.js';
+export { IncidentRepository, canTransition, newIncidentId, type OpenIncidentInput } from './IncidentRepository.js';
 export { IncidentRecorder } from './IncidentRecorder.js';
 export { parseRunbook, resolveParams, runbookSchema, type Runbook, type RunbookStep, type StepParams } from './Runbook.js';
 export { stringParam, type Action, type ActionContext, type ActionPlan, type ActionResult } from './Action.js';

@@ -138,12 +138,12 @@ test('only the request whose change failed to build is answered WARDEN_GATEWAY_S
     if (failBuild && sql.startsWith('SELECT * FROM api_keys ORDER BY')) throw new WardenError('WARDEN_STORE_UNAVAILABLE', 'injected store failure');
     return query(sql, params);
   }) as Database['query'];
-  // The incident is saved, and its audit record still being written, while another admin's key
-  // change fails to build.
+  // The incident is saved, and its 'committed' audit record still being written, while another
+  // admin's key change fails to build.
   const audit = warden.controlPlane.ctx.audit;
   const append = audit.append.bind(audit);
   audit.append = async (record) => {
-    if (record.action === 'incident.open') {
+    if (record.action === 'incident.open' && record.details?.outcome === 'committed') {
       incidentHeld = true;
       await incidentGate;
     }
@@ -306,4 +306,60 @@ test('a promote is recorded before it is made (attempted) and after (committed);
       [resource, { kind: 'model', attestations: 0, digest, created: true, outcome: 'committed' }],
     ],
   );
+});
+
+test('an incident change whose audit record cannot be made durable is refused (503 WARDEN_AUDIT_WRITE_FAILED) and nothing changes', async (t) => {
+  const { warden, call } = await start(t);
+  const key = await call('POST', '/keys', { name: 'victim', scopes: ['model:iris'] });
+  assert.equal(key.status, 201, JSON.stringify(key.json));
+  const keyId = (key.json.record as { id: string }).id;
+  const opened = await call('POST', '/incidents', { title: 'suspicious output', severity: 'high' });
+  assert.equal(opened.status, 201, JSON.stringify(opened.json));
+  const id = (opened.json.incident as { id: string }).id;
+  const before = await call('GET', `/incidents/${id}`);
+
+  const audit = warden.controlPlane.ctx.audit;
+  const append = audit.append.bind(audit);
+  audit.append = async () => {
+    throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'injected audit failure');
+  };
+  t.after(() => {
+    audit.append = append;
+  });
+  const refused = (r: Awaited<ReturnType<typeof call>>, what: string) => {
+    assert.equal(r.status, 503, `${what}: ${JSON.stringify(r.json)}`);
+    assert.equal(r.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED', what);
+  };
+  refused(await call('POST', '/incidents', { title: 'unrecorded', severity: 'low' }), 'incident.open');
+  refused(await call('POST', `/incidents/${id}/transition`, { to: 'contained' }), 'incident.contained');
+  refused(await call('POST', `/incidents/${id}/notes`, { text: 'unrecorded note' }), 'incident.note');
+  // A hand-run runbook opens its incident first: refused before any step runs.
+  refused(
+    await call('POST', '/runbooks/run', { yaml: 'name: contain\nrequires: [key]\nsteps: [{action: block-api-key, with: {key: "{{target.key}}"}}]\n', target: { key: 'victim' } }),
+    'runbooks/run (incident.open)',
+  );
+
+  assert.deepEqual((await call('GET', `/incidents/${id}`)).json, before.json, 'the incident is not moved and has no new note');
+  assert.deepEqual(((await call('GET', '/incidents')).json.incidents as { id: string }[]).map((i) => i.id), [id], 'no incident was opened');
+  assert.equal(keyInSnapshot(warden, keyId)?.revokedAt, null, 'the runbook did not run: the key still works');
+});
+
+test('an incident is opened only once an attempted incident.open record names it; a committed record follows', async (t) => {
+  const { call } = await start(t);
+  const opened = await call('POST', '/incidents', { title: 'suspicious output', severity: 'high' });
+  assert.equal(opened.status, 201, JSON.stringify(opened.json));
+  const id = (opened.json.incident as { id: string }).id;
+  assert.equal((await call('POST', `/incidents/${id}/transition`, { to: 'contained' })).status, 200);
+  type Entry = { index: number; record: { action: string; resource?: string; details?: Record<string, unknown> } };
+  const entries = ((await call('GET', '/audit/records?kind=admin&limit=1000')).json.entries as Entry[]).filter((e) => e.record.resource === `Incident::"${id}"`).sort((a, b) => a.index - b.index);
+  assert.deepEqual(
+    entries.map((e) => [e.record.action, e.record.details?.outcome]),
+    [
+      ['incident.open', 'attempted'],
+      ['incident.open', 'committed'],
+      ['incident.contained', 'attempted'],
+      ['incident.contained', 'committed'],
+    ],
+  );
+  assert.deepEqual(entries[0]!.record.details, { title: 'suspicious output', severity: 'high', target: {}, outcome: 'attempted' });
 });

@@ -1,9 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
-import { getResponder, matchLeakReport, parseRunbook, INCIDENT_STATES, type ModelRegistryPort, type Alarm } from '../../respond/index.js';
+import { getResponder, matchLeakReport, newIncidentId, parseRunbook, INCIDENT_STATES, type ModelRegistryPort, type Alarm, type OpenIncidentInput } from '../../respond/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { adminPrincipal } from '../adminAuth.js';
+import { auditedChange } from '../auditedChange.js';
 
 const SMALL_BODY = 64 * 1024;
 const FIELD = /^[A-Za-z0-9_]{1,64}$/;
@@ -56,6 +57,12 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
 export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneContext, options: { models?: ModelRegistryPort } = {}): Promise<void> {
   const r = await getResponder(ctx, options);
   app.addHook('onClose', async () => r.close());
+  const incidentResource = (id: string) => `Incident::${JSON.stringify(id)}`;
+  /** An admin opens an incident only once the 'attempted' incident.open record naming it is durable. */
+  const openIncident = (request: FastifyRequest, input: Omit<OpenIncidentInput, 'id' | 'openedBy'>, details: Record<string, unknown>) => {
+    const id = newIncidentId();
+    return auditedChange(ctx, request, { action: 'incident.open', resource: incidentResource(id), details }, () => r.incidents.open({ ...input, id, openedBy: adminPrincipal(request) }));
+  };
 
   app.get('/incidents', async (request) => {
     const q = parse(listQuery, request.query);
@@ -68,8 +75,7 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
     const body = parse(openBody, request.body);
     const actor = adminPrincipal(request);
     const runbook = body.runbook ? r.runbooks.get(body.runbook) : null;
-    const incident = await r.incidents.open({ title: body.title, severity: body.severity, target: body.target, openedBy: actor, drill: body.drill });
-    await r.recorder.appendAudit(incident.id, actor, 'incident.open', { title: body.title, severity: body.severity, target: body.target });
+    const incident = await openIncident(request, { title: body.title, severity: body.severity, target: body.target, drill: body.drill }, { title: body.title, severity: body.severity, target: body.target });
     const run = runbook ? await r.engine.run({ runbook, target: body.target, incidentId: incident.id, actor, dryRun: body.dryRun, changedBy: request }) : undefined;
     reply.code(201);
     return { incident: await r.incidents.show(incident.id), run };
@@ -79,14 +85,22 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
     const body = parse(transitionBody, request.body);
     const actor = adminPrincipal(request);
     const before = await r.incidents.get(request.params.id);
-    const incident = await r.incidents.transition(before.id, body.to, actor, body.note);
-    if (before.state !== incident.state) await r.recorder.appendAudit(incident.id, actor, `incident.${incident.state}`, { from: before.state, to: incident.state, note: body.note });
+    // Already there: nothing changes and nothing is recorded.
+    if (before.state === body.to) return { incident: before };
+    const incident = await auditedChange(
+      ctx,
+      request,
+      { action: `incident.${body.to}`, resource: incidentResource(before.id), details: { from: before.state, to: body.to, note: body.note } },
+      () => r.incidents.transition(before.id, body.to, actor, body.note),
+    );
     return { incident };
   });
 
   app.post<{ Params: { id: string } }>('/incidents/:id/notes', { bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(noteBody, request.body);
-    await r.recorder.record(request.params.id, 'note', adminPrincipal(request), 'incident.note', body.text.slice(0, 500), {});
+    // Looked up first so an unknown id gets its 404 without records; the text is on the timeline only.
+    const { id } = await r.incidents.get(request.params.id);
+    await auditedChange(ctx, request, { action: 'incident.note', resource: incidentResource(id), details: {} }, () => r.incidents.addEvent(id, 'note', adminPrincipal(request), body.text.slice(0, 500), {}));
     return { incident: await r.incidents.show(request.params.id) };
   });
 
@@ -100,8 +114,7 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
     if (incidentId) await r.incidents.get(incidentId);
     else if (!body.dryRun) {
       // A hand-run runbook still gets an incident, so every step lands on a timeline.
-      const inc = await r.incidents.open({ title: `runbook ${runbook.name} run by hand`, severity: 'high', target: body.target, openedBy: actor });
-      await r.recorder.appendAudit(inc.id, actor, 'incident.open', { runbook: runbook.name, target: body.target });
+      const inc = await openIncident(request, { title: `runbook ${runbook.name} run by hand`, severity: 'high', target: body.target }, { runbook: runbook.name, target: body.target });
       incidentId = inc.id;
     }
     const run = await r.engine.run({ runbook, target: body.target, incidentId, actor, dryRun: body.dryRun, changedBy: request });
