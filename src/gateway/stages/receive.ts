@@ -43,7 +43,10 @@ function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promis
       reject(clientClosed());
       return;
     }
+    // 'close' follows every 'end': settled keeps it from building an error (a stack trace) per request.
+    let settled = false;
     const fail = (err: Error): void => {
+      settled = true;
       clearTimeout(timer);
       req.off('data', onData);
       reject(err);
@@ -61,13 +64,18 @@ function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promis
     req.on('data', onData);
     req.once('end', () => {
       if (uploadAbandoned(req)) return fail(clientClosed());
+      settled = true;
       clearTimeout(timer);
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
     // A dropped connection is the client's doing ('aborted', ECONNRESET), not the gateway's fault.
-    req.once('error', (err: NodeJS.ErrnoException) => fail(uploadAbandoned(req) || err.code === 'ECONNRESET' ? clientClosed(err) : err));
+    req.once('error', (err: NodeJS.ErrnoException) => {
+      if (!settled) fail(uploadAbandoned(req) || err.code === 'ECONNRESET' ? clientClosed(err) : err);
+    });
     // Closed without 'end' or 'error' (an HTTP/2 session destroyed): settles instead of waiting for the body deadline.
-    req.once('close', () => fail(clientClosed()));
+    req.once('close', () => {
+      if (!settled) fail(clientClosed());
+    });
   });
 }
 
