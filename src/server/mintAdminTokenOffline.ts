@@ -14,16 +14,32 @@ export interface MintedAdminToken {
   token: string;
 }
 
+export interface MintAdminTokenOptions {
+  /**
+   * PostgreSQL only: the operator vouches that no `warden server` uses the database. Nothing here
+   * can see a control plane on another host, and one that is running would find our audit
+   * records in its table and fail closed until restarted.
+   */
+  controlPlaneStopped?: boolean;
+}
+
 /**
  * `warden admin-token create`: the way back in when no admin token is known (lost, or a first
  * start that never showed one), for whoever can read the data dir. Runs only while no Warden
  * process holds it (the embedded store and audit log have one writer); the minting is audited
  * before the token exists, like an admin change through the API.
  */
-export async function mintAdminTokenOffline(config: LoadedConfig, name: string): Promise<MintedAdminToken> {
+export async function mintAdminTokenOffline(config: LoadedConfig, name: string, options: MintAdminTokenOptions = {}): Promise<MintedAdminToken> {
   const embedded = !config.database.url;
   if (embedded && !existsSync(join(config.dataDir, 'db'))) {
     throw new WardenError('WARDEN_INPUT_INVALID', `no Warden state in ${config.dataDir} (run warden up first, or pass --data-dir)`);
+  }
+  if (!embedded && !options.controlPlaneStopped) {
+    throw new WardenError(
+      'WARDEN_AUDIT_LOCKED',
+      'with PostgreSQL a control plane may be running on another host and this command cannot see it; a running one would fail closed on the audit records written here. ' +
+        'Stop every `warden server` using this database, then rerun with --control-plane-stopped',
+    );
   }
   refuseWhileServing(config.dataDir);
   let db: Database | undefined;

@@ -16,11 +16,12 @@ export function registerAdminTokenCommands(program: Command): void {
     .command('create')
     .description('mint a new admin token; printed once, stored only as a hash, audited as admin.token.create')
     .option('--name <name>', 'label (A-Z a-z 0-9 . _ : -)', 'recovery')
+    .option('--control-plane-stopped', 'PostgreSQL only: confirm that no `warden server` uses the database (required there)')
     .option('--format <format>', 'text|json', 'text')
-    .action(async (opts: { name: string; format: string }, cmd: Command) => {
+    .action(async (opts: { name: string; format: string; controlPlaneStopped?: boolean }, cmd: Command) => {
       const format = parseFormat(opts.format);
       if (!NAME.test(opts.name)) throw new WardenError('WARDEN_USAGE', '--name must be 1-64 characters of A-Z a-z 0-9 . _ : -');
-      const minted = await mintAdminTokenOffline(configFor(cmd), opts.name);
+      const minted = await mintAdminTokenOffline(configFor(cmd), opts.name, { controlPlaneStopped: opts.controlPlaneStopped === true });
       if (format === 'json') printJson(minted);
       else printText(`created ${minted.id} (${minted.name})\nadmin token (shown once, store it now; pass as WARDEN_ADMIN_TOKEN): ${minted.token}`);
     });
