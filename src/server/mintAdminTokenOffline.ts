@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { LoadedConfig } from '../config/index.js';
 import { WardenError } from '../errors/index.js';
 import { openAuditLog, type AuditLog } from '../audit/index.js';
@@ -58,7 +58,10 @@ export async function mintAdminTokenOffline(config: LoadedConfig, name: string, 
     return { id: created.id, name, token: created.token };
   } catch (err) {
     if (err instanceof WardenError && err.code === 'WARDEN_AUDIT_LOCKED') {
-      throw new WardenError('WARDEN_AUDIT_LOCKED', `a Warden process holds ${config.dataDir} (${err.message}); stop it first, or create a token through its admin API`);
+      throw new WardenError(
+        'WARDEN_AUDIT_LOCKED',
+        `a Warden process holds ${config.dataDir} (${err.message}); stop it first. If no Warden process runs, the pid is left by a killed start: delete ${join(config.dataDir, 'audit', 'LOCK')} and retry`,
+      );
     }
     throw err;
   } finally {
@@ -69,9 +72,10 @@ export async function mintAdminTokenOffline(config: LoadedConfig, name: string, 
 
 /** `server.json` names the pid of a running `warden up`/`server` (removed on a clean stop). */
 function refuseWhileServing(dataDir: string): void {
+  const serverFile = join(dataDir, 'server.json');
   let pid: number;
   try {
-    pid = Number((JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')) as { pid?: unknown }).pid);
+    pid = Number((JSON.parse(readFileSync(serverFile, 'utf8')) as { pid?: unknown }).pid);
   } catch {
     return;
   }
@@ -81,7 +85,27 @@ function refuseWhileServing(dataDir: string): void {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return;
   }
-  throw new WardenError('WARDEN_AUDIT_LOCKED', `a Warden process (pid ${pid}) holds ${dataDir}; stop it first, or create a token through its admin API`);
+  // A start killed before its clean stop leaves server.json behind, and its pid may since name another process.
+  if (!mayBeWarden(pid)) return;
+  throw new WardenError(
+    'WARDEN_AUDIT_LOCKED',
+    `a Warden process (pid ${pid}, from ${serverFile}) holds ${dataDir}; stop it first. If no Warden process runs, ${serverFile} is left by a killed start: delete it and retry`,
+  );
+}
+
+/**
+ * Linux: the pid's command line must name warden (bin/warden.js, an npx/.bin `warden`) or node
+ * (a build run directly). Elsewhere, or when /proc cannot be read, assume it may be Warden (fail closed).
+ */
+function mayBeWarden(pid: number): boolean {
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return true;
+  }
+  if (argv.some((a) => a.toLowerCase().includes('warden'))) return true;
+  return /^node(js)?(\d+)?$/.test(basename(argv[0] ?? ''));
 }
 
 /** Whoever ran the command, as the OS names them: the data dir's owner is the authority here. */

@@ -2,6 +2,9 @@
 // must refuse whenever one may be running, and only then.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { openAuditLog } from '../../src/audit/index.js';
 import { openStore } from '../../src/store/index.js';
 import { requireOrSkip } from '../helpers/ci.js';
@@ -53,3 +56,32 @@ test('PostgreSQL: admin-token create refuses unless the operator confirms every 
   assert.equal(await count('SELECT count(*)::int AS n FROM audit_entries'), 5);
 });
 
+/** A live process that is not Warden, as a pid reused after a killed start would be. */
+function liveProcess(t: TestContext, command: string, args: string[]): number {
+  const proc = spawn(command, args, { stdio: 'ignore' });
+  t.after(() => proc.kill('SIGKILL'));
+  assert.ok(proc.pid);
+  return proc.pid;
+}
+
+test('a server.json left by a killed start: a pid now naming another program is ignored, and a refusal says server.json can be deleted', async (t) => {
+  const dir = tempDir(t, 'warden-admin-token-stale-');
+  await (await openStore({ dataDir: dir })).close();
+  mkdirSync(join(dir, 'keys'), { recursive: true });
+  const serverJson = (pid: number) => writeFileSync(join(dir, 'server.json'), JSON.stringify({ pid }));
+  withDatabaseUrl(t, '');
+
+  // Linux: /proc/<pid>/cmdline shows `sleep`, not Warden or node, so the pid is stale.
+  if (process.platform === 'linux') {
+    serverJson(liveProcess(t, 'sleep', ['300']));
+    const created = await runCli(['--data-dir', dir, 'admin-token', 'create', '--format', 'json']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match((JSON.parse(created.stdout) as { token: string }).token, /^wdt_adm_/);
+  }
+
+  // A node process may be Warden (a build run directly): refused, with the way out named.
+  serverJson(liveProcess(t, process.execPath, ['-e', 'setInterval(() => {}, 1000)']));
+  const refused = await runCli(['--data-dir', dir, 'admin-token', 'create']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /^WARDEN_AUDIT_LOCKED: a Warden process \(pid \d+, from .*server\.json\) .*If no Warden process runs, .*server\.json is left by a killed start: delete it and retry/);
+});
