@@ -10,6 +10,12 @@ export interface AdminChangeIntent {
   resource?: string;
   /** Secret-free arguments of the change, known before it is made. */
   details?: Record<string, unknown>;
+  /**
+   * The change only takes access away (a revocation): it goes ahead even when its attempt cannot
+   * be recorded, so an operator can still revoke a stolen credential during an audit outage.
+   * Refusing it would leave the credential working, which is worse than a change without a record.
+   */
+  takesAccessAway?: boolean;
 }
 
 export interface AdminChangeOutcome {
@@ -24,6 +30,8 @@ export interface AdminChangeOutcome {
  * WARDEN_AUDIT_WRITE_FAILED and nothing changes), then the change runs, then an
  * `outcome: "committed"` (or `"failed"`, decision deny, with the error code) record follows.
  * A crash between the two leaves an attempt on record, never a change without a record.
+ * Except for `takesAccessAway` changes: their failed attempt append is logged (the log counts the
+ * record among those lost in its `audit.write.failed` event) and the change is made anyway.
  *
  * Why not one record in the change's own transaction (an outbox): several repositories and the
  * CA commit outside one transaction (files, their own transactions), so the record is ordered
@@ -37,11 +45,12 @@ export async function auditedChange<T>(
   outcome: (result: T) => AdminChangeOutcome = () => ({}),
 ): Promise<T> {
   const base = { kind: 'admin' as const, principal: adminPrincipal(request), action: intent.action };
-  if (ctx.audit.failingClosed) throw refused(null);
+  if (ctx.audit.failingClosed && !intent.takesAccessAway) throw refused(null);
   try {
     await ctx.audit.append({ ts: new Date().toISOString(), ...base, resource: intent.resource, decision: 'allow', details: { ...intent.details, outcome: 'attempted' } });
   } catch (err) {
-    throw refused(err);
+    if (!intent.takesAccessAway) throw refused(err);
+    ctx.logger.error({ err: codeOf(err), action: intent.action }, 'audit append of an access-removing admin change failed; making the change anyway');
   }
   let result: T;
   try {

@@ -1,5 +1,5 @@
 // Admin changes and the PEP snapshot: a change whose audit record cannot be written is refused
-// before anything changes, and a snapshot rebuild that fails is reported to the change and retried soon.
+// before anything changes (a revocation goes ahead), and a snapshot rebuild that fails is reported to the change and retried soon.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../src/config/index.js';
@@ -59,10 +59,6 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
 
 test('an admin change whose audit record cannot be made durable is refused (503 WARDEN_AUDIT_WRITE_FAILED) and nothing changes', async (t) => {
   const { warden, call } = await start(t);
-  const created = await call('POST', '/keys', { name: 'victim', scopes: ['model:iris'] });
-  assert.equal(created.status, 201);
-  const id = (created.json.record as { id: string }).id;
-  assert.equal(keyInSnapshot(warden, id)?.revokedAt, null);
   const ca = await call('GET', '/identity/ca');
 
   const audit = warden.controlPlane.ctx.audit;
@@ -78,8 +74,6 @@ test('an admin change whose audit record cannot be made durable is refused (503 
     assert.equal(r.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED', what);
   };
 
-  refused(await call('POST', '/keys/victim/revoke'), 'keys.revoke');
-  assert.equal(keyInSnapshot(warden, id)?.revokedAt, null, 'the key still works: the revoke was not made');
   refused(await call('POST', '/keys', { name: 'unaudited', scopes: ['model:iris'] }), 'keys.create');
   assert.equal((await warden.controlPlane.ctx.db.query(`SELECT id FROM api_keys WHERE name = 'unaudited'`)).rows.length, 0, 'no key without its record');
   refused(await call('PUT', '/policies', { policies: '@id("all") permit(principal, action, resource);' }), 'policy.publish');
@@ -89,6 +83,51 @@ test('an admin change whose audit record cannot be made durable is refused (503 
   assert.deepEqual((await call('GET', '/identity/entries')).json.entries, []);
   refused(await call('POST', '/identity/ca/rotate', {}), 'identity.ca.rotate');
   assert.equal((await call('GET', '/identity/ca')).json.sequence, ca.json.sequence, 'the CA did not rotate');
+});
+
+test('revocations go ahead while the audit log cannot record them (an operator must be able to revoke a stolen key); grants are refused', async (t) => {
+  const { warden, call } = await start(t);
+  const created = await call('POST', '/keys', { name: 'stolen', scopes: ['model:iris'] });
+  assert.equal(created.status, 201);
+  const id = (created.json.record as { id: string }).id;
+  const pep = await call('POST', '/pep/tokens', { name: 'edge-1' });
+  assert.equal(pep.status, 201, JSON.stringify(pep.json));
+  const spiffeId = `spiffe://${warden.ca.trustDomain}/ns/a/sa/svc`;
+
+  const audit = warden.controlPlane.ctx.audit;
+  const append = audit.append.bind(audit);
+  const tried: string[] = [];
+  audit.append = async (record) => {
+    tried.push(`${record.action} ${String(record.details?.outcome)}`);
+    throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'injected audit failure');
+  };
+  t.after(() => {
+    audit.append = append;
+  });
+
+  // A failed append (the log is not failing closed yet).
+  const revoked = await call('POST', '/keys/stolen/revoke');
+  assert.equal(revoked.status, 200, JSON.stringify(revoked.json));
+  assert.ok(keyInSnapshot(warden, id)?.revokedAt instanceof Date, 'the gateways no longer accept the key');
+  assert.deepEqual(tried, ['keys.revoke attempted', 'keys.revoke committed'], 'both records were attempted');
+  const create = await call('POST', '/keys', { name: 'unaudited', scopes: ['model:iris'] });
+  assert.equal(create.status, 503);
+  assert.equal(create.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED');
+  assert.equal((await warden.controlPlane.ctx.db.query(`SELECT id FROM api_keys WHERE name = 'unaudited'`)).rows.length, 0);
+
+  // The log failing closed (an earlier write failed): the same split.
+  Object.defineProperty(audit, 'failingClosed', { configurable: true, get: () => true });
+  t.after(() => delete (audit as { failingClosed?: boolean }).failingClosed);
+  const pepRevoked = await call('POST', `/pep/tokens/${(pep.json as { id: string }).id}/revoke`);
+  assert.equal(pepRevoked.status, 200, JSON.stringify(pepRevoked.json));
+  const listed = ((await call('GET', '/pep/tokens')).json.tokens as { id: string; revokedAt: string | null }[]).find((x) => x.id === (pep.json as { id: string }).id);
+  assert.ok(listed?.revokedAt, 'the PEP token is revoked');
+  const svidRevoked = await call('POST', '/identity/revoke', { spiffeId, reason: 'compromised' });
+  assert.equal(svidRevoked.status, 200, JSON.stringify(svidRevoked.json));
+  assert.ok(warden.ca.revocations.hasSpiffeId(spiffeId));
+  const pepCreate = await call('POST', '/pep/tokens', { name: 'edge-2' });
+  assert.equal(pepCreate.status, 503);
+  assert.equal(pepCreate.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED');
 });
 
 test('a failed snapshot rebuild fails the change that needed it (WARDEN_GATEWAY_SNAPSHOT_REBUILD_FAILED) and is retried within seconds', async (t) => {

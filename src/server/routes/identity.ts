@@ -304,7 +304,7 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
 
   app.post('/identity/revoke', { bodyLimit: SMALL_BODY }, async (request) => {
     const body = parse(revokeBody, request.body);
-    await auditedChange(ctx, request, { action: 'identity.revoke', resource: body.spiffeId, details: { serial: body.serial, reason: body.reason } }, () => ca.revoke({ ...body, by: adminOf(request) }));
+    await auditedChange(ctx, request, { action: 'identity.revoke', resource: body.spiffeId, details: { serial: body.serial, reason: body.reason }, takesAccessAway: true }, () => ca.revoke({ ...body, by: adminOf(request) }));
     ctx.events.emit('snapshot:changed', request);
     return { revoked: body.spiffeId ? { spiffeId: body.spiffeId } : { serial: body.serial }, version: ca.revocations.version };
   });

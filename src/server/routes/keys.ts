@@ -46,7 +46,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
   app.post<{ Params: { id: string } }>('/keys/:id/revoke', async (request) => {
     const found = await repo.find(request.params.id);
     if (!found) throw new WardenError('WARDEN_NOT_FOUND', `no API key ${JSON.stringify(request.params.id)}`);
-    const record = await auditedChange(ctx, request, { action: 'keys.revoke', resource: `ApiKey::${JSON.stringify(found.id)}` }, () => repo.revoke(found.id));
+    const record = await auditedChange(ctx, request, { action: 'keys.revoke', resource: `ApiKey::${JSON.stringify(found.id)}`, takesAccessAway: true }, () => repo.revoke(found.id));
     ctx.events.emit('snapshot:changed', request);
     return { record };
   });

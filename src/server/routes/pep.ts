@@ -148,7 +148,7 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
   // PEP tokens: what a remote gateway is given instead of an admin token (admin tokens only).
   const tokens = new AdminTokenRepository(ctx.db, ctx.serverSecret);
   const tokenChange = <T>(request: FastifyRequest, action: string, id: string, change: () => Promise<T>, details?: Record<string, unknown>) =>
-    auditedChange(ctx, request, { action, resource: `PepToken::${JSON.stringify(id)}`, details }, change);
+    auditedChange(ctx, request, { action, resource: `PepToken::${JSON.stringify(id)}`, details, takesAccessAway: action === 'pep.token.revoke' }, change);
   app.post('/pep/tokens', { bodyLimit: 4096 }, async (request, reply) => {
     const body = parseBody(tokenBody, request.body);
     // The token is returned once and never audited or logged; its id is chosen first so the attempt record names it.
