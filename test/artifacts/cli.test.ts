@@ -156,20 +156,13 @@ test('warden artifact: add, scan, approve, promote, lineage, blast radius and ad
     admissionTableFromJson((await (await fetch(`${process.env.WARDEN_ADMIN_URL}/api/v1/admission/models`, { headers: { authorization: `Bearer ${env.WARDEN_ADMIN_TOKEN}` } })).json()) as AdmissionTableJson);
   assert.equal((admitModel(await admission(), 'sentiment', undefined, added.version.digest) as { code: string }).code, 'WARDEN_ADMISSION_DIGEST_MISMATCH');
   const events = snapshotEvents;
-  // The audit store cannot take the revoke's attempt record: the revoke is refused and v2 still serves.
+  // The audit store takes neither of the revoke's records (an audit outage during an incident):
+  // a revocation only takes access away, so it is made anyway and pushed to PEPs.
   failAudit = (x) => x.action === 'artifacts.revoke';
   r = await cli('artifact', 'revoke', 'sentiment@2', '--reason', 'weights differ from the signed manifest');
   failAudit = null;
-  assert.match(r.stderr, /WARDEN_AUDIT_WRITE_FAILED/);
-  assert.equal(snapshotEvents, events, 'nothing changed, nothing is pushed');
-  assert.deepEqual(admitModel(await admission(), 'sentiment', undefined, v2digest), { ok: true, version: '2', digest: v2digest });
-  // The attempt is durable but the store fails for the 'committed' record: the revocation is made and still pushed to PEPs.
-  failAudit = (x) => x.action === 'artifacts.revoke' && x.details?.outcome === 'committed';
-  r = await cli('artifact', 'revoke', 'sentiment@2', '--reason', 'weights differ from the signed manifest');
-  failAudit = null;
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(snapshotEvents, events + 1, 'a committed revocation is pushed even when its committed record fails');
-  assert.ok(records.some((x) => x.action === 'artifacts.revoke' && x.details?.outcome === 'attempted' && x.resource === 'ArtifactVersion::"sentiment@2"'));
+  assert.equal(snapshotEvents, events + 1, 'the revocation is pushed although neither of its records could be written');
   assert.equal((admitModel(await admission(), 'sentiment', undefined, v2digest) as { code: string }).code, 'WARDEN_ADMISSION_NOT_SERVING');
   r = await cli('artifact', 'rollback', 'sentiment', '--format', 'json');
   assert.deepEqual(JSON.parse(r.stdout), { from: null, to: 'sentiment@1' });

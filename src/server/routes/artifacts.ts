@@ -141,7 +141,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     const body = parse(revokeBody, request.body);
     const v = await change(
       request,
-      { action: 'artifacts.revoke', resource: versionResource(request.params.name, request.params.version), details: { reason: body.reason } },
+      { action: 'artifacts.revoke', resource: versionResource(request.params.name, request.params.version), details: { reason: body.reason }, takesAccessAway: true },
       () => reg.revoke(request.params.name, request.params.version, body.reason),
       (rv) => ({ resource: `ArtifactVersion::${JSON.stringify(rv.id)}`, details: { digest: rv.digest } }),
       () => true,
