@@ -268,7 +268,7 @@ test('registering a model pushes the snapshot at once: gateways stop admitting t
   await until('the registered model is in the snapshot', admitted, 5_000);
 });
 
-test('an artifact or lineage change whose audit record cannot be made durable is refused (503 WARDEN_AUDIT_WRITE_FAILED) and the registry is unchanged', async (t) => {
+test('an artifact or lineage change whose audit record cannot be made durable is refused (503 WARDEN_AUDIT_WRITE_FAILED) and the registry is unchanged; a revocation goes ahead', async (t) => {
   const { warden, call } = await start(t, OPEN_PROMOTION);
   const ok = (r: Awaited<ReturnType<typeof call>>, status = 200) => assert.equal(r.status, status, JSON.stringify(r.json));
   ok(await call('POST', '/artifacts', { kind: 'model', name: 'fraud', version: '1', manifest: await modelManifest(t, 'v1') }), 201);
@@ -302,8 +302,6 @@ test('an artifact or lineage change whose audit record cannot be made durable is
   assert.equal((await call('GET', '/artifacts/newcomer')).json.error?.code, 'WARDEN_ARTIFACT_NOT_FOUND');
   refused(await call('POST', '/artifacts/fraud/versions/2/promote', { stage: 'serving' }), 'artifacts.promote');
   await unchanged('artifacts.promote');
-  refused(await call('POST', '/artifacts/fraud/versions/1/revoke', { reason: 'tampered' }), 'artifacts.revoke');
-  await unchanged('artifacts.revoke');
   refused(await call('POST', '/artifacts/fraud/rollback'), 'artifacts.rollback');
   await unchanged('artifacts.rollback');
   const lineage = { eventType: 'COMPLETE', eventTime: '2026-01-01T00:00:00Z', producer: 'test', run: { runId: 'r-unaudited' }, job: { namespace: 'n', name: 'j' }, inputs: [{ namespace: 'n', name: 'reviews' }], outputs: [] };
@@ -311,6 +309,10 @@ test('an artifact or lineage change whose audit record cannot be made durable is
   assert.equal((await call('GET', '/lineage/run:r-unaudited')).json.error?.code, 'WARDEN_LINEAGE_NODE_NOT_FOUND');
   assert.equal(announced, 0, 'no change was announced to PEPs');
   assert.equal(servingDigest(), digestBefore, 'PEPs still admit fraud@1');
+  // A revocation only takes a model out of service: it goes ahead during the outage and reaches PEPs.
+  ok(await call('POST', '/artifacts/fraud/versions/1/revoke', { reason: 'tampered' }));
+  assert.equal(announced, 1, 'the revocation is announced to PEPs');
+  assert.notEqual(servingDigest(), digestBefore, 'PEPs no longer admit fraud@1');
 });
 
 test('a promote is recorded before it is made (attempted) and after (committed); a refused one gets a failed record with its code', async (t) => {
