@@ -31,6 +31,24 @@ async function start(t: TestContext, overrides: Record<string, unknown> = {}) {
   return { warden, call };
 }
 
+/** The audit log refuses every record from now until the test ends (a full disk, a lost database). */
+function failEveryAuditAppend(t: TestContext, warden: RunningWarden): void {
+  const audit = warden.controlPlane.ctx.audit;
+  const append = audit.append.bind(audit);
+  audit.append = async () => {
+    throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'injected audit failure');
+  };
+  t.after(() => {
+    audit.append = append;
+  });
+}
+
+/** The change was refused because its record could not be made durable. */
+function refused(r: { status: number; json: { error?: { code: string } } }, what: string): void {
+  assert.equal(r.status, 503, `${what}: ${JSON.stringify(r.json)}`);
+  assert.equal(r.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED', what);
+}
+
 /** The key as the PEP snapshot (what the gateways enforce) has it, by id. */
 function keyInSnapshot(warden: RunningWarden, id: string) {
   const snap = warden.controlPlane.snapshots.current();
@@ -61,18 +79,7 @@ test('an admin change whose audit record cannot be made durable is refused (503 
   const { warden, call } = await start(t);
   const ca = await call('GET', '/identity/ca');
 
-  const audit = warden.controlPlane.ctx.audit;
-  const append = audit.append.bind(audit);
-  audit.append = async () => {
-    throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'injected audit failure');
-  };
-  t.after(() => {
-    audit.append = append;
-  });
-  const refused = (r: Awaited<ReturnType<typeof call>>, what: string) => {
-    assert.equal(r.status, 503, `${what}: ${JSON.stringify(r.json)}`);
-    assert.equal(r.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED', what);
-  };
+  failEveryAuditAppend(t, warden);
 
   refused(await call('POST', '/keys', { name: 'unaudited', scopes: ['model:iris'] }), 'keys.create');
   assert.equal((await warden.controlPlane.ctx.db.query(`SELECT id FROM api_keys WHERE name = 'unaudited'`)).rows.length, 0, 'no key without its record');
@@ -283,18 +290,7 @@ test('an artifact or lineage change whose audit record cannot be made durable is
   warden.controlPlane.ctx.events.on('snapshot:changed', onChanged);
   t.after(() => warden.controlPlane.ctx.events.off('snapshot:changed', onChanged));
 
-  const audit = warden.controlPlane.ctx.audit;
-  const append = audit.append.bind(audit);
-  audit.append = async () => {
-    throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'injected audit failure');
-  };
-  t.after(() => {
-    audit.append = append;
-  });
-  const refused = (r: Awaited<ReturnType<typeof call>>, what: string) => {
-    assert.equal(r.status, 503, `${what}: ${JSON.stringify(r.json)}`);
-    assert.equal(r.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED', what);
-  };
+  failEveryAuditAppend(t, warden);
   const unchanged = async (what: string) => assert.deepEqual((await call('GET', '/artifacts/fraud')).json, before.json, `${what}: the registry is unchanged`);
   refused(await call('POST', '/artifacts', { kind: 'model', name: 'fraud', version: '3', manifest: await modelManifest(t, 'v3') }), 'artifacts.register');
   await unchanged('artifacts.register');
@@ -359,18 +355,7 @@ test('an incident change whose audit record cannot be made durable is refused (5
   const id = (opened.json.incident as { id: string }).id;
   const before = await call('GET', `/incidents/${id}`);
 
-  const audit = warden.controlPlane.ctx.audit;
-  const append = audit.append.bind(audit);
-  audit.append = async () => {
-    throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'injected audit failure');
-  };
-  t.after(() => {
-    audit.append = append;
-  });
-  const refused = (r: Awaited<ReturnType<typeof call>>, what: string) => {
-    assert.equal(r.status, 503, `${what}: ${JSON.stringify(r.json)}`);
-    assert.equal(r.json.error?.code, 'WARDEN_AUDIT_WRITE_FAILED', what);
-  };
+  failEveryAuditAppend(t, warden);
   refused(await call('POST', '/incidents', { title: 'unrecorded', severity: 'low' }), 'incident.open');
   refused(await call('POST', `/incidents/${id}/transition`, { to: 'contained' }), 'incident.contained');
   refused(await call('POST', `/incidents/${id}/notes`, { text: 'unrecorded note' }), 'incident.note');
