@@ -7,30 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { startControlPlane, tempDir, ADMIN_TOKEN } from './helpers/controlPlane.js';
 import { createWorkloadKey, verifyPeerSvid } from '../../src/identity/index.js';
 import { hasCommand } from '../helpers/ci.js';
+import { cliInProcess as cli } from '../helpers/cliInProcess.js';
 
 const runner = fileURLToPath(new URL('./helpers/runCli.ts', import.meta.url));
 
-/**
- * Runs the CLI's main() in this process with stdout/stderr captured (one at a time): the same
- * code path as the binary without paying a TypeScript process start per command.
- */
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { main } = await import('../../src/cli/main.js');
-  const saved = { out: process.stdout.write, err: process.stderr.write, env: { ...process.env } };
-  let stdout = '';
-  let stderr = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
-  Object.assign(process.env, env);
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = saved.out;
-    process.stderr.write = saved.err;
-    for (const k of Object.keys(env)) if (saved.env[k] === undefined) delete process.env[k];
-  }
-}
 
 async function sequence<T>(fns: (() => Promise<T>)[]): Promise<T[]> {
   const out: T[] = [];

@@ -11,24 +11,8 @@ import { createLogger } from '../../src/observe/index.js';
 import { startWarden } from '../../src/server/index.js';
 import { advertisedHttpsUrl } from '../../src/server/advertisedUrl.js';
 import { tempDataDir, removeDir } from '../helpers/warden.js';
+import { cliInProcess as cli } from '../helpers/cliInProcess.js';
 
-/** The CLI's main() in this process with its output captured (one call at a time). */
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { main } = await import('../../src/cli/main.js');
-  const saved = { out: process.stdout.write, err: process.stderr.write, env: { ...process.env } };
-  let stdout = '';
-  let stderr = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
-  Object.assign(process.env, env);
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    process.stdout.write = saved.out;
-    process.stderr.write = saved.err;
-    for (const k of Object.keys(env)) if (saved.env[k] === undefined) delete process.env[k];
-  }
-}
 
 test('advertisedHttpsUrl: the listen address when the certificate names it, otherwise a name it has', () => {
   const defaults = ['localhost', '127.0.0.1', '::1'];
