@@ -80,6 +80,16 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(errorBody(new WardenError('WARDEN_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id));
   });
+  // Fastify's close ends idle keep-alive connections once, at its start: a connection whose
+  // request was in flight then (a gateway's audit batch, a bundle fetch) stayed open until its
+  // keep-alive timeout (72 s) and held the shutdown, and the audit flush behind it, that long.
+  let shuttingDown = false;
+  let sweep: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    shuttingDown = true;
+    sweep = setInterval(() => app.server.closeIdleConnections(), 100).unref();
+  });
+  app.addHook('onClose', async () => clearInterval(sweep));
   app.addHook('onSend', async (request, reply) => {
     // A change is answered only once the local PEP snapshot includes it ("enforced at once"); a
     // change whose snapshot could not be built is answered with that error, not as done. Only the
@@ -101,8 +111,9 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
     reply.header('x-warden-request-id', request.id);
     reply.header('cache-control', 'no-store');
     // Refused before its body was read (no token, too large): close rather than read the rest,
-    // so a client without a token cannot keep the connection busy with a slow body.
-    if (!request.raw.complete) reply.header('connection', 'close');
+    // so a client without a token cannot keep the connection busy with a slow body. While
+    // shutting down, no connection is kept for another request.
+    if (!request.raw.complete || shuttingDown) reply.header('connection', 'close');
     return replaced;
   });
 
