@@ -1,3 +1,5 @@
+import { lruAdd, lruGet } from './lruMap.js';
+
 /** Most models whose per-model detector state is kept at once, unless configured (detect.maxModels). */
 export const DEFAULT_MAX_MODELS = 1000;
 
@@ -10,7 +12,7 @@ export const DEFAULT_MAX_MODELS = 1000;
  */
 export class ModelStateMap<V> {
   private readonly pinned = new Map<string, V>();
-  /** Insertion order doubles as the LRU list (a hit is moved to the end). */
+  /** Least recently used first (lruMap). */
   private readonly others = new Map<string, V>();
 
   constructor(
@@ -21,12 +23,7 @@ export class ModelStateMap<V> {
   get(model: string): V | undefined {
     const p = this.pinned.get(model);
     if (p !== undefined) return p;
-    const v = this.others.get(model);
-    if (v !== undefined) {
-      this.others.delete(model);
-      this.others.set(model, v);
-    }
-    return v;
+    return lruGet(this.others, model);
   }
 
   getOrCreate(model: string, create: () => V): V {
@@ -34,13 +31,7 @@ export class ModelStateMap<V> {
     if (v === undefined) {
       v = create();
       if (this.isPinned(model)) this.pinned.set(model, v);
-      else {
-        if (this.others.size >= this.max) {
-          const oldest = this.others.keys().next().value;
-          if (oldest !== undefined) this.others.delete(oldest);
-        }
-        this.others.set(model, v);
-      }
+      else lruAdd(this.others, model, v, this.max);
     }
     return v;
   }

@@ -3,6 +3,7 @@ import type { DetectorEvent } from '../types.js';
 import { PradaDetector } from './PradaDetector.js';
 import { gridCell } from '../profile/fitProfile.js';
 import { StepProbeTracker } from './StepProbeTracker.js';
+import { lruAdd, lruGet } from '../lruMap.js';
 
 export interface ExtractionOptions {
   delta: number;
@@ -65,20 +66,7 @@ export class ExtractionGuard {
   ) {}
 
   private state(principal: string): PrincipalState {
-    let s = this.principals.get(principal);
-    if (s) {
-      // Map order doubles as an LRU list.
-      this.principals.delete(principal);
-      this.principals.set(principal, s);
-      return s;
-    }
-    if (this.principals.size >= this.options.maxPrincipals) {
-      const oldest = this.principals.keys().next().value;
-      if (oldest !== undefined) this.principals.delete(oldest);
-    }
-    s = new PrincipalState(this.options, this.profile?.std);
-    this.principals.set(principal, s);
-    return s;
+    return lruGet(this.principals, principal) ?? lruAdd(this.principals, principal, new PrincipalState(this.options, this.profile?.std), this.options.maxPrincipals);
   }
 
   /** Spends `n` queries of the principal's budget (its window restarts once elapsed). */
