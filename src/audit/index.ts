@@ -4,7 +4,7 @@ export { openAuditLog, type OpenAuditLogOptions } from './openAuditLog.js';
 export { MerkleAuditLog, type MerkleAuditLogOptions } from './MerkleAuditLog.js';
 export { type AuditQuery, type AuditEntry, parseAuditQuery, matchesQuery, MAX_QUERY_LIMIT } from './AuditQuery.js';
 export { verifyAuditLog, toCheckpointView, type AuditVerifyReport, type AuditVerifyError, type CheckpointView, type VerifyAuditLogOptions } from './verifyAuditLog.js';
-export { queryAuditLog } from './queryAuditLog.js';
+export { queryAuditLog, matchingAuditEntries } from './queryAuditLog.js';
 export { openAuditReader, rebuildTree, readAuditRecords, type OfflineAuditLog } from './openAuditReader.js';
 export { validateRecord, serializeRecord, REDACTED } from './prepareEntry.js';
 export * from './merkle/index.js';

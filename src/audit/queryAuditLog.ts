@@ -7,7 +7,19 @@ export async function queryAuditLog(reader: AuditReader, q: AuditQuery): Promise
   const limit = Math.min(q.limit ?? 100, MAX_QUERY_LIMIT);
   if (reader instanceof DbAuditReader) return reader.query(q, limit);
   const ring: AuditEntry[] = [];
-  for await (const raw of reader.entries()) {
+  for await (const entry of matchingAuditEntries(reader, q)) {
+    ring.push(entry);
+    if (ring.length > limit) ring.shift();
+  }
+  return ring.reverse();
+}
+
+/**
+ * The entries matching `q` in log order, from entry `from` on. Damaged entries (malformed, no
+ * index or hash, not JSON) are skipped: `audit verify` is what reports them.
+ */
+export async function* matchingAuditEntries(reader: AuditReader, q: AuditQuery, from?: number): AsyncGenerator<AuditEntry> {
+  for await (const raw of reader.entries(from)) {
     if (raw.malformed || raw.index === null || raw.storedHash === null) continue;
     let record: AuditRecord;
     try {
@@ -15,9 +27,6 @@ export async function queryAuditLog(reader: AuditReader, q: AuditQuery): Promise
     } catch {
       continue;
     }
-    if (!matchesQuery(record, q)) continue;
-    ring.push({ index: raw.index, leafHash: raw.storedHash.toString('hex'), record });
-    if (ring.length > limit) ring.shift();
+    if (matchesQuery(record, q)) yield { index: raw.index, leafHash: raw.storedHash.toString('hex'), record };
   }
-  return ring.reverse();
 }

@@ -7,7 +7,7 @@ import {
   verifyAuditLog,
   queryAuditLog,
   parseAuditQuery,
-  matchesQuery,
+  matchingAuditEntries,
   openCheckpoint,
   verifyInclusionProof,
   toCheckpointView,
@@ -193,16 +193,8 @@ export function registerAuditCommands(program: Command): void {
       try {
         await withLog(cmd, async (log) => {
           let batch: AuditEntry[] = [];
-          for await (const raw of log.reader.entries(from)) {
-            if (raw.malformed || raw.index === null || raw.storedHash === null) continue;
-            let record: AuditRecord;
-            try {
-              record = JSON.parse(raw.entry.toString('utf8')) as AuditRecord;
-            } catch {
-              continue;
-            }
-            if (!matchesQuery(record, q)) continue;
-            batch.push({ index: raw.index, leafHash: raw.storedHash.toString('hex'), record });
+          for await (const entry of matchingAuditEntries(log.reader, q, from)) {
+            batch.push(entry);
             if (batch.length >= EXPORT_BATCH) {
               await sink.send(batch);
               exported += batch.length;

@@ -6,17 +6,7 @@ import { parseFormat, printJson, printText, formatTable } from '../output.js';
 import { withAdminClient, withAdminOptions } from '../adminClient.js';
 import { WardenError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../crypto/index.js';
-import { referencedIntermediatePaths } from '../../identity/index.js';
-
-interface SvidJson {
-  spiffeId: string;
-  serial: string;
-  certPem: string;
-  chainPem: string;
-  bundlePem: string;
-  notBefore: string;
-  notAfter: string;
-}
+import { referencedIntermediatePaths, type SvidResponse } from '../../identity/index.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -111,7 +101,7 @@ export function registerIdentityCommands(program: Command): void {
       } catch (cause) {
         throw new WardenError('WARDEN_IO', `cannot read ${opts.csr}`, { cause });
       }
-      const s = await withAdminClient(cmd, (a) => a.call<SvidJson>('POST', '/api/v1/identity/issue', { csr, spiffeId: opts.spiffeId, ttlSeconds: intOption(opts.ttl, '--ttl'), dnsNames: opts.dns }));
+      const s = await withAdminClient(cmd, (a) => a.call<SvidResponse>('POST', '/api/v1/identity/issue', { csr, spiffeId: opts.spiffeId, ttlSeconds: intOption(opts.ttl, '--ttl'), dnsNames: opts.dns }));
       if (opts.out) writeFileAtomic(opts.out, s.chainPem, 0o644);
       if (format === 'json') printJson(s);
       else if (!opts.out) printText(s.chainPem);
