@@ -94,7 +94,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
     this.trustDomainId = `spiffe://${this.trustDomain}`;
     this.caDir = join(options.dataDir, 'ca');
     this.keys = options.keyProvider ?? new FileKeyProvider(join(this.caDir, 'keys'));
-    this.revocations = new RevocationList(options.db);
+    this.revocations = new RevocationList(options.db, { announce: options.db?.kind === 'postgres' });
     this.issued = options.db ? new IssuedSvidRepository(options.db) : null;
     this.svidTtl = options.svidTtlSeconds ?? 3600;
     this.maxSvidTtl = options.maxSvidTtlSeconds ?? 86_400;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Queryable } from '../store/index.js';
+import { CHANGES_CHANNEL, type Queryable } from '../store/index.js';
 import { WardenError } from '../errors/index.js';
 import { normalizeSerial } from './x509.js';
 import { parseSpiffeId } from './SpiffeId.js';
@@ -40,7 +40,15 @@ export class RevocationList extends EventEmitter {
   private readonly byKey = new Map<string, RevocationEntry>();
   private _version = 0;
 
-  constructor(private readonly db?: Queryable) {
+  /**
+   * `announce`: a PostgreSQL store shared by several control-plane replicas. Each revocation then
+   * sends a `revocations` change notice in its own INSERT statement, so it is delivered at that
+   * commit and never before the row is visible (see store/changeNotices.ts).
+   */
+  constructor(
+    private readonly db?: Queryable,
+    private readonly options: { announce?: boolean } = {},
+  ) {
     super();
     this.setMaxListeners(0);
   }
@@ -58,6 +66,20 @@ export class RevocationList extends EventEmitter {
     if (!this.db) return;
     const r = await this.db.query<Row>('SELECT * FROM identity_revocations ORDER BY revoked_at, kind, value');
     this.replace(r.rows.map(fromRow), this._version + 1);
+  }
+
+  /**
+   * Adds what other control-plane replicas revoked since the last read. A merge, not a
+   * replace: a revocation this replica made while the read ran is kept, and only entries not yet
+   * known are applied, so 'change' (and every stream) carries each new entry once. Expired serials
+   * are skipped, as prune() would drop them. Returns how many entries were new.
+   */
+  async refresh(): Promise<number> {
+    if (!this.db) return 0;
+    const r = await this.db.query<Row>('SELECT * FROM identity_revocations WHERE expires_at IS NULL OR expires_at > now() ORDER BY revoked_at, kind, value');
+    const before = this.byKey.size;
+    this.apply(r.rows.map(fromRow), this._version);
+    return this.byKey.size - before;
   }
 
   isRevoked(spiffeId: string | undefined, serial: string | undefined): boolean {
@@ -87,9 +109,10 @@ export class RevocationList extends EventEmitter {
     const reason = input.reason ? input.reason.slice(0, 256) : null;
     let entry: RevocationEntry;
     if (this.db) {
+      const insert = `INSERT INTO identity_revocations (kind, value, reason, revoked_by, expires_at) VALUES ($1,$2,$3,$4,$5)
+         ON CONFLICT (kind, value) DO UPDATE SET kind = EXCLUDED.kind RETURNING *`;
       const r = await this.db.query<Row>(
-        `INSERT INTO identity_revocations (kind, value, reason, revoked_by, expires_at) VALUES ($1,$2,$3,$4,$5)
-         ON CONFLICT (kind, value) DO UPDATE SET kind = EXCLUDED.kind RETURNING *`,
+        this.options.announce ? `WITH added AS (${insert}) SELECT added.*, pg_notify('${CHANGES_CHANNEL}', 'revocations') AS notified FROM added` : insert,
         [input.kind, value, reason, input.by ?? null, input.expiresAt ?? null],
       );
       entry = fromRow(r.rows[0]!);

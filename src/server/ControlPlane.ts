@@ -5,6 +5,7 @@ import { WardenError, toWardenError } from '../errors/index.js';
 import type { SnapshotHolder } from '../gateway/index.js';
 import { KeyUsageRecorder } from './KeyUsageRecorder.js';
 import { SnapshotPublisher } from './SnapshotPublisher.js';
+import { followReplicaChanges } from './replicaChanges.js';
 import { pepRoutes } from './routes/pep.js';
 import { registerConsole } from './console.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
@@ -45,6 +46,8 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
   const ctx = options.ctx;
 
   const publisher = new SnapshotPublisher(ctx);
+  // Other replicas on the same PostgreSQL: their changes reach this one's PEPs within seconds.
+  const replicas = followReplicaChanges(ctx, publisher);
   // A failed first build is logged and retried by the publisher; /readyz says not-ready until then.
   await publisher.rebuild().catch(() => undefined);
   const snapshots = publisher.holder;
@@ -151,6 +154,7 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
   try {
     await app.listen({ host: listenHost, port: listenPort });
   } catch (err) {
+    await replicas.close();
     publisher.close();
     ctx.events.off('gateway.decision', keyUsage.onDecision);
     await keyUsage.close();
@@ -167,6 +171,7 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
     ctx,
     snapshots,
     async close(): Promise<void> {
+      await replicas.close();
       publisher.close();
       ctx.events.off('gateway.decision', keyUsage.onDecision);
       await keyUsage.close();

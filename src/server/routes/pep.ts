@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AdminTokenRepository, newAdminTokenId } from '../../store/index.js';
+import { AdminTokenRepository, announceChange, newAdminTokenId } from '../../store/index.js';
 import { z } from 'zod';
-import { WardenError } from '../../errors/index.js';
+import { toWardenError, WardenError } from '../../errors/index.js';
 import type { AuditRecord } from '../../audit/index.js';
 import type { DecisionEvent } from '../../observe/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
@@ -9,6 +9,8 @@ import { parseBody } from './parseBody.js';
 import type { SnapshotPublisher } from '../SnapshotPublisher.js';
 import type { SnapshotWire } from '../../gateway/index.js';
 import { auditedChange } from '../auditedChange.js';
+import { coalesce } from '../coalesce.js';
+import { PEP_TOKENS_CHANGED } from '../replicaChanges.js';
 
 const PEP_NAME = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_BATCH = 5000;
@@ -166,6 +168,23 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
       if (!(await tokens.revoke(id, 'pep'))) throw new WardenError('WARDEN_NOT_FOUND', `no active PEP token ${JSON.stringify(id.slice(0, 64))}`);
     });
     for (const end of streamsByToken.get(id) ?? []) end();
+    // Streams this token opened on other control-plane replicas end there on this notice.
+    await announceChange(ctx.db, 'pep-tokens').catch((err: unknown) => ctx.logger.warn({ code: toWardenError(err).code }, 'could not notify the other control-plane replicas of a PEP token revocation'));
     return { id: request.params.id, revoked: true };
+  });
+
+  // A PEP token revoked through another replica: end the streams it opened here.
+  const endRevokedStreams = coalesce(async () => {
+    if (streamsByToken.size === 0) return;
+    for (const t of await tokens.list('pep')) {
+      if (t.revokedAt) for (const end of streamsByToken.get(t.id) ?? []) end();
+    }
+  });
+  const onPepTokensChanged = (): void => {
+    endRevokedStreams().catch((err: unknown) => ctx.logger.warn({ code: toWardenError(err).code }, 'could not check PEP tokens revoked through another control-plane replica'));
+  };
+  ctx.events.on(PEP_TOKENS_CHANGED, onPepTokensChanged);
+  app.addHook('onClose', async () => {
+    ctx.events.off(PEP_TOKENS_CHANGED, onPepTokensChanged);
   });
 }

@@ -1,0 +1,31 @@
+import type { Database } from './Database.js';
+
+/**
+ * Cross-replica change notices (PostgreSQL LISTEN/NOTIFY). Several `warden server` replicas on
+ * one database each keep the PEP snapshot and the SVID revocation list in memory; a notice tells
+ * the others to reread what changed. A notice carries only the kind of change, never data: the
+ * listener rereads the database, so a notice cannot leak a secret or go stale.
+ */
+export const CHANGES_CHANNEL = 'warden_changes';
+
+/**
+ * `snapshot`: API keys, policies, approved models (rebuild the PEP snapshot).
+ * `revocations`: SVID revocations (reload the revocation list, push the new entries).
+ * `pep-tokens`: a PEP token was revoked (end the snapshot streams it opened).
+ */
+export const CHANGE_KINDS = ['snapshot', 'revocations', 'pep-tokens'] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
+export function isChangeKind(value: string): value is ChangeKind {
+  return (CHANGE_KINDS as readonly string[]).includes(value);
+}
+
+/**
+ * Tells the other replicas that `kind` changed. Call it after the change committed (or on the
+ * transaction's own connection, where PostgreSQL delivers it at COMMIT): a listener that rereads
+ * on the notice must find the change. Embedded storage is one process: nothing to tell.
+ */
+export async function announceChange(db: Database, kind: ChangeKind): Promise<void> {
+  if (db.kind !== 'postgres') return;
+  await db.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, kind]);
+}
