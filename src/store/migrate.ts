@@ -15,9 +15,11 @@ export async function migrate(db: Database, migrations: Migration[] = allMigrati
     if (ids.has(m.id)) throw new WardenError('WARDEN_STORE_MIGRATION_FAILED', `duplicate migration id ${m.id}`);
     ids.add(m.id);
   }
-  await db.exec(`CREATE TABLE IF NOT EXISTS warden_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
   return db.transaction(async (tx) => {
     if (db.kind === 'postgres') await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_ID]);
+    // Under the lock: two replicas creating it at once on a fresh database make one of them fail
+    // (IF NOT EXISTS does not cover a concurrent CREATE: unique violation on pg_type).
+    await tx.query(`CREATE TABLE IF NOT EXISTS warden_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
     const done = new Set((await tx.query<{ id: string }>('SELECT id FROM warden_migrations')).rows.map((r) => r.id));
     const applied: string[] = [];
     for (const m of migrations) {
