@@ -48,6 +48,8 @@ export interface RunningWarden {
   ready: ReadyInfo;
   /** Call once `ready`'s admin token and demo key are printed; until then the next start replaces them. */
   credentialsShown(): Promise<void>;
+  /** No first-start credentials here because a replica starting at the same time on this database printed them. */
+  credentialsPrintedByAnotherReplica: boolean;
   controlPlane: RunningControlPlane;
   gateway: RunningGateway | null;
   ca: CertificateAuthority;
@@ -104,9 +106,13 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     const ca = await getAuthority(ctx);
     cleanup.push(() => ca.close());
 
-    const credentials = await mintFirstStartCredentials(db, serverSecret, { demo: options.demo });
+    const credentials = await mintFirstStartCredentials(db, serverSecret, {
+      demo: options.demo,
+      onWait: () => logger.info('another replica is starting on this database: waiting until it has shown the first-start credentials'),
+    });
     // A start that fails in-process gives them up at once; one killed before `shown()` gives them up at the next start.
     cleanup.push(() => credentials.discard());
+    if (credentials.createdByAnotherStart) logger.info('the first-start admin token was created and printed by another replica starting on this database');
 
     let demo: DemoModelServer | null = null;
     const upstreams: UpstreamConfig[] = [...config.gateway.upstreams];
@@ -229,6 +235,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     return {
       ready,
       credentialsShown: () => credentials.shown(),
+      credentialsPrintedByAnotherReplica: credentials.createdByAnotherStart,
       controlPlane,
       gateway,
       ca,
@@ -237,6 +244,8 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       demo,
       close: () =>
         (closing ??= (async () => {
+          // Stopped before printing: a replica waiting on the first-start lock goes on (and mints anew).
+          await credentials.release();
           clearInterval(renew);
           clearInterval(followBundle);
           gatewaySvidRenewal.stop();

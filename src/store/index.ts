@@ -1,4 +1,4 @@
-export type { Database, Queryable, QueryResult } from './Database.js';
+export type { Database, Queryable, QueryResult, SessionLock } from './Database.js';
 export { openStore, type OpenStoreOptions } from './open.js';
 export { migrate, splitStatements } from './migrate.js';
 export { allMigrations, type Migration } from './migrations/index.js';

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { WardenError } from '../errors/index.js';
-import type { Database, Queryable, QueryResult } from './Database.js';
+import type { Database, Queryable, QueryResult, SessionLock } from './Database.js';
 
 function wrap(client: pg.Pool | pg.PoolClient): Queryable {
   return {
@@ -19,6 +19,37 @@ function connectionLost(lost: Error, cause: unknown): WardenError {
   return new WardenError('WARDEN_STORE_UNAVAILABLE', `the connection to PostgreSQL was lost during a transaction${why}; the transaction did not complete`, { cause });
 }
 
+/** pg_advisory_lock on a client of its own; ending that client's session releases the lock. */
+async function takeAdvisoryLock(url: string, key: number, held: Set<pg.Client>, onWait?: () => void): Promise<SessionLock> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  // A lost connection means the server already released the lock; the error must not end the process.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (cause) {
+    throw new WardenError('WARDEN_STORE_UNAVAILABLE', 'cannot connect to PostgreSQL (check WARDEN_DATABASE_URL)', { cause });
+  }
+  held.add(client);
+  let released: Promise<void> | null = null;
+  const release = () =>
+    (released ??= (async () => {
+      held.delete(client);
+      await client.end().catch(() => undefined);
+    })());
+  try {
+    const tried = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [key]);
+    const waited = tried.rows[0]?.ok !== true;
+    if (waited) {
+      onWait?.();
+      await client.query('SELECT pg_advisory_lock($1)', [key]);
+    }
+    return { waited, release };
+  } catch (cause) {
+    await release();
+    throw new WardenError('WARDEN_STORE_UNAVAILABLE', 'cannot take a PostgreSQL advisory lock', { cause });
+  }
+}
+
 /** PostgreSQL server store (WARDEN_DATABASE_URL). Fails fast with a clear code when unreachable. */
 export async function openPostgres(url: string, poolSize = 10): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 });
@@ -33,6 +64,7 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Database
     throw new WardenError('WARDEN_STORE_UNAVAILABLE', 'cannot connect to PostgreSQL (check WARDEN_DATABASE_URL)', { cause });
   }
   const base = wrap(pool);
+  const locks = new Set<pg.Client>();
   return {
     kind: 'postgres',
     query: base.query,
@@ -69,7 +101,11 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Database
     async exec(sql: string): Promise<void> {
       await pool.query(sql);
     },
+    sessionLock: (key: number, onWait?: () => void) => takeAdvisoryLock(url, key, locks, onWait),
     async close(): Promise<void> {
+      // A lock its holder never released would keep a connection (and the lock) open past close.
+      await Promise.all([...locks].map((c) => c.end().catch(() => undefined)));
+      locks.clear();
       await pool.end();
     },
   };

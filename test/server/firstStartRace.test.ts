@@ -3,7 +3,9 @@
 // first-start admin token, which must then work.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { allMigrations, openStore, type Database } from '../../src/store/index.js';
+import { randomBytes } from 'node:crypto';
+import { AdminTokenRepository, SettingsRepository, allMigrations, openStore, type Database } from '../../src/store/index.js';
+import { mintFirstStartCredentials, type FirstStartCredentials } from '../../src/server/firstStartCredentials.js';
 import { requireOrSkip } from '../helpers/ci.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
 
@@ -21,6 +23,35 @@ async function openReplica(t: TestContext, url: string): Promise<Database> {
   return db;
 }
 
+interface Started {
+  credentials: FirstStartCredentials;
+  printed: string | null;
+}
+
+/**
+ * Two starts at once, each as `startWarden` + the CLI do it: mint, start the listeners, print,
+ * then `shown()`. A start's listeners take as long as it takes the other replica to reach the
+ * credentials (to finish minting, or to wait for the lock), which is when a replica that does not
+ * wait would take the first one's still unshown token for a dead start's and replace it.
+ */
+async function startTwo(dbs: [Database, Database], secret: Buffer): Promise<Started[]> {
+  const reached = dbs.map(() => {
+    let done!: () => void;
+    const p = new Promise<void>((r) => (done = r));
+    return { p, done };
+  });
+  const start = async (i: number): Promise<Started> => {
+    const minting = mintFirstStartCredentials(dbs[i]!, secret, { demo: false, onWait: reached[i]!.done });
+    void minting.then(reached[i]!.done, reached[i]!.done);
+    const credentials = await minting;
+    await reached[1 - i]!.p;
+    const printed = credentials.adminToken;
+    await credentials.shown();
+    return { credentials, printed };
+  };
+  return Promise.all([start(0), start(1)]);
+}
+
 test('PostgreSQL: replicas migrating one fresh database at once all start (no unique violation on the migrations table)', async (t) => {
   if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
   for (let round = 0; round < ROUNDS; round++) {
@@ -33,4 +64,60 @@ test('PostgreSQL: replicas migrating one fresh database at once all start (no un
     const applied = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM warden_migrations')).rows[0]!.n;
     assert.equal(applied, allMigrations.length, 'each migration applied once');
   }
+});
+
+test('PostgreSQL: two replicas starting at once on a fresh database print one admin token, and it works', async (t) => {
+  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+  for (let round = 0; round < ROUNDS; round++) {
+    const url = await freshDatabase(t);
+    const secret = randomBytes(32);
+    const dbs = (await Promise.all([openReplica(t, url), openReplica(t, url)])) as [Database, Database];
+    const started = await startTwo(dbs, secret);
+
+    const printed = started.filter((s) => s.printed !== null);
+    assert.equal(printed.length, 1, `round ${round}: exactly one replica prints an admin token`);
+    const other = started.find((s) => s.printed === null)!;
+    assert.equal(other.credentials.createdByAnotherStart, true, 'the other one says another replica printed it');
+    assert.equal(other.credentials.demoKey, null);
+
+    const tokens = new AdminTokenRepository(dbs[0], secret);
+    assert.equal((await tokens.verify(printed[0]!.printed!))?.role, 'admin', 'the printed token authenticates');
+    assert.equal(await tokens.count(), 1, 'no other token was minted');
+    assert.deepEqual(await new SettingsRepository(dbs[0]).get('firstStart.unshownCredentials'), {}, 'nothing left unshown');
+  }
+});
+
+test('PostgreSQL: a replica that dies before printing lets the waiting one mint and print a working token', async (t) => {
+  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+  const url = await freshDatabase(t);
+  const secret = randomBytes(32);
+  const dying = await openStore({ databaseUrl: url, poolSize: 2 });
+  const survivor = await openReplica(t, url);
+  const first = await mintFirstStartCredentials(dying, secret, { demo: false });
+  assert.ok(first.adminToken);
+  let waiting = false;
+  const second = mintFirstStartCredentials(survivor, secret, { demo: false, onWait: () => (waiting = true) });
+  const deadline = Date.now() + 10_000;
+  while (!waiting && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(waiting, true, 'the second start waits while the first holds the first-start lock');
+  // Its process ends without printing: the database session, and with it the lock, goes away.
+  await dying.close();
+  const credentials = await second;
+  assert.ok(credentials.adminToken, 'the survivor mints a new token');
+  assert.equal(credentials.createdByAnotherStart, false);
+  await credentials.shown();
+  const tokens = new AdminTokenRepository(survivor, secret);
+  assert.equal((await tokens.verify(credentials.adminToken))?.role, 'admin');
+  assert.equal(await tokens.verify(first.adminToken), null, 'the never-shown token was discarded');
+});
+
+test('embedded store: two starts on one PGlite database take turns as well', async (t) => {
+  const db = await openStore({});
+  t.after(() => db.close());
+  const secret = randomBytes(32);
+  const started = await startTwo([db, db], secret);
+  assert.equal(started.filter((s) => s.printed !== null).length, 1);
+  const printed = started.find((s) => s.printed !== null)!.printed!;
+  assert.equal((await new AdminTokenRepository(db, secret).verify(printed))?.role, 'admin');
+  assert.equal(started.find((s) => s.printed === null)!.credentials.createdByAnotherStart, true);
 });

@@ -27,6 +27,7 @@ export function registerServerCommand(program: Command): void {
       else {
         let text = `Warden control plane on ${warden.ready.adminUrl} (store: ${warden.db.kind}, CA bundle ${warden.ready.caBundle})\n`;
         if (warden.ready.adminToken) text += `admin token (shown once, store it now): ${warden.ready.adminToken}\n`;
+        else if (warden.credentialsPrintedByAnotherReplica) text += 'admin token: printed by another replica that started on this database at the same time (see its output)\n';
         await writeStdout(text);
       }
       await warden.credentialsShown();

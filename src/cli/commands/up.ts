@@ -46,6 +46,7 @@ export function registerUpCommand(program: Command): void {
           `  CA bundle  ${ready.caBundle}`,
         ];
         if (ready.adminToken) lines.push('', `  admin token (shown once, store it now): ${ready.adminToken}`);
+        else if (warden.credentialsPrintedByAnotherReplica) lines.push('', '  admin token: printed by another replica that started on this database at the same time (see its output)');
         if (ready.demoKey) lines.push(`  demo API key (shown once, store it now):  ${ready.demoKey}`);
         if (warden.demo) lines.push('', `  demo models: iris (OIP v2), echo (OpenAI chat). Try:`, `    curl --cacert ${ready.caBundle} -H "Authorization: Bearer $WARDEN_DEMO_KEY" ${ready.gatewayUrl}/v2/models/iris/infer -d '{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}'`);
         lines.push('', 'Press Ctrl-C to stop.');
