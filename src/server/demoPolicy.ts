@@ -4,12 +4,21 @@ import { PolicyRepository, compilePolicySet } from '../policy/index.js';
 
 const examples = new URL('../../examples/policies/', import.meta.url);
 
+/** Arbitrary constant ('WDEM'): starts on one PostgreSQL publish the demo policy once between them. */
+const DEMO_POLICY_LOCK_ID = 0x5744454d;
+
 /** On the first `warden up --demo`, publish the demo Cedar policy set (validated against the Warden schema). */
 export async function publishDemoPolicy(db: Database): Promise<number | null> {
-  const repo = new PolicyRepository(db);
-  if (await repo.current()) return null;
+  if (await new PolicyRepository(db).current()) return null;
   const policies = readFileSync(new URL('demo.cedar', examples), 'utf8');
   const schema = readFileSync(new URL('schema.cedarschema', examples), 'utf8');
   compilePolicySet(policies, { schemaText: schema });
-  return repo.publish({ policies, schema, comment: 'demo policy (warden up --demo)' }, 'warden up --demo');
+  // Checked again under the lock: two starts that both found no policy would otherwise both
+  // publish it (a duplicate version) or fail on the version number (WARDEN_CONFLICT).
+  return db.transaction(async (tx) => {
+    if (db.kind === 'postgres') await tx.query('SELECT pg_advisory_xact_lock($1)', [DEMO_POLICY_LOCK_ID]);
+    const repo = new PolicyRepository(tx);
+    if (await repo.current()) return null;
+    return repo.publish({ policies, schema, comment: 'demo policy (warden up --demo)' }, 'warden up --demo');
+  });
 }

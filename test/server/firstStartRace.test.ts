@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { AdminTokenRepository, SettingsRepository, allMigrations, openStore, type Database } from '../../src/store/index.js';
 import { mintFirstStartCredentials, type FirstStartCredentials } from '../../src/server/firstStartCredentials.js';
+import { publishDemoPolicy } from '../../src/server/demoPolicy.js';
+import { PolicyRepository } from '../../src/policy/index.js';
 import { requireOrSkip } from '../helpers/ci.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
 
@@ -120,4 +122,21 @@ test('embedded store: two starts on one PGlite database take turns as well', asy
   const printed = started.find((s) => s.printed !== null)!.printed!;
   assert.equal((await new AdminTokenRepository(db, secret).verify(printed))?.role, 'admin');
   assert.equal(started.find((s) => s.printed === null)!.credentials.createdByAnotherStart, true);
+});
+
+test('PostgreSQL: two `warden up --demo` starting at once on a fresh database publish the demo policy once', async (t) => {
+  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+  for (let round = 0; round < ROUNDS; round++) {
+    const url = await freshDatabase(t);
+    const dbs = [await openReplica(t, url), await openReplica(t, url)];
+    const published = await Promise.allSettled(dbs.map((db) => publishDemoPolicy(db)));
+    const failed = published.filter((p) => p.status === 'rejected').map((p) => ((p as PromiseRejectedResult).reason as Error).message);
+    assert.deepEqual(failed, [], `round ${round}: neither start fails`);
+    assert.deepEqual(
+      published.map((p) => (p as PromiseFulfilledResult<number | null>).value).sort(),
+      [1, null],
+      'one start publishes version 1, the other finds it',
+    );
+    assert.equal((await new PolicyRepository(dbs[0]!).list()).length, 1, 'one policy version');
+  }
 });
