@@ -94,7 +94,9 @@ export class MerkleAuditLog implements AuditLog {
       try {
         cp = openCheckpoint(notes[notes.length - 1]!, [parseVerifierKey(options.signer.verifierKey)], options.origin);
       } catch (cause) {
-        throw new WardenError('WARDEN_AUDIT_TAMPERED', 'the latest audit checkpoint does not verify with this log key and origin', { cause });
+        // Replicas sharing a database sign one log: a checkpoint by another key is tampering or a
+        // replica set up with its own key (the message names both).
+        throw new WardenError('WARDEN_AUDIT_TAMPERED', `the latest audit checkpoint does not verify with this log key and origin${options.store.kind === 'database' ? ' (control-plane replicas sharing one database must all use the same checkpoint key, keys/audit-checkpoint.key, and audit.origin)' : ''}`, { cause });
       }
     }
     // Leaves of the group holding the checkpoint's last entry, to check its root below.
@@ -366,8 +368,9 @@ export class MerkleAuditLog implements AuditLog {
       }
       if (i % PREPARE_SLICE === PREPARE_SLICE - 1) await yieldToEventLoop();
     }
+    let others: Buffer[] | void;
     try {
-      await this.options.store.appendEntries(prepared);
+      others = await this.options.store.appendEntries(prepared);
     } catch (err) {
       if (sampled) this.sampler.restore(sampled);
       for (const [sink, n] of drops) this.noteForwardDropped(sink, n);
@@ -376,6 +379,8 @@ export class MerkleAuditLog implements AuditLog {
       this.scheduleProbe();
       return;
     }
+    // Other writers' entries (replicas sharing a database) come first: the batch was renumbered after them.
+    for (const h of others ?? []) this.tree.append(h);
     for (const e of prepared) this.tree.append(e.leafHash);
     for (const p of accepted) p.resolve();
     // Forward what is now durable (redacted form, as stored); parsing only when forwarding is on.

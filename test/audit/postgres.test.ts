@@ -54,3 +54,40 @@ test('server mode on a real PostgreSQL: appends, CLI verify/query read the table
   assert.equal(report.firstBadIndex, 120);
   assert.equal(report.errors[0]!.code, 'WARDEN_AUDIT_ENTRY_MISSING');
 });
+
+test('server mode: two writers (control-plane replicas) on one PostgreSQL extend one log that verifies; an entry edited under them stops the other', async (t) => {
+  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+  const tdb = await createTestDatabase();
+  t.after(() => tdb.drop());
+  const dir = tempDir(t);
+  const dbA = await openStore({ databaseUrl: tdb.url, poolSize: 4 });
+  const dbB = await openStore({ databaseUrl: tdb.url, poolSize: 4 });
+  t.after(() => Promise.all([dbA.close(), dbB.close()]));
+  // Replicas share the checkpoint key (the same data dir's keys/audit-checkpoint.key here).
+  const a = await openAuditLog({ dataDir: dir, audit: auditConfig(), db: dbA });
+  const b = await openAuditLog({ dataDir: dir, audit: auditConfig(), db: dbB });
+  for (let round = 0; round < 5; round++) {
+    await Promise.all([
+      ...Array.from({ length: 40 }, (_, i) => a.append(sampleRecord(round * 100 + i))),
+      ...Array.from({ length: 40 }, (_, i) => b.append(sampleRecord(round * 100 + 50 + i))),
+    ]);
+    await Promise.all([a.publishCheckpoint(), b.publishCheckpoint()]);
+  }
+  assert.equal(a.failingClosed || b.failingClosed, false, 'neither writer refused a batch');
+  // Each tree holds every entry up to its own last batch: its checkpoints and proofs cover the other's records.
+  const last = await b.publishCheckpoint();
+  const p = await b.prove(0, { withRecord: true });
+  assert.ok(verifyInclusionProof(0, p.size, Buffer.from(p.leafHash, 'hex'), p.proof.map((h) => Buffer.from(h, 'hex')), Buffer.from(p.rootHash, 'hex')));
+  assert.equal(last.size, 400);
+  const report = await a.verify();
+  assert.equal(report.ok, true, JSON.stringify(report.errors));
+  assert.equal(report.size, 400);
+
+  // Another writer's entry edited after it was written: the writer that next catches up refuses to sign it.
+  const n = (await dbA.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_entries')).rows[0]!.n;
+  await b.append(sampleRecord(9000));
+  await dbA.query(`UPDATE audit_entries SET entry = replace(entry, '"req-9000"', '"req-9001"') WHERE idx = $1`, [n]);
+  await assert.rejects(a.append(sampleRecord(9002)), { code: 'WARDEN_AUDIT_TAMPERED' });
+  assert.equal(a.failingClosed, true);
+  await Promise.all([a.close().catch(() => undefined), b.close()]);
+});

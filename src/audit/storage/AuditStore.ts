@@ -41,10 +41,18 @@ export interface AuditReader {
   close(): Promise<void>;
 }
 
-/** Write side (one writer per log). */
+/**
+ * Write side. Segment files have one writer (a lock file); a database may have several (control-plane
+ * replicas), and then a batch follows whatever the others appended since this writer's last one.
+ */
 export interface AuditStore extends AuditReader {
-  /** Appends a batch; resolves once durable (per the fsync policy). On failure nothing of the batch is kept. */
-  appendEntries(batch: readonly PreparedEntry[]): Promise<void>;
+  /**
+   * Appends a batch; resolves once durable (per the fsync policy). On failure nothing of the batch
+   * is kept. Where other writers appended meanwhile (a shared database), the batch is renumbered in
+   * place to follow their entries, whose leaf hashes are returned (oldest first) so the caller's
+   * tree takes them before its own.
+   */
+  appendEntries(batch: readonly PreparedEntry[]): Promise<Buffer[] | void>;
   appendCheckpoint(cp: SignedCheckpoint): Promise<void>;
   /**
    * Bytes the storage can still take, when it can tell (files: statfs). After a failed write the

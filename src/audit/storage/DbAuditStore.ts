@@ -4,6 +4,7 @@ import type { SignedCheckpoint } from '../checkpoint/index.js';
 import type { AuditRecord } from '../AuditRecord.js';
 import type { AuditEntry, AuditQuery } from '../AuditQuery.js';
 import type { AuditReader, AuditStore, PreparedEntry, RawEntry } from './AuditStore.js';
+import { leafHash } from '../merkle/index.js';
 
 /** Arbitrary constant: serialises audit writers that share one PostgreSQL. */
 const AUDIT_LOCK_ID = 0x41554454;
@@ -86,7 +87,29 @@ export class DbAuditReader implements AuditReader {
   async close(): Promise<void> {}
 }
 
-/** Server-mode writer. Durability is PostgreSQL's commit; one transaction per batch. */
+/**
+ * Leaf hashes of the entries other writers appended in [from, to), recomputed from their text: a
+ * writer's tree (and so its next signed checkpoint) takes only entries that match their hash.
+ */
+async function othersLeaves(tx: Queryable, from: number, to: number): Promise<Buffer[]> {
+  const r = await tx.query<EntryRow>('SELECT idx, leaf_hash, entry FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx', [from, to]);
+  const out: Buffer[] = [];
+  for (const row of r.rows) {
+    const h = leafHash(row.entry);
+    if (Number(row.idx) !== from + out.length || row.leaf_hash !== h.toString('hex')) {
+      throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${from + out.length} written by another writer is missing or does not match its hash; run \`warden audit verify\``);
+    }
+    out.push(h);
+  }
+  if (out.length !== to - from) throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entries ${from}..${to - 1} are not all present; run \`warden audit verify\``);
+  return out;
+}
+
+/**
+ * Server-mode writer. Durability is PostgreSQL's commit; one transaction per batch. Several
+ * writers (control-plane replicas) may share the table: batches are serialised by an advisory
+ * lock, and each catches up on the others' entries (appendEntries) so all extend one log.
+ */
 export class DbAuditStore extends DbAuditReader implements AuditStore {
   readonly kind = 'database' as const;
 
@@ -94,16 +117,20 @@ export class DbAuditStore extends DbAuditReader implements AuditStore {
     super(database);
   }
 
-  async appendEntries(batch: readonly PreparedEntry[]): Promise<void> {
+  async appendEntries(batch: readonly PreparedEntry[]): Promise<Buffer[] | void> {
     if (batch.length === 0) return;
     try {
-      await this.database.transaction(async (tx) => {
+      return await this.database.transaction(async (tx) => {
+        // One writer at a time (replicas), so each batch extends the one log that all of them sign.
         if (this.database.kind === 'postgres') await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_ID]);
         const r = await tx.query<{ next: string | number }>('SELECT COALESCE(MAX(idx) + 1, 0) AS next FROM audit_entries');
         const next = Number(r.rows[0]?.next ?? 0);
-        if (next !== batch[0]!.index) {
-          throw new WardenError('WARDEN_CONFLICT', `audit table holds ${next} entries but this writer expected ${batch[0]!.index} (a second writer?)`);
+        const expected = batch[0]!.index;
+        if (next < expected) {
+          throw new WardenError('WARDEN_CONFLICT', `audit table holds ${next} entries but this writer has ${expected}: entries were removed; run \`warden audit verify\``);
         }
+        const others = next > expected ? await othersLeaves(tx, expected, next) : [];
+        for (let i = 0; i < batch.length; i++) batch[i]!.index = next + i;
         const cols = [[], [], [], [], [], [], [], []] as unknown[][];
         for (const e of batch) {
           cols[0]!.push(e.index);
@@ -120,6 +147,7 @@ export class DbAuditStore extends DbAuditReader implements AuditStore {
            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])`,
           cols,
         );
+        return others;
       });
     } catch (cause) {
       if (cause instanceof WardenError) throw cause;
@@ -129,7 +157,14 @@ export class DbAuditStore extends DbAuditReader implements AuditStore {
 
   async appendCheckpoint(cp: SignedCheckpoint): Promise<void> {
     try {
-      await this.database.query('INSERT INTO audit_checkpoints (size, note) VALUES ($1, $2)', [cp.size, cp.note]);
+      await this.database.transaction(async (tx) => {
+        if (this.database.kind === 'postgres') await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_ID]);
+        // Checkpoints only grow: a writer whose tree is behind another's (it caught up at its last
+        // batch) has nothing to add over the larger checkpoint already stored, which covers its head.
+        const r = await tx.query<{ size: string | number | null }>('SELECT MAX(size) AS size FROM audit_checkpoints');
+        if (r.rows[0]?.size !== null && r.rows[0]?.size !== undefined && Number(r.rows[0].size) > cp.size) return;
+        await tx.query('INSERT INTO audit_checkpoints (size, note) VALUES ($1, $2)', [cp.size, cp.note]);
+      });
     } catch (cause) {
       throw new WardenError('WARDEN_AUDIT_WRITE_FAILED', 'cannot write an audit checkpoint to the database', { cause });
     }
