@@ -157,23 +157,28 @@ export class AlertEngine {
   }
 
   private fire(rule: AlertRuleConfig, subject: string, target: IncidentTarget, evidence: Record<string, unknown>, detectedAt: number, drill: boolean): Promise<FiredAlert> {
-    // Concurrent alarms for the same rule and subject share one incident.
+    this.deps.metrics?.alertsFired.labels(rule.name).inc();
+    // Concurrent alarms for the same rule and subject share one incident. The later alert is
+    // still recorded on its timeline and in the audit log, as after the first one finished: a
+    // burst that lands while a slow runbook contains the first one must not vanish.
     const key = `${rule.name}\u0000${subject}`;
     const running = this.inflight.get(key);
-    if (running) return running.then((r) => ({ ...r, deduplicated: true, run: undefined }));
+    if (running) return running.then((r) => this.recordAgain(rule, subject, r.incidentId, evidence));
     const p = this.fireOnce(rule, subject, target, evidence, detectedAt, drill).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
 
+  /** An alert absorbed by an incident of the same rule and subject: one more entry on its timeline. */
+  private async recordAgain(rule: AlertRuleConfig, subject: string, incidentId: string, evidence: Record<string, unknown>): Promise<FiredAlert> {
+    await this.deps.recorder.record(incidentId, 'alert', `Rule::${JSON.stringify(rule.name)}`, 'incident.alert', `${rule.name} fired again for ${subject}`, { rule: rule.name, ...evidence });
+    return { rule: rule.name, incidentId, deduplicated: true };
+  }
+
   private async fireOnce(rule: AlertRuleConfig, subject: string, target: IncidentTarget, evidence: Record<string, unknown>, detectedAt: number, drill: boolean): Promise<FiredAlert> {
     const actor = `Rule::${JSON.stringify(rule.name)}`;
-    this.deps.metrics?.alertsFired.labels(rule.name).inc();
     const recent = rule.cooldownSeconds > 0 ? await this.deps.incidents.findRecent(rule.name, subject, new Date(this.now() - rule.cooldownSeconds * 1000)) : null;
-    if (recent) {
-      await this.deps.recorder.record(recent.id, 'alert', actor, 'incident.alert', `${rule.name} fired again for ${subject}`, { rule: rule.name, ...evidence });
-      return { rule: rule.name, incidentId: recent.id, deduplicated: true };
-    }
+    if (recent) return this.recordAgain(rule, subject, recent.id, evidence);
     const incident = await this.deps.incidents.open({ title: `${rule.name}: ${subject}`.slice(0, 200), severity: rule.severity, rule: rule.name, subject, target, openedBy: actor, drill, at: new Date(detectedAt) });
     this.deps.metrics?.incidentsOpened.labels(rule.name, rule.severity).inc();
     // The alert record is written while the runbook starts containing.

@@ -5,7 +5,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Gauge } from 'prom-client';
-import { matchLeakReport, parseRunbook, type GatewayDecisionEvent } from '../../src/respond/index.js';
+import { AlertEngine, matchLeakReport, parseRunbook, type GatewayDecisionEvent } from '../../src/respond/index.js';
+import { createLogger } from '../../src/observe/index.js';
 import { WardenError } from '../../src/errors/index.js';
 import { respondFixture, type RespondFixture } from './fixture.js';
 
@@ -46,10 +47,26 @@ after(async () => {
 
 const decision = (principal: string, decision: 'allow' | 'deny', sourceIp = '10.0.0.1', principalId = 'key_0000000000000001'): GatewayDecisionEvent => ({ principal, principalId, authn: 'api-key', decision, code: decision === 'deny' ? 'WARDEN_AUTHZ_DENIED' : null, sourceIp, model: 'echo' });
 
-async function settle(): Promise<void> {
-  // Rules fire in the background for gateway decisions; wait for their writes.
-  await new Promise((r) => setTimeout(r, 300));
+/**
+ * Rules fire in the background for gateway decisions: waits for the state a test expects (its
+ * writes take far longer than any fixed sleep on two busy cores), or fails at the deadline.
+ */
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
+
+/** Alert rules that started firing (the counter is bumped synchronously, before any I/O). */
+async function firedCount(rule: string): Promise<number> {
+  const m = (await f.registry.getMetricsAsJSON()).find((x) => x.name === 'warden_alerts_fired_total');
+  return m?.values.find((v) => v.labels.rule === rule)?.value ?? 0;
+}
+
+const burstIncidents = async () => (await f.responder.incidents.list()).filter((i) => i.rule === 'deny-burst');
 
 test('a leak report matches only live Warden keys by HMAC, never by prefix alone', async () => {
   const { key, record } = await f.keys.create({ name: 'reported' });
@@ -80,25 +97,54 @@ test('a leaked-credential alarm opens one incident, runs the bound runbook and c
 });
 
 test('N denies from one principal within the window open one incident; N-1 do not', async () => {
-  const before = (await f.responder.incidents.list()).filter((i) => i.rule === 'deny-burst').length;
+  const before = (await burstIncidents()).length;
+  const firedBefore = await firedCount('deny-burst');
   f.responder.alerts.onDecision(decision('User::"probe"', 'deny'));
   f.responder.alerts.onDecision(decision('User::"probe"', 'deny'));
   f.responder.alerts.onDecision(decision('User::"other"', 'deny'));
   f.responder.alerts.onDecision(decision('User::"probe"', 'allow'));
-  await settle();
-  assert.equal((await f.responder.incidents.list()).filter((i) => i.rule === 'deny-burst').length, before, 'two denies are not a burst');
+  // Deny counting is synchronous: had the rule fired, its counter would have moved already.
+  assert.equal(await firedCount('deny-burst'), firedBefore, 'two denies are not a burst');
   f.responder.alerts.onDecision(decision('User::"probe"', 'deny'));
-  await settle();
-  const burst = (await f.responder.incidents.list()).filter((i) => i.rule === 'deny-burst');
+  assert.equal(await firedCount('deny-burst'), firedBefore + 1, 'the third deny fires');
+  const burst = await eventually(burstIncidents, (l) => l.length > before);
   assert.equal(burst.length, before + 1);
   assert.equal(burst[0]!.subject, 'User::"probe"');
-  // Within the cooldown, a second burst lands on the same incident's timeline.
+  // Within the cooldown, a second burst lands on the same incident's timeline (whether or not the
+  // first burst's writes are done: no wait between them here).
   for (let i = 0; i < 3; i++) f.responder.alerts.onDecision(decision('User::"probe"', 'deny'));
-  await settle();
-  const again = (await f.responder.incidents.list()).filter((i) => i.rule === 'deny-burst');
-  assert.equal(again.length, before + 1);
-  const shown = await f.responder.incidents.show(again[0]!.id);
-  assert.equal(shown.timeline.filter((e) => e.kind === 'alert').length, 2);
+  const alerts = async () => (await f.responder.incidents.show(burst[0]!.id)).timeline.filter((e) => e.kind === 'alert');
+  assert.equal((await eventually(alerts, (a) => a.length >= 2)).length, 2);
+  assert.equal((await burstIncidents()).length, before + 1, 'no second incident');
+});
+
+test('a burst that arrives while the first burst is still being handled lands on its incident, not nowhere', async () => {
+  // The first burst's incident is held open (a slow store, a slow runbook) while the second burst
+  // arrives: the second joins the in-flight one and must still be on its timeline and in the audit log.
+  const rule = { ...f.config.respond.alerts.find((r) => r.name === 'deny-burst')!, name: 'deny-burst-overlap' };
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const incidents = Object.create(f.responder.incidents) as typeof f.responder.incidents;
+  incidents.open = async (input) => {
+    await gate;
+    return f.responder.incidents.open(input);
+  };
+  const { recorder, runbooks, engine } = f.responder;
+  const alerts = new AlertEngine({ rules: [rule], incidents, recorder, runbooks, engine, logger: createLogger({ level: 'silent' }), maxTrackedPrincipals: 100 });
+  for (let i = 0; i < 6; i++) alerts.onDecision(decision('User::"overlap"', 'deny'));
+  release();
+  const opened = await eventually(
+    async () => (await f.responder.incidents.list()).filter((i) => i.rule === 'deny-burst-overlap'),
+    (l) => l.length > 0,
+  );
+  assert.equal(opened.length, 1, 'one incident for both bursts');
+  const timeline = await eventually(
+    async () => (await f.responder.incidents.show(opened[0]!.id)).timeline.filter((e) => e.kind === 'alert'),
+    (a) => a.length >= 2,
+  );
+  assert.equal(timeline.length, 2, 'both bursts are on the timeline');
+  const audited = (await f.auditRecords()).filter((r) => r.resource === `Incident::${JSON.stringify(opened[0]!.id)}` && r.principal === 'Rule::"deny-burst-overlap"');
+  assert.deepEqual(audited.map((r) => r.action).sort(), ['incident.alert', 'incident.open']);
 });
 
 test('a credential used from a new address after its learning period opens an incident', async () => {
@@ -106,8 +152,10 @@ test('a credential used from a new address after its learning period opens an in
   f.responder.alerts.onDecision(decision('ApiKey::"svc"', 'allow', '10.1.1.1', 'key_svc000000000001'));
   await new Promise((r) => setTimeout(r, 5));
   f.responder.alerts.onDecision(decision('ApiKey::"svc"', 'allow', '203.0.113.9', 'key_svc000000000001'));
-  await settle();
-  const inc = (await f.responder.incidents.list()).find((i) => i.rule === 'new-address');
+  const inc = await eventually(
+    async () => (await f.responder.incidents.list()).find((i) => i.rule === 'new-address'),
+    (i) => i !== undefined,
+  );
   assert.ok(inc);
   assert.equal(inc.target.sourceIp, '203.0.113.9');
   assert.equal(inc.target.key, 'key_svc000000000001');
