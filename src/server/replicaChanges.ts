@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { toWardenError } from '../errors/index.js';
 import { getAuthority } from '../identity/index.js';
 import { announceChange, ChangeListener, type ChangeKind } from '../store/index.js';
@@ -31,12 +32,14 @@ export interface ReplicaChangesOptions {
 export function followReplicaChanges(ctx: ControlPlaneContext, publisher: SnapshotPublisher, options: ReplicaChangesOptions = {}): ReplicaChanges {
   const url = ctx.config.database.url;
   if (ctx.db.kind !== 'postgres' || !url) return { close: async () => undefined };
+  // Names this replica's own snapshot notices, which it skips.
+  const self = randomUUID();
   const warn = (what: string) => (err: unknown) => ctx.logger.warn({ code: toWardenError(err).code, err: (err as Error)?.message }, what);
 
   // 'snapshot:changed' is emitted once the change committed, so a replica that rereads on the
   // notice finds it. SVID revocations announce themselves in their own INSERT (RevocationList).
   const announceSnapshot = (): void => {
-    announceChange(ctx.db, 'snapshot').catch(warn('could not notify the other control-plane replicas of a change; they see it at their periodic refresh'));
+    announceChange(ctx.db, 'snapshot', self).catch(warn('could not notify the other control-plane replicas of a change; they see it at their periodic refresh'));
   };
   ctx.events.on('snapshot:changed', announceSnapshot);
 
@@ -55,7 +58,9 @@ export function followReplicaChanges(ctx: ControlPlaneContext, publisher: Snapsh
   };
 
   const listener = new ChangeListener({ url, backoff: options.backoff });
-  listener.on('change', (kind: ChangeKind) => handlers[kind]());
+  listener.on('change', (kind: ChangeKind, from: string | null) => {
+    if (from !== self) handlers[kind]();
+  });
   // On every (re)connect: notices sent while nobody listened are lost.
   listener.on('resync', resync);
   listener.on('lost', warn('lost the PostgreSQL change-notice connection; reconnecting (changes made through other control-plane replicas wait for the periodic refresh meanwhile)'));

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import { CHANGES_CHANNEL, isChangeKind, type ChangeKind } from './changeNotices.js';
+import { CHANGES_CHANNEL, parseChangeNotice } from './changeNotices.js';
 
 /** Names the listener's backend in pg_stat_activity (operators, and tests that end it). */
 export const CHANGE_LISTENER_APPLICATION_NAME = 'warden-change-listener';
@@ -19,7 +19,7 @@ export interface ChangeListenerOptions {
 
 /**
  * One dedicated connection that LISTENs on the changes channel and reconnects with backoff.
- * Emits 'change' (ChangeKind) per notice, and 'resync' once LISTEN is in place, on the first
+ * Emits 'change' (ChangeKind, the sender's id or null) per notice, and 'resync' once LISTEN is in place, on the first
  * connect as on every reconnect: notices sent while not listening are lost, so the owner rereads
  * everything then. A notice of a kind this version does not know also emits 'resync' (a newer
  * replica's change: rereading everything is always safe). 'lost' (Error) when the connection drops.
@@ -64,8 +64,8 @@ export class ChangeListener extends EventEmitter {
     client.on('end', () => drop(new Error('connection ended')));
     client.on('notification', (msg) => {
       if (msg.channel !== CHANGES_CHANNEL) return;
-      const kind = msg.payload ?? '';
-      if (isChangeKind(kind)) this.emit('change', kind satisfies ChangeKind);
+      const notice = parseChangeNotice(msg.payload ?? '');
+      if (notice) this.emit('change', notice.kind, notice.from);
       else this.emit('resync');
     });
     try {

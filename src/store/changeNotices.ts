@@ -21,11 +21,22 @@ export function isChangeKind(value: string): value is ChangeKind {
 }
 
 /**
+ * A notice's payload: its kind, then `:` and the sending replica's random id when it gave one, so
+ * that a replica skips its own snapshot notices (it rebuilt already; another rebuild would push
+ * every PEP a second snapshot version per change). Null when the payload is not one of ours.
+ */
+export function parseChangeNotice(payload: string): { kind: ChangeKind; from: string | null } | null {
+  const colon = payload.indexOf(':');
+  const kind = colon === -1 ? payload : payload.slice(0, colon);
+  return isChangeKind(kind) ? { kind, from: colon === -1 ? null : payload.slice(colon + 1) } : null;
+}
+
+/**
  * Tells the other replicas that `kind` changed. Call it after the change committed (or on the
  * transaction's own connection, where PostgreSQL delivers it at COMMIT): a listener that rereads
  * on the notice must find the change. Embedded storage is one process: nothing to tell.
  */
-export async function announceChange(db: Database, kind: ChangeKind): Promise<void> {
+export async function announceChange(db: Database, kind: ChangeKind, from?: string): Promise<void> {
   if (db.kind !== 'postgres') return;
-  await db.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, kind]);
+  await db.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, from ? `${kind}:${from}` : kind]);
 }

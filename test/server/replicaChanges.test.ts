@@ -89,11 +89,26 @@ async function listenersUp(databaseUrl: string, count: number, notAmong: number[
 test('an API key created and revoked through replica A reaches replica B’s PEP snapshot within seconds', async (t) => {
   const r = await twoReplicas(t);
   if (!r) return;
+  await listenersUp(r.databaseUrl, 2);
+  // Each listener's first connect rereads everything once: let A's rebuild from that settle.
+  let before = -1;
+  await until('replica A’s snapshot version settles', async () => {
+    const v = r.a.controlPlane.snapshots.current()!.version;
+    await new Promise((res) => setTimeout(res, 150));
+    const settled = v === before && v === r.a.controlPlane.snapshots.current()!.version;
+    before = v;
+    return settled;
+  });
   const created = await r.callA('POST', '/keys', { name: 'cross-replica', scopes: ['model:iris'] });
   assert.equal(created.status, 201, JSON.stringify(created.json));
   const id = (created.json.record as { id: string }).id;
   await until('replica B’s snapshot has the new key', () => keyIn(r.b, id) !== undefined);
   assert.equal(keyIn(r.b, id)?.revokedAt, null);
+  // A's own notice came back to it too (B's arrived at the same moment): it skipped it, so its
+  // PEPs got one snapshot version for the change, not a second identical one.
+  const probe = await r.callA('POST', '/keys', { name: 'probe', scopes: ['model:iris'] });
+  await until('replica B’s snapshot has the probe key', () => keyIn(r.b, (probe.json.record as { id: string }).id) !== undefined);
+  assert.equal(r.a.controlPlane.snapshots.current()!.version, before + 2, 'one snapshot version per change on the replica that made it');
 
   const revoked = await r.callA('POST', `/keys/${id}/revoke`);
   assert.equal(revoked.status, 200, JSON.stringify(revoked.json));
