@@ -42,6 +42,9 @@ interface Fleet {
   api: Api;
   demoUrl: string;
   gatewayDir: string;
+  /** The control plane's data dir and database (a second replica shares both). */
+  serverDir: string;
+  databaseUrl: string;
   secret: string;
   pepToken: string;
   pepTokenId: string;
@@ -73,7 +76,7 @@ async function withFleet(fn: (f: Fleet) => Promise<void>): Promise<void> {
     // Gateways get a least-privilege PEP token, never the admin token.
     const pep = await api('POST', '/api/v1/pep/tokens', { name: 'fleet' });
     assert.equal(pep.status, 201, JSON.stringify(pep.json));
-    await fn({ ready, server: server.proc, ca, api, demoUrl: demo.url, gatewayDir, secret, pepToken: pep.json.token as string, pepTokenId: pep.json.id as string, procs, agents });
+    await fn({ ready, server: server.proc, ca, api, demoUrl: demo.url, gatewayDir, serverDir, databaseUrl: database.url, secret, pepToken: pep.json.token as string, pepTokenId: pep.json.id as string, procs, agents });
   } finally {
     for (const a of agents) await a.close().catch(() => undefined);
     for (const p of procs) await stop(p);
@@ -312,5 +315,62 @@ test('the URL a remote gateway prints verifies with the CA bundle alone (no serv
       const curl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ready.caBundle, `${gatewayUrl}/healthz`], { encoding: 'utf8' });
       assert.equal(curl.stdout, '200', curl.stderr);
     }
+  });
+});
+
+test('two control-plane replicas on one database and data dir: admin changes through either reach a gateway of the other within 2 s, and they write one audit log that verifies', async (t) => {
+  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+  await withFleet(async ({ ready, ca, api, demoUrl, gatewayDir, serverDir, databaseUrl, secret, pepToken, procs, agents }) => {
+    const env = { WARDEN_DATABASE_URL: databaseUrl, WARDEN_SERVER_SECRET: secret };
+    const second = startProcess(['--data-dir', serverDir, 'server', '--ready-json', '--port-admin', '0'], env);
+    procs.push(second.proc);
+    const readyB = (await second.firstLine) as { adminUrl: string; adminToken: string | null };
+    assert.equal(readyB.adminToken, null, 'the second replica mints no admin token of its own');
+    const adminB = new Agent({ connect: { ca } });
+    agents.push(adminB);
+    const apiB: Api = async (method, path, body) => {
+      const r = await request(readyB.adminUrl + path, { method, dispatcher: adminB, headers: { authorization: `Bearer ${ready.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: r.statusCode, json: (await r.body.json()) as Record<string, unknown> };
+    };
+
+    // The gateway follows replica A; keys are created and revoked through replica B.
+    const config = join(gatewayDir, 'gateway.yaml');
+    writeFileSync(config, `gateway:\n  upstreams:\n    - name: demo\n      url: ${demoUrl}\n      models: [iris]\n`);
+    const g = startProcess(['--data-dir', gatewayDir, '--config', config, 'gateway', '--control-plane', ready.adminUrl, '--ca', ready.caBundle, '--name', 'gw-a', '--port', '0', '--ready-json'], { WARDEN_SERVER_SECRET: secret, WARDEN_PEP_TOKEN: pepToken });
+    procs.push(g.proc);
+    const gatewayUrl = ((await g.firstLine) as { gatewayUrl: string }).gatewayUrl;
+    const client = new Agent({ connect: { ca, servername: 'localhost' } });
+    agents.push(client);
+    const infer = async (key: string) => {
+      const r = await request(gatewayUrl + '/v2/models/iris/infer', { method: 'POST', dispatcher: client, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: irisInferBody([[5.1, 3.5, 1.4, 0.2]]) });
+      return { status: r.statusCode, json: (await r.body.json()) as { error?: { code: string } } };
+    };
+    const within2s = async (want: (r: { status: number; json: { error?: { code: string } } }) => boolean, what: string) => {
+      const from = Date.now();
+      let r = await infer(key);
+      while (!want(r) && Date.now() - from < 2000) {
+        await new Promise((res) => setTimeout(res, 25));
+        r = await infer(key);
+      }
+      assert.ok(want(r), `${what}: ${JSON.stringify(r.json)}`);
+    };
+
+    const created = await apiB('POST', '/api/v1/keys', { name: 'via-b', scopes: ['model:iris'] });
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    const key = created.json.key as string;
+    await within2s((r) => r.status === 200, 'a key created through replica B works on replica A\'s gateway within 2 s');
+    assert.equal((await apiB('POST', '/api/v1/keys/via-b/revoke')).status, 200);
+    await within2s((r) => r.json.error?.code === 'WARDEN_AUTHN_KEY_REVOKED', 'a key revoked through replica B is refused on replica A\'s gateway within 2 s');
+    // Both replicas keep writing: an admin change through A after B's, then one log that verifies.
+    assert.equal((await api('POST', '/api/v1/keys', { name: 'via-a', scopes: ['model:iris'] })).status, 201);
+
+    for (const p of procs.slice(1)) assert.equal(await stop(p), 0);
+    const verify = spawnSync(process.execPath, [wardenBin, '--data-dir', serverDir, 'audit', 'verify', '--format', 'json'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+    const report = JSON.parse(verify.stdout) as { ok: boolean; size: number };
+    assert.equal(report.ok, true);
+    const actions = ((await api('GET', '/api/v1/audit/records?limit=200')).json as { entries?: { record: { action: string } }[]; records?: { record: { action: string } }[] });
+    const seen = (actions.entries ?? actions.records ?? []).map((e) => e.record.action);
+    assert.ok(seen.includes('keys.create') && seen.includes('keys.revoke'), `both replicas' admin records are in the one log: ${JSON.stringify(seen.slice(0, 20))}`);
   });
 });
