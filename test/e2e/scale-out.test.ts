@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
@@ -318,11 +318,15 @@ test('the URL a remote gateway prints verifies with the CA bundle alone (no serv
   });
 });
 
-test('two control-plane replicas on one database and data dir: admin changes through either reach a gateway of the other within 2 s, and they write one audit log that verifies', async (t) => {
+test('two control-plane replicas on one database (ca/ and keys/ copied from the first): admin changes through either reach a gateway of the other within 2 s, and they write one audit log that verifies', async (t) => {
   if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
   await withFleet(async ({ ready, ca, api, demoUrl, gatewayDir, serverDir, databaseUrl, secret, pepToken, procs, agents }) => {
     const env = { WARDEN_DATABASE_URL: databaseUrl, WARDEN_SERVER_SECRET: secret };
-    const second = startProcess(['--data-dir', serverDir, 'server', '--ready-json', '--port-admin', '0'], env);
+    // The documented setup: the second replica's data dir starts with the first one's CA and keys.
+    const secondDir = tempDataDir('warden-cp2-');
+    t.after(() => removeDir(secondDir));
+    for (const sub of ['ca', 'keys']) cpSync(join(serverDir, sub), join(secondDir, sub), { recursive: true });
+    const second = startProcess(['--data-dir', secondDir, 'server', '--ready-json', '--port-admin', '0'], env);
     procs.push(second.proc);
     const readyB = (await second.firstLine) as { adminUrl: string; adminToken: string | null };
     assert.equal(readyB.adminToken, null, 'the second replica mints no admin token of its own');
