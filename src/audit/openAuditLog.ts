@@ -31,7 +31,7 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
   const signer = loadOrCreateCheckpointSigner({ dataDir: options.dataDir, origin, keyPath: options.signingKeyPath });
   const useDb = options.storage ? options.storage === 'database' : options.db?.kind === 'postgres';
   const store: AuditStore = useDb
-    ? new DbAuditStore(requireDb(options.db))
+    ? new DbAuditStore(requireDb(options.db), { multipleWriters: cfg.multipleWriters })
     : await FileAuditStore.open(options.dataDir, { fsync: cfg.fsync === 'batch', segmentMaxBytes: cfg.segmentMaxBytes });
   const sinks = cfg.forward.length ? await createForwardSinks(cfg.forward) : [];
   let log: MerkleAuditLog | null = null;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openAuditLog, verifyInclusionProof, type AuditVerifyReport } from '../../src/audit/index.js';
+import { leafHash, openAuditLog, verifyInclusionProof, type AuditVerifyReport } from '../../src/audit/index.js';
 import { openStore } from '../../src/store/index.js';
 import { requireOrSkip } from '../helpers/ci.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
@@ -64,8 +64,8 @@ test('server mode: two writers (control-plane replicas) on one PostgreSQL extend
   const dbB = await openStore({ databaseUrl: tdb.url, poolSize: 4 });
   t.after(() => Promise.all([dbA.close(), dbB.close()]));
   // Replicas share the checkpoint key (the same data dir's keys/audit-checkpoint.key here).
-  const a = await openAuditLog({ dataDir: dir, audit: auditConfig(), db: dbA });
-  const b = await openAuditLog({ dataDir: dir, audit: auditConfig(), db: dbB });
+  const a = await openAuditLog({ dataDir: dir, audit: auditConfig({ multipleWriters: true }), db: dbA });
+  const b = await openAuditLog({ dataDir: dir, audit: auditConfig({ multipleWriters: true }), db: dbB });
   for (let round = 0; round < 5; round++) {
     await Promise.all([
       ...Array.from({ length: 40 }, (_, i) => a.append(sampleRecord(round * 100 + i))),
@@ -90,4 +90,21 @@ test('server mode: two writers (control-plane replicas) on one PostgreSQL extend
   await assert.rejects(a.append(sampleRecord(9002)), { code: 'WARDEN_AUDIT_TAMPERED' });
   assert.equal(a.failingClosed, true);
   await Promise.all([a.close().catch(() => undefined), b.close()]);
+});
+
+test('server mode, one writer (the default): a row written straight into the table, with its hash, is refused and the log fails closed', async (t) => {
+  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+  const tdb = await createTestDatabase();
+  t.after(() => tdb.drop());
+  const db = await openStore({ databaseUrl: tdb.url, poolSize: 4 });
+  t.after(() => db.close());
+  const log = await openAuditLog({ dataDir: tempDir(t), audit: auditConfig(), db });
+  await Promise.all(Array.from({ length: 10 }, (_, i) => log.append(sampleRecord(i))));
+  await log.flush();
+  // Someone with database write access forges a record and its hash: only another writer may add rows.
+  const forged = JSON.stringify({ action: 'keys.revoke', decision: 'allow', kind: 'admin', ts: new Date().toISOString() });
+  await db.query("INSERT INTO audit_entries (idx, leaf_hash, entry, ts, kind, principal, action, decision) VALUES (10, $1, $2, now(), 'admin', NULL, 'keys.revoke', 'allow')", [leafHash(forged).toString('hex'), forged]);
+  await assert.rejects(log.append(sampleRecord(11)), { code: 'WARDEN_CONFLICT' });
+  assert.equal(log.failingClosed, true);
+  await log.close().catch(() => undefined);
 });

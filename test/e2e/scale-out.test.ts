@@ -54,7 +54,7 @@ interface Fleet {
 }
 
 /** `warden server` on a fresh PostgreSQL database, a demo model server and an admin client; torn down after `fn`. */
-async function withFleet(fn: (f: Fleet) => Promise<void>): Promise<void> {
+async function withFleet(fn: (f: Fleet) => Promise<void>, serverEnv: Record<string, string> = {}): Promise<void> {
   const database = await createTestDatabase();
   const serverDir = tempDataDir('warden-cp-');
   const gatewayDir = tempDataDir('warden-gw-');
@@ -63,7 +63,7 @@ async function withFleet(fn: (f: Fleet) => Promise<void>): Promise<void> {
   const procs: ChildProcess[] = [];
   const agents: Agent[] = [];
   try {
-    const server = startProcess(['--data-dir', serverDir, 'server', '--ready-json', '--port-admin', '0'], { WARDEN_DATABASE_URL: database.url, WARDEN_SERVER_SECRET: secret });
+    const server = startProcess(['--data-dir', serverDir, 'server', '--ready-json', '--port-admin', '0'], { WARDEN_DATABASE_URL: database.url, WARDEN_SERVER_SECRET: secret, ...serverEnv });
     procs.push(server.proc);
     const ready = (await server.firstLine) as Fleet['ready'];
     const ca = readFileSync(ready.caBundle, 'utf8');
@@ -318,10 +318,13 @@ test('the URL a remote gateway prints verifies with the CA bundle alone (no serv
   });
 });
 
+/** Every replica says it shares the database's audit log with others. */
+const MULTIPLE_WRITERS = { WARDEN_AUDIT_MULTIPLE_WRITERS: 'true' };
+
 test('two control-plane replicas on one database (ca/ and keys/ copied from the first): admin changes through either reach a gateway of the other within 2 s, and they write one audit log that verifies', async (t) => {
   if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
   await withFleet(async ({ ready, ca, api, demoUrl, gatewayDir, serverDir, databaseUrl, secret, pepToken, procs, agents }) => {
-    const env = { WARDEN_DATABASE_URL: databaseUrl, WARDEN_SERVER_SECRET: secret };
+    const env = { WARDEN_DATABASE_URL: databaseUrl, WARDEN_SERVER_SECRET: secret, ...MULTIPLE_WRITERS };
     // The documented setup: the second replica's data dir starts with the first one's CA and keys.
     const secondDir = tempDataDir('warden-cp2-');
     t.after(() => removeDir(secondDir));
@@ -376,5 +379,5 @@ test('two control-plane replicas on one database (ca/ and keys/ copied from the 
     const actions = ((await api('GET', '/api/v1/audit/records?limit=200')).json as { entries?: { record: { action: string } }[]; records?: { record: { action: string } }[] });
     const seen = (actions.entries ?? actions.records ?? []).map((e) => e.record.action);
     assert.ok(seen.includes('keys.create') && seen.includes('keys.revoke'), `both replicas' admin records are in the one log: ${JSON.stringify(seen.slice(0, 20))}`);
-  });
+  }, MULTIPLE_WRITERS);
 });

@@ -88,20 +88,27 @@ export class DbAuditReader implements AuditReader {
 }
 
 /**
- * Leaf hashes of the entries other writers appended in [from, to), recomputed from their text: a
- * writer's tree (and so its next signed checkpoint) takes only entries that match their hash.
+ * Leaf hashes of the entries other writers appended from `from` up to `to` (exclusive; null: as
+ * many as there are), recomputed from their text and read in pages: a writer's tree (and so its
+ * next signed checkpoint) takes only entries that match their stored hash, in order, no gap.
  */
-async function othersLeaves(tx: Queryable, from: number, to: number): Promise<Buffer[]> {
-  const r = await tx.query<EntryRow>('SELECT idx, leaf_hash, entry FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx', [from, to]);
+async function othersLeaves(q: Queryable, from: number, to: number | null): Promise<Buffer[]> {
   const out: Buffer[] = [];
-  for (const row of r.rows) {
-    const h = leafHash(row.entry);
-    if (Number(row.idx) !== from + out.length || row.leaf_hash !== h.toString('hex')) {
-      throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${from + out.length} written by another writer is missing or does not match its hash; run \`warden audit verify\``);
+  for (;;) {
+    const at = from + out.length;
+    const limit = to === null ? PAGE : Math.min(PAGE, to - at);
+    if (limit <= 0) break;
+    const r = await q.query<EntryRow>('SELECT idx, leaf_hash, entry FROM audit_entries WHERE idx >= $1 ORDER BY idx LIMIT $2', [at, limit]);
+    for (const row of r.rows) {
+      const h = leafHash(row.entry);
+      if (Number(row.idx) !== from + out.length || row.leaf_hash !== h.toString('hex')) {
+        throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entry ${from + out.length} written by another writer is missing or does not match its hash; run \`warden audit verify\``);
+      }
+      out.push(h);
     }
-    out.push(h);
+    if (r.rows.length < limit) break;
   }
-  if (out.length !== to - from) throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entries ${from}..${to - 1} are not all present; run \`warden audit verify\``);
+  if (to !== null && out.length !== to - from) throw new WardenError('WARDEN_AUDIT_TAMPERED', `audit entries ${from}..${to - 1} are not all present; run \`warden audit verify\``);
   return out;
 }
 
@@ -113,13 +120,20 @@ async function othersLeaves(tx: Queryable, from: number, to: number): Promise<Bu
 export class DbAuditStore extends DbAuditReader implements AuditStore {
   readonly kind = 'database' as const;
 
-  constructor(private readonly database: Database) {
+  constructor(
+    private readonly database: Database,
+    private readonly options: { multipleWriters?: boolean } = {},
+  ) {
     super(database);
   }
 
   async appendEntries(batch: readonly PreparedEntry[]): Promise<Buffer[] | void> {
     if (batch.length === 0) return;
+    const multiple = this.options.multipleWriters === true;
     try {
+      // Most of what the others wrote is read before taking the lock, in pages, so a replica that
+      // was idle a long time does not hold every writer up while it reads their entries.
+      const early = multiple ? await othersLeaves(this.database, batch[0]!.index, null) : [];
       return await this.database.transaction(async (tx) => {
         // One writer at a time (replicas), so each batch extends the one log that all of them sign.
         if (this.database.kind === 'postgres') await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_ID]);
@@ -129,7 +143,10 @@ export class DbAuditStore extends DbAuditReader implements AuditStore {
         if (next < expected) {
           throw new WardenError('WARDEN_CONFLICT', `audit table holds ${next} entries but this writer has ${expected}: entries were removed; run \`warden audit verify\``);
         }
-        const others = next > expected ? await othersLeaves(tx, expected, next) : [];
+        if (next > expected && !multiple) {
+          throw new WardenError('WARDEN_CONFLICT', `audit table holds ${next} entries but this writer expected ${expected}: rows this process did not write (a second writer without audit.multipleWriters, or tampering); run \`warden audit verify\``);
+        }
+        const others = next > expected + early.length ? early.concat(await othersLeaves(tx, expected + early.length, next)) : early;
         for (let i = 0; i < batch.length; i++) batch[i]!.index = next + i;
         const cols = [[], [], [], [], [], [], [], []] as unknown[][];
         for (const e of batch) {

@@ -63,6 +63,14 @@ export const auditSection = z
      * reopen it only to lose the next batch of served requests' records. Files only.
      */
     recoveryMinFreeBytes: z.number().int().min(0).max(1_099_511_627_776).default(16_777_216),
+    /**
+     * Server mode: several control-plane replicas write this database's audit log, each batch
+     * following the entries the others appended. Off (one writer), a row this process did not
+     * write is tampering and the log fails closed. On, a row written straight into the table
+     * between two batches cannot be told from another replica's and is taken into the log: give
+     * only the replicas write access to the database. Set it on every replica.
+     */
+    multipleWriters: z.boolean().default(false),
     /** Forward every durable entry to these SIEM destinations as it is written. */
     forward: z.array(forwardTarget).max(8).default([]),
     /** Entries buffered per forward destination while it is unreachable (oldest dropped beyond, and counted). */
