@@ -43,7 +43,9 @@ export async function mintFirstStartCredentials(
   const settings = new SettingsRepository(db);
   const adminTokens = new AdminTokenRepository(db, serverSecret);
   const keys = new ApiKeyRepository(db, serverSecret);
-  const hadAdminToken = (await adminTokens.count()) > 0;
+  // A token another start minted but has not printed yet does not count as one from before.
+  const arrivedUnshown = await settings.get<Unshown>(UNSHOWN_KEY);
+  const hadShownAdminToken = (await adminTokens.count()) > (arrivedUnshown?.adminTokenId ? 1 : 0);
   const lock = await db.sessionLock(FIRST_START_LOCK_ID, options.onWait);
 
   const unshown: Unshown = {};
@@ -56,7 +58,7 @@ export async function mintFirstStartCredentials(
       unshown.adminTokenId = newAdminTokenId();
       await settings.set(UNSHOWN_KEY, unshown);
       adminToken = (await adminTokens.create('initial', 'admin', unshown.adminTokenId)).token;
-    } else createdByAnotherStart = lock.waited && !hadAdminToken;
+    } else createdByAnotherStart = lock.waited && !hadShownAdminToken;
     if (options.demo && !(await keys.find('demo'))) {
       unshown.demoKeyId = newApiKeyId();
       await settings.set(UNSHOWN_KEY, unshown);

@@ -89,6 +89,25 @@ test('PostgreSQL: two replicas starting at once on a fresh database print one ad
   }
 });
 
+test('PostgreSQL: a replica arriving after the first minted, before it printed, waits and says another replica printed the token', async (t) => {
+  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+  const url = await freshDatabase(t);
+  const secret = randomBytes(32);
+  const [one, two] = [await openReplica(t, url), await openReplica(t, url)];
+  const first = await mintFirstStartCredentials(one, secret, { demo: false });
+  assert.ok(first.adminToken);
+  let waiting = false;
+  const second = mintFirstStartCredentials(two, secret, { demo: false, onWait: () => (waiting = true) });
+  const deadline = Date.now() + 10_000;
+  while (!waiting && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(waiting, true, 'the second start waits while the first holds the first-start lock');
+  await first.shown();
+  const credentials = await second;
+  assert.equal(credentials.adminToken, null);
+  assert.equal(credentials.createdByAnotherStart, true, 'it says another replica printed the token (the README promises the line)');
+  await credentials.release();
+});
+
 test('PostgreSQL: a replica that dies before printing lets the waiting one mint and print a working token', async (t) => {
   if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
   const url = await freshDatabase(t);
