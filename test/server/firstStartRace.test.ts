@@ -25,6 +25,16 @@ async function openReplica(t: TestContext, url: string): Promise<Database> {
   return db;
 }
 
+/** Starts minting on `db` while another start holds the first-start lock; resolves once it waits (the minting goes on). */
+async function mintWhileLocked(db: Database, secret: Buffer): Promise<{ credentials: Promise<FirstStartCredentials> }> {
+  let waiting = false;
+  const credentials = mintFirstStartCredentials(db, secret, { demo: false, onWait: () => (waiting = true) });
+  const deadline = Date.now() + 10_000;
+  while (!waiting && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(waiting, true, 'the second start waits while the first holds the first-start lock');
+  return { credentials };
+}
+
 interface Started {
   credentials: FirstStartCredentials;
   printed: string | null;
@@ -96,13 +106,9 @@ test('PostgreSQL: a replica arriving after the first minted, before it printed, 
   const [one, two] = [await openReplica(t, url), await openReplica(t, url)];
   const first = await mintFirstStartCredentials(one, secret, { demo: false });
   assert.ok(first.adminToken);
-  let waiting = false;
-  const second = mintFirstStartCredentials(two, secret, { demo: false, onWait: () => (waiting = true) });
-  const deadline = Date.now() + 10_000;
-  while (!waiting && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  assert.equal(waiting, true, 'the second start waits while the first holds the first-start lock');
+  const second = await mintWhileLocked(two, secret);
   await first.shown();
-  const credentials = await second;
+  const credentials = await second.credentials;
   assert.equal(credentials.adminToken, null);
   assert.equal(credentials.createdByAnotherStart, true, 'it says another replica printed the token (the README promises the line)');
   await credentials.release();
@@ -116,14 +122,10 @@ test('PostgreSQL: a replica that dies before printing lets the waiting one mint 
   const survivor = await openReplica(t, url);
   const first = await mintFirstStartCredentials(dying, secret, { demo: false });
   assert.ok(first.adminToken);
-  let waiting = false;
-  const second = mintFirstStartCredentials(survivor, secret, { demo: false, onWait: () => (waiting = true) });
-  const deadline = Date.now() + 10_000;
-  while (!waiting && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  assert.equal(waiting, true, 'the second start waits while the first holds the first-start lock');
+  const second = await mintWhileLocked(survivor, secret);
   // Its process ends without printing: the database session, and with it the lock, goes away.
   await dying.close();
-  const credentials = await second;
+  const credentials = await second.credentials;
   assert.ok(credentials.adminToken, 'the survivor mints a new token');
   assert.equal(credentials.createdByAnotherStart, false);
   await credentials.shown();
