@@ -13,10 +13,10 @@ export const CHANGES_CHANNEL = 'warden_changes';
  * `revocations`: SVID revocations (reload the revocation list, push the new entries).
  * `pep-tokens`: a PEP token was revoked (end the snapshot streams it opened).
  */
-export const CHANGE_KINDS = ['snapshot', 'revocations', 'pep-tokens'] as const;
+const CHANGE_KINDS = ['snapshot', 'revocations', 'pep-tokens'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
-export function isChangeKind(value: string): value is ChangeKind {
+function isChangeKind(value: string): value is ChangeKind {
   return (CHANGE_KINDS as readonly string[]).includes(value);
 }
 

@@ -17,5 +17,5 @@ export {
 } from './ApiKeyRepository.js';
 export { AdminTokenRepository, newAdminTokenId, ADMIN_TOKEN_PATTERN, type AdminTokenRole, type AdminTokenInfo } from './AdminTokenRepository.js';
 export { SettingsRepository } from './SettingsRepository.js';
-export { announceChange, isChangeKind, parseChangeNotice, CHANGES_CHANNEL, CHANGE_KINDS, type ChangeKind } from './changeNotices.js';
+export { announceChange, parseChangeNotice, CHANGES_CHANNEL, type ChangeKind } from './changeNotices.js';
 export { ChangeListener, CHANGE_LISTENER_APPLICATION_NAME, type ChangeListenerOptions } from './ChangeListener.js';

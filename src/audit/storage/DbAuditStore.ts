@@ -87,6 +87,11 @@ export class DbAuditReader implements AuditReader {
   async close(): Promise<void> {}
 }
 
+/** Serialises writers (replicas) for the rest of the transaction; PGlite has one process, nothing to wait for. */
+async function lockWriters(database: Database, tx: Queryable): Promise<void> {
+  if (database.kind === 'postgres') await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_ID]);
+}
+
 /**
  * Leaf hashes of the entries other writers appended from `from` up to `to` (exclusive; null: as
  * many as there are), recomputed from their text and read in pages: a writer's tree (and so its
@@ -136,7 +141,7 @@ export class DbAuditStore extends DbAuditReader implements AuditStore {
       const early = multiple ? await othersLeaves(this.database, batch[0]!.index, null) : [];
       return await this.database.transaction(async (tx) => {
         // One writer at a time (replicas), so each batch extends the one log that all of them sign.
-        if (this.database.kind === 'postgres') await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_ID]);
+        await lockWriters(this.database, tx);
         const r = await tx.query<{ next: string | number }>('SELECT COALESCE(MAX(idx) + 1, 0) AS next FROM audit_entries');
         const next = Number(r.rows[0]?.next ?? 0);
         const expected = batch[0]!.index;
@@ -175,11 +180,11 @@ export class DbAuditStore extends DbAuditReader implements AuditStore {
   async appendCheckpoint(cp: SignedCheckpoint): Promise<void> {
     try {
       await this.database.transaction(async (tx) => {
-        if (this.database.kind === 'postgres') await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_ID]);
+        await lockWriters(this.database, tx);
         // Checkpoints only grow: a writer whose tree is behind another's (it caught up at its last
         // batch) has nothing to add over the larger checkpoint already stored, which covers its head.
-        const r = await tx.query<{ size: string | number | null }>('SELECT MAX(size) AS size FROM audit_checkpoints');
-        if (r.rows[0]?.size !== null && r.rows[0]?.size !== undefined && Number(r.rows[0].size) > cp.size) return;
+        const r = await tx.query<{ size: string | number }>('SELECT COALESCE(MAX(size), -1) AS size FROM audit_checkpoints');
+        if (Number(r.rows[0]!.size) > cp.size) return;
         await tx.query('INSERT INTO audit_checkpoints (size, note) VALUES ($1, $2)', [cp.size, cp.note]);
       });
     } catch (cause) {
