@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { leafHash, openAuditLog, verifyInclusionProof, type AuditVerifyReport } from '../../src/audit/index.js';
 import { openStore } from '../../src/store/index.js';
@@ -7,10 +7,17 @@ import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
 import { auditConfig, sampleRecord, tempDir } from './helpers/fixtures.js';
 import { runCli } from './helpers/cli.js';
 
-test('server mode on a real PostgreSQL: appends, CLI verify/query read the table, edited and deleted rows are named', async (t) => {
-  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
+/** A fresh database dropped after the test; null when PostgreSQL is missing (a failure under CI=true). */
+async function freshDatabase(t: TestContext): Promise<{ url: string } | null> {
+  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return null;
   const tdb = await createTestDatabase();
   t.after(() => tdb.drop());
+  return tdb;
+}
+
+test('server mode on a real PostgreSQL: appends, CLI verify/query read the table, edited and deleted rows are named', async (t) => {
+  const tdb = await freshDatabase(t);
+  if (!tdb) return;
   const dir = tempDir(t);
   const db = await openStore({ databaseUrl: tdb.url, poolSize: 4 });
   const log = await openAuditLog({ dataDir: dir, audit: auditConfig(), db });
@@ -56,9 +63,8 @@ test('server mode on a real PostgreSQL: appends, CLI verify/query read the table
 });
 
 test('server mode: two writers (control-plane replicas) on one PostgreSQL extend one log that verifies; an entry edited under them stops the other', async (t) => {
-  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
-  const tdb = await createTestDatabase();
-  t.after(() => tdb.drop());
+  const tdb = await freshDatabase(t);
+  if (!tdb) return;
   const dir = tempDir(t);
   const dbA = await openStore({ databaseUrl: tdb.url, poolSize: 4 });
   const dbB = await openStore({ databaseUrl: tdb.url, poolSize: 4 });
@@ -74,14 +80,16 @@ test('server mode: two writers (control-plane replicas) on one PostgreSQL extend
     await Promise.all([a.publishCheckpoint(), b.publishCheckpoint()]);
   }
   assert.equal(a.failingClosed || b.failingClosed, false, 'neither writer refused a batch');
-  // Each tree holds every entry up to its own last batch: its checkpoints and proofs cover the other's records.
+  // Each tree holds every entry up to its own last batch (which of the two wrote last varies, so B
+  // writes one more): its checkpoints and proofs cover the other's records.
+  await b.append(sampleRecord(999));
   const last = await b.publishCheckpoint();
   const p = await b.prove(0, { withRecord: true });
   assert.ok(verifyInclusionProof(0, p.size, Buffer.from(p.leafHash, 'hex'), p.proof.map((h) => Buffer.from(h, 'hex')), Buffer.from(p.rootHash, 'hex')));
-  assert.equal(last.size, 400);
+  assert.equal(last.size, 401);
   const report = await a.verify();
   assert.equal(report.ok, true, JSON.stringify(report.errors));
-  assert.equal(report.size, 400);
+  assert.equal(report.size, 401);
 
   // Another writer's entry edited after it was written: the writer that next catches up refuses to sign it.
   const n = (await dbA.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_entries')).rows[0]!.n;
@@ -93,9 +101,8 @@ test('server mode: two writers (control-plane replicas) on one PostgreSQL extend
 });
 
 test('server mode, one writer (the default): a row written straight into the table, with its hash, is refused and the log fails closed', async (t) => {
-  if (!requireOrSkip(t, await postgresAvailable(), 'PostgreSQL (WARDEN_TEST_DATABASE_URL)')) return;
-  const tdb = await createTestDatabase();
-  t.after(() => tdb.drop());
+  const tdb = await freshDatabase(t);
+  if (!tdb) return;
   const db = await openStore({ databaseUrl: tdb.url, poolSize: 4 });
   t.after(() => db.close());
   const log = await openAuditLog({ dataDir: tempDir(t), audit: auditConfig(), db });
