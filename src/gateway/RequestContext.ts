@@ -22,6 +22,8 @@ export interface Principal {
   mfa?: boolean;
   /** Serial of the client X.509-SVID (mtls): a revocation by serial closes its connection. */
   serial?: string;
+  /** Serials of the intermediates that issued it (mtls): revoking one closes the connection too. */
+  issuerSerials?: readonly string[];
 }
 
 /** One request as it flows through the pipeline stages (DESIGN.md order). */

@@ -25,7 +25,7 @@ function isWorkload(p: Principal | null): p is Principal {
  * peer's open connections at once). The authenticators check revocation when a request starts;
  * a response streaming for minutes, or an idle keep-alive connection, would otherwise outlive it.
  * On each change of the revocation list this closes the client connections whose X.509-SVID
- * (SPIFFE ID or serial) is now revoked, idle or not, and aborts the in-flight requests of revoked
+ * (SPIFFE ID, serial or an issuing intermediate's serial) is now revoked, idle or not, and aborts the in-flight requests of revoked
  * JWT-SVIDs (only their stream: the bearer authenticates one request, not the connection). The
  * forward stage sees the client go away and aborts the upstream request; `closedBy` tells the
  * audit record why.
@@ -68,14 +68,14 @@ export class RevocationEnforcer {
     const list = this.revocations;
     for (const ctx of this.inFlight) {
       const p = ctx.principal!;
-      if (!list.isRevoked(p.id, p.serial)) continue;
+      if (!list.revokesSvid(p)) continue;
       this.inFlight.delete(ctx);
       ctx.closedBy = { code: 'WARDEN_IDENTITY_REVOKED', afterHeaders: ctx.res.headersSent };
       // An mTLS request ends with its connection, below.
       if (p.method === 'jwt-svid') cutOff(ctx.res, new WardenError('WARDEN_IDENTITY_REVOKED'));
     }
     for (const [conn, p] of this.connections) {
-      if (!list.isRevoked(p.id, p.serial)) continue;
+      if (!list.revokesSvid(p)) continue;
       this.connections.delete(conn);
       conn.destroy();
     }

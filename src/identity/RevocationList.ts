@@ -86,6 +86,14 @@ export class RevocationList extends EventEmitter {
     return (spiffeId !== undefined && this.ids.has(spiffeId)) || (serial !== undefined && this.serials.has(normalizeSerial(serial)));
   }
 
+  /**
+   * Whether an X.509-SVID that verified earlier is revoked now: its SPIFFE ID, its serial or the
+   * serial of an intermediate on its path (connections outlive the check made at verification).
+   */
+  revokesSvid(svid: { id: string; serial?: string; issuerSerials?: readonly string[] }): boolean {
+    return this.isRevoked(svid.id, svid.serial) || (svid.issuerSerials?.some((s) => this.serials.has(s)) ?? false);
+  }
+
   hasSpiffeId(spiffeId: string): boolean {
     return this.ids.has(spiffeId);
   }

@@ -10,6 +10,8 @@ export interface VerifiedSvid {
   spiffeId: string;
   /** Leaf serial, lowercase hex without leading zeros. */
   serial: string;
+  /** Serials of the intermediates on the verified path, same form: revoking one revokes the leaf. */
+  issuerSerials: string[];
   notAfter: Date;
 }
 
@@ -101,7 +103,7 @@ export function verifyPeerSvid(
         if (revocations.isRevoked(spiffeId, serial)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${spiffeId} (serial ${serial}) is revoked`);
         for (const i of used) if (revocations.hasSerial(i.serialNumber)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `an issuing certificate of ${spiffeId} is revoked`);
       }
-      return { spiffeId, serial, notAfter: new Date(leaf.validTo) };
+      return { spiffeId, serial, issuerSerials: used.map((i) => normalizeSerial(i.serialNumber)), notAfter: new Date(leaf.validTo) };
     }
     const next = intermediates.find((c) => !used.includes(c) && c !== current && c.ca && current.checkIssued(c) && current.verify(c.publicKey));
     if (!next) break;

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server, type ServerResponse } from 'node:http';
@@ -64,7 +65,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function gateway(o: { mtls: boolean; jwtSvidAudience?: string }, records: AuditRecord[]): Promise<RunningGateway> {
+async function gateway(o: { mtls: boolean; jwtSvidAudience?: string }, records: AuditRecord[], authority = ca): Promise<RunningGateway> {
+  const ca = authority;
   const listener = await ca.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   const authn = createAuthenticators({ jwtIssuers: [], jwtSvidAudience: o.jwtSvidAudience ?? null, mtls: o.mtls }, { trustDomain: TD, bundle: () => ca.jwks(), bundlePem: () => ca.bundlePem(), revocations: ca.revocations });
   return startTestGateway({
@@ -167,6 +169,44 @@ test('HTTP/1.1 + X.509-SVID: revoking the serial closes an idle keep-alive conne
   } finally {
     agent.destroy();
     await gw.close(0);
+  }
+});
+
+test('HTTP/1.1 + X.509-SVID: revoking the intermediate that issued it closes a connection verified before, and the next one is refused', async () => {
+  // A CA of its own: its intermediate is revoked here, which would revoke every SVID the other tests issue.
+  const ownDir = mkdtempSync(join(tmpdir(), 'warden-revoked-issuer-'));
+  const own = await loadOrCreateAuthority({ dataDir: ownDir, trustDomain: TD });
+  const records: AuditRecord[] = [];
+  const gw = await gateway({ mtls: true }, records, own);
+  const key = createWorkloadKey();
+  const svid = await own.issueX509SvidFromCsr(key.csrPem, { spiffeId: `spiffe://${TD}/ns/a/sa/under-intermediate`, ttlSeconds: 600 });
+  const intermediateSerial = new X509Certificate(own.intermediatePem()).serialNumber;
+  const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1, ca: own.bundlePem(), servername: 'localhost', cert: svid.chainPem, key: key.keyPem });
+  const post = (onSocket: (s: Socket) => void = () => undefined): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      const req = httpsRequest(`${gw.url}/v1/chat/completions`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('socket', onSocket);
+      req.on('error', reject);
+      req.end(plainBody);
+    });
+  try {
+    let socket: Socket | null = null;
+    assert.equal(await post((s) => (socket = s)), 200);
+    const s = socket as unknown as Socket;
+    assert.equal(s.destroyed, false, 'the connection is kept alive');
+    const closed = new Promise<boolean>((r) => s.once('close', () => r(true)));
+    await own.revoke({ serial: intermediateSerial, reason: 'test' });
+    assert.equal(await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]), true, "the gateway closed the connection of an SVID whose issuer was revoked");
+    // A new connection presents the same chain: refused at verification.
+    assert.equal(await post(), 403);
+  } finally {
+    agent.destroy();
+    await gw.close(0);
+    await own.close();
+    rmSync(ownDir, { recursive: true, force: true });
   }
 });
 

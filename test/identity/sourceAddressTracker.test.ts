@@ -96,7 +96,7 @@ test('bad CIDRs and caps are refused with stable codes; the config schema reject
   assert.equal(rule?.runbook, 'quarantine-workload');
 });
 
-const who = { spiffeId: 'spiffe://warden.test/ns/prod/worker', serial: 'abc123', notAfter: new Date(Date.now() + 3600_000) };
+const who = { spiffeId: 'spiffe://warden.test/ns/prod/worker', serial: 'abc123', issuerSerials: [], notAfter: new Date(Date.now() + 3600_000) };
 const logger = createLogger({ level: 'silent' });
 
 function watchWith(raise: ((a: Alarm) => Promise<FiredAlert[]>) | null, holdMs = 1000) {

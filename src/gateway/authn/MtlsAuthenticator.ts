@@ -19,7 +19,6 @@ export interface MtlsAuthenticatorOptions {
 
 interface Verified {
   principal: Principal;
-  serial: string;
   notAfter: number;
   bundle: TrustBundle;
 }
@@ -90,15 +89,15 @@ export class MtlsAuthenticator {
     if (cached && cached.bundle === bundle) {
       const skew = (this.o.clockSkewSeconds ?? 30) * 1000;
       if (cached.notAfter + skew < now) throw new WardenError('WARDEN_IDENTITY_SVID_EXPIRED', `the SVID of ${cached.principal.id} expired during the connection`);
-      if (this.o.revocations?.isRevoked(cached.principal.id, cached.serial)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${cached.principal.id} has been revoked`);
+      if (this.o.revocations?.revokesSvid(cached.principal)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${cached.principal.id} has been revoked`);
       return cached.principal;
     }
     if (typeof socket.getPeerCertificate !== 'function') return null;
     const peer = socket.getPeerCertificate(true);
     if (!peer || !peer.raw) return null;
     const v = verifyPeerSvid(peer, bundle, this.o.revocations, this.o.trustDomain, { now: new Date(now), clockSkewSeconds: this.o.clockSkewSeconds ?? 30 });
-    const principal: Principal = { entity: { type: 'Service', id: v.spiffeId }, id: v.spiffeId, method: 'mtls', parents: [], serial: v.serial };
-    this.perSocket.set(socket, { principal, serial: v.serial, notAfter: v.notAfter.getTime(), bundle });
+    const principal: Principal = { entity: { type: 'Service', id: v.spiffeId }, id: v.spiffeId, method: 'mtls', parents: [], serial: v.serial, issuerSerials: v.issuerSerials };
+    this.perSocket.set(socket, { principal, notAfter: v.notAfter.getTime(), bundle });
     return principal;
   }
 }

@@ -151,9 +151,11 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     stats.rejectedHandshakes++;
   });
 
+  // Checked again on every change and request: a connection outlives the check made at its handshake.
+  const revoked = (peer: VerifiedSvid): boolean => options.revocations.revokesSvid({ id: peer.spiffeId, serial: peer.serial, issuerSerials: peer.issuerSerials });
   const onRevoked = () => {
     for (const [socket, peer] of peers) {
-      if (options.revocations.isRevoked(peer.spiffeId, peer.serial)) {
+      if (revoked(peer)) {
         stats.revokedClosed++;
         peers.delete(socket);
         socket.destroy();
@@ -170,7 +172,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     if (options.revocationsFresh && !options.revocationsFresh()) {
       return sendError(res, new WardenError('WARDEN_UNAVAILABLE', 'the revocation list is stale (control plane unreachable); failing closed'), requestId);
     }
-    if (options.revocations.isRevoked(peer.spiffeId, peer.serial)) {
+    if (revoked(peer)) {
       stats.revokedClosed++;
       sendError(res, new WardenError('WARDEN_IDENTITY_REVOKED', `${peer.spiffeId} is revoked`), requestId, true);
       socket.destroy();
