@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import { Agent, request } from 'undici';
 import { startControlPlane, tempDir, ADMIN_TOKEN } from './helpers/controlPlane.js';
@@ -314,4 +315,29 @@ test('sidecar: a chunked body on a GET stays one request upstream (no request sm
     assert.equal(echoed.peer, API, how);
     assert.equal(echoed.body, inner, how);
   }
+});
+
+test('sidecar: revoking the intermediate that issued a caller\'s SVID closes its open connection, and a new one is refused', async (t) => {
+  // A CA of its own: its intermediate gets revoked.
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
+  t.after(() => ca.close());
+  const echo = await startEchoWorkload();
+  t.after(() => echo.server.close());
+  const sidecar = await startSidecar({
+    trustDomain: 'warden.local',
+    identity: new StaticSvidSource(await issueMaterial(ca, MODEL)),
+    revocations: ca.revocations,
+    authorizer: new AllowListAuthorizer([{ from: 'spiffe://warden.local/env/prod/*', to: MODEL, paths: ['/v1/*'], methods: ['POST', 'GET'] }]),
+    upstreamUrl: echo.url,
+    environment: 'prod',
+  });
+  t.after(() => sidecar.close());
+  const apiAgent = mtlsClient(await issueMaterial(ca, API));
+  t.after(() => apiAgent.close());
+  assert.equal((await call(apiAgent, sidecar.url + '/v1/ping', 'GET')).status, 200);
+  await ca.revoke({ serial: new X509Certificate(ca.intermediatePem()).serialNumber, reason: 'test' });
+  assert.equal(sidecar.stats.revokedClosed, 1, 'the open connection was closed');
+  await assert.rejects(call(apiAgent, sidecar.url + '/v1/ping', 'GET'), 'a new connection is refused too');
 });
