@@ -103,6 +103,17 @@ export const MAX_HEADER_BYTES = 16 * 1024;
  */
 export const MAX_TLS_HANDSHAKE_MS = 10_000;
 
+/**
+ * The header list size of an HTTP/2 request (RFC 9113 §6.5.2: name and value octets plus 32 per
+ * field, pseudo-headers included). nghttp2 advertises maxHeaderListSize but does not enforce it on
+ * what a client sends anyway (curl's 20 KB header reached the handler), so the gateway does.
+ */
+function headerListSize(rawHeaders: readonly string[]): number {
+  let size = 0;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) size += Buffer.byteLength(rawHeaders[i]!) + Buffer.byteLength(rawHeaders[i + 1]!) + 32;
+  return size;
+}
+
 /** A health probe's answer: 200 or 503 with a JSON body (probes carry no credential and are not audited). */
 function answerProbe(res: GatewayResponse, requestId: string, ok: boolean, body: unknown): void {
   res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'x-warden-request-id': requestId });
@@ -159,6 +170,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
+    if (req.httpVersionMajor === 2 && headerListSize(req.rawHeaders) > MAX_HEADER_BYTES) {
+      // Refused through the pipeline before any stage, so it is audited (node:http refuses such an
+      // HTTP/1.1 request before the handler, with a bare 431).
+      start(req, res, requestId, path, null, new WardenError('WARDEN_GATEWAY_HEADERS_TOO_LARGE', `the request headers exceed ${MAX_HEADER_BYTES} bytes`));
+      return;
+    }
     if (path === '/metrics' && options.metricsHandler) {
       options.metricsHandler(req, res);
       return;
@@ -212,8 +229,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         handshakeTimeout: Math.min(headersTimeoutMs, MAX_TLS_HANDSHAKE_MS),
         // Node's default is unlimited streams per session: one connection could then hold any number
         // of requests. 128 is nginx's default; clients queue beyond it.
-        // Headers: the same 16 KiB limit as node:http applies to HTTP/1.1 (431 there; the
-        // stream is refused here), so a header that one protocol refuses the other does too.
+        // Headers: the same 16 KiB limit as node:http applies to HTTP/1.1 (431 there), advertised
+        // here and enforced by the handler (headerListSize), so both protocols refuse a large header.
         settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: MAX_HEADER_BYTES },
         // Client SVIDs are verified per connection by the mTLS authenticator (bundle + revocations),
         // so the handshake accepts any certificate and API-key/JWT clients need none.

@@ -1,6 +1,8 @@
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, TLSSocket } from 'node:tls';
@@ -11,6 +13,8 @@ import { createServer } from 'node:http';
 import { upstreamConfig } from '../../src/config/index.js';
 import { TEST_KEY } from '../helpers/inProcessGateway.js';
 import { startTestGateway } from '../helpers/inProcessGateway.js';
+
+const execFileAsync = promisify(execFile);
 
 /** A TLS gateway with no upstreams (health routes only) on a fresh CA; `body` runs against it. */
 async function withTlsGateway(body: (gateway: RunningGateway, ca: CertificateAuthority) => Promise<void>, overrides: Partial<GatewayOptions> = {}): Promise<void> {
@@ -146,6 +150,20 @@ test('a header block over 16 KiB is refused on HTTP/2 as on HTTP/1.1; one under 
       assert.equal(await h2(8000), '200');
       assert.equal(await h1(20_000), '431');
       assert.notEqual(await h2(20_000), '200', 'refused, as on HTTP/1.1');
+      // Node's client keeps to the advertised limit itself; curl (nghttp2) sends what it is given,
+      // and nghttp2 on the server let it through: the gateway answers 431 with its code, and the
+      // session serves on. Each line: status, HTTP version, new connections.
+      const caFile = join(mkdtempSync(join(tmpdir(), 'warden-h2-headers-')), 'ca.pem');
+      writeFileSync(caFile, ca.bundlePem());
+      const url = `https://localhost:${gateway.port}/healthz`;
+      const curl = ['-s', '-m', '10', '--http2', '--cacert', caFile, '--resolve', `localhost:${gateway.port}:127.0.0.1`];
+      const status = [...curl, '-o', '/dev/null', '-w', '%{http_code} %{http_version} %{num_connects}\n'];
+      for (const n of [8000, 17_000, 30_000]) {
+        const { stdout } = await execFileAsync('curl', [...status, '-H', `x-pad: ${pad(n)}`, url, '--next', ...status, url]);
+        assert.equal(stdout, `${n > 16_384 ? 431 : 200} 2 1\n200 2 0\n`, `${n} bytes over HTTP/2, then a small request on the same session`);
+      }
+      const { stdout: answer } = await execFileAsync('curl', [...curl, '-H', `x-pad: ${pad(17_000)}`, url]);
+      assert.equal((JSON.parse(answer) as { error: { code: string } }).error.code, 'WARDEN_GATEWAY_HEADERS_TOO_LARGE');
     } finally {
       session.destroy();
     }

@@ -1,5 +1,6 @@
 export const gatewayCodes = {
   WARDEN_GATEWAY_BODY_TOO_LARGE: { status: 413, description: 'The request body exceeds the configured limit.' },
+  WARDEN_GATEWAY_HEADERS_TOO_LARGE: { status: 431, description: 'The request headers exceed 16 KiB (HTTP/2: counted as the header list size of RFC 9113, each field\'s name and value plus 32 bytes). HTTP/1.1 requests over the limit get node:http\'s bare 431 and the connection is closed.' },
   WARDEN_GATEWAY_BODY_TIMEOUT: { status: 408, description: 'The request body did not arrive within gateway.bodyTimeoutSeconds of the request start (slow upload); an HTTP/1.1 connection is then closed, an HTTP/2 stream reset.' },
   WARDEN_GATEWAY_UNSUPPORTED_ENCODING: { status: 415, description: 'The request body has a content-encoding (gzip, br, …) other than identity; send it uncompressed.' },
   WARDEN_GATEWAY_BAD_JSON: { status: 400, description: 'The request body is not valid JSON (or not UTF-8, or has an object key twice; in protocol objects also in other letter case).' },
