@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { createGatewayMetrics, recordRequest, type GatewayMetrics, type RequestObservation } from './metrics.js';
+import { createGatewayMetrics, recordRequest, upstreamUp, type GatewayMetrics, type RequestObservation, type UpstreamUp } from './metrics.js';
 import { auditDecisionOf, requestOutcome } from './requestOutcome.js';
 
 /** The fields of the gateway's RequestContext the observer reads (structural: observe does not import gateway/). */
@@ -42,10 +42,13 @@ export type GatewayObserver = (ctx: ObservedRequest, overheadMs: number) => void
  */
 export function createGatewayObserver(options: GatewayObserverOptions): { observe: GatewayObserver; metrics: GatewayMetrics } {
   const metrics = createGatewayMetrics(options.registry);
-  const upstreamOf = new Map<string, string>();
+  // The served model names themselves become label values (strings V8 has hashed once, unlike
+  // the client's copy parsed from each request).
+  const served = new Map<string, { model: string; up: UpstreamUp }>();
   for (const u of options.upstreams) {
-    for (const m of u.models) upstreamOf.set(m, u.name);
-    metrics.upstreamUp.labels(u.name).set(1);
+    const up = upstreamUp(metrics, u.name);
+    for (const m of u.models) served.set(m, { model: m, up });
+    up.set(true);
   }
   const obs: RequestObservation = { route: '', model: '', decision: 'allow', code: '', overheadMs: 0, upstreamMs: 0 };
   const observe: GatewayObserver = (ctx, overheadMs) => {
@@ -55,20 +58,20 @@ export function createGatewayObserver(options: GatewayObserverOptions): { observ
     const denied = outcome === 'deny';
     // Reused observation object: recordRequest reads it synchronously.
     obs.route = ctx.route?.kind ?? 'unmatched';
-    const upstream = model === null ? undefined : upstreamOf.get(model);
-    obs.model = model === null ? '' : upstream !== undefined ? model : 'other';
+    const upstream = model === null ? undefined : served.get(model);
+    obs.model = model === null ? '' : upstream !== undefined ? upstream.model : 'other';
     obs.decision = outcome;
     obs.code = ctx.errorCode ?? '';
     obs.overheadMs = overheadMs;
     obs.upstreamMs = Number(ctx.upstreamNs) / 1e6;
     recordRequest(metrics, obs);
     if (upstream !== undefined) {
-      if (ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE' || ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT') metrics.upstreamUp.labels(upstream).set(0);
-      else if (ctx.upstreamNs > 0n) metrics.upstreamUp.labels(upstream).set(1);
+      if (ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE' || ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT') upstream.up.set(false);
+      else if (ctx.upstreamNs > 0n) upstream.up.set(true);
     }
     if (options.emitDecision && (ctx.principal || denied)) {
       options.emitDecision({
-        principal: ctx.principal ? `${ctx.principal.entity.type}::${JSON.stringify(ctx.principal.entity.id)}` : null,
+        principal: ctx.principal ? entityString(ctx.principal.entity) : null,
         principalId: ctx.principal?.id ?? null,
         authn: ctx.principal?.method ?? null,
         decision: auditDecisionOf(outcome),
@@ -79,6 +82,20 @@ export function createGatewayObserver(options: GatewayObserverOptions): { observ
     }
   };
   return { observe, metrics };
+}
+
+type Entity = { readonly type: string; readonly id: string };
+/** Cedar entity strings of frozen entities (an API key's, shared by all its requests): a frozen entity's string cannot change. */
+const entityStrings = new WeakMap<Entity, string>();
+
+/** The Cedar entity string, e.g. ApiKey::"demo". */
+function entityString(e: Entity): string {
+  let s = entityStrings.get(e);
+  if (s === undefined) {
+    s = `${e.type}::${JSON.stringify(e.id)}`;
+    if (Object.isFrozen(e)) entityStrings.set(e, s);
+  }
+  return s;
 }
 
 /** Keeps warden_pep_snapshot_version{pep} current for a PEP's snapshot holder. */

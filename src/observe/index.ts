@@ -3,10 +3,12 @@ export {
   createGatewayMetrics,
   createControlPlaneMetrics,
   recordRequest,
+  upstreamUp,
   processMetricsRegistry,
   type GatewayMetrics,
   type ControlPlaneMetrics,
   type RequestObservation,
+  type UpstreamUp,
 } from './metrics.js';
 export { metricsHandler, bearerMatches, type MetricsHandlerOptions } from './metricsHandler.js';
 export { createGatewayObserver, observeSnapshots, observeAudit, type ObservedAuditWriter, type GatewayObserver, type GatewayObserverOptions, type ObservedRequest, type DecisionEvent } from './gatewayObserver.js';

@@ -42,6 +42,7 @@ export interface GatewayMetrics {
   auditSpoolBytes: Gauge<'pep'>;
   /** Version of the policy snapshot (bundle) each PEP decides from. */
   snapshotVersion: Gauge<'pep'>;
+  /** Written through upstreamUp(metrics, name), which knows the value each series holds. */
   upstreamUp: Gauge<'upstream'>;
 }
 
@@ -107,28 +108,85 @@ export interface RequestObservation {
   upstreamMs: number;
 }
 
-interface BoundChildren {
-  requests: Map<string, { inc(): void }>;
-  overhead: Map<string, { observe(v: number): void }>;
-  upstream: Map<string, { observe(v: number): void }>;
+/** Label-bound children of one (route, model, decision, code) label set. */
+interface RequestSeries {
+  requests: { inc(): void };
+  overhead: { observe(v: number): void };
+  upstream: { observe(v: number): void };
+  /** Bound only for WARDEN_GATEWAY_RATE_LIMITED. */
+  rateLimited: { inc(): void } | null;
 }
-/** Label-bound children per label set (labels are bounded), so a request does not re-bind them. */
-const bound = new WeakMap<GatewayMetrics, BoundChildren>();
+type Level<V> = Map<string, V>;
+type SeriesByLabels = Level<Level<Level<Level<RequestSeries>>>>;
 
-function memo<T>(cache: Map<string, T>, key: string, make: () => T): T {
-  let c = cache.get(key);
-  if (c === undefined) cache.set(key, (c = make()));
-  return c;
+/**
+ * Label-bound children per label set (labels are bounded), so a request does not re-bind them.
+ * Nested by label rather than keyed by a joined string: the label values are strings whose hash
+ * V8 already holds, while a joined key is a new string to hash on every request.
+ */
+const seriesByMetrics = new WeakMap<GatewayMetrics, SeriesByLabels>();
+
+function level<V>(map: Level<Level<V>>, key: string): Level<V> {
+  let m = map.get(key);
+  if (m === undefined) map.set(key, (m = new Map()));
+  return m;
+}
+
+function seriesFor(m: GatewayMetrics, o: RequestObservation): RequestSeries {
+  let root = seriesByMetrics.get(m);
+  if (root === undefined) seriesByMetrics.set(m, (root = new Map()));
+  const byCode = level(level(level(root, o.route), o.model), o.decision);
+  let s = byCode.get(o.code);
+  if (s === undefined) {
+    s = {
+      requests: m.requests.labels(o.route, o.model, o.decision, o.code),
+      overhead: m.overheadSeconds.labels(o.route),
+      upstream: m.upstreamSeconds.labels(o.model),
+      rateLimited: o.code === 'WARDEN_GATEWAY_RATE_LIMITED' ? m.rateLimited.labels(o.route) : null,
+    };
+    byCode.set(o.code, s);
+  }
+  return s;
 }
 
 /** Called once per request from the gateway's audit stage; prom-client does the rest. */
 export function recordRequest(m: GatewayMetrics, o: RequestObservation): void {
-  let b = bound.get(m);
-  if (!b) bound.set(m, (b = { requests: new Map(), overhead: new Map(), upstream: new Map() }));
-  memo(b.requests, `${o.route}\0${o.model}\0${o.decision}\0${o.code}`, () => m.requests.labels(o.route, o.model, o.decision, o.code)).inc();
-  memo(b.overhead, o.route, () => m.overheadSeconds.labels(o.route)).observe(o.overheadMs / 1000);
-  if (o.upstreamMs > 0) memo(b.upstream, o.model, () => m.upstreamSeconds.labels(o.model)).observe(o.upstreamMs / 1000);
-  if (o.code === 'WARDEN_GATEWAY_RATE_LIMITED') m.rateLimited.labels(o.route).inc();
+  const s = seriesFor(m, o);
+  s.requests.inc();
+  s.overhead.observe(o.overheadMs / 1000);
+  if (o.upstreamMs > 0) s.upstream.observe(o.upstreamMs / 1000);
+  s.rateLimited?.inc();
+}
+
+/** warden_upstream_up of one upstream. */
+export interface UpstreamUp {
+  set(up: boolean): void;
+}
+
+class UpstreamUpSeries implements UpstreamUp {
+  /** What this series last set (-1: nothing yet). */
+  private value = -1;
+  constructor(private readonly child: { set(v: number): void }) {}
+  set(up: boolean): void {
+    const v = up ? 1 : 0;
+    // Every forwarded request reports its upstream's health; a set that changes nothing would
+    // still cost prom-client a label hash and an allocation.
+    if (v === this.value) return;
+    this.child.set(v);
+    this.value = v;
+  }
+}
+
+/** One per gauge and upstream, shared by all its writers, so each knows what the gauge holds. */
+const upstreamUpByGauge = new WeakMap<Gauge<'upstream'>, Map<string, UpstreamUpSeries>>();
+
+/** warden_upstream_up{upstream}: every writer (requests, health checks) goes through this. */
+export function upstreamUp(m: GatewayMetrics, upstream: string): UpstreamUp {
+  let byName = upstreamUpByGauge.get(m.upstreamUp);
+  if (byName === undefined) upstreamUpByGauge.set(m.upstreamUp, (byName = new Map()));
+  let s = byName.get(upstream);
+  if (s === undefined) byName.set(upstream, (s = new UpstreamUpSeries(m.upstreamUp.labels(upstream))));
+  return s;
 }
 
 let processMetricsStarted = false;

@@ -5,7 +5,7 @@ import { WardenError } from '../errors/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import { checkControlPlaneUrl, controlPlaneTls, createWorkloadKey, renewAtHalfLife } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
-import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, processMetricsRegistry, redactUrl, type Logger } from '../observe/index.js';
+import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, processMetricsRegistry, redactUrl, upstreamUp, type Logger } from '../observe/index.js';
 import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 import { createAlarmForwarder } from './forwardAlarm.js';
 import { startEdgeWorkloadTrust, type EdgeWorkloadTrust } from './edgeWorkloadTrust.js';
@@ -161,7 +161,7 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
     const gateway = await startGateway({
       ...plugins.gatewayOptions,
       onRequestDone: observer.observe,
-      onUpstreamHealth: (name, up) => observer.metrics.upstreamUp.labels(name).set(up ? 1 : 0),
+      onUpstreamHealth: (name, up) => upstreamUp(observer.metrics, name).set(up),
       metricsHandler: o.config.observe.metricsEnabled
         ? metricsHandler(registry, { token: o.config.observe.metricsToken, beforeScrape: async () => observeAudit(audit, observer.metrics, o.name) })
         : undefined,

@@ -9,7 +9,7 @@ import { createWorkloadKey, getAuthority, renewAtHalfLife, type CertificateAutho
 import { startGateway, type RunningGateway } from '../gateway/index.js';
 import { startDemoModelServer, loadIrisDataset, type DemoModelServer } from '../demo/index.js';
 import { fitProfile, type FeatureProfile } from '../detect/index.js';
-import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, processMetricsRegistry, type Logger } from '../observe/index.js';
+import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, processMetricsRegistry, upstreamUp, type Logger } from '../observe/index.js';
 import { startControlPlane, createControlPlaneContext, type RunningControlPlane } from './ControlPlane.js';
 import { loadServerSecret } from './serverSecret.js';
 import { publishDemoPolicy } from './demoPolicy.js';
@@ -154,7 +154,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       trustDomain: ca.trustDomain,
       ...plugins.gatewayOptions,
       onRequestDone: observer.observe,
-      onUpstreamHealth: (name, up) => observer.metrics.upstreamUp.labels(name).set(up ? 1 : 0),
+      onUpstreamHealth: (name, up) => upstreamUp(observer.metrics, name).set(up),
       metricsHandler: config.observe.metricsEnabled
         ? metricsHandler(registry, {
             token: config.observe.metricsToken,

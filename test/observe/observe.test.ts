@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import { Registry } from 'prom-client';
-import { createGatewayObserver, createTracing, metricsHandler, observeSnapshots, NOOP_TRACING, type DecisionEvent, type ObservedRequest } from '../../src/observe/index.js';
+import { Counter, Registry } from 'prom-client';
+import { createGatewayObserver, createTracing, metricsHandler, observeSnapshots, upstreamUp, NOOP_TRACING, type DecisionEvent, type ObservedRequest } from '../../src/observe/index.js';
 
 function req(overrides: Partial<ObservedRequest> = {}): ObservedRequest {
   return {
@@ -138,4 +138,92 @@ test('tracing exports stage spans over OTLP/HTTP, continues the caller trace and
   } finally {
     await new Promise<void>((r) => server.close(() => r()));
   }
+});
+
+/** The lines of one metric in a scrape, in order. */
+function seriesLines(text: string, name: string): string[] {
+  return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+}
+
+test('requests are counted as prom-client counts each one: same series, values and order at every read (text, JSON)', async () => {
+  const registry = new Registry();
+  const { observe } = createGatewayObserver({ registry, upstreams: [{ name: 'demo', models: ['echo', 'iris'] }] });
+  // The reference: prom-client's own counter, incremented once per request.
+  const reference = new Registry();
+  const counted = new Counter({ name: 'warden_gateway_requests_total', help: 'x', labelNames: ['route', 'model', 'decision', 'code'], registers: [reference] });
+  const requests: [ObservedRequest, [string, string, string, string]][] = [
+    [req(), ['openai.chat', 'echo', 'allow', '']],
+    [req({ status: 429, errorCode: 'WARDEN_GATEWAY_RATE_LIMITED', decision: { decision: 'allow' }, upstreamNs: 0n }), ['openai.chat', 'echo', 'deny', 'WARDEN_GATEWAY_RATE_LIMITED']],
+    [req({ route: { kind: 'oip.infer', model: 'iris' } }), ['oip.infer', 'iris', 'allow', '']],
+    [req({ status: 502, errorCode: 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT', upstreamNs: 0n }), ['openai.chat', 'echo', 'error', 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT']],
+    [req({ route: { kind: 'openai.chat', model: 'made-up' }, status: 403, errorCode: 'WARDEN_AUTHZ_DENIED', decision: { decision: 'deny' }, upstreamNs: 0n }), ['openai.chat', 'other', 'deny', 'WARDEN_AUTHZ_DENIED']],
+  ];
+  const send = (order: number[]) => {
+    for (const i of order) {
+      observe(requests[i]![0], 0.3);
+      counted.labels(...requests[i]![1]).inc();
+    }
+  };
+  const same = async () => assert.deepEqual(seriesLines(await registry.metrics(), 'warden_gateway_requests_total'), seriesLines(await reference.metrics(), 'warden_gateway_requests_total'));
+  send([2, 0, 0, 1, 2, 0]);
+  await same();
+  await same(); // a second read counts nothing twice
+  send([4, 0, 3, 3, 1]);
+  const json = (await registry.getMetricsAsJSON()).find((m) => m.name === 'warden_gateway_requests_total')!;
+  assert.deepEqual(
+    json.values.map((v) => [v.labels, v.value]),
+    [
+      [{ route: 'oip.infer', model: 'iris', decision: 'allow', code: '' }, 2],
+      [{ route: 'openai.chat', model: 'echo', decision: 'allow', code: '' }, 4],
+      [{ route: 'openai.chat', model: 'echo', decision: 'deny', code: 'WARDEN_GATEWAY_RATE_LIMITED' }, 2],
+      [{ route: 'openai.chat', model: 'other', decision: 'deny', code: 'WARDEN_AUTHZ_DENIED' }, 1],
+      [{ route: 'openai.chat', model: 'echo', decision: 'error', code: 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' }, 2],
+    ],
+  );
+  await same();
+  assert.match(await registry.metrics(), /warden_gateway_rate_limited_total\{route="openai.chat"\} 2/);
+  // A second observer on the same registry (same counter) counts into the same series.
+  createGatewayObserver({ registry, upstreams: [{ name: 'demo', models: ['echo', 'iris'] }] }).observe(req(), 0.3);
+  counted.labels('openai.chat', 'echo', 'allow', '').inc();
+  await same();
+});
+
+test('warden_upstream_up holds what its last writer said: forwarded requests, health checks, a new observer', async () => {
+  const registry = new Registry();
+  const { observe, metrics } = createGatewayObserver({ registry, upstreams: [{ name: 'demo', models: ['echo'] }] });
+  const up = async () => /warden_upstream_up\{upstream="demo"\} (\d)/.exec(await registry.metrics())?.[1];
+  const failed = req({ status: 502, errorCode: 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', upstreamNs: 0n });
+  assert.equal(await up(), '1');
+  observe(req(), 0.1);
+  assert.equal(await up(), '1');
+  observe(failed, 0.1);
+  assert.equal(await up(), '0');
+  upstreamUp(metrics, 'demo').set(true); // a health check
+  assert.equal(await up(), '1');
+  observe(failed, 0.1);
+  assert.equal(await up(), '0', 'a failure after the health check marks it down again');
+  observe(req(), 0.1);
+  assert.equal(await up(), '1');
+  upstreamUp(metrics, 'demo').set(false);
+  assert.equal(await up(), '0');
+  observe(req({ upstreamNs: 0n }), 0.1);
+  assert.equal(await up(), '0', 'a request not forwarded says nothing of the upstream');
+  createGatewayObserver({ registry, upstreams: [{ name: 'demo', models: ['echo'] }] });
+  assert.equal(await up(), '1', 'a new observer starts its upstreams up');
+});
+
+test('decision events name the principal as its entity is now (only a frozen entity is remembered)', () => {
+  const events: DecisionEvent[] = [];
+  const { observe } = createGatewayObserver({ registry: new Registry(), upstreams: [], emitDecision: (e) => events.push(e) });
+  const entity = { type: 'User', id: 'alice' };
+  observe(req({ principal: { entity, id: 'u1', method: 'jwt' } }), 0.1);
+  entity.id = 'bob "the" admin';
+  observe(req({ principal: { entity, id: 'u1', method: 'jwt' } }), 0.1);
+  const frozen = Object.freeze({ type: 'ApiKey', id: 'k"1' });
+  observe(req({ principal: { entity: frozen, id: 'key_1', method: 'api-key' } }), 0.1);
+  observe(req({ principal: { entity: frozen, id: 'key_1', method: 'api-key' } }), 0.1);
+  assert.deepEqual(
+    events.map((e) => e.principal),
+    ['User::"alice"', 'User::"bob \\"the\\" admin"', 'ApiKey::"k\\"1"', 'ApiKey::"k\\"1"'],
+  );
 });
