@@ -58,9 +58,15 @@ export class AlertEngine {
   private readonly inflight = new Map<string, Promise<FiredAlert>>();
   private readonly metricFiring = new Set<string>();
   private readonly now: () => number;
+  /**
+   * The enabled rules over gateway decisions, in their configured order: onDecision runs once per
+   * request and need not walk (nor filter, allocating) the detector and metric rules each time.
+   */
+  private readonly decisionRules: readonly AlertRuleConfig[];
 
   constructor(private readonly deps: AlertEngineDeps) {
     this.now = deps.now ?? Date.now;
+    this.decisionRules = this.enabled().filter((r) => 'denies' in r.when || 'newSourceAddress' in r.when);
   }
 
   private enabled() {
@@ -86,7 +92,7 @@ export class AlertEngine {
   /** One gateway decision (the 'gateway.decision' event). Cheap: maps and arrays, no I/O unless a rule fires. */
   onDecision(ev: GatewayDecisionEvent): void {
     const now = this.now();
-    for (const rule of this.enabled()) {
+    for (const rule of this.decisionRules) {
       const w = rule.when;
       if ('denies' in w && ev.decision === 'deny' && ev.principal) {
         let perRule = this.denies.get(rule.name);

@@ -30,7 +30,9 @@ export class KeyUsageRecorder {
    * to look like a key id does not make that key look in use).
    */
   readonly onDecision = (ev: { principalId: string | null; authn: string | null }): void => {
-    if (ev.authn === 'api-key' && ev.principalId !== null && KEY_ID.test(ev.principalId) && this.seen.size < 100_000) this.seen.add(ev.principalId);
+    // A key seen since the last flush (most requests' key) needs no second look at its id.
+    if (ev.authn !== 'api-key' || ev.principalId === null || this.seen.has(ev.principalId)) return;
+    if (KEY_ID.test(ev.principalId) && this.seen.size < 100_000) this.seen.add(ev.principalId);
   };
 
   async flush(now = new Date()): Promise<void> {

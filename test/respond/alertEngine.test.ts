@@ -5,8 +5,9 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Gauge } from 'prom-client';
-import { AlertEngine, matchLeakReport, parseRunbook, type GatewayDecisionEvent } from '../../src/respond/index.js';
+import { AlertEngine, matchLeakReport, parseRunbook, type AlertRuleConfig, type GatewayDecisionEvent } from '../../src/respond/index.js';
 import { createLogger } from '../../src/observe/index.js';
+import type { ControlPlaneMetrics } from '../../src/observe/metrics.js';
 import { WardenError } from '../../src/errors/index.js';
 import { respondFixture, type RespondFixture } from './fixture.js';
 
@@ -241,4 +242,44 @@ test('incidents only move forward; unknown ids are WARDEN_RESPOND_INCIDENT_NOT_F
   await assert.rejects(f.responder.incidents.show("inc_' OR 1=1 --"), (e: WardenError) => e.code === 'WARDEN_RESPOND_INCIDENT_NOT_FOUND');
   const counts = await f.responder.incidents.countByState();
   assert.ok(counts.closed >= 1);
+});
+
+test('gateway decisions reach only the enabled deny and address rules, in their order; detector, metric and disabled rules ignore them', async () => {
+  const fired: string[] = [];
+  const metrics = { alertsFired: { labels: (name: string) => ({ inc: () => fired.push(name) }) } } as unknown as ControlPlaneMetrics;
+  const opened: string[] = [];
+  const incidents = {
+    findRecent: async () => null,
+    open: async (input: { rule: string }) => (opened.push(input.rule), { id: `inc_${opened.length}` }),
+  } as unknown as typeof f.responder.incidents;
+  const recorder = { batch: () => ({ record() {}, settle: async () => null }), record: async () => undefined } as unknown as typeof f.responder.recorder;
+  const rule = (name: string, when: AlertRuleConfig['when'], enabled = true): AlertRuleConfig => ({ name, when, severity: 'high', cooldownSeconds: 0, enabled });
+  let clock = 1_000_000;
+  const alerts = new AlertEngine({
+    rules: [
+      rule('off-burst', { denies: 1, withinSeconds: 60 }, false),
+      rule('leak', { detector: 'leaked-credential' }),
+      rule('burst-2', { denies: 2, withinSeconds: 60 }),
+      rule('metric', { metric: 'x', labels: {}, above: 1 }),
+      rule('addr', { newSourceAddress: { learnSeconds: 0 } }),
+      rule('burst-1', { denies: 1, withinSeconds: 60 }),
+      rule('off-addr', { newSourceAddress: { learnSeconds: 0 } }, false),
+    ],
+    incidents,
+    recorder,
+    runbooks: f.responder.runbooks,
+    engine: f.responder.engine,
+    logger: createLogger({ level: 'silent' }),
+    metrics,
+    maxTrackedPrincipals: 100,
+    now: () => clock++,
+  });
+  alerts.onDecision(decision('User::"p"', 'deny'));
+  alerts.onDecision(decision('User::"p"', 'deny'));
+  alerts.onDecision(decision('User::"p"', 'allow', '10.0.0.1'));
+  alerts.onDecision(decision('User::"p"', 'allow', '10.0.0.2'));
+  alerts.onDecision({ ...decision('User::"p"', 'deny'), principal: null });
+  assert.deepEqual(fired, ['burst-1', 'burst-2', 'burst-1', 'addr']);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(opened, ['burst-1', 'burst-2', 'addr'], 'the second burst-1 joins the first one in flight');
 });
