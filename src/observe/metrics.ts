@@ -48,11 +48,7 @@ export interface GatewayMetrics {
 
 export function createGatewayMetrics(registry: Registry = processRegistry): GatewayMetrics {
   return {
-    requests: getOrCreate(registry, 'warden_gateway_requests_total', () => {
-      const c = new Counter({ name: 'warden_gateway_requests_total', help: 'Gateway requests by route, model, decision and WARDEN_ code.', labelNames: ['route', 'model', 'decision', 'code'], registers: [registry], collect: addPendingCounts });
-      pendingCounts.set(c, []);
-      return c;
-    }),
+    requests: counter(registry, 'warden_gateway_requests_total', 'Gateway requests by route, model, decision and WARDEN_ code.', ['route', 'model', 'decision', 'code']),
     overheadSeconds: histogram(registry, 'warden_gateway_overhead_seconds', "Warden's own time per request (excludes the upstream).", ['route'], OVERHEAD_BUCKETS),
     upstreamSeconds: histogram(registry, 'warden_gateway_upstream_seconds', 'Time waiting for the model server.', ['model'], UPSTREAM_BUCKETS),
     rateLimited: counter(registry, 'warden_gateway_rate_limited_total', 'Requests refused by a rate limit.', ['route']),
@@ -112,44 +108,6 @@ export interface RequestObservation {
   upstreamMs: number;
 }
 
-/** Requests counted by a label set since the counter was last read. */
-class PendingCount {
-  n = 0;
-  constructor(readonly child: { inc(value: number): void }) {}
-  inc(): void {
-    this.n++;
-  }
-}
-
-/**
- * warden_gateway_requests_total adds up its requests here and hands the sums to prom-client when
- * it is read (its collect hook, which prom-client runs at every read: scrape, JSON, get()):
- * prom-client builds and hashes a label string on every inc (~0.3 us). The lists keep series in
- * the order they were first counted, so prom-client lists them in the same order as before.
- */
-const pendingCounts = new WeakMap<object, PendingCount[]>();
-
-function addPendingCounts(this: object): void {
-  for (const p of pendingCounts.get(this) ?? []) {
-    if (p.n === 0) continue;
-    p.child.inc(p.n);
-    p.n = 0;
-  }
-}
-
-/**
- * The requests child of a label set: counted here when the counter has the collect hook (always,
- * unless something other than createGatewayMetrics registered the name first).
- */
-function requestsChild(m: GatewayMetrics, o: RequestObservation): { inc(): void } {
-  const child = m.requests.labels(o.route, o.model, o.decision, o.code);
-  const pending = pendingCounts.get(m.requests);
-  if (pending === undefined) return child;
-  const p = new PendingCount(child);
-  pending.push(p);
-  return p;
-}
-
 /** Label-bound children of one (route, model, decision, code) label set. */
 interface RequestSeries {
   requests: { inc(): void };
@@ -181,7 +139,7 @@ function seriesFor(m: GatewayMetrics, o: RequestObservation): RequestSeries {
   let s = byCode.get(o.code);
   if (s === undefined) {
     s = {
-      requests: requestsChild(m, o),
+      requests: m.requests.labels(o.route, o.model, o.decision, o.code),
       overhead: m.overheadSeconds.labels(o.route),
       upstream: m.upstreamSeconds.labels(o.model),
       rateLimited: o.code === 'WARDEN_GATEWAY_RATE_LIMITED' ? m.rateLimited.labels(o.route) : null,
