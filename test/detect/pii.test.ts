@@ -170,3 +170,42 @@ test('stream redactor: an unterminated key block is held whole, then redacted an
   assert.ok(!out.includes('MIIEow'));
   assert.equal(out, 'Here is text before. [REDACTED:private_key]\nafter the key');
 });
+
+test('pre-checks: a text that only just holds a finding (minLength long, with its needs and hint) is found by every recognizer', async () => {
+  const { recognizers } = await import('../../src/detect/pii/findSensitive.js');
+  let card = '';
+  for (let d = 0; d < 10 && !card; d++) if (luhnValid(`50000000001${d}`)) card = `50000000001${d}`;
+  // In recognizer order: each is exactly the shortest text that recognizer reports.
+  const shortest = [
+    '-----BEGIN PRIVATE KEY----------END PRIVATE KEY-----',
+    'AKIAABCDEFGHIJKLMNOP',
+    'awssecretaccesskey=' + 'aB3/'.repeat(10),
+    'AIza' + 'aB3_-'.repeat(7),
+    'github_pat_' + 'aB3'.repeat(7) + 'x',
+    'xoxb-1234567890',
+    'sk_live_' + 'aB3'.repeat(8),
+    'sk-' + 'aB3_-'.repeat(4),
+    'AccountKey=' + 'aB3/+'.repeat(17) + 'x==',
+    'eyJhYiI6MX0.eyJhYiI6MX0.abcdefghijklmnop',
+    'pwd=abcdefgh',
+    'NO9386011117947',
+    card,
+    '123-45-6789',
+    'a@b.cc',
+    '+49301234',
+    '1.2.3.4',
+    '::',
+    'aB3dE5gH7jK9mN1p',
+  ];
+  assert.equal(shortest.length, recognizers.length);
+  recognizers.forEach((r, i) => {
+    const text = shortest[i]!;
+    assert.equal(text.length, r.minLength, r.kind);
+    assert.deepEqual(findSensitive(text, { minTokenLength: 16 }), [{ kind: r.kind, category: r.category, start: 0, end: text.length }], r.kind);
+    // Inside other text too (the pre-checks look at the whole text).
+    assert.deepEqual(findSensitive(`x ${text} y`, { minTokenLength: 16 }).map((f) => f.kind), [r.kind], r.kind);
+  });
+  for (const v6 of ['1::', '::1', 'a:b::c', 'fe80::1', '2001:db8:0:0:0:0:2:1']) assert.deepEqual(kindsIn(`at ${v6} now`), ['ip_address'], v6);
+  // One character short of the shortest e-mail, SSN and IPv4.
+  assert.deepEqual([kindsIn('a@b.c'), kindsIn('123-45-678'), kindsIn('1.2.3.')], [[], [], []]);
+});

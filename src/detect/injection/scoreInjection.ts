@@ -8,11 +8,18 @@ export interface InjectionScore {
   kinds: string[];
 }
 
-const BASE64_CANDIDATE = /[A-Za-z0-9+/_-]{24,}={0,2}/g;
+// A candidate is a whole run of these characters (the greedy match from the run's start), so the
+// lookbehind changes no match: it only stops the engine rescanning the run from each inner position.
+const BASE64_CANDIDATE = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}/g;
+const MIN_CANDIDATE_CHARS = 24;
 const MAX_DECODED_CANDIDATES = 8;
 const MAX_CANDIDATE_CHARS = 16_384;
 
+/** No pattern matches fewer characters ("<sys>"); shorter texts (a "hi") skip the regexes. */
+const MIN_PATTERN_CHARS = 5;
+
 function matchPatterns(normalized: string, weights: Map<string, number>): void {
+  if (normalized.length < MIN_PATTERN_CHARS) return;
   for (const p of injectionPatterns) {
     if ((weights.get(p.kind) ?? 0) >= p.weight) continue;
     if (p.pattern.test(normalized)) weights.set(p.kind, p.weight);
@@ -25,6 +32,7 @@ function matchPatterns(normalized: string, weights: Map<string, number>): void {
 /** Decodes base64/base64url runs that hold readable text (payloads hidden from word filters). */
 function decodedPayloads(original: string): string[] {
   const out: string[] = [];
+  if (original.length < MIN_CANDIDATE_CHARS) return out;
   BASE64_CANDIDATE.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = BASE64_CANDIDATE.exec(original)) !== null && out.length < MAX_DECODED_CANDIDATES) {

@@ -31,6 +31,16 @@ interface Recognizer {
   find?: (text: string) => Iterable<[number, number]>;
   /** Checksum / rule validation of a candidate; a candidate that fails is not a finding. */
   validate?: (m: RegExpExecArray, options: FindOptions) => boolean;
+  /**
+   * Cheap pre-checks (each pass over a text costs about as much as the regex it saves): every
+   * finding is at least `minLength` characters long and contains `needs` verbatim, so a text
+   * shorter than that or without it is skipped. They must hold for every finding; pii.test.ts
+   * has, per recognizer, a text that only just matches.
+   */
+  minLength: number;
+  needs?: string;
+  /** A pattern every finding contains, cheaper to test than the full one. */
+  hint?: RegExp;
 }
 
 /** Expensive validations allowed per findSensitive call (reset on each call). */
@@ -91,19 +101,21 @@ function decodesToJson(part: string): boolean {
  * as a JWT and not also as a high-entropy token.
  */
 export const recognizers: Recognizer[] = [
-  { kind: 'private_key', category: 'secret', find: findPrivateKeys },
-  { kind: 'aws_access_key', category: 'secret', pattern: /\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z2-7]{16}\b/g },
+  { kind: 'private_key', category: 'secret', find: findPrivateKeys, minLength: 52, needs: '-----BEGIN ' },
+  { kind: 'aws_access_key', category: 'secret', minLength: 20, pattern: /\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z2-7]{16}\b/g },
   // Gaps are bounded (\s{0,16}): a stream holds back 64 characters, so a longer gap would let the value through unseen.
-  { kind: 'aws_secret_key', category: 'secret', pattern: /\baws_?secret_?access_?key\b["']?\s{0,16}[:=]\s{0,16}["']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])/gi },
-  { kind: 'gcp_api_key', category: 'secret', pattern: /\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g },
-  { kind: 'github_token', category: 'secret', pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b/g },
-  { kind: 'slack_token', category: 'secret', pattern: /\bxox[abposr]-[A-Za-z0-9-]{10,250}\b/g },
-  { kind: 'stripe_key', category: 'secret', pattern: /\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{24,247}\b/g },
-  { kind: 'openai_key', category: 'secret', pattern: /\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,250}(?![A-Za-z0-9_-])/g },
-  { kind: 'azure_storage_key', category: 'secret', pattern: /\bAccountKey=[A-Za-z0-9+/]{86}==/g },
+  { kind: 'aws_secret_key', category: 'secret', minLength: 59, pattern: /\baws_?secret_?access_?key\b["']?\s{0,16}[:=]\s{0,16}["']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])/gi },
+  { kind: 'gcp_api_key', category: 'secret', minLength: 39, needs: 'AIza', pattern: /\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g },
+  { kind: 'github_token', category: 'secret', minLength: 33, needs: '_', pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b/g },
+  { kind: 'slack_token', category: 'secret', minLength: 15, needs: 'xox', pattern: /\bxox[abposr]-[A-Za-z0-9-]{10,250}\b/g },
+  { kind: 'stripe_key', category: 'secret', minLength: 32, needs: 'k_', pattern: /\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{24,247}\b/g },
+  { kind: 'openai_key', category: 'secret', minLength: 23, needs: 'sk-', pattern: /\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,250}(?![A-Za-z0-9_-])/g },
+  { kind: 'azure_storage_key', category: 'secret', minLength: 99, needs: 'AccountKey=', pattern: /\bAccountKey=[A-Za-z0-9+/]{86}==/g },
   {
     kind: 'jwt',
     category: 'secret',
+    minLength: 40,
+    needs: '.eyJ',
     pattern: /\beyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{8,16384}\.[A-Za-z0-9_-]{16,2048}(?![A-Za-z0-9_-])/g,
     validate: (m) => {
       const [h, p] = m[0].split('.');
@@ -113,17 +125,20 @@ export const recognizers: Recognizer[] = [
   {
     kind: 'password_assignment',
     category: 'secret',
+    minLength: 12,
     pattern: /\b(?:password|passwd|pwd|secret|api_?key|access_?token|auth_?token|client_?secret)\b["']?\s{0,16}[:=]\s{0,16}["']?[^\s"',;]{8,200}/gi,
   },
   {
     kind: 'iban',
     category: 'pii',
+    minLength: 15,
     pattern: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b/g,
     validate: (m) => isValidIBAN(m[0].replace(/ /g, '')),
   },
   {
     kind: 'credit_card',
     category: 'pii',
+    minLength: 12,
     pattern: /(?<![\w-])(?:\d[ -]?){11,18}\d(?![\w-])/g,
     validate: (m) => {
       const digits = m[0].replace(/[ -]/g, '');
@@ -136,13 +151,16 @@ export const recognizers: Recognizer[] = [
   {
     kind: 'us_ssn',
     category: 'pii',
+    minLength: 11,
     pattern: /(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])/g,
     validate: (m) => ssnValid(m[1]!, m[3]!, m[4]!),
   },
-  { kind: 'email', category: 'pii', find: findEmails },
+  { kind: 'email', category: 'pii', find: findEmails, minLength: 6, needs: '@' },
   {
     kind: 'phone',
     category: 'pii',
+    // validate wants 8 digits and a leading '+' or a separator.
+    minLength: 9,
     pattern: /(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}(?![\w])/g,
     validate: (m) => {
       const s = m[0];
@@ -167,17 +185,24 @@ export const recognizers: Recognizer[] = [
   {
     kind: 'ip_address',
     category: 'pii',
+    minLength: 7,
+    needs: '.',
     pattern: /(?<![\d.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![\d.])/g,
   },
   {
     kind: 'ip_address',
     category: 'pii',
+    // "::" is one. Every match holds two colons with at most 4 hex digits between them: the
+    // hint's leading literal is found fast, where the pattern can start at any position.
+    minLength: 2,
+    hint: /:[0-9A-Fa-f]{0,4}:/,
     pattern: /(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])/g,
     validate: (m) => isIPv6(m[0]) && m[0].split(':').length >= 3,
   },
   {
     kind: 'high_entropy_token',
     category: 'secret',
+    minLength: 16,
     pattern: /(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]{16,512}={0,2}(?![A-Za-z0-9+/_=-])/g,
     validate: (m, o) => {
       const s = m[0];
@@ -235,6 +260,7 @@ function findInText(text: string, options: FindOptions): SensitiveFinding[] {
     if (kinds && !kinds.has(r.kind)) continue;
     if (r.category === 'pii' && options.pii === false) continue;
     if (r.category === 'secret' && options.secrets === false) continue;
+    if (text.length < r.minLength || (r.needs !== undefined && !text.includes(r.needs)) || (r.hint !== undefined && !r.hint.test(text))) continue;
     if (r.find) {
       for (const [start, end] of r.find(text)) {
         if (covered.overlaps(start, end)) continue;
