@@ -198,11 +198,14 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     };
   };
 
-  const inspectChat = (messages: readonly ChatMessage[], route: string, o: { injection?: boolean } = {}): Verdict[] => {
+  const inspectChat = (messages: readonly ChatMessage[], route: string, o?: { injection?: boolean }): Verdict[] => {
     if (!config.enabled || !Array.isArray(messages)) return none();
     let out: Verdict[] | undefined;
-    const inj = routeSettings(route);
-    if (o.injection === false) inj.enabled = false;
+    // routeSettings inlined: no object per request.
+    const r = config.injection.routes[route];
+    const injEnabled = config.injection.enabled && (r?.enabled ?? true) && o?.injection !== false;
+    const injThreshold = r?.threshold ?? config.injection.threshold;
+    const injAction = r?.action ?? config.injection.action;
     // maxScanChars bounds the injection scan per request (not per message), so a large body of
     // many messages cannot multiply the CPU spent; every message still gets MIN_SCAN_CHARS (its
     // head and tail), so a long first message cannot hide an injection in a later one.
@@ -214,11 +217,11 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
       const m = messages[i]!;
       if (!m) continue;
       const content = messageText(m.content);
-      if (inj.enabled && content && scannedRoles.has(m.role)) {
+      if (injEnabled && content && scannedRoles.has(m.role)) {
         const allowed = Math.max(MIN_SCAN_CHARS, Math.min(content.length, scanBudget));
         scanBudget -= allowed;
         const s = scoreInjection(content, allowed);
-        if (s.score >= inj.threshold) mergeVerdict((out ??= []), { detector: 'injection', action: inj.action, score: s.score, kinds: s.kinds, source: m.role });
+        if (s.score >= injThreshold) mergeVerdict((out ??= []), { detector: 'injection', action: injAction, score: s.score, kinds: s.kinds, source: m.role });
       }
       const extras = messageExtras(m);
       const text = extras ? `${content}\n${extras}` : content;

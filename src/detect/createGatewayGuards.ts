@@ -50,14 +50,11 @@ const MESSAGE_TEXT_FIELDS = ['reasoning_content', 'reasoning', 'refusal'] as con
  * reasoning and refusal, tool-call and legacy function-call arguments. Returns `m` when nothing changed.
  */
 function guardMessage(m: ChoiceMessage, guard: (text: string) => string): ChoiceMessage {
+  // The copy is made on the first change only (this runs on every answer); `out ??= { ...m }` keeps the key order.
   let out: ChoiceMessage | null = null;
-  const set = (field: string, value: unknown): void => {
-    out ??= { ...m };
-    out[field] = value;
-  };
   if (typeof m.content === 'string') {
     const g = guard(m.content);
-    if (g !== m.content) set('content', g);
+    if (g !== m.content) (out ??= { ...m }).content = g;
   } else if (Array.isArray(m.content)) {
     let partsChanged = false;
     const parts = m.content.map((p: unknown) => {
@@ -68,17 +65,17 @@ function guardMessage(m: ChoiceMessage, guard: (text: string) => string): Choice
       partsChanged = true;
       return { ...(p as object), text: g };
     });
-    if (partsChanged) set('content', parts);
+    if (partsChanged) (out ??= { ...m }).content = parts;
   }
   for (const field of MESSAGE_TEXT_FIELDS) {
     const v = m[field];
     if (typeof v !== 'string') continue;
     const g = guard(v);
-    if (g !== v) set(field, g);
+    if (g !== v) (out ??= { ...m })[field] = g;
   }
   if (typeof m.function_call?.arguments === 'string') {
     const g = guard(m.function_call.arguments);
-    if (g !== m.function_call.arguments) set('function_call', { ...m.function_call, arguments: g });
+    if (g !== m.function_call.arguments) (out ??= { ...m }).function_call = { ...m.function_call, arguments: g };
   }
   if (Array.isArray(m.tool_calls)) {
     let callsChanged = false;
@@ -89,9 +86,24 @@ function guardMessage(m: ChoiceMessage, guard: (text: string) => string): Choice
       callsChanged = true;
       return { ...t, function: { ...t.function, arguments: args } };
     });
-    if (callsChanged) set('tool_calls', calls);
+    if (callsChanged) (out ??= { ...m }).tool_calls = calls;
   }
   return out ?? m;
+}
+
+/** A completion choice with its text or message guarded; `c` itself when nothing changed. */
+function guardChoice(c: CompletionChoice, guard: (text: string) => string): CompletionChoice {
+  if (!c || typeof c !== 'object') return c;
+  if (typeof c.text === 'string') {
+    const text = guard(c.text);
+    if (text === c.text) return c;
+    return { ...c, text, ...(c.logprobs === undefined ? {} : { logprobs: null }) };
+  }
+  const m = c.message;
+  if (!m || typeof m !== 'object') return c;
+  const guarded = guardMessage(m, guard);
+  if (guarded === m) return c;
+  return { ...c, message: guarded, ...(c.logprobs === undefined ? {} : { logprobs: null }) };
 }
 
 function addVerdicts(ctx: GuardRequestContext, verdicts: readonly Verdict[]): void {
@@ -207,7 +219,8 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
     const messages: ChatMessage[] = stringsOf(value).map((content) => ({ role: 'user', content }));
     if (messages.length === 0) return null;
     const route = modelOf(ctx);
-    const verdicts = [...detectors.inspectChat(messages, route, { injection: o.injection }), ...(o.external ? await detectors.inspectChatExternal(messages, route) : [])];
+    const verdicts = detectors.inspectChat(messages, route, { injection: o.injection });
+    if (o.external) verdicts.push(...(await detectors.inspectChatExternal(messages, route)));
     addVerdicts(ctx, verdicts);
     throwIfBlocked(verdicts);
     if (!verdicts.some((v) => v.action === 'redact')) return null;
@@ -223,7 +236,10 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
       if (kind === 'openai.chat') {
         const messages: ChatMessage[] = Array.isArray(json.messages) ? (json.messages as ChatMessage[]) : [];
         const route = modelOf(ctx);
-        const verdicts = [...detectors.inspectChat(messages, route), ...(await detectors.inspectChatExternal(messages, route))];
+        // inspectChat returns a fresh list: the external verdicts are added to it, not to a copy.
+        const verdicts = detectors.inspectChat(messages, route);
+        const external = await detectors.inspectChatExternal(messages, route);
+        if (external.length > 0) verdicts.push(...external);
         addVerdicts(ctx, verdicts);
         throwIfBlocked(verdicts);
         if (verdicts.some((v) => v.action === 'redact')) {
@@ -314,33 +330,24 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
       if (kind === 'openai.chat' || kind === 'openai.completions') {
         const choices = (body as { choices?: CompletionChoice[] } | undefined)?.choices;
         if (!Array.isArray(choices)) return body;
-        let changed = false;
         const all: Verdict[] = [];
         const guard = (text: string): string => {
           const g = detectors.guardCompletion(text);
-          all.push(...g.verdicts);
+          if (g.verdicts.length > 0) all.push(...g.verdicts);
           return g.text;
         };
-        // Copies only what a guard changed (this runs on every answer). A redacted choice loses its
-        // `logprobs`: they spell out the same text token by token, where the guard cannot see it.
-        const out = choices.map((c) => {
-          if (!c || typeof c !== 'object') return c;
-          if (typeof c.text === 'string') {
-            const text = guard(c.text);
-            if (text === c.text) return c;
-            changed = true;
-            return { ...c, text, ...(c.logprobs === undefined ? {} : { logprobs: null }) };
-          }
-          const m = c.message;
-          if (!m || typeof m !== 'object') return c;
-          const guarded = guardMessage(m, guard);
-          if (guarded === m) return c;
-          changed = true;
-          return { ...c, message: guarded, ...(c.logprobs === undefined ? {} : { logprobs: null }) };
-        });
+        // Copies only what a guard changed (this runs on every answer): `out` is made on the first
+        // change. A redacted choice loses its `logprobs`: they spell out the same text token by
+        // token, where the guard cannot see it.
+        let out: CompletionChoice[] | null = null;
+        for (let i = 0; i < choices.length; i++) {
+          const c = choices[i]!;
+          const guarded = guardChoice(c, guard);
+          if (guarded !== c) (out ??= choices.slice())[i] = guarded;
+        }
         addVerdicts(ctx, all);
         throwIfBlocked(all);
-        return changed ? { ...(body as object), choices: out } : body;
+        return out ? { ...(body as object), choices: out } : body;
       }
       return body;
     },

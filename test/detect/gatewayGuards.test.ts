@@ -106,6 +106,22 @@ test('chat: reasoning, refusal, content parts and legacy function_call arguments
   assert.deepEqual(out.choices[2], answer.choices[2], 'a choice without findings is untouched, logprobs included');
 });
 
+test('chat: an answer without findings is returned as the same object; a redacted one is a copy with its keys in order', () => {
+  const { guards } = setup();
+  const c = ctx('openai.chat', { model: 'echo', messages: [{ role: 'user', content: 'hi' }] });
+  const clean = { id: 'x', choices: [{ index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, finish_reason: 'stop' }, { index: 1, text: 'fine' }] };
+  const before = JSON.stringify(clean);
+  assert.equal(guards.transformJson(c, clean), clean);
+  assert.equal(JSON.stringify(clean), before);
+  const dirty = { id: 'x', choices: [clean.choices[0]!, { index: 1, message: { role: 'assistant', content: 'mail bob@example.org', refusal: 'no' }, finish_reason: 'stop' }] };
+  const out = guards.transformJson(c, dirty) as typeof dirty;
+  assert.notEqual(out, dirty);
+  assert.equal(out.choices[0], clean.choices[0]);
+  assert.equal(JSON.stringify(out), JSON.stringify(dirty).replace('bob@example.org', '[REDACTED:email]'));
+  assert.equal((dirty.choices[1] as { message: { content: string } }).message.content, 'mail bob@example.org', 'the input is not modified');
+  assert.deepEqual(c.verdicts, [{ action: 'redact', detector: 'pii', kinds: ['email'] }]);
+});
+
 test('chat: non-streamed completion redacted; streamed completion redacted across deltas with verdicts at the end', async () => {
   const { guards } = setup();
   const c = ctx('openai.chat', { model: 'echo', messages: [{ role: 'user', content: 'hi' }] });

@@ -12,6 +12,7 @@ export interface InjectionScore {
 // lookbehind changes no match: it only stops the engine rescanning the run from each inner position.
 const BASE64_CANDIDATE = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}/g;
 const MIN_CANDIDATE_CHARS = 24;
+const NO_PAYLOADS: readonly string[] = [];
 const MAX_DECODED_CANDIDATES = 8;
 const MAX_CANDIDATE_CHARS = 16_384;
 
@@ -30,9 +31,9 @@ function matchPatterns(normalized: string, weights: Map<string, number>): void {
 }
 
 /** Decodes base64/base64url runs that hold readable text (payloads hidden from word filters). */
-function decodedPayloads(original: string): string[] {
+function decodedPayloads(original: string): readonly string[] {
+  if (original.length < MIN_CANDIDATE_CHARS) return NO_PAYLOADS;
   const out: string[] = [];
-  if (original.length < MIN_CANDIDATE_CHARS) return out;
   BASE64_CANDIDATE.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = BASE64_CANDIDATE.exec(original)) !== null && out.length < MAX_DECODED_CANDIDATES) {
