@@ -137,3 +137,10 @@ test('normalizeText turns every whitespace run into one space, and leaves lone n
   assert.equal(normalizeText(' a  b\n').text, ' a b ');
   assert.equal(normalizeText('a\u2028b').text, 'a\u2028b');
 });
+
+test('normalizeText decodes leetspeak whether the leet character follows or precedes a letter', () => {
+  assert.equal(normalizeText('pl3ase 1gnore th1s').text, 'please ignore this');
+  assert.equal(normalizeText('4ll 0f').text, 'all 0f');
+  assert.equal(normalizeText('x4').text, 'x4', 'too short to be a word');
+  assert.equal(normalizeText('code 1234 and $5').text, 'code 1234 and $5');
+});

@@ -22,7 +22,9 @@ const LEET_WORD = /\b(?=[a-z0-9@$]*[a-z])(?=[a-z0-9@$]*[013457@$])[a-z0-9@$]{3,}
 const SPACED = /\b(?:[a-z][ ._*\-]){3,}[a-z]\b/g;
 // Cheap pre-checks so the rewriting passes run only on text that can need them.
 const SPACED_HINT = /\b[a-z][ ._*\-][a-z][ ._*\-][a-z][ ._*\-][a-z]\b/;
-const LEET_HINT = /[a-z][013457@$]|[013457@$][a-z]/;
+// A leet character with a letter before or after it. Written to start at the (rare) leet character:
+// `[a-z][013457@$]|…` tries a branch at every letter.
+const LEET_HINT = /[013457@$](?:(?<=[a-z][013457@$])|(?=[a-z]))/;
 
 /**
  * Canonical form used for pattern matching only (never shown or logged): attackers hide
