@@ -45,8 +45,12 @@ export interface GuardedCompletion {
 export interface Detectors {
   /** Injection (unless `injection: false`), PII and secrets on the scanned roles of a chat request. Synchronous. */
   inspectChat(messages: readonly ChatMessage[], route: string, o?: { injection?: boolean }): Verdict[];
-  /** The external classifier (if configured) on the same messages; awaited after inspectChat. */
-  inspectChatExternal(messages: readonly ChatMessage[], route: string): Promise<Verdict[]>;
+  /**
+   * The external classifier (if configured) on the same messages; awaited after inspectChat. Without
+   * a classifier to call (none configured, detection or injection off) the list comes back right
+   * away, not as a promise: the gateway then skips an await on every request.
+   */
+  inspectChatExternal(messages: readonly ChatMessage[], route: string): Verdict[] | Promise<Verdict[]>;
   /** Returns a copy of the messages with PII/secrets redacted in the scanned roles. */
   redactChat(messages: readonly ChatMessage[]): { messages: ChatMessage[]; kinds: string[] };
   /** Range/OOD, extraction signals and budget for an OIP v2 request, before the upstream call. */
@@ -237,18 +241,22 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     return out ? count(out) : none();
   };
 
-  const inspectChatExternal = async (messages: readonly ChatMessage[], route: string): Promise<Verdict[]> => {
+  const inspectChatExternal = (messages: readonly ChatMessage[], route: string): Verdict[] | Promise<Verdict[]> => {
     if (!external || !config.enabled) return none();
     const inj = routeSettings(route);
     if (!inj.enabled) return none();
+    return scoreExternally(external, messages, inj.action);
+  };
+
+  const scoreExternally = async (classifier: ExternalInjectionClassifier, messages: readonly ChatMessage[], action: DetectorAction): Promise<Verdict[]> => {
     const out: Verdict[] = [];
     for (const m of messages.slice(0, MAX_EXTERNAL_MESSAGES)) {
       if (!m || !scannedRoles.has(m.role)) continue;
       const text = messageText(m.content);
       if (!text) continue;
       try {
-        const score = await external.score(text.slice(0, config.injection.maxScanChars));
-        if (score >= config.injection.externalThreshold) mergeVerdict(out, { detector: 'injection-external', action: inj.action, score, source: m.role });
+        const score = await classifier.score(text.slice(0, config.injection.maxScanChars));
+        if (score >= config.injection.externalThreshold) mergeVerdict(out, { detector: 'injection-external', action, score, source: m.role });
       } catch (err) {
         if (!config.injection.externalFailOpen) mergeVerdict(out, { detector: 'injection-external', action: 'block', kinds: ['classifier_unavailable'], source: m.role });
         else mergeVerdict(out, { detector: 'injection-external', action: 'log', kinds: ['classifier_unavailable'], source: m.role });
@@ -358,7 +366,9 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
 
   const guardCompletion = (text: string): GuardedCompletion => {
     if (!config.enabled) return { text, verdicts: none() };
-    const findings = findSensitive(text, allFindOptions).filter(keepFinding);
+    const found = findSensitive(text, allFindOptions);
+    // Nearly every answer has no finding: no filtered copy then.
+    const findings = found.length === 0 ? found : found.filter(keepFinding);
     if (findings.length === 0) return { text, verdicts: none() };
     const verdicts: Verdict[] = [];
     const toRedact = findings.filter((f) => (f.category === 'pii' ? config.pii.completionAction : config.secrets.completionAction) === 'redact');

@@ -220,7 +220,10 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
     if (messages.length === 0) return null;
     const route = modelOf(ctx);
     const verdicts = detectors.inspectChat(messages, route, { injection: o.injection });
-    if (o.external) verdicts.push(...(await detectors.inspectChatExternal(messages, route)));
+    if (o.external) {
+      const external = detectors.inspectChatExternal(messages, route);
+      verdicts.push(...(Array.isArray(external) ? external : await external));
+    }
     addVerdicts(ctx, verdicts);
     throwIfBlocked(verdicts);
     if (!verdicts.some((v) => v.action === 'redact')) return null;
@@ -238,7 +241,9 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
         const route = modelOf(ctx);
         // inspectChat returns a fresh list: the external verdicts are added to it, not to a copy.
         const verdicts = detectors.inspectChat(messages, route);
-        const external = await detectors.inspectChatExternal(messages, route);
+        // A list, not a promise, when there is no classifier to call: no await then.
+        const pending = detectors.inspectChatExternal(messages, route);
+        const external = Array.isArray(pending) ? pending : await pending;
         if (external.length > 0) verdicts.push(...external);
         addVerdicts(ctx, verdicts);
         throwIfBlocked(verdicts);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { scoreInjection, normalizeText, ExternalInjectionClassifier, createDetectors } from '../../src/detect/index.js';
+import { scoreInjection, normalizeText, ExternalInjectionClassifier, createDetectors, createGatewayGuards, type GuardRequestContext } from '../../src/detect/index.js';
 import { configSchema } from '../../src/config/index.js';
 import { isWardenError } from '../../src/errors/index.js';
 
@@ -106,6 +106,16 @@ test('external classifier: score and label forms, timeout becomes WARDEN_DETECT_
     assert.deepEqual(v.map((x) => [x.detector, x.action, x.source]), [['injection-external', 'block', 'user']]);
     const failOpen = await open.inspectChatExternal([{ role: 'user', content: 'slow one' }], 'echo');
     assert.equal(failOpen[0]!.action, 'log');
+    // Through the gateway's guards (chat and completions), whose await the classifier's answer needs.
+    const guards = createGatewayGuards(open);
+    for (const [kind, json] of [
+      ['openai.chat', { model: 'echo', messages: [{ role: 'user', content: 'evil text' }] }],
+      ['openai.completions', { model: 'echo', prompt: 'evil text' }],
+    ] as const) {
+      const ctx: GuardRequestContext = { route: { kind, model: 'echo' }, json: { ...json }, body: null, principal: { id: 'k' }, verdicts: null };
+      await assert.rejects(guards.inspectRequest(ctx), (e: unknown) => isWardenError(e) && e.status === 403, kind);
+      assert.deepEqual(ctx.verdicts!.map((x) => [x.detector, x.action]), [['injection-external', 'block']], kind);
+    }
     await open.close();
     const closed = createDetectors(
       { ...base, injection: { ...base.injection, externalUrl: url, externalTimeoutMs: 200, externalFailOpen: false } },
