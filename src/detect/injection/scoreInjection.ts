@@ -77,5 +77,6 @@ export function scoreInjection(text: string, maxChars = 65_536): InjectionScore 
   }
   if (n.tags > 0) weights.set('ascii_smuggling', 0.35);
   if (n.invisible >= 3) weights.set('invisible_characters', 0.15);
+  if (weights.size === 0) return { score: 0, kinds: [] };
   return { score: combine(weights), kinds: [...weights.keys()] };
 }

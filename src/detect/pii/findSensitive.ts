@@ -263,15 +263,18 @@ export function findSensitive(text: string, options: FindOptions = {}): Sensitiv
   const extra = findInText(folded.text, options)
     .map((f) => ({ ...f, start: folded.offsets[f.start]!, end: folded.offsets[f.end - 1]! + 1 }))
     .filter((f) => !direct.some((d) => d.start < f.end && f.start < d.end));
-  return extra.length === 0 ? direct : [...direct, ...extra].sort((a, b) => a.start - b.start);
+  return extra.length === 0 ? direct : [...direct, ...extra].sort(byStart);
 }
+
+const byStart = (a: SensitiveFinding, b: SensitiveFinding): number => a.start - b.start;
 
 function findInText(text: string, options: FindOptions): SensitiveFinding[] {
   const out: SensitiveFinding[] = [];
   const kinds = options.kinds && options.kinds.length > 0 ? new Set(options.kinds) : undefined;
   budget.phone = PHONE_VALIDATIONS_PER_TEXT;
   const covered = new Coverage(text.length);
-  for (const r of recognizers) {
+  for (let i = 0; i < recognizers.length; i++) {
+    const r = recognizers[i]!;
     if (kinds && !kinds.has(r.kind)) continue;
     if (r.category === 'pii' && options.pii === false) continue;
     if (r.category === 'secret' && options.secrets === false) continue;
@@ -300,7 +303,8 @@ function findInText(text: string, options: FindOptions): SensitiveFinding[] {
       out.push({ kind: r.kind, category: r.category, start, end });
     }
   }
-  return out.sort((a, b) => a.start - b.start);
+  // Most texts have no finding, many one: nothing to sort then.
+  return out.length > 1 ? out.sort(byStart) : out;
 }
 
 /** Characters already inside a finding: overlap checks cost the match length, not the number of findings. */
