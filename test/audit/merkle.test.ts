@@ -203,3 +203,27 @@ test('a tree keeping only groups of 2^k leaves gives the same roots and proofs, 
     assert.throws(() => t.inclusionProof(0, 70), { code: 'WARDEN_INTERNAL' });
   }
 });
+
+test('roots match a naive RFC 9162 MTH, for whole trees and for groups of 256 reduced in place', () => {
+  const sha = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
+  const mth = (ls: Buffer[]): Buffer => {
+    if (ls.length === 1) return ls[0]!;
+    let k = 1;
+    while (k * 2 < ls.length) k *= 2;
+    return sha(Buffer.from([0x01]), mth(ls.slice(0, k)), mth(ls.slice(k)));
+  };
+  const leaves = Array.from({ length: 600 }, (_, i) => sha(Buffer.from([0x00]), Buffer.from(`entry-${i}`)));
+  const full = new MerkleTree();
+  const grouped = new MerkleTree({ minLevel: 8 });
+  for (let i = 0; i < leaves.length; i++) {
+    full.append(leaves[i]!);
+    grouped.append(leaves[i]!);
+    if (i === 300) grouped.retainGroupOf(300); // kept (copied) when group 1 completes, before its in-place reduction
+    if (i < 70 || i === 255 || i === 511) assert.equal(hex(full.root(i + 1)), hex(mth(leaves.slice(0, i + 1))), `root ${i + 1}`);
+  }
+  assert.equal(hex(grouped.root(512)), hex(mth(leaves.slice(0, 512))));
+  assert.equal(hex(grouped.root(600)), hex(mth(leaves)));
+  assert.deepEqual(grouped.inclusionProof(300, 512).map(hex), full.inclusionProof(300, 512).map(hex));
+  const group0 = new Map([[0, leaves.slice(0, 256)]]);
+  assert.equal(hex(grouped.withGroups(group0, () => grouped.root(200))), hex(mth(leaves.slice(0, 200))));
+});

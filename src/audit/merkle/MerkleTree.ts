@@ -1,5 +1,5 @@
 import { WardenError } from '../../errors/index.js';
-import { EMPTY_ROOT, HASH_SIZE, isPowerOfTwo, largestPowerOfTwoBelow, nodeHash } from './hashes.js';
+import { EMPTY_ROOT, HASH_SIZE, isPowerOfTwo, largestPowerOfTwoBelow, nodeHash, nodeHashOfPairInto } from './hashes.js';
 
 /** Growable array of 32-byte hashes in one buffer: millions of leaves without per-hash objects. */
 class HashArray {
@@ -7,13 +7,35 @@ class HashArray {
   length = 0;
 
   push(hash: Uint8Array): void {
+    this.reserveOne();
+    this.buf.set(hash, this.length * HASH_SIZE);
+    this.length++;
+  }
+
+  /** Appends the parent of hashes i and i+1 of `from` (hashed straight into this array). */
+  pushParentOf(from: HashArray, i: number): void {
+    this.reserveOne();
+    nodeHashOfPairInto(from.buf.subarray(i * HASH_SIZE, (i + 2) * HASH_SIZE), this.buf, this.length * HASH_SIZE);
+    this.length++;
+  }
+
+  private reserveOne(): void {
     if ((this.length + 1) * HASH_SIZE > this.buf.length) {
       const next = Buffer.allocUnsafe(this.buf.length * 2);
       this.buf.copy(next, 0, 0, this.length * HASH_SIZE);
       this.buf = next;
     }
-    this.buf.set(hash, this.length * HASH_SIZE);
-    this.length++;
+  }
+
+  /**
+   * MTH of the hashes held (their number a power of two), reduced pairwise in place: the hashes
+   * are overwritten. Returns a view of slot 0.
+   */
+  reduceInPlace(): Buffer {
+    for (let n = this.length; n > 1; n /= 2) {
+      for (let i = 0; i < n; i += 2) nodeHashOfPairInto(this.buf.subarray(i * HASH_SIZE, (i + 2) * HASH_SIZE), this.buf, (i / 2) * HASH_SIZE);
+    }
+    return this.at(0);
   }
 
   /** A view (no copy); callers that keep it must copy. */
@@ -38,13 +60,9 @@ export interface MerkleTreeOptions {
 
 /** MTH of a run of leaves whose length is a power of two (pairwise reduction). */
 function reduce(leaves: readonly Uint8Array[]): Buffer {
-  let level: Buffer[] = leaves.map((l) => Buffer.from(l));
-  while (level.length > 1) {
-    const next: Buffer[] = [];
-    for (let i = 0; i < level.length; i += 2) next.push(nodeHash(level[i]!, level[i + 1]!));
-    level = next;
-  }
-  return level[0]!;
+  const run = new HashArray();
+  for (const l of leaves) run.push(l);
+  return Buffer.from(run.reduceInPlace());
 }
 
 /**
@@ -85,12 +103,12 @@ export class MerkleTree {
     else {
       this.pending.push(leafHash);
       if (this.pending.length === this.groupSize) {
-        const leaves = this.pending.toArray();
         const g = (this.count - this.groupSize) / this.groupSize;
-        if (this.retained.has(g)) this.retained.set(g, leaves);
-        const root = reduce(leaves);
-        this.pending.length = 0;
+        if (this.retained.has(g)) this.retained.set(g, this.pending.toArray());
+        // Reduced in place (no Buffer per leaf or node); the root is copied out by push().
+        const root = this.pending.reduceInPlace();
         this.push(this.minLevel, root);
+        this.pending.length = 0;
       }
     }
   }
@@ -99,10 +117,8 @@ export class MerkleTree {
     this.levels[k]!.push(hash);
     while (this.levels[k]!.length % 2 === 0) {
       const level = this.levels[k]!;
-      const n = level.length;
-      const parent = nodeHash(level.at(n - 2), level.at(n - 1));
       if (!this.levels[k + 1]) this.levels.push(new HashArray());
-      this.levels[k + 1]!.push(parent);
+      this.levels[k + 1]!.pushParentOf(level, level.length - 2);
       k++;
     }
   }
