@@ -35,11 +35,15 @@ export interface MerkleAuditLogOptions {
   now?: () => Date;
 }
 
+/** A queued record; resolve/reject are null for one appended detached (nobody awaits it). */
 interface Pending {
   record: AuditRecord;
-  resolve: () => void;
-  reject: (e: unknown) => void;
+  resolve: (() => void) | null;
+  reject: ((e: unknown) => void) | null;
 }
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const ignore = (): void => undefined;
 
 /** Free space a store must show before the log leaves fail-closed (see LostRecords.headroom). */
 const DEFAULT_RECOVERY_MIN_FREE = 16 * 1024 * 1024;
@@ -160,19 +164,49 @@ export class MerkleAuditLog implements AuditLog {
     return this.options.signer.verifierKey;
   }
 
-  async append(record: AuditRecord): Promise<void> {
-    if (this.closing) throw new WardenError('WARDEN_AUDIT_CLOSED', 'the audit log is closed');
-    validateRecord(record);
-    if (this.sampler.skip(record)) return;
+  // Not async: a record queued at once costs one promise (an async function adds two more).
+  append(record: AuditRecord): Promise<void> {
+    try {
+      if (this.closing) throw new WardenError('WARDEN_AUDIT_CLOSED', 'the audit log is closed');
+      validateRecord(record);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.sampler.skip(record)) return RESOLVED;
+    if (this.queue.length >= this.options.queueLimit) return this.appendWhenSpace(record);
+    return new Promise<void>((resolve, reject) => this.enqueue({ record, resolve, reject }));
+  }
+
+  /**
+   * append() for a caller that would not await it nor look at its failure (the gateway, below its
+   * backpressure depth): no promise per record. Failures are dropped as an unawaited append's
+   * rejection would be; a failed write still makes the log fail closed.
+   */
+  appendDetached(record: AuditRecord): void {
+    if (this.closing || this.queue.length >= this.options.queueLimit) {
+      this.append(record).catch(ignore);
+      return;
+    }
+    try {
+      validateRecord(record);
+    } catch {
+      return;
+    }
+    if (!this.sampler.skip(record)) this.enqueue({ record, resolve: null, reject: null });
+  }
+
+  private async appendWhenSpace(record: AuditRecord): Promise<void> {
     while (this.queue.length >= this.options.queueLimit) {
       await new Promise<void>((r) => this.spaceWaiters.push(r));
       if (this.closed) throw new WardenError('WARDEN_AUDIT_CLOSED', 'the audit log is closed');
     }
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ record, resolve, reject });
-      if (this.queue.length >= this.options.batchSize) void this.drain();
-      else this.flushTimer ??= setTimeout(() => void this.drain(), this.options.flushIntervalMs);
-    });
+    return new Promise<void>((resolve, reject) => this.enqueue({ record, resolve, reject }));
+  }
+
+  private enqueue(p: Pending): void {
+    this.queue.push(p);
+    if (this.queue.length >= this.options.batchSize) void this.drain();
+    else this.flushTimer ??= setTimeout(() => void this.drain(), this.options.flushIntervalMs);
   }
 
   async flush(): Promise<void> {
@@ -364,7 +398,7 @@ export class MerkleAuditLog implements AuditLog {
         accepted.push(p);
         index++;
       } catch (err) {
-        p.reject(err);
+        p.reject?.(err);
       }
       if (i % PREPARE_SLICE === PREPARE_SLICE - 1) await yieldToEventLoop();
     }
@@ -374,7 +408,7 @@ export class MerkleAuditLog implements AuditLog {
     } catch (err) {
       if (sampled) this.sampler.restore(sampled);
       for (const [sink, n] of drops) this.noteForwardDropped(sink, n);
-      for (const p of accepted) p.reject(err);
+      for (const p of accepted) p.reject?.(err);
       this.lost.add(accepted.map((p) => p.record), prepared, this.now());
       this.scheduleProbe();
       return;
@@ -382,7 +416,7 @@ export class MerkleAuditLog implements AuditLog {
     // Other writers' entries (replicas sharing a database) come first: the batch was renumbered after them.
     for (const h of others ?? []) this.tree.append(h);
     for (const e of prepared) this.tree.append(e.leafHash);
-    for (const p of accepted) p.resolve();
+    for (const p of accepted) p.resolve?.();
     // Forward what is now durable (redacted form, as stored); parsing only when forwarding is on.
     this.options.forwarder?.enqueue(prepared.map((e) => ({ index: e.index, leafHash: e.leafHash.toString('hex'), record: JSON.parse(e.json) as AuditRecord })));
     this.scheduleCheckpoint();

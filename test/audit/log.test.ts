@@ -156,6 +156,44 @@ test('a full queue applies backpressure instead of dropping records', async (t) 
   assert.equal((await readAuditRecords(dir)).map((r) => r.requestId).join(), Array.from({ length: 200 }, (_, i) => `req-${i}`).join());
 });
 
+test('detached appends (no promise) queue in order with awaited ones, drop invalid records silently, still wait on a full queue, and count in a failed write', async (t) => {
+  const dir = tempDir(t);
+  const log = await openAuditLog({ dataDir: dir, audit: auditConfig({ queueLimit: 8, batchSize: 4, flushIntervalMs: 5 }) });
+  assert.ok(log instanceof MerkleAuditLog);
+  let maxDepth = 0;
+  const acks: Promise<void>[] = [];
+  for (let i = 0; i < 200; i++) {
+    if (i % 3 === 0) acks.push(log.append(sampleRecord(i)));
+    else assert.equal(log.appendDetached(sampleRecord(i)), undefined);
+    if (i === 50) log.appendDetached({ ...sampleRecord(i), ts: 'yesterday' }); // invalid: dropped, nothing thrown
+    maxDepth = Math.max(maxDepth, log.queueDepth);
+  }
+  await Promise.all(acks);
+  await log.flush();
+  assert.ok(maxDepth <= 8, `queue depth ${maxDepth} stayed within the limit`);
+  assert.equal(log.size, 200);
+  await log.close();
+  log.appendDetached(sampleRecord(999)); // closed: dropped, nothing thrown
+  assert.equal((await readAuditRecords(dir)).map((r) => r.requestId).join(), Array.from({ length: 200 }, (_, i) => `req-${i}`).join());
+
+  // A failed write of detached records only still makes the log fail closed.
+  const dir2 = tempDir(t);
+  const files = await FileAuditStore.open(dir2, { fsync: true, segmentMaxBytes: 1 << 20 });
+  const store: AuditStore = Object.assign(Object.create(files) as AuditStore, {
+    async appendEntries() {
+      throw Object.assign(new Error('disk full'), { code: 'WARDEN_AUDIT_WRITE_FAILED' });
+    },
+  });
+  const cfg = auditConfig();
+  const failing = await MerkleAuditLog.open({ ...cfg, store, signer: loadOrCreateCheckpointSigner({ dataDir: dir2, origin: cfg.origin }), origin: cfg.origin, recoveryProbeMs: 60_000 });
+  failing.appendDetached(sampleRecord(1));
+  await failing.flush();
+  assert.equal(failing.failingClosed, true);
+  await assert.rejects(failing.append(sampleRecord(2)), { code: 'WARDEN_AUDIT_WRITE_FAILED' });
+  await failing.close().catch(() => undefined);
+  await files.close();
+});
+
 test('a failed write rejects the whole batch, keeps nothing of it, fails closed until the loss is noted in the log, and the log stays verifiable', async (t) => {
   const dir = tempDir(t);
   const files = await FileAuditStore.open(dir, { fsync: true, segmentMaxBytes: 1 << 20 });

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { auditRecordFor } from '../../src/gateway/stages/audit.js';
-import { canonicalJson, serializeRecord } from '../../src/audit/index.js';
+import { audit, auditRecordFor } from '../../src/gateway/stages/audit.js';
+import type { AuditWriter } from '../../src/gateway/AuditWriter.js';
+import type { AuditRecord } from '../../src/audit/index.js';
+import { canonicalJson, serializeRecord, validateRecord } from '../../src/audit/index.js';
 import { Registry } from 'prom-client';
 import { createGatewayObserver, type DecisionEvent } from '../../src/observe/index.js';
 import type { RequestContext } from '../../src/gateway/RequestContext.js';
@@ -71,5 +73,50 @@ test('the audit record, the metric and the alert event classify every ending ali
     assert.equal(record.decision, recorded, `${what}: record`);
     assert.deepEqual(series.map((v) => v.labels.decision), [labelled], `${what}: metric`);
     assert.deepEqual(events.map((e) => e.decision), [recorded], `${what}: alert event`);
+  }
+});
+
+test('the audit stage appends without a promise below the backpressure depth, and awaits the append (and its failure) from there on', async () => {
+  const calls: string[] = [];
+  let depth = 0;
+  let fail: Error | null = null;
+  const log: AuditWriter = {
+    get queueDepth() {
+      return depth;
+    },
+    append(_r: AuditRecord) {
+      calls.push('append');
+      depth++;
+      return fail ? Promise.reject(fail) : Promise.resolve();
+    },
+    appendDetached(_r: AuditRecord) {
+      calls.push('detached');
+      depth++;
+    },
+    flush: async () => undefined,
+    close: async () => undefined,
+  };
+  for (let i = 0; i < 3; i++) assert.equal(audit(ctx({}), log, 0.1, 4), undefined);
+  assert.ok(audit(ctx({}), log, 0.1, 4) instanceof Promise);
+  assert.deepEqual(calls, ['detached', 'detached', 'detached', 'append'], 'the record that reaches the depth is awaited');
+  fail = Object.assign(new Error('closed'), { code: 'WARDEN_AUDIT_CLOSED' });
+  await assert.rejects(Promise.resolve(audit(ctx({}), log, 0.1, 4)), { code: 'WARDEN_AUDIT_CLOSED' });
+  // A writer without appendDetached (a remote one) gets append as before; an unawaited failure is dropped.
+  const plain: AuditWriter = { queueDepth: 0, append: () => Promise.reject(new Error('x')), flush: async () => undefined, close: async () => undefined };
+  assert.equal(audit(ctx({}), plain, 0.1, 4), undefined);
+});
+
+test('a record\'s ts is the time it was made (shared within a millisecond), and validation still parses every new ts', async () => {
+  for (let i = 0; i < 3; i++) {
+    const before = new Date().toISOString();
+    const record = auditRecordFor(ctx({}), 0.1);
+    const after = new Date().toISOString();
+    assert.ok(before <= record.ts && record.ts <= after, `${before} <= ${record.ts} <= ${after}`);
+    assert.equal(new Date(record.ts).toISOString(), record.ts);
+    validateRecord(record);
+    assert.throws(() => validateRecord({ ...record, ts: 'yesterday' }), { code: 'WARDEN_AUDIT_RECORD_INVALID' });
+    assert.throws(() => validateRecord({ ...record, ts: record.ts.replace('T', 'X') }), { code: 'WARDEN_AUDIT_RECORD_INVALID' });
+    validateRecord(record);
+    await new Promise((r) => setTimeout(r, 2));
   }
 });
