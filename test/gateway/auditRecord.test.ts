@@ -120,3 +120,23 @@ test('a record\'s ts is the time it was made (shared within a millisecond), and 
     await new Promise((r) => setTimeout(r, 2));
   }
 });
+
+test('principal and resource follow each request (the last quoted forms are reused only for the same ones)', () => {
+  const a = ctx({});
+  const b = ctx({
+    principal: { entity: { type: 'Service', id: 'spiffe://x/"y"' }, id: 'k2', method: 'mtls', parents: [] },
+    route: { kind: 'openai.chat', method: 'POST', hasBody: true, model: 'm\u00e9"2', version: null },
+  } as never);
+  const c = ctx({ principal: { entity: { type: 'Service', id: 'alice' }, id: 'k3', method: 'mtls', parents: [] } } as never);
+  for (const [x, principal, resource] of [
+    [a, 'User::"alice"', 'Model::"echo"'],
+    [b, 'Service::"spiffe://x/\\"y\\""', 'Model::"m\u00e9\\"2"'],
+    [b, 'Service::"spiffe://x/\\"y\\""', 'Model::"m\u00e9\\"2"'],
+    [c, 'Service::"alice"', 'Model::"echo"'],
+    [a, 'User::"alice"', 'Model::"echo"'],
+  ] as const) {
+    const r = auditRecordFor(x, 0);
+    assert.equal(r.principal, principal);
+    assert.equal(r.resource, resource);
+  }
+});

@@ -29,6 +29,28 @@ function isoNow(): string {
   return iso;
 }
 
+// Requests repeat principals and models: the quoted forms of the last ones are reused.
+let quotedType = '';
+let quotedId = '';
+let quotedPrincipal = '';
+let quotedModel = '';
+let quotedResource = '';
+function principalOf(type: string, id: string): string {
+  if (type !== quotedType || id !== quotedId || quotedPrincipal === '') {
+    quotedPrincipal = `${type}::${JSON.stringify(id)}`;
+    quotedType = type;
+    quotedId = id;
+  }
+  return quotedPrincipal;
+}
+function resourceOf(model: string): string {
+  if (model !== quotedModel || quotedResource === '') {
+    quotedResource = `Model::${JSON.stringify(model)}`;
+    quotedModel = model;
+  }
+  return quotedResource;
+}
+
 export function auditRecordFor(ctx: RequestContext, overheadMs: number): AuditRecord {
   const route = ctx.route;
   // Keys in canonical (sorted) order: the audit log then serialises the record natively.
@@ -46,9 +68,9 @@ export function auditRecordFor(ctx: RequestContext, overheadMs: number): AuditRe
     overheadMs,
     policies: ctx.decision?.determining,
     policyErrors: ctx.decision?.errors.length ? ctx.decision.errors.map((e) => `${e.policyId}: ${e.message}`) : undefined,
-    principal: ctx.principal ? `${ctx.principal.entity.type}::${JSON.stringify(ctx.principal.entity.id)}` : undefined,
+    principal: ctx.principal ? principalOf(ctx.principal.entity.type, ctx.principal.entity.id) : undefined,
     requestId: ctx.requestId,
-    resource: route?.model ? `Model::${JSON.stringify(route.model)}` : undefined,
+    resource: route?.model ? resourceOf(route.model) : undefined,
     sourceIp: ctx.sourceIp,
     status: ctx.status,
     ts: isoNow(),
