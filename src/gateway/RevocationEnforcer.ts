@@ -68,14 +68,14 @@ export class RevocationEnforcer {
     const list = this.revocations;
     for (const ctx of this.inFlight) {
       const p = ctx.principal!;
-      if (!list.revokesSvid(p)) continue;
+      if (!list.revokesSvid(p.id, p.serial, p.issuerSerials)) continue;
       this.inFlight.delete(ctx);
       ctx.closedBy = { code: 'WARDEN_IDENTITY_REVOKED', afterHeaders: ctx.res.headersSent };
       // An mTLS request ends with its connection, below.
       if (p.method === 'jwt-svid') cutOff(ctx.res, new WardenError('WARDEN_IDENTITY_REVOKED'));
     }
     for (const [conn, p] of this.connections) {
-      if (!list.revokesSvid(p)) continue;
+      if (!list.revokesSvid(p.id, p.serial, p.issuerSerials)) continue;
       this.connections.delete(conn);
       conn.destroy();
     }

@@ -555,7 +555,13 @@ export class FileCertificateAuthority implements CertificateAuthority {
     }
     const serial = normalizeSerial(target.serial!);
     if (!/^[0-9a-f]{1,40}$/i.test(target.serial!.replace(/:/g, ''))) throw new WardenError('WARDEN_INPUT_INVALID', 'serial must be hex');
-    const known = this.issued ? await this.issued.find(serial) : null;
+    // One of this CA's intermediates: every SVID it issued is revoked with it (verifiers check the
+    // chain). Only a retired generation's: the active one issues every new SVID, a prepared one will.
+    const intermediate = this.gens.find((g) => normalizeSerial(g.intermediate.serialNumber) === serial);
+    if (intermediate && intermediate.status !== 'retired') {
+      throw new WardenError('WARDEN_CONFLICT', `serial ${serial} is the ${intermediate.status} intermediate, which ${intermediate.status === 'active' ? 'issues' : 'will issue'} every new SVID; rotate to a new generation first (warden identity ca rotate), then revoke it`);
+    }
+    const known = intermediate ? { notAfter: intermediate.intermediate.notAfter } : this.issued ? await this.issued.find(serial) : null;
     if (this.issued && !known) throw new WardenError('WARDEN_IDENTITY_REVOCATION_NOT_FOUND', `no certificate with serial ${serial} was issued by this CA`);
     await this.revocations.add({ kind: 'serial', value: serial, reason: target.reason, by: target.by, expiresAt: known?.notAfter ?? null });
   }

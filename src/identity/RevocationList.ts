@@ -90,8 +90,8 @@ export class RevocationList extends EventEmitter {
    * Whether an X.509-SVID that verified earlier is revoked now: its SPIFFE ID, its serial or the
    * serial of an intermediate on its path (connections outlive the check made at verification).
    */
-  revokesSvid(svid: { id: string; serial?: string; issuerSerials?: readonly string[] }): boolean {
-    return this.isRevoked(svid.id, svid.serial) || (svid.issuerSerials?.some((s) => this.serials.has(s)) ?? false);
+  revokesSvid(spiffeId: string, serial: string | undefined, issuerSerials: readonly string[] | undefined): boolean {
+    return this.isRevoked(spiffeId, serial) || (issuerSerials?.some((s) => this.serials.has(normalizeSerial(s))) ?? false);
   }
 
   hasSpiffeId(spiffeId: string): boolean {

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { X509Certificate } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { statSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -112,6 +113,26 @@ test('agent drops its SVID and files when its identity is revoked', async (t) =>
   await assert.rejects(agent.rotate(), (e: { code: string }) => e.code === 'WARDEN_IDENTITY_AGENT_NOT_READY');
   const adminRec = cp.audit.records.find((r) => r.action === 'identity.revoke');
   assert.equal(adminRec?.resource, 'spiffe://warden.local/svc/bad');
+});
+
+test('agent drops its SVID when the intermediate that issued it is revoked (admin API, CA with an issued-SVID store); the active intermediate cannot be', async (t) => {
+  const cp = await startControlPlane();
+  t.after(() => cp.close());
+  const bundle = cp.ca.bundlePem();
+  const { json: tok } = await admin<{ token: string }>(cp.url, bundle, '/identity/tokens', { spiffeId: 'spiffe://warden.local/svc/under-old' });
+  const agent = new WorkloadAgent({ serverUrl: cp.url, bundlePem: bundle, joinToken: tok.token });
+  t.after(() => agent.stop());
+  await agent.start();
+  const oldIntermediate = new X509Certificate(cp.ca.intermediatePem()).serialNumber;
+  const refused = await admin<{ error: { code: string } }>(cp.url, bundle, '/identity/revoke', { serial: oldIntermediate, reason: 'keyCompromise' });
+  assert.deepEqual([refused.status, refused.json.error.code], [409, 'WARDEN_CONFLICT']);
+  assert.ok(agent.current(), 'nothing was revoked');
+  await cp.ca.rotate();
+  const revoked = new Promise((r) => agent.once('revoked', r));
+  const { status } = await admin(cp.url, bundle, '/identity/revoke', { serial: oldIntermediate, reason: 'keyCompromise' });
+  assert.equal(status, 200);
+  assert.equal(await Promise.race([revoked.then(() => 'revoked'), new Promise((r) => setTimeout(() => r('still held after 5 s'), 5000).unref())]), 'revoked');
+  assert.equal(agent.current(), null);
 });
 
 test('agent renews on its own at half-life minus jitter, with a new key each time', async (t) => {

@@ -6,6 +6,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, decodeProtectedHeader } from 'jose';
+import { X509Certificate } from 'node:crypto';
+import { pemCertificateBlocks } from '../../src/identity/x509.js';
 import { openStore } from '../../src/store/index.js';
 import { loadOrCreateAuthority, verifyPeerSvid, verifyJwtSvid, createWorkloadKey, TrustBundle } from '../../src/identity/index.js';
 import { tempDir } from './helpers/controlPlane.js';
@@ -325,4 +327,34 @@ test('verifyPeerSvid verifies the chain before the trust domain: an unanchored c
   // Anchored in the bundle but of another trust domain: the peer is authenticated, so it may learn why it is refused.
   const issued = await mintLeaf(await loadIntermediate(dir), { uris: ['spiffe://other.org/x'] });
   assert.throws(() => verifyPeerSvid(issued.chainPem, bundle, ca.revocations, TD), { code: 'WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH' });
+});
+
+test('revoking a retired intermediate by serial revokes every SVID it issued (CA with an issued-SVID store); the active and a prepared one are refused', async (t) => {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const db = await openStore({});
+  t.after(() => db.close());
+  const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: TD, db });
+  const serialOf = (pem: string) => new X509Certificate(pem).serialNumber;
+  const before = await ca.issueX509SvidFromCsr(createWorkloadKey().csrPem, { spiffeId: 'spiffe://example.org/before' });
+  const first = serialOf(ca.intermediatePem());
+  await assert.rejects(ca.revoke({ serial: first }), { code: 'WARDEN_CONFLICT' });
+  await ca.rotate();
+  await assert.rejects(ca.revoke({ serial: serialOf(ca.intermediatePem()) }), { code: 'WARDEN_CONFLICT' }, 'the new active one');
+  await ca.rotate({ prepareOnly: true });
+  const statuses = ca.generations().map((g) => g.status);
+  const prepared = pemCertificateBlocks(ca.intermediatesPem())[statuses.indexOf('prepared')]!;
+  await assert.rejects(ca.revoke({ serial: serialOf(prepared) }), { code: 'WARDEN_CONFLICT' }, 'a prepared one');
+
+  const after = await ca.issueX509SvidFromCsr(createWorkloadKey().csrPem, { spiffeId: 'spiffe://example.org/after' });
+  assert.equal(verifyPeerSvid(before.chainPem, ca.bundlePem(), ca.revocations, TD).spiffeId, 'spiffe://example.org/before');
+  await ca.revoke({ serial: first, reason: 'key compromise' });
+  assert.throws(() => verifyPeerSvid(before.chainPem, ca.bundlePem(), ca.revocations, TD), { code: 'WARDEN_IDENTITY_REVOKED' });
+  const ok = verifyPeerSvid(after.chainPem, ca.bundlePem(), ca.revocations, TD);
+  assert.equal(ca.revocations.revokesSvid(ok.spiffeId, ok.serial, ok.issuerSerials), false);
+  // Persisted, with the intermediate's own expiry.
+  const reopened = await loadOrCreateAuthority({ dataDir: dir, trustDomain: TD, db });
+  assert.ok(reopened.revocations.hasSerial(first));
+  const entry = reopened.revocations.entries().find((e) => e.kind === 'serial')!;
+  assert.ok(entry.expiresAt && Math.abs(new Date(entry.expiresAt).getTime() - new Date(new X509Certificate(pemCertificateBlocks(before.chainPem)[1]!).validTo).getTime()) < 1000);
 });

@@ -334,10 +334,17 @@ test('sidecar: revoking the intermediate that issued a caller\'s SVID closes its
     environment: 'prod',
   });
   t.after(() => sidecar.close());
-  const apiAgent = mtlsClient(await issueMaterial(ca, API));
+  const api = await issueMaterial(ca, API);
+  const apiAgent = mtlsClient(api);
   t.after(() => apiAgent.close());
   assert.equal((await call(apiAgent, sidecar.url + '/v1/ping', 'GET')).status, 200);
-  await ca.revoke({ serial: new X509Certificate(ca.intermediatePem()).serialNumber, reason: 'test' });
+  const issuer = new X509Certificate(ca.intermediatePem()).serialNumber;
+  await ca.rotate(); // the active intermediate cannot be revoked
+  const rejectedBefore = sidecar.stats.rejectedHandshakes;
+  await ca.revoke({ serial: issuer, reason: 'test' });
   assert.equal(sidecar.stats.revokedClosed, 1, 'the open connection was closed');
-  await assert.rejects(call(apiAgent, sidecar.url + '/v1/ping', 'GET'), 'a new connection is refused too');
+  const fresh = mtlsClient(api);
+  t.after(() => fresh.close());
+  await assert.rejects(call(fresh, sidecar.url + '/v1/ping', 'GET'));
+  assert.equal(sidecar.stats.rejectedHandshakes, rejectedBefore + 1, 'a new connection is refused at verification');
 });

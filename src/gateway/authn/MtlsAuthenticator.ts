@@ -89,7 +89,7 @@ export class MtlsAuthenticator {
     if (cached && cached.bundle === bundle) {
       const skew = (this.o.clockSkewSeconds ?? 30) * 1000;
       if (cached.notAfter + skew < now) throw new WardenError('WARDEN_IDENTITY_SVID_EXPIRED', `the SVID of ${cached.principal.id} expired during the connection`);
-      if (this.o.revocations?.revokesSvid(cached.principal)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${cached.principal.id} has been revoked`);
+      if (this.o.revocations?.revokesSvid(cached.principal.id, cached.principal.serial, cached.principal.issuerSerials)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${cached.principal.id} has been revoked`);
       return cached.principal;
     }
     if (typeof socket.getPeerCertificate !== 'function') return null;

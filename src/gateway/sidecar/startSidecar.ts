@@ -152,7 +152,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   });
 
   // Checked again on every change and request: a connection outlives the check made at its handshake.
-  const revoked = (peer: VerifiedSvid): boolean => options.revocations.revokesSvid({ id: peer.spiffeId, serial: peer.serial, issuerSerials: peer.issuerSerials });
+  const revoked = (peer: VerifiedSvid): boolean => options.revocations.revokesSvid(peer.spiffeId, peer.serial, peer.issuerSerials);
   const onRevoked = () => {
     for (const [socket, peer] of peers) {
       if (revoked(peer)) {

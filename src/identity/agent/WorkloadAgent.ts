@@ -9,6 +9,7 @@ import { IdentityClient, type SvidResponse } from '../IdentityClient.js';
 import { RevocationList } from '../RevocationList.js';
 import { RevocationFeed } from '../RevocationFeed.js';
 import { checkLeafShape } from '../verifyPeerSvid.js';
+import { nodeCertificatesFromPem } from '../x509.js';
 
 /** What a workload (or the sidecar) needs to speak mTLS as itself. */
 export interface SvidMaterial {
@@ -70,7 +71,8 @@ export class WorkloadAgent extends EventEmitter implements SvidSource {
     this.client = new IdentityClient(options.serverUrl, { bundlePem: options.bundlePem });
     this.revocations.on('change', () => {
       const s = this.svid;
-      if (s && this.revocations.isRevoked(s.spiffeId, s.serial)) this.dropRevoked();
+      // Its issuers too: revoking the intermediate that signed it revokes it. (Changes are rare: parsed per change.)
+      if (s && this.revocations.revokesSvid(s.spiffeId, s.serial, nodeCertificatesFromPem(s.chainPem).slice(1).map((c) => c.serialNumber))) this.dropRevoked();
     });
   }
 

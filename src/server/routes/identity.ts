@@ -96,7 +96,7 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
           let onChange = () => {};
           const revoked = new Promise<void>((resolve) => {
             onChange = () => {
-              if (ca.revocations.isRevoked(who.spiffeId, who.serial)) resolve();
+              if (ca.revocations.revokesSvid(who.spiffeId, who.serial, who.issuerSerials)) resolve();
             };
           });
           ca.revocations.on('change', onChange);
@@ -197,7 +197,7 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     const onChange = (added: RevocationEntry[]) => {
       send('revoked', { version: ca.revocations.version, entries: added });
       // A subscriber whose own identity was just revoked loses the feed too.
-      if (ca.revocations.isRevoked(who.spiffeId, who.serial)) res.end();
+      if (ca.revocations.revokesSvid(who.spiffeId, who.serial, who.issuerSerials)) res.end();
     };
     ca.revocations.on('change', onChange);
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), REVOCATION_HEARTBEAT_MS);

@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, connect, type TLSSocket, type Server } from 'node:tls';
@@ -114,7 +115,7 @@ test('mTLS: X.509-SVID client certificate → Service principal over a real TLS 
     const key = createWorkloadKey();
     const svid = await ca.issueX509SvidFromCsr(key.csrPem, { spiffeId: 'spiffe://example.org/ns/ml/sa/client', ttlSeconds: 600 });
     const p = await dial(h, { cert: svid.chainPem, key: key.keyPem });
-    assert.deepEqual(p, { entity: { type: 'Service', id: 'spiffe://example.org/ns/ml/sa/client' }, id: 'spiffe://example.org/ns/ml/sa/client', method: 'mtls', parents: [], serial: svid.serial });
+    assert.deepEqual(p, { entity: { type: 'Service', id: 'spiffe://example.org/ns/ml/sa/client' }, id: 'spiffe://example.org/ns/ml/sa/client', method: 'mtls', parents: [], serial: svid.serial, issuerSerials: [new X509Certificate(ca.intermediatePem()).serialNumber.toLowerCase().replace(/^0+/, '')] });
     // Same socket again: served from the per-connection cache, still checked for expiry.
     const sock = h.sockets.at(-1)!;
     assert.equal(auth.authenticate(sock), p);
@@ -151,6 +152,32 @@ test('mTLS: X.509-SVID client certificate → Service principal over a real TLS 
     assert.deepEqual(await dial(h, { cert: svid.chainPem, key: key.keyPem }), { code: 'WARDEN_IDENTITY_REVOKED' });
   } finally {
     h.server.close();
+  }
+});
+
+test('mTLS: a connection verified before its issuing intermediate was revoked is refused on its next request (the per-connection cache checks the chain too)', async () => {
+  // A CA of its own: its first intermediate gets revoked.
+  const dir = mkdtempSync(join(tmpdir(), 'warden-authn-issuer-'));
+  const own = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'example.org' });
+  const auth = new MtlsAuthenticator({ trustDomain: 'example.org', bundlePem: () => own.bundlePem(), revocations: own.revocations });
+  const h = await mtlsServer(auth);
+  try {
+    const key = createWorkloadKey();
+    const svid = await own.issueX509SvidFromCsr(key.csrPem, { spiffeId: 'spiffe://example.org/ns/ml/sa/cached', ttlSeconds: 600 });
+    const issuer = new X509Certificate(own.intermediatePem()).serialNumber;
+    // A new generation before the connection (the active intermediate cannot be revoked; a bundle
+    // change after it would send the connection through a full verification again).
+    await own.rotate();
+    const p = (await dial(h, { cert: svid.chainPem, key: key.keyPem })) as Principal;
+    assert.equal(p.id, 'spiffe://example.org/ns/ml/sa/cached');
+    const sock = h.sockets.at(-1)!;
+    assert.equal(auth.authenticate(sock), p, 'served from the cache');
+    await own.revoke({ serial: issuer, reason: 'test' });
+    assert.throws(() => auth.authenticate(sock), { code: 'WARDEN_IDENTITY_REVOKED' });
+  } finally {
+    h.server.close();
+    await own.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
