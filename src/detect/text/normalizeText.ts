@@ -54,7 +54,8 @@ export function normalizeText(input: string): NormalizedText {
   if (SPACED_HINT.test(text)) text = text.replace(SPACED, (m) => m.replace(/[ ._*\-]/g, ''));
   if (LEET_HINT.test(text)) text = text.replace(LEET_WORD, (m) => (/^\d+$/.test(m.replace(/[@$]/g, '')) ? m : m.replace(/[013457@$]/g, (c) => LEET[c]!)));
   // Each whitespace run becomes one space. Runs that already are one space are left unmatched
-  // (same result, far fewer replacements on prose with line breaks).
-  if (/\s\s|[\t\n\r\f\v]/.test(text)) text = text.replace(/\s{2,}|[^\S ]/g, ' ');
+  // (same result, far fewer replacements on prose with line breaks). Any other lone whitespace
+  // (U+2028, U+1680…) is replaced too: patterns match words separated by spaces.
+  if (/\s\s|[^\S ]/.test(text)) text = text.replace(/\s{2,}|[^\S ]/g, ' ');
   return { text, invisible, tags };
 }
