@@ -110,7 +110,8 @@ export const MAX_TLS_HANDSHAKE_MS = 10_000;
  */
 function headerListSize(rawHeaders: readonly string[]): number {
   let size = 0;
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) size += Buffer.byteLength(rawHeaders[i]!) + Buffer.byteLength(rawHeaders[i + 1]!) + 32;
+  // Node hands HTTP/2 header octets over as latin1 strings: one character per octet.
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) size += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 32;
   return size;
 }
 
