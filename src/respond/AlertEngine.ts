@@ -61,6 +61,7 @@ export class AlertEngine {
   /**
    * The enabled rules over gateway decisions, in their configured order: onDecision runs once per
    * request and need not walk (nor filter, allocating) the detector and metric rules each time.
+   * Rules are fixed for an engine's life (config is read at start; a change means a new engine).
    */
   private readonly decisionRules: readonly AlertRuleConfig[];
 
