@@ -443,12 +443,17 @@ export class FileCertificateAuthority implements CertificateAuthority {
    * generation that has been active (retired ones first) whose intermediate outlives the
    * certificate. A listener certificate under that root verifies with a bundle.pem from before
    * the rotation as well as with a newer one, as long as the old root is in the bundle; once its
-   * intermediate is too short-lived, certificates move to the active root.
+   * intermediate is too short-lived, certificates move to the active root. Never a generation
+   * whose intermediate was revoked (a key compromise: nothing more may be issued under it).
    */
   private issuerFor(active: Generation, root: 'active' | 'oldest' | undefined, ttlSeconds: number): Generation {
     if (root !== 'oldest') return active;
     const until = Date.now() + ttlSeconds * 1000;
-    return this.gens.find((g) => g.status !== 'prepared' && g.intermediate.notAfter.getTime() >= until && g.intermediate.notBefore.getTime() <= Date.now()) ?? active;
+    return (
+      this.gens.find(
+        (g) => g.status !== 'prepared' && g.intermediate.notAfter.getTime() >= until && g.intermediate.notBefore.getTime() <= Date.now() && !this.revocations.hasSerial(g.intermediate.serialNumber),
+      ) ?? active
+    );
   }
 
   private async signLeaf(g: Generation, spki: Buffer, names: LeafName[], ttlSeconds: number, kind: 'x509' | 'server', spiffeId: string): Promise<{ certPem: string; serial: string; notBefore: Date; notAfter: Date }> {
@@ -556,7 +561,8 @@ export class FileCertificateAuthority implements CertificateAuthority {
     const serial = normalizeSerial(target.serial!);
     if (!/^[0-9a-f]{1,40}$/i.test(target.serial!.replace(/:/g, ''))) throw new WardenError('WARDEN_INPUT_INVALID', 'serial must be hex');
     // One of this CA's intermediates: every SVID it issued is revoked with it (verifiers check the
-    // chain). Only a retired generation's: the active one issues every new SVID, a prepared one will.
+    // chain), and issuerFor issues nothing more under it. Only a retired generation's: the active
+    // one issues every new SVID, a prepared one will.
     const intermediate = this.gens.find((g) => normalizeSerial(g.intermediate.serialNumber) === serial);
     if (intermediate && intermediate.status !== 'retired') {
       throw new WardenError('WARDEN_CONFLICT', `serial ${serial} is the ${intermediate.status} intermediate, which ${intermediate.status === 'active' ? 'issues' : 'will issue'} every new SVID; rotate to a new generation first (warden identity ca rotate), then revoke it`);

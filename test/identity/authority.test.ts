@@ -348,7 +348,13 @@ test('revoking a retired intermediate by serial revokes every SVID it issued (CA
 
   const after = await ca.issueX509SvidFromCsr(createWorkloadKey().csrPem, { spiffeId: 'spiffe://example.org/after' });
   assert.equal(verifyPeerSvid(before.chainPem, ca.bundlePem(), ca.revocations, TD).spiffeId, 'spiffe://example.org/before');
+  // Certificates under the oldest usable root (remote gateways' listeners) come from the retired generation until its intermediate is revoked.
+  const issuerOf = (chainPem: string) => new X509Certificate(pemCertificateBlocks(chainPem)[1]!).serialNumber;
+  assert.equal(issuerOf((await ca.issueX509SvidFromCsr(createWorkloadKey().csrPem, { spiffeId: 'spiffe://example.org/gw', root: 'oldest' })).chainPem), first);
   await ca.revoke({ serial: first, reason: 'key compromise' });
+  const oldest = await ca.issueX509SvidFromCsr(createWorkloadKey().csrPem, { spiffeId: 'spiffe://example.org/gw', root: 'oldest' });
+  assert.notEqual(issuerOf(oldest.chainPem), first, 'nothing more is issued under a revoked intermediate');
+  assert.equal(verifyPeerSvid(oldest.chainPem, ca.bundlePem(), ca.revocations, TD).spiffeId, 'spiffe://example.org/gw');
   assert.throws(() => verifyPeerSvid(before.chainPem, ca.bundlePem(), ca.revocations, TD), { code: 'WARDEN_IDENTITY_REVOKED' });
   const ok = verifyPeerSvid(after.chainPem, ca.bundlePem(), ca.revocations, TD);
   assert.equal(ca.revocations.revokesSvid(ok.spiffeId, ok.serial, ok.issuerSerials), false);
