@@ -364,6 +364,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
       status: g.status,
       rootNotAfter: g.root.notAfter.toISOString(),
       intermediateNotAfter: g.intermediate.notAfter.toISOString(),
+      intermediateSerial: normalizeSerial(g.intermediate.serialNumber),
       rootSubject: g.root.subject,
       jwtKeyId: g.jwtKid,
     }));

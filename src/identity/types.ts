@@ -50,6 +50,8 @@ export interface CaGenerationInfo {
   status: 'prepared' | 'active' | 'retired';
   rootNotAfter: string;
   intermediateNotAfter: string;
+  /** Serial of the generation's current intermediate (lowercase hex): what revoking it takes. */
+  intermediateSerial: string;
   rootSubject: string;
   jwtKeyId: string;
 }

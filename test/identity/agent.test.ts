@@ -123,7 +123,10 @@ test('agent drops its SVID when the intermediate that issued it is revoked (admi
   const agent = new WorkloadAgent({ serverUrl: cp.url, bundlePem: bundle, joinToken: tok.token });
   t.after(() => agent.stop());
   await agent.start();
-  const oldIntermediate = new X509Certificate(cp.ca.intermediatePem()).serialNumber;
+  // The serial to revoke, as `warden identity ca show` lists it.
+  const { json: shown } = await admin<{ generations: { status: string; intermediateSerial: string }[] }>(cp.url, bundle, '/identity/ca');
+  const oldIntermediate = shown.generations.find((g) => g.status === 'active')!.intermediateSerial;
+  assert.equal(oldIntermediate, new X509Certificate(cp.ca.intermediatePem()).serialNumber.toLowerCase().replace(/^0+/, ''));
   const refused = await admin<{ error: { code: string } }>(cp.url, bundle, '/identity/revoke', { serial: oldIntermediate, reason: 'keyCompromise' });
   assert.deepEqual([refused.status, refused.json.error.code], [409, 'WARDEN_CONFLICT']);
   assert.ok(agent.current(), 'nothing was revoked');
