@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
@@ -14,6 +14,20 @@ const MODEL = 'spiffe://warden.local/env/prod/svc/model';
 const API = 'spiffe://warden.local/env/prod/svc/api';
 const BATCH = 'spiffe://warden.local/env/prod/svc/batch';
 const DEV_API = 'spiffe://warden.local/env/dev/svc/api';
+
+/** The MODEL workload's sidecar in prod: prod workloads may GET and POST /v1/*. */
+async function startModelSidecar(t: TestContext, identity: StaticSvidSource, revocations: RevocationList, upstreamUrl: string): Promise<Awaited<ReturnType<typeof startSidecar>>> {
+  const sidecar = await startSidecar({
+    trustDomain: 'warden.local',
+    identity,
+    revocations,
+    authorizer: new AllowListAuthorizer([{ from: 'spiffe://warden.local/env/prod/*', to: MODEL, paths: ['/v1/*'], methods: ['POST', 'GET'] }]),
+    upstreamUrl,
+    environment: 'prod',
+  });
+  t.after(() => sidecar.close());
+  return sidecar;
+}
 
 test('AllowListAuthorizer: default deny, path/method rules, env and tenant isolation', () => {
   const authz = new AllowListAuthorizer([
@@ -54,15 +68,7 @@ test('sidecar: mTLS in, segmentation, forwarding, revocation closes open keep-al
   });
   await connected;
 
-  const sidecar = await startSidecar({
-    trustDomain: 'warden.local',
-    identity: modelId,
-    revocations,
-    authorizer: new AllowListAuthorizer([{ from: 'spiffe://warden.local/env/prod/*', to: MODEL, paths: ['/v1/*'], methods: ['POST', 'GET'] }]),
-    upstreamUrl: echo.url,
-    environment: 'prod',
-  });
-  t.after(() => sidecar.close());
+  const sidecar = await startModelSidecar(t, modelId, revocations, echo.url);
 
   const api = await issueMaterial(ca, API);
   const apiAgent = mtlsClient(api);
@@ -325,15 +331,7 @@ test('sidecar: revoking the intermediate that issued a caller\'s SVID closes its
   t.after(() => ca.close());
   const echo = await startEchoWorkload();
   t.after(() => echo.server.close());
-  const sidecar = await startSidecar({
-    trustDomain: 'warden.local',
-    identity: new StaticSvidSource(await issueMaterial(ca, MODEL)),
-    revocations: ca.revocations,
-    authorizer: new AllowListAuthorizer([{ from: 'spiffe://warden.local/env/prod/*', to: MODEL, paths: ['/v1/*'], methods: ['POST', 'GET'] }]),
-    upstreamUrl: echo.url,
-    environment: 'prod',
-  });
-  t.after(() => sidecar.close());
+  const sidecar = await startModelSidecar(t, new StaticSvidSource(await issueMaterial(ca, MODEL)), ca.revocations, echo.url);
   const api = await issueMaterial(ca, API);
   const apiAgent = mtlsClient(api);
   t.after(() => apiAgent.close());
