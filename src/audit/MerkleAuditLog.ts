@@ -138,6 +138,11 @@ export class MerkleAuditLog implements AuditLog {
     return this.queue.length;
   }
 
+  /** The queue depth from which appends wait for space (queueLimit). */
+  get appendWaitsAt(): number {
+    return this.options.queueLimit;
+  }
+
   get size(): number {
     return this.tree.size;
   }

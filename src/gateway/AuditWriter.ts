@@ -8,5 +8,7 @@ import type { AuditLog, AuditRecord } from '../audit/index.js';
  */
 export type AuditWriter = Pick<AuditLog, 'append' | 'queueDepth' | 'flush' | 'close'> & {
   readonly failingClosed?: boolean;
+  /** The queue depth from which appends wait for space (the local log's queueLimit): the gateway waits there at the latest. */
+  readonly appendWaitsAt?: number;
   appendDetached?(record: AuditRecord): void;
 };

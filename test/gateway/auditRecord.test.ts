@@ -104,6 +104,14 @@ test('the audit stage appends without a promise below the backpressure depth, an
   // A writer without appendDetached (a remote one) gets append as before; an unawaited failure is dropped.
   const plain: AuditWriter = { queueDepth: 0, append: () => Promise.reject(new Error('x')), flush: async () => undefined, close: async () => undefined };
   assert.equal(audit(ctx({}), plain, 0.1, 4), undefined);
+  // A queue bounded below the depth (audit.queueLimit 2, depth 60 000) is waited for at its bound.
+  calls.length = 0;
+  depth = 0;
+  fail = null;
+  const bounded: AuditWriter = Object.assign(Object.create(log) as AuditWriter, { appendWaitsAt: 2 });
+  assert.equal(audit(ctx({}), bounded, 0.1, 60_000), undefined);
+  assert.ok(audit(ctx({}), bounded, 0.1, 60_000) instanceof Promise);
+  assert.deepEqual(calls, ['detached', 'append']);
 });
 
 test('a record\'s ts is the time it was made (shared within a millisecond), and validation still parses every new ts', async () => {

@@ -83,6 +83,10 @@ export function auditRecordFor(ctx: RequestContext, overheadMs: number): AuditRe
  */
 export function audit(ctx: RequestContext, log: AuditWriter, overheadMs: number, backpressureDepth: number): Promise<void> | void {
   const record = auditRecordFor(ctx, overheadMs);
+  // A queue bounded below the depth (a small audit.queueLimit) is waited for at its bound: appends
+  // past it would otherwise pile up, unawaited and unbounded, while requests went on.
+  const limit = log.appendWaitsAt;
+  if (limit !== undefined && limit < backpressureDepth) backpressureDepth = limit;
   // Below the depth nobody awaits the record (it will not reach the depth once queued): no promise.
   if (log.appendDetached && log.queueDepth + 1 < backpressureDepth) return log.appendDetached(record);
   const pending = log.append(record);
