@@ -6,6 +6,12 @@
 export interface HalfLifeRenewal {
   /** Stops renewing; an issuance in flight is discarded, not applied, and arms nothing. */
   stop(): void;
+  /**
+   * Renews at once (the held certificate was revoked), replacing the pending timer; the schedule
+   * then follows the outcome as for a timed renewal. While a renewal is in flight this does
+   * nothing: that renewal brings the fresh certificate. False when nothing was started.
+   */
+  renewNow(): boolean;
 }
 
 export interface HalfLifeRenewalOptions<T> {
@@ -23,16 +29,21 @@ const DELAY_MIN_MS = 1000;
 export function renewAtHalfLife<T>(firstNotAfter: Date | null, o: HalfLifeRenewalOptions<T>): HalfLifeRenewal {
   let timer: NodeJS.Timeout | null = null;
   let stopped = false;
+  let inFlight = false;
   const arm = (delayMs: number): void => {
     if (stopped) return;
+    if (timer) clearTimeout(timer);
     timer = setTimeout(renew, delayMs);
     timer.unref();
   };
   const halfOfRemaining = (notAfter: Date): number => Math.max(DELAY_MIN_MS, (notAfter.getTime() - Date.now()) / 2);
   let current = firstNotAfter;
   const renew = (): void => {
+    timer = null;
+    inFlight = true;
     o.issue()
       .then((fresh) => {
+        inFlight = false;
         if (stopped) return;
         // A certificate that cannot be applied (bad PEM, key mismatch) is a failed renewal too.
         const notAfter = o.notAfterOf(fresh);
@@ -41,6 +52,7 @@ export function renewAtHalfLife<T>(firstNotAfter: Date | null, o: HalfLifeRenewa
         if (current) arm(halfOfRemaining(current));
       })
       .catch((err: unknown) => {
+        inFlight = false;
         if (stopped) return;
         o.onError(err);
         const stillValid = current !== null && current.getTime() > Date.now();
@@ -52,6 +64,12 @@ export function renewAtHalfLife<T>(firstNotAfter: Date | null, o: HalfLifeRenewa
     stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+    },
+    renewNow() {
+      if (stopped || inFlight) return false;
+      if (timer) clearTimeout(timer);
+      renew();
+      return true;
     },
   };
 }

@@ -123,3 +123,82 @@ test('a certificate that cannot be applied is a failed renewal: reported and ret
   await settle();
   assert.equal(calls, 2);
 });
+
+test('renewNow() renews at once, replaces the pending timer, then follows the fresh certificate', async (t) => {
+  fakeClock(t);
+  let issued = 0;
+  const applied: Date[] = [];
+  const renewal = renewAtHalfLife(at(2 * HOUR), {
+    issue: async () => (issued++, at(4 * HOUR)),
+    notAfterOf: (d) => d,
+    apply: (d) => applied.push(d),
+    onError: (err) => assert.fail(String(err)),
+  });
+  t.after(() => renewal.stop());
+  mock.timers.tick(10 * 60_000);
+  assert.equal(renewal.renewNow(), true);
+  await settle();
+  assert.equal(issued, 1, 'issued at once, not at the half-life 50 min later');
+  assert.equal(applied.length, 1);
+  mock.timers.tick(HOUR); // the old certificate's half-life: that timer was replaced
+  await settle();
+  assert.equal(issued, 1);
+  mock.timers.tick(HOUR); // half of the fresh 4 h
+  await settle();
+  assert.equal(issued, 2);
+});
+
+test('renewNow() does not start a second renewal while one is in flight, and nothing after stop()', async (t) => {
+  fakeClock(t);
+  let release: (d: Date) => void = () => {};
+  let calls = 0;
+  const applied: Date[] = [];
+  const renewal = renewAtHalfLife(at(HOUR), {
+    issue: () => (calls++, new Promise<Date>((resolve) => (release = resolve))),
+    notAfterOf: (d) => d,
+    apply: (d) => applied.push(d),
+    onError: (err) => assert.fail(String(err)),
+  });
+  t.after(() => renewal.stop());
+  assert.equal(renewal.renewNow(), true);
+  assert.equal(renewal.renewNow(), false, 'coalesced with the renewal in flight');
+  mock.timers.tick(HOUR / 2); // the replaced half-life timer does not issue either
+  await settle();
+  assert.equal(calls, 1);
+  release(at(2 * HOUR));
+  await settle();
+  assert.equal(applied.length, 1);
+  assert.equal(renewal.renewNow(), true, 'a new one once the last has settled');
+  assert.equal(calls, 2);
+  release(at(2 * HOUR));
+  await settle();
+  renewal.stop();
+  assert.equal(renewal.renewNow(), false);
+  assert.equal(calls, 2);
+});
+
+test('a failed renewNow() keeps the retry schedule of a failed renewal', async (t) => {
+  fakeClock(t);
+  let calls = 0;
+  const errors: unknown[] = [];
+  const renewal = renewAtHalfLife(at(2 * HOUR), {
+    issue: async () => {
+      calls++;
+      throw new Error('control plane down');
+    },
+    notAfterOf: (d: Date) => d,
+    apply: () => assert.fail('nothing to apply'),
+    onError: (err) => errors.push(err),
+  });
+  t.after(() => renewal.stop());
+  renewal.renewNow();
+  await settle();
+  assert.equal(calls, 1);
+  mock.timers.tick(29_999);
+  await settle();
+  assert.equal(calls, 1);
+  mock.timers.tick(1);
+  await settle();
+  assert.equal(calls, 2, 'retried after 30 s');
+  assert.equal(errors.length, 2);
+});
