@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { WardenError } from '../errors/index.js';
 import type { LoadedConfig } from '../config/index.js';
-import { checkControlPlaneUrl, controlPlaneTls, createWorkloadKey, renewAtHalfLife } from '../identity/index.js';
+import { checkControlPlaneUrl, controlPlaneTls, createWorkloadKey, nodeCertificatesFromPem, renewAtHalfLife, type RevocationList } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
 import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, processMetricsRegistry, redactUrl, upstreamUp, type Logger } from '../observe/index.js';
 import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
@@ -55,6 +55,17 @@ function advertisedUrl(gateway: RunningGateway, host: string, issuedFor: readonl
   return issuedFor?.includes('localhost') && loopback ? `https://localhost:${gateway.port}` : gateway.url;
 }
 
+function gatewaySpiffeId(o: StartEdgeGatewayOptions): string {
+  return `spiffe://${o.config.server.trustDomain}/warden/gateway/${o.name}`;
+}
+
+/** Whether this gateway's own SVID is revoked by the list: its serial, its SPIFFE ID or an intermediate of its chain. */
+function ownSvidRevoked(revocations: RevocationList, spiffeId: string, chainPem: string): { serial: string; revoked: boolean } {
+  const [leaf, ...issuers] = nodeCertificatesFromPem(chainPem);
+  const serial = leaf?.serialNumber ?? '';
+  return { serial, revoked: revocations.revokesSvid(spiffeId, serial, issuers.map((c) => c.serialNumber)) };
+}
+
 /**
  * Asks the control plane's CA for this gateway's listener certificate (key generated here, never
  * sent). It is issued under the oldest root still usable (`root: "oldest"`), like the control
@@ -71,7 +82,7 @@ async function issueFromControlPlane(o: StartEdgeGatewayOptions, roots: string):
         method: 'POST',
         dispatcher: agent,
         headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ csr: key.csrPem, spiffeId: `spiffe://${o.config.server.trustDomain}/warden/gateway/${o.name}`, dnsNames, root }),
+        body: JSON.stringify({ csr: key.csrPem, spiffeId: gatewaySpiffeId(o), dnsNames, root }),
       });
       return { status: res.statusCode, body: (await res.body.json()) as { chainPem?: string; bundlePem?: string; notAfter?: string; error?: { code: string; message: string } } };
     };
@@ -187,6 +198,10 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
         if (listenerTls) applyTls({ ...listenerTls, caPem: pem });
       });
     }
+    const spiffeId = gatewaySpiffeId(o);
+    // The serial of the last SVID revocation has already been acted on (renewed at once, or left to
+    // the schedule): a fresh SVID revoked too is not renewed again and again.
+    let revocationHandled: string | null = null;
     // A certificate from the control plane's CA is short-lived: renew it at half-life.
     const renewal = renewAtHalfLife(svid?.notAfter ?? null, {
       issue: () => issueFromControlPlane(o, roots()),
@@ -196,9 +211,36 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
         edgeTrust?.setSvid({ chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem });
         upstreamSvid = { chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem };
         o.logger.info({ notAfter: fresh.notAfter }, 'listener certificate renewed');
+        const list = edgeTrust?.trust.revocations;
+        const own = list ? ownSvidRevoked(list, spiffeId, fresh.material.certPem) : null;
+        if (own?.revoked) {
+          revocationHandled = own.serial;
+          o.logger.error({ serial: own.serial }, 'the renewed gateway SVID is revoked too (by its serial or an intermediate of its chain); not renewing again before its half-life');
+        }
       },
       onError: (err) => o.logger.error({ err: (err as Error).message }, 'listener certificate renewal failed; retrying'),
     });
+    // Revoking this gateway's own SVID (its serial, or the intermediate that issued it after a CA key
+    // compromise) makes the control plane end its revocation stream and refuse the reconnect: workload
+    // credentials would be refused once the list is stale, and the listener and upstream mTLS would
+    // present a revoked certificate until the next half-life. Renew at once instead (the control
+    // plane issues nothing under a revoked intermediate).
+    const revocations = edgeTrust?.trust.revocations;
+    if (revocations && svid) {
+      revocations.on('change', () => {
+        const current = upstreamSvid;
+        if (!current) return;
+        const own = ownSvidRevoked(revocations, spiffeId, current.chainPem);
+        if (!own.revoked || own.serial === revocationHandled) return;
+        revocationHandled = own.serial;
+        if (revocations.hasSpiffeId(spiffeId)) {
+          o.logger.error({ spiffeId }, "this gateway's SPIFFE ID is revoked: the control plane issues it no new SVID");
+          return;
+        }
+        o.logger.warn({ serial: own.serial }, "this gateway's own SVID was revoked (its serial or the intermediate that issued it); renewing it now");
+        renewal.renewNow();
+      });
+    }
     const issuedFor = tls !== null && !fromFiles ? certificateDnsNames(o.config) : null;
     return {
       gateway,
