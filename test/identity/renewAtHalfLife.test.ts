@@ -15,82 +15,96 @@ function fakeClock(t: { after(fn: () => void): void }): void {
   t.after(() => mock.timers.reset());
 }
 
-test('renews at half of the remaining lifetime, then again from the fresh certificate', async (t) => {
-  fakeClock(t);
-  const applied: Date[] = [];
-  let issued = 0;
+/** A 2 h certificate whose renewals each get a fresh 4 h one. */
+function issuingRenewal() {
+  const issuing = { issued: 0, applied: [] as Date[] };
   const renewal = renewAtHalfLife(at(2 * HOUR), {
-    issue: async () => (issued++, at(4 * HOUR)),
+    issue: async () => (issuing.issued++, at(4 * HOUR)),
     notAfterOf: (d) => d,
-    apply: (d) => applied.push(d),
+    apply: (d) => issuing.applied.push(d),
     onError: (err) => assert.fail(String(err)),
   });
+  return { renewal, issuing };
+}
+
+test('renews at half of the remaining lifetime, then again from the fresh certificate', async (t) => {
+  fakeClock(t);
+  const { renewal, issuing } = issuingRenewal();
   t.after(() => renewal.stop());
   mock.timers.tick(HOUR - 1);
   await settle();
-  assert.equal(issued, 0, 'not before half-life');
+  assert.equal(issuing.issued, 0, 'not before half-life');
   mock.timers.tick(1);
   await settle();
-  assert.equal(issued, 1);
-  assert.equal(applied.length, 1);
+  assert.equal(issuing.issued, 1);
+  assert.equal(issuing.applied.length, 1);
   mock.timers.tick(2 * HOUR); // half of the fresh certificate's 4 h
   await settle();
-  assert.equal(issued, 2);
+  assert.equal(issuing.issued, 2);
 });
 
-test('a failed renewal retries within 30 s while the certificate is valid, and every 30 s once it expired', async (t) => {
-  fakeClock(t);
-  const errors: unknown[] = [];
-  let calls = 0;
-  const renewal = renewAtHalfLife(at(10 * 60_000), {
+/** A renewal whose every issuance fails (the control plane is down). */
+function failingRenewal(notAfter: Date) {
+  const failing = { calls: 0, errors: [] as unknown[] };
+  const renewal = renewAtHalfLife(notAfter, {
     issue: async () => {
-      calls++;
+      failing.calls++;
       throw new Error('control plane down');
     },
     notAfterOf: (d: Date) => d,
     apply: () => assert.fail('nothing to apply'),
-    onError: (err) => errors.push(err),
+    onError: (err) => failing.errors.push(err),
   });
+  return { renewal, failing };
+}
+
+test('a failed renewal retries within 30 s while the certificate is valid, and every 30 s once it expired', async (t) => {
+  fakeClock(t);
+  const { renewal, failing } = failingRenewal(at(10 * 60_000));
   t.after(() => renewal.stop());
   mock.timers.tick(5 * 60_000);
   await settle();
-  assert.equal(calls, 1);
+  assert.equal(failing.calls, 1);
   mock.timers.tick(30_000);
   await settle();
-  assert.equal(calls, 2, 'retried after 30 s, not after half of the 5 min left');
+  assert.equal(failing.calls, 2, 'retried after 30 s, not after half of the 5 min left');
   mock.timers.tick(10 * 60_000); // well past expiry: the retries stay 30 s apart
   await settle();
-  const before = calls;
+  const before = failing.calls;
   mock.timers.tick(29_000);
   await settle();
-  assert.equal(calls, before, 'an expired certificate does not make it spin');
+  assert.equal(failing.calls, before, 'an expired certificate does not make it spin');
   mock.timers.tick(1000);
   await settle();
-  assert.equal(calls, before + 1);
-  assert.equal(errors.length, calls);
+  assert.equal(failing.calls, before + 1);
+  assert.equal(failing.errors.length, failing.calls);
 });
+
+/** A renewal whose issuance waits until the test calls gate.release(notAfter). */
+function gatedRenewal(notAfter: Date) {
+  const gate = { calls: 0, applied: [] as Date[], release: (_d: Date): void => {} };
+  const renewal = renewAtHalfLife(notAfter, {
+    issue: () => (gate.calls++, new Promise<Date>((resolve) => (gate.release = resolve))),
+    notAfterOf: (d) => d,
+    apply: (d) => gate.applied.push(d),
+    onError: (err) => assert.fail(String(err)),
+  });
+  return { renewal, gate };
+}
 
 test('stop() discards an issuance in flight and arms nothing again', async (t) => {
   fakeClock(t);
-  let release: (d: Date) => void = () => {};
-  let calls = 0;
-  const applied: Date[] = [];
-  const renewal = renewAtHalfLife(at(HOUR), {
-    issue: () => (calls++, new Promise<Date>((resolve) => (release = resolve))),
-    notAfterOf: (d) => d,
-    apply: (d) => applied.push(d),
-    onError: (err) => assert.fail(String(err)),
-  });
+  const { renewal, gate } = gatedRenewal(at(HOUR));
   mock.timers.tick(HOUR / 2);
   await settle();
-  assert.equal(calls, 1);
+  assert.equal(gate.calls, 1);
   renewal.stop();
-  release(at(HOUR));
+  gate.release(at(HOUR));
   await settle();
   mock.timers.tick(10 * HOUR);
   await settle();
-  assert.deepEqual(applied, []);
-  assert.equal(calls, 1);
+  assert.deepEqual(gate.applied, []);
+  assert.equal(gate.calls, 1);
 });
 
 test('without a known expiry nothing is scheduled', async (t) => {
@@ -126,79 +140,54 @@ test('a certificate that cannot be applied is a failed renewal: reported and ret
 
 test('renewNow() renews at once, replaces the pending timer, then follows the fresh certificate', async (t) => {
   fakeClock(t);
-  let issued = 0;
-  const applied: Date[] = [];
-  const renewal = renewAtHalfLife(at(2 * HOUR), {
-    issue: async () => (issued++, at(4 * HOUR)),
-    notAfterOf: (d) => d,
-    apply: (d) => applied.push(d),
-    onError: (err) => assert.fail(String(err)),
-  });
+  const { renewal, issuing } = issuingRenewal();
   t.after(() => renewal.stop());
   mock.timers.tick(10 * 60_000);
   assert.equal(renewal.renewNow(), true);
   await settle();
-  assert.equal(issued, 1, 'issued at once, not at the half-life 50 min later');
-  assert.equal(applied.length, 1);
+  assert.equal(issuing.issued, 1, 'issuing.issued at once, not at the half-life 50 min later');
+  assert.equal(issuing.applied.length, 1);
   mock.timers.tick(HOUR); // the old certificate's half-life: that timer was replaced
   await settle();
-  assert.equal(issued, 1);
+  assert.equal(issuing.issued, 1);
   mock.timers.tick(HOUR); // half of the fresh 4 h
   await settle();
-  assert.equal(issued, 2);
+  assert.equal(issuing.issued, 2);
 });
 
 test('renewNow() does not start a second renewal while one is in flight, and nothing after stop()', async (t) => {
   fakeClock(t);
-  let release: (d: Date) => void = () => {};
-  let calls = 0;
-  const applied: Date[] = [];
-  const renewal = renewAtHalfLife(at(HOUR), {
-    issue: () => (calls++, new Promise<Date>((resolve) => (release = resolve))),
-    notAfterOf: (d) => d,
-    apply: (d) => applied.push(d),
-    onError: (err) => assert.fail(String(err)),
-  });
+  const { renewal, gate } = gatedRenewal(at(HOUR));
   t.after(() => renewal.stop());
   assert.equal(renewal.renewNow(), true);
   assert.equal(renewal.renewNow(), false, 'coalesced with the renewal in flight');
   mock.timers.tick(HOUR / 2); // the replaced half-life timer does not issue either
   await settle();
-  assert.equal(calls, 1);
-  release(at(2 * HOUR));
+  assert.equal(gate.calls, 1);
+  gate.release(at(2 * HOUR));
   await settle();
-  assert.equal(applied.length, 1);
+  assert.equal(gate.applied.length, 1);
   assert.equal(renewal.renewNow(), true, 'a new one once the last has settled');
-  assert.equal(calls, 2);
-  release(at(2 * HOUR));
+  assert.equal(gate.calls, 2);
+  gate.release(at(2 * HOUR));
   await settle();
   renewal.stop();
   assert.equal(renewal.renewNow(), false);
-  assert.equal(calls, 2);
+  assert.equal(gate.calls, 2);
 });
 
 test('a failed renewNow() keeps the retry schedule of a failed renewal', async (t) => {
   fakeClock(t);
-  let calls = 0;
-  const errors: unknown[] = [];
-  const renewal = renewAtHalfLife(at(2 * HOUR), {
-    issue: async () => {
-      calls++;
-      throw new Error('control plane down');
-    },
-    notAfterOf: (d: Date) => d,
-    apply: () => assert.fail('nothing to apply'),
-    onError: (err) => errors.push(err),
-  });
+  const { renewal, failing } = failingRenewal(at(2 * HOUR));
   t.after(() => renewal.stop());
   renewal.renewNow();
   await settle();
-  assert.equal(calls, 1);
+  assert.equal(failing.calls, 1);
   mock.timers.tick(29_999);
   await settle();
-  assert.equal(calls, 1);
+  assert.equal(failing.calls, 1);
   mock.timers.tick(1);
   await settle();
-  assert.equal(calls, 2, 'retried after 30 s');
-  assert.equal(errors.length, 2);
+  assert.equal(failing.calls, 2, 'retried after 30 s');
+  assert.equal(failing.errors.length, 2);
 });
