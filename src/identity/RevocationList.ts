@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { CHANGES_CHANNEL, type Queryable } from '../store/index.js';
 import { WardenError } from '../errors/index.js';
-import { normalizeSerial } from './x509.js';
+import { nodeCertificatesFromPem, normalizeSerial } from './x509.js';
 import { parseSpiffeId } from './SpiffeId.js';
 
 export interface RevocationEntry {
@@ -92,6 +92,12 @@ export class RevocationList extends EventEmitter {
    */
   revokesSvid(spiffeId: string, serial: string | undefined, issuerSerials: readonly string[] | undefined): boolean {
     return this.isRevoked(spiffeId, serial) || (issuerSerials?.some((s) => this.serials.has(normalizeSerial(s))) ?? false);
+  }
+
+  /** revokesSvid for an SVID held as its chain (PEM, leaf first): an agent's or a gateway's own. Parses the chain: not for a hot path. */
+  revokesChain(spiffeId: string, chainPem: string): boolean {
+    const [leaf, ...issuers] = nodeCertificatesFromPem(chainPem);
+    return this.revokesSvid(spiffeId, leaf?.serialNumber, issuers.map((c) => c.serialNumber));
   }
 
   hasSpiffeId(spiffeId: string): boolean {

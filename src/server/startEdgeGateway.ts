@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { WardenError } from '../errors/index.js';
 import type { LoadedConfig } from '../config/index.js';
-import { checkControlPlaneUrl, controlPlaneTls, createWorkloadKey, nodeCertificatesFromPem, renewAtHalfLife, type RevocationList } from '../identity/index.js';
+import { checkControlPlaneUrl, controlPlaneTls, createWorkloadKey, nodeCertificatesFromPem, renewAtHalfLife } from '../identity/index.js';
 import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
 import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, processMetricsRegistry, redactUrl, upstreamUp, type Logger } from '../observe/index.js';
 import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
@@ -59,11 +59,9 @@ function gatewaySpiffeId(o: StartEdgeGatewayOptions): string {
   return `spiffe://${o.config.server.trustDomain}/warden/gateway/${o.name}`;
 }
 
-/** Whether this gateway's own SVID is revoked by the list: its serial, its SPIFFE ID or an intermediate of its chain. */
-function ownSvidRevoked(revocations: RevocationList, spiffeId: string, chainPem: string): { serial: string; revoked: boolean } {
-  const [leaf, ...issuers] = nodeCertificatesFromPem(chainPem);
-  const serial = leaf?.serialNumber ?? '';
-  return { serial, revoked: revocations.revokesSvid(spiffeId, serial, issuers.map((c) => c.serialNumber)) };
+/** The serial of a chain's leaf, for the log. */
+function leafSerial(chainPem: string): string | undefined {
+  return nodeCertificatesFromPem(chainPem)[0]?.serialNumber;
 }
 
 /**
@@ -199,7 +197,7 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
       });
     }
     const spiffeId = gatewaySpiffeId(o);
-    // The serial of the last SVID revocation has already been acted on (renewed at once, or left to
+    // The SVID (its chain) whose revocation has already been acted on (renewed at once, or left to
     // the schedule): a fresh SVID revoked too is not renewed again and again.
     let revocationHandled: string | null = null;
     // A certificate from the control plane's CA is short-lived: renew it at half-life.
@@ -211,11 +209,9 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
         edgeTrust?.setSvid({ chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem });
         upstreamSvid = { chainPem: fresh.material.certPem, keyPem: fresh.material.keyPem };
         o.logger.info({ notAfter: fresh.notAfter }, 'listener certificate renewed');
-        const list = edgeTrust?.trust.revocations;
-        const own = list ? ownSvidRevoked(list, spiffeId, fresh.material.certPem) : null;
-        if (own?.revoked) {
-          revocationHandled = own.serial;
-          o.logger.error({ serial: own.serial }, 'the renewed gateway SVID is revoked too (by its serial or an intermediate of its chain); not renewing again before its half-life');
+        if (edgeTrust?.trust.revocations?.revokesChain(spiffeId, fresh.material.certPem)) {
+          revocationHandled = fresh.material.certPem;
+          o.logger.error({ serial: leafSerial(fresh.material.certPem) }, 'the renewed gateway SVID is revoked too (by its serial or an intermediate of its chain); not renewing again before its half-life');
         }
       },
       onError: (err) => o.logger.error({ err: (err as Error).message }, 'listener certificate renewal failed; retrying'),
@@ -230,14 +226,13 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
       revocations.on('change', () => {
         const current = upstreamSvid;
         if (!current) return;
-        const own = ownSvidRevoked(revocations, spiffeId, current.chainPem);
-        if (!own.revoked || own.serial === revocationHandled) return;
-        revocationHandled = own.serial;
+        if (current.chainPem === revocationHandled || !revocations.revokesChain(spiffeId, current.chainPem)) return;
+        revocationHandled = current.chainPem;
         if (revocations.hasSpiffeId(spiffeId)) {
           o.logger.error({ spiffeId }, "this gateway's SPIFFE ID is revoked: the control plane issues it no new SVID");
           return;
         }
-        o.logger.warn({ serial: own.serial }, "this gateway's own SVID was revoked (its serial or the intermediate that issued it); renewing it now");
+        o.logger.warn({ serial: leafSerial(current.chainPem) }, "this gateway's own SVID was revoked (its serial or the intermediate that issued it); renewing it now");
         renewal.renewNow();
       });
     }

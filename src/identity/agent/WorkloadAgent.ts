@@ -9,7 +9,6 @@ import { IdentityClient, type SvidResponse } from '../IdentityClient.js';
 import { RevocationList } from '../RevocationList.js';
 import { RevocationFeed } from '../RevocationFeed.js';
 import { checkLeafShape } from '../verifyPeerSvid.js';
-import { nodeCertificatesFromPem } from '../x509.js';
 
 /** What a workload (or the sidecar) needs to speak mTLS as itself. */
 export interface SvidMaterial {
@@ -72,7 +71,7 @@ export class WorkloadAgent extends EventEmitter implements SvidSource {
     this.revocations.on('change', () => {
       const s = this.svid;
       // Its issuers too: revoking the intermediate that signed it revokes it. (Changes are rare: parsed per change.)
-      if (s && this.revocations.revokesSvid(s.spiffeId, s.serial, nodeCertificatesFromPem(s.chainPem).slice(1).map((c) => c.serialNumber))) this.dropRevoked();
+      if (s && this.revocations.revokesChain(s.spiffeId, s.chainPem)) this.dropRevoked();
     });
   }
 
