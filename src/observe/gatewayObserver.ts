@@ -88,8 +88,8 @@ type Entity = { readonly type: string; readonly id: string };
 /** Cedar entity strings of frozen entities (an API key's, shared by all its requests): a frozen entity's string cannot change. */
 const entityStrings = new WeakMap<Entity, string>();
 
-/** The Cedar entity string, e.g. ApiKey::"demo". */
-function entityString(e: Entity): string {
+/** The Cedar entity string, e.g. ApiKey::"demo" (the audit record's and the decision event's principal). */
+export function entityString(e: Entity): string {
   let s = entityStrings.get(e);
   if (s === undefined) {
     s = `${e.type}::${JSON.stringify(e.id)}`;

@@ -11,6 +11,6 @@ export {
   type UpstreamUp,
 } from './metrics.js';
 export { metricsHandler, bearerMatches, type MetricsHandlerOptions } from './metricsHandler.js';
-export { createGatewayObserver, observeSnapshots, observeAudit, type ObservedAuditWriter, type GatewayObserver, type GatewayObserverOptions, type ObservedRequest, type DecisionEvent } from './gatewayObserver.js';
+export { createGatewayObserver, entityString, observeSnapshots, observeAudit, type ObservedAuditWriter, type GatewayObserver, type GatewayObserverOptions, type ObservedRequest, type DecisionEvent } from './gatewayObserver.js';
 export { createTracing, NOOP_TRACING, type Tracing, type TracingConfig, type RequestTrace, type StageSpan } from './tracing.js';
 export { requestOutcome, auditDecisionOf, type RequestOutcome, type OutcomeFields } from './requestOutcome.js';

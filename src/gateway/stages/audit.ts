@@ -1,5 +1,5 @@
 import type { AuditRecord } from '../../audit/index.js';
-import { auditDecisionOf, requestOutcome } from '../../observe/index.js';
+import { auditDecisionOf, entityString, requestOutcome } from '../../observe/index.js';
 import type { AuditWriter } from '../AuditWriter.js';
 import type { RequestContext } from '../RequestContext.js';
 
@@ -29,20 +29,9 @@ function isoNow(): string {
   return iso;
 }
 
-// Requests repeat principals and models: the quoted forms of the last ones are reused.
-let quotedType = '';
-let quotedId = '';
-let quotedPrincipal = '';
+// Requests repeat models: the quoted form of the last one is reused.
 let quotedModel = '';
 let quotedResource = '';
-function principalOf(type: string, id: string): string {
-  if (type !== quotedType || id !== quotedId || quotedPrincipal === '') {
-    quotedPrincipal = `${type}::${JSON.stringify(id)}`;
-    quotedType = type;
-    quotedId = id;
-  }
-  return quotedPrincipal;
-}
 function resourceOf(model: string): string {
   if (model !== quotedModel || quotedResource === '') {
     quotedResource = `Model::${JSON.stringify(model)}`;
@@ -68,7 +57,7 @@ export function auditRecordFor(ctx: RequestContext, overheadMs: number): AuditRe
     overheadMs,
     policies: ctx.decision?.determining,
     policyErrors: ctx.decision?.errors.length ? ctx.decision.errors.map((e) => `${e.policyId}: ${e.message}`) : undefined,
-    principal: ctx.principal ? principalOf(ctx.principal.entity.type, ctx.principal.entity.id) : undefined,
+    principal: ctx.principal ? entityString(ctx.principal.entity) : undefined,
     requestId: ctx.requestId,
     resource: route?.model ? resourceOf(route.model) : undefined,
     sourceIp: ctx.sourceIp,
