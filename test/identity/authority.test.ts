@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -236,12 +236,17 @@ test('CA rotation keeps the old root in the bundle (overlap) and switches issuan
   assert.equal(reopened.bundlePem(), ca.bundlePem());
 });
 
-test('the CRL is signed by the intermediate, lists revoked serials, and makes openssl -crl_check fail', async (t) => {
+/** A CA in a fresh data dir with an issued-SVID store (an embedded database), as a control plane has. */
+async function authorityWithStore(t: TestContext) {
   const dir = tempDir();
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const db = await openStore({});
   t.after(() => db.close());
-  const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: TD, db });
+  return { dir, db, ca: await loadOrCreateAuthority({ dataDir: dir, trustDomain: TD, db }) };
+}
+
+test('the CRL is signed by the intermediate, lists revoked serials, and makes openssl -crl_check fail', async (t) => {
+  const { dir, ca } = await authorityWithStore(t);
   const a = await ca.issueX509SvidFromCsr(createWorkloadKey().csrPem, { spiffeId: 'spiffe://example.org/a' });
   const b = await ca.issueX509SvidFromCsr(createWorkloadKey().csrPem, { spiffeId: 'spiffe://example.org/b' });
   await ca.revoke({ serial: a.serial });
@@ -330,11 +335,7 @@ test('verifyPeerSvid verifies the chain before the trust domain: an unanchored c
 });
 
 test('revoking a retired intermediate by serial revokes every SVID it issued (CA with an issued-SVID store); the active and a prepared one are refused', async (t) => {
-  const dir = tempDir();
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const db = await openStore({});
-  t.after(() => db.close());
-  const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: TD, db });
+  const { dir, db, ca } = await authorityWithStore(t);
   const serialOf = (pem: string) => new X509Certificate(pem).serialNumber;
   const before = await ca.issueX509SvidFromCsr(createWorkloadKey().csrPem, { spiffeId: 'spiffe://example.org/before' });
   const first = serialOf(ca.intermediatePem());
