@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WardenError, toWardenError } from '../errors/index.js';
-import { CLIENT_SVID_SERVER_TLS } from '../identity/index.js';
+import { CLIENT_SVID_SERVER_TLS, type RevocationList } from '../identity/index.js';
 import type { AuditWriter } from './AuditWriter.js';
 import type { Logger, Tracing } from '../observe/index.js';
 import type { GatewayRequest, GatewayResponse } from './RequestContext.js';
@@ -52,6 +52,8 @@ export interface GatewayOptions {
   onRequestDone?: (ctx: RequestContext, overheadMs: number) => void;
   /** The gateway's own SVID, for mTLS to upstreams marked `mtls` (Warden sidecars). */
   upstreamSvid?: GatewaySvidSource | null;
+  /** The SVIDs `mtls` upstreams present are checked against it; their open connections close when revoked. */
+  upstreamRevocations?: RevocationList | null;
   trustDomain?: string;
   /** Told when an upstream's health check passes or fails (metrics). */
   onUpstreamHealth?: (upstream: string, up: boolean) => void;
@@ -126,7 +128,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
   // node:http checks headersTimeout on this interval (30 s by default), so the bound holds within half again.
   const connectionsCheckingInterval = Math.min(30_000, Math.max(50, headersTimeoutMs / 2));
-  const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth, svid: options.upstreamSvid, trustDomain: options.trustDomain });
+  const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth, svid: options.upstreamSvid, trustDomain: options.trustDomain, revocations: options.upstreamRevocations ?? null });
   upstreams.startHealthChecks();
   // Revocations also close what is open: connections of revoked client SVIDs, requests of revoked JWT-SVIDs.
   const revocationEnforcer = options.authn?.revocations ? new RevocationEnforcer(options.authn.revocations) : null;

@@ -4,6 +4,8 @@ import type { UpstreamConfig } from '../config/index.js';
 import { WardenError } from '../errors/index.js';
 import { CircuitBreaker } from './CircuitBreaker.js';
 import { spiffeMtlsConnector, type GatewaySvidSource } from './upstreamMtls.js';
+import { UpstreamPeers } from './UpstreamPeers.js';
+import type { RevocationList } from '../identity/index.js';
 
 export interface Upstream {
   name: string;
@@ -37,6 +39,8 @@ export interface UpstreamPoolOptions {
   /** The gateway's SVID, for upstreams with `mtls` (Warden sidecars). */
   svid?: GatewaySvidSource | null;
   trustDomain?: string;
+  /** Upstream SVIDs (mtls upstreams) are checked against it, and their connections closed when revoked. */
+  revocations?: RevocationList | null;
 }
 
 /** Keep-alive connection pools to model servers, and the model → upstream routing table. */
@@ -52,8 +56,10 @@ export class UpstreamPool {
 
   private readonly healthTimers: NodeJS.Timeout[] = [];
   private readonly probes: Pool[] = [];
+  private readonly peers: UpstreamPeers | null;
 
   constructor(configs: readonly UpstreamConfig[], private readonly options: UpstreamPoolOptions = {}) {
+    this.peers = options.revocations && configs.some((c) => c.mtls) ? new UpstreamPeers(options.revocations) : null;
     this.upstreams = configs.map((c) => {
       const url = new URL(c.url);
       const connect = c.mtls ? this.mtlsConnector(c) : undefined;
@@ -95,7 +101,7 @@ export class UpstreamPool {
   private mtlsConnector(c: UpstreamConfig) {
     const svid = this.options.svid;
     if (!svid || !this.options.trustDomain) throw new WardenError('WARDEN_CONFIG_INVALID', `gateway.upstreams ${c.name}: mtls needs the gateway's SVID (warden up issues it; warden gateway gets it from the control plane)`);
-    return spiffeMtlsConnector(svid, { spiffeId: c.mtls!.spiffeId, trustDomain: this.options.trustDomain }, connectTimeoutMs(c));
+    return spiffeMtlsConnector(svid, { spiffeId: c.mtls!.spiffeId, trustDomain: this.options.trustDomain }, connectTimeoutMs(c), this.peers);
   }
 
   forModel(model: string): Upstream | null {
@@ -152,6 +158,7 @@ export class UpstreamPool {
 
   async close(): Promise<void> {
     for (const t of this.healthTimers) clearInterval(t);
+    this.peers?.close();
     await Promise.all([...this.upstreams.map((u) => u.pool.close()), ...this.probes.map((p) => p.close())]);
   }
 }

@@ -2,6 +2,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { errors as undiciErrors, type buildConnector } from 'undici';
 import { WardenError } from '../errors/index.js';
 import { uriSans } from '../identity/SpiffeId.js';
+import { upstreamPeerOf, type UpstreamPeer, type UpstreamPeers } from './UpstreamPeers.js';
 
 /** The gateway's own X.509-SVID, read on every new upstream connection (so renewals apply at once). */
 export interface GatewaySvidSource {
@@ -11,16 +12,24 @@ export interface GatewaySvidSource {
 /**
  * undici connector for a Warden sidecar (or any SPIFFE workload) upstream: mutual TLS with the
  * gateway's SVID as client certificate, the trust bundle as the only roots, TLS 1.2+, and the
- * server's identity checked by its SPIFFE ID instead of a DNS name. Hand-written because undici's
- * connector takes fixed key material and checks DNS names; SVIDs rotate and carry URI SANs.
+ * server's identity checked by its SPIFFE ID instead of a DNS name, and against the revocation list
+ * when `peers` is given (which also closes the connection if it is revoked later). Hand-written
+ * because undici's connector takes fixed key material and checks DNS names; SVIDs rotate and
+ * carry URI SANs.
  */
-export function spiffeMtlsConnector(svid: GatewaySvidSource, expected: { spiffeId: string | null; trustDomain: string }, connectTimeoutMs: number): buildConnector.connector {
+export function spiffeMtlsConnector(
+  svid: GatewaySvidSource,
+  expected: { spiffeId: string | null; trustDomain: string },
+  connectTimeoutMs: number,
+  peers: UpstreamPeers | null = null,
+): buildConnector.connector {
   return (options, callback) => {
     const material = svid.current();
     if (!material) {
       callback(new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', 'the gateway has no SVID for mTLS to its upstream'), null);
       return;
     }
+    let peer: UpstreamPeer | null = null;
     const socket = tlsConnect({
       host: options.hostname,
       port: Number(options.port) || 443,
@@ -37,7 +46,8 @@ export function spiffeMtlsConnector(svid: GatewaySvidSource, expected: { spiffeI
         if (expected.spiffeId ? id !== expected.spiffeId : !id.startsWith(`spiffe://${expected.trustDomain}/`)) {
           return new Error(`the upstream presented ${id}, expected ${expected.spiffeId ?? `an ID in ${expected.trustDomain}`}`);
         }
-        return undefined;
+        peer = upstreamPeerOf(id, cert);
+        return peers?.refusal(peer) ?? undefined;
       },
     });
     socket.setNoDelay(true);
@@ -49,6 +59,14 @@ export function spiffeMtlsConnector(svid: GatewaySvidSource, expected: { spiffeI
     socket.once('secureConnect', () => {
       socket.setTimeout(0);
       socket.off('error', onError);
+      // A revocation that arrived during the handshake: checked again before the socket is used.
+      const refusal = peer && peers ? peers.refusal(peer) : null;
+      if (refusal) {
+        socket.destroy();
+        callback(refusal, null);
+        return;
+      }
+      if (peer && peers) peers.track(socket, peer);
       callback(null, socket);
     });
   };

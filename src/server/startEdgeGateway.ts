@@ -135,7 +135,8 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
       tls = fromFiles ? { certPem: readFileSync(o.tlsCertFile!, 'utf8'), keyPem: readFileSync(o.tlsKeyFile!, 'utf8'), caPem: workloadAuth ? roots() : undefined } : svid!.material;
     }
     let edgeTrust: EdgeWorkloadTrust | null = null;
-    if (workloadAuth) {
+    // The revocation list also guards the other direction: sidecar upstreams whose SVID is revoked.
+    if (workloadAuth || sidecarUpstreams) {
       edgeTrust = await startEdgeWorkloadTrust({
         controlPlaneUrl: o.controlPlaneUrl,
         caPem: o.caPem,
@@ -181,6 +182,7 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
       logger: o.logger,
       serverSecret: o.serverSecret,
       upstreamSvid: { current: () => (upstreamSvid ? { ...upstreamSvid, bundlePem: roots() } : null) },
+      upstreamRevocations: edgeTrust?.trust.revocations ?? null,
       trustDomain: o.config.server.trustDomain,
     }).catch((err: unknown) => {
       throw listenError(err, { listener: 'gateway', host: o.config.gateway.host, port: o.config.gateway.port, portFlag: '--port N (warden gateway)', portKey: 'gateway.port' });

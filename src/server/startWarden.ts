@@ -151,6 +151,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
     if (options.gateway !== false) gateway = await startGateway({
       // The CA's bundle as it is now (a cached string), so sidecars under a rotated CA's new root are trusted at once.
       upstreamSvid: { current: () => (gatewaySvid ? { ...gatewaySvid, bundlePem: ca.bundlePem() } : null) },
+      upstreamRevocations: ca.revocations,
       trustDomain: ca.trustDomain,
       ...plugins.gatewayOptions,
       onRequestDone: observer.observe,

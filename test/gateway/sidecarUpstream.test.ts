@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -66,4 +67,54 @@ test('the gateway reaches a Warden sidecar over mTLS with its own SVID, checks t
   await assert.rejects(start({ spiffeId: MODEL }, null), /WARDEN_CONFIG_INVALID|mtls needs the gateway's SVID/);
   const plain = upstreamConfig.safeParse({ name: 'x', url: 'http://127.0.0.1:1', mtls: { spiffeId: null } });
   assert.equal(plain.success, false, 'mTLS needs an https:// upstream');
+});
+
+test('a revoked sidecar SVID (its SPIFFE ID, its serial or its intermediate) closes the open upstream connection and gets no new one', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-sidecar-revoked-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
+  t.after(() => ca.close());
+  const echo = await startEchoWorkload();
+  t.after(() => new Promise((r) => echo.server.close(r)));
+  const sidecarSvid = await issueMaterial(ca, MODEL);
+  const sidecar = await startSidecar({
+    trustDomain: 'warden.local',
+    identity: new StaticSvidSource(sidecarSvid),
+    revocations: new RevocationList(),
+    authorizer: new AllowListAuthorizer([{ from: 'spiffe://warden.local/warden/gateway/*', to: MODEL, paths: ['/v1/*'], methods: ['POST'] }]),
+    upstreamUrl: echo.url,
+  });
+  t.after(() => sidecar.close());
+  const gatewaySvid = await issueMaterial(ca, GATEWAY);
+  const intermediate = new X509Certificate(sidecarSvid.chainPem.slice(sidecarSvid.chainPem.indexOf('-----BEGIN', 1)));
+  assert.ok(intermediate.ca, 'the SVID chain carries its intermediate');
+
+  const kinds = [
+    { kind: 'spiffe_id', value: MODEL },
+    { kind: 'serial', value: sidecarSvid.serial },
+    { kind: 'serial', value: intermediate.serialNumber },
+  ] as const;
+  for (const revoke of kinds) {
+    const revocations = new RevocationList();
+    const gateway = await startTestGateway({
+      upstreams: [upstreamConfig.parse({ name: 'sidecar', url: sidecar.url, models: ['m'], timeoutMs: 5000, retries: 0, mtls: { spiffeId: MODEL } })],
+      upstreamSvid: { current: () => gatewaySvid },
+      upstreamRevocations: revocations,
+      trustDomain: 'warden.local',
+    });
+    t.after(() => gateway.close(0));
+    const embed = async () => {
+      const r = await request(`${gateway.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', input: 'hi' }) });
+      return { status: r.statusCode, json: (await r.body.json()) as { peer?: string; error?: { code: string } } };
+    };
+    assert.equal((await embed()).status, 200, `before revoking ${revoke.kind} ${revoke.value}`);
+    const reached = echo.seen.length;
+    await revocations.add({ kind: revoke.kind, value: revoke.value, reason: 'test' });
+    // The keep-alive connection verified before would carry this request, were it not closed.
+    const after = await embed();
+    assert.equal(after.status, 502, `after revoking ${revoke.kind}: ${JSON.stringify(after.json)}`);
+    assert.equal(after.json.error?.code, 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE');
+    assert.equal((await embed()).status, 502, 'nor is a new connection made to it');
+    assert.equal(echo.seen.length, reached, 'nothing reached the revoked model server');
+  }
 });

@@ -33,7 +33,7 @@ function cleanupInReverse(t: { after(fn: () => unknown): void }): (fn: () => unk
  * A Warden sidecar for MODEL in front of an echo workload. `renewUnder` gives it an SVID from the
  * CA's active generation and restarts it on the same port, so the gateway's next connection is new.
  */
-async function startModelSidecar(first: SvidMaterial, defer: (fn: () => unknown) => void): Promise<{ url: string; renewUnder(ca: CertificateAuthority): Promise<void> }> {
+async function startModelSidecar(first: SvidMaterial, defer: (fn: () => unknown) => void): Promise<{ url: string; serial(): string; renewUnder(ca: CertificateAuthority): Promise<void> }> {
   const echo = await startEchoWorkload();
   defer(() => new Promise((r) => echo.server.close(r)));
   const identity = new StaticSvidSource(first);
@@ -49,6 +49,7 @@ async function startModelSidecar(first: SvidMaterial, defer: (fn: () => unknown)
   const port = Number(new URL(sidecar.url).port);
   return {
     url: sidecar.url,
+    serial: () => identity.current().serial,
     async renewUnder(ca) {
       identity.set(await issueMaterial(ca, MODEL));
       await sidecar.close();
@@ -179,6 +180,14 @@ test('warden gateway (remote): after a CA rotation, sidecar upstreams under the 
     const r = await embed(edge.url);
     assert.equal(r.status, 200, `${edge.name} trusts the sidecar's SVID under the new root: ${r.body}`);
   }
+
+  // Both gateways follow the revocation list (the plain one for its sidecar upstream alone): revoking
+  // the sidecar's SVID closes their kept-alive connections to it; a new SVID is trusted again.
+  const revoked = await request(`${warden.ready.adminUrl}/api/v1/identity/revoke`, { method: 'POST', dispatcher: admin, headers: { authorization: `Bearer ${warden.ready.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ serial: sidecar.serial(), reason: 'keyCompromise' }) });
+  assert.equal(revoked.statusCode, 200, await revoked.body.text());
+  for (const edge of [plain, workload]) assert.ok(await until(async () => (await embed(edge.url)).status === 502, 10_000), `${edge.name} stops reaching the revoked sidecar`);
+  await sidecar.renewUnder(warden.ca);
+  for (const edge of [plain, workload]) assert.equal((await embed(edge.url)).status, 200, `${edge.name} reaches the sidecar with its new SVID`);
 
   // Shutdown of the control plane ends the PEPs' snapshot and revocation streams instead of waiting for them.
   const closing = Date.now();
