@@ -41,7 +41,13 @@ interface StateFile {
   version: 1;
   trustDomain: string;
   sequence: number;
-  generations: { id: string; status: 'prepared' | 'active' | 'retired'; createdAt: string; intermediate: number }[];
+  generations: { id: string; status: 'prepared' | 'active' | 'retired'; createdAt: string; intermediate: number; superseded?: SupersededIntermediateState[] }[];
+}
+
+/** An intermediate a renewal replaced (its certificate and key are deleted): kept by serial until it expires, so it can still be revoked. */
+interface SupersededIntermediateState {
+  serial: string;
+  notAfter: string;
 }
 
 interface Generation {
@@ -53,6 +59,8 @@ interface Generation {
   rootKeys: CryptoKeyPair;
   intermediate: x509.X509Certificate;
   intermediateKeys: CryptoKeyPair;
+  /** Earlier intermediates of this generation that have not expired (normalized serials). */
+  superseded: { serial: string; notAfter: Date }[];
   jwtKey: CryptoKey;
   jwtPublicJwk: SpiffeJwk;
   jwtKid: string;
@@ -138,7 +146,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
         );
       }
       this.seq = state.sequence;
-      for (const g of state.generations) this.gens.push(await this.loadGeneration(g.id, g.status, g.createdAt, g.intermediate));
+      for (const g of state.generations) this.gens.push({ ...(await this.loadGeneration(g.id, g.status, g.createdAt, g.intermediate)), superseded: this.supersededOf(g) });
     }
     if (!this.active()) {
       const g = await this.createGeneration('active');
@@ -148,11 +156,20 @@ export class FileCertificateAuthority implements CertificateAuthority {
     await this.maintain();
   }
 
+  /** The superseded intermediates authority.json lists for a generation (none before they were recorded). */
+  private supersededOf(g: { id: string; superseded?: unknown }): Generation['superseded'] {
+    if (g.superseded === undefined) return [];
+    const list = g.superseded;
+    const valid = Array.isArray(list) && list.every((e: Partial<SupersededIntermediateState> | null) => typeof e?.serial === 'string' && /^[0-9a-f]{1,40}$/.test(e.serial) && typeof e.notAfter === 'string' && !Number.isNaN(Date.parse(e.notAfter)));
+    if (!valid) throw new WardenError('WARDEN_IDENTITY_CA_STATE_INVALID', `${this.statePath()}: generation ${g.id} lists malformed superseded intermediates`);
+    return (list as SupersededIntermediateState[]).map((e) => ({ serial: e.serial, notAfter: new Date(e.notAfter) }));
+  }
+
   private active(): Generation | undefined {
     return this.gens.find((g) => g.status === 'active');
   }
 
-  private async loadGeneration(id: string, status: Generation['status'], createdAt: string, intermediateNo: number): Promise<Generation> {
+  private async loadGeneration(id: string, status: Generation['status'], createdAt: string, intermediateNo: number): Promise<Omit<Generation, 'superseded'>> {
     try {
       const root = new x509.X509Certificate(readFileSync(join(this.caDir, rootCertName(id)), 'utf8'));
       const intermediateFile = intermediateCertPath(this.caDir, id, intermediateNo);
@@ -201,7 +218,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
     writeFileAtomic(join(this.caDir, rootCertName(id)), toPem(root), 0o644);
     const { intermediate, intermediateKeys } = await this.issueIntermediate(id, 1, root, rootKeys);
     // createdAt on the maintenance clock: the activation delay counts from it.
-    return { id, status, createdAt: new Date(this.now()).toISOString(), intermediateNo: 1, root, rootKeys, intermediate, intermediateKeys, ...(await this.jwtKeyOf(id)) };
+    return { id, status, createdAt: new Date(this.now()).toISOString(), intermediateNo: 1, root, rootKeys, intermediate, intermediateKeys, superseded: [], ...(await this.jwtKeyOf(id)) };
   }
 
   private async issueIntermediate(id: string, no: number, root: x509.X509Certificate, rootKeys: CryptoKeyPair) {
@@ -235,7 +252,13 @@ export class FileCertificateAuthority implements CertificateAuthority {
       version: 1,
       trustDomain: this.trustDomain,
       sequence: this.seq,
-      generations: this.gens.map((g) => ({ id: g.id, status: g.status, createdAt: g.createdAt, intermediate: g.intermediateNo })),
+      generations: this.gens.map((g) => ({
+        id: g.id,
+        status: g.status,
+        createdAt: g.createdAt,
+        intermediate: g.intermediateNo,
+        superseded: g.superseded.map((e) => ({ serial: e.serial, notAfter: e.notAfter.toISOString() })),
+      })),
     };
     writeFileAtomic(this.statePath(), JSON.stringify(state, null, 2) + '\n', 0o600);
   }
@@ -266,6 +289,10 @@ export class FileCertificateAuthority implements CertificateAuthority {
     const before = this.gens.length;
     this.gens = this.gens.filter((g) => g.root.notAfter.getTime() > now);
     if (this.gens.length !== before) changed = true;
+    for (const g of this.gens) {
+      const live = g.superseded.filter((e) => e.notAfter.getTime() > now);
+      if (live.length !== g.superseded.length) (g.superseded = live), (changed = true);
+    }
     let active = this.active();
     if (!active) {
       // The active root expired while a new one waited: that one, already in every bundle.
@@ -290,6 +317,8 @@ export class FileCertificateAuthority implements CertificateAuthority {
     if (active.intermediate.notAfter.getTime() - now < iLife / 2 && active.intermediate.notAfter.getTime() < active.root.notAfter.getTime()) {
       const no = active.intermediateNo + 1;
       const { intermediate, intermediateKeys } = await this.issueIntermediate(active.id, no, active.root, active.rootKeys);
+      // SVIDs it issued stay valid until they expire; if its key leaks it must stay revocable by serial.
+      active.superseded.push({ serial: normalizeSerial(active.intermediate.serialNumber), notAfter: active.intermediate.notAfter });
       Object.assign(active, { intermediate, intermediateKeys, intermediateNo: no });
       changed = true;
     }
@@ -365,6 +394,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
       rootNotAfter: g.root.notAfter.toISOString(),
       intermediateNotAfter: g.intermediate.notAfter.toISOString(),
       intermediateSerial: normalizeSerial(g.intermediate.serialNumber),
+      supersededIntermediates: g.superseded.map((e) => ({ serial: e.serial, notAfter: e.notAfter.toISOString() })),
       rootSubject: g.root.subject,
       jwtKeyId: g.jwtKid,
     }));
@@ -562,13 +592,14 @@ export class FileCertificateAuthority implements CertificateAuthority {
     const serial = normalizeSerial(target.serial!);
     if (!/^[0-9a-f]{1,40}$/i.test(target.serial!.replace(/:/g, ''))) throw new WardenError('WARDEN_INPUT_INVALID', 'serial must be hex');
     // One of this CA's intermediates: every SVID it issued is revoked with it (verifiers check the
-    // chain), and issuerFor issues nothing more under it. Only a retired generation's: the active
-    // one issues every new SVID, a prepared one will.
+    // chain), and issuerFor issues nothing more under it. Only a retired generation's, or one a
+    // renewal replaced: the active one issues every new SVID, a prepared one will.
     const intermediate = this.gens.find((g) => normalizeSerial(g.intermediate.serialNumber) === serial);
     if (intermediate && intermediate.status !== 'retired') {
       throw new WardenError('WARDEN_CONFLICT', `serial ${serial} is the ${intermediate.status} intermediate, which ${intermediate.status === 'active' ? 'issues' : 'will issue'} every new SVID; rotate to a new generation first (warden identity ca rotate), then revoke it`);
     }
-    const known = intermediate ? { notAfter: intermediate.intermediate.notAfter } : this.issued ? await this.issued.find(serial) : null;
+    const superseded = intermediate ? undefined : this.gens.flatMap((g) => g.superseded).find((e) => e.serial === serial);
+    const known = intermediate ? { notAfter: intermediate.intermediate.notAfter } : superseded ? { notAfter: superseded.notAfter } : this.issued ? await this.issued.find(serial) : null;
     if (this.issued && !known) throw new WardenError('WARDEN_IDENTITY_REVOCATION_NOT_FOUND', `no certificate with serial ${serial} was issued by this CA`);
     await this.revocations.add({ kind: 'serial', value: serial, reason: target.reason, by: target.by, expiresAt: known?.notAfter ?? null });
   }

@@ -52,6 +52,8 @@ export interface CaGenerationInfo {
   intermediateNotAfter: string;
   /** Serial of the generation's current intermediate (lowercase hex): what revoking it takes. */
   intermediateSerial: string;
+  /** Intermediates of this generation a renewal replaced, until they expire: they can be revoked by serial too. */
+  supersededIntermediates: { serial: string; notAfter: string }[];
   rootSubject: string;
   jwtKeyId: string;
 }

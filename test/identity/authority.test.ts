@@ -9,7 +9,7 @@ import { SignJWT, decodeProtectedHeader } from 'jose';
 import { X509Certificate } from 'node:crypto';
 import { pemCertificateBlocks } from '../../src/identity/x509.js';
 import { openStore } from '../../src/store/index.js';
-import { loadOrCreateAuthority, verifyPeerSvid, verifyJwtSvid, createWorkloadKey, TrustBundle } from '../../src/identity/index.js';
+import { loadOrCreateAuthority, verifyPeerSvid, verifyJwtSvid, createWorkloadKey, normalizeSerial, TrustBundle } from '../../src/identity/index.js';
 import { tempDir } from './helpers/controlPlane.js';
 import { x509, loadIntermediate, caKeyFiles, mintLeaf } from './helpers/fixtures.js';
 
@@ -364,4 +364,46 @@ test('revoking a retired intermediate by serial revokes every SVID it issued (CA
   assert.ok(reopened.revocations.hasSerial(first));
   const entry = reopened.revocations.entries().find((e) => e.kind === 'serial')!;
   assert.ok(entry.expiresAt && Math.abs(new Date(entry.expiresAt).getTime() - new Date(new X509Certificate(pemCertificateBlocks(before.chainPem)[1]!).validTo).getTime()) < 1000);
+});
+
+test('an intermediate a renewal replaced stays revocable by serial until it expires, across a restart (CA with an issued-SVID store)', async (t) => {
+  const { dir, db, ca } = await authorityWithStore(t);
+  const serialOf = (pem: string) => normalizeSerial(new X509Certificate(pem).serialNumber);
+  const before = await ca.issueX509SvidFromCsr(createWorkloadKey().csrPem, { spiffeId: 'spiffe://example.org/before' });
+  const first = serialOf(ca.intermediatePem());
+  // Past the intermediate's half-life (30 days by default): the next issuance renews it.
+  const realNow = Date.now.bind(Date);
+  t.mock.method(Date, 'now', () => realNow() + 16 * 24 * 3600_000);
+  const now = () => new Date(Date.now());
+  const after = await ca.issueX509SvidFromCsr(createWorkloadKey().csrPem, { spiffeId: 'spiffe://example.org/after' });
+  assert.notEqual(serialOf(ca.intermediatePem()), first, 'the intermediate was renewed');
+  const active = ca.generations().find((g) => g.status === 'active')!;
+  assert.deepEqual(active.supersededIntermediates.map((e) => e.serial), [first], 'warden identity ca show lists the replaced one');
+
+  // Reopened: the record survives in authority.json though the old certificate and key are deleted.
+  const reopened = await loadOrCreateAuthority({ dataDir: dir, trustDomain: TD, db });
+  assert.deepEqual(reopened.generations().find((g) => g.status === 'active')!.supersededIntermediates.map((e) => e.serial), [first]);
+  await reopened.revoke({ serial: first, reason: 'key compromise' });
+  const entry = reopened.revocations.entries().find((e) => e.kind === 'serial')!;
+  assert.equal(entry.value, first);
+  assert.ok(entry.expiresAt && Math.abs(new Date(entry.expiresAt).getTime() - new Date(new X509Certificate(pemCertificateBlocks(before.chainPem)[1]!).validTo).getTime()) < 1000, 'the revocation lasts as long as the intermediate');
+  // Checked at its own time (an hour-long SVID has expired 16 days on); otherwise it verifies.
+  assert.throws(() => verifyPeerSvid(before.chainPem, reopened.bundlePem(), reopened.revocations, TD, { now: new Date(realNow()) }), { code: 'WARDEN_IDENTITY_REVOKED' });
+  assert.equal(verifyPeerSvid(after.chainPem, reopened.bundlePem(), reopened.revocations, TD, { now: now() }).spiffeId, 'spiffe://example.org/after', 'SVIDs of the current intermediate are untouched');
+  await assert.rejects(reopened.revoke({ serial: 'abcdef0123' }), { code: 'WARDEN_IDENTITY_REVOCATION_NOT_FOUND' }, 'unknown serials are still refused');
+});
+
+test('authority.json with a malformed list of replaced intermediates is refused, not half-read', async () => {
+  const dir = tempDir();
+  try {
+    const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: TD });
+    await ca.close();
+    const path = join(dir, 'ca', 'authority.json');
+    const state = JSON.parse(readFileSync(path, 'utf8'));
+    state.generations[0].superseded = [{ serial: 'not hex', notAfter: '2030-01-01T00:00:00Z' }];
+    writeFileSync(path, JSON.stringify(state));
+    await assert.rejects(loadOrCreateAuthority({ dataDir: dir, trustDomain: TD }), { code: 'WARDEN_IDENTITY_CA_STATE_INVALID' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -173,9 +173,16 @@ export function registerIdentityCommands(program: Command): void {
     .option('--format <format>', 'text or json', 'text')
     .action(async (opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const r = await withAdminClient(cmd, (a) => a.call<{ trustDomain: string; sequence: number; generations: { id: string; status: string; rootNotAfter: string; intermediateNotAfter: string; intermediateSerial: string }[] }>('GET', '/api/v1/identity/ca'));
-      if (format === 'json') printJson(r);
-      else printText(`trust domain spiffe://${r.trustDomain} (bundle sequence ${r.sequence})\n` + formatTable(['GENERATION', 'STATUS', 'ROOT NOT AFTER', 'INTERMEDIATE NOT AFTER', 'INTERMEDIATE SERIAL'], r.generations.map((g) => [g.id, g.status, g.rootNotAfter, g.intermediateNotAfter, g.intermediateSerial])));
+      const r = await withAdminClient(cmd, (a) =>
+        a.call<{ trustDomain: string; sequence: number; generations: { id: string; status: string; rootNotAfter: string; intermediateNotAfter: string; intermediateSerial: string; supersededIntermediates?: { serial: string; notAfter: string }[] }[] }>('GET', '/api/v1/identity/ca'),
+      );
+      if (format === 'json') return printJson(r);
+      const superseded = r.generations.flatMap((g) => (g.supersededIntermediates ?? []).map((e) => [g.id, e.serial, e.notAfter]));
+      printText(
+        `trust domain spiffe://${r.trustDomain} (bundle sequence ${r.sequence})\n` +
+          formatTable(['GENERATION', 'STATUS', 'ROOT NOT AFTER', 'INTERMEDIATE NOT AFTER', 'INTERMEDIATE SERIAL'], r.generations.map((g) => [g.id, g.status, g.rootNotAfter, g.intermediateNotAfter, g.intermediateSerial])) +
+          (superseded.length ? `\nreplaced intermediates (still valid, revocable by serial):\n` + formatTable(['GENERATION', 'SERIAL', 'NOT AFTER'], superseded) : ''),
+      );
     });
   ca.command('rotate')
     .description('Rotate the CA: a new root joins the bundle (old roots stay until they expire) and becomes the issuer')
