@@ -15,7 +15,9 @@ export interface ObservedRequest {
 
 /** What alert rules receive per request on the control plane's event bus ('gateway.decision'). */
 export interface DecisionEvent {
+  /** Cedar entity string of the principal, e.g. ApiKey::"demo"; null when unauthenticated. */
   principal: string | null;
+  /** Key id / SPIFFE ID (an identifier, not a credential). */
   principalId: string | null;
   /** How the principal authenticated ('api-key', 'jwt', 'mtls', 'jwt-svid'); null when it did not. */
   authn: string | null;

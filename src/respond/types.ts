@@ -54,16 +54,5 @@ export interface Alarm {
   receivedAt?: number;
 }
 
-/** What the gateway emits per decision on `ctx.events` ('gateway.decision'). */
-export interface GatewayDecisionEvent {
-  /** Cedar entity string of the principal, e.g. ApiKey::"demo"; null when unauthenticated. */
-  principal: string | null;
-  /** Key id / SPIFFE ID (an identifier, not a credential). */
-  principalId: string | null;
-  /** How the principal authenticated ('api-key', 'jwt', …); null when it did not. */
-  authn: string | null;
-  decision: 'allow' | 'deny';
-  code: string | null;
-  sourceIp: string;
-  model: string | null;
-}
+/** What the gateway emits per decision on `ctx.events` ('gateway.decision'): defined where it is made. */
+export type { DecisionEvent as GatewayDecisionEvent } from '../observe/index.js';
