@@ -128,7 +128,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
   // node:http checks headersTimeout on this interval (30 s by default), so the bound holds within half again.
   const connectionsCheckingInterval = Math.min(30_000, Math.max(50, headersTimeoutMs / 2));
-  const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth, svid: options.upstreamSvid, trustDomain: options.trustDomain, revocations: options.upstreamRevocations ?? null });
+  const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth, svid: options.upstreamSvid, trustDomain: options.trustDomain, revocations: options.upstreamRevocations ?? null, logger: options.logger });
   upstreams.startHealthChecks();
   // Revocations also close what is open: connections of revoked client SVIDs, requests of revoked JWT-SVIDs.
   const revocationEnforcer = options.authn?.revocations ? new RevocationEnforcer(options.authn.revocations) : null;

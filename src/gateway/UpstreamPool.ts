@@ -6,6 +6,7 @@ import { CircuitBreaker } from './CircuitBreaker.js';
 import { spiffeMtlsConnector, type GatewaySvidSource } from './upstreamMtls.js';
 import { UpstreamPeers } from './UpstreamPeers.js';
 import type { RevocationList } from '../identity/index.js';
+import type { Logger } from '../observe/index.js';
 
 export interface Upstream {
   name: string;
@@ -41,6 +42,8 @@ export interface UpstreamPoolOptions {
   trustDomain?: string;
   /** Upstream SVIDs (mtls upstreams) are checked against it, and their connections closed when revoked. */
   revocations?: RevocationList | null;
+  /** Where refused and closed upstream connections are reported. */
+  logger?: Logger | null;
 }
 
 /** Keep-alive connection pools to model servers, and the model → upstream routing table. */
@@ -59,7 +62,7 @@ export class UpstreamPool {
   private readonly peers: UpstreamPeers | null;
 
   constructor(configs: readonly UpstreamConfig[], private readonly options: UpstreamPoolOptions = {}) {
-    this.peers = options.revocations && configs.some((c) => c.mtls) ? new UpstreamPeers(options.revocations) : null;
+    this.peers = options.revocations && configs.some((c) => c.mtls) ? new UpstreamPeers(options.revocations, options.logger ?? null) : null;
     this.upstreams = configs.map((c) => {
       const url = new URL(c.url);
       const connect = c.mtls ? this.mtlsConnector(c) : undefined;

@@ -1,8 +1,8 @@
 import { connect as tlsConnect } from 'node:tls';
 import { errors as undiciErrors, type buildConnector } from 'undici';
 import { WardenError } from '../errors/index.js';
-import { uriSans } from '../identity/SpiffeId.js';
-import { upstreamPeerOf, type UpstreamPeer, type UpstreamPeers } from './UpstreamPeers.js';
+import { verifyPeerSvid, type VerifiedSvid } from '../identity/index.js';
+import type { UpstreamPeers } from './UpstreamPeers.js';
 
 /** The gateway's own X.509-SVID, read on every new upstream connection (so renewals apply at once). */
 export interface GatewaySvidSource {
@@ -12,8 +12,9 @@ export interface GatewaySvidSource {
 /**
  * undici connector for a Warden sidecar (or any SPIFFE workload) upstream: mutual TLS with the
  * gateway's SVID as client certificate, the trust bundle as the only roots, TLS 1.2+, and the
- * server's identity checked by its SPIFFE ID instead of a DNS name, and against the revocation list
- * when `peers` is given (which also closes the connection if it is revoked later). Hand-written
+ * server's identity checked by its SPIFFE ID instead of a DNS name (verifyPeerSvid: the path to
+ * the bundle built and every signature on it checked), and against the revocation list when
+ * `peers` is given (which also closes the connection if it is revoked later). Hand-written
  * because undici's connector takes fixed key material and checks DNS names; SVIDs rotate and
  * carry URI SANs.
  */
@@ -29,7 +30,7 @@ export function spiffeMtlsConnector(
       callback(new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', 'the gateway has no SVID for mTLS to its upstream'), null);
       return;
     }
-    let peer: UpstreamPeer | null = null;
+    let peer: VerifiedSvid | null = null;
     const socket = tlsConnect({
       host: options.hostname,
       port: Number(options.port) || 443,
@@ -40,14 +41,19 @@ export function spiffeMtlsConnector(
       minVersion: 'TLSv1.2',
       ALPNProtocols: ['http/1.1'],
       checkServerIdentity: (_host, cert) => {
-        const ids = uriSans(cert.subjectaltname).filter((u) => u.startsWith('spiffe://'));
-        if (ids.length !== 1) return new Error('the upstream certificate is not an X.509-SVID (needs exactly one spiffe:// URI SAN)');
-        const id = ids[0]!;
-        if (expected.spiffeId ? id !== expected.spiffeId : !id.startsWith(`spiffe://${expected.trustDomain}/`)) {
-          return new Error(`the upstream presented ${id}, expected ${expected.spiffeId ?? `an ID in ${expected.trustDomain}`}`);
+        // Not Node's issuerCertificate links for the revocation check: they pair certificates by
+        // name, unverified, so a decoy in the presented chain could hide a revoked intermediate.
+        let who: VerifiedSvid;
+        try {
+          who = verifyPeerSvid(cert, material.bundlePem, null, expected.trustDomain);
+        } catch (err) {
+          return err as Error;
         }
-        peer = upstreamPeerOf(id, cert);
-        return peers?.refusal(peer) ?? undefined;
+        if (expected.spiffeId !== null && who.spiffeId !== expected.spiffeId) {
+          return new Error(`the upstream presented ${who.spiffeId}, expected ${expected.spiffeId}`);
+        }
+        peer = who;
+        return peers?.refusal(who) ?? undefined;
       },
     });
     socket.setNoDelay(true);
@@ -59,14 +65,15 @@ export function spiffeMtlsConnector(
     socket.once('secureConnect', () => {
       socket.setTimeout(0);
       socket.off('error', onError);
-      // A revocation that arrived during the handshake: checked again before the socket is used.
-      const refusal = peer && peers ? peers.refusal(peer) : null;
+      // Never an unverified peer (checkServerIdentity is skipped on a resumed session), and a
+      // revocation that arrived during the handshake is checked again before the socket is used.
+      const refusal = peer ? (peers?.refusal(peer) ?? null) : new WardenError('WARDEN_IDENTITY_SVID_MISSING', 'the upstream was not verified');
       if (refusal) {
         socket.destroy();
         callback(refusal, null);
         return;
       }
-      if (peer && peers) peers.track(socket, peer);
+      peers?.track(socket, peer!);
       callback(null, socket);
     });
   };

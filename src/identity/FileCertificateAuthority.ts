@@ -341,6 +341,8 @@ export class FileCertificateAuthority implements CertificateAuthority {
     const prepared = this.gens.find((g) => g.status === 'prepared');
     this.nextMaintenance = Math.min(
       ...this.gens.map((g) => g.root.notAfter.getTime()),
+      // A replaced intermediate leaves `ca show` (and the revocable serials) when it expires.
+      ...this.gens.flatMap((g) => g.superseded.map((e) => e.notAfter.getTime())),
       active.intermediate.notAfter.getTime() - (active.intermediate.notAfter.getTime() - active.intermediate.notBefore.getTime()) / 2,
       // With a root waiting, the next step is its activation (never a time already past: that would run maintenance on every issuance).
       prepared ? this.activationDue(active, prepared) : thirdLifeLeftAt(active),

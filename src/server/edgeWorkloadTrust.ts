@@ -55,7 +55,7 @@ export async function startEdgeWorkloadTrust(o: EdgeWorkloadTrustOptions): Promi
     setTimeout(() => resolve(false), 10_000).unref();
   });
   feed.start();
-  if (!(await connected)) o.logger.error('no revocation list from the control plane yet: workload credentials are refused until it arrives');
+  if (!(await connected)) o.logger.error('no revocation list from the control plane yet: workload credentials are refused, and sidecar upstreams are checked against no revocation, until it arrives');
   return {
     trust: {
       trustDomain: o.trustDomain,

@@ -118,6 +118,11 @@ test('warden up: after a CA rotation, sidecar upstreams under the new root are r
   await sidecar.renewUnder(warden.ca);
   const afterRotation = await embed();
   assert.equal(afterRotation.status, 200, `the gateway trusts the sidecar's SVID under the new root: ${afterRotation.body}`);
+
+  // The gateway checks its upstream against the CA's revocation list: the kept-alive connection closes at once.
+  await warden.ca.revoke({ serial: sidecar.serial(), reason: 'keyCompromise' });
+  const afterRevocation = await embed();
+  assert.equal(afterRevocation.status, 502, `the revoked sidecar is not reached: ${afterRevocation.body}`);
 });
 
 
