@@ -1,5 +1,4 @@
 import { Pool } from 'undici';
-import { UpstreamHttpPool } from './UpstreamHttpPool.js';
 import type { UpstreamConfig } from '../config/index.js';
 import { WardenError } from '../errors/index.js';
 import { CircuitBreaker } from './CircuitBreaker.js';
@@ -70,7 +69,7 @@ export class UpstreamPool {
         name: c.name,
         origin: url.origin,
         basePath: url.pathname.replace(/\/$/, ''),
-        pool: new UpstreamHttpPool(url.origin, {
+        pool: new Pool(url.origin, {
           connections: c.connections,
           keepAliveTimeout: 60_000,
           pipelining: 1,

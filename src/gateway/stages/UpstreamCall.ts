@@ -1,20 +1,23 @@
 import { EventEmitter } from 'node:events';
+import type { Dispatcher } from 'undici';
 import { WardenError } from '../../errors/index.js';
 import type { Upstream } from '../UpstreamPool.js';
+import { UpstreamAnswer } from './UpstreamAnswer.js';
 
 /**
- * Abort signal of one upstream call, fired when the client goes away or one of the gateway's
- * deadlines passes; `reason` says which, and undici rejects the call (or destroys its answer's
- * body) with it. undici accepts an EventEmitter with `aborted` and `reason`; an AbortController
- * (an EventTarget) cost ~3% of gateway CPU. Deadlines are plain timers, armed once per phase.
+ * One upstream call (its attempts, its deadlines), aborted when the client goes away or one of
+ * the gateway's deadlines passes; `reason` says which, and the current attempt fails with it.
+ * 'abort' is emitted for those waiting on the client meanwhile. Deadlines are plain timers,
+ * armed once per phase.
  */
 export class UpstreamCall extends EventEmitter {
   aborted = false;
   reason: WardenError | undefined = undefined;
   /** Set when the headers deadline passed while this request waited for a free pool connection. */
   poolBusy = false;
-  /** Set once undici gave this request a connection and sends it (UpstreamHttpPool notes it). */
+  /** Set once undici gave this request a connection and sends it (UpstreamAnswer notes it). */
   sent = false;
+  private attempt: UpstreamAnswer | null = null;
   private timer: NodeJS.Timeout | undefined = undefined;
   private readonly started = Date.now();
 
@@ -27,7 +30,21 @@ export class UpstreamCall extends EventEmitter {
     this.aborted = true;
     this.reason = reason;
     this.clearDeadline();
+    this.attempt?.stop(reason);
     this.emit('abort');
+  }
+
+  /**
+   * Sends the request through the upstream's pool: its answer once the headers arrived, or the
+   * reason the attempt failed (this call's abort reason as soon as it fires, even while the
+   * request still waits in the pool's queue for a connection).
+   */
+  send(options: Dispatcher.DispatchOptions): Promise<UpstreamAnswer> {
+    if (this.aborted) return Promise.reject(this.reason);
+    const answer = new UpstreamAnswer(this);
+    this.attempt = answer;
+    this.upstream.pool.dispatch(options, answer);
+    return answer.arrived;
   }
 
   /** The client went away. */
@@ -60,30 +77,6 @@ export class UpstreamCall extends EventEmitter {
     if (this.timer === undefined) return;
     clearTimeout(this.timer);
     this.timer = undefined;
-  }
-
-  /**
-   * `pending`, or this call's abort reason as soon as it fires: undici keeps an aborted request in
-   * its pool queue until a connection frees up, and only then rejects it. An answer that still
-   * comes after the abort is discarded with `discard`.
-   */
-  race<T>(pending: Promise<T>, discard: (value: T) => void): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(this.reason);
-      if (this.aborted) onAbort();
-      else this.once('abort', onAbort);
-      pending.then(
-        (value) => {
-          this.off('abort', onAbort);
-          if (this.aborted) discard(value);
-          else resolve(value);
-        },
-        (err: unknown) => {
-          this.off('abort', onAbort);
-          reject(this.aborted ? this.reason : err);
-        },
-      );
-    });
   }
 
   private arm(ms: number, fire: (call: UpstreamCall) => void): void {

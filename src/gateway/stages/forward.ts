@@ -13,6 +13,7 @@ import { SseRewriter } from './SseRewriter.js';
 import { guardErrorAnswer, MAX_ERROR_ANSWER_BYTES } from './guardErrorAnswer.js';
 import { stringifyKeepingNumbers } from '../protocols/stringifyKeepingNumbers.js';
 import { UpstreamCall } from './UpstreamCall.js';
+import type { UpstreamAnswer } from './UpstreamAnswer.js';
 
 /** Request headers passed to the model server; credentials and hop-by-hop headers never are. */
 const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent', 'traceparent', 'tracestate'];
@@ -127,13 +128,13 @@ function isClientGone(code: string | null): boolean {
  * An answer they must read but cannot (compressed, or a success of another content type) is
  * withheld rather than passed through unread.
  */
-function refuseUninspectable(response: Dispatcher.ResponseData, contentType: string, guardsRead: boolean): void {
+function refuseUninspectable(response: UpstreamAnswer, contentType: string, guardsRead: boolean): void {
   if (!guardsRead) return;
   const encoding = response.headers['content-encoding'];
   const encoded = encoding !== undefined && encoding !== 'identity';
   const readable = response.statusCode >= 300 || contentType.startsWith('application/json') || contentType.startsWith('text/event-stream');
   if (!encoded && readable) return;
-  discardBody(response.body);
+  response.discard();
   throw new WardenError(
     'WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE',
     `the model server answered with ${encoded ? `content-encoding ${JSON.stringify(String(encoding).slice(0, 32))}` : `content-type ${JSON.stringify(contentType.slice(0, 64))}`}, which the output guards cannot read; the answer is withheld`,
@@ -161,21 +162,6 @@ function askForStreamUsage(ctx: RequestContext): boolean {
   return true;
 }
 
-/** The whole upstream answer, up to `limit` bytes (events, not an async iterator: this runs per request). */
-function readAll(body: Dispatcher.ResponseData['body'], limit = MAX_BUFFERED_RESPONSE): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    body.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) body.destroy(new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', `the model server answer is larger than the ${limit} bytes the output guards read; it is withheld`));
-      else chunks.push(c);
-    });
-    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    body.once('error', reject);
-  });
-}
-
 /** Answers the client with a buffered (inspected) upstream answer. */
 function sendWhole(ctx: RequestContext, status: number, headers: Record<string, string | string[]>, text: Buffer, o: ForwardOptions): void {
   headers['content-length'] = String(text.length);
@@ -186,29 +172,19 @@ function sendWhole(ctx: RequestContext, status: number, headers: Record<string, 
 }
 
 /**
- * Drops an upstream body nobody will read. undici's body emits RequestAbortedError when destroyed
- * unread; without a listener that is an uncaught 'error' and takes the whole process down.
- */
-function discardBody(body: Dispatcher.ResponseData['body']): void {
-  body.on('error', () => undefined);
-  body.destroy();
-}
-
-/**
  * Sends the request; retries (with backoff) only when the connection could not be opened. The
  * call's headers deadline (armed by the caller) bounds the whole: queueing, attempts and backoff.
  */
-async function requestUpstream(upstream: Upstream, ctx: RequestContext, trace: ForwardOptions['trace'], signal: UpstreamCall): Promise<Dispatcher.ResponseData> {
-  const headers = forwardedHeaders(ctx, trace);
+async function requestUpstream(upstream: Upstream, ctx: RequestContext, trace: ForwardOptions['trace'], call: UpstreamCall): Promise<UpstreamAnswer> {
+  const options: Dispatcher.DispatchOptions = { path: upstream.basePath + ctx.path, method: ctx.method as Dispatcher.HttpMethod, headers: forwardedHeaders(ctx, trace), body: ctx.body ?? undefined };
   const deadline = Date.now() + upstream.timeoutMs;
   for (let attempt = 0; ; attempt++) {
     try {
-      const pending = upstream.pool.request({ path: upstream.basePath + ctx.path, method: ctx.method as 'GET' | 'POST', headers, body: ctx.body ?? undefined, signal });
-      return await signal.race(pending, (late) => discardBody(late.body));
+      return await call.send(options);
     } catch (err) {
       // Retries stay within the upstream's timeout: a connect timeout per attempt would otherwise add up.
       // No retry once the circuit opened meanwhile (a failed health check, other requests' failures).
-      if (attempt >= upstream.retries || !isConnectFailure(err) || signal.aborted || Date.now() + 100 * 2 ** attempt >= deadline || upstream.breaker.isOpen()) throw err;
+      if (attempt >= upstream.retries || !isConnectFailure(err) || call.aborted || Date.now() + 100 * 2 ** attempt >= deadline || upstream.breaker.isOpen()) throw err;
       await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
       if (upstream.breaker.isOpen()) throw err;
     }
@@ -260,7 +236,7 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
   ctx.res.once('close', onClose);
 
   const started = process.hrtime.bigint();
-  let response: Dispatcher.ResponseData;
+  let response: UpstreamAnswer;
   call.armHeadersDeadline();
   try {
     response = await requestUpstream(upstream, ctx, o.trace, call);
@@ -302,7 +278,7 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
       }
       admittedDigest = admit(ctx, reported);
     } catch (err) {
-      discardBody(response.body);
+      response.discard();
       ctx.res.off('close', onClose);
       call.clearDeadline();
       if (!judged) upstream.breaker.success(); // it answered; which model it serves is admission's business
@@ -334,7 +310,7 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
       if (rewriter) delete headers['content-length'];
       ctx.res.writeHead(response.statusCode, headers);
       ctx.responded = true;
-      for await (const chunk of response.body) {
+      for await (const chunk of response.stream()) {
         const out = rewriter ? rewriter.push(chunk as Buffer) : (chunk as Buffer);
         if (out.length > 0) {
           const wait = write(ctx.res, out, call);
@@ -350,13 +326,13 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
       return;
     }
     if (guardsRead && response.statusCode >= 300) {
-      const text = guardErrorAnswer(ctx, o.guards!, await readAll(response.body, MAX_ERROR_ANSWER_BYTES));
+      const text = guardErrorAnswer(ctx, o.guards!, await response.readAll(MAX_ERROR_ANSWER_BYTES));
       sendWhole(ctx, response.statusCode, headers, text, o);
       return;
     }
     const inspect = contentType.startsWith('application/json') && response.statusCode < 300 && (needsUsage || guardsRead);
     if (inspect) {
-      const raw = await readAll(response.body);
+      const raw = await response.readAll(MAX_BUFFERED_RESPONSE);
       let text = raw;
       try {
         const rawText = raw.toString('utf8');
@@ -379,7 +355,7 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
     // A success of another content type (an SSE stream labelled text/plain or not at all) is
     // still a completion: charged by its size, framing included, as the only measure left.
     if (needsUsage && response.statusCode < 300) passedBytes = 0;
-    for await (const chunk of response.body) {
+    for await (const chunk of response.stream()) {
       if (passedBytes !== null) passedBytes += (chunk as Buffer).length;
       const wait = write(ctx.res, chunk as Buffer, call);
       if (wait) await wait;
@@ -421,7 +397,7 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
         ctx.responded = true;
         ctx.status = 499;
       }
-      discardBody(response.body);
+      response.discard();
     }
     if (!judged) {
       if (broke) upstream.breaker.failure(ticket);

@@ -12,7 +12,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * echo inputs and leak their own secrets (keys in stack traces, connection strings) in errors, so
  * on routes whose answers the guards read, errors are guarded too: JSON string by string (the
  * structure stays valid JSON), any other UTF-8 text as a whole. Binary error answers are withheld
- * here; compressed (refuseUninspectable) and oversized (readAll) ones before they are read.
+ * here; compressed (refuseUninspectable) and oversized (UpstreamAnswer.readAll) ones before they are read.
  */
 export function guardErrorAnswer(ctx: RequestContext, guards: GatewayGuards, raw: Buffer): Buffer {
   let text: string;
