@@ -397,8 +397,10 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
         ctx.responded = true;
         ctx.status = 499;
       }
-      response.discard();
     }
+    // Whatever ended the answer early (an abort, a throw before it was read: writeHead refusing a
+    // status, say) drops what is left of it; a paused, unread answer would hold its connection forever.
+    response.discard();
     if (!judged) {
       if (broke) upstream.breaker.failure(ticket);
       else if (isClientGone(ctx.errorCode)) upstream.breaker.release(ticket);
