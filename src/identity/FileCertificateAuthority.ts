@@ -41,13 +41,18 @@ interface StateFile {
   version: 1;
   trustDomain: string;
   sequence: number;
-  generations: { id: string; status: 'prepared' | 'active' | 'retired'; createdAt: string; intermediate: number; superseded?: SupersededIntermediateState[] }[];
+  generations: { id: string; status: 'prepared' | 'active' | 'retired'; createdAt: string; intermediate: number; superseded?: readonly SupersededIntermediate[] }[];
 }
 
-/** An intermediate a renewal replaced (its certificate and key are deleted): kept by serial until it expires, so it can still be revoked. */
-interface SupersededIntermediateState {
-  serial: string;
-  notAfter: string;
+/**
+ * An intermediate a renewal replaced (its certificate and key are deleted): kept by serial until it
+ * expires, so it can still be revoked. The same form in authority.json, in memory and in `ca show`.
+ */
+interface SupersededIntermediate {
+  /** Normalized (lowercase hex, no leading zeros). */
+  readonly serial: string;
+  /** ISO 8601. */
+  readonly notAfter: string;
 }
 
 interface Generation {
@@ -59,8 +64,8 @@ interface Generation {
   rootKeys: CryptoKeyPair;
   intermediate: x509.X509Certificate;
   intermediateKeys: CryptoKeyPair;
-  /** Earlier intermediates of this generation that have not expired (normalized serials). */
-  superseded: { serial: string; notAfter: Date }[];
+  /** Earlier intermediates of this generation that have not expired. */
+  superseded: readonly SupersededIntermediate[];
   jwtKey: CryptoKey;
   jwtPublicJwk: SpiffeJwk;
   jwtKid: string;
@@ -160,9 +165,9 @@ export class FileCertificateAuthority implements CertificateAuthority {
   private supersededOf(g: { id: string; superseded?: unknown }): Generation['superseded'] {
     if (g.superseded === undefined) return [];
     const list = g.superseded;
-    const valid = Array.isArray(list) && list.every((e: Partial<SupersededIntermediateState> | null) => typeof e?.serial === 'string' && /^[0-9a-f]{1,40}$/.test(e.serial) && typeof e.notAfter === 'string' && !Number.isNaN(Date.parse(e.notAfter)));
+    const valid = Array.isArray(list) && list.every((e: Partial<SupersededIntermediate> | null) => typeof e?.serial === 'string' && /^[0-9a-f]{1,40}$/.test(e.serial) && typeof e.notAfter === 'string' && !Number.isNaN(Date.parse(e.notAfter)));
     if (!valid) throw new WardenError('WARDEN_IDENTITY_CA_STATE_INVALID', `${this.statePath()}: generation ${g.id} lists malformed superseded intermediates`);
-    return (list as SupersededIntermediateState[]).map((e) => ({ serial: e.serial, notAfter: new Date(e.notAfter) }));
+    return (list as SupersededIntermediate[]).map((e) => ({ serial: e.serial, notAfter: e.notAfter }));
   }
 
   private active(): Generation | undefined {
@@ -257,7 +262,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
         status: g.status,
         createdAt: g.createdAt,
         intermediate: g.intermediateNo,
-        superseded: g.superseded.map((e) => ({ serial: e.serial, notAfter: e.notAfter.toISOString() })),
+        superseded: g.superseded,
       })),
     };
     writeFileAtomic(this.statePath(), JSON.stringify(state, null, 2) + '\n', 0o600);
@@ -290,7 +295,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
     this.gens = this.gens.filter((g) => g.root.notAfter.getTime() > now);
     if (this.gens.length !== before) changed = true;
     for (const g of this.gens) {
-      const live = g.superseded.filter((e) => e.notAfter.getTime() > now);
+      const live = g.superseded.filter((e) => Date.parse(e.notAfter) > now);
       if (live.length !== g.superseded.length) (g.superseded = live), (changed = true);
     }
     let active = this.active();
@@ -318,7 +323,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
       const no = active.intermediateNo + 1;
       const { intermediate, intermediateKeys } = await this.issueIntermediate(active.id, no, active.root, active.rootKeys);
       // SVIDs it issued stay valid until they expire; if its key leaks it must stay revocable by serial.
-      active.superseded.push({ serial: normalizeSerial(active.intermediate.serialNumber), notAfter: active.intermediate.notAfter });
+      active.superseded = [...active.superseded, { serial: normalizeSerial(active.intermediate.serialNumber), notAfter: active.intermediate.notAfter.toISOString() }];
       Object.assign(active, { intermediate, intermediateKeys, intermediateNo: no });
       changed = true;
     }
@@ -342,7 +347,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
     this.nextMaintenance = Math.min(
       ...this.gens.map((g) => g.root.notAfter.getTime()),
       // A replaced intermediate leaves `ca show` (and the revocable serials) when it expires.
-      ...this.gens.flatMap((g) => g.superseded.map((e) => e.notAfter.getTime())),
+      ...this.gens.flatMap((g) => g.superseded.map((e) => Date.parse(e.notAfter))),
       active.intermediate.notAfter.getTime() - (active.intermediate.notAfter.getTime() - active.intermediate.notBefore.getTime()) / 2,
       // With a root waiting, the next step is its activation (never a time already past: that would run maintenance on every issuance).
       prepared ? this.activationDue(active, prepared) : thirdLifeLeftAt(active),
@@ -396,7 +401,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
       rootNotAfter: g.root.notAfter.toISOString(),
       intermediateNotAfter: g.intermediate.notAfter.toISOString(),
       intermediateSerial: normalizeSerial(g.intermediate.serialNumber),
-      supersededIntermediates: g.superseded.map((e) => ({ serial: e.serial, notAfter: e.notAfter.toISOString() })),
+      supersededIntermediates: [...g.superseded],
       rootSubject: g.root.subject,
       jwtKeyId: g.jwtKid,
     }));
@@ -601,7 +606,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
       throw new WardenError('WARDEN_CONFLICT', `serial ${serial} is the ${intermediate.status} intermediate, which ${intermediate.status === 'active' ? 'issues' : 'will issue'} every new SVID; rotate to a new generation first (warden identity ca rotate), then revoke it`);
     }
     const superseded = intermediate ? undefined : this.gens.flatMap((g) => g.superseded).find((e) => e.serial === serial);
-    const known = intermediate ? { notAfter: intermediate.intermediate.notAfter } : superseded ? { notAfter: superseded.notAfter } : this.issued ? await this.issued.find(serial) : null;
+    const known = intermediate ? { notAfter: intermediate.intermediate.notAfter } : superseded ? { notAfter: new Date(superseded.notAfter) } : this.issued ? await this.issued.find(serial) : null;
     if (this.issued && !known) throw new WardenError('WARDEN_IDENTITY_REVOCATION_NOT_FOUND', `no certificate with serial ${serial} was issued by this CA`);
     await this.revocations.add({ kind: 'serial', value: serial, reason: target.reason, by: target.by, expiresAt: known?.notAfter ?? null });
   }
