@@ -134,7 +134,7 @@ function refuseUninspectable(response: UpstreamAnswer, contentType: string, guar
   const encoded = encoding !== undefined && encoding !== 'identity';
   const readable = response.statusCode >= 300 || contentType.startsWith('application/json') || contentType.startsWith('text/event-stream');
   if (!encoded && readable) return;
-  response.discard();
+  // Thrown inside forward's try: its finally drops the unread answer.
   throw new WardenError(
     'WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE',
     `the model server answered with ${encoded ? `content-encoding ${JSON.stringify(String(encoding).slice(0, 32))}` : `content-type ${JSON.stringify(contentType.slice(0, 64))}`}, which the output guards cannot read; the answer is withheld`,
