@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
@@ -18,24 +18,33 @@ import { StaticSvidSource, issueMaterial, startEchoWorkload } from '../identity/
 const MODEL = 'spiffe://warden.local/svc/model';
 const GATEWAY = 'spiffe://warden.local/warden/gateway/local';
 
-
-test('the gateway reaches a Warden sidecar over mTLS with its own SVID, checks the sidecar SPIFFE ID, and is refused without one', async (t) => {
+/** A CA, an echo workload behind a Warden sidecar holding MODEL's SVID, and an SVID for the gateway. */
+async function modelBehindSidecar(t: TestContext) {
   const dir = mkdtempSync(join(tmpdir(), 'warden-sidecar-upstream-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
   t.after(() => ca.close());
   const echo = await startEchoWorkload();
   t.after(() => new Promise((r) => echo.server.close(r)));
+  const sidecarSvid = await issueMaterial(ca, MODEL);
   const sidecar = await startSidecar({
     trustDomain: 'warden.local',
-    identity: new StaticSvidSource(await issueMaterial(ca, MODEL)),
+    identity: new StaticSvidSource(sidecarSvid),
     revocations: new RevocationList(),
     authorizer: new AllowListAuthorizer([{ from: 'spiffe://warden.local/warden/gateway/*', to: MODEL, paths: ['/v1/*'], methods: ['POST'] }]),
     upstreamUrl: echo.url,
   });
   t.after(() => sidecar.close());
+  return { echo, sidecar, sidecarSvid, gatewaySvid: await issueMaterial(ca, GATEWAY) };
+}
 
-  const gatewaySvid = await issueMaterial(ca, GATEWAY);
+async function embed(url: string) {
+  const r = await request(`${url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', input: 'hi' }) });
+  return { status: r.statusCode, json: (await r.body.json()) as { peer?: string; path?: string; error?: { code: string } } };
+}
+
+test('the gateway reaches a Warden sidecar over mTLS with its own SVID, checks the sidecar SPIFFE ID, and is refused without one', async (t) => {
+  const { sidecar, gatewaySvid } = await modelBehindSidecar(t);
   const source: GatewaySvidSource = { current: () => gatewaySvid };
   const start = (mtls: { spiffeId: string | null }, svid: GatewaySvidSource | null) =>
     startTestGateway({
@@ -43,10 +52,6 @@ test('the gateway reaches a Warden sidecar over mTLS with its own SVID, checks t
       upstreamSvid: svid,
       trustDomain: 'warden.local',
     });
-  const embed = async (url: string) => {
-    const r = await request(`${url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', input: 'hi' }) });
-    return { status: r.statusCode, json: (await r.body.json()) as { peer?: string; path?: string; error?: { code: string } } };
-  };
 
   const good = await start({ spiffeId: MODEL }, source);
   t.after(() => good.close(0));
@@ -70,22 +75,7 @@ test('the gateway reaches a Warden sidecar over mTLS with its own SVID, checks t
 });
 
 test('a revoked sidecar SVID (its SPIFFE ID, its serial or its intermediate) closes the open upstream connection and gets no new one', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-sidecar-revoked-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const ca = await loadOrCreateAuthority({ dataDir: dir, trustDomain: 'warden.local' });
-  t.after(() => ca.close());
-  const echo = await startEchoWorkload();
-  t.after(() => new Promise((r) => echo.server.close(r)));
-  const sidecarSvid = await issueMaterial(ca, MODEL);
-  const sidecar = await startSidecar({
-    trustDomain: 'warden.local',
-    identity: new StaticSvidSource(sidecarSvid),
-    revocations: new RevocationList(),
-    authorizer: new AllowListAuthorizer([{ from: 'spiffe://warden.local/warden/gateway/*', to: MODEL, paths: ['/v1/*'], methods: ['POST'] }]),
-    upstreamUrl: echo.url,
-  });
-  t.after(() => sidecar.close());
-  const gatewaySvid = await issueMaterial(ca, GATEWAY);
+  const { echo, sidecar, sidecarSvid, gatewaySvid } = await modelBehindSidecar(t);
   const intermediate = new X509Certificate(sidecarSvid.chainPem.slice(sidecarSvid.chainPem.indexOf('-----BEGIN', 1)));
   assert.ok(intermediate.ca, 'the SVID chain carries its intermediate');
 
@@ -103,18 +93,14 @@ test('a revoked sidecar SVID (its SPIFFE ID, its serial or its intermediate) clo
       trustDomain: 'warden.local',
     });
     t.after(() => gateway.close(0));
-    const embed = async () => {
-      const r = await request(`${gateway.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', input: 'hi' }) });
-      return { status: r.statusCode, json: (await r.body.json()) as { peer?: string; error?: { code: string } } };
-    };
-    assert.equal((await embed()).status, 200, `before revoking ${revoke.kind} ${revoke.value}`);
+    assert.equal((await embed(gateway.url)).status, 200, `before revoking ${revoke.kind} ${revoke.value}`);
     const reached = echo.seen.length;
     await revocations.add({ kind: revoke.kind, value: revoke.value, reason: 'test' });
     // The keep-alive connection verified before would carry this request, were it not closed.
-    const after = await embed();
+    const after = await embed(gateway.url);
     assert.equal(after.status, 502, `after revoking ${revoke.kind}: ${JSON.stringify(after.json)}`);
     assert.equal(after.json.error?.code, 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE');
-    assert.equal((await embed()).status, 502, 'nor is a new connection made to it');
+    assert.equal((await embed(gateway.url)).status, 502, 'nor is a new connection made to it');
     assert.equal(echo.seen.length, reached, 'nothing reached the revoked model server');
   }
 });
