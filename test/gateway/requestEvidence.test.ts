@@ -171,8 +171,10 @@ test('HTTP/1.1: a client that drops the connection mid-upload is a cancel (499),
 /**
  * What a browser or curl sends when a user cancels an upload: HEADERS and DATA without
  * END_STREAM, then RST_STREAM(CANCEL). (node:http2's stream.close() would end the stream first.)
+ * With `endingFirst`, the cancel comes as an empty DATA frame with END_STREAM and the RST_STREAM
+ * behind it in one write, as a client that batches its frames sends it.
  */
-function h2CancelUpload(body: string): Promise<void> {
+function h2CancelUpload(body: string, endingFirst = false): Promise<void> {
   return new Promise((resolve) => {
     const socket = tlsConnect({ host: '127.0.0.1', port: gw.port, ca: authority.bundlePem(), servername: 'localhost', ALPNProtocols: ['h2'] }, () => {
       const headers = hpack([[':method', 'POST'], [':scheme', 'https'], [':path', '/v1/chat/completions'], [':authority', 'localhost'], ['authorization', `Bearer ${TEST_KEY}`], ['content-type', 'application/json']]);
@@ -180,7 +182,8 @@ function h2CancelUpload(body: string): Promise<void> {
       setTimeout(() => {
         const cancel = Buffer.alloc(4);
         cancel.writeUInt32BE(h2constants.NGHTTP2_CANCEL);
-        socket.write(h2Frame(3, 0, 1, cancel));
+        const endStream = h2Frame(0, 0x1, 1, Buffer.alloc(0));
+        socket.write(endingFirst ? Buffer.concat([endStream, h2Frame(3, 0, 1, cancel)]) : h2Frame(3, 0, 1, cancel));
         resolve();
       }, 100);
     });
@@ -202,6 +205,69 @@ test('HTTP/2: a whole JSON object whose stream is reset before it ended is a can
   assertCancelled(e);
   assert.equal(e.record.policies, undefined, 'a body the client never finished is not authorized');
   assert.equal(upstream.received(), before, 'nor forwarded');
+});
+
+test('HTTP/2: END_STREAM and RST_STREAM CANCEL read together after half a JSON body is a cancel, not the client\'s bad JSON', async () => {
+  const before = upstream.received();
+  const e = await evidenceOf(() => h2CancelUpload('{"model":"m",', true));
+  assertCancelled(e);
+  assert.equal(upstream.received(), before, 'nothing was forwarded');
+});
+
+test('HTTP/2: a whole JSON object whose stream is ended and reset in one write is a cancel, never authorized or forwarded', async () => {
+  const before = upstream.received();
+  const e = await evidenceOf(() => h2CancelUpload(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'uploaded, then cancelled' }] }), true));
+  assertCancelled(e);
+  assert.equal(e.record.policies, undefined, 'a body the client cancelled is not authorized');
+  assert.equal(upstream.received(), before, 'nor forwarded');
+});
+
+test('HTTP/2: half a JSON body ended by a client that stays for the answer is its bad JSON (400), answered', async () => {
+  const session = h2session();
+  try {
+    let status = 0;
+    const e = await evidenceOf(async () => {
+      status = await new Promise<number>((resolve, reject) => {
+        const st = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' });
+        st.on('response', (h) => resolve(Number(h[':status'])));
+        st.on('error', reject);
+        st.resume();
+        st.end('{"model":"m",');
+      });
+    });
+    assert.equal(status, 400, 'the client got its answer');
+    assert.deepEqual([e.record.status, e.record.code, e.record.decision], [400, 'WARDEN_GATEWAY_BAD_JSON', 'deny']);
+    assert.deepEqual(e.moved, ['deny WARDEN_GATEWAY_BAD_JSON +1']);
+  } finally {
+    session.destroy();
+  }
+});
+
+test('HTTP/2: node:http2\'s stream.close(CANCEL) with a content-length it did not reach is a cancel (nghttp2 resets the short stream before its END_STREAM reads as a body)', async () => {
+  const before = upstream.received();
+  const session = h2session();
+  try {
+    const e = await evidenceOf(async () => {
+      const st = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', 'content-length': '1000' });
+      st.on('error', () => undefined);
+      st.write('{"model":"m",');
+      await new Promise((r) => setTimeout(r, 100));
+      st.close(h2constants.NGHTTP2_CANCEL);
+    });
+    assertCancelled(e);
+    assert.equal(upstream.received(), before, 'nothing was forwarded');
+  } finally {
+    session.destroy();
+  }
+});
+
+test('HTTP/1.1: a connection half-closed (FIN) after half a declared body is recorded as the client leaving: at the server it is the same EOF as a dropped connection', async () => {
+  const before = upstream.received();
+  const e = await evidenceOf(async () => {
+    await h1(chatHead(1000), '{"model":"m","me', (s) => setTimeout(() => s.end(), 100));
+  });
+  assertCancelled(e);
+  assert.equal(upstream.received(), before, 'nothing was forwarded');
 });
 
 test('HTTP/2: a session lost mid-upload is a cancel', async () => {

@@ -61,13 +61,20 @@ function readBody(ctx: RequestContext, limit: number, timeoutMs: number): Promis
       if (size > limit) fail(new WardenError('WARDEN_GATEWAY_BODY_TOO_LARGE', `request body exceeds ${limit} bytes`));
       else chunks.push(chunk);
     };
-    req.on('data', onData);
-    req.once('end', () => {
+    const complete = (): void => {
+      if (settled) return;
       if (uploadAbandoned(req)) return fail(clientClosed());
       settled = true;
       clearTimeout(timer);
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    });
+    };
+    req.on('data', onData);
+    // HTTP/2: a client cancelling its upload may send END_STREAM and RST_STREAM CANCEL in one
+    // write, and 'end' is emitted before the reset behind it is processed. The body counts as
+    // complete only after the frames read with its END_STREAM (setImmediate: after this read):
+    // otherwise half a body would be parsed, the client's leaving recorded as its bad JSON, and a
+    // whole one authorized and rate-limited for a client already gone.
+    req.once('end', () => ('stream' in req ? setImmediate(complete) : complete()));
     // A dropped connection is the client's doing ('aborted', ECONNRESET), not the gateway's fault.
     req.once('error', (err: NodeJS.ErrnoException) => {
       if (!settled) fail(uploadAbandoned(req) || err.code === 'ECONNRESET' ? clientClosed(err) : err);
