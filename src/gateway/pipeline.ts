@@ -224,7 +224,7 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     next('admit');
     admit(ctx);
     next('forward');
-    if (upstream) await forward(ctx, upstream, { guards: o.guards, rateLimit: o.rateLimit, trace, overheadHeader: () => overheadHeader(ctx) });
+    if (upstream) await forward(ctx, upstream, { guards: o.guards, rateLimit: o.rateLimit, trace, overheadHeader: () => overheadHeader(ctx), logger: o.logger });
     else answerLocally(ctx, o.upstreams, o.authorize, o.guards);
     span.end(ctx.errorCode);
   } catch (err) {

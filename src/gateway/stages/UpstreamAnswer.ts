@@ -25,6 +25,12 @@ export class UpstreamAnswer implements Dispatcher.DispatchHandlers {
   readonly arrived: Promise<UpstreamAnswer>;
   private arrive!: (answer: UpstreamAnswer) => void;
   private arrivalFailed!: (err: Error) => void;
+  /**
+   * The error undici reported for the upstream's side of this attempt (its connection failed or
+   * closed, its answer broke off or fell silent past bodyTimeout); null while there was none, and
+   * when the gateway ended the attempt itself (its reason, a refusal, giving up on the answer).
+   */
+  upstreamError: Error | null = null;
   private headed = false;
   private complete = false;
   private failure: Error | null = null;
@@ -152,7 +158,9 @@ export class UpstreamAnswer implements Dispatcher.DispatchHandlers {
   }
 
   onError(err: Error): void {
+    // Failed already: the gateway stopped the attempt, and undici reports that abort back.
     if (this.failure !== null) return;
+    this.upstreamError = err;
     this.fail(err);
     const body = this.body;
     // A microtask later, as undici's `request` destroys its body stream.

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { WardenError } from '../../errors/index.js';
+import type { Logger } from '../../observe/index.js';
 import type { RequestContext } from '../RequestContext.js';
 import type { UpstreamPool, Upstream } from '../UpstreamPool.js';
 import { REFUSED } from '../CircuitBreaker.js';
@@ -44,6 +45,8 @@ export interface ForwardOptions {
   /** Adds the W3C trace context of this request's span (tracing on) to the upstream call. */
   trace?: { inject(headers: Record<string, string>): void };
   overheadHeader: () => string;
+  /** For the gateway's own failures once an answer is under way (earlier ones are the pipeline's to log). */
+  logger: Pick<Logger, 'error'>;
 }
 
 function forwardedHeaders(ctx: RequestContext, trace: ForwardOptions['trace']): Record<string, string> {
@@ -162,12 +165,25 @@ function askForStreamUsage(ctx: RequestContext): boolean {
   return true;
 }
 
+/**
+ * Starts the client's answer with the upstream's status and headers. Node refuses some an upstream
+ * may send (a status outside 200..599 to an HTTP/2 client, a header repeated that HTTP/2 allows
+ * once): the model server's bad answer (502), not the gateway's failure.
+ */
+function passHead(ctx: RequestContext, upstream: Upstream, status: number, headers: Record<string, string | string[]>): void {
+  try {
+    ctx.res.writeHead(status, headers);
+  } catch (err) {
+    throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} answered with a status or headers that cannot be passed on`, { cause: err });
+  }
+  ctx.responded = true;
+}
+
 /** Answers the client with a buffered (inspected) upstream answer. */
-function sendWhole(ctx: RequestContext, status: number, headers: Record<string, string | string[]>, text: Buffer, o: ForwardOptions): void {
+function sendWhole(ctx: RequestContext, upstream: Upstream, status: number, headers: Record<string, string | string[]>, text: Buffer, o: ForwardOptions): void {
   headers['content-length'] = String(text.length);
   headers['x-warden-overhead-ms'] = o.overheadHeader();
-  ctx.res.writeHead(status, headers);
-  ctx.responded = true;
+  passHead(ctx, upstream, status, headers);
   ctx.res.end(text);
 }
 
@@ -308,8 +324,7 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
       rewriter = first || needsUsage ? new SseRewriter(first && guards ? { first, more: () => guards.streamTransformer(ctx)! } : null, hideUsage) : null;
       headers['x-warden-overhead-ms'] = o.overheadHeader();
       if (rewriter) delete headers['content-length'];
-      ctx.res.writeHead(response.statusCode, headers);
-      ctx.responded = true;
+      passHead(ctx, upstream, response.statusCode, headers);
       for await (const chunk of response.stream()) {
         const out = rewriter ? rewriter.push(chunk as Buffer) : (chunk as Buffer);
         if (out.length > 0) {
@@ -327,7 +342,7 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
     }
     if (guardsRead && response.statusCode >= 300) {
       const text = guardErrorAnswer(ctx, o.guards!, await response.readAll(MAX_ERROR_ANSWER_BYTES));
-      sendWhole(ctx, response.statusCode, headers, text, o);
+      sendWhole(ctx, upstream, response.statusCode, headers, text, o);
       return;
     }
     const inspect = contentType.startsWith('application/json') && response.statusCode < 300 && (needsUsage || guardsRead);
@@ -346,12 +361,11 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
         if (needsUsage) onTotal(estimatedTotal(grant!.estimatedTokens, raw.length));
         if (guardsRead) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', 'the model server answer is labelled JSON but does not parse, so the output guards cannot read it; the answer is withheld');
       }
-      sendWhole(ctx, response.statusCode, headers, text, o);
+      sendWhole(ctx, upstream, response.statusCode, headers, text, o);
       return;
     }
     headers['x-warden-overhead-ms'] = o.overheadHeader();
-    ctx.res.writeHead(response.statusCode, headers);
-    ctx.responded = true;
+    passHead(ctx, upstream, response.statusCode, headers);
     // A success of another content type (an SSE stream labelled text/plain or not at all) is
     // still a completion: charged by its size, framing included, as the only measure left.
     if (needsUsage && response.statusCode < 300) passedBytes = 0;
@@ -366,20 +380,30 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
     // Aborted by the gateway (client gone, a deadline): the reason, whatever undici reported.
     abortIfClientGone(ctx, call);
     const e = call.aborted ? call.reason! : err;
-    ctx.errorCode = e instanceof WardenError ? e.code : isTimeout(e) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
+    // Whose failure it was. The upstream's when the error undici reported for its side (the
+    // connection lost, the answer broken off or silent) is what ended the answer, or when it missed
+    // a deadline: those count against its circuit. The gateway's refusals (guards, an answer it
+    // cannot read or pass on) do not; nor does any other throw, the gateway's own (a guard's bug,
+    // say), which is not blamed on the model server to the client or in the audit record either.
+    const upstreamBroke = response.upstreamError !== null && e === response.upstreamError;
+    ctx.errorCode = e instanceof WardenError ? e.code : !upstreamBroke ? 'WARDEN_INTERNAL' : isTimeout(e) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
     const clientGone = isClientGone(ctx.errorCode);
-    // The gateway's own refusals (guards, an uninspectable answer) say nothing against the upstream.
-    broke = !clientGone && (!(e instanceof WardenError) || e.code === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
+    broke = upstreamBroke || ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT';
     if (!ctx.responded && !clientGone) {
-      if (e instanceof WardenError) throw e;
+      // The pipeline answers (500 WARDEN_INTERNAL for the gateway's own failure) and logs it.
+      if (e instanceof WardenError || !upstreamBroke) throw e;
       // The answer broke off while the gateway was reading it (guards, token accounting): nothing
       // was sent yet, so the client gets a clean 502/504.
       throw new WardenError(ctx.errorCode as 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' | 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} ${ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' ? 'stopped sending its answer' : 'broke off its answer'}`, { cause: err });
     }
+    if (ctx.errorCode === 'WARDEN_INTERNAL') o.logger.error({ err: e, requestId: ctx.requestId }, 'unexpected gateway error');
     // Headers are gone: the only honest signal left is to end the stream early / cut the connection.
     if (ctx.responded && contentType.startsWith('text/event-stream') && !clientGone) {
       // What went wrong, in the gateway's words (an error's own message never reaches the client).
-      const message = e instanceof WardenError ? e.message : `model server ${upstream.name} ${ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' ? `sent nothing for ${upstream.timeoutMs} ms` : 'broke off'} in the middle of its answer`;
+      const message =
+        e instanceof WardenError ? e.message
+        : !upstreamBroke ? 'the gateway failed while passing on the answer'
+        : `model server ${upstream.name} ${ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' ? `sent nothing for ${upstream.timeoutMs} ms` : 'broke off'} in the middle of its answer`;
       const held = rewriter?.flushHeld() ?? '';
       (ctx.res as ServerResponse).end(`${held}event: error\ndata: ${JSON.stringify({ error: { code: ctx.errorCode, message, requestId: ctx.requestId } })}\n\n`);
     } else cutOff(ctx.res, e as Error);
