@@ -97,6 +97,21 @@ test('a guard that throws before the answer is passed on: 500 WARDEN_INTERNAL, l
   });
 });
 
+test('a guard that throws on a whole JSON answer: 500 WARDEN_INTERNAL, not reported as an unreadable answer', { timeout: 20_000 }, async () => {
+  const upstream = await startScriptedModelServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[]}'));
+  await withGateway(upstream, guards({ wantsResponse: () => true, transformJson: guardBug }), async ({ gw, records, logs }) => {
+    for (let i = 0; i < 2; i++) {
+      const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
+      const json = (await r.body.json()) as { error: { code: string } };
+      assert.deepEqual([r.statusCode, json.error.code], [500, 'WARDEN_INTERNAL']);
+    }
+    assert.equal(upstream.received(), 2, 'never refused: the circuit did not open');
+    await until('all audited', () => records.length === 2);
+    assert.deepEqual(records.map((r) => [r.status, r.code]), Array(2).fill([500, 'WARDEN_INTERNAL']));
+    assert.match(logs(), /guard bug/);
+  });
+});
+
 for (const [how, readWhole] of [
   ['passed on as it comes', false],
   ['read whole by the guards', true],

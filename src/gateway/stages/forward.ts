@@ -179,6 +179,16 @@ function passHead(ctx: RequestContext, upstream: Upstream, status: number, heade
   ctx.responded = true;
 }
 
+const NOT_JSON = Symbol('not JSON');
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return NOT_JSON;
+  }
+}
+
 /** Answers the client with a buffered (inspected) upstream answer. */
 function sendWhole(ctx: RequestContext, upstream: Upstream, status: number, headers: Record<string, string | string[]>, text: Buffer, o: ForwardOptions): void {
   headers['content-length'] = String(text.length);
@@ -349,17 +359,17 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
     if (inspect) {
       const raw = await response.readAll(MAX_BUFFERED_RESPONSE);
       let text = raw;
-      try {
-        const rawText = raw.toString('utf8');
-        const json = JSON.parse(rawText) as { usage?: unknown };
-        if (needsUsage) onTotal((json && typeof json === 'object' ? usageTotal(json.usage) : null) ?? estimatedTotal(grant!.estimatedTokens, completionChars(json)));
-        const rewritten = o.guards ? o.guards.transformJson(ctx, json) : json;
-        if (rewritten !== json) text = Buffer.from(stringifyKeepingNumbers(rewritten, rawText));
-      } catch (err) {
-        if (err instanceof WardenError) throw err;
+      const rawText = raw.toString('utf8');
+      const json = parseJson(rawText);
+      if (json === NOT_JSON) {
         // Not JSON after all: fine for token accounting alone (estimated from its size), not for guards that must read it.
         if (needsUsage) onTotal(estimatedTotal(grant!.estimatedTokens, raw.length));
         if (guardsRead) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNINSPECTABLE', 'the model server answer is labelled JSON but does not parse, so the output guards cannot read it; the answer is withheld');
+      } else {
+        // Outside the parse's try: a guard's own failure here is the gateway's (WARDEN_INTERNAL), not an unreadable answer.
+        if (needsUsage) onTotal((json && typeof json === 'object' ? usageTotal((json as { usage?: unknown }).usage) : null) ?? estimatedTotal(grant!.estimatedTokens, completionChars(json)));
+        const rewritten = o.guards ? o.guards.transformJson(ctx, json) : json;
+        if (rewritten !== json) text = Buffer.from(stringifyKeepingNumbers(rewritten, rawText));
       }
       sendWhole(ctx, upstream, response.statusCode, headers, text, o);
       return;
