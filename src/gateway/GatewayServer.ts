@@ -3,7 +3,8 @@ import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { WardenError, toWardenError } from '../errors/index.js';
+import type { Duplex } from 'node:stream';
+import { WardenError, toWardenError, type ErrorCode } from '../errors/index.js';
 import { CLIENT_SVID_SERVER_TLS, type RevocationList } from '../identity/index.js';
 import type { AuditWriter } from './AuditWriter.js';
 import type { Logger, Tracing } from '../observe/index.js';
@@ -14,6 +15,7 @@ import { RevocationEnforcer } from './RevocationEnforcer.js';
 import { limitHttp2Sessions } from './http2SessionLimits.js';
 import { limitConnectionsPerSource } from './sourceConnectionLimit.js';
 import { Http1Turns, MAX_PIPELINED_REQUESTS } from './http1Turns.js';
+import { answerMalformedHttp1 } from './answerMalformedHttp1.js';
 import type { GatewaySvidSource } from './upstreamMtls.js';
 import { runPipeline, sendError, servingRefusal, type PipelineOptions } from './pipeline.js';
 import type { GatewayGuards } from './ResponseGuards.js';
@@ -50,6 +52,8 @@ export interface GatewayOptions {
   validator?: RequestValidator | null;
   guards?: GatewayGuards | null;
   onRequestDone?: (ctx: RequestContext, overheadMs: number) => void;
+  /** Told of each HTTP/1.1 request refused before the pipeline because node:http could not parse it (metrics). */
+  onMalformedRequest?: (code: ErrorCode) => void;
   /** The gateway's own SVID, for mTLS to upstreams marked `mtls` (Warden sidecars). */
   upstreamSvid?: GatewaySvidSource | null;
   /** The SVIDs `mtls` upstreams present are checked against it; their open connections close when revoked. */
@@ -260,6 +264,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     options.logger.warn({ maxConnections: server.maxConnections, maxConnectionsPerSource: maxPerSource }, 'gateway.maxConnectionsPerSource is not below gateway.maxConnections: one source can take every connection slot');
   }
   limitConnectionsPerSource(server, maxPerSource, options.logger);
+  // HTTP/1.1 requests node:http cannot parse (on the TLS listener too: allowHTTP1 connections report here).
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerMalformedHttp1(err, socket, headersTimeoutMs, options.onMalformedRequest));
   const track = (socket: Socket): void => {
     sockets.add(socket);
     // node:http sets TCP_NODELAY on its sockets, but HTTP/1.1 connections that http2's allowHTTP1

@@ -18,6 +18,7 @@ import { audit } from './stages/audit.js';
 import type { RevocationEnforcer } from './RevocationEnforcer.js';
 import { cutOff } from './cutOff.js';
 import { responseGone } from './responseGone.js';
+import { errorType } from './errorType.js';
 import { MethodNotAllowedError } from './protocols/MethodNotAllowedError.js';
 import { listModels, retrieveModel } from './protocols/openaiModels.js';
 
@@ -66,24 +67,6 @@ function overheadHeader(ctx: RequestContext): string {
   const ms = overheadMs(ctx);
   const coarse = ctx.route?.kind === 'openai.model' || ctx.errorCode === 'WARDEN_AUTHZ_DENIED';
   return coarse ? String(Math.ceil(ms)) : ms.toFixed(3);
-}
-
-/**
- * OpenAI's error `type` for a status, so OpenAI clients can branch on it as they do on OpenAI's own
- * answers; Warden's `code` stays the precise, stable reason.
- */
-export function errorType(status: number): string {
-  switch (status) {
-    case 401:
-      return 'authentication_error';
-    case 403:
-      return 'permission_error';
-    case 404:
-      return 'not_found_error';
-    case 429:
-      return 'rate_limit_error';
-  }
-  return status >= 500 ? 'server_error' : 'invalid_request_error';
 }
 
 export function sendError(ctx: Pick<RequestContext, 'res' | 'requestId'>, err: WardenError, overhead: string, closeConnection = false): void {

@@ -42,7 +42,7 @@ export type GatewayObserver = (ctx: ObservedRequest, overheadMs: number) => void
  * Called by the pipeline once per request after the audit stage: records metrics with bounded
  * labels and hands the decision to alert rules. One small event object per request; no I/O.
  */
-export function createGatewayObserver(options: GatewayObserverOptions): { observe: GatewayObserver; metrics: GatewayMetrics } {
+export function createGatewayObserver(options: GatewayObserverOptions): { observe: GatewayObserver; malformed: (code: string) => void; metrics: GatewayMetrics } {
   const metrics = createGatewayMetrics(options.registry);
   // The served model names themselves become label values (strings V8 has hashed once, unlike
   // the client's copy parsed from each request).
@@ -83,7 +83,9 @@ export function createGatewayObserver(options: GatewayObserverOptions): { observ
       });
     }
   };
-  return { observe, metrics };
+  // A request refused before the pipeline (unparsable HTTP/1.1): no route, model or principal.
+  const malformed = (code: string): void => metrics.requests.inc({ route: 'unmatched', model: '', decision: 'deny', code });
+  return { observe, malformed, metrics };
 }
 
 type Entity = { readonly type: string; readonly id: string };

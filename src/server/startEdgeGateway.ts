@@ -171,6 +171,7 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
     const gateway = await startGateway({
       ...plugins.gatewayOptions,
       onRequestDone: observer.observe,
+      onMalformedRequest: observer.malformed,
       onUpstreamHealth: (name, up) => upstreamUp(observer.metrics, name).set(up),
       metricsHandler: o.config.observe.metricsEnabled
         ? metricsHandler(registry, { token: o.config.observe.metricsToken, beforeScrape: async () => observeAudit(audit, observer.metrics, o.name) })

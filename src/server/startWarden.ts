@@ -155,6 +155,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       trustDomain: ca.trustDomain,
       ...plugins.gatewayOptions,
       onRequestDone: observer.observe,
+      onMalformedRequest: observer.malformed,
       onUpstreamHealth: (name, up) => upstreamUp(observer.metrics, name).set(up),
       metricsHandler: config.observe.metricsEnabled
         ? metricsHandler(registry, {

@@ -38,7 +38,7 @@ async function get(url: string, headers: Record<string, string> = {}, method = '
 test('the gateway observer labels by route/model/decision/code, maps unknown models to "other" and emits decisions', async () => {
   const registry = new Registry();
   const events: DecisionEvent[] = [];
-  const { observe, metrics } = createGatewayObserver({ registry, upstreams: [{ name: 'demo', models: ['echo', 'iris'] }], emitDecision: (e) => events.push(e) });
+  const { observe, malformed, metrics } = createGatewayObserver({ registry, upstreams: [{ name: 'demo', models: ['echo', 'iris'] }], emitDecision: (e) => events.push(e) });
   observe(req(), 0.4);
   observe(req({ route: { kind: 'oip.infer', model: 'attacker-chosen-' + 'x'.repeat(50) }, status: 403, errorCode: 'WARDEN_AUTHZ_DENIED', decision: { decision: 'deny' }, upstreamNs: 0n }), 0.2);
   observe(req({ principal: null, route: null, status: 401, errorCode: 'WARDEN_AUTHN_MISSING', decision: null, upstreamNs: 0n }), 0.1);
@@ -53,6 +53,9 @@ test('the gateway observer labels by route/model/decision/code, maps unknown mod
   assert.match(text, /warden_upstream_up\{upstream="demo"\} 0/, 'the failed forward marks the upstream down');
   assert.ok(!text.includes('attacker-chosen') && !text.includes('10.0.0.7') && !text.includes('key_1'));
   assert.equal(events.length, 4);
+  malformed('WARDEN_GATEWAY_MALFORMED_REQUEST');
+  assert.match(await registry.metrics(), /warden_gateway_requests_total\{route="unmatched",model="",decision="deny",code="WARDEN_GATEWAY_MALFORMED_REQUEST"\} 1/);
+  assert.equal(events.length, 4, 'no decision event: there is no principal');
   assert.deepEqual(events[0], { principal: 'ApiKey::"demo"', principalId: 'key_1', authn: 'api-key', decision: 'allow', code: null, sourceIp: '10.0.0.7', model: 'echo' });
   assert.equal(events[2]!.principal, null);
   assert.equal(events[2]!.decision, 'deny');

@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { errorCodes, type ErrorCode } from '../errors/index.js';
+import { errorType } from './errorType.js';
+
+type MalformedCode = 'WARDEN_GATEWAY_MALFORMED_REQUEST' | 'WARDEN_GATEWAY_HEADERS_TOO_LARGE' | 'WARDEN_GATEWAY_HEADERS_TIMEOUT';
+
+const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+function codeOf(err: NodeJS.ErrnoException): MalformedCode {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return 'WARDEN_GATEWAY_HEADERS_TOO_LARGE';
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'WARDEN_GATEWAY_HEADERS_TIMEOUT';
+  return 'WARDEN_GATEWAY_MALFORMED_REQUEST';
+}
+
+function messageOf(code: MalformedCode, err: NodeJS.ErrnoException, headersTimeoutMs: number): string {
+  if (code === 'WARDEN_GATEWAY_HEADERS_TOO_LARGE') return 'the request headers exceed 16384 bytes';
+  if (code === 'WARDEN_GATEWAY_HEADERS_TIMEOUT') return `the request headers did not arrive within ${headersTimeoutMs} ms`;
+  // llhttp's error code names the rule broken; the client's bytes are never repeated.
+  return `the request is not valid HTTP/1.1 (${/^HPE_[A-Z_]+$/.test(err.code!) ? err.code : 'unparsable'})`;
+}
+
+/**
+ * node:http's 'clientError': an HTTP/1.1 request it could not parse (a bad request line or header,
+ * a conflicting content-length and transfer-encoding, headers too large or too slow). Without a
+ * listener node answers in bare text; this answers in the gateway's error shape with a stable code
+ * and a request id, then closes the connection, which can no longer be read in step. No request
+ * object exists, so nothing is authenticated or audited: `onMalformed` counts it (metrics).
+ */
+export function answerMalformedHttp1(err: NodeJS.ErrnoException, socket: Duplex, headersTimeoutMs: number, onMalformed?: (code: ErrorCode) => void): void {
+  // Only node:http's parser errors and its headers deadline are answered. Anything else is no HTTP
+  // to answer: the client is gone (a reset), or, on the TLS listener, node:http2 reports a failed
+  // TLS handshake here too, on a socket that cannot carry an answer.
+  const answerable = typeof err.code === 'string' && (err.code.startsWith('HPE_') || err.code === 'ERR_HTTP_REQUEST_TIMEOUT');
+  if (!answerable || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const code = codeOf(err);
+  // A request the pipeline already handles (its body broke off mid-way, say) is recorded and
+  // counted there; an answer already under way on this connection cannot be followed by another.
+  const inProgress = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (!inProgress) onMalformed?.(code);
+  else if (inProgress.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const status = errorCodes[code].status;
+  const requestId = randomUUID();
+  const body = JSON.stringify({ error: { code, message: messageOf(code, err, headersTimeoutMs), type: errorType(status), param: null, requestId } });
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-warden-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
