@@ -4,6 +4,8 @@ import { MemoryRateLimiter } from './MemoryRateLimiter.js';
 import { MAX_DEBT_MS, type BucketTake, type RateLimit, type RateLimitResult, type RateLimiter } from './RateLimiter.js';
 import { MAX_RETRY_AFTER_SECONDS } from './RateLimitedError.js';
 import { ConcurrencyLimiter, type SlotRequest, type SlotStore } from './ConcurrencyLimiter.js';
+import { MAX_PENDING_CORRECTIONS, PendingCorrections } from './PendingCorrections.js';
+import { redisCommandNotRun } from './redisCommandNotRun.js';
 
 /**
  * All-or-nothing token buckets over KEYS, with the clock of the Redis server (`TIME`) so that
@@ -58,9 +60,12 @@ end
 return {1, 0, remaining}
 `;
 
-/** First and longest wait before retrying a lease release that failed (Redis down or slow). */
-const RELEASE_RETRY_FIRST_MS = 1_000;
-const RELEASE_RETRY_MAX_MS = 30_000;
+/** First and longest wait before retrying what failed because Redis was down or slow: a lease release, pending usage corrections. */
+const STORE_RETRY_FIRST_MS = 1_000;
+const STORE_RETRY_MAX_MS = 30_000;
+
+/** Pending corrections sent per script call when Redis is back: one atomic call, far within any timeoutMs. */
+const CORRECTIONS_PER_CALL = 100;
 
 /**
  * Concurrency slots shared by all replicas, all or nothing: one sorted set per key whose members
@@ -118,8 +123,10 @@ export interface RedisRateLimiterOptions {
   /** When Redis is unreachable: refuse with 503 (default) or use a per-replica memory limiter. */
   onStoreDown?: 'fail-closed' | 'memory';
   maxKeys?: number;
-  /** Called once per outage (e.g. to log/alert); never on the hot path when healthy. */
+  /** Called once per outage (e.g. to log/alert), and once more when it costs usage corrections; never on the hot path when healthy. */
   onStoreError?: (err: unknown) => void;
+  /** Most buckets whose usage corrections wait for Redis during an outage (default 10 000). */
+  maxPendingCorrections?: number;
 }
 
 /** Token buckets shared by all gateway replicas through Redis: one EVALSHA per call. */
@@ -131,6 +138,14 @@ export class RedisRateLimiter implements RateLimiter {
   private healthy = true;
   /** Renewal timers of the leases held now, by lease (names are unique per process). */
   private readonly renewals = new Map<string, NodeJS.Timeout>();
+  /** Usage corrections that failed because Redis was down, applied when it answers again (keepCorrection). */
+  private readonly pending: PendingCorrections;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private flushRetryMs = STORE_RETRY_FIRST_MS;
+  /** Whether this outage already cost a correction to the queue's bound (reported once). */
+  private droppedReported = false;
+  private closed = false;
 
   constructor(private readonly o: RedisRateLimiterOptions) {
     this.prefix = o.keyPrefix ?? 'warden:rl:';
@@ -150,6 +165,12 @@ export class RedisRateLimiter implements RateLimiter {
     client.defineCommand('wardenRenewLease', { lua: RENEW_LEASE_LUA });
     this.redis = client as Redis & { wardenTokenBucket: BucketScript; wardenSlots: SlotsScript; wardenRenewLease: SlotsScript };
     this.fallback = o.onStoreDown === 'memory' ? new MemoryRateLimiter({ maxKeys: o.maxKeys }) : null;
+    this.pending = new PendingCorrections(o.maxPendingCorrections ?? MAX_PENDING_CORRECTIONS);
+  }
+
+  /** Buckets whose usage corrections wait for Redis to answer again. */
+  get pendingCorrections(): number {
+    return this.pending.size;
   }
 
   /**
@@ -174,15 +195,110 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   take(key: string, cost: number, limit: RateLimit): Promise<RateLimitResult> {
-    return this.run([{ key, cost, limit }], false);
+    return this.run([{ key, cost, limit }]);
   }
 
   takeMany(takes: readonly BucketTake[]): Promise<RateLimitResult> {
-    return this.run(takes, false);
+    return this.run(takes);
   }
 
+  /**
+   * A usage correction (never denied). When Redis is down it is kept for later (keepCorrection),
+   * and still rejects in fail-closed mode, as it is not applied yet; with `onStoreDown: memory` it
+   * is also applied to the per-replica fallback, which counts this replica's requests meanwhile.
+   */
   async adjust(key: string, cost: number, limit: RateLimit): Promise<void> {
-    await this.run([{ key, cost, limit }], true);
+    const correction = { key, cost, limit };
+    try {
+      await this.buckets([correction], true);
+      this.storeUp();
+    } catch (err) {
+      this.storeDown(err);
+      this.keepCorrection(correction, err);
+      if (!this.fallback) throw storeUnavailable(err);
+      this.fallback.adjust(key, cost, limit);
+    }
+  }
+
+  /**
+   * Queues a correction that failed for the next flush, unless sending it again could grant
+   * tokens twice. A command that certainly did not run (redisCommandNotRun: not connected, or
+   * refused by Redis) is safe to send again. One that may have run (a timeout after it was
+   * written, a connection lost before its reply) is sent again only when it is a charge: run
+   * twice it over-counts, which only makes the limit stricter; a refund run twice would give
+   * back tokens nobody returned, so it is given up. With `onStoreDown: memory` refunds are never
+   * queued: requests admitted during the outage were charged to the per-replica fallback, not
+   * Redis, and a correction cannot tell which store its admission charged.
+   */
+  private keepCorrection(c: BucketTake, err: unknown): void {
+    if (this.closed) return;
+    if (c.cost < 0 && (this.fallback !== null || !redisCommandNotRun(err))) return;
+    if (!this.pending.add(c.key, c.cost, c.limit)) this.reportDropped();
+    this.scheduleFlush();
+  }
+
+  private reportDropped(): void {
+    if (this.droppedReported) return;
+    this.droppedReported = true;
+    this.o.onStoreError?.(
+      new WardenError('WARDEN_GATEWAY_RATE_LIMIT_CORRECTIONS_DROPPED', `usage corrections for more than ${this.pending.maxEntries} buckets are waiting for the rate-limit store; refunds are given up first, then new corrections`),
+    );
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer !== null || this.flushing !== null || this.closed) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      void this.flushCorrections();
+    }, this.flushRetryMs).unref();
+  }
+
+  /** Redis answered: pending corrections go now rather than at the next backoff tick. */
+  private storeUp(): void {
+    this.healthy = true;
+    if (this.pending.size > 0 && this.flushing === null && !this.closed) void this.flushCorrections();
+  }
+
+  /**
+   * Sends every pending correction, a chunk per script call, in order. At the first failure the
+   * chunk that failed is kept back by the same rules as a first attempt (keepCorrection), the
+   * chunks not sent yet are kept whole, and the next attempt waits twice as long.
+   */
+  private flushCorrections(): Promise<void> {
+    if (this.flushing !== null) return this.flushing;
+    if (this.flushTimer !== null) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+    const send = async (): Promise<boolean> => {
+      const batch = this.pending.drain();
+      for (let i = 0; i < batch.length; i += CORRECTIONS_PER_CALL) {
+        const chunk = batch.slice(i, i + CORRECTIONS_PER_CALL);
+        try {
+          await this.buckets(chunk, true);
+        } catch (err) {
+          this.storeDown(err);
+          for (const c of chunk) this.keepCorrection(c, err);
+          for (const c of batch.slice(i + CORRECTIONS_PER_CALL)) if (!this.pending.add(c.key, c.cost, c.limit)) this.reportDropped();
+          return false;
+        }
+      }
+      return true;
+    };
+    this.flushing = send()
+      .catch(() => false)
+      .then((sent) => {
+        this.flushing = null;
+        if (sent) {
+          this.healthy = true;
+          this.flushRetryMs = STORE_RETRY_FIRST_MS;
+          if (this.pending.size === 0) this.droppedReported = false;
+        } else {
+          this.flushRetryMs = Math.min(this.flushRetryMs * 2, STORE_RETRY_MAX_MS);
+        }
+        if (this.pending.size > 0) this.scheduleFlush();
+      });
+    return this.flushing;
   }
 
   /**
@@ -202,7 +318,7 @@ export class RedisRateLimiter implements RateLimiter {
         args.push(lease, leaseMs, ...slots.map((x) => x.max));
         try {
           const full = await this.redis.wardenSlots(slots.length, ...args);
-          this.healthy = true;
+          this.storeUp();
           if (full < 0) {
             const keys = args.slice(0, slots.length) as string[];
             this.renewals.set(lease, setInterval(() => this.renewLease(keys, lease, leaseMs), renewEveryMs).unref());
@@ -236,7 +352,7 @@ export class RedisRateLimiter implements RateLimiter {
    * Removes a lease from its slot sets. While Redis is down or slow it is retried with backoff
    * until the lease would have expired by itself; a held lease counts against the principal.
    */
-  private releaseLease(keys: readonly string[], lease: string, expiresAt: number, retryMs = RELEASE_RETRY_FIRST_MS): void {
+  private releaseLease(keys: readonly string[], lease: string, expiresAt: number, retryMs = STORE_RETRY_FIRST_MS): void {
     const pipeline = this.redis.pipeline();
     for (const k of keys) pipeline.zrem(this.prefix + k, lease);
     pipeline
@@ -248,7 +364,7 @@ export class RedisRateLimiter implements RateLimiter {
       })
       .catch((err: unknown) => {
         this.storeDown(err);
-        if (Date.now() + retryMs < expiresAt) setTimeout(() => this.releaseLease(keys, lease, expiresAt, Math.min(retryMs * 2, RELEASE_RETRY_MAX_MS)), retryMs).unref();
+        if (Date.now() + retryMs < expiresAt) setTimeout(() => this.releaseLease(keys, lease, expiresAt, Math.min(retryMs * 2, STORE_RETRY_MAX_MS)), retryMs).unref();
       });
   }
 
@@ -259,9 +375,7 @@ export class RedisRateLimiter implements RateLimiter {
    */
   private renewLease(prefixedKeys: readonly string[], lease: string, leaseMs: number): void {
     this.redis.wardenRenewLease(prefixedKeys.length, ...prefixedKeys, lease, leaseMs).then(
-      () => {
-        this.healthy = true;
-      },
+      () => this.storeUp(),
       (err: unknown) => this.storeDown(err),
     );
   }
@@ -273,7 +387,20 @@ export class RedisRateLimiter implements RateLimiter {
     }
   }
 
-  private async run(takes: readonly BucketTake[], force: boolean): Promise<RateLimitResult> {
+  private async run(takes: readonly BucketTake[]): Promise<RateLimitResult> {
+    try {
+      const [allowed, retryAfterMs, remaining] = await this.buckets(takes, false);
+      this.storeUp();
+      return { allowed: allowed === 1, retryAfterMs, remaining };
+    } catch (err) {
+      this.storeDown(err);
+      if (this.fallback) return this.fallback.takeMany(takes);
+      throw storeUnavailable(err);
+    }
+  }
+
+  /** One TOKEN_BUCKET_LUA call over `takes`; `force` for usage corrections. */
+  private buckets(takes: readonly BucketTake[], force: boolean): Promise<[number, number, number]> {
     const args: (string | number)[] = new Array(takes.length * 4 + 1);
     for (let i = 0; i < takes.length; i++) {
       const t = takes[i]!;
@@ -287,23 +414,20 @@ export class RedisRateLimiter implements RateLimiter {
       args[a++] = t.limit.burst;
       args[a++] = t.cost;
     }
-    try {
-      const [allowed, retryAfterMs, remaining] = await this.redis.wardenTokenBucket(takes.length, ...args);
-      this.healthy = true;
-      return { allowed: allowed === 1, retryAfterMs, remaining };
-    } catch (err) {
-      this.storeDown(err);
-      if (this.fallback) {
-        if (!force) return this.fallback.takeMany(takes);
-        for (const t of takes) this.fallback.adjust(t.key, t.cost, t.limit);
-        return { allowed: true, retryAfterMs: 0, remaining: 0 };
-      }
-      throw storeUnavailable(err);
-    }
+    return this.redis.wardenTokenBucket(takes.length, ...args);
   }
 
-  /** Stops renewing leases (they expire after their lease time, like a crashed replica's) and disconnects an owned client. */
+  /**
+   * Stops renewing leases (they expire after their lease time, like a crashed replica's), sends
+   * pending corrections once (best effort: what fails now is lost with the process) and
+   * disconnects an owned client.
+   */
   async close(): Promise<void> {
+    if (this.flushing !== null) await this.flushing;
+    if (this.pending.size > 0) await this.flushCorrections();
+    this.closed = true;
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
     for (const timer of this.renewals.values()) clearInterval(timer);
     this.renewals.clear();
     if (this.ownsClient) this.redis.disconnect();
