@@ -4,8 +4,11 @@ import type { Redis } from 'ioredis';
 import { requireOrSkip } from '../../helpers/ci.js';
 import { testRedis } from '../../helpers/testRedis.js';
 import { tcpProxy, type TcpProxy } from '../../helpers/tcpProxy.js';
-import { sleep } from '../../helpers/tokenUpstream.js';
-import { RedisRateLimiter, type RedisRateLimiterOptions } from '../../../src/gateway/ratelimit/index.js';
+import { request } from 'undici';
+import { RedisRateLimiter, createRateLimitPolicy, type RedisRateLimiterOptions } from '../../../src/gateway/ratelimit/index.js';
+import { upstreamConfig } from '../../../src/config/index.js';
+import { startTestGateway, TEST_KEY } from '../../helpers/inProcessGateway.js';
+import { mockUpstream, sleep } from '../../helpers/tokenUpstream.js';
 
 // Usage corrections (the upstream's real usage in place of the admission estimate) that failed
 // because Redis was down were lost: a stream admitted before an outage and finished during it
@@ -18,18 +21,22 @@ const limit = { ratePerMinute: 1, burst: 1000 };
 
 /** A limiter whose connection to the test Redis goes through a proxy the test can stop and start. */
 async function limiterBehindProxy(t: TestContext, o: Partial<RedisRateLimiterOptions> = {}): Promise<{ rl: RedisRateLimiter; proxy: TcpProxy; proxyUrl: string }> {
+  const { proxy, proxyUrl } = await redisProxy(t);
+  const rl = new RedisRateLimiter({ redis: proxyUrl, keyPrefix: prefix, timeoutMs: 500, ...o });
+  t.after(() => rl.close());
+  await rl.ready();
+  return { rl, proxy, proxyUrl };
+}
+
+/** A stoppable proxy to the test Redis, and the Redis URL through it (credentials and database kept). */
+async function redisProxy(t: TestContext): Promise<{ proxy: TcpProxy; proxyUrl: string }> {
   const target = new URL(url);
   const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+  t.after(() => proxy.stop());
   const via = new URL(url);
   via.hostname = '127.0.0.1';
   via.port = String(proxy.port);
-  const rl = new RedisRateLimiter({ redis: via.toString(), keyPrefix: prefix, timeoutMs: 500, ...o });
-  t.after(async () => {
-    await rl.close();
-    await proxy.stop();
-  });
-  await rl.ready();
-  return { rl, proxy, proxyUrl: via.toString() };
+  return { proxy, proxyUrl: via.toString() };
 }
 
 /** Cuts Redis off and waits until the client knows it (commands then fail before being written). */
@@ -158,4 +165,57 @@ test('close() sends the pending corrections once more before disconnecting', { t
   assert.equal(rl.pendingCorrections, 1, 'no retry ran yet');
   await rl.close();
   near(await tokens('closing'), 50, 'close() sent it');
+});
+
+test('through the gateway: a stream admitted before an outage and ending during it is charged its real usage once Redis is back', { timeout: 30_000 }, async (t) => {
+  if (!requireOrSkip(t, redis.up, 'Redis')) return;
+  const { proxy, proxyUrl } = await redisProxy(t);
+  let finish: (() => void) | null = null;
+  const meta = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm' };
+  const upstream = await mockUpstream((_body, _req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(`data: ${JSON.stringify({ ...meta, choices: [{ index: 0, delta: { content: 'hi' }, finish_reason: null }] })}\n\n`);
+    finish = () => {
+      res.write(`data: ${JSON.stringify({ ...meta, choices: [], usage: { prompt_tokens: 10, completion_tokens: 20, total_tokens: 30 } })}\n\n`);
+      res.end('data: [DONE]\n\n');
+    };
+  });
+  t.after(() => upstream.close());
+  const rl = createRateLimitPolicy({
+    backend: 'redis',
+    redisUrl: proxyUrl,
+    redisKeyPrefix: `${prefix}gw:`,
+    onStoreDown: 'fail-closed',
+    redisTimeoutMs: 500,
+    maxKeys: 1000,
+    concurrencyLeaseSeconds: 900,
+    completionReserveTokens: 1024,
+    maxCompletionReserveTokens: 32_768,
+    rules: [{ match: { key: '*' }, tokensPerMinute: 1, tokensBurst: 100_000 }],
+  });
+  t.after(() => rl.close());
+  await rl.ready();
+  const gw = await startTestGateway({ upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${upstream.port}`, models: ['m'], timeoutMs: 10_000 })], rateLimit: rl.policy });
+  t.after(() => gw.close(0));
+  const r = await request(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'm', stream: true, max_tokens: 4000, messages: [{ role: 'user', content: 'hello' }] }),
+  });
+  assert.equal(r.statusCode, 200);
+  const answer = r.body.text();
+  await until(() => finish !== null, 5000, 'the upstream is streaming');
+  const [bucket] = await redis.admin.keys(`${prefix}gw:*|t`);
+  const level = async () => Number(await redis.admin.hget(bucket!, 't'));
+  const admitted = await level();
+  assert.ok(admitted < 96_000, `admission charged the prompt and 4000 reserved tokens, left ${admitted}`);
+  const limiter = rl.limiter as RedisRateLimiter;
+  await outage(proxy, limiter);
+  finish!();
+  assert.match(await answer, /\[DONE\]/);
+  await until(() => limiter.pendingCorrections === 1, 5000, 'the correction is kept');
+  near(await level(), admitted, 'the correction could not reach Redis');
+  await proxy.start();
+  await until(() => limiter.pendingCorrections === 0, 15_000, 'the correction was sent');
+  near(await level(), 100_000 - 30, 'the bucket holds the real usage: the unused reservation is refunded');
 });
