@@ -5,7 +5,7 @@ import { MAX_DEBT_MS, type BucketTake, type RateLimit, type RateLimitResult, typ
 import { MAX_RETRY_AFTER_SECONDS } from './RateLimitedError.js';
 import { ConcurrencyLimiter, type SlotRequest, type SlotStore } from './ConcurrencyLimiter.js';
 import { MAX_PENDING_CORRECTIONS, PendingCorrections } from './PendingCorrections.js';
-import { redisCommandNotRun } from './redisCommandNotRun.js';
+import { classifyRedisFailure } from './classifyRedisFailure.js';
 
 /**
  * All-or-nothing token buckets over KEYS, with the clock of the Redis server (`TIME`) so that
@@ -142,6 +142,8 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly pending: PendingCorrections;
   private flushTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
+  /** Corrections of the flush under way not answered yet (out of `pending` while in flight). */
+  private sending = 0;
   private flushRetryMs = STORE_RETRY_FIRST_MS;
   /** Whether this outage already cost a correction to the queue's bound (reported once). */
   private droppedReported = false;
@@ -168,9 +170,9 @@ export class RedisRateLimiter implements RateLimiter {
     this.pending = new PendingCorrections(o.maxPendingCorrections ?? MAX_PENDING_CORRECTIONS);
   }
 
-  /** Buckets whose usage corrections wait for Redis to answer again. */
+  /** Buckets whose usage corrections wait for Redis to answer again, the ones being sent included. */
   get pendingCorrections(): number {
-    return this.pending.size;
+    return this.pending.size + this.sending;
   }
 
   /**
@@ -222,18 +224,26 @@ export class RedisRateLimiter implements RateLimiter {
 
   /**
    * Queues a correction that failed for the next flush, unless sending it again could grant
-   * tokens twice. A command that certainly did not run (redisCommandNotRun: not connected, or
-   * refused by Redis) is safe to send again. One that may have run (a timeout after it was
-   * written, a connection lost before its reply) is sent again only when it is a charge: run
-   * twice it over-counts, which only makes the limit stricter; a refund run twice would give
-   * back tokens nobody returned, so it is given up. With `onStoreDown: memory` refunds are never
+   * tokens twice or cannot work (classifyRedisFailure). A command that certainly did not run
+   * (not connected, or refused by Redis) is safe to send again. One that may have run (a timeout
+   * after it was written, a connection lost before its reply) is sent again only when it is a
+   * charge: run twice it over-counts, which only makes the limit stricter; a refund run twice
+   * would give back tokens nobody returned, so it is given up. One that Redis ran and answered
+   * with an error would fail again: given up. With `onStoreDown: memory` refunds are never
    * queued: requests admitted during the outage were charged to the per-replica fallback, not
    * Redis, and a correction cannot tell which store its admission charged.
    */
   private keepCorrection(c: BucketTake, err: unknown): void {
+    const failure = classifyRedisFailure(err);
+    if (failure === 'failed') return;
+    if (c.cost < 0 && (this.fallback !== null || failure !== 'not-run')) return;
+    this.keepUnsent([c]);
+  }
+
+  /** Queues corrections that were never sent. */
+  private keepUnsent(corrections: readonly BucketTake[]): void {
     if (this.closed) return;
-    if (c.cost < 0 && (this.fallback !== null || !redisCommandNotRun(err))) return;
-    if (!this.pending.add(c.key, c.cost, c.limit)) this.reportDropped();
+    for (const c of corrections) if (!this.pending.add(c.key, c.cost, c.limit)) this.reportDropped();
     this.scheduleFlush();
   }
 
@@ -272,16 +282,13 @@ export class RedisRateLimiter implements RateLimiter {
     }
     const send = async (): Promise<boolean> => {
       const batch = this.pending.drain();
+      this.sending = batch.length;
       for (let i = 0; i < batch.length; i += CORRECTIONS_PER_CALL) {
-        const chunk = batch.slice(i, i + CORRECTIONS_PER_CALL);
-        try {
-          await this.buckets(chunk, true);
-        } catch (err) {
-          this.storeDown(err);
-          for (const c of chunk) this.keepCorrection(c, err);
-          for (const c of batch.slice(i + CORRECTIONS_PER_CALL)) if (!this.pending.add(c.key, c.cost, c.limit)) this.reportDropped();
+        if (!(await this.sendCorrections(batch.slice(i, i + CORRECTIONS_PER_CALL)))) {
+          this.keepUnsent(batch.slice(i + CORRECTIONS_PER_CALL));
           return false;
         }
+        this.sending = batch.length - i - CORRECTIONS_PER_CALL;
       }
       return true;
     };
@@ -289,6 +296,7 @@ export class RedisRateLimiter implements RateLimiter {
       .catch(() => false)
       .then((sent) => {
         this.flushing = null;
+        this.sending = 0;
         if (sent) {
           this.healthy = true;
           this.flushRetryMs = STORE_RETRY_FIRST_MS;
@@ -299,6 +307,35 @@ export class RedisRateLimiter implements RateLimiter {
         if (this.pending.size > 0) this.scheduleFlush();
       });
     return this.flushing;
+  }
+
+  /**
+   * Sends corrections in one script call. False when Redis is down or slow: the call's
+   * corrections are then kept (keepCorrection). A call Redis answered with an error wrote
+   * nothing (the script reads every bucket before writing any), so its corrections are sent
+   * again one by one: one bad bucket (a key of another type under the prefix) is given up
+   * alone instead of taking the others with it.
+   */
+  private async sendCorrections(corrections: readonly BucketTake[]): Promise<boolean> {
+    try {
+      await this.buckets(corrections, true);
+      return true;
+    } catch (err) {
+      this.storeDown(err);
+      if (classifyRedisFailure(err) !== 'failed') {
+        for (const c of corrections) this.keepCorrection(c, err);
+        return false;
+      }
+      if (corrections.length > 1) {
+        for (let i = 0; i < corrections.length; i++) {
+          if (!(await this.sendCorrections([corrections[i]!]))) {
+            this.keepUnsent(corrections.slice(i + 1));
+            return false;
+          }
+        }
+      }
+      return true;
+    }
   }
 
   /**

@@ -22,7 +22,8 @@ const limit = { ratePerMinute: 1, burst: 1000 };
 /** A limiter whose connection to the test Redis goes through a proxy the test can stop and start. */
 async function limiterBehindProxy(t: TestContext, o: Partial<RedisRateLimiterOptions> = {}): Promise<{ rl: RedisRateLimiter; proxy: TcpProxy; proxyUrl: string }> {
   const { proxy, proxyUrl } = await redisProxy(t);
-  const rl = new RedisRateLimiter({ redis: proxyUrl, keyPrefix: prefix, timeoutMs: 500, ...o });
+  // Generous: the machine is shared, and these outages are a closed port, not a slow Redis.
+  const rl = new RedisRateLimiter({ redis: proxyUrl, keyPrefix: prefix, timeoutMs: 2000, ...o });
   t.after(() => rl.close());
   await rl.ready();
   return { rl, proxy, proxyUrl };
@@ -136,6 +137,22 @@ test('the pending queue is bounded: a full queue gives up refunds for new charge
   assert.equal(await tokens('g'), null, 'g: dropped');
 });
 
+test('a bucket Redis refuses for good (a key of another type) is given up alone; the other corrections of its call still apply', { timeout: 30_000 }, async (t) => {
+  if (!requireOrSkip(t, redis.up, 'Redis')) return;
+  const { rl, proxy } = await limiterBehindProxy(t);
+  await outage(proxy, rl);
+  await assert.rejects(rl.adjust('poison', 100, limit), { code: 'WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE' });
+  await assert.rejects(rl.adjust('good', 100, limit), { code: 'WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE' });
+  assert.equal(rl.pendingCorrections, 2);
+  await redis.admin.set(prefix + 'poison', 'not a bucket'); // the script fails on it: WRONGTYPE
+  await proxy.start();
+  await until(() => rl.pendingCorrections === 0, 15_000, 'the pending corrections were sent');
+  near(await tokens('good'), 900, 'sent in the same call as the bad bucket, then alone');
+  await sleep(2500);
+  assert.equal(rl.pendingCorrections, 0, 'the bad bucket is not retried forever');
+  assert.equal(await redis.admin.get(prefix + 'poison'), 'not a bucket');
+});
+
 test('onStoreDown memory: corrections still go to the per-replica fallback; charges are also kept for Redis, refunds are not', { timeout: 30_000 }, async (t) => {
   if (!requireOrSkip(t, redis.up, 'Redis')) return;
   const { rl, proxy } = await limiterBehindProxy(t, { onStoreDown: 'memory' });
@@ -186,7 +203,7 @@ test('through the gateway: a stream admitted before an outage and ending during 
     redisUrl: proxyUrl,
     redisKeyPrefix: `${prefix}gw:`,
     onStoreDown: 'fail-closed',
-    redisTimeoutMs: 500,
+    redisTimeoutMs: 2000,
     maxKeys: 1000,
     concurrencyLeaseSeconds: 900,
     completionReserveTokens: 1024,
