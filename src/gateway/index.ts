@@ -3,6 +3,7 @@ export type { GatewaySvidSource } from './upstreamMtls.js';
 export type { GatewayGuards, TextStreamTransformer } from './ResponseGuards.js';
 export { sendError } from './pipeline.js';
 export { SnapshotHolder, type PepSnapshot, type SnapshotListener } from './PepSnapshot.js';
+export { isRequestModelName, MAX_MODEL_NAME_LENGTH } from './modelName.js';
 export { matchRoute, type RouteMatch, type RouteKind } from './protocols/routes.js';
 export { stringifyKeepingNumbers } from './protocols/stringifyKeepingNumbers.js';
 export type { RequestContext, Principal } from './RequestContext.js';

@@ -1,9 +1,20 @@
 import { ApiKeyRepository } from '../store/index.js';
-import { PolicyRepository } from '../policy/index.js';
+import { parsePolicySet, PolicyRepository } from '../policy/index.js';
 import { buildAdmissionTable, admissionTableToJson } from '../artifacts/index.js';
 import { apiKeysToWire, type SnapshotWire } from '../gateway/index.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
 import { scopePermitsUnderSchema } from './keyScopePolicies.js';
+
+/** Problems already logged, per control plane: every rebuild (each change, every 100 s) meets them again. */
+const reported = new WeakMap<ControlPlaneContext, Set<string>>();
+
+function reportOnce(ctx: ControlPlaneContext, problem: string): boolean {
+  let seen = reported.get(ctx);
+  if (!seen) reported.set(ctx, (seen = new Set()));
+  if (seen.has(problem)) return false;
+  seen.add(problem);
+  return true;
+}
 
 /** How long a PEP may keep using a snapshot without hearing from the control plane. */
 export const SNAPSHOT_TTL_MS = 5 * 60_000;
@@ -15,9 +26,14 @@ export const SNAPSHOT_TTL_MS = 5 * 60_000;
 export async function buildSnapshotWire(ctx: ControlPlaneContext, version: number): Promise<SnapshotWire> {
   const apiKeys = await new ApiKeyRepository(ctx.db, ctx.serverSecret).listVerifiers();
   const published = await new PolicyRepository(ctx.db).current();
-  const scopes = scopePermitsUnderSchema(apiKeys, published?.schema ?? null);
+  // A published policy holding a generated id would make the set fail on a duplicate id.
+  const publishedIds = new Set(published?.policies ? parsePolicySet(published.policies).map((p) => p.id) : []);
+  const scopes = scopePermitsUnderSchema(apiKeys, published?.schema ?? null, Date.now(), publishedIds);
   if (scopes.grantingNothing.size > 0) {
     ctx.logger.warn({ keys: [...scopes.grantingNothing.keys()], reason: scopes.grantingNothing.values().next().value }, 'API keys whose scopes do not match the published schema grant nothing');
+  }
+  for (const [keyId, reason] of scopes.unexpressible) {
+    if (reportOnce(ctx, `${keyId}\n${reason}`)) ctx.logger.warn({ keyId, reason }, 'an API key scope cannot be expressed as a Cedar permit; the key is denied what it would grant');
   }
   const policies = [published?.policies ?? '', scopes.text].filter(Boolean).join('\n');
   const admission = admissionTableToJson(await buildAdmissionTable(ctx.db, ctx.config.artifacts.admission));

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keyScopePolicies, scopePermitsUnderSchema } from '../../src/server/keyScopePolicies.js';
+import { isKeyScope, keyScopePolicies, keyScopePolicyId, scopePermitsUnderSchema } from '../../src/server/keyScopePolicies.js';
 import { readFileSync } from 'node:fs';
-import { compilePolicySet, buildRequestContext, type EntityRef } from '../../src/policy/index.js';
+import { compilePolicySet, buildRequestContext, parsePolicySet, type EntityRef } from '../../src/policy/index.js';
 import type { ApiKeyVerifier } from '../../src/store/index.js';
 
 const key = (id: string, principal: string, scopes: string[]): ApiKeyVerifier => ({ id, principal, scopes, revokedAt: null, expiresAt: null }) as unknown as ApiKeyVerifier;
@@ -44,4 +44,62 @@ test('under a published schema, permits it refuses are left out (a stored key it
   assert.equal(star.grantingNothing.size, 0);
   assert.match(star.text, /key-scope:key_all:any-model"/);
   assert.doesNotMatch(star.text, /any-model-version/);
+});
+
+/** Names requests may send as their model (1-128 UTF-16 code units) that are not policy-id characters, or are long. */
+const REQUEST_MODEL_NAMES = ['qwen2.5+tools', 'Ä-model', 'a b', 'ft:gpt-4o-mini:org::abc', 'model:iris', 'any-model', 'say "hi" \\ bye', 'm'.repeat(105), 'm'.repeat(128), '😀'.repeat(64)];
+
+test('every model name a request may use gets a valid, stable, distinct permit id that grants that model and no other', () => {
+  const decide = (set: ReturnType<typeof compilePolicySet>, model: string) =>
+    set.authorize({ principal: { type: 'ApiKey', id: 'k' }, action: { type: 'Action', id: 'invoke' }, resource: { type: 'Model', id: model }, context: buildRequestContext({ region: 'local', classification: 'internal', mfa: false, sourceIp: '127.0.0.1' }) }).decision;
+  const ids = new Set<string>();
+  for (const model of REQUEST_MODEL_NAMES) {
+    assert.ok(isKeyScope(`model:${model}`), `model:${model} is a key scope`);
+    const k = key('key_26d737ff929e10e0', 'ApiKey::"k"', [`model:${model}`]);
+    const scopes = scopePermitsUnderSchema([k], null);
+    assert.equal(scopes.unexpressible.size, 0, `${model}: ${[...scopes.unexpressible.values()].join()}`);
+    const set = compilePolicySet(scopes.text);
+    assert.equal(decide(set, model), 'allow', model);
+    assert.equal(decide(set, `${model}x`), 'deny', model);
+    const id = keyScopePolicyId(k.id, model);
+    assert.ok(id.length <= 128 && /^[A-Za-z0-9_.:@/-]+$/.test(id), id);
+    assert.equal(keyScopePolicyId(k.id, model), id, 'stable');
+    ids.add(id);
+  }
+  assert.equal(ids.size, REQUEST_MODEL_NAMES.length, 'distinct');
+  // Names that always made valid ids keep them (audit records stay comparable across versions).
+  assert.equal(keyScopePolicyId('key_26d737ff929e10e0', 'iris'), 'key-scope:key_26d737ff929e10e0:iris');
+  assert.equal(keyScopePolicyId('key_26d737ff929e10e0', 'org/llama-3.1_8b@q4'), 'key-scope:key_26d737ff929e10e0:org/llama-3.1_8b@q4');
+  // The name `any-model` does not take the id of model:*, so a key may hold both.
+  const both = scopePermitsUnderSchema([key('key_both', 'ApiKey::"k"', ['model:*', 'model:any-model', 'model:iris', 'model:iris'])], null);
+  assert.equal(both.unexpressible.size, 0);
+  assert.equal(parsePolicySet(both.text).length, 4, 'two for model:*, one each for any-model and iris (listed twice)');
+});
+
+test('names no request can use are no key scope: too long (UTF-16 code units, as the gateway counts), invisible, half a character', () => {
+  for (const bad of ['m'.repeat(129), '😀'.repeat(65), '', 'a\u200bb', 'a\nb', '\ud800x', 'x\u202e'] as const) {
+    assert.equal(isKeyScope(`model:${bad}`), false, JSON.stringify(bad));
+  }
+  assert.equal(isKeyScope('model:*'), true);
+  assert.equal(isKeyScope('iris'), false, 'the model: prefix is part of a scope');
+});
+
+test('a stored key whose permit cannot be expressed gets no permit from it and is reported; every other key keeps its permits and the set compiles', () => {
+  const keys = [
+    key('key_good', 'ApiKey::"good"', ['model:iris']),
+    // Stored before today's rules (or written to the store directly): a key id too long for a policy id…
+    key(`key_${'x'.repeat(130)}`, 'ApiKey::"long"', ['model:iris']),
+    // …a key id Cedar text cannot hold, a scope with an invisible character next to a good one…
+    key('key_\u200bhidden', 'ApiKey::"hidden"', ['model:iris']),
+    key('key_mixed', 'ApiKey::"mixed"', ['model:a\u200bb', 'model:echo']),
+    // …and a key id whose permit id a published policy already uses.
+    key('key_taken', 'ApiKey::"taken"', ['model:iris']),
+    key('key_principal', 'User::"a\\qb"', ['model:iris']),
+  ];
+  const scopes = scopePermitsUnderSchema(keys, null, Date.now(), new Set(['key-scope:key_taken:iris']));
+  assert.deepEqual([...scopes.unexpressible.keys()].sort(), [`key_${'x'.repeat(130)}`, 'key_\u200bhidden', 'key_mixed', 'key_principal', 'key_taken'].sort());
+  assert.match(scopes.unexpressible.get('key_taken')!, /already used/);
+  const ids = parsePolicySet(scopes.text).map((p) => p.id);
+  assert.deepEqual(ids, ['key-scope:key_good:iris', 'key-scope:key_mixed:echo'], 'the invisible scope grants nothing, the mixed key keeps echo');
+  assert.doesNotThrow(() => compilePolicySet(`@id("key-scope:key_taken:iris") forbid(principal, action, resource);\n${scopes.text}`));
 });

@@ -1,3 +1,5 @@
+import { isRequestModelName, MAX_MODEL_NAME_LENGTH } from '../modelName.js';
+
 /** Which protocol operation a request is, and which model it addresses. */
 export type RouteKind =
   | 'openai.chat'
@@ -28,19 +30,18 @@ export interface RouteMatch {
 }
 
 const MODEL_PREFIX = '/v1/models/';
-const MAX_MODEL_ID = 128;
 
 /** The model id of /v1/models/{id}: one path segment, percent-decoded once (the SDK encodes ids like `org/model`). */
 function modelLookup(segment: string): string | null {
   // Longer than 128 characters even if every one were escaped (%XX).
-  if (segment.length > MAX_MODEL_ID * 3) return null;
+  if (segment.length > MAX_MODEL_NAME_LENGTH * 3) return null;
   let id: string;
   try {
     id = decodeURIComponent(segment);
   } catch {
     return null;
   }
-  return id.length > 0 && id.length <= MAX_MODEL_ID ? id : null;
+  return isRequestModelName(id) ? id : null;
 }
 
 const OIP_MODEL = /^\/v2\/models\/([A-Za-z0-9._-]{1,128})(?:\/versions\/([A-Za-z0-9._-]{1,64}))?(\/infer|\/ready)?$/;

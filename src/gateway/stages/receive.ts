@@ -5,6 +5,7 @@ import { allowsMethod, matchRoute } from '../protocols/routes.js';
 import { methodNotAllowed } from '../protocols/MethodNotAllowedError.js';
 import { isKnownFieldName } from '../validate/index.js';
 import { scanJson } from './scanJson.js';
+import { isRequestModelName, MAX_MODEL_NAME_LENGTH } from '../modelName.js';
 
 export interface ReceiveOptions {
   maxBodyBytes: number;
@@ -161,8 +162,8 @@ export function parseBody(ctx: RequestContext, options: ReceiveOptions): void {
   const route = ctx.route;
   if (route.model === null) {
     const model = ctx.json.model;
-    if (typeof model !== 'string' || model.length === 0 || model.length > 128) {
-      throw new WardenError('WARDEN_INPUT_INVALID', 'field "model" is required and must be a non-empty string of at most 128 characters', { param: 'model' });
+    if (typeof model !== 'string' || !isRequestModelName(model)) {
+      throw new WardenError('WARDEN_INPUT_INVALID', `field "model" is required and must be a non-empty string of at most ${MAX_MODEL_NAME_LENGTH} characters`, { param: 'model' });
     }
     route.model = model;
   }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ApiKeyRepository, keyPrincipal, newApiKeyId, type ApiKeyVerifier } from '../../store/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
-import { cedarEntity, KEY_SCOPE, scopePermitsUnderSchema } from '../keyScopePolicies.js';
+import { cedarEntity, isKeyScope, KEY_SCOPE_RULE, scopePermitsUnderSchema } from '../keyScopePolicies.js';
 import { PolicyRepository } from '../../policy/index.js';
 import { WardenError } from '../../errors/index.js';
 import { auditedChange } from '../auditedChange.js';
@@ -13,7 +13,7 @@ const createKeyBody = z.strictObject({
   principal: z.string().min(1).max(256).optional(),
   // Only scopes that grant something: a scope the permit generator would skip would show in
   // `keys list` while granting nothing.
-  scopes: z.array(z.string().regex(KEY_SCOPE, 'a scope is model:* or model:<name> (1-128 visible characters)')).max(100).optional(),
+  scopes: z.array(z.string().refine(isKeyScope, KEY_SCOPE_RULE)).max(100).optional(),
   ttlSeconds: z.number().int().min(1).max(10 * 365 * 86400).optional(),
 });
 
@@ -28,9 +28,10 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
     if (input.principal !== undefined && cedarEntity(input.principal) === null) {
       throw new WardenError('WARDEN_INPUT_INVALID', 'principal must be a Cedar entity like User::"alice" (type names of letters, digits and _, a quoted id without control or invisible characters)');
     }
-    await refuseOutsideSchema(ctx, input);
-    // The id is chosen first so the attempt record, durable before the key exists, names it.
+    // The id is chosen first so the attempt record, durable before the key exists, names it, and
+    // so the permits checked below are the very ones the snapshot will build (their ids hold it).
     const id = newApiKeyId();
+    await refuseUnexpressible(ctx, id, input);
     const { record, key } = await auditedChange(
       ctx,
       request,
@@ -52,11 +53,18 @@ export async function keyRoutes(app: FastifyInstance, ctx: ControlPlaneContext):
   });
 }
 
-/** With a published schema, a key whose permits the schema refuses would grant nothing: refused at creation. */
-async function refuseOutsideSchema(ctx: ControlPlaneContext, input: { name: string; principal?: string; scopes?: string[] }): Promise<void> {
-  const schema = (await new PolicyRepository(ctx.db).current())?.schema;
-  if (!schema || !input.scopes?.length) return;
-  const candidate = { id: 'key_new', principal: keyPrincipal(input), scopes: input.scopes, revokedAt: null, expiresAt: null } as unknown as ApiKeyVerifier;
-  const reason = scopePermitsUnderSchema([candidate], schema).grantingNothing.get('key_new');
+/**
+ * A key whose permits the snapshot would leave out is refused rather than saved granting less than
+ * `keys list` shows: a permit that cannot be expressed, or, with a published schema, a key whose
+ * permits the schema all refuses.
+ */
+async function refuseUnexpressible(ctx: ControlPlaneContext, id: string, input: { name: string; principal?: string; scopes?: string[] }): Promise<void> {
+  if (!input.scopes?.length) return;
+  const schema = (await new PolicyRepository(ctx.db).current())?.schema ?? null;
+  const candidate = { id, principal: keyPrincipal(input), scopes: input.scopes, revokedAt: null, expiresAt: null } as unknown as ApiKeyVerifier;
+  const permits = scopePermitsUnderSchema([candidate], schema);
+  const unexpressible = permits.unexpressible.get(id);
+  if (unexpressible) throw new WardenError('WARDEN_INPUT_INVALID', `scopes: a scope cannot be expressed as a Cedar permit: ${unexpressible}`);
+  const reason = permits.grantingNothing.get(id);
   if (reason) throw new WardenError('WARDEN_INPUT_INVALID', `the key's model scopes do not match the published policy schema: ${reason}`);
 }
