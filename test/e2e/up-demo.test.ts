@@ -182,6 +182,23 @@ test('key scopes and the published schema: scopes must grant something, a key th
   const odd = await cli(['keys', 'create', '--name', 'odd', '--principal', 'Team::"y"', '--model', 'iris']);
   assert.equal(odd.code, 2, 'refused at creation: it would grant nothing');
   assert.match(odd.stderr, /WARDEN_INPUT_INVALID.*schema/);
+  // Any model name a request may use (here 105 characters, once a key whose permit id could not
+  // hold it: saved, then every snapshot rebuild failed); a whole scope is taken as it is.
+  const scopesOf = async (name: string, model: string): Promise<string[]> => {
+    const r = await cli(['keys', 'create', '--name', name, '--model', model, '--format', 'json']);
+    assert.equal(r.code, 0, `${model}: ${r.stderr}`);
+    const { key, record } = JSON.parse(r.stdout) as { key: string; record: { scopes: string[] } };
+    secretsSeen.push(key);
+    return record.scopes;
+  };
+  assert.deepEqual(await scopesOf('long', 'm'.repeat(105)), [`model:${'m'.repeat(105)}`]);
+  assert.deepEqual(await scopesOf('tools', 'qwen2.5+tools'), ['model:qwen2.5+tools']);
+  assert.deepEqual(await scopesOf('prefixed', 'model:iris'), ['model:iris']);
+  assert.deepEqual(await scopesOf('all-prefixed', 'model:*'), ['model:*']);
+  const tooLong = await cli(['keys', 'create', '--name', 'too-long', '--model', 'm'.repeat(129)]);
+  assert.equal(tooLong.code, 2);
+  assert.match(tooLong.stderr, /^WARDEN_INPUT_INVALID: scopes\.0: /);
+  for (const name of ['long', 'tools', 'prefixed', 'all-prefixed']) assert.equal((await cli(['keys', 'revoke', name])).code, 0, name);
   // Snapshots are still built: a key created and revoked now is enforced at once.
   const created = await cli(['keys', 'create', '--name', 'after-schema', '--model', 'iris', '--format', 'json']);
   assert.equal(created.code, 0, created.stderr);

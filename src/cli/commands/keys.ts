@@ -33,6 +33,15 @@ export function formatKeysTable(keys: ApiKeyRecord[], now = Date.now()): string 
   );
 }
 
+/**
+ * `--model iris` and `--model model:iris` both mean the scope `model:iris` (keys list prints
+ * scopes, and people paste them back), so a model whose own name starts with `model:` is written
+ * as its whole scope: `--model model:model:x`.
+ */
+export function modelScope(model: string): string {
+  return model.startsWith('model:') ? model : `model:${model}`;
+}
+
 export function registerKeysCommands(program: Command): void {
   const keys = withAdminOptions(program.command('keys').description('manage API keys (through the running control plane)'));
 
@@ -40,7 +49,7 @@ export function registerKeysCommands(program: Command): void {
     .command('create')
     .description('create an API key; the key is printed once and stored only as a hash')
     .requiredOption('--name <name>', 'key name (unique label, e.g. team-a-batch)')
-    .option('--model <model...>', 'models the key may invoke (scopes model:<name>; "*" for all)')
+    .option('--model <model...>', 'models the key may invoke: a name (scope model:<name>), "*" for all, or a whole scope (model:iris, model:*)')
     .option('--principal <entity>', 'Cedar principal the key acts as (default ApiKey::"<name>")')
     .option('--ttl <duration>', 'lifetime such as 30d or 12h (default: no expiry)')
     .option('--format <format>', 'text|json', 'text')
@@ -48,7 +57,7 @@ export function registerKeysCommands(program: Command): void {
       const format = parseFormat(opts.format);
       const ttlSeconds = opts.ttl ? parseDuration(opts.ttl) : undefined;
       const r = await withAdminClient(cmd, (client) =>
-        client.call<{ key: string; record: ApiKeyRecord }>('POST', '/api/v1/keys', { name: opts.name, principal: opts.principal, scopes: (opts.model ?? []).map((m) => `model:${m}`), ttlSeconds }),
+        client.call<{ key: string; record: ApiKeyRecord }>('POST', '/api/v1/keys', { name: opts.name, principal: opts.principal, scopes: (opts.model ?? []).map(modelScope), ttlSeconds }),
       );
       if (format === 'json') printJson(r);
       else printText(`created ${r.record.id} (${r.record.name})${r.record.expiresAt ? `, expires ${r.record.expiresAt}` : ''}\nkey (shown once): ${r.key}`);
