@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { removeDir, startWardenProcess, tempDataDir, wardenBin } from '../helpers/warden.js';
+import { Agent, request } from 'undici';
+import { irisInferBody, removeDir, startWardenProcess, tempDataDir, wardenBin } from '../helpers/warden.js';
 
 /** Runs `warden …` and fails the test if it is still running after `deadlineMs` (a start that hangs). */
 function runWarden(args: string[], deadlineMs: number): Promise<{ code: number | null; stderr: string }> {
@@ -51,4 +52,27 @@ test('a rate-limit store that never answers fails the start with exit 2; the pro
   const r = await runWarden(['--data-dir', dataDir, '--config', config, 'up', '--demo', '--ready-json', '--port-gateway', '0', '--port-admin', '0'], 120_000);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE/);
+});
+
+test('a rate-limit store down at start with onStoreDown: memory: warden up starts on per-replica limits and serves', { timeout: 180_000 }, async (t) => {
+  const dataDir = tempDataDir();
+  t.after(() => removeDir(dataDir));
+  const warden = await startWardenProcess({
+    dataDir,
+    configYaml: 'gateway:\n  rateLimit:\n    backend: redis\n    redisUrl: redis://127.0.0.1:1\n    onStoreDown: memory\n    rules:\n      - match: { principal: "*" }\n        requestsPerMinute: 60\n        burst: 1\n',
+  });
+  t.after(() => warden.stop());
+  const agent = new Agent({ connect: { ca: readFileSync(warden.ready.caBundle, 'utf8') } });
+  t.after(() => agent.close());
+  const infer = async () => {
+    const r = await request(`${warden.ready.gatewayUrl}/v2/models/iris/infer`, { method: 'POST', dispatcher: agent, headers: { authorization: `Bearer ${warden.ready.demoKey}`, 'content-type': 'application/json' }, body: irisInferBody([[5.1, 3.5, 1.4, 0.2]]) });
+    return { status: r.statusCode, text: await r.body.text() };
+  };
+  const first = await infer();
+  assert.equal(first.status, 200, first.text);
+  const second = await infer();
+  assert.equal(second.status, 429, `the memory fallback still limits: ${second.text}`);
+  assert.match(second.text, /WARDEN_GATEWAY_RATE_LIMITED/);
+  // One warning for the outage at start, none per request.
+  assert.equal(warden.stderr().match(/Redis did not answer at start-up/g)?.length, 1, warden.stderr());
 });

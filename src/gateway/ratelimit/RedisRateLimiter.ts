@@ -215,7 +215,7 @@ export class RedisRateLimiter implements RateLimiter {
       await this.buckets([correction], true);
       this.storeUp();
     } catch (err) {
-      this.storeDown(err);
+      this.reportStoreDown(err);
       this.keepCorrection(correction, err);
       if (!this.fallback) throw storeUnavailable(err);
       this.fallback.adjust(key, cost, limit);
@@ -321,7 +321,7 @@ export class RedisRateLimiter implements RateLimiter {
       await this.buckets(corrections, true);
       return true;
     } catch (err) {
-      this.storeDown(err);
+      this.reportStoreDown(err);
       if (classifyRedisFailure(err) !== 'failed') {
         for (const c of corrections) this.keepCorrection(c, err);
         return false;
@@ -362,7 +362,7 @@ export class RedisRateLimiter implements RateLimiter {
           }
           return full;
         } catch (err) {
-          this.storeDown(err);
+          this.reportStoreDown(err);
           // A call that timed out may still run in Redis later and take the slots: remove the
           // lease after it (one connection, so Redis runs the two in order), or it would hold the
           // slots until the lease expires.
@@ -400,7 +400,7 @@ export class RedisRateLimiter implements RateLimiter {
         if (failed) throw failed;
       })
       .catch((err: unknown) => {
-        this.storeDown(err);
+        this.reportStoreDown(err);
         if (Date.now() + retryMs < expiresAt) setTimeout(() => this.releaseLease(keys, lease, expiresAt, Math.min(retryMs * 2, STORE_RETRY_MAX_MS)), retryMs).unref();
       });
   }
@@ -413,11 +413,15 @@ export class RedisRateLimiter implements RateLimiter {
   private renewLease(prefixedKeys: readonly string[], lease: string, leaseMs: number): void {
     this.redis.wardenRenewLease(prefixedKeys.length, ...prefixedKeys, lease, leaseMs).then(
       () => this.storeUp(),
-      (err: unknown) => this.storeDown(err),
+      (err: unknown) => this.reportStoreDown(err),
     );
   }
 
-  private storeDown(err: unknown): void {
+  /**
+   * Marks the store down and reports it (onStoreError) once per outage; the next call Redis
+   * answers ends the outage. Public for a start without Redis (`onStoreDown: memory`).
+   */
+  reportStoreDown(err: unknown): void {
     if (this.healthy) {
       this.healthy = false;
       this.o.onStoreError?.(err);
@@ -430,7 +434,7 @@ export class RedisRateLimiter implements RateLimiter {
       this.storeUp();
       return { allowed: allowed === 1, retryAfterMs, remaining };
     } catch (err) {
-      this.storeDown(err);
+      this.reportStoreDown(err);
       if (this.fallback) return this.fallback.takeMany(takes);
       throw storeUnavailable(err);
     }

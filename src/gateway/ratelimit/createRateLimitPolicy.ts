@@ -1,3 +1,4 @@
+import { WardenError } from '../../errors/index.js';
 import { MemoryRateLimiter } from './MemoryRateLimiter.js';
 import { RedisRateLimiter } from './RedisRateLimiter.js';
 import { RateLimitPolicy, type RateLimitRule } from './RateLimitPolicy.js';
@@ -23,7 +24,11 @@ export interface RateLimitConfig {
 export interface RateLimiting {
   policy: RateLimitPolicy;
   limiter: RateLimiter;
-  /** Resolves when the store answers (Redis); call at startup. */
+  /**
+   * Call at startup. Resolves when the store answers (Redis). A store that does not answer
+   * rejects (fail-closed), or, with `onStoreDown: memory`, is reported once (onStoreError) and
+   * resolves: the limiter counts per replica until Redis answers again (the client reconnects).
+   */
   ready(): Promise<void>;
   close(): Promise<void>;
 }
@@ -43,7 +48,14 @@ export function createRateLimitPolicy(config: RateLimitConfig, o: { onStoreError
     }),
     limiter,
     ready: async () => {
-      if (redis && config.rules.length > 0) await redis.ready();
+      if (!redis || config.rules.length === 0) return;
+      try {
+        await redis.ready();
+      } catch (err) {
+        // Fail-closed: a gateway that could only refuse every request does not start.
+        if (config.onStoreDown !== 'memory') throw err;
+        redis.reportStoreDown(new WardenError('WARDEN_GATEWAY_RATE_LIMIT_UNAVAILABLE', 'Redis did not answer at start-up; limiting per replica (memory) until it does', { cause: err }));
+      }
     },
     close: async () => {
       await redis?.close();
