@@ -6,6 +6,11 @@ import type { Registry } from 'prom-client';
 export interface MetricsHandlerOptions {
   /** Bearer token required when non-empty. */
   token?: string;
+  /**
+   * Refuse every scrape while no token is configured (the gateway listener faces clients: its
+   * series name every model and its traffic, which `/v1/models/{id}` takes care not to reveal).
+   */
+  requireToken?: boolean;
   /** Runs before each scrape (gauges computed on demand). Failures are counted, not fatal. */
   beforeScrape?: () => Promise<void>;
 }
@@ -30,7 +35,8 @@ function sendJson(res: Res, status: number, code: string, message: string): void
 
 /**
  * GET /metrics for a raw node:http(2) listener (the gateway mounts it on its own port).
- * Only GET/HEAD; the token, when configured, is required; nothing from the request is echoed.
+ * Only GET/HEAD; the token, when configured (or always, with `requireToken`), is required;
+ * nothing from the request is echoed.
  */
 export function metricsHandler(registry: Registry, options: MetricsHandlerOptions = {}): (req: Req, res: Res) => void {
   return (req, res) => {
@@ -38,8 +44,10 @@ export function metricsHandler(registry: Registry, options: MetricsHandlerOption
       sendJson(res, 405, 'WARDEN_INPUT_INVALID', 'only GET /metrics');
       return;
     }
-    if (!bearerMatches(req.headers.authorization, options.token ?? '')) {
-      sendJson(res, 401, 'WARDEN_OBSERVE_METRICS_UNAUTHORIZED', 'the metrics endpoint needs the configured bearer token');
+    const token = options.token ?? '';
+    // Without a token the same 401 as a wrong one: a caller learns nothing of the configuration.
+    if ((options.requireToken && !token) || !bearerMatches(req.headers.authorization, token)) {
+      sendJson(res, 401, 'WARDEN_OBSERVE_METRICS_UNAUTHORIZED', 'the metrics endpoint needs the configured bearer token (observe.metricsToken)');
       return;
     }
     void (async () => {

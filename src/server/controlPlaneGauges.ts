@@ -17,8 +17,8 @@ export function controlPlaneGaugeRefresher(ctx: ControlPlaneContext, registry: R
   const storeEveryMs = options.storeEveryMs ?? STORE_REFRESH_MS;
   const now = options.now ?? Date.now;
   // The store-backed part runs at most once per storeEveryMs, shared by concurrent scrapes: the
-  // gateway's /metrics is reachable without a token by default, and each scrape must not become
-  // a batch of store queries on the gateway's event loop.
+  // admin listener's /metrics is reachable without a token by default, and each scrape must not
+  // become a batch of store queries on the event loop the gateway shares.
   let inFlight: Promise<void> | null = null;
   let doneAt = -Infinity;
   const fromStore = async (): Promise<void> => {

@@ -168,13 +168,17 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
     const observer = createGatewayObserver({ registry, upstreams: o.config.gateway.upstreams });
     const stopObservingSnapshots = observeSnapshots(holder, observer.metrics, o.name);
     undo.push(stopObservingSnapshots);
+    if (o.config.observe.metricsEnabled && !o.config.observe.metricsToken) {
+      // This listener is the only place this replica's series are served, and it refuses anonymous scrapes.
+      o.logger.warn('observe.metricsToken is not set: this gateway refuses every /metrics scrape (401)');
+    }
     const gateway = await startGateway({
       ...plugins.gatewayOptions,
       onRequestDone: observer.observe,
       onMalformedRequest: observer.malformed,
       onUpstreamHealth: (name, up) => upstreamUp(observer.metrics, name).set(up),
       metricsHandler: o.config.observe.metricsEnabled
-        ? metricsHandler(registry, { token: o.config.observe.metricsToken, beforeScrape: async () => observeAudit(audit, observer.metrics, o.name) })
+        ? metricsHandler(registry, { token: o.config.observe.metricsToken, requireToken: true, beforeScrape: async () => observeAudit(audit, observer.metrics, o.name) })
         : undefined,
       tls,
       upstreams: o.config.gateway.upstreams,

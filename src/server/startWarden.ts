@@ -160,6 +160,8 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       metricsHandler: config.observe.metricsEnabled
         ? metricsHandler(registry, {
             token: config.observe.metricsToken,
+            // Clients reach this listener: no anonymous scrapes (the admin listener serves the same registry).
+            requireToken: true,
             beforeScrape: async () => {
               observeAudit(audit, observer.metrics, 'gateway');
               // Same registry as the admin listener: its store-backed gauges must be current here too.

@@ -54,6 +54,8 @@ interface Fleet {
 }
 
 /** `warden server` on a fresh PostgreSQL database, a demo model server and an admin client; torn down after `fn`. */
+const METRICS_TOKEN = 'scale-out-metrics-token';
+
 async function withFleet(fn: (f: Fleet) => Promise<void>, serverEnv: Record<string, string> = {}): Promise<void> {
   const database = await createTestDatabase();
   const serverDir = tempDataDir('warden-cp-');
@@ -98,6 +100,7 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
         const g = startProcess(['--data-dir', gatewayDir, '--config', config, 'gateway', '--control-plane', ready.adminUrl, '--ca', ready.caBundle, '--name', `gw-${i}`, '--port', '0', '--ready-json'], {
           WARDEN_SERVER_SECRET: secret,
           WARDEN_PEP_TOKEN: pepToken,
+          WARDEN_OBSERVE_METRICS_TOKEN: METRICS_TOKEN,
         });
         procs.push(g.proc);
         return ((await g.firstLine) as { gatewayUrl: string }).gatewayUrl;
@@ -194,7 +197,13 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
     for (const p of peps.peps) assert.equal(p.snapshotVersion, peps.currentVersion, `${p.name} reports the current snapshot version`);
 
     // Each remote gateway serves its own /metrics: its requests, the snapshot it decides from, its audit writer's state.
-    const scrape = await request(gateways[0] + '/metrics', { dispatcher: client });
+    // Clients reach this listener: without the metrics token a scrape learns nothing (not even the model names).
+    const anonymous = await request(gateways[0] + '/metrics', { dispatcher: client });
+    const refused = await anonymous.body.text();
+    assert.equal(anonymous.statusCode, 401, refused);
+    assert.equal((JSON.parse(refused) as { error: { code: string } }).error.code, 'WARDEN_OBSERVE_METRICS_UNAUTHORIZED');
+    assert.doesNotMatch(refused, /iris/);
+    const scrape = await request(gateways[0] + '/metrics', { dispatcher: client, headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     const scraped = await scrape.body.text();
     assert.equal(scrape.statusCode, 200);
     assert.match(scraped, /warden_gateway_requests_total\{route="oip.infer",model="iris",decision="allow",code=""\} [1-9]/);
@@ -311,6 +320,12 @@ test('the URL a remote gateway prints verifies with the CA bundle alone (no serv
     agents.push(caOnly);
     const r = await request(`${gatewayUrl}/healthz`, { dispatcher: caOnly });
     assert.equal(r.statusCode, 200, await r.body.text());
+    // No observe.metricsToken: this replica's /metrics (its only one) refuses every scrape, and says why at start.
+    const metrics = await request(`${gatewayUrl}/metrics`, { dispatcher: caOnly });
+    const refused = await metrics.body.text();
+    assert.equal(metrics.statusCode, 401, refused);
+    assert.doesNotMatch(refused, /iris|warden_gateway/);
+    assert.match(g.stderr(), /observe\.metricsToken is not set/);
     if (hasCommand('curl')) {
       const curl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ready.caBundle, `${gatewayUrl}/healthz`], { encoding: 'utf8' });
       assert.equal(curl.stdout, '200', curl.stderr);

@@ -92,6 +92,25 @@ test('metricsHandler: bearer token required when configured, GET/HEAD only, text
   } finally {
     await new Promise<void>((r) => open.server.close(() => r()));
   }
+  // The gateway listener's handler: no token configured = nobody scrapes, with any header.
+  const closed = await listen(metricsHandler(registry, { requireToken: true }));
+  try {
+    for (const headers of [{}, { authorization: 'Bearer ' }, { authorization: 'Bearer x' }] as Record<string, string>[]) {
+      const r = await get(closed.url, headers);
+      assert.equal(r.status, 401, JSON.stringify(headers));
+      assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'WARDEN_OBSERVE_METRICS_UNAUTHORIZED');
+      assert.doesNotMatch(r.body, /warden_gateway/);
+    }
+  } finally {
+    await new Promise<void>((r) => closed.server.close(() => r()));
+  }
+  const required = await listen(metricsHandler(registry, { token: 't0ken', requireToken: true }));
+  try {
+    assert.equal((await get(required.url)).status, 401);
+    assert.equal((await get(required.url, { authorization: 'Bearer t0ken' })).status, 200);
+  } finally {
+    await new Promise<void>((r) => required.server.close(() => r()));
+  }
 });
 
 test('tracing off is the shared no-op (no SDK loaded, nothing injected)', async () => {
