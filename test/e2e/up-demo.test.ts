@@ -95,7 +95,7 @@ test('oversized bodies get 413 and malformed JSON gets 400', async () => {
   const auth = { authorization: `Bearer ${warden.ready.demoKey}` };
   expectError(await call('POST', '/v2/models/iris/infer', auth, JSON.stringify({ pad: 'x'.repeat(5000) })), 413, 'WARDEN_GATEWAY_BODY_TOO_LARGE');
   expectError(await call('POST', '/v2/models/iris/infer', auth, '{"inputs": [}'), 400, 'WARDEN_GATEWAY_BAD_JSON');
-  expectError(await call('POST', '/v1/chat/completions', auth, JSON.stringify({ messages: [] })), 400, 'WARDEN_INPUT_INVALID');
+  expectError(await call('POST', '/v1/chat/completions', auth, JSON.stringify({ messages: [] })), 400, 'WARDEN_GATEWAY_INVALID_REQUEST');
   expectError(await call('GET', '/v2/models/iris/infer', auth), 405, 'WARDEN_GATEWAY_METHOD_NOT_ALLOWED');
   expectError(await call('GET', '/nope', auth), 404, 'WARDEN_GATEWAY_ROUTE_NOT_FOUND');
 });

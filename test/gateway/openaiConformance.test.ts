@@ -138,6 +138,16 @@ test('error bodies carry OpenAI\'s type and param next to Warden\'s code, messag
   assert.match(bad.message, /messages\[0\]\.role: expected one of/);
   const noModel = await sdkError(client.chat.completions.create({ messages: [{ role: 'user', content: 'x' }] } as never));
   assert.equal(noModel.param, 'model');
+  assert.equal(noModel.code, 'WARDEN_GATEWAY_INVALID_REQUEST', 'the model is read before authorization, refused like the validator refuses a field');
+  assert.equal(noModel.type, 'invalid_request_error');
+  assert.match(noModel.message, /model: is required/);
+  // Every shape of a bad model: the validator's code, a message naming the field, the value never echoed.
+  for (const [model, reason] of [[null, 'is required'], ['', 'must not be empty'], [7, 'expected a string, got number'], ['m'.repeat(129), 'string longer than 128 characters'], [['m'], 'expected a string, got array']] as const) {
+    const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'x' }] }) });
+    const body = (await r.body.json()) as { error: { code: string; message: string; param: string | null } };
+    assert.equal(r.statusCode, 400, JSON.stringify(model));
+    assert.deepEqual([body.error.code, body.error.message, body.error.param], ['WARDEN_GATEWAY_INVALID_REQUEST', `model: ${reason}`, 'model'], JSON.stringify(model));
+  }
 
   const denied = await sdkError(client.chat.completions.create({ model: 'secret', messages: [{ role: 'user', content: 'x' }] }));
   assert.equal(denied.status, 403);

@@ -3,9 +3,8 @@ import { WardenError } from '../../errors/index.js';
 import type { GatewayRequest, RequestContext } from '../RequestContext.js';
 import { allowsMethod, matchRoute } from '../protocols/routes.js';
 import { methodNotAllowed } from '../protocols/MethodNotAllowedError.js';
-import { isKnownFieldName } from '../validate/index.js';
+import { DEFAULT_VALIDATION_LIMITS, isKnownFieldName, modelField } from '../validate/index.js';
 import { scanJson } from './scanJson.js';
-import { isRequestModelName, MAX_MODEL_NAME_LENGTH } from '../modelName.js';
 
 export interface ReceiveOptions {
   maxBodyBytes: number;
@@ -162,9 +161,10 @@ export function parseBody(ctx: RequestContext, options: ReceiveOptions): void {
   const route = ctx.route;
   if (route.model === null) {
     const model = ctx.json.model;
-    if (typeof model !== 'string' || !isRequestModelName(model)) {
-      throw new WardenError('WARDEN_INPUT_INVALID', `field "model" is required and must be a non-empty string of at most ${MAX_MODEL_NAME_LENGTH} characters`, { param: 'model' });
-    }
-    route.model = model;
+    // Checked here, not at the validate stage: authorization needs the model. Same code, message
+    // and param as the validator's refusals, so clients handle every bad field one way.
+    const wrong = model === undefined || model === null ? 'is required' : modelField(model, DEFAULT_VALIDATION_LIMITS);
+    if (wrong !== null) throw new WardenError('WARDEN_GATEWAY_INVALID_REQUEST', `model: ${wrong}`, { param: 'model' });
+    route.model = model as string;
   }
 }

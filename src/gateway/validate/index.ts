@@ -6,3 +6,4 @@ export { validateEmbedding } from './validateEmbedding.js';
 export { validateOipInfer, OIP_DATATYPES } from './validateOipInfer.js';
 export { foldKey } from './foldKey.js';
 export { isKnownFieldName } from './fieldNames.js';
+export { modelField } from './openaiCommonFields.js';

@@ -1,4 +1,5 @@
 import { arr, bool, fail, int, isObject, num, obj, str, typeName, type FieldCheck, type ValidationLimits } from './checks.js';
+import { MAX_MODEL_NAME_LENGTH } from '../modelName.js';
 
 /** Sampling and bookkeeping fields shared by /v1/chat/completions and /v1/completions. */
 export const MAX_SHORT = 512;
@@ -51,8 +52,9 @@ const metadata: FieldCheck = (v) => {
   return null;
 };
 
+/** The same rule as isRequestModelName (key scopes are checked against it too), with the reason. */
 export const modelField: FieldCheck = (v) => {
-  const e = str(v, 128);
+  const e = str(v, MAX_MODEL_NAME_LENGTH);
   return e ?? ((v as string).length === 0 ? 'must not be empty' : null);
 };
 
