@@ -159,9 +159,9 @@ function newContext(req: GatewayRequest, res: GatewayResponse, requestId: string
 }
 
 /**
- * The gateway's request pipeline, in the fixed order of DESIGN.md:
+ * The gateway's request pipeline, in a fixed order (docs/gateway-auth-and-limits.md, "The request pipeline"):
  * receive (TLS, limits) → authenticate → parse (JSON, only for authenticated callers) → authorize (Cedar) → rate-limit → validate (schema) →
- * guard input → admit model (verified digest) → forward (keep-alive) with guard output → audit → respond.
+ * route → guard input → admit model (verified digest) → forward (keep-alive) with guard output, which responds → audit.
  * Any stage may end the request with a WardenError; the audit stage always runs. `refusal` ends it
  * before the first stage (the listener's own limits), still audited.
  */
