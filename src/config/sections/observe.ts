@@ -17,7 +17,11 @@ export const observeSection = z
   .strictObject({
     /** Serve Prometheus /metrics on the admin API and the gateway. */
     metricsEnabled: z.boolean().default(true),
-    /** Bearer token required on /metrics; empty = no token (bind to loopback or firewall it). */
+    /**
+     * Bearer token required on /metrics. Empty: the admin listener serves it without a token (keep
+     * it on loopback or firewall it) and the gateway listener refuses every scrape (its series name
+     * every model, and clients reach it).
+     */
     metricsToken: z.string().max(256).default(''),
     /** Process metrics (CPU, memory, event loop lag) from prom-client. */
     processMetrics: z.boolean().default(true),
