@@ -11,6 +11,7 @@ import type { GatewayGuards, RunningGateway } from '../../src/gateway/index.js';
 import { upstreamConfig } from '../../src/config/index.js';
 import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 import { startScriptedModelServer, type ScriptedModelServer } from '../helpers/modelServer.js';
+import { until } from '../helpers/until.js';
 
 const HEADERS = { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' };
 const CHAT = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
@@ -46,14 +47,6 @@ async function withGateway(upstream: ScriptedModelServer, g: GatewayGuards, body
   } finally {
     await gw.close(0);
     await upstream.stop();
-  }
-}
-
-async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

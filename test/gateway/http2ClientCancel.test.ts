@@ -14,6 +14,7 @@ import { upstreamConfig } from '../../src/config/index.js';
 import { loadOrCreateAuthority } from '../../src/identity/index.js';
 import { TEST_KEY, startTestGateway } from '../helpers/inProcessGateway.js';
 import { startScriptedModelServer, type ScriptedModelServer } from '../helpers/modelServer.js';
+import { until } from '../helpers/until.js';
 
 async function withH2Gateway(upstream: ScriptedModelServer, guards: GatewayGuards | null, body: (gw: RunningGateway, session: ClientHttp2Session, records: AuditRecord[]) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-h2cancel-'));
@@ -47,14 +48,6 @@ function chat(session: ClientHttp2Session, stream: boolean) {
   st.on('error', () => undefined);
   st.end(JSON.stringify({ model: 'm', stream, messages: [{ role: 'user', content: 'hi' }] }));
   return st;
-}
-
-async function until(what: string, done: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const EVENT = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'tok ' } }] })}\n\n`;

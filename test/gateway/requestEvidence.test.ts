@@ -20,6 +20,7 @@ import { createGatewayObserver, type DecisionEvent } from '../../src/observe/ind
 import { TEST_KEY, startTestGateway } from '../helpers/inProcessGateway.js';
 import { startScriptedModelServer, type ScriptedModelServer } from '../helpers/modelServer.js';
 import { h2Frame, hpack } from '../helpers/h2Frames.js';
+import { until } from '../helpers/until.js';
 
 const PRINCIPAL = 'ApiKey::"test"';
 const EVENT = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'tok ' } }] })}\n\n`;
@@ -75,14 +76,6 @@ after(async () => {
   await authority.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function until(what: string, done: () => boolean, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** The requests_total series as `decision code` → count (other labels folded). */
 async function requestCounts(): Promise<Map<string, number>> {

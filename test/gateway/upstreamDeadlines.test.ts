@@ -11,6 +11,7 @@ import type { RunningGateway } from '../../src/gateway/index.js';
 import { upstreamConfig } from '../../src/config/index.js';
 import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 import { startScriptedModelServer, type ScriptedModelServer } from '../helpers/modelServer.js';
+import { until } from '../helpers/until.js';
 
 const HEADERS = { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' };
 const CHAT = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
@@ -34,14 +35,6 @@ async function withGateway(upstream: ScriptedModelServer, config: Record<string,
   } finally {
     await gw.close(0);
     await upstream.stop();
-  }
-}
-
-async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

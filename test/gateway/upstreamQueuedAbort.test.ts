@@ -11,6 +11,7 @@ import type { AuditRecord } from '../../src/audit/index.js';
 import { upstreamConfig } from '../../src/config/index.js';
 import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 import { startScriptedModelServer } from '../helpers/modelServer.js';
+import { until } from '../helpers/until.js';
 
 const HEADERS = { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' };
 const embed = (input: string): string => JSON.stringify({ model: 'm', input });
@@ -26,14 +27,6 @@ function keepStreaming(res: ServerResponse): () => void {
     clearInterval(timer);
     res.end('data: [DONE]\n\n');
   };
-}
-
-async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 for (const variant of ['client disconnects', 'headers deadline passes'] as const) {
