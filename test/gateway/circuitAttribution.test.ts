@@ -3,13 +3,14 @@
 // guard's bug) says nothing about the model server: it must not open the circuit (a gateway bug
 // would take every healthy upstream out of service), nor be reported as the model server's failure.
 import { test } from 'node:test';
+import { connect as http2Connect, type IncomingHttpHeaders } from 'node:http2';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { request } from 'undici';
 import type { AuditRecord } from '../../src/audit/index.js';
 import type { GatewayGuards, RunningGateway } from '../../src/gateway/index.js';
 import { upstreamConfig } from '../../src/config/index.js';
-import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
+import { startTestGateway, withTlsGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 import { startScriptedModelServer, type ScriptedModelServer } from '../helpers/modelServer.js';
 import { until } from '../helpers/until.js';
 
@@ -134,3 +135,40 @@ for (const [how, readWhole] of [
     });
   });
 }
+
+test('an answer the client\'s protocol cannot carry (status 600 to an HTTP/2 client) is the upstream\'s failure: 502 without its headers, and the circuit opens', { timeout: 20_000 }, async () => {
+  const upstream = await startScriptedModelServer((_req, res) => res.writeHead(600, { 'content-type': 'application/json', 'x-upstream-secret': 'leak' }).end('{"object":"list","data":[]}'));
+  try {
+    await withTlsGateway(
+      async (gw, ca) => {
+        const session = http2Connect(gw.url, { ca });
+        session.on('error', () => undefined);
+        const ask = () =>
+          new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+            const st = session.request({ ':method': 'POST', ':path': '/v1/embeddings', ...HEADERS });
+            let status = 0;
+            let headers: IncomingHttpHeaders = {};
+            let body = '';
+            st.on('response', (h) => ((status = Number(h[':status'])), (headers = h)));
+            st.on('data', (d: Buffer) => (body += d.toString()));
+            st.on('end', () => resolve({ status, headers, body }));
+            st.on('error', reject);
+            st.end(EMBED);
+          });
+        try {
+          const first = await ask();
+          assert.deepEqual([first.status, (JSON.parse(first.body) as { error: { code: string } }).error.code], [502, 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE']);
+          assert.equal(first.headers['x-upstream-secret'], undefined, "none of the upstream's headers reach the error answer");
+          const second = await ask();
+          assert.deepEqual([second.status, (JSON.parse(second.body) as { error: { code: string } }).error.code], [503, 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN']);
+          assert.equal(upstream.received(), 1);
+        } finally {
+          session.destroy();
+        }
+      },
+      { upstreams: [upstreamConfig.parse({ name: 'm', url: upstream.url, models: ['m'], retries: 0, timeoutMs: 5000, circuitBreaker: { failureThreshold: 1, openMs: 60_000 } })] },
+    );
+  } finally {
+    await upstream.stop();
+  }
+});

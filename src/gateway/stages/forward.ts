@@ -165,6 +165,9 @@ function askForStreamUsage(ctx: RequestContext): boolean {
   return true;
 }
 
+/** The upstream's answer could not be passed on (passHead): its fault, counted against its circuit. */
+class UnpassableAnswerError extends WardenError {}
+
 /**
  * Starts the client's answer with the upstream's status and headers. Node refuses some an upstream
  * may send (a status outside 200..599 to an HTTP/2 client, a header repeated that HTTP/2 allows
@@ -174,7 +177,9 @@ function passHead(ctx: RequestContext, upstream: Upstream, status: number, heade
   try {
     ctx.res.writeHead(status, headers);
   } catch (err) {
-    throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} answered with a status or headers that cannot be passed on`, { cause: err });
+    // node:http2 sets the headers before it refuses the status: none of them may reach the error answer.
+    for (const name of ctx.res.getHeaderNames()) ctx.res.removeHeader(name);
+    throw new UnpassableAnswerError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} answered with a status or headers that cannot be passed on`, { cause: err });
   }
   ctx.responded = true;
 }
@@ -398,7 +403,7 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
     const upstreamBroke = response.upstreamError !== null && e === response.upstreamError;
     ctx.errorCode = e instanceof WardenError ? e.code : !upstreamBroke ? 'WARDEN_INTERNAL' : isTimeout(e) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
     const clientGone = isClientGone(ctx.errorCode);
-    broke = upstreamBroke || ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT';
+    broke = upstreamBroke || e instanceof UnpassableAnswerError || ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT';
     if (!ctx.responded && !clientGone) {
       // The pipeline answers (500 WARDEN_INTERNAL for the gateway's own failure) and logs it.
       if (e instanceof WardenError || !upstreamBroke) throw e;
