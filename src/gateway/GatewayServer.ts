@@ -130,6 +130,11 @@ function answerProbe(res: GatewayResponse, requestId: string, ok: boolean, body:
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const idleTimeoutMs = options.idleTimeoutMs ?? 65_000;
   const headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000;
+  // node:http's own limit on a whole HTTP/1.1 request (300 s by default) stays, but only as a
+  // backstop behind the gateway's body deadline, which answers a slow upload itself (408
+  // WARDEN_GATEWAY_BODY_TIMEOUT, audited): bodyTimeoutSeconds may be set above 300 s.
+  const requestTimeout = headersTimeoutMs + bodyTimeoutMs + 30_000;
   // node:http checks headersTimeout on this interval (30 s by default), so the bound holds within half again.
   const connectionsCheckingInterval = Math.min(30_000, Math.max(50, headersTimeoutMs / 2));
   const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth, svid: options.upstreamSvid, trustDomain: options.trustDomain, revocations: options.upstreamRevocations ?? null, logger: options.logger });
@@ -140,7 +145,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     upstreams,
     audit: options.audit,
     serverSecret: options.serverSecret,
-    receive: { maxBodyBytes: options.maxBodyBytes, maxJsonDepth: options.maxJsonDepth ?? 64, bodyTimeoutMs: options.bodyTimeoutMs ?? 30_000 },
+    receive: { maxBodyBytes: options.maxBodyBytes, maxJsonDepth: options.maxJsonDepth ?? 64, bodyTimeoutMs },
     authorize: { region: options.region ?? 'local', classificationOf: (model) => upstreams.forModel(model)?.classification ?? 'internal' },
     auditBackpressureDepth: options.auditBackpressureDepth ?? 60_000,
     logger: options.logger,
@@ -250,13 +255,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // The allowHTTP1 fallback leaves keepAliveTimeout unset, which keeps idle HTTP/1.1 connections open forever.
     // (node:http reads it off the server object; @types/node does not declare it on Http2SecureServer.)
     // The same object carries node:http's header deadline for those connections (read at listen).
-    Object.assign(server, { keepAliveTimeout: idleTimeoutMs, headersTimeout: headersTimeoutMs, connectionsCheckingInterval });
+    Object.assign(server, { keepAliveTimeout: idleTimeoutMs, headersTimeout: headersTimeoutMs, requestTimeout, connectionsCheckingInterval });
     // HTTP/2 sessions have no idle timeout and no header deadline by default. The idle close is
     // graceful: streams in flight (a long completion) finish, new ones are refused, the client reconnects.
     stopSessionLimits = limitHttp2Sessions(server, { idleTimeoutMs, headersTimeoutMs });
   } else {
     options.logger.warn({ host: options.host }, 'the gateway serves plain HTTP (insecureDev): API keys and tokens cross it in clear text; development only');
-    server = createHttpServer({ keepAliveTimeout: idleTimeoutMs, headersTimeout: headersTimeoutMs, connectionsCheckingInterval }, handler);
+    server = createHttpServer({ keepAliveTimeout: idleTimeoutMs, headersTimeout: headersTimeoutMs, requestTimeout, connectionsCheckingInterval }, handler);
   }
   server.maxConnections = options.maxConnections ?? 10_000;
   const maxPerSource = options.maxConnectionsPerSource ?? 1000;

@@ -5,6 +5,9 @@ import { errorType } from './errorType.js';
 
 type MalformedCode = 'WARDEN_GATEWAY_MALFORMED_REQUEST' | 'WARDEN_GATEWAY_HEADERS_TOO_LARGE' | 'WARDEN_GATEWAY_HEADERS_TIMEOUT';
 
+/** How long a client may keep the connection after its malformed request was answered. */
+const CLOSE_AFTER_ANSWER_MS = 1000;
+
 const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
 function codeOf(err: NodeJS.ErrnoException): MalformedCode {
@@ -25,7 +28,8 @@ function messageOf(code: MalformedCode, err: NodeJS.ErrnoException, headersTimeo
  * a conflicting content-length and transfer-encoding, headers too large or too slow). Without a
  * listener node answers in bare text; this answers in the gateway's error shape with a stable code
  * and a request id, then closes the connection, which can no longer be read in step. No request
- * object exists, so nothing is authenticated or audited: `onMalformed` counts it (metrics).
+ * object exists, so nothing is authenticated or audited: `onMalformed` counts it (metrics). A
+ * request already being handled on the connection ends as the client leaving (499, audited).
  */
 export function answerMalformedHttp1(err: NodeJS.ErrnoException, socket: Duplex, headersTimeoutMs: number, onMalformed?: (code: ErrorCode) => void): void {
   // Only node:http's parser errors and its headers deadline are answered. Anything else is no HTTP
@@ -36,19 +40,23 @@ export function answerMalformedHttp1(err: NodeJS.ErrnoException, socket: Duplex,
     socket.destroy();
     return;
   }
-  const code = codeOf(err);
-  // A request the pipeline already handles (its body broke off mid-way, say) is recorded and
-  // counted there; an answer already under way on this connection cannot be followed by another.
-  const inProgress = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
-  if (!inProgress) onMalformed?.(code);
-  else if (inProgress.headersSent) {
+  // A request on this connection is still being handled (its body broke off mid-way, or one sent
+  // before this one awaits its answer): the pipeline records it as the client leaving, under its
+  // request id. An answer written here would come first, under another id.
+  if ((socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
     socket.destroy();
     return;
   }
+  const code = codeOf(err);
+  onMalformed?.(code);
   const status = errorCodes[code].status;
   const requestId = randomUUID();
   const body = JSON.stringify({ error: { code, message: messageOf(code, err, headersTimeoutMs), type: errorType(status), param: null, requestId } });
   socket.end(
     `HTTP/1.1 ${status} ${REASONS[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-warden-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
   );
+  // Closed even when the client keeps its side open (node:http allows half-open connections): a
+  // bad request must not hold a connection slot until some timeout. The delay lets the answer be
+  // read before the close; destroying at once could reset the connection over it.
+  setTimeout(() => socket.destroy(), CLOSE_AFTER_ANSWER_MS).unref();
 }

@@ -7,7 +7,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { ErrorCode } from '../../src/errors/index.js';
 import type { GatewayOptions, RunningGateway } from '../../src/gateway/index.js';
-import { startTestGateway, withTlsGateway } from '../helpers/inProcessGateway.js';
+import { startTestGateway, withTlsGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 
 interface Exchange {
   /** Everything the gateway sent until it closed the connection. */
@@ -17,17 +17,24 @@ interface Exchange {
   headers: Record<string, string>;
 }
 
-/** Writes `parts` (a pause of `pauseMs` between them) on a new connection and reads until the gateway closes it. */
+/**
+ * Writes `parts` (a pause of `pauseMs` between them) on a new connection and reads until the
+ * gateway closes it. On the plain listener the client never closes its own side (half-open), so
+ * only the gateway can (node's TLS client answers the gateway's close itself).
+ */
 function exchange(port: number, ca: string | null, parts: string[], pauseMs = 0): Promise<Exchange> {
   return new Promise((resolve, reject) => {
-    const socket = ca ? tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }) : netConnect({ host: '127.0.0.1', port });
+    const socket = ca ? tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }) : netConnect({ host: '127.0.0.1', port, allowHalfOpen: true });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error('the gateway did not close the connection'));
-    }, 10_000);
+    }, 5_000);
     let text = '';
     socket.on('data', (d: Buffer) => (text += d.toString('utf8')));
     socket.on('error', () => undefined);
+    // Half-open: the gateway's FIN alone does not show whether it closed its socket. Writing after
+    // it does: a closed socket answers with a reset, which closes this one.
+    if (!ca) socket.once('end', () => [1500, 1800].forEach((ms) => setTimeout(() => !socket.destroyed && socket.write('x'), ms)));
     socket.on('close', () => {
       clearTimeout(timer);
       resolve(parse(text));
@@ -123,5 +130,14 @@ test('a malformed request after a valid one on a kept-alive connection: the firs
     const e = await exchange(port, ca, ['GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n', BAD_HEADER], 200);
     assert.match(e.text, /^HTTP\/1\.1 200 /, 'the valid request was answered');
     assertAnswered(e, 400, 'WARDEN_GATEWAY_MALFORMED_REQUEST');
+  });
+});
+
+test('a body that breaks the chunked encoding mid-way: no answer under another request id, the connection closed', { timeout: 30_000 }, async () => {
+  await withBoth(async (port, ca, seen) => {
+    const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer ${TEST_KEY}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`;
+    const e = await exchange(port, ca, [`${head}5\r\n{"mod\r\n`, 'zz\r\n'], 200);
+    assert.equal(e.text, '', 'the request being handled ends as the client leaving (499 in its audit record)');
+    assert.deepEqual(seen, [], 'counted by the pipeline under its own request, not as a malformed one');
   });
 });
