@@ -126,9 +126,9 @@ test('a connection that never opens (TLS handshake never answered) counts agains
   }
 });
 
-test('maxDurationMs ends a stream that never ends: event: error UPSTREAM_TIMEOUT, upstream aborted, audited', { timeout: 20_000 }, async () => {
+test('maxDurationMs ends a stream that never ends: event: error UPSTREAM_TIMEOUT, upstream aborted, audited, held against its circuit', { timeout: 20_000 }, async () => {
   const upstream = await startScriptedModelServer((_req, res) => endlessStream(res));
-  await withGateway(upstream, { timeoutMs: 300, maxDurationMs: 1000 }, async (gw, records) => {
+  await withGateway(upstream, { timeoutMs: 300, maxDurationMs: 1000, circuitBreaker: { failureThreshold: 1, openMs: 60_000 } }, async (gw, records) => {
     const started = Date.now();
     const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: CHAT });
     assert.equal(r.statusCode, 200);
@@ -140,6 +140,9 @@ test('maxDurationMs ends a stream that never ends: event: error UPSTREAM_TIMEOUT
     await until('audited', () => records.length === 1);
     assert.deepEqual([records[0]!.status, records[0]!.code], [200, 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT']);
     assert.equal(gw.inFlight(), 0);
+    const next = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: CHAT });
+    await next.body.dump();
+    assert.equal(next.statusCode, 503, 'the model server that would not finish opened its circuit');
   });
 });
 
@@ -166,6 +169,42 @@ test('a client that stops reading is cut off after timeoutMs: upstream aborted, 
       assert.deepEqual([records[0]!.status, records[0]!.code], [200, 'WARDEN_GATEWAY_CLIENT_STALLED']);
       assert.equal(gw.inFlight(), 0);
     } finally {
+      socket.destroy();
+    }
+  });
+});
+
+test('a client reading slowly past maxDurationMs: the answer ends with UPSTREAM_TIMEOUT, but the circuit stays closed (the client held it back)', { timeout: 20_000 }, async () => {
+  const chunk = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'x'.repeat(8000) } }] })}\n\n`;
+  // As fast as the gateway takes it, for as long as it takes it.
+  const upstream = await startScriptedModelServer((req, res) => {
+    if (!req.url?.includes('chat')) return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[]}');
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const pump = (): void => {
+      while (!res.destroyed) if (!res.write(chunk)) return void res.once('drain', pump);
+    };
+    pump();
+  });
+  await withGateway(upstream, { timeoutMs: 2000, maxDurationMs: 3000, circuitBreaker: { failureThreshold: 1, openMs: 60_000 } }, async (gw, records) => {
+    const socket = connect(gw.port, '127.0.0.1', () => {
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TEST_KEY}\r\ncontent-type: application/json\r\ncontent-length: ${CHAT.length}\r\n\r\n${CHAT}`);
+    });
+    socket.on('error', () => undefined);
+    // Reads for 2 ms every 100 ms: never silent for timeoutMs, far slower than the upstream sends.
+    socket.on('data', () => undefined);
+    socket.pause();
+    const reader = setInterval(() => {
+      socket.resume();
+      setTimeout(() => socket.pause(), 2);
+    }, 100);
+    try {
+      await until('audited', () => records.length === 1);
+      assert.deepEqual([records[0]!.status, records[0]!.code], [200, 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT']);
+      const next = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: JSON.stringify({ model: 'm', input: 'hi' }) });
+      await next.body.dump();
+      assert.equal(next.statusCode, 200, 'the circuit did not open');
+    } finally {
+      clearInterval(reader);
       socket.destroy();
     }
   });

@@ -15,6 +15,10 @@ export class UpstreamCall extends EventEmitter {
   reason: WardenError | undefined = undefined;
   /** Set when the headers deadline passed while this request waited for a free pool connection. */
   poolBusy = false;
+  /** The gateway waits for the client to take what it was sent (its buffer is full). */
+  awaitingClient = false;
+  /** maxDurationMs passed while the client held the answer back: the client's pace, not the upstream's failure. */
+  outlastedBySlowClient = false;
   /** Set once undici gave this request a connection and sends it (UpstreamAnswer notes it). */
   sent = false;
   private attempt: UpstreamAnswer | null = null;
@@ -102,5 +106,9 @@ function onHeadersDeadline(call: UpstreamCall): void {
 
 function onTotalDeadline(call: UpstreamCall): void {
   const u = call.upstream;
-  call.abort(new WardenError('WARDEN_GATEWAY_UPSTREAM_TIMEOUT', `model server ${u.name} did not finish its answer within maxDurationMs (${u.maxDurationMs} ms)`));
+  // A client reading slowly (not slowly enough to count as stalled) can stretch any answer past
+  // the cap; held against the upstream's circuit, a few such clients would open it for everyone.
+  call.outlastedBySlowClient = call.awaitingClient;
+  const why = call.outlastedBySlowClient ? `the answer of model server ${u.name} was not taken by the client within maxDurationMs` : `model server ${u.name} did not finish its answer within maxDurationMs`;
+  call.abort(new WardenError('WARDEN_GATEWAY_UPSTREAM_TIMEOUT', `${why} (${u.maxDurationMs} ms)`));
 }

@@ -95,8 +95,10 @@ function isTimeout(err: unknown): boolean {
  */
 function write(res: RequestContext['res'], chunk: Buffer | string, call: UpstreamCall): Promise<void> | null {
   if ((res as ServerResponse).write(chunk) || responseGone(res) || call.aborted) return null;
+  call.awaitingClient = true;
   return new Promise<void>((resolve) => {
     const done = (): void => {
+      call.awaitingClient = false;
       clearTimeout(stall);
       res.off('drain', done);
       res.off('close', done);
@@ -403,7 +405,7 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
     const upstreamBroke = response.upstreamError !== null && e === response.upstreamError;
     ctx.errorCode = e instanceof WardenError ? e.code : !upstreamBroke ? 'WARDEN_INTERNAL' : isTimeout(e) ? 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' : 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE';
     const clientGone = isClientGone(ctx.errorCode);
-    broke = upstreamBroke || e instanceof UnpassableAnswerError || ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT';
+    broke = upstreamBroke || e instanceof UnpassableAnswerError || (ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' && !call.outlastedBySlowClient);
     if (!ctx.responded && !clientGone) {
       // The pipeline answers (500 WARDEN_INTERNAL for the gateway's own failure) and logs it.
       if (e instanceof WardenError || !upstreamBroke) throw e;
@@ -442,7 +444,7 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
     response.discard();
     if (!judged) {
       if (broke) upstream.breaker.failure(ticket);
-      else if (isClientGone(ctx.errorCode)) upstream.breaker.release(ticket);
+      else if (isClientGone(ctx.errorCode) || call.outlastedBySlowClient) upstream.breaker.release(ticket);
       else upstream.breaker.success();
     }
   }
