@@ -270,7 +270,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   }
   limitConnectionsPerSource(server, maxPerSource, options.logger);
   // HTTP/1.1 requests node:http cannot parse (on the TLS listener too: allowHTTP1 connections report here).
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerMalformedHttp1(err, socket, headersTimeoutMs, options.onMalformedRequest));
+  const http1Limits = { headersTimeoutMs, maxHeaderBytes: MAX_HEADER_BYTES };
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerMalformedHttp1(err, socket, http1Limits, options.onMalformedRequest));
   const track = (socket: Socket): void => {
     sockets.add(socket);
     // node:http sets TCP_NODELAY on its sockets, but HTTP/1.1 connections that http2's allowHTTP1

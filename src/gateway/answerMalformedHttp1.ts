@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { errorCodes, type ErrorCode } from '../errors/index.js';
 import { errorType } from './errorType.js';
@@ -8,17 +9,21 @@ type MalformedCode = 'WARDEN_GATEWAY_MALFORMED_REQUEST' | 'WARDEN_GATEWAY_HEADER
 /** How long a client may keep the connection after its malformed request was answered. */
 const CLOSE_AFTER_ANSWER_MS = 1000;
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
-
 function codeOf(err: NodeJS.ErrnoException): MalformedCode {
   if (err.code === 'HPE_HEADER_OVERFLOW') return 'WARDEN_GATEWAY_HEADERS_TOO_LARGE';
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'WARDEN_GATEWAY_HEADERS_TIMEOUT';
   return 'WARDEN_GATEWAY_MALFORMED_REQUEST';
 }
 
-function messageOf(code: MalformedCode, err: NodeJS.ErrnoException, headersTimeoutMs: number): string {
-  if (code === 'WARDEN_GATEWAY_HEADERS_TOO_LARGE') return 'the request headers exceed 16384 bytes';
-  if (code === 'WARDEN_GATEWAY_HEADERS_TIMEOUT') return `the request headers did not arrive within ${headersTimeoutMs} ms`;
+/** The listener's limits the answers name. */
+export interface Http1Limits {
+  headersTimeoutMs: number;
+  maxHeaderBytes: number;
+}
+
+function messageOf(code: MalformedCode, err: NodeJS.ErrnoException, limits: Http1Limits): string {
+  if (code === 'WARDEN_GATEWAY_HEADERS_TOO_LARGE') return `the request headers exceed ${limits.maxHeaderBytes} bytes`;
+  if (code === 'WARDEN_GATEWAY_HEADERS_TIMEOUT') return `the request headers did not arrive within ${limits.headersTimeoutMs} ms`;
   // llhttp's error code names the rule broken; the client's bytes are never repeated.
   return `the request is not valid HTTP/1.1 (${/^HPE_[A-Z_]+$/.test(err.code!) ? err.code : 'unparsable'})`;
 }
@@ -31,7 +36,7 @@ function messageOf(code: MalformedCode, err: NodeJS.ErrnoException, headersTimeo
  * object exists, so nothing is authenticated or audited: `onMalformed` counts it (metrics). A
  * request already being handled on the connection ends as the client leaving (499, audited).
  */
-export function answerMalformedHttp1(err: NodeJS.ErrnoException, socket: Duplex, headersTimeoutMs: number, onMalformed?: (code: ErrorCode) => void): void {
+export function answerMalformedHttp1(err: NodeJS.ErrnoException, socket: Duplex, limits: Http1Limits, onMalformed?: (code: ErrorCode) => void): void {
   // Only node:http's parser errors and its headers deadline are answered. Anything else is no HTTP
   // to answer: the client is gone (a reset), or, on the TLS listener, node:http2 reports a failed
   // TLS handshake here too, on a socket that cannot carry an answer.
@@ -51,9 +56,9 @@ export function answerMalformedHttp1(err: NodeJS.ErrnoException, socket: Duplex,
   onMalformed?.(code);
   const status = errorCodes[code].status;
   const requestId = randomUUID();
-  const body = JSON.stringify({ error: { code, message: messageOf(code, err, headersTimeoutMs), type: errorType(status), param: null, requestId } });
+  const body = JSON.stringify({ error: { code, message: messageOf(code, err, limits), type: errorType(status), param: null, requestId } });
   socket.end(
-    `HTTP/1.1 ${status} ${REASONS[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-warden-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-warden-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
   );
   // Closed even when the client keeps its side open (node:http allows half-open connections): a
   // bad request must not hold a connection slot until some timeout. The delay lets the answer be

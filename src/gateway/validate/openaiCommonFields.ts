@@ -1,4 +1,4 @@
-import { arr, bool, fail, int, isObject, num, obj, str, typeName, type FieldCheck, type ValidationLimits } from './checks.js';
+import { arr, bool, fail, int, isObject, nonEmptyStr, num, obj, str, typeName, type FieldCheck, type ValidationLimits } from './checks.js';
 import { MAX_MODEL_NAME_LENGTH } from '../modelName.js';
 
 /** Sampling and bookkeeping fields shared by /v1/chat/completions and /v1/completions. */
@@ -53,10 +53,7 @@ const metadata: FieldCheck = (v) => {
 };
 
 /** The same rule as isRequestModelName (key scopes are checked against it too), with the reason. */
-export const modelField: FieldCheck = (v) => {
-  const e = str(v, MAX_MODEL_NAME_LENGTH);
-  return e ?? ((v as string).length === 0 ? 'must not be empty' : null);
-};
+export const modelField: FieldCheck = (v) => nonEmptyStr(v, MAX_MODEL_NAME_LENGTH);
 
 const shortString: FieldCheck = (v) => str(v, MAX_SHORT);
 const boolean: FieldCheck = (v) => bool(v);
