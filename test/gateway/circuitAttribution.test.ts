@@ -75,36 +75,26 @@ test('a guard that throws while a stream is passed on: error event WARDEN_INTERN
   });
 });
 
-test('a guard that throws before the answer is passed on: 500 WARDEN_INTERNAL, logged, the circuit stays closed', { timeout: 20_000 }, async () => {
+for (const [name, status, body, overrides] of [
   // An error answer (not one the circuit judges by its status) that the guards read before passing it on.
-  const upstream = await startScriptedModelServer((_req, res) => res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"bad input"}}'));
-  await withGateway(upstream, guards({ wantsResponse: () => true, guardErrorText: guardBug }), async ({ gw, records, logs }) => {
-    for (let i = 0; i < 3; i++) {
-      const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
-      const json = (await r.body.json()) as { error: { code: string } };
-      assert.deepEqual([r.statusCode, json.error.code], [500, 'WARDEN_INTERNAL']);
-    }
-    assert.equal(upstream.received(), 3, 'never refused: the circuit did not open');
-    await until('all audited', () => records.length === 3);
-    assert.deepEqual(records.map((r) => [r.status, r.code]), Array(3).fill([500, 'WARDEN_INTERNAL']));
-    assert.match(logs(), /guard bug/);
+  ['a guard that throws before the answer is passed on: 500 WARDEN_INTERNAL, logged, the circuit stays closed', 400, '{"error":{"message":"bad input"}}', { guardErrorText: guardBug }],
+  ['a guard that throws on a whole JSON answer: 500 WARDEN_INTERNAL, not reported as an unreadable answer', 200, '{"object":"list","data":[]}', { transformJson: guardBug }],
+] as const) {
+  test(name, { timeout: 20_000 }, async () => {
+    const upstream = await startScriptedModelServer((_req, res) => res.writeHead(status, { 'content-type': 'application/json' }).end(body));
+    await withGateway(upstream, guards({ wantsResponse: () => true, ...overrides }), async ({ gw, records, logs }) => {
+      for (let i = 0; i < 3; i++) {
+        const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
+        const json = (await r.body.json()) as { error: { code: string } };
+        assert.deepEqual([r.statusCode, json.error.code], [500, 'WARDEN_INTERNAL']);
+      }
+      assert.equal(upstream.received(), 3, 'never refused: the circuit did not open');
+      await until('all audited', () => records.length === 3);
+      assert.deepEqual(records.map((r) => [r.status, r.code]), Array(3).fill([500, 'WARDEN_INTERNAL']));
+      assert.match(logs(), /guard bug/);
+    });
   });
-});
-
-test('a guard that throws on a whole JSON answer: 500 WARDEN_INTERNAL, not reported as an unreadable answer', { timeout: 20_000 }, async () => {
-  const upstream = await startScriptedModelServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[]}'));
-  await withGateway(upstream, guards({ wantsResponse: () => true, transformJson: guardBug }), async ({ gw, records, logs }) => {
-    for (let i = 0; i < 2; i++) {
-      const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
-      const json = (await r.body.json()) as { error: { code: string } };
-      assert.deepEqual([r.statusCode, json.error.code], [500, 'WARDEN_INTERNAL']);
-    }
-    assert.equal(upstream.received(), 2, 'never refused: the circuit did not open');
-    await until('all audited', () => records.length === 2);
-    assert.deepEqual(records.map((r) => [r.status, r.code]), Array(2).fill([500, 'WARDEN_INTERNAL']));
-    assert.match(logs(), /guard bug/);
-  });
-});
+}
 
 for (const [how, readWhole] of [
   ['passed on as it comes', false],
