@@ -57,6 +57,9 @@ const RESERVED_NAMES = new Set([ANY_MODEL, ANY_MODEL_VERSION]);
 /** Model names used as they are in a permit id: policy-id characters, but no `:` (see below). */
 const PLAIN_NAME = /^[A-Za-z0-9_.@/-]+$/;
 
+/** Every generated permit's id starts so; published policies may not use it (see policy routes). */
+export const KEY_SCOPE_ID_PREFIX = 'key-scope:';
+
 /** Cedar policy ids Warden accepts are at most 128 characters (parsePolicySet). */
 const MAX_POLICY_ID = 128;
 
@@ -71,9 +74,9 @@ const MAX_POLICY_ID = 128;
  *   hashed for the same reason.
  */
 export function keyScopePolicyId(keyId: string, model: string): string {
-  const readable = `key-scope:${keyId}:${model}`;
+  const readable = `${KEY_SCOPE_ID_PREFIX}${keyId}:${model}`;
   if (PLAIN_NAME.test(model) && !RESERVED_NAMES.has(model) && readable.length <= MAX_POLICY_ID) return readable;
-  return `key-scope:${keyId}:sha256:${createHash('sha256').update(model, 'utf8').digest('hex')}`;
+  return `${KEY_SCOPE_ID_PREFIX}${keyId}:sha256:${createHash('sha256').update(model, 'utf8').digest('hex')}`;
 }
 
 /** One generated permit, with the key it belongs to. */
@@ -99,8 +102,8 @@ function permitsOf(k: ApiKeyVerifier): { permits: KeyPermit[]; problem: string |
     // `in`, not `==`: a versioned route (/v2/models/M/versions/V/…) is ModelVersion::"M@V", in
     // Model::"M". Every model is two scoped permits, so analysis sees no unscoped resource.
     if (model === '*') {
-      grants.set(`key-scope:${k.id}:${ANY_MODEL}`, 'resource is Model');
-      grants.set(`key-scope:${k.id}:${ANY_MODEL_VERSION}`, 'resource is ModelVersion');
+      grants.set(`${KEY_SCOPE_ID_PREFIX}${k.id}:${ANY_MODEL}`, 'resource is Model');
+      grants.set(`${KEY_SCOPE_ID_PREFIX}${k.id}:${ANY_MODEL_VERSION}`, 'resource is ModelVersion');
     } else if (isScopeModelName(model)) {
       grants.set(keyScopePolicyId(k.id, model), `resource in Model::${cedarString(model)}`);
     } else problem ??= `a scope is not one: ${KEY_SCOPE_RULE}`;
@@ -111,24 +114,6 @@ function permitsOf(k: ApiKeyVerifier): { permits: KeyPermit[]; problem: string |
     text: `@id(${cedarString(id)})\npermit(principal == ${principal}, action in [Action::"invoke", Action::"submitFeedback"], ${resource});`,
   }));
   return { permits, problem };
-}
-
-/**
- * `warden keys create --model X` is a shorthand for a Cedar permit: the scopes of every active
- * key become generated policies (ids: keyScopePolicyId) evaluated with the published set, so
- * forbids written by users still override them and decisions explain which grant applied.
- */
-export function keyScopePolicies(keys: readonly ApiKeyVerifier[], now = Date.now()): string {
-  const out: string[] = [];
-  for (const k of keys) {
-    if (!isActiveKey(k, now)) continue;
-    try {
-      for (const p of permitsOf(k).permits) out.push(p.text);
-    } catch {
-      // Not a Cedar string: no permit (scopePermitsUnderSchema reports it).
-    }
-  }
-  return out.join('\n');
 }
 
 export interface KeyScopePermits {
@@ -145,6 +130,10 @@ export interface KeyScopePermits {
 }
 
 /**
+ * `warden keys create --model X` is a shorthand for a Cedar permit: the scopes of every active
+ * key become generated policies (ids: keyScopePolicyId) evaluated with the published set, so
+ * forbids written by users still override them and decisions explain which grant applied.
+ *
  * The key-scope permits that can go into a snapshot. One key must never stop every snapshot build
  * (and with it every revocation), so each permit is parsed on its own and one that fails (or whose
  * id `takenIds` already holds: the published set's) is left out: default deny for what it would

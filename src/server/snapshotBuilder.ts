@@ -1,5 +1,5 @@
 import { ApiKeyRepository } from '../store/index.js';
-import { parsePolicySet, PolicyRepository } from '../policy/index.js';
+import { parsePolicySet, PolicyRepository, type PolicyVersion } from '../policy/index.js';
 import { buildAdmissionTable, admissionTableToJson } from '../artifacts/index.js';
 import { apiKeysToWire, type SnapshotWire } from '../gateway/index.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
@@ -16,6 +16,18 @@ function reportOnce(ctx: ControlPlaneContext, problem: string): boolean {
   return true;
 }
 
+/** The published set's policy ids, per control plane: parsed once per published version, not per rebuild. */
+const publishedIdsCache = new WeakMap<ControlPlaneContext, { version: number; ids: ReadonlySet<string> }>();
+
+function idsOfPublished(ctx: ControlPlaneContext, published: PolicyVersion | null): ReadonlySet<string> {
+  if (!published?.policies) return new Set();
+  const cached = publishedIdsCache.get(ctx);
+  if (cached?.version === published.version) return cached.ids;
+  const ids = new Set(parsePolicySet(published.policies).map((p) => p.id));
+  publishedIdsCache.set(ctx, { version: published.version, ids });
+  return ids;
+}
+
 /** How long a PEP may keep using a snapshot without hearing from the control plane. */
 export const SNAPSHOT_TTL_MS = 5 * 60_000;
 
@@ -26,8 +38,9 @@ export const SNAPSHOT_TTL_MS = 5 * 60_000;
 export async function buildSnapshotWire(ctx: ControlPlaneContext, version: number): Promise<SnapshotWire> {
   const apiKeys = await new ApiKeyRepository(ctx.db, ctx.serverSecret).listVerifiers();
   const published = await new PolicyRepository(ctx.db).current();
-  // A published policy holding a generated id would make the set fail on a duplicate id.
-  const publishedIds = new Set(published?.policies ? parsePolicySet(published.policies).map((p) => p.id) : []);
+  // A published policy holding a generated id (published before such ids were refused) would make
+  // the set fail on a duplicate id.
+  const publishedIds = idsOfPublished(ctx, published);
   const scopes = scopePermitsUnderSchema(apiKeys, published?.schema ?? null, Date.now(), publishedIds);
   if (scopes.grantingNothing.size > 0) {
     ctx.logger.warn({ keys: [...scopes.grantingNothing.keys()], reason: scopes.grantingNothing.values().next().value }, 'API keys whose scopes do not match the published schema grant nothing');

@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
 import { loadConfig } from '../../src/config/index.js';
+import { PolicyRepository } from '../../src/policy/index.js';
 import { startWarden, type RunningWarden } from '../../src/server/index.js';
 import { removeDir, tempDataDir } from '../helpers/warden.js';
 
@@ -132,18 +133,26 @@ test('a key stored before today\'s rules with a scope no permit can express gran
   for (const secret of [legacy.key, victim.key, imported.key]) assert.ok(!s.logs.join('').includes(secret), 'no key secret in the logs');
 });
 
-test('a published policy that uses a key\'s generated permit id does not stop snapshots: that permit is left out, the published one applies', { timeout: 120_000 }, async (t) => {
+test('a policy using a key\'s generated permit id is refused at publish (400 WARDEN_POLICY_ID_RESERVED, nothing published); one stored before that rule does not stop snapshots: the generated permit is left out', { timeout: 120_000 }, async (t) => {
   const s = await start(t);
   const copied = await createKey(s, 'copied', ['model:echo']);
   const victim = await createKey(s, 'victim', ['model:echo']);
   assert.equal((await s.invoke(copied.key, 'echo')).status, 200);
   // Say an operator pasted a generated id into the published set for another grant.
-  const current = (await s.admin('GET', '/policies')).json as { policies: string };
-  const published = await s.admin('PUT', '/policies', {
-    policies: `${current.policies}\n@id("key-scope:${copied.id}:echo")\npermit(principal == ApiKey::"copied", action == Action::"invoke", resource in Model::"iris");`,
-  });
-  assert.equal(published.status, 200, JSON.stringify(published.json));
-  assert.equal((await s.invoke(copied.key, 'echo')).status, 403, 'the generated permit is left out');
-  assert.equal((await s.admin('POST', '/keys/victim/revoke')).status, 200);
+  const current = (await s.admin('GET', '/policies')).json as { policies: string; version: number };
+  const clashing = `${current.policies}\n@id("key-scope:${copied.id}:echo")\npermit(principal == ApiKey::"copied", action == Action::"invoke", resource in Model::"iris");`;
+  for (const path of ['/policies', '/policies/check']) {
+    const refused = await s.admin(path === '/policies' ? 'PUT' : 'POST', path, { policies: clashing });
+    assert.equal(refused.status, 400, `${path}: ${JSON.stringify(refused.json)}`);
+    assert.equal(refused.json.error?.code, 'WARDEN_POLICY_ID_RESERVED');
+    assert.match(refused.json.error!.message, /key-scope:/);
+  }
+  assert.equal(((await s.admin('GET', '/policies')).json as { version: number }).version, current.version, 'nothing published');
+  assert.equal((await s.invoke(copied.key, 'echo')).status, 200, 'the key keeps its grant');
+
+  // The same set stored by an older version (or restored from a backup), straight into the store.
+  await new PolicyRepository(s.warden.controlPlane.ctx.db).publish({ policies: clashing, schema: null, entities: [] }, 'legacy');
+  assert.equal((await s.admin('POST', '/keys/victim/revoke')).status, 200, 'the rebuild is not stopped by the clash');
   assert.deepEqual(await s.invoke(victim.key, 'echo'), { status: 401, code: 'WARDEN_AUTHN_KEY_REVOKED' });
+  assert.equal((await s.invoke(copied.key, 'echo')).status, 403, 'the generated permit is left out');
 });

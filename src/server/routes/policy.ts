@@ -15,6 +15,7 @@ import {
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
 import { auditedChange } from '../auditedChange.js';
+import { KEY_SCOPE_ID_PREFIX } from '../keyScopePolicies.js';
 
 const BODY_LIMIT = MAX_POLICY_TEXT_BYTES + 2 * 1024 * 1024;
 const entitiesSchema = z.array(z.record(z.string(), z.unknown())).max(100_000);
@@ -76,6 +77,12 @@ export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContex
     const schema = body.schema === undefined ? ((await repo.current())?.schema ?? null) : body.schema;
     const entities = (body.entities ?? []) as unknown as CedarEntityJson[];
     const set = compilePolicySet(body.policies, { schemaText: schema ?? undefined, entities });
+    // Such a policy would collide with a key's generated permit, which the snapshot then leaves
+    // out: the key would silently lose its grant. Refused here, before anything is published.
+    const reserved = set.policies.find((p) => p.id.startsWith(KEY_SCOPE_ID_PREFIX));
+    if (reserved) {
+      throw new WardenError('WARDEN_POLICY_ID_RESERVED', `@id(${JSON.stringify(reserved.id)}): ids starting with "${KEY_SCOPE_ID_PREFIX}" are reserved for the permits Warden generates from API key scopes`);
+    }
     if (set.fallback && !ctx.config.policy.allowFallback) {
       throw new WardenError('WARDEN_POLICY_UNSUPPORTED', `the set needs the cedar-wasm fallback, which policy.allowFallback forbids: ${set.fallbackReasons.join('; ')}`);
     }
