@@ -9,3 +9,8 @@ test('OIP routes: model and version names are not dot segments (they become upst
     assert.equal(matchRoute(path), null, path);
   }
 });
+
+test('OIP versions with leading zeros do not route (Triton reads versions/01 as version 1, which a forbid on M@1 must cover)', () => {
+  for (const version of ['01', '007', '00']) assert.equal(matchRoute(`/v2/models/m/versions/${version}/infer`), null, version);
+  for (const version of ['0', '1', '10', '1.0', '01a', 'v01']) assert.equal(matchRoute(`/v2/models/m/versions/${version}/infer`)?.version, version, version);
+});

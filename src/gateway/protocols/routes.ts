@@ -50,6 +50,14 @@ function isDotSegment(s: string): boolean {
   return s === '.' || s === '..';
 }
 
+/**
+ * A number with leading zeros (`01`, `007`): Triton reads the version as an integer, so `01` would
+ * reach version 1 while the policy saw `M@01`, around a forbid on `M@1`. Only the canonical form routes.
+ */
+function isNonCanonicalNumber(s: string): boolean {
+  return s.length > 1 && s[0] === '0' && /^[0-9]+$/.test(s);
+}
+
 /** Methods a route answers (the `Allow` header of a 405): HEAD wherever GET is (RFC 9110 §9.3.2). */
 export function allowedMethods(route: RouteMatch): string {
   return route.method === 'GET' ? 'GET, HEAD' : route.method;
@@ -86,7 +94,7 @@ export function matchRoute(path: string): RouteMatch | null {
   const m = OIP_MODEL.exec(path);
   // `.` and `..` are path segments to the upstream (a normalising proxy would resolve them to
   // another route than the one authorized), not model names.
-  if (!m || isDotSegment(m[1]!) || (m[2] !== undefined && isDotSegment(m[2]))) return null;
+  if (!m || isDotSegment(m[1]!) || (m[2] !== undefined && (isDotSegment(m[2]) || isNonCanonicalNumber(m[2])))) return null;
   const suffix = m[3];
   if (suffix === '/infer') return { kind: 'oip.infer', model: m[1]!, version: m[2] ?? null, hasBody: true, method: 'POST' };
   if (suffix === '/ready') return { kind: 'oip.model.ready', model: m[1]!, version: m[2] ?? null, hasBody: false, method: 'GET' };
