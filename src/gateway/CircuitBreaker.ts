@@ -4,6 +4,11 @@
  * request) → closed on its success, open again on its failure. Hand-written: a few lines of state
  * on the request path, where a general-purpose library would add timers and promises per call.
  *
+ * A failure a client's own request can cause (a deadline passed: it asked for a long answer)
+ * names the requester; a run of failures made only of one requester's counts toward the threshold
+ * but opens nothing until another requester's failure (or any other kind) joins it, so one client
+ * cannot take a healthy model server away from everyone else.
+ *
  * allow() hands each request a ticket (a number, so nothing is allocated per request) that it
  * passes back with its outcome: only the trial's own outcome ends the trial, so requests let
  * through earlier (whose clients leave, say) cannot let more requests through during one trial.
@@ -14,6 +19,10 @@ export const PASS = 0;
 
 export class CircuitBreaker {
   private failures = 0;
+  /** The requester of the current run's failures, while they all have the same one. */
+  private soleRequester: string | null = null;
+  /** The current run may open the circuit: it holds a failure of the model server's own, or two requesters'. */
+  private runOpens = false;
   private openUntil = 0;
   /** Ticket of the half-open trial in flight, or PASS when there is none. */
   private trial = PASS;
@@ -60,14 +69,23 @@ export class CircuitBreaker {
   /** Closes the circuit (any request's success shows the upstream works; an older trial no longer matters). */
   success(): void {
     this.failures = 0;
+    this.soleRequester = null;
+    this.runOpens = false;
     this.openUntil = 0;
     this.trial = PASS;
   }
 
-  failure(ticket: number = PASS): void {
+  /**
+   * `requester`: who may have caused it (a deadline failure), or undefined for the model server's
+   * own failures (refused connections, 502/503 answers, answers broken off).
+   */
+  failure(ticket: number = PASS, requester?: string): void {
     this.release(ticket);
     this.failures++;
-    if (this.openUntil !== 0 || this.failures >= this.failureThreshold) this.openUntil = this.now() + this.openMs;
+    if (requester === undefined) this.runOpens = true;
+    else if (this.soleRequester === null) this.soleRequester = requester;
+    else if (this.soleRequester !== requester) this.runOpens = true;
+    if (this.openUntil !== 0 || (this.failures >= this.failureThreshold && this.runOpens)) this.openUntil = this.now() + this.openMs;
   }
 
   /** A request that says nothing about the upstream's health (e.g. the client went away): ends only its own trial. */

@@ -8,7 +8,7 @@ import type { AuditRecord } from '../../src/audit/index.js';
 import { MemoryRateLimiter, RateLimitPolicy } from '../../src/gateway/ratelimit/index.js';
 import { upstreamConfig } from '../../src/config/index.js';
 import { errorCodes, type ErrorCode } from '../../src/errors/index.js';
-import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
+import { SECOND_TEST_KEY, startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 
 for (const [mode, status, code] of [
   ['reset', 502, 'WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE'],
@@ -80,7 +80,10 @@ for (const [mode, code, message] of [
     });
     try {
       for (let i = 0; i < 2; i++) {
-        const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: chatHeaders, body: chat });
+        // A lost connection is the model server's alone; a silence may be the request's own doing
+        // (a huge prompt), so it counts once a second principal's stream falls silent too.
+        const headers = mode === 'silence' && i === 1 ? { ...chatHeaders, authorization: `Bearer ${SECOND_TEST_KEY}` } : chatHeaders;
+        const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers, body: chat });
         assert.equal(r.statusCode, 200);
         const text = await r.body.text();
         const error = JSON.parse(/event: error\ndata: (.*)\n/.exec(text)![1]!).error as { code: string; message: string };

@@ -9,11 +9,13 @@ import { request } from 'undici';
 import type { AuditRecord } from '../../src/audit/index.js';
 import type { RunningGateway } from '../../src/gateway/index.js';
 import { upstreamConfig } from '../../src/config/index.js';
-import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
+import { SECOND_TEST_KEY, startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
 import { startScriptedModelServer, type ScriptedModelServer } from '../helpers/modelServer.js';
 import { until } from '../helpers/until.js';
 
 const HEADERS = { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' };
+/** Another principal's requests (ApiKey::"test2"). */
+const OTHER = { authorization: `Bearer ${SECOND_TEST_KEY}`, 'content-type': 'application/json' };
 const CHAT = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
 const EMBED = JSON.stringify({ model: 'm', input: 'hello' });
 
@@ -64,15 +66,21 @@ test('a request waiting for a free pool connection gets 504 UPSTREAM_TIMEOUT aft
   });
 });
 
-test('a model server that never answers its headers gets 504 after timeoutMs (and counts as a failure)', { timeout: 20_000 }, async () => {
+test('a model server that never answers its headers gets 504 after timeoutMs; one client\'s timeouts do not open the circuit for others, a second principal\'s do', { timeout: 20_000 }, async () => {
+  // A deadline missed may be the request's own doing (a large max_tokens on a healthy server):
+  // one client alone must not take the model server away from everyone else.
   const upstream = await startScriptedModelServer(() => undefined);
   await withGateway(upstream, { timeoutMs: 300, circuitBreaker: { failureThreshold: 1, openMs: 60_000 } }, async (gw) => {
-    const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
-    assert.equal(r.statusCode, 504);
-    assert.equal(((await r.body.json()) as { error: { code: string } }).error.code, 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT');
-    await until('the upstream call was aborted', () => upstream.closed.length === 1);
-    const open = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED });
-    assert.equal(((await open.body.json()) as { error: { code: string } }).error.code, 'WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN');
+    const code = async (headers: Record<string, string>): Promise<string> => {
+      const r = await request(`${gw.url}/v1/embeddings`, { method: 'POST', headers, body: EMBED });
+      return `${r.statusCode} ${((await r.body.json()) as { error: { code: string } }).error.code}`;
+    };
+    const timeout = '504 WARDEN_GATEWAY_UPSTREAM_TIMEOUT';
+    assert.deepEqual([await code(HEADERS), await code(HEADERS), await code(HEADERS)], [timeout, timeout, timeout], 'one principal\'s timeouts leave the circuit closed');
+    await until('the upstream calls were aborted', () => upstream.closed.length === 3);
+    assert.equal(await code(OTHER), timeout, 'another principal still reaches the model server');
+    assert.equal(await code(HEADERS), '503 WARDEN_GATEWAY_UPSTREAM_CIRCUIT_OPEN', 'two principals\' timeouts: the model server, not a client');
+    assert.equal(upstream.received(), 4);
   });
 });
 
@@ -83,7 +91,8 @@ test('a hung model server opens the circuit even when more requests come than th
   await withGateway(upstream, { timeoutMs: 300, connections: 2, circuitBreaker: { failureThreshold: 3, openMs: 60_000 } }, async (gw) => {
     const rounds: string[][] = [];
     for (let round = 0; round < 4; round++) {
-      const rs = await Promise.all(Array.from({ length: 6 }, () => request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: HEADERS, body: EMBED })));
+      // Two principals, so the timeouts are the model server's (see the test above).
+      const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => request(`${gw.url}/v1/embeddings`, { method: 'POST', headers: i % 2 ? OTHER : HEADERS, body: EMBED })));
       const codes: string[] = [];
       for (const r of rs) codes.push(`${r.statusCode} ${((await r.body.json()) as { error: { code: string } }).error.code}`);
       rounds.push(codes);
@@ -126,7 +135,7 @@ test('a connection that never opens (TLS handshake never answered) counts agains
   }
 });
 
-test('maxDurationMs ends a stream that never ends: event: error UPSTREAM_TIMEOUT, upstream aborted, audited, held against its circuit', { timeout: 20_000 }, async () => {
+test('maxDurationMs ends a stream that never ends: event: error UPSTREAM_TIMEOUT, upstream aborted, audited; held against its circuit once a second principal\'s stream ends so too', { timeout: 20_000 }, async () => {
   const upstream = await startScriptedModelServer((_req, res) => endlessStream(res));
   await withGateway(upstream, { timeoutMs: 300, maxDurationMs: 1000, circuitBreaker: { failureThreshold: 1, openMs: 60_000 } }, async (gw, records) => {
     const started = Date.now();
@@ -140,9 +149,13 @@ test('maxDurationMs ends a stream that never ends: event: error UPSTREAM_TIMEOUT
     await until('audited', () => records.length === 1);
     assert.deepEqual([records[0]!.status, records[0]!.code], [200, 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT']);
     assert.equal(gw.inFlight(), 0);
+    // A client asking for a long answer can make any stream outlast the cap: not on its own.
+    const second = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: OTHER, body: CHAT });
+    assert.equal(second.statusCode, 200, 'one principal\'s stream did not open the circuit');
+    assert.match(await second.body.text(), /WARDEN_GATEWAY_UPSTREAM_TIMEOUT/);
     const next = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: CHAT });
     await next.body.dump();
-    assert.equal(next.statusCode, 503, 'the model server that would not finish opened its circuit');
+    assert.equal(next.statusCode, 503, 'the model server that would not finish for two principals opened its circuit');
   });
 });
 

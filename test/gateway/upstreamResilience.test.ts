@@ -81,6 +81,26 @@ test('circuit breaker: opens after the threshold, lets one trial through after o
   assert.equal(b.allow(), PASS);
 });
 
+test('circuit breaker: failures one requester may have caused open it only with another requester\'s, or a failure of the model server\'s own', () => {
+  const b = new CircuitBreaker(2, 500, () => 1000);
+  for (let i = 0; i < 5; i++) b.failure(PASS, 'ApiKey::"a"');
+  assert.equal(b.state, 'closed', 'one client\'s slow requests alone');
+  b.failure(PASS, 'ApiKey::"b"');
+  assert.equal(b.state, 'open', 'a second requester: the model server');
+  b.success();
+  b.failure(PASS, 'ApiKey::"a"');
+  b.failure(PASS, 'ApiKey::"a"');
+  assert.equal(b.state, 'closed', 'a success starts a new run');
+  b.failure();
+  assert.equal(b.state, 'open', 'a failure of its own (a refused connection) counts whoever sent it');
+  const c = new CircuitBreaker(3, 500, () => 1000);
+  c.failure(PASS, 'ApiKey::"a"');
+  c.failure(PASS, 'ApiKey::"b"');
+  assert.equal(c.state, 'closed', 'two requesters, still below the threshold');
+  c.failure(PASS, 'ApiKey::"a"');
+  assert.equal(c.state, 'open');
+});
+
 test('circuit breaker: only the trial\'s own outcome ends the trial; older requests cannot let more through', () => {
   let now = 1000;
   const b = new CircuitBreaker(2, 500, () => now);

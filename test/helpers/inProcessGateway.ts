@@ -7,6 +7,8 @@ import { createLogger } from '../../src/observe/index.js';
 import { loadOrCreateAuthority } from '../../src/identity/index.js';
 import { permitAllSnapshots } from './gatewaySnapshot.js';
 
+export { SECOND_TEST_KEY } from './gatewaySnapshot.js';
+
 /** The server secret and the one API key (principal ApiKey::"test") of every in-process test gateway. */
 export const TEST_SECRET = randomBytes(32);
 export const TEST_KEY = `wdn_abcdefghijkl_${'A'.repeat(43)}`;

@@ -82,6 +82,17 @@ function isUpstreamFailureStatus(status: number): boolean {
   return status === 502 || status === 503 || status === 504;
 }
 
+/**
+ * Who a deadline failure may be down to. A model server that takes longer than the deadlines for
+ * one request (no headers within timeoutMs, a silence within the answer, maxDurationMs, its own
+ * proxy's 504) may be doing what that request asked of it (a large max_tokens, a huge prompt):
+ * the requester's principal, so one client cannot open the circuit for everyone (CircuitBreaker).
+ */
+function requesterOf(ctx: RequestContext): string {
+  const e = ctx.principal?.entity;
+  return e ? `${e.type}::${e.id}` : ctx.sourceIp;
+}
+
 function isTimeout(err: unknown): boolean {
   return err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || (err as { code?: string })?.code === 'UND_ERR_CONNECT_TIMEOUT';
 }
@@ -286,7 +297,9 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
     }
     // The headers deadline passed while the pool was full: says nothing about the model server's health.
     if (call.poolBusy) upstream.breaker.release(ticket);
-    else upstream.breaker.failure(ticket);
+    // Sent and not answered in time: maybe what it asked for; not sent (no connection, a handshake
+    // that hangs): the model server's alone.
+    else upstream.breaker.failure(ticket, call.sent && (call.aborted || isTimeout(err)) ? requesterOf(ctx) : undefined);
     if (call.aborted) throw call.reason!;
     if (isTimeout(err)) throw new WardenError('WARDEN_GATEWAY_UPSTREAM_TIMEOUT', `model server ${upstream.name} did not answer within ${upstream.timeoutMs} ms`, { cause: err });
     throw new WardenError('WARDEN_GATEWAY_UPSTREAM_UNAVAILABLE', `model server ${upstream.name} is unreachable`, { cause: err });
@@ -294,7 +307,7 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
   call.armTotalDeadline();
   // Any other answer is judged once it is complete: one that breaks off midway is a failure too.
   const judged = isUpstreamFailureStatus(response.statusCode);
-  if (judged) upstream.breaker.failure(ticket);
+  if (judged) upstream.breaker.failure(ticket, response.statusCode === 504 ? requesterOf(ctx) : undefined);
   // Set when the answer broke off for the upstream's reasons (a silence, the connection lost, maxDurationMs).
   let broke = false;
   ctx.upstreamNs += process.hrtime.bigint() - started;
@@ -443,7 +456,7 @@ export async function forward(ctx: RequestContext, upstream: Upstream, o: Forwar
     // status, say) drops what is left of it; a paused, unread answer would hold its connection forever.
     response.discard();
     if (!judged) {
-      if (broke) upstream.breaker.failure(ticket);
+      if (broke) upstream.breaker.failure(ticket, ctx.errorCode === 'WARDEN_GATEWAY_UPSTREAM_TIMEOUT' ? requesterOf(ctx) : undefined);
       else if (isClientGone(ctx.errorCode) || call.outlastedBySlowClient) upstream.breaker.release(ticket);
       else upstream.breaker.success();
     }
