@@ -3,82 +3,15 @@
 // counts them; node's default would be a bare "400 Bad Request" with no code.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import type { ErrorCode } from '../../src/errors/index.js';
 import type { GatewayOptions, RunningGateway } from '../../src/gateway/index.js';
 import { startTestGateway, withTlsGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
+import { rawHttp1Exchange, assertMalformedAnswer as assertAnswered, STATUS_LINE, SMUGGLE, BAD_HEADER, type Exchange } from '../helpers/rawHttp1.js';
 
-interface Exchange {
-  /** Everything the gateway sent until it closed the connection. */
-  text: string;
-  status: number;
-  body: { error: { code: string; message: string; type: string; requestId: string } } | null;
-  headers: Record<string, string>;
-}
-
-/**
- * Writes `parts` (a pause of `pauseMs` between them) on a new connection and reads until the
- * gateway closes it. On the plain listener the client never closes its own side (half-open), so
- * only the gateway can (node's TLS client answers the gateway's close itself).
- */
+/** A raw exchange with the gateway: over TLS (HTTP/1.1 by ALPN) when `ca` is given, else plain. */
 function exchange(port: number, ca: string | null, parts: string[], pauseMs = 0): Promise<Exchange> {
-  return new Promise((resolve, reject) => {
-    const socket = ca ? tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }) : netConnect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('the gateway did not close the connection'));
-    }, 5_000);
-    let text = '';
-    socket.on('data', (d: Buffer) => (text += d.toString('utf8')));
-    socket.on('error', () => undefined);
-    // Half-open: the gateway's FIN alone does not show whether it closed its socket. Writing after
-    // it does: a closed socket answers with a reset, which closes this one.
-    if (!ca) socket.once('end', () => [1500, 1800].forEach((ms) => setTimeout(() => !socket.destroyed && socket.write('x'), ms)));
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(parse(text));
-    });
-    socket.once(ca ? 'secureConnect' : 'connect', async () => {
-      for (const [i, part] of parts.entries()) {
-        if (i > 0) await new Promise((r) => setTimeout(r, pauseMs));
-        if (!socket.destroyed) socket.write(part);
-      }
-    });
-  });
+  return rawHttp1Exchange(port, ca ? { ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] } : null, parts, pauseMs);
 }
-
-const STATUS_LINE = /HTTP\/1\.1 \d{3} /g;
-
-/** The last answer on the connection (earlier, valid requests may have had theirs). */
-function parse(text: string): Exchange {
-  const starts = [...text.matchAll(STATUS_LINE)];
-  const answer = starts.length === 0 ? '' : text.slice(starts.at(-1)!.index);
-  const [head = '', body = ''] = answer.split('\r\n\r\n');
-  const [statusLine = '', ...lines] = head.split('\r\n');
-  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
-  let json: Exchange['body'] = null;
-  try {
-    json = JSON.parse(body) as Exchange['body'];
-  } catch {
-    /* not JSON: asserted by the caller */
-  }
-  return { text, status: Number(statusLine.split(' ')[1]), body: json, headers };
-}
-
-function assertAnswered(e: Exchange, status: number, code: string): void {
-  assert.equal(e.status, status, e.text);
-  assert.ok(e.body, `a JSON error body: ${e.text}`);
-  assert.equal(e.body.error.code, code);
-  assert.equal(e.headers['content-type'], 'application/json');
-  assert.equal(e.headers.connection, 'close');
-  assert.match(e.headers['x-warden-request-id'] ?? '', /^[0-9a-f-]{36}$/);
-  assert.equal(e.body.error.requestId, e.headers['x-warden-request-id']);
-  assert.equal(Number(e.headers['content-length']), Buffer.byteLength(e.text.slice(e.text.lastIndexOf('\r\n\r\n') + 4)));
-}
-
-const SMUGGLE = 'POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n';
-const BAD_HEADER = 'GET /healthz HTTP/1.1\r\nhost: localhost\r\nbad header: secret-token-value\r\n\r\n';
 
 async function withBoth(body: (port: number, ca: string | null, seen: ErrorCode[]) => Promise<void>, overrides: Partial<GatewayOptions> = {}): Promise<void> {
   const seenTls: ErrorCode[] = [];

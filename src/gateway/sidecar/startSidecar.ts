@@ -2,10 +2,12 @@ import { createServer as createHttpsServer, request as httpsRequest, Agent as Ht
 import { createServer as createHttpServer, request as httpRequest, Agent as HttpAgent, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { WardenError, isWardenError, type ErrorCode } from '../../errors/index.js';
 import type { Authorizer } from '../../policy/index.js';
 import type { AuditLog } from '../../audit/index.js';
+import { answerMalformedHttp1, type Http1Limits } from '../answerMalformedHttp1.js';
 import { verifyPeerSvid, CLIENT_SVID_SERVER_TLS, TrustBundle, type RevocationList, type SvidSource, type SvidMaterial, type VerifiedSvid } from '../../identity/index.js';
 
 export interface OutboundRoute {
@@ -42,6 +44,8 @@ export interface SidecarOptions {
    */
   revocationsFresh?: () => boolean;
   maxHeaderBytes?: number;
+  /** How long a client may take to send its request headers (default 60 s); then 408 WARDEN_GATEWAY_HEADERS_TIMEOUT. */
+  headersTimeoutMs?: number;
   requestTimeoutMs?: number;
   audit?: AuditLog;
 }
@@ -51,8 +55,8 @@ export interface Sidecar {
   url: string;
   /** http://127.0.0.1:port of the outbound listener, if enabled. */
   outboundUrl: string | null;
-  /** Connections closed because their peer was revoked. */
-  readonly stats: { accepted: number; rejectedHandshakes: number; revokedClosed: number; denied: number; forwarded: number };
+  /** revokedClosed: connections closed because their peer was revoked; malformed: HTTP/1.1 requests node:http could not parse (either listener). */
+  readonly stats: { accepted: number; rejectedHandshakes: number; revokedClosed: number; denied: number; forwarded: number; malformed: number };
   close(): Promise<void>;
 }
 
@@ -119,9 +123,21 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   let bundle = new TrustBundle(me.bundlePem);
   const upstream = new URL(options.upstreamUrl);
   const upstreamAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
-  const stats = { accepted: 0, rejectedHandshakes: 0, revokedClosed: 0, denied: 0, forwarded: 0 };
+  const stats = { accepted: 0, rejectedHandshakes: 0, revokedClosed: 0, denied: 0, forwarded: 0, malformed: 0 };
   const peers = new Map<TLSSocket, VerifiedSvid>();
   const skew = options.clockSkewSeconds ?? 30;
+  const requestTimeout = options.requestTimeoutMs ?? 60_000;
+  // node:http refuses a headers deadline beyond the whole request's (0 = no request deadline).
+  const headersTimeoutMs = requestTimeout > 0 ? Math.min(options.headersTimeoutMs ?? 60_000, requestTimeout) : (options.headersTimeoutMs ?? 60_000);
+  const http1Limits: Http1Limits = { headersTimeoutMs, maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024 };
+  // node:http checks headersTimeout on this interval (30 s by default), so the bound holds within half again (as on the gateway).
+  const connectionsCheckingInterval = Math.min(30_000, Math.max(50, headersTimeoutMs / 2));
+  // Unparsable HTTP/1.1 gets the gateway's JSON answer (stable code, request id) and a closed
+  // connection rather than node's bare "400 Bad Request". Failed TLS handshakes are not reported here.
+  const onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void =>
+    answerMalformedHttp1(err, socket, http1Limits, () => {
+      stats.malformed++;
+    });
 
   const server: HttpsServer = createHttpsServer({
     key: me.keyPem,
@@ -131,10 +147,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
     ...CLIENT_SVID_SERVER_TLS,
-    maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
-    requestTimeout: options.requestTimeoutMs ?? 60_000,
+    maxHeaderSize: http1Limits.maxHeaderBytes,
+    headersTimeout: headersTimeoutMs,
+    requestTimeout,
+    connectionsCheckingInterval,
   });
   server.keepAliveTimeout = 30_000;
+  server.on('clientError', onClientError);
 
   server.on('secureConnection', (socket: TLSSocket) => {
     try {
@@ -226,7 +245,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const routes = new Map((options.outbound ?? []).map((r) => [r.name, r]));
   let outbound: HttpServer | null = null;
   if (options.outboundPort !== undefined) {
-    outbound = createHttpServer((req, res) => {
+    // node:http's default whole-request deadline (300 s) stays: the workload's uploads may be long.
+    const outboundLimits = { maxHeaderSize: http1Limits.maxHeaderBytes, headersTimeout: headersTimeoutMs, requestTimeout: Math.max(300_000, headersTimeoutMs), connectionsCheckingInterval };
+    outbound = createHttpServer(outboundLimits, (req, res) => {
       const requestId = randomUUID();
       const m = /^\/([A-Za-z0-9._-]{1,64})(\/.*)?$/.exec(req.url ?? '/');
       const route = m ? routes.get(m[1]!) : undefined;
@@ -263,6 +284,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       });
       req.pipe(out);
     });
+    outbound.on('clientError', onClientError);
   }
 
   function makeOutboundAgent(s: SvidMaterial): HttpsAgent {
