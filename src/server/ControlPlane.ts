@@ -128,7 +128,8 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
     return { status: ready ? 'ok' : 'not-ready', snapshotVersion: snap?.version ?? null };
   });
 
-  // Prometheus scrapes /metrics without the admin token (guarded by observe.metricsToken when set).
+  // Prometheus scrapes /metrics without the admin token (guarded by observe.metricsToken when set,
+  // and refused without one unless this listener is on loopback).
   await app.register(async (root) => metricsRoutes(root, ctx));
 
   await app.register(

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
+import { isLoopbackHost } from './isLoopbackHost.js';
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 const WILDCARD = /^(0\.0\.0\.0|::|)$/;
 
 function hostPart(name: string): string {
@@ -18,7 +18,7 @@ export function advertisedHttpsUrl(host: string, port: number, names: readonly s
   const bare = host.replace(/^\[|\]$/g, '');
   const covered = (n: string) => names.some((m) => m.toLowerCase() === n.toLowerCase());
   let chosen = bare;
-  if (!covered(bare) && (LOOPBACK.test(bare) || WILDCARD.test(bare))) {
+  if (!covered(bare) && (isLoopbackHost(bare) || WILDCARD.test(bare))) {
     chosen = ['127.0.0.1', 'localhost'].find(covered) ?? (WILDCARD.test(bare) && names[0] ? names[0] : bare);
   }
   return `https://${hostPart(chosen)}:${port}`;
