@@ -10,6 +10,7 @@ import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 import { createAlarmForwarder } from './forwardAlarm.js';
 import { startEdgeWorkloadTrust, type EdgeWorkloadTrust } from './edgeWorkloadTrust.js';
 import { listenError } from './listenError.js';
+import { advertisedHttpsUrl } from './advertisedUrl.js';
 import { SpiffeBundleFollower } from './spiffeBundleFollower.js';
 
 
@@ -33,7 +34,7 @@ export interface StartEdgeGatewayOptions {
 
 export interface RunningEdgeGateway {
   gateway: RunningGateway;
-  /** The URL to give clients: one the listener certificate verifies for (see advertisedUrl). */
+  /** The URL to give clients: one the listener certificate verifies for (see advertisedHttpsUrl). */
   url: string;
   name: string;
   close(): Promise<void>;
@@ -45,14 +46,13 @@ function certificateDnsNames(config: LoadedConfig): string[] {
 }
 
 /**
- * The gateway URL to print. A certificate from the control plane's CA names DNS names only, so
- * https://127.0.0.1:PORT would fail hostname verification: a loopback listener is advertised as
- * https://localhost:PORT when its certificate names localhost. Certificate files (--tls-cert) and
- * plain HTTP keep the listener's own URL.
+ * The names a listener certificate is valid for: the DNS names and IP addresses of its leaf's
+ * subjectAltName, as issued (the control plane may leave out names identity.gatewayDnsNames does
+ * not allow) or as read from --tls-cert.
  */
-function advertisedUrl(gateway: RunningGateway, host: string, issuedFor: readonly string[] | null): string {
-  const loopback = /^127\./.test(host) || host === '::1' || host === 'localhost';
-  return issuedFor?.includes('localhost') && loopback ? `https://localhost:${gateway.port}` : gateway.url;
+function certificateNames(chainPem: string): string[] {
+  const san = nodeCertificatesFromPem(chainPem)[0]?.subjectAltName ?? '';
+  return san.split(', ').flatMap((entry) => (entry.startsWith('DNS:') ? [entry.slice(4)] : entry.startsWith('IP Address:') ? [entry.slice(11)] : []));
 }
 
 function gatewaySpiffeId(o: StartEdgeGatewayOptions): string {
@@ -243,10 +243,11 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
         renewal.renewNow();
       });
     }
-    const issuedFor = tls !== null && !fromFiles ? certificateDnsNames(o.config) : null;
     return {
       gateway,
-      url: advertisedUrl(gateway, o.config.gateway.host, issuedFor),
+      // Clients verify the host name: a URL the certificate does not name (a wildcard bind's
+      // https://0.0.0.0:PORT, or https://127.0.0.1:PORT when it names localhost only) would fail.
+      url: tls ? advertisedHttpsUrl(o.config.gateway.host, gateway.port, certificateNames(tls.certPem)) : gateway.url,
       name: o.name,
       async close() {
         renewal.stop();
