@@ -186,3 +186,22 @@ test('examples/warden.yaml (linked from the README) is valid', () => {
   assert.equal(c.gateway.region, 'eu-west-1');
   assert.equal(c.gateway.upstreams.length, 2);
 });
+
+test('observe.metricsToken is empty (no token) or at least 32 characters: a scrape is neither rate-limited nor audited, so a short one could be guessed', () => {
+  withDir((dir) => {
+    const short = 'k9'.repeat(15);
+    for (const env of [{ WARDEN_OBSERVE_METRICS_TOKEN: short }, {}]) {
+      writeFileSync(join(dir, 'warden.yaml'), 'WARDEN_OBSERVE_METRICS_TOKEN' in env ? '' : `observe:\n  metricsToken: ${short}\n`);
+      assert.throws(() => loadConfig({ cwd: dir, env }), (err: unknown) => {
+        assert.ok(err instanceof WardenError);
+        assert.equal(err.code, 'WARDEN_CONFIG_INVALID');
+        assert.match(err.message, /metricsToken.*at least 32 characters/);
+        assert.ok(!err.message.includes(short), 'the token itself is not echoed');
+        return true;
+      });
+    }
+    writeFileSync(join(dir, 'warden.yaml'), '');
+    assert.equal(loadConfig({ cwd: dir, env: { WARDEN_OBSERVE_METRICS_TOKEN: 'x'.repeat(32) } }).observe.metricsToken, 'x'.repeat(32));
+    assert.equal(loadConfig({ cwd: dir, env: {} }).observe.metricsToken, '');
+  });
+});

@@ -24,7 +24,7 @@ before(async () => {
   // npm test builds dist/ first; the detectors are wired into the gateway, so nothing here may skip.
   dataDir = tempDataDir('warden-detect-e2e-');
   // Prompts pass (log) so that the echo model streams the card back: the completion side must redact it.
-  warden = await startWardenProcess({ dataDir, configYaml: 'detect:\n  pii:\n    promptAction: log\nobserve:\n  metricsToken: detect-e2e-metrics\n' });
+  warden = await startWardenProcess({ dataDir, configYaml: 'detect:\n  pii:\n    promptAction: log\nobserve:\n  metricsToken: detect-e2e-metrics-token-0123456789abcdef\n' });
   client = wardenClient(warden.ready.caBundle);
 });
 
@@ -144,7 +144,7 @@ test('POST /v1/feedback: 401 without a key, 403 outside the key scope, 400 namin
   assert.equal(last!.samples, 50);
   assert.ok(last!.accuracy < 0.8 && last!.degraded, JSON.stringify(last));
 
-  const metrics = await client!.call('GET', warden!.ready.gatewayUrl + '/metrics', { headers: { authorization: 'Bearer detect-e2e-metrics' } });
+  const metrics = await client!.call('GET', warden!.ready.gatewayUrl + '/metrics', { headers: { authorization: 'Bearer detect-e2e-metrics-token-0123456789abcdef' } });
   assert.equal(metrics.status, 200);
   assert.match(metrics.text, /warden_detector_accuracy\{model="iris"\} 0\.4\b/);
 

@@ -9,7 +9,7 @@ import { startWardenProcess, wardenClient, removeDir, tempDataDir, type WardenPr
 import { hasCommand, requireOrSkip } from '../helpers/ci.js';
 import { freePort } from '../helpers/net.js';
 
-const METRICS_TOKEN = 'prom-scrape-token-4f1c2a9b7d';
+const METRICS_TOKEN = 'prom-scrape-token-4f1c2a9b7d0e3f5a6b8c9d';
 const hasPrometheus = hasCommand('prometheus');
 
 let warden: WardenProcess | null = null;

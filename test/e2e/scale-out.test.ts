@@ -54,7 +54,7 @@ interface Fleet {
 }
 
 /** `warden server` on a fresh PostgreSQL database, a demo model server and an admin client; torn down after `fn`. */
-const METRICS_TOKEN = 'scale-out-metrics-token';
+const METRICS_TOKEN = 'scale-out-metrics-token-0123456789abcdef';
 
 async function withFleet(fn: (f: Fleet) => Promise<void>, serverEnv: Record<string, string> = {}): Promise<void> {
   const database = await createTestDatabase();

@@ -12,7 +12,7 @@ import { startWarden } from '../../src/server/index.js';
 import { isLoopbackHost } from '../../src/server/isLoopbackHost.js';
 import { tempDataDir, removeDir } from '../helpers/warden.js';
 
-const METRICS_TOKEN = 'admin-listener-metrics-token';
+const METRICS_TOKEN = 'admin-listener-metrics-token-0123456789';
 
 test('isLoopbackHost: 127.0.0.0/8, ::1 and localhost only', () => {
   for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST', '::ffff:127.0.0.1']) assert.equal(isLoopbackHost(host), true, host);

@@ -9,7 +9,7 @@ import { createLogger } from '../../src/observe/index.js';
 import { startWarden } from '../../src/server/index.js';
 import { tempDataDir, removeDir } from '../helpers/warden.js';
 
-const METRICS_TOKEN = 'gateway-listener-metrics-token';
+const METRICS_TOKEN = 'gateway-listener-metrics-token-0123456789';
 const gauge = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 
 test("warden up: the gateway listener's /metrics reports the audit log's entries without the admin listener being scraped", async () => {

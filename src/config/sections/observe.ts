@@ -13,6 +13,9 @@ const tracingSection = z
   })
   .prefault({});
 
+/** The shortest metrics token accepted. */
+export const MIN_METRICS_TOKEN_LENGTH = 32;
+
 export const observeSection = z
   .strictObject({
     /** Serve Prometheus /metrics on the admin API and the gateway. */
@@ -22,7 +25,12 @@ export const observeSection = z
      * it on loopback or firewall it) and the gateway listener refuses every scrape (its series name
      * every model, and clients reach it).
      */
-    metricsToken: z.string().max(256).default(''),
+    // A scrape is not rate-limited or audited, so the token must be too long to guess (16+ bytes of entropy as hex).
+    metricsToken: z
+      .string()
+      .max(256)
+      .refine((t) => t === '' || t.length >= MIN_METRICS_TOKEN_LENGTH, { message: `must be empty (no token) or at least ${MIN_METRICS_TOKEN_LENGTH} characters, e.g. \`openssl rand -hex 32\`` })
+      .default(''),
     /** Process metrics (CPU, memory, event loop lag) from prom-client. */
     processMetrics: z.boolean().default(true),
     tracing: tracingSection,
