@@ -44,8 +44,9 @@ export async function createGatewayPlugins(
   logger: Logger,
   detect: { onAlarm(event: DetectorEvent): void; profiles?: Record<string, FeatureProfile>; models: readonly string[] },
 ): Promise<GatewayPlugins> {
-  const authn = createAuthenticators(config.gateway.authn, trust);
-  await authn.jwt?.warm().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'JWKS not reachable at start-up; will retry'));
+  const authn = createAuthenticators(config.gateway.authn, trust, logger);
+  // Never throws: a JWKS not reachable now is logged by the authenticator and fetched again later.
+  await authn.jwt?.warm();
   const rateLimiting = createRateLimitPolicy(config.gateway.rateLimit, { onStoreError: (err) => logger.warn({ err: (err as Error).message }, 'rate-limit store error') });
   // A store that never answered must not keep the process alive (ioredis reconnects forever): the
   // caller fails the start, and `warden up` must then exit.

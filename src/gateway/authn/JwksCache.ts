@@ -17,6 +17,11 @@ export interface JwksCacheOptions {
   /** Largest JWKS document accepted, in bytes. */
   maxBytes?: number;
   now?: () => number;
+  /**
+   * After each fetch: null when it worked, else why not (never the URL: it may hold a secret);
+   * with the time of the last good fetch. Fetches are rare (minRefetchSeconds, refreshSeconds).
+   */
+  onFetch?: (failure: string | null, fetchedAt: number) => void;
 }
 
 type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
@@ -120,10 +125,21 @@ export class JwksCache {
       this.local = createLocalJWKSet({ keys });
       this.fetchedAt = this.now();
       this.lastError = null;
+      this.o.onFetch?.(null, this.fetchedAt);
     } catch (err) {
       this.lastError = err;
+      this.o.onFetch?.(fetchFailure(err), this.fetchedAt);
     }
   }
+}
+
+/** Why a fetch failed, in words that hold no URL: the network's code (ECONNREFUSED, a TLS code), a timeout, or our own check. */
+function fetchFailure(err: unknown): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string } } | null;
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'timed out';
+  if (typeof e?.cause?.code === 'string') return e.cause.code;
+  if (e instanceof SyntaxError) return 'the JWKS document is not JSON';
+  return e instanceof Error && /^JWKS /.test(e.message) ? e.message : 'the fetch failed';
 }
 
 /** The body as UTF-8, refused as soon as it passes `max` bytes (a missing content-length bounds nothing). */

@@ -1,3 +1,4 @@
+import type { Logger } from '../../observe/index.js';
 import { readCaFile } from '../../config/readCaFile.js';
 import { jwtVerify, decodeJwt, errors as joseErrors, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { WardenError } from '../../errors/index.js';
@@ -36,6 +37,8 @@ export interface JwtAuthenticatorOptions {
   verifiedCacheSize?: number;
   /** Longest a verified token is remembered (never past its `exp`), in seconds. */
   verifiedCacheSeconds?: number;
+  /** Where failed JWKS fetches (and the recovery after them) are reported. */
+  logger?: Pick<Logger, 'warn' | 'error' | 'info'>;
 }
 
 /** Longest bearer token accepted: bounds base64 decoding and signature work. */
@@ -89,6 +92,7 @@ export class JwtAuthenticator {
           fetchTimeoutMs: options.fetchTimeoutMs,
           ca: o.jwksCaFile ? readJwksCa(o.issuer, o.jwksCaFile) : undefined,
           now: options.now,
+          onFetch: options.logger ? jwksFetchReporter(options.logger, o.issuer, o.jwksUri, (o.jwksCacheMaxAgeSeconds ?? 3600) * 1000, options.now ?? Date.now) : undefined,
         }),
         verify: {
           issuer: o.issuer,
@@ -185,4 +189,26 @@ async function verifyWithCandidates(token: string, candidates: joseErrors.JWKSMu
     }
   }
   throw mapJoseError(new joseErrors.JWSSignatureVerificationFailed());
+}
+
+/**
+ * Logs each failed JWKS fetch and the first good one after: without it a wrong jwksUri or an IdP
+ * outage shows only as 503 WARDEN_AUTHN_JWKS_UNAVAILABLE answers. The endpoint is logged without
+ * its query or credentials.
+ */
+function jwksFetchReporter(logger: NonNullable<JwtAuthenticatorOptions['logger']>, issuer: string, jwksUri: string, maxAgeMs: number, now: () => number): (failure: string | null, fetchedAt: number) => void {
+  const url = new URL(jwksUri);
+  const jwks = `${url.origin}${url.pathname}`;
+  let failing = false;
+  return (failure, fetchedAt) => {
+    if (failure === null) {
+      if (failing) logger.info({ issuer, jwks }, 'JWKS fetched again');
+      failing = false;
+      return;
+    }
+    failing = true;
+    const usableUntil = fetchedAt + maxAgeMs;
+    if (usableUntil > now()) logger.warn({ issuer, jwks, reason: failure, cachedKeysUntil: new Date(usableUntil).toISOString() }, 'JWKS fetch failed; the cached keys are used until they expire');
+    else logger.error({ issuer, jwks, reason: failure }, 'JWKS fetch failed and no usable keys are cached: tokens from this issuer are refused (503 WARDEN_AUTHN_JWKS_UNAVAILABLE)');
+  };
 }

@@ -1,3 +1,4 @@
+import type { Logger } from '../../observe/index.js';
 import type { RevocationList, SpiffeBundle } from '../../identity/index.js';
 import { WardenError } from '../../errors/index.js';
 import { BearerAuthenticator } from './BearerAuthenticator.js';
@@ -40,8 +41,8 @@ export interface Authenticators {
 }
 
 /** Builds the configured authenticators; call `jwt?.warm()` at startup. */
-export function createAuthenticators(config: AuthnConfig, trust: WorkloadTrust | null): Authenticators {
-  const jwt = config.jwtIssuers.length > 0 ? new JwtAuthenticator({ issuers: config.jwtIssuers }) : null;
+export function createAuthenticators(config: AuthnConfig, trust: WorkloadTrust | null, logger?: Logger): Authenticators {
+  const jwt = config.jwtIssuers.length > 0 ? new JwtAuthenticator({ issuers: config.jwtIssuers, logger }) : null;
   const jwtSvid =
     config.jwtSvidAudience && trust
       ? new JwtSvidAuthenticator({

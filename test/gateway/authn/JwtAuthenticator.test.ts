@@ -4,6 +4,7 @@ import { JwtAuthenticator, type JwtIssuerOptions } from '../../../src/gateway/au
 import { TestIssuer, makeKey, type TestKey } from './helpers.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { loadOrCreateAuthority } from '../../../src/identity/index.js';
 
@@ -220,6 +221,39 @@ test('JWKS endpoint down: cached keys work until max age, then fail closed; reco
 test('JWKS never reachable: first request fails closed', async () => {
   const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp, { jwksUri: 'http://127.0.0.1:1/jwks.json' })], now: clock, fetchTimeoutMs: 500 });
   await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec() })), { code: 'WARDEN_AUTHN_JWKS_UNAVAILABLE' });
+});
+
+test('failed JWKS fetches are logged (why, until when cached keys serve, then that tokens are refused), and the recovery; never the URL\'s query', async () => {
+  const logs: { level: string; fields: Record<string, unknown>; msg: string }[] = [];
+  const logger = Object.fromEntries(['warn', 'error', 'info'].map((level) => [level, (fields: Record<string, unknown>, msg: string) => void logs.push({ level, fields, msg })])) as never;
+  now += 10_000_000;
+  idp.keys = [k1];
+  const auth = new JwtAuthenticator({ issuers: [issuerConfig(idp, { jwksCacheMaxAgeSeconds: 600, jwksRefreshSeconds: 60 })], now: clock, logger });
+  await auth.warm();
+  assert.equal(logs.length, 0, 'a good fetch is not logged');
+  idp.down = true;
+  now += 300_000;
+  await auth.authenticate(await idp.sign(k1, { nowSeconds: sec() }));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(logs.map((l) => [l.level, l.fields.reason, l.fields.jwks]), [['warn', 'JWKS endpoint answered 503', idp.url]]);
+  assert.equal(logs[0]!.fields.cachedKeysUntil, new Date(now - 300_000 + 600_000).toISOString());
+  now += 310_000; // past max age
+  await assert.rejects(auth.authenticate(await idp.sign(k1, { nowSeconds: sec() })), { code: 'WARDEN_AUTHN_JWKS_UNAVAILABLE' });
+  assert.equal(logs.at(-1)!.level, 'error');
+  assert.match(logs.at(-1)!.msg, /tokens from this issuer are refused/);
+  idp.down = false;
+  now += 11_000;
+  await auth.authenticate(await idp.sign(k1, { nowSeconds: sec() }));
+  assert.deepEqual([logs.at(-1)!.level, logs.at(-1)!.msg], ['info', 'JWKS fetched again']);
+
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise((r) => closed.close(r));
+  const secretQuery = new JwtAuthenticator({ issuers: [issuerConfig(idp, { jwksUri: `http://127.0.0.1:${port}/jwks.json?api_key=s3cr3t-value` })], now: clock, fetchTimeoutMs: 500, logger });
+  await secretQuery.warm();
+  assert.deepEqual([logs.at(-1)!.level, logs.at(-1)!.fields.reason, logs.at(-1)!.fields.jwks], ['error', 'ECONNREFUSED', `http://127.0.0.1:${port}/jwks.json`]);
+  assert.ok(!JSON.stringify(logs).includes('s3cr3t'), 'the query is never logged');
 });
 
 test('several issuers are dispatched by iss; each keeps its own audience and keys', async () => {
