@@ -19,6 +19,8 @@ export interface PepSnapshot {
   policyVersion: number;
   /** Which model versions/digests may be served (artifacts registry). */
   admission: AdmissionTable;
+  /** serverSecretCheck of the secret the API key hashes were made with, when the control plane sent it. */
+  secretCheck?: string;
 }
 
 export type SnapshotListener = (snapshot: PepSnapshot) => void;

@@ -20,6 +20,8 @@ export interface SnapshotWire {
    * for `expiresAt - sentAt` from receipt, on its own clock, so skew neither shortens nor extends it.
    */
   sentAt?: number;
+  /** serverSecretCheck of the control plane's secret (absent from older control planes). */
+  secretCheck?: string;
 }
 
 export function apiKeysToWire(keys: readonly ApiKeyVerifier[]): SnapshotWire['apiKeys'] {
@@ -57,5 +59,6 @@ export function snapshotFromWire(wire: SnapshotWire): PepSnapshot {
     authorizer: new CachingAuthorizer(new FailClosedAuthorizer(compiled)),
     policyVersion: wire.policy.version,
     admission: admissionTableFromJson(wire.admission),
+    secretCheck: typeof wire.secretCheck === 'string' ? wire.secretCheck : undefined,
   };
 }

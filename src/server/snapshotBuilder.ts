@@ -1,4 +1,4 @@
-import { ApiKeyRepository } from '../store/index.js';
+import { ApiKeyRepository, serverSecretCheck } from '../store/index.js';
 import { parsePolicySet, PolicyRepository, type PolicyVersion } from '../policy/index.js';
 import { buildAdmissionTable, admissionTableToJson } from '../artifacts/index.js';
 import { apiKeysToWire, type SnapshotWire } from '../gateway/index.js';
@@ -58,5 +58,6 @@ export async function buildSnapshotWire(ctx: ControlPlaneContext, version: numbe
     apiKeys: apiKeysToWire(apiKeys),
     policy: { version: published?.version ?? 0, policies, schema: published?.schema ?? null, entities: published?.entities ?? [] },
     admission,
+    secretCheck: serverSecretCheck(ctx.serverSecret),
   };
 }

@@ -4,7 +4,8 @@ import { Agent, request } from 'undici';
 import { WardenError } from '../errors/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import { checkControlPlaneUrl, controlPlaneTls, createWorkloadKey, nodeCertificatesFromPem, renewAtHalfLife } from '../identity/index.js';
-import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type RunningGateway, type GatewayTls } from '../gateway/index.js';
+import { startGateway, SnapshotHolder, SnapshotSubscriber, RemoteAuditWriter, type PepSnapshot, type RunningGateway, type GatewayTls } from '../gateway/index.js';
+import { serverSecretCheck } from '../store/index.js';
 import { createGatewayObserver, metricsHandler, observeAudit, observeSnapshots, processMetricsRegistry, redactUrl, upstreamUp, type Logger } from '../observe/index.js';
 import { createGatewayPlugins, detectorAlarmRecord } from './gatewayPlugins.js';
 import { createAlarmForwarder } from './forwardAlarm.js';
@@ -94,6 +95,11 @@ async function issueFromControlPlane(o: StartEdgeGatewayOptions, roots: string):
   }
 }
 
+/** Whether the snapshot's API key hashes were made with `secret` (a control plane that does not say is trusted to). */
+function sameServerSecret(snapshot: PepSnapshot, secret: Uint8Array): boolean {
+  return snapshot.secretCheck === undefined || snapshot.secretCheck === serverSecretCheck(secret);
+}
+
 /**
  * `warden gateway`: a stateless edge PEP. It holds no database connection: the snapshot comes over
  * the control plane's stream and audit records go back to it in acknowledged batches.
@@ -113,8 +119,20 @@ export async function startEdgeGateway(options: StartEdgeGatewayOptions): Promis
     await subscriber.close();
     throw new WardenError('WARDEN_UNAVAILABLE', `no snapshot from the control plane at ${redactUrl(o.controlPlaneUrl)} within 15 s (check the URL, token and CA)`);
   }
+  // Another secret would hash every API key differently: each one refused as invalid (401), which
+  // sends users rotating good keys. Refused at start; a control plane whose secret changes later is logged.
+  if (!sameServerSecret(holder.current()!, o.serverSecret)) {
+    await subscriber.close();
+    throw new WardenError('WARDEN_CONFIG_INVALID', `this gateway's server secret (WARDEN_SERVER_SECRET or its data dir's) is not the control plane's at ${redactUrl(o.controlPlaneUrl)}: every API key would be refused; give it the control plane's secret`);
+  }
+  let reportedCheck: string | undefined;
+  const stopCheckingSecret = holder.onUpdate((snapshot) => {
+    if (sameServerSecret(snapshot, o.serverSecret) || snapshot.secretCheck === reportedCheck) return;
+    reportedCheck = snapshot.secretCheck;
+    o.logger.error({ version: snapshot.version }, 'the control plane now uses another server secret than this gateway: every API key is refused until both use the same one');
+  });
   // What a start that fails part-way has opened, closed again in reverse (timers and streams would keep the process alive).
-  const undo: (() => unknown)[] = [() => subscriber.close()];
+  const undo: (() => unknown)[] = [() => subscriber.close(), stopCheckingSecret];
   try {
     const authnConfig = o.config.gateway.authn;
     // Client SVIDs and JWT-SVIDs need the trust domain's bundle and a live revocation list.

@@ -61,6 +61,15 @@ export function hashApiKey(serverSecret: Uint8Array, key: string): string {
   return hmacSha256Hex(serverSecret, key);
 }
 
+/**
+ * A value that tells whether two processes hold the same server secret without revealing it (an
+ * HMAC of a fixed label): a remote gateway with another secret would hash every API key
+ * differently and refuse them all as invalid.
+ */
+export function serverSecretCheck(serverSecret: Uint8Array): string {
+  return hmacSha256Hex(serverSecret, 'warden server secret check v1').slice(0, 32);
+}
+
 function toRecord(r: Row): ApiKeyVerifier {
   return {
     id: r.id,

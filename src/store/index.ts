@@ -9,6 +9,7 @@ export {
   keyPrincipal,
   parseApiKey,
   hashApiKey,
+  serverSecretCheck,
   publicRecord,
   API_KEY_PATTERN,
   type ApiKeyRecord,
