@@ -26,6 +26,8 @@ export interface DecisionEvent {
   code: string | null;
   sourceIp: string;
   model: string | null;
+  /** When the request was made (epoch ms), for decisions reported later (a remote gateway's batch); absent: now. */
+  at?: number;
 }
 
 export interface GatewayObserverOptions {

@@ -28,6 +28,7 @@ export function decisionEventOf(r: AuditRecord): DecisionEvent | null {
   if (!r.principal && !denied) return null;
   const principalId = r.details?.principalId;
   const authn = r.details?.authn;
+  const at = Date.parse(r.ts);
   return {
     principal: r.principal ?? null,
     principalId: typeof principalId === 'string' ? principalId : null,
@@ -36,6 +37,7 @@ export function decisionEventOf(r: AuditRecord): DecisionEvent | null {
     code: r.code ?? null,
     sourceIp: r.sourceIp,
     model: r.model ?? null,
+    at: Number.isFinite(at) ? at : undefined,
   };
 }
 
