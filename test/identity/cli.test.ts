@@ -28,13 +28,14 @@ test('identity CLI drives the admin API; agent runs as a real process; usage err
   const key = createWorkloadKey();
   writeFileSync(join(work, 'w.csr'), key.csrPem);
 
-  const [token, entry, issued, usage, bundleAll, revokeUsage] = await sequence([
+  const [token, entry, issued, usage, bundleAll, revokeUsage, issuedText] = await sequence([
     () => cli([...dd, 'identity', 'token', 'create', '--spiffe-id', 'spiffe://warden.local/svc/cli-agent', '--format', 'json'], env),
     () => cli([...dd, 'identity', 'entry', 'create', '--spiffe-id', 'spiffe://warden.local/ns/ml/sa/trainer', '--selector', 'k8s:ns:ml', '--selector', 'k8s:sa:trainer', '--format', 'json'], env),
     () => cli([...dd, 'identity', 'issue', '--spiffe-id', 'spiffe://warden.local/svc/manual', '--csr', join(work, 'w.csr'), '--ttl', '600', '--out', join(work, 'svid.pem'), '--format', 'json'], env),
     () => cli([...dd, 'identity', 'issue', '--spiffe-id', 'spiffe://warden.local/svc/x', '--csr', join(work, 'missing.csr')], env),
     () => cli([...dd, 'identity', 'bundle', '--with-intermediates', '--out', join(work, 'ca-all.pem')], env),
     () => cli([...dd, 'identity', 'revoke'], env),
+    () => cli([...dd, 'identity', 'issue', '--spiffe-id', 'spiffe://warden.local/svc/manual2', '--csr', join(work, 'w.csr'), '--out', join(work, 'svid2.pem')], env),
   ]);
   assert.equal(token.code, 0, token.stderr);
   const tok = JSON.parse(token.stdout) as { token: string; expiresAt: string };
@@ -44,6 +45,10 @@ test('identity CLI drives the admin API; agent runs as a real process; usage err
   assert.equal(issued.code, 0, issued.stderr);
   const svid = JSON.parse(issued.stdout) as { serial: string; spiffeId: string };
   assert.equal(verifyPeerSvid(readFileSync(join(work, 'svid.pem'), 'utf8'), cp.ca.bundlePem(), null, 'warden.local').serial, svid.serial);
+  // With --out and text output: one line saying what was written (the PEM goes only to the file).
+  assert.equal(issuedText.code, 0, issuedText.stderr);
+  const written = verifyPeerSvid(readFileSync(join(work, 'svid2.pem'), 'utf8'), cp.ca.bundlePem(), null, 'warden.local');
+  assert.equal(issuedText.stdout, `wrote ${join(work, 'svid2.pem')}: spiffe://warden.local/svc/manual2, serial ${written.serial}, valid until ${written.notAfter.toISOString()}\n`);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /^WARDEN_IO: /);
   assert.equal(usage.stdout, '');

@@ -105,6 +105,8 @@ export function registerIdentityCommands(program: Command): void {
       if (opts.out) writeFileAtomic(opts.out, s.chainPem, 0o644);
       if (format === 'json') printJson(s);
       else if (!opts.out) printText(s.chainPem);
+      // What was written, so a script (or a person) need not parse the certificate to learn it.
+      else printText(`wrote ${opts.out}: ${s.spiffeId}, serial ${s.serial}, valid until ${s.notAfter}`);
     });
 
   identity
