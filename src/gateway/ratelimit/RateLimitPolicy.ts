@@ -26,6 +26,11 @@ export interface RateLimitSubject {
   model: string | null;
   /** Prompt tokens estimated before the call (estimatePromptTokens); 0 skips token buckets. */
   estimatedTokens: number;
+  /**
+   * Most prompt tokens the call can have used, from the body's size (promptTokenCeiling); bounds
+   * its reported usage. Absent (a caller without the body): PROMPT_UNDERESTIMATE × the estimate.
+   */
+  promptCeiling?: number;
   /** Completion tokens reserved on top of the prompt (reserveCompletionTokens); absent: none (embeddings). */
   completion?: CompletionReservation;
 }
@@ -84,18 +89,22 @@ interface TokenCharge {
 
 /**
  * How far a prompt's real size may exceed its characters / 4 estimate: byte-level BPE tokens
- * cover at least one UTF-8 byte each, and a UTF-16 character is at most 3 bytes, so text is at
- * most 3 tokens per character = 12 × the estimate.
+ * cover at least one UTF-8 byte each, and a UTF-16 character is at most 3 bytes, so text the
+ * estimate counted is at most 3 tokens per character = 12 × the estimate. Only for a subject
+ * without promptCeiling: text the estimate does not see is not bounded by it.
  */
 const PROMPT_UNDERESTIMATE = 12;
 
 /**
- * Most tokens one call can have used: its prompt at the worst tokenization plus the most
- * completion it may produce. Bounds the upstream's `usage`, which a buggy or compromised model
- * server could report as 2^64; the limiters also floor each bucket's debt (debtFloor).
+ * Most tokens one call can have used: its prompt ceiling plus the most completion it may
+ * produce. Bounds the upstream's `usage`, which a buggy or compromised model server could report
+ * as 2^64 (the limiters also floor each bucket's debt: debtFloor). Both parts come from what the
+ * gateway measured or configured, never from a length the client chose, so a client cannot cut
+ * an honest report short: a refusal part the estimate once priced at 85 tokens, or `max_tokens: 1`
+ * beside llama.cpp's `n_predict: 8000`, had the usage cut to a hundredth of what was used.
  */
-function usageCeiling(estimated: number, completion: CompletionReservation | undefined): number {
-  return PROMPT_UNDERESTIMATE * estimated + (completion?.most ?? 0);
+function usageCeiling(s: RateLimitSubject): number {
+  return (s.promptCeiling ?? PROMPT_UNDERESTIMATE * s.estimatedTokens) + (s.completion?.most ?? 0);
 }
 
 /**
@@ -277,7 +286,7 @@ export class RateLimitPolicy {
         (tokenTakes ??= []).push(t);
       }
     }
-    const tokens: TokenCharge | null = tokenTakes ? { limiter: this.limiter, takes: tokenTakes, estimated: s.estimatedTokens, charged, ceiling: usageCeiling(s.estimatedTokens, s.completion) } : null;
+    const tokens: TokenCharge | null = tokenTakes ? { limiter: this.limiter, takes: tokenTakes, estimated: s.estimatedTokens, charged, ceiling: usageCeiling(s) } : null;
     if (!slots) return this.takeBuckets(takes, tokens, NOTHING_HELD);
     const held: Held = { keys: slots.map((x) => x.key), lease: `${LEASE_PREFIX}:${leaseCounter++}` };
     const full = this.slots.acquire(slots, held.lease);

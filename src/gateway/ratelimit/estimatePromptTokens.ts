@@ -3,11 +3,13 @@
  * for English; BPE tokenizers average 3.5-4.5 characters per token). Deliberately not a real
  * tokenizer: it runs on every request, needs no per-model vocabulary, and the estimate is
  * corrected from the upstream's `usage` after the call (RateLimitPolicy.correctTokens).
- * Counts message `content` (string or text parts; any other part, an image or audio, counts
- * MEDIA_PART_TOKENS), assistant `tool_calls` arguments, `prompt` and embedding `input`
- * (strings, string arrays; token-id arrays count one token per element), the `tools` /
- * `functions` definitions (as JSON text: the model reads them too), plus 4 tokens of framing
- * per message.
+ * Counts message `content` (a string, or parts: a media part — MEDIA_PART_TYPES — counts
+ * MEDIA_PART_TOKENS, any other part every string in it but its `type`, so a `refusal`,
+ * `thinking` or `input_text` part is text like a `text` part), a message's MODEL_TEXT_FIELDS
+ * (a model may be shown its earlier reasoning and refusals), assistant `tool_calls` arguments,
+ * `prompt` and embedding `input` (strings, string arrays; token-id arrays count one token per
+ * element), the `tools` / `functions` definitions (as JSON text: the model reads them too),
+ * plus 4 tokens of framing per message.
  */
 export function estimatePromptTokens(body: Record<string, unknown> | null): number {
   if (!body) return 0;
@@ -26,10 +28,16 @@ export function estimatePromptTokens(body: Record<string, unknown> | null): numb
       else if (Array.isArray(content)) {
         for (let j = 0; j < content.length; j++) {
           const part: unknown = content[j];
-          if (typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string') chars += (part as { text: string }).text.length;
+          if (typeof part === 'string') chars += part.length;
+          else if (typeof part === 'object' && part !== null && !isMediaPart(part)) chars += partTextChars(part as Record<string, unknown>);
           else tokens += MEDIA_PART_TOKENS;
         }
       }
+      // MODEL_TEXT_FIELDS, read by name: a loop over the list costs more than the rest of the message.
+      const { reasoning_content: rc, reasoning: r, refusal: rf } = m as MessageText;
+      if (typeof rc === 'string') chars += rc.length;
+      if (typeof r === 'string') chars += r.length;
+      if (typeof rf === 'string') chars += rf.length;
       const calls = (m as { tool_calls?: unknown }).tool_calls;
       if (Array.isArray(calls)) {
         for (const c of calls as { function?: { arguments?: unknown } }[]) if (typeof c?.function?.arguments === 'string') chars += c.function.arguments.length;
@@ -42,6 +50,38 @@ export function estimatePromptTokens(body: Record<string, unknown> | null): numb
 
 /** An image or audio part: OpenAI's price of a low-detail image; the upstream's `usage` corrects it. */
 const MEDIA_PART_TOKENS = 85;
+
+/**
+ * Content part types whose payload is an image, audio, video or file rather than text (OpenAI
+ * Chat and Responses, vLLM): a base64 image is far fewer tokens than its characters / 4.
+ */
+const MEDIA_PART_TYPES: ReadonlySet<string> = new Set(['image_url', 'input_image', 'image', 'image_embeds', 'input_audio', 'audio_url', 'audio', 'video_url', 'video', 'file', 'input_file']);
+
+/** Whether a content part is media (MEDIA_PART_TYPES) by its `type`. */
+export function isMediaPart(part: unknown): boolean {
+  if (typeof part !== 'object' || part === null) return false;
+  const type = (part as { type?: unknown }).type;
+  return typeof type === 'string' && MEDIA_PART_TYPES.has(type);
+}
+
+/**
+ * Characters of every string in a non-media content part, at any depth, except its `type`:
+ * servers render parts this gateway does not know (`refusal`, `thinking`, `input_text`, …) as
+ * text, so none is free. Walked with a stack, not recursion: the body is not validated yet and
+ * may nest deeper than the call stack.
+ */
+function partTextChars(part: Record<string, unknown>): number {
+  let chars = 0;
+  const stack: unknown[] = [];
+  for (const k in part) if (k !== 'type') stack.push(part[k]);
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') chars += v.length;
+    else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) stack.push(v[i]);
+    else if (typeof v === 'object' && v !== null) for (const k in v) stack.push((v as Record<string, unknown>)[k]);
+  }
+  return chars;
+}
 
 function jsonLength(v: unknown): number {
   try {
@@ -64,7 +104,7 @@ function countInput(v: unknown): number {
   return n;
 }
 
-/** Model text in a message or delta besides `content`: reasoning (DeepSeek, vLLM) and refusals. */
+/** Model text in a message or delta besides `content`: reasoning (DeepSeek, vLLM) and refusals. estimatePromptTokens reads each by name. */
 export const MODEL_TEXT_FIELDS = ['reasoning_content', 'reasoning', 'refusal'] as const;
 
 type MessageText = { content?: unknown; tool_calls?: unknown; function_call?: { arguments?: unknown } } & Partial<Record<(typeof MODEL_TEXT_FIELDS)[number], unknown>>;

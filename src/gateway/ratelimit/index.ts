@@ -4,7 +4,8 @@ export { RedisRateLimiter, TOKEN_BUCKET_LUA, type RedisRateLimiterOptions } from
 export { ConcurrencyLimiter } from './ConcurrencyLimiter.js';
 export { RateLimitPolicy, RateLimitGrant, type RateLimitRule, type RateLimitSubject, type TokenUsage } from './RateLimitPolicy.js';
 export { RateLimitedError, MAX_RETRY_AFTER_SECONDS } from './RateLimitedError.js';
-export { reserveCompletionTokens, DEFAULT_COMPLETION_RESERVE, type CompletionReserveConfig, type CompletionReservation } from './reserveCompletionTokens.js';
+export { reserveCompletionTokens, DEFAULT_COMPLETION_RESERVE, COMPLETION_LENGTH_FIELDS, COMPLETION_CEILING_TOKENS, type CompletionReserveConfig, type CompletionReservation } from './reserveCompletionTokens.js';
 export { usageTotal } from './usageTotal.js';
+export { promptTokenCeiling, MEDIA_PART_CEILING_TOKENS } from './promptTokenCeiling.js';
 export { estimatePromptTokens, completionChars, MODEL_TEXT_FIELDS, tokensFromChars } from './estimatePromptTokens.js';
 export { createRateLimitPolicy, type RateLimitConfig, type RateLimiting } from './createRateLimitPolicy.js';

@@ -1,5 +1,5 @@
 import { entityToString } from '../../policy/index.js';
-import { estimatePromptTokens, reserveCompletionTokens, type RateLimitPolicy } from '../index-internal.js';
+import { estimatePromptTokens, promptTokenCeiling, reserveCompletionTokens, type RateLimitPolicy } from '../index-internal.js';
 import type { RequestContext } from '../RequestContext.js';
 
 /** Routes whose calls consume model tokens (the upstream reports `usage`). */
@@ -19,6 +19,8 @@ export async function rateLimit(ctx: RequestContext, policy: RateLimitPolicy | n
   // is charged after). Only estimated when some rule limits tokens: it walks the whole body.
   const estimatedTokens = policy.limitsTokens && route !== undefined && TOKEN_ROUTES.has(route) && ctx.json ? Math.max(1, estimatePromptTokens(ctx.json)) : 0;
   const completion = estimatedTokens > 0 && COMPLETION_ROUTES.has(route!) ? reserveCompletionTokens(ctx.json!, policy.completionReserve) : undefined;
+  // Bounds the reported usage by the body's size, not by the estimate, which the client shapes.
+  const promptCeiling = estimatedTokens > 0 ? promptTokenCeiling(ctx.json!, ctx.body?.length ?? 0) : undefined;
   const p = ctx.principal;
   const grant = policy.check({
     principal: entityToString(p.entity),
@@ -26,6 +28,7 @@ export async function rateLimit(ctx: RequestContext, policy: RateLimitPolicy | n
     tenant: p.tenant ?? null,
     model: ctx.route?.model ?? null,
     estimatedTokens,
+    promptCeiling,
     completion,
   });
   ctx.rateGrant = grant instanceof Promise ? await grant : grant;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireOrSkip } from '../../helpers/ci.js';
 import { testRedis } from '../../helpers/testRedis.js';
-import { MemoryRateLimiter, RedisRateLimiter, RateLimitPolicy, RateLimitedError, MAX_RETRY_AFTER_SECONDS, estimatePromptTokens, reserveCompletionTokens, DEFAULT_COMPLETION_RESERVE, type RateLimiter } from '../../../src/gateway/ratelimit/index.js';
+import { MemoryRateLimiter, RedisRateLimiter, RateLimitPolicy, RateLimitedError, MAX_RETRY_AFTER_SECONDS, promptTokenCeiling, COMPLETION_CEILING_TOKENS, reserveCompletionTokens, DEFAULT_COMPLETION_RESERVE, type RateLimiter } from '../../../src/gateway/ratelimit/index.js';
 import { upstreamConfig } from '../../../src/config/index.js';
 import { startTestGateway } from '../../helpers/inProcessGateway.js';
 import { chargeMeter, mockUpstream, post, settledCharge } from '../../helpers/tokenUpstream.js';
@@ -16,18 +16,20 @@ const redis = testRedis();
 const { url, prefix } = redis;
 
 for (const total of [U64_MAX, 1e308]) {
-  test(`a reported total of ${total} is charged at most the call's ceiling (prompt × 12 + max_tokens)`, async () => {
+  test(`a reported total of ${total} is charged at most the call's ceiling (body bytes + template allowance, + the completion ceiling)`, async () => {
     const upstream = await mockUpstream((_b, _req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'c', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: total - 3, total_tokens: total } }));
     });
     const limiter = new MemoryRateLimiter();
     const meter = chargeMeter(limiter);
-    const policy = new RateLimitPolicy([{ match: { key: '*' }, tokensPerMinute: 60_000 }], { limiter });
+    // A burst of 1 M holds one ceiling (~133 000: the ceiling no longer follows the client's max_tokens,
+    // clientShapedUsage.test.ts) but not an hour of debt.
+    const policy = new RateLimitPolicy([{ match: { key: '*' }, tokensPerMinute: 6_000_000 }], { limiter });
     const gw = await startTestGateway({ upstreams: [upstreamConfig.parse({ name: 'm', url: `http://127.0.0.1:${upstream.port}`, models: ['m'] })], rateLimit: policy });
     try {
       const chat = { model: 'm', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] };
       assert.equal((await post(gw, '/v1/chat/completions', chat)).status, 200);
-      assert.equal(await settledCharge(meter.charged), 12 * estimatePromptTokens(chat) + 16);
+      assert.equal(await settledCharge(meter.charged), promptTokenCeiling(chat, Buffer.byteLength(JSON.stringify(chat))) + COMPLETION_CEILING_TOKENS);
       assert.equal((await post(gw, '/v1/chat/completions', chat)).status, 200, 'the principal is not locked out');
     } finally {
       await gw.close(0);

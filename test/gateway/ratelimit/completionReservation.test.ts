@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { MemoryRateLimiter, RateLimitPolicy, estimatePromptTokens, reserveCompletionTokens } from '../../../src/gateway/ratelimit/index.js';
+import { MemoryRateLimiter, RateLimitPolicy, estimatePromptTokens, reserveCompletionTokens, COMPLETION_CEILING_TOKENS } from '../../../src/gateway/ratelimit/index.js';
 import { loadConfig, upstreamConfig } from '../../../src/config/index.js';
 import { startTestGateway } from '../../helpers/inProcessGateway.js';
 import { chargeMeter, mockUpstream, post, settledCharge } from '../../helpers/tokenUpstream.js';
@@ -15,16 +15,19 @@ import { chargeMeter, mockUpstream, post, settledCharge } from '../../helpers/to
 const chatAnswer = (completion: number) =>
   JSON.stringify({ id: 'c', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: 'length' }], usage: { prompt_tokens: 8, completion_tokens: completion, total_tokens: 8 + completion } });
 
-test('reserveCompletionTokens: max_completion_tokens, else max_tokens, else the default; × max(n, best_of); capped; nonsense counts as absent', () => {
+test('reserveCompletionTokens: the largest length field, else the default; × max(n, best_of); capped; nonsense reserves the most; the ceiling is the server-side one × choices', () => {
   const config = { defaultTokens: 1024, maxTokens: 32_768 };
-  assert.deepEqual(reserveCompletionTokens({ messages: [] }, config), { reserved: 1024, most: 32_768 });
-  assert.deepEqual(reserveCompletionTokens({ max_tokens: 4000 }, config), { reserved: 4000, most: 4000 });
-  assert.deepEqual(reserveCompletionTokens({ max_tokens: 4000, max_completion_tokens: 300 }, config), { reserved: 300, most: 300 });
-  assert.deepEqual(reserveCompletionTokens({ max_tokens: 100, n: 3 }, config), { reserved: 300, most: 300 });
-  assert.deepEqual(reserveCompletionTokens({ max_tokens: 100, n: 2, best_of: 5 }, config), { reserved: 500, most: 500 });
-  assert.deepEqual(reserveCompletionTokens({ max_tokens: 20_000, n: 4 }, config), { reserved: 32_768, most: 80_000 });
-  assert.deepEqual(reserveCompletionTokens({ max_tokens: '4000', n: -2, best_of: Number.NaN }, config), { reserved: 1024, most: 32_768 });
-  assert.deepEqual(reserveCompletionTokens({ max_tokens: -5 }, config), { reserved: 1024, most: 32_768 });
+  const most = COMPLETION_CEILING_TOKENS;
+  assert.deepEqual(reserveCompletionTokens({ messages: [] }, config), { reserved: 1024, most });
+  assert.deepEqual(reserveCompletionTokens({ max_tokens: 4000 }, config), { reserved: 4000, most });
+  // The larger wins: a server may obey either (clientShapedUsage.test.ts).
+  assert.deepEqual(reserveCompletionTokens({ max_tokens: 4000, max_completion_tokens: 300 }, config), { reserved: 4000, most });
+  assert.deepEqual(reserveCompletionTokens({ max_tokens: 100, n: 3 }, config), { reserved: 300, most: 3 * most });
+  assert.deepEqual(reserveCompletionTokens({ max_tokens: 100, n: 2, best_of: 5 }, config), { reserved: 500, most: 5 * most });
+  assert.deepEqual(reserveCompletionTokens({ max_tokens: 20_000, n: 4 }, config), { reserved: 32_768, most: 4 * most });
+  // A length that is not a count may mean "no limit" to some server (llama.cpp's -1): reserved as the most.
+  assert.deepEqual(reserveCompletionTokens({ max_tokens: '4000', n: -2, best_of: Number.NaN }, config), { reserved: 32_768, most });
+  assert.deepEqual(reserveCompletionTokens({ max_tokens: -5 }, config), { reserved: 32_768, most });
 });
 
 test('concurrent chats with max_tokens 4000 cannot take a 60k/min budget past its burst', async () => {
