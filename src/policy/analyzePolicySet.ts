@@ -6,10 +6,29 @@ import { parseEntityRef } from './requestContext.js';
 export type Severity = 'critical' | 'high' | 'medium' | 'low' | 'info';
 
 export interface AnalyzerFinding {
-  rule: 'wildcard-scope' | 'wildcard-resource' | 'wildcard-principal' | 'wildcard-action' | 'unconditional-sensitive' | 'unused-grant' | 'fallback' | 'erroring-policy';
+  rule:
+    | 'wildcard-scope'
+    | 'wildcard-resource'
+    | 'wildcard-principal'
+    | 'wildcard-action'
+    | 'unconditional-sensitive'
+    | 'unused-grant'
+    | 'wildcard-key-scope'
+    | 'unused-key-scope'
+    | 'fallback'
+    | 'erroring-policy';
   severity: Severity;
   policyId?: string;
+  /** Set when the policy is a permit generated from this API key's scopes (narrowed with `warden keys`, not by editing policies). */
+  keyId?: string;
   message: string;
+}
+
+/** Where a generated permit comes from: an API key's scope (`model:*` or `model:<name>`). */
+export interface KeyScopeGrant {
+  keyId: string;
+  keyName: string;
+  scope: string;
 }
 
 /** The fields of an audit record the analyzer reads (see src/audit AuditRecord). */
@@ -33,6 +52,12 @@ export interface AnalyzeOptions {
   /** Window for unused grants, in days. */
   days?: number;
   now?: Date;
+  /**
+   * The permits in the set that were generated from API key scopes, by policy id: their findings
+   * name the key and say how to narrow it, and a key's `model:*` (two permits, `resource is Model`
+   * and `resource is ModelVersion`) is one finding.
+   */
+  keyScopes?: ReadonlyMap<string, KeyScopeGrant>;
 }
 
 export interface AnalysisReport {
@@ -83,6 +108,13 @@ export function analyzePolicySet(set: CompiledPolicySet, options: AnalyzeOptions
     return ids.some((id) => sensitiveActions.has(id) || [...sensitiveActions].some((s) => id.startsWith(`${s}::`)));
   };
 
+  const keyScopes = options.keyScopes ?? new Map<string, KeyScopeGrant>();
+  const keyHint = (g: KeyScopeGrant): string => `API key ${g.keyId} (${JSON.stringify(g.keyName)}), scope ${g.scope}`;
+  // A key's scopes are fixed at creation: narrowing one is a new key (a name has one active key).
+  const recreate = (g: KeyScopeGrant, what: string): string =>
+    `\`warden keys revoke ${g.keyId}\` then \`warden keys create --name ${JSON.stringify(g.keyName)} --model <model>…\` ${what}`;
+  const wildcardKeys = new Set<string>();
+
   if (set.fallback) findings.push({ rule: 'fallback', severity: 'info', message: `evaluated by cedar-wasm (slower): ${set.fallbackReasons.join('; ')}` });
 
   for (const policy of set.policies) {
@@ -93,6 +125,20 @@ export function analyzePolicySet(set: CompiledPolicySet, options: AnalyzeOptions
     const r = json.resource as Constraint;
     const conditional = json.conditions.length > 0;
     const where = conditional ? ' (narrowed only by its conditions)' : '';
+    const grant = keyScopes.get(policy.id);
+    if (grant) {
+      // Generated: principal ==, two listed actions, resource `in Model::"M"` or, for model:*, `is`.
+      if (r.op === 'is' && !wildcardKeys.has(grant.keyId)) {
+        wildcardKeys.add(grant.keyId);
+        findings.push({
+          rule: 'wildcard-key-scope',
+          severity: 'high',
+          policyId: policy.id,
+          keyId: grant.keyId,
+          message: `${keyHint(grant)}: may invoke every model, including models added later; narrow it: ${recreate(grant, 'listing only the models it needs')}`,
+        });
+      }
+    }
     if (p.op === 'All' && a.op === 'All' && r.op === 'All') {
       findings.push({
         rule: 'wildcard-scope',
@@ -101,6 +147,14 @@ export function analyzePolicySet(set: CompiledPolicySet, options: AnalyzeOptions
         message: `permits every principal every action on every resource${where}`,
       });
       continue;
+    }
+    if (!grant && r.op === 'is' && !r.in) {
+      findings.push({
+        rule: 'wildcard-resource',
+        severity: actionIsSensitive(a) || !conditional ? 'high' : 'medium',
+        policyId: policy.id,
+        message: `grants ${actionList(a)} on every ${r.entity_type}${where}; scope it to the resources that need it`,
+      });
     }
     if (r.op === 'All') {
       findings.push({
@@ -124,7 +178,8 @@ export function analyzePolicySet(set: CompiledPolicySet, options: AnalyzeOptions
           rule: 'unconditional-sensitive',
           severity: 'medium',
           policyId: policy.id,
-          message: `permits access to sensitive ${target ? describe(target) : r.entity_type} without any condition (add e.g. context.mfa, region or classification checks)`,
+          ...(grant ? { keyId: grant.keyId } : {}),
+          message: `${grant ? `${keyHint(grant)}: ` : ''}permits access to sensitive ${target ? describe(target) : r.entity_type} without any condition (add e.g. context.mfa, region or classification checks)`,
         });
       }
     }
@@ -143,8 +198,28 @@ export function analyzePolicySet(set: CompiledPolicySet, options: AnalyzeOptions
       if (r.decision !== 'allow') continue;
       for (const id of r.policies ?? []) if (id in usage) usage[id]!++;
     }
+    // A key's scope is unused when none of its permits was (model:* is two).
+    const scopeUse = new Map<string, { grant: KeyScopeGrant; policyId: string; used: number }>();
     for (const [id, n] of Object.entries(usage)) {
-      if (n === 0) findings.push({ rule: 'unused-grant', severity: 'low', policyId: id, message: `not used by any allowed request in the last ${days} days; remove it if nobody needs it` });
+      const grant = keyScopes.get(id);
+      if (!grant) {
+        if (n === 0) findings.push({ rule: 'unused-grant', severity: 'low', policyId: id, message: `not used by any allowed request in the last ${days} days; remove it if nobody needs it` });
+        continue;
+      }
+      const key = `${grant.keyId}\n${grant.scope}`;
+      const u = scopeUse.get(key);
+      if (u) u.used += n;
+      else scopeUse.set(key, { grant, policyId: id, used: n });
+    }
+    for (const { grant, policyId, used } of scopeUse.values()) {
+      if (used > 0) continue;
+      findings.push({
+        rule: 'unused-key-scope',
+        severity: 'low',
+        policyId,
+        keyId: grant.keyId,
+        message: `${keyHint(grant)}: not used by any allowed request in the last ${days} days; if nobody needs it: ${recreate(grant, 'without it')}`,
+      });
     }
     const erroring = new Map<string, number>();
     for (const r of inWindow) for (const id of r.policyErrors ?? []) erroring.set(id, (erroring.get(id) ?? 0) + 1);
@@ -203,11 +278,15 @@ export function observedPolicy(records: readonly ObservedDecision[]): { text: st
     n++;
     const resources = [...g.resources.values()].sort((a, b) => describe(a).localeCompare(describe(b)));
     const head = `// ${g.count} allowed request(s) observed\n@id("observed-${n}")\npermit(\n  principal == ${describe(g.principal)},\n  action == ${describe(g.action)},\n`;
-    blocks.push(
-      resources.length === 1
-        ? `${head}  resource == ${describe(resources[0]!)}\n);`
-        : `${head}  resource\n) when { [${resources.map(describe).join(', ')}].contains(resource) };`,
-    );
+    // Audit records name the Model of a call also when a ModelVersion (in that Model) was
+    // authorized: `in`, as `==` would refuse the very calls that were observed.
+    const models = resources.filter((r) => r.type === 'Model').map(describe);
+    const others = resources.filter((r) => r.type !== 'Model').map(describe);
+    if (resources.length === 1) blocks.push(`${head}  resource ${models.length ? 'in' : '=='} ${describe(resources[0]!)}\n);`);
+    else {
+      const conditions = [...(models.length ? [`resource in [${models.join(', ')}]`] : []), ...(others.length ? [`[${others.join(', ')}].contains(resource)`] : [])];
+      blocks.push(`${head}  resource\n) when { ${conditions.join(' || ')} };`);
+    }
   }
   const text = blocks.join('\n\n') + (blocks.length ? '\n' : '');
   if (text) compilePolicySet(text); // what we generate must parse

@@ -12,6 +12,11 @@ export interface Explanation {
   policyVersion: string;
   evaluator: 'compiled' | 'cedar-wasm';
   request: { principal: string; action: string; resource: string; context: Record<string, unknown> };
+  /**
+   * Set by the control plane: whether the permits generated from API key scopes were evaluated
+   * with the policies (as PEPs do), so a key's grant can be told from a missing one.
+   */
+  keyScopesIncluded?: boolean;
 }
 
 const show = (e: EntityRef): string => `${e.type}::${JSON.stringify(e.id)}`;

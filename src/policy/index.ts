@@ -28,7 +28,7 @@ export {
   type BundleKey,
   type VerifyBundleOptions,
 } from './bundle.js';
-export { analyzePolicySet, observedPolicy, type AnalyzerFinding, type AnalysisReport, type AnalyzeOptions, type ObservedDecision, type Severity } from './analyzePolicySet.js';
+export { analyzePolicySet, observedPolicy, type KeyScopeGrant, type AnalyzerFinding, type AnalysisReport, type AnalyzeOptions, type ObservedDecision, type Severity } from './analyzePolicySet.js';
 export { importIamPolicy, type IamImportResult } from './importIamPolicy.js';
 export { runPolicyTests, type PolicyTestReport, type PolicyTestResult } from './runPolicyTests.js';
 export { explainDecision, parseAuthzRequest, type Explanation, type AuthzRequestInput } from './explainDecision.js';

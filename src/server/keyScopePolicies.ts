@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isActiveKey, type ApiKeyVerifier } from '../store/index.js';
-import { loadSchema, parsePolicySet, schemaViolations, type ParsedPolicy } from '../policy/index.js';
+import { loadSchema, parsePolicySet, schemaViolations, type KeyScopeGrant, type ParsedPolicy } from '../policy/index.js';
 import { isRequestModelName, MAX_MODEL_NAME_LENGTH } from '../gateway/index.js';
 
 /**
@@ -79,9 +79,11 @@ export function keyScopePolicyId(keyId: string, model: string): string {
   return `${KEY_SCOPE_ID_PREFIX}${keyId}:sha256:${createHash('sha256').update(model, 'utf8').digest('hex')}`;
 }
 
-/** One generated permit, with the key it belongs to. */
+/** One generated permit, with the key and the scope it stands for. */
 interface KeyPermit {
   keyId: string;
+  keyName: string;
+  scope: string;
   id: string;
   text: string;
 }
@@ -95,21 +97,24 @@ function permitsOf(k: ApiKeyVerifier): { permits: KeyPermit[]; problem: string |
   const principal = cedarEntity(k.principal);
   if (!principal) return { permits: [], problem: 'its principal is not a Cedar entity' };
   let problem: string | null = null;
-  const grants = new Map<string, string>();
+  const grants = new Map<string, { scope: string; resource: string }>();
   for (const scope of new Set(k.scopes)) {
     if (!scope.startsWith('model:')) continue;
     const model = scope.slice('model:'.length);
     // `in`, not `==`: a versioned route (/v2/models/M/versions/V/…) is ModelVersion::"M@V", in
-    // Model::"M". Every model is two scoped permits, so analysis sees no unscoped resource.
+    // Model::"M". Every model is two scoped permits (`is`, which analyze reports as one
+    // wildcard-key-scope finding for the key).
     if (model === '*') {
-      grants.set(`${KEY_SCOPE_ID_PREFIX}${k.id}:${ANY_MODEL}`, 'resource is Model');
-      grants.set(`${KEY_SCOPE_ID_PREFIX}${k.id}:${ANY_MODEL_VERSION}`, 'resource is ModelVersion');
+      grants.set(`${KEY_SCOPE_ID_PREFIX}${k.id}:${ANY_MODEL}`, { scope, resource: 'resource is Model' });
+      grants.set(`${KEY_SCOPE_ID_PREFIX}${k.id}:${ANY_MODEL_VERSION}`, { scope, resource: 'resource is ModelVersion' });
     } else if (isScopeModelName(model)) {
-      grants.set(keyScopePolicyId(k.id, model), `resource in Model::${cedarString(model)}`);
+      grants.set(keyScopePolicyId(k.id, model), { scope, resource: `resource in Model::${cedarString(model)}` });
     } else problem ??= `a scope is not one: ${KEY_SCOPE_RULE}`;
   }
-  const permits = [...grants].map(([id, resource]) => ({
+  const permits = [...grants].map(([id, { scope, resource }]) => ({
     keyId: k.id,
+    keyName: k.name,
+    scope,
     id,
     text: `@id(${cedarString(id)})\npermit(principal == ${principal}, action in [Action::"invoke", Action::"submitFeedback"], ${resource});`,
   }));
@@ -119,6 +124,8 @@ function permitsOf(k: ApiKeyVerifier): { permits: KeyPermit[]; problem: string |
 export interface KeyScopePermits {
   /** The permits that can join the snapshot's policy set. */
   text: string;
+  /** Each of those permits by policy id: the key and the scope it was generated from (for analysis). */
+  grants: Map<string, KeyScopeGrant>;
   /** Keys left with no permit at all by the published schema, with Cedar's reason. */
   grantingNothing: Map<string, string>;
   /**
@@ -144,7 +151,7 @@ export function scopePermitsUnderSchema(keys: readonly ApiKeyVerifier[], schemaT
   const grantingNothing = new Map<string, string>();
   const unexpressible = new Map<string, string>();
   const seen = new Set(takenIds);
-  const parsed: { keyId: string; policy: ParsedPolicy }[] = [];
+  const parsed: { permit: KeyPermit; policy: ParsedPolicy }[] = [];
   const leaveOut = (keyId: string, err: unknown): void => {
     if (!unexpressible.has(keyId)) unexpressible.set(keyId, err instanceof Error ? err.message : String(err));
   };
@@ -164,7 +171,7 @@ export function scopePermitsUnderSchema(keys: readonly ApiKeyVerifier[], schemaT
         if (seen.has(permit.id)) throw new Error(`policy id ${JSON.stringify(permit.id)} is already used by another policy`);
         const [policy] = parsePolicySet(permit.text);
         seen.add(permit.id);
-        parsed.push({ keyId: permit.keyId, policy: policy! });
+        parsed.push({ permit, policy: policy! });
       } catch (err) {
         leaveOut(permit.keyId, err);
       }
@@ -175,12 +182,13 @@ export function scopePermitsUnderSchema(keys: readonly ApiKeyVerifier[], schemaT
     const refused = new Map(schemaViolations(loadSchema(schemaText), parsed.map((p) => p.policy)).map((v) => [v.policyId, v.message]));
     if (refused.size > 0) {
       kept = parsed.filter((p) => !refused.has(p.policy.id));
-      const keysKept = new Set(kept.map((p) => p.keyId));
+      const keysKept = new Set(kept.map((p) => p.permit.keyId));
       for (const p of parsed) {
         const message = refused.get(p.policy.id);
-        if (message !== undefined && !keysKept.has(p.keyId) && !grantingNothing.has(p.keyId)) grantingNothing.set(p.keyId, message);
+        if (message !== undefined && !keysKept.has(p.permit.keyId) && !grantingNothing.has(p.permit.keyId)) grantingNothing.set(p.permit.keyId, message);
       }
     }
   }
-  return { text: kept.map((p) => p.policy.text).join('\n'), grantingNothing, unexpressible };
+  const grants = new Map(kept.map(({ permit }) => [permit.id, { keyId: permit.keyId, keyName: permit.keyName, scope: permit.scope }]));
+  return { text: kept.map((p) => p.policy.text).join('\n'), grants, grantingNothing, unexpressible };
 }

@@ -58,7 +58,9 @@ test('analyze: wildcard scopes, unconditional access to sensitive resources, unu
      @id("claims") permit(principal == User::"bob", action == Action::"readDataset", resource == Dataset::"claims");
      @id("fraud") permit(principal in Group::"analysts", action == Action::"invoke", resource == Model::"fraud");
      @id("demo") permit(principal == ApiKey::"demo", action == Action::"invoke", resource == Model::"iris");
-     @id("guarded") permit(principal == ApiKey::"demo", action == Action::"invoke", resource) when { context.mfa };`,
+     @id("guarded") permit(principal == ApiKey::"demo", action == Action::"invoke", resource) when { context.mfa };
+     @id("every-model") permit(principal == ApiKey::"batch", action == Action::"invoke", resource is Model);
+     @id("datasets-of-tenant") permit(principal == ApiKey::"batch", action == Action::"readDataset", resource is Dataset in Tenant::"acme") when { context.mfa };`,
     { entities: [{ uid: { type: 'Model', id: 'fraud' }, attrs: { classification: 'confidential' }, parents: [] }] },
   );
   const now = new Date('2026-06-01T00:00:00Z');
@@ -77,6 +79,10 @@ test('analyze: wildcard scopes, unconditional access to sensitive resources, unu
   assert.ok(rules.includes('medium:unconditional-sensitive:fraud'));
   assert.ok(!rules.some((r) => r.endsWith('unconditional-sensitive:demo')), 'an unclassified model is not sensitive by default');
   assert.ok(rules.includes('medium:wildcard-resource:guarded'));
+  // `resource is Model` is every model, today's and later ones; `is … in` is scoped.
+  assert.ok(rules.includes('high:wildcard-resource:every-model'), rules.join(' '));
+  assert.match(report.findings.find((f) => f.policyId === 'every-model' && f.rule === 'wildcard-resource')!.message, /on every Model/);
+  assert.ok(!rules.some((r) => r.includes('wildcard-resource:datasets-of-tenant')), rules.join(' '));
   // Used 200 days ago only: unused within a 30-day window.
   assert.ok(rules.includes('low:unused-grant:claims'));
   assert.ok(!rules.includes('low:unused-grant:demo'));
@@ -90,6 +96,13 @@ test('analyze: wildcard scopes, unconditional access to sensitive resources, unu
   assert.equal(invoke('iris'), 'allow');
   assert.equal(invoke('echo'), 'allow');
   assert.equal(invoke('llama'), 'deny');
+  // Audit records name the Model; the call may have been authorized as one of its versions.
+  const versioned = (id: string, model: string) =>
+    observed.authorize({ principal: { type: 'ApiKey', id: 'demo' }, action: { type: 'Action', id: 'invoke' }, resource: { type: 'ModelVersion', id }, resourceParents: [{ type: 'Model', id: model }], context: {} }).decision;
+  assert.equal(versioned('iris@2', 'iris'), 'allow');
+  assert.equal(versioned('echo@1', 'echo'), 'allow');
+  assert.equal(versioned('llama@1', 'llama'), 'deny');
+  assert.match(report.observedPolicy!.text, /when \{ resource in \[Model::"echo", Model::"iris"\] \}/);
   assert.equal(analyzePolicySet(compilePolicySet('')).findings.length, 0);
 });
 

@@ -112,7 +112,7 @@ test('admin API: publish validates first, explains, lists versions, rolls back, 
     assert.equal(analysis.statusCode, 200, analysis.body);
     assert.deepEqual(analysis.json().usage, { 'demo-invoke-iris': 1, 'demo-invoke-echo': 0 });
     assert.ok(analysis.json().findings.some((f: { rule: string; policyId: string }) => f.rule === 'unused-grant' && f.policyId === 'demo-invoke-echo'));
-    assert.match(analysis.json().observedPolicy.text, /resource == Model::"iris"/);
+    assert.match(analysis.json().observedPolicy.text, /resource in Model::"iris"/);
     const badDays = await s.app.inject({ method: 'GET', url: '/api/v1/policies/analyze?days=0' });
     assert.equal(badDays.statusCode, 400);
   } finally {

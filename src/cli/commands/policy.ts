@@ -54,7 +54,8 @@ function parseJsonOption(text: string | undefined, what: string): Record<string,
 
 
 function explanationText(e: Explanation): string {
-  const lines = [`${e.decision.toUpperCase()} (${e.reason}) — policy version ${e.policyVersion}, ${e.evaluator} evaluator`, `  ${e.request.principal} → ${e.request.action} → ${e.request.resource}`];
+  const scopes = e.keyScopesIncluded === undefined ? '' : e.keyScopesIncluded ? ', API key scopes included' : ', API key scopes not included';
+  const lines = [`${e.decision.toUpperCase()} (${e.reason}) — policy version ${e.policyVersion}, ${e.evaluator} evaluator${scopes}`, `  ${e.request.principal} → ${e.request.action} → ${e.request.resource}`];
   for (const d of e.determining) lines.push(`  ${d.effect} ${d.id}:`, ...d.text.split('\n').map((l) => `    ${l}`));
   for (const err of e.errors) lines.push(`  error in ${err.policyId}: ${err.message}`);
   return lines.join('\n');

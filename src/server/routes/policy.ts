@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
+import { ApiKeyRepository } from '../../store/index.js';
 import {
   MAX_POLICY_TEXT_BYTES,
   PolicyRepository,
@@ -8,6 +9,7 @@ import {
   compilePolicySet,
   explainDecision,
   parseAuthzRequest,
+  parsePolicySet,
   type CedarEntityJson,
   type CompiledPolicySet,
   type PolicyVersion,
@@ -16,6 +18,7 @@ import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
 import { auditedChange } from '../auditedChange.js';
 import { KEY_SCOPE_ID_PREFIX } from '../keyScopePolicies.js';
+import { loadEnforcedPolicies, withKeyScopes } from '../enforcedPolicies.js';
 
 const BODY_LIMIT = MAX_POLICY_TEXT_BYTES + 2 * 1024 * 1024;
 const entitiesSchema = z.array(z.record(z.string(), z.unknown())).max(100_000);
@@ -38,6 +41,8 @@ const explainBody = z.strictObject({
   policies: z.string().max(MAX_POLICY_TEXT_BYTES).optional(),
   schema: z.string().max(1024 * 1024).optional(),
   entities: entitiesSchema.optional(),
+  /** Add the API keys' generated permits: default true for the published set (as PEPs), false for what-if. */
+  includeKeyScopes: z.boolean().optional(),
 });
 const rollbackBody = z.strictObject({ version: z.number().int().positive() });
 
@@ -68,6 +73,9 @@ export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContex
   const adminOf = (request: FastifyRequest): string => (request as FastifyRequest & { adminId?: string }).adminId ?? 'admin';
   const compileVersion = (v: PolicyVersion): CompiledPolicySet =>
     compilePolicySet(v.policies, { schemaText: v.schema ?? undefined, entities: v.entities, version: String(v.version) });
+  // Published schema and entities, version label as PEPs report it (0: nothing published).
+  const compileEnforced = (published: PolicyVersion | null, text: string): CompiledPolicySet =>
+    compilePolicySet(text, { schemaText: published?.schema ?? undefined, entities: published?.entities ?? [], version: String(published?.version ?? 0) });
   const requireCurrent = async (): Promise<PolicyVersion> => {
     const v = await repo.current();
     if (!v) throw new WardenError('WARDEN_POLICY_NONE', 'no policy set has been published yet (warden policy push FILE)');
@@ -116,11 +124,22 @@ export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContex
 
   app.post('/policies/explain', { bodyLimit: BODY_LIMIT }, async (request) => {
     const body = parse(explainBody, request.body);
-    const set =
-      body.policies !== undefined
-        ? compilePolicySet(body.policies, { schemaText: body.schema, entities: body.entities as unknown as CedarEntityJson[] | undefined })
-        : compileVersion(await requireCurrent());
-    return explainDecision(set, parseAuthzRequest(body));
+    const authz = parseAuthzRequest(body);
+    if (body.policies !== undefined) {
+      const keyScopesIncluded = body.includeKeyScopes ?? false;
+      const options = { schemaText: body.schema, entities: body.entities as unknown as CedarEntityJson[] | undefined };
+      let text = body.policies;
+      if (keyScopesIncluded) {
+        const apiKeys = await new ApiKeyRepository(ctx.db, ctx.serverSecret).listVerifiers();
+        text = withKeyScopes(text, body.schema ?? null, new Set(parsePolicySet(text).map((p) => p.id)), apiKeys).text;
+      }
+      return { ...explainDecision(compilePolicySet(text, options), authz), keyScopesIncluded };
+    }
+    // What the gateway decides from (as the snapshot builds it), unless asked for the published set alone.
+    const keyScopesIncluded = body.includeKeyScopes ?? true;
+    const enforced = await loadEnforcedPolicies(ctx);
+    const set = compileEnforced(enforced.published, keyScopesIncluded ? enforced.text : (enforced.published?.policies ?? ''));
+    return { ...explainDecision(set, authz), keyScopesIncluded };
   });
 
   app.get('/policies/versions', async () => ({ versions: (await repo.list()).map((v) => ({ ...v, createdAt: v.createdAt.toISOString() })) }));
@@ -149,10 +168,11 @@ export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContex
   app.get<{ Querystring: { days?: string } }>('/policies/analyze', async (request) => {
     const days = request.query.days === undefined ? ctx.config.policy.unusedGrantDays : Number(request.query.days);
     if (!Number.isInteger(days) || days < 1 || days > 3650) throw new WardenError('WARDEN_INPUT_INVALID', 'days must be an integer from 1 to 3650');
-    const v = await requireCurrent();
+    const enforced = await loadEnforcedPolicies(ctx);
     const now = new Date();
     const entries = await ctx.audit.query({ kind: 'decision', since: new Date(now.getTime() - days * 86_400_000), limit: 10_000 });
-    return analyzePolicySet(compileVersion(v), {
+    return analyzePolicySet(compileEnforced(enforced.published, enforced.text), {
+      keyScopes: enforced.keyScopes.grants,
       audit: entries.map((e) => e.record),
       days,
       now,
