@@ -70,7 +70,9 @@ export function removeStaleTempFiles(dir: string, olderThanMs = 0, now = Date.no
     const path = join(dir, name);
     try {
       const st = lstatSync(path);
-      if (!st.isFile() || now - st.mtimeMs < olderThanMs) continue;
+      // olderThanMs 0 means any age: a file written this millisecond can carry an mtime a fraction
+      // of a millisecond past Date.now() (the kernel's clock is finer), which must not spare it.
+      if (!st.isFile() || (olderThanMs > 0 && now - st.mtimeMs < olderThanMs)) continue;
       unlinkSync(path);
       removed.push(name);
     } catch {
