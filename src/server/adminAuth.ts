@@ -42,6 +42,7 @@ export function installAdminAuth(app: FastifyInstance, ctx: ControlPlaneContext)
     if (!token) throw new WardenError('WARDEN_AUTHN_ADMIN_REQUIRED', 'send the admin token as "Authorization: Bearer <token>"');
     const verified = await tokens.verify(token);
     if (!verified) throw new WardenError('WARDEN_AUTHN_ADMIN_REQUIRED', 'the admin token is not valid');
+    if (verified === 'revoked') throw new WardenError('WARDEN_AUTHN_ADMIN_REQUIRED', 'this token was revoked (its holder needs a new admin or PEP token)');
     if (verified.role === 'pep' && !request.routeOptions.config?.pep) {
       throw new WardenError('WARDEN_AUTHN_PEP_TOKEN_SCOPE', `a PEP token may not call ${request.method} ${request.routeOptions.url ?? 'this route'}`);
     }

@@ -46,14 +46,18 @@ export class AdminTokenRepository {
     await this.db.query('DELETE FROM admin_tokens WHERE id = $1', [id]);
   }
 
-  /** The token's id and role when valid, otherwise null. */
-  async verify(token: string): Promise<{ id: string; role: AdminTokenRole } | null> {
+  /**
+   * The token's id and role when valid; 'revoked' for the real token of a revoked one (only its
+   * holder can learn that: the secret is checked first), so a gateway says why it was refused;
+   * otherwise null.
+   */
+  async verify(token: string): Promise<{ id: string; role: AdminTokenRole } | 'revoked' | null> {
     const m = ADMIN_TOKEN_PATTERN.exec(token);
     if (!m) return null;
-    const r = await this.db.query<{ hash: string; role: AdminTokenRole }>('SELECT hash, role FROM admin_tokens WHERE id = $1 AND revoked_at IS NULL', [m[1]]);
+    const r = await this.db.query<{ hash: string; role: AdminTokenRole; revoked_at: Date | null }>('SELECT hash, role, revoked_at FROM admin_tokens WHERE id = $1', [m[1]]);
     const row = r.rows[0];
-    if (!row) return null;
-    return constantTimeEqual(row.hash, hmacSha256Hex(this.serverSecret, token)) ? { id: m[1]!, role: row.role } : null;
+    if (!row || !constantTimeEqual(row.hash, hmacSha256Hex(this.serverSecret, token))) return null;
+    return row.revoked_at === null ? { id: m[1]!, role: row.role } : 'revoked';
   }
 
   async list(role: AdminTokenRole): Promise<AdminTokenInfo[]> {

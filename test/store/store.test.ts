@@ -170,7 +170,9 @@ function storeSuite(name: string, open: () => Promise<{ db: Database; cleanup():
       assert.equal(await repo.revoke(id, 'pep'), false, 'an admin token is not revoked through the PEP list');
       assert.equal(await repo.revoke(pep.id, 'pep'), true);
       assert.equal(await repo.revoke(pep.id, 'pep'), false);
-      assert.equal(await repo.verify(pep.token), null);
+      assert.equal(await repo.verify(pep.token), 'revoked', 'its holder learns why it is refused');
+      assert.equal(await new AdminTokenRepository(d, randomBytes(32)).verify(pep.token), null, 'nobody else does');
+      assert.equal(await repo.verify(pep.token.slice(0, -1) + (pep.token.endsWith('A') ? 'B' : 'A')), null);
       assert.deepEqual(await repo.verify(token), { id, role: 'admin' });
     });
 
