@@ -10,7 +10,7 @@ import { ExtractionGuard } from './extraction/ExtractionGuard.js';
 import { hardenOutput, type OipResponse } from './hardening/hardenOutput.js';
 import { scoreInjection } from './injection/scoreInjection.js';
 import { ExternalInjectionClassifier } from './injection/ExternalInjectionClassifier.js';
-import { findSensitive, type FindOptions } from './pii/findSensitive.js';
+import { findSensitive, createScanBudget, type FindOptions, type ScanBudget } from './pii/findSensitive.js';
 import { redactText, applyRedactions, type RedactionResult } from './pii/redactText.js';
 import { StreamRedactor } from './pii/StreamRedactor.js';
 import { DetectorMetrics } from './metrics/DetectorMetrics.js';
@@ -63,11 +63,17 @@ export interface Detectors {
   observePrediction(principal: string, model: string, inputs: readonly (readonly number[])[], labels: readonly number[]): Verdict[];
   /** Configured hardening; `outOfDistribution` (an OOD or range verdict on the request) adds label-only output when `ood.labelOnlyOutput`. */
   hardenOutput<T extends OipResponse>(model: string, response: T, request?: { outOfDistribution?: boolean }): T;
-  /** For a non-streamed completion: redacts/blocks/logs according to the completion actions. */
-  guardCompletion(text: string): GuardedCompletion;
+  /**
+   * For a non-streamed completion: redacts/blocks/logs according to the completion actions.
+   * `budget`: one per answer, shared by all its texts (createScanBudget); without one the call gets its own.
+   */
+  guardCompletion(text: string, budget?: ScanBudget): GuardedCompletion;
   redactText(text: string): RedactionResult;
-  /** For a streamed completion: a redactor per streamed text, or null when detection or completion redaction is off (the stream passes as it came). */
-  createStreamRedactor(): StreamRedactor | null;
+  /**
+   * For a streamed completion: a redactor per streamed text, or null when detection or completion
+   * redaction is off (the stream passes as it came). `budget`: one per stream, shared by its redactors.
+   */
+  createStreamRedactor(budget?: ScanBudget): StreamRedactor | null;
   recordFeedback(model: string, predicted: string | number, actual: string | number): AccuracyReport;
   /** Models with extraction state and with an accuracy window now (each bounded by `maxModels` plus the named models). */
   trackedModels(): { extraction: number; performance: number };
@@ -85,31 +91,65 @@ const MAX_EXTERNAL_MESSAGES = 1024;
 /** Characters of injection scan every message gets (its head and tail), also once the request's budget is spent. */
 const MIN_SCAN_CHARS = 512;
 
-type ToolCall = { function?: { arguments?: unknown } };
+type ToolCall = { function?: { arguments?: unknown }; custom?: { input?: unknown } };
 
 /**
- * Every other text of a message the model reads: its `name` and its tool-call arguments.
- * Scanned for PII and secrets (in every role), not for injection.
+ * Fields of a content part the model reads, whatever the part's type: vLLM renders `text`
+ * (text, input_text, output_text parts), `refusal` and `thinking` parts into the prompt in every role.
+ */
+export const PART_TEXT_FIELDS = ['text', 'refusal', 'thinking'] as const;
+
+/** Text of a message besides `content` that chat templates render: reasoning (DeepSeek, vLLM) and refusals. */
+export const MESSAGE_TEXT_FIELDS = ['reasoning_content', 'reasoning', 'refusal'] as const;
+
+/**
+ * Every other text of a message the model reads: its `name`, tool-call arguments and custom
+ * tool-call input, legacy function-call arguments. Scanned for PII and secrets (in every role), not for injection.
  */
 function messageExtras(m: ChatMessage): string {
   let out = typeof m.name === 'string' ? m.name : '';
   const calls = (m as { tool_calls?: unknown }).tool_calls;
-  if (Array.isArray(calls)) for (const c of calls as ToolCall[]) if (typeof c?.function?.arguments === 'string') out += '\n' + c.function.arguments;
+  if (Array.isArray(calls)) {
+    for (const c of calls as ToolCall[]) {
+      if (typeof c?.function?.arguments === 'string') out += '\n' + c.function.arguments;
+      if (typeof c?.custom?.input === 'string') out += '\n' + c.custom.input;
+    }
+  }
+  const legacy = (m as { function_call?: { arguments?: unknown } }).function_call;
+  if (typeof legacy?.arguments === 'string') out += '\n' + legacy.arguments;
   return out;
 }
 
-/** Text of a message: string content, or the text parts of an array (images etc. are skipped). */
+/**
+ * Text of a message's content: a string, or the PART_TEXT_FIELDS of its parts (and string parts),
+ * one per line. Media parts (images, audio, files) carry no text to read.
+ */
 export function messageText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
     let out = '';
     for (const part of content) {
       if (typeof part === 'string') out += (out ? '\n' : '') + part;
-      else if (part && typeof part === 'object' && typeof (part as { text?: unknown }).text === 'string') out += (out ? '\n' : '') + (part as { text: string }).text;
+      else if (part && typeof part === 'object') {
+        for (const field of PART_TEXT_FIELDS) {
+          const v = (part as Record<string, unknown>)[field];
+          if (typeof v === 'string') out += (out ? '\n' : '') + v;
+        }
+      }
     }
     return out;
   }
   return '';
+}
+
+/** What the model reads of a message as its own words: content plus reasoning and refusal (scanned as content is). */
+function messageReadText(m: ChatMessage): string {
+  let out = messageText(m.content);
+  for (const field of MESSAGE_TEXT_FIELDS) {
+    const v = m[field];
+    if (typeof v === 'string') out += (out ? '\n' : '') + v;
+  }
+  return out;
 }
 
 function mergeVerdict(list: Verdict[], v: Verdict): void {
@@ -217,10 +257,12 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     // secrets too) and every message: the body size limit bounds the work, and a cap on the
     // count would let text past it through unread (a batch of prompts, a text tensor).
     let scanBudget = config.injection.maxScanChars;
+    // Expensive checks (phone metadata) are bounded per request too, not per message.
+    const checks = createScanBudget();
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       if (!m) continue;
-      const content = messageText(m.content);
+      const content = messageReadText(m);
       if (injEnabled && content && scannedRoles.has(m.role)) {
         const allowed = Math.max(MIN_SCAN_CHARS, Math.min(content.length, scanBudget));
         scanBudget -= allowed;
@@ -230,7 +272,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
       const extras = messageExtras(m);
       const text = extras ? `${content}\n${extras}` : content;
       if (text && (config.pii.enabled || config.secrets.enabled)) {
-        const findings = findSensitive(text, allFindOptions);
+        const findings = findSensitive(text, allFindOptions, checks);
         for (const f of findings) {
           if (!keepFinding(f)) continue;
           if (f.category === 'pii') mergeVerdict((out ??= []), { detector: 'pii', action: config.pii.promptAction, kinds: [f.kind], source: m.role });
@@ -252,7 +294,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     const out: Verdict[] = [];
     for (const m of messages.slice(0, MAX_EXTERNAL_MESSAGES)) {
       if (!m || !scannedRoles.has(m.role)) continue;
-      const text = messageText(m.content);
+      const text = messageReadText(m);
       if (!text) continue;
       try {
         const score = await classifier.score(text.slice(0, config.injection.maxScanChars));
@@ -268,33 +310,47 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
 
   const redactChat = (messages: readonly ChatMessage[]): { messages: ChatMessage[]; kinds: string[] } => {
     const kinds = new Set<string>();
+    const checks = createScanBudget();
     const redactOne = (text: string): string => {
-      const findings = findSensitive(text, allFindOptions).filter((f) =>
+      const findings = findSensitive(text, allFindOptions, checks).filter((f) =>
         keepFinding(f) && (f.category === 'pii' ? config.pii.promptAction === 'redact' : config.secrets.promptAction === 'redact'),
       );
       for (const f of findings) kinds.add(f.kind);
       return findings.length ? applyRedactions(text, findings) : text;
     };
+    /** A part with every PART_TEXT_FIELDS string redacted (a string part: the string redacted). */
+    const redactPart = (p: unknown): unknown => {
+      if (typeof p === 'string') return redactOne(p);
+      if (!p || typeof p !== 'object') return p;
+      let out: Record<string, unknown> | undefined;
+      for (const field of PART_TEXT_FIELDS) {
+        const v = (p as Record<string, unknown>)[field];
+        if (typeof v === 'string') (out ??= { ...(p as Record<string, unknown>) })[field] = redactOne(v);
+      }
+      return out ?? p;
+    };
     const out = messages.map((m) => {
       if (!m) return m;
       let r: ChatMessage = m;
       if (typeof m.content === 'string') r = { ...r, content: redactOne(m.content) };
-      else if (Array.isArray(m.content)) {
-        r = {
-          ...r,
-          content: m.content.map((p: unknown) =>
-            p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? { ...(p as object), text: redactOne((p as { text: string }).text) } : p,
-          ),
-        };
+      else if (Array.isArray(m.content)) r = { ...r, content: m.content.map(redactPart) };
+      for (const field of MESSAGE_TEXT_FIELDS) {
+        const v = m[field];
+        if (typeof v === 'string') r = { ...r, [field]: redactOne(v) };
       }
       if (typeof m.name === 'string') r = { ...r, name: redactOne(m.name) };
       const calls = (m as { tool_calls?: unknown }).tool_calls;
       if (Array.isArray(calls)) {
-        const redacted = (calls as ToolCall[]).map((c) =>
-          typeof c?.function?.arguments === 'string' ? { ...c, function: { ...c.function, arguments: redactOne(c.function.arguments) } } : c,
-        );
+        const redacted = (calls as ToolCall[]).map((c) => {
+          let call = c;
+          if (typeof c?.function?.arguments === 'string') call = { ...call, function: { ...c.function, arguments: redactOne(c.function.arguments) } };
+          if (typeof c?.custom?.input === 'string') call = { ...call, custom: { ...c.custom, input: redactOne(c.custom.input) } };
+          return call;
+        });
         r = { ...r, tool_calls: redacted } as ChatMessage;
       }
+      const legacy = (m as { function_call?: { arguments?: unknown } }).function_call;
+      if (typeof legacy?.arguments === 'string') r = { ...r, function_call: { ...legacy, arguments: redactOne(legacy.arguments) } };
       return r;
     });
     return { messages: out, kinds: [...kinds] };
@@ -364,9 +420,9 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     return alarmed ? count([{ detector: 'extraction', action: config.extraction.action }]) : none();
   };
 
-  const guardCompletion = (text: string): GuardedCompletion => {
+  const guardCompletion = (text: string, budget?: ScanBudget): GuardedCompletion => {
     if (!config.enabled) return { text, verdicts: none() };
-    const found = findSensitive(text, allFindOptions);
+    const found = findSensitive(text, allFindOptions, budget);
     // Nearly every answer has no finding: no filtered copy then.
     const findings = found.length === 0 ? found : found.filter(keepFinding);
     if (findings.length === 0) return { text, verdicts: none() };
@@ -391,7 +447,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
       hardenOutput(response, request?.outOfDistribution && config.enabled && config.ood.enabled && config.ood.labelOnlyOutput ? { ...config.hardening[model], top1Only: true } : config.hardening[model]),
     guardCompletion,
     redactText: (text) => redactText(text, allFindOptions),
-    createStreamRedactor: () => (streamRedacts ? new StreamRedactor(completionRedactOptions) : null),
+    createStreamRedactor: (budget) => (streamRedacts ? new StreamRedactor(completionRedactOptions, budget) : null),
     recordFeedback: (model, predicted, actual) => performance.record(model, predicted, actual),
     trackedModels: () => ({ extraction: extraction.size, performance: performance.size }),
     driftReport: (model) => drift.get(model)?.report,

@@ -1,9 +1,9 @@
 import { WardenError } from '../errors/index.js';
-import type { Detectors, ChatMessage } from './createDetectors.js';
+import { MESSAGE_TEXT_FIELDS, PART_TEXT_FIELDS, type Detectors, type ChatMessage } from './createDetectors.js';
 import type { Verdict } from './types.js';
 import { throwIfBlocked, parseFeedback } from './enforceVerdicts.js';
 import type { AccuracyReport } from './performance/PerformanceMonitor.js';
-import { recognizers } from './pii/findSensitive.js';
+import { recognizers, createScanBudget, type ScanBudget } from './pii/findSensitive.js';
 
 /**
  * The parts of the gateway's RequestContext the guards use. Structural on purpose: src/detect does
@@ -42,9 +42,6 @@ type ToolCall = { function?: { arguments?: unknown } };
 type ChoiceMessage = { content?: unknown; tool_calls?: ToolCall[]; function_call?: { arguments?: unknown } } & Record<string, unknown>;
 type CompletionChoice = { message?: ChoiceMessage; text?: unknown; logprobs?: unknown };
 
-/** Model text in a message besides `content`: reasoning (DeepSeek, vLLM, OpenRouter) and refusals. */
-const MESSAGE_TEXT_FIELDS = ['reasoning_content', 'reasoning', 'refusal'] as const;
-
 /**
  * A completion message with every text the client reads guarded: content (string or text parts),
  * reasoning and refusal, tool-call and legacy function-call arguments. Returns `m` when nothing changed.
@@ -58,12 +55,17 @@ function guardMessage(m: ChoiceMessage, guard: (text: string) => string): Choice
   } else if (Array.isArray(m.content)) {
     let partsChanged = false;
     const parts = m.content.map((p: unknown) => {
-      if (!p || typeof p !== 'object' || typeof (p as { text?: unknown }).text !== 'string') return p;
-      const text = (p as { text: string }).text;
-      const g = guard(text);
-      if (g === text) return p;
+      if (!p || typeof p !== 'object') return p;
+      let part: Record<string, unknown> | undefined;
+      for (const field of PART_TEXT_FIELDS) {
+        const text = (p as Record<string, unknown>)[field];
+        if (typeof text !== 'string') continue;
+        const g = guard(text);
+        if (g !== text) (part ??= { ...(p as Record<string, unknown>) })[field] = g;
+      }
+      if (!part) return p;
       partsChanged = true;
-      return { ...(p as object), text: g };
+      return part;
     });
     if (partsChanged) (out ??= { ...m }).content = parts;
   }
@@ -148,6 +150,49 @@ function stringsOf(data: unknown, out: string[] = []): string[] {
   return out;
 }
 
+/** Nesting followed in a request's tool definitions and documents (as the output guards follow answers). */
+const MAX_REQUEST_TEXT_DEPTH = 64;
+
+/**
+ * Top-level fields of a chat request besides `messages` whose text the model reads: tool and
+ * function definitions (descriptions, JSON-schema descriptions and property names) and vLLM's RAG
+ * `documents`. They are inspected as tool content (role `tool`): instructions planted there are
+ * indirect injection, and secrets or personal data there leave like a prompt's.
+ */
+const CHAT_TEXT_FIELDS = ['tools', 'functions', 'documents'] as const;
+
+function tooDeep(field: string): never {
+  throw new WardenError('WARDEN_GATEWAY_INVALID_REQUEST', `${field}: nested deeper than ${MAX_REQUEST_TEXT_DEPTH} levels, which the guards do not follow`, { param: field });
+}
+
+/** Every key and string value in a JSON value, depth first (the order mapJsonStrings visits them in). */
+function jsonStrings(value: unknown, field: string, out: string[], depth = 0): string[] {
+  if (typeof value === 'string') out.push(value);
+  else if (value !== null && typeof value === 'object') {
+    if (depth > MAX_REQUEST_TEXT_DEPTH) tooDeep(field);
+    if (Array.isArray(value)) for (const v of value) jsonStrings(v, field, out, depth + 1);
+    else
+      for (const [k, v] of Object.entries(value)) {
+        out.push(k);
+        jsonStrings(v, field, out, depth + 1);
+      }
+  }
+  return out;
+}
+
+/** A copy of a JSON value with every key and string value passed through `f`, in jsonStrings' order. */
+function mapJsonStrings(value: unknown, f: (s: string) => string): unknown {
+  if (typeof value === 'string') return f(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => mapJsonStrings(v, f));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const key = f(k);
+    out[key] = mapJsonStrings(v, f);
+  }
+  return out;
+}
+
 /**
  * Feature rows of an OIP v2 request for the row detectors (OOD, drift, extraction): its first
  * numeric input, when that is an [N, d] tensor of finite numbers. Otherwise the reason it is not:
@@ -210,6 +255,7 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
   /** The forwarded body after a redaction: numbers the redaction left alone stay as the client wrote them. */
   const rewrittenBody = (ctx: GuardRequestContext, json: unknown): Buffer => Buffer.from(stringify(json, ctx.body?.toString('utf8') ?? ''));
   const oipInputs = new WeakMap<GuardRequestContext, number[][]>();
+  const streamBudgets = new WeakMap<GuardRequestContext, ScanBudget>();
   /**
    * The strings of `value` (completion prompts, embedding inputs, OIP text tensors' data), each
    * inspected as a user message: verdicts recorded, a block thrown. Returns `value` with its
@@ -237,7 +283,12 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
       const json = ctx.json;
       if (!json) return;
       if (kind === 'openai.chat') {
-        const messages: ChatMessage[] = Array.isArray(json.messages) ? (json.messages as ChatMessage[]) : [];
+        const sent: ChatMessage[] = Array.isArray(json.messages) ? (json.messages as ChatMessage[]) : [];
+        // Tool definitions and documents join the scan as one tool message each (their strings as
+        // string parts: one text to score, each string redacted in place).
+        const fields = CHAT_TEXT_FIELDS.filter((f) => json[f] !== undefined && json[f] !== null);
+        const messages: ChatMessage[] =
+          fields.length === 0 ? sent : [...sent, ...fields.map((f): ChatMessage => ({ role: 'tool', content: jsonStrings(json[f], f, []) }))];
         const route = modelOf(ctx);
         // inspectChat returns a fresh list: the external verdicts are added to it, not to a copy.
         const verdicts = detectors.inspectChat(messages, route);
@@ -248,7 +299,13 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
         addVerdicts(ctx, verdicts);
         throwIfBlocked(verdicts);
         if (verdicts.some((v) => v.action === 'redact')) {
-          json.messages = detectors.redactChat(messages).messages;
+          const redacted = detectors.redactChat(messages).messages;
+          json.messages = redacted.slice(0, sent.length);
+          fields.forEach((f, i) => {
+            const strings = redacted[sent.length + i]!.content as string[];
+            let next = 0;
+            json[f] = mapJsonStrings(json[f], () => strings[next++]!);
+          });
           ctx.body = rewrittenBody(ctx, json);
         }
         return;
@@ -257,11 +314,20 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
         // A batch of prompts or inputs is one message per text, so redaction keeps the batch as it
         // was. Text sent to an embedding model leaves like a prompt does: PII and secrets apply
         // (injection does not, nothing follows instructions). Token ids carry no text to scan.
+        // A completion's `suffix` is read by the model like its prompt; so are the chat `messages`
+        // vLLM's embeddings endpoint takes instead of `input` (every key and string of them).
         const field = kind === 'openai.completions' ? 'prompt' : 'input';
         const prompt = kind === 'openai.completions';
-        const guarded = await guardTexts(ctx, json[field], { injection: prompt, external: prompt });
+        const second = prompt ? json.suffix : json.messages == null ? undefined : jsonStrings(json.messages, 'messages', []);
+        const guarded = await guardTexts(ctx, [json[field], second], { injection: prompt, external: prompt });
         if (guarded !== null) {
-          json[field] = guarded;
+          const [first, other] = guarded as [unknown, unknown];
+          json[field] = first;
+          if (prompt && typeof json.suffix === 'string') json.suffix = other;
+          if (!prompt && Array.isArray(other)) {
+            let next = 0;
+            json.messages = mapJsonStrings(json.messages, () => other[next++] as string);
+          }
           ctx.body = rewrittenBody(ctx, json);
         }
         return;
@@ -316,9 +382,10 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
         if (texts.length > 0) {
           const all: Verdict[] = [];
           let changed = false;
+          const checks = createScanBudget();
           for (const t of texts) {
             t.data = mapStrings(t.data, (s) => {
-              const g = detectors.guardCompletion(s);
+              const g = detectors.guardCompletion(s, checks);
               all.push(...g.verdicts);
               if (g.text !== s) changed = true;
               return g.text;
@@ -336,8 +403,10 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
         const choices = (body as { choices?: CompletionChoice[] } | undefined)?.choices;
         if (!Array.isArray(choices)) return body;
         const all: Verdict[] = [];
+        // One budget of expensive checks for the whole answer (every choice and field).
+        const checks = createScanBudget();
         const guard = (text: string): string => {
-          const g = detectors.guardCompletion(text);
+          const g = detectors.guardCompletion(text, checks);
           if (g.verdicts.length > 0) all.push(...g.verdicts);
           return g.text;
         };
@@ -372,7 +441,10 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
     streamTransformer(ctx) {
       const kind = ctx.route?.kind;
       if (kind !== 'openai.chat' && kind !== 'openai.completions') return null;
-      const r = detectors.createStreamRedactor();
+      // Every redactor of one stream (one per choice and field) draws on the same budget.
+      let checks = streamBudgets.get(ctx);
+      if (!checks) streamBudgets.set(ctx, (checks = createScanBudget()));
+      const r = detectors.createStreamRedactor(checks);
       if (!r) return null;
       return {
         push: (text) => r.push(text),

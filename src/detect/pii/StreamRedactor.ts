@@ -1,4 +1,4 @@
-import { findSensitive, type FindOptions } from './findSensitive.js';
+import { findSensitive, createScanBudget, type FindOptions, type ScanBudget } from './findSensitive.js';
 import { applyRedactions, redactionMarker } from './redactText.js';
 
 export interface StreamRedactorOptions extends FindOptions {
@@ -33,7 +33,14 @@ export class StreamRedactor {
   /** buffer[0, noSpaceBefore) is known to hold no whitespace. */
   private noSpaceBefore = 0;
 
-  constructor(private readonly options: StreamRedactorOptions = {}) {
+  /**
+   * @param budget expensive checks for the whole stream (shared with the other texts of the same
+   * answer when given): the buffer is rescanned on every chunk, and a per-scan budget would grow with the stream.
+   */
+  constructor(
+    private readonly options: StreamRedactorOptions = {},
+    private readonly budget: ScanBudget = createScanBudget(),
+  ) {
     this.holdBack = options.holdBack ?? 64;
     this.maxBuffer = options.maxBuffer ?? 65_536;
   }
@@ -72,7 +79,7 @@ export class StreamRedactor {
       this.noSpaceBefore = limit;
       return this.buffer.length > this.maxBuffer ? this.forceRelease() : '';
     }
-    const findings = findSensitive(this.buffer, this.options);
+    const findings = findSensitive(this.buffer, this.options, this.budget);
     let cut = this.buffer.length - this.holdBack;
     // Not inside a run of non-space characters (the run may continue in the next chunk).
     while (cut > 0 && !/\s/.test(this.buffer[cut - 1]!)) cut--;
@@ -105,7 +112,7 @@ export class StreamRedactor {
     const rest = this.buffer;
     this.buffer = '';
     if (!rest) return '';
-    const findings = findSensitive(rest, this.options);
+    const findings = findSensitive(rest, this.options, this.budget);
     for (const f of findings) this.found.add(f.kind);
     KEY_BEGIN.lastIndex = 0;
     const open = KEY_BEGIN.exec(rest);
@@ -124,7 +131,7 @@ export class StreamRedactor {
     const kind = open ? 'private_key' : 'high_entropy_token';
     // Text before an open key block is released (redacted); the block itself never is.
     const before = open ? this.buffer.slice(0, open.index) : '';
-    const findings = before ? findSensitive(before, this.options) : [];
+    const findings = before ? findSensitive(before, this.options, this.budget) : [];
     for (const f of findings) this.found.add(f.kind);
     this.found.add(kind);
     this.swallowing = kind;

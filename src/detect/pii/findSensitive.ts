@@ -3,6 +3,7 @@ import { isIPv6 } from 'node:net';
 import { isValidIBAN } from 'ibantools';
 import { isValidPhoneNumber } from 'libphonenumber-js/max';
 import { luhnValid, plausibleCardPrefix, ssnValid, shannonEntropy } from './checksums.js';
+import { INVISIBLE_CLASS, isInvisibleCodeUnit, isTagAt } from '../text/invisibleCharacters.js';
 
 export type SensitiveCategory = 'pii' | 'secret';
 
@@ -30,7 +31,7 @@ interface Recognizer {
   /** Linear-time candidate search for shapes a plain regex would scan quadratically. */
   find?: (text: string) => Iterable<[number, number]>;
   /** Checksum / rule validation of a candidate; a candidate that fails is not a finding. */
-  validate?: (m: RegExpExecArray, options: FindOptions) => boolean;
+  validate?: (m: RegExpExecArray, options: FindOptions, budget: ScanBudget) => boolean;
   /**
    * Cheap pre-checks (each pass over a text costs about as much as the regex it saves): every
    * finding is at least `minLength` characters long and contains `needs` verbatim, so a text
@@ -43,9 +44,31 @@ interface Recognizer {
   hint?: RegExp;
 }
 
-/** Expensive validations allowed per findSensitive call (reset on each call). */
-const budget = { phone: 0 };
-const PHONE_VALIDATIONS_PER_TEXT = 64;
+/**
+ * Expensive validations a scan may still make. One budget covers everything a guard reads for one
+ * request, one answer or one stream (createScanBudget), not each text: a body of a thousand
+ * messages would otherwise get a thousand budgets. Phone numbers are the expensive check
+ * (libphonenumber metadata, ~50 µs each); past the budget a plausible candidate counts as a phone
+ * number, so crafted input costs over-redaction, not CPU.
+ */
+export interface ScanBudget {
+  /** Metadata validations of phone candidates left. */
+  phoneChecks: number;
+}
+
+/** Phone validations per budget: 128 × ~50 µs bounds a request's (or answer's) share at ~6 ms. */
+export const PHONE_CHECKS_PER_SCAN = 128;
+
+export function createScanBudget(): ScanBudget {
+  return { phoneChecks: PHONE_CHECKS_PER_SCAN };
+}
+
+/** Phone metadata validations made by this process, for tests and diagnostics (a plain count, no values). */
+let phoneValidations = 0;
+export function phoneValidationCount(): number {
+  return phoneValidations;
+}
+
 const phoneMemo = new Map<string, boolean>();
 
 const KEY_BEGIN = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g;
@@ -162,19 +185,22 @@ const recognizerList: Recognizer[] = [
     // validate wants 8 digits and a leading '+' or a separator.
     minLength: 9,
     pattern: /(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}(?![\w])/g,
-    validate: (m) => {
+    validate: (m, _options, budget) => {
       const s = m[0];
       const digits = s.replace(/\D/g, '');
       if (digits.length < 8 || digits.length > 15) return false;
       // Bare digit runs without + or separators are more often ids, amounts or years than phones.
       if (!s.startsWith('+') && !/[ .()-]/.test(s)) return false;
-      // Metadata validation costs ~50 µs; past a budget per text, plausible candidates are
-      // treated as phone numbers (over-redaction) rather than letting crafted input burn CPU.
+      // Metadata validation costs ~50 µs; past the scan's budget, plausible candidates are
+      // treated as phone numbers (over-redaction) rather than letting crafted input burn CPU, and
+      // are not even hashed for the memo (tens of thousands of candidates in a crafted body).
+      if (budget.phoneChecks <= 0) return true;
       // Keyed by a hash so the memo never holds phone numbers themselves.
       const key = createHash('sha256').update(s).digest('base64');
       const known = phoneMemo.get(key);
       if (known !== undefined) return known;
-      if (budget.phone-- <= 0) return true;
+      budget.phoneChecks--;
+      phoneValidations++;
       const valid = s.startsWith('+') ? isValidPhoneNumber(s) : isValidPhoneNumber(s, 'US');
       // Stream redaction re-validates the same candidates on every chunk: remember recent answers.
       if (phoneMemo.size >= 4096) phoneMemo.clear();
@@ -231,8 +257,11 @@ export const recognizers: Recognizer[] = recognizerList.map((r) => ({
 
 export const recognizerKinds: readonly string[] = [...new Set(recognizers.map((r) => r.kind))];
 
-/** Characters that read as ASCII (full-width forms, the ideographic space) or not at all (zero-width, soft hyphen). */
-const LOOKALIKE = /[\u00AD\u200B-\u200F\u2060-\u2064\uFEFF\u3000\uFF01-\uFF5E]/;
+/**
+ * Characters that read as ASCII (full-width forms, the ideographic space) or not at all (the
+ * invisible characters the injection scan drops too, tag characters).
+ */
+const LOOKALIKE = new RegExp(`[${INVISIBLE_CLASS}\\u3000\\uFF01-\\uFF5E]|\\uDB40[\\uDC00-\\uDC7F]`);
 
 /**
  * `text` as a reader sees it: full-width ASCII folded to ASCII, invisible characters dropped, with
@@ -244,7 +273,11 @@ function foldLookalikes(text: string): { text: string; offsets: number[] } {
   const offsets: number[] = [];
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c === 0x00ad || (c >= 0x200b && c <= 0x200f) || (c >= 0x2060 && c <= 0x2064) || c === 0xfeff) continue;
+    if (isInvisibleCodeUnit(c)) continue;
+    if (isTagAt(text, i)) {
+      i++;
+      continue;
+    }
     out += c === 0x3000 ? ' ' : c >= 0xff01 && c <= 0xff5e ? String.fromCharCode(c - 0xfee0) : text[i];
     offsets.push(i);
   }
@@ -254,13 +287,16 @@ function foldLookalikes(text: string): { text: string; offsets: number[] } {
 /**
  * Finds personal data and secrets in `text`. Findings carry offsets and kinds only; callers
  * redact or count them and never log the matched value. A value written with look-alike
- * characters (full-width digits, a zero-width space inside a key) is found too: the reader sees it.
+ * characters (full-width digits, an invisible character inside a key) is found too: the reader
+ * sees it, and its span in `text` covers the invisible characters inside it.
+ * `budget` is shared by every text of one request or answer (createScanBudget); without one the
+ * call gets its own.
  */
-export function findSensitive(text: string, options: FindOptions = {}): SensitiveFinding[] {
-  const direct = findInText(text, options);
+export function findSensitive(text: string, options: FindOptions = {}, budget: ScanBudget = createScanBudget()): SensitiveFinding[] {
+  const direct = findInText(text, options, budget);
   if (!LOOKALIKE.test(text)) return direct;
   const folded = foldLookalikes(text);
-  const extra = findInText(folded.text, options)
+  const extra = findInText(folded.text, options, budget)
     .map((f) => ({ ...f, start: folded.offsets[f.start]!, end: folded.offsets[f.end - 1]! + 1 }))
     .filter((f) => !direct.some((d) => d.start < f.end && f.start < d.end));
   return extra.length === 0 ? direct : [...direct, ...extra].sort(byStart);
@@ -268,10 +304,9 @@ export function findSensitive(text: string, options: FindOptions = {}): Sensitiv
 
 const byStart = (a: SensitiveFinding, b: SensitiveFinding): number => a.start - b.start;
 
-function findInText(text: string, options: FindOptions): SensitiveFinding[] {
+function findInText(text: string, options: FindOptions, budget: ScanBudget): SensitiveFinding[] {
   const out: SensitiveFinding[] = [];
   const kinds = options.kinds && options.kinds.length > 0 ? new Set(options.kinds) : undefined;
-  budget.phone = PHONE_VALIDATIONS_PER_TEXT;
   const covered = new Coverage(text.length);
   for (let i = 0; i < recognizers.length; i++) {
     const r = recognizers[i]!;
@@ -298,7 +333,7 @@ function findInText(text: string, options: FindOptions): SensitiveFinding[] {
       const start = m.index;
       const end = start + m[0].length;
       if (covered.overlaps(start, end)) continue;
-      if (r.validate && !r.validate(m, options)) continue;
+      if (r.validate && !r.validate(m, options, budget)) continue;
       covered.mark(start, end);
       out.push({ kind: r.kind, category: r.category, start, end });
     }

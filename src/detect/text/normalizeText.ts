@@ -1,4 +1,5 @@
 import { remove as removeConfusables } from 'confusables';
+import { INVISIBLE_CHARACTERS as INVISIBLE, TAG_CHARACTERS as TAGS } from './invisibleCharacters.js';
 
 export interface NormalizedText {
   /** Lower-case, NFKC, confusables folded to Latin, invisible characters removed, whitespace collapsed. */
@@ -9,10 +10,6 @@ export interface NormalizedText {
   tags: number;
 }
 
-// Format characters that render as nothing: zero-width space/joiners, word joiner, BOM, soft
-// hyphen, bidi embeddings/isolates, Mongolian vowel separator, variation selectors.
-const INVISIBLE = /[\u00ad\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]/g;
-const TAGS = /[\u{e0000}-\u{e007f}]/gu;
 // The confusables table folds capital-I look-alikes to "l"; after lower-casing they must read "i".
 const I_LIKE = /[\u0399\u03b9\u0406\u0456\u04c0\u04cf\u13a5\u026a\u1fbe\u2160\u2170\uff29\uff49]/g;
 const LEET: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', $: 's' };

@@ -8,14 +8,29 @@ const MAX_TOOLS = 128;
 const MAX_NAME = 256;
 
 /** Keys of nested objects, for refuseCaseVariants: "Content" beside "content" must not slip past the guards. */
-export const MESSAGE_FIELDS: ReadonlySet<string> = new Set(['role', 'content', 'name', 'tool_calls', 'tool_call_id', 'function_call', 'refusal', 'audio']);
-export const PART_FIELDS: ReadonlySet<string> = new Set(['type', 'text', 'image_url', 'input_audio', 'file', 'refusal']);
+export const MESSAGE_FIELDS: ReadonlySet<string> = new Set(['role', 'content', 'name', 'tool_calls', 'tool_call_id', 'function_call', 'refusal', 'audio', 'reasoning_content', 'reasoning']);
+/** Message text besides content that chat templates render (the guards read these as strings only). */
+const MESSAGE_TEXT_FIELDS = ['refusal', 'reasoning_content', 'reasoning'] as const;
+export const PART_FIELDS: ReadonlySet<string> = new Set(['type', 'text', 'image_url', 'input_audio', 'file', 'refusal', 'thinking', 'audio_url', 'video_url']);
+
+/** Part types whose text the model reads, and the field that holds it (vLLM renders each in every role). */
+const TEXT_PART_FIELD: ReadonlyMap<string, string> = new Map([
+  ['text', 'text'],
+  ['input_text', 'text'],
+  ['output_text', 'text'],
+  ['refusal', 'refusal'],
+  ['thinking', 'thinking'],
+]);
+/** Media parts: no text for the guards to read, the model server decodes them. */
+const MEDIA_PARTS: ReadonlySet<string> = new Set(['image_url', 'input_image', 'input_audio', 'audio_url', 'video_url', 'file']);
+const KNOWN_PARTS = [...TEXT_PART_FIELD.keys(), ...MEDIA_PARTS].join(', ');
 export const TOOL_FIELDS: ReadonlySet<string> = new Set(['id', 'type', 'function', 'custom']);
 export const FUNCTION_FIELDS: ReadonlySet<string> = new Set(['name', 'arguments', 'description', 'parameters', 'strict']);
 
 /**
- * Content parts. `textOnly` roles (system, developer, tool) accept only text parts; user and
- * assistant parts of a type this gateway does not know yet pass with only `type` checked.
+ * Content parts. `textOnly` roles (system, developer, tool) accept only text parts. A part of a
+ * type this gateway does not know is refused (fail closed): a model server may render its text
+ * (or embeddings: image_embeds, prompt_embeds) into the prompt where the guards never looked.
  */
 function checkParts(parts: unknown[], i: number, textOnly: boolean, limits: ValidationLimits): void {
   for (let j = 0; j < parts.length; j++) {
@@ -29,7 +44,14 @@ function checkParts(parts: unknown[], i: number, textOnly: boolean, limits: Vali
       if (e) fail(`messages[${i}].content[${j}].text`, e);
       continue;
     }
+    if (!TEXT_PART_FIELD.has(type) && !MEDIA_PARTS.has(type)) fail(`messages[${i}].content[${j}].type`, `unknown content part type; expected one of ${KNOWN_PARTS}`);
     if (textOnly) fail(`messages[${i}].content[${j}].type`, 'expected "text" for this role');
+    const textField = TEXT_PART_FIELD.get(type);
+    if (textField !== undefined) {
+      const e = str(p[textField], limits.maxStringLength);
+      if (e) fail(`messages[${i}].content[${j}].${textField}`, e);
+      continue;
+    }
     if (type === 'image_url') {
       const img = p.image_url;
       if (!isObject(img)) fail(`messages[${i}].content[${j}].image_url`, `expected an object, got ${typeName(img)}`);
@@ -49,9 +71,6 @@ function checkParts(parts: unknown[], i: number, textOnly: boolean, limits: Vali
         const e = str(f[k], limits.maxStringLength);
         if (e) fail(`messages[${i}].content[${j}].file.${k}`, e);
       }
-    } else if (type === 'refusal') {
-      const e = str(p.refusal, limits.maxStringLength);
-      if (e) fail(`messages[${i}].content[${j}].refusal`, e);
     }
   }
 }
@@ -111,6 +130,11 @@ const messages: FieldCheck = (v, limits) => {
     const role = m.role;
     if (oneOf(role, ROLES.set, ROLES.listed)) fail(`messages[${i}].role`, `expected one of ${ROLES.listed}`);
     checkContent(m, i, role as string, limits);
+    for (const field of MESSAGE_TEXT_FIELDS) {
+      if (m[field] == null) continue;
+      const e = str(m[field], limits.maxStringLength);
+      if (e) fail(`messages[${i}].${field}`, e);
+    }
     if (m.name != null) {
       const e = str(m.name, MAX_NAME);
       if (e) fail(`messages[${i}].name`, e);
@@ -120,10 +144,6 @@ const messages: FieldCheck = (v, limits) => {
       if (e) fail(`messages[${i}].tool_call_id`, e);
     } else if (role === 'assistant') {
       if (m.tool_calls != null) checkToolCalls(m.tool_calls, i, limits);
-      if (m.refusal != null) {
-        const e = str(m.refusal, limits.maxStringLength);
-        if (e) fail(`messages[${i}].refusal`, e);
-      }
     } else if (role === 'function') {
       const e = nonEmptyStr(m.name, MAX_NAME);
       if (e) fail(`messages[${i}].name`, e);
