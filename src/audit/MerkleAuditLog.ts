@@ -32,6 +32,8 @@ export interface MerkleAuditLogOptions {
   treeMinLevel?: number;
   /** Live SIEM forwarding of durable entries (closed with the log). */
   forwarder?: AuditForwarder;
+  /** Called when a failed write makes the log fail closed (once until it recovers): the operator must hear why. */
+  onFailClosed?: (err: unknown) => void;
   now?: () => Date;
 }
 
@@ -414,7 +416,9 @@ export class MerkleAuditLog implements AuditLog {
       if (sampled) this.sampler.restore(sampled);
       for (const [sink, n] of drops) this.noteForwardDropped(sink, n);
       for (const p of accepted) p.reject?.(err);
+      const wasOpen = this.lost.total === 0;
       this.lost.add(accepted.map((p) => p.record), prepared, this.now());
+      if (wasOpen && this.lost.total > 0) this.options.onFailClosed?.(err);
       this.scheduleProbe();
       return;
     }

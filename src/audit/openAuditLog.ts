@@ -6,6 +6,7 @@ import { loadOrCreateCheckpointSigner } from './checkpoint/index.js';
 import { MerkleAuditLog } from './MerkleAuditLog.js';
 import { DbAuditStore, FileAuditStore, type AuditStore } from './storage/index.js';
 import { createForwardSinks, AuditForwarder } from './sinks/index.js';
+import { recordAuditStorageMode } from './auditStorageMode.js';
 
 export interface OpenAuditLogOptions {
   dataDir: string;
@@ -22,6 +23,8 @@ export interface OpenAuditLogOptions {
   origin?: string;
   /** Clock (tests). */
   now?: () => Date;
+  /** Told why, when a failed write makes the log fail closed (see MerkleAuditLogOptions). */
+  onFailClosed?: (err: unknown) => void;
 }
 
 /** The control plane and PEPs open their audit log through this one function. */
@@ -30,6 +33,8 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
   const origin = options.origin ?? cfg.origin;
   const signer = loadOrCreateCheckpointSigner({ dataDir: options.dataDir, origin, keyPath: options.signingKeyPath });
   const useDb = options.storage ? options.storage === 'database' : options.db?.kind === 'postgres';
+  // Before the store: a CLI run meanwhile must already know where to look.
+  recordAuditStorageMode(options.dataDir, useDb ? 'database' : 'files');
   const store: AuditStore = useDb
     ? new DbAuditStore(requireDb(options.db), { multipleWriters: cfg.multipleWriters })
     : await FileAuditStore.open(options.dataDir, { fsync: cfg.fsync === 'batch', segmentMaxBytes: cfg.segmentMaxBytes });
@@ -52,6 +57,7 @@ export async function openAuditLog(options: OpenAuditLogOptions): Promise<AuditL
       recoveryMinFreeBytes: cfg.recoveryMinFreeBytes,
       forwarder,
       now: options.now,
+      onFailClosed: options.onFailClosed,
     });
     return log;
   } catch (err) {

@@ -3,7 +3,8 @@ import type { AuditRecord } from './AuditRecord.js';
 import type { Database } from '../store/index.js';
 import { MerkleTree, leafHash, leafHashOfPrefixed } from './merkle/index.js';
 import { readVerifierKeys, type NoteVerifier } from './checkpoint/index.js';
-import { DbAuditReader, FileAuditReader, fileAuditLayout, type AuditReader } from './storage/index.js';
+import { DbAuditReader, EMPTY_AUDIT_READER, FileAuditReader, fileAuditLayout, type AuditReader } from './storage/index.js';
+import { checkAuditStorageMode } from './auditStorageMode.js';
 
 /** Read-only access for the offline CLI: never takes the writer's lock, safe next to `warden up`. */
 export interface OfflineAuditLog {
@@ -19,14 +20,21 @@ export interface OfflineAuditLog {
  * default is the copy in `<dataDir>/keys`, which an attacker with write access could swap.
  */
 export async function openAuditReader(config: LoadedConfig, options: { verifierKey?: string } = {}): Promise<OfflineAuditLog> {
+  checkAuditStorageMode(config.dataDir, Boolean(config.database.url));
   const verifiers = readVerifierKeys({ dataDir: config.dataDir, verifierKey: options.verifierKey });
   let db: Database | null = null;
   let reader: AuditReader;
   if (config.database.url) {
     // Loaded on demand: the embedded CLI path should not pay for the database drivers.
     const { openStore } = await import('../store/index.js');
+    // Never migrates: reading must not create tables (an empty log) in a database that has none.
     db = await openStore({ databaseUrl: config.database.url, migrate: false, poolSize: 2 });
-    reader = new DbAuditReader(db);
+    try {
+      reader = (await auditTablesExist(db)) ? new DbAuditReader(db) : EMPTY_AUDIT_READER;
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      throw err;
+    }
   } else {
     reader = new FileAuditReader(fileAuditLayout(config.dataDir));
   }
@@ -39,6 +47,11 @@ export async function openAuditReader(config: LoadedConfig, options: { verifierK
       await db?.close();
     },
   };
+}
+
+async function auditTablesExist(db: Database): Promise<boolean> {
+  const r = await db.query<{ present: boolean }>(`SELECT to_regclass('audit_entries') IS NOT NULL AND to_regclass('audit_checkpoints') IS NOT NULL AS present`);
+  return r.rows[0]?.present === true;
 }
 
 /** Recomputes the tree from stored entries (leaf hashes from the entry bytes, never from storage). */

@@ -92,6 +92,10 @@ export function validateRecord(record: AuditRecord): void {
 
 /** Canonical JSON with any credential-looking value replaced; exactly what gets hashed. */
 export function serializeRecord(record: AuditRecord, maxBytes: number): string {
+  return serialize(record, maxBytes).json;
+}
+
+function serialize(record: AuditRecord, maxBytes: number): { json: string; redacted: boolean } {
   let json: string;
   try {
     json = canonicalJson(record);
@@ -99,21 +103,30 @@ export function serializeRecord(record: AuditRecord, maxBytes: number): string {
     throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', 'the audit record cannot be serialised as JSON', { cause });
   }
   // Escapes are rare in records: only then are the strings walked for encoded credentials.
+  let redacted = false;
   if (json.includes('%')) {
-    const redacted = redactEncoded(record, 0);
-    if (redacted !== record) json = canonicalJson(redacted);
+    const decoded = redactEncoded(record, 0);
+    if (decoded !== record) {
+      json = canonicalJson(decoded);
+      redacted = true;
+    }
   }
-  if (hasSecret(json)) json = json.replace(SECRET_PATTERN, REDACTED);
+  if (hasSecret(json)) {
+    json = json.replace(SECRET_PATTERN, REDACTED);
+    redacted = true;
+  }
   // UTF-8 is at most 3 bytes per UTF-16 unit: count exactly only when it could matter.
   if (json.length * 3 > maxBytes) {
     const bytes = Buffer.byteLength(json, 'utf8');
     if (bytes > maxBytes) throw new WardenError('WARDEN_AUDIT_RECORD_INVALID', `the audit record is ${bytes} bytes (limit ${maxBytes})`);
   }
-  return json;
+  return { json, redacted };
 }
 
 export function prepareEntry(record: AuditRecord, index: number, maxBytes: number): PreparedEntry {
-  const json = serializeRecord(record, maxBytes);
+  const { json, redacted } = serialize(record, maxBytes);
+  // Database columns say what the hashed entry says (verify holds them to it), and never hold what was redacted.
+  if (redacted) record = JSON.parse(json) as AuditRecord;
   return {
     index,
     leafHash: leafHash(json),

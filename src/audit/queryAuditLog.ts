@@ -2,10 +2,15 @@ import type { AuditRecord } from './AuditRecord.js';
 import { matchesQuery, MAX_QUERY_LIMIT, type AuditEntry, type AuditQuery } from './AuditQuery.js';
 import { DbAuditReader, type AuditReader } from './storage/index.js';
 
+export interface QueryAuditLogOptions {
+  /** Called with each entry found whose database columns disagree with it (tampering: verify names all). */
+  onMismatch?: (index: number) => void;
+}
+
 /** Most recent `limit` entries matching `q`, newest first. Damaged entries are skipped (verify reports them). */
-export async function queryAuditLog(reader: AuditReader, q: AuditQuery): Promise<AuditEntry[]> {
+export async function queryAuditLog(reader: AuditReader, q: AuditQuery, options: QueryAuditLogOptions = {}): Promise<AuditEntry[]> {
   const limit = Math.min(q.limit ?? 100, MAX_QUERY_LIMIT);
-  if (reader instanceof DbAuditReader) return reader.query(q, limit);
+  if (reader instanceof DbAuditReader) return reader.query(q, limit, options.onMismatch);
   const ring: AuditEntry[] = [];
   for await (const entry of matchingAuditEntries(reader, q)) {
     ring.push(entry);

@@ -66,12 +66,17 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
 
   // Checkpoints first: each one read now covers entries already on storage, so a writer
   // appending during the verify cannot make a fresh checkpoint look like a truncation.
-  const notes = await reader.checkpointNotes();
+  const rows = reader.checkpointRows ? await reader.checkpointRows() : (await reader.checkpointNotes()).map((note) => ({ note, size: undefined }));
+  const notes = rows.map((r) => r.note);
   let origin = options.origin;
-  const opened: (SignedCheckpoint | null)[] = notes.map((note, k) => {
+  const opened: (SignedCheckpoint | null)[] = rows.map(({ note, size }, k) => {
     try {
       const cp = openCheckpoint(note, options.verifiers, origin);
       origin ??= cp.origin;
+      // Writers decide from the stored size whether a checkpoint is new: a raised one stops them storing any.
+      if (size !== undefined && size !== cp.size) {
+        report({ code: 'WARDEN_AUDIT_CHECKPOINT_INVALID', checkpoint: k, message: `checkpoint ${k}: its stored size ${size} differs from the signed size ${cp.size} (edited)` });
+      }
       return cp;
     } catch (err) {
       const e = err instanceof WardenError ? err : new WardenError('WARDEN_AUDIT_CHECKPOINT_INVALID', String(err));
@@ -103,7 +108,7 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
   };
   atCheckpointSizes();
   let entryErrorReported = false;
-  for await (const batch of reader.batches()) {
+  for await (const batch of reader.batches(0, { checkDerived: true })) {
     for (const raw of batch) {
       const p = raw.position;
       const recomputed = raw.leafInput ? leafHashOfPrefixed(raw.leafInput) : leafHash(raw.entry);
@@ -125,6 +130,9 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
         // The stored hash was computed from the JSON we wrote, so a match also vouches for the JSON.
         report({ code: 'WARDEN_AUDIT_ENTRY_MODIFIED', index: p, message: `entry ${p} does not match its leaf hash (modified)` });
         entryErrorReported = true;
+      } else if (raw.derivedMismatch) {
+        // Positions are intact: later entries are still checked (each edited one is named).
+        report({ code: 'WARDEN_AUDIT_ENTRY_MODIFIED', index: p, message: `entry ${p}: ${raw.derivedMismatch}` });
       }
     }
   }
@@ -166,6 +174,12 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
   }
   if (tree.size > 0 && notes.length === 0) {
     report({ code: 'WARDEN_AUDIT_NO_CHECKPOINT', index: 0, message: 'the log has entries but no signed checkpoint (checkpoints were deleted)' });
+  } else if (notes.length === 0) {
+    // A writer signs a checkpoint when it first opens a log, so an intact one is never this empty.
+    report({
+      code: 'WARDEN_AUDIT_LOG_MISSING',
+      message: 'there is no audit log here: no entry and no signed checkpoint (it was deleted, or it is elsewhere: another --data-dir, or PostgreSQL via WARDEN_DATABASE_URL)',
+    });
   }
 
   return {

@@ -99,7 +99,17 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
   };
   try {
     const serverSecret = loadServerSecret(config.dataDir);
-    const audit = await openAuditLog({ dataDir: config.dataDir, audit: config.audit, db });
+    const audit = await openAuditLog({
+      dataDir: config.dataDir,
+      audit: config.audit,
+      db,
+      // Our own message (what happened, what to set); a database error's own text stays out of the log.
+      onFailClosed: (err) =>
+        logger.error(
+          { code: (err as { code?: string }).code ?? 'error', cause: ((err as { cause?: { code?: string } }).cause?.code) ?? undefined },
+          `audit log failing closed (admin changes and gateway audit batches refused until a write succeeds): ${(err as Error).message}`,
+        ),
+    });
     cleanup.push(() => audit.close());
     const ctx = createControlPlaneContext({ config, db, audit, logger, serverSecret });
     // Same CA instance as the identity routes (memoised per context): one revocation list per process.

@@ -14,6 +14,17 @@ export interface RawEntry {
   leafInput?: Buffer;
   /** Set when the stored form is damaged (not a well-formed entry line/row). */
   malformed?: string;
+  /**
+   * Set when what storage keeps beside the entry for lookups (a row's indexed columns, a segment
+   * file's name) disagrees with the entry itself: queries trust those, so editing them could hide
+   * records, and verify reports it as a modification. Rows are checked only when asked (it parses).
+   */
+  derivedMismatch?: string;
+}
+
+export interface ReadOptions {
+  /** Check what storage derived from each entry (verify); costs a JSON parse per database row. */
+  checkDerived?: boolean;
 }
 
 /** An entry ready to store: the log assigned its index and hashed it. */
@@ -35,11 +46,24 @@ export interface AuditReader {
   /** Every stored entry in storage order, from entry `from` (index = position in an intact log). */
   entries(from?: number): AsyncIterable<RawEntry>;
   /** The same, in arrays (the fast path for verify and open: one await per chunk, not per entry). */
-  batches(from?: number): AsyncIterable<RawEntry[]>;
+  batches(from?: number, options?: ReadOptions): AsyncIterable<RawEntry[]>;
   /** Every checkpoint note in publication order. */
   checkpointNotes(): Promise<string[]>;
+  /** The same with the size storage keeps beside each note, where it keeps one (a database column). */
+  checkpointRows?(): Promise<{ note: string; size: number }[]>;
+  /** No entry and no checkpoint: nothing was ever written here (a writer publishes a checkpoint when it first opens). */
+  isEmpty(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** Where there is nothing to read (a database without Warden's audit tables). */
+export const EMPTY_AUDIT_READER: AuditReader = {
+  async *entries() {},
+  async *batches() {},
+  checkpointNotes: async () => [],
+  isEmpty: async () => true,
+  close: async () => undefined,
+};
 
 /**
  * Write side. Segment files have one writer (a lock file); a database may have several (control-plane

@@ -2,8 +2,8 @@ import { WardenError } from '../../errors/index.js';
 import type { Database, Queryable } from '../../store/index.js';
 import type { SignedCheckpoint } from '../checkpoint/index.js';
 import type { AuditRecord } from '../AuditRecord.js';
-import type { AuditEntry, AuditQuery } from '../AuditQuery.js';
-import type { AuditReader, AuditStore, PreparedEntry, RawEntry } from './AuditStore.js';
+import { matchesQuery, type AuditEntry, type AuditQuery } from '../AuditQuery.js';
+import type { AuditReader, AuditStore, PreparedEntry, RawEntry, ReadOptions } from './AuditStore.js';
 import { leafHash } from '../merkle/index.js';
 
 /** Arbitrary constant: serialises audit writers that share one PostgreSQL. */
@@ -16,6 +16,39 @@ interface EntryRow {
   entry: string;
 }
 
+/** The indexed columns `query` filters on, kept beside each hashed entry. */
+interface DerivedColumns {
+  /** Milliseconds since the epoch as exact numeric text ("1764471553123.000000"). */
+  ts_ms: string | null;
+  kind: string | null;
+  principal: string | null;
+  action: string | null;
+  decision: string | null;
+}
+
+const DERIVED_COLUMNS = `(extract(epoch from ts) * 1000)::text AS ts_ms, kind, principal, action, decision`;
+
+/**
+ * Which indexed columns of a row no longer say what its hashed entry says, or null. Queries
+ * filter on the columns, so an edited column hides a record from them; only the entry is hashed.
+ */
+function derivedColumnsMismatch(row: DerivedColumns, entry: string): string | null {
+  let record: Partial<Record<keyof AuditRecord, unknown>>;
+  try {
+    record = JSON.parse(entry) as typeof record;
+  } catch {
+    return 'the entry is not JSON';
+  }
+  const differ: string[] = [];
+  const ms = typeof record.ts === 'string' ? Date.parse(record.ts) : NaN;
+  if (Number.isNaN(ms) || /^(-?[0-9]+)(?:\.0*)?$/.exec(row.ts_ms ?? '')?.[1] !== String(ms)) differ.push('ts');
+  if (row.kind !== record.kind) differ.push('kind');
+  if (row.principal !== (record.principal ?? null)) differ.push('principal');
+  if (row.action !== record.action) differ.push('action');
+  if (row.decision !== (record.decision ?? null)) differ.push('decision');
+  return differ.length ? `column${differ.length > 1 ? 's' : ''} ${differ.join(', ')} differ${differ.length > 1 ? '' : 's'} from the hashed entry (edited: queries filtering on ${differ.length > 1 ? 'them' : 'it'} miss the record)` : null;
+}
+
 /** Server mode: reads `audit_entries` / `audit_checkpoints` (read-only; safe next to a running server). */
 export class DbAuditReader implements AuditReader {
   constructor(protected readonly db: Queryable) {}
@@ -24,22 +57,25 @@ export class DbAuditReader implements AuditReader {
     for await (const batch of this.batches(from)) yield* batch;
   }
 
-  async *batches(from = 0): AsyncIterable<RawEntry[]> {
+  async *batches(from = 0, options: ReadOptions = {}): AsyncIterable<RawEntry[]> {
     // Rows are keyed by index, so `from` is an index here (an OFFSET scan would be O(n));
     // verify always starts at 0, where positions are row ranks and gaps show up.
     let position = from;
     let after = from - 1;
+    const columns = options.checkDerived ? `, ${DERIVED_COLUMNS}` : '';
     for (;;) {
-      const r = await this.db.query<EntryRow>('SELECT idx, leaf_hash, entry FROM audit_entries WHERE idx > $1 ORDER BY idx LIMIT $2', [after, PAGE]);
+      const r = await this.db.query<EntryRow & Partial<DerivedColumns>>(`SELECT idx, leaf_hash, entry${columns} FROM audit_entries WHERE idx > $1 ORDER BY idx LIMIT $2`, [after, PAGE]);
       const out: RawEntry[] = [];
       for (const row of r.rows) {
         const hashOk = /^[0-9a-f]{64}$/.test(row.leaf_hash);
+        const mismatch = options.checkDerived ? derivedColumnsMismatch(row as EntryRow & DerivedColumns, row.entry) : null;
         out.push({
           position,
           index: Number(row.idx),
           storedHash: hashOk ? Buffer.from(row.leaf_hash, 'hex') : null,
           entry: Buffer.from(row.entry, 'utf8'),
           ...(hashOk ? {} : { malformed: 'leaf hash column is not 64 hex characters' }),
+          ...(mismatch ? { derivedMismatch: mismatch } : {}),
         });
         position++;
         after = Number(row.idx);
@@ -49,8 +85,13 @@ export class DbAuditReader implements AuditReader {
     }
   }
 
-  /** Indexed query over the table's columns; newest first. */
-  async query(q: AuditQuery, limit: number): Promise<AuditEntry[]> {
+  /**
+   * Indexed query over the table's columns; newest first. Each row found is held to the query
+   * again by its hashed entry (an edited column must not put a record in the answer), and rows
+   * whose columns disagree with their entry are named to `onMismatch`: a record edited out of
+   * the columns' reach cannot be found this way, only `verify` (which checks every row) finds it.
+   */
+  async query(q: AuditQuery, limit: number, onMismatch?: (index: number) => void): Promise<AuditEntry[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     const add = (sql: string, v: unknown): void => {
@@ -64,24 +105,37 @@ export class DbAuditReader implements AuditReader {
     if (q.since) add('ts >= ?', q.since);
     if (q.until) add('ts < ?', q.until);
     params.push(limit);
-    const r = await this.db.query<EntryRow>(
-      `SELECT idx, leaf_hash, entry FROM audit_entries ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY idx DESC LIMIT $${params.length}`,
+    const r = await this.db.query<EntryRow & DerivedColumns>(
+      `SELECT idx, leaf_hash, entry, ${DERIVED_COLUMNS} FROM audit_entries ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY idx DESC LIMIT $${params.length}`,
       params,
     );
     const out: AuditEntry[] = [];
     for (const row of r.rows) {
+      if (derivedColumnsMismatch(row, row.entry)) onMismatch?.(Number(row.idx));
+      let record: AuditRecord;
       try {
-        out.push({ index: Number(row.idx), leafHash: row.leaf_hash, record: JSON.parse(row.entry) as AuditRecord });
+        record = JSON.parse(row.entry) as AuditRecord;
       } catch {
-        /* damaged row: verify reports it */
+        continue; // damaged row: verify reports it
       }
+      if (matchesQuery(record, q)) out.push({ index: Number(row.idx), leafHash: row.leaf_hash, record });
     }
     return out;
   }
 
+  async isEmpty(): Promise<boolean> {
+    const r = await this.db.query<{ any: boolean }>('SELECT (EXISTS (SELECT 1 FROM audit_checkpoints) OR EXISTS (SELECT 1 FROM audit_entries)) AS any');
+    return !r.rows[0]?.any;
+  }
+
   async checkpointNotes(): Promise<string[]> {
-    const r = await this.db.query<{ note: string }>('SELECT note FROM audit_checkpoints ORDER BY seq');
-    return r.rows.map((x) => x.note);
+    return (await this.checkpointRows()).map((x) => x.note);
+  }
+
+  /** Notes with the `size` column kept beside each (writers compare it; verify holds it to the note). */
+  async checkpointRows(): Promise<{ note: string; size: number }[]> {
+    const r = await this.db.query<{ note: string; size: string | number }>('SELECT note, size FROM audit_checkpoints ORDER BY seq');
+    return r.rows.map((x) => ({ note: x.note, size: Number(x.size) }));
   }
 
   async close(): Promise<void> {}
@@ -149,7 +203,12 @@ export class DbAuditStore extends DbAuditReader implements AuditStore {
           throw new WardenError('WARDEN_CONFLICT', `audit table holds ${next} entries but this writer has ${expected}: entries were removed; run \`warden audit verify\``);
         }
         if (next > expected && !multiple) {
-          throw new WardenError('WARDEN_CONFLICT', `audit table holds ${next} entries but this writer expected ${expected}: rows this process did not write (a second writer without audit.multipleWriters, or tampering); run \`warden audit verify\``);
+          throw new WardenError(
+            'WARDEN_CONFLICT',
+            `audit table holds ${next} entries but this writer expected ${expected}: rows this process did not write. If another control-plane replica uses this database, ` +
+              'every replica needs audit.multipleWriters: true (WARDEN_AUDIT_MULTIPLE_WRITERS=true): restart this one with it, as its log stays closed until then; ' +
+              'if none does, the rows were added by hand: run `warden audit verify`',
+          );
         }
         const others = next > expected + early.length ? early.concat(await othersLeaves(tx, expected + early.length, next)) : early;
         for (let i = 0; i < batch.length; i++) batch[i]!.index = next + i;

@@ -105,10 +105,19 @@ export class FileAuditReader implements AuditReader {
         }
       }
       let tail: Buffer | null = null;
+      // Reads from an index skip segments by their names: a renamed one would hide entries.
+      let firstOfSegment = true;
       for await (const lines of readLineChunks(path, (t) => (tail = t))) {
         const out: RawEntry[] = [];
         for (const line of lines) {
-          if (position >= from) out.push(parseEntryLine(line, position));
+          if (position >= from) {
+            const raw = parseEntryLine(line, position);
+            if (firstOfSegment && segmentFirstIndex(path) !== position) {
+              raw.derivedMismatch = `segment file ${path.slice(path.lastIndexOf('/') + 1)} holds entry ${position} first, not the index its name says (renamed)`;
+            }
+            out.push(raw);
+          }
+          firstOfSegment = false;
           position++;
         }
         if (out.length) yield out;
@@ -119,6 +128,11 @@ export class FileAuditReader implements AuditReader {
         position++;
       }
     }
+  }
+
+  async isEmpty(): Promise<boolean> {
+    const nonEmpty = (path: string): boolean => existsSync(path) && statSync(path).size > 0;
+    return !nonEmpty(this.layout.checkpoints) && !listSegments(this.layout).some(nonEmpty);
   }
 
   async checkpointNotes(): Promise<string[]> {

@@ -16,6 +16,7 @@ import {
   OtlpHttpSink,
   parseSyslogUrl,
   type AuditEntry,
+  type AuditQuery,
   type AuditRecord,
   type AuditSink,
   type SignedCheckpoint,
@@ -26,10 +27,19 @@ import { formatTable, parseFormat, printJson, printText } from '../output.js';
 
 const EXPORT_BATCH = 500;
 
-async function withLog<T>(cmd: Command, fn: (log: OfflineAuditLog) => Promise<T>): Promise<T> {
+/**
+ * Opens the log read-only (it never creates one). `verify` reports a missing log itself (exit 1);
+ * the others refuse with WARDEN_AUDIT_LOG_MISSING rather than answer "no records" from nothing.
+ */
+async function withLog<T>(cmd: Command, fn: (log: OfflineAuditLog) => Promise<T>, options: { allowMissing?: boolean } = {}): Promise<T> {
   const o = cmd.optsWithGlobals() as { verifierKey?: string };
-  const log = await openAuditReader(configFor(cmd), { verifierKey: o.verifierKey });
+  const config = configFor(cmd);
+  const log = await openAuditReader(config, { verifierKey: o.verifierKey });
   try {
+    if (!options.allowMissing && (await log.reader.isEmpty())) {
+      const where = config.database.url ? 'the database WARDEN_DATABASE_URL names' : `${config.dataDir}/audit`;
+      throw new WardenError('WARDEN_AUDIT_LOG_MISSING', `there is no audit log in ${where} (no entry and no signed checkpoint): it was deleted, or it is elsewhere; run \`warden audit verify\``);
+    }
     return await fn(log);
   } finally {
     await log.close();
@@ -60,6 +70,20 @@ function filterOptions(cmd: Command): Command {
     .option('--until <time>', 'ISO-8601 time (exclusive)');
 }
 
+/** Queries the log; entries whose database columns were edited are named on stderr (stdout stays JSON). */
+async function queryWithWarning(cmd: Command, q: AuditQuery): Promise<AuditEntry[]> {
+  const mismatched: number[] = [];
+  const entries = await withLog(cmd, (log) => queryAuditLog(log.reader, q, { onMismatch: (index) => mismatched.push(index) }));
+  if (mismatched.length) {
+    setExitCode(cmd, 1);
+    const shown = mismatched.slice(0, 10).join(', ') + (mismatched.length > 10 ? ', …' : '');
+    process.stderr.write(
+      `WARDEN_AUDIT_ENTRY_MODIFIED: the indexed columns of entries ${shown} differ from their hashed records (tampering); each record is shown as hashed, but records edited out of this query's reach cannot be shown: run \`warden audit verify\`\n`,
+    );
+  }
+  return entries;
+}
+
 function printEntries(entries: AuditEntry[], format: string): void {
   if (format === 'json') return printJson({ entries });
   printText(
@@ -82,7 +106,7 @@ export function registerAuditCommands(program: Command): void {
     .option('--format <format>', 'text|json', 'text')
     .action(async (opts: { format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const report = await withLog(cmd, (log) => verifyAuditLog(log.reader, { verifiers: log.verifiers, origin: log.origin }));
+      const report = await withLog(cmd, (log) => verifyAuditLog(log.reader, { verifiers: log.verifiers, origin: log.origin }), { allowMissing: true });
       if (!report.ok) setExitCode(cmd, 1);
       if (format === 'json') return printJson(report);
       if (report.ok) {
@@ -155,7 +179,7 @@ export function registerAuditCommands(program: Command): void {
     .action(async (opts: FilterFlags & { lines: string; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       const q = parseAuditQuery({ ...opts, limit: opts.lines });
-      const entries = await withLog(cmd, (log) => queryAuditLog(log.reader, q));
+      const entries = await queryWithWarning(cmd, q);
       printEntries(entries.reverse(), format);
     });
 
@@ -165,7 +189,7 @@ export function registerAuditCommands(program: Command): void {
     .action(async (opts: FilterFlags & { limit: string; format: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
       const q = parseAuditQuery({ ...opts });
-      printEntries(await withLog(cmd, (log) => queryAuditLog(log.reader, q)), format);
+      printEntries(await queryWithWarning(cmd, q), format);
     });
 
   filterOptions(audit.command('export').description('export records in index order as JSON lines (stdout or --out), to syslog (RFC 5424) or OTLP/HTTP'))

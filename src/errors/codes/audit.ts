@@ -11,6 +11,8 @@ export const auditCodes = {
   WARDEN_AUDIT_ROOT_MISMATCH: { status: 500, description: 'The recomputed Merkle root differs from a signed checkpoint.' },
   WARDEN_AUDIT_CHECKPOINT_INVALID: { status: 500, description: 'A checkpoint is malformed or its signature does not verify.' },
   WARDEN_AUDIT_CHECKPOINT_INCONSISTENT: { status: 500, description: 'A checkpoint is not consistent with the previous one (the log was rewritten).' },
+  WARDEN_AUDIT_LOG_MISSING: { status: 404, description: 'There is no audit log where one should be: no entry and no signed checkpoint (deleted, or the wrong data dir or database).' },
+  WARDEN_AUDIT_STORAGE_MISMATCH: { status: 400, description: 'The data dir records its audit log in PostgreSQL but WARDEN_DATABASE_URL is not set (or the reverse).' },
   WARDEN_AUDIT_NO_CHECKPOINT: { status: 404, description: 'No signed checkpoint has been published yet.' },
   WARDEN_AUDIT_INDEX_OUT_OF_RANGE: { status: 404, description: 'The requested entry index is beyond the (checkpointed) log size.' },
   WARDEN_AUDIT_PROOF_INVALID: { status: 400, description: 'A Merkle inclusion or consistency proof does not verify.' },
