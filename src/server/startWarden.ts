@@ -107,7 +107,7 @@ export async function startWarden(options: StartWardenOptions): Promise<RunningW
       onFailClosed: (err) =>
         logger.error(
           { code: (err as { code?: string }).code ?? 'error', cause: ((err as { cause?: { code?: string } }).cause?.code) ?? undefined },
-          `audit log failing closed (admin changes and gateway audit batches refused until a write succeeds): ${(err as Error).message}`,
+          `audit log failing closed (admin changes and audited requests refused until a write succeeds): ${(err as Error).message}`,
         ),
     });
     cleanup.push(() => audit.close());
