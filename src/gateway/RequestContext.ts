@@ -16,6 +16,8 @@ export interface Principal {
   id: string;
   method: 'api-key' | 'jwt' | 'mtls' | 'jwt-svid';
   parents: EntityRef[];
+  /** The issuer of a JWT (jwt): subjects are unique only per issuer, so the audit record names it. */
+  issuer?: string;
   /** Tenant for rate limits (a JWT's tenant claim; see claimsToParents). */
   tenant?: string;
   /** Whether the credential proves multi-factor authentication (JWT amr/acr). */

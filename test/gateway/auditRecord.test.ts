@@ -48,6 +48,12 @@ test('gateway audit records are built in canonical key order, so the log seriali
   const allowed = auditRecordFor(cases[0]!, 0.1);
   assert.equal(allowed.principal, 'User::"alice"');
   assert.deepEqual(allowed.details, { authn: 'api-key', principalId: 'key_abc' });
+  // Enough to replay the decision or find the credential: a JWT's issuer, a client certificate's serial; keys still in order.
+  const viaJwt = auditRecordFor(ctx({ principal: { entity: { type: 'User', id: 'alice' }, id: 'alice', method: 'jwt', issuer: 'https://idp.example.test/', parents: [] } }), 0.1);
+  const viaMtls = auditRecordFor(ctx({ principal: { entity: { type: 'Service', id: 'spiffe://td/w' }, id: 'spiffe://td/w', method: 'mtls', serial: '0a1b', parents: [] } }), 0.1);
+  assert.equal(JSON.stringify(viaJwt.details), '{"authn":"jwt","issuer":"https://idp.example.test/","principalId":"alice"}');
+  assert.equal(JSON.stringify(viaMtls.details), '{"authn":"mtls","principalId":"spiffe://td/w","serial":"0a1b"}');
+  for (const r of [viaJwt, viaMtls]) assert.equal(JSON.stringify(r), canonicalJson(r), 'native serialisation is the canonical one');
 });
 
 test('the audit record, the metric and the alert event classify every ending alike (cancels are neither denies nor errors)', async () => {

@@ -157,6 +157,7 @@ export class JwtAuthenticator {
       entity: Object.freeze({ type: issuer.principalType, id: sub }),
       id: sub,
       method: 'jwt' as const,
+      issuer: issuer.verify.issuer as string,
       parents: Object.freeze(parents) as Principal['parents'],
       mfa,
       ...(tenant === undefined ? {} : { tenant }),

@@ -1,7 +1,7 @@
 import type { AuditRecord } from '../../audit/index.js';
 import { auditDecisionOf, entityString, requestOutcome } from '../../observe/index.js';
 import type { AuditWriter } from '../AuditWriter.js';
-import type { RequestContext } from '../RequestContext.js';
+import type { Principal, RequestContext } from '../RequestContext.js';
 
 const ACTION_BY_ROUTE: Record<string, string> = {
   'openai.chat': 'invoke',
@@ -40,6 +40,19 @@ function resourceOf(model: string): string {
   return quotedResource;
 }
 
+/**
+ * Who called, enough to replay the decision with `warden policy explain` or find the credential:
+ * how they authenticated, their id, a JWT's issuer, a client certificate's serial. Keys in
+ * canonical order, like the record's.
+ */
+function principalDetails(p: Principal): Record<string, string> {
+  const d: Record<string, string> = { authn: p.method };
+  if (p.issuer !== undefined) d.issuer = p.issuer;
+  d.principalId = p.id;
+  if (p.serial !== undefined) d.serial = p.serial;
+  return d;
+}
+
 export function auditRecordFor(ctx: RequestContext, overheadMs: number): AuditRecord {
   const route = ctx.route;
   // Keys in canonical (sorted) order: the audit log then serialises the record natively.
@@ -48,7 +61,7 @@ export function auditRecordFor(ctx: RequestContext, overheadMs: number): AuditRe
     code: ctx.errorCode ?? undefined,
     // Shared with the metrics and alert events (requestOutcome): a cancel or a failure is no deny.
     decision: auditDecisionOf(requestOutcome(ctx)),
-    details: ctx.principal ? { authn: ctx.principal.method, principalId: ctx.principal.id } : undefined,
+    details: ctx.principal ? principalDetails(ctx.principal) : undefined,
     detectors: ctx.verdicts ? { verdicts: ctx.verdicts } : undefined,
     kind: 'decision',
     latencyMs: Number(process.hrtime.bigint() - ctx.startNs) / 1e6,

@@ -43,6 +43,7 @@ test('valid token → User principal with Group and Tenant parents from the clai
     entity: { type: 'User', id: 'alice' },
     id: 'alice',
     method: 'jwt',
+    issuer: 'https://idp.example.test/',
     parents: [{ type: 'Group', id: 'ml-eng' }, { type: 'Group', id: 'admins' }, { type: 'Tenant', id: 'acme' }],
     mfa: false,
     tenant: 'acme',
