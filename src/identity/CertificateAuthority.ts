@@ -17,7 +17,11 @@ export interface CertificateAuthority {
   bundlePem(): string;
   /** Certificate of the issuing intermediate (PEM). */
   intermediatePem(): string;
-  /** Intermediates of every generation still in the bundle (PEM), to complete peer chains. */
+  /**
+   * Intermediates of every generation still in the bundle (PEM), to complete peer chains: each
+   * one's current intermediate and those a renewal replaced that have not expired (their SVIDs
+   * stay valid until they expire; a revoked one is refused by the verifier's revocation check).
+   */
   intermediatesPem(): string;
   /** SPIFFE bundle (JWKS with x509-svid and jwt-svid keys), see the SPIFFE Trust Domain and Bundle spec. */
   jwks(): SpiffeBundle;

@@ -45,14 +45,18 @@ interface StateFile {
 }
 
 /**
- * An intermediate a renewal replaced (its certificate and key are deleted): kept by serial until it
- * expires, so it can still be revoked. The same form in authority.json, in memory and in `ca show`.
+ * An intermediate a renewal replaced (its key and certificate file are deleted): kept until it
+ * expires, by serial so it can still be revoked, and with its certificate so the workload API
+ * can complete the chains of the SVIDs it issued (they stay valid until they expire). The same
+ * form in authority.json and in memory; `ca show` gets serial and expiry.
  */
 interface SupersededIntermediate {
   /** Normalized (lowercase hex, no leading zeros). */
   readonly serial: string;
   /** ISO 8601. */
   readonly notAfter: string;
+  /** PEM. Absent in records written before it was kept: the workload API refuses that intermediate's SVIDs (other verifiers take the chain they present). */
+  readonly certificate?: string;
 }
 
 interface Generation {
@@ -167,7 +171,17 @@ export class FileCertificateAuthority implements CertificateAuthority {
     const list = g.superseded;
     const valid = Array.isArray(list) && list.every((e: Partial<SupersededIntermediate> | null) => typeof e?.serial === 'string' && /^[0-9a-f]{1,40}$/.test(e.serial) && typeof e.notAfter === 'string' && !Number.isNaN(Date.parse(e.notAfter)));
     if (!valid) throw new WardenError('WARDEN_IDENTITY_CA_STATE_INVALID', `${this.statePath()}: generation ${g.id} lists malformed superseded intermediates`);
-    return (list as SupersededIntermediate[]).map((e) => ({ serial: e.serial, notAfter: e.notAfter }));
+    return (list as SupersededIntermediate[]).map((e) => {
+      if (e.certificate === undefined) return { serial: e.serial, notAfter: e.notAfter };
+      let serial: string | null = null;
+      try {
+        serial = typeof e.certificate === 'string' ? normalizeSerial(new x509.X509Certificate(e.certificate).serialNumber) : null;
+      } catch {
+        /* reported below */
+      }
+      if (serial !== e.serial) throw new WardenError('WARDEN_IDENTITY_CA_STATE_INVALID', `${this.statePath()}: generation ${g.id} lists a replaced intermediate whose certificate is not serial ${e.serial}`);
+      return { serial: e.serial, notAfter: e.notAfter, certificate: e.certificate };
+    });
   }
 
   private active(): Generation | undefined {
@@ -323,7 +337,10 @@ export class FileCertificateAuthority implements CertificateAuthority {
       const no = active.intermediateNo + 1;
       const { intermediate, intermediateKeys } = await this.issueIntermediate(active.id, no, active.root, active.rootKeys);
       // SVIDs it issued stay valid until they expire; if its key leaks it must stay revocable by serial.
-      active.superseded = [...active.superseded, { serial: normalizeSerial(active.intermediate.serialNumber), notAfter: active.intermediate.notAfter.toISOString() }];
+      active.superseded = [
+        ...active.superseded,
+        { serial: normalizeSerial(active.intermediate.serialNumber), notAfter: active.intermediate.notAfter.toISOString(), certificate: toPem(active.intermediate) },
+      ];
       Object.assign(active, { intermediate, intermediateKeys, intermediateNo: no });
       changed = true;
     }
@@ -332,6 +349,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
   }
 
   private refreshCaches(changed: boolean): void {
+    this.intermediatesPemText = null;
     if (changed) {
       this.seq++;
       this.persist();
@@ -401,7 +419,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
       rootNotAfter: g.root.notAfter.toISOString(),
       intermediateNotAfter: g.intermediate.notAfter.toISOString(),
       intermediateSerial: normalizeSerial(g.intermediate.serialNumber),
-      supersededIntermediates: [...g.superseded],
+      supersededIntermediates: g.superseded.map((e) => ({ serial: e.serial, notAfter: e.notAfter })),
       rootSubject: g.root.subject,
       jwtKeyId: g.jwtKid,
     }));
@@ -423,8 +441,12 @@ export class FileCertificateAuthority implements CertificateAuthority {
   }
 
   intermediatesPem(): string {
-    return this.gens.map((g) => this.intermediatePemFor(g)).join('');
+    // Cached: the workload API completes every caller's chain with it. Reset by refreshCaches, which every change to the generations ends with.
+    this.intermediatesPemText ??= this.gens.map((g) => this.intermediatePemFor(g) + g.superseded.map((e) => e.certificate ?? '').join('')).join('');
+    return this.intermediatesPemText;
   }
+
+  private intermediatesPemText: string | null = null;
 
   private intermediatePemFor(g: Generation): string {
     return g === this.active() ? this.intermediatePemCache(g) : toPem(g.intermediate);

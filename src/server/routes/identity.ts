@@ -18,8 +18,10 @@ const parse = parseBody;
 let issuerCache: { pem: string; certs: X509Certificate[] } | null = null;
 
 /**
- * The caller's leaf plus this CA's intermediates (any generation). Cheaper than
- * getPeerCertificate(true), which materialises the whole chain as JS objects per request.
+ * The caller's leaf plus this CA's intermediates (any generation, and those a renewal replaced
+ * until they expire). Cheaper than getPeerCertificate(true), which materialises the whole chain
+ * as JS objects per request, and independent of TLS session resumption, after which the server
+ * no longer has the chain the client sent.
  */
 function peerOf(request: FastifyRequest, ca: CertificateAuthority): X509Certificate[] | null {
   const socket = request.raw.socket as TLSSocket;
