@@ -93,6 +93,7 @@ export class IdentityService {
 
   /** `renew` for a caller the route has just verified with `verifyPeer` (no second chain check). */
   async renewVerified(who: VerifiedSvid, csr: string, ttlSeconds?: number): Promise<X509Svid> {
+    assertCallerCurrent(who);
     return this.ca.issueX509SvidFromCsr(csr, { spiffeId: who.spiffeId, ttlSeconds });
   }
 
@@ -101,6 +102,17 @@ export class IdentityService {
   }
 
   async jwtSvidVerified(who: VerifiedSvid, audience: string | string[], ttlSeconds?: number): Promise<JwtSvid> {
+    assertCallerCurrent(who);
     return this.ca.issueJwtSvid({ spiffeId: who.spiffeId, audience, ttlSeconds });
   }
+}
+
+/**
+ * New credentials only for an SVID that has not expired on this clock. verifyPeer allows the
+ * clock skew past notAfter, which suits a peer's clock but not the issuer's own decision: an
+ * expired SVID renewing itself is an SVID that never expires, and a serial revocation is
+ * eventually forgotten after its certificate expires.
+ */
+function assertCallerCurrent(who: VerifiedSvid, now = Date.now()): void {
+  if (who.notAfter.getTime() < now) throw new WardenError('WARDEN_IDENTITY_SVID_EXPIRED', `the SVID expired at ${who.notAfter.toISOString()}; attest again`);
 }

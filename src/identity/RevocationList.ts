@@ -11,9 +11,25 @@ export interface RevocationEntry {
   reason: string | null;
   revokedBy: string | null;
   revokedAt: string;
-  /** When the entry may be forgotten (a serial's certificate expiry); null = never. */
+  /**
+   * A serial's certificate expiry (null = never forgotten). The entry is kept
+   * REVOCATION_KEPT_AFTER_EXPIRY_MS longer: verifiers accept a certificate until its expiry plus
+   * their clock skew.
+   */
   expiresAt: string | null;
 }
+
+/**
+ * The largest clock skew any Warden verifier accepts past a certificate's notAfter
+ * (identity.clockSkewSeconds, at most 600; gateway.clockSkewSeconds, at most 300).
+ */
+const MAX_ACCEPTED_CLOCK_SKEW_MS = 600_000;
+/**
+ * How long a serial revocation outlives its certificate: the largest accepted skew plus a minute
+ * for clocks. Forgotten sooner, a revoked certificate would verify again in that window (and
+ * could renew itself into a fresh SVID).
+ */
+export const REVOCATION_KEPT_AFTER_EXPIRY_MS = MAX_ACCEPTED_CLOCK_SKEW_MS + 60_000;
 
 export interface RevocationSnapshot {
   version: number;
@@ -71,12 +87,12 @@ export class RevocationList extends EventEmitter {
   /**
    * Adds what other control-plane replicas revoked since the last read. A merge, not a
    * replace: a revocation this replica made while the read ran is kept, and only entries not yet
-   * known are applied, so 'change' (and every stream) carries each new entry once. Expired serials
-   * are skipped, as prune() would drop them. Returns how many entries were new.
+   * known are applied, so 'change' (and every stream) carries each new entry once. Serials prune()
+   * would drop are skipped. Returns how many entries were new.
    */
-  async refresh(): Promise<number> {
+  async refresh(now = new Date()): Promise<number> {
     if (!this.db) return 0;
-    const r = await this.db.query<Row>('SELECT * FROM identity_revocations WHERE expires_at IS NULL OR expires_at > now() ORDER BY revoked_at, kind, value');
+    const r = await this.db.query<Row>('SELECT * FROM identity_revocations WHERE expires_at IS NULL OR expires_at >= $1 ORDER BY revoked_at, kind, value', [forgottenBefore(now)]);
     const before = this.byKey.size;
     this.apply(r.rows.map(fromRow), this._version);
     return this.byKey.size - before;
@@ -168,19 +184,29 @@ export class RevocationList extends EventEmitter {
     this._version = version;
   }
 
-  /** Drops serial entries whose certificate has expired anyway (keeps the list and CRL small). */
+  /**
+   * Drops serial entries whose certificate expired more than REVOCATION_KEPT_AFTER_EXPIRY_MS ago
+   * (keeps the list and CRL small). PEPs and agents never prune: each (re)connect replaces their
+   * list with the control plane's, so they follow this rule.
+   */
   async prune(now = new Date()): Promise<number> {
+    const before = forgottenBefore(now);
     let removed = 0;
     for (const [key, e] of this.byKey) {
-      if (e.expiresAt && new Date(e.expiresAt) < now) {
+      if (e.expiresAt && new Date(e.expiresAt) < before) {
         this.byKey.delete(key);
         (e.kind === 'serial' ? this.serials : this.ids).delete(e.value);
         removed++;
       }
     }
-    if (this.db) await this.db.query('DELETE FROM identity_revocations WHERE expires_at IS NOT NULL AND expires_at < $1', [now]);
+    if (this.db) await this.db.query('DELETE FROM identity_revocations WHERE expires_at IS NOT NULL AND expires_at < $1', [before]);
     return removed;
   }
+}
+
+/** Entries whose certificate expired before this may be forgotten. */
+function forgottenBefore(now: Date): Date {
+  return new Date(now.getTime() - REVOCATION_KEPT_AFTER_EXPIRY_MS);
 }
 
 function fromRow(r: Row): RevocationEntry {

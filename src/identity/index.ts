@@ -5,7 +5,7 @@ export type { X509Svid, JwtSvid, ServerCertificate, SpiffeBundle, SpiffeJwk, CaG
 export { FileKeyProvider, type KeyProvider, type KeyAlgorithm } from './KeyProvider.js';
 export { referencedIntermediatePaths } from './caFileNames.js';
 export { parseSpiffeId, isSpiffeId, uriSans, spiffeIdMatches, spiffePathValue, assertTrustDomain, type SpiffeId } from './SpiffeId.js';
-export { RevocationList, type RevocationEntry, type RevocationSnapshot } from './RevocationList.js';
+export { RevocationList, REVOCATION_KEPT_AFTER_EXPIRY_MS, type RevocationEntry, type RevocationSnapshot } from './RevocationList.js';
 export { IssuedSvidRepository, type IssuedSvidRecord } from './IssuedSvidRepository.js';
 export { nodeCertificatesFromPem, normalizeSerial, parsePemCertificates } from './x509.js';
 export { parseAndVerifyCsr, type ParsedCsr } from './fastLeaf.js';

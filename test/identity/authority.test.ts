@@ -9,7 +9,7 @@ import { SignJWT, decodeProtectedHeader } from 'jose';
 import { X509Certificate } from 'node:crypto';
 import { pemCertificateBlocks } from '../../src/identity/x509.js';
 import { openStore } from '../../src/store/index.js';
-import { loadOrCreateAuthority, verifyPeerSvid, verifyJwtSvid, createWorkloadKey, normalizeSerial, TrustBundle } from '../../src/identity/index.js';
+import { loadOrCreateAuthority, verifyPeerSvid, verifyJwtSvid, createWorkloadKey, normalizeSerial, TrustBundle, REVOCATION_KEPT_AFTER_EXPIRY_MS } from '../../src/identity/index.js';
 import { tempDir } from './helpers/controlPlane.js';
 import { x509, loadIntermediate, caKeyFiles, mintLeaf } from './helpers/fixtures.js';
 
@@ -282,8 +282,10 @@ test('revocation list: idempotent, O(1) lookups, change events, snapshot/replace
   await list.add({ kind: 'spiffe_id', value: 'spiffe://example.org/a', reason: 'again' });
   assert.equal(list.size, 1);
   assert.equal(list.entries()[0]!.revokedAt, first, 're-revoking keeps the first record');
-  await list.add({ kind: 'serial', value: '00:AB:cd', expiresAt: new Date(Date.now() - 1000) });
+  await list.add({ kind: 'serial', value: '00:AB:cd', expiresAt: new Date(Date.now() - REVOCATION_KEPT_AFTER_EXPIRY_MS - 1000) });
   assert.ok(list.hasSerial('abcd') && list.hasSerial('00ABCD'));
+  // Expired, but verifiers still accept it within their clock skew: kept until that has passed too.
+  await list.add({ kind: 'serial', value: 'ef01', expiresAt: new Date(Date.now() - 1000) });
   assert.ok(list.isRevoked('spiffe://example.org/a', undefined));
   await assert.rejects(list.add({ kind: 'spiffe_id', value: 'not-an-id' }), { code: 'WARDEN_IDENTITY_SPIFFE_ID_INVALID' });
   const pep = new RevocationList();
@@ -292,10 +294,12 @@ test('revocation list: idempotent, O(1) lookups, change events, snapshot/replace
   assert.ok(pep.hasSpiffeId('spiffe://example.org/a'));
   assert.equal(await list.prune(), 1);
   assert.ok(!list.hasSerial('abcd'));
+  assert.ok(list.hasSerial('ef01'), 'expired less than the largest accepted clock skew (+ a minute) ago: kept');
   const reloaded = new RevocationList(db);
   await reloaded.load();
-  assert.equal(reloaded.size, 1);
-  assert.deepEqual(seen, [1, 1]);
+  assert.equal(reloaded.size, 2);
+  assert.ok(reloaded.hasSerial('ef01') && !reloaded.hasSerial('abcd'), 'pruned in the database by the same rule');
+  assert.deepEqual(seen, [1, 1, 1]);
 });
 
 test('verifyPeerSvid verifies the chain before the trust domain: an unanchored certificate of another trust domain learns nothing of ours', async (t) => {

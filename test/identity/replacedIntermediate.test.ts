@@ -89,3 +89,30 @@ test('SVIDs of an intermediate a renewal replaced keep using the workload API un
   assert.deepEqual(await workloadApi(cp, again.chain), all('403 WARDEN_IDENTITY_REVOKED'));
   assert.deepEqual(await workloadApi(cp, again.leafOnly), all('403 WARDEN_IDENTITY_REVOKED'));
 });
+
+test('a revoked SVID stays revoked past its expiry (by the largest accepted clock skew), and an expired SVID gets no new credentials', { timeout: 60_000 }, async (t) => {
+  const cp = await startControlPlane();
+  t.after(() => cp.close());
+  const peer = await issueMaterial(cp.ca, 'spiffe://warden.local/svc/pep', 3600);
+  const revokedSvid = await issueMaterial(cp.ca, 'spiffe://warden.local/svc/revoked', 1);
+  const expiredSvid = await issueMaterial(cp.ca, 'spiffe://warden.local/svc/expired', 1);
+  await cp.ca.revoke({ serial: revokedSvid.serial, reason: 'keyCompromise' });
+  // Just past notAfter: within every verifier's clock skew (30 s by default), so both still verify by time.
+  const expiredAt = Math.max(revokedSvid.notAfter.getTime(), expiredSvid.notAfter.getTime());
+  await new Promise((r) => setTimeout(r, Math.max(0, expiredAt + 1100 - Date.now())));
+  await cp.ca.revocations.prune();
+
+  assert.ok(cp.ca.revocations.hasSerial(revokedSvid.serial), 'the revocation outlives the certificate');
+  assert.throws(() => verifyPeerSvid(revokedSvid.chainPem, cp.ca.bundlePem(), cp.ca.revocations, TD), { code: 'WARDEN_IDENTITY_REVOKED' }, 'a sidecar or gateway still refuses it');
+  const clients = { peer: clientsOf(t, cp, peer).chain, revoked: clientsOf(t, cp, revokedSvid).chain, expired: clientsOf(t, cp, expiredSvid).chain };
+  const feed = await request(`${cp.url}/api/v1/identity/revocations`, { dispatcher: clients.peer });
+  const entries = ((await feed.body.json()) as { entries: { value: string }[] }).entries;
+  assert.ok(entries.some((e) => e.value === revokedSvid.serial), 'PEPs receive it in the snapshot');
+
+  const revokedAnswers = await workloadApi(cp, clients.revoked);
+  assert.equal(revokedAnswers.renew, '403 WARDEN_IDENTITY_REVOKED');
+  assert.equal(revokedAnswers.jwt, '403 WARDEN_IDENTITY_REVOKED');
+  const expiredAnswers = await workloadApi(cp, clients.expired);
+  assert.equal(expiredAnswers.renew, '401 WARDEN_IDENTITY_SVID_EXPIRED', 'no renewal past its own notAfter');
+  assert.equal(expiredAnswers.jwt, '401 WARDEN_IDENTITY_SVID_EXPIRED');
+});
