@@ -22,7 +22,10 @@ export interface Principal {
   tenant?: string;
   /** Whether the credential proves multi-factor authentication (JWT amr/acr). */
   mfa?: boolean;
-  /** Serial of the client X.509-SVID (mtls): a revocation by serial closes its connection. */
+  /**
+   * Serial of the client X.509-SVID (mtls), or of the one a JWT-SVID was minted with (jwt-svid):
+   * a revocation by serial closes its connection, or ends the JWT-SVID's request.
+   */
   serial?: string;
   /** Serials of the intermediates that issued it (mtls): revoking one closes the connection too. */
   issuerSerials?: readonly string[];

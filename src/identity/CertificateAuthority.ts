@@ -34,8 +34,11 @@ export interface CertificateAuthority {
    * bundle from before a rotation keep verifying it during the overlap; default the active root.
    */
   issueX509SvidFromCsr(csr: string | Uint8Array, o: { spiffeId: string; ttlSeconds?: number; dnsNames?: string[]; root?: 'active' | 'oldest' }): Promise<X509Svid>;
-  /** Signs a JWT-SVID (ES256 by default) with `sub` = SPIFFE ID. */
-  issueJwtSvid(o: { spiffeId: string; audience: string | string[]; ttlSeconds?: number; now?: Date }): Promise<JwtSvid>;
+  /**
+   * Signs a JWT-SVID (ES256 by default) with `sub` = SPIFFE ID. `svidSerial`: the X.509-SVID the
+   * workload minted it with, carried in JWT_SVID_SERIAL_CLAIM so revoking that serial revokes the JWT.
+   */
+  issueJwtSvid(o: { spiffeId: string; audience: string | string[]; ttlSeconds?: number; now?: Date; svidSerial?: string }): Promise<JwtSvid>;
   /** Revocation list shared by the control plane, PEPs and agents. */
   readonly revocations: RevocationList;
   /** Revokes every SVID of a SPIFFE ID, or one certificate by serial. */

@@ -13,6 +13,8 @@ import { parseAndVerifyCsr, leafSigner, signLeafCertificate, type LeafSigner, ty
 import { FileKeyProvider, type KeyAlgorithm, type KeyProvider } from './KeyProvider.js';
 import { parseSpiffeId, assertTrustDomain, type SpiffeId } from './SpiffeId.js';
 import { CONTROL_PLANE_SPIFFE_PATH } from './controlPlaneIdentity.js';
+import { parseWorkloadSpiffeId } from './parseWorkloadSpiffeId.js';
+import { JWT_SVID_SERIAL_CLAIM } from './verifyJwtSvid.js';
 import { removeUnreferencedCaFiles } from './removeUnreferencedCaFiles.js';
 import { CA_STATE_FILE, rootCertName, intermediateCertName, intermediateCertPath, rootKeyName, intermediateKeyName } from './caFileNames.js';
 import { RevocationList } from './RevocationList.js';
@@ -530,13 +532,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
 
   /** A SPIFFE ID this CA may issue an SVID for: in its trust domain, and not the control plane's. */
   private workloadId(spiffeId: string): SpiffeId {
-    const id = parseSpiffeId(spiffeId);
-    if (id.trustDomain !== this.trustDomain) {
-      throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${spiffeId} is not in trust domain ${this.trustDomain}`);
-    }
-    // Clients pin the control plane on this ID (controlPlaneIdentity.ts): no workload may hold it.
-    if (id.path === CONTROL_PLANE_SPIFFE_PATH) throw new WardenError('WARDEN_INPUT_INVALID', `${id.id} is reserved for the control plane`);
-    return id;
+    return parseWorkloadSpiffeId(spiffeId, this.trustDomain);
   }
 
   async issueX509SvidFromCsr(csr: string | Uint8Array, o: { spiffeId: string; ttlSeconds?: number; dnsNames?: string[]; root?: 'active' | 'oldest' }): Promise<X509Svid> {
@@ -592,7 +588,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
     };
   }
 
-  async issueJwtSvid(o: { spiffeId: string; audience: string | string[]; ttlSeconds?: number; now?: Date }): Promise<JwtSvid> {
+  async issueJwtSvid(o: { spiffeId: string; audience: string | string[]; ttlSeconds?: number; now?: Date; svidSerial?: string }): Promise<JwtSvid> {
     const id = this.workloadId(o.spiffeId);
     const audience = (Array.isArray(o.audience) ? o.audience : [o.audience]).filter((a) => typeof a === 'string' && a.length > 0);
     if (audience.length === 0) throw new WardenError('WARDEN_IDENTITY_AUDIENCE_REQUIRED', 'a JWT-SVID needs at least one audience (aud)');
@@ -600,7 +596,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
     const ttl = this.clampTtl(o.ttlSeconds, this.jwtTtl, 86_400);
     const g = await this.ready();
     const now = Math.floor((o.now ?? new Date()).getTime() / 1000);
-    const token = await new SignJWT({})
+    const token = await new SignJWT(o.svidSerial === undefined ? {} : { [JWT_SVID_SERIAL_CLAIM]: normalizeSerial(o.svidSerial) })
       .setProtectedHeader({ alg: this.jwtAlg, kid: g.jwtKid, typ: 'JWT' })
       .setSubject(id.id)
       .setAudience(audience.length === 1 ? audience[0]! : audience)

@@ -6,6 +6,8 @@ import { RegistrationEntryRepository } from './RegistrationEntryRepository.js';
 import { JoinTokenRepository } from './JoinTokenRepository.js';
 import { KubernetesTokenAttestor } from './KubernetesTokenAttestor.js';
 import { verifyPeerSvid, type PeerCertificateInput, type VerifiedSvid } from './verifyPeerSvid.js';
+import { parseAndVerifyCsr } from './fastLeaf.js';
+import { parseWorkloadSpiffeId } from './parseWorkloadSpiffeId.js';
 import type { X509Svid, JwtSvid } from './types.js';
 import type { JSONWebKeySet } from 'jose';
 
@@ -17,7 +19,10 @@ export interface AttestRequest {
   k8sToken?: string;
   /** With k8s attestation: which of several matching entries to use. */
   spiffeId?: string;
-  /** Shorter lifetime than the default (bounded by identity.maxSvidTtlSeconds). */
+  /**
+   * Another lifetime, at most identity.svidTtlSeconds (or the matched registration entry's ttl):
+   * longer ones, up to identity.maxSvidTtlSeconds, only an admin issues.
+   */
   ttlSeconds?: number;
 }
 
@@ -55,16 +60,33 @@ export class IdentityService {
     if (this.ca.revocations.hasSpiffeId(spiffeId)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${spiffeId} is revoked`);
   }
 
+  /**
+   * A lifetime a workload asked for itself (attest, renew): at most `max`, identity.svidTtlSeconds
+   * unless an admin chose another. A stolen join token or SVID thus yields no longer-lived credential.
+   */
+  private workloadSvidTtl(requested: number | undefined, max: number): number | undefined {
+    if (requested === undefined) return undefined;
+    if (!Number.isInteger(requested) || requested < 1 || requested > max) {
+      throw new WardenError('WARDEN_IDENTITY_TTL_INVALID', `a workload may request an SVID lifetime of 1..${max} seconds; longer ones are issued by an admin`);
+    }
+    return requested;
+  }
+
   async attest(req: AttestRequest): Promise<X509Svid & { attestedBy: string }> {
     if (typeof req.csr !== 'string') throw new WardenError('WARDEN_IDENTITY_CSR_INVALID', 'csr (PEM) is required');
     if (req.joinToken !== undefined && req.k8sToken !== undefined) throw new WardenError('WARDEN_INPUT_INVALID', 'give one of joinToken or k8sToken');
     if (req.joinToken !== undefined) {
-      // Validate the CSR before burning the token, so a client bug does not waste it.
-      const { parseAndVerifyCsr } = await import('./fastLeaf.js');
+      // Everything that can fail is checked before the token is used up, so a client bug (or a
+      // revoked ID) does not waste it: the CSR, the lifetime, then what the token is for.
       parseAndVerifyCsr(req.csr);
+      const ttlSeconds = this.workloadSvidTtl(req.ttlSeconds, this.config.svidTtlSeconds);
+      const pending = await this.tokens.peek(req.joinToken);
+      parseWorkloadSpiffeId(pending.spiffeId, this.ca.trustDomain);
+      this.assertNotRevoked(pending.spiffeId);
       const t = await this.tokens.consume(req.joinToken);
+      // A revocation may have landed between the look and the use.
       this.assertNotRevoked(t.spiffeId);
-      return { ...(await this.ca.issueX509SvidFromCsr(req.csr, { spiffeId: t.spiffeId, ttlSeconds: req.ttlSeconds })), attestedBy: `join_token:${t.id}` };
+      return { ...(await this.ca.issueX509SvidFromCsr(req.csr, { spiffeId: t.spiffeId, ttlSeconds })), attestedBy: `join_token:${t.id}` };
     }
     if (req.k8sToken !== undefined) {
       if (!this.k8s) throw new WardenError('WARDEN_IDENTITY_ATTESTOR_DISABLED', 'Kubernetes attestation is not configured (identity.k8s.issuer)');
@@ -76,7 +98,9 @@ export class IdentityService {
       if (ids.length > 1) throw new WardenError('WARDEN_IDENTITY_ATTESTATION_FAILED', `several SPIFFE IDs match (${ids.length}); pass spiffeId to choose`);
       const entry = chosen[0]!;
       this.assertNotRevoked(entry.spiffeId);
-      return { ...(await this.ca.issueX509SvidFromCsr(req.csr, { spiffeId: entry.spiffeId, ttlSeconds: req.ttlSeconds ?? entry.ttlSeconds ?? undefined })), attestedBy: `entry:${entry.id}` };
+      // The entry's ttl is the admin's choice: the workload may ask for up to that.
+      const ttlSeconds = this.workloadSvidTtl(req.ttlSeconds, entry.ttlSeconds ?? this.config.svidTtlSeconds) ?? entry.ttlSeconds ?? undefined;
+      return { ...(await this.ca.issueX509SvidFromCsr(req.csr, { spiffeId: entry.spiffeId, ttlSeconds })), attestedBy: `entry:${entry.id}` };
     }
     throw new WardenError('WARDEN_INPUT_INVALID', 'attestation needs joinToken or k8sToken');
   }
@@ -94,16 +118,29 @@ export class IdentityService {
   /** `renew` for a caller the route has just verified with `verifyPeer` (no second chain check). */
   async renewVerified(who: VerifiedSvid, csr: string, ttlSeconds?: number): Promise<X509Svid> {
     assertCallerCurrent(who);
-    return this.ca.issueX509SvidFromCsr(csr, { spiffeId: who.spiffeId, ttlSeconds });
+    return this.ca.issueX509SvidFromCsr(csr, { spiffeId: who.spiffeId, ttlSeconds: this.workloadSvidTtl(ttlSeconds, this.config.svidTtlSeconds) });
   }
 
   async jwtSvid(peer: PeerCertificateInput | null | undefined, audience: string | string[], ttlSeconds?: number): Promise<JwtSvid> {
     return this.jwtSvidVerified(this.verifyPeer(peer), audience, ttlSeconds);
   }
 
-  async jwtSvidVerified(who: VerifiedSvid, audience: string | string[], ttlSeconds?: number): Promise<JwtSvid> {
-    assertCallerCurrent(who);
-    return this.ca.issueJwtSvid({ spiffeId: who.spiffeId, audience, ttlSeconds });
+  /**
+   * A JWT-SVID for a caller holding the X.509-SVID `who`. It is bound to that SVID: it names its
+   * serial (revoking the serial revokes the JWT) and never outlives it. A lifetime above
+   * identity.jwtSvidTtlSeconds is refused (a bearer token is replayable by whoever holds it).
+   */
+  async jwtSvidVerified(who: VerifiedSvid, audience: string | string[], ttlSeconds?: number, now = new Date()): Promise<JwtSvid> {
+    assertCallerCurrent(who, now.getTime());
+    const max = this.config.jwtSvidTtlSeconds;
+    if (ttlSeconds !== undefined && (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > max)) {
+      throw new WardenError('WARDEN_IDENTITY_TTL_INVALID', `a workload may request a JWT-SVID lifetime of 1..${max} seconds (identity.jwtSvidTtlSeconds)`);
+    }
+    const svidLeftSeconds = Math.floor((who.notAfter.getTime() - now.getTime()) / 1000);
+    // verifyPeer tolerates clock skew; a JWT-SVID from an SVID already past its end would be born expired.
+    if (svidLeftSeconds < 1) throw new WardenError('WARDEN_IDENTITY_SVID_EXPIRED', 'the X.509-SVID has expired; renew it (or attest again) first');
+    const ttl = Math.min(ttlSeconds ?? max, svidLeftSeconds);
+    return this.ca.issueJwtSvid({ spiffeId: who.spiffeId, audience, ttlSeconds: ttl, now, svidSerial: who.serial });
   }
 }
 

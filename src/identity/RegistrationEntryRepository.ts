@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Queryable } from '../store/index.js';
 import { WardenError } from '../errors/index.js';
-import { parseSpiffeId } from './SpiffeId.js';
+import { parseWorkloadSpiffeId } from './parseWorkloadSpiffeId.js';
 
 /** A registration entry: the workload that shows all `selectors` gets `spiffeId` (SPIRE's model). */
 export interface RegistrationEntry {
@@ -46,8 +46,7 @@ export class RegistrationEntryRepository {
   ) {}
 
   async create(input: { spiffeId: string; selectors: string[]; ttlSeconds?: number; by?: string }): Promise<RegistrationEntry> {
-    const id = parseSpiffeId(input.spiffeId);
-    if (id.trustDomain !== this.trustDomain) throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${id.id} is not in trust domain ${this.trustDomain}`);
+    const id = parseWorkloadSpiffeId(input.spiffeId, this.trustDomain);
     const selectors = parseSelectors(input.selectors);
     if (input.ttlSeconds !== undefined && (!Number.isInteger(input.ttlSeconds) || input.ttlSeconds < 60 || input.ttlSeconds > 30 * 86400)) {
       throw new WardenError('WARDEN_IDENTITY_TTL_INVALID', 'entry ttl must be 60..2592000 seconds');

@@ -11,7 +11,7 @@ export { nodeCertificatesFromPem, normalizeSerial, parsePemCertificates } from '
 export { parseAndVerifyCsr, type ParsedCsr } from './fastLeaf.js';
 export { verifyPeerSvid, CLIENT_SVID_SERVER_TLS, checkLeafShape, TrustBundle, type VerifiedSvid, type PeerCertificateInput } from './verifyPeerSvid.js';
 export { x509BundlePem } from './x509BundlePem.js';
-export { verifyJwtSvid, JWT_SVID_ALGORITHMS, type VerifiedJwtSvid } from './verifyJwtSvid.js';
+export { verifyJwtSvid, JWT_SVID_ALGORITHMS, JWT_SVID_SERIAL_CLAIM, jwtSvidSerialOf, type VerifiedJwtSvid } from './verifyJwtSvid.js';
 export { getAuthority, getIdentityService, type IdentityContext } from './getAuthority.js';
 export { IdentityService, type AttestRequest, type IdentityConfig } from './IdentityService.js';
 export { RegistrationEntryRepository, parseSelectors, type RegistrationEntry } from './RegistrationEntryRepository.js';

@@ -245,6 +245,39 @@ test('HTTP/2 + JWT-SVID: revoking the SPIFFE ID aborts its streaming request; th
   }
 });
 
+test('HTTP/2 + JWT-SVID minted with an X.509-SVID: revoking that SVID\'s serial aborts the streaming request and refuses the token afterwards', async () => {
+  const id = `spiffe://${TD}/ns/a/sa/jwt-minter`;
+  const records: AuditRecord[] = [];
+  const gw = await gateway({ mtls: false, jwtSvidAudience: 'gw' }, records);
+  const svid = await ca.issueX509SvidFromCsr(createWorkloadKey().csrPem, { spiffeId: id, ttlSeconds: 600 });
+  const jwt = await ca.issueJwtSvid({ spiffeId: id, audience: 'gw', svidSerial: svid.serial });
+  const session = h2connect(gw.url, { ca: ca.bundlePem(), servername: 'localhost' });
+  session.on('error', () => undefined);
+  try {
+    const upstreamBefore = upstreamClosed.length;
+    const r = await streamOn(session, { authorization: `Bearer ${jwt.token}` }, () => void ca.revoke({ serial: svid.serial, reason: 'test' }));
+    assert.equal(r.status, 200);
+    assert.equal(r.complete, false, 'the stream is cut off, not completed');
+    assert.ok(await until(() => upstreamClosed.length > upstreamBefore && upstreamClosed.at(-1)!.early), 'the upstream request was aborted');
+    const next = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const s = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json', authorization: `Bearer ${jwt.token}` });
+      let status = 0;
+      let body = '';
+      s.setEncoding('utf8');
+      s.on('response', (h) => (status = Number(h[':status'])));
+      s.on('data', (d: string) => (body += d));
+      s.on('end', () => resolve({ status, body }));
+      s.on('error', reject);
+      s.end(plainBody);
+    });
+    assert.equal(next.status, 403);
+    assert.equal((JSON.parse(next.body) as { error: { code: string } }).error.code, 'WARDEN_IDENTITY_REVOKED');
+  } finally {
+    session.destroy();
+    await gw.close(0);
+  }
+});
+
 test('a closed gateway stops listening for revocations', async () => {
   const baseline = ca.revocations.listenerCount('change');
   const gw = await gateway({ mtls: true }, []);

@@ -61,6 +61,15 @@ test('Kubernetes projected SA tokens: verified against the issuer JWKS, mapped t
   await id.entries.create({ spiffeId: 'spiffe://warden.local/ns/ml/sa/trainer/gpu', selectors: ['k8s:ns:ml'] });
   await code(client.attest({ csr, k8sToken: await k8s.mint() }), 'WARDEN_IDENTITY_ATTESTATION_FAILED');
   assert.equal((await client.attest({ csr, k8sToken: await k8s.mint(), spiffeId: 'spiffe://warden.local/ns/ml/sa/trainer/gpu' })).spiffeId, 'spiffe://warden.local/ns/ml/sa/trainer/gpu');
+  // A workload may ask for up to identity.svidTtlSeconds (1 h), or up to the lifetime the admin put on its entry.
+  await code(client.attest({ csr, k8sToken: await k8s.mint(), spiffeId: 'spiffe://warden.local/ns/ml/sa/trainer', ttlSeconds: 3601 }), 'WARDEN_IDENTITY_TTL_INVALID');
+  await id.entries.create({ spiffeId: 'spiffe://warden.local/ns/ml/sa/tuner', selectors: ['k8s:ns:ml', 'k8s:sa:tuner'], ttlSeconds: 7200 });
+  const lifeOf = (s: { notAfter: string }) => Math.round((Date.parse(s.notAfter) - Date.now()) / 1000);
+  const tunerToken = async () => k8s.mint({ sa: 'tuner' });
+  const tunerId = 'spiffe://warden.local/ns/ml/sa/tuner';
+  assert.ok(Math.abs(lifeOf(await client.attest({ csr, k8sToken: await tunerToken(), spiffeId: tunerId })) - 7200) <= 5, 'the entry ttl by default');
+  assert.ok(Math.abs(lifeOf(await client.attest({ csr, k8sToken: await tunerToken(), spiffeId: tunerId, ttlSeconds: 7200 })) - 7200) <= 5);
+  await code(client.attest({ csr, k8sToken: await tunerToken(), spiffeId: tunerId, ttlSeconds: 7201 }), 'WARDEN_IDENTITY_TTL_INVALID');
   await cp.ca.revoke({ spiffeId: 'spiffe://warden.local/ns/ml/sa/trainer' });
   await code(client.attest({ csr, k8sToken: await k8s.mint(), spiffeId: 'spiffe://warden.local/ns/ml/sa/trainer' }), 'WARDEN_IDENTITY_REVOKED');
 

@@ -31,7 +31,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--out <dir>', 'directory for svid.pem, svid.key (0600) and bundle.pem', 'svid')
     .option('--socket <path>', 'serve the Workload API on this Unix socket (mode 0600)')
     .option('--ca-file <file>', 'trust bundle to authenticate the control plane (default <data-dir>/bundle.pem)')
-    .option('--ttl <seconds>', 'requested SVID lifetime')
+    .option('--ttl <seconds>', 'requested SVID lifetime (at most identity.svidTtlSeconds, or the registration entry\'s ttl)')
     .option('--ready-json', 'print one JSON line on stdout once the first SVID is held')
     .action(async (opts: AgentOptions, cmd: Command) => {
       const config = configFor(cmd);

@@ -24,11 +24,14 @@ const outboundRoute = z.strictObject({
 
 export const identitySection = z
   .strictObject({
-    /** Default X.509-SVID lifetime (seconds). */
+    /** Default X.509-SVID lifetime (seconds), and the longest a workload may request (attest, renew). */
     svidTtlSeconds: z.number().int().min(60).max(30 * 86400).default(3600),
     /** Longest X.509-SVID lifetime an admin may request. */
     maxSvidTtlSeconds: z.number().int().min(60).max(365 * 86400).default(86400),
-    /** Default JWT-SVID lifetime (seconds). */
+    /**
+     * Default JWT-SVID lifetime (seconds), and the longest a workload may request; its token never
+     * outlives the X.509-SVID it was minted with either.
+     */
     jwtSvidTtlSeconds: z.number().int().min(10).max(86400).default(300),
     /** JWT-SVID signing algorithm. */
     jwtAlgorithm: z.enum(['ES256', 'EdDSA']).default('ES256'),

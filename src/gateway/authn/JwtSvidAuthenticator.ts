@@ -1,6 +1,6 @@
 import { jwtVerify, createLocalJWKSet, type JWTVerifyOptions } from 'jose';
 import { WardenError } from '../../errors/index.js';
-import { JWT_SVID_ALGORITHMS, parseSpiffeId, type SpiffeBundle } from '../../identity/index.js';
+import { JWT_SVID_ALGORITHMS, jwtSvidSerialOf, parseSpiffeId, type SpiffeBundle } from '../../identity/index.js';
 import type { Principal } from '../RequestContext.js';
 import { mapJoseError } from './mapJoseError.js';
 import { MAX_TOKEN_LENGTH } from './JwtAuthenticator.js';
@@ -11,7 +11,8 @@ export interface JwtSvidAuthenticatorOptions {
   audience: string;
   /** Current SPIFFE bundle (e.g. `() => ca.jwks()`); re-read when its sequence changes. */
   bundle: () => SpiffeBundle;
-  isRevoked: (spiffeId: string) => boolean;
+  /** `svidSerial`: the X.509-SVID the token was minted with (JWT_SVID_SERIAL_CLAIM), when it says. */
+  isRevoked: (spiffeId: string, svidSerial: string | undefined) => boolean;
   /**
    * Remote PEPs: fetch the bundle again now (rate-limited by the caller). A token signed with a key
    * the bundle lacks is verified once more if the bundle changed, since a CA rotation may not have
@@ -77,7 +78,16 @@ export class JwtSvidAuthenticator {
       throw new WardenError('WARDEN_AUTHN_TOKEN_INVALID', 'the JWT-SVID subject is not a SPIFFE ID', { cause });
     }
     if (trustDomain !== this.o.trustDomain) throw new WardenError('WARDEN_IDENTITY_TRUST_DOMAIN_MISMATCH', `${spiffeId} is not in trust domain ${this.o.trustDomain}`);
-    if (this.o.isRevoked(spiffeId)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${spiffeId} has been revoked`);
-    return { entity: { type: 'Service', id: spiffeId }, id: spiffeId, method: 'jwt-svid', parents: [] };
+    let serial: string | undefined;
+    try {
+      serial = jwtSvidSerialOf(payload);
+    } catch (cause) {
+      throw new WardenError('WARDEN_AUTHN_TOKEN_INVALID', 'the JWT-SVID names no valid minting SVID serial', { cause });
+    }
+    if (this.o.isRevoked(spiffeId, serial)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${spiffeId} has been revoked`);
+    // The serial lets RevocationEnforcer cut the request off when that SVID is revoked mid-answer.
+    const principal: Principal = { entity: { type: 'Service', id: spiffeId }, id: spiffeId, method: 'jwt-svid', parents: [] };
+    if (serial !== undefined) principal.serial = serial;
+    return principal;
   }
 }

@@ -49,9 +49,9 @@ export function createAuthenticators(config: AuthnConfig, trust: WorkloadTrust |
           trustDomain: trust.trustDomain,
           audience: config.jwtSvidAudience,
           bundle: trust.bundle,
-          isRevoked: (id) => {
+          isRevoked: (id, svidSerial) => {
             if (trust.revocationsFresh && !trust.revocationsFresh()) throw new WardenError('WARDEN_GATEWAY_REVOCATIONS_STALE', 'JWT-SVIDs are refused until the revocation list is current again');
-            return trust.revocations?.hasSpiffeId(id) ?? false;
+            return trust.revocations?.isRevoked(id, svidSerial) ?? false;
           },
           refreshBundle: trust.refreshBundle,
         })
