@@ -93,8 +93,54 @@ const criticalBuiltins = new Set([
 
 const criticalOperator = new Set(['attrgetter', 'methodcaller', 'itemgetter', 'call']);
 
-/** Function names that do harm whatever module they come from. */
-const dangerousNamePattern = /^(system|popen|exec|eval|spawn|call|run|check_output|check_call|getoutput|load|loads|open|remove|unlink|rmtree|write|__import__|import_module|getattr|compile|fork|kill|connect|urlopen|interact|start_new_thread|b64decode)/i;
+/** Function names that do harm whatever module they come from, matched at the start of any word of the name. */
+const dangerousNamePattern = /^(system|popen|exec|eval|spawn|call|run|check_output|check_call|getoutput|load|loads|open|remove|unlink|rmtree|write|__import__|import_module|getattr|compile|fork|kill|connect|urlopen|interact|start_new_thread|b64decode|memmap|mmap|fromfile|tofile)/i;
+
+/** Matched anywhere in a function-like name (`myeval`, `_exec_with_source`): too specific to occur by chance. */
+const dangerousInfix = /(eval|exec|system|popen|spawn|getattr|__import__|import_module|getoutput|check_output|b64decode|urlopen|rmtree|unlink|subprocess|memmap)/i;
+
+/**
+ * Third-party callables that open, map or write files named by their arguments (the path comes
+ * from the pickle): numpy.memmap creates or truncates any file; joblib's pre-0.10 wrappers read
+ * arrays from files named in the pickle.
+ */
+const fileAccessCallables = new Set([
+  'numpy.memmap', 'numpy.core.memmap.memmap', 'numpy._core.memmap.memmap', 'numpy.fromfile', 'numpy.core.multiarray.fromfile',
+  'numpy._core.multiarray.fromfile', 'numpy.genfromtxt', 'numpy.loadtxt', 'numpy.save', 'numpy.savez', 'numpy.savez_compressed',
+  'numpy.savetxt', 'numpy.DataSource', 'numpy.lib.format.open_memmap', 'numpy.lib.format.read_array', 'numpy.lib.format.write_array',
+  'torch.from_file', 'joblib.numpy_pickle_compat.NDArrayWrapper', 'joblib.numpy_pickle_compat.ZNDArrayWrapper',
+  'joblib.dump', 'h5py.File', 'h5py._hl.files.File', 'pandas.read_csv', 'pandas.read_parquet', 'pandas.read_hdf', 'pandas.read_json',
+]);
+const fileAccessPrefixes = ['numpy.lib._datasource', 'numpy.lib.format', 'numpy.core.memmap', 'numpy._core.memmap', 'fsspec', 'smart_open', 'pandas.io'];
+
+/** Start offsets of the words of an identifier: after underscores, at lower→upper case changes, at letter↔digit changes. */
+function wordStarts(name: string): number[] {
+  const starts: number[] = [];
+  for (let i = 0; i < name.length; i++) {
+    const c = name[i]!;
+    const p = i > 0 ? name[i - 1]! : '_';
+    if (c === '_' || c === '.') continue;
+    const boundary = p === '_' || p === '.' || (/[A-Z]/.test(c) && /[a-z0-9]/.test(p)) || (/[0-9]/.test(c) !== /[0-9]/.test(p));
+    if (boundary) starts.push(i);
+  }
+  return starts;
+}
+
+/** Words that name code execution even inside a class name (`RemoteExecutor`, `MyEvalHelper`). */
+const strongWordPattern = /^(system|popen|exec|eval|spawn|getattr|import|getoutput|check_output|b64decode|urlopen|rmtree|unlink|memmap|mmap|fromfile|tofile)/i;
+
+/**
+ * The dangerous-name test. Function-like names (lower-case first letter): the pattern at any word
+ * start or a specific infix anywhere. Class names: the pattern at the start, strong words at any
+ * word start; `TrainerCallback` or `DataLoader` classes are not what a gadget looks like.
+ */
+export function hasDangerousName(name: string): boolean {
+  if (dangerousNamePattern.test(name)) return true;
+  const functionLike = /^_*[a-z]/.test(name);
+  const words = functionLike ? dangerousNamePattern : strongWordPattern;
+  if (wordStarts(name).some((i) => words.test(name.slice(i)))) return true;
+  return functionLike && dangerousInfix.test(name);
+}
 
 /**
  * Protocol 4+ resolves dotted names attribute by attribute (`find_class('torch.serialization',
@@ -151,7 +197,10 @@ function classifyAsWritten(module: string, name: string): GlobalVerdict {
   if (criticalPrefixes.some((p) => dotted === p || dotted.startsWith(p + '.') || module === p || module.startsWith(p + '.'))) {
     return { severity: 'critical', rule: 'pickle/dangerous-global', reason: 'loads code or nested pickles' };
   }
-  if (dangerousNamePattern.test(name)) return { severity: 'high', rule: 'pickle/dangerous-global', reason: 'function name suggests code execution, file or network access' };
+  if (fileAccessCallables.has(dotted) || fileAccessPrefixes.some((p) => module === p || module.startsWith(p + '.'))) {
+    return { severity: 'high', rule: 'pickle/dangerous-global', reason: 'opens, maps or writes a file named by its arguments' };
+  }
+  if (hasDangerousName(name)) return { severity: 'high', rule: 'pickle/dangerous-global', reason: 'name suggests code execution, file or network access' };
   if (stdlibModules.has(root)) return { severity: 'high', rule: 'pickle/dangerous-global', reason: 'standard-library callable outside the allowlist (gadget)' };
   if (knownClassPrefixes.some((p) => module.startsWith(p)) && /^[A-Z]/.test(name)) {
     return { severity: 'low', rule: 'pickle/known-class', reason: 'library class: a whole object was pickled rather than a state dict' };

@@ -3,12 +3,16 @@ import { BufferSource } from '../io/RandomSource.js';
 import { ScanContext } from '../ScanContext.js';
 import type { Severity } from '../types.js';
 import { classifyGlobal } from './classifyGlobal.js';
+import { numpyArrayLayout } from './numpyDtype.js';
+import { ufuncModules, ufuncNames } from './numpyUfuncs.js';
 import { Op, isOpcode } from './opcodes.js';
 import { decodeLong, decodePyStringRepr, decodeRawUnicodeEscape, parsePyInt } from './pyLiterals.js';
 import {
-  CallResult, GlobalRef, LONG_VALUE, MAX_TRACKED_ITEMS, Opaque, PickleBytes, PickleDict, UNKNOWN, dictGet, type PickleValue,
+  CallResult, GlobalRef, LONG_VALUE, MAX_TRACKED_ITEMS, Opaque, PickleBytes, PickleDict, UNKNOWN, addItem, dictGet, isDunderName, type PickleValue,
 } from './values.js';
 
+/** Bytes of a joblib array (without alignment) run as opcodes to see what plain pickle.load would do. */
+const ARRAY_OPCODE_WINDOW = 64 * 1024;
 /** Strings longer than this are not materialised; module/attribute names are far shorter. */
 const MAX_STRING = 4096;
 /** Protocol-0 text arguments longer than this are skipped to their newline, not materialised. */
@@ -76,10 +80,12 @@ export async function scanPickleStream(r: ByteReader, ctx: ScanContext, options:
       } catch (err) {
         if (!(err instanceof Malformed)) throw err;
         result.complete = false;
+        // High, not medium: where the scanner's parse stops, a more lenient or differently
+        // written loader may read on (parser differential), so an unparsed pickle fails closed.
         ctx.add(
           err.truncated ? 'pickle/truncated' : 'pickle/malformed',
-          'medium',
-          `${err.truncated ? 'truncated' : 'malformed'} pickle: ${err.message} (a loader runs every opcode before this point)`,
+          'high',
+          `${err.truncated ? 'truncated' : 'malformed'} pickle: ${err.message} (a loader runs every opcode before this point; what follows was not scanned)`,
           err.offset,
         );
         return result;
@@ -110,6 +116,29 @@ export async function scanPickleStream(r: ByteReader, ctx: ScanContext, options:
   }
 }
 
+/**
+ * Third-party functions that real pickles call to rebuild objects (pandas frames and
+ * timestamps, sklearn trees): still medium at import, but not escalated as gadget-shaped calls.
+ */
+const knownReconstructors = new Set([
+  'pandas._libs.internals._unpickle_block', 'pandas._libs.tslibs.timestamps._unpickle_timestamp',
+  'pandas.core.indexes.base._new_Index', 'pandas.core.indexes.datetimes._new_DatetimeIndex', 'pandas.core.indexes.period._new_PeriodIndex',
+  'sklearn.neighbors._kd_tree.newObj', 'sklearn.neighbors._ball_tree.newObj', 'sklearn.neighbors._binary_tree.newObj', 'sklearn.metrics._dist_metrics.newObj',
+]);
+
+/** true: a dunder string among the tracked values; null: a container was cut at the tracking cap, so unknown. */
+function findDunder(v: PickleValue, depth: number): boolean | null {
+  if (isDunderName(v)) return true;
+  if (depth === 0 || !Array.isArray(v)) return false;
+  let unknown = v.length >= MAX_TRACKED_ITEMS;
+  for (const item of v) {
+    const r = findDunder(item, depth - 1);
+    if (r === true) return true;
+    if (r === null) unknown = true;
+  }
+  return unknown ? null : false;
+}
+
 type Note = (rule: string, severity: Severity, message: string, offset: number, key?: string) => void;
 
 class PickleVm {
@@ -117,6 +146,8 @@ class PickleVm {
   private readonly metastack: PickleValue[][] = [];
   private readonly memo = new Map<number, PickleValue>();
   private memoWarned = false;
+  /** False in a copy that explores another reading of the same bytes: containers it shares with the original stay untouched. */
+  private mutates = true;
   /** Opcodes executed so far, and imports among them (used by the sniffer). */
   ops = 0;
   imports = 0;
@@ -251,31 +282,65 @@ class PickleVm {
   }
 
   /**
-   * An unknown *function* (lower-case name) called with string arguments is what a gadget looks
-   * like (a command, code or a path goes in); checkpoints call unknown classes, or functions
-   * with tensors and numbers. Raises such calls from medium to high so a third-party gadget
-   * nobody listed still fails the default `--fail-on high`.
+   * What a call of an import does beyond the import itself. numpy's `_ufunc_reconstruct` is an
+   * import gadget unless it names a real ufunc. For other callables not on the allowlist
+   * (medium at import), a call is escalated to high when it is the shape of a gadget: a
+   * *function* (lower-case name) that is called at all, unless it is a reconstructor taking a
+   * class first (Cython `__pyx_unpickle_X(cls, checksum, state)`, sklearn `newObj(cls)`) and no
+   * text; any unknown function called with str/bytes (a command, code or a path goes in).
+   * Classes stay medium: checkpoints are full of them.
    */
-  private checkUnknownFunctionCall(callee: PickleValue, args: PickleValue, at: number): void {
-    if (!(callee instanceof GlobalRef) || !Array.isArray(args)) return;
+  private checkCall(callee: PickleValue, args: PickleValue, at: number, opcode: string, kwargs: PickleValue = null): void {
+    if (!(callee instanceof GlobalRef)) return;
     if (callee.name === '_ufunc_reconstruct' && /^numpy\.(_)?core$/.test(callee.module)) {
-      // numpy's ufunc unpickler is `getattr(__import__(module), name)`: fine for numpy ufuncs,
-      // an arbitrary import gadget for anything else.
-      const [mod, name] = args;
-      if (typeof mod === 'string' && typeof name === 'string') {
-        if (!(mod === 'numpy' || mod.startsWith('numpy.') || mod === 'scipy.special' || mod.startsWith('scipy.special.')) || name.startsWith('_')) {
-          const v = classifyGlobal(mod, name);
-          this.note('pickle/dangerous-global', v.severity === 'critical' ? 'critical' : 'high', `numpy _ufunc_reconstruct imports ${mod}.${name} (arbitrary import gadget)`, at, `ufunc|${mod}.${name}`);
-        }
-      } else {
-        this.note('pickle/unresolved-global', 'high', 'numpy _ufunc_reconstruct with a computed module or name', at);
-      }
+      this.checkUfuncReconstruct(Array.isArray(args) ? args : [], at);
       return;
     }
-    if (!args.some((a) => typeof a === 'string' || a === LONG_VALUE)) return;
-    if (!/^_*[a-z]/.test(callee.name)) return;
     if (classifyGlobal(callee.module, callee.name).severity !== 'medium') return;
-    this.note('pickle/unknown-call-with-string', 'high', `calls unknown function ${callee.module}.${callee.name} with string arguments (the shape of a command/code gadget)`, at, `ucs|${callee.module}.${callee.name}`);
+    const positional = Array.isArray(args) ? args : [];
+    const keywordValues = kwargs instanceof PickleDict ? kwargs.items.map(([, v]) => v) : [];
+    const isText = (a: PickleValue): boolean => typeof a === 'string' || a instanceof PickleBytes || a === LONG_VALUE;
+    const lastName = callee.name.slice(callee.name.lastIndexOf('.') + 1);
+    const functionLike = /^_*[a-z]/.test(lastName);
+    if (!functionLike) return;
+    const what = `${callee.module}.${callee.name}`;
+    if ((positional.some(isText) || keywordValues.some(isText)) && !knownReconstructors.has(what)) {
+      this.note('pickle/unknown-call-with-string', 'high', `${opcode} calls unknown function ${what} with string/bytes arguments (the shape of a command/code gadget)`, at, `ucs|${what}`);
+      return;
+    }
+    if (positional[0] instanceof GlobalRef || /^__pyx_unpickle_/.test(lastName) || knownReconstructors.has(what)) return;
+    this.note('pickle/unknown-call', 'high', `${opcode} calls unknown function ${what}: loading runs it, and a function (unlike a class or a reconstructor taking a class) is what a gadget looks like`, at, `uc|${what}`);
+  }
+
+  /** `_ufunc_reconstruct(module, name)` is `getattr(__import__(module), name)`: only real numpy ufuncs pass. */
+  private checkUfuncReconstruct(args: PickleValue[], at: number): void {
+    const [mod, name] = args;
+    if (typeof mod !== 'string' || typeof name !== 'string') {
+      this.note('pickle/unresolved-global', 'high', 'numpy _ufunc_reconstruct with a computed module or name', at);
+      return;
+    }
+    if (ufuncModules.has(mod) && ufuncNames.has(name)) return;
+    const v = classifyGlobal(mod, name);
+    this.note('pickle/dangerous-global', v.severity === 'critical' ? 'critical' : 'high', `numpy _ufunc_reconstruct imports ${mod}.${name}, which is not a numpy ufunc (arbitrary import gadget)`, at, `ufunc|${mod}.${name}`);
+  }
+
+  /**
+   * Python's load_build looks `__setstate__` up on the instance, so a first BUILD that stores a
+   * callable under `__setstate__` in the instance dict makes the second BUILD call it; slot
+   * state runs setattr (`__class__`, `__dict__`). No real object's state names dunder attributes.
+   */
+  private checkBuildState(state: PickleValue, at: number): void {
+    const parts = Array.isArray(state) && state.length === 2 ? state : [state];
+    for (const part of parts) {
+      const key = part instanceof PickleDict || part instanceof CallResult ? part.dunderKey : undefined;
+      if (key !== undefined) {
+        this.note('pickle/dunder-state', 'critical', `BUILD state sets the attribute ${key}: Python looks special methods up on the instance, so stored callables run on load (e.g. a later BUILD calls __setstate__)`, at, `dunder|${key}`);
+      } else if (part instanceof CallResult && part.callee instanceof GlobalRef && part.callee.name === 'dict' && /^_?_?builtins?_?_?$/.test(part.callee.module)) {
+        const found = findDunder(part.args, 4);
+        if (found === true) this.note('pickle/dunder-state', 'critical', 'BUILD state is a dict() built from pairs that name a dunder attribute', at, 'dunder|dict()');
+        else if (found === null) this.note('pickle/dunder-state', 'high', 'BUILD state is a dict() whose keys cannot all be read statically', at, 'dunder|dict()?');
+      }
+    }
   }
 
   private push(v: PickleValue): void {
@@ -486,20 +551,20 @@ class PickleVm {
           const items = this.popMark(at);
           if (items.length % 2) throw new Malformed('odd number of items for DICT', at);
           const d = new PickleDict();
-          for (let i = 0; i < items.length && d.items.length < MAX_TRACKED_ITEMS; i += 2) d.items.push([items[i]!, items[i + 1]!]);
+          for (let i = 0; i < items.length; i += 2) addItem(d, items[i]!, items[i + 1]!);
           this.push(d);
           break;
         }
         case Op.APPEND: {
           const v = this.pop(at);
           const list = this.top(at);
-          if (Array.isArray(list) && list.length < MAX_TRACKED_ITEMS) list.push(v);
+          if (this.mutates && Array.isArray(list) && list.length < MAX_TRACKED_ITEMS) list.push(v);
           break;
         }
         case Op.APPENDS: {
           const items = this.popMark(at);
           const list = this.top(at);
-          if (Array.isArray(list)) for (const v of items) if (list.length < MAX_TRACKED_ITEMS) list.push(v);
+          if (this.mutates && Array.isArray(list)) for (const v of items) if (list.length < MAX_TRACKED_ITEMS) list.push(v);
           break;
         }
         case Op.ADDITEMS:
@@ -510,14 +575,14 @@ class PickleVm {
           const v = this.pop(at);
           const k = this.pop(at);
           const d = this.top(at);
-          if (d instanceof PickleDict && d.items.length < MAX_TRACKED_ITEMS) d.items.push([k, v]);
+          if (this.mutates) addItem(d, k, v);
           break;
         }
         case Op.SETITEMS: {
           const items = this.popMark(at);
           if (items.length % 2) throw new Malformed('odd number of items for SETITEMS', at);
           const d = this.top(at);
-          if (d instanceof PickleDict) for (let i = 0; i < items.length && d.items.length < MAX_TRACKED_ITEMS; i += 2) d.items.push([items[i]!, items[i + 1]!]);
+          if (this.mutates) for (let i = 0; i < items.length; i += 2) addItem(d, items[i]!, items[i + 1]!);
           break;
         }
         case Op.PUT: {
@@ -574,7 +639,7 @@ class PickleVm {
           const name = this.lineFast() ?? (await this.line(at));
           const ref = module === OVERLONG || name === OVERLONG ? this.unresolved(at) : this.importGlobal(module, name, at, 'INST');
           const instArgs = PickleVm.tracked(this.popMark(at));
-          this.checkUnknownFunctionCall(ref, instArgs, at);
+          this.checkCall(ref, instArgs, at, 'INST');
           this.push(new CallResult(ref, instArgs));
           break;
         }
@@ -584,7 +649,7 @@ class PickleVm {
           if (!items.length) throw new Malformed('OBJ without a class', at);
           this.checkCallee(cls, at, 'OBJ');
           const objArgs = PickleVm.tracked(items.slice(1));
-          this.checkUnknownFunctionCall(cls, objArgs, at);
+          this.checkCall(cls, objArgs, at, 'OBJ');
           this.push(new CallResult(cls, objArgs));
           break;
         }
@@ -603,7 +668,7 @@ class PickleVm {
           const args = this.pop(at);
           const callee = this.pop(at);
           this.checkCallee(callee, at, 'REDUCE');
-          this.checkUnknownFunctionCall(callee, args, at);
+          this.checkCall(callee, args, at, 'REDUCE');
           this.push(new CallResult(callee, args));
           break;
         }
@@ -611,14 +676,16 @@ class PickleVm {
           const args = this.pop(at);
           const cls = this.pop(at);
           this.checkCallee(cls, at, 'NEWOBJ');
+          this.checkCall(cls, args, at, 'NEWOBJ');
           this.push(new CallResult(cls, args));
           break;
         }
         case Op.NEWOBJ_EX: {
-          this.pop(at); // kwargs
+          const kwargs = this.pop(at);
           const args = this.pop(at);
           const cls = this.pop(at);
           this.checkCallee(cls, at, 'NEWOBJ_EX');
+          this.checkCall(cls, args, at, 'NEWOBJ_EX', kwargs);
           this.push(new CallResult(cls, args));
           break;
         }
@@ -628,9 +695,10 @@ class PickleVm {
           if (inst instanceof GlobalRef) {
             this.note('pickle/build-on-global', 'high', `BUILD sets attributes on the imported object ${inst.module}.${inst.name} itself (monkey-patching on load)`, at);
           } else if (inst instanceof CallResult) {
-            inst.state = state;
-            if (inst.callee instanceof GlobalRef && inst.callee.module === 'joblib.numpy_pickle' && inst.callee.name === 'NumpyArrayWrapper') {
-              await this.skipJoblibArray(inst, at);
+            this.checkBuildState(state, at);
+            if (this.mutates) {
+              inst.state = state;
+              if (isJoblibArrayWrapper(inst)) await this.skipJoblibArray(inst, at);
             }
           }
           break;
@@ -655,35 +723,74 @@ class PickleVm {
    * joblib writes numpy array bytes straight into the stream right after the wrapper's BUILD;
    * skip them by the size the wrapper declares, or scan them as a pickle for object arrays.
    */
+  /**
+   * Plain `pickle.load` (not joblib's unpickler) does not consume array bytes: it runs them as
+   * opcodes. joblib >= 1.2 writes an alignment length byte first (0-15, never an opcode); older
+   * files and crafted ones start with data, so a copy of the VM runs a window of it and reports
+   * what it would import. Its own stop is silent (pickle.load fails there too), except when the
+   * window ends first.
+   */
+  private async followArrayAsOpcodes(): Promise<void> {
+    const r = this.r;
+    if (!(await r.ensure(1)) || !isOpcode[r.buf[r.pos]!]) return;
+    const whole = !(await r.ensure(ARRAY_OPCODE_WINDOW));
+    const base = r.offset;
+    const bytes = Buffer.from(r.buf.subarray(r.pos, r.pos + ARRAY_OPCODE_WINDOW));
+    const fork = new PickleVm(readerFromSource(new BufferSource(bytes)), this.ctx, (rule, severity, message, offset, key) => this.note(rule, severity, `${message} (array bytes run as opcodes by plain pickle.load)`, base + offset, key));
+    fork.mutates = false;
+    fork.stack = [...this.stack];
+    for (const frame of this.metastack) fork.metastack.push([...frame]);
+    for (const [k, v] of this.memo) fork.memo.set(k, v);
+    try {
+      await fork.run();
+    } catch (err) {
+      if (!(err instanceof Malformed)) throw err;
+      if (err.truncated && !whole) {
+        this.note('pickle/array-as-opcodes', 'medium', `joblib array bytes at ${base} still parse as pickle opcodes after ${ARRAY_OPCODE_WINDOW} bytes (plain pickle.load runs them); not followed further`, base);
+      }
+    }
+  }
+
   private async skipJoblibArray(wrapper: CallResult, at: number): Promise<void> {
     const state = wrapper.state;
     const shape = dictGet(state, 'shape');
-    const dtype = dictGet(state, 'dtype');
-    const descr = dtype instanceof CallResult && Array.isArray(dtype.args) ? dtype.args[0] : undefined;
-    const m = typeof descr === 'string' ? /^[<>|=]?([a-zA-Z])(\d*)$/.exec(descr) : null;
-    if (!Array.isArray(shape) || !m || !shape.every((d) => typeof d === 'number' && d >= 0)) {
-      // joblib itself would read on; without the size the rest of the stream cannot be followed.
-      this.note('pickle/joblib-unparsed', 'high', 'joblib array wrapper with a shape/dtype the scanner cannot size: the rest of the stream was not scanned', at);
-      throw new Malformed('joblib array wrapper without a readable shape and dtype', at);
-    }
-    const kind = m[1]!;
-    if (kind === 'O') {
-      const nested = await new PickleVm(this.r, this.ctx, this.note).run();
-      void nested;
+    const layout = numpyArrayLayout(dictGet(state, 'dtype'));
+    const stop = (why: string): never => {
+      // joblib itself reads on; without the exact size the rest of the stream cannot be followed.
+      this.note('pickle/joblib-unparsed', 'high', `joblib array wrapper the scanner cannot size (${why}): the rest of the stream was not scanned`, at);
+      throw new Malformed(`joblib array wrapper without a certain size (${why})`, at);
+    };
+    if (state instanceof PickleDict && state.truncated) stop('wrapper state has more items than are tracked');
+    if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) stop('shape is not a tuple of integers');
+    if (layout.kind === 'unknown') return stop(layout.why);
+    if (layout.kind === 'object') {
+      await new PickleVm(this.r, this.ctx, this.note).run();
       return;
     }
     let count = 1;
     for (const d of shape as number[]) count *= d;
-    const width = Number(m[2] || '1') * (kind === 'U' ? 4 : 1);
     const align = dictGet(state, 'numpy_array_alignment_bytes');
-    if (align !== undefined && align !== null) {
+    if (align === undefined || align === null) await this.followArrayAsOpcodes();
+    else {
       if (this.r.pos + 1 > this.r.buf.length) await this.need(1, at);
       const pad = this.r.buf[this.r.pos++]!;
       if (!(await this.r.skip(pad))) throw new Malformed('joblib padding runs past the end', at, true);
     }
-    const bytes = count * width;
+    const bytes = count * layout.itemsize;
     if (!Number.isSafeInteger(bytes) || !(await this.r.skip(bytes))) throw new Malformed('joblib array data runs past the end', at, true);
   }
+}
+
+/**
+ * joblib's unpickler reads array bytes after BUILD on any NumpyArrayWrapper instance
+ * (`isinstance`), however it was made: NEWOBJ/REDUCE on the class or copyreg._reconstructor(cls, ...).
+ */
+function isJoblibArrayWrapper(inst: CallResult): boolean {
+  const isWrapperClass = (v: PickleValue | undefined): boolean =>
+    v instanceof GlobalRef && v.module.startsWith('joblib') && (v.name === 'NumpyArrayWrapper' || v.name.endsWith('.NumpyArrayWrapper'));
+  if (isWrapperClass(inst.callee)) return true;
+  const c = inst.callee;
+  return c instanceof GlobalRef && (c.module === 'copyreg' || c.module === 'copy_reg') && Array.isArray(inst.args) && isWrapperClass(inst.args[0]);
 }
 
 /**

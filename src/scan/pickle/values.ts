@@ -11,6 +11,8 @@ export class GlobalRef {
 }
 
 export class CallResult {
+  /** A dunder attribute name set on the result as a mapping key (SETITEM on an OrderedDict...). */
+  dunderKey: string | undefined;
   constructor(
     readonly callee: PickleValue,
     readonly args: PickleValue,
@@ -24,6 +26,10 @@ export class PickleBytes {
 
 export class PickleDict {
   readonly items: [PickleValue, PickleValue][] = [];
+  /** Items were dropped past MAX_TRACKED_ITEMS: a lookup may miss a later duplicate key. */
+  truncated = false;
+  /** First dunder-named string key, seen even past the tracking cap (BUILD state would set it as an attribute). */
+  dunderKey: string | undefined;
 }
 
 export class Opaque {
@@ -38,8 +44,25 @@ export type PickleValue = null | boolean | number | bigint | string | PickleByte
 /** Containers keep at most this many items: enough to read shapes and small tuples. */
 export const MAX_TRACKED_ITEMS = 64;
 
+/** Python keeps the last value of a repeated key, so the last match wins here too. */
 export function dictGet(d: PickleValue, key: string): PickleValue | undefined {
   if (!(d instanceof PickleDict)) return undefined;
-  for (const [k, v] of d.items) if (k === key) return v;
+  for (let i = d.items.length - 1; i >= 0; i--) if (d.items[i]![0] === key) return d.items[i]![1];
   return undefined;
+}
+
+export function isDunderName(k: PickleValue): k is string {
+  return typeof k === 'string' && /^__.+__$/.test(k);
+}
+
+/** SETITEM(S)/DICT: keeps the first MAX_TRACKED_ITEMS items, but notes dunder keys among all of them. */
+export function addItem(target: PickleValue, k: PickleValue, v: PickleValue): void {
+  if (target instanceof PickleDict) {
+    if (target.dunderKey === undefined && isDunderName(k)) target.dunderKey = k;
+    if (target.items.length < MAX_TRACKED_ITEMS) target.items.push([k, v]);
+    else target.truncated = true;
+  } else if (target instanceof CallResult) {
+    // A mapping built by a call (OrderedDict(), a dict subclass) can be a BUILD state too.
+    if (target.dunderKey === undefined && isDunderName(k)) target.dunderKey = k;
+  }
 }
