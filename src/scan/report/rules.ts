@@ -46,6 +46,8 @@ export const ruleDescriptions: Record<string, string> = {
   'archive/too-many-entries': 'Archive has more members than the limit.',
   'archive/unreadable': 'Zip central directory cannot be read; members were found by local headers.',
   'archive/malformed': 'Archive structure is invalid.',
+  'archive/entry-count-mismatch': 'Zip end record and central directory disagree on the members (readers list different files).',
+  'archive/prefixed-data': 'Data precedes a zip that readers find from its end (polyglot).',
   'archive/flag-tampering': 'Zip member claims encryption but is stored in the clear.',
   'archive/encrypted-entry': 'Encrypted archive member cannot be scanned.',
   'archive/unsupported-compression': 'Compression method not supported; content not scanned.',
