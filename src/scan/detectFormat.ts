@@ -23,7 +23,7 @@ export function detectFormat(head: Buffer, size: number): DetectedFormat {
   if (b.length >= 3 && b.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
   if (b.length >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
   if (b.length >= 4 && b.readUInt32LE(0) === 0x184d2204) return 'lz4';
-  if (b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
+  if (isTarHeader(b)) return 'tar';
   // 8-byte little-endian header length, then the JSON header's '{'.
   if (b.length >= 9 && b[8] === 0x7b && b.readUInt32LE(4) === 0 && b.readUInt32LE(0) + 8 <= size) return 'safetensors';
   if (b.length >= 9 && b[8] === 0x7b && b.readUInt32LE(4) < 0x10000 && b[0] !== Op.PROTO) return 'safetensors';
@@ -39,6 +39,20 @@ export function detectFormat(head: Buffer, size: number): DetectedFormat {
     return 'pickle?';
   }
   return 'unknown';
+}
+
+/**
+ * A tar header: a full 512-byte block with "ustar" and a checksum that adds up. The magic alone
+ * is not enough: a pickle can carry "ustar" at byte 257 and still be read as a pickle by
+ * pickle.load / torch.load, which never look at tar checksums.
+ */
+export function isTarHeader(b: Buffer): boolean {
+  if (b.length < 512 || b.subarray(257, 262).toString('latin1') !== 'ustar') return false;
+  const field = b.subarray(148, 156).toString('latin1').replace(/\0.*$/s, '').trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : b[i]!;
+  return Number.parseInt(field, 8) === sum;
 }
 
 function looksLikeText(b: Buffer): boolean {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { atOrAbove } from '../../src/scan/index.js';
-import { zipArchive } from './helpers/archives.js';
+import { tarArchive, zipArchive } from './helpers/archives.js';
 import { P, scanBytes } from './helpers/scanBytes.js';
 
 /** builtins.eval(<command>): what every attack file below hides. */
@@ -41,5 +41,40 @@ describe('zip listing differentials', () => {
   it('ranks running out of the inflate budget high', async () => {
     const zip = zipArchive([{ name: 'a.bin', data: Buffer.alloc(6000, 1), deflate: true }, { name: 'x.pkl', data: evil, deflate: true }]);
     assert.deepEqual(await highs(zip, 'budget.zip', { maxInflatedBytes: 5000 }), ['high scan/limit']);
+  });
+});
+
+describe('format-confusion polyglots', () => {
+  const tarHeaderChecksum = (h: Buffer): void => {
+    h.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += h[i]!;
+    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+  };
+  it('scans a pickle that carries "ustar" at byte 257 as the pickle it is (short of a tar block)', async () => {
+    const p = P.cat(P.proto(2), evil.subarray(2, -1), P.op('0'));
+    const pad = 257 - p.length - 2;
+    const poly = P.cat(p, P.op('C', pad + 5), Buffer.alloc(pad, 'A'), Buffer.from('ustar'), P.op('0', 'N', '.'));
+    assert.deepEqual(await highs(poly, 'tar_poly.pkl'), ['critical pickle/dangerous-global', 'high archive/malformed']);
+    const big = P.cat(poly.subarray(0, -1), P.op('0'), Buffer.alloc(300, 'N'), P.op('.')); // a full 512-byte block, bad checksum
+    assert.deepEqual(await highs(big, 'tar_poly_big.pkl'), ['critical pickle/dangerous-global', 'high archive/malformed']);
+  });
+  it('runs a valid tar header whose name field is a pickle through the pickle scanner too', async () => {
+    const tar = tarArchive([{ name: 'x', data: Buffer.from('hello') }]);
+    const header = tar.subarray(0, 512);
+    header.fill(0, 0, 100);
+    evil.copy(header, 0);
+    tarHeaderChecksum(header);
+    assert.deepEqual(await highs(tar, 'model.pt'), ['critical pickle/dangerous-global', 'high format/polyglot']);
+  });
+  it('parses big-endian GGUF instead of waving it through, and scans a GGUF/pickle polyglot as a pickle', async () => {
+    const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+    const u64 = (n: number): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b; };
+    const str = (s: string): Buffer => P.cat(u64(s.length), Buffer.from(s));
+    const be = P.cat(Buffer.from('GGUF'), u32(3), u64(0), u64(1), str('general.name'), u32(8), str('model'));
+    const ok = await scanBytes(be, 'model.gguf');
+    assert.deepEqual([ok.format, ok.findings], ['gguf', []]);
+    const poly = P.cat(Buffer.from('GGUF'), u32(3), P.op(0, '0'), evil.subarray(2));
+    assert.deepEqual(await highs(poly, 'gguf_poly.pt'), ['critical pickle/dangerous-global', 'high format/polyglot', 'high gguf/invalid']);
   });
 });

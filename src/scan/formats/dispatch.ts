@@ -37,46 +37,74 @@ async function scanAsPickle(r: ByteReader, ctx: ScanContext): Promise<string> {
 
 const unsupportedCompression: Partial<Record<DetectedFormat, string>> = { bzip2: 'bzip2', xz: 'xz/lzma', lz4: 'lz4' };
 
+/** Parses `src` as the format its content says it is. */
+async function scanSourceAs(fmt: DetectedFormat, head: Buffer, src: RandomSource, name: string, ctx: ScanContext): Promise<string> {
+  switch (fmt) {
+    case 'zip':
+      return scanZip(src, ctx, dispatch);
+    case 'tar':
+      return scanTar(src, ctx, dispatch);
+    case 'safetensors':
+      await scanSafetensors(src, ctx);
+      return 'safetensors';
+    case 'gguf':
+      await scanGguf(src, ctx);
+      return 'gguf';
+    case 'hdf5':
+      await scanH5(readerFromSource(src), ctx);
+      return 'hdf5';
+    case 'json':
+      return scanJson(src, ctx);
+    case 'protobuf?': {
+      const base = baseName(name);
+      if (base === 'keras_metadata.pb') {
+        await scanH5(readerFromSource(src), ctx); // same search: Keras layer configs are stored as JSON strings
+        return 'keras-metadata';
+      }
+      const kind = await probeProtobuf(src);
+      if (kind === 'onnx') {
+        await scanOnnx(src, ctx);
+        return 'onnx';
+      }
+      if (kind === 'tf-savedmodel' || base === 'saved_model.pb') {
+        await scanSavedModel(src, ctx);
+        return 'tf-savedmodel';
+      }
+      return dispatch.scanStream(readerFromSource(src), name, ctx, src.size);
+    }
+    default:
+      if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') {
+        // tarfile rejects the header; torch.load then falls back to unpickling the same bytes.
+        ctx.add('archive/malformed', 'high', 'tar magic without a valid 512-byte header (checksum); not read as a tar, scanned by its content instead', 0);
+      }
+      return dispatch.scanStream(readerFromSource(src), name, ctx, src.size);
+  }
+}
+
+/**
+ * A magic number only says what one reader will make of the file; pickle.load and torch.load
+ * (non-zip) run the same bytes as opcodes whatever they start with. So when a format's own
+ * parser did not validate the file cleanly (any finding of medium or above), or the format is
+ * one whose header can double as opcodes (tar), the start is also tried as a pickle.
+ */
+async function alsoAsPickle(src: RandomSource, head: Buffer, fmt: string, ctx: ScanContext, findingsBefore: number): Promise<void> {
+  const doubtful = fmt === 'tar' || ctx.findings.slice(findingsBefore).some((f) => f.severity !== 'low' && f.severity !== 'info');
+  if (!doubtful || !(await sniffPickle(head, ctx))) return;
+  ctx.add('format/polyglot', 'high', `the file is both ${fmt} and a pickle: pickle.load / torch.load run it as opcodes (scanned as a pickle too)`, 0);
+  await scanPickleStream(readerFromSource(src), ctx);
+}
+
+/** Formats whose parser is followed by the pickle check above. */
+const validatedFormats = new Set(['tar', 'pytorch-legacy-tar', 'safetensors', 'gguf', 'onnx', 'tf-savedmodel']);
+
 export const dispatch: ScanDispatch = {
   async scanSource(src, name, ctx) {
     const head = await src.read(0, DETECT_BYTES);
     const fmt = detectFormat(head, src.size);
-    switch (fmt) {
-      case 'zip':
-        return scanZip(src, ctx, dispatch);
-      case 'tar':
-        return scanTar(src, ctx, dispatch);
-      case 'safetensors':
-        await scanSafetensors(src, ctx);
-        return 'safetensors';
-      case 'gguf':
-        await scanGguf(src, ctx);
-        return 'gguf';
-      case 'hdf5':
-        await scanH5(readerFromSource(src), ctx);
-        return 'hdf5';
-      case 'json':
-        return scanJson(src, ctx);
-      case 'protobuf?': {
-        const base = baseName(name);
-        if (base === 'keras_metadata.pb') {
-          await scanH5(readerFromSource(src), ctx); // same search: Keras layer configs are stored as JSON strings
-          return 'keras-metadata';
-        }
-        const kind = await probeProtobuf(src);
-        if (kind === 'onnx') {
-          await scanOnnx(src, ctx);
-          return 'onnx';
-        }
-        if (kind === 'tf-savedmodel' || base === 'saved_model.pb') {
-          await scanSavedModel(src, ctx);
-          return 'tf-savedmodel';
-        }
-        return dispatch.scanStream(readerFromSource(src), name, ctx, src.size);
-      }
-      default:
-        return dispatch.scanStream(readerFromSource(src), name, ctx, src.size);
-    }
+    const before = ctx.findings.length;
+    const format = await scanSourceAs(fmt, head, src, name, ctx);
+    if (validatedFormats.has(format)) await alsoAsPickle(src, head, format, ctx, before);
+    return format;
   },
 
   async scanStream(r, name, ctx, size) {

@@ -31,10 +31,16 @@ export async function scanGguf(src: RandomSource, ctx: ScanContext): Promise<voi
     throw new GgufError(msg);
   };
   const remaining = (): number => src.size - r.offset;
-  const u32 = async (): Promise<number> => ((await r.ensure(4)) ? (r.pos += 4, r.buf.readUInt32LE(r.pos - 4)) : fail('truncated'));
+  // Big-endian GGUF (s390x builds) has the same layout with every number byte-swapped.
+  let bigEndian = false;
+  const u32 = async (): Promise<number> => {
+    if (!(await r.ensure(4))) fail('truncated');
+    r.pos += 4;
+    return bigEndian ? r.buf.readUInt32BE(r.pos - 4) : r.buf.readUInt32LE(r.pos - 4);
+  };
   const u64 = async (): Promise<number> => {
     if (!(await r.ensure(8))) fail('truncated');
-    const v = r.buf.readBigUInt64LE(r.pos);
+    const v = bigEndian ? r.buf.readBigUInt64BE(r.pos) : r.buf.readBigUInt64LE(r.pos);
     r.pos += 8;
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`value ${v} is out of range`);
     return Number(v);
@@ -77,9 +83,9 @@ export async function scanGguf(src: RandomSource, ctx: ScanContext): Promise<voi
   try {
     await r.skip(4);
     version = await u32();
-    if (version > 0xffff && (version >>> 24) >= 1 && (version >>> 24) <= 3 && (version & 0xffffff) === 0) {
-      ctx.add('gguf/unsupported', 'medium', 'big-endian GGUF (s390x builds) is not parsed; header not validated', 4);
-      return;
+    if (version > 0xffff) {
+      bigEndian = true;
+      version = r.buf.readUInt32BE(r.pos - 4);
     }
     if (version < 1 || version > 3) fail(`unsupported version ${version}`);
     const tensorCount = await len();

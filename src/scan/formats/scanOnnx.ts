@@ -87,7 +87,7 @@ export async function scanOnnx(src: RandomSource, ctx: ScanContext): Promise<voi
     }
   } catch (err) {
     if (!(err instanceof ProtoError)) throw err;
-    ctx.add('onnx/invalid', 'medium', `malformed ONNX protobuf: ${err.message}`);
+    ctx.add('onnx/invalid', 'high', `malformed ONNX protobuf (not validated): ${err.message}`);
   }
   for (const [domain, at] of usedDomains) {
     if (standardDomains.has(domain) || localDomains.has(domain)) continue;

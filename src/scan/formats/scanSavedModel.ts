@@ -55,7 +55,7 @@ export async function scanSavedModel(src: RandomSource, ctx: ScanContext): Promi
     }
   } catch (err) {
     if (!(err instanceof ProtoError)) throw err;
-    ctx.add('tf/invalid', 'medium', `malformed SavedModel protobuf: ${err.message}`);
+    ctx.add('tf/invalid', 'high', `malformed SavedModel protobuf (not validated): ${err.message}`);
   }
   for (const [op, { at, count }] of seen) {
     const [severity, why] = riskyOps[op]!;

@@ -42,12 +42,12 @@ export async function scanTar(src: RandomSource, ctx: ScanContext, dispatch: Sca
     let sum = 0;
     for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
     if (octal(h, 148, 8) !== sum) {
-      ctx.add('archive/malformed', 'medium', 'tar header checksum mismatch', pos);
+      ctx.add('archive/malformed', 'high', 'tar header checksum mismatch; the rest of the archive was not scanned', pos);
       break;
     }
     const size = octal(h, 124, 12);
     if (!Number.isSafeInteger(size) || pos + BLOCK + size > src.size) {
-      ctx.add('archive/malformed', 'medium', 'tar member size is invalid or runs past the end', pos);
+      ctx.add('archive/malformed', 'high', 'tar member size is invalid or runs past the end; the rest of the archive was not scanned', pos);
       break;
     }
     const type = String.fromCharCode(h[156]!);

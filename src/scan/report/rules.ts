@@ -27,7 +27,6 @@ export const ruleDescriptions: Record<string, string> = {
   'safetensors/trailing-data': 'Bytes after the last safetensors tensor.',
   'gguf/invalid': 'GGUF header is malformed or declares impossible counts or offsets.',
   'gguf/duplicate-key': 'GGUF metadata key appears twice.',
-  'gguf/unsupported': 'GGUF variant the scanner does not parse (big-endian).',
   'gguf/chat-template-code': 'GGUF chat template contains code that escapes the Jinja sandbox.',
   'tokenizer/chat-template-code': 'Tokenizer chat_template contains code that escapes the Jinja sandbox.',
   'keras/lambda-layer': 'Keras Lambda layer (marshalled Python bytecode).',
@@ -54,4 +53,5 @@ export const ruleDescriptions: Record<string, string> = {
   'scan/file-changed': 'The file changed while it was being scanned.',
   'scan/limit': 'A scan limit was reached; part of the file was not scanned.',
   'format/unknown': 'File format not recognised from its content.',
+  'format/polyglot': 'File is valid as two formats; pickle loaders run it as opcodes.',
 };
