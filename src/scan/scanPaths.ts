@@ -48,8 +48,17 @@ export async function scanFile(path: string, options: ScanOptions = {}, displayP
   }
 }
 
-/** Files under `path` (a file, or a directory walked recursively; symlinked directories are not followed). */
-async function listFiles(path: string): Promise<string[]> {
+/** A directory symlink inside a scanned tree: not followed, and reported instead. */
+interface SkippedDirectory {
+  skippedDirectory: string;
+}
+
+/**
+ * Files under `path` (a file, or a directory walked recursively). Symlinked directories are not
+ * followed (they may point anywhere, or in a cycle), but a loader given the tree follows them,
+ * so each one is listed to be reported rather than silently left out.
+ */
+async function listFiles(path: string): Promise<(string | SkippedDirectory)[]> {
   let st;
   try {
     st = await stat(path);
@@ -58,7 +67,7 @@ async function listFiles(path: string): Promise<string[]> {
   }
   if (st.isFile()) return [path];
   if (!st.isDirectory()) throw new WardenError('WARDEN_SCAN_PATH_NOT_FOUND', `not a regular file or directory: ${path}`);
-  const out: string[] = [];
+  const out: (string | SkippedDirectory)[] = [];
   const seen = new Set<string>([await realpath(path)]);
   const walk = async (dir: string): Promise<void> => {
     const names = (await readdir(dir)).sort();
@@ -71,11 +80,21 @@ async function listFiles(path: string): Promise<string[]> {
         const target = await stat(full).catch(() => null);
         const real = await realpath(full).catch(() => null);
         if (target?.isFile() && real && !seen.has(real)) out.push(full);
+        else if (target?.isDirectory()) out.push({ skippedDirectory: full });
       }
     }
   };
   await walk(path);
   return out;
+}
+
+function skippedDirectoryReport(path: string): FileReport {
+  return {
+    path,
+    format: 'directory-symlink',
+    sha256: null,
+    findings: [{ rule: 'scan/directory-not-scanned', severity: 'high', location: '', message: 'symlink to a directory: not followed, so its files were not scanned, yet a loader given this tree reads through it' }],
+  };
 }
 
 export function summarize(files: FileReport[]): ScanReport['summary'] {
@@ -99,7 +118,9 @@ export async function scanPaths(paths: string[], options: ScanOptions = {}): Pro
   const lists = [];
   for (const p of paths) lists.push(await listFiles(p));
   const files: FileReport[] = [];
-  for (const list of lists) for (const f of list) files.push(await scanFile(f, options));
+  for (const list of lists) {
+    for (const f of list) files.push(typeof f === 'string' ? await scanFile(f, options) : skippedDirectoryReport(f.skippedDirectory));
+  }
   return { files, summary: summarize(files) };
 }
 

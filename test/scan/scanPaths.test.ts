@@ -23,12 +23,13 @@ describe('scanPaths', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('walks directories in a stable order, follows file symlinks but not directory symlinks', async () => {
+  it('walks directories in a stable order, follows file symlinks, reports directory symlinks high instead of following them', async () => {
     const r = await scanPaths([join(dir, 'model')]);
-    assert.deepEqual(r.files.map((f) => f.path.slice(dir.length + 1)), ['model/b.pkl', 'model/linkfile.pkl', 'model/sub/a.pkl']);
+    assert.deepEqual(r.files.map((f) => f.path.slice(dir.length + 1)), ['model/b.pkl', 'model/linkdir', 'model/linkfile.pkl', 'model/sub/a.pkl']);
     assert.equal(r.files[0]!.sha256, createHash('sha256').update(evil).digest('hex'));
     assert.equal(worstSeverity(r), 'critical');
-    assert.deepEqual(r.summary.bySeverity, { critical: 2, high: 0, medium: 0, low: 0, info: 0 });
+    assert.deepEqual(r.summary.bySeverity, { critical: 2, high: 1, medium: 0, low: 0, info: 0 });
+    assert.deepEqual(r.files[1]!.findings.map((f) => `${f.severity} ${f.rule}`), ['high scan/directory-not-scanned']);
   });
 
   it('fails fast with stable codes before scanning anything', async () => {

@@ -51,6 +51,7 @@ export const ruleDescriptions: Record<string, string> = {
   'archive/encrypted-entry': 'Encrypted archive member cannot be scanned.',
   'archive/unsupported-compression': 'Compression method not supported; content not scanned.',
   'scan/file-changed': 'The file changed while it was being scanned.',
+  'scan/directory-not-scanned': 'A symlinked directory in the scanned tree was not followed; its files were not scanned.',
   'scan/limit': 'A scan limit was reached; part of the file was not scanned.',
   'format/unknown': 'File format not recognised from its content.',
   'format/polyglot': 'File is valid as two formats; pickle loaders run it as opcodes.',
