@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { atOrAbove } from '../../src/scan/index.js';
 import { tarArchive, zipArchive } from './helpers/archives.js';
+import { savedModel } from './helpers/writers.js';
 import { P, scanBytes } from './helpers/scanBytes.js';
 
 /** builtins.eval(<command>): what every attack file below hides. */
@@ -76,5 +77,12 @@ describe('format-confusion polyglots', () => {
     assert.deepEqual([ok.format, ok.findings], ['gguf', []]);
     const poly = P.cat(Buffer.from('GGUF'), u32(3), P.op(0, '0'), evil.subarray(2));
     assert.deepEqual(await highs(poly, 'gguf_poly.pt'), ['critical pickle/dangerous-global', 'high format/polyglot', 'high gguf/invalid']);
+  });
+});
+
+describe('SavedModel ops that write files', () => {
+  it('ranks dataset and summary writers high and lists checkpoint writers', async () => {
+    const r = await scanBytes(savedModel(['Const', 'SaveV2', 'MergeV2Checkpoints'], ['DatasetToTFRecord']), 'saved_model.pb');
+    assert.deepEqual(r.findings.map((f) => `${f.severity} ${f.message.split(' (')[0]}`).sort(), ['high graph uses DatasetToTFRecord', 'low graph uses MergeV2Checkpoints', 'low graph uses SaveV2']);
   });
 });

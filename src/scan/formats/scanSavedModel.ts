@@ -14,6 +14,21 @@ const riskyOps: Record<string, [Severity, string]> = {
   ImmutableConst: ['medium', 'memory-maps a file named in the graph'],
   DebugIdentityV2: ['medium', 'writes debug events to a path named in the graph'],
   PrintV2: ['low', 'prints to a stream named in the graph'],
+  // Non-checkpoint file writers: a model has no reason to run them at load or serve time.
+  DatasetToTFRecord: ['high', 'writes a dataset to a file named in the graph'],
+  ExperimentalDatasetToTFRecord: ['high', 'writes a dataset to a file named in the graph'],
+  SaveDataset: ['high', 'writes a dataset to a directory named in the graph'],
+  SaveDatasetV2: ['high', 'writes a dataset to a directory named in the graph'],
+  SnapshotDataset: ['high', 'writes dataset snapshots to a directory named in the graph'],
+  SnapshotDatasetV2: ['high', 'writes dataset snapshots to a directory named in the graph'],
+  CreateSummaryFileWriter: ['high', 'writes event files to a directory named in the graph'],
+  CreateSummaryDbWriter: ['high', 'writes to a database file named in the graph'],
+  // Checkpoint writers: every SavedModel's saver has them (so they cannot rank higher without
+  // flagging every model), but TF1 loading runs main_op/restore_op, which may point at them.
+  SaveV2: ['low', 'writes checkpoint files to a path the graph computes'],
+  Save: ['low', 'writes checkpoint files to a path the graph computes'],
+  SaveSlices: ['low', 'writes checkpoint files to a path the graph computes'],
+  MergeV2Checkpoints: ['low', 'merges and deletes checkpoint files at paths the graph computes'],
   LoadLibrary: ['critical', 'loads a native library'],
 };
 
