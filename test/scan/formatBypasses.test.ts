@@ -80,6 +80,31 @@ describe('format-confusion polyglots', () => {
   });
 });
 
+describe('.npy headers read the way np.load reads them', () => {
+  it('finds object arrays spelled "object" or hidden behind a duplicate descr key (the last key wins)', async () => {
+    const word = npy("{'descr': 'object', 'fortran_order': False, 'shape': (1,), }", evil);
+    assert.deepEqual(await highs(word, 'obj_word.npy'), ['critical pickle/dangerous-global']);
+    const dup = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'descr': '|O', }", evil);
+    assert.deepEqual(await highs(dup, 'obj_dupkey.npy'), ['critical pickle/dangerous-global']);
+    const structured = npy("{'descr': [('a', '<f4'), ('b', '|O')], 'fortran_order': False, 'shape': (1,), }", evil);
+    assert.deepEqual(await highs(structured, 's.npy'), ['critical pickle/dangerous-global']);
+  });
+  it('ranks dtypes and headers it cannot read high and scans their data as a pickle', async () => {
+    const odd = npy("{'descr': 'Q9x', 'fortran_order': False, 'shape': (1,), }", evil);
+    assert.deepEqual(await highs(odd), ['critical pickle/dangerous-global', 'high numpy/unsupported-dtype']);
+    const concat = npy("{'descr': '|' 'O', 'fortran_order': False, 'shape': (1,), }", evil);
+    assert.deepEqual(await highs(concat), ['critical pickle/dangerous-global', 'high numpy/invalid']);
+  });
+  it('keeps plain arrays clean, with type codes sized by their real item size', async () => {
+    for (const [descr, width] of [['<f8', 8], ['d', 8], ['|b1', 1], ['<U3', 12], ['<M8[ns]', 8], ['?', 1]] as const) {
+      const r = await scanBytes(npy(`{'descr': '${descr}', 'fortran_order': False, 'shape': (2, 3), }`, Buffer.alloc(6 * width)));
+      assert.deepEqual(r.findings, [], descr);
+    }
+    const structured = await scanBytes(npy("{'descr': [('x', '<f4'), ('y', '<i8', (2,))], 'fortran_order': False, 'shape': (2,), }", Buffer.alloc(40)));
+    assert.deepEqual(structured.findings, []);
+  });
+});
+
 describe('SavedModel ops that write files', () => {
   it('ranks dataset and summary writers high and lists checkpoint writers', async () => {
     const r = await scanBytes(savedModel(['Const', 'SaveV2', 'MergeV2Checkpoints'], ['DatasetToTFRecord']), 'saved_model.pb');

@@ -20,6 +20,7 @@ export const ruleDescriptions: Record<string, string> = {
   'pytorch/invalid-legacy': 'Legacy PyTorch tar member does not follow the torch layout.',
   'numpy/object-dtype': 'NumPy array with object dtype: its data is a pickle.',
   'numpy/invalid': 'Malformed .npy header or data length.',
+  'numpy/unsupported-dtype': 'NumPy dtype the scanner does not know; its data is scanned as a pickle.',
   'numpy/trailing-data': 'Bytes after the .npy array data.',
   'safetensors/invalid-header': 'safetensors header is out of bounds, not JSON, or describes invalid tensors.',
   'safetensors/duplicate-key': 'safetensors header names a tensor twice.',
