@@ -2,7 +2,7 @@ import { Op } from './pickle/opcodes.js';
 
 /** Formats the scanner tells apart by content. */
 export type DetectedFormat =
-  | 'zip' | 'tar' | 'gzip' | 'zlib' | 'bzip2' | 'xz' | 'lz4' | 'numpy' | 'safetensors' | 'gguf' | 'hdf5'
+  | 'zip' | 'tar' | 'gzip' | 'zlib' | 'bzip2' | 'xz' | 'lzma' | 'lz4' | 'numpy' | 'safetensors' | 'gguf' | 'hdf5'
   | 'pickle' | 'pickle?' | 'protobuf?' | 'json' | 'unknown';
 
 /** Bytes of the file start that `detectFormat` needs. */
@@ -33,6 +33,7 @@ export function detectFormat(head: Buffer, size: number): DetectedFormat {
   if (b.length >= 4 && b.subarray(0, 3).toString('latin1') === 'ZF0') return 'zlib';
   const firstNonSpace = b.findIndex((c) => c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09);
   if (firstNonSpace >= 0 && (b[firstNonSpace] === 0x7b || b[firstNonSpace] === 0x5b) && looksLikeText(b)) return 'json';
+  if (isLzmaAloneHeader(b)) return 'lzma';
   if (b.length >= 1 && size > 0) {
     const c = b[0]!;
     if (c === 0x08 || c === 0x0a || c === 0x12) return 'protobuf?';
@@ -53,6 +54,20 @@ export function isTarHeader(b: Buffer): boolean {
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : b[i]!;
   return Number.parseInt(field, 8) === sum;
+}
+
+/**
+ * Raw LZMA ("alone", `.lzma`, joblib's `compress='lzma'`): no magic, just a properties byte
+ * (lc/lp/pb), a dictionary size and the uncompressed size (or -1 for unknown). Checked last,
+ * after every format with a real magic number.
+ */
+function isLzmaAloneHeader(b: Buffer): boolean {
+  if (b.length < 13 || b[0]! >= 225) return false;
+  const dict = b.readUInt32LE(1);
+  const pow2 = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+  const dictOk = dict >= 4096 && (pow2(dict) || pow2(dict / 3));
+  const size = b.readBigUInt64LE(5);
+  return dictOk && (size === 0xffffffffffffffffn || size < 1n << 40n);
 }
 
 function looksLikeText(b: Buffer): boolean {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { atOrAbove } from '../../src/scan/index.js';
 import { tarArchive, zipArchive } from './helpers/archives.js';
-import { savedModel } from './helpers/writers.js';
+import { onnxModel, pbBytes, pbVarint, savedModel } from './helpers/writers.js';
 import { P, scanBytes } from './helpers/scanBytes.js';
 
 /** builtins.eval(<command>): what every attack file below hides. */
@@ -102,6 +102,75 @@ describe('.npy headers read the way np.load reads them', () => {
     }
     const structured = await scanBytes(npy("{'descr': [('x', '<f4'), ('y', '<i8', (2,))], 'fortran_order': False, 'shape': (2,), }", Buffer.alloc(40)));
     assert.deepEqual(structured.findings, []);
+  });
+});
+
+describe('compressed pickles the scanner cannot open fail closed', () => {
+  it('ranks xz, raw LZMA (joblib compress="lzma") and bz2 streams high', async () => {
+    const xz = P.cat(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0x00, 0x04]), Buffer.alloc(40, 7));
+    const lzma = P.cat(Buffer.from([0x5d, 0x00, 0x00, 0x80, 0x00]), Buffer.alloc(8, 0xff), Buffer.alloc(40, 7));
+    const bz2 = Buffer.from('BZh91AY&SY' + 'x'.repeat(40), 'latin1');
+    for (const [name, bytes] of [['m.joblib', xz], ['m.pkl', lzma], ['m.joblib', bz2], ['m.bin', lzma]] as const) {
+      assert.deepEqual(await highs(bytes, name), ['high archive/unsupported-compression'], name);
+    }
+  });
+});
+
+describe('Keras configs read the way Keras reads them', () => {
+  const config = JSON.stringify({ class_name: 'Sequential', config: { layers: [{ class_name: 'Lambda', config: { function: 'x' } }] } });
+  const keras = (configBytes: Buffer): Buffer => zipArchive([{ name: 'metadata.json', data: Buffer.from('{"keras_version": "3.0.0"}') }, { name: 'config.json', data: configBytes, deflate: true }]);
+  const utf16be = (s: string): Buffer => {
+    const le = Buffer.from(s, 'utf16le');
+    for (let i = 0; i < le.length; i += 2) [le[i], le[i + 1]] = [le[i + 1]!, le[i]!];
+    return le;
+  };
+  it('parses config.json with a UTF-8 BOM, in UTF-16 (BOM or not) and UTF-32, as json.loads does', async () => {
+    const utf32le = Buffer.alloc(config.length * 4);
+    for (let i = 0; i < config.length; i++) utf32le.writeUInt32LE(config.charCodeAt(i), i * 4);
+    const encodings: [string, Buffer][] = [
+      ['utf-8 BOM', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(config)])],
+      ['utf-16le BOM', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(config, 'utf16le')])],
+      ['utf-16be', utf16be(config)],
+      ['utf-32le', utf32le],
+    ];
+    for (const [what, bytes] of encodings) {
+      assert.deepEqual(await highs(keras(bytes), 'model.keras'), ['high keras/lambda-layer'], what);
+    }
+  });
+  it('ranks a config.json it cannot parse high', async () => {
+    assert.deepEqual(await highs(keras(Buffer.from([0xff, 0x00, 0x7b, 0x22, 0xd8, 0x00, 0x00, 0xdc, 0x01])), 'model.keras'), ['high format/invalid-json']);
+  });
+  it('opens a zip with junk in front of it, as zipfile.is_zipfile and Keras do', async () => {
+    const junk = Buffer.concat([Buffer.from('JUNK'), keras(Buffer.from(config))]);
+    const r = await scanBytes(junk, 'model.keras');
+    assert.equal(r.format, 'keras');
+    assert.deepEqual(await highs(junk, 'model.keras'), ['high archive/prefixed-data', 'high keras/lambda-layer']);
+  });
+  it('finds a Lambda layer spelled with \\u escapes in an HDF5 model_config', async () => {
+    const json = config.replace('"Lambda"', '"Lambd\\u0061"');
+    const h5 = Buffer.concat([Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'), Buffer.alloc(100), Buffer.from('model_config\0' + json), Buffer.alloc(64)]);
+    assert.deepEqual(await highs(h5, 'model.h5'), ['high keras/lambda-layer']);
+  });
+});
+
+describe('ONNX recognised the way ONNX Runtime reads it', () => {
+  const traversal = (): Buffer => onnxModel({ nodes: [{ op: 'Add' }], externalLocation: '../../../../etc/passwd' });
+  it('still checks a model that carries a field the scanner does not know', async () => {
+    const withUnknown = Buffer.concat([traversal(), pbVarint(30, 1), pbBytes(99, 'x')]);
+    assert.deepEqual(await highs(withUnknown, 'model.bin'), ['high onnx/external-data-traversal']);
+  });
+  it('checks an .onnx whose fields come in another order (it does not start like a protobuf model)', async () => {
+    const m = traversal();
+    const graphAt = m.indexOf(Buffer.from([0x3a])); // field 7, length-delimited
+    const reordered = Buffer.concat([m.subarray(graphAt), m.subarray(0, graphAt)]);
+    assert.deepEqual(await highs(reordered, 'model.onnx'), ['high onnx/external-data-traversal']);
+  });
+  it('ranks an .onnx it cannot recognise as ONNX high', async () => {
+    assert.deepEqual(await highs(Buffer.from([0x0a, 0x05, 0x01, 0x02]), 'model.onnx'), ['high onnx/invalid']);
+  });
+  it('reads saved_model.pb as a SavedModel even when it also looks like ONNX', async () => {
+    const sm = Buffer.concat([savedModel(['Const'], ['PyFunc']), pbBytes(7, pbBytes(1, 'x'))]);
+    assert.deepEqual(await highs(sm, 'saved_model.pb'), ['critical tf/risky-op', 'high onnx/invalid']);
   });
 });
 

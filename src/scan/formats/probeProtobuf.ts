@@ -14,8 +14,9 @@ export async function probeProtobuf(src: RandomSource): Promise<'onnx' | 'tf-sav
   } catch {
     return null;
   }
-  const onnx = [...fields].every(([f, w]) => [1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25].includes(f) && w === ([1, 5].includes(f) ? 0 : 2));
-  if (onnx && (fields.has(7) || fields.has(8))) return 'onnx';
+  // ONNX Runtime skips fields it does not know, so unknown fields must not hide a model: a
+  // graph (field 7, length-delimited) is what makes it ONNX.
+  if (fields.get(7) === 2 && fields.get(1) !== 2) return 'onnx';
   const tf = [...fields].every(([f, w]) => (f === 1 && w === 0) || (f === 2 && w === 2));
   if (tf && fields.has(2)) return 'tf-savedmodel';
   return null;

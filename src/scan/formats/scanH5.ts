@@ -21,10 +21,13 @@ export async function scanH5(r: ByteReader, ctx: ScanContext): Promise<void> {
     const chunk = r.buf.toString('latin1', r.pos);
     r.pos = r.buf.length;
     const window = tail + chunk;
-    const l = lambdaAt < 0 ? lambdaPattern.exec(window) : null;
-    if (l) lambdaAt = tailStart + l.index;
-    const m: RegExpExecArray | null = moduleHit ? null : modulePattern.exec(window);
-    if (m) moduleHit = { at: tailStart + m.index, text: m[0] };
+    // JSON may spell any character as \uXXXX ("Lambd\u0061"); json.loads decodes it, so the
+    // search runs over the decoded text too (offsets are then approximate).
+    const decoded = window.includes('\\u') ? window.replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))) : window;
+    const l = lambdaAt < 0 ? (lambdaPattern.exec(window) ?? lambdaPattern.exec(decoded)) : null;
+    if (l) lambdaAt = tailStart + Math.min(l.index, window.length - 1);
+    const m: RegExpExecArray | null = moduleHit ? null : (modulePattern.exec(window) ?? modulePattern.exec(decoded));
+    if (m) moduleHit = { at: tailStart + Math.min(m.index, window.length - 1), text: m[0] };
     const keep = Math.min(OVERLAP, window.length);
     tailStart += window.length - keep;
     tail = window.slice(window.length - keep);

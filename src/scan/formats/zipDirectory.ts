@@ -45,10 +45,15 @@ export interface CentralDirectory {
 /**
  * Finds the end record the way Python's zipfile does (last 22 bytes first, then the last
  * signature in the final 64 KiB), so a zip with junk in front or a comment is still found.
- * Null when there is none or it points outside the file.
+ * Null when there is none or it points outside the file. Without `searchComment` only a
+ * comment-less end record is looked for (22 bytes read instead of 64 KiB).
  */
-export async function findZipEnd(src: RandomSource): Promise<ZipEnd | null> {
+export async function findZipEnd(src: RandomSource, searchComment = true): Promise<ZipEnd | null> {
   if (src.size < EOCD_SIZE) return null;
+  if (!searchComment) {
+    const last = await src.read(src.size - EOCD_SIZE, EOCD_SIZE);
+    if (last.readUInt32LE(0) !== EOCD || last.readUInt16LE(20) !== 0) return null;
+  }
   const tailStart = Math.max(0, src.size - (EOCD_SIZE + MAX_COMMENT + 20 + 56));
   const tail = await src.read(tailStart, src.size - tailStart);
   let i = tail.length - EOCD_SIZE;

@@ -55,5 +55,6 @@ export const ruleDescriptions: Record<string, string> = {
   'scan/directory-not-scanned': 'A symlinked directory in the scanned tree was not followed; its files were not scanned.',
   'scan/limit': 'A scan limit was reached; part of the file was not scanned.',
   'format/unknown': 'File format not recognised from its content.',
+  'format/invalid-json': 'A model config.json cannot be parsed; its checks did not run.',
   'format/polyglot': 'File is valid as two formats; pickle loaders run it as opcodes.',
 };
