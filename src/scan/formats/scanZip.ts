@@ -6,7 +6,7 @@ import { readerFromIterable } from '../io/ByteReader.js';
 import { SliceSource, type RandomSource } from '../io/RandomSource.js';
 import type { ScanContext } from '../ScanContext.js';
 import type { ScanDispatch } from './dispatch.js';
-import { findZipEnd, readCentralDirectory, splitExtraFields, type CentralEntry } from './zipDirectory.js';
+import { MetadataReader, findZipEnd, readCentralDirectory, splitExtraFields, type CentralEntry } from './zipDirectory.js';
 
 class SizeExceeded extends Error {}
 class BudgetExceeded extends Error {}
@@ -142,7 +142,8 @@ export async function scanZip(src: RandomSource, ctx: ScanContext, dispatch: Sca
     await scanLocalHeaders(src, ctx, dispatch);
     return 'zip';
   }
-  const dir = await readCentralDirectory(src, end, ctx.limits.maxEntries);
+  const meta = new MetadataReader(src);
+  const dir = await readCentralDirectory(meta, end, ctx.limits.maxEntries);
   if (end.prefix > 0) {
     ctx.add('archive/prefixed-data', 'high', `${end.prefix} bytes precede the zip; zipfile (Keras, np.load of a path) still opens it, and the prefix can be another format's payload`);
   }
@@ -178,14 +179,14 @@ export async function scanZip(src: RandomSource, ctx: ScanContext, dispatch: Sca
       // scanner bypass. Scan the bytes as if the flag were not set (real ciphertext won't parse).
       child.add('archive/flag-tampering', 'high', 'member claims encryption; loaders that ignore the flag read it as plain data (scanned as such)');
     }
-    const local = await src.read(entry.localOffset, 30);
+    const local = await meta.read(entry.localOffset, 30);
     if (local.length < 30 || local.readUInt32LE(0) !== LOCAL_HEADER) {
       child.add('archive/malformed', 'high', 'no local header where the central directory points; member not scanned');
       continue;
     }
     scannedLocal.add(entry.localOffset);
     const localNameLen = local.readUInt16LE(26);
-    const localName = await src.read(entry.localOffset + 30, localNameLen);
+    const localName = await meta.read(entry.localOffset + 30, localNameLen);
     // Extractors that walk local headers and loaders that use the central directory would
     // see different names: a classic way to show a scanner one file and a loader another.
     if (!localName.equals(entry.rawName) || local.readUInt16LE(8) !== entry.method) {

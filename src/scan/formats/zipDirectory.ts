@@ -43,6 +43,26 @@ export interface CentralDirectory {
 }
 
 /**
+ * Serves the many small metadata reads of a zip (central directory records, local headers)
+ * from a 64 KiB window instead of one read call each.
+ */
+export class MetadataReader {
+  private window: Buffer = Buffer.alloc(0);
+  private windowStart = 0;
+
+  constructor(private readonly src: RandomSource) {}
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset < this.windowStart || offset + length > this.windowStart + this.window.length) {
+      this.window = await this.src.read(offset, Math.max(length, 64 * 1024));
+      this.windowStart = offset;
+    }
+    const at = offset - this.windowStart;
+    return this.window.subarray(at, Math.min(at + length, this.window.length));
+  }
+}
+
+/**
  * Finds the end record the way Python's zipfile does (last 22 bytes first, then the last
  * signature in the final 64 KiB), so a zip with junk in front or a comment is still found.
  * Null when there is none or it points outside the file. Without `searchComment` only a
@@ -90,7 +110,7 @@ export async function findZipEnd(src: RandomSource, searchComment = true): Promi
  * says there are more, and any disagreement is reported. Unlike yauzl, no flag makes the walk
  * give up: what to make of a flag is the caller's decision.
  */
-export async function readCentralDirectory(src: RandomSource, end: ZipEnd, maxEntries: number): Promise<CentralDirectory> {
+export async function readCentralDirectory(src: RandomSource | MetadataReader, end: ZipEnd, maxEntries: number): Promise<CentralDirectory> {
   const entries: CentralEntry[] = [];
   const cdEnd = end.cdStart + end.cdSize;
   let pos = end.cdStart;
