@@ -200,7 +200,7 @@ describe('review finding 6 (pickle part): unparsed pickles fail closed', () => {
     const truncated = P.cat(P.proto(2), P.op('}'), su('a'));
     const malformed = P.cat(P.proto(2), P.op('}', 0xff, '.'));
     const rawLzma = Buffer.from([0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x3d, 0x88]);
-    for (const [name, b, rule] of [['truncated', truncated, 'pickle/truncated'], ['malformed', malformed, 'pickle/malformed'], ['raw lzma named .joblib', rawLzma, 'pickle/malformed']] as const) {
+    for (const [name, b, rule] of [['truncated', truncated, 'pickle/truncated'], ['malformed', malformed, 'pickle/malformed'], ['raw lzma named .joblib', rawLzma, 'archive/unsupported-compression']] as const) {
       const { findings } = await scanBytes(b, 'model.joblib');
       assert.ok(findings.some((f) => f.rule === rule && f.severity === 'high'), `${name}: ${JSON.stringify(findings)}`);
     }
