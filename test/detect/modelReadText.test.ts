@@ -9,6 +9,7 @@ import { phoneValidationCount, PHONE_CHECKS_PER_SCAN } from '../../src/detect/pi
 import { configSchema, upstreamConfig } from '../../src/config/index.js';
 import { RequestValidator, stringifyKeepingNumbers, type RunningGateway } from '../../src/gateway/index.js';
 import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
+import { phones } from '../helpers/phones.js';
 
 // Every text the model reads goes through the input guards (content parts of every text type,
 // reasoning and refusal fields, tool definitions, documents, a completion's suffix); a part type
@@ -163,17 +164,6 @@ test('tool definitions nested deeper than the guards follow are refused, not for
   const ctx = { route: { kind: 'openai.chat', model: 'm' }, json, body: Buffer.from(''), principal: { id: 'p' }, verdicts: null };
   await assert.rejects(guards.inspectRequest(ctx), (e: { code?: string; param?: string }) => e.code === 'WARDEN_GATEWAY_INVALID_REQUEST' && e.param === 'documents');
 });
-
-/** `count` distinct US numbers in +1 (AAA) BBB-CCCC form, different from every other call's. */
-let nextPhone = Math.floor(Math.random() * 1e6);
-function phones(count: number): string {
-  const out: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const n = nextPhone++;
-    out.push(`+1 (${200 + (n % 700)}) ${String(200 + ((n >> 3) % 700))}-${String(1000 + ((n * 7919) % 9000))}`);
-  }
-  return out.join(' ');
-}
 
 test('a body of a thousand messages full of phone-like numbers spends one bounded budget of phone validations; the first messages are still guarded', { timeout: 120_000 }, async () => {
   await withGateway(async ({ received, post }) => {

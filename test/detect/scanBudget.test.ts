@@ -4,21 +4,12 @@ import { Registry } from 'prom-client';
 import { createDetectors, createGatewayGuards, findSensitive } from '../../src/detect/index.js';
 import { createScanBudget, phoneValidationCount, PHONE_CHECKS_PER_SCAN } from '../../src/detect/pii/findSensitive.js';
 import { configSchema } from '../../src/config/index.js';
+import { phones } from '../helpers/phones.js';
 
 // Phone numbers are the one expensive check (libphonenumber metadata, ~50 µs). Its budget covers
 // what a guard reads for one request, one answer or one stream, however many texts that is:
 // counted here in validations made (phoneValidationCount), not in time.
 
-/** `count` distinct US numbers in +1 (AAA) BBB-CCCC form, different from every other call's (the memo would hide repeats). */
-let nextPhone = Math.floor(Math.random() * 1e6);
-function phones(count: number): string {
-  const out: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const n = nextPhone++;
-    out.push(`+1 (${200 + (n % 700)}) ${String(200 + ((n >> 3) % 700))}-${String(1000 + ((n * 7919) % 9000))}`);
-  }
-  return out.join(' ');
-}
 
 function spent(f: () => void): number {
   const before = phoneValidationCount();

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
 import { loadConfig } from '../../src/config/index.js';
@@ -10,6 +11,8 @@ export type AdminAnswer = { status: number; json: Record<string, unknown> & { er
 
 export interface EmbeddedWarden {
   warden: RunningWarden;
+  /** What the process logged at warn and above (JSON lines). */
+  logs: string[];
   admin: (method: 'GET' | 'POST' | 'PUT', path: string, body?: object) => Promise<AdminAnswer>;
   /** POST /v1/embeddings for `model` with `key`: status and error code. */
   invoke: (key: string, model: string) => Promise<{ status: number; code: string | undefined }>;
@@ -21,7 +24,9 @@ export interface EmbeddedWarden {
 export async function startEmbeddedWarden(t: TestContext, prefix: string): Promise<EmbeddedWarden> {
   const dataDir = tempDataDir(prefix);
   const config = loadConfig({ dataDir, cwd: dataDir, env: {}, overrides: { 'server.port': 0, 'gateway.port': 0 } });
-  const warden = await startWarden({ config, logger: pino({ level: 'silent' }), demo: true });
+  const logs: string[] = [];
+  const logger = pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _enc, done) => (logs.push(chunk.toString()), done()) }));
+  const warden = await startWarden({ config, logger, demo: true });
   const agent = new Agent({ connect: { ca: readFileSync(warden.ready.caBundle, 'utf8'), servername: 'localhost' } });
   t.after(async () => {
     await agent.close();
@@ -58,5 +63,5 @@ export async function startEmbeddedWarden(t: TestContext, prefix: string): Promi
     if (r.status !== 201) throw new Error(`creating ${name}: ${r.status} ${JSON.stringify(r.json)}`);
     return { id: (r.json.record as { id: string }).id, key: r.json.key as string };
   };
-  return { warden, admin, invoke, createKey };
+  return { warden, logs, admin, invoke, createKey };
 }

@@ -5,68 +5,13 @@
 // request failed closed with WARDEN_GATEWAY_SNAPSHOT_STALE.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
-import { Agent, request } from 'undici';
-import { loadConfig } from '../../src/config/index.js';
 import { PolicyRepository } from '../../src/policy/index.js';
-import { startWarden, type RunningWarden } from '../../src/server/index.js';
-import { removeDir, tempDataDir } from '../helpers/warden.js';
+import { startEmbeddedWarden, type EmbeddedWarden } from '../helpers/embeddedWarden.js';
 
-interface Started {
-  warden: RunningWarden;
-  logs: string[];
-  admin: (method: 'GET' | 'POST' | 'PUT', path: string, body?: object) => Promise<{ status: number; json: Record<string, unknown> & { error?: { code: string; message: string } } }>;
-  /** A gateway request for `model` with `key`: status and error code. */
-  invoke: (key: string, model: string) => Promise<{ status: number; code: string | undefined }>;
-}
+type Started = EmbeddedWarden;
 
-async function start(t: TestContext): Promise<Started> {
-  const dataDir = tempDataDir('warden-key-scope-snapshot-');
-  const config = loadConfig({ dataDir, cwd: dataDir, env: {}, overrides: { 'server.port': 0, 'gateway.port': 0 } });
-  const logs: string[] = [];
-  const logger = pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _enc, done) => (logs.push(chunk.toString()), done()) }));
-  const warden = await startWarden({ config, logger, demo: true });
-  const agent = new Agent({ connect: { ca: readFileSync(warden.ready.caBundle, 'utf8'), servername: 'localhost' } });
-  t.after(async () => {
-    await agent.close();
-    await warden.close();
-    removeDir(dataDir);
-  });
-  const admin: Started['admin'] = async (method, path, body) => {
-    const r = await request(`${warden.ready.adminUrl}/api/v1${path}`, {
-      method,
-      dispatcher: agent,
-      headers: { authorization: `Bearer ${warden.ready.adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: r.statusCode, json: (await r.body.json()) as Record<string, unknown> & { error?: { code: string; message: string } } };
-  };
-  const invoke: Started['invoke'] = async (key, model) => {
-    const r = await request(`${warden.ready.gatewayUrl}/v1/embeddings`, {
-      method: 'POST',
-      dispatcher: agent,
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model, input: 'hi' }),
-    });
-    const text = await r.body.text();
-    let code: string | undefined;
-    try {
-      code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
-    } catch {
-      code = undefined;
-    }
-    return { status: r.statusCode, code };
-  };
-  return { warden, logs, admin, invoke };
-}
-
-async function createKey(s: Started, name: string, scopes: string[]): Promise<{ id: string; key: string }> {
-  const r = await s.admin('POST', '/keys', { name, scopes });
-  assert.equal(r.status, 201, `${name}: ${JSON.stringify(r.json)}`);
-  return { id: (r.json.record as { id: string }).id, key: r.json.key as string };
-}
+const start = (t: TestContext): Promise<Started> => startEmbeddedWarden(t, 'warden-key-scope-snapshot-');
+const createKey = (s: Started, name: string, scopes: string[]): Promise<{ id: string; key: string }> => s.createKey(name, scopes);
 
 /** Authorized: whatever the gateway answers next (the demo serves only echo and iris), not the policy's 403. */
 function authorized(r: { status: number; code: string | undefined }, what: string): void {
