@@ -62,14 +62,44 @@ test('a stream spends one budget over all its redactors and chunks', () => {
   const first = guards.streamTransformer(ctx)!;
   const second = guards.streamTransformer(ctx)!;
   let released = '';
+  let chars = 0;
   const n = spent(() => {
     for (let i = 0; i < 40; i++) {
-      first.push(`${phones(8)} `);
-      second.push(`${phones(8)} `);
+      const [a, b] = [`${phones(8)} `, `${phones(8)} `];
+      chars += a.length + b.length;
+      first.push(a);
+      second.push(b);
     }
     released = first.push('call +1 415-555-2671 now ') + first.flush();
     second.flush();
   });
-  assert.ok(n <= PHONE_CHECKS_PER_SCAN, `${n} phone validations for one stream`);
+  // The budget grows by one check per 256 characters the stream passes: linear in its length.
+  assert.ok(n <= PHONE_CHECKS_PER_SCAN + Math.ceil(chars / 256), `${n} phone validations for one stream of ${chars} characters`);
   assert.ok(!released.includes('555-2671'));
+});
+
+test('a spent budget does not turn dates or numbers already known not to be phones into phone numbers (a long answer of dates stays as it is)', () => {
+  const spentBudget = { phoneChecks: 0 };
+  const dates = Array.from({ length: 300 }, (_, i) => `row ${i}: shipped 2024-${String(1 + (i % 12)).padStart(2, '0')}-${String(1 + (i % 28)).padStart(2, '0')} ok, 17.05.2024`).join('\n');
+  assert.deepEqual(findSensitive(dates, {}, spentBudget).filter((f) => f.kind === 'phone'), [], 'dates are no phone candidates');
+  // A candidate validated once (not a phone: no such US area code) is remembered, budget or not.
+  const notAPhone = '+1 (123) 456-7890';
+  assert.equal(findSensitive(notAPhone, {}, createScanBudget()).length, 0);
+  assert.equal(findSensitive(notAPhone, {}, spentBudget).length, 0, 'the memo answers before the budget is consulted');
+  // A stream of such lines passes unchanged, however long.
+  const guards = createGatewayGuards(detectors());
+  const stream = guards.streamTransformer(ctxOf('openai.chat'))!;
+  let out = '';
+  for (const line of dates.split('\n')) out += stream.push(`${line}\n`);
+  out += stream.flush();
+  assert.equal(out, `${dates}\n`);
+});
+
+test('a stream earns phone checks with the text it passes, so a long answer is not over-redacted once the first 128 are spent', () => {
+  const budget = { phoneChecks: 0 };
+  const redactor = createDetectors(configSchema.parse({}).detect, { emit: () => undefined, registry: new Registry() }).createStreamRedactor(budget)!;
+  redactor.push('x'.repeat(256 * 10));
+  assert.equal(budget.phoneChecks, 10);
+  redactor.push('y'.repeat(256 * 1000));
+  assert.equal(budget.phoneChecks, 4 * PHONE_CHECKS_PER_SCAN, 'banked up to four budgets');
 });

@@ -1,4 +1,4 @@
-import { findSensitive, createScanBudget, type FindOptions, type ScanBudget } from './findSensitive.js';
+import { findSensitive, createScanBudget, earnPhoneChecks, type FindOptions, type ScanBudget } from './findSensitive.js';
 import { applyRedactions, redactionMarker } from './redactText.js';
 
 export interface StreamRedactorOptions extends FindOptions {
@@ -56,6 +56,7 @@ export class StreamRedactor {
       if (this.swallowing) return '';
     }
     this.buffer += text;
+    earnPhoneChecks(this.budget, text.length);
     if (this.openKey) {
       // Held at an unterminated key block: nothing can be released until an END line arrives.
       KEY_END_PROBE.lastIndex = 0;

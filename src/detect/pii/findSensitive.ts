@@ -63,6 +63,21 @@ export function createScanBudget(): ScanBudget {
   return { phoneChecks: PHONE_CHECKS_PER_SCAN };
 }
 
+/** Characters of new text per extra phone check a stream earns: its cost stays linear in its length. */
+const CHARS_PER_EARNED_CHECK = 256;
+
+/**
+ * A stream's budget grows with the text it passes (one check per 256 new characters, banked up to
+ * four budgets): a long answer with many phone-like numbers is not over-redacted once 128 are
+ * spent, and crafted output still costs at most ~0.2 ms of checks per KiB.
+ */
+export function earnPhoneChecks(budget: ScanBudget, newChars: number): void {
+  budget.phoneChecks = Math.min(budget.phoneChecks + newChars / CHARS_PER_EARNED_CHECK, 4 * PHONE_CHECKS_PER_SCAN);
+}
+
+/** ISO and day/month dates (`2024-05-17`, `17.05.2024`): 8 digits with separators, never phone numbers worth a check. */
+const DATE_SHAPE = /^(?:\d{4}([-./])\d{1,2}\1\d{1,2}|\d{1,2}([-./])\d{1,2}\2\d{4})$/;
+
 /** Phone metadata validations made by this process, for tests and diagnostics (a plain count, no values). */
 let phoneValidations = 0;
 export function phoneValidationCount(): number {
@@ -191,14 +206,15 @@ const recognizerList: Recognizer[] = [
       if (digits.length < 8 || digits.length > 15) return false;
       // Bare digit runs without + or separators are more often ids, amounts or years than phones.
       if (!s.startsWith('+') && !/[ .()-]/.test(s)) return false;
-      // Metadata validation costs ~50 µs; past the scan's budget, plausible candidates are
-      // treated as phone numbers (over-redaction) rather than letting crafted input burn CPU, and
-      // are not even hashed for the memo (tens of thousands of candidates in a crafted body).
-      if (budget.phoneChecks <= 0) return true;
-      // Keyed by a hash so the memo never holds phone numbers themselves.
+      if (DATE_SHAPE.test(s)) return false;
+      // Keyed by a hash so the memo never holds phone numbers themselves. Looked up before the
+      // budget: an answer already known costs no check, spent budget or not.
       const key = createHash('sha256').update(s).digest('base64');
       const known = phoneMemo.get(key);
       if (known !== undefined) return known;
+      // Metadata validation costs ~50 µs; past the scan's budget, plausible candidates are
+      // treated as phone numbers (over-redaction) rather than letting crafted input burn CPU.
+      if (budget.phoneChecks < 1) return true;
       budget.phoneChecks--;
       phoneValidations++;
       const valid = s.startsWith('+') ? isValidPhoneNumber(s) : isValidPhoneNumber(s, 'US');
