@@ -118,7 +118,12 @@ export class IdentityService {
   /** `renew` for a caller the route has just verified with `verifyPeer` (no second chain check). */
   async renewVerified(who: VerifiedSvid, csr: string, ttlSeconds?: number): Promise<X509Svid> {
     assertCallerCurrent(who);
-    return this.ca.issueX509SvidFromCsr(csr, { spiffeId: who.spiffeId, ttlSeconds: this.workloadSvidTtl(ttlSeconds, this.config.svidTtlSeconds) });
+    // A renewal keeps the lifetime the SVID was given (a Kubernetes entry's, an admin's), by
+    // default too, but never more: its notBefore is backdated by the clock skew, taken off here.
+    const given = who.notBefore ? Math.floor((who.notAfter.getTime() - who.notBefore.getTime()) / 1000) - this.config.clockSkewSeconds : 0;
+    const max = Math.min(Math.max(this.config.svidTtlSeconds, given), this.config.maxSvidTtlSeconds);
+    const ttl = this.workloadSvidTtl(ttlSeconds, max) ?? (given > this.config.svidTtlSeconds ? max : undefined);
+    return this.ca.issueX509SvidFromCsr(csr, { spiffeId: who.spiffeId, ttlSeconds: ttl });
   }
 
   async jwtSvid(peer: PeerCertificateInput | null | undefined, audience: string | string[], ttlSeconds?: number): Promise<JwtSvid> {

@@ -13,6 +13,8 @@ export interface VerifiedSvid {
   /** Serials of the intermediates on the verified path, same form: revoking one revokes the leaf. */
   issuerSerials: string[];
   notAfter: Date;
+  /** Set by verifyPeerSvid; absent where a caller builds one by hand. */
+  notBefore?: Date;
 }
 
 export type PeerCertificateInput = PeerCertificate | DetailedPeerCertificate | Buffer | string | X509Certificate[];
@@ -103,7 +105,7 @@ export function verifyPeerSvid(
         if (revocations.isRevoked(spiffeId, serial)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `${spiffeId} (serial ${serial}) is revoked`);
         for (const i of used) if (revocations.hasSerial(i.serialNumber)) throw new WardenError('WARDEN_IDENTITY_REVOKED', `an issuing certificate of ${spiffeId} is revoked`);
       }
-      return { spiffeId, serial, issuerSerials: used.map((i) => normalizeSerial(i.serialNumber)), notAfter: new Date(leaf.validTo) };
+      return { spiffeId, serial, issuerSerials: used.map((i) => normalizeSerial(i.serialNumber)), notAfter: new Date(leaf.validTo), notBefore: new Date(leaf.validFrom) };
     }
     const next = intermediates.find((c) => !used.includes(c) && c !== current && c.ca && current.checkIssued(c) && current.verify(c.publicKey));
     if (!next) break;

@@ -70,6 +70,13 @@ test('Kubernetes projected SA tokens: verified against the issuer JWKS, mapped t
   assert.ok(Math.abs(lifeOf(await client.attest({ csr, k8sToken: await tunerToken(), spiffeId: tunerId })) - 7200) <= 5, 'the entry ttl by default');
   assert.ok(Math.abs(lifeOf(await client.attest({ csr, k8sToken: await tunerToken(), spiffeId: tunerId, ttlSeconds: 7200 })) - 7200) <= 5);
   await code(client.attest({ csr, k8sToken: await tunerToken(), spiffeId: tunerId, ttlSeconds: 7201 }), 'WARDEN_IDENTITY_TTL_INVALID');
+  // A renewal keeps the lifetime its SVID was given (the entry's), asked for or by default, never more.
+  const tuner = await client.attest({ csr, k8sToken: await tunerToken(), spiffeId: tunerId, ttlSeconds: 7200 });
+  const lifeOfSvid = (s: { notAfter: Date }) => Math.round((s.notAfter.getTime() - Date.now()) / 1000);
+  assert.ok(Math.abs(lifeOfSvid(await id.renew(tuner.chainPem, csr, 7200)) - 7200) <= 5, 'renewed at the entry ttl');
+  assert.ok(Math.abs(lifeOfSvid(await id.renew(tuner.chainPem, csr)) - 7200) <= 5, 'and by default');
+  await code(id.renew(tuner.chainPem, csr, 7201), 'WARDEN_IDENTITY_TTL_INVALID');
+  assert.ok(Math.abs(lifeOfSvid(await id.renew(svid.chainPem, csr)) - 3600) <= 5, 'an SVID of the default lifetime renews at the default');
   await cp.ca.revoke({ spiffeId: 'spiffe://warden.local/ns/ml/sa/trainer' });
   await code(client.attest({ csr, k8sToken: await k8s.mint(), spiffeId: 'spiffe://warden.local/ns/ml/sa/trainer' }), 'WARDEN_IDENTITY_REVOKED');
 
