@@ -6,3 +6,4 @@ export { datasetMerkle, type DatasetMerkleOptions, type MerkleUnit } from './dat
 export { createManifest, rootDigestOf, hashFiles, DEFAULT_SHARD_SIZE, type CreateManifestOptions } from './createManifest.js';
 export { parseManifest } from './parseManifest.js';
 export { verifyManifest, locateChanges, type ManifestVerification, type FileVerification, type RecordLocation } from './verifyManifest.js';
+export { manifestFileDigests, type ManifestFileDigests } from './manifestFiles.js';

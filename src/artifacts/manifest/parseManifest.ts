@@ -3,6 +3,7 @@ import { WardenError } from '../../errors/index.js';
 import { IN_TOTO_STATEMENT_V1, MODEL_SIGNING_PREDICATE_V1, type Manifest } from './Manifest.js';
 import { rootDigestOf } from './createManifest.js';
 import { merkleRootOfNodes } from './merkle.js';
+import { manifestFileDigests } from './manifestFiles.js';
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 // Resource names are relative POSIX paths: no absolute paths, no '..' segments, no NUL.
@@ -48,7 +49,8 @@ const manifestSchema = z.object({
 
 /**
  * Validates an untrusted manifest and checks that its root digest really is the digest of its
- * resources, so a manifest cannot claim one pinned digest while listing other file digests.
+ * resources, and that its subjects and file list say exactly what the resources say, so a
+ * manifest cannot claim one pinned digest while listing other files or file digests.
  */
 export function parseManifest(value: unknown): Manifest {
   const result = manifestSchema.safeParse(value);
@@ -63,8 +65,11 @@ export function parseManifest(value: unknown): Manifest {
   if (rootDigestOf(m.predicate.resources) !== m.predicate.warden.rootDigest) {
     throw new WardenError('WARDEN_ARTIFACT_MANIFEST_INVALID', 'manifest rootDigest does not match its resources');
   }
+  manifestFileDigests(m);
+  const paths = new Set(m.predicate.warden.files.map((f) => f.path));
   // The stored node level is what locates a poisoned row: it must really be the tree of that root.
   for (const d of m.predicate.warden.datasets ?? []) {
+    if (!paths.has(d.path)) throw new WardenError('WARDEN_ARTIFACT_MANIFEST_INVALID', `dataset ${d.path} is not a file of the manifest`);
     const raw = Buffer.from(d.nodes, 'base64');
     const expected = d.leafCount === 0 ? 0 : Math.ceil(d.leafCount / 2 ** d.level);
     if (raw.length !== expected * 32) throw new WardenError('WARDEN_ARTIFACT_MANIFEST_INVALID', `dataset ${d.path}: node level does not match its leaf count`);

@@ -22,6 +22,7 @@ import {
 } from '../attestation/index.js';
 import { LineageGraph, lineageKey, type LineageNode } from '../lineage/index.js';
 import { checkName, checkVersion, parseEntity, parseRef } from './refs.js';
+import { checkScanCoverage } from './scanCoverage.js';
 
 export type Stage = 'candidate' | 'approved' | 'serving' | 'retired';
 
@@ -139,7 +140,8 @@ export class ArtifactRegistry {
     const digest = manifest.predicate.warden.rootDigest;
     const id = `${name}@${version}`;
     const inputs = (input.lineage?.inputs ?? []).map(parseRef);
-    const verified = (input.attestations ?? []).map((a) => this.verifyFor(a, { id, name, version, digest }));
+    // A signed manifest must be the registered one, not just share its root digest: what is stored is what was signed.
+    const verified = (input.attestations ?? []).map((a) => this.verifyFor(a, { id, name, version, digest }, manifest));
     await this.refuseFrozen(id, [...inputs, ...verified.flatMap(provenanceDatasets)]);
     const created = await this.db.transaction(async (tx) => {
       const existingArtifact = await tx.query<{ kind: ArtifactKind }>(`SELECT kind FROM artifacts WHERE name = $1`, [name]);
@@ -233,7 +235,7 @@ export class ArtifactRegistry {
   /** Verifies an attestation, checks it is about this version, stores it, and ingests provenance lineage. */
   async attach(name: string, version: string, bundle: unknown): Promise<AttestationRecord> {
     const v = await this.getVersion(name, version);
-    const verified = this.verifyFor(bundle, v);
+    const verified = this.verifyFor(bundle, v, await this.getManifest(name, version));
     await this.refuseFrozen(v.id, provenanceDatasets(verified));
     return this.db.transaction(async (tx) => this.store(tx, v.id, verified, bundle));
   }
@@ -251,12 +253,16 @@ export class ArtifactRegistry {
     return nodes.filter((n) => n.kind === 'dataset' && n.key !== key).map((n) => parseRef(n.key.slice('dataset:'.length)));
   }
 
-  private verifyFor(bundle: unknown, v: { id: string; name: string; version: string; digest: string }): VerifiedAttestation {
+  /** `manifest`, when given, is the version's manifest: a signed manifest must equal it, not only share its root digest. */
+  private verifyFor(bundle: unknown, v: { id: string; name: string; version: string; digest: string }, manifest?: Manifest): VerifiedAttestation {
     const verified = this.deps.verifier.verify(bundle);
     const st = verified.statement;
     if (st.predicateType === MODEL_SIGNING_PREDICATE_V1) {
       const m = parseManifest(st);
       if (m.predicate.warden.rootDigest !== v.digest) throw new WardenError('WARDEN_ATTESTATION_SUBJECT_MISMATCH', `the signed manifest is not the manifest of ${v.id}`);
+      if (manifest && canonicalJson(parseManifest(manifest)) !== canonicalJson(m)) {
+        throw new WardenError('WARDEN_ATTESTATION_SUBJECT_MISMATCH', `the signed manifest differs from the registered manifest of ${v.id}`);
+      }
     } else if (!st.subject.some((s) => s.digest.sha256 === v.digest)) {
       throw new WardenError('WARDEN_ATTESTATION_SUBJECT_MISMATCH', `no attestation subject has the digest of ${v.id}`);
     }
@@ -500,19 +506,4 @@ function provenanceDatasets(att: VerifiedAttestation): { name: string; version?:
   if (att.statement.predicateType !== SLSA_PROVENANCE_V1) return [];
   const deps = (att.statement.predicate as SlsaProvenancePredicate | undefined)?.buildDefinition?.resolvedDependencies ?? [];
   return deps.filter((d) => typeof d.name === 'string' && d.name.startsWith('dataset:')).map((d) => parseRef(d.name!.slice('dataset:'.length)));
-}
-
-/**
- * A scan counts only if it covered every file of the version: each manifest path must be the
- * (suffix of a) scanned path, and where both sides have a whole-file SHA-256 they must agree.
- */
-function checkScanCoverage(id: string, manifest: Manifest, files: ScanPredicate['files']): void {
-  for (const f of manifest.subject) {
-    const scanned = files.find((x) => typeof x.path === 'string' && (x.path === f.name || x.path.endsWith(`/${f.name}`)));
-    if (!scanned) throw new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `the scan of ${id} does not cover ${f.name}`);
-    if (f.digest.sha256 && scanned.sha256 && scanned.sha256 !== f.digest.sha256) {
-      throw new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `the scan of ${id} saw other bytes for ${f.name}`);
-    }
-    if (!Array.isArray(scanned.findings)) throw new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `the scan of ${id} has no findings list for ${f.name}`);
-  }
 }

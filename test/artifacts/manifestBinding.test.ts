@@ -1,0 +1,130 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore, type Database } from '../../src/store/index.js';
+import { scanPaths } from '../../src/scan/index.js';
+import {
+  ArtifactRegistry,
+  ApproverListAuthorizer,
+  AttestationVerifier,
+  createManifest,
+  parseManifest,
+  signStatement,
+  signerFromPrivateKey,
+  scanStatement,
+  versionSubject,
+  type Manifest,
+  type ScanReportLike,
+} from '../../src/artifacts/index.js';
+
+// Scan coverage and signed-manifest binding, with real manifests, real scans and real signatures.
+let db: Database;
+let dir: string;
+const wardenKey = signerFromPrivateKey(generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+
+before(async () => {
+  db = await openStore({});
+  dir = mkdtempSync(join(tmpdir(), 'warden-binding-'));
+});
+after(async () => {
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function registry(): ArtifactRegistry {
+  return new ArtifactRegistry(db, {
+    verifier: new AttestationVerifier({ publicKeys: [wardenKey.publicKey], caCertificates: [], isRevoked: () => false }),
+    authorizer: new ApproverListAuthorizer(['User::"alice"']),
+    signer: wardenKey,
+    promotion: { requireSignature: true, requireScan: true, requireApproval: true, failOn: 'high' },
+  });
+}
+
+/** A pickle whose GLOBAL imports posix.system: the scanner flags it critical. */
+const EVIL_PICKLE = Buffer.from('\x80\x02cposix\nsystem\nX\x02\x00\x00\x00idq\x00\x85R.', 'latin1');
+
+function modelDir(name: string, files: Record<string, string | Buffer>): string {
+  const d = join(dir, name);
+  mkdirSync(d, { recursive: true });
+  for (const [f, content] of Object.entries(files)) writeFileSync(join(d, f), content);
+  return d;
+}
+
+async function scanReport(...paths: string[]): Promise<ScanReportLike> {
+  return (await scanPaths(paths)) as unknown as ScanReportLike;
+}
+
+test('parseManifest refuses subjects or files that disagree with the resources', async () => {
+  const d = modelDir('consistency', { 'model.json': '{"w":[1,2]}', 'extra.pkl': EVIL_PICKLE, 'b.bin': 'x'.repeat(300) });
+  const honest = await createManifest(d, { kind: 'model' });
+  parseManifest(honest);
+  const sharded = await createManifest(d, { kind: 'model', shardSizeBytes: 100 });
+  assert.equal(sharded.predicate.serialization.method, 'shards');
+  parseManifest(sharded);
+
+  const mutate = (base: Manifest, change: (m: Manifest) => void) => {
+    const m = structuredClone(base);
+    change(m);
+    return m;
+  };
+  const cases: [string, Manifest][] = [
+    ['subject leaves a file out', mutate(honest, (m) => (m.subject = m.subject.filter((s) => s.name !== 'extra.pkl')))],
+    ['files leave a file out', mutate(honest, (m) => (m.predicate.warden.files = m.predicate.warden.files.filter((f) => f.path !== 'extra.pkl')))],
+    ['both leave a file out', mutate(honest, (m) => {
+      m.subject = m.subject.filter((s) => s.name !== 'extra.pkl');
+      m.predicate.warden.files = m.predicate.warden.files.filter((f) => f.path !== 'extra.pkl');
+    })],
+    ['a subject has another digest', mutate(honest, (m) => (m.subject[0]!.digest = { sha256: 'a'.repeat(64) }))],
+    ['a subject has an extra digest', mutate(honest, (m) => (m.subject[0]!.digest = { ...m.subject[0]!.digest, sha512: 'a'.repeat(64) }))],
+    ['a subject is renamed', mutate(honest, (m) => (m.subject[0]!.name = 'other.bin'))],
+    ['a file is listed twice', mutate(honest, (m) => (m.predicate.warden.files[1] = { ...m.predicate.warden.files[0]! }))],
+    ['a sharded file claims a whole-file digest', mutate(sharded, (m) => (m.subject.find((s) => s.name === 'b.bin')!.digest = { sha256: 'a'.repeat(64) }))],
+    ['a sharded file has a wrong size', mutate(sharded, (m) => (m.predicate.warden.files.find((f) => f.path === 'b.bin')!.size = 99))],
+    ['a sharded file claims a huge size', mutate(sharded, (m) => (m.predicate.warden.files.find((f) => f.path === 'b.bin')!.size = 1e15))],
+  ];
+  for (const [what, m] of cases) assert.throws(() => parseManifest(m), { code: 'WARDEN_ARTIFACT_MANIFEST_INVALID' }, what);
+
+  const ds = await createManifest(modelDir('ds', { 'rows.jsonl': '{"a":1}\n{"a":2}\n' }), { kind: 'dataset' });
+  parseManifest(ds);
+  assert.throws(() => parseManifest(mutate(ds, (m) => (m.predicate.warden.datasets![0]!.path = 'elsewhere.jsonl'))), { code: 'WARDEN_ARTIFACT_MANIFEST_INVALID' });
+});
+
+test('a registration cannot hide a file from scan coverage behind an unsigned subject list (r4)', { timeout: 60_000 }, async () => {
+  const reg = registry();
+  const d = modelDir('r4', { 'model.json': '{"w":[1,2]}', 'extra.pkl': EVIL_PICKLE });
+  const honest = await createManifest(d, { kind: 'model' });
+  const root = honest.predicate.warden.rootDigest;
+
+  // Honest flow: the full scan finds the pickle, promotion is refused.
+  const full = await scanReport(d);
+  assert.ok(full.files.some((f) => f.findings.some((x) => x.rule === 'pickle/dangerous-global')));
+  await reg.register({ kind: 'model', name: 'r4', version: '1', manifest: honest, attestations: [signStatement(honest, wardenKey), signStatement(scanStatement(versionSubject('r4', '1', root), full), wardenKey)] });
+  await reg.approve('r4', '1', 'User::"alice"');
+  await assert.rejects(reg.promote('r4', '1', 'approved'), { code: 'WARDEN_ARTIFACT_SCAN_REQUIRED', message: /pickle\/dangerous-global/ });
+
+  // The attack: the body manifest lists model.json only (same resources, same root digest), with a real scan of model.json.
+  const partialScan = await scanReport(join(d, 'model.json'));
+  const body = structuredClone(honest);
+  body.subject = body.subject.filter((s) => s.name === 'model.json');
+  body.predicate.warden.files = body.predicate.warden.files.filter((f) => f.path === 'model.json');
+  const atts = [signStatement(honest, wardenKey), signStatement(scanStatement(versionSubject('r4', '2', root), partialScan), wardenKey)];
+  await assert.rejects(reg.register({ kind: 'model', name: 'r4', version: '2', manifest: body, attestations: atts }), { code: 'WARDEN_ARTIFACT_MANIFEST_INVALID' });
+  await assert.rejects(reg.getVersion('r4', '2'), { code: 'WARDEN_ARTIFACT_NOT_FOUND' });
+
+  // A consistent body that still differs from the signed manifest is refused too: what is stored is what was signed.
+  const resized = structuredClone(honest);
+  resized.predicate.warden.files[0]!.size += 1;
+  await assert.rejects(reg.register({ kind: 'model', name: 'r4', version: '2', manifest: resized, attestations: atts }), { code: 'WARDEN_ATTESTATION_SUBJECT_MISMATCH' });
+  await reg.register({ kind: 'model', name: 'r4', version: '3', manifest: resized });
+  await assert.rejects(reg.attach('r4', '3', signStatement(honest, wardenKey)), { code: 'WARDEN_ATTESTATION_SUBJECT_MISMATCH' });
+
+  // With the honest body, the scan of model.json alone does not cover extra.pkl.
+  await reg.register({ kind: 'model', name: 'r4', version: '2', manifest: honest, attestations: atts });
+  assert.deepEqual(await reg.getManifest('r4', '2'), honest);
+  await reg.approve('r4', '2', 'User::"alice"');
+  await assert.rejects(reg.promote('r4', '2', 'approved'), { code: 'WARDEN_ARTIFACT_SCAN_REQUIRED', message: /does not cover extra\.pkl/ });
+  assert.equal((await reg.getVersion('r4', '2')).stage, 'candidate');
+});
