@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -9,15 +8,43 @@ import { ScanContext } from './ScanContext.js';
 import { severityRank } from './severity.js';
 import { defaultScanLimits, severities, type FileReport, type Finding, type ScanLimits, type ScanOptions, type ScanReport, type Severity } from './types.js';
 
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+const HASH_READ_BYTES = 1 << 20;
+
+/**
+ * Hashes the file through the handle the parser reads (not by path again), so the digest is of
+ * the same file the findings are about; shard digests come from the same single pass.
+ */
+async function digestsOf(src: FileSource, shardSize: number | undefined): Promise<{ sha256: string; sha256Shards?: { shardSize: number; digest: string } }> {
+  const whole = createHash('sha256');
+  const sharded = shardSize !== undefined && src.size > shardSize;
+  const shardDigests = createHash('sha256');
+  let shard = createHash('sha256');
+  let inShard = 0;
+  for (let offset = 0; offset < src.size; ) {
+    const want = sharded ? Math.min(HASH_READ_BYTES, shardSize - inShard) : HASH_READ_BYTES;
+    const chunk = await src.read(offset, want);
+    if (chunk.length === 0) break;
+    whole.update(chunk);
+    offset += chunk.length;
+    if (!sharded) continue;
+    shard.update(chunk);
+    inShard += chunk.length;
+    if (inShard === shardSize || offset === src.size) {
+      shardDigests.update(shard.digest());
+      shard = createHash('sha256');
+      inShard = 0;
+    }
+  }
+  const sha256 = whole.digest('hex');
+  return sharded ? { sha256, sha256Shards: { shardSize, digest: shardDigests.digest('hex') } } : { sha256 };
 }
 
 /** Scans one file; parsing reads by offset while the digest streams the whole file alongside. */
 export async function scanFile(path: string, options: ScanOptions = {}, displayPath = path): Promise<FileReport> {
   const limits: ScanLimits = { ...defaultScanLimits, ...options.limits };
+  if (options.shardSizeBytes !== undefined && !(Number.isSafeInteger(options.shardSizeBytes) && options.shardSizeBytes > 0)) {
+    throw new WardenError('WARDEN_INPUT_INVALID', 'shard size must be a positive integer');
+  }
   const findings: Finding[] = [];
   const ctx = new ScanContext(limits, findings);
   let src: FileSource;
@@ -27,15 +54,15 @@ export async function scanFile(path: string, options: ScanOptions = {}, displayP
     throw new WardenError('WARDEN_SCAN_READ_FAILED', `cannot read ${displayPath}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
   }
   try {
-    const digest = options.hash === false ? Promise.resolve(null) : sha256File(path);
+    const digest = options.hash === false ? Promise.resolve(null) : digestsOf(src, options.shardSizeBytes);
     digest.catch(() => undefined); // if parsing fails first, the digest's own failure must not go unhandled
     const format = await dispatch.scanSource(src, path, ctx);
-    const sha256 = await digest;
+    const digests = await digest;
     if (await src.changedSinceOpen()) {
       ctx.add('scan/file-changed', 'high', 'the file changed while it was being scanned; the digest and findings may describe different contents');
     }
     findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
-    return { path: displayPath, format, sha256, findings };
+    return { path: displayPath, format, sha256: digests?.sha256 ?? null, ...(digests?.sha256Shards ? { sha256Shards: digests.sha256Shards } : {}), findings };
   } catch (err) {
     if (err instanceof WardenError) throw err;
     const code = (err as NodeJS.ErrnoException).code;

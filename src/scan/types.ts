@@ -17,6 +17,12 @@ export interface FileReport {
   format: string;
   /** Hex SHA-256 of the whole file, computed while streaming; null with `hash: false`. */
   sha256: string | null;
+  /**
+   * With `shardSizeBytes`, for a file larger than one shard: the digest in an artifact manifest's
+   * "shards" layout (SHA-256 over the SHA-256 of each `shardSize` slice), so a scan can be tied to
+   * the bytes a sharded manifest pins without re-hashing the whole file there.
+   */
+  sha256Shards?: { shardSize: number; digest: string };
   findings: Finding[];
 }
 
@@ -54,6 +60,8 @@ export interface ScanLimits {
 export interface ScanOptions {
   /** Compute the SHA-256 of each file (default true). */
   hash?: boolean;
+  /** Also report `sha256Shards` for files larger than this (an artifact manifest's shard size). */
+  shardSizeBytes?: number;
   limits?: Partial<ScanLimits>;
 }
 

@@ -1,16 +1,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, type Database } from '../../src/store/index.js';
-import { scanPaths } from '../../src/scan/index.js';
+import { scanPaths, scanFile } from '../../src/scan/index.js';
 import {
   ArtifactRegistry,
   ApproverListAuthorizer,
   AttestationVerifier,
   createManifest,
+  createScannedManifest,
   parseManifest,
   signStatement,
   signerFromPrivateKey,
@@ -53,8 +54,19 @@ function modelDir(name: string, files: Record<string, string | Buffer>): string 
   return d;
 }
 
-async function scanReport(...paths: string[]): Promise<ScanReportLike> {
-  return (await scanPaths(paths)) as unknown as ScanReportLike;
+async function scanReport(paths: string | string[], options: { shardSizeBytes?: number } = {}): Promise<ScanReportLike> {
+  return (await scanPaths(Array.isArray(paths) ? paths : [paths], options)) as unknown as ScanReportLike;
+}
+
+/** A pickle over 200 bytes (so it is sharded at shard size 100); `evil` makes it call posix.system. */
+function bigPickle(evil: boolean): Buffer {
+  const arg = Buffer.from(`echo ${'a'.repeat(220)}`, 'latin1');
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(arg.length);
+  const str = Buffer.concat([Buffer.from('X', 'latin1'), len, arg]);
+  return evil
+    ? Buffer.concat([Buffer.from('\x80\x02cposix\nsystem\n', 'latin1'), str, Buffer.from('\x85R.', 'latin1')])
+    : Buffer.concat([Buffer.from('\x80\x02', 'latin1'), str, Buffer.from('.', 'latin1')]);
 }
 
 test('parseManifest refuses subjects or files that disagree with the resources', async () => {
@@ -127,4 +139,67 @@ test('a registration cannot hide a file from scan coverage behind an unsigned su
   await reg.approve('r4', '2', 'User::"alice"');
   await assert.rejects(reg.promote('r4', '2', 'approved'), { code: 'WARDEN_ARTIFACT_SCAN_REQUIRED', message: /does not cover extra\.pkl/ });
   assert.equal((await reg.getVersion('r4', '2')).stage, 'candidate');
+});
+
+test('the scanner reports the digest in a sharded manifest\'s layout, from the one pass it hashes', async () => {
+  const d = modelDir('shards-digest', { 'big.pkl': bigPickle(false), 'small.json': '{}' });
+  const m = await createManifest(d, { kind: 'model', shardSizeBytes: 100 });
+  const big = (await scanFile(join(d, 'big.pkl'), { shardSizeBytes: 100 }));
+  assert.deepEqual(big.sha256Shards, { shardSize: 100, digest: m.subject.find((s) => s.name === 'big.pkl')!.digest['sha256-shards'] });
+  assert.equal(big.sha256, (await scanFile(join(d, 'big.pkl'))).sha256);
+  assert.equal((await scanFile(join(d, 'big.pkl'))).sha256Shards, undefined);
+  const small = await scanFile(join(d, 'small.json'), { shardSizeBytes: 100 });
+  assert.equal(small.sha256Shards, undefined);
+  assert.equal(small.sha256, m.subject.find((s) => s.name === 'small.json')!.digest.sha256);
+  // A shard size that is a multiple of the read size, and one equal to the file size.
+  const size = readFileSync(join(d, 'big.pkl')).length;
+  assert.equal((await scanFile(join(d, 'big.pkl'), { shardSizeBytes: size })).sha256Shards, undefined);
+  const m2 = await createManifest(d, { kind: 'model', shardSizeBytes: size - 1 });
+  assert.equal((await scanFile(join(d, 'big.pkl'), { shardSizeBytes: size - 1 })).sha256Shards!.digest, m2.subject.find((s) => s.name === 'big.pkl')!.digest['sha256-shards']);
+  await assert.rejects(scanFile(join(d, 'big.pkl'), { shardSizeBytes: 0 }), { code: 'WARDEN_INPUT_INVALID' });
+});
+
+test('a scan of other bytes with the same names does not cover a sharded file (r8)', { timeout: 60_000 }, async () => {
+  const reg = registry();
+  const evil = modelDir('r8/evil', { 'weights.pkl': bigPickle(true), 'config.json': '{"a":1}' });
+  const clean = modelDir('r8/clean', { 'weights.pkl': bigPickle(false), 'config.json': '{"a":1}' });
+  const asIfEvil = (r: ScanReportLike) => ({ ...r, files: r.files.map((f) => ({ ...f, path: f.path.replace(clean, evil) })) });
+  const attempt = async (version: string, shardSizeBytes: number | undefined, report: ScanReportLike) => {
+    const m = await createManifest(evil, { kind: 'model', ...(shardSizeBytes ? { shardSizeBytes } : {}) });
+    const root = m.predicate.warden.rootDigest;
+    await reg.register({ kind: 'model', name: 'r8', version, manifest: m, attestations: [signStatement(m, wardenKey), signStatement(scanStatement(versionSubject('r8', version, root), report), wardenKey)] });
+    await reg.approve('r8', version, 'User::"alice"');
+    return reg.promote('r8', version, 'approved');
+  };
+  // Unsharded: the whole-file SHA-256 differs.
+  await assert.rejects(attempt('1', undefined, asIfEvil(await scanReport(clean))), { code: 'WARDEN_ARTIFACT_SCAN_REQUIRED', message: /weights\.pkl/ });
+  // Sharded: a scan without shard digests, and one with the shard digests of other bytes, are both refused.
+  await assert.rejects(attempt('2', 100, asIfEvil(await scanReport(clean))), { code: 'WARDEN_ARTIFACT_SCAN_REQUIRED', message: /sha256Shards at shard size 100 matching weights\.pkl/ });
+  await assert.rejects(attempt('3', 100, asIfEvil(await scanReport(clean, { shardSizeBytes: 100 }))), { code: 'WARDEN_ARTIFACT_SCAN_REQUIRED', message: /weights\.pkl/ });
+  await assert.rejects(attempt('4', 100, asIfEvil(await scanReport(clean, { shardSizeBytes: 50 }))), { code: 'WARDEN_ARTIFACT_SCAN_REQUIRED', message: /weights\.pkl/ });
+  // The honest scan of the evil bytes covers the sharded file, and its finding blocks.
+  await assert.rejects(attempt('5', 100, await scanReport(evil, { shardSizeBytes: 100 })), { code: 'WARDEN_ARTIFACT_SCAN_REQUIRED', message: /pickle\/dangerous-global/ });
+  // A clean sharded model scanned the same way is promoted.
+  const m = await createManifest(clean, { kind: 'model', shardSizeBytes: 100 });
+  const root = m.predicate.warden.rootDigest;
+  await reg.register({ kind: 'model', name: 'r8-clean', version: '1', manifest: m, attestations: [signStatement(m, wardenKey), signStatement(scanStatement(versionSubject('r8-clean', '1', root), await scanReport(clean, { shardSizeBytes: 100 })), wardenKey)] });
+  await reg.approve('r8-clean', '1', 'User::"alice"');
+  assert.equal((await reg.promote('r8-clean', '1', 'approved')).version.stage, 'approved');
+});
+
+test('artifact add: a file rewritten between hashing and scanning is refused, not signed with a scan of other bytes', async () => {
+  for (const shardSizeBytes of [undefined, 100]) {
+    const d = modelDir(`add-race-${shardSizeBytes}`, { 'weights.pkl': bigPickle(true), 'config.json': '{"a":1}' });
+    const opts = { kind: 'model' as const, ...(shardSizeBytes ? { shardSizeBytes } : {}) };
+    // The scanner as `artifact add` wires it, but the file is swapped for clean bytes just before it runs.
+    const swapThenScan = async (paths: string[], o: { shardSizeBytes?: number }) => {
+      writeFileSync(join(d, 'weights.pkl'), bigPickle(false));
+      return scanReport(paths, o);
+    };
+    await assert.rejects(createScannedManifest(d, opts, swapThenScan, 'm@1'), { code: 'WARDEN_ARTIFACT_DIGEST_MISMATCH' });
+    // Unchanged files: the manifest and the scan describe the same bytes.
+    const { manifest, report } = await createScannedManifest(d, opts, (p, o) => scanReport(p, o), 'm@1');
+    assert.equal(manifest.predicate.serialization.method, shardSizeBytes ? 'shards' : 'files');
+    assert.ok(report.files.every((f) => f.findings.length === 0));
+  }
 });

@@ -69,7 +69,8 @@ export interface ScanFinding {
 
 /** The scanner's JSON report shape (DESIGN.md `warden scan --format json`). */
 export interface ScanReportLike {
-  files: { path: string; format?: string; sha256?: string; findings: ScanFinding[] }[];
+  /** `sha256Shards`: the scanner's digest in a manifest's shards layout (`warden scan --shard-size`). */
+  files: { path: string; format?: string; sha256?: string | null; sha256Shards?: { shardSize: number; digest: string }; findings: ScanFinding[] }[];
   summary?: Record<string, unknown>;
 }
 

@@ -14,6 +14,7 @@ import {
   createLocalVerifier,
   parseRef,
   ArtifactVault,
+  createScannedManifest,
   MODEL_SIGNING_PREDICATE_V1,
   type ArtifactSigner,
   type Manifest,
@@ -204,14 +205,16 @@ export function registerArtifactCommands(program: Command): void {
       const format = parseFormat(opts.format);
       const config = configFor(cmd);
       parseRef(`${opts.name}@${opts.version}`);
-      const manifest = await createManifest(path, manifestOptions(config, kindOf(opts.kind), opts.shardSize));
+      const options = manifestOptions(config, kindOf(opts.kind), opts.shardSize);
+      const scanner = async (paths: string[], o: { shardSizeBytes?: number }) => (await scanPaths(paths, o)) as unknown as ScanReportLike;
+      // With --scan the manifest and the scan are checked to describe the same bytes.
+      const { manifest, report } = opts.scan
+        ? await createScannedManifest(path, options, scanner, `${opts.name}@${opts.version}`)
+        : { manifest: await createManifest(path, options), report: undefined };
       const attestations: unknown[] = [];
       const signer = opts.sign || opts.scan ? signerFor(config, opts) : undefined;
       if (opts.sign && signer) attestations.push(signStatement(manifest, signer));
-      if (opts.scan && signer) {
-        const report = (await scanPaths([path])) as unknown as ScanReportLike;
-        attestations.push(signStatement(scanStatement(versionSubject(opts.name, opts.version, manifest.predicate.warden.rootDigest), report), signer));
-      }
+      if (report && signer) attestations.push(signStatement(scanStatement(versionSubject(opts.name, opts.version, manifest.predicate.warden.rootDigest), report), signer));
       const r = await withAdminClient(cmd, (c) =>
         c.call<{ version: VersionRecord; created: boolean }>('POST', '/api/v1/artifacts', {
           kind: opts.kind,

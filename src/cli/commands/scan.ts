@@ -8,6 +8,7 @@ interface ScanCommandOptions {
   format?: string;
   failOn?: string;
   hash?: boolean;
+  shardSize?: string;
 }
 
 export function registerScanCommand(program: Command): void {
@@ -18,6 +19,7 @@ export function registerScanCommand(program: Command): void {
     .option('--format <format>', 'text | json | sarif', 'text')
     .option('--fail-on <severity>', 'exit 1 when a finding is at or above: critical | high | medium | low | info | none (default from config: high)')
     .option('--no-hash', 'skip the SHA-256 of each file (parsing only)')
+    .option('--shard-size <bytes>', 'also report sha256Shards for files larger than this (an artifact manifest\'s shard_size), so the report covers sharded files')
     .action(async (paths: string[], opts: ScanCommandOptions, cmd: Command) => {
       const format = parseFormat(opts.format, ['text', 'json', 'sarif']);
       const config = configFor(cmd).scan;
@@ -33,7 +35,9 @@ export function registerScanCommand(program: Command): void {
         maxBufferedBytes: config.maxBufferedBytes,
         maxJsonBytes: config.maxJsonBytes,
       };
-      const report = await scanPaths(paths, { hash: opts.hash !== false && config.hash, limits });
+      const shardSizeBytes = opts.shardSize === undefined ? undefined : Number(opts.shardSize);
+      if (shardSizeBytes !== undefined && !(Number.isSafeInteger(shardSizeBytes) && shardSizeBytes > 0)) throw new WardenError('WARDEN_USAGE', '--shard-size must be a positive integer');
+      const report = await scanPaths(paths, { hash: opts.hash !== false && config.hash, limits, ...(shardSizeBytes !== undefined ? { shardSizeBytes } : {}) });
       if (format === 'json') printJson(report);
       else if (format === 'sarif') printJson(toSarif(report));
       else printText(renderText(report));
