@@ -16,6 +16,7 @@ import {
   signStatement,
   signerFromPrivateKey,
   scanStatement,
+  trainingProvenance,
   versionSubject,
   type Manifest,
   type ScanReportLike,
@@ -202,4 +203,33 @@ test('artifact add: a file rewritten between hashing and scanning is refused, no
     assert.equal(manifest.predicate.serialization.method, shardSizeBytes ? 'shards' : 'files');
     assert.ok(report.files.every((f) => f.findings.length === 0));
   }
+});
+
+test('an attestation must name the version it is about: NAME@VERSION with its digest, not just the digest', async () => {
+  const reg = registry();
+  const m = await createManifest(modelDir('named', { 'model.json': '{"w":[3]}' }), { kind: 'model' });
+  const digest = m.predicate.warden.rootDigest;
+  await reg.register({ kind: 'model', name: 'iris', version: '5', manifest: m });
+  const provenance = (subject: { name: string; digest: Record<string, string> }[], runId: string) =>
+    signStatement(trainingProvenance(subject, { builderId: 'spiffe://warden.test/train/j', runId, datasets: [{ name: 'flowers', version: '1', digest: 'c'.repeat(64) }], code: { digest: { sha256: 'e'.repeat(64) } }, parameters: {} }), wardenKey);
+  const refused = [
+    provenance(versionSubject('other-model', '7', digest), 'run-other'),
+    provenance(versionSubject('iris', '6', digest), 'run-v6'),
+    provenance(versionSubject('iris', '5', 'f'.repeat(64)), 'run-other-bytes'),
+    // A file-like subject that happens to carry the digest does not count either.
+    provenance([{ name: 'model.json', digest: { sha256: digest } }], 'run-file'),
+  ];
+  for (const bundle of refused) await assert.rejects(reg.attach('iris', '5', bundle), { code: 'WARDEN_ATTESTATION_SUBJECT_MISMATCH' });
+  await assert.rejects(reg.register({ kind: 'model', name: 'iris', version: '5', manifest: m, attestations: [refused[0]] }), { code: 'WARDEN_ATTESTATION_SUBJECT_MISMATCH' });
+  const scanOfOther = signStatement(scanStatement(versionSubject('other-model', '7', digest), { files: [] }), wardenKey);
+  await assert.rejects(reg.attach('iris', '5', scanOfOther), { code: 'WARDEN_ATTESTATION_SUBJECT_MISMATCH' });
+  const upstream = async () => (await reg.lineageOf('iris@5', 'upstream')).nodes.map((n) => n.key);
+  assert.deepEqual((await upstream()).filter((k) => k.startsWith('run:')), []);
+  assert.equal((await reg.attestations('iris@5')).length, 0);
+
+  // The CLI's own subject (versionSubject) is accepted, and its run is linked.
+  await reg.attach('iris', '5', provenance(versionSubject('iris', '5', digest), 'run-iris-5'));
+  assert.deepEqual((await upstream()).filter((k) => k.startsWith('run:')), ['run:run-iris-5']);
+  await reg.approve('iris', '5', 'User::"alice"');
+  assert.equal((await reg.attestations('iris@5')).length, 2);
 });

@@ -263,8 +263,10 @@ export class ArtifactRegistry {
       if (manifest && canonicalJson(parseManifest(manifest)) !== canonicalJson(m)) {
         throw new WardenError('WARDEN_ATTESTATION_SUBJECT_MISMATCH', `the signed manifest differs from the registered manifest of ${v.id}`);
       }
-    } else if (!st.subject.some((s) => s.digest.sha256 === v.digest)) {
-      throw new WardenError('WARDEN_ATTESTATION_SUBJECT_MISMATCH', `no attestation subject has the digest of ${v.id}`);
+    } else if (!st.subject.some((s) => s.name === v.id && s.digest.sha256 === v.digest)) {
+      // The version subject (versionSubject: NAME@VERSION → root digest) is what binds it: the digest
+      // alone would let provenance about `other@7` with these bytes link lineage to this version.
+      throw new WardenError('WARDEN_ATTESTATION_SUBJECT_MISMATCH', `no attestation subject is ${v.id} with its digest`);
     }
     return verified;
   }
