@@ -99,8 +99,15 @@ export async function sealFile(src: string, dst: string, provider: KeyProvider, 
   }
 }
 
-/** Decrypts to `dst` atomically: nothing is written at `dst` unless every chunk authenticated. */
-export async function openFile(src: string, dst: string, record: SealedKeyRecord, provider: KeyProvider): Promise<void> {
+/**
+ * Decrypts to `dst` atomically: nothing is written at `dst` unless every chunk authenticated.
+ * `expectedSha256` is the digest the caller asked for (a content address): a record of other
+ * content (e.g. another blob's `.wenc` + `.key.json` swapped in) is refused before any decryption.
+ */
+export async function openFile(src: string, dst: string, record: SealedKeyRecord, provider: KeyProvider, options: { expectedSha256?: string } = {}): Promise<void> {
+  if (options.expectedSha256 !== undefined && record.sha256 !== options.expectedSha256) {
+    throw new WardenError('WARDEN_ENVELOPE_INVALID', 'the wrapped data key record is for other content than the one requested');
+  }
   const dataKey = await provider.unwrap(record.wrappedKey, record.context);
   const out = await atomicOutput(dst);
   const input = await open(src, 'r');
