@@ -34,3 +34,4 @@ export { runPolicyTests, type PolicyTestReport, type PolicyTestResult } from './
 export { explainDecision, parseAuthzRequest, type Explanation, type AuthzRequestInput } from './explainDecision.js';
 export { readAuditJsonl } from './readAuditJsonl.js';
 export { registerPolicyMetrics } from './policyMetrics.js';
+export { KEY_SCOPE_ID_PREFIX, assertNoReservedPolicyIds } from './reservedPolicyIds.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isActiveKey, type ApiKeyVerifier } from '../store/index.js';
-import { loadSchema, parsePolicySet, schemaViolations, type KeyScopeGrant, type ParsedPolicy } from '../policy/index.js';
+import { KEY_SCOPE_ID_PREFIX, loadSchema, parsePolicySet, schemaViolations, type KeyScopeGrant, type ParsedPolicy } from '../policy/index.js';
 import { isRequestModelName, MAX_MODEL_NAME_LENGTH } from '../gateway/index.js';
 
 /**
@@ -57,8 +57,6 @@ const RESERVED_NAMES = new Set([ANY_MODEL, ANY_MODEL_VERSION]);
 /** Model names used as they are in a permit id: policy-id characters, but no `:` (see below). */
 const PLAIN_NAME = /^[A-Za-z0-9_.@/-]+$/;
 
-/** Every generated permit's id starts so; published policies may not use it (see policy routes). */
-export const KEY_SCOPE_ID_PREFIX = 'key-scope:';
 
 /** Cedar policy ids Warden accepts are at most 128 characters (parsePolicySet). */
 const MAX_POLICY_ID = 128;

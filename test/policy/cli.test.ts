@@ -46,6 +46,12 @@ test('warden policy check: ok, fallback reported, invalid policy fails with exit
     assert.equal(bad.code, 1);
     assert.equal(JSON.parse(bad.stdout).error.code, 'WARDEN_POLICY_VALIDATION_FAILED');
 
+    // Offline check refuses what push would: ids reserved for the permits of API key scopes.
+    writeFileSync(join(dir, 'reserved.cedar'), '@id("key-scope:key_abc:echo") permit(principal, action, resource);');
+    const reserved = await run('policy', 'check', join(dir, 'reserved.cedar'), '--format', 'json');
+    assert.equal(reserved.code, 1);
+    assert.equal(JSON.parse(reserved.stdout).error.code, 'WARDEN_POLICY_ID_RESERVED');
+
     const missing = await run('policy', 'check', join(dir, 'nope.cedar'));
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^WARDEN_IO: /);

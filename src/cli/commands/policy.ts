@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { WardenError, isWardenError } from '../../errors/index.js';
 import {
   analyzePolicySet,
+  assertNoReservedPolicyIds,
   compilePolicySet,
   explainDecision,
   importIamPolicy,
@@ -90,6 +91,7 @@ export function registerPolicyCommands(program: Command): void {
       const entities = readEntities(opts.entities);
       try {
         const set = compilePolicySet(text, { schemaText, entities });
+        assertNoReservedPolicyIds(set.policies);
         const result = {
           ok: true,
           file,

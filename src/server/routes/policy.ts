@@ -6,6 +6,7 @@ import {
   MAX_POLICY_TEXT_BYTES,
   PolicyRepository,
   analyzePolicySet,
+  assertNoReservedPolicyIds,
   compilePolicySet,
   explainDecision,
   parseAuthzRequest,
@@ -17,7 +18,6 @@ import {
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
 import { auditedChange } from '../auditedChange.js';
-import { KEY_SCOPE_ID_PREFIX } from '../keyScopePolicies.js';
 import { loadEnforcedPolicies, withKeyScopes } from '../enforcedPolicies.js';
 
 const BODY_LIMIT = MAX_POLICY_TEXT_BYTES + 2 * 1024 * 1024;
@@ -85,12 +85,7 @@ export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContex
     const schema = body.schema === undefined ? ((await repo.current())?.schema ?? null) : body.schema;
     const entities = (body.entities ?? []) as unknown as CedarEntityJson[];
     const set = compilePolicySet(body.policies, { schemaText: schema ?? undefined, entities });
-    // Such a policy would collide with a key's generated permit, which the snapshot then leaves
-    // out: the key would silently lose its grant. Refused here, before anything is published.
-    const reserved = set.policies.find((p) => p.id.startsWith(KEY_SCOPE_ID_PREFIX));
-    if (reserved) {
-      throw new WardenError('WARDEN_POLICY_ID_RESERVED', `@id(${JSON.stringify(reserved.id)}): ids starting with "${KEY_SCOPE_ID_PREFIX}" are reserved for the permits Warden generates from API key scopes`);
-    }
+    assertNoReservedPolicyIds(set.policies);
     if (set.fallback && !ctx.config.policy.allowFallback) {
       throw new WardenError('WARDEN_POLICY_UNSUPPORTED', `the set needs the cedar-wasm fallback, which policy.allowFallback forbids: ${set.fallbackReasons.join('; ')}`);
     }
