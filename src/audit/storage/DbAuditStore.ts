@@ -26,7 +26,8 @@ interface DerivedColumns {
   decision: string | null;
 }
 
-const DERIVED_COLUMNS = `(extract(epoch from ts) * 1000)::text AS ts_ms, kind, principal, action, decision`;
+// round(...)::bigint: extract() is numeric from PostgreSQL 14 on but a float before, which can print as …122.9999.
+const DERIVED_COLUMNS = `round(extract(epoch from ts) * 1000)::bigint::text AS ts_ms, kind, principal, action, decision`;
 
 /**
  * Which indexed columns of a row no longer say what its hashed entry says, or null. Queries
