@@ -163,7 +163,7 @@ test('warden artifact: add, scan, approve, promote, lineage, blast radius and ad
   failAudit = null;
   assert.equal(r.code, 0, r.stderr);
   assert.equal(snapshotEvents, events + 1, 'the revocation is pushed although neither of its records could be written');
-  assert.equal((admitModel(await admission(), 'sentiment', undefined, v2digest) as { code: string }).code, 'WARDEN_ADMISSION_NOT_SERVING');
+  assert.equal((admitModel(await admission(), 'sentiment', undefined, v2digest) as { code: string }).code, 'WARDEN_ADMISSION_REVOKED');
   r = await cli('artifact', 'rollback', 'sentiment', '--format', 'json');
   assert.deepEqual(JSON.parse(r.stdout), { from: null, to: 'sentiment@1' });
   assert.equal(snapshotEvents, events + 2);

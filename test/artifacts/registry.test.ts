@@ -232,7 +232,7 @@ test('the gateway admission table refuses a tampered model and serves again afte
   // Operators revoke the tampered version: nothing serves until rollback.
   await reg.revoke('llm', '2', 'weights tampered on the model server');
   table = await buildAdmissionTable(db);
-  assert.equal((admitModel(table, 'llm', undefined, v2.digest) as { code: string }).code, 'WARDEN_ADMISSION_NOT_SERVING');
+  assert.equal((admitModel(table, 'llm', undefined, v2.digest) as { code: string }).code, 'WARDEN_ADMISSION_REVOKED');
   assert.equal((admitModel(table, 'llm', '2', undefined) as { code: string }).code, 'WARDEN_ADMISSION_REVOKED');
   await assert.rejects(reg.promote('llm', '2', 'serving'), { code: 'WARDEN_ARTIFACT_STAGE_INVALID' });
 

@@ -36,7 +36,7 @@ let server: ModelServerProcess;
 let cli: (args: string[]) => Promise<CliResult>;
 let work: string;
 let report: DrillReport;
-const dirs = { v1: '', v2: '', v3: '', small: '', served: '', clean: '', poisoned: '' };
+const dirs = { v1: '', v2: '', v3: '', v4: '', small: '', served: '', clean: '', poisoned: '' };
 
 const CLEAN_ROWS = ['5.1,3.5,1.4,0.2,setosa', '7.0,3.2,4.7,1.4,versicolor', '6.3,3.3,6.0,2.5,virginica'];
 // The same rows with a flipped label: a classic label-flipping poisoning.
@@ -44,12 +44,12 @@ const POISONED_ROWS = ['5.1,3.5,1.4,0.2,virginica', '7.0,3.2,4.7,1.4,versicolor'
 
 before(async () => {
   work = tempDataDir('warden-poisoned-');
-  for (const k of ['v1', 'v2', 'v3', 'small', 'served'] as const) dirs[k] = join(work, k);
+  for (const k of ['v1', 'v2', 'v3', 'v4', 'small', 'served'] as const) dirs[k] = join(work, k);
   dirs.clean = join(work, 'ds-1');
   dirs.poisoned = join(work, 'ds-2');
   writeDataset(dirs.clean, CLEAN_ROWS);
   writeDataset(dirs.poisoned, POISONED_ROWS);
-  await Promise.all([trainIrisModel(dirs.v1, 200), trainIrisModel(dirs.v2, 400), trainIrisModel(dirs.v3, 500), trainIrisModel(dirs.small, 50)]);
+  await Promise.all([trainIrisModel(dirs.v1, 200), trainIrisModel(dirs.v2, 400), trainIrisModel(dirs.v3, 500), trainIrisModel(dirs.v4, 600), trainIrisModel(dirs.small, 50)]);
   deployModelFiles(dirs.v2, dirs.served);
   server = await startModelServer(dirs.served);
   mkdirSync(join(work, 'data'));
@@ -115,16 +115,19 @@ test('the registry afterwards: iris back on iris@1 (not derived from the poisone
 });
 
 test('frozen: no new model from iris-train@2 is registered or promoted; the clean dataset is unaffected', async () => {
-  const fresh = await cliFails(cli, ['artifact', 'add', dirs.v3, '--name', 'iris', '--version', '4', '--scan', '--run', 'train-4', '--input', 'iris-train@2']);
+  const fresh = await cliFails(cli, ['artifact', 'add', dirs.v4, '--name', 'iris', '--version', '4', '--scan', '--run', 'train-4', '--input', 'iris-train@2']);
   assert.equal(fresh.errorCode, 'WARDEN_ARTIFACT_DATASET_FROZEN', fresh.stderr);
+  // The revoked iris@3 bytes do not come back under a new version, lineage or not.
+  const again = await cliFails(cli, ['artifact', 'add', dirs.v3, '--name', 'iris', '--version', '6', '--scan']);
+  assert.equal(again.errorCode, 'WARDEN_ARTIFACT_REVOKED', again.stderr);
   // Registered without lineage, then SLSA provenance naming the frozen dataset: refused too.
-  await cliOk(cli, ['artifact', 'add', dirs.v3, '--name', 'iris', '--version', '5', '--scan', '--format', 'json']);
+  await cliOk(cli, ['artifact', 'add', dirs.v4, '--name', 'iris', '--version', '5', '--scan', '--format', 'json']);
   const prov = await cliFails(cli, ['artifact', 'provenance', 'iris@5', '--run', 'train-5', '--dataset', 'iris-train@2', '--code-digest', 'gitCommit:0123abcd', '--builder', 'spiffe://warden.local/train/job-5']);
   assert.equal(prov.errorCode, 'WARDEN_ARTIFACT_DATASET_FROZEN', prov.stderr);
   const revoked = await cliFails(cli, ['artifact', 'promote', 'iris@3', '--to', 'approved']);
   assert.equal(revoked.errorCode, 'WARDEN_ARTIFACT_REVOKED', revoked.stderr);
   // The freeze is scoped: a model from the clean version still goes all the way.
-  await registerModel(cli, { dir: dirs.v3, name: 'iris-clean', version: '1', run: 'train-c', inputs: ['iris-train@1'], stage: 'approved' });
+  await registerModel(cli, { dir: dirs.v4, name: 'iris-clean', version: '1', run: 'train-c', inputs: ['iris-train@1'], stage: 'approved' });
   const br = await cliOk<{ frozen: boolean | null }>(cli, ['artifact', 'blast-radius', 'iris-train@1', '--format', 'json']);
   assert.equal(br.frozen, false);
 });

@@ -51,11 +51,15 @@ export interface AdmissionRow {
 }
 
 export function admissionTableFromRows(rows: readonly AdmissionRow[], options: AdmissionOptions = {}): AdmissionTable {
+  // Revocation is of bytes: a version with the digest of a revoked version (of any model) is
+  // treated as revoked too, so it is never pinned as serving. Only digests of a model's own
+  // versions go into its set, which keeps the snapshot small.
+  const revokedBytes = new Set(rows.filter((r) => r.revoked).map((r) => r.digest));
   const models = new Map<string, { serving: ModelAdmission['serving']; revokedVersions: Set<string>; revokedDigests: Set<string> }>();
   for (const r of rows) {
     let m = models.get(r.name);
     if (!m) models.set(r.name, (m = { serving: null, revokedVersions: new Set(), revokedDigests: new Set() }));
-    if (r.revoked) {
+    if (r.revoked || revokedBytes.has(r.digest)) {
       m.revokedVersions.add(r.version);
       m.revokedDigests.add(r.digest);
     } else if (r.stage === 'serving') {
@@ -67,6 +71,8 @@ export function admissionTableFromRows(rows: readonly AdmissionRow[], options: A
 }
 
 function withAdmitted(m: ModelAdmission): ModelAdmission {
+  // A table from elsewhere (JSON snapshot) that pins a revoked digest serves nothing instead.
+  if (m.serving && m.revokedDigests.has(m.serving.digest)) m.serving = null;
   if (m.serving) m.admitted = Object.freeze({ ok: true as const, version: m.serving.version, digest: m.serving.digest });
   return m;
 }
@@ -97,6 +103,11 @@ export function admitModel(table: AdmissionTable, model: string, version: string
     if (table.enforceAll || table.enforced.has(model)) return { ok: false, code: 'WARDEN_ADMISSION_UNREGISTERED', message: `model ${model} is not registered` };
     return ADMITTED_UNREGISTERED;
   }
+  // Revoked bytes first, whatever else holds: the pin may be stale, the bytes are what is served.
+  if (reportedDigest !== undefined) {
+    const d = m.serving !== null && reportedDigest === m.serving.digest ? reportedDigest : normalizeDigest(reportedDigest);
+    if (m.revokedDigests.has(d)) return { ok: false, code: 'WARDEN_ADMISSION_REVOKED', message: `model ${model} upstream serves the bytes of a revoked version` };
+  }
   if (version !== undefined && m.revokedVersions.has(version)) return { ok: false, code: 'WARDEN_ADMISSION_REVOKED', message: `model ${model} version ${version} is revoked` };
   if (!m.serving) return { ok: false, code: 'WARDEN_ADMISSION_NOT_SERVING', message: `model ${model} has no serving version` };
   if (version !== undefined && version !== m.serving.version) {
@@ -105,7 +116,6 @@ export function admitModel(table: AdmissionTable, model: string, version: string
   if (reportedDigest !== undefined && reportedDigest !== m.serving.digest) {
     const d = normalizeDigest(reportedDigest);
     if (d !== m.serving.digest) {
-      if (m.revokedDigests.has(d)) return { ok: false, code: 'WARDEN_ADMISSION_REVOKED', message: `model ${model} upstream serves a revoked version` };
       return { ok: false, code: 'WARDEN_ADMISSION_DIGEST_MISMATCH', message: `model ${model} upstream digest does not match the approved digest of version ${m.serving.version}` };
     }
   }

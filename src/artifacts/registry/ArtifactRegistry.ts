@@ -64,14 +64,34 @@ export interface ArtifactRegistryDeps {
   verifier: AttestationVerifying;
   /** deployModel decisions for approvers (Cedar engine, or ApproverListAuthorizer). */
   authorizer: Authorizer;
-  /** The Warden signing key: the control plane signs approval attestations with it. */
+  /**
+   * The Warden signing key: the control plane signs approval attestations with it, and only
+   * approvals signed with it count (a trusted partner key must not be able to approve).
+   */
   signer: ArtifactSigner;
   promotion: PromotionPolicy;
+  /**
+   * Who may sign scan reports besides the Warden key (`artifacts.trust.scannerKeyIds` /
+   * `scannerSpiffeIds`): being trusted to sign a manifest is not being trusted to vouch it is clean.
+   */
+  scanners?: ScannerIdentities;
+  /**
+   * Key ids of the Warden signing keys of other control plane replicas (`artifacts.trust.controlPlaneKeyIds`):
+   * approvals and scans they signed count as this control plane's own.
+   */
+  controlPlaneKeyIds?: readonly string[];
   /**
    * Which of these dataset references (`NAME` or `NAME@VERSION`) are frozen, e.g. by incident
    * response; a model may not be registered from, or promoted while derived from, a frozen dataset.
    */
   frozenDatasets?: FrozenDatasetCheck;
+}
+
+export interface ScannerIdentities {
+  /** Signing key ids (SHA-256 of the SPKI, hex). */
+  keyIds?: readonly string[];
+  /** Exact SPIFFE IDs of X.509-SVID signers. */
+  spiffeIds?: readonly string[];
 }
 
 /** Returns the refs (as given) that are frozen; a version is frozen when it or its dataset name is. */
@@ -100,6 +120,9 @@ interface VersionRow {
 }
 
 const VERSION_COLUMNS = `v.id, v.name, a.kind, v.version, v.digest, v.stage, v.revoked_at, v.revoked_reason, v.created_at`;
+
+/** Rollback re-verifies each candidate's attestations: a bounded number, newest first, is tried. */
+const MAX_ROLLBACK_CANDIDATES = 32;
 
 function toRecord(r: VersionRow): VersionRecord {
   return {
@@ -142,8 +165,10 @@ export class ArtifactRegistry {
     const inputs = (input.lineage?.inputs ?? []).map(parseRef);
     // A signed manifest must be the registered one, not just share its root digest: what is stored is what was signed.
     const verified = (input.attestations ?? []).map((a) => this.verifyFor(a, { id, name, version, digest }, manifest));
+    for (const v of verified) this.refuseSignerForPredicate(id, v);
     await this.refuseFrozen(id, [...inputs, ...verified.flatMap(provenanceDatasets)]);
     const created = await this.db.transaction(async (tx) => {
+      await this.refuseRevokedDigest(id, digest, tx);
       const existingArtifact = await tx.query<{ kind: ArtifactKind }>(`SELECT kind FROM artifacts WHERE name = $1`, [name]);
       if (existingArtifact.rows[0] && existingArtifact.rows[0].kind !== input.kind) {
         throw new WardenError('WARDEN_ARTIFACT_KIND_MISMATCH', `${name} is registered as a ${existingArtifact.rows[0].kind}`);
@@ -236,8 +261,40 @@ export class ArtifactRegistry {
   async attach(name: string, version: string, bundle: unknown): Promise<AttestationRecord> {
     const v = await this.getVersion(name, version);
     const verified = this.verifyFor(bundle, v, await this.getManifest(name, version));
+    this.refuseSignerForPredicate(v.id, verified);
     await this.refuseFrozen(v.id, provenanceDatasets(verified));
     return this.db.transaction(async (tx) => this.store(tx, v.id, verified, bundle));
+  }
+
+  /**
+   * Revocation is of bytes, not of a name: the same bytes under another version or model name
+   * must not come back into service (the gateway refuses a revoked digest anyway).
+   */
+  private async refuseRevokedDigest(id: string, digest: string, tx: Queryable = this.db): Promise<void> {
+    const r = await tx.query<{ id: string }>(`SELECT id FROM artifact_versions WHERE digest = $1 AND revoked_at IS NOT NULL ORDER BY id LIMIT 1`, [digest]);
+    if (r.rows[0]) throw new WardenError('WARDEN_ARTIFACT_REVOKED', `${id} has the bytes (digest ${digest}) of revoked version ${r.rows[0].id}`);
+  }
+
+  /** Approvals are the control plane's word; scan reports that of a configured scanner. */
+  private mayAttest(v: VerifiedAttestation): boolean {
+    const type = v.statement.predicateType;
+    const own = v.signer.keyId === this.deps.signer.keyId || (this.deps.controlPlaneKeyIds?.includes(v.signer.keyId) ?? false);
+    if (type === WARDEN_APPROVAL_PREDICATE) return own;
+    if (type === WARDEN_SCAN_PREDICATE) {
+      const s = this.deps.scanners;
+      return own || (s?.keyIds?.includes(v.signer.keyId) ?? false) || (v.signer.spiffeId !== undefined && (s?.spiffeIds?.includes(v.signer.spiffeId) ?? false));
+    }
+    return true;
+  }
+
+  private refuseSignerForPredicate(id: string, v: VerifiedAttestation): void {
+    if (this.mayAttest(v)) return;
+    const who = v.signer.spiffeId ?? `key ${v.signer.keyId}`;
+    const rule =
+      v.statement.predicateType === WARDEN_APPROVAL_PREDICATE
+        ? 'approvals are signed by the control plane (POST …/approve)'
+        : 'scan reports are signed by the Warden key or a configured scanner (artifacts.trust.scannerKeyIds / scannerSpiffeIds)';
+    throw new WardenError('WARDEN_ATTESTATION_SIGNER_NOT_ALLOWED', `${who} may not sign ${v.statement.predicateType} for ${id}: ${rule}`);
   }
 
   private async refuseFrozen(id: string, datasets: readonly { name: string; version?: string | undefined }[]): Promise<void> {
@@ -335,6 +392,7 @@ export class ArtifactRegistry {
     const v = await this.getVersion(name, version);
     if (v.kind !== 'model') throw new WardenError('WARDEN_ARTIFACT_STAGE_INVALID', 'only model versions are approved for serving');
     if (v.revoked) throw new WardenError('WARDEN_ARTIFACT_REVOKED', `${v.id} is revoked`);
+    await this.refuseRevokedDigest(v.id, v.digest);
     const decision = this.deployDecision(principal, v, where);
     if (!decision.allowed) throw new WardenError('WARDEN_ARTIFACT_APPROVER_DENIED', `${principal} may not deployModel ${v.id}`);
     const predicate: ApprovalPredicate = { approver: principal, stage: 'approved', approvedAt: new Date().toISOString(), policies: decision.policies, ...(comment ? { comment: comment.slice(0, 1000) } : {}) };
@@ -345,6 +403,7 @@ export class ArtifactRegistry {
   /** Checks signature chain, scan and approval; throws the first unmet requirement. */
   async checkPromotable(v: VersionRecord): Promise<void> {
     if (v.revoked) throw new WardenError('WARDEN_ARTIFACT_REVOKED', `${v.id} is revoked: ${v.revokedReason ?? 'no reason given'}`);
+    await this.refuseRevokedDigest(v.id, v.digest);
     if (this.deps.frozenDatasets) await this.refuseFrozen(v.id, await this.upstreamDatasets(v));
     // Any stored attestation that no longer verifies (revoked signer, removed trust) breaks the chain.
     const atts = await this.currentAttestations(v.id);
@@ -357,9 +416,12 @@ export class ArtifactRegistry {
       if (scans.length === 0) throw new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `${v.id} has no signed scan report`);
       // Scans that missed files are ignored; any complete scan with a blocking finding blocks, since
       // every scan is bound to the same bytes and a later clean scan does not make a finding go away.
+      // Only a scan by a configured scanner can vouch the bytes are clean; findings block from any
+      // signer that still verifies (fail closed when a scanner is later taken off the list).
       const manifest = await this.getManifest(v.name, v.version);
       let coverageError: WardenError | undefined;
       let covering = 0;
+      let coveringByOthers = 0;
       for (const s of scans) {
         const files = Array.isArray(s.statement.predicate?.files) ? s.statement.predicate.files : [];
         try {
@@ -368,16 +430,21 @@ export class ArtifactRegistry {
           coverageError = err as WardenError;
           continue;
         }
-        covering++;
         const bad = findingsAtOrAbove({ files }, policy.failOn);
         if (bad.length > 0) throw new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `${v.id} scan has ${bad.length} finding(s) at or above ${policy.failOn} (first: ${bad[0]!.rule})`);
+        if (this.mayAttest(s)) covering++;
+        else coveringByOthers++;
+      }
+      if (covering === 0 && coveringByOthers > 0) {
+        throw new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `${v.id} has no complete scan signed by the Warden key or a configured scanner (artifacts.trust.scannerKeyIds / scannerSpiffeIds)`);
       }
       if (covering === 0) throw coverageError ?? new WardenError('WARDEN_ARTIFACT_SCAN_REQUIRED', `${v.id} has no complete scan`);
     }
     if (policy.requireApproval) {
-      const approvals = atts.filter((a) => a.statement.predicateType === WARDEN_APPROVAL_PREDICATE) as VerifiedAttestation<ApprovalPredicate>[];
-      if (!approvals.some((a) => this.deployDecision(a.statement.predicate.approver, v).allowed)) {
-        throw new WardenError('WARDEN_ARTIFACT_APPROVAL_REQUIRED', `${v.id} has no approval by a principal allowed to deployModel`);
+      // An approval counts only when this control plane signed it (after its own deployModel check).
+      const approvals = atts.filter((a) => a.statement.predicateType === WARDEN_APPROVAL_PREDICATE && this.mayAttest(a)) as VerifiedAttestation<ApprovalPredicate>[];
+      if (!approvals.some((a) => typeof a.statement.predicate?.approver === 'string' && this.deployDecision(a.statement.predicate.approver, v).allowed)) {
+        throw new WardenError('WARDEN_ARTIFACT_APPROVAL_REQUIRED', `${v.id} has no approval signed by the control plane for a principal allowed to deployModel`);
       }
     }
   }
@@ -394,6 +461,8 @@ export class ArtifactRegistry {
       const cur = await tx.query<{ stage: Stage }>(`SELECT stage FROM artifact_versions WHERE id = $1 FOR UPDATE`, [v.id]);
       if (cur.rows[0]?.stage !== v.stage) throw new WardenError('WARDEN_CONFLICT', `${v.id} changed stage concurrently`);
       if (to === 'serving') {
+        // Bytes revoked (under any version) while the checks ran never reach serving.
+        await this.refuseRevokedDigest(v.id, v.digest, tx);
         const prev = await tx.query<{ id: string }>(`UPDATE artifact_versions SET stage = 'approved', stage_changed_at = now() WHERE name = $1 AND stage = 'serving' RETURNING id`, [name]);
         previousServing = prev.rows[0]?.id ?? null;
         await tx.query(`UPDATE artifact_versions SET stage = 'serving', served_seq = nextval('artifact_serving_seq'), stage_changed_at = now() WHERE id = $1`, [v.id]);
@@ -422,19 +491,44 @@ export class ArtifactRegistry {
     return this.getVersion(name, version);
   }
 
-  /** Serving moves to the approved, unrevoked version that served most recently (else the latest approved). */
+  /**
+   * Serving moves to the approved, unrevoked version that served most recently (else the latest
+   * approved) among those that pass every check of a promotion to serving now: a rollback is an
+   * emergency path, not a way around a frozen dataset, a revoked signer or a withdrawn approver.
+   */
   async rollback(name: string): Promise<{ from: string | null; to: string }> {
     checkName(name);
+    const candidates = await this.db.query<VersionRow>(
+      `SELECT ${VERSION_COLUMNS} FROM artifact_versions v JOIN artifacts a ON a.name = v.name
+       WHERE v.name = $1 AND v.stage = 'approved' AND v.revoked_at IS NULL
+       ORDER BY v.served_seq DESC NULLS LAST, v.approved_at DESC NULLS LAST, v.created_at DESC LIMIT ${MAX_ROLLBACK_CANDIDATES}`,
+      [name],
+    );
+    const refused: string[] = [];
+    let target: VersionRecord | undefined;
+    for (const row of candidates.rows) {
+      const v = toRecord(row);
+      try {
+        await this.checkPromotable(v);
+        target = v;
+        break;
+      } catch (err) {
+        if (!(err instanceof WardenError)) throw err;
+        refused.push(`${v.id}: ${err.code} ${err.message.slice(0, 200)}`);
+      }
+    }
+    if (!target) {
+      const why = refused.length > 0 ? `; refused: ${refused.join('; ')}` : '';
+      throw new WardenError('WARDEN_ARTIFACT_NO_ROLLBACK_TARGET', `${name} has no earlier approved, unrevoked version that passes the promotion checks${why}`);
+    }
+    const to = target;
     return this.db.transaction(async (tx) => {
       await tx.query(`SELECT id FROM artifact_versions WHERE name = $1 FOR UPDATE`, [name]);
-      const current = await tx.query<{ id: string; served_seq: string | null }>(`SELECT id, served_seq FROM artifact_versions WHERE name = $1 AND stage = 'serving'`, [name]);
-      const target = await tx.query<{ id: string; version: string }>(
-        `SELECT id, version FROM artifact_versions WHERE name = $1 AND stage = 'approved' AND revoked_at IS NULL
-         ORDER BY served_seq DESC NULLS LAST, approved_at DESC NULLS LAST, created_at DESC LIMIT 1`,
-        [name],
-      );
-      const to = target.rows[0];
-      if (!to) throw new WardenError('WARDEN_ARTIFACT_NO_ROLLBACK_TARGET', `${name} has no earlier approved, unrevoked version`);
+      // Checked outside the lock (attestation verification is slow): the target must not have moved since.
+      const now = await tx.query<{ stage: Stage; revoked_at: string | null }>(`SELECT stage, revoked_at FROM artifact_versions WHERE id = $1`, [to.id]);
+      if (now.rows[0]?.stage !== 'approved' || now.rows[0].revoked_at !== null) throw new WardenError('WARDEN_CONFLICT', `${to.id} changed concurrently`);
+      await this.refuseRevokedDigest(to.id, to.digest, tx);
+      const current = await tx.query<{ id: string }>(`SELECT id FROM artifact_versions WHERE name = $1 AND stage = 'serving'`, [name]);
       const from = current.rows[0]?.id ?? null;
       if (from) await tx.query(`UPDATE artifact_versions SET stage = 'retired', stage_changed_at = now() WHERE id = $1`, [from]);
       await tx.query(`UPDATE artifact_versions SET stage = 'serving', served_seq = nextval('artifact_serving_seq'), stage_changed_at = now() WHERE id = $1`, [to.id]);

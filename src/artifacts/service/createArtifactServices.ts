@@ -59,6 +59,8 @@ export function createArtifactServices(deps: ArtifactServiceDeps): ArtifactServi
     authorizer: deps.authorizer ?? new ApproverListAuthorizer(a.promotion.approvers),
     signer,
     promotion: a.promotion,
+    scanners: { keyIds: a.trust.scannerKeyIds, spiffeIds: a.trust.scannerSpiffeIds },
+    controlPlaneKeyIds: a.trust.controlPlaneKeyIds,
     ...(deps.frozenDatasets ? { frozenDatasets: deps.frozenDatasets } : {}),
   });
   const keyProvider = new FileKeyProvider(join(deps.config.dataDir, 'keys'));

@@ -51,6 +51,18 @@ export const artifactsSection = z
         allowedSpiffeIds: z.array(z.string().startsWith('spiffe://')).default([]),
         /** Signing key ids (SHA-256 of the SPKI, hex) no longer trusted; SVIDs are revoked through identity. */
         revokedKeyIds: z.array(z.string().regex(/^[0-9a-f]{64}$/)).default([]),
+        /**
+         * Warden signing key ids of other control plane replicas (each with its own data dir; their
+         * public keys in publicKeyFiles): approvals and scans they signed count as this one's.
+         */
+        controlPlaneKeyIds: z.array(z.string().regex(/^[0-9a-f]{64}$/)).default([]),
+        /**
+         * Besides the Warden key, the signers whose scan reports count (key ids, hex): a key trusted to
+         * sign manifests (publicKeyFiles) does not by that vouch that its own bytes scanned clean.
+         */
+        scannerKeyIds: z.array(z.string().regex(/^[0-9a-f]{64}$/)).default([]),
+        /** Exact SPIFFE IDs of scanner workloads (X.509-SVID signers) whose scan reports count. */
+        scannerSpiffeIds: z.array(z.string().startsWith('spiffe://')).default([]),
       })
       .prefault({}),
     encryption: z
