@@ -38,13 +38,14 @@ export interface GuardOptions {
 const MAX_ROWS = 100_000;
 const secretKinds = new Set(recognizers.filter((r) => r.category === 'secret').map((r) => r.kind));
 
-type ToolCall = { function?: { arguments?: unknown } };
+type ToolCall = { function?: { arguments?: unknown }; custom?: { input?: unknown } };
 type ChoiceMessage = { content?: unknown; tool_calls?: ToolCall[]; function_call?: { arguments?: unknown } } & Record<string, unknown>;
 type CompletionChoice = { message?: ChoiceMessage; text?: unknown; logprobs?: unknown };
 
 /**
- * A completion message with every text the client reads guarded: content (string or text parts),
- * reasoning and refusal, tool-call and legacy function-call arguments. Returns `m` when nothing changed.
+ * A completion message with every text the client reads guarded: content (string, text parts or
+ * bare string parts), reasoning and refusal, tool-call (function arguments, a custom tool's
+ * input) and legacy function-call arguments. Returns `m` when nothing changed.
  */
 function guardMessage(m: ChoiceMessage, guard: (text: string) => string): ChoiceMessage {
   // The copy is made on the first change only (this runs on every answer); `out ??= { ...m }` keeps the key order.
@@ -55,6 +56,12 @@ function guardMessage(m: ChoiceMessage, guard: (text: string) => string): Choice
   } else if (Array.isArray(m.content)) {
     let partsChanged = false;
     const parts = m.content.map((p: unknown) => {
+      // A bare string part, as the input side reads it too.
+      if (typeof p === 'string') {
+        const g = guard(p);
+        if (g !== p) partsChanged = true;
+        return g;
+      }
       if (!p || typeof p !== 'object') return p;
       let part: Record<string, unknown> | undefined;
       for (const field of PART_TEXT_FIELDS) {
@@ -82,6 +89,13 @@ function guardMessage(m: ChoiceMessage, guard: (text: string) => string): Choice
   if (Array.isArray(m.tool_calls)) {
     let callsChanged = false;
     const calls = m.tool_calls.map((t) => {
+      // A custom tool's free-form input, as the input side reads it too.
+      if (typeof t?.custom?.input === 'string') {
+        const input = guard(t.custom.input);
+        if (input === t.custom.input) return t;
+        callsChanged = true;
+        return { ...t, custom: { ...t.custom, input } };
+      }
       if (typeof t?.function?.arguments !== 'string') return t;
       const args = guard(t.function.arguments);
       if (args === t.function.arguments) return t;

@@ -106,6 +106,22 @@ test('chat: reasoning, refusal, content parts and legacy function_call arguments
   assert.deepEqual(out.choices[2], answer.choices[2], 'a choice without findings is untouched, logprobs included');
 });
 
+test('chat: a custom tool\'s input and bare string content parts in an answer are guarded too (the input side reads both)', () => {
+  const { guards } = setup();
+  const c = ctx('openai.chat', { model: 'echo', messages: [{ role: 'user', content: 'hi' }] });
+  const key = 'AKIAIOSFODNN7EXAMPLE';
+  const answer = {
+    choices: [
+      { index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 't1', type: 'custom', custom: { name: 'shell', input: `export KEY=${key}` } }] } },
+      { index: 1, message: { role: 'assistant', content: [`bare ${key}`, { type: 'text', text: 'fine' }] } },
+    ],
+  };
+  const out = guards.transformJson(c, answer) as typeof answer;
+  assert.doesNotMatch(JSON.stringify(out), new RegExp(key));
+  assert.deepEqual(out.choices[0]!.message.tool_calls![0], { id: 't1', type: 'custom', custom: { name: 'shell', input: 'export KEY=[REDACTED:aws_access_key]' } });
+  assert.deepEqual(out.choices[1]!.message.content, ['bare [REDACTED:aws_access_key]', { type: 'text', text: 'fine' }]);
+});
+
 test('chat: an answer without findings is returned as the same object; a redacted one is a copy with its keys in order', () => {
   const { guards } = setup();
   const c = ctx('openai.chat', { model: 'echo', messages: [{ role: 'user', content: 'hi' }] });
