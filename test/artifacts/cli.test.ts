@@ -4,14 +4,14 @@ import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, openSync, writeSync, closeSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { openStore, type Database } from '../../src/store/index.js';
 import { loadConfig } from '../../src/config/index.js';
-import { WardenError, toWardenError } from '../../src/errors/index.js';
+import { WardenError } from '../../src/errors/index.js';
 import type { AuditLog, AuditRecord } from '../../src/audit/index.js';
 import type { ControlPlaneContext } from '../../src/server/ControlPlaneContext.js';
-import { artifactRoutes } from '../../src/server/routes/artifacts.js';
+import { listenArtifactAdminApi } from '../helpers/artifactAdminApi.js';
 import { main } from '../../src/cli/main.js';
 import { admissionTableFromJson, admitModel, type AdmissionTableJson } from '../../src/artifacts/index.js';
 
@@ -57,23 +57,8 @@ before(async () => {
   const events = new EventEmitter();
   events.on('snapshot:changed', () => snapshotEvents++);
   const ctx: ControlPlaneContext = { config, db, audit, logger: pino({ level: 'silent' }), serverSecret: new Uint8Array(32), events };
-  app = Fastify({ logger: false });
-  // The same error contract as the control plane's handler.
-  app.setErrorHandler((err, request, reply) => {
-    const e = err instanceof WardenError ? err : (err as { statusCode?: number }).statusCode === 400 ? new WardenError('WARDEN_INPUT_INVALID', (err as Error).message) : toWardenError(err);
-    void reply.code(e.status).send({ error: { code: e.code, message: e.message, requestId: request.id } });
-  });
-  await app.register(
-    async (api) => {
-      api.addHook('onRequest', async (request) => {
-        if (request.headers.authorization !== `Bearer ${env.WARDEN_ADMIN_TOKEN}`) throw new WardenError('WARDEN_AUTHN_ADMIN_REQUIRED', 'admin token required');
-        (request as unknown as { adminId: string }).adminId = 'tok-1';
-      });
-      await artifactRoutes(api, ctx);
-    },
-    { prefix: '/api/v1' },
-  );
-  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  let url: string;
+  ({ app, url } = await listenArtifactAdminApi(ctx, env.WARDEN_ADMIN_TOKEN!));
   process.env.WARDEN_ADMIN_URL = url;
 });
 

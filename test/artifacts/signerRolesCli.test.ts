@@ -8,14 +8,13 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { openStore, type Database } from '../../src/store/index.js';
 import { loadConfig } from '../../src/config/index.js';
-import { WardenError, toWardenError } from '../../src/errors/index.js';
 import type { AuditLog } from '../../src/audit/index.js';
 import type { ControlPlaneContext } from '../../src/server/ControlPlaneContext.js';
-import { artifactRoutes } from '../../src/server/routes/artifacts.js';
+import { listenArtifactAdminApi } from '../helpers/artifactAdminApi.js';
 import { main } from '../../src/cli/main.js';
 import { approvalStatement, createManifest, keyIdOf, scanStatement, versionSubject } from '../../src/artifacts/index.js';
 
@@ -59,22 +58,9 @@ before(async () => {
   const config = loadConfig({ dataDir: join(dir, 'data'), env: { ...process.env } });
   const audit = { append: async () => {}, queueDepth: 0, flush: async () => {}, close: async () => {} } as unknown as AuditLog;
   const ctx: ControlPlaneContext = { config, db, audit, logger: pino({ level: 'silent' }), serverSecret: new Uint8Array(32), events: new EventEmitter() };
-  app = Fastify({ logger: false });
-  app.setErrorHandler((err, request, reply) => {
-    const e = err instanceof WardenError ? err : toWardenError(err);
-    void reply.code(e.status).send({ error: { code: e.code, message: e.message, requestId: request.id } });
-  });
-  await app.register(
-    async (api) => {
-      api.addHook('onRequest', async (request) => {
-        if (request.headers.authorization !== `Bearer ${env.WARDEN_ADMIN_TOKEN}`) throw new WardenError('WARDEN_AUTHN_ADMIN_REQUIRED', 'admin token required');
-        (request as unknown as { adminId: string }).adminId = 'tok-1';
-      });
-      await artifactRoutes(api, ctx);
-    },
-    { prefix: '/api/v1' },
-  );
-  process.env.WARDEN_ADMIN_URL = await app.listen({ host: '127.0.0.1', port: 0 });
+  let url: string;
+  ({ app, url } = await listenArtifactAdminApi(ctx, env.WARDEN_ADMIN_TOKEN!));
+  process.env.WARDEN_ADMIN_URL = url;
 });
 
 after(async () => {
