@@ -1,14 +1,13 @@
 import type { ByteReader } from '../io/ByteReader.js';
 import { scanPickleStream } from '../pickle/scanPickle.js';
 import type { ScanContext } from '../ScanContext.js';
+import { FIXED_CODE_SIZES, PLATFORM_CODE_SIZES, SIMPLE_DESCR } from '../numpyTypeCodes.js';
 import { PyLiteralError, parsePyLiteral, type PyLiteral } from './parsePyLiteral.js';
 
 const MAX_HEADER = 1 << 20;
 
-/** Item size of single-character NumPy type codes (`np.dtype('d')`). */
-const charCodeWidth: Record<string, number> = {
-  '?': 1, b: 1, B: 1, h: 2, H: 2, i: 4, I: 4, l: 8, L: 8, q: 8, Q: 8, p: 8, P: 8, e: 2, f: 4, d: 8, g: 16, F: 8, D: 16, G: 32,
-};
+/** Item size of single-character NumPy type codes (`np.dtype('d')`); only the data-length check uses it, so the platform's may be assumed. */
+const charCodeWidth: Readonly<Record<string, number>> = { ...FIXED_CODE_SIZES, ...PLATFORM_CODE_SIZES };
 
 type DtypeKind = { kind: 'plain'; width: number | null } | { kind: 'object' } | { kind: 'unknown'; descr: string };
 
@@ -20,7 +19,7 @@ type DtypeKind = { kind: 'plain'; width: number | null } | { kind: 'object' } | 
 function classifyDescr(descr: PyLiteral, depth = 0): DtypeKind {
   if (typeof descr === 'string') {
     if (/^[<>|=]?object_?$/.test(descr)) return { kind: 'object' }; // np.dtype('object')
-    const m = /^[<>|=]?([a-zA-Z?])(\d*)(\[[a-zA-Z0-9]+\])?$/.exec(descr);
+    const m = SIMPLE_DESCR.exec(descr);
     if (!m) return { kind: 'unknown', descr };
     const [, code, digits, unit] = m as unknown as [string, string, string, string | undefined];
     if (code === 'O') return { kind: 'object' };

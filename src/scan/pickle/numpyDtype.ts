@@ -1,12 +1,11 @@
+import { FIXED_CODE_SIZES, SIMPLE_DESCR } from '../numpyTypeCodes.js';
 import { CallResult, GlobalRef, type PickleValue } from './values.js';
 
 /** How joblib's NumpyArrayWrapper.read consumes the bytes after the wrapper's BUILD. */
 export type ArrayLayout = { kind: 'object' } | { kind: 'raw'; itemsize: number } | { kind: 'unknown'; why: string };
 
-/** Element sizes numpy gives the one-letter type codes that do not depend on the platform. */
-const typeCodeSize: Readonly<Record<string, number>> = {
-  '?': 1, b: 1, B: 1, h: 2, H: 2, i: 4, I: 4, q: 8, Q: 8, e: 2, f: 4, d: 8, F: 8, D: 16, M: 8, m: 8, c: 1,
-};
+/** Element sizes numpy gives the one-letter type codes that do not depend on the platform (datetimes and `c` included). */
+const typeCodeSize: Readonly<Record<string, number>> = { ...FIXED_CODE_SIZES, M: 8, m: 8, c: 1 };
 
 /** `<kind><n>` spellings numpy accepts, with the sizes it accepts for each (the size is n bytes). */
 const sizedKinds: Readonly<Record<string, ReadonlySet<number>>> = {
@@ -30,7 +29,7 @@ export function numpyArrayLayout(dtype: PickleValue | undefined): ArrayLayout {
     return { kind: 'unknown', why: 'dtype is not a numpy.dtype(...) call' };
   }
   const descr = Array.isArray(dtype.args) ? dtype.args[0] : undefined;
-  const m = typeof descr === 'string' ? /^[<>|=]?([a-zA-Z?])(\d*)(\[[A-Za-z0-9]+\])?$/.exec(descr) : null;
+  const m = typeof descr === 'string' ? SIMPLE_DESCR.exec(descr) : null;
   if (!m) return { kind: 'unknown', why: `dtype descr ${JSON.stringify(typeof descr === 'string' ? descr.slice(0, 40) : typeof descr)} is not a simple type code` };
   const [, kind, digits, unit] = m as unknown as [string, string, string, string | undefined];
   if (kind === 'O') return { kind: 'object' };
