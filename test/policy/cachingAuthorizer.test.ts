@@ -46,6 +46,33 @@ test('the cache is bounded (least recently used evicted)', () => {
   assert.equal(c.stats.misses, misses + 1);
 });
 
+test('least recently used order holds when hits repeat the newest entry (which stays in place)', () => {
+  const c = new CachingAuthorizer(compilePolicySet('permit(principal, action, resource);'), { maxEntries: 3 });
+  const missed = (m: string): boolean => {
+    const before = c.stats.misses;
+    c.authorize(r(m));
+    return c.stats.misses > before;
+  };
+  for (const m of ['a', 'b', 'c']) c.authorize(r(m));
+  c.authorize(r('c')); // c is newest already: order a, b, c
+  c.authorize(r('a')); // order b, c, a
+  c.authorize(r('d')); // evicts b: order c, a, d
+  c.authorize(r('a')); // a was newest before d arrived: order c, d, a
+  c.authorize(r('e')); // evicts c: order d, a, e
+  c.authorize(r('f')); // evicts d: order a, e, f
+  assert.equal(missed('a'), false);
+  assert.equal(missed('d'), true);
+  // A hit on the entry that was newest before another hit moved one behind it moves it again.
+  c.swap(compilePolicySet('permit(principal, action, resource);'));
+  for (const m of ['x', 'y', 'z']) c.authorize(r(m));
+  c.authorize(r('x')); // order y, z, x
+  c.authorize(r('z')); // order y, x, z
+  c.authorize(r('w')); // evicts y: order x, z, w
+  c.authorize(r('v')); // evicts x: order z, w, v
+  assert.equal(missed('z'), false);
+  assert.equal(missed('x'), true);
+});
+
 test('metrics report the fallback and decisions per evaluator at scrape time', async () => {
   const { Registry } = await import('prom-client');
   const { registerPolicyMetrics } = await import('../../src/policy/index.js');
