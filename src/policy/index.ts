@@ -9,7 +9,7 @@ export {
   type EvaluatorStats,
 } from './CompiledPolicySet.js';
 export { ReferenceAuthorizer, REQUEST_ERROR_ID } from './ReferenceAuthorizer.js';
-export { parsePolicySet, describeCedarErrors, MAX_POLICIES, MAX_POLICY_TEXT_BYTES, type ParsedPolicy } from './parsePolicySet.js';
+export { parsePolicySet, assertSplitMatchesCedar, describeCedarErrors, MAX_POLICIES, MAX_POLICY_TEXT_BYTES, type ParsedPolicy } from './parsePolicySet.js';
 export { loadSchema, validatePolicies, validateEntities, schemaViolations, type LoadedSchema } from './schema.js';
 export { requestEntitiesJson } from './requestEntities.js';
 export type { CedarEntityJson, EntityUidJson } from './cedar/EntityStore.js';

@@ -33,10 +33,25 @@ export function describeCedarErrors(errors: readonly DetailedError[], text?: str
   return parts.join('; ');
 }
 
+/** Cedar ends a `//` comment at either line terminator (its lexer: `//[^\n\r]*`). */
+const isLineEnd = (c: number): boolean => c === 0x0a || c === 0x0d;
+/** Cedar's whitespace is Unicode White_Space (JS `\s` would also accept U+FEFF, which Cedar rejects). */
+const CEDAR_SPACE = /\p{White_Space}/u;
+
+/** Index of the first character at or after `i` that is neither Cedar whitespace nor inside a `//` comment. */
+function skipTrivia(text: string, i: number): number {
+  for (;;) {
+    while (i < text.length && CEDAR_SPACE.test(text[i]!)) i++;
+    if (!text.startsWith('//', i)) return i;
+    while (i < text.length && !isLineEnd(text.charCodeAt(i))) i++;
+  }
+}
+
 /**
  * Splits policy-set text at the `;` that end policies (outside string literals and `//`
- * comments). Hand-written because cedar-wasm's own splitter (`policySetTextToParts`) grows
- * superlinearly with the set size; each piece is still parsed by the reference parser.
+ * comments, with Cedar's lexical rules). Hand-written because cedar-wasm's own splitter
+ * (`policySetTextToParts`) grows superlinearly with the set size; each piece is still parsed
+ * by the reference parser, and assertSplitMatchesCedar checks the count at push/check time.
  */
 export function splitPolicies(text: string): { text: string; start: number }[] {
   const out: { text: string; start: number }[] = [];
@@ -50,28 +65,48 @@ export function splitPolicies(text: string): { text: string; start: number }[] {
       while (i < n && text.charCodeAt(i) !== 0x22) i += text.charCodeAt(i) === 0x5c /* \ */ ? 2 : 1;
       i++;
     } else if (c === 0x2f /* / */ && text.charCodeAt(i + 1) === 0x2f) {
-      while (i < n && text.charCodeAt(i) !== 0x0a) i++;
+      while (i < n && !isLineEnd(text.charCodeAt(i))) i++;
     } else if (c === 0x3b /* ; */) {
       out.push({ text: text.slice(start, i + 1), start });
       start = ++i;
     } else i++;
   }
-  const rest = text.slice(start);
   // Whatever follows the last `;` must be blank or comments; otherwise let the parser explain.
-  if (rest.replace(/\/\/[^\n]*/g, '').trim() !== '') out.push({ text: rest, start });
+  if (skipTrivia(text, start) < n) out.push({ text: text.slice(start), start });
   return out;
+}
+
+/** Pieces per cedar-wasm call in assertSplitMatchesCedar: its splitter is superlinear, so chunks keep it fast. */
+const VERIFY_CHUNK = 1000;
+
+/**
+ * Refuses a text where the reference parser finds a different number of policies than
+ * splitPolicies: a splitter that disagrees with Cedar (say, on where a comment ends) could
+ * otherwise drop a `forbid` silently. Run where a set is accepted (push, check), not on every
+ * compile. Chunks start at splitter boundaries and each chunk's count must match, so a
+ * boundary Cedar does not see as one fails the check too.
+ */
+export function assertSplitMatchesCedar(text: string, pieces = splitPolicies(text)): void {
+  for (let k = 0; k === 0 || k < pieces.length; k += VERIFY_CHUNK) {
+    const from = k === 0 ? 0 : pieces[k]!.start;
+    const to = k + VERIFY_CHUNK < pieces.length ? pieces[k + VERIFY_CHUNK]!.start : text.length;
+    const expected = Math.max(0, Math.min(VERIFY_CHUNK, pieces.length - k));
+    const r = cedarWasm.policySetTextToParts(text.slice(from, to));
+    const found = r.type === 'success' ? r.policies.length + r.policy_templates.length : undefined;
+    if (found !== expected) {
+      const cedarSays = r.type === 'failure' ? `Cedar cannot parse them: ${describeCedarErrors(r.errors)}` : `Cedar finds ${found}`;
+      throw new WardenError(
+        'WARDEN_POLICY_SPLIT_MISMATCH',
+        `Warden splits the text into ${expected} policies from policy ${k} on, ${cedarSays}; refusing rather than enforcing a different set than Cedar would`,
+      );
+    }
+  }
 }
 
 /** Leading blank lines and `//` comments belong to no policy: keep explanations tidy. */
 function stripLeadingComments(text: string): string {
-  let i = 0;
-  for (;;) {
-    while (i < text.length && /\s/.test(text[i]!)) i++;
-    if (text.startsWith('//', i)) {
-      const nl = text.indexOf('\n', i);
-      i = nl < 0 ? text.length : nl + 1;
-    } else return i === 0 ? text : text.slice(i);
-  }
+  const i = skipTrivia(text, 0);
+  return i === 0 ? text : text.slice(i);
 }
 
 /** JSON form by policy text: snapshots and bundles recompile mostly unchanged policies. */

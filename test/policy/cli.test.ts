@@ -52,6 +52,12 @@ test('warden policy check: ok, fallback reported, invalid policy fails with exit
     assert.equal(reserved.code, 1);
     assert.equal(JSON.parse(reserved.stdout).error.code, 'WARDEN_POLICY_ID_RESERVED');
 
+    // A comment ended by a bare CR (as Cedar reads it) does not swallow the forbid after it.
+    writeFileSync(join(dir, 'cr.cedar'), 'permit(principal, action, resource);\n// contractors are never allowed\rforbid(principal in Group::"contractors", action, resource);\n');
+    const cr = await run('policy', 'check', join(dir, 'cr.cedar'), '--format', 'json');
+    assert.equal(cr.code, 0, cr.stdout);
+    assert.deepEqual(JSON.parse(cr.stdout).policies.map((p: { effect: string }) => p.effect), ['permit', 'forbid']);
+
     const missing = await run('policy', 'check', join(dir, 'nope.cedar'));
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^WARDEN_IO: /);

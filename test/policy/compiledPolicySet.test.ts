@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { buildRequestContext, compilePolicySet, type AuthzRequest } from '../../src/policy/index.js';
+import { assertSplitMatchesCedar, buildRequestContext, compilePolicySet, type AuthzRequest } from '../../src/policy/index.js';
+import { splitPolicies } from '../../src/policy/parsePolicySet.js';
 import { WardenError } from '../../src/errors/index.js';
 
 const schemaText = readFileSync('examples/policies/schema.cedarschema', 'utf8');
@@ -176,6 +177,31 @@ test('policy ids: @id annotations, else policy<N> in source order (also beyond 1
   assert.deepEqual(set.policies.map((p) => p.id), [...Array.from({ length: 11 }, (_, i) => `policy${i}`), 'last']);
   assert.deepEqual(set.authorize(req('User:u10', 'invoke', 'Model:m', {})).determining, ['policy10']);
   assert.deepEqual(set.authorize(req('User:u2', 'invoke', 'Model:m', {})).determining, ['policy2']);
+});
+
+test('a `//` comment ends at a bare carriage return, as in Cedar: the policy after it is enforced', () => {
+  const text = 'permit(principal, action, resource);\n// contractors are never allowed\rforbid(principal in Group::"contractors", action, resource);\n';
+  const set = compilePolicySet(text);
+  assert.deepEqual(set.policies.map((p) => [p.id, p.effect]), [['policy0', 'permit'], ['policy1', 'forbid']]);
+  assert.ok(set.policies[1]!.text.startsWith('forbid('), 'the leading comment is not part of the explained text');
+  const contractor = req('User:bob', 'invoke', 'Model:m', {}, { principalParents: [{ type: 'Group', id: 'contractors' }] });
+  assert.equal(set.authorize(contractor).decision, 'deny');
+  // Text after the last `;` that follows a CR-ended comment is not discarded as comment: here it is an unfinished policy.
+  assert.throws(() => compilePolicySet('permit(principal, action, resource);// note\rforbid(principal, action, resource)'), /WARDEN_POLICY_PARSE_FAILED|unexpected end of input/);
+  assert.doesNotThrow(() => assertSplitMatchesCedar(text));
+});
+
+test('assertSplitMatchesCedar refuses a split that disagrees with the reference parser (so no policy is dropped silently)', () => {
+  const text = 'permit(principal, action, resource);\nforbid(principal, action, resource);\n';
+  assert.doesNotThrow(() => assertSplitMatchesCedar(text));
+  // A splitter that missed the forbid (as one that ended comments only at \n did).
+  assert.throws(() => assertSplitMatchesCedar(text, splitPolicies(text).slice(0, 1)), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_POLICY_SPLIT_MISMATCH');
+  // Large sets are checked in chunks at the splitter's boundaries: every chunk must agree.
+  const many = Array.from({ length: 2500 }, (_, i) => `permit(principal == User::"u${i}", action, resource); // ${i};`).join('\n');
+  assert.doesNotThrow(() => assertSplitMatchesCedar(many));
+  const pieces = splitPolicies(many);
+  assert.throws(() => assertSplitMatchesCedar(many, [...pieces.slice(0, 1500), ...pieces.slice(1501)]), /WARDEN_POLICY_SPLIT_MISMATCH|Cedar finds/);
+  assert.doesNotThrow(() => assertSplitMatchesCedar(''));
 });
 
 test('policies are split at top-level semicolons only (strings and comments may hold ";")', () => {

@@ -4,6 +4,7 @@ import { WardenError, isWardenError } from '../../errors/index.js';
 import {
   analyzePolicySet,
   assertNoReservedPolicyIds,
+  assertSplitMatchesCedar,
   compilePolicySet,
   explainDecision,
   importIamPolicy,
@@ -91,6 +92,7 @@ export function registerPolicyCommands(program: Command): void {
       const entities = readEntities(opts.entities);
       try {
         const set = compilePolicySet(text, { schemaText, entities });
+        assertSplitMatchesCedar(text);
         assertNoReservedPolicyIds(set.policies);
         const result = {
           ok: true,

@@ -1,6 +1,7 @@
 export const policyCodes = {
   WARDEN_POLICY_PARSE_FAILED: { status: 400, description: 'The Cedar policy text could not be parsed.' },
   WARDEN_POLICY_ID_RESERVED: { status: 400, description: 'A policy uses an `@id` Warden reserves for the permits it generates from API key scopes (`key-scope:…`).' },
+  WARDEN_POLICY_SPLIT_MISMATCH: { status: 400, description: 'Warden and the reference Cedar parser find a different number of policies in the text (refused so that no policy is dropped silently).' },
   WARDEN_POLICY_SCHEMA_INVALID: { status: 400, description: 'The Cedar schema could not be parsed.' },
   WARDEN_POLICY_VALIDATION_FAILED: { status: 400, description: 'The policies do not validate against the Cedar schema.' },
   WARDEN_POLICY_ENTITIES_INVALID: { status: 400, description: 'The entity data given with the policy set is malformed.' },

@@ -7,6 +7,7 @@ import {
   PolicyRepository,
   analyzePolicySet,
   assertNoReservedPolicyIds,
+  assertSplitMatchesCedar,
   compilePolicySet,
   explainDecision,
   parseAuthzRequest,
@@ -85,6 +86,7 @@ export async function policyRoutes(app: FastifyInstance, ctx: ControlPlaneContex
     const schema = body.schema === undefined ? ((await repo.current())?.schema ?? null) : body.schema;
     const entities = (body.entities ?? []) as unknown as CedarEntityJson[];
     const set = compilePolicySet(body.policies, { schemaText: schema ?? undefined, entities });
+    assertSplitMatchesCedar(body.policies);
     assertNoReservedPolicyIds(set.policies);
     if (set.fallback && !ctx.config.policy.allowFallback) {
       throw new WardenError('WARDEN_POLICY_UNSUPPORTED', `the set needs the cedar-wasm fallback, which policy.allowFallback forbids: ${set.fallbackReasons.join('; ')}`);
