@@ -229,8 +229,14 @@ export class CompiledPolicySet implements Authorizer {
       entities = new RequestEntities(EntityStore.fromJson(requestEntitiesJson(this.entitiesJson, request)), null);
     } else if ((pp === undefined || pp.length === 0) && (rp === undefined || rp.length === 0)) {
       entities = new RequestEntities(this.store, null);
-    } else if ((pp?.length && this.store.isAncestorOfAny(principal.key)) || (rp?.length && this.store.isAncestorOfAny(resource.key))) {
-      // New parents of an entity others descend from change their closures too: rebuild.
+    } else if (
+      (pp?.length && this.store.isAncestorOfAny(principal.key)) ||
+      (rp?.length && this.store.isAncestorOfAny(resource.key)) ||
+      (rp?.length && pp?.some((p) => p.type === resource.type && p.id === resource.id)) ||
+      (pp?.length && rp?.some((p) => p.type === principal.type && p.id === principal.id))
+    ) {
+      // New parents of an entity others descend from change their closures too (a request parent
+      // that is the other request entity brings that one's request parents along): rebuild.
       entities = new RequestEntities(EntityStore.fromJson(requestEntitiesJson(this.entitiesJson, request)), null);
     } else {
       const overlay = new Map<string, StoredEntity>();

@@ -102,6 +102,23 @@ test('entity hierarchy: `in` is transitive through entities and request parents'
   );
 });
 
+test('entity hierarchy: a request parent that is the other request entity brings that one\'s request parents along (as Cedar)', () => {
+  const set = compilePolicySet('permit(principal, action, resource);\n@id("no-x") forbid(principal in Tenant::"x", action, resource);\n@id("no-g") forbid(principal, action, resource in Group::"g");');
+  const model = { type: 'Model', id: 'm' };
+  const alice = { type: 'User', id: 'alice' };
+  const cases: [string, Partial<AuthzRequest>, string[]][] = [
+    // alice is in Model::"m", which the request places in Tenant::"x": alice is in Tenant::"x".
+    ['principal -> resource -> X', { principalParents: [model], resourceParents: [{ type: 'Tenant', id: 'x' }] }, ['no-x']],
+    // Model::"m" is in alice, who is in Group::"g": the model is in Group::"g".
+    ['resource -> principal -> G', { principalParents: [{ type: 'Group', id: 'g' }], resourceParents: [alice] }, ['no-g']],
+  ];
+  for (const [label, extra, determining] of cases) {
+    const r = req('User:alice', 'invoke', 'Model:m', {}, extra);
+    assert.deepEqual(set.authorize(r), { decision: 'deny', determining, errors: [] }, label);
+    assert.deepEqual(set.authorizeWithReference(r), { decision: 'deny', determining, errors: [] }, `${label} (reference)`);
+  }
+});
+
 test('action groups from the schema: action in Action::"admin" covers admin::*', () => {
   const set = compilePolicySet('@id("admins") permit(principal in Group::"admins", action in Action::"admin", resource);', { schemaText });
   const admin = { principalParents: [{ type: 'Group', id: 'admins' }] };
