@@ -2,6 +2,7 @@ import type { EntityRef } from './Authorizer.js';
 import type { CompiledPolicySet, PolicyInfo } from './CompiledPolicySet.js';
 import { compilePolicySet } from './CompiledPolicySet.js';
 import { parseEntityRef } from './requestContext.js';
+import { cedarEntityLiteral, NotExpressibleInCedar } from './cedarText.js';
 
 export type Severity = 'critical' | 'high' | 'medium' | 'low' | 'info';
 
@@ -68,6 +69,7 @@ export interface AnalysisReport {
   /** Allowed requests per permit policy within the window (only with audit records). */
   usage?: Record<string, number>;
   /** Least-privilege policy set that allows exactly the observed allowed traffic. */
+  /** skippedRecords: allowed decisions left out (no principal/action/resource, or one Cedar cannot write). */
   observedPolicy?: { text: string; allowedRequests: number; skippedRecords: number; window: { since: string; until: string } };
 }
 
@@ -81,6 +83,12 @@ function uidOf(x: unknown): EntityRef | undefined {
   if (!u) return undefined;
   if (u.__entity) return u.__entity;
   return typeof u.type === 'string' && typeof u.id === 'string' ? { type: u.type, id: u.id } : undefined;
+}
+
+/** A condition that can narrow a policy: not the literal `when { true }` / `unless { false }`. */
+function narrows(c: { kind: string; body: unknown }): boolean {
+  const literal = (c.body as { Value?: unknown } | null)?.Value;
+  return !((c.kind === 'when' && literal === true) || (c.kind === 'unless' && literal === false));
 }
 
 function describe(e: EntityRef): string {
@@ -123,7 +131,7 @@ export function analyzePolicySet(set: CompiledPolicySet, options: AnalyzeOptions
     const p = json.principal as Constraint;
     const a = json.action as Constraint;
     const r = json.resource as Constraint;
-    const conditional = json.conditions.length > 0;
+    const conditional = json.conditions.some(narrows);
     const where = conditional ? ' (narrowed only by its conditions)' : '';
     const grant = keyScopes.get(policy.id);
     if (grant) {
@@ -164,22 +172,25 @@ export function analyzePolicySet(set: CompiledPolicySet, options: AnalyzeOptions
         message: `grants ${actionList(a)} on every resource${where}; scope it to the resources that need it`,
       });
     }
-    if (p.op === 'All') {
-      findings.push({ rule: 'wildcard-principal', severity: conditional ? 'medium' : 'high', policyId: policy.id, message: `applies to every principal${where}` });
+    if (p.op === 'All' || (p.op === 'is' && !p.in)) {
+      const who = p.op === 'All' ? 'principal' : p.entity_type;
+      findings.push({ rule: 'wildcard-principal', severity: conditional ? 'medium' : 'high', policyId: policy.id, message: `applies to every ${who}${where}` });
     }
     if (a.op === 'All' && r.op !== 'All') {
       findings.push({ rule: 'wildcard-action', severity: 'medium', policyId: policy.id, message: `allows every action${where}; list the actions needed` });
     }
     if (!conditional && r.op !== 'All') {
       const target = r.entity ?? r.in?.entity;
-      const sensitive = target ? isSensitiveEntity(target) : r.entity_type !== undefined && sensitiveTypes.has(r.entity_type);
-      if (sensitive) {
+      // `resource is Dataset in Tenant::"t"` grants every Dataset of the tenant: the type counts too.
+      const sensitiveType = r.entity_type !== undefined && sensitiveTypes.has(r.entity_type);
+      if (sensitiveType || (target !== undefined && isSensitiveEntity(target))) {
+        const what = r.op === 'is' ? `every ${r.entity_type}${target ? ` in ${describe(target)}` : ''}` : describe(target!);
         findings.push({
           rule: 'unconditional-sensitive',
           severity: 'medium',
           policyId: policy.id,
           ...(grant ? { keyId: grant.keyId } : {}),
-          message: `${grant ? `${keyHint(grant)}: ` : ''}permits access to sensitive ${target ? describe(target) : r.entity_type} without any condition (add e.g. context.mfa, region or classification checks)`,
+          message: `${grant ? `${keyHint(grant)}: ` : ''}permits access to sensitive ${what} without any condition (add e.g. context.mfa, region or classification checks)`,
         });
       }
     }
@@ -251,38 +262,53 @@ function tryRef(text: string | undefined, defaultType: string): EntityRef | unde
   }
 }
 
-/** One permit per (principal, action) listing exactly the resources it was allowed on. */
+/** The three entities of an allowed decision in Cedar syntax, or undefined when one is missing or inexpressible. */
+function observedLiterals(r: ObservedDecision): { principal: string; action: string; resource: string } | undefined {
+  const principal = tryRef(r.principal, '');
+  const action = tryRef(r.action, 'Action');
+  const resource = tryRef(r.resource, '') ?? (r.model ? { type: 'Model', id: r.model } : undefined);
+  if (!principal || !action || !resource) return undefined;
+  try {
+    return { principal: cedarEntityLiteral(principal), action: cedarEntityLiteral(action), resource: cedarEntityLiteral(resource) };
+  } catch (err) {
+    if (err instanceof NotExpressibleInCedar) return undefined; // one odd record must not fail the whole analysis
+    throw err;
+  }
+}
+
+/**
+ * One permit per (principal, action) listing exactly the resources it was allowed on. Records
+ * without the three entities, or naming one Cedar cannot write (a lone surrogate), are counted
+ * in skippedRecords and left out.
+ */
 export function observedPolicy(records: readonly ObservedDecision[]): { text: string; allowedRequests: number; skippedRecords: number } {
-  const grants = new Map<string, { principal: EntityRef; action: EntityRef; resources: Map<string, EntityRef>; count: number }>();
+  const grants = new Map<string, { principal: string; action: string; resources: Set<string>; models: Set<string>; count: number }>();
   let allowed = 0;
   let skipped = 0;
   for (const r of records) {
     if (r.kind !== 'decision' || r.decision !== 'allow') continue;
-    const principal = tryRef(r.principal, '');
-    const action = tryRef(r.action, 'Action');
-    const resource = tryRef(r.resource, '') ?? (r.model ? { type: 'Model', id: r.model } : undefined);
-    if (!principal || !action || !resource) {
+    const lits = observedLiterals(r);
+    if (!lits) {
       skipped++;
       continue;
     }
     allowed++;
-    const key = `${describe(principal)} ${describe(action)}`;
+    const key = `${lits.principal} ${lits.action}`;
     let g = grants.get(key);
-    if (!g) grants.set(key, (g = { principal, action, resources: new Map(), count: 0 }));
-    g.resources.set(describe(resource), resource);
+    if (!g) grants.set(key, (g = { principal: lits.principal, action: lits.action, resources: new Set(), models: new Set(), count: 0 }));
+    (lits.resource.startsWith('Model::"') ? g.models : g.resources).add(lits.resource);
     g.count++;
   }
   const blocks: string[] = [];
   let n = 0;
-  for (const g of [...grants.values()].sort((a, b) => (describe(a.principal) + describe(a.action)).localeCompare(describe(b.principal) + describe(b.action)))) {
+  for (const g of [...grants.values()].sort((a, b) => (a.principal + a.action).localeCompare(b.principal + b.action))) {
     n++;
-    const resources = [...g.resources.values()].sort((a, b) => describe(a).localeCompare(describe(b)));
-    const head = `// ${g.count} allowed request(s) observed\n@id("observed-${n}")\npermit(\n  principal == ${describe(g.principal)},\n  action == ${describe(g.action)},\n`;
+    const head = `// ${g.count} allowed request(s) observed\n@id("observed-${n}")\npermit(\n  principal == ${g.principal},\n  action == ${g.action},\n`;
     // Audit records name the Model of a call also when a ModelVersion (in that Model) was
     // authorized: `in`, as `==` would refuse the very calls that were observed.
-    const models = resources.filter((r) => r.type === 'Model').map(describe);
-    const others = resources.filter((r) => r.type !== 'Model').map(describe);
-    if (resources.length === 1) blocks.push(`${head}  resource ${models.length ? 'in' : '=='} ${describe(resources[0]!)}\n);`);
+    const models = [...g.models].sort((a, b) => a.localeCompare(b));
+    const others = [...g.resources].sort((a, b) => a.localeCompare(b));
+    if (models.length + others.length === 1) blocks.push(`${head}  resource ${models.length ? 'in' : '=='} ${models[0] ?? others[0]}\n);`);
     else {
       const conditions = [...(models.length ? [`resource in [${models.join(', ')}]`] : []), ...(others.length ? [`[${others.join(', ')}].contains(resource)`] : [])];
       blocks.push(`${head}  resource\n) when { ${conditions.join(' || ')} };`);

@@ -106,6 +106,34 @@ test('analyze: wildcard scopes, unconditional access to sensitive resources, unu
   assert.equal(analyzePolicySet(compilePolicySet('')).findings.length, 0);
 });
 
+test('analyze: `when { true }` is no condition, `principal is T` is every T, `resource is Dataset in X` is sensitive', () => {
+  const rules = (text: string) => analyzePolicySet(compilePolicySet(text)).findings.map((f) => `${f.severity}:${f.rule}`).sort();
+  assert.deepEqual(rules('permit(principal, action, resource) when { true };'), ['critical:wildcard-scope']);
+  assert.deepEqual(rules('permit(principal, action, resource) unless { false };'), ['critical:wildcard-scope']);
+  assert.deepEqual(rules('permit(principal == User::"a", action == Action::"invoke", resource is Model) when { true };'), ['high:wildcard-resource']);
+  assert.deepEqual(rules('permit(principal is ApiKey, action == Action::"invoke", resource == Model::"m");'), ['high:wildcard-principal']);
+  assert.deepEqual(rules('permit(principal is User in Group::"g", action == Action::"invoke", resource == Model::"m");'), []);
+  const tenant = analyzePolicySet(compilePolicySet('permit(principal == User::"a", action == Action::"readDataset", resource is Dataset in Tenant::"t");')).findings;
+  assert.deepEqual(tenant.map((f) => f.rule), ['unconditional-sensitive']);
+  assert.match(tenant[0]!.message, /every Dataset in Tenant::"t"/);
+  // A real condition still counts as one.
+  assert.deepEqual(rules('permit(principal == User::"a", action == Action::"readDataset", resource is Dataset in Tenant::"t") when { context.mfa };'), []);
+});
+
+test('analyze --audit: ids with control characters are written with Cedar escapes; one Cedar cannot write is skipped, not fatal', () => {
+  const set = compilePolicySet('@id("any-model") permit(principal == ApiKey::"k", action == Action::"invoke", resource is Model);');
+  const rec = (resource: string): ObservedDecision => ({ ts: '2026-11-29T00:00:00Z', kind: 'decision', principal: 'ApiKey::"k"', action: 'invoke', resource, decision: 'allow', policies: ['any-model'] });
+  const audit = [rec('Model::"iris"'), rec('Model::"x\\u0001\\"q"'), rec('Model::"\\ud800"'), rec('if::"x"')];
+  const r = analyzePolicySet(set, { audit, now: new Date('2026-11-30T00:00:00Z') });
+  assert.equal(r.observedPolicy!.allowedRequests, 2);
+  assert.equal(r.observedPolicy!.skippedRecords, 2);
+  assert.match(r.observedPolicy!.text, /resource in \[Model::"iris", Model::"x\\u\{1\}\\"q"\]/);
+  const observed = compilePolicySet(r.observedPolicy!.text);
+  const invoke = (id: string) => observed.authorize({ principal: { type: 'ApiKey', id: 'k' }, action: { type: 'Action', id: 'invoke' }, resource: { type: 'Model', id }, context: {} }).decision;
+  assert.equal(invoke('x\u0001"q'), 'allow');
+  assert.equal(invoke('x'), 'deny');
+});
+
 test('policy tests: YAML cases pass, fail with a reason, and malformed files get a code', () => {
   const ok = runPolicyTests('examples/policies/residency.test.yaml');
   assert.equal(ok.failed, 0);

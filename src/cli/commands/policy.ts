@@ -67,7 +67,8 @@ function analysisText(r: AnalysisReport): string {
   const lines = [`policy version ${r.version}: ${r.policies} policies, ${r.summary.findings} findings`];
   if (r.findings.length) lines.push(formatTable(['SEVERITY', 'RULE', 'POLICY', 'MESSAGE'], r.findings.map((f) => [f.severity, f.rule, f.policyId ?? '-', f.message])));
   if (r.observedPolicy) {
-    lines.push('', `// least-privilege policy from ${r.observedPolicy.allowedRequests} allowed requests (${r.observedPolicy.window.since} … ${r.observedPolicy.window.until}):`, r.observedPolicy.text || '// (no allowed traffic observed)');
+    const skipped = r.observedPolicy.skippedRecords ? `; ${r.observedPolicy.skippedRecords} left out (no principal/action/resource, or not expressible in Cedar)` : '';
+    lines.push('', `// least-privilege policy from ${r.observedPolicy.allowedRequests} allowed requests (${r.observedPolicy.window.since} … ${r.observedPolicy.window.until})${skipped}:`, r.observedPolicy.text || '// (no allowed traffic observed)');
   }
   return lines.join('\n');
 }
