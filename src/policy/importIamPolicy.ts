@@ -1,6 +1,7 @@
 import { WardenError } from '../errors/index.js';
 import type { EntityRef } from './Authorizer.js';
 import { compilePolicySet } from './CompiledPolicySet.js';
+import { cedarEntityLiteral, cedarStringLiteral, NotExpressibleInCedar } from './cedarText.js';
 
 export interface IamImportResult {
   /** Cedar policy text (parses; validate it against the schema with `policy check`). */
@@ -31,7 +32,7 @@ const ACTION_MAP: Record<string, string[]> = {
   'sagemaker:BatchGetRecord': ['readFeature'],
   'sagemaker:PutRecord': ['writeDataset'],
   's3:GetObject': ['readDataset'],
-  's3:ListBucket': ['readDataset'],
+  // s3:ListBucket is left out on purpose: listing keys is not reading them (readDataset would widen it).
   's3:PutObject': ['writeDataset'],
   's3:DeleteObject': ['writeDataset'],
 };
@@ -50,10 +51,23 @@ interface Statement {
   Condition?: unknown;
 }
 
-const lit = (e: EntityRef): string => `${e.type}::${JSON.stringify(e.id)}`;
+class Untranslatable extends Error {}
+
+/** Cedar text of a value from the document; one Cedar cannot write makes the statement untranslatable. */
+function cedar<T>(write: (v: T) => string, v: T): string {
+  try {
+    return write(v);
+  } catch (err) {
+    if (err instanceof NotExpressibleInCedar) throw new Untranslatable(err.message);
+    throw err;
+  }
+}
+const lit = (e: EntityRef): string => cedar(cedarEntityLiteral, e);
+const str = (v: string): string => cedar(cedarStringLiteral, v);
+/** Text from the IAM document inside a `//` comment: a CR or LF would end the comment and turn the rest into policy. */
+const commentText = (s: string): string => s.replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, ' ');
 const list = (v: unknown): string[] | undefined => (typeof v === 'string' ? [v] : Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined);
 
-class Untranslatable extends Error {}
 
 function translateActions(actions: string[], notes: Set<string>): string[] | 'all' {
   const out = new Set<string>();
@@ -74,8 +88,12 @@ function translateActions(actions: string[], notes: Set<string>): string[] | 'al
   return [...out];
 }
 
-/** ARN → Warden entity, e.g. arn:aws:sagemaker:eu-west-1:123:endpoint/iris → Model::"iris". */
-function translateResource(arn: string): EntityRef | 'all' {
+/**
+ * ARN → Warden entity, e.g. arn:aws:sagemaker:eu-west-1:123:endpoint/iris → Model::"iris". An S3
+ * object-key prefix (`bucket/secret/*`) has no Warden entity (Datasets are buckets): a Deny on it
+ * forbids the whole bucket and an Allow on it is left out, so either way it fails closed.
+ */
+function translateResource(arn: string, effect: 'Allow' | 'Deny', notes: Set<string>): EntityRef | 'all' {
   if (arn === '*') return 'all';
   const m = /^arn:aws[a-z-]*:([a-z0-9-]+):[^:]*:[^:]*:(.+)$/.exec(arn);
   if (!m) throw new Untranslatable(`resource ${arn} is not an ARN`);
@@ -84,6 +102,13 @@ function translateResource(arn: string): EntityRef | 'all' {
   let name: string | undefined;
   if (service === 's3') {
     name = rest.replace(/\/\*$/, '');
+    const slash = name.indexOf('/');
+    if (slash >= 0) {
+      const bucket = name.slice(0, slash);
+      if (effect === 'Allow' || !bucket || /[*?]/.test(bucket)) throw new Untranslatable(`resource ${arn} is a key prefix inside a bucket; Warden's Datasets are whole buckets`);
+      notes.add(`Deny on ${arn} (a key prefix) forbids the whole bucket Dataset::${cedarStringLiteral(bucket)}: Warden's Datasets are whole buckets`);
+      name = bucket;
+    }
     entity = { type: 'Dataset', id: name };
   } else {
     const slash = rest.indexOf('/');
@@ -118,13 +143,13 @@ function translateCondition(cond: unknown): string[] {
       const any = (parts: string[]): string => (parts.length === 1 ? parts[0]! : `(${parts.join(' || ')})`);
       const k = key.toLowerCase();
       if (k === 'aws:sourceip' && (operator === 'IpAddress' || operator === 'NotIpAddress')) {
-        const inRange = any(values.map((v) => `context.sourceIp.isInRange(ip(${JSON.stringify(v)}))`));
+        const inRange = any(values.map((v) => `context.sourceIp.isInRange(ip(${str(v)}))`));
         out.push(operator === 'IpAddress' ? inRange : `!${inRange}`);
       } else if (k === 'aws:requestedregion' && (operator === 'StringEquals' || operator === 'StringNotEquals')) {
-        const eq = any(values.map((v) => `context.region == ${JSON.stringify(v)}`));
+        const eq = any(values.map((v) => `context.region == ${str(v)}`));
         out.push(operator === 'StringEquals' ? eq : `!${eq}`);
       } else if (k === 'aws:requestedregion' && operator === 'StringLike' && values.every((v) => !v.includes('?'))) {
-        out.push(any(values.map((v) => `context.region like ${JSON.stringify(v)}`)));
+        out.push(any(values.map((v) => `context.region like ${str(v)}`)));
       } else if (k === 'aws:multifactorauthpresent' && operator === 'Bool' && values.length === 1 && (values[0] === 'true' || values[0] === 'false')) {
         out.push(`context.mfa == ${values[0]}`);
       } else if (k === 'aws:currenttime' && (operator === 'DateLessThan' || operator === 'DateGreaterThan') && values.length === 1 && !Number.isNaN(Date.parse(values[0]!))) {
@@ -164,7 +189,9 @@ export function importIamPolicy(document: unknown, options: { principal?: Entity
       const resources = list(raw.Resource);
       if (!resources) throw new Untranslatable('Resource must be a string or a list of strings');
       const wardenActions = translateActions(actions, notes);
-      const wardenResources = resources.map(translateResource);
+      // Notes of a statement only count when it is translated.
+      const statementNotes = new Set<string>();
+      const wardenResources = resources.map((arn) => translateResource(arn, raw.Effect as 'Allow' | 'Deny', statementNotes));
       const principal = raw.Principal !== undefined ? translatePrincipal(raw.Principal) : (options.principal ?? 'all');
       const conditions = translateCondition(raw.Condition);
       let id = `iam-${label.replace(/[^A-Za-z0-9_.:@/-]/g, '-').slice(0, 100)}`;
@@ -181,7 +208,8 @@ export function importIamPolicy(document: unknown, options: { principal?: Entity
         else conditions.unshift(`[${specific.map(lit).join(', ')}].contains(resource)`);
       }
       const when = conditions.length ? `\nwhen { ${conditions.join(' && ')} }` : '';
-      blocks.push(`// from IAM ${label}: ${actions.join(', ')} on ${resources.join(', ')}\n@id(${JSON.stringify(id)})\n${effect}(\n  ${principalScope},\n  ${actionScope},\n  ${resourceScope}\n)${when};`);
+      for (const n of statementNotes) notes.add(n);
+      blocks.push(`// from IAM ${commentText(`${label}: ${actions.join(', ')} on ${resources.join(', ')}`)}\n@id(${JSON.stringify(id)})\n${effect}(\n  ${principalScope},\n  ${actionScope},\n  ${resourceScope}\n)${when};`);
     } catch (err) {
       if (!(err instanceof Untranslatable)) throw err;
       untranslated.push({ statement: label, reason: `${err.message}; ${raw?.Effect === 'Deny' ? 'this Deny is NOT enforced: add an equivalent forbid by hand' : 'left out (access not granted)'}` });

@@ -52,6 +52,31 @@ test('import-iam: conditions, principals and what cannot be translated', () => {
   assert.throws(() => importIamPolicy({ Version: '2012-10-17' }), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_POLICY_IAM_INVALID');
 });
 
+test('import-iam: a Deny on a key prefix forbids the whole bucket; an Allow on one and s3:ListBucket are not translated', () => {
+  const r = importIamPolicy(
+    {
+      Statement: [
+        { Sid: 'ReadBucket', Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::corp-data/*' },
+        { Sid: 'NoSecrets', Effect: 'Deny', Action: 's3:GetObject', Resource: 'arn:aws:s3:::corp-data/secret/*' },
+        { Sid: 'PublicPrefix', Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::other/public/*' },
+        { Sid: 'List', Effect: 'Allow', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::listed' },
+        { Sid: 'x\rpermit(principal, action, resource);', Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::b\u0001' },
+      ],
+    },
+    { principal: { type: 'User', id: 'alice' } },
+  );
+  assert.deepEqual(r.untranslated.map((u) => u.statement), ['PublicPrefix', 'List']);
+  assert.ok(r.notes.some((n) => /forbids the whole bucket Dataset::"corp-data"/.test(n)), JSON.stringify(r.notes));
+  const set = compilePolicySet(r.cedar);
+  // Text from the document cannot end the generated comment and add a policy of its own.
+  assert.equal(set.policies.length, 3);
+  const read = (id: string) => set.authorize({ principal: { type: 'User', id: 'alice' }, action: { type: 'Action', id: 'readDataset' }, resource: { type: 'Dataset', id }, context: {} }).decision;
+  assert.equal(read('corp-data'), 'deny');
+  assert.equal(read('listed'), 'deny');
+  assert.equal(read('b\u0001'), 'allow');
+  assert.equal(read('elsewhere'), 'deny');
+});
+
 test('analyze: wildcard scopes, unconditional access to sensitive resources, unused grants, observed policy', () => {
   const set = compilePolicySet(
     `@id("everything") permit(principal, action, resource);
