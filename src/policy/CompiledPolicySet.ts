@@ -6,7 +6,7 @@ import { compilePolicy, type CompiledPolicy, type ScopeKey } from './cedar/compi
 import type { Env } from './cedar/compileExpr.js';
 import { EntityStore, RequestEntities, type CedarEntityJson, type StoredEntity } from './cedar/EntityStore.js';
 import { CedarEvalError, NeedsReferenceEvaluator, UnsupportedConstruct } from './cedar/errors.js';
-import { EntityUid } from './cedar/values.js';
+import { checkedUid, EntityUid } from './cedar/values.js';
 import { contextRecord } from './cedar/contextRecord.js';
 import { parsePolicySet, type ParsedPolicy } from './parsePolicySet.js';
 import type { PolicyJson } from './cedarWasm.js';
@@ -218,9 +218,9 @@ export class CompiledPolicySet implements Authorizer {
   }
 
   private buildEnv(request: AuthzRequest): Env {
-    const principal = new EntityUid(request.principal.type, request.principal.id);
-    const action = new EntityUid(request.action.type, request.action.id);
-    const resource = new EntityUid(request.resource.type, request.resource.id);
+    const principal = checkedUid(request.principal.type, request.principal.id, 'principal');
+    const action = checkedUid(request.action.type, request.action.id, 'action');
+    const resource = checkedUid(request.resource.type, request.resource.id, 'resource');
     const context = contextRecord(request.context ?? {});
     const pp = request.principalParents;
     const rp = request.resourceParents;

@@ -26,14 +26,25 @@ export class ReferenceAuthorizer implements Authorizer {
   }
 
   authorize(request: AuthzRequest): Decision {
-    const answer = cedarWasm.statefulIsAuthorized({
-      principal: { type: request.principal.type, id: request.principal.id },
-      action: { type: request.action.type, id: request.action.id },
-      resource: { type: request.resource.type, id: request.resource.id },
-      context: request.context as Record<string, never>,
-      preparsedPolicySetId: this.setId,
-      entities: requestEntitiesJson(this.entities, request) as never,
-    });
+    let answer: ReturnType<typeof cedarWasm.statefulIsAuthorized>;
+    try {
+      answer = cedarWasm.statefulIsAuthorized({
+        principal: { type: request.principal.type, id: request.principal.id },
+        action: { type: request.action.type, id: request.action.id },
+        resource: { type: request.resource.type, id: request.resource.id },
+        context: request.context as Record<string, never>,
+        preparsedPolicySetId: this.setId,
+        entities: requestEntitiesJson(this.entities, request) as never,
+      });
+    } catch (err) {
+      // cedar-wasm throws (rather than answering failure) on input it cannot take, e.g. a lone
+      // surrogate in an id: that request is denied (fail closed), not turned into a 500.
+      return { decision: 'deny', determining: [], errors: [{ policyId: REQUEST_ERROR_ID, message: `cedar-wasm refused the request: ${(err as Error).message}` }] };
+    }
+    return this.answerOf(answer);
+  }
+
+  private answerOf(answer: ReturnType<typeof cedarWasm.statefulIsAuthorized>): Decision {
     if (answer.type === 'failure') {
       return { decision: 'deny', determining: [], errors: [{ policyId: REQUEST_ERROR_ID, message: answer.errors.map((e) => e.message).join('; ') }] };
     }

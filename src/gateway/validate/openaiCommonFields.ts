@@ -1,5 +1,5 @@
 import { arr, bool, fail, int, isObject, nonEmptyStr, num, obj, str, typeName, type FieldCheck, type ValidationLimits } from './checks.js';
-import { MAX_MODEL_NAME_LENGTH } from '../modelName.js';
+import { LONE_SURROGATE, MAX_MODEL_NAME_LENGTH } from '../modelName.js';
 
 /** Sampling and bookkeeping fields shared by /v1/chat/completions and /v1/completions. */
 export const MAX_SHORT = 512;
@@ -53,7 +53,8 @@ const metadata: FieldCheck = (v) => {
 };
 
 /** The same rule as isRequestModelName (key scopes are checked against it too), with the reason. */
-export const modelField: FieldCheck = (v) => nonEmptyStr(v, MAX_MODEL_NAME_LENGTH);
+export const modelField: FieldCheck = (v) =>
+  nonEmptyStr(v, MAX_MODEL_NAME_LENGTH) ?? (typeof v === 'string' && LONE_SURROGATE.test(v) ? 'must be valid Unicode text (an unpaired surrogate is not)' : null);
 
 const shortString: FieldCheck = (v) => str(v, MAX_SHORT);
 const boolean: FieldCheck = (v) => bool(v);

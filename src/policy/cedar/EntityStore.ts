@@ -1,5 +1,5 @@
 import { CedarEvalError } from './errors.js';
-import { CedarRecord, EntityUid, valueFromJson, type Value } from './values.js';
+import { CedarRecord, checkedUid, EntityUid, valueFromJson, type Value } from './values.js';
 
 /** Cedar's entity JSON: `uid` may be `{type,id}` or `{__entity:{type,id}}`. */
 export type EntityUidJson = { type: string; id: string } | { __entity: { type: string; id: string } };
@@ -29,7 +29,7 @@ export function uidFromJson(json: unknown, where: string): EntityUid {
   if (!inner || typeof inner !== 'object' || typeof inner.type !== 'string' || typeof inner.id !== 'string') {
     throw new CedarEvalError(`${where}: expected an entity reference {"type","id"}`);
   }
-  return new EntityUid(inner.type, inner.id);
+  return checkedUid(inner.type, inner.id, where);
 }
 
 function recordFrom(json: unknown, where: string): CedarRecord {

@@ -1,5 +1,5 @@
 import { CedarEvalError, NeedsReferenceEvaluator } from './errors.js';
-import { CedarRecord, I64_MAX, I64_MIN, valueFromJson, type Value } from './values.js';
+import { CedarRecord, checkCedarString, I64_MAX, I64_MIN, valueFromJson, type Value } from './values.js';
 import { parseDecimal } from './decimal.js';
 import { parseIpNet } from './ipaddr.js';
 
@@ -69,6 +69,7 @@ class JsonAttrs implements ReadonlyMap<string, Value> {
 function validate(v: unknown, where: string): void {
   switch (typeof v) {
     case 'string':
+      return void checkCedarString(v, where);
     case 'boolean':
       return;
     case 'number':
@@ -94,7 +95,7 @@ function validate(v: unknown, where: string): void {
     valueFromJson(v, where); // uncommon shapes: the full converter decides (and explains)
     return;
   }
-  if (Object.hasOwn(o, '__entity')) {
+  if (Object.hasOwn(o, '__entity') || Object.hasOwn(o, '__expr')) {
     valueFromJson(v, where);
     return;
   }
@@ -104,7 +105,7 @@ function validate(v: unknown, where: string): void {
 export function contextRecord(context: unknown): CedarRecord {
   if (typeof context !== 'object' || context === null || Array.isArray(context)) throw new CedarEvalError('context must be a record');
   const raw = context as Record<string, unknown>;
-  if (Object.hasOwn(raw, '__entity') || Object.hasOwn(raw, '__extn')) {
+  if (Object.hasOwn(raw, '__entity') || Object.hasOwn(raw, '__extn') || Object.hasOwn(raw, '__expr')) {
     const v = valueFromJson(raw, 'context');
     if (!(v instanceof CedarRecord)) throw new CedarEvalError('context must be a record');
     return v;

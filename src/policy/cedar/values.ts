@@ -6,6 +6,21 @@
 import { CedarDecimal, parseDecimal } from './decimal.js';
 import { IpNet, parseIpNet } from './ipaddr.js';
 import { CedarEvalError, NeedsReferenceEvaluator, UnsupportedConstruct } from './errors.js';
+import { isCedarTypeName } from '../cedarText.js';
+
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Cedar strings are Unicode text: half a UTF-16 pair is refused (cedar-wasm would throw on it). */
+export function checkCedarString(s: string, where: string): string {
+  if (LONE_SURROGATE.test(s)) throw new CedarEvalError(`${where}: not valid Unicode text (unpaired surrogate)`);
+  return s;
+}
+
+/** An entity reference Cedar accepts: a valid type name (`Ns::Type`, no reserved word) and a text id. */
+export function checkedUid(type: string, id: string, where: string): EntityUid {
+  if (!isCedarTypeName(type)) throw new CedarEvalError(`${where}: ${JSON.stringify(type)} is not a Cedar entity type name`);
+  return new EntityUid(type, checkCedarString(id, `${where}.id`));
+}
 
 export { CedarEvalError, NeedsReferenceEvaluator, UnsupportedConstruct };
 
@@ -106,8 +121,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 export function valueFromJson(json: unknown, where: string): Value {
   switch (typeof json) {
     case 'boolean':
-    case 'string':
       return json;
+    case 'string':
+      return checkCedarString(json, where);
     case 'number':
       if (!Number.isInteger(json)) throw new CedarEvalError(`${where}: ${json} is not an integer (Cedar has no floats)`);
       if (!Number.isSafeInteger(json)) throw new NeedsReferenceEvaluator(`${where}: integer beyond 2^53`);
@@ -122,9 +138,11 @@ export function valueFromJson(json: unknown, where: string): Value {
   const keys = Object.keys(json);
   if (keys.length === 1 && keys[0] === '__entity') {
     const e = json.__entity;
-    if (isPlainObject(e) && typeof e.type === 'string' && typeof e.id === 'string') return new EntityUid(e.type, e.id);
+    if (isPlainObject(e) && typeof e.type === 'string' && typeof e.id === 'string') return checkedUid(e.type, e.id, `${where}.__entity`);
     throw new CedarEvalError(`${where}: malformed __entity`);
   }
+  // Cedar's JSON reserves `__expr` (a retired escape it refuses): not taken as a record attribute.
+  if (keys.length === 1 && keys[0] === '__expr') throw new CedarEvalError(`${where}: __expr is not accepted (write the value as Cedar JSON)`);
   if (keys.length === 1 && keys[0] === '__extn') {
     const x = json.__extn;
     if (!isPlainObject(x) || typeof x.fn !== 'string') throw new CedarEvalError(`${where}: malformed __extn`);

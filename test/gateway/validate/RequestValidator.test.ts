@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { RequestValidator } from '../../../src/gateway/validate/index.js';
 import type { RouteKind } from '../../../src/gateway/protocols/routes.js';
+import { isRequestModelName } from '../../../src/gateway/modelName.js';
 
 const v = new RequestValidator({ maxMessages: 8, maxTokensCeiling: 4096, maxStringLength: 1000, maxInputElements: 100, maxInputs: 4 });
 
@@ -110,6 +111,10 @@ test('chat: clear 400 naming the field path', () => {
   const ok = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
   rejects('openai.chat', { messages: ok.messages }, 'model: is required');
   rejects('openai.chat', { model: '', messages: ok.messages }, 'model: must not be empty');
+  // Half a UTF-16 pair is not a name (policies could never match it; cedar-wasm throws on it): 400, not a 500.
+  rejects('openai.chat', { model: 'x\ud800', messages: ok.messages }, /^model: must be valid Unicode text/);
+  assert.equal(isRequestModelName('x\ud800'), false); // the /v1/models/{id} lookup and key scopes
+  assert.equal(isRequestModelName('x\ud83d\ude00'), true);
   rejects('openai.chat', { model: 'm' }, 'messages: is required');
   rejects('openai.chat', { model: 'm', messages: [] }, 'messages: must contain at least one message');
   rejects('openai.chat', { model: 'm', messages: 'hi' }, 'messages: expected an array, got string');
