@@ -234,7 +234,7 @@ export function registerPolicyCommands(program: Command): void {
 
   policy
     .command('push <file>')
-    .description('validate and publish a policy set; gateways receive it as a signed bundle')
+    .description('validate and publish a policy set; gateways get it in their next snapshot (over TLS, authenticated by their PEP token; not separately signed)')
     .option('--schema <file>', 'schema to validate against (default: keep the current one)')
     .option('--no-schema', 'publish without a schema')
     .option('--entities <file>', 'entities (Cedar JSON) shipped with the policies')
