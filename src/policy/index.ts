@@ -16,6 +16,7 @@ export type { CedarEntityJson, EntityUidJson } from './cedar/EntityStore.js';
 export { CachingAuthorizer, type CachingAuthorizerOptions } from './CachingAuthorizer.js';
 export { FailClosedAuthorizer } from './FailClosedAuthorizer.js';
 export { buildRequestContext, parseEntityRef, type RequestContextInput } from './requestContext.js';
+export { cedarEntity, cedarString, INVISIBLE } from './entityLiteral.js';
 export { PolicyBundleHolder, type InstallResult } from './PolicyBundleHolder.js';
 export { PolicyRepository, type PolicyVersion, type PolicyVersionSummary, type PublishInput } from './PolicyRepository.js';
 export {

@@ -1,15 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isActiveKey, type ApiKeyVerifier } from '../store/index.js';
-import { KEY_SCOPE_ID_PREFIX, loadSchema, parsePolicySet, schemaViolations, type KeyScopeGrant, type ParsedPolicy } from '../policy/index.js';
+import { KEY_SCOPE_ID_PREFIX, INVISIBLE, cedarEntity, cedarString, loadSchema, parsePolicySet, schemaViolations, type KeyScopeGrant, type ParsedPolicy } from '../policy/index.js';
 import { isRequestModelName, MAX_MODEL_NAME_LENGTH } from '../gateway/index.js';
-
-/**
- * Characters a reader cannot see or that reorder text (controls, zero-width and bidi format
- * characters, line separators), and lone surrogates (half a character, shown as U+FFFD and not
- * representable in Cedar text): refused in principal ids and model names, where they would make
- * two different names look the same in `keys list` and in policies.
- */
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
 
 /**
  * A model name a key may be scoped to: any name a request may use (the gateway's own rule, so the
@@ -27,27 +19,6 @@ export function isKeyScope(scope: string): boolean {
 }
 
 export const KEY_SCOPE_RULE = `a scope is model:* or model:<name>, <name> being what requests send as the model: 1-${MAX_MODEL_NAME_LENGTH} characters (one outside the Basic Multilingual Plane counts as 2), none invisible (control, format, line or paragraph separator)`;
-
-/** Cedar string literal: only \\ and " need escaping once invisible characters are refused. */
-function cedarString(s: string): string {
-  if (INVISIBLE.test(s)) throw new Error('invisible character in Cedar string');
-  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-}
-
-/**
- * A key's principal (`Type::"id"`) as a Cedar literal, or null when it is not one (bad escape,
- * control character): such a key gets no generated permit rather than breaking the whole
- * snapshot, and the admin API refuses to create one.
- */
-export function cedarEntity(text: string): string | null {
-  const m = /^((?:[A-Za-z_][A-Za-z0-9_]*::)*[A-Za-z_][A-Za-z0-9_]*)::"((?:[^"\\]|\\.)*)"$/.exec(text);
-  if (!m) return null;
-  try {
-    return `${m[1]}::${cedarString(JSON.parse(`"${m[2]}"`) as string)}`;
-  } catch {
-    return null;
-  }
-}
 
 /** Generated-permit names that are not model names (the two halves of `model:*`). */
 const ANY_MODEL = 'any-model';

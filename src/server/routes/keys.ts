@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { ApiKeyRepository, keyPrincipal, newApiKeyId, type ApiKeyVerifier } from '../../store/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { parseBody } from './parseBody.js';
-import { cedarEntity, isKeyScope, KEY_SCOPE_RULE, scopePermitsUnderSchema } from '../keyScopePolicies.js';
-import { PolicyRepository } from '../../policy/index.js';
+import { isKeyScope, KEY_SCOPE_RULE, scopePermitsUnderSchema } from '../keyScopePolicies.js';
+import { cedarEntity, PolicyRepository } from '../../policy/index.js';
 import { WardenError } from '../../errors/index.js';
 import { auditedChange } from '../auditedChange.js';
 
