@@ -3,6 +3,7 @@ import { isWardenError } from '../errors/index.js';
 import { exitCodeOf } from './context.js';
 import { registerUpCommand } from './commands/up.js';
 import { registerKeysCommands } from './commands/keys.js';
+import { registerPrincipalsCommands } from './commands/principals.js';
 import { registerPepTokenCommands } from './commands/pepToken.js';
 import { registerAdminTokenCommands } from './commands/adminToken.js';
 import { registerStatusCommand } from './commands/status.js';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerAgentCommand(program);
   registerStatusCommand(program);
   registerKeysCommands(program);
+  registerPrincipalsCommands(program);
   registerPepTokenCommands(program);
   registerAdminTokenCommands(program);
   registerIdentityCommands(program);

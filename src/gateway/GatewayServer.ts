@@ -139,8 +139,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const connectionsCheckingInterval = Math.min(30_000, Math.max(50, headersTimeoutMs / 2));
   const upstreams = new UpstreamPool(options.upstreams, { onHealth: options.onUpstreamHealth, svid: options.upstreamSvid, trustDomain: options.trustDomain, revocations: options.upstreamRevocations ?? null, logger: options.logger });
   upstreams.startHealthChecks();
-  // Revocations also close what is open: connections of revoked client SVIDs, requests of revoked JWT-SVIDs.
-  const revocationEnforcer = options.authn?.revocations ? new RevocationEnforcer(options.authn.revocations) : null;
+  // Revocations also close what is open: connections of revoked client SVIDs, requests of revoked
+  // JWT-SVIDs, and (from each new snapshot) requests of revoked API keys and blocked principals.
+  const revocationEnforcer = new RevocationEnforcer(options.authn?.revocations ?? null, options.snapshots);
   const pipeline: PipelineOptions = {
     upstreams,
     audit: options.audit,
@@ -288,7 +289,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
   } catch (err) {
     // The health checks, session timers and revocation listener started above would otherwise keep running for a gateway that never served.
-    revocationEnforcer?.close();
+    revocationEnforcer.close();
     stopSessionLimits();
     await upstreams.close();
     throw err;
@@ -308,7 +309,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const deadline = Date.now() + graceMs;
       while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       for (const s of sockets) s.destroy();
-      revocationEnforcer?.close();
+      revocationEnforcer.close();
       stopSessionLimits();
       await closed;
       await upstreams.close();

@@ -19,6 +19,11 @@ export interface PepSnapshot {
   policyVersion: number;
   /** Which model versions/digests may be served (artifacts registry). */
   admission: AdmissionTable;
+  /**
+   * Principals refused whatever credential they authenticate with (canonical Cedar entity string
+   * → end of the block in epoch ms, null = until unblocked). See principalRefusal.
+   */
+  blockedPrincipals: ReadonlyMap<string, number | null>;
   /** serverSecretCheck of the secret the API key hashes were made with, when the control plane sent it. */
   secretCheck?: string;
 }

@@ -27,6 +27,8 @@ export interface Principal {
    * a revocation by serial closes its connection, or ends the JWT-SVID's request.
    */
   serial?: string;
+  /** Prefix of the API key (api-key): finds its record in a newer snapshot, which may revoke it mid-answer. */
+  keyPrefix?: string;
   /** Serials of the intermediates that issued it (mtls): revoking one closes the connection too. */
   issuerSerials?: readonly string[];
 }

@@ -1,7 +1,9 @@
 import type { RevocationList } from '../identity/index.js';
-import { WardenError } from '../errors/index.js';
+import { WardenError, type ErrorCode } from '../errors/index.js';
 import type { GatewayRequest, Principal, RequestContext } from './RequestContext.js';
+import type { PepSnapshot, SnapshotHolder } from './PepSnapshot.js';
 import { cutOff } from './cutOff.js';
+import { principalRefusal } from './principalRefusal.js';
 
 /** A client connection: an HTTP/1.1 TLS socket or an HTTP/2 session (both close with `destroy()`). */
 interface Connection {
@@ -16,34 +18,42 @@ function connectionOf(req: GatewayRequest): Connection | null {
   return req.socket ?? null;
 }
 
-function isWorkload(p: Principal | null): p is Principal {
-  return p !== null && (p.method === 'mtls' || p.method === 'jwt-svid');
+function isWorkload(p: Principal): boolean {
+  return p.method === 'mtls' || p.method === 'jwt-svid';
 }
 
 /**
  * Applies a revocation to what is already open (docs/identity.md: a PEP closes the revoked
  * peer's open connections at once). The authenticators check revocation when a request starts;
  * a response streaming for minutes, or an idle keep-alive connection, would otherwise outlive it.
- * On each change of the revocation list this closes the client connections whose X.509-SVID
- * (SPIFFE ID, serial or an issuing intermediate's serial) is now revoked, idle or not, and aborts the in-flight requests of revoked
- * JWT-SVIDs (only their stream: the bearer authenticates one request, not the connection). The
- * forward stage sees the client go away and aborts the upstream request; `closedBy` tells the
+ * - On each change of the SVID revocation list this closes the client connections whose
+ *   X.509-SVID (SPIFFE ID, serial or an issuing intermediate's serial) is now revoked, idle or
+ *   not, and aborts the in-flight requests of revoked JWT-SVIDs (only their stream: the bearer
+ *   authenticates one request, not the connection).
+ * - On each new PEP snapshot it aborts the in-flight requests of API keys it revokes and of
+ *   principals it blocks, whatever their credential (principalRefusal).
+ * The forward stage sees the client go away and aborts the upstream request; `closedBy` tells the
  * audit record why.
  */
 export class RevocationEnforcer {
   /** Connections that authenticated with a client SVID, by the SVID they presented. */
   private readonly connections = new Map<Connection, Principal>();
   private readonly inFlight = new Set<RequestContext>();
-  private readonly onChange = (): void => this.enforce();
+  private readonly onChange = (): void => this.enforceRevocations();
+  private readonly stopSnapshots: () => void;
 
-  constructor(private readonly revocations: RevocationList) {
-    revocations.on('change', this.onChange);
+  constructor(
+    private readonly revocations: RevocationList | null,
+    snapshots: SnapshotHolder,
+  ) {
+    revocations?.on('change', this.onChange);
+    this.stopSnapshots = snapshots.onUpdate((snapshot) => this.enforceSnapshot(snapshot));
   }
 
-  /** Called once a request is authenticated; requests without a workload credential are ignored. */
+  /** Called once a request is authenticated (and found neither blocked nor revoked). */
   track(ctx: RequestContext): void {
     const p = ctx.principal;
-    if (!isWorkload(p)) return;
+    if (!p) return;
     this.inFlight.add(ctx);
     if (p.method !== 'mtls') return;
     const conn = connectionOf(ctx.req);
@@ -57,22 +67,36 @@ export class RevocationEnforcer {
     this.inFlight.delete(ctx);
   }
 
-  /** Stops listening to the revocation list (gateway closed). */
+  /** Stops listening to the revocation list and the snapshots (gateway closed). */
   close(): void {
-    this.revocations.off('change', this.onChange);
+    this.revocations?.off('change', this.onChange);
+    this.stopSnapshots();
     this.connections.clear();
     this.inFlight.clear();
   }
 
-  private enforce(): void {
-    const list = this.revocations;
+  /** Ends one in-flight request; `closedBy` makes its audit record name the reason. */
+  private cut(ctx: RequestContext, code: ErrorCode, endStream: boolean): void {
+    this.inFlight.delete(ctx);
+    ctx.closedBy = { code, afterHeaders: ctx.res.headersSent };
+    if (endStream) cutOff(ctx.res, new WardenError(code));
+  }
+
+  private enforceSnapshot(snapshot: PepSnapshot): void {
+    const now = Date.now();
+    for (const ctx of this.inFlight) {
+      const refusal = principalRefusal(snapshot, ctx.principal!, now);
+      if (refusal) this.cut(ctx, refusal.code, true);
+    }
+  }
+
+  private enforceRevocations(): void {
+    const list = this.revocations!;
     for (const ctx of this.inFlight) {
       const p = ctx.principal!;
-      if (!list.revokesSvid(p.id, p.serial, p.issuerSerials)) continue;
-      this.inFlight.delete(ctx);
-      ctx.closedBy = { code: 'WARDEN_IDENTITY_REVOKED', afterHeaders: ctx.res.headersSent };
+      if (!isWorkload(p) || !list.revokesSvid(p.id, p.serial, p.issuerSerials)) continue;
       // An mTLS request ends with its connection, below.
-      if (p.method === 'jwt-svid') cutOff(ctx.res, new WardenError('WARDEN_IDENTITY_REVOKED'));
+      this.cut(ctx, 'WARDEN_IDENTITY_REVOKED', p.method === 'jwt-svid');
     }
     for (const [conn, p] of this.connections) {
       if (!list.revokesSvid(p.id, p.serial, p.issuerSerials)) continue;

@@ -17,6 +17,7 @@ import { forward, upstreamFor } from './stages/forward.js';
 import { audit } from './stages/audit.js';
 import type { RevocationEnforcer } from './RevocationEnforcer.js';
 import { cutOff } from './cutOff.js';
+import { principalRefusal } from './principalRefusal.js';
 import { responseGone } from './responseGone.js';
 import { errorType } from './errorType.js';
 import { MethodNotAllowedError } from './protocols/MethodNotAllowedError.js';
@@ -39,7 +40,7 @@ export interface PipelineOptions {
   tracing?: Tracing;
   /** Called once per request after it is audited (metrics). */
   onRequestDone?: (ctx: RequestContext, overheadMs: number) => void;
-  /** Cuts off requests and connections of workload credentials revoked while they are open. */
+  /** Cuts off requests and connections of credentials revoked, and of principals blocked, while they are open. */
   revocationEnforcer?: RevocationEnforcer | null;
 }
 
@@ -186,6 +187,10 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     if (refused instanceof MethodNotAllowedError && refused.preflight) throw refused;
     next('authenticate');
     await authenticate(ctx, o.serverSecret, o.authn);
+    // Against the newest snapshot, which may have come while a JWT's keys were fetched: a blocked
+    // principal is refused whatever it authenticated with. Nothing can come between this and track.
+    const refusedPrincipal = principalRefusal(o.snapshots.current() ?? ctx.snapshot, ctx.principal!);
+    if (refusedPrincipal) throw refusedPrincipal;
     o.revocationEnforcer?.track(ctx);
     if (refused) throw refused;
     next('parse');

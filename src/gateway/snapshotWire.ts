@@ -16,6 +16,11 @@ export interface SnapshotWire {
   /** Serving versions and digests of registered models (deployment admission). */
   admission: AdmissionTableJson;
   /**
+   * Blocked principals (canonical Cedar entity strings) and when each block ends (null: until
+   * unblocked). Absent from older control planes: none.
+   */
+  blockedPrincipals?: { principal: string; expiresAt: string | null }[];
+  /**
    * The control plane's clock when this copy was sent (on the stream): the PEP keeps the snapshot
    * for `expiresAt - sentAt` from receipt, on its own clock, so skew neither shortens nor extends it.
    */
@@ -51,6 +56,8 @@ export function snapshotFromWire(wire: SnapshotWire): PepSnapshot {
       lastUsedAt: k.lastUsedAt ? new Date(k.lastUsedAt) : null,
     });
   }
+  const blockedPrincipals = new Map<string, number | null>();
+  for (const b of wire.blockedPrincipals ?? []) blockedPrincipals.set(b.principal, b.expiresAt === null ? null : Date.parse(b.expiresAt));
   return {
     version: wire.version,
     issuedAt: wire.issuedAt,
@@ -59,6 +66,7 @@ export function snapshotFromWire(wire: SnapshotWire): PepSnapshot {
     authorizer: new CachingAuthorizer(new FailClosedAuthorizer(compiled)),
     policyVersion: wire.policy.version,
     admission: admissionTableFromJson(wire.admission),
+    blockedPrincipals,
     secretCheck: typeof wire.secretCheck === 'string' ? wire.secretCheck : undefined,
   };
 }

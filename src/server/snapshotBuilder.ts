@@ -1,4 +1,4 @@
-import { serverSecretCheck } from '../store/index.js';
+import { BlockedPrincipalRepository, serverSecretCheck } from '../store/index.js';
 import { buildAdmissionTable, admissionTableToJson } from '../artifacts/index.js';
 import { apiKeysToWire, type SnapshotWire } from '../gateway/index.js';
 import type { ControlPlaneContext } from './ControlPlaneContext.js';
@@ -19,8 +19,8 @@ function reportOnce(ctx: ControlPlaneContext, problem: string): boolean {
 export const SNAPSHOT_TTL_MS = 5 * 60_000;
 
 /**
- * Reads the control plane's state into what PEPs decide from: API key hashes and the Cedar
- * policy set (published version + key-scope grants).
+ * Reads the control plane's state into what PEPs decide from: API key hashes, the Cedar
+ * policy set (published version + key-scope grants) and the blocked principals.
  */
 export async function buildSnapshotWire(ctx: ControlPlaneContext, version: number): Promise<SnapshotWire> {
   const { text: policies, keyScopes: scopes, published, apiKeys } = await loadEnforcedPolicies(ctx);
@@ -32,6 +32,7 @@ export async function buildSnapshotWire(ctx: ControlPlaneContext, version: numbe
   }
   const admission = admissionTableToJson(await buildAdmissionTable(ctx.db, ctx.config.artifacts.admission));
   const now = Date.now();
+  const blocked = await new BlockedPrincipalRepository(ctx.db).active(new Date(now));
   return {
     version,
     issuedAt: now,
@@ -39,6 +40,7 @@ export async function buildSnapshotWire(ctx: ControlPlaneContext, version: numbe
     apiKeys: apiKeysToWire(apiKeys),
     policy: { version: published?.version ?? 0, policies, schema: published?.schema ?? null, entities: published?.entities ?? [] },
     admission,
+    blockedPrincipals: blocked.map((b) => ({ principal: b.principal, expiresAt: b.expiresAt?.toISOString() ?? null })),
     secretCheck: serverSecretCheck(ctx.serverSecret),
   };
 }

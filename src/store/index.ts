@@ -18,5 +18,6 @@ export {
 } from './ApiKeyRepository.js';
 export { AdminTokenRepository, newAdminTokenId, ADMIN_TOKEN_PATTERN, type AdminTokenRole, type AdminTokenInfo } from './AdminTokenRepository.js';
 export { SettingsRepository } from './SettingsRepository.js';
+export { BlockedPrincipalRepository, type PrincipalBlock, type BlockInput } from './BlockedPrincipalRepository.js';
 export { announceChange, parseChangeNotice, CHANGES_CHANNEL, type ChangeKind } from './changeNotices.js';
 export { ChangeListener, CHANGE_LISTENER_APPLICATION_NAME, type ChangeListenerOptions } from './ChangeListener.js';

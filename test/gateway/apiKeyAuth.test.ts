@@ -28,7 +28,7 @@ test('API keys: a verified key keeps verifying, another secret on the same recor
   for (let i = 0; i < 3; i++) {
     const ctx = ctxFor(snapshot);
     authenticateApiKey(ctx, key, secret);
-    assert.deepEqual(ctx.principal, { entity: { type: 'ApiKey', id: 'test' }, id: 'key_test', method: 'api-key', parents: [] });
+    assert.deepEqual(ctx.principal, { entity: { type: 'ApiKey', id: 'test' }, id: 'key_test', method: 'api-key', parents: [], keyPrefix: 'abcdefghijkl' });
   }
   // After the key was remembered, a different secret with the same prefix is still checked by HMAC.
   assert.equal(code(() => authenticateApiKey(ctxFor(snapshot), sameRecordWrongSecret, secret)), 'WARDEN_AUTHN_KEY_INVALID');

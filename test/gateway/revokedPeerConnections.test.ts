@@ -1,7 +1,8 @@
 // A revocation reaches what is already open (docs/identity.md: "a PEP closes the revoked peer's
 // open connections at once"): mTLS connections of the revoked SVID, idle or streaming, over
 // HTTP/2 and HTTP/1.1, and in-flight JWT-SVID requests; the upstream request is aborted and the
-// audit record says why.
+// audit record says why. A new PEP snapshot that blocks a principal does the same to the open
+// requests of that principal whatever its credential (an OIDC JWT here: no key to revoke).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +17,10 @@ import { loadOrCreateAuthority, createWorkloadKey, type CertificateAuthority } f
 import { upstreamConfig } from '../../src/config/index.js';
 import { createAuthenticators, type RunningGateway } from '../../src/gateway/index.js';
 import type { AuditRecord } from '../../src/audit/index.js';
-import { startTestGateway, TEST_KEY } from '../helpers/inProcessGateway.js';
+import { startTestGateway, TEST_KEY, TEST_SECRET } from '../helpers/inProcessGateway.js';
+import { permitAllSnapshots } from '../helpers/gatewaySnapshot.js';
+import type { PepSnapshot } from '../../src/gateway/index.js';
+import { TestIssuer, makeKey } from './authn/helpers.js';
 
 const TD = 'warden.local';
 let dir: string;
@@ -284,4 +288,61 @@ test('a closed gateway stops listening for revocations', async () => {
   assert.equal(ca.revocations.listenerCount('change'), baseline + 1);
   await gw.close(0);
   assert.equal(ca.revocations.listenerCount('change'), baseline);
+});
+
+test('HTTP/2 + OIDC JWT: a snapshot blocking the principal aborts its streaming request and refuses it afterwards; the block expires', async (t) => {
+  const issuer = await new TestIssuer('https://idp.example').start();
+  t.after(() => issuer.stop());
+  const signing = await makeKey('k1');
+  issuer.keys.push(signing);
+  const authn = createAuthenticators({ jwtIssuers: [{ issuer: issuer.issuer, audience: 'warden-gateway', jwksUri: issuer.url }], jwtSvidAudience: null, mtls: false }, null);
+  await authn.jwt!.warm();
+  const listener = await ca.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  const records: AuditRecord[] = [];
+  const snapshots = permitAllSnapshots(TEST_SECRET, TEST_KEY);
+  const gw = await startTestGateway({
+    tls: { certPem: listener.chainPem, keyPem: listener.keyPem, caPem: ca.bundlePem() },
+    authn,
+    snapshots,
+    audit: { append: async (r: AuditRecord) => void records.push(r), queueDepth: 0, flush: async () => undefined, close: async () => undefined },
+    upstreams: [upstreamConfig.parse({ name: 'u', url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, models: ['m'] })],
+  });
+  const token = await issuer.sign(signing, { sub: 'mallory', nowSeconds: Math.floor(Date.now() / 1000) });
+  const blocking = (until: number | null): PepSnapshot => {
+    const cur = snapshots.current()!;
+    return { ...cur, version: cur.version + 1, blockedPrincipals: new Map([['User::"mallory"', until]]) };
+  };
+  const session = h2connect(gw.url, { ca: ca.bundlePem(), servername: 'localhost' });
+  session.on('error', () => undefined);
+  const plain = (): Promise<{ status: number; code?: string }> =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json', authorization: `Bearer ${token}` });
+      let status = 0;
+      let body = '';
+      s.setEncoding('utf8');
+      s.on('response', (h) => (status = Number(h[':status'])));
+      s.on('data', (d: string) => (body += d));
+      s.on('end', () => resolve({ status, code: status === 200 ? undefined : (JSON.parse(body) as { error: { code: string } }).error.code }));
+      s.on('error', reject);
+      s.end(plainBody);
+    });
+  try {
+    assert.equal((await plain()).status, 200);
+    const upstreamBefore = upstreamClosed.length;
+    const r = await streamOn(session, { authorization: `Bearer ${token}` }, () => void snapshots.update(blocking(null)));
+    assert.equal(r.status, 200);
+    assert.equal(r.complete, false, 'the stream is cut off, not completed');
+    assert.ok(r.afterFirst <= 2, `${r.afterFirst} chunks arrived after the block`);
+    assert.ok(await until(() => upstreamClosed.length > upstreamBefore && upstreamClosed.at(-1)!.early), 'the upstream request was aborted');
+    assert.ok(await until(() => records.some((x) => x.code === 'WARDEN_AUTHZ_PRINCIPAL_BLOCKED' && x.status === 200)), 'the audit record says the stream was cut off by the block');
+    assert.deepEqual(await plain(), { status: 403, code: 'WARDEN_AUTHZ_PRINCIPAL_BLOCKED' });
+    // Only that request: the session stays open.
+    assert.equal(session.destroyed, false);
+    // A block that has ended refuses nothing, even before the next snapshot leaves it out.
+    snapshots.update(blocking(Date.now() - 1));
+    assert.equal((await plain()).status, 200);
+  } finally {
+    session.destroy();
+    await gw.close(0);
+  }
 });

@@ -52,7 +52,7 @@ export function authenticateApiKey(ctx: RequestContext, key: string, serverSecre
   // and a gateway whose clock is behind would otherwise accept the key until it caught up.
   if (record.revokedAt) throw new WardenError('WARDEN_AUTHN_KEY_REVOKED', 'the API key has been revoked');
   if (record.expiresAt && record.expiresAt.getTime() <= now) throw new WardenError('WARDEN_AUTHN_KEY_EXPIRED', 'the API key has expired');
-  ctx.principal = { entity: known.entity, id: record.id, method: 'api-key', parents: [] };
+  ctx.principal = { entity: known.entity, id: record.id, method: 'api-key', parents: [], keyPrefix: record.prefix };
 }
 
 /**

@@ -1,5 +1,7 @@
 import { WardenError } from '../../errors/index.js';
-import { ApiKeyRepository, type Database } from '../../store/index.js';
+import { cedarEntity } from '../../policy/index.js';
+import { ApiKeyRepository, BlockedPrincipalRepository, type Database } from '../../store/index.js';
+import type { StepParams } from '../Runbook.js';
 import { stringParam, type Action } from '../Action.js';
 
 export interface ApiKeyActionDeps {
@@ -9,8 +11,6 @@ export interface ApiKeyActionDeps {
   snapshotChanged: (changedBy?: object) => void;
   onRevoked?: (kind: 'api_key' | 'principal', count: number) => void;
 }
-
-const PRINCIPAL = /^[A-Z][A-Za-z0-9_]*(::[A-Z][A-Za-z0-9_]*)*::"[^"\\\n]{1,256}"$/;
 
 /**
  * Restores keys this run revoked (compensation only: the revoked_at must still be ours, so a
@@ -57,32 +57,70 @@ export function blockApiKeyAction(deps: ApiKeyActionDeps): Action {
   };
 }
 
-/** block-principal: revokes every active API key a principal (e.g. User::"mallory") authenticates with. */
+/** The principal to block, canonical: the grammar of `keys create --principal` (cedarEntity). */
+function principalParam(params: StepParams): string {
+  const principal = cedarEntity(stringParam(params, 'principal', 'block-principal'));
+  if (principal === null) throw new WardenError('WARDEN_RESPOND_ACTION_PARAMS', 'block-principal: parameter "principal" must be a Cedar entity like User::"alice" (as `keys create --principal` takes it)');
+  return principal;
+}
+
+/** Optional `ttlMinutes` (a whole number, 1 to 1 year): when the block ends by itself. None: until unblocked. */
+function ttlMinutesParam(params: StepParams): number | null {
+  const v = params.ttlMinutes;
+  if (v === undefined) return null;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,6}$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 366 * 24 * 60) throw new WardenError('WARDEN_RESPOND_ACTION_PARAMS', 'block-principal: parameter "ttlMinutes" must be a whole number of minutes from 1 to 527040');
+  return n;
+}
+
+/**
+ * block-principal: blocks a principal's Cedar entity at every PEP (403
+ * WARDEN_AUTHZ_PRINCIPAL_BLOCKED whatever it authenticates with: API key, OIDC JWT, X.509- or
+ * JWT-SVID; answers under way are cut off) and revokes its active API keys. A principal with no
+ * keys (an OIDC user, a workload) is blocked all the same.
+ */
 export function blockPrincipalAction(deps: ApiKeyActionDeps): Action {
-  const active = async (principal: string) =>
-    (await deps.db.query<{ id: string; revoked_at: Date | null }>('SELECT id, revoked_at FROM api_keys WHERE principal = $1', [principal])).rows;
+  const blocks = new BlockedPrincipalRepository(deps.db);
+  /** Active keys acting as `principal`, however their principal was spelled at creation (`\u0061` is `a`). */
+  const liveKeys = async (principal: string): Promise<string[]> =>
+    (await deps.db.query<{ id: string; principal: string }>('SELECT id, principal FROM api_keys WHERE revoked_at IS NULL')).rows.filter((k) => cedarEntity(k.principal) === principal).map((k) => k.id);
+  const blockedFor = async (principal: string, until: Date | null): Promise<boolean> => {
+    const b = await blocks.find(principal);
+    if (!b || (b.expiresAt && b.expiresAt.getTime() <= Date.now())) return false;
+    return b.expiresAt === null || (until !== null && b.expiresAt >= until);
+  };
   return {
     name: 'block-principal',
-    description: 'Revoke every API key of a principal at every PEP.',
+    description: 'Block a principal at every PEP whatever credential it presents (cutting off its open answers) and revoke its API keys.',
     async plan(params) {
-      const principal = stringParam(params, 'principal', 'block-principal', PRINCIPAL);
-      const keys = await active(principal);
-      if (keys.length === 0) throw new WardenError('WARDEN_RESPOND_PRECONDITION', `block-principal: ${principal} has no API keys`);
-      const live = keys.filter((k) => !k.revoked_at).length;
-      return { description: `revoke ${live} active API key(s) of ${principal}`, alreadyDone: live === 0 };
+      const principal = principalParam(params);
+      const ttl = ttlMinutesParam(params);
+      const live = (await liveKeys(principal)).length;
+      const blocked = await blockedFor(principal, ttl === null ? null : new Date(Date.now() + ttl * 60_000));
+      return { description: `block ${principal} at every PEP ${ttl === null ? 'until unblocked' : `for ${ttl} min`} and revoke its ${live} active API key(s)`, alreadyDone: blocked && live === 0 };
     },
     async apply(params, ctx) {
-      const principal = stringParam(params, 'principal', 'block-principal', PRINCIPAL);
+      const principal = principalParam(params);
+      const ttl = ttlMinutesParam(params);
       const now = new Date();
-      const r = await deps.db.query<{ id: string }>('UPDATE api_keys SET revoked_at = $2 WHERE principal = $1 AND revoked_at IS NULL RETURNING id', [principal, now]);
-      const ids = r.rows.map((x) => x.id);
-      if (ids.length === 0) return { changed: false, summary: `${principal} had no active API keys`, details: { principal } };
+      const { block, changed: blockChanged } = await blocks.block({ principal, expiresAt: ttl === null ? null : new Date(now.getTime() + ttl * 60_000), blockedBy: ctx.actor, incidentId: ctx.incidentId, reason: 'block-principal' }, now);
+      const ids = await liveKeys(principal);
+      const revoked = ids.length === 0 ? [] : (await deps.db.query<{ id: string }>('UPDATE api_keys SET revoked_at = $2 WHERE id = ANY($1::text[]) AND revoked_at IS NULL RETURNING id', [ids, now])).rows.map((x) => x.id);
+      const until = block.expiresAt ? `until ${block.expiresAt.toISOString()}` : 'until unblocked';
+      if (!blockChanged && revoked.length === 0) return { changed: false, summary: `${principal} was already blocked (${until}) and had no active API keys`, details: { principal } };
       deps.snapshotChanged(ctx.changedBy);
-      deps.onRevoked?.('principal', ids.length);
-      return { changed: true, summary: `revoked ${ids.length} API key(s) of ${principal}`, details: { principal, keyIds: ids, revokedAt: now.toISOString() } };
+      if (revoked.length > 0) deps.onRevoked?.('principal', revoked.length);
+      return {
+        changed: true,
+        summary: `blocked ${principal} at every PEP (${until}) and revoked ${revoked.length} API key(s)`,
+        details: { principal, ...(blockChanged ? { blockedAt: now.toISOString() } : {}), expiresAt: block.expiresAt?.toISOString() ?? null, keyIds: revoked, revokedAt: now.toISOString() },
+      };
     },
     async undo(_params, result, ctx) {
-      await restoreKeys(deps.db, result.details.keyIds as string[], String(result.details.revokedAt));
+      const principal = String(result.details.principal);
+      // Only the block this run made: one made or extended meanwhile stays.
+      if (typeof result.details.blockedAt === 'string') await blocks.unblock(principal, new Date(result.details.blockedAt));
+      await restoreKeys(deps.db, (result.details.keyIds as string[] | undefined) ?? [], String(result.details.revokedAt));
       deps.snapshotChanged(ctx.changedBy);
     },
   };

@@ -35,4 +35,19 @@ export const coreMigrations: Migration[] = [
     id: 'core/0002_admin_token_roles',
     sql: `ALTER TABLE admin_tokens ADD COLUMN role text NOT NULL DEFAULT 'admin' CHECK (role IN ('admin', 'pep'));`,
   },
+  {
+    // Principals refused at every PEP whatever credential they present (block-principal, `warden
+    // principals block`): a Cedar entity string, as gateways and audit records write it.
+    id: 'core/0003_blocked_principals',
+    sql: `
+      CREATE TABLE blocked_principals (
+        principal text PRIMARY KEY,
+        blocked_at timestamptz NOT NULL,
+        expires_at timestamptz,
+        blocked_by text NOT NULL,
+        reason text,
+        incident_id text
+      );
+    `,
+  },
 ];
