@@ -19,6 +19,9 @@ export interface SidecarFromConfigOptions {
   onFeedEvent?: (event: 'connected' | 'disconnected' | 'error', detail?: unknown) => void;
 }
 
+/** How long start-up waits for the revocation stream's first snapshot before serving 503s. */
+const FIRST_SNAPSHOT_WAIT_MS = 5_000;
+
 /**
  * Wires a sidecar from warden.yaml: SVID files written by `warden agent` (identity.sidecar.svidDir),
  * the control plane's revocation stream (authenticated with that SVID, following rotations),
@@ -49,14 +52,17 @@ export async function startSidecarFromConfig(o: SidecarFromConfigOptions): Promi
   feed.on('connected', () => o.onFeedEvent?.('connected'));
   feed.on('disconnected', () => o.onFeedEvent?.('disconnected'));
   feed.on('feedError', (err: unknown) => o.onFeedEvent?.('error', err));
-  const firstSnapshot = new Promise<boolean>((resolve) => {
-    feed.once('connected', () => resolve(true));
-    setTimeout(() => resolve(false), 10_000).unref();
+  // Serve with a current revocation list; if the control plane is not reachable yet the sidecar
+  // still starts, but fails closed (503) until the stream delivers its first snapshot. The wait
+  // holds the process (a ref'd timer): the feed's retries do not, and nothing else listens yet.
+  let waiting: NodeJS.Timeout | undefined;
+  const firstSnapshot = new Promise<void>((resolve) => {
+    feed.once('connected', () => resolve());
+    waiting = setTimeout(resolve, FIRST_SNAPSHOT_WAIT_MS);
   });
   feed.start();
-  // Serve with a current revocation list; if the control plane is not reachable yet the sidecar
-  // still starts, but fails closed (503) until the stream delivers its first snapshot.
   await firstSnapshot;
+  clearTimeout(waiting);
   const authorizer = o.authorizer ?? new AllowListAuthorizer(sc.allow);
   let sidecar: Sidecar;
   try {
