@@ -17,8 +17,8 @@ const REFUSAL_LOG_INTERVAL_MS = 60_000;
  * connections that were verified before. Checks the list as it is: a remote gateway whose
  * revocation stream is down keeps its last list (docs/gateway-auth-and-limits.md).
  */
-export class UpstreamPeers {
-  private readonly open = new Map<TLSSocket, UpstreamPeer>();
+export class UpstreamPeers<P extends UpstreamPeer = UpstreamPeer> {
+  private readonly open = new Map<TLSSocket, P>();
   private readonly lastLogged = new Map<string, number>();
   private readonly onChange = (): void => this.enforce();
 
@@ -41,9 +41,14 @@ export class UpstreamPeers {
   }
 
   /** Follows a connection until it closes. */
-  track(socket: TLSSocket, peer: UpstreamPeer): void {
+  track(socket: TLSSocket, peer: P): void {
     this.open.set(socket, peer);
     socket.once('close', () => this.open.delete(socket));
+  }
+
+  /** The verified peer of a followed connection (undefined once it closed or was never verified). */
+  peerOf(socket: TLSSocket): P | undefined {
+    return this.open.get(socket);
   }
 
   /** Stops following the revocation list (pools closed). */

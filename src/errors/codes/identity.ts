@@ -27,5 +27,6 @@ export const identityCodes = {
   WARDEN_IDENTITY_AGENT_NOT_READY: { status: 503, description: 'The agent holds no valid SVID yet.' },
   WARDEN_IDENTITY_CIDR_INVALID: { status: 400, description: 'An entry of identity.addressTracking.ignoreCidrs is not an IP address or CIDR.' },
   WARDEN_IDENTITY_NEW_ADDRESS_UNRESOLVED: { status: 503, description: 'The SVID was used from an address it was never seen from and the alert for it could not be handled in time; the request is refused (retry later).' },
+  WARDEN_IDENTITY_TRANSFER_CODING_UNSUPPORTED: { status: 501, description: 'The sidecar forwards request bodies with no transfer coding but chunked (RFC 9112 §6.1); send the body uncompressed. The connection is closed.' },
   WARDEN_IDENTITY_UPSTREAM_FAILED: { status: 502, description: 'The local workload or remote service could not be reached.' },
 } as const;

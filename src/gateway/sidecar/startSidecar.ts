@@ -1,14 +1,16 @@
-import { createServer as createHttpsServer, request as httpsRequest, Agent as HttpsAgent, type Server as HttpsServer } from 'node:https';
-import { createServer as createHttpServer, request as httpRequest, Agent as HttpAgent, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, request as httpsRequest, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpServer, request as httpRequest, Agent as HttpAgent, type Server as HttpServer, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { pipeline, type Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { WardenError, isWardenError, type ErrorCode } from '../../errors/index.js';
 import type { Authorizer } from '../../policy/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { answerMalformedHttp1, type Http1Limits } from '../answerMalformedHttp1.js';
 import { verifyPeerSvid, CLIENT_SVID_SERVER_TLS, TrustBundle, type RevocationList, type SvidSource, type SvidMaterial, type VerifiedSvid } from '../../identity/index.js';
+import { UpstreamPeers } from '../UpstreamPeers.js';
+import { PinnedPeerAgent } from './PinnedPeerAgent.js';
 
 export interface OutboundRoute {
   /** Workload calls http://<outbound>/<name>/<path>. */
@@ -47,6 +49,12 @@ export interface SidecarOptions {
   /** How long a client may take to send its request headers (default 60 s); then 408 WARDEN_GATEWAY_HEADERS_TIMEOUT. */
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /**
+   * How long a forwarded request's connection (to the local workload or a remote service) may stay
+   * silent, no byte either way, before it is cut: 502 WARDEN_IDENTITY_UPSTREAM_FAILED, or the
+   * response cut if it had started (default 300 s; 0 = none).
+   */
+  upstreamIdleTimeoutMs?: number;
   audit?: AuditLog;
 }
 
@@ -72,21 +80,62 @@ function forwardable(headers: Record<string, string | string[] | undefined>): Re
 }
 
 /**
+ * Client headers that claim who called or where from, in the names workloads and their frameworks
+ * read (the sidecar's own x-warden-*, Envoy's x-forwarded-client-cert, x-spiffe-id, the proxy
+ * headers): only the sidecar may say who called, from the verified SVID (docs/identity.md).
+ */
+const CLAIMED_IDENTITY = /^(?:x-warden-.*|x-forwarded-.*|forwarded|x-spiffe-id|x-real-ip|x-client-cert|x-ssl-client-.*)$/;
+
+/**
  * Headers for a request forwarded on the workload's behalf. The body keeps the framing it came
  * with, whatever `Connection` lists: without content-length or transfer-encoding, Node's client
  * writes the body of a GET raw after its headers, and the workload would parse it as a second
  * request that was never authorized (request smuggling past segmentation). Node's server has
- * already refused a request that carries both.
+ * already refused a request that carries both. Header names with `_` are dropped (as nginx does
+ * by default): WSGI/CGI servers read `x_warden_peer_spiffe_id` as the sidecar's own header.
  */
 function forwardedRequestHeaders(req: IncomingMessage): Record<string, string | string[] | undefined> {
   const headers = forwardable(req.headers);
-  for (const h of Object.keys(headers)) if (h.startsWith('x-warden-')) delete headers[h];
+  for (const h of Object.keys(headers)) if (h.includes('_') || CLAIMED_IDENTITY.test(h)) delete headers[h];
   if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
   else if (req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];
   return headers;
 }
 
+/**
+ * Node has undone the chunked framing of a request body and nothing else: under `gzip, chunked`
+ * the body would reach the workload still gzip-coded, re-framed as plain chunked. RFC 9112 §6.1:
+ * a coding the server does not implement gets 501.
+ */
+function unsupportedTransferCoding(req: IncomingMessage): WardenError | null {
+  const te = req.headers['transfer-encoding'];
+  if (te === undefined || te.trim().toLowerCase() === 'chunked') return null;
+  return new WardenError('WARDEN_IDENTITY_TRANSFER_CODING_UNSUPPORTED', 'only the chunked transfer coding is supported on requests; send the body uncompressed');
+}
+
+/**
+ * Relays the client's body to `up` and its answer back. A client that goes away takes the
+ * forwarded request with it: otherwise the workload keeps generating for nobody and the pooled
+ * connection stays held (a few hundred abandoned uploads would starve every other caller). A
+ * connection silent for `idleMs` is cut.
+ */
+function relay(req: IncomingMessage, res: ServerResponse, up: ClientRequest, idleMs: number, onError: (err: Error) => void, onResponse: () => void = () => undefined): void {
+  up.on('response', (upRes: IncomingMessage) => {
+    onResponse();
+    res.writeHead(upRes.statusCode ?? 502, forwardable(upRes.headers));
+    // Either side's early end ends the other: an upstream cut mid-answer cuts the client's.
+    pipeline(upRes, res, () => undefined);
+  });
+  up.on('error', onError);
+  if (idleMs > 0) up.setTimeout(idleMs, () => up.destroy(new Error(`no answer for ${idleMs} ms`)));
+  res.once('close', () => {
+    if (!res.writableFinished) up.destroy();
+  });
+  req.pipe(up);
+}
+
 function sendError(res: ServerResponse, err: WardenError, requestId: string, closeConnection = false): void {
+  if (res.writableEnded || res.destroyed) return;
   if (res.headersSent) {
     res.destroy();
     return;
@@ -127,6 +176,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const peers = new Map<TLSSocket, VerifiedSvid>();
   const skew = options.clockSkewSeconds ?? 30;
   const requestTimeout = options.requestTimeoutMs ?? 60_000;
+  const upstreamIdleMs = options.upstreamIdleTimeoutMs ?? 300_000;
   // node:http refuses a headers deadline beyond the whole request's (0 = no request deadline).
   const headersTimeoutMs = requestTimeout > 0 ? Math.min(options.headersTimeoutMs ?? 60_000, requestTimeout) : (options.headersTimeoutMs ?? 60_000);
   const http1Limits: Http1Limits = { headersTimeoutMs, maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024 };
@@ -225,23 +275,30 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       });
       return sendError(res, new WardenError('WARDEN_IDENTITY_SEGMENTATION_DENIED', `${peer.spiffeId} may not ${req.method} ${path} on ${me.spiffeId}`), requestId);
     }
+    const coding = unsupportedTransferCoding(req);
+    if (coding) return sendError(res, coding, requestId, true);
     const headers = forwardedRequestHeaders(req);
     headers[PEER_HEADER] = peer.spiffeId;
     headers['x-warden-request-id'] = requestId;
-    const up = httpRequest(
-      { host: upstream.hostname, port: upstream.port || 80, method: req.method, path: req.url, headers, agent: upstreamAgent },
-      (upRes) => {
-        stats.forwarded++;
-        res.writeHead(upRes.statusCode ?? 502, forwardable(upRes.headers));
-        upRes.pipe(res);
-      },
+    const up = httpRequest({ host: upstream.hostname, port: upstream.port || 80, method: req.method, path: req.url, headers, agent: upstreamAgent });
+    relay(
+      req,
+      res,
+      up,
+      upstreamIdleMs,
+      () => sendError(res, new WardenError('WARDEN_IDENTITY_UPSTREAM_FAILED', 'the local workload did not answer'), requestId),
+      () => stats.forwarded++,
     );
-    up.on('error', () => sendError(res, new WardenError('WARDEN_IDENTITY_UPSTREAM_FAILED', 'the local workload did not answer'), requestId));
-    req.pipe(up);
   });
 
   // Outbound: workload → http://127.0.0.1:<port>/<route>/<path> → mTLS with our SVID, peer pinned.
-  let outboundAgent = makeOutboundAgent(me);
+  // One agent per route: a connection verified for one route's peer never carries another's request.
+  const outboundPeers = new UpstreamPeers<VerifiedSvid>(options.revocations);
+  const makeOutboundAgents = (s: SvidMaterial) =>
+    new Map(
+      (options.outbound ?? []).map((r) => [r.name, new PinnedPeerAgent(s, () => bundle, { spiffeId: r.spiffeId, trustDomain: options.trustDomain, clockSkewSeconds: skew }, outboundPeers)]),
+    );
+  let outboundAgents = makeOutboundAgents(me);
   const routes = new Map((options.outbound ?? []).map((r) => [r.name, r]));
   let outbound: HttpServer | null = null;
   if (options.outboundPort !== undefined) {
@@ -252,52 +309,36 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       const m = /^\/([A-Za-z0-9._-]{1,64})(\/.*)?$/.exec(req.url ?? '/');
       const route = m ? routes.get(m[1]!) : undefined;
       if (!route) return sendError(res, new WardenError('WARDEN_NOT_FOUND', 'no outbound route with that name'), requestId);
+      // The remote's revocation is checked on our list, as inbound: a stale list fails closed.
+      if (options.revocationsFresh && !options.revocationsFresh()) {
+        return sendError(res, new WardenError('WARDEN_UNAVAILABLE', 'the revocation list is stale (control plane unreachable); failing closed'), requestId);
+      }
+      const coding = unsupportedTransferCoding(req);
+      if (coding) return sendError(res, coding, requestId, true);
       const target = new URL(route.url);
+      const agent = outboundAgents.get(route.name)!;
       const headers = { ...forwardedRequestHeaders(req), host: target.host };
-      const out = httpsRequest(
-        {
-          host: target.hostname,
-          port: target.port || 443,
-          method: req.method,
-          path: m![2] ?? '/',
-          headers,
-          agent: outboundAgent,
-          // Identity is the SPIFFE ID, not the host name: pin the expected peer.
-          checkServerIdentity: (_host, cert) => {
-            try {
-              const who = verifyPeerSvid(cert as Parameters<typeof verifyPeerSvid>[0], bundle, options.revocations, options.trustDomain, { clockSkewSeconds: skew });
-              if (who.spiffeId !== route.spiffeId) return new WardenError('WARDEN_IDENTITY_PEER_MISMATCH', `expected ${route.spiffeId}, got ${who.spiffeId}`);
-              return undefined;
-            } catch (err) {
-              return err as Error;
-            }
-          },
-        },
-        (outRes) => {
-          res.writeHead(outRes.statusCode ?? 502, forwardable(outRes.headers));
-          outRes.pipe(res);
-        },
-      );
-      out.on('error', (err) => {
+      const out = httpsRequest({ host: target.hostname, port: target.port || 443, method: req.method, path: m![2] ?? '/', headers, agent });
+      // Every request, on a new or a reused connection, is checked against the peer verified on it.
+      out.once('socket', (socket) => {
+        const refusal = agent.refusal(socket as TLSSocket);
+        if (refusal) out.destroy(refusal);
+      });
+      relay(req, res, out, upstreamIdleMs, (err) => {
         const code: ErrorCode = isWardenError(err) ? err.code : 'WARDEN_IDENTITY_UPSTREAM_FAILED';
         sendError(res, new WardenError(code, isWardenError(err) ? err.message : `cannot reach ${route.name}`, { status: 502 }), requestId);
       });
-      req.pipe(out);
     });
     outbound.on('clientError', onClientError);
-  }
-
-  function makeOutboundAgent(s: SvidMaterial): HttpsAgent {
-    return new HttpsAgent({ keepAlive: true, key: s.keyPem, cert: s.chainPem, ca: s.bundlePem, minVersion: 'TLSv1.2', maxSockets: 256 });
   }
 
   const onRotated = (s: SvidMaterial) => {
     me = s;
     bundle = new TrustBundle(s.bundlePem);
     server.setSecureContext({ key: s.keyPem, cert: s.chainPem, ca: s.bundlePem, minVersion: 'TLSv1.2', ...CLIENT_SVID_SERVER_TLS });
-    const old = outboundAgent;
-    outboundAgent = makeOutboundAgent(s);
-    setTimeout(() => old.destroy(), 30_000).unref();
+    const old = outboundAgents;
+    outboundAgents = makeOutboundAgents(s);
+    setTimeout(() => old.forEach((a) => a.destroy()), 30_000).unref();
   };
   options.identity.on('rotated', onRotated);
 
@@ -329,7 +370,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       outbound?.closeAllConnections();
       await closed;
       upstreamAgent.destroy();
-      outboundAgent.destroy();
+      outboundAgents.forEach((a) => a.destroy());
+      outboundPeers.close();
     },
   };
 }
