@@ -5,9 +5,10 @@ import type { Logger } from '../observe/index.js';
 import type { ControlPlaneMetrics } from '../observe/metrics.js';
 import type { IncidentRecorder } from './IncidentRecorder.js';
 import type { IncidentRepository } from './IncidentRepository.js';
+import type { Runbook } from './Runbook.js';
 import type { RunbookEngine, RunReport } from './RunbookEngine.js';
 import type { RunbookLibrary } from './RunbookLibrary.js';
-import type { Alarm, GatewayDecisionEvent, IncidentTarget } from './types.js';
+import type { Alarm, GatewayDecisionEvent, Incident, IncidentTarget } from './types.js';
 
 export type AlertRuleConfig = WardenConfig['respond']['alerts'][number];
 
@@ -22,6 +23,8 @@ export interface AlertEngineDeps {
   /** Source of metric rules' values. */
   registry?: Registry;
   maxTrackedPrincipals: number;
+  /** An open incident whose runbook failed runs it again on a later alert, at most this often (default 30 s). */
+  retryFailedRunSeconds?: number;
   now?: () => number;
 }
 
@@ -31,6 +34,11 @@ export interface FiredAlert {
   /** True when an open incident of the same rule and subject absorbed the alert. */
   deduplicated: boolean;
   run?: RunReport;
+  /**
+   * Absorbed (no run now) by an incident whose runbook has not succeeded: containment is still
+   * outstanding (the retry waits for `retryFailedRunSeconds`).
+   */
+  outstanding?: boolean;
 }
 
 interface AddressHistory {
@@ -57,6 +65,9 @@ export class AlertEngine {
   private readonly addresses = new Map<string, Map<string, AddressHistory>>();
   private readonly inflight = new Map<string, Promise<FiredAlert>>();
   private readonly metricFiring = new Set<string>();
+  /** Incidents whose bound runbook failed here (id → last attempt, epoch ms): later alerts retry it. */
+  private readonly failedRuns = new Map<string, number>();
+  private readonly retryMs: number;
   private readonly now: () => number;
   /**
    * The enabled rules over gateway decisions, in their configured order: onDecision runs once per
@@ -67,6 +78,7 @@ export class AlertEngine {
 
   constructor(private readonly deps: AlertEngineDeps) {
     this.now = deps.now ?? Date.now;
+    this.retryMs = (deps.retryFailedRunSeconds ?? 30) * 1000;
     this.decisionRules = this.enabled().filter((r) => 'denies' in r.when || 'newSourceAddress' in r.when);
   }
 
@@ -170,7 +182,7 @@ export class AlertEngine {
     // burst that lands while a slow runbook contains the first one must not vanish.
     const key = `${rule.name}\u0000${subject}`;
     const running = this.inflight.get(key);
-    if (running) return running.then((r) => this.recordAgain(rule, subject, r.incidentId, evidence));
+    if (running) return running.then(async (r) => ({ ...(await this.recordAgain(rule, subject, r.incidentId, evidence)), ...(r.run && !r.run.ok ? { outstanding: true } : {}) }));
     const p = this.fireOnce(rule, subject, target, evidence, detectedAt, drill).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
@@ -182,16 +194,42 @@ export class AlertEngine {
     return { rule: rule.name, incidentId, deduplicated: true };
   }
 
+  /**
+   * An alert within the cooldown lands on the open incident. When that incident's runbook failed
+   * (known here, or, after a restart or on another replica, a runbook that moves the incident on
+   * when it succeeds left it `open`), the alert runs it again, at most once per
+   * `retryFailedRunSeconds`: a failed containment is not silenced for the whole cooldown.
+   */
+  private async absorb(rule: AlertRuleConfig, subject: string, incident: Incident, evidence: Record<string, unknown>): Promise<FiredAlert> {
+    const absorbed = await this.recordAgain(rule, subject, incident.id, evidence);
+    if (!rule.runbook || incident.state !== 'open' || !this.deps.runbooks.has(rule.runbook)) return absorbed;
+    const runbook = this.deps.runbooks.get(rule.runbook);
+    const lastAttempt = this.failedRuns.get(incident.id);
+    if (lastAttempt === undefined && !runbook.onSuccess) return absorbed;
+    if (lastAttempt !== undefined && this.now() - lastAttempt < this.retryMs) return { ...absorbed, outstanding: true };
+    const run = await this.runBound(runbook, incident.target, incident.id, `Rule::${JSON.stringify(rule.name)}`);
+    return { ...absorbed, run };
+  }
+
+  private async runBound(runbook: Runbook, target: IncidentTarget, incidentId: string, actor: string): Promise<RunReport> {
+    // Counted as failed until it reports ok: a run that throws is retried too.
+    this.failedRuns.delete(incidentId);
+    boundedSet(this.failedRuns, incidentId, this.now(), this.deps.maxTrackedPrincipals);
+    const run = await this.deps.engine.run({ runbook, target, incidentId, actor });
+    if (run.ok) this.failedRuns.delete(incidentId);
+    return run;
+  }
+
   private async fireOnce(rule: AlertRuleConfig, subject: string, target: IncidentTarget, evidence: Record<string, unknown>, detectedAt: number, drill: boolean): Promise<FiredAlert> {
     const actor = `Rule::${JSON.stringify(rule.name)}`;
     const recent = rule.cooldownSeconds > 0 ? await this.deps.incidents.findRecent(rule.name, subject, new Date(this.now() - rule.cooldownSeconds * 1000)) : null;
-    if (recent) return this.recordAgain(rule, subject, recent.id, evidence);
+    if (recent) return this.absorb(rule, subject, recent, evidence);
     const incident = await this.deps.incidents.open({ title: `${rule.name}: ${subject}`.slice(0, 200), severity: rule.severity, rule: rule.name, subject, target, openedBy: actor, drill, at: new Date(detectedAt) });
     this.deps.metrics?.incidentsOpened.labels(rule.name, rule.severity).inc();
     // The alert record is written while the runbook starts containing.
     const records = this.deps.recorder.batch();
     records.record(incident.id, 'alert', actor, 'incident.open', `${rule.name} fired for ${subject}`, { rule: rule.name, severity: rule.severity, target, detectedAt: new Date(detectedAt).toISOString(), ...evidence });
-    const run = rule.runbook ? await this.deps.engine.run({ runbook: this.deps.runbooks.get(rule.runbook), target, incidentId: incident.id, actor }) : undefined;
+    const run = rule.runbook ? await this.runBound(this.deps.runbooks.get(rule.runbook), target, incident.id, actor) : undefined;
     const unrecorded = await records.settle();
     if (unrecorded !== null) throw unrecorded;
     if (!run) return { rule: rule.name, incidentId: incident.id, deduplicated: false };

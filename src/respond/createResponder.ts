@@ -85,6 +85,7 @@ export function createResponder(deps: ResponderDeps): Responder {
     metrics: deps.metrics,
     registry: deps.registry,
     maxTrackedPrincipals: deps.config.respond.maxTrackedPrincipals,
+    retryFailedRunSeconds: deps.config.respond.retryFailedRunSeconds,
   });
   for (const rule of deps.config.respond.alerts) {
     if (rule.runbook && !runbooks.has(rule.runbook)) deps.logger.warn({ rule: rule.name, runbook: rule.runbook }, 'alert rule names a runbook that is not loaded; it will only open incidents');

@@ -19,6 +19,8 @@ export interface SvidAddressWatchOptions {
    * refused then rather than after the runbook's later steps (evidence). `cancel` detaches.
    */
   whenRevoked?: (who: VerifiedSvid) => { revoked: Promise<void>; cancel: () => void };
+  /** Whether the SVID is revoked now: a revoked SVID is contained whatever the alert reported. */
+  isRevoked?: (who: VerifiedSvid) => boolean;
 }
 
 /**
@@ -94,12 +96,25 @@ export class SvidAddressWatch {
     this.options.logger.warn({ spiffeId: who.spiffeId, serial: who.serial, address, knownAddresses: known }, 'SVID used from a new address');
     try {
       await this.options.audit.append({ ts: new Date().toISOString(), kind: 'event', principal: `Service::${JSON.stringify(who.spiffeId)}`, action: 'detector.alarm.received', resource: who.spiffeId, sourceIp: address, details: { detector: SVID_NEW_ADDRESS_DETECTOR, ...details } });
-      if (this.options.raise) await this.options.raise({ type: 'detector.alarm', detector: SVID_NEW_ADDRESS_DETECTOR, details, receivedAt: Date.now() });
+      if (this.options.raise) {
+        const fired = await this.options.raise({ type: 'detector.alarm', detector: SVID_NEW_ADDRESS_DETECTOR, details, receivedAt: Date.now() });
+        if (!this.contained(who, fired)) throw new WardenError('WARDEN_IDENTITY_NEW_ADDRESS_UNRESOLVED', `${who.spiffeId} used from a new address and its containment failed; retry later`);
+      }
     } catch (err) {
       this.options.logger.error({ err: toWardenError(err).code, spiffeId: who.spiffeId, serial: who.serial, address }, 'svid-new-address alarm could not be handled; the address stays unknown');
       throw err;
     }
     this.options.tracker.accept(who.serial, address);
+  }
+
+  /**
+   * The alert was handled when the SVID is revoked, or every rule that fired either ran its
+   * runbook successfully or has none to run (it only opens an incident). A failed run, or an alert
+   * absorbed by an incident whose runbook has not succeeded yet, leaves the address unknown.
+   */
+  private contained(who: VerifiedSvid, fired: FiredAlert[]): boolean {
+    if (this.options.isRevoked?.(who)) return true;
+    return fired.every((f) => (f.run ? f.run.ok : !f.outstanding));
   }
 }
 

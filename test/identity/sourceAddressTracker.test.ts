@@ -99,10 +99,10 @@ test('bad CIDRs and caps are refused with stable codes; the config schema reject
 const who = { spiffeId: 'spiffe://warden.test/ns/prod/worker', serial: 'abc123', issuerSerials: [], notAfter: new Date(Date.now() + 3600_000) };
 const logger = createLogger({ level: 'silent' });
 
-function watchWith(raise: ((a: Alarm) => Promise<FiredAlert[]>) | null, holdMs = 1000) {
+function watchWith(raise: ((a: Alarm) => Promise<FiredAlert[]>) | null, holdMs = 1000, isRevoked?: (w: { spiffeId: string }) => boolean) {
   const records: AuditRecord[] = [];
   const t = tracker();
-  const watch = new SvidAddressWatch({ tracker: t, holdMs, raise, audit: { append: async (r: AuditRecord) => void records.push(r) } as never, logger });
+  const watch = new SvidAddressWatch({ tracker: t, holdMs, raise, audit: { append: async (r: AuditRecord) => void records.push(r) } as never, logger, isRevoked });
   return { watch, records, tracker: t };
 }
 
@@ -198,6 +198,47 @@ test('watch + default alert rules: the svid-new-address rule quarantines the wor
     assert.equal(inc.target.spiffeId, who.spiffeId);
     assert.equal(inc.target.serial, who.serial);
     assert.equal(inc.target.address, '198.51.100.7');
+  } finally {
+    await f.close();
+  }
+});
+
+const failedRun = { runbook: 'quarantine-workload', incidentId: 'inc_1', dryRun: false, ok: false, steps: [], warnings: [], error: { code: 'WARDEN_RESPOND_STEP_FAILED', message: 'step 1 failed' }, startedAt: '', durationMs: 0 };
+
+test('watch: a runbook that ran and failed (or an absorbed alert still uncontained) is not handled: refused, address stays unknown', async () => {
+  let fired: FiredAlert[] = [{ rule: 'svid-new-address', incidentId: 'inc_1', deduplicated: false, run: failedRun }];
+  let raised = 0;
+  let revoked = false;
+  const { watch, tracker: t } = watchWith(async () => (raised++, fired), 1000, () => revoked);
+  await watch.check(who, '10.0.0.1', 'jwt');
+  const unresolved = (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_IDENTITY_NEW_ADDRESS_UNRESOLVED' && e.status === 503;
+  await assert.rejects(watch.check(who, '10.0.0.2', 'jwt'), unresolved);
+  await assert.rejects(watch.check(who, '10.0.0.2', 'jwt'), unresolved, 'still unknown: the alarm is raised again');
+  assert.equal(raised, 2);
+  fired = [{ rule: 'svid-new-address', incidentId: 'inc_1', deduplicated: true, outstanding: true }];
+  await assert.rejects(watch.check(who, '10.0.0.2', 'jwt'), unresolved);
+  assert.equal(t.observe(who.serial, '10.0.0.2').kind, 'new');
+  // Whatever the reports say, a revoked SVID is contained (the caller's re-verification refuses it).
+  revoked = true;
+  assert.equal(await watch.check(who, '10.0.0.2', 'jwt'), true);
+});
+
+test('watch + default rules: a failed quarantine refuses the request; a later alert retries the runbook on the same incident', async () => {
+  const f = await respondFixture({ configOverrides: { 'respond.retryFailedRunSeconds': 1 } });
+  try {
+    const { watch } = watchWith((a) => f.responder.alerts.onAlarm(a), 10_000, (w) => f.revokedSpiffeIds.has(w.spiffeId));
+    await watch.check(who, '192.0.2.1', 'jwt');
+    f.failSvidRevocation(true);
+    const unresolved = (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_IDENTITY_NEW_ADDRESS_UNRESOLVED';
+    await assert.rejects(watch.check(who, '198.51.100.7', 'jwt'), unresolved);
+    await assert.rejects(watch.check(who, '198.51.100.7', 'jwt'), unresolved, 'absorbed within the retry interval: still not contained');
+    f.failSvidRevocation(false);
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal(await watch.check(who, '198.51.100.7', 'jwt'), true, 'the runbook ran again and quarantined the workload');
+    assert.ok(f.revokedSpiffeIds.has(who.spiffeId));
+    const incs = (await f.responder.incidents.list()).filter((i) => i.rule === 'svid-new-address');
+    assert.equal(incs.length, 1, 'one incident for all three alerts');
+    assert.equal(incs[0]!.state, 'contained');
   } finally {
     await f.close();
   }

@@ -8,6 +8,7 @@ import { openStore, ApiKeyRepository, type Database } from '../../src/store/inde
 import { openAuditLog, type AuditLog, type AuditRecord } from '../../src/audit/index.js';
 import { createLogger } from '../../src/observe/index.js';
 import { createControlPlaneMetrics } from '../../src/observe/metrics.js';
+import { WardenError } from '../../src/errors/index.js';
 import { createResponder, type Action, type ModelRegistryPort, type Responder } from '../../src/respond/index.js';
 
 /** A real store (PGlite), a real Merkle audit log and a responder on a private metrics registry. */
@@ -22,6 +23,8 @@ export interface RespondFixture {
   serverSecret: Uint8Array;
   responder: Responder;
   revokedSpiffeIds: Set<string>;
+  /** While true, the CA double's revoke fails (quarantine-workload steps fail). */
+  failSvidRevocation(fail: boolean): void;
   /** Every audit record appended so far (flushed first). */
   auditRecords(): Promise<AuditRecord[]>;
   close(): Promise<void>;
@@ -36,11 +39,15 @@ export async function respondFixture(options: { configOverrides?: Record<string,
   const registry = new Registry();
   const serverSecret = new Uint8Array(32).fill(7);
   const revokedSpiffeIds = new Set<string>();
+  let revocationFails = false;
   // A CA double for quarantine: the real CA is exercised by the e2e compromised-worker drill.
   const ca = {
     trustDomain: 'warden.test',
     revocations: { hasSpiffeId: (id: string) => revokedSpiffeIds.has(id), version: 0 } as never,
-    revoke: async (t: { spiffeId?: string }) => void revokedSpiffeIds.add(t.spiffeId!),
+    revoke: async (t: { spiffeId?: string }) => {
+      if (revocationFails) throw new WardenError('WARDEN_STORE_UNAVAILABLE', 'injected revocation failure');
+      revokedSpiffeIds.add(t.spiffeId!);
+    },
   };
   const responder = createResponder({ config, db, audit, logger: createLogger({ level: 'silent' }), serverSecret, events, ca, registry, metrics: createControlPlaneMetrics(registry), extraActions: options.extraActions, models: options.models });
   return {
@@ -54,6 +61,7 @@ export async function respondFixture(options: { configOverrides?: Record<string,
     serverSecret,
     responder,
     revokedSpiffeIds,
+    failSvidRevocation: (fail) => void (revocationFails = fail),
     async auditRecords() {
       await audit.flush();
       return (await audit.query({ limit: 10_000 })).map((e) => e.record).reverse();

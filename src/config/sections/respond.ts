@@ -60,6 +60,8 @@ export const respondSection = z
     evaluateIntervalSeconds: z.number().int().min(1).max(3600).default(15),
     /** Timeout of each notify-webhook call. */
     webhookTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+    /** An open incident whose runbook failed runs it again on a later alert of its rule, at most this often. */
+    retryFailedRunSeconds: z.number().int().min(1).max(86_400).default(30),
     /** Principals and addresses tracked by stateful rules (bounded memory). */
     maxTrackedPrincipals: z.number().int().min(100).max(10_000_000).default(100_000),
   })

@@ -105,6 +105,7 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
           onChange();
           return { revoked, cancel: () => ca.revocations.off('change', onChange) };
         },
+        isRevoked: (who) => ca.revocations.revokesSvid(who.spiffeId, who.serial, who.issuerSerials),
       })
     : null;
   /** Verifies the caller's SVID and checks where it is used from (re-verified after a new-address alert). */
