@@ -5,7 +5,7 @@ import type { ControlPlaneMetrics } from '../observe/metrics.js';
 import type { Action, ActionContext, ActionResult } from './Action.js';
 import type { ActionRegistry } from './ActionRegistry.js';
 import type { IncidentRecorder } from './IncidentRecorder.js';
-import type { IncidentRepository } from './IncidentRepository.js';
+import { canTransition, type IncidentRepository } from './IncidentRepository.js';
 import { resolveParams, type Runbook, type StepParams } from './Runbook.js';
 
 export type StepStatus = 'planned' | 'applied' | 'unchanged' | 'failed' | 'undone' | 'undo-failed' | 'not-undoable' | 'skipped' | 'failed-continued';
@@ -167,9 +167,19 @@ export class RunbookEngine {
     report.ok = true;
     if (incidentId && runbook.onSuccess) {
       const inc = await this.deps.incidents.get(incidentId);
-      if (inc.state !== runbook.onSuccess && inc.state !== 'closed') {
-        await this.deps.incidents.transition(incidentId, runbook.onSuccess, actor, `runbook ${runbook.name} completed`);
-        await this.deps.recorder.appendAudit(incidentId, actor, `incident.${runbook.onSuccess}`, { from: inc.state, to: runbook.onSuccess, runbook: runbook.name });
+      // Incidents only move forward: one already past onSuccess (recovered by an operator) keeps
+      // its state, and the steps that did apply are still a success the caller must hear about.
+      if (inc.state !== runbook.onSuccess && !canTransition(inc.state, runbook.onSuccess)) {
+        report.warnings.push(`incident ${incidentId} is ${inc.state}; not moved back to ${runbook.onSuccess}`);
+      } else if (inc.state !== runbook.onSuccess) {
+        try {
+          await this.deps.incidents.transition(incidentId, runbook.onSuccess, actor, `runbook ${runbook.name} completed`);
+          await this.deps.recorder.appendAudit(incidentId, actor, `incident.${runbook.onSuccess}`, { from: inc.state, to: runbook.onSuccess, runbook: runbook.name });
+        } catch (err) {
+          // Moved on by someone else meanwhile: same as above.
+          if (!(err instanceof WardenError && err.code === 'WARDEN_RESPOND_TRANSITION_INVALID')) throw err;
+          report.warnings.push(`incident ${incidentId} moved on meanwhile; not moved back to ${runbook.onSuccess}`);
+        }
       }
     }
     return finish();

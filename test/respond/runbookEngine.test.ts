@@ -159,3 +159,15 @@ test('every step is in the audit log with the incident and the actor', async () 
   assert.ok(steps.some((r) => r.action === 'runbook.step.failed' && r.decision === 'deny'));
   assert.ok(records.some((r) => r.action === 'incident.contained' && r.resource?.startsWith('Incident::')));
 });
+
+test('a run on an incident already past onSuccess (recovered) is still ok: the state stays, a warning says so', async () => {
+  const { record } = await f.keys.create({ name: 'leaky-after-recovery' });
+  const incident = await newIncident();
+  await f.responder.incidents.transition(incident.id, 'recovered', adminActor);
+  const report = await f.responder.engine.run({ runbook: f.responder.runbooks.get('contain-leaked-key'), target: { key: record.id }, incidentId: incident.id, actor: adminActor });
+  assert.equal(report.ok, true, JSON.stringify(report));
+  assert.equal(report.steps[0]!.status, 'applied');
+  assert.ok((await f.keys.find(record.id))!.revokedAt);
+  assert.ok(report.warnings.some((w) => w.includes('recovered') && w.includes('contained')), JSON.stringify(report.warnings));
+  assert.equal((await f.responder.incidents.get(incident.id)).state, 'recovered');
+});
