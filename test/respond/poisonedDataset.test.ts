@@ -38,6 +38,9 @@ class MemoryRegistry implements ModelRegistryPort {
     target.stage = 'serving';
     return { from: cur ? `${name}@${cur.version}` : null, to: `${name}@${target.version}` };
   }
+  async rollbackTarget(name: string) {
+    return [...this.versions.get(name)!].reverse().find((x) => x.stage === 'approved' && !x.revoked)?.version ?? null;
+  }
   async blastRadius(datasetRef: string) {
     const models = [...this.versions].flatMap(([name, vs]) => vs.filter((v) => v.inputs.includes(datasetRef)).map((v) => ({ key: `model:${name}@${v.version}`, name, version: v.version, stage: v.stage, revoked: v.revoked })));
     const deployments = [...this.versions].map(([name, vs]) => {

@@ -491,12 +491,12 @@ export class ArtifactRegistry {
     return this.getVersion(name, version);
   }
 
-  /**
-   * Serving moves to the approved, unrevoked version that served most recently (else the latest
-   * approved) among those that pass every check of a promotion to serving now: a rollback is an
-   * emergency path, not a way around a frozen dataset, a revoked signer or a withdrawn approver.
-   */
-  async rollback(name: string): Promise<{ from: string | null; to: string }> {
+  /** The version `rollback` would serve now (null: none passes the promotion checks); changes nothing. */
+  async rollbackTarget(name: string): Promise<string | null> {
+    return (await this.findRollbackTarget(name)).target?.version ?? null;
+  }
+
+  private async findRollbackTarget(name: string): Promise<{ target: VersionRecord | undefined; refused: string[] }> {
     checkName(name);
     const candidates = await this.db.query<VersionRow>(
       `SELECT ${VERSION_COLUMNS} FROM artifact_versions v JOIN artifacts a ON a.name = v.name
@@ -517,6 +517,16 @@ export class ArtifactRegistry {
         refused.push(`${v.id}: ${err.code} ${err.message.slice(0, 200)}`);
       }
     }
+    return { target, refused };
+  }
+
+  /**
+   * Serving moves to the approved, unrevoked version that served most recently (else the latest
+   * approved) among those that pass every check of a promotion to serving now: a rollback is an
+   * emergency path, not a way around a frozen dataset, a revoked signer or a withdrawn approver.
+   */
+  async rollback(name: string): Promise<{ from: string | null; to: string }> {
+    const { target, refused } = await this.findRollbackTarget(name);
     if (!target) {
       const why = refused.length > 0 ? `; refused: ${refused.join('; ')}` : '';
       throw new WardenError('WARDEN_ARTIFACT_NO_ROLLBACK_TARGET', `${name} has no earlier approved, unrevoked version that passes the promotion checks${why}`);

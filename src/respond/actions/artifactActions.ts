@@ -10,6 +10,8 @@ export interface ModelRegistryPort {
   show(name: string): Promise<{ name: string; kind: string; versions: { version: string; stage: string; revoked: boolean }[] }>;
   revoke(name: string, version: string, reason: string): Promise<unknown>;
   rollback(name: string): Promise<{ from: string | null; to: string }>;
+  /** The version `rollback` would serve now, by the same promotion checks (null: none); changes nothing. */
+  rollbackTarget(name: string): Promise<string | null>;
   blastRadius(datasetRef: string): Promise<{
     dataset: string;
     runs: { key: string }[];
@@ -37,8 +39,8 @@ async function servingOf(registry: ModelRegistryPort, model: string): Promise<st
 }
 
 /**
- * rollback-model: revokes the bad serving version (so it can never be promoted again) and
- * moves serving to the last approved, unrevoked version. Idempotent with `version`: when that
+ * rollback-model: moves serving to the last approved, unrevoked version that passes the promotion
+ * checks now, then revokes the bad version (so it can never be promoted again). Idempotent with `version`: when that
  * version no longer serves, nothing happens. Not undoable: re-serving a suspect model needs a
  * fresh approval.
  */
@@ -51,11 +53,13 @@ export function rollbackModelAction(deps: { registry?: ModelRegistryPort; servin
       const model = stringParam(params, 'model', 'rollback-model', NAME);
       const bad = typeof params.version === 'string' ? params.version : null;
       const serving = await servingOf(registry, model);
-      const shown = await registry.show(model);
-      const targets = shown.versions.filter((v) => v.stage === 'approved' && !v.revoked && v.version !== (bad ?? serving));
       const alreadyDone = bad !== null && serving !== bad;
-      if (!alreadyDone && targets.length === 0) throw new WardenError('WARDEN_RESPOND_PRECONDITION', `rollback-model: ${model} has no earlier approved, unrevoked version`);
-      return { description: `roll ${model} back from ${bad ?? serving ?? '(none)'} to its last approved version`, alreadyDone };
+      if (alreadyDone) return { description: `roll ${model} back from ${bad} to its last approved version`, alreadyDone };
+      // The registry's own choice, by the promotion checks the rollback will run: an approved
+      // version that fails them now (frozen dataset, untrusted signer) is no target.
+      const target = await registry.rollbackTarget(model);
+      if (target === null || target === (bad ?? serving)) throw new WardenError('WARDEN_RESPOND_PRECONDITION', `rollback-model: ${model} has no earlier approved, unrevoked version that passes the promotion checks`);
+      return { description: `roll ${model} back from ${bad ?? serving ?? '(none)'} to ${target}`, alreadyDone };
     },
     async apply(params, ctx) {
       const registry = need(deps.registry, 'rollback-model');
@@ -63,13 +67,16 @@ export function rollbackModelAction(deps: { registry?: ModelRegistryPort; servin
       const serving = await servingOf(registry, model);
       const bad = typeof params.version === 'string' ? params.version : serving;
       if (bad === null || serving !== bad) return { changed: false, summary: `${model} no longer serves ${bad ?? 'anything suspect'}`, details: { model, serving } };
-      await registry.revoke(model, bad, `incident ${ctx.incidentId ?? 'runbook'}`);
+      // Rollback first: when no version passes the checks, the bad one keeps serving (and the step
+      // fails) rather than the model going offline with nothing to undo. It leaves serving then
+      // (retired), and its revocation keeps it from ever being promoted again.
       let r;
       try {
         r = await registry.rollback(model);
+        await registry.revoke(model, bad, `incident ${ctx.incidentId ?? 'runbook'}`);
       } finally {
-        // PEPs admit models by digest from the snapshot: push the revocation (and the new serving
-        // version) now, even when the rollback after it failed.
+        // PEPs admit models by digest from the snapshot: push the new serving version (and the
+        // revocation) now, even when the revocation after it failed.
         deps.servingChanged?.(ctx.changedBy);
       }
       return { changed: true, summary: `${model} rolled back from ${bad} to ${r.to}`, details: { model, from: bad, to: r.to } };
