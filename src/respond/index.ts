@@ -11,7 +11,7 @@ export { BUILTIN_RUNBOOKS } from './builtinRunbooks.js';
 export { AlertEngine, type AlertRuleConfig, type FiredAlert } from './AlertEngine.js';
 export { createResponder, type Responder, type ResponderDeps } from './createResponder.js';
 export { getResponder, type RespondContext } from './getResponder.js';
-export { matchLeakReport, leakReportSchema, type LeakMatch } from './leakReport.js';
+export { matchLeakReport, revokeLeakedTokens, leakReportSchema, type LeakMatch, type LeakedToken } from './leakReport.js';
 export { blockApiKeyAction, blockPrincipalAction } from './actions/apiKeyActions.js';
 export { quarantineWorkloadAction } from './actions/quarantineWorkload.js';
 export { rollbackModelAction, rollbackAffectedModelsAction, freezeDatasetAction, blastRadiusAction, isDatasetFrozen, frozenDatasetCheck, type ModelRegistryPort } from './actions/artifactActions.js';

@@ -5,11 +5,13 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Gauge } from 'prom-client';
-import { AlertEngine, matchLeakReport, parseRunbook, type AlertRuleConfig, type GatewayDecisionEvent } from '../../src/respond/index.js';
+import { AlertEngine, matchLeakReport, revokeLeakedTokens, blockApiKeyAction, parseRunbook, type AlertRuleConfig, type GatewayDecisionEvent } from '../../src/respond/index.js';
 import { createLogger } from '../../src/observe/index.js';
 import type { ControlPlaneMetrics } from '../../src/observe/metrics.js';
 import { WardenError } from '../../src/errors/index.js';
 import { respondFixture, type RespondFixture } from './fixture.js';
+import { AdminTokenRepository } from '../../src/store/index.js';
+import { DEFAULT_ALERT_RULES } from '../../src/config/sections/respond.js';
 
 let f: RespondFixture;
 let hook: Server;
@@ -282,4 +284,39 @@ test('gateway decisions reach only the enabled deny and address rules, in their 
   assert.deepEqual(fired, ['burst-1', 'burst-2', 'burst-1', 'addr']);
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(opened, ['burst-1', 'burst-2', 'addr'], 'the second burst-1 joins the first one in flight');
+});
+
+test('a report listing one key five times raises one alarm; the default leaked-key rule keeps one incident per open key', async () => {
+  const { key, record } = await f.keys.create({ name: 'reported-five-times' });
+  const { matches, alarms } = await matchLeakReport(f.db, f.serverSecret, Array.from({ length: 5 }, () => ({ token: key })), Date.now());
+  assert.deepEqual(matches.map((m) => m.keyId), Array(5).fill(record.id));
+  assert.equal(alarms.length, 1);
+  assert.ok((DEFAULT_ALERT_RULES.find((r) => r.name === 'leaked-api-key')?.cooldownSeconds ?? 0) > 0);
+});
+
+test('a leaked admin or PEP token (wdt_) matches by HMAC and is revoked, audited', async () => {
+  const tokens = new AdminTokenRepository(f.db, f.serverSecret);
+  const pep = await tokens.create('edge-1', 'pep');
+  const forged = pep.token.slice(0, -4) + 'AAAA';
+  const { matches, alarms, tokens: leaked } = await matchLeakReport(f.db, f.serverSecret, [{ token: pep.token }, { token: forged }, { token: pep.token }], Date.now());
+  assert.deepEqual(matches.map((m) => m.match), [true, false, true]);
+  assert.equal(matches[0]!.tokenId, pep.id);
+  assert.equal(alarms.length, 0);
+  assert.deepEqual(leaked, [{ id: pep.id, role: 'pep' }]);
+  const audited: unknown[] = [];
+  let changed = 0;
+  await revokeLeakedTokens({ db: f.db, serverSecret: f.serverSecret, audit: async (action, details) => void audited.push({ action, details }), pepTokensChanged: () => void changed++ }, leaked);
+  assert.equal(await tokens.verify(pep.token), 'revoked');
+  assert.deepEqual(audited, [{ action: 'leak.token.revoked', details: { tokenId: pep.id, role: 'pep' } }]);
+  assert.equal(changed, 1);
+  assert.ok(!JSON.stringify(audited).includes(pep.token));
+});
+
+test('block-api-key on a name two active keys share says so, not "no API key"', async () => {
+  // Creation refuses a second active key of a name; keys from before that rule can still share one.
+  await f.keys.create({ name: 'twin' });
+  const { record } = await f.keys.create({ name: 'twin-2' });
+  await f.db.query("UPDATE api_keys SET name = 'twin' WHERE id = $1", [record.id]);
+  const action = blockApiKeyAction({ db: f.db, serverSecret: f.serverSecret, snapshotChanged: () => {} });
+  await assert.rejects(action.apply({ key: 'twin' }, { incidentId: null, actor: 'Admin::"t"' } as never), (e: WardenError) => e.code === 'WARDEN_RESPOND_PRECONDITION' && /2 active keys are named/.test(e.message) && !/no API key/.test(e.message));
 });

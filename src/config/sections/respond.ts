@@ -35,7 +35,8 @@ export type AlertRuleConfig = z.infer<typeof alertRuleSchema>;
 
 /** The rules `warden up` runs with when warden.yaml names none; each binds a built-in runbook. */
 export const DEFAULT_ALERT_RULES: z.input<typeof alertRuleSchema>[] = [
-  { name: 'leaked-api-key', when: { detector: 'leaked-credential' }, severity: 'critical', runbook: 'contain-leaked-key', cooldownSeconds: 0 },
+  // One incident per key while it is open (up to a day): repeated reports land on its timeline.
+  { name: 'leaked-api-key', when: { detector: 'leaked-credential' }, severity: 'critical', runbook: 'contain-leaked-key', cooldownSeconds: 86_400 },
   { name: 'extraction-attack', when: { detector: 'extraction' }, severity: 'high', runbook: 'contain-extraction' },
   { name: 'compromised-workload', when: { detector: 'compromised-workload' }, severity: 'critical', runbook: 'quarantine-workload' },
   { name: 'poisoned-dataset', when: { detector: 'dataset-poisoned' }, severity: 'critical', runbook: 'poisoned-dataset' },

@@ -43,7 +43,9 @@ export function blockApiKeyAction(deps: ApiKeyActionDeps): Action {
       try {
         rec = await repo.revoke(key, now);
       } catch (cause) {
-        throw new WardenError('WARDEN_RESPOND_PRECONDITION', `block-api-key: no API key ${JSON.stringify(key)}`, { cause });
+        // Several active keys of that name: say so (the repository's message), not "no API key".
+        const why = cause instanceof WardenError && cause.code === 'WARDEN_CONFLICT' ? cause.message : `no API key ${JSON.stringify(key)}`;
+        throw new WardenError('WARDEN_RESPOND_PRECONDITION', `block-api-key: ${why}`, { cause });
       }
       if (rec.revokedAt!.getTime() !== now.getTime()) return { changed: false, summary: `API key ${rec.id} was already revoked`, details: { keyId: rec.id } };
       deps.snapshotChanged(ctx.changedBy);

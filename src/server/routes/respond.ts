@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../../errors/index.js';
-import { getResponder, matchLeakReport, newIncidentId, parseRunbook, INCIDENT_STATES, type ModelRegistryPort, type Alarm, type OpenIncidentInput } from '../../respond/index.js';
+import { getResponder, matchLeakReport, revokeLeakedTokens, newIncidentId, parseRunbook, INCIDENT_STATES, type ModelRegistryPort, type Alarm, type OpenIncidentInput } from '../../respond/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { adminPrincipal } from '../adminAuth.js';
 import { auditedChange } from '../auditedChange.js';
+import { PEP_TOKENS_CHANGED } from '../replicaChanges.js';
 
 const SMALL_BODY = 64 * 1024;
 const FIELD = /^[A-Za-z0-9_]{1,64}$/;
@@ -133,9 +134,10 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
   app.post('/respond/leaks', { bodyLimit: SMALL_BODY }, async (request) => {
     const receivedAt = Date.now();
     const drill = (request.query as { drill?: string }).drill === 'true';
-    const { matches, alarms } = await matchLeakReport(ctx.db, ctx.serverSecret, request.body, receivedAt, drill);
+    const { matches, alarms, tokens } = await matchLeakReport(ctx.db, ctx.serverSecret, request.body, receivedAt, drill);
+    await revokeLeakedTokens({ db: ctx.db, serverSecret: ctx.serverSecret, audit: (action, details) => r.recorder.appendAudit(null, adminPrincipal(request), action, details), pepTokensChanged: () => void ctx.events.emit(PEP_TOKENS_CHANGED) }, tokens);
     // Containment first; the report's own audit record is written alongside and awaited.
-    const recorded = r.recorder.appendAudit(null, adminPrincipal(request), 'leak.report', { reported: matches.length, matched: alarms.length, keyIds: matches.filter((m) => m.match).map((m) => m.keyId) }).then(() => null, (err: unknown) => err);
+    const recorded = r.recorder.appendAudit(null, adminPrincipal(request), 'leak.report', { reported: matches.length, matched: alarms.length, keyIds: matches.filter((m) => m.keyId).map((m) => m.keyId), tokenIds: matches.filter((m) => m.tokenId).map((m) => m.tokenId) }).then(() => null, (err: unknown) => err);
     const fired = [];
     for (const a of alarms) fired.push(...(await r.alerts.onAlarm(a)));
     const failed = await recorded;
