@@ -65,3 +65,36 @@ export async function startEmbeddedWarden(t: TestContext, prefix: string): Promi
   };
   return { warden, logs, admin, invoke, createKey };
 }
+
+export interface InjectedControlPlane {
+  warden: RunningWarden;
+  adminToken: string;
+  /** One admin API call (fastify inject, no sockets) with this bearer token; `path` is under /api/v1. */
+  call: (token: string, method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, headers?: Record<string, string>) => Promise<AdminAnswer>;
+  /** POST /pep/tokens as the admin: a new PEP token's id and secret. */
+  pepToken: (name: string) => Promise<{ id: string; token: string }>;
+}
+
+/** The control plane alone (no gateway, no demo), called in-process; closed and removed after the test. */
+export async function startControlPlaneOnly(t: TestContext, prefix: string, overrides: Record<string, unknown> = {}): Promise<InjectedControlPlane> {
+  const dataDir = tempDataDir(prefix);
+  const config = loadConfig({ dataDir, cwd: dataDir, env: {}, overrides: { 'server.port': 0, ...overrides } });
+  const warden = await startWarden({ config, logger: pino({ level: 'silent' }), demo: false, gateway: false });
+  t.after(async () => {
+    await warden.close();
+    removeDir(dataDir);
+  });
+  const adminToken = warden.ready.adminToken!;
+  const call: InjectedControlPlane['call'] = async (token, method, path, body, headers = {}) => {
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const sent = { authorization: `Bearer ${token}`, ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...headers };
+    const r = await warden.controlPlane.app.inject({ method, url: `/api/v1${path}`, headers: sent, payload });
+    return { status: r.statusCode, json: r.json() as AdminAnswer['json'] };
+  };
+  const pepToken: InjectedControlPlane['pepToken'] = async (name) => {
+    const r = await call(adminToken, 'POST', '/pep/tokens', { name });
+    if (r.status !== 201) throw new Error(`creating PEP token ${name}: ${r.status} ${JSON.stringify(r.json)}`);
+    return { id: r.json.id as string, token: r.json.token as string };
+  };
+  return { warden, adminToken, call, pepToken };
+}

@@ -132,7 +132,7 @@ test('an operator revocation made meanwhile is not undone by compensation', asyn
   failNext = false;
 });
 
-test('quarantine-workload revokes a SPIFFE ID once and refuses foreign trust domains and the bare domain', async () => {
+test('quarantine-workload revokes a SPIFFE ID once and refuses foreign trust domains, the bare domain and the control plane', async () => {
   const rb = (id: string) => parseRunbook(`name: q\nsteps:\n  - action: quarantine-workload\n    with: { spiffeId: "${id}" }\n`);
   const ok = await f.responder.engine.run({ runbook: rb('spiffe://warden.test/ns/prod/worker'), target: {}, incidentId: null, actor: adminActor });
   assert.equal(ok.ok, true);
@@ -143,6 +143,11 @@ test('quarantine-workload revokes a SPIFFE ID once and refuses foreign trust dom
   assert.equal(foreign.error?.code, 'WARDEN_RESPOND_PRECONDITION');
   const bare = await f.responder.engine.run({ runbook: rb('spiffe://warden.test'), target: {}, incidentId: null, actor: adminActor });
   assert.equal(bare.ok, false);
+  // The control plane's own SVID: revoking it would cut every PEP off, so no runbook may.
+  const own = await f.responder.engine.run({ runbook: rb('spiffe://warden.test/warden/server'), target: {}, incidentId: null, actor: adminActor });
+  assert.equal(own.ok, false);
+  assert.equal(own.error?.code, 'WARDEN_RESPOND_ACTION_PARAMS');
+  assert.ok(!f.revokedSpiffeIds.has('spiffe://warden.test/warden/server'));
   assert.equal(f.revokedSpiffeIds.size, 1);
 });
 

@@ -14,6 +14,8 @@ export const respondCodes = {
   WARDEN_RESPOND_DRILL_UNKNOWN: { status: 400, description: 'No drill scenario with this name exists.' },
   WARDEN_RESPOND_DRILL_FAILED: { status: 500, description: 'The drill could not complete; the report says which phase failed.' },
   WARDEN_RESPOND_LEAK_REPORT_INVALID: { status: 400, description: 'The leaked-credential report is malformed or too large.' },
+  WARDEN_RESPOND_PEP_ALARM_REFUSED: { status: 403, description: 'A PEP token sent an alarm no gateway raises: a detector other than extraction, drift or accuracy, or a string detail that detector does not carry (a PEP never names the key, SPIFFE ID or dataset a runbook acts on).' },
+  WARDEN_RESPOND_PEP_ALARM_RATE_LIMITED: { status: 429, description: 'A PEP token sent more than 30 alarms within a minute; later alarms are refused until the minute is over.' },
   WARDEN_OBSERVE_METRICS_UNAUTHORIZED: { status: 401, description: 'The metrics endpoint needs the configured bearer token (observe.metricsToken): always on a gateway listener; on the admin listener when the token is set or the listener is not bound to loopback (then no scrape is served until it is set).' },
   WARDEN_OBSERVE_TRACING_CONFIG: { status: 400, description: 'The tracing exporter configuration is not valid.' },
 } as const;

@@ -1,5 +1,5 @@
 import { WardenError } from '../../errors/index.js';
-import { parseSpiffeId, type CertificateAuthority } from '../../identity/index.js';
+import { CONTROL_PLANE_SPIFFE_PATH, parseSpiffeId, type CertificateAuthority } from '../../identity/index.js';
 import { stringParam, type Action } from '../Action.js';
 
 export interface QuarantineDeps {
@@ -25,6 +25,8 @@ export function quarantineWorkloadAction(deps: QuarantineDeps): Action {
     }
     if (parsed.trustDomain !== deps.ca.trustDomain) throw new WardenError('WARDEN_RESPOND_PRECONDITION', `quarantine-workload: ${spiffeId} is not in trust domain ${deps.ca.trustDomain}`);
     if (!parsed.path) throw new WardenError('WARDEN_RESPOND_ACTION_PARAMS', 'quarantine-workload: refusing to quarantine the whole trust domain');
+    // Revoking the control plane's own SVID would cut every PEP off from it (and persist across restarts).
+    if (parsed.path === CONTROL_PLANE_SPIFFE_PATH) throw new WardenError('WARDEN_RESPOND_ACTION_PARAMS', `quarantine-workload: refusing to quarantine the control plane's own identity (${spiffeId})`);
     return spiffeId;
   };
   return {

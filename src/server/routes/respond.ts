@@ -6,6 +6,8 @@ import type { ControlPlaneContext } from '../ControlPlaneContext.js';
 import { adminPrincipal } from '../adminAuth.js';
 import { auditedChange } from '../auditedChange.js';
 import { PEP_TOKENS_CHANGED } from '../replicaChanges.js';
+import { INVISIBLE } from '../../policy/index.js';
+import { checkPepAlarm, firedForPep, PepAlarmLimiter } from '../pepAlarms.js';
 
 const SMALL_BODY = 64 * 1024;
 const FIELD = /^[A-Za-z0-9_]{1,64}$/;
@@ -33,10 +35,12 @@ const runBody = z
     dryRun: z.boolean().default(false),
   })
   .refine((b) => (b.runbook ? 1 : 0) + (b.yaml ? 1 : 0) === 1, 'give exactly one of runbook or yaml');
+/** A principal or model named in an alarm: shown in incident titles and tables, so nothing invisible (controls, bidi). */
+const visibleName = (max: number) => z.string().max(max).refine((s) => !INVISIBLE.test(s), 'must not contain control, format or bidi characters');
 const alarmBody = z.strictObject({
   detector: z.string().regex(/^[a-z0-9-]{1,64}$/),
-  principal: z.string().max(300).optional(),
-  model: z.string().max(128).optional(),
+  principal: visibleName(300).optional(),
+  model: visibleName(128).optional(),
   details: z.record(z.string().regex(FIELD), z.union([z.string().max(2048), z.number(), z.boolean()])).refine((d) => Object.keys(d).length <= 32, 'at most 32 details').default({}),
 });
 const listQuery = z.strictObject({ state: z.enum(INCIDENT_STATES).optional(), limit: z.coerce.number().int().min(1).max(1000).optional() });
@@ -123,11 +127,19 @@ export async function respondRoutes(app: FastifyInstance, ctx: ControlPlaneConte
   });
 
   /** Detector alarms pushed by PEPs, detectors and scanners; answered once bound runbooks ran. */
+  const pepAlarms = new PepAlarmLimiter();
   app.post('/respond/alarms', { bodyLimit: SMALL_BODY, config: { pep: true } }, async (request) => {
     const body = parse(alarmBody, request.body);
+    // A PEP token (a remote gateway) raises only what gateways raise, at a bounded rate.
+    const fromPep = request.adminRole === 'pep';
+    if (fromPep) {
+      checkPepAlarm(body.detector, body.details);
+      pepAlarms.take(request.adminId ?? '');
+    }
     const alarm: Alarm = { type: 'detector.alarm', detector: body.detector, principal: body.principal, model: body.model, details: body.details, receivedAt: Date.now() };
     await r.recorder.appendAudit(null, adminPrincipal(request), 'detector.alarm.received', { detector: body.detector, principal: body.principal, model: body.model });
-    return { fired: await r.alerts.onAlarm(alarm) };
+    const fired = await r.alerts.onAlarm(alarm);
+    return { fired: fromPep ? firedForPep(fired) : fired };
   });
 
   /** Leaked-credential reports (secret scanning). The token is never stored, logged or echoed. */
