@@ -37,7 +37,7 @@ async function controlPlane(t: TestContext): Promise<{ url: string; log: AuditLo
     const e = err instanceof WardenError ? err : new WardenError('WARDEN_INTERNAL');
     void reply.code(e.status).send({ error: { code: e.code, message: e.message } });
   });
-  const ctx = { audit: log, events: new EventEmitter(), db: {}, serverSecret: new Uint8Array(32) } as unknown as ControlPlaneContext;
+  const ctx = { audit: log, events: new EventEmitter(), db: {}, serverSecret: new Uint8Array(32), config: configSchema.parse({}) } as unknown as ControlPlaneContext;
   await app.register(async (api) => pepRoutes(api, ctx, {} as SnapshotPublisher), { prefix: '/api/v1' });
   await app.listen({ host: '127.0.0.1', port: 0 });
   t.after(async () => {

@@ -1,5 +1,6 @@
 export const auditCodes = {
   WARDEN_AUDIT_RECORD_INVALID: { status: 400, description: 'The audit record is missing a required field or is too large.' },
+  WARDEN_AUDIT_PEP_RECORD_REFUSED: { status: 422, description: 'A PEP token sent an audit batch with a record gateways do not write: kind admin (or an event other than detector.alarm), an Admin:: principal, a ts more than 300 s ahead of the control plane, or a record the log would refuse. The whole batch is refused; the gateway keeps it in its rejected file.' },
   WARDEN_AUDIT_CLOSED: { status: 503, description: 'The audit log is closed and accepts no more records.' },
   WARDEN_AUDIT_WRITE_FAILED: { status: 503, description: 'Audit records could not be made durable; nothing of the batch was kept.' },
   WARDEN_AUDIT_LOCKED: { status: 409, description: 'Another running process owns this audit log for writing.' },

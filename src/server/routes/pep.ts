@@ -11,6 +11,7 @@ import type { SnapshotWire } from '../../gateway/index.js';
 import { auditedChange } from '../auditedChange.js';
 import { coalesce } from '../coalesce.js';
 import { PEP_TOKENS_CHANGED } from '../replicaChanges.js';
+import { pepAuditRecords } from '../pepAuditRecords.js';
 
 const PEP_NAME = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_BATCH = 5000;
@@ -133,9 +134,10 @@ export async function pepRoutes(app: FastifyInstance, ctx: ControlPlaneContext, 
     const batch = parseBody(auditBody, request.body);
     const batchId = request.headers['idempotency-key'];
     if (batchId !== undefined && (typeof batchId !== 'string' || !BATCH_ID.test(batchId))) throw new WardenError('WARDEN_INPUT_INVALID', 'idempotency-key must be 16-64 characters of A-Z a-z 0-9 _ -');
-    const records = batch.records as unknown as AuditRecord[];
+    // Checked whole before anything is stored; each record says which PEP token delivered it, and when.
+    const records = pepAuditRecords(batch.records, { pep: batch.pep, pepTokenId: request.adminId ?? '', receivedAt: new Date().toISOString() }, Date.now(), ctx.config.audit.maxRecordBytes);
     const store = async (): Promise<number> => {
-      await Promise.all(records.map((r) => ctx.audit.append({ ...r, details: { ...(r.details ?? {}), pep: batch.pep } })));
+      await Promise.all(records.map((r) => ctx.audit.append(r)));
       // Alert rules over gateway decisions (deny bursts, new source addresses) see remote gateways
       // the same way as the in-process one.
       for (const r of records) {
