@@ -152,6 +152,8 @@ test('identity routes: admin routes need the admin token, workload routes authen
   assert.equal(renewed.json.spiffeId, 'spiffe://warden.local/svc/renewer');
   const snapshot = await go('GET', '/identity/revocations', undefined, {}, mtls);
   assert.equal(snapshot.status, 200);
+  const minted = await go('POST', '/identity/jwt', { audience: 'billing' }, {}, mtls);
+  assert.equal(minted.status, 200);
   const changed = new Promise((r) => cp.ctx.events.once('snapshot:changed', r));
   assert.equal((await go('POST', '/identity/revoke', { serial: me.serial, reason: 'test' }, admin)).status, 200);
   await changed;
@@ -161,4 +163,36 @@ test('identity routes: admin routes need the admin token, workload routes authen
   const rec = cp.audit.records.find((r) => r.action === 'identity.revoke');
   assert.equal(rec?.kind, 'admin');
   assert.equal(rec?.principal, 'Admin::"adm_test"');
+
+  // A workload attests with a join token.
+  const created = await go('POST', '/identity/tokens', { spiffeId: 'spiffe://warden.local/svc/joiner' }, admin);
+  const joinToken = created.json.token as string;
+  const attested = await go('POST', '/identity/attest', { csr: createWorkloadKey().csrPem, joinToken });
+  assert.equal(attested.status, 200);
+  assert.equal((await go('POST', '/identity/attest', { csr: createWorkloadKey().csrPem, joinToken })).status >= 400, true, 'a used token is refused');
+
+  // Every credential a workload asked for is an audit event, allowed or refused: who, from where, which serial.
+  const events = (action: string) => cp.audit.records.filter((r) => r.action === action);
+  const loopback = /^(::ffff:)?127\.0\.0\.1$/;
+  const [renewDenied, renewAllowed, renewRevoked] = events('identity.workload.renew');
+  assert.deepEqual([renewDenied?.decision, renewDenied?.code, renewDenied?.principal], ['deny', 'WARDEN_IDENTITY_SVID_MISSING', undefined]);
+  assert.match(renewDenied!.sourceIp!, loopback);
+  assert.equal(renewAllowed?.kind, 'event');
+  assert.equal(renewAllowed?.decision, 'allow');
+  assert.equal(renewAllowed?.principal, 'Service::"spiffe://warden.local/svc/renewer"');
+  assert.equal(renewAllowed?.details?.serial, renewed.json.serial);
+  assert.equal(renewAllowed?.details?.callerSerial, me.serial);
+  assert.deepEqual([renewRevoked?.decision, renewRevoked?.code], ['deny', 'WARDEN_IDENTITY_REVOKED']);
+  const [jwtDenied, jwtAllowed] = events('identity.workload.jwt');
+  assert.deepEqual([jwtDenied?.decision, jwtDenied?.code], ['deny', 'WARDEN_IDENTITY_SVID_MISSING']);
+  assert.deepEqual([jwtAllowed?.decision, jwtAllowed?.resource, jwtAllowed?.details?.audience, jwtAllowed?.details?.callerSerial], ['allow', 'spiffe://warden.local/svc/renewer', 'billing', me.serial]);
+  const [attestBad, attestAllowed, attestReused] = events('identity.workload.attest');
+  assert.deepEqual([attestBad?.decision, attestBad?.code], ['deny', 'WARDEN_INPUT_INVALID']);
+  assert.deepEqual([attestAllowed?.decision, attestAllowed?.resource, attestAllowed?.details?.serial, attestAllowed?.details?.attestor], ['allow', 'spiffe://warden.local/svc/joiner', attested.json.serial, 'join_token']);
+  assert.equal(attestAllowed?.details?.attestedBy, attested.json.attestedBy);
+  assert.match(attestAllowed!.sourceIp!, loopback);
+  assert.equal(attestReused?.decision, 'deny');
+  // Never the join token (nor a JWT) in the log.
+  assert.ok(!JSON.stringify(cp.audit.records).includes(joinToken));
+  assert.ok(!JSON.stringify(cp.audit.records).includes(minted.json.token as string));
 });

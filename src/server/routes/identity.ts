@@ -2,7 +2,7 @@ import type { TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { WardenError } from '../../errors/index.js';
+import { toWardenError, WardenError } from '../../errors/index.js';
 import { getAuthority, getIdentityService, nodeCertificatesFromPem, REVOCATION_HEARTBEAT_MS, SourceAddressTracker, type CertificateAuthority, type RevocationEntry, type VerifiedSvid } from '../../identity/index.js';
 import { getResponder } from '../../respond/index.js';
 import type { ControlPlaneContext } from '../ControlPlaneContext.js';
@@ -137,27 +137,68 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     clearTimeout(firstPrune);
   });
 
+  /**
+   * One audit event per credential a workload asks for itself (attest, renew, JWT-SVID), allowed
+   * or refused: who (as far as known when it was refused), from where, which serial, which
+   * attestor; never a join token or a JWT. An event, not a decision, so allowed-decision sampling
+   * never drops one. Written after the fact and awaited; a record that cannot be written is
+   * logged and the credential still handed out, so workloads keep renewing during an audit outage.
+   */
+  const workloadCredential = async <T>(request: FastifyRequest, action: string, issue: (known: Record<string, unknown>) => Promise<T>): Promise<T> => {
+    const known: Record<string, unknown> = {};
+    let result: T | undefined;
+    let code: string | undefined;
+    try {
+      result = await issue(known);
+    } catch (err) {
+      code = toWardenError(err).code;
+      throw err;
+    } finally {
+      const { spiffeId, ...details } = known;
+      const id = typeof spiffeId === 'string' ? spiffeId : undefined;
+      await ctx.audit
+        .append({ ts: new Date().toISOString(), kind: 'event', action, principal: id ? `Service::${JSON.stringify(id)}` : undefined, resource: id, decision: code ? 'deny' : 'allow', code, sourceIp: sourceAddressOf(request), requestId: request.id, details })
+        .catch((err: unknown) => ctx.logger.error({ action, code: toWardenError(err).code }, 'could not audit a workload credential'));
+    }
+    return result as T;
+  };
+
   // ---- workload-facing (public, self-authenticated) ----
-  app.post('/identity/attest', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
-    const body = parse(attestBody, request.body);
-    const svid = await identity.attest(body);
-    watch?.learnIssued(svid.serial, sourceAddressOf(request));
-    ctx.logger.info({ spiffeId: svid.spiffeId, serial: svid.serial, attestedBy: svid.attestedBy.split(':')[0] }, 'workload attested');
-    return { ...svidResponse(svid), attestedBy: svid.attestedBy };
-  });
+  app.post('/identity/attest', { config: pub, bodyLimit: SMALL_BODY }, async (request) =>
+    workloadCredential(request, 'identity.workload.attest', async (known) => {
+      const body = parse(attestBody, request.body);
+      known.attestor = body.joinToken !== undefined ? 'join_token' : body.k8sToken !== undefined ? 'k8s' : undefined;
+      if (body.spiffeId !== undefined) known.spiffeId = body.spiffeId;
+      const svid = await identity.attest(body);
+      Object.assign(known, { spiffeId: svid.spiffeId, serial: svid.serial, attestedBy: svid.attestedBy, notAfter: svid.notAfter.toISOString() });
+      watch?.learnIssued(svid.serial, sourceAddressOf(request));
+      ctx.logger.info({ spiffeId: svid.spiffeId, serial: svid.serial, attestedBy: svid.attestedBy.split(':')[0] }, 'workload attested');
+      return { ...svidResponse(svid), attestedBy: svid.attestedBy };
+    }),
+  );
 
-  app.post('/identity/renew', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
-    const body = parse(csrBody, request.body);
-    const svid = await identity.renewVerified(await verifiedCaller(request, 'renew'), body.csr, body.ttlSeconds);
-    watch?.learnIssued(svid.serial, sourceAddressOf(request));
-    return svidResponse(svid);
-  });
+  app.post('/identity/renew', { config: pub, bodyLimit: SMALL_BODY }, async (request) =>
+    workloadCredential(request, 'identity.workload.renew', async (known) => {
+      const body = parse(csrBody, request.body);
+      const who = await verifiedCaller(request, 'renew');
+      Object.assign(known, { spiffeId: who.spiffeId, callerSerial: who.serial });
+      const svid = await identity.renewVerified(who, body.csr, body.ttlSeconds);
+      Object.assign(known, { serial: svid.serial, notAfter: svid.notAfter.toISOString() });
+      watch?.learnIssued(svid.serial, sourceAddressOf(request));
+      return svidResponse(svid);
+    }),
+  );
 
-  app.post('/identity/jwt', { config: pub, bodyLimit: SMALL_BODY }, async (request) => {
-    const body = parse(jwtBody, request.body);
-    const jwt = await identity.jwtSvidVerified(await verifiedCaller(request, 'jwt'), body.audience, body.ttlSeconds);
-    return { spiffeId: jwt.spiffeId, token: jwt.token, audience: jwt.audience, expiresAt: jwt.expiresAt.toISOString() };
-  });
+  app.post('/identity/jwt', { config: pub, bodyLimit: SMALL_BODY }, async (request) =>
+    workloadCredential(request, 'identity.workload.jwt', async (known) => {
+      const body = parse(jwtBody, request.body);
+      const who = await verifiedCaller(request, 'jwt');
+      Object.assign(known, { spiffeId: who.spiffeId, callerSerial: who.serial, audience: body.audience });
+      const jwt = await identity.jwtSvidVerified(who, body.audience, body.ttlSeconds);
+      known.expiresAt = jwt.expiresAt.toISOString();
+      return { spiffeId: jwt.spiffeId, token: jwt.token, audience: jwt.audience, expiresAt: jwt.expiresAt.toISOString() };
+    }),
+  );
 
   app.get('/identity/bundle', { config: pub }, async (_request, reply) => {
     reply.type('application/x-pem-file');
