@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { WardenError, toWardenError } from '../errors/index.js';
 import type { SnapshotHolder } from '../gateway/index.js';
 import { KeyUsageRecorder } from './KeyUsageRecorder.js';
+import { jsonDeeperThan, MAX_ADMIN_JSON_DEPTH } from './jsonDepth.js';
 import { SnapshotPublisher } from './SnapshotPublisher.js';
 import { followReplicaChanges } from './replicaChanges.js';
 import { pepRoutes } from './routes/pep.js';
@@ -79,6 +80,13 @@ export async function startControlPlane(options: StartControlPlaneOptions): Prom
       e = toWardenError(err);
     }
     void reply.code(e.status).header('x-warden-request-id', request.id).send(errorBody(e, request.id));
+  });
+  // JSON bodies: Fastify's own parser (prototype poisoning refused), after a nesting check.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (jsonDeeperThan(body as string, MAX_ADMIN_JSON_DEPTH)) return done(new WardenError('WARDEN_INPUT_INVALID', `JSON nesting deeper than ${MAX_ADMIN_JSON_DEPTH} levels`), undefined);
+    parseJson(request, body as string, done);
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(errorBody(new WardenError('WARDEN_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id));

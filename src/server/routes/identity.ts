@@ -71,6 +71,11 @@ const issueBody = z.strictObject({
 const adminJwtBody = z.strictObject({ spiffeId: z.string().max(2048), audience: z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).min(1).max(16)]), ttlSeconds: z.number().int().optional() });
 const revokeBody = z.strictObject({ spiffeId: z.string().max(2048).optional(), serial: z.string().max(64).optional(), reason: z.string().max(256).optional() });
 const rotateBody = z.strictObject({ prepareOnly: z.boolean().optional() });
+const svidsQuery = z.object({
+  spiffeId: z.string().max(2048).optional(),
+  includeExpired: z.string().optional(),
+  limit: z.string().regex(/^[1-9][0-9]{0,4}$/, 'limit must be an integer 1..10000').transform(Number).refine((n) => n <= 10_000, 'limit must be an integer 1..10000').optional(),
+});
 
 function svidResponse(s: { spiffeId: string; serial: string; certPem: string; chainPem: string; bundlePem: string; notBefore: Date; notAfter: Date }) {
   return { spiffeId: s.spiffeId, serial: s.serial, certPem: s.certPem, chainPem: s.chainPem, bundlePem: s.bundlePem, notBefore: s.notBefore.toISOString(), notAfter: s.notAfter.toISOString() };
@@ -331,8 +336,8 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
   });
 
   app.get('/identity/svids', async (request) => {
-    const q = request.query as { spiffeId?: string; includeExpired?: string; limit?: string };
-    const rows = await ca.listIssued({ spiffeId: q.spiffeId, includeExpired: q.includeExpired === 'true', limit: q.limit ? Number(q.limit) : undefined });
+    const q = parse(svidsQuery, request.query);
+    const rows = await ca.listIssued({ spiffeId: q.spiffeId, includeExpired: q.includeExpired === 'true', limit: q.limit });
     return {
       svids: rows.map((r) => ({
         serial: r.serial,
