@@ -10,7 +10,7 @@ import { queryAuditLog } from './queryAuditLog.js';
 import { toCheckpointView, verifyAuditLog, type AuditVerifyReport, type CheckpointView } from './verifyAuditLog.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { AllowedSampler } from './AllowedSampler.js';
-import type { AuditForwarder } from './sinks/index.js';
+import { checkpointEntry, type AuditForwarder } from './sinks/index.js';
 import { LostRecords } from './LostRecords.js';
 
 export interface MerkleAuditLogOptions {
@@ -262,6 +262,8 @@ export class MerkleAuditLog implements AuditLog {
       const signed = signCheckpoint({ origin: this.options.origin, size, rootHash: root }, this.options.signer);
       await this.options.store.appendCheckpoint(signed);
       this.latest = signed;
+      // An off-box copy of every signed head: what `audit verify --checkpoint` needs against rollback.
+      this.options.forwarder?.enqueue([checkpointEntry(signed, this.now())]);
       // Keep the leaves the next consistency check will need, instead of reading them back.
       if (size > 0) {
         this.tree.retainGroupOf(size - 1);

@@ -44,6 +44,14 @@ export interface VerifyAuditLogOptions {
   maxErrors?: number;
   /** In-memory tree granularity (see MerkleTree); default 8: ~0.25 byte per entry. */
   treeMinLevel?: number;
+  /**
+   * Signed checkpoint notes saved off the box earlier (`--checkpoint`): the log must still be an
+   * extension of each. The log alone cannot show it was cut back to an older signed head, or
+   * replaced by a log re-signed with a stolen key; a head kept elsewhere can.
+   */
+  pinned?: readonly string[];
+  /** The newest valid checkpoint must cover at least this many entries (`--min-size`). */
+  minSize?: number;
 }
 
 export function toCheckpointView(cp: SignedCheckpoint): CheckpointView {
@@ -89,7 +97,17 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
   // taken as the stream passes each checkpointed size (that size's group is still the newest),
   // with a consistency proof from the previous checkpointed size, whose group is retained.
   const tree = new MerkleTree({ minLevel: options.treeMinLevel ?? 8 });
-  const sizes = [...new Set(opened.filter((c): c is SignedCheckpoint => c !== null).map((c) => c.size))].sort((a, b) => a - b);
+  const pins = (options.pinned ?? []).map((note, k) => {
+    try {
+      return openCheckpoint(note, options.verifiers, origin);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      report({ code: 'WARDEN_AUDIT_CHECKPOINT_INVALID', message: `pinned checkpoint ${k} (--checkpoint) does not verify with the verifier key and origin: ${message}` });
+      return null;
+    }
+  });
+  const checkpointSizes = new Set(opened.filter((c): c is SignedCheckpoint => c !== null).map((c) => c.size));
+  const sizes = [...new Set([...opened, ...pins].filter((c): c is SignedCheckpoint => c !== null).map((c) => c.size))].sort((a, b) => a - b);
   const roots = new Map<number, Buffer>();
   const proofs = new Map<string, Buffer[]>();
   let nextSize = 0;
@@ -98,6 +116,7 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
     while (nextSize < sizes.length && sizes[nextSize] === tree.size) {
       const s = sizes[nextSize++]!;
       roots.set(s, tree.root(s));
+      if (!checkpointSizes.has(s)) continue; // a pinned head only: checked by its root
       if (lastSize !== null) proofs.set(`${lastSize}:${s}`, tree.consistencyProof(lastSize, s));
       lastSize = s;
       if (s > 0) {
@@ -171,6 +190,33 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
     }
     prev = cp;
     latest = cp;
+  }
+  // Roots at the pinned sizes were recomputed from the stored entries: equal means the pinned head
+  // is a prefix of this log (a stronger check than an RFC 9162 consistency proof between the two).
+  pins.forEach((pin, k) => {
+    if (!pin) return;
+    const root = roots.get(pin.size);
+    if (!root) {
+      report({
+        code: 'WARDEN_AUDIT_TRUNCATED',
+        index: tree.size,
+        message: `pinned checkpoint ${k} (--checkpoint) signed ${pin.size} entries but only ${tree.size} are stored: the log was truncated or rolled back to an older state`,
+      });
+    } else if (!root.equals(pin.rootHash)) {
+      report({
+        code: 'WARDEN_AUDIT_CHECKPOINT_INCONSISTENT',
+        index: 0,
+        message: `the log is not an extension of pinned checkpoint ${k} (--checkpoint, size ${pin.size}): its first ${pin.size} entries were rewritten or the log was replaced`,
+      });
+    }
+  });
+  const covered = latest?.size ?? 0;
+  if (options.minSize !== undefined && covered < options.minSize) {
+    report({
+      code: 'WARDEN_AUDIT_TRUNCATED',
+      index: covered,
+      message: `the newest valid checkpoint covers ${covered} entries, fewer than --min-size ${options.minSize}: the log was truncated or rolled back to an older state`,
+    });
   }
   if (tree.size > 0 && notes.length === 0) {
     report({ code: 'WARDEN_AUDIT_NO_CHECKPOINT', index: 0, message: 'the log has entries but no signed checkpoint (checkpoints were deleted)' });

@@ -11,3 +11,4 @@ export {
 } from './signedNote.js';
 export { formatCheckpoint, parseCheckpoint, signCheckpoint, openCheckpoint, type Checkpoint, type SignedCheckpoint } from './checkpoint.js';
 export { loadOrCreateCheckpointSigner, readVerifierKeys, checkpointKeyPath, checkpointVerifierKeyPath } from './checkpointKey.js';
+export { readPinnedNotes } from './pinnedNotes.js';

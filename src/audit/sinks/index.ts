@@ -5,3 +5,4 @@ export { formatSyslogMessage, frameOctetCounted, DEFAULT_SD_ID, type SyslogForma
 export { OtlpHttpSink, toOtlpLogsRequest, type OtlpHttpSinkOptions } from './OtlpHttpSink.js';
 export { AuditForwarder, type AuditForwarderOptions } from './AuditForwarder.js';
 export { createForwardSinks } from './createForwardSinks.js';
+export { checkpointEntry, CHECKPOINT_EVENT_INDEX } from './checkpointEntry.js';

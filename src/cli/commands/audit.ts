@@ -9,6 +9,7 @@ import {
   parseAuditQuery,
   matchingAuditEntries,
   openCheckpoint,
+  readPinnedNotes,
   verifyInclusionProof,
   toCheckpointView,
   JsonLinesSink,
@@ -104,9 +105,13 @@ export function registerAuditCommands(program: Command): void {
     .command('verify')
     .description('recompute the whole Merkle tree and check every checkpoint signature and consistency; exit 1 on tampering')
     .option('--format <format>', 'text|json', 'text')
-    .action(async (opts: { format: string }, cmd: Command) => {
+    .option('--checkpoint <file>', 'a signed checkpoint saved off the box earlier (note, JSON, or SIEM JSON lines): fail unless the log still extends it (detects truncation and rollback)')
+    .option('--min-size <n>', 'fail unless the newest valid checkpoint covers at least this many entries')
+    .action(async (opts: { format: string; checkpoint?: string; minSize?: string }, cmd: Command) => {
       const format = parseFormat(opts.format);
-      const report = await withLog(cmd, (log) => verifyAuditLog(log.reader, { verifiers: log.verifiers, origin: log.origin }), { allowMissing: true });
+      const pinned = opts.checkpoint !== undefined ? readPinnedNotes(opts.checkpoint) : undefined;
+      const minSize = opts.minSize !== undefined ? parseIndex(opts.minSize, '--min-size') : undefined;
+      const report = await withLog(cmd, (log) => verifyAuditLog(log.reader, { verifiers: log.verifiers, origin: log.origin, pinned, minSize }), { allowMissing: true });
       if (!report.ok) setExitCode(cmd, 1);
       if (format === 'json') return printJson(report);
       if (report.ok) {
