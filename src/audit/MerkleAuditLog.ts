@@ -346,7 +346,8 @@ export class MerkleAuditLog implements AuditLog {
   }
 
   async query(filter: AuditQuery): Promise<AuditEntry[]> {
-    return queryAuditLog(this.options.store, filter);
+    const { store } = this.options;
+    return queryAuditLog(store, filter, { size: store.sharedWithOtherWriters ? undefined : this.tree.size });
   }
 
   async verify(): Promise<AuditVerifyReport> {

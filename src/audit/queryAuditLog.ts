@@ -5,12 +5,14 @@ import { DbAuditReader, type AuditReader } from './storage/index.js';
 export interface QueryAuditLogOptions {
   /** Called with each entry found whose database columns disagree with it (tampering: verify names all). */
   onMismatch?: (index: number) => void;
+  /** The log's size where the caller knows it (the live writer): rows at or above it are not shown. */
+  size?: number;
 }
 
 /** Most recent `limit` entries matching `q`, newest first. Damaged entries are skipped (verify reports them). */
 export async function queryAuditLog(reader: AuditReader, q: AuditQuery, options: QueryAuditLogOptions = {}): Promise<AuditEntry[]> {
   const limit = Math.min(q.limit ?? 100, MAX_QUERY_LIMIT);
-  if (reader instanceof DbAuditReader) return reader.query(q, limit, options.onMismatch);
+  if (reader instanceof DbAuditReader) return reader.query(q, limit, options.onMismatch, options.size);
   const ring: AuditEntry[] = [];
   for await (const entry of matchingAuditEntries(reader, q)) {
     ring.push(entry);

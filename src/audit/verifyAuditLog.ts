@@ -67,7 +67,9 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
   const maxErrors = options.maxErrors ?? 50;
   const errors: AuditVerifyError[] = [];
   let firstBadIndex: number | null = null;
+  let failed = false;
   const report = (e: AuditVerifyError): void => {
+    failed = true;
     if (e.index !== undefined && (firstBadIndex === null || e.index < firstBadIndex)) firstBadIndex = e.index;
     if (errors.length < maxErrors) errors.push(e);
   };
@@ -191,6 +193,15 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
     prev = cp;
     latest = cp;
   }
+  if (reader.indexesBelowZero) {
+    const below = await reader.indexesBelowZero(10);
+    if (below.total > 0) {
+      report({
+        code: 'WARDEN_AUDIT_ENTRY_OUT_OF_RANGE',
+        message: `${below.total} stored row${below.total > 1 ? 's have indexes' : ' has index'} below 0 (${below.indexes.join(', ')}${below.total > below.indexes.length ? ', …' : ''}): outside the log (0..${tree.size - 1}), never part of its tree, added by hand; queries do not show them`,
+      });
+    }
+  }
   // Roots at the pinned sizes were recomputed from the stored entries: equal means the pinned head
   // is a prefix of this log (a stronger check than an RFC 9162 consistency proof between the two).
   pins.forEach((pin, k) => {
@@ -229,7 +240,7 @@ export async function verifyAuditLog(reader: AuditReader, options: VerifyAuditLo
   }
 
   return {
-    ok: firstBadIndex === null && errors.length === 0,
+    ok: !failed,
     size: tree.size,
     rootHash: tree.root().toString('hex'),
     checkpoint: latest ? toCheckpointView(latest) : null,

@@ -2,7 +2,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { openAuditLog, readAuditStorageMode, type AuditVerifyReport } from '../../src/audit/index.js';
+import { leafHash, openAuditLog, readAuditStorageMode, type AuditVerifyReport } from '../../src/audit/index.js';
 import { openStore, type Database } from '../../src/store/index.js';
 import { requireOrSkip } from '../helpers/ci.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
@@ -196,4 +196,44 @@ test('server mode: a single writer that finds another writer\'s rows fails close
   assert.equal(told.length, 1, 'told once, when it starts failing closed');
   assert.equal((told[0] as { code?: string }).code, 'WARDEN_CONFLICT');
   await Promise.all([a.close().catch(() => undefined), b.close()]);
+});
+
+test('server mode: a row below index 0 is refused by the table, named by verify, and never shown by queries', async (t) => {
+  const tdb = await freshDatabase(t);
+  if (!tdb) return;
+  const dir = tempDir(t);
+  const db = await serverLog(t, tdb.url, dir, 20);
+  const forged = JSON.stringify({ action: 'policy.update', decision: 'allow', kind: 'admin', principal: 'Admin::"adm_x"', resource: 'Policy::"p"', ts: sampleRecord(3).ts });
+  const insert = (idx: number) =>
+    db.query("INSERT INTO audit_entries (idx, leaf_hash, entry, ts, kind, principal, action, decision) VALUES ($1, $2, $3, $4, 'admin', 'Admin::\"adm_x\"', 'policy.update', 'allow')", [idx, leafHash(forged).toString('hex'), forged, sampleRecord(3).ts]);
+  await assert.rejects(insert(-1), { code: '23514' }, 'CHECK (idx >= 0)');
+
+  // A table from before the constraint (or one whose owner dropped it) may still hold such a row;
+  // the migration itself must not fail on it (NOT VALID).
+  await db.query('ALTER TABLE audit_entries DROP CONSTRAINT audit_entries_idx_nonnegative');
+  await insert(-1);
+  await insert(-7);
+  await db.query("DELETE FROM warden_migrations WHERE id = 'audit/0002_idx_nonnegative'");
+  const again = await openStore({ databaseUrl: tdb.url, poolSize: 1 });
+  await again.close();
+
+  setDatabaseUrl(t, tdb.url);
+  const v = await runCli(['--data-dir', dir, 'audit', 'verify', '--format', 'json']);
+  assert.equal(v.code, 1);
+  const report = JSON.parse(v.stdout) as AuditVerifyReport;
+  assert.equal(report.ok, false);
+  assert.equal(report.size, 20);
+  assert.equal(report.errors[0]?.code, 'WARDEN_AUDIT_ENTRY_OUT_OF_RANGE');
+  assert.match(report.errors[0]!.message, /2 stored rows have indexes below 0 \(-1, -7\)/);
+
+  const q = await runCli(['--data-dir', dir, 'audit', 'query', '--kind', 'admin', '--format', 'json']);
+  assert.deepEqual((JSON.parse(q.stdout) as { entries: unknown[] }).entries, []);
+  const tail = await runCli(['--data-dir', dir, 'audit', 'tail', '-n', '100', '--format', 'json']);
+  assert.deepEqual((JSON.parse(tail.stdout) as { entries: { index: number }[] }).entries.map((e) => e.index), Array.from({ length: 20 }, (_, i) => i));
+
+  // The live writer (GET /audit/records) shows 0 <= idx < its size only.
+  const log = await openAuditLog({ dataDir: dir, audit: auditConfig(), db });
+  t.after(() => log.close());
+  await insert(20); // a row past the writer's head, written around it
+  assert.deepEqual((await log.query({ limit: 100 })).map((e) => e.index), Array.from({ length: 20 }, (_, i) => 19 - i));
 });

@@ -51,6 +51,11 @@ export interface AuditReader {
   checkpointNotes(): Promise<string[]>;
   /** The same with the size storage keeps beside each note, where it keeps one (a database column). */
   checkpointRows?(): Promise<{ note: string; size: number }[]>;
+  /**
+   * Stored rows whose index lies below 0 (a database keyed by index: verify reads from 0 on, so
+   * they are outside the log yet a query could show them), at most `limit`, with how many in all.
+   */
+  indexesBelowZero?(limit: number): Promise<{ indexes: number[]; total: number }>;
   /** No entry and no checkpoint: nothing was ever written here (a writer publishes a checkpoint when it first opens). */
   isEmpty(): Promise<boolean>;
   close(): Promise<void>;
@@ -84,4 +89,6 @@ export interface AuditStore extends AuditReader {
    */
   freeBytes?(): Promise<number>;
   readonly kind: 'files' | 'database';
+  /** Other writers append too (replicas sharing a database): this writer's size lags theirs. */
+  readonly sharedWithOtherWriters?: boolean;
 }

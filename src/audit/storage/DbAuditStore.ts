@@ -92,13 +92,15 @@ export class DbAuditReader implements AuditReader {
    * whose columns disagree with their entry are named to `onMismatch`: a record edited out of
    * the columns' reach cannot be found this way, only `verify` (which checks every row) finds it.
    */
-  async query(q: AuditQuery, limit: number, onMismatch?: (index: number) => void): Promise<AuditEntry[]> {
-    const where: string[] = [];
+  async query(q: AuditQuery, limit: number, onMismatch?: (index: number) => void, size?: number): Promise<AuditEntry[]> {
+    const where: string[] = ['idx >= 0'];
     const params: unknown[] = [];
     const add = (sql: string, v: unknown): void => {
       params.push(v);
       where.push(sql.replace('?', `$${params.length}`));
     };
+    // Only rows of the log verify checks: 0 <= idx (< the writer's size, when the caller knows it).
+    if (size !== undefined) add('idx < ?', size);
     if (q.principal !== undefined) add('principal = ?', q.principal);
     if (q.decision !== undefined) add('decision = ?', q.decision);
     if (q.kind !== undefined) add('kind = ?', q.kind);
@@ -107,7 +109,7 @@ export class DbAuditReader implements AuditReader {
     if (q.until) add('ts < ?', q.until);
     params.push(limit);
     const r = await this.db.query<EntryRow & DerivedColumns>(
-      `SELECT idx, leaf_hash, entry, ${DERIVED_COLUMNS} FROM audit_entries ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY idx DESC LIMIT $${params.length}`,
+      `SELECT idx, leaf_hash, entry, ${DERIVED_COLUMNS} FROM audit_entries WHERE ${where.join(' AND ')} ORDER BY idx DESC LIMIT $${params.length}`,
       params,
     );
     const out: AuditEntry[] = [];
@@ -122,6 +124,14 @@ export class DbAuditReader implements AuditReader {
       if (matchesQuery(record, q)) out.push({ index: Number(row.idx), leafHash: row.leaf_hash, record });
     }
     return out;
+  }
+
+  async indexesBelowZero(limit: number): Promise<{ indexes: number[]; total: number }> {
+    const r = await this.db.query<{ idx: string | number; total: string | number }>(
+      'SELECT idx, count(*) OVER () AS total FROM audit_entries WHERE idx < 0 ORDER BY idx DESC LIMIT $1',
+      [limit],
+    );
+    return { indexes: r.rows.map((x) => Number(x.idx)), total: Number(r.rows[0]?.total ?? 0) };
   }
 
   async isEmpty(): Promise<boolean> {
@@ -179,12 +189,14 @@ async function othersLeaves(q: Queryable, from: number, to: number | null): Prom
  */
 export class DbAuditStore extends DbAuditReader implements AuditStore {
   readonly kind = 'database' as const;
+  readonly sharedWithOtherWriters: boolean;
 
   constructor(
     private readonly database: Database,
     private readonly options: { multipleWriters?: boolean } = {},
   ) {
     super(database);
+    this.sharedWithOtherWriters = options.multipleWriters === true;
   }
 
   async appendEntries(batch: readonly PreparedEntry[]): Promise<Buffer[] | void> {

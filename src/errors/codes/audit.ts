@@ -8,6 +8,7 @@ export const auditCodes = {
   WARDEN_AUDIT_ENTRY_MODIFIED: { status: 500, description: 'An audit entry no longer matches its leaf hash.' },
   WARDEN_AUDIT_ENTRY_MALFORMED: { status: 500, description: 'An audit entry line cannot be parsed.' },
   WARDEN_AUDIT_ENTRY_MISSING: { status: 500, description: 'An audit entry is missing or out of order.' },
+  WARDEN_AUDIT_ENTRY_OUT_OF_RANGE: { status: 500, description: 'Storage holds an audit row outside the log (an index below 0): it was added by hand.' },
   WARDEN_AUDIT_TRUNCATED: { status: 500, description: 'The audit log is shorter than a signed checkpoint says it was.' },
   WARDEN_AUDIT_ROOT_MISMATCH: { status: 500, description: 'The recomputed Merkle root differs from a signed checkpoint.' },
   WARDEN_AUDIT_CHECKPOINT_INVALID: { status: 500, description: 'A checkpoint is malformed or its signature does not verify.' },
