@@ -7,6 +7,7 @@ import { openCheckpoint, parseVerifierKey, signCheckpoint, type NoteSigner, type
 import type { AuditStore, PreparedEntry } from './storage/index.js';
 import { prepareEntry, validateRecord } from './prepareEntry.js';
 import { queryAuditLog } from './queryAuditLog.js';
+import { provenRecord } from './provenRecord.js';
 import { toCheckpointView, verifyAuditLog, type AuditVerifyReport, type CheckpointView } from './verifyAuditLog.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { AllowedSampler } from './AllowedSampler.js';
@@ -289,12 +290,7 @@ export class MerkleAuditLog implements AuditLog {
       proof: this.tree.inclusionProof(index, cp.size).map((h) => h.toString('hex')),
       checkpoint: toCheckpointView(cp),
     }));
-    if (options.withRecord) {
-      for await (const raw of this.options.store.entries(index)) {
-        if (raw.index === index) view.record = JSON.parse(raw.entry.toString('utf8')) as AuditRecord;
-        break;
-      }
-    }
+    if (options.withRecord) view.record = await provenRecord(this.options.store, index, Buffer.from(view.leafHash, 'hex'));
     return view;
   }
 

@@ -5,6 +5,7 @@ export { MerkleAuditLog, type MerkleAuditLogOptions } from './MerkleAuditLog.js'
 export { type AuditQuery, type AuditEntry, parseAuditQuery, matchesQuery, MAX_QUERY_LIMIT } from './AuditQuery.js';
 export { verifyAuditLog, toCheckpointView, type AuditVerifyReport, type AuditVerifyError, type CheckpointView, type VerifyAuditLogOptions } from './verifyAuditLog.js';
 export { queryAuditLog, matchingAuditEntries, type QueryAuditLogOptions } from './queryAuditLog.js';
+export { provenRecord } from './provenRecord.js';
 export { readAuditStorageMode, recordAuditStorageMode, checkAuditStorageMode, auditStorageModePath, type AuditStorageMode } from './auditStorageMode.js';
 export { openAuditReader, rebuildTree, readAuditRecords, type OfflineAuditLog } from './openAuditReader.js';
 export { validateRecord, serializeRecord, REDACTED } from './prepareEntry.js';

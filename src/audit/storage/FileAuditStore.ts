@@ -82,6 +82,12 @@ function readSyncAt(fd: number, buf: Buffer, off: number, pos: number): number {
   return readSync(fd, buf, off, buf.length - off, pos);
 }
 
+/** The index the first line of a segment claims, or null (empty or damaged). */
+async function firstLineIndex(path: string): Promise<number | null> {
+  for await (const lines of readLineChunks(path)) return parseEntryLine(lines[0]!, 0).index;
+  return null;
+}
+
 /** Reads a file-based log without locking: safe while `warden up` appends to it. */
 export class FileAuditReader implements AuditReader {
   constructor(protected readonly layout: FileAuditLayout) {}
@@ -96,10 +102,11 @@ export class FileAuditReader implements AuditReader {
     for (let s = 0; s < segments.length; s++) {
       const path = segments[s]!;
       const last = s === segments.length - 1;
-      // Skip whole segments before `from` (segment names are their first index).
+      // Skip whole segments before `from` (segment names are their first index), only when the next
+      // segment's first line says so too: a renamed segment would otherwise hide entries.
       if (!last && position === segmentFirstIndex(path)) {
         const next = segmentFirstIndex(segments[s + 1]!);
-        if (next <= from && next > position) {
+        if (next <= from && next > position && (await firstLineIndex(segments[s + 1]!)) === next) {
           position = next;
           continue;
         }

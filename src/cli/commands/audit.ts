@@ -9,6 +9,7 @@ import {
   parseAuditQuery,
   matchingAuditEntries,
   openCheckpoint,
+  provenRecord,
   readPinnedNotes,
   verifyInclusionProof,
   toCheckpointView,
@@ -18,7 +19,6 @@ import {
   parseSyslogUrl,
   type AuditEntry,
   type AuditQuery,
-  type AuditRecord,
   type AuditSink,
   type SignedCheckpoint,
   type OfflineAuditLog,
@@ -154,11 +154,7 @@ export function registerAuditCommands(program: Command): void {
         const leaf = tree.leafHash(index);
         const proof = tree.inclusionProof(index, latest.size);
         const verified = verifyInclusionProof(index, latest.size, leaf, proof, latest.rootHash);
-        let record: AuditRecord | undefined;
-        for await (const raw of log.reader.entries(index)) {
-          record = JSON.parse(raw.entry.toString('utf8')) as AuditRecord;
-          break;
-        }
+        const record = await provenRecord(log.reader, index, leaf);
         return {
           index,
           size: latest.size,
