@@ -80,6 +80,10 @@ export class MerkleAuditLog implements AuditLog {
   /** Records rejected by failed writes and not yet noted in the log; failing closed while any. */
   private readonly lost = new LostRecords();
   private probeTimer: NodeJS.Timeout | null = null;
+  /** Records ever queued, and those whose batch write has ended (durable or failed): flush() targets. */
+  private enqueued = 0;
+  private settled = 0;
+  private progressWaiters: (() => void)[] = [];
 
   private constructor(private readonly options: MerkleAuditLogOptions) {
     this.tree = new MerkleTree({ minLevel: options.treeMinLevel ?? 0 });
@@ -212,13 +216,19 @@ export class MerkleAuditLog implements AuditLog {
   }
 
   private enqueue(p: Pending): void {
+    this.enqueued++;
     this.queue.push(p);
     if (this.queue.length >= this.options.batchSize) void this.drain();
     else this.flushTimer ??= setTimeout(() => void this.drain(), this.options.flushIntervalMs);
   }
 
+  /** Waits for the records queued when called (not for later ones: under steady load the queue never empties). */
   async flush(): Promise<void> {
-    while (this.queue.length > 0 || this.draining) await this.drain();
+    const target = this.enqueued;
+    while (this.settled < target) {
+      if (!this.draining) void this.drain();
+      await new Promise<void>((r) => this.progressWaiters.push(r));
+    }
   }
 
   async close(): Promise<void> {
@@ -374,10 +384,16 @@ export class MerkleAuditLog implements AuditLog {
           const batch = this.queue.length <= MAX_GROUP_COMMIT ? this.queue : this.queue.slice(0, MAX_GROUP_COMMIT);
           this.queue = batch === this.queue ? [] : this.queue.slice(MAX_GROUP_COMMIT);
           for (const w of this.spaceWaiters.splice(0)) w();
-          await this.serial(() => this.writeBatch(batch));
+          try {
+            await this.serial(() => this.writeBatch(batch));
+          } finally {
+            this.settled += batch.length;
+            for (const w of this.progressWaiters.splice(0)) w();
+          }
         } while (this.queue.length >= this.options.batchSize);
       } finally {
         this.draining = null;
+        for (const w of this.progressWaiters.splice(0)) w();
         if (this.queue.length > 0 && !this.closed) this.flushTimer ??= setTimeout(() => void this.drain(), this.options.flushIntervalMs);
       }
     })();
