@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, type LoadedConfig } from '../config/index.js';
+import { assertDataDir } from '../crypto/index.js';
 
 /** Options every command accepts (declared once on the root program). */
 export interface GlobalOptions {
@@ -11,9 +12,15 @@ export function globalOptions(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals() as GlobalOptions;
 }
 
+/**
+ * The configuration a command runs with. An existing data directory is checked here, before any
+ * command reads a key from it or writes state into it (another user's, or a writable one, is refused).
+ */
 export function configFor(cmd: Command, overrides: Record<string, unknown> = {}): LoadedConfig {
   const g = globalOptions(cmd);
-  return loadConfig({ dataDir: g.dataDir, configPath: g.config, overrides });
+  const config = loadConfig({ dataDir: g.dataDir, configPath: g.config, overrides });
+  assertDataDir(config.dataDir);
+  return config;
 }
 
 /** Exit code a command action returns: 0 ok, 1 policy failure / findings. Errors become 2 in main. */

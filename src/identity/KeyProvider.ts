@@ -1,9 +1,9 @@
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import type { CryptoKey, CryptoKeyPair, EcKeyGenParams, Algorithm } from './webcryptoTypes.js';
 import { join } from 'node:path';
 import { webcrypto } from 'node:crypto';
 import { PemConverter } from '@peculiar/x509';
-import { writeFileAtomic, ensurePrivateDir, removeStaleTempFiles, fsyncDir } from '../crypto/index.js';
+import { writeFileAtomic, ensurePrivateDir, removeStaleTempFiles, fsyncDir, readSecretFile } from '../crypto/index.js';
 import { WardenError } from '../errors/index.js';
 
 export type KeyAlgorithm = 'ES256' | 'EdDSA';
@@ -66,9 +66,11 @@ export class FileKeyProvider implements KeyProvider {
   async load(name: string, algorithm: KeyAlgorithm): Promise<CryptoKeyPair> {
     const path = this.pathOf(name);
     if (!existsSync(path)) throw new WardenError('WARDEN_IDENTITY_CA_KEY_INVALID', `CA key ${path} does not exist`);
+    // Outside the try: a key others can read or swap is WARDEN_FILE_UNSAFE, not a malformed key.
+    const pem = readSecretFile(path).toString('utf8');
     let privateKey: CryptoKey;
     try {
-      const der = PemConverter.decodeFirst(readFileSync(path, 'utf8'));
+      const der = PemConverter.decodeFirst(pem);
       privateKey = await webcrypto.subtle.importKey('pkcs8', der, keyAlgorithms[algorithm], true, ['sign']);
     } catch (cause) {
       throw new WardenError('WARDEN_IDENTITY_CA_KEY_INVALID', `cannot load CA key ${path}`, { cause });

@@ -1,8 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson } from '../audit/index.js';
-import { writeFileAtomic } from '../crypto/index.js';
+import { writeFileAtomic, readSecretFile, pathTaken } from '../crypto/index.js';
 import { WardenError } from '../errors/index.js';
 import type { CedarEntityJson } from './cedar/EntityStore.js';
 
@@ -42,8 +41,8 @@ function toBundleKey(privateKey: KeyObject): BundleKey {
 /** The control plane's bundle signing key: `<dataDir>/keys/policy-bundle.key` (PKCS#8 PEM, 0600), created on first use. */
 export function loadOrCreateBundleKey(dataDir: string): BundleKey {
   const path = bundleKeyPath(dataDir);
-  if (existsSync(path)) {
-    const key = createPrivateKey(readFileSync(path));
+  if (pathTaken(path)) {
+    const key = createPrivateKey(readSecretFile(path));
     if (key.asymmetricKeyType !== 'ed25519') throw new WardenError('WARDEN_POLICY_BUNDLE_INVALID', `${path} is not an Ed25519 key`);
     return toBundleKey(key);
   }

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import type { Server as TlsServer } from 'node:tls';
 import { upstreamConfig, type LoadedConfig, type UpstreamConfig } from '../config/index.js';
-import { ensurePrivateDir, writeFileAtomic, removeStaleTempFiles } from '../crypto/index.js';
+import { ensureDataDir, writeFileAtomic, removeStaleTempFiles } from '../crypto/index.js';
 import { openStore, type Database } from '../store/index.js';
 import { openAuditLog, type AuditLog } from '../audit/index.js';
 import { createWorkloadKey, getAuthority, renewAtHalfLife, type CertificateAuthority } from '../identity/index.js';
@@ -87,7 +87,7 @@ const SHARED_DIR_TEMP_GRACE_MS = 60_000;
 /** `warden up`: control plane + gateway (+ demo model server) in one process on one store. */
 export async function startWarden(options: StartWardenOptions): Promise<RunningWarden> {
   const { config, logger } = options;
-  ensurePrivateDir(config.dataDir);
+  ensureDataDir(config.dataDir);
   // Temp copies a crash left between write and rename (keys/ holds secrets). CLI commands also
   // write in these directories, so a temp file younger than a minute may be theirs, in flight.
   for (const dir of [config.dataDir, join(config.dataDir, 'keys')]) removeStaleTempFiles(dir, SHARED_DIR_TEMP_GRACE_MS);

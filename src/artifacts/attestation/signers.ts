@@ -1,8 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, X509Certificate, createHash, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WardenError } from '../../errors/index.js';
-import { writeFileAtomic } from '../../crypto/index.js';
+import { writeFileAtomic, readSecretFile, pathTaken } from '../../crypto/index.js';
 import { uriSans } from '../../identity/SpiffeId.js';
 
 export type SigningAlgorithm = 'ed25519' | 'ecdsa-p256';
@@ -86,17 +85,17 @@ export const WARDEN_SIGNING_KEY_FILE = 'artifact-signing.key';
 /** `<dataDir>/keys/artifact-signing.key` (PKCS#8 PEM, 0600), created on first use. */
 export function loadOrCreateWardenSigningKey(dataDir: string, algorithm: SigningAlgorithm = 'ed25519'): ArtifactSigner {
   const path = join(dataDir, 'keys', WARDEN_SIGNING_KEY_FILE);
-  if (!existsSync(path)) {
+  if (!pathTaken(path)) {
     const { privateKey } =
       algorithm === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     writeFileAtomic(path, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 0o600);
   }
-  return signerFromPrivateKey(readFileSync(path));
+  return signerFromPrivateKey(readSecretFile(path));
 }
 
 /** Public half of the Warden signing key, or undefined before it was created. */
 export function readWardenSigningPublicKey(dataDir: string): KeyObject | undefined {
   const path = join(dataDir, 'keys', WARDEN_SIGNING_KEY_FILE);
-  if (!existsSync(path)) return undefined;
-  return createPublicKey(createPrivateKey(readFileSync(path)));
+  if (!pathTaken(path)) return undefined;
+  return createPublicKey(createPrivateKey(readSecretFile(path)));
 }

@@ -2,7 +2,7 @@ import { closeSync, existsSync, readSync, mkdirSync, openSync, readdirSync, read
 import { open, statfs, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WardenError } from '../../errors/index.js';
-import { fsyncDir } from '../../crypto/index.js';
+import { fsyncDir, stateFileFlags } from '../../crypto/index.js';
 import type { SignedCheckpoint } from '../checkpoint/index.js';
 import type { AuditReader, AuditStore, PreparedEntry, RawEntry } from './AuditStore.js';
 import { formatEntryLine, parseEntryLine } from './parseEntryLine.js';
@@ -44,7 +44,7 @@ function truncateTornTail(path: string): number {
   if (!existsSync(path)) return 0;
   const size = statSync(path).size;
   if (size === 0) return 0;
-  const fd = openSync(path, 'r');
+  const fd = openSync(path, stateFileFlags.read);
   try {
     const window = Buffer.alloc(Math.min(size, 1 << 20));
     let end = size;
@@ -189,10 +189,10 @@ export class FileAuditStore extends FileAuditReader implements AuditStore {
       const segments = listSegments(layout);
       const lastPath = segments.at(-1) ?? join(layout.segments, segmentName(0));
       store.segmentBytes = truncateTornTail(lastPath);
-      store.segment = await open(lastPath, existsSync(lastPath) ? 'r+' : 'w+', 0o600);
+      store.segment = await open(lastPath, existsSync(lastPath) ? stateFileFlags.existing : stateFileFlags.create, 0o600);
       if (segments.length === 0) fsyncDir(layout.segments);
       store.checkpointsBytes = truncateTornTail(layout.checkpoints);
-      store.checkpointsFh = await open(layout.checkpoints, existsSync(layout.checkpoints) ? 'r+' : 'w+', 0o600);
+      store.checkpointsFh = await open(layout.checkpoints, existsSync(layout.checkpoints) ? stateFileFlags.existing : stateFileFlags.create, 0o600);
     } catch (err) {
       await store.close();
       throw err;

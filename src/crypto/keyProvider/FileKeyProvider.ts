@@ -1,8 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { WardenError } from '../../errors/index.js';
-import { writeFileAtomic, ensurePrivateDir } from '../files.js';
+import { writeFileAtomic, ensurePrivateDir, readSecretFile } from '../files.js';
 import type { KeyProvider, WrappedDataKey } from './KeyProvider.js';
 
 const KEK_FILE = /^kek-([0-9a-f]{16})\.key$/;
@@ -21,7 +21,7 @@ export class FileKeyProvider implements KeyProvider {
   async currentKeyId(): Promise<string> {
     const pointer = join(this.dir, CURRENT_FILE);
     if (!existsSync(pointer)) return this.rotate();
-    const id = readFileSync(pointer, 'utf8').trim();
+    const id = readSecretFile(pointer).toString('utf8').trim();
     if (!/^[0-9a-f]{16}$/.test(id)) throw new WardenError('WARDEN_KEYPROVIDER_KEY_NOT_FOUND', `${pointer} does not name a key`);
     return id;
   }
@@ -50,7 +50,7 @@ export class FileKeyProvider implements KeyProvider {
     if (!/^[0-9a-f]{16}$/.test(id)) throw new WardenError('WARDEN_KEYPROVIDER_KEY_NOT_FOUND', 'malformed key-encryption key id');
     const path = join(this.dir, `kek-${id}.key`);
     if (!existsSync(path)) throw new WardenError('WARDEN_KEYPROVIDER_KEY_NOT_FOUND', `key-encryption key ${id} is not in ${this.dir}`);
-    const key = readFileSync(path);
+    const key = readSecretFile(path);
     if (key.length !== 32) throw new WardenError('WARDEN_KEYPROVIDER_KEY_NOT_FOUND', `key-encryption key ${id} is not 32 bytes`);
     this.cache.set(id, key);
     return key;

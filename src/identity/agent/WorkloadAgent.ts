@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { writeFileAtomic, ensurePrivateDir } from '../../crypto/index.js';
+import { writeFileAtomic } from '../../crypto/index.js';
 import { WardenError, isWardenError } from '../../errors/index.js';
 import { createWorkloadKey } from '../createCsr.js';
 import { IdentityClient, type SvidResponse } from '../IdentityClient.js';
@@ -151,7 +151,9 @@ export class WorkloadAgent extends EventEmitter implements SvidSource {
   private writeFiles(svid: SvidMaterial): void {
     const dir = this.options.outDir;
     if (!dir) return;
-    ensurePrivateDir(dir);
+    // Not ensurePrivateDir: --out may be a volume shared with the workload (a Kubernetes emptyDir
+    // is 0777 and root's); the files themselves are replaced by rename, never written through.
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileAtomic(join(dir, 'bundle.pem'), svid.bundlePem, 0o644);
     writeFileAtomic(join(dir, 'svid.key'), svid.keyPem, 0o600);
     writeFileAtomic(join(dir, 'svid.pem'), svid.chainPem, 0o644);
