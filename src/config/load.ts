@@ -1,6 +1,6 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { WardenError } from '../errors/index.js';
 import { configSchema, type WardenConfig } from './schema.js';
@@ -107,17 +107,54 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
   node[parts[parts.length - 1]!] = value;
 }
 
-export function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
+/** A configuration file is a few kilobytes; parsing tens of megabytes of YAML takes minutes and gigabytes. */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+function readConfigText(path: string): string {
+  let fd: number;
   try {
-    text = readFileSync(path, 'utf8');
+    fd = openSync(path, 'r');
   } catch (cause) {
     throw new WardenError('WARDEN_CONFIG_UNREADABLE', `cannot read ${path}`, { cause });
   }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > MAX_CONFIG_BYTES) throw new WardenError('WARDEN_CONFIG_INVALID', `${path} is ${size} bytes, more than the ${MAX_CONFIG_BYTES} a configuration file may have`);
+    const text = readFileSync(fd, 'utf8');
+    // A pipe or a device reports size 0: its content is held to the same limit.
+    if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new WardenError('WARDEN_CONFIG_INVALID', `${path} is more than the ${MAX_CONFIG_BYTES} bytes a configuration file may have`);
+    return text;
+  } catch (cause) {
+    if (cause instanceof WardenError) throw cause;
+    throw new WardenError('WARDEN_CONFIG_UNREADABLE', `cannot read ${path}`, { cause });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Where a YAML problem is, never what is there: yaml's own messages quote the source line, and
+ * that line may be `url: postgres://user:password@…`.
+ */
+function yamlProblem(e: YAMLError): string {
+  const at = e.linePos?.[0];
+  return `${e.code}${at ? ` at line ${at.line}, column ${at.col}` : ''}`;
+}
+
+export function readConfigFile(path: string): Record<string, unknown> {
+  const text = readConfigText(path);
   let doc: unknown;
   try {
-    doc = parseYaml(text, { maxAliasCount: 100 });
+    // Silent: the library would otherwise print its warnings, source excerpt included, on stderr.
+    const parsed = parseDocument(text, { logLevel: 'silent' });
+    const error = parsed.errors[0];
+    if (error) throw new WardenError('WARDEN_CONFIG_UNREADABLE', `${path} is not valid YAML: ${yamlProblem(error)}`);
+    // A warning is something yaml could not honour (an unknown tag such as !env, read as plain text): refused, not guessed.
+    const warning = parsed.warnings[0];
+    if (warning) throw new WardenError('WARDEN_CONFIG_INVALID', `${path}: ${yamlProblem(warning)} (Warden supports no YAML tags; use WARDEN_* variables for values from the environment)`);
+    doc = parsed.toJS({ maxAliasCount: 100 });
   } catch (cause) {
+    if (cause instanceof WardenError) throw cause;
     throw new WardenError('WARDEN_CONFIG_UNREADABLE', `${path} is not valid YAML: ${(cause as Error).message.split('\n')[0]}`, { cause });
   }
   if (doc === null || doc === undefined) return {};
