@@ -65,7 +65,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-      process.stderr.write(`WARDEN_USAGE: ${err.message.replace(/^error: /, '')}\n`);
+      // One line, as for every error: Commander puts its suggestion on a second one ("(Did you mean test?)").
+      const message = err.message.replace(/^error: /, '').split('\n').map((s) => s.trim()).filter(Boolean).join(' ');
+      process.stderr.write(`WARDEN_USAGE: ${message}\n`);
       return 2;
     }
     if (isWardenError(err)) {

@@ -49,7 +49,7 @@ export function registerAgentCommand(program: Command): void {
       const caFile = opts.caFile ?? join(config.dataDir, 'bundle.pem');
       if (!existsSync(caFile)) throw new WardenError('WARDEN_USAGE', `no trust bundle at ${caFile}; pass --ca-file (the control plane's bundle.pem)`);
       let joinToken = opts.joinToken ?? process.env.WARDEN_JOIN_TOKEN;
-      if (opts.joinTokenFile) joinToken = readFileSync(opts.joinTokenFile, 'utf8').trim();
+      if (opts.joinTokenFile) joinToken = readJoinTokenFile(opts.joinTokenFile);
       const ttl = opts.ttl === undefined ? undefined : Number(opts.ttl);
       if (ttl !== undefined && (!Number.isInteger(ttl) || ttl <= 0)) throw new WardenError('WARDEN_USAGE', '--ttl must be a positive integer');
 
@@ -76,4 +76,13 @@ export function registerAgentCommand(program: Command): void {
       await api?.close();
       await agent.stop();
     });
+}
+
+/** The token file a user named on the command line: a missing or unreadable one is a usage error. */
+function readJoinTokenFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (cause) {
+    throw new WardenError('WARDEN_USAGE', `cannot read --join-token-file ${path} (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { cause });
+  }
 }
