@@ -9,6 +9,7 @@ import { FileKeyProvider as CaKeyProvider } from '../../src/identity/KeyProvider
 import { FileKeyProvider as KekProvider } from '../../src/crypto/keyProvider/FileKeyProvider.js';
 import { loadOrCreateBundleKey } from '../../src/policy/bundle.js';
 import { loadOrCreateWardenSigningKey } from '../../src/artifacts/attestation/signers.js';
+import { loadOrCreateCheckpointSigner, checkpointKeyPath } from '../../src/audit/checkpoint/checkpointKey.js';
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'warden-keymode-'));
@@ -43,4 +44,14 @@ test('the policy bundle key and the artifact signing key readable by group are r
   const signing = join(dataDir, 'keys', 'artifact-signing.key');
   chmodSync(signing, 0o640);
   assert.throws(() => loadOrCreateWardenSigningKey(dataDir), refusedWithChmod(signing));
+});
+
+test('the audit checkpoint key readable by others is refused', (t) => {
+  const dataDir = tempDir(t);
+  loadOrCreateCheckpointSigner({ dataDir, origin: 'warden.test/audit' });
+  const key = checkpointKeyPath(dataDir);
+  chmodSync(key, 0o644);
+  assert.throws(() => loadOrCreateCheckpointSigner({ dataDir, origin: 'warden.test/audit' }), refusedWithChmod(key));
+  chmodSync(key, 0o600);
+  loadOrCreateCheckpointSigner({ dataDir, origin: 'warden.test/audit' });
 });

@@ -2,7 +2,7 @@ import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WardenError } from '../../errors/index.js';
-import { writeFileAtomic } from '../../crypto/index.js';
+import { readSecretFile, writeFileAtomic } from '../../crypto/index.js';
 import { createNoteSigner, parseVerifierKey, type NoteSigner, type NoteVerifier } from './signedNote.js';
 
 export function checkpointKeyPath(dataDir: string): string {
@@ -26,7 +26,7 @@ export function loadOrCreateCheckpointSigner(options: { dataDir: string; origin:
   }
   let signer: NoteSigner;
   try {
-    signer = createNoteSigner(options.origin, createPrivateKey(readFileSync(keyPath)));
+    signer = createNoteSigner(options.origin, createPrivateKey(readSecretFile(keyPath)));
   } catch (cause) {
     if (cause instanceof WardenError) throw cause;
     throw new WardenError('WARDEN_AUDIT_KEY_INVALID', `cannot read the checkpoint key ${keyPath}`, { cause });
