@@ -36,7 +36,7 @@ function assertOwned(path: string, st: Stats): void {
  * symlink (unless `followSymlink`, for the data directory's root only), not a directory, owned by
  * another user, or writable by group or others. A missing directory passes (it is created 0700).
  */
-export function assertPrivateDir(path: string, options: { followSymlink?: boolean } = {}): void {
+export function assertPrivateDir(path: string, options: { followSymlink?: boolean; ownerOnly?: boolean } = {}): void {
   let st: Stats;
   try {
     st = lstatSync(path);
@@ -52,6 +52,7 @@ export function assertPrivateDir(path: string, options: { followSymlink?: boolea
   if (!st.isDirectory()) throw unsafe(`${path} is not a directory`);
   assertOwned(path, st);
   if (checksOwnership && (st.mode & 0o022) !== 0) throw unsafe(`${path} is writable by group or others: run chmod go-w ${path}`);
+  if (checksOwnership && options.ownerOnly && (st.mode & 0o077) !== 0) throw unsafe(`${path} is readable by group or others: run chmod 700 ${path}`);
 }
 
 /** Creates a directory (and parents) readable only by its owner; an existing one must pass assertPrivateDir. */
@@ -60,6 +61,12 @@ export function ensurePrivateDir(path: string): void {
   mkdirSync(path, { recursive: true, mode: 0o700 });
   assertPrivateDir(path);
 }
+
+/**
+ * The embedded store's directory: PGlite creates its files 0666/0777 whatever the umask, so this
+ * directory alone keeps others out and must be the owner's only (0700).
+ */
+export const EMBEDDED_STORE_DIR = 'db';
 
 /** The directories under the data directory that hold keys and the audit log. */
 export const SECRET_SUBDIRS = ['keys', 'ca', join('ca', 'keys'), 'audit', join('audit', 'segments')] as const;
@@ -80,6 +87,7 @@ export function assertDataDir(dataDir: string): void {
   }
   assertPrivateDir(dataDir, { followSymlink: true });
   for (const sub of SECRET_SUBDIRS) assertPrivateDir(join(dataDir, sub));
+  assertPrivateDir(join(dataDir, EMBEDDED_STORE_DIR), { ownerOnly: true });
 }
 
 /** Creates the data directory (0700) when missing, after and before assertDataDir. */

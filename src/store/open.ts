@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
+import { assertPrivateDir, EMBEDDED_STORE_DIR } from '../crypto/index.js';
 import type { Database } from './Database.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
@@ -20,8 +21,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Database> {
   if (options.databaseUrl) {
     db = await openPostgres(options.databaseUrl, options.poolSize);
   } else if (options.dataDir) {
-    const dir = join(options.dataDir, 'db');
+    const dir = join(options.dataDir, EMBEDDED_STORE_DIR);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    assertPrivateDir(dir, { ownerOnly: true });
     db = await openPglite(dir);
   } else {
     db = await openPglite();

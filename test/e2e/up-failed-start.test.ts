@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -75,4 +75,17 @@ test('a rate-limit store down at start with onStoreDown: memory: warden up start
   assert.match(second.text, /WARDEN_GATEWAY_RATE_LIMITED/);
   // One warning for the outage at start, none per request.
   assert.equal(warden.stderr().match(/Redis did not answer at start-up/g)?.length, 1, warden.stderr());
+});
+
+test('the embedded store directory must be the owner\'s alone (PGlite makes its files 0666): a readable db/ is refused, nothing else changes', async (t) => {
+  const dataDir = tempDataDir();
+  t.after(() => removeDir(dataDir));
+  const first = await startWardenProcess({ dataDir });
+  assert.equal(statSync(join(dataDir, 'db')).mode & 0o777, 0o700);
+  await first.stop();
+  chmodSync(join(dataDir, 'db'), 0o755);
+  const refused = await runWarden(['--data-dir', dataDir, 'up', '--ready-json', '--port-gateway', '0', '--port-admin', '0'], 60_000);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /WARDEN_FILE_UNSAFE: .*db is readable by group or others: run chmod 700 /);
+  assert.equal(statSync(join(dataDir, 'db')).mode & 0o777, 0o755, 'the mode is not changed silently');
 });
