@@ -144,7 +144,8 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
 
   /**
    * One audit event per credential a workload asks for itself (attest, renew, JWT-SVID), allowed
-   * or refused: who (as far as known when it was refused), from where, which serial, which
+   * or refused once its body parsed: who (a verified SPIFFE ID only; an attest request's own claim
+   * is `requestedSpiffeId`), from where, which serial, which
    * attestor; never a join token or a JWT. An event, not a decision, so allowed-decision sampling
    * never drops one. Written after the fact and awaited; a record that cannot be written is
    * logged and the credential still handed out, so workloads keep renewing during an audit outage.
@@ -161,7 +162,10 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     } finally {
       const { spiffeId, ...details } = known;
       const id = typeof spiffeId === 'string' ? spiffeId : undefined;
-      await ctx.audit
+      // A body that did not parse names no credential: nothing to investigate, and a record per
+      // anonymous malformed request would let anyone grow the log.
+      if (code !== 'WARDEN_INPUT_INVALID')
+        await ctx.audit
         .append({ ts: new Date().toISOString(), kind: 'event', action, principal: id ? `Service::${JSON.stringify(id)}` : undefined, resource: id, decision: code ? 'deny' : 'allow', code, sourceIp: sourceAddressOf(request), requestId: request.id, details })
         .catch((err: unknown) => ctx.logger.error({ action, code: toWardenError(err).code }, 'could not audit a workload credential'));
     }
@@ -173,7 +177,8 @@ export async function identityRoutes(app: FastifyInstance, ctx: ControlPlaneCont
     workloadCredential(request, 'identity.workload.attest', async (known) => {
       const body = parse(attestBody, request.body);
       known.attestor = body.joinToken !== undefined ? 'join_token' : body.k8sToken !== undefined ? 'k8s' : undefined;
-      if (body.spiffeId !== undefined) known.spiffeId = body.spiffeId;
+      // Asked for, not verified: a detail, never the record's principal (a refused caller names anyone).
+      if (body.spiffeId !== undefined) known.requestedSpiffeId = body.spiffeId;
       const svid = await identity.attest(body);
       Object.assign(known, { spiffeId: svid.spiffeId, serial: svid.serial, attestedBy: svid.attestedBy, notAfter: svid.notAfter.toISOString() });
       watch?.learnIssued(svid.serial, sourceAddressOf(request));
