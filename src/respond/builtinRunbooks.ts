@@ -17,12 +17,14 @@ steps:
 `,
   'contain-extraction': `
 name: contain-extraction
-description: A principal's query pattern looks like model extraction. Block the principal, keep evidence.
+description: A principal's query pattern looks like model extraction. Block the principal for 24 h and revoke its keys, keep evidence.
 requires: [principal]
 onSuccess: contained
 steps:
   - action: block-principal
-    with: { principal: "{{target.principal}}" }
+    # Bounded: a PEP's alarm names the principal, so a stolen PEP token must not shut anyone out for
+    # good (the keys stay revoked; a principal that keeps extracting is alarmed and blocked again).
+    with: { principal: "{{target.principal}}", ttlMinutes: 1440 }
   - action: snapshot-evidence
     with: { windowMinutes: 60 }
     continueOnError: true

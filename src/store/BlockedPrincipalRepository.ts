@@ -74,6 +74,19 @@ export class BlockedPrincipalRepository {
     return r.rows[0] ? toBlock(r.rows[0]) : null;
   }
 
+  /**
+   * Puts back `previous` (the block in force before a run replaced it) if the block now in force
+   * is still the one made at `replacedAt`: a compensating undo must not lift a block that an
+   * operator had made before the run. True when restored.
+   */
+  async restore(previous: PrincipalBlock, replacedAt: Date): Promise<boolean> {
+    const r = await this.db.query(
+      'UPDATE blocked_principals SET blocked_at = $3, expires_at = $4, blocked_by = $5, reason = $6, incident_id = $7 WHERE principal = $1 AND blocked_at = $2',
+      [previous.principal, replacedAt, previous.blockedAt, previous.expiresAt, previous.blockedBy, previous.reason, previous.incidentId],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
   /** Blocks in force at `now`. */
   async active(now = new Date()): Promise<PrincipalBlock[]> {
     const r = await this.db.query<Row>('SELECT * FROM blocked_principals WHERE expires_at IS NULL OR expires_at > $1 ORDER BY blocked_at, principal', [now]);

@@ -1,6 +1,6 @@
 import { WardenError } from '../../errors/index.js';
 import { cedarEntity } from '../../policy/index.js';
-import { ApiKeyRepository, BlockedPrincipalRepository, type Database } from '../../store/index.js';
+import { ApiKeyRepository, BlockedPrincipalRepository, type Database, type PrincipalBlock } from '../../store/index.js';
 import type { StepParams } from '../Runbook.js';
 import { stringParam, type Action } from '../Action.js';
 
@@ -105,6 +105,8 @@ export function blockPrincipalAction(deps: ApiKeyActionDeps): Action {
       const principal = principalParam(params);
       const ttl = ttlMinutesParam(params);
       const now = new Date();
+      const before = await blocks.find(principal);
+      const previous = before && (before.expiresAt === null || before.expiresAt > now) ? before : null;
       const { block, changed: blockChanged } = await blocks.block({ principal, expiresAt: ttl === null ? null : new Date(now.getTime() + ttl * 60_000), blockedBy: ctx.actor, incidentId: ctx.incidentId, reason: 'block-principal' }, now);
       const ids = await liveKeys(principal);
       const revoked = ids.length === 0 ? [] : (await deps.db.query<{ id: string }>('UPDATE api_keys SET revoked_at = $2 WHERE id = ANY($1::text[]) AND revoked_at IS NULL RETURNING id', [ids, now])).rows.map((x) => x.id);
@@ -115,13 +117,23 @@ export function blockPrincipalAction(deps: ApiKeyActionDeps): Action {
       return {
         changed: true,
         summary: `blocked ${principal} at every PEP (${until}) and revoked ${revoked.length} API key(s)`,
-        details: { principal, ...(blockChanged ? { blockedAt: now.toISOString() } : {}), expiresAt: block.expiresAt?.toISOString() ?? null, keyIds: revoked, revokedAt: now.toISOString() },
+        details: {
+          principal,
+          ...(blockChanged ? { blockedAt: now.toISOString() } : {}),
+          ...(blockChanged && previous ? { previousBlock: { ...previous, blockedAt: previous.blockedAt.toISOString(), expiresAt: previous.expiresAt?.toISOString() ?? null } } : {}),
+          expiresAt: block.expiresAt?.toISOString() ?? null, keyIds: revoked, revokedAt: now.toISOString() },
       };
     },
     async undo(_params, result, ctx) {
       const principal = String(result.details.principal);
-      // Only the block this run made: one made or extended meanwhile stays.
-      if (typeof result.details.blockedAt === 'string') await blocks.unblock(principal, new Date(result.details.blockedAt));
+      // Only the block this run made: one made or extended meanwhile stays, and one this run
+      // lengthened goes back to what it was (an operator's block in force before the run).
+      if (typeof result.details.blockedAt === 'string') {
+        const ours = new Date(result.details.blockedAt);
+        const prev = result.details.previousBlock as (Omit<PrincipalBlock, 'blockedAt' | 'expiresAt'> & { blockedAt: string; expiresAt: string | null }) | undefined;
+        if (prev) await blocks.restore({ ...prev, blockedAt: new Date(prev.blockedAt), expiresAt: prev.expiresAt === null ? null : new Date(prev.expiresAt) }, ours);
+        else await blocks.unblock(principal, ours);
+      }
       await restoreKeys(deps.db, (result.details.keyIds as string[] | undefined) ?? [], String(result.details.revokedAt));
       deps.snapshotChanged(ctx.changedBy);
     },
