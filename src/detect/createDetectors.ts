@@ -6,6 +6,7 @@ import { loadProfile } from './profile/profileFiles.js';
 import { OodDetector } from './ood/OodDetector.js';
 import { DriftMonitor, type DriftReport } from './drift/DriftMonitor.js';
 import { PerformanceMonitor, type AccuracyReport } from './performance/PerformanceMonitor.js';
+import { PredictionLedger } from './performance/PredictionLedger.js';
 import { ExtractionGuard } from './extraction/ExtractionGuard.js';
 import { hardenOutput, type OipResponse } from './hardening/hardenOutput.js';
 import { scoreInjection } from './injection/scoreInjection.js';
@@ -75,6 +76,8 @@ export interface Detectors {
    */
   createStreamRedactor(budget?: ScanBudget): StreamRedactor | null;
   recordFeedback(model: string, predicted: string | number, actual: string | number): AccuracyReport;
+  /** Predictions the gateway served, by request id: POST /v1/feedback labels only these, once each. */
+  readonly predictions: PredictionLedger;
   /** Models with extraction state and with an accuracy window now (each bounded by `maxModels` plus the named models). */
   trackedModels(): { extraction: number; performance: number };
   driftReport(model: string): DriftReport | undefined;
@@ -449,6 +452,7 @@ export function createDetectors(config: DetectConfig, deps: CreateDetectorsDeps)
     redactText: (text) => redactText(text, allFindOptions),
     createStreamRedactor: (budget) => (streamRedacts ? new StreamRedactor(completionRedactOptions, budget) : null),
     recordFeedback: (model, predicted, actual) => performance.record(model, predicted, actual),
+    predictions: new PredictionLedger(config.performance.maxPendingPredictions, config.performance.feedbackTtlSeconds * 1000, deps.now),
     trackedModels: () => ({ extraction: extraction.size, performance: performance.size }),
     driftReport: (model) => drift.get(model)?.report,
     setProfile: attach,

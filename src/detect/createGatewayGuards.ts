@@ -23,7 +23,13 @@ export interface DetectorGuards {
   transformJson(ctx: GuardRequestContext, body: unknown): unknown;
   guardErrorText(ctx: GuardRequestContext, text: string): string;
   streamTransformer(ctx: GuardRequestContext): { push(text: string): string; flush(): string } | null;
-  /** POST /v1/feedback: validates the body (WARDEN_DETECT_FEEDBACK_INVALID names the field) and feeds the accuracy monitor. */
+  /** After an answer went out with a 2xx status: remembers the prediction so that feedback can name it. */
+  predictionServed(ctx: GuardRequestContext & { requestId: string }): void;
+  /**
+   * POST /v1/feedback: validates the body (WARDEN_DETECT_FEEDBACK_INVALID names the field), ties it
+   * to a prediction served to the same principal and model (WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST,
+   * once: WARDEN_DETECT_FEEDBACK_DUPLICATE) and feeds the accuracy monitor with the recorded label.
+   */
   recordFeedback(ctx: GuardRequestContext): AccuracyReport;
 }
 
@@ -238,6 +244,9 @@ export function batchSize(json: Record<string, unknown>): number {
   return Number.isInteger(n) && (n as number) >= 1 ? (n as number) : 1;
 }
 
+/** Routes whose answers are predictions that feedback may label. */
+const PREDICTION_ROUTES: ReadonlySet<string> = new Set(['oip.infer', 'openai.chat', 'openai.completions', 'openai.embeddings']);
+
 /** Predicted labels from an OIP v2 answer: the `label` output, else the argmax of the probabilities. */
 function oipLabels(body: unknown, n: number): number[] | undefined {
   const outputs = (body as { outputs?: { name?: string; shape?: number[]; data?: unknown[] }[] } | undefined)?.outputs;
@@ -270,6 +279,8 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
   const rewrittenBody = (ctx: GuardRequestContext, json: unknown): Buffer => Buffer.from(stringify(json, ctx.body?.toString('utf8') ?? ''));
   const oipInputs = new WeakMap<GuardRequestContext, number[][]>();
   const streamBudgets = new WeakMap<GuardRequestContext, ScanBudget>();
+  /** The one label an OIP answer predicted (read in transformJson), recorded once the answer is out. */
+  const answerLabels = new WeakMap<GuardRequestContext, number>();
   /**
    * The strings of `value` (completion prompts, embedding inputs, OIP text tensors' data), each
    * inspected as a user message: verdicts recorded, a block thrown. Returns `value` with its
@@ -382,8 +393,10 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
       const kind = ctx.route?.kind;
       if (kind === 'oip.infer') {
         const rows = oipInputs.get(ctx);
+        const labels = oipLabels(body, rows?.length ?? (ctx.json ? batchSize(ctx.json) : 1));
+        // Feedback labels one prediction: a batch answer leaves `predicted` to the client.
+        if (labels?.length === 1) answerLabels.set(ctx, labels[0]!);
         if (rows && ctx.principal) {
-          const labels = oipLabels(body, rows.length);
           if (labels) {
             const verdicts = detectors.observePrediction(principalOf(ctx), modelOf(ctx), rows, labels);
             addVerdicts(ctx, verdicts);
@@ -447,9 +460,32 @@ export function createGatewayGuards(detectors: Detectors, options: GuardOptions 
       return g.text;
     },
 
+    predictionServed(ctx) {
+      const kind = ctx.route?.kind;
+      if (!ctx.principal || !kind || !PREDICTION_ROUTES.has(kind)) return;
+      detectors.predictions.record(ctx.requestId, { principal: principalOf(ctx), model: modelOf(ctx), predicted: answerLabels.get(ctx) });
+    },
+
     recordFeedback(ctx) {
       const f = parseFeedback(ctx.json);
-      return detectors.recordFeedback(f.model, f.predicted, f.actual);
+      // Only a prediction this gateway served to this caller, for this model, can be labelled, and
+      // only once: otherwise any invoker could fake an accuracy drop (and the runbook bound to it)
+      // for a healthy model, or hide a real one.
+      const served = detectors.predictions.get(f.requestId);
+      if (!served || !ctx.principal || served.principal !== principalOf(ctx) || served.model !== f.model) {
+        throw new WardenError('WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST', `no prediction of model ${JSON.stringify(f.model)} was served to this caller under request id ${JSON.stringify(f.requestId)} (or it expired)`, { param: 'requestId' });
+      }
+      if (served.labelled) throw new WardenError('WARDEN_DETECT_FEEDBACK_DUPLICATE', `feedback for request id ${JSON.stringify(f.requestId)} was already taken`, { param: 'requestId' });
+      let predicted = f.predicted;
+      if (served.predicted !== undefined) {
+        if (predicted !== undefined && String(predicted) !== String(served.predicted)) {
+          throw new WardenError('WARDEN_DETECT_FEEDBACK_INVALID', `predicted: the model answered ${served.predicted} to request ${JSON.stringify(f.requestId)}`, { param: 'predicted' });
+        }
+        predicted = served.predicted;
+      }
+      if (predicted === undefined) throw new WardenError('WARDEN_DETECT_FEEDBACK_INVALID', 'predicted: required, the gateway could not read one label from the answer to this request', { param: 'predicted' });
+      served.labelled = true;
+      return detectors.recordFeedback(f.model, predicted, f.actual);
     },
 
     streamTransformer(ctx) {

@@ -28,13 +28,16 @@ export function verdictsForAudit(verdicts: readonly Verdict[]): Record<string, {
 
 const label = z.union([z.string().min(1).max(256), z.number().int().min(-1e9).max(1e9)]);
 
-/** Body of POST /v1/feedback: the label the model predicted and the one that turned out right. */
+/**
+ * Body of POST /v1/feedback: the prediction (the gateway's request id of the answer) and the label
+ * that turned out right. `predicted` is needed only when the gateway could not read the label from
+ * the answer; otherwise, if given, it must match the one read.
+ */
 export const feedbackSchema = z.strictObject({
   model: z.string().min(1).max(256),
-  predicted: label,
+  requestId: z.string().min(1).max(128),
+  predicted: label.optional(),
   actual: label,
-  /** Optional request id of the prediction, for the audit trail. */
-  requestId: z.string().max(128).optional(),
 });
 
 export type Feedback = z.infer<typeof feedbackSchema>;

@@ -25,6 +25,8 @@ export interface GatewayGuards {
   guardErrorText(ctx: RequestContext, text: string): string;
   /** A per-request transformer for streamed completion text, or null. */
   streamTransformer(ctx: RequestContext): TextStreamTransformer | null;
+  /** Called once an upstream answer went out whole with a 2xx status (a prediction feedback may name). */
+  predictionServed?(ctx: RequestContext): void;
   /** POST /v1/feedback: records a labelled outcome (may throw a 400 WardenError) and returns the JSON answer. */
   recordFeedback?(ctx: RequestContext): unknown;
 }

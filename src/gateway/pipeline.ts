@@ -212,8 +212,10 @@ export async function runPipeline(req: GatewayRequest, res: GatewayResponse, req
     next('admit');
     admit(ctx);
     next('forward');
-    if (upstream) await forward(ctx, upstream, { guards: o.guards, rateLimit: o.rateLimit, trace, overheadHeader: () => overheadHeader(ctx), logger: o.logger });
-    else answerLocally(ctx, o.upstreams, o.authorize, o.guards);
+    if (upstream) {
+      await forward(ctx, upstream, { guards: o.guards, rateLimit: o.rateLimit, trace, overheadHeader: () => overheadHeader(ctx), logger: o.logger });
+      if (ctx.status >= 200 && ctx.status < 300 && !ctx.errorCode && !ctx.closedBy) o.guards?.predictionServed?.(ctx);
+    } else answerLocally(ctx, o.upstreams, o.authorize, o.guards);
     span.end(ctx.errorCode);
   } catch (err) {
     const e = toWardenError(err);

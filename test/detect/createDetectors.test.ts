@@ -183,8 +183,9 @@ test('throwIfBlocked, verdictsForAudit and feedback parsing', async () => {
   assert.deepEqual(verdictsForAudit([{ detector: 'injection', action: 'block', score: 0.97123, kinds: ['instruction_override'], source: 'user' }]), {
     injection: { action: 'block', score: 0.971, kinds: ['instruction_override'], source: 'user' },
   });
-  assert.deepEqual(parseFeedback({ model: 'iris', predicted: 1, actual: 2 }), { model: 'iris', predicted: 1, actual: 2 });
-  for (const bad of [{}, { model: 'iris', predicted: 1 }, { model: '', predicted: 1, actual: 1 }, { model: 'iris', predicted: 1, actual: 1, extra: true }, null]) {
+  assert.deepEqual(parseFeedback({ model: 'iris', requestId: 'r1', predicted: 1, actual: 2 }), { model: 'iris', requestId: 'r1', predicted: 1, actual: 2 });
+  assert.deepEqual(parseFeedback({ model: 'iris', requestId: 'r1', actual: 2 }), { model: 'iris', requestId: 'r1', actual: 2 });
+  for (const bad of [{}, { model: 'iris', requestId: 'r1', predicted: 1 }, { model: 'iris', predicted: 1, actual: 2 }, { model: '', predicted: 1, actual: 1 }, { model: 'iris', predicted: 1, actual: 1, extra: true }, null]) {
     assert.throws(() => parseFeedback(bad), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_DETECT_FEEDBACK_INVALID');
   }
 });

@@ -11,14 +11,14 @@ const iris = splitIris();
 const victim = trainSoftmax(iris.train, iris.trainLabels, 3);
 const profile = fitProfile(iris.train, { labels: iris.trainLabels });
 
-function setup(detect: Record<string, unknown> = {}) {
+function setup(detect: Record<string, unknown> = {}, now?: () => number) {
   const events: DetectorEvent[] = [];
-  const detectors = createDetectors(configSchema.parse({ detect }).detect, { emit: (e) => events.push(e), registry: new Registry(), profiles: { iris: profile } });
+  const detectors = createDetectors(configSchema.parse({ detect }).detect, { emit: (e) => events.push(e), registry: new Registry(), profiles: { iris: profile }, ...(now ? { now } : {}) });
   const guards = createGatewayGuards(detectors);
   // The adapter satisfies the gateway's hook interface without src/detect importing src/gateway.
   const asGateway: GatewayGuards = guards;
   void asGateway;
-  return { guards, events };
+  return { guards, events, detectors };
 }
 
 function ctx(kind: string, json: Record<string, unknown>, model: string | null = null): GuardRequestContext {
@@ -182,20 +182,72 @@ test('OIP v2: OOD verdict, hardening, PRADA observation, extraction alarm then W
   await assert.rejects(guards.inspectRequest(ctx('oip.infer', { inputs: [{ shape: [2, 4], data: [1, 2, 3] }] }, 'iris')), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_DETECT_INPUT_SHAPE');
 });
 
-test('feedback: a valid body feeds the accuracy window; a bad body is WARDEN_DETECT_FEEDBACK_INVALID naming the field; degrading raises one accuracy alarm', () => {
+/** An OIP answer with one `label` output, served to the test principal under `requestId`. */
+function serve(guards: ReturnType<typeof setup>['guards'], requestId: string, label: number | null, o: { principal?: string; model?: string; kind?: string } = {}): void {
+  const c = { ...ctx(o.kind ?? 'oip.infer', { model: o.model ?? 'iris' }, o.model ?? 'iris'), requestId };
+  if (o.principal) c.principal = { id: o.principal };
+  if (label !== null) guards.transformJson(c, { outputs: [{ name: 'label', shape: [1], datatype: 'INT64', data: [label] }] });
+  guards.predictionServed(c);
+}
+
+const code = (c: string, status: number) => (e: unknown) => e instanceof WardenError && e.code === c && e.status === status;
+
+test('feedback: a served prediction feeds the accuracy window with the label the gateway read; a bad body is WARDEN_DETECT_FEEDBACK_INVALID naming the field; degrading raises one accuracy alarm', () => {
   const { guards, events } = setup({ performance: { window: 10, minSamples: 4, minAccuracy: 0.75 } });
-  assert.deepEqual(guards.recordFeedback(ctx('feedback', { model: 'iris', predicted: 1, actual: 1 }, 'iris')), { model: 'iris', samples: 1, accuracy: 1, degraded: false });
-  assert.throws(
-    () => guards.recordFeedback(ctx('feedback', { model: 'iris', predicted: 1 }, 'iris')),
-    (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_DETECT_FEEDBACK_INVALID' && e.status === 400 && /^actual: /.test(e.message),
-  );
-  assert.throws(() => guards.recordFeedback(ctx('feedback', { model: 'iris', predicted: 1, actual: 2, extra: true }, 'iris')), (e: unknown) => e instanceof WardenError && e.code === 'WARDEN_DETECT_FEEDBACK_INVALID');
-  for (const actual of ['setosa', 'virginica', 'virginica']) guards.recordFeedback(ctx('feedback', { model: 'iris', predicted: 'setosa', actual }, 'iris'));
-  const report = guards.recordFeedback(ctx('feedback', { model: 'iris', predicted: 0, actual: 2 }, 'iris'));
+  serve(guards, 'r0', 1);
+  assert.deepEqual(guards.recordFeedback(ctx('feedback', { model: 'iris', requestId: 'r0', actual: 1 }, 'iris')), { model: 'iris', samples: 1, accuracy: 1, degraded: false });
+  assert.throws(() => guards.recordFeedback(ctx('feedback', { model: 'iris', requestId: 'r0' }, 'iris')), (e: unknown) => code('WARDEN_DETECT_FEEDBACK_INVALID', 400)(e) && /^actual: /.test((e as Error).message));
+  assert.throws(() => guards.recordFeedback(ctx('feedback', { model: 'iris', requestId: 'r0', actual: 2, extra: true }, 'iris')), code('WARDEN_DETECT_FEEDBACK_INVALID', 400));
+  // Chat answers yield no label: the client names it.
+  for (const [i, actual] of ['setosa', 'virginica', 'virginica'].entries()) {
+    serve(guards, `c${i}`, null, { kind: 'openai.chat' });
+    guards.recordFeedback(ctx('feedback', { model: 'iris', requestId: `c${i}`, predicted: 'setosa', actual }, 'iris'));
+  }
+  serve(guards, 'r4', 0);
+  const report = guards.recordFeedback(ctx('feedback', { model: 'iris', requestId: 'r4', predicted: 0, actual: 2 }, 'iris'));
   assert.deepEqual(report, { model: 'iris', samples: 5, accuracy: 0.4, degraded: true });
   const alarms = events.filter((e) => e.detector === 'accuracy');
   assert.equal(alarms.length, 1);
   assert.equal(alarms[0]!.model, 'iris');
+});
+
+test('feedback is tied to a prediction served to the same principal and model, taken once, with the label the model answered', () => {
+  const { guards, detectors } = setup({ performance: { window: 10, minSamples: 1, minAccuracy: 0.75 } });
+  const feedback = (body: Record<string, unknown>, principal?: string) => {
+    const c = ctx('feedback', { model: 'iris', ...body }, 'iris');
+    if (principal) c.principal = { id: principal };
+    return guards.recordFeedback(c);
+  };
+  // No prediction was served: made-up labels cannot move the accuracy.
+  assert.throws(() => feedback({ requestId: 'never-served', predicted: 0, actual: 2 }), code('WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST', 404));
+  serve(guards, 'r1', 2);
+  // Another principal, another model, and a request that failed are all unknown.
+  assert.throws(() => feedback({ requestId: 'r1', actual: 0 }, 'ApiKey::"other"'), code('WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST', 404));
+  assert.throws(() => feedback({ requestId: 'r1', model: 'wine', actual: 0 }), code('WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST', 404));
+  // The label the model answered counts, not one the client claims.
+  assert.throws(() => feedback({ requestId: 'r1', predicted: 0, actual: 0 }), (e: unknown) => code('WARDEN_DETECT_FEEDBACK_INVALID', 400)(e) && /^predicted: /.test((e as Error).message));
+  assert.deepEqual(feedback({ requestId: 'r1', predicted: 2, actual: 2 }), { model: 'iris', samples: 1, accuracy: 1, degraded: false });
+  assert.throws(() => feedback({ requestId: 'r1', actual: 2 }), code('WARDEN_DETECT_FEEDBACK_DUPLICATE', 409));
+  // Without a label in the answer (a chat completion) the client must name it.
+  serve(guards, 'c1', null, { kind: 'openai.chat' });
+  assert.throws(() => feedback({ requestId: 'c1', actual: 'yes' }), code('WARDEN_DETECT_FEEDBACK_INVALID', 400));
+  // Local routes (the model list, feedback itself) are not predictions.
+  serve(guards, 'm1', null, { kind: 'openai.models' });
+  assert.throws(() => feedback({ requestId: 'm1', predicted: 1, actual: 1 }), code('WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST', 404));
+  assert.equal(detectors.predictions.size, 2);
+});
+
+test('the prediction ledger forgets by age and keeps at most maxPendingPredictions', () => {
+  let now = 0;
+  const { guards } = setup({ performance: { feedbackTtlSeconds: 60, maxPendingPredictions: 2 } }, () => now);
+  serve(guards, 'a', 1);
+  serve(guards, 'b', 1);
+  serve(guards, 'c', 1);
+  const feedback = (requestId: string) => () => guards.recordFeedback(ctx('feedback', { model: 'iris', requestId, actual: 1 }, 'iris'));
+  assert.throws(feedback('a'), code('WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST', 404));
+  feedback('b')();
+  now = 60_000;
+  assert.throws(feedback('c'), code('WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST', 404));
 });
 
 test('extraction state and alarms are keyed by the Cedar principal, not the key id', async () => {

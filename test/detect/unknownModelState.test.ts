@@ -7,7 +7,7 @@ import { createDetectors, createGatewayGuards, type Detectors } from '../../src/
 import { configSchema, upstreamConfig } from '../../src/config/index.js';
 import type { RunningGateway } from '../../src/gateway/index.js';
 import { startTestGateway, TEST_KEY, TEST_SECRET } from '../helpers/inProcessGateway.js';
-import { permitAllSnapshots } from '../helpers/gatewaySnapshot.js';
+import { permitAllSnapshots, SECOND_TEST_KEY as OTHER_KEY } from '../helpers/gatewaySnapshot.js';
 
 // Through the gateway: made-up model names (OIP infer, /v1/feedback) keep no detector state when no
 // upstream serves them, and bounded state when a catch-all upstream does.
@@ -19,12 +19,14 @@ let upstreamUrl: string;
 let upstreamCalls = 0;
 
 before(async () => {
-  // Serves "real" (a one-label answer); any other name is unknown to it (404).
+  // Serves "real" (a one-label answer); any other name but junk-<n> is unknown to it (404).
   upstream = createServer((req, res) => {
     upstreamCalls++;
     req.resume();
     req.on('end', () => {
-      if (req.url === '/v2/models/real/infer') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model_name: 'real', outputs: [{ name: 'label', shape: [1], datatype: 'INT64', data: [0] }] }));
+      // "real" and, for the catch-all tests, any "junk-<n>" answer one label (0).
+      const served = /^\/v2\/models\/(real|junk-\d+)\/infer$/.exec(req.url ?? '');
+      if (served) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model_name: served[1], outputs: [{ name: 'label', shape: [1], datatype: 'INT64', data: [0] }] }));
       else res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"unknown model"}');
     });
   });
@@ -49,10 +51,10 @@ async function gateway(models: string[], o: { maxModels?: number; policies?: str
   return { gw, detectors, registry };
 }
 
-async function post(gw: RunningGateway, path: string, body: string): Promise<{ status: number; code: string | undefined; json: unknown }> {
-  const r = await request(`${gw.url}${path}`, { dispatcher: agent, method: 'POST', headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' }, body });
+async function post(gw: RunningGateway, path: string, body: string, key = TEST_KEY): Promise<{ status: number; code: string | undefined; json: unknown; requestId: string }> {
+  const r = await request(`${gw.url}${path}`, { dispatcher: agent, method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
   const json = (await r.body.json()) as { error?: { code?: string } };
-  return { status: r.statusCode, code: json.error?.code, json };
+  return { status: r.statusCode, code: json.error?.code, json, requestId: String(r.headers['x-warden-request-id']) };
 }
 
 /** `n` requests, 16 at a time; returns every answer. */
@@ -62,7 +64,8 @@ async function many<T>(n: number, send: (i: number) => Promise<T>): Promise<T[]>
   return out;
 }
 
-const feedback = (model: string, predicted = 1, actual = 1): string => JSON.stringify({ model, predicted, actual });
+/** A feedback body: the label that turned out right for the prediction served under `requestId`. */
+const feedback = (model: string, requestId: string, actual = 0): string => JSON.stringify({ model, requestId, actual });
 
 test('OIP infer for names no upstream serves: 404 WARDEN_GATEWAY_ROUTE_NOT_FOUND before the input guards, no detector state', async () => {
   const { gw, detectors } = await gateway(['real']);
@@ -85,7 +88,7 @@ test('a caller not allowed to invoke a name gets 403 whether or not it is served
   try {
     const unknown = await post(gw, '/v2/models/made-up/infer', ROW);
     assert.deepEqual([unknown.status, unknown.code], [403, 'WARDEN_AUTHZ_DENIED']);
-    const junk = await post(gw, '/v1/feedback', feedback('made-up'));
+    const junk = await post(gw, '/v1/feedback', feedback('made-up', 'some-request'));
     assert.deepEqual([junk.status, junk.code], [403, 'WARDEN_AUTHZ_DENIED']);
     assert.deepEqual(detectors.trackedModels(), { extraction: 0, performance: 0 });
   } finally {
@@ -107,10 +110,13 @@ test('a catch-all upstream: extraction state for made-up names stays within dete
 test('feedback for names no upstream serves: 404 WARDEN_DETECT_FEEDBACK_MODEL_UNKNOWN; the real model still takes labels and has the only series', async () => {
   const { gw, detectors, registry } = await gateway(['real']);
   try {
-    const answers = await many(300, (i) => post(gw, '/v1/feedback', feedback(`junk-${i}-${'x'.repeat(100)}`)));
+    const answers = await many(300, (i) => post(gw, '/v1/feedback', feedback(`junk-${i}-${'x'.repeat(100)}`, `r${i}`)));
     for (const a of answers) assert.deepEqual([a.status, a.code], [404, 'WARDEN_DETECT_FEEDBACK_MODEL_UNKNOWN']);
     assert.equal(detectors.trackedModels().performance, 0);
-    const real = await post(gw, '/v1/feedback', feedback('real', 1, 0));
+    const served = await post(gw, '/v2/models/real/infer', ROW);
+    assert.equal(served.status, 200, JSON.stringify(served.json));
+    // The model answered label 0; the label that turned out right was 1.
+    const real = await post(gw, '/v1/feedback', feedback('real', served.requestId, 1));
     assert.equal(real.status, 200, JSON.stringify(real.json));
     assert.deepEqual(real.json, { model: 'real', samples: 1, accuracy: 0, degraded: false });
     const series = (await registry.metrics()).split('\n').filter((l) => l.startsWith('warden_detector_accuracy{'));
@@ -123,13 +129,49 @@ test('feedback for names no upstream serves: 404 WARDEN_DETECT_FEEDBACK_MODEL_UN
 test('feedback through a catch-all upstream: made-up names share the "other" series; the real model keeps working', async () => {
   const { gw, detectors, registry } = await gateway(['real', '*'], { maxModels: 50 });
   try {
-    const answers = await many(300, (i) => post(gw, '/v1/feedback', feedback(`junk-${i}`)));
+    const answers = await many(300, async (i) => {
+      const served = await post(gw, `/v2/models/junk-${i}/infer`, ROW);
+      assert.equal(served.status, 200, JSON.stringify(served.json));
+      return post(gw, '/v1/feedback', feedback(`junk-${i}`, served.requestId));
+    });
     for (const a of answers) assert.equal(a.status, 200);
     assert.equal(detectors.trackedModels().performance, 50);
-    const real = await post(gw, '/v1/feedback', feedback('real'));
+    const served = await post(gw, '/v2/models/real/infer', ROW);
+    const real = await post(gw, '/v1/feedback', feedback('real', served.requestId));
     assert.deepEqual(real.json, { model: 'real', samples: 1, accuracy: 1, degraded: false });
     const series = (await registry.metrics()).split('\n').filter((l) => l.startsWith('warden_detector_accuracy{')).sort();
     assert.deepEqual(series, ['warden_detector_accuracy{model="other"} 1', 'warden_detector_accuracy{model="real"} 1']);
+  } finally {
+    await gw.close(0);
+  }
+});
+
+test('feedback names a prediction the gateway served to the same caller and model, once: made-up, foreign and repeated ids are refused and move no accuracy', async () => {
+  const { gw, detectors } = await gateway(['real', 'wine']);
+  try {
+    // A caller that never invoked the model cannot post labels: no accuracy drop can be faked.
+    const fake = await many(55, (i) => post(gw, '/v1/feedback', JSON.stringify({ model: 'real', requestId: `made-up-${i}`, predicted: 0, actual: 2 })));
+    for (const a of fake) assert.deepEqual([a.status, a.code], [404, 'WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST']);
+    assert.equal(detectors.trackedModels().performance, 0);
+    // A request the upstream refused served no prediction.
+    const failed = await post(gw, '/v2/models/wine/infer', ROW);
+    assert.equal(failed.status, 404);
+    assert.equal((await post(gw, '/v1/feedback', feedback('wine', failed.requestId))).code, 'WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST');
+    const served = await post(gw, '/v2/models/real/infer', ROW);
+    assert.equal(served.status, 200, JSON.stringify(served.json));
+    // Another model's name, another principal, a made-up predicted label.
+    assert.equal((await post(gw, '/v1/feedback', feedback('wine', served.requestId))).code, 'WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST');
+    const other = await post(gw, '/v1/feedback', feedback('real', served.requestId), OTHER_KEY);
+    assert.deepEqual([other.status, other.code], [404, 'WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST']);
+    const lied = await post(gw, '/v1/feedback', JSON.stringify({ model: 'real', requestId: served.requestId, predicted: 2, actual: 2 }));
+    assert.deepEqual([lied.status, lied.code], [400, 'WARDEN_DETECT_FEEDBACK_INVALID']);
+    const taken = await post(gw, '/v1/feedback', feedback('real', served.requestId));
+    assert.equal(taken.status, 200, JSON.stringify(taken.json));
+    assert.deepEqual(taken.json, { model: 'real', samples: 1, accuracy: 1, degraded: false });
+    const again = await post(gw, '/v1/feedback', feedback('real', served.requestId, 2));
+    assert.deepEqual([again.status, again.code], [409, 'WARDEN_DETECT_FEEDBACK_DUPLICATE']);
+    const noId = await post(gw, '/v1/feedback', JSON.stringify({ model: 'real', predicted: 0, actual: 2 }));
+    assert.deepEqual([noId.status, noId.code], [400, 'WARDEN_DETECT_FEEDBACK_INVALID']);
   } finally {
     await gw.close(0);
   }

@@ -6,7 +6,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
-import { startDemoModelServer } from '../../src/demo/index.js';
+import { loadIrisDataset, startDemoModelServer } from '../../src/demo/index.js';
 import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
 import { hasCommand, requireOrSkip } from '../helpers/ci.js';
 import { wardenBin, tempDataDir, removeDir, irisInferBody } from '../helpers/warden.js';
@@ -134,13 +134,20 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
     }
 
     // Detector alarms raised on a remote gateway reach the control plane's alert engine: feedback
-    // labels that degrade accuracy on gw-2 open an accuracy-drop incident naming that gateway.
-    const feedback = async (predicted: number, actual: number) => {
-      const r = await request(gateways[1] + '/v1/feedback', { method: 'POST', dispatcher: client, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'iris', predicted, actual }) });
+    // labels that degrade accuracy on gw-2 open an accuracy-drop incident naming that gateway. Each
+    // label names a prediction gw-2 served to this key (real iris rows, as a benign user sends them).
+    const iris = loadIrisDataset().features;
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const labelPrediction = async (row: number[], wrong: boolean) => {
+      const p = await request(gateways[1] + '/v2/models/iris/infer', { method: 'POST', dispatcher: client, headers, body: irisInferBody([row]) });
+      const answer = await p.body.text();
+      assert.equal(p.statusCode, 200, answer);
+      const label = (JSON.parse(answer) as { outputs: { name: string; data: number[] }[] }).outputs.find((o) => o.name === 'label')!.data[0]!;
+      const body = JSON.stringify({ model: 'iris', requestId: p.headers['x-warden-request-id'], actual: wrong ? (label + 1) % 3 : label });
+      const r = await request(gateways[1] + '/v1/feedback', { method: 'POST', dispatcher: client, headers, body });
       assert.equal(r.statusCode, 200, await r.body.text());
-      await r.body.dump().catch(() => undefined);
     };
-    for (let i = 0; i < 50; i++) await feedback(i % 3, i < 20 ? i % 3 : (i + 1) % 3);
+    for (let i = 0; i < 50; i++) await labelPrediction(iris[(i * 3 + 1) % iris.length]!, i >= 20);
     type Incidents = { incidents: { id: string; rule: string | null }[] };
     const incidentFor = async (rule: string) => {
       for (let i = 0; i < 100; i++) {

@@ -136,6 +136,10 @@ const performanceSection = z
     minSamples: z.number().int().min(1).default(50),
     /** Alarm when sliding-window accuracy falls below this. */
     minAccuracy: z.number().min(0).max(1).default(0.8),
+    /** How long a served prediction can take feedback (POST /v1/feedback with its request id). */
+    feedbackTtlSeconds: z.number().int().min(1).max(30 * 86_400).default(86_400),
+    /** Served predictions kept for feedback per gateway; the oldest go first. */
+    maxPendingPredictions: z.number().int().min(1).max(10_000_000).default(100_000),
   })
   .prefault({});
 

@@ -11,5 +11,7 @@ export const detectCodes = {
   WARDEN_DETECT_INPUT_SHAPE: { status: 400, description: 'The model input does not have the number of features its profile expects.' },
   WARDEN_DETECT_FEEDBACK_INVALID: { status: 400, description: 'The feedback record is missing the model, the predicted label or the actual label.' },
   WARDEN_DETECT_FEEDBACK_MODEL_UNKNOWN: { status: 404, description: 'Feedback names a model that no upstream of this gateway serves; labels are taken only for served models.' },
+  WARDEN_DETECT_FEEDBACK_UNKNOWN_REQUEST: { status: 404, description: 'Feedback names no prediction this gateway served to the same principal and model (unknown, expired or another caller\'s request id).' },
+  WARDEN_DETECT_FEEDBACK_DUPLICATE: { status: 409, description: 'Feedback for this request id was already taken; each served prediction is labelled once.' },
   WARDEN_DETECT_CLASSIFIER_UNAVAILABLE: { status: 503, description: 'The external prompt-injection classifier did not answer in time.' },
 } as const;
