@@ -239,7 +239,7 @@ test('three stateless gateways share one control plane on PostgreSQL: same keys,
 
     // Gateways ship their decisions to the control plane's log; SIGTERM flushes them.
     for (const p of procs.slice(1)) assert.equal(await stop(p), 0);
-    const records = (await api('GET', '/api/v1/audit/records?principal=' + encodeURIComponent('ApiKey::"fleet"') + '&limit=100')).json as { records?: { record?: { details?: { pep?: string }; decision?: string } }[]; entries?: unknown[] };
+    const records = (await api('GET', '/api/v1/audit/records?principal=' + encodeURIComponent('ApiKey::"fleet"') + '&limit=1000')).json as { records?: { record?: { details?: { pep?: string }; decision?: string } }[]; entries?: unknown[] };
     const list = (records.records ?? records.entries ?? []) as { record?: { details?: { pep?: string }; decision?: string }; details?: { pep?: string } }[];
     const peps_ = new Set(list.map((e) => (e.record ?? e).details?.pep));
     assert.ok(['gw-1', 'gw-2', 'gw-3'].every((g) => peps_.has(g)), `audit records from every gateway: ${JSON.stringify([...peps_])}`);
