@@ -78,6 +78,21 @@ function plainTo(url: string): Promise<Socket> {
   });
 }
 
+/** API's sidecar with one outbound route, `model`, to `url` pinned to MODEL (its own inbound side unused). */
+async function outboundTo(t: TestContext, api: SvidMaterial, url: string) {
+  const sidecar = await startSidecar({
+    trustDomain: 'warden.local',
+    identity: new StaticSvidSource(api),
+    revocations: new RevocationList(),
+    authorizer: new AllowListAuthorizer([]),
+    upstreamUrl: 'http://127.0.0.1:1',
+    outboundPort: 0,
+    outbound: [{ name: 'model', url, spiffeId: MODEL }],
+  });
+  t.after(() => sidecar.close());
+  return sidecar;
+}
+
 const within = (p: Promise<unknown>, ms: number, what: string) =>
   Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms).unref())]);
 
@@ -106,16 +121,7 @@ test('sidecar: a caller that leaves mid-upload or mid-stream takes its request t
   await callersLeave(workload, () => tlsTo(model.url, api), '/v1/generate');
 
   // The API workload calls MODEL through its own sidecar's outbound listener.
-  const apiSidecar = await startSidecar({
-    trustDomain: 'warden.local',
-    identity: new StaticSvidSource(api),
-    revocations: new RevocationList(),
-    authorizer: new AllowListAuthorizer([]),
-    upstreamUrl: 'http://127.0.0.1:1',
-    outboundPort: 0,
-    outbound: [{ name: 'model', url: model.url, spiffeId: MODEL }],
-  });
-  t.after(() => apiSidecar.close());
+  const apiSidecar = await outboundTo(t, api, model.url);
   await callersLeave(workload, () => plainTo(apiSidecar.outboundUrl!), '/model/v1/generate');
 });
 
@@ -172,16 +178,7 @@ test('sidecar: identity claims in client headers (underscore spellings, XFCC, x-
     remote.closeAllConnections();
     remote.close();
   });
-  const apiSidecar = await startSidecar({
-    trustDomain: 'warden.local',
-    identity: new StaticSvidSource(api),
-    revocations: new RevocationList(),
-    authorizer: new AllowListAuthorizer([]),
-    upstreamUrl: 'http://127.0.0.1:1',
-    outboundPort: 0,
-    outbound: [{ name: 'model', url: `https://127.0.0.1:${(remote.address() as AddressInfo).port}`, spiffeId: MODEL }],
-  });
-  t.after(() => apiSidecar.close());
+  const apiSidecar = await outboundTo(t, api, `https://127.0.0.1:${(remote.address() as AddressInfo).port}`);
   const out = await request(apiSidecar.outboundUrl + '/model/v1/chat', { headers: CLAIMS });
   assert.equal(out.statusCode, 200, await out.body.text());
   for (const name of Object.keys(CLAIMS).filter((h) => h !== 'x-trace')) assert.equal(remoteSeen[0]![name], undefined, `${name} left on an outbound call`);
@@ -206,16 +203,7 @@ test('sidecar: a request transfer coding other than chunked (gzip, chunked) is r
   assert.match(inbound, /WARDEN_IDENTITY_TRANSFER_CODING_UNSUPPORTED/);
   assert.equal(echo.seen.length, 0, 'nothing reached the workload');
 
-  const apiSidecar = await startSidecar({
-    trustDomain: 'warden.local',
-    identity: new StaticSvidSource(api),
-    revocations: new RevocationList(),
-    authorizer: new AllowListAuthorizer([]),
-    upstreamUrl: 'http://127.0.0.1:1',
-    outboundPort: 0,
-    outbound: [{ name: 'model', url: model.url, spiffeId: MODEL }],
-  });
-  t.after(() => apiSidecar.close());
+  const apiSidecar = await outboundTo(t, api, model.url);
   const outbound = await answer(await plainTo(apiSidecar.outboundUrl!), raw('/model/v1/chat'));
   assert.match(outbound, /^HTTP\/1\.1 501 /);
   assert.equal(echo.seen.length, 0, 'nothing left');
