@@ -1,3 +1,4 @@
+import { cedarStringLiteral } from './cedarText.js';
 /**
  * Characters a reader cannot see or that reorder text (controls, zero-width and bidi format
  * characters, line separators), and lone surrogates (half a character, shown as U+FFFD and not
@@ -6,10 +7,10 @@
  */
 export const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
 
-/** Cedar string literal: only \\ and " need escaping once invisible characters are refused. */
+/** Cedar string literal of a name with no invisible characters (refused: they would hide in listings). */
 export function cedarString(s: string): string {
   if (INVISIBLE.test(s)) throw new Error('invisible character in Cedar string');
-  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  return cedarStringLiteral(s);
 }
 
 /**
